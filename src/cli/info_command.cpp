@@ -1,0 +1,58 @@
+// hpcnn info: what this build can do on this machine.
+#include <H5public.h>
+#include <mpi.h>
+
+#include <boost/version.hpp>
+#include <iostream>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "core/build_info_access.hpp"
+#include "device_info.hpp"
+
+namespace hpcnn::cli {
+
+#ifdef H5_HAVE_PARALLEL
+constexpr bool kHdf5Parallel = true;
+#else
+constexpr bool kHdf5Parallel = false;
+#endif
+
+int run_info(const Args& args) {
+  CommandSpec spec;
+  spec.name = "hpcnn info";
+  spec.summary = "Print the build configuration, library versions and the GPUs this process can see.";
+  CommonConfig common;
+  if (!parse(spec, args, common)) return 0;
+
+  char mpi_version[MPI_MAX_LIBRARY_VERSION_STRING];
+  int length = 0;
+  MPI_Get_library_version(mpi_version, &length);
+  std::string mpi(mpi_version, static_cast<size_t>(length));
+  mpi = mpi.substr(0, mpi.find_first_of(",\n"));
+  unsigned h5_major = 0, h5_minor = 0, h5_release = 0;
+  H5get_libversion(&h5_major, &h5_minor, &h5_release);
+
+  std::cout << "hpcnn        " << version_string() << "\n"
+            << "compiler     " << compiler_string() << "\n"
+            << "MPI          " << mpi << "\n"
+            << "HDF5         " << h5_major << "." << h5_minor << "." << h5_release
+            << (kHdf5Parallel ? " (parallel)" : "") << "\n"
+            << "oneDNN       " << kernels::onednn_version() << "\n"
+            << "Boost        " << BOOST_VERSION / 100000 << "." << BOOST_VERSION / 100 % 1000 << "\n";
+  const kernels::GpuInfo gpu = kernels::query_gpu_info();
+  if (!gpu.compiled) {
+    std::cout << "GPU backend  not built: " << gpu.status << "\n";
+    return 0;
+  }
+  std::cout << "GPU backend  CUDA runtime " << gpu.runtime_version << ", cuDNN " << gpu.cudnn_version << ", cuBLAS "
+            << gpu.cublas_version << ", NCCL " << gpu.nccl_version << "\n"
+            << "CUDA driver  " << (gpu.driver_version.empty() ? "none" : gpu.driver_version) << "\n"
+            << "GPUs         " << gpu.device_count;
+  if (gpu.device_count == 0) std::cout << " (" << gpu.status << ")";
+  std::cout << "\n";
+  for (const std::string& d : gpu.devices) std::cout << "             " << d << "\n";
+  return 0;
+}
+
+}  // namespace hpcnn::cli

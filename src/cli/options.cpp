@@ -1,0 +1,113 @@
+// Option parsing shared by every subcommand.
+#include "cli/options.hpp"
+
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+namespace hpcnn::cli {
+
+LogLevel CommonConfig::log_level() const {
+  if (quiet) return LogLevel::kQuiet;
+  return verbose ? LogLevel::kDebug : LogLevel::kInfo;
+}
+
+namespace {
+std::string value_to_string(const boost::any& value) {
+  if (value.empty()) return "";
+  if (auto* s = boost::any_cast<std::string>(&value)) return *s;
+  if (auto* i = boost::any_cast<int>(&value)) return std::to_string(*i);
+  if (auto* l = boost::any_cast<long>(&value)) return std::to_string(*l);
+  if (auto* ll = boost::any_cast<long long>(&value)) return std::to_string(*ll);
+  if (auto* ul = boost::any_cast<unsigned long>(&value)) return std::to_string(*ul);
+  if (auto* b = boost::any_cast<bool>(&value)) return *b ? "true" : "false";
+  if (auto* d = boost::any_cast<double>(&value)) {
+    std::ostringstream os;
+    os << *d;
+    return os.str();
+  }
+  if (auto* v = boost::any_cast<std::vector<std::string>>(&value)) {
+    std::string out;
+    for (const auto& item : *v) out += (out.empty() ? "" : ",") + item;
+    return out;
+  }
+  return "<value>";
+}
+
+void add_common(CommandSpec& spec, CommonConfig& common) {
+  spec.options.add_options()
+      ("help,h", "show this help and exit")
+      ("config", po::value<std::string>(&common.config_file)->value_name("FILE"),
+       "read options from an INI file (command-line options win)")
+      ("quiet,q", po::value<bool>(&common.quiet)->default_value(false)->implicit_value(true)->value_name("BOOL"),
+       "print errors and results only")
+      ("verbose,v", po::value<bool>(&common.verbose)->default_value(false)->implicit_value(true)->value_name("BOOL"),
+       "print debug messages");
+}
+}  // namespace
+
+void print_help(const CommandSpec& spec, std::ostream& os) {
+  os << "Usage: " << spec.name << " [options]" << (spec.positional_usage.empty() ? "" : " " + spec.positional_usage)
+     << "\n\n"
+     << spec.summary << "\n\n"
+     << spec.options << "\n";
+  if (!spec.details.empty()) os << spec.details << "\n";
+}
+
+bool parse(CommandSpec& spec, const std::vector<std::string>& args, CommonConfig& common) {
+  add_common(spec, common);
+  po::variables_map vm;
+  try {
+    auto parsed = po::command_line_parser(args)
+                      .options(spec.options)
+                      .positional(spec.positional)
+                      .style(po::command_line_style::default_style & ~po::command_line_style::allow_guessing)
+                      .run();
+    po::store(parsed, vm);
+    if (vm.count("help")) {
+      print_help(spec, std::cout);
+      return false;
+    }
+    if (vm.count("config")) {
+      const std::string path = vm["config"].as<std::string>();
+      std::ifstream in(path);
+      if (!in) throw UsageError("--config " + path + ": cannot open");
+      try {
+        po::store(po::parse_config_file(in, spec.options, /*allow_unregistered=*/false), vm);
+      } catch (const po::error& e) {
+        throw UsageError("--config " + path + ": " + e.what());
+      }
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw UsageError(e.what());
+  }
+  if (common.log_level() >= LogLevel::kInfo) {
+    std::cerr << "# " << spec.name << " — effective configuration\n" << effective_config(spec, vm) << std::flush;
+  }
+  return true;
+}
+
+std::string effective_config(const CommandSpec& spec, const po::variables_map& vm) {
+  std::ostringstream os;
+  for (const auto& option : spec.options.options()) {
+    const std::string& key = option->long_name();
+    if (key == "help" || key == "config" || !vm.count(key)) continue;
+    os << key << " = " << value_to_string(vm[key].value()) << "\n";
+  }
+  return os.str();
+}
+
+std::vector<std::string> split_list(const std::string& text, const char* option) {
+  std::vector<std::string> out;
+  std::string item;
+  std::istringstream is(text);
+  while (std::getline(is, item, ',')) {
+    if (item.empty()) throw UsageError(cat("--", option, ": empty item in '", text, "'"));
+    out.push_back(item);
+  }
+  return out;
+}
+
+}  // namespace hpcnn::cli

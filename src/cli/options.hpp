@@ -1,0 +1,62 @@
+// Shared command-line machinery on Boost.Program_options.
+//
+// Every subcommand declares its options bound to a plain Config struct, then
+// calls parse(). parse() handles --help, --config FILE (INI; the command line
+// wins over the file), positional arguments, unknown options (UsageError, exit
+// code 2) and echoes the effective configuration as INI lines, which can be
+// saved and passed back with --config.
+#pragma once
+
+#include <boost/program_options.hpp>
+
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+
+namespace hpcnn::cli {
+
+namespace po = boost::program_options;
+
+struct CommandSpec {
+  std::string name;                 ///< "hpcnn data import-idx"
+  std::string summary;              ///< one line
+  std::string positional_usage;     ///< e.g. "DIR" (shown in usage)
+  std::string details;              ///< free text after the options (examples)
+  po::options_description options{"Options", 100, 50};
+  po::positional_options_description positional;
+};
+
+/// What every command accepts besides its own options.
+struct CommonConfig {
+  std::string config_file;
+  bool quiet = false;
+  bool verbose = false;
+  LogLevel log_level() const;
+};
+
+/// Parses `args` (without the command words) into the bound variables.
+/// Returns false when --help was printed (the command should exit 0).
+/// Throws UsageError for anything the user got wrong.
+bool parse(CommandSpec& spec, const std::vector<std::string>& args, CommonConfig& common);
+
+/// The effective configuration as "key = value" lines, in declaration order.
+std::string effective_config(const CommandSpec& spec, const po::variables_map& vm);
+
+/// Prints the help text of a command.
+void print_help(const CommandSpec& spec, std::ostream& os);
+
+/// Throws UsageError unless lo <= value <= hi.
+template <typename T>
+void require_range(const char* option, T value, T lo, T hi) {
+  if (value < lo || value > hi) {
+    throw UsageError(cat("--", option, " must be between ", lo, " and ", hi, " (got ", value, ")"));
+  }
+}
+
+/// Splits "a,b,c" (empty items rejected).
+std::vector<std::string> split_list(const std::string& text, const char* option);
+
+}  // namespace hpcnn::cli

@@ -1,0 +1,99 @@
+// Atomic file and directory output.
+#include "core/fs.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace hpcnn {
+
+namespace {
+fs::path temporary_sibling(const fs::path& path) {
+  return path.parent_path() / (path.filename().string() + ".tmp." + std::to_string(getpid()));
+}
+}  // namespace
+
+void write_file_atomic(const fs::path& path, std::string_view contents) {
+  const fs::path tmp = temporary_sibling(path);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  HPCNN_CHECK(fd >= 0, path.string(), ": cannot create: ", std::strerror(errno));
+  size_t written = 0;
+  while (written < contents.size()) {
+    const ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      HPCNN_THROW(path.string(), ": write failed: ", std::strerror(err));
+    }
+    written += static_cast<size_t>(n);
+  }
+  const bool synced = ::fsync(fd) == 0;
+  const bool closed = ::close(fd) == 0;
+  if (!synced || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    HPCNN_THROW(path.string(), ": cannot finish writing: ", std::strerror(err));
+  }
+}
+
+std::string read_text_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  HPCNN_CHECK(in.good(), path.string(), ": cannot open: ", std::strerror(errno));
+  std::ostringstream out;
+  out << in.rdbuf();
+  HPCNN_CHECK(!in.bad(), path.string(), ": read error");
+  return out.str();
+}
+
+StagingDir::StagingDir(fs::path destination, bool overwrite)
+    : destination_(std::move(destination)), overwrite_(overwrite) {
+  if (destination_.filename().empty()) destination_ = destination_.parent_path();
+  HPCNN_CHECK(overwrite_ || !fs::exists(destination_), destination_.string(),
+              ": already exists (use --force to replace it)");
+  const fs::path parent = destination_.parent_path().empty() ? fs::path(".") : destination_.parent_path();
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  HPCNN_CHECK(!ec, parent.string(), ": cannot create directory: ", ec.message());
+  staging_ = parent / ("." + destination_.filename().string() + ".partial." + std::to_string(getpid()));
+  fs::remove_all(staging_, ec);
+  fs::create_directory(staging_, ec);
+  HPCNN_CHECK(!ec, staging_.string(), ": cannot create directory: ", ec.message());
+}
+
+StagingDir::~StagingDir() {
+  if (!committed_) {
+    std::error_code ec;
+    fs::remove_all(staging_, ec);
+  }
+}
+
+void StagingDir::commit() {
+  std::error_code ec;
+  fs::path old;
+  if (fs::exists(destination_)) {
+    HPCNN_CHECK(overwrite_, destination_.string(), ": already exists (use --force to replace it)");
+    old = destination_.parent_path() /
+          ("." + destination_.filename().string() + ".old." + std::to_string(getpid()));
+    fs::rename(destination_, old, ec);
+    HPCNN_CHECK(!ec, destination_.string(), ": cannot move aside: ", ec.message());
+  }
+  fs::rename(staging_, destination_, ec);
+  if (ec) {
+    if (!old.empty()) fs::rename(old, destination_);
+    HPCNN_THROW(destination_.string(), ": cannot move into place: ", ec.message());
+  }
+  committed_ = true;
+  if (!old.empty()) fs::remove_all(old, ec);
+}
+
+}  // namespace hpcnn

@@ -1,0 +1,43 @@
+// Files that are either whole or absent.
+//
+// Output is written under a temporary name next to its destination, flushed,
+// then renamed into place (rename is atomic within one filesystem). A crash or
+// an exception leaves at most a stray ".tmp" entry, never a half-written file
+// that looks whole. StagingDir does the same for a whole output directory.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace hpcnn {
+
+/// Writes `contents` to `path` atomically (temporary file, fsync, rename).
+void write_file_atomic(const std::filesystem::path& path, std::string_view contents);
+
+/// Reads a whole (small) file; throws naming the file when it cannot.
+std::string read_text_file(const std::filesystem::path& path);
+
+/// A directory built under a temporary name and renamed into place by commit().
+/// If commit() is never reached the temporary directory is removed.
+class StagingDir {
+ public:
+  /// `overwrite`: replace an existing destination on commit instead of failing.
+  StagingDir(std::filesystem::path destination, bool overwrite);
+  ~StagingDir();
+  StagingDir(const StagingDir&) = delete;
+  StagingDir& operator=(const StagingDir&) = delete;
+
+  /// Where files go until commit().
+  const std::filesystem::path& path() const { return staging_; }
+  const std::filesystem::path& destination() const { return destination_; }
+  void commit();
+
+ private:
+  std::filesystem::path destination_;
+  std::filesystem::path staging_;
+  bool overwrite_;
+  bool committed_ = false;
+};
+
+}  // namespace hpcnn

@@ -1,0 +1,54 @@
+// `hpcnn data synth`: deterministic synthetic datasets standing in for the
+// seeds' data that is not public here (see SEEDS.md):
+//
+//   solar-maps   (1, S, S) float32 irradiance maps of the sensor field at time
+//                t; target: the centre sensor's reading at t + horizon (kW/m^2).
+//   solar-table  (F, 1, 1) float32 readings of F sensors at time t; target:
+//                sensor `target_sensor` at t + horizon.
+//   circuits     (1, S, S) uint8 schematic symbols, 4 balanced classes.
+//
+// Same seed and parameters => byte-identical shards, whatever the shard count
+// (sample i depends on (seed, split, i) only). The solar splits are disjoint
+// stretches of one simulated day: train, then validation, then test, with a
+// gap between them so no test horizon overlaps training time.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "core/log.hpp"
+#include "data/dataset.hpp"
+
+namespace hpcnn::data::synth {
+
+enum class Kind { kSolarMaps, kSolarTable, kCircuits };
+Kind parse_kind(const std::string& text);  ///< throws UsageError
+const char* kind_name(Kind kind);
+
+struct SynthConfig {
+  Kind kind = Kind::kCircuits;
+  std::filesystem::path out;
+  int64_t train = 0, validation = 0, test = 0;
+  uint64_t seed = 42;
+  int shards = 1;
+  int deflate_level = 0;
+  bool force = false;
+  // solar-*
+  double horizon_s = 10.0;   ///< how far ahead the target is
+  double interval_s = 0.0;   ///< seconds between samples (0: 5 for maps, 1 for the table)
+  int map_size = 50;
+  int sensors = 50;
+  int target_sensor = 0;
+  // circuits
+  int image_size = 64;
+  double max_noise = 12.0;
+};
+
+/// Default sample counts per kind (train, test).
+std::pair<int64_t, int64_t> default_counts(Kind kind);
+
+/// Generates the dataset into config.out (atomically) and returns its manifest.
+Manifest generate(const SynthConfig& config, const Logger& log);
+
+}  // namespace hpcnn::data::synth
