@@ -88,9 +88,11 @@ File File::open_read(const std::filesystem::path& path, size_t chunk_cache_bytes
   checked(H5Pset_cache(fapl.get(), 0, 12421, chunk_cache_bytes, 1.0), path, "setting chunk cache");
   const hid_t id = H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get());
   if (id < 0) {
+    const std::string detail = detail::h5_error_string();
     const bool is_hdf5 = H5Fis_hdf5(path.c_str()) > 0;
     H5Eclear2(H5E_DEFAULT);
-    HPCNN_THROW(path.string(), is_hdf5 ? ": cannot open HDF5 file" : ": not a valid HDF5 file (corrupt or truncated)");
+    HPCNN_THROW(path.string(), is_hdf5 ? ": cannot open HDF5 file, corrupt or truncated (" + detail + ")"
+                                       : std::string(": not a valid HDF5 file (corrupt or truncated)"));
   }
   return File(path, Handle(id, H5Fclose));
 }
@@ -111,6 +113,8 @@ Dataset File::create_dataset(const std::string& name, ElementType type, const st
     checked(H5Pset_deflate(dcpl.get(), static_cast<unsigned>(deflate_level)), path_, what);
   }
   checked(H5Pset_fletcher32(dcpl.get()), path_, what);
+  // No creation timestamps: same data => byte-identical files (and SHA-256).
+  checked(H5Pset_obj_track_times(dcpl.get(), false), path_, what);
   const hid_t id = static_cast<hid_t>(checked(
       H5Dcreate2(handle_.get(), name.c_str(), native_type(type), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
       path_, what));
@@ -123,8 +127,10 @@ void File::write_small(const std::string& name, ElementType type, const std::vec
   Handle space(static_cast<hid_t>(checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                                           path_, what)),
                H5Sclose);
+  Handle dcpl(static_cast<hid_t>(checked(H5Pcreate(H5P_DATASET_CREATE), path_, what)), H5Pclose);
+  checked(H5Pset_obj_track_times(dcpl.get(), false), path_, what);
   Handle ds(static_cast<hid_t>(checked(H5Dcreate2(handle_.get(), name.c_str(), native_type(type), space.get(),
-                                                  H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+                                                  H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                                        path_, what)),
             H5Dclose);
   checked(H5Dwrite(ds.get(), native_type(type), H5S_ALL, H5S_ALL, H5P_DEFAULT, values), path_, what);
@@ -144,7 +150,9 @@ bool File::exists(const std::string& name) const {
 }
 
 void File::create_group(const std::string& name) {
-  Handle g(static_cast<hid_t>(checked(H5Gcreate2(handle_.get(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+  Handle gcpl(static_cast<hid_t>(checked(H5Pcreate(H5P_GROUP_CREATE), path_, "creating group " + name)), H5Pclose);
+  checked(H5Pset_obj_track_times(gcpl.get(), false), path_, "creating group " + name);
+  Handle g(static_cast<hid_t>(checked(H5Gcreate2(handle_.get(), name.c_str(), H5P_DEFAULT, gcpl.get(), H5P_DEFAULT),
                                       path_, "creating group " + name)),
            H5Gclose);
 }

@@ -1,0 +1,91 @@
+// Command-line parsing: unknown options, bad values, INI config files.
+#include <catch2/catch.hpp>
+#include <fstream>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "test_helpers.hpp"
+
+using namespace hpcnn;
+using namespace hpcnn::cli;
+
+namespace {
+struct Toy {
+  int shards = 0;
+  double fraction = 0;
+  std::string name;
+};
+
+CommandSpec toy_spec(Toy& t) {
+  CommandSpec spec;
+  spec.name = "hpcnn toy";
+  spec.options.add_options()
+      ("shards", po::value<int>(&t.shards)->default_value(1), "shards")
+      ("fraction", po::value<double>(&t.fraction)->default_value(0.5), "fraction")
+      ("name", po::value<std::string>(&t.name)->default_value("x"), "name");
+  return spec;
+}
+
+bool parse_toy(Toy& t, const Args& args) {
+  CommandSpec spec = toy_spec(t);
+  CommonConfig common;
+  Args quiet_args = args;
+  quiet_args.push_back("--quiet");
+  return parse(spec, quiet_args, common);
+}
+}  // namespace
+
+TEST_CASE("CLI: options and defaults", "[cli]") {
+  Toy t;
+  REQUIRE(parse_toy(t, {"--shards", "4", "--name=abc", "-q"}));
+  CHECK(t.shards == 4);
+  CHECK(t.fraction == 0.5);
+  CHECK(t.name == "abc");
+}
+
+TEST_CASE("CLI: unknown options and bad values are usage errors naming the option", "[cli][bad-input]") {
+  Toy t;
+  CHECK_THROWS_WITH(parse_toy(t, {"--shard", "4"}), Catch::Contains("--shard"));
+  CHECK_THROWS_AS(parse_toy(t, {"--bogus"}), UsageError);
+  CHECK_THROWS_WITH(parse_toy(t, {"--shards", "four"}), Catch::Contains("shards"));
+  CHECK_THROWS_AS(parse_toy(t, {"--shards"}), UsageError);
+  CHECK_THROWS_WITH(require_range("shards", 0, 1, 10), Catch::Contains("--shards must be between 1 and 10 (got 0)"));
+}
+
+TEST_CASE("CLI: INI config files, command line wins", "[cli]") {
+  test::ScratchDir dir("cli");
+  const auto ini = dir / "run.ini";
+  std::ofstream(ini) << "# a comment\nshards = 8\nfraction = 0.25\n";
+  Toy t;
+  REQUIRE(parse_toy(t, {"--config", ini.string(), "--shards", "2"}));
+  CHECK(t.shards == 2);
+  CHECK(t.fraction == 0.25);
+
+  std::ofstream(dir / "bad.ini") << "shardz = 3\n";
+  Toy u;
+  CHECK_THROWS_WITH(parse_toy(u, {"--config", (dir / "bad.ini").string()}), Catch::Contains("shardz"));
+  CHECK_THROWS_WITH(parse_toy(u, {"--config", (dir / "none.ini").string()}), Catch::Contains("cannot open"));
+}
+
+TEST_CASE("CLI: the effective configuration is INI that parses back", "[cli]") {
+  Toy t;
+  CommandSpec spec = toy_spec(t);
+  CommonConfig common;
+  REQUIRE(parse(spec, {"--shards", "3", "--name", "zz", "-q"}, common));
+  po::variables_map vm;
+  po::store(po::command_line_parser(Args{"--shards", "3", "--name", "zz"}).options(spec.options).run(), vm);
+  const std::string echoed = effective_config(spec, vm);
+  CHECK_THAT(echoed, Catch::Contains("shards = 3") && Catch::Contains("name = zz") && Catch::Contains("fraction = 0.5"));
+  test::ScratchDir dir("cli-echo");
+  std::ofstream(dir / "echo.ini") << echoed;
+  Toy back;
+  REQUIRE(parse_toy(back, {"--config", (dir / "echo.ini").string()}));
+  CHECK(back.shards == 3);
+  CHECK(back.name == "zz");
+}
+
+TEST_CASE("CLI: unknown commands are usage errors", "[cli][bad-input]") {
+  CHECK_THROWS_WITH(dispatch({"trian"}), Catch::Contains("unknown command 'trian'"));
+  CHECK_THROWS_WITH(dispatch({"data", "imprt"}), Catch::Contains("hpcnn data imprt"));
+  CHECK(dispatch({"--help"}) == 0);
+}
