@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything hpcnn needs from Debian 12's archive. Idempotent: when
+# every package is already present it touches nothing (no apt-get update).
+# The GPU backend additionally needs the CUDA toolkit with cuDNN and NCCL
+# under /usr/local/cuda (not in Debian's archive); without it hpcnn builds
+# CPU-only.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config git
+  openmpi-bin libopenmpi-dev              # MPI
+  libhdf5-openmpi-dev hdf5-tools          # parallel HDF5, h5dump
+  libdnnl-dev                             # oneDNN
+  libboost-program-options-dev            # CLI
+  nlohmann-json3-dev libssl-dev zlib1g-dev
+  catch2                                  # tests
+  python3 python3-h5py python3-numpy      # interop checks
+  dataset-fashion-mnist                   # the built-in default dataset
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "[setup] all ${#PACKAGES[@]} packages already installed"
+  exit 0
+fi
+
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "[setup] error: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  SUDO=sudo
+fi
+echo "[setup] installing: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "[setup] done"
