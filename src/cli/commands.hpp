@@ -18,5 +18,6 @@ int run_data_synth(const Args& args);
 int run_data_inspect(const Args& args);
 int run_data_verify(const Args& args);
 int run_info(const Args& args);
+int run_summary(const Args& args);
 
 }  // namespace hpcnn::cli
