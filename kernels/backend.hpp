@@ -1,0 +1,139 @@
+// The one narrow interface between the training code and the compute kernels.
+//
+// A Backend owns its device (memory, streams, engines) and makes prepared
+// operations for fixed shapes: oneDNN builds its primitives once per shape,
+// cuDNN picks its algorithms once per shape, the reference backend just loops.
+// Every pointer crossing this interface is *device* memory of that backend
+// (host memory for CPU backends); the model never dereferences it. Host data
+// goes in and out through upload()/download(). Nothing here assumes a CPU.
+//
+// Layouts (plain, row-major) at the interface:
+//   activations   src/dst        (N, C, H, W)
+//   conv weights  weights        (OC, IC, KH, KW)     conv bias (OC)
+//   dense weights weights        (OUT, IN)            dense bias (OUT)
+// Backward calls *overwrite* their outputs (diff_src, diff_weights, diff_bias).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace hpcnn::kernels {
+
+enum class DeviceKind { kCpu, kGpu };
+
+struct ConvGeometry {
+  int64_t n = 1, ic = 1, ih = 1, iw = 1;  ///< src (N, IC, IH, IW)
+  int64_t oc = 1, kh = 1, kw = 1;         ///< weights (OC, IC, KH, KW)
+  int64_t stride = 1;
+  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  int64_t oh = 1, ow = 1;                 ///< dst (N, OC, OH, OW)
+};
+
+struct PoolGeometry {
+  int64_t n = 1, c = 1, ih = 1, iw = 1;  ///< src (N, C, IH, IW)
+  int64_t kernel = 1, stride = 1;        ///< max pooling, no padding
+  int64_t oh = 1, ow = 1;                ///< dst (N, C, OH, OW)
+};
+
+struct DenseGeometry {
+  int64_t n = 1, in = 1, out = 1;  ///< src (N, IN) -> dst (N, OUT)
+};
+
+/// Convolution prepared for one geometry.
+class ConvOp {
+ public:
+  virtual ~ConvOp() = default;
+  /// dst = conv(src, weights) + bias
+  virtual void forward(const float* src, const float* weights, const float* bias, float* dst) = 0;
+  /// diff_src = conv_transpose(diff_dst, weights)
+  virtual void backward_data(const float* diff_dst, const float* weights, float* diff_src) = 0;
+  /// diff_weights = corr(src, diff_dst); diff_bias = sum of diff_dst over N, OH, OW
+  virtual void backward_weights(const float* src, const float* diff_dst, float* diff_weights, float* diff_bias) = 0;
+};
+
+/// Max pooling prepared for one geometry; forward keeps what backward needs
+/// (argmax workspace), so backward must follow the forward of the same batch.
+class PoolOp {
+ public:
+  virtual ~PoolOp() = default;
+  virtual void forward(const float* src, float* dst) = 0;
+  virtual void backward(const float* diff_dst, float* diff_src) = 0;
+};
+
+/// Fully-connected layer prepared for one geometry.
+class DenseOp {
+ public:
+  virtual ~DenseOp() = default;
+  /// dst = src * weights^T + bias
+  virtual void forward(const float* src, const float* weights, const float* bias, float* dst) = 0;
+  /// diff_src = diff_dst * weights
+  virtual void backward_data(const float* diff_dst, const float* weights, float* diff_src) = 0;
+  /// diff_weights = diff_dst^T * src; diff_bias = column sums of diff_dst
+  virtual void backward_weights(const float* src, const float* diff_dst, float* diff_weights, float* diff_bias) = 0;
+};
+
+/// Sum over the batch of the per-sample loss, and (classification) how many
+/// samples had the label as their arg-max.
+struct LossResult {
+  double loss_sum = 0.0;
+  int64_t correct = 0;
+};
+
+/// Adam as Keras does it: m, v updated, then
+/// param -= lr_t * m / (sqrt(v) + epsilon) with lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t).
+struct AdamStep {
+  float lr_t = 0.0f, beta1 = 0.9f, beta2 = 0.999f, epsilon = 1e-7f;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+  virtual DeviceKind device() const = 0;
+
+  // ---- memory ---------------------------------------------------------------
+  virtual float* allocate(int64_t count) = 0;  ///< zero-initialised
+  virtual void release(float* p) = 0;
+  virtual void upload(float* dst, const float* host_src, int64_t count) = 0;
+  virtual void download(float* host_dst, const float* src, int64_t count) = 0;
+  virtual void copy(float* dst, const float* src, int64_t count) = 0;
+  virtual void fill(float* dst, float value, int64_t count) = 0;
+  /// Waits until queued work is done (GPU); a no-op for synchronous backends.
+  virtual void synchronize() {}
+
+  // ---- prepared operations ------------------------------------------------
+  virtual std::unique_ptr<ConvOp> make_conv(const ConvGeometry& g) = 0;
+  virtual std::unique_ptr<PoolOp> make_pool(const PoolGeometry& g) = 0;
+  virtual std::unique_ptr<DenseOp> make_dense(const DenseGeometry& g) = 0;
+
+  // ---- element-wise (count elements) ----------------------------------------
+  virtual void relu_forward(const float* src, float* dst, int64_t count) = 0;
+  /// diff_src = diff_dst where dst > 0, else 0 (dst: the forward output)
+  virtual void relu_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) = 0;
+  /// dst = a * b (dropout applies its scaled 0/(1/(1-p)) mask this way)
+  virtual void multiply(const float* a, const float* b, float* dst, int64_t count) = 0;
+
+  // ---- losses ----------------------------------------------------------------
+  /// logits (N, K), labels (N) given on the host; diff_logits = scale * (softmax - onehot).
+  virtual LossResult softmax_cross_entropy(const float* logits, const int32_t* host_labels, int64_t n, int64_t k,
+                                           float scale, float* diff_logits) = 0;
+  /// pred, target (N, T); per-sample loss = mean over T of (pred - target)^2;
+  /// diff = scale * 2 (pred - target) / T. `target` is device memory.
+  virtual LossResult mean_squared_error(const float* pred, const float* target, int64_t n, int64_t t, float scale,
+                                        float* diff) = 0;
+
+  // ---- optimizers over flat buffers ----------------------------------------
+  virtual void adam_update(float* params, const float* grads, float* m, float* v, int64_t count,
+                           const AdamStep& step) = 0;
+  /// Keras SGD: velocity = momentum * velocity - lr * grad; param += velocity.
+  virtual void sgd_update(float* params, const float* grads, float* velocity, int64_t count, float lr,
+                          float momentum) = 0;
+};
+
+/// The reference backend: plain loops on the host, the oracle of every test.
+std::unique_ptr<Backend> make_reference_backend();
+/// oneDNN on the CPU with `threads` OpenMP threads (0: leave the runtime's default).
+std::unique_ptr<Backend> make_onednn_backend(int threads);
+
+}  // namespace hpcnn::kernels

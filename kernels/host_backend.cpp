@@ -1,0 +1,101 @@
+// Host memory and the simple ops every CPU backend shares.
+#include "host_backend.hpp"
+
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+namespace hpcnn::kernels {
+
+float* HostBackend::allocate(int64_t count) {
+  const size_t bytes = ((static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float) + 63) / 64) * 64;
+  void* p = std::aligned_alloc(64, bytes);
+  if (p == nullptr) throw std::bad_alloc();
+  std::memset(p, 0, bytes);
+  return static_cast<float*>(p);
+}
+
+void HostBackend::release(float* p) { std::free(p); }
+
+void HostBackend::upload(float* dst, const float* host_src, int64_t count) {
+  if (count > 0) std::memcpy(dst, host_src, static_cast<size_t>(count) * sizeof(float));
+}
+
+void HostBackend::download(float* host_dst, const float* src, int64_t count) {
+  if (count > 0) std::memcpy(host_dst, src, static_cast<size_t>(count) * sizeof(float));
+}
+
+void HostBackend::copy(float* dst, const float* src, int64_t count) {
+  if (count > 0) std::memmove(dst, src, static_cast<size_t>(count) * sizeof(float));
+}
+
+void HostBackend::fill(float* dst, float value, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) dst[i] = value;
+}
+
+void HostBackend::relu_forward(const float* src, float* dst, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) dst[i] = src[i] > 0.0f ? src[i] : 0.0f;
+}
+
+void HostBackend::relu_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) diff_src[i] = dst[i] > 0.0f ? diff_dst[i] : 0.0f;
+}
+
+void HostBackend::multiply(const float* a, const float* b, float* dst, int64_t count) {
+  for (int64_t i = 0; i < count; ++i) dst[i] = a[i] * b[i];
+}
+
+LossResult HostBackend::softmax_cross_entropy(const float* logits, const int32_t* host_labels, int64_t n, int64_t k,
+                                              float scale, float* diff_logits) {
+  LossResult r;
+  for (int64_t i = 0; i < n; ++i) {
+    // logits (N, K): stable softmax of row i.
+    const float* row = logits + i * k;
+    float* diff = diff_logits + i * k;
+    int64_t arg = 0;
+    for (int64_t j = 1; j < k; ++j) arg = row[j] > row[arg] ? j : arg;
+    const double max = row[arg];
+    double sum = 0.0;
+    for (int64_t j = 0; j < k; ++j) sum += std::exp(static_cast<double>(row[j]) - max);
+    const int32_t label = host_labels[i];
+    r.loss_sum += std::log(sum) - (static_cast<double>(row[label]) - max);
+    r.correct += arg == label;
+    for (int64_t j = 0; j < k; ++j) {
+      const double p = std::exp(static_cast<double>(row[j]) - max) / sum;
+      diff[j] = static_cast<float>(scale * (p - (j == label ? 1.0 : 0.0)));
+    }
+  }
+  return r;
+}
+
+LossResult HostBackend::mean_squared_error(const float* pred, const float* target, int64_t n, int64_t t, float scale,
+                                           float* diff) {
+  LossResult r;
+  for (int64_t i = 0; i < n * t; ++i) {
+    const double e = static_cast<double>(pred[i]) - target[i];
+    r.loss_sum += e * e / static_cast<double>(t);
+    diff[i] = static_cast<float>(scale * 2.0 * e / static_cast<double>(t));
+  }
+  return r;
+}
+
+void HostBackend::adam_update(float* params, const float* grads, float* m, float* v, int64_t count,
+                              const AdamStep& s) {
+  for (int64_t i = 0; i < count; ++i) {
+    const float g = grads[i];
+    m[i] = s.beta1 * m[i] + (1.0f - s.beta1) * g;
+    v[i] = s.beta2 * v[i] + (1.0f - s.beta2) * g * g;
+    params[i] -= s.lr_t * m[i] / (std::sqrt(v[i]) + s.epsilon);
+  }
+}
+
+void HostBackend::sgd_update(float* params, const float* grads, float* velocity, int64_t count, float lr,
+                             float momentum) {
+  for (int64_t i = 0; i < count; ++i) {
+    velocity[i] = momentum * velocity[i] - lr * grads[i];
+    params[i] += velocity[i];
+  }
+}
+
+}  // namespace hpcnn::kernels
