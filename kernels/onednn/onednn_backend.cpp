@@ -1,0 +1,272 @@
+// oneDNN CPU backend. Primitives (and their reorders) are created once per
+// shape in the op's constructor and reused every step. Each primitive is
+// created with format_tag::any so oneDNN picks its preferred (often blocked)
+// layouts; data is reordered only where that layout differs from the plain
+// one at the interface (see Staged below).
+#include <omp.h>
+
+#include <oneapi/dnnl/dnnl.hpp>
+#include <optional>
+
+#include "core/error.hpp"
+#include "host_backend.hpp"
+
+namespace hpcnn::kernels {
+
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+struct Context {
+  dnnl::engine engine{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream{engine};
+};
+
+memory::desc plain(const memory::dims& dims, tag t) { return memory::desc(dims, dt::f32, t); }
+memory::desc any(const memory::dims& dims) { return memory::desc(dims, dt::f32, tag::any); }
+
+/// One tensor at a primitive's edge: the user's plain buffer on one side, the
+/// primitive's layout on the other. When the two agree, no copy is made.
+class Staged {
+ public:
+  Staged(Context& ctx, const memory::desc& user, const memory::desc& working) : ctx_(ctx), user_(user) {
+    if (working != user) {
+      working_mem_ = memory(working, ctx.engine);
+      user_mem_ = memory(user, ctx.engine, DNNL_MEMORY_NONE);
+      to_working_ = dnnl::reorder(*user_mem_, *working_mem_);
+      to_user_ = dnnl::reorder(*working_mem_, *user_mem_);
+    }
+  }
+  /// Memory holding `src` in the working layout (reordering when needed).
+  memory in(const float* src) {
+    if (!working_mem_) return memory(user_, ctx_.engine, const_cast<float*>(src));
+    user_mem_->set_data_handle(const_cast<float*>(src));
+    to_working_->execute(ctx_.stream, *user_mem_, *working_mem_);
+    return *working_mem_;
+  }
+  /// Memory the primitive writes to; call out_done(dst) after executing it.
+  memory out(float* dst) {
+    if (!working_mem_) return memory(user_, ctx_.engine, dst);
+    return *working_mem_;
+  }
+  void out_done(float* dst) {
+    if (!working_mem_) return;
+    user_mem_->set_data_handle(dst);
+    to_user_->execute(ctx_.stream, *working_mem_, *user_mem_);
+  }
+
+ private:
+  Context& ctx_;
+  memory::desc user_;
+  std::optional<memory> working_mem_, user_mem_;
+  std::optional<dnnl::reorder> to_working_, to_user_;
+};
+
+class OnednnConv final : public ConvOp {
+ public:
+  OnednnConv(Context& ctx, const ConvGeometry& g) : ctx_(ctx) {
+    const memory::dims src_dims{g.n, g.ic, g.ih, g.iw}, w_dims{g.oc, g.ic, g.kh, g.kw}, b_dims{g.oc},
+        dst_dims{g.n, g.oc, g.oh, g.ow}, strides{g.stride, g.stride}, pad_l{g.pad_top, g.pad_left},
+        pad_r{g.pad_bottom, g.pad_right};
+    const auto src_user = plain(src_dims, tag::nchw), w_user = plain(w_dims, tag::oihw),
+               b_md = plain(b_dims, tag::x), dst_user = plain(dst_dims, tag::nchw);
+    fwd_pd_ = dnnl::convolution_forward::primitive_desc(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
+                                        any(src_dims), any(w_dims), b_md, any(dst_dims), strides, pad_l, pad_r),
+        ctx.engine);
+    bwd_data_pd_ = dnnl::convolution_backward_data::primitive_desc(
+        dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, any(src_dims), any(w_dims),
+                                              any(dst_dims), strides, pad_l, pad_r),
+        ctx.engine, fwd_pd_);
+    bwd_w_pd_ = dnnl::convolution_backward_weights::primitive_desc(
+        dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, any(src_dims), any(w_dims),
+                                                 b_md, any(dst_dims), strides, pad_l, pad_r),
+        ctx.engine, fwd_pd_);
+    fwd_ = dnnl::convolution_forward(fwd_pd_);
+    bwd_data_ = dnnl::convolution_backward_data(bwd_data_pd_);
+    bwd_w_ = dnnl::convolution_backward_weights(bwd_w_pd_);
+    b_md_ = b_md;
+    fwd_src_.emplace(ctx, src_user, fwd_pd_.src_desc());
+    fwd_w_.emplace(ctx, w_user, fwd_pd_.weights_desc());
+    fwd_dst_.emplace(ctx, dst_user, fwd_pd_.dst_desc());
+    bd_diff_dst_.emplace(ctx, dst_user, bwd_data_pd_.diff_dst_desc());
+    bd_w_.emplace(ctx, w_user, bwd_data_pd_.weights_desc());
+    bd_diff_src_.emplace(ctx, src_user, bwd_data_pd_.diff_src_desc());
+    bw_src_.emplace(ctx, src_user, bwd_w_pd_.src_desc());
+    bw_diff_dst_.emplace(ctx, dst_user, bwd_w_pd_.diff_dst_desc());
+    bw_diff_w_.emplace(ctx, w_user, bwd_w_pd_.diff_weights_desc());
+  }
+
+  void forward(const float* src, const float* weights, const float* bias, float* dst) override {
+    memory d = fwd_dst_->out(dst);
+    fwd_.execute(ctx_.stream, {{DNNL_ARG_SRC, fwd_src_->in(src)},
+                               {DNNL_ARG_WEIGHTS, fwd_w_->in(weights)},
+                               {DNNL_ARG_BIAS, memory(b_md_, ctx_.engine, const_cast<float*>(bias))},
+                               {DNNL_ARG_DST, d}});
+    fwd_dst_->out_done(dst);
+    ctx_.stream.wait();
+  }
+
+  void backward_data(const float* diff_dst, const float* weights, float* diff_src) override {
+    memory ds = bd_diff_src_->out(diff_src);
+    bwd_data_.execute(ctx_.stream, {{DNNL_ARG_DIFF_DST, bd_diff_dst_->in(diff_dst)},
+                                    {DNNL_ARG_WEIGHTS, bd_w_->in(weights)},
+                                    {DNNL_ARG_DIFF_SRC, ds}});
+    bd_diff_src_->out_done(diff_src);
+    ctx_.stream.wait();
+  }
+
+  void backward_weights(const float* src, const float* diff_dst, float* diff_weights, float* diff_bias) override {
+    memory dw = bw_diff_w_->out(diff_weights);
+    bwd_w_.execute(ctx_.stream, {{DNNL_ARG_SRC, bw_src_->in(src)},
+                                 {DNNL_ARG_DIFF_DST, bw_diff_dst_->in(diff_dst)},
+                                 {DNNL_ARG_DIFF_WEIGHTS, dw},
+                                 {DNNL_ARG_DIFF_BIAS, memory(b_md_, ctx_.engine, diff_bias)}});
+    bw_diff_w_->out_done(diff_weights);
+    ctx_.stream.wait();
+  }
+
+ private:
+  Context& ctx_;
+  dnnl::convolution_forward::primitive_desc fwd_pd_;
+  dnnl::convolution_backward_data::primitive_desc bwd_data_pd_;
+  dnnl::convolution_backward_weights::primitive_desc bwd_w_pd_;
+  dnnl::convolution_forward fwd_;
+  dnnl::convolution_backward_data bwd_data_;
+  dnnl::convolution_backward_weights bwd_w_;
+  memory::desc b_md_;
+  std::optional<Staged> fwd_src_, fwd_w_, fwd_dst_, bd_diff_dst_, bd_w_, bd_diff_src_, bw_src_, bw_diff_dst_, bw_diff_w_;
+};
+
+class OnednnPool final : public PoolOp {
+ public:
+  OnednnPool(Context& ctx, const PoolGeometry& g) : ctx_(ctx) {
+    const memory::dims src_dims{g.n, g.c, g.ih, g.iw}, dst_dims{g.n, g.c, g.oh, g.ow}, strides{g.stride, g.stride},
+        kernel{g.kernel, g.kernel}, pad{0, 0};
+    src_md_ = plain(src_dims, tag::nchw);
+    dst_md_ = plain(dst_dims, tag::nchw);
+    fwd_pd_ = dnnl::pooling_forward::primitive_desc(
+        dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, src_md_, dst_md_,
+                                    strides, kernel, pad, pad),
+        ctx.engine);
+    bwd_pd_ = dnnl::pooling_backward::primitive_desc(
+        dnnl::pooling_backward::desc(dnnl::algorithm::pooling_max, src_md_, dst_md_, strides, kernel, pad, pad),
+        ctx.engine, fwd_pd_);
+    workspace_ = memory(fwd_pd_.workspace_desc(), ctx.engine);
+    fwd_ = dnnl::pooling_forward(fwd_pd_);
+    bwd_ = dnnl::pooling_backward(bwd_pd_);
+  }
+
+  void forward(const float* src, float* dst) override {
+    fwd_.execute(ctx_.stream, {{DNNL_ARG_SRC, memory(src_md_, ctx_.engine, const_cast<float*>(src))},
+                               {DNNL_ARG_DST, memory(dst_md_, ctx_.engine, dst)},
+                               {DNNL_ARG_WORKSPACE, workspace_}});
+    ctx_.stream.wait();
+  }
+
+  void backward(const float* diff_dst, float* diff_src) override {
+    bwd_.execute(ctx_.stream, {{DNNL_ARG_DIFF_DST, memory(dst_md_, ctx_.engine, const_cast<float*>(diff_dst))},
+                               {DNNL_ARG_DIFF_SRC, memory(src_md_, ctx_.engine, diff_src)},
+                               {DNNL_ARG_WORKSPACE, workspace_}});
+    ctx_.stream.wait();
+  }
+
+ private:
+  Context& ctx_;
+  memory::desc src_md_, dst_md_;
+  dnnl::pooling_forward::primitive_desc fwd_pd_;
+  dnnl::pooling_backward::primitive_desc bwd_pd_;
+  memory workspace_;
+  dnnl::pooling_forward fwd_;
+  dnnl::pooling_backward bwd_;
+};
+
+class OnednnDense final : public DenseOp {
+ public:
+  OnednnDense(Context& ctx, const DenseGeometry& g) : ctx_(ctx) {
+    const memory::dims src_dims{g.n, g.in}, w_dims{g.out, g.in}, b_dims{g.out}, dst_dims{g.n, g.out};
+    src_md_ = plain(src_dims, tag::nc);
+    dst_md_ = plain(dst_dims, tag::nc);
+    b_md_ = plain(b_dims, tag::x);
+    const auto w_user = plain(w_dims, tag::oi);
+    fwd_pd_ = dnnl::inner_product_forward::primitive_desc(
+        dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, src_md_, any(w_dims), b_md_, dst_md_),
+        ctx.engine);
+    bwd_data_pd_ = dnnl::inner_product_backward_data::primitive_desc(
+        dnnl::inner_product_backward_data::desc(src_md_, any(w_dims), dst_md_), ctx.engine, fwd_pd_);
+    bwd_w_pd_ = dnnl::inner_product_backward_weights::primitive_desc(
+        dnnl::inner_product_backward_weights::desc(src_md_, any(w_dims), b_md_, dst_md_), ctx.engine, fwd_pd_);
+    fwd_ = dnnl::inner_product_forward(fwd_pd_);
+    bwd_data_ = dnnl::inner_product_backward_data(bwd_data_pd_);
+    bwd_w_ = dnnl::inner_product_backward_weights(bwd_w_pd_);
+    fwd_w_.emplace(ctx, w_user, fwd_pd_.weights_desc());
+    bd_w_.emplace(ctx, w_user, bwd_data_pd_.weights_desc());
+    bw_diff_w_.emplace(ctx, w_user, bwd_w_pd_.diff_weights_desc());
+  }
+
+  void forward(const float* src, const float* weights, const float* bias, float* dst) override {
+    fwd_.execute(ctx_.stream, {{DNNL_ARG_SRC, memory(src_md_, ctx_.engine, const_cast<float*>(src))},
+                               {DNNL_ARG_WEIGHTS, fwd_w_->in(weights)},
+                               {DNNL_ARG_BIAS, memory(b_md_, ctx_.engine, const_cast<float*>(bias))},
+                               {DNNL_ARG_DST, memory(dst_md_, ctx_.engine, dst)}});
+    ctx_.stream.wait();
+  }
+
+  void backward_data(const float* diff_dst, const float* weights, float* diff_src) override {
+    bwd_data_.execute(ctx_.stream, {{DNNL_ARG_DIFF_DST, memory(dst_md_, ctx_.engine, const_cast<float*>(diff_dst))},
+                                    {DNNL_ARG_WEIGHTS, bd_w_->in(weights)},
+                                    {DNNL_ARG_DIFF_SRC, memory(src_md_, ctx_.engine, diff_src)}});
+    ctx_.stream.wait();
+  }
+
+  void backward_weights(const float* src, const float* diff_dst, float* diff_weights, float* diff_bias) override {
+    memory dw = bw_diff_w_->out(diff_weights);
+    bwd_w_.execute(ctx_.stream, {{DNNL_ARG_SRC, memory(src_md_, ctx_.engine, const_cast<float*>(src))},
+                                 {DNNL_ARG_DIFF_DST, memory(dst_md_, ctx_.engine, const_cast<float*>(diff_dst))},
+                                 {DNNL_ARG_DIFF_WEIGHTS, dw},
+                                 {DNNL_ARG_DIFF_BIAS, memory(b_md_, ctx_.engine, diff_bias)}});
+    bw_diff_w_->out_done(diff_weights);
+    ctx_.stream.wait();
+  }
+
+ private:
+  Context& ctx_;
+  memory::desc src_md_, dst_md_, b_md_;
+  dnnl::inner_product_forward::primitive_desc fwd_pd_;
+  dnnl::inner_product_backward_data::primitive_desc bwd_data_pd_;
+  dnnl::inner_product_backward_weights::primitive_desc bwd_w_pd_;
+  dnnl::inner_product_forward fwd_;
+  dnnl::inner_product_backward_data bwd_data_;
+  dnnl::inner_product_backward_weights bwd_w_;
+  std::optional<Staged> fwd_w_, bd_w_, bw_diff_w_;
+};
+
+class OnednnBackend final : public HostBackend {
+ public:
+  explicit OnednnBackend(int threads) {
+    if (threads > 0) omp_set_num_threads(threads);
+  }
+  std::string name() const override { return "onednn"; }
+  std::unique_ptr<ConvOp> make_conv(const ConvGeometry& g) override { return std::make_unique<OnednnConv>(ctx_, g); }
+  std::unique_ptr<PoolOp> make_pool(const PoolGeometry& g) override { return std::make_unique<OnednnPool>(ctx_, g); }
+  std::unique_ptr<DenseOp> make_dense(const DenseGeometry& g) override {
+    return std::make_unique<OnednnDense>(ctx_, g);
+  }
+
+ private:
+  Context ctx_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_onednn_backend(int threads) {
+  try {
+    return std::make_unique<OnednnBackend>(threads);
+  } catch (const dnnl::error& e) {
+    HPCNN_THROW("oneDNN: cannot create a CPU engine: ", e.what());
+  }
+}
+
+}  // namespace hpcnn::kernels

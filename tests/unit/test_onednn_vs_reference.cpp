@@ -1,0 +1,115 @@
+// oneDNN against the reference backend, forward and backward, on random
+// shapes: odd sizes, stride 2, same and valid padding. Agreement within 1e-4
+// relative to the largest reference value of each tensor.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "backend.hpp"
+#include "kernel_test_util.hpp"
+
+using namespace hpcnn;
+using namespace hpcnn::kernels;
+using hpcnn::test::DeviceVector;
+using hpcnn::test::random_vector;
+
+namespace {
+void check_close(const char* what, const std::vector<float>& got, const std::vector<float>& want) {
+  REQUIRE(got.size() == want.size());
+  double scale = 1e-30, worst = 0;
+  size_t at = 0;
+  for (float w : want) scale = std::max(scale, std::abs(static_cast<double>(w)));
+  for (size_t i = 0; i < got.size(); ++i) {
+    const double d = std::abs(static_cast<double>(got[i]) - want[i]);
+    if (d > worst) {
+      worst = d;
+      at = i;
+    }
+  }
+  INFO(what << ": worst |diff| " << worst << " at " << at << " (got " << got[at] << ", want " << want[at]
+            << "), scale " << scale);
+  CHECK(worst <= 1e-4 * scale);
+}
+
+struct Pair {
+  std::unique_ptr<Backend> ref = make_reference_backend();
+  std::unique_ptr<Backend> dnn = make_onednn_backend(2);
+};
+}  // namespace
+
+TEST_CASE("oneDNN conv2d equals the reference, forward and backward", "[kernels][onednn]") {
+  Pair p;
+  Rng shapes(2024);
+  for (int trial = 0; trial < 12; ++trial) {
+    const int64_t n = 1 + static_cast<int64_t>(shapes.uniform_index(3));
+    const int64_t ic = 1 + static_cast<int64_t>(shapes.uniform_index(5));
+    const int64_t oc = 1 + static_cast<int64_t>(shapes.uniform_index(9));
+    const int64_t k = 1 + static_cast<int64_t>(shapes.uniform_index(4));
+    const int64_t stride = 1 + static_cast<int64_t>(shapes.uniform_index(2));
+    const bool same = shapes.bernoulli(0.5);
+    const int64_t ih = k + static_cast<int64_t>(shapes.uniform_index(9)), iw = k + static_cast<int64_t>(shapes.uniform_index(9));
+    const ConvGeometry g = test::conv_geometry(n, ic, ih, iw, oc, k, stride, same);
+    INFO("trial " << trial << ": n" << n << " ic" << ic << " " << ih << "x" << iw << " oc" << oc << " k" << k << " s"
+                  << stride << (same ? " same" : " valid"));
+    const auto src = random_vector(g.n * g.ic * g.ih * g.iw, 100 + trial);
+    const auto w = random_vector(g.oc * g.ic * g.kh * g.kw, 200 + trial);
+    const auto b = random_vector(g.oc, 300 + trial);
+    const auto diff_dst = random_vector(g.n * g.oc * g.oh * g.ow, 400 + trial);
+    std::vector<std::vector<float>> out[2];
+    int side = 0;
+    for (Backend* be : {p.ref.get(), p.dnn.get()}) {
+      DeviceVector s(*be, src), wt(*be, w), bi(*be, b), dd(*be, diff_dst);
+      DeviceVector dst(*be, static_cast<int64_t>(diff_dst.size())), ds(*be, static_cast<int64_t>(src.size())),
+          dw(*be, static_cast<int64_t>(w.size())), db(*be, static_cast<int64_t>(b.size()));
+      auto op = be->make_conv(g);
+      op->forward(s.get(), wt.get(), bi.get(), dst.get());
+      op->backward_data(dd.get(), wt.get(), ds.get());
+      op->backward_weights(s.get(), dd.get(), dw.get(), db.get());
+      out[side++] = {dst.host(), ds.host(), dw.host(), db.host()};
+    }
+    check_close("dst", out[1][0], out[0][0]);
+    check_close("diff_src", out[1][1], out[0][1]);
+    check_close("diff_weights", out[1][2], out[0][2]);
+    check_close("diff_bias", out[1][3], out[0][3]);
+  }
+}
+
+TEST_CASE("oneDNN dense and max-pool equal the reference", "[kernels][onednn]") {
+  Pair p;
+  for (const DenseGeometry& g : {DenseGeometry{1, 1, 1}, DenseGeometry{3, 17, 5}, DenseGeometry{32, 196, 128},
+                                 DenseGeometry{7, 33, 10}}) {
+    INFO("dense " << g.n << "x" << g.in << " -> " << g.out);
+    const auto src = random_vector(g.n * g.in, 1), w = random_vector(g.out * g.in, 2), b = random_vector(g.out, 3),
+               diff_dst = random_vector(g.n * g.out, 4);
+    std::vector<std::vector<float>> out[2];
+    int side = 0;
+    for (Backend* be : {p.ref.get(), p.dnn.get()}) {
+      DeviceVector s(*be, src), wt(*be, w), bi(*be, b), dd(*be, diff_dst);
+      DeviceVector dst(*be, g.n * g.out), ds(*be, g.n * g.in), dw(*be, g.out * g.in), db(*be, g.out);
+      auto op = be->make_dense(g);
+      op->forward(s.get(), wt.get(), bi.get(), dst.get());
+      op->backward_data(dd.get(), wt.get(), ds.get());
+      op->backward_weights(s.get(), dd.get(), dw.get(), db.get());
+      out[side++] = {dst.host(), ds.host(), dw.host(), db.host()};
+    }
+    check_close("dense dst", out[1][0], out[0][0]);
+    check_close("dense diff_src", out[1][1], out[0][1]);
+    check_close("dense diff_weights", out[1][2], out[0][2]);
+    check_close("dense diff_bias", out[1][3], out[0][3]);
+  }
+  for (const PoolGeometry& g : {PoolGeometry{2, 3, 7, 7, 2, 2, 3, 3}, PoolGeometry{1, 4, 28, 28, 4, 4, 7, 7},
+                                PoolGeometry{3, 2, 9, 8, 3, 2, 4, 3}}) {
+    INFO("pool " << g.ih << "x" << g.iw << " k" << g.kernel << " s" << g.stride);
+    const auto src = random_vector(g.n * g.c * g.ih * g.iw, 5), diff_dst = random_vector(g.n * g.c * g.oh * g.ow, 6);
+    std::vector<std::vector<float>> out[2];
+    int side = 0;
+    for (Backend* be : {p.ref.get(), p.dnn.get()}) {
+      DeviceVector s(*be, src), dd(*be, diff_dst), dst(*be, g.n * g.c * g.oh * g.ow), ds(*be, g.n * g.c * g.ih * g.iw);
+      auto op = be->make_pool(g);
+      op->forward(s.get(), dst.get());
+      op->backward(dd.get(), ds.get());
+      out[side++] = {dst.host(), ds.host()};
+    }
+    check_close("pool dst", out[1][0], out[0][0]);
+    check_close("pool diff_src", out[1][1], out[0][1]);
+  }
+}
