@@ -1,0 +1,288 @@
+// Model: flat buffers, per-batch-size plans, forward/backward through the backend.
+#include "model/model.hpp"
+
+#include <cmath>
+
+#include "core/error.hpp"
+#include "core/rng.hpp"
+#include "data/dataset.hpp"
+
+namespace hpcnn::model {
+
+const char* loss_name(LossKind loss) {
+  return loss == LossKind::kSoftmaxCrossEntropy ? "softmax-cross-entropy" : "mean-squared-error";
+}
+
+// ---- DeviceBuffer -------------------------------------------------------------
+
+DeviceBuffer::DeviceBuffer(kernels::Backend& backend, int64_t count)
+    : backend_(&backend), ptr_(backend.allocate(count)), count_(count) {}
+
+DeviceBuffer::~DeviceBuffer() {
+  if (backend_ != nullptr && ptr_ != nullptr) backend_->release(ptr_);
+}
+
+DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
+    : backend_(other.backend_), ptr_(other.ptr_), count_(other.count_) {
+  other.ptr_ = nullptr;
+}
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
+  if (this != &other) {
+    if (backend_ != nullptr && ptr_ != nullptr) backend_->release(ptr_);
+    backend_ = other.backend_;
+    ptr_ = other.ptr_;
+    count_ = other.count_;
+    other.ptr_ = nullptr;
+  }
+  return *this;
+}
+
+std::vector<float> DeviceBuffer::to_host() const {
+  std::vector<float> out(static_cast<size_t>(count_));
+  if (count_ > 0) backend_->download(out.data(), ptr_, count_);
+  return out;
+}
+
+void DeviceBuffer::from_host(std::span<const float> values) {
+  HPCNN_CHECK(static_cast<int64_t>(values.size()) == count_, "buffer holds ", count_, " values, got ", values.size());
+  if (count_ > 0) backend_->upload(ptr_, values.data(), count_);
+}
+
+// ---- dropout ------------------------------------------------------------------
+
+void dropout_mask(uint64_t seed, int64_t epoch, int layer, int64_t sample_index, double rate, std::span<float> mask) {
+  Rng rng(derive_key({seed, 0x44524F50ULL /* "DROP" */, static_cast<uint64_t>(epoch), static_cast<uint64_t>(layer),
+                      static_cast<uint64_t>(sample_index)}));
+  const auto keep_scale = static_cast<float>(1.0 / (1.0 - rate));
+  // 24 random bits per element are plenty for a keep/drop decision.
+  const auto threshold = static_cast<uint64_t>(rate * 16777216.0);
+  for (float& m : mask) m = (rng.next_u64() >> 40) >= threshold ? keep_scale : 0.0f;
+}
+
+// ---- Plan: ops and buffers for one batch size --------------------------------
+
+struct Model::Plan {
+  int64_t n = 0;
+  std::vector<std::unique_ptr<kernels::ConvOp>> conv;    // per layer (null unless conv)
+  std::vector<std::unique_ptr<kernels::PoolOp>> pool;
+  std::vector<std::unique_ptr<kernels::DenseOp>> dense;
+  std::vector<DeviceBuffer> owned;
+  std::vector<float*> act;   // act[0] input .. act[L] output
+  std::vector<float*> diff;  // diff[k] = dL/d act[k] (diff[0] unused)
+  std::vector<float*> mask;  // dropout masks (device), per layer
+  std::vector<float> host_mask;
+  DeviceBuffer targets;      // regression targets (N, T)
+
+  float* make(kernels::Backend& b, int64_t count) {
+    owned.emplace_back(b, count);
+    return owned.back().get();
+  }
+};
+
+Model::Plan& Model::plan_for(int64_t n) {
+  auto it = plans_.find(n);
+  if (it != plans_.end()) return *it->second;
+  auto plan = std::make_unique<Plan>();
+  Plan& p = *plan;
+  p.n = n;
+  const size_t layers = spec_.layers.size();
+  p.conv.resize(layers);
+  p.pool.resize(layers);
+  p.dense.resize(layers);
+  p.mask.assign(layers, nullptr);
+  p.act.assign(layers + 1, nullptr);
+  p.diff.assign(layers + 1, nullptr);
+  p.act[0] = p.make(backend_, n * spec_.input.size());
+  for (size_t i = 0; i < layers; ++i) {
+    const ResolvedLayer& l = spec_.layers[i];
+    const int64_t out = n * l.output.size();
+    switch (l.spec.kind) {
+      case LayerKind::kConv:
+        p.conv[i] = backend_.make_conv({n, l.input.c, l.input.h, l.input.w, l.output.c, l.spec.kernel, l.spec.kernel,
+                                        l.spec.stride, l.pad_h.before, l.pad_w.before, l.pad_h.after, l.pad_w.after,
+                                        l.output.h, l.output.w});
+        break;
+      case LayerKind::kMaxPool:
+        p.pool[i] = backend_.make_pool({n, l.input.c, l.input.h, l.input.w, l.spec.kernel, l.spec.stride, l.output.h,
+                                        l.output.w});
+        break;
+      case LayerKind::kDense:
+        p.dense[i] = backend_.make_dense({n, l.input.size(), l.output.size()});
+        break;
+      case LayerKind::kDropout:
+        p.mask[i] = p.make(backend_, out);
+        break;
+      case LayerKind::kRelu:
+      case LayerKind::kFlatten:
+        break;
+    }
+    // Flatten is a reshape: it shares its input's buffers.
+    const bool alias = l.spec.kind == LayerKind::kFlatten;
+    p.act[i + 1] = alias ? p.act[i] : p.make(backend_, out);
+  }
+  // diff[k] is the gradient of act[k]; a flatten (layer k) passes its output
+  // gradient through unchanged, so its input gradient shares that buffer.
+  for (size_t k = layers; k >= 1; --k) {
+    const bool flatten_consumes = k < layers && spec_.layers[k].spec.kind == LayerKind::kFlatten;
+    p.diff[k] = flatten_consumes ? p.diff[k + 1] : p.make(backend_, n * spec_.layers[k - 1].output.size());
+  }
+  if (loss_ == LossKind::kMeanSquaredError) p.targets = DeviceBuffer(backend_, n * spec_.output().size());
+  plans_[n] = std::move(plan);
+  return *plans_[n];
+}
+
+// ---- construction -------------------------------------------------------------
+
+Model::Model(ModelSpec spec, LossKind loss, kernels::Backend& backend, uint64_t seed)
+    : spec_(std::move(spec)), loss_(loss), backend_(backend), seed_(seed) {
+  int64_t offset = 0;
+  for (size_t i = 0; i < spec_.layers.size(); ++i) {
+    const ResolvedLayer& l = spec_.layers[i];
+    ParamView v{static_cast<int>(i), offset, l.weights, offset + l.weights, l.bias};
+    offset += l.params();
+    views_.push_back(v);
+  }
+  params_ = DeviceBuffer(backend_, offset);
+  grads_ = DeviceBuffer(backend_, offset);
+  // Keras defaults: glorot_uniform kernels, zero biases.
+  std::vector<float> host(static_cast<size_t>(offset), 0.0f);
+  for (const ParamView& v : views_) {
+    if (v.weights_count == 0) continue;
+    const ResolvedLayer& l = spec_.layers[static_cast<size_t>(v.layer)];
+    const double receptive = l.spec.kind == LayerKind::kConv ? static_cast<double>(l.spec.kernel * l.spec.kernel) : 1.0;
+    const double fan_in = static_cast<double>(l.input.c) * receptive;
+    const double fan_out = static_cast<double>(l.output.c) * receptive;
+    const double limit = std::sqrt(6.0 / (fan_in + fan_out));
+    Rng rng(derive_key({seed_, 0x494E4954ULL /* "INIT" */, static_cast<uint64_t>(v.layer)}));
+    for (int64_t j = 0; j < v.weights_count; ++j) {
+      host[static_cast<size_t>(v.weights_offset + j)] = static_cast<float>(rng.uniform(-limit, limit));
+    }
+  }
+  params_.from_host(host);
+}
+
+Model::~Model() = default;
+
+// ---- forward / backward --------------------------------------------------------
+
+void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t epoch) {
+  const int64_t n = p.n;
+  HPCNN_CHECK(static_cast<int64_t>(batch.samples.size()) == n * spec_.input.size(), "batch has ",
+              batch.samples.size(), " values, model input ", spec_.input.str(), " x ", n, " needs ",
+              n * spec_.input.size());
+  backend_.upload(p.act[0], batch.samples.data(), n * spec_.input.size());
+  float* params = params_.get();
+  for (size_t i = 0; i < spec_.layers.size(); ++i) {
+    const ResolvedLayer& l = spec_.layers[i];
+    const ParamView& v = views_[i];
+    const int64_t count = n * l.output.size();
+    float* src = p.act[i];
+    float* dst = p.act[i + 1];
+    switch (l.spec.kind) {
+      case LayerKind::kConv:
+        p.conv[i]->forward(src, params + v.weights_offset, params + v.bias_offset, dst);
+        break;
+      case LayerKind::kMaxPool:
+        p.pool[i]->forward(src, dst);
+        break;
+      case LayerKind::kDense:
+        p.dense[i]->forward(src, params + v.weights_offset, params + v.bias_offset, dst);
+        break;
+      case LayerKind::kRelu:
+        backend_.relu_forward(src, dst, count);
+        break;
+      case LayerKind::kDropout:
+        if (training && l.spec.rate > 0.0) {
+          const int64_t per_sample = l.output.size();
+          p.host_mask.resize(static_cast<size_t>(count));
+          for (int64_t s = 0; s < n; ++s) {
+            dropout_mask(seed_, epoch, static_cast<int>(i), batch.indices[static_cast<size_t>(s)], l.spec.rate,
+                         std::span<float>(p.host_mask).subspan(static_cast<size_t>(s * per_sample),
+                                                               static_cast<size_t>(per_sample)));
+          }
+          backend_.upload(p.mask[i], p.host_mask.data(), count);
+          backend_.multiply(src, p.mask[i], dst, count);
+        } else {
+          backend_.copy(dst, src, count);
+        }
+        break;
+      case LayerKind::kFlatten:
+        break;  // dst aliases src
+    }
+  }
+}
+
+kernels::LossResult Model::loss_and_diff(Plan& p, const data::Batch& batch, float scale) {
+  const int64_t out = spec_.output().size();
+  float* logits = p.act.back();
+  float* diff = p.diff.back();
+  if (loss_ == LossKind::kSoftmaxCrossEntropy) {
+    HPCNN_CHECK(static_cast<int64_t>(batch.labels.size()) == p.n, "classification loss needs labels");
+    for (int32_t label : batch.labels) {
+      HPCNN_CHECK(label >= 0 && label < out, "label ", label, " out of range for a model with ", out, " outputs");
+    }
+    return backend_.softmax_cross_entropy(logits, batch.labels.data(), p.n, out, scale, diff);
+  }
+  HPCNN_CHECK(static_cast<int64_t>(batch.targets.size()) == p.n * out, "regression loss needs ", out,
+              " target(s) per sample");
+  backend_.upload(p.targets.get(), batch.targets.data(), p.n * out);
+  return backend_.mean_squared_error(logits, p.targets.get(), p.n, out, scale, diff);
+}
+
+kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale, int64_t epoch) {
+  HPCNN_CHECK(batch.count > 0, "empty batch");
+  Plan& p = plan_for(batch.count);
+  forward(p, batch, /*training=*/true, epoch);
+  const kernels::LossResult result = loss_and_diff(p, batch, loss_scale);
+  float* params = params_.get();
+  float* grads = grads_.get();
+  for (size_t i = spec_.layers.size(); i-- > 0;) {
+    const ResolvedLayer& l = spec_.layers[i];
+    const ParamView& v = views_[i];
+    const int64_t count = p.n * l.output.size();
+    const bool need_diff_src = i > 0;  // nothing upstream of the first layer
+    switch (l.spec.kind) {
+      case LayerKind::kConv:
+        p.conv[i]->backward_weights(p.act[i], p.diff[i + 1], grads + v.weights_offset, grads + v.bias_offset);
+        if (need_diff_src) p.conv[i]->backward_data(p.diff[i + 1], params + v.weights_offset, p.diff[i]);
+        break;
+      case LayerKind::kDense:
+        p.dense[i]->backward_weights(p.act[i], p.diff[i + 1], grads + v.weights_offset, grads + v.bias_offset);
+        if (need_diff_src) p.dense[i]->backward_data(p.diff[i + 1], params + v.weights_offset, p.diff[i]);
+        break;
+      case LayerKind::kMaxPool:
+        if (need_diff_src) p.pool[i]->backward(p.diff[i + 1], p.diff[i]);
+        break;
+      case LayerKind::kRelu:
+        if (need_diff_src) backend_.relu_backward(p.act[i + 1], p.diff[i + 1], p.diff[i], count);
+        break;
+      case LayerKind::kDropout:
+        if (need_diff_src) {
+          if (l.spec.rate > 0.0) {
+            backend_.multiply(p.diff[i + 1], p.mask[i], p.diff[i], count);
+          } else {
+            backend_.copy(p.diff[i], p.diff[i + 1], count);
+          }
+        }
+        break;
+      case LayerKind::kFlatten:
+        break;  // diff[i] aliases diff[i + 1]
+    }
+  }
+  return result;
+}
+
+kernels::LossResult Model::evaluate(const data::Batch& batch, std::vector<float>* outputs) {
+  HPCNN_CHECK(batch.count > 0, "empty batch");
+  Plan& p = plan_for(batch.count);
+  forward(p, batch, /*training=*/false, 0);
+  const kernels::LossResult result = loss_and_diff(p, batch, 1.0f);
+  if (outputs != nullptr) {
+    outputs->resize(static_cast<size_t>(p.n * spec_.output().size()));
+    backend_.download(outputs->data(), p.act.back(), p.n * spec_.output().size());
+  }
+  return result;
+}
+
+}  // namespace hpcnn::model

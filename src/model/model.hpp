@@ -1,0 +1,111 @@
+// A model replica on one backend.
+//
+// All parameters live in one flat device buffer and all gradients in another
+// of the same layout (layer by layer: weights, then bias), so an all-reduce is
+// one call, a checkpoint is one dataset and the optimizer is one loop. Layers
+// hold offsets into those buffers. Activations and the prepared backend ops
+// are made per batch size and reused.
+//
+// Dropout masks are keyed by (seed, epoch, layer, global sample index): the
+// same sample gets the same mask whether it is processed by rank 0 of 1 or
+// rank 3 of 4, which is what makes p ranks x B/p samples equal 1 rank x B.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "backend.hpp"
+#include "model/model_spec.hpp"
+
+namespace hpcnn::data {
+struct Batch;
+}
+
+namespace hpcnn::model {
+
+enum class LossKind { kSoftmaxCrossEntropy, kMeanSquaredError };
+const char* loss_name(LossKind loss);
+
+/// Where one layer's parameters sit in the flat buffers.
+struct ParamView {
+  int layer = 0;               ///< index into ModelSpec::layers
+  int64_t weights_offset = 0;  ///< weights: (OC, IC, KH, KW) for conv, (OUT, IN) for dense
+  int64_t weights_count = 0;
+  int64_t bias_offset = 0;
+  int64_t bias_count = 0;
+};
+
+/// Owns a device buffer of `count` floats on `backend`.
+class DeviceBuffer {
+ public:
+  DeviceBuffer() = default;
+  DeviceBuffer(kernels::Backend& backend, int64_t count);
+  ~DeviceBuffer();
+  DeviceBuffer(DeviceBuffer&& other) noexcept;
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  float* get() const { return ptr_; }
+  int64_t count() const { return count_; }
+  std::vector<float> to_host() const;
+  void from_host(std::span<const float> values);
+
+ private:
+  kernels::Backend* backend_ = nullptr;
+  float* ptr_ = nullptr;
+  int64_t count_ = 0;
+};
+
+class Model {
+ public:
+  /// Builds the replica and initialises parameters as Keras does
+  /// (Glorot-uniform weights keyed by (seed, layer), zero biases).
+  Model(ModelSpec spec, LossKind loss, kernels::Backend& backend, uint64_t seed);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelSpec& spec() const { return spec_; }
+  LossKind loss() const { return loss_; }
+  kernels::Backend& backend() const { return backend_; }
+  int64_t num_params() const { return params_.count(); }
+  float* params() const { return params_.get(); }
+  float* grads() const { return grads_.get(); }
+  const std::vector<ParamView>& param_views() const { return views_; }
+  std::vector<float> params_host() const { return params_.to_host(); }
+  void set_params_host(std::span<const float> values) { params_.from_host(values); }
+  std::vector<float> grads_host() const { return grads_.to_host(); }
+
+  /// Forward, loss and backward for one batch; gradients are overwritten with
+  /// loss_scale * d(sum of per-sample losses)/d(params). Use 1 / global batch
+  /// size for the mean loss. Dropout is on, its masks keyed by `epoch` and
+  /// the batch's global sample indices.
+  kernels::LossResult train_step(const data::Batch& batch, float loss_scale, int64_t epoch);
+
+  /// Forward only (dropout off): summed loss and correct predictions.
+  /// `outputs` receives the last layer's output (N, out) when non-null.
+  kernels::LossResult evaluate(const data::Batch& batch, std::vector<float>* outputs = nullptr);
+
+ private:
+  struct Plan;
+  Plan& plan_for(int64_t n);
+  void forward(Plan& plan, const data::Batch& batch, bool training, int64_t epoch);
+  kernels::LossResult loss_and_diff(Plan& plan, const data::Batch& batch, float scale);
+
+  ModelSpec spec_;
+  LossKind loss_;
+  kernels::Backend& backend_;
+  uint64_t seed_;
+  DeviceBuffer params_;
+  DeviceBuffer grads_;
+  std::vector<ParamView> views_;  ///< one per layer (zero counts for parameter-free layers)
+  std::map<int64_t, std::unique_ptr<Plan>> plans_;
+};
+
+/// Dropout keep-mask for one sample: 1/(1-rate) where kept, 0 where dropped.
+void dropout_mask(uint64_t seed, int64_t epoch, int layer, int64_t sample_index, double rate, std::span<float> mask);
+
+}  // namespace hpcnn::model

@@ -1,0 +1,48 @@
+// Optimizers over the flat parameter buffer: one backend call per step.
+//
+// Defaults are Keras's: Adam lr 0.001, beta1 0.9, beta2 0.999, epsilon 1e-7
+// (Keras 2; the Adam paper's 1e-8 via --adam-epsilon). Adam's state (m, v)
+// and the step count are part of a checkpoint.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "model/model.hpp"
+
+namespace hpcnn::model {
+
+enum class OptimizerKind { kAdam, kSgd };
+OptimizerKind parse_optimizer(const std::string& text);  ///< "adam" | "sgd"; UsageError otherwise
+const char* optimizer_name(OptimizerKind kind);
+
+struct OptimizerConfig {
+  OptimizerKind kind = OptimizerKind::kAdam;
+  double lr = 0.001;
+  double beta1 = 0.9, beta2 = 0.999, epsilon = 1e-7;  ///< Adam
+  double momentum = 0.0;                              ///< SGD
+};
+
+class Optimizer {
+ public:
+  Optimizer(const OptimizerConfig& config, kernels::Backend& backend, int64_t num_params);
+  /// Applies one update to `params` from `grads` (both flat, device memory).
+  void step(float* params, const float* grads);
+  const OptimizerConfig& config() const { return config_; }
+  int64_t steps() const { return steps_; }
+
+  /// State for checkpoints: step count and the moment buffers (m, v or velocity).
+  std::vector<float> state_a() const { return a_.to_host(); }
+  std::vector<float> state_b() const { return b_.to_host(); }
+  void restore(int64_t steps, std::span<const float> a, std::span<const float> b);
+
+ private:
+  OptimizerConfig config_;
+  kernels::Backend& backend_;
+  int64_t count_;
+  int64_t steps_ = 0;
+  DeviceBuffer a_;  ///< Adam m, SGD velocity
+  DeviceBuffer b_;  ///< Adam v (empty for SGD)
+};
+
+}  // namespace hpcnn::model

@@ -1,0 +1,161 @@
+// The model as a whole: end-to-end gradients against finite differences,
+// oneDNN against reference, dropout keyed by global sample index, training
+// lowers the loss.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "backend.hpp"
+#include "core/rng.hpp"
+#include "data/dataset.hpp"
+#include "model/model.hpp"
+#include "model/optimizer.hpp"
+
+using namespace hpcnn;
+using namespace hpcnn::model;
+
+namespace {
+data::Batch random_batch(const ModelSpec& m, int64_t n, LossKind loss, uint64_t key, int64_t first_index = 0) {
+  Rng rng(key);
+  data::Batch b;
+  b.count = n;
+  b.samples.resize(static_cast<size_t>(n * m.input.size()));
+  for (float& x : b.samples) x = static_cast<float>(rng.uniform());
+  for (int64_t i = 0; i < n; ++i) {
+    b.indices.push_back(first_index + i);
+    if (loss == LossKind::kSoftmaxCrossEntropy) {
+      b.labels.push_back(static_cast<int32_t>(rng.uniform_index(static_cast<uint64_t>(m.output().size()))));
+    } else {
+      b.targets.push_back(static_cast<float>(rng.uniform()));
+    }
+  }
+  return b;
+}
+}  // namespace
+
+namespace {
+/// Samples 60 parameters, compares backprop with central differences of the
+/// training loss (same epoch => same dropout masks); returns how many agree.
+int agreeing_gradients(const std::string& text, LossKind loss, float eps) {
+  auto backend = kernels::make_reference_backend();
+  const ModelSpec spec = resolve("t", text, Shape{2, 9, 8});
+  Model model(spec, loss, *backend, 5);
+  std::vector<float> params = model.params_host();
+  if (loss == LossKind::kMeanSquaredError) params.back() = 2.0f;  // keep a final ReLU active
+  model.set_params_host(params);
+  const data::Batch batch = random_batch(spec, 3, loss, 9, 100);
+  const float scale = 1.0f / 3.0f;
+  model.train_step(batch, scale, 1);
+  const std::vector<float> grads = model.grads_host();
+  auto loss_at = [&](const std::vector<float>& p) {
+    model.set_params_host(p);
+    return scale * model.train_step(batch, scale, 1).loss_sum;
+  };
+  Rng pick(3);
+  int agree = 0;
+  for (int s = 0; s < 60; ++s) {
+    const auto i = static_cast<size_t>(pick.uniform_index(params.size()));
+    const float keep = params[i];
+    params[i] = keep + eps;
+    const double up = loss_at(params);
+    params[i] = keep - eps;
+    const double down = loss_at(params);
+    params[i] = keep;
+    const double numeric = (up - down) / (2.0 * eps);
+    if (std::abs(numeric - grads[i]) <= 2e-3 * std::max(1.0, std::abs(numeric))) {
+      ++agree;
+    } else {
+      UNSCOPED_INFO(text << " param " << i << ": analytic " << grads[i] << " numeric " << numeric);
+    }
+  }
+  return agree;
+}
+}  // namespace
+
+TEST_CASE("Model: end-to-end gradients match finite differences", "[model][gradcheck]") {
+  for (LossKind loss : {LossKind::kSoftmaxCrossEntropy, LossKind::kMeanSquaredError}) {
+    const std::string out = loss == LossKind::kSoftmaxCrossEntropy ? "dense:4" : "dense:1 relu";
+    // Smooth everywhere (no ReLU or max inside): every sampled parameter must agree.
+    CHECK(agreeing_gradients("conv:3x3:same conv:4x2:s2 dropout:0.3 flatten dense:6 " + out, loss, 1e-2f) == 60);
+    // With ReLU and max-pool kinks a step can cross a kink; nearly all must still agree.
+    CHECK(agreeing_gradients("conv:3x3:same relu conv:4x2:s2 relu maxpool:2 dropout:0.3 flatten dense:6 relu " + out,
+                             loss, 1e-3f) >= 54);
+  }
+}
+
+TEST_CASE("Model: oneDNN and reference give the same loss and gradients", "[model][onednn]") {
+  auto ref = kernels::make_reference_backend();
+  auto dnn = kernels::make_onednn_backend(2);
+  const ModelSpec spec = make_model("tiny-cnn");
+  Model a(spec, LossKind::kSoftmaxCrossEntropy, *ref, 42);
+  Model b(spec, LossKind::kSoftmaxCrossEntropy, *dnn, 42);
+  CHECK(a.params_host() == b.params_host());  // same seed, same init
+  const data::Batch batch = random_batch(spec, 5, LossKind::kSoftmaxCrossEntropy, 11);
+  const auto la = a.train_step(batch, 0.2f, 0);
+  const auto lb = b.train_step(batch, 0.2f, 0);
+  CHECK(la.loss_sum == Approx(lb.loss_sum).epsilon(1e-5));
+  const auto ga = a.grads_host(), gb = b.grads_host();
+  double scale = 0, worst = 0;
+  for (size_t i = 0; i < ga.size(); ++i) {
+    scale = std::max(scale, std::abs(static_cast<double>(ga[i])));
+    worst = std::max(worst, std::abs(static_cast<double>(ga[i]) - gb[i]));
+  }
+  CHECK(worst <= 1e-4 * scale);
+}
+
+TEST_CASE("Model: dropout masks depend on the global sample index, not the batch", "[model]") {
+  std::vector<float> m1(64), m2(64), m3(64);
+  dropout_mask(7, 2, 5, 1234, 0.25, m1);
+  dropout_mask(7, 2, 5, 1234, 0.25, m2);
+  dropout_mask(7, 3, 5, 1234, 0.25, m3);
+  CHECK(m1 == m2);
+  CHECK(m1 != m3);  // another epoch, another mask
+  int kept = 0;
+  std::vector<float> big(100000);
+  dropout_mask(1, 0, 0, 0, 0.25, big);
+  for (float v : big) {
+    CHECK((v == 0.0f || v == Approx(1.0 / 0.75)));
+    kept += v != 0.0f;
+  }
+  CHECK(std::abs(kept - 75000) < 600);
+  // Splitting a batch in two gives the same gradients sum (the data-parallel identity).
+  auto backend = kernels::make_reference_backend();
+  const ModelSpec spec = make_model("keras-cnn", nullptr);
+  const Shape small{1, 12, 12};
+  const ModelSpec s2 = resolve("k", "conv:4x3 relu maxpool:2 dropout:0.5 flatten dense:8 relu dropout:0.5 dense:3", small);
+  Model whole(s2, LossKind::kSoftmaxCrossEntropy, *backend, 3);
+  Model half(s2, LossKind::kSoftmaxCrossEntropy, *backend, 3);
+  const data::Batch batch = random_batch(s2, 4, LossKind::kSoftmaxCrossEntropy, 21, 50);
+  whole.train_step(batch, 0.25f, 0);
+  const auto g_whole = whole.grads_host();
+  std::vector<double> sum(g_whole.size(), 0.0);
+  for (int part = 0; part < 2; ++part) {
+    data::Batch b;
+    b.count = 2;
+    b.samples.assign(batch.samples.begin() + part * 2 * 144, batch.samples.begin() + (part + 1) * 2 * 144);
+    b.labels.assign(batch.labels.begin() + part * 2, batch.labels.begin() + (part + 1) * 2);
+    b.indices.assign(batch.indices.begin() + part * 2, batch.indices.begin() + (part + 1) * 2);
+    half.train_step(b, 0.25f, 0);
+    const auto g = half.grads_host();
+    for (size_t i = 0; i < g.size(); ++i) sum[i] += g[i];
+  }
+  for (size_t i = 0; i < g_whole.size(); ++i) REQUIRE(sum[i] == Approx(g_whole[i]).margin(1e-6));
+  (void)spec;
+}
+
+TEST_CASE("Model: a few Adam steps on a small batch lower its loss", "[model]") {
+  auto backend = kernels::make_onednn_backend(2);
+  const ModelSpec spec = make_model("tiny-cnn");
+  Model model(spec, LossKind::kSoftmaxCrossEntropy, *backend, 1);
+  Optimizer opt({}, *backend, model.num_params());
+  const data::Batch batch = random_batch(spec, 16, LossKind::kSoftmaxCrossEntropy, 4);
+  const double first = model.train_step(batch, 1.0f / 16, 0).loss_sum / 16;
+  opt.step(model.params(), model.grads());
+  double last = first;
+  for (int i = 0; i < 40; ++i) {
+    last = model.train_step(batch, 1.0f / 16, 0).loss_sum / 16;
+    opt.step(model.params(), model.grads());
+  }
+  INFO("loss " << first << " -> " << last);
+  CHECK(last < 0.5 * first);
+  CHECK(opt.steps() == 41);
+}
