@@ -19,5 +19,7 @@ int run_data_inspect(const Args& args);
 int run_data_verify(const Args& args);
 int run_info(const Args& args);
 int run_summary(const Args& args);
+int run_train(const Args& args);
+int run_infer(const Args& args);
 
 }  // namespace hpcnn::cli

@@ -22,6 +22,8 @@ constexpr Route kRoutes[] = {
     {"data", "inspect", "print a dataset's shapes, counts and class histogram", run_data_inspect},
     {"data", "verify", "check every shard's checksum and contents; non-zero exit names bad shards",
      run_data_verify},
+    {"", "train", "train a model on a dataset; metrics.json and a checkpoint in a run directory", run_train},
+    {"", "infer", "evaluate a checkpoint and time inference per batch size", run_infer},
     {"", "summary", "print a model's layers, output shapes and parameter counts", run_summary},
     {"", "info", "build configuration, library versions and GPUs", run_info},
 };

@@ -247,6 +247,12 @@ struct SplitReader::OpenShard {
   h5::File file;
   h5::Dataset samples;
   h5::Dataset answers;
+  // Filled by preload(): the whole shard in memory.
+  bool cached = false;
+  std::vector<uint8_t> samples_u8;
+  std::vector<float> samples_f32;
+  std::vector<int32_t> labels;
+  std::vector<float> targets;
 };
 
 SplitReader::SplitReader(fs::path dir, Manifest manifest, std::string split, bool scale_uint8)
@@ -294,7 +300,7 @@ SplitReader::OpenShard& SplitReader::shard(int s) {
     HPCNN_CHECK(adims.size() == 2 && adims[1] == static_cast<hsize_t>(manifest_.target_dim), path.string(),
                 ": targets must be (N, ", manifest_.target_dim, ")");
   }
-  slot = std::make_unique<OpenShard>(OpenShard{std::move(file), std::move(samples), std::move(answers)});
+  slot = std::make_unique<OpenShard>(OpenShard{std::move(file), std::move(samples), std::move(answers), false, {}, {}, {}, {}});
   return *slot;
 }
 
@@ -337,6 +343,22 @@ void SplitReader::read(std::span<const int64_t> indices, Batch& out) {
     }
     OpenShard& sh = shard(s);
     float* dst = out.samples.data() + i * elems;
+    if (sh.cached) {
+      const float scale = scale_uint8_ ? 1.0f / 255.0f : 1.0f;
+      const auto first = static_cast<size_t>(row * elems), count = static_cast<size_t>(run * elems);
+      if (manifest_.sample_type == SampleType::kUInt8) {
+        for (size_t k = 0; k < count; ++k) dst[k] = static_cast<float>(sh.samples_u8[first + k]) * scale;
+      } else {
+        std::copy_n(sh.samples_f32.begin() + static_cast<std::ptrdiff_t>(first), count, dst);
+      }
+      if (classification) {
+        std::copy_n(sh.labels.begin() + row, run, out.labels.begin() + i);
+      } else {
+        std::copy_n(sh.targets.begin() + row * tdim, run * tdim, out.targets.begin() + i * tdim);
+      }
+      i += run;
+      continue;
+    }
     if (manifest_.sample_type == SampleType::kUInt8) {
       raw.resize(static_cast<size_t>(run * elems));
       sh.samples.read_rows(static_cast<hsize_t>(row), static_cast<hsize_t>(run), h5::ElementType::kUInt8, raw.data());
@@ -353,6 +375,39 @@ void SplitReader::read(std::span<const int64_t> indices, Batch& out) {
                            out.targets.data() + i * tdim);
     }
     i += run;
+  }
+}
+
+int64_t SplitReader::preload_bytes(std::span<const int> shards) const {
+  const auto& info = manifest_.split(split_).shards;
+  const int64_t per_sample = manifest_.sample_elements() * static_cast<int64_t>(sample_type_size(manifest_.sample_type)) +
+                             (manifest_.task == Task::kClassification ? 4 : 4 * manifest_.target_dim);
+  int64_t bytes = 0;
+  for (int s : shards) bytes += info[static_cast<size_t>(s)].num_samples * per_sample;
+  return bytes;
+}
+
+void SplitReader::preload(std::span<const int> shards) {
+  const int64_t elems = manifest_.sample_elements();
+  for (int s : shards) {
+    OpenShard& sh = shard(s);
+    if (sh.cached) continue;
+    const auto n = static_cast<hsize_t>(manifest_.split(split_).shards[static_cast<size_t>(s)].num_samples);
+    if (manifest_.sample_type == SampleType::kUInt8) {
+      sh.samples_u8.resize(static_cast<size_t>(n) * static_cast<size_t>(elems));
+      sh.samples.read_rows(0, n, h5::ElementType::kUInt8, sh.samples_u8.data());
+    } else {
+      sh.samples_f32.resize(static_cast<size_t>(n) * static_cast<size_t>(elems));
+      sh.samples.read_rows(0, n, h5::ElementType::kFloat32, sh.samples_f32.data());
+    }
+    if (manifest_.task == Task::kClassification) {
+      sh.labels.resize(static_cast<size_t>(n));
+      sh.answers.read_rows(0, n, h5::ElementType::kInt32, sh.labels.data());
+    } else {
+      sh.targets.resize(static_cast<size_t>(n) * static_cast<size_t>(manifest_.target_dim));
+      sh.answers.read_rows(0, n, h5::ElementType::kFloat32, sh.targets.data());
+    }
+    sh.cached = true;
   }
 }
 

@@ -134,6 +134,12 @@ class SplitReader {
   /// Reads the given global indices (any order, no duplicates needed) into
   /// `out`, in the order given. Consecutive indices are read as one hyperslab.
   void read(std::span<const int64_t> indices, Batch& out);
+  /// Loads whole shards into memory (after checking them as read() does);
+  /// later reads of their samples are memory copies. Training calls this for
+  /// the shards its rank owns when they fit in memory.
+  void preload(std::span<const int> shards);
+  /// Bytes a preload of these shards would take.
+  int64_t preload_bytes(std::span<const int> shards) const;
   /// Reads raw uint8 samples (uint8 datasets only), for byte-exact checks.
   void read_raw_u8(int64_t first, int64_t count, std::vector<uint8_t>& out);
   /// Which shard holds global index `index`, and its row there.

@@ -227,3 +227,24 @@ TEST_CASE("Damaged datasets: each problem is named", "[dataset][bad-input]") {
     CHECK(r.problems.size() == 2);
   }
 }
+
+TEST_CASE("SplitReader: preloaded shards read the same as from disk", "[dataset]") {
+  test::ScratchDir dir("preload");
+  Manifest m = regression_manifest();
+  WriteOptions opt;
+  opt.num_shards = 3;
+  write_split(dir.path(), m, "train", 23, opt, fill_regression);
+  save_manifest(dir.path(), m);
+  SplitReader disk(dir.path(), m, "train");
+  SplitReader memory(dir.path(), m, "train");
+  const std::vector<int> shards{0, 2};
+  CHECK(memory.preload_bytes(shards) == (8 + 7) * (6 * 4 + 2 * 4));
+  memory.preload(shards);
+  const std::vector<int64_t> idx{22, 0, 7, 8, 9, 15, 16, 3};
+  Batch a, b;
+  disk.read(idx, a);
+  memory.read(idx, b);
+  CHECK(a.samples == b.samples);
+  CHECK(a.targets == b.targets);
+  CHECK(a.indices == b.indices);
+}

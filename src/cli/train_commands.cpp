@@ -1,0 +1,184 @@
+// hpcnn train | infer.
+#include <algorithm>
+#include <chrono>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <numeric>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "data/dataset.hpp"
+#include "train/checkpoint.hpp"
+#include "train/trainer.hpp"
+
+namespace fs = std::filesystem;
+
+namespace hpcnn::cli {
+
+namespace {
+std::string timestamp() {
+  const std::time_t now = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&now));
+  return buf;
+}
+
+std::string safe_name(std::string s) {
+  for (char& ch : s) {
+    if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_') ch = '_';
+  }
+  return s.substr(0, 48);
+}
+}  // namespace
+
+int run_train(const Args& args) {
+  CommandSpec spec;
+  spec.name = "hpcnn train";
+  spec.summary =
+      "Train a model on a dataset (one process for now). Prints a progress line, one line per epoch,\n"
+      "and a final metrics line; writes metrics.json and a checkpoint (model.h5) into the run directory.";
+  spec.details =
+      "Examples:\n"
+      "  hpcnn train --model keras-cnn --epochs 10 --batch 128 --threads 2\n"
+      "  hpcnn train --model tiny-cnn --batch 32 --data datasets/fashion-mnist\n"
+      "  hpcnn train --model solar-cnn --data datasets/solar-maps --epochs 3\n"
+      "Models: see `hpcnn summary --help`.";
+  train::TrainConfig c;
+  std::string data_dir = "datasets/fashion-mnist", out, optimizer = "adam", checkpoint;
+  unsigned long seed = 42;
+  long long batch = 128, max_steps = 0, eval_batch = 500;
+  spec.options.add_options()
+      ("data,d", po::value<std::string>(&data_dir)->default_value(data_dir)->value_name("DIR"), "dataset directory")
+      ("model,m", po::value<std::string>(&c.model)->default_value(c.model)->value_name("NAME|STRING"), "preset or model string")
+      ("epochs,e", po::value<int>(&c.epochs)->default_value(1), "training epochs (1..100000)")
+      ("batch,b", po::value<long long>(&batch)->default_value(batch), "batch size")
+      ("optimizer", po::value<std::string>(&optimizer)->default_value(optimizer), "adam | sgd")
+      ("lr", po::value<double>(&c.optimizer.lr)->default_value(0.001), "learning rate")
+      ("momentum", po::value<double>(&c.optimizer.momentum)->default_value(0.0), "SGD momentum [0, 1)")
+      ("adam-epsilon", po::value<double>(&c.optimizer.epsilon)->default_value(1e-7), "Adam epsilon (Keras 2: 1e-7)")
+      ("seed", po::value<unsigned long>(&seed)->default_value(42), "seed for initialisation, shuffling and dropout")
+      ("threads,t", po::value<int>(&c.threads)->default_value(0), "compute threads (0: OMP_NUM_THREADS or all cores)")
+      ("backend", po::value<std::string>(&c.backend)->default_value(c.backend), "onednn | reference")
+      ("validation-split", po::value<double>(&c.validation_split)->default_value(0.0),
+       "hold out the last fraction of train for validation when the dataset has no validation split")
+      ("max-steps", po::value<long long>(&max_steps)->default_value(0), "stop after this many steps (0: all epochs)")
+      ("eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for evaluation")
+      ("out,o", po::value<std::string>(&out)->value_name("DIR"), "run directory [results/runs/MODEL-TIMESTAMP]")
+      ("checkpoint", po::value<std::string>(&checkpoint)->value_name("FILE"), "checkpoint path [RUN_DIR/model.h5]");
+  CommonConfig common;
+  if (!parse(spec, args, common)) return 0;
+  require_range("epochs", c.epochs, 1, 100000);
+  require_range<long long>("batch", batch, 1, 1 << 20);
+  require_range<long long>("max-steps", max_steps, 0, 1LL << 40);
+  require_range<long long>("eval-batch", eval_batch, 1, 1 << 20);
+  require_range("lr", c.optimizer.lr, 1e-12, 1e6);
+  require_range("momentum", c.optimizer.momentum, 0.0, 0.999999);
+  require_range("adam-epsilon", c.optimizer.epsilon, 0.0, 1.0);
+  require_range("threads", c.threads, 0, 4096);
+  require_range("validation-split", c.validation_split, 0.0, 0.99);
+  c.optimizer.kind = model::parse_optimizer(optimizer);
+  if (c.backend != "onednn" && c.backend != "reference") {
+    throw UsageError("--backend: unknown backend '" + c.backend + "' (expected onednn or reference)");
+  }
+  c.data_dir = data_dir;
+  c.seed = seed;
+  c.batch = batch;
+  c.max_steps = max_steps;
+  c.eval_batch = eval_batch;
+  const fs::path run_dir = out.empty() ? fs::path("results/runs") / (safe_name(c.model) + "-" + timestamp()) : fs::path(out);
+  c.metrics = run_dir / "metrics.json";
+  c.checkpoint = checkpoint.empty() ? run_dir / "model.h5" : fs::path(checkpoint);
+
+  const Logger log(common.log_level());
+  const train::TrainResult r = train::train(c, log);
+  std::cout << std::fixed << std::setprecision(4) << "result: model " << c.model << ", " << r.epochs.size()
+            << " epoch(s), train loss " << (r.epochs.empty() ? 0.0 : r.epochs.back().loss);
+  if (r.test) {
+    std::cout << ", test loss " << r.test->loss;
+    if (r.test->accuracy >= 0) std::cout << ", test accuracy " << r.test->accuracy;
+  }
+  std::cout << std::setprecision(1) << ", " << r.samples_per_second << " samples/s (" << r.train_seconds
+            << " s training)\n"
+            << "metrics: " << c.metrics.string() << "\ncheckpoint: " << c.checkpoint.string() << "\n";
+  return 0;
+}
+
+int run_infer(const Args& args) {
+  CommandSpec spec;
+  spec.name = "hpcnn infer";
+  spec.summary =
+      "Evaluate a checkpoint on a dataset split (accuracy or MSE), then time inference per batch size:\n"
+      "median latency of one batch over --repeats runs after a warm-up.";
+  spec.details = "Example:\n  hpcnn infer --checkpoint results/runs/keras-cnn-.../model.h5 --batch-sizes 2,64,512,1024";
+  std::string ckpt_path, data_dir = "datasets/fashion-mnist", split = "test", sizes_text = "2,64,512,1024",
+                         backend_name = "onednn";
+  int threads = 0, repeats = 10;
+  long long eval_batch = 500;
+  spec.options.add_options()
+      ("checkpoint,c", po::value<std::string>(&ckpt_path)->required()->value_name("FILE"), "checkpoint (model.h5)")
+      ("data,d", po::value<std::string>(&data_dir)->default_value(data_dir)->value_name("DIR"), "dataset directory")
+      ("split", po::value<std::string>(&split)->default_value(split), "split to evaluate")
+      ("batch-sizes", po::value<std::string>(&sizes_text)->default_value(sizes_text), "batch sizes to time")
+      ("repeats", po::value<int>(&repeats)->default_value(repeats), "timed runs per batch size")
+      ("eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for the accuracy pass")
+      ("threads,t", po::value<int>(&threads)->default_value(0), "compute threads (0: default)")
+      ("backend", po::value<std::string>(&backend_name)->default_value(backend_name), "onednn | reference");
+  CommonConfig common;
+  if (!parse(spec, args, common)) return 0;
+  require_range("repeats", repeats, 1, 100000);
+  require_range<long long>("eval-batch", eval_batch, 1, 1 << 20);
+  std::vector<int64_t> sizes;
+  for (const std::string& s : split_list(sizes_text, "batch-sizes")) {
+    char* end = nullptr;
+    const long long v = std::strtoll(s.c_str(), &end, 10);
+    if (*end != '\0' || v < 1 || v > (1 << 20)) throw UsageError("--batch-sizes: bad batch size '" + s + "'");
+    sizes.push_back(v);
+  }
+  const Logger log(common.log_level());
+  auto backend = train::make_backend(backend_name, threads);
+  const train::Checkpoint ckpt = train::load_checkpoint(ckpt_path);
+  const data::Manifest manifest = data::load_manifest(data_dir);
+  const model::Shape input{manifest.sample_shape[0], manifest.sample_shape[1], manifest.sample_shape[2]};
+  HPCNN_CHECK(input == ckpt.input, "checkpoint ", ckpt_path, " expects input ", ckpt.input.str(), " but dataset '",
+              manifest.name, "' has samples of ", input.str());
+  auto net = train::restore_model(ckpt, *backend);
+  const bool classification = manifest.task == data::Task::kClassification;
+  HPCNN_CHECK(classification == (ckpt.loss == model::LossKind::kSoftmaxCrossEntropy), "checkpoint ", ckpt_path,
+              " is a ", classification ? "regression" : "classification", " model, dataset '", manifest.name,
+              "' is ", data::task_name(manifest.task));
+  const int64_t want = classification ? manifest.num_classes : manifest.target_dim;
+  HPCNN_CHECK(net->spec().output().size() == want, "checkpoint ", ckpt_path, " has ", net->spec().output().size(),
+              " outputs, dataset '", manifest.name, "' needs ", want);
+
+  data::SplitReader reader(data_dir, manifest, split);
+  const train::EvalMetrics m = train::evaluate(*net, reader, 0, reader.num_samples(), eval_batch);
+  std::cout << std::fixed << std::setprecision(4) << "model " << ckpt.model_name << " (" << net->num_params()
+            << " params, epoch " << ckpt.epoch << ") on " << manifest.name << "/" << split << ": " << m.samples
+            << " samples, loss " << m.loss;
+  if (m.accuracy >= 0) std::cout << ", accuracy " << m.accuracy;
+  std::cout << "\n\n" << std::setw(10) << "batch" << std::setw(14) << "median ms" << std::setw(14) << "min ms"
+            << std::setw(16) << "samples/s" << "\n";
+  for (int64_t b : sizes) {
+    // The first b samples of the split (wrapping around when the split is smaller).
+    std::vector<int64_t> idx(static_cast<size_t>(b));
+    for (int64_t i = 0; i < b; ++i) idx[static_cast<size_t>(i)] = i % reader.num_samples();
+    data::Batch batch;
+    reader.read(idx, batch);
+    net->evaluate(batch);  // warm-up: primitive creation, first touch
+    std::vector<double> ms;
+    for (int r = 0; r < repeats; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      net->evaluate(batch);
+      backend->synchronize();
+      ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(ms.begin(), ms.end());
+    const double median = ms[ms.size() / 2];
+    std::cout << std::setw(10) << b << std::setw(14) << std::setprecision(3) << median << std::setw(14) << ms.front()
+              << std::setw(16) << std::setprecision(0) << static_cast<double>(b) / (median / 1000.0) << "\n";
+  }
+  return 0;
+}
+
+}  // namespace hpcnn::cli

@@ -1,0 +1,137 @@
+// Checkpoint I/O through the HDF5 wrappers.
+#include "train/checkpoint.hpp"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "core/error.hpp"
+#include "data/h5.hpp"
+
+namespace fs = std::filesystem;
+
+namespace hpcnn::train {
+
+namespace {
+std::string shape_text(const model::Shape& s) { return cat(s.c, "x", s.h, "x", s.w); }
+
+double double_attribute(const h5::File& f, const std::string& name) {
+  return std::stod(f.string_attribute(name));
+}
+}  // namespace
+
+void save_checkpoint(const fs::path& path, const model::Model& model, const model::Optimizer* optimizer,
+                     int64_t epoch, uint64_t seed) {
+  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+  const fs::path tmp = path.string() + ".tmp." + std::to_string(getpid());
+  {
+    h5::File f = h5::File::create(tmp);
+    const std::vector<float> params = model.params_host();
+    const auto p = static_cast<hsize_t>(params.size());
+    f.write_small("params", h5::ElementType::kFloat32, {p}, params.data());
+    f.create_group("layers");
+    const auto& spec = model.spec();
+    for (const model::ParamView& v : model.param_views()) {
+      if (v.weights_count == 0) continue;
+      const model::ResolvedLayer& l = spec.layers[static_cast<size_t>(v.layer)];
+      char name[64];
+      std::snprintf(name, sizeof name, "layers/%02d_%s", v.layer + 1, model::layer_kind_name(l.spec.kind));
+      f.create_group(name);
+      std::vector<hsize_t> wshape;
+      if (l.spec.kind == model::LayerKind::kConv) {
+        wshape = {static_cast<hsize_t>(l.output.c), static_cast<hsize_t>(l.input.c),
+                  static_cast<hsize_t>(l.spec.kernel), static_cast<hsize_t>(l.spec.kernel)};
+      } else {
+        wshape = {static_cast<hsize_t>(l.output.size()), static_cast<hsize_t>(l.input.size())};
+      }
+      f.write_small(std::string(name) + "/weights", h5::ElementType::kFloat32, wshape,
+                    params.data() + v.weights_offset);
+      f.write_small(std::string(name) + "/bias", h5::ElementType::kFloat32, {static_cast<hsize_t>(v.bias_count)},
+                    params.data() + v.bias_offset);
+    }
+    f.set_attribute("format", std::string("hpcnn-checkpoint"));
+    f.set_attribute("version", int64_t{1});
+    f.set_attribute("model_name", spec.name);
+    f.set_attribute("model_text", spec.text);
+    f.set_attribute("input_shape", shape_text(spec.input));
+    f.set_attribute("loss", std::string(model::loss_name(model.loss())));
+    f.set_attribute("epoch", epoch);
+    f.set_attribute("seed", static_cast<int64_t>(seed));
+    f.set_attribute("num_params", model.num_params());
+    if (optimizer != nullptr) {
+      const model::OptimizerConfig& c = optimizer->config();
+      f.create_group("optimizer");
+      const std::vector<float> a = optimizer->state_a();
+      f.write_small("optimizer/a", h5::ElementType::kFloat32, {p}, a.data());
+      if (c.kind == model::OptimizerKind::kAdam) {
+        const std::vector<float> b = optimizer->state_b();
+        f.write_small("optimizer/b", h5::ElementType::kFloat32, {p}, b.data());
+      }
+      f.set_attribute("optimizer", std::string(model::optimizer_name(c.kind)));
+      f.set_attribute("optimizer_steps", optimizer->steps());
+      // Doubles as text: exact round trip, readable in h5dump.
+      for (const auto& [key, value] : {std::pair<const char*, double>{"lr", c.lr}, {"beta1", c.beta1},
+                                       {"beta2", c.beta2}, {"epsilon", c.epsilon}, {"momentum", c.momentum}}) {
+        char text[64];
+        std::snprintf(text, sizeof text, "%.17g", value);
+        f.set_attribute(key, std::string(text));
+      }
+    }
+    f.flush();
+    f.close();
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    fs::remove(tmp);
+    HPCNN_THROW(path.string(), ": cannot move checkpoint into place: ", ec.message());
+  }
+}
+
+Checkpoint load_checkpoint(const fs::path& path) {
+  h5::File f = h5::File::open_read(path);
+  HPCNN_CHECK(f.has_attribute("format") && f.string_attribute("format") == "hpcnn-checkpoint", path.string(),
+              ": not an hpcnn checkpoint");
+  Checkpoint c;
+  c.model_name = f.string_attribute("model_name");
+  c.model_text = f.string_attribute("model_text");
+  c.input = model::parse_shape(f.string_attribute("input_shape"));
+  c.loss = f.string_attribute("loss") == model::loss_name(model::LossKind::kMeanSquaredError)
+               ? model::LossKind::kMeanSquaredError
+               : model::LossKind::kSoftmaxCrossEntropy;
+  c.epoch = f.int_attribute("epoch");
+  c.seed = static_cast<uint64_t>(f.int_attribute("seed"));
+  const h5::Dataset params = f.open_dataset("params");
+  const auto dims = params.dims();
+  HPCNN_CHECK(dims.size() == 1 && static_cast<int64_t>(dims[0]) == f.int_attribute("num_params"), path.string(),
+              ": /params has the wrong size");
+  c.params.resize(dims[0]);
+  params.read_all(h5::ElementType::kFloat32, c.params.data());
+  if (f.has_attribute("optimizer")) {
+    c.optimizer.kind = model::parse_optimizer(f.string_attribute("optimizer"));
+    c.optimizer.lr = double_attribute(f, "lr");
+    c.optimizer.beta1 = double_attribute(f, "beta1");
+    c.optimizer.beta2 = double_attribute(f, "beta2");
+    c.optimizer.epsilon = double_attribute(f, "epsilon");
+    c.optimizer.momentum = double_attribute(f, "momentum");
+    c.optimizer_steps = f.int_attribute("optimizer_steps");
+    c.optimizer_a.resize(dims[0]);
+    f.open_dataset("optimizer/a").read_all(h5::ElementType::kFloat32, c.optimizer_a.data());
+    if (c.optimizer.kind == model::OptimizerKind::kAdam) {
+      c.optimizer_b.resize(dims[0]);
+      f.open_dataset("optimizer/b").read_all(h5::ElementType::kFloat32, c.optimizer_b.data());
+    }
+  }
+  return c;
+}
+
+std::unique_ptr<model::Model> restore_model(const Checkpoint& ckpt, kernels::Backend& backend) {
+  model::ModelSpec spec = model::resolve(ckpt.model_name, ckpt.model_text, ckpt.input);
+  HPCNN_CHECK(spec.total_params() == static_cast<int64_t>(ckpt.params.size()), "checkpoint holds ",
+              ckpt.params.size(), " parameters but its model '", ckpt.model_name, "' has ", spec.total_params());
+  auto m = std::make_unique<model::Model>(std::move(spec), ckpt.loss, backend, ckpt.seed);
+  m->set_params_host(ckpt.params);
+  return m;
+}
+
+}  // namespace hpcnn::train

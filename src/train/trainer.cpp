@@ -1,0 +1,216 @@
+// The training loop.
+#include "train/trainer.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <numeric>
+
+#include "core/build_info_access.hpp"
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "data/dataset.hpp"
+#include "data/sampler.hpp"
+#include "train/checkpoint.hpp"
+
+namespace hpcnn::train {
+
+using Clock = std::chrono::steady_clock;
+
+namespace {
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string eta_text(double seconds) {
+  const auto s = static_cast<int64_t>(seconds + 0.5);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%lld:%02lld", static_cast<long long>(s / 60), static_cast<long long>(s % 60));
+  return buf;
+}
+}  // namespace
+
+nlohmann::json EvalMetrics::to_json() const {
+  nlohmann::json j{{"samples", samples}, {"loss", loss}, {"seconds", seconds}};
+  if (accuracy >= 0) j["accuracy"] = accuracy;
+  return j;
+}
+
+nlohmann::json EpochMetrics::to_json() const {
+  nlohmann::json j{{"epoch", epoch},     {"steps", steps},     {"samples", samples},
+                   {"loss", loss},       {"seconds", seconds}, {"samples_per_second", samples_per_second}};
+  if (accuracy >= 0) j["accuracy"] = accuracy;
+  if (validation) j["validation"] = validation->to_json();
+  return j;
+}
+
+nlohmann::json TrainResult::to_json(const TrainConfig& c) const {
+  nlohmann::json epochs_json = nlohmann::json::array();
+  for (const EpochMetrics& e : epochs) epochs_json.push_back(e.to_json());
+  nlohmann::json j{
+      {"format", "hpcnn-metrics"},
+      {"version", 1},
+      {"hpcnn", version_string()},
+      {"config",
+       {{"data", c.data_dir.string()}, {"model", c.model}, {"epochs", c.epochs}, {"batch", c.batch},
+        {"optimizer", model::optimizer_name(c.optimizer.kind)}, {"lr", c.optimizer.lr},
+        {"seed", c.seed}, {"threads", c.threads}, {"backend", c.backend}, {"validation_split", c.validation_split},
+        {"max_steps", c.max_steps}}},
+      {"model", model},
+      {"params", params},
+      {"epochs", epochs_json},
+      {"train_seconds", train_seconds},
+      {"samples_per_second", samples_per_second},
+  };
+  if (test) j["test"] = test->to_json();
+  return j;
+}
+
+std::unique_ptr<kernels::Backend> make_backend(const std::string& name, int threads) {
+  if (name == "onednn") return kernels::make_onednn_backend(threads);
+  if (name == "reference") return kernels::make_reference_backend();
+  throw UsageError("unknown backend '" + name + "' (expected onednn or reference)");
+}
+
+EvalMetrics evaluate(model::Model& model, data::SplitReader& reader, int64_t first, int64_t count, int64_t batch) {
+  EvalMetrics m;
+  m.samples = count;
+  const auto start = Clock::now();
+  double loss = 0;
+  int64_t correct = 0;
+  data::Batch b;
+  std::vector<int64_t> idx;
+  for (int64_t at = first; at < first + count; at += batch) {
+    const int64_t n = std::min(batch, first + count - at);
+    idx.resize(static_cast<size_t>(n));
+    std::iota(idx.begin(), idx.end(), at);
+    reader.read(idx, b);
+    const kernels::LossResult r = model.evaluate(b);
+    loss += r.loss_sum;
+    correct += r.correct;
+  }
+  m.loss = count > 0 ? loss / static_cast<double>(count) : 0.0;
+  if (model.loss() == model::LossKind::kSoftmaxCrossEntropy && count > 0) {
+    m.accuracy = static_cast<double>(correct) / static_cast<double>(count);
+  }
+  m.seconds = seconds_since(start);
+  return m;
+}
+
+TrainResult train(const TrainConfig& c, const Logger& log) {
+  const data::Manifest manifest = data::load_manifest(c.data_dir);
+  const bool classification = manifest.task == data::Task::kClassification;
+  const model::Shape input{manifest.sample_shape[0], manifest.sample_shape[1], manifest.sample_shape[2]};
+  model::ModelSpec spec = model::make_model(c.model, &input);
+  const int64_t outputs = spec.output().size();
+  const int64_t want = classification ? manifest.num_classes : manifest.target_dim;
+  HPCNN_CHECK(outputs == want, "model '", c.model, "' has ", outputs, " outputs but dataset '", manifest.name,
+              "' needs ", want, classification ? " (one per class)" : " (one per target)");
+
+  auto backend = make_backend(c.backend, c.threads);
+  model::Model net(std::move(spec), classification ? model::LossKind::kSoftmaxCrossEntropy
+                                                   : model::LossKind::kMeanSquaredError,
+                   *backend, c.seed);
+  model::Optimizer optimizer(c.optimizer, *backend, net.num_params());
+  log.info(cat("model ", c.model, ": ", net.num_params(), " parameters, backend ", backend->name(), ", dataset ",
+               manifest.name, " (", manifest.split("train").num_samples(), " training samples)"));
+
+  // Training / validation ranges.
+  data::SplitReader train_reader(c.data_dir, manifest, "train");
+  const int64_t n_all = train_reader.num_samples();
+  const bool has_val_split = manifest.splits.count("validation") > 0;
+  const auto n_holdout = has_val_split ? 0 : static_cast<int64_t>(std::llround(c.validation_split * static_cast<double>(n_all)));
+  const int64_t n_train = n_all - n_holdout;
+  HPCNN_CHECK(n_train >= 1, "--validation-split ", c.validation_split, " leaves no training samples");
+  std::optional<data::SplitReader> val_reader;
+  if (has_val_split) val_reader.emplace(c.data_dir, manifest, "validation");
+
+  data::SplitInfo train_split = manifest.split("train");
+  const data::Sampler sampler(train_split, data::ShardingMode::kHyperslab, 0, 1, c.seed);
+  std::vector<int> all_shards(train_split.shards.size());
+  std::iota(all_shards.begin(), all_shards.end(), 0);
+  if (train_reader.preload_bytes(all_shards) <= c.preload_limit_mb * (int64_t{1} << 20)) {
+    train_reader.preload(all_shards);
+  }
+
+  TrainResult result;
+  result.model = c.model;
+  result.params = net.num_params();
+  int64_t global_step = 0;
+  const int64_t steps_per_epoch = (n_train + c.batch - 1) / c.batch;
+  data::Batch batch;
+  const auto run_start = Clock::now();
+  for (int epoch = 1; epoch <= c.epochs; ++epoch) {
+    std::vector<int64_t> order = sampler.epoch_indices(epoch);
+    if (n_holdout > 0) std::erase_if(order, [n_train](int64_t i) { return i >= n_train; });
+    EpochMetrics em;
+    em.epoch = epoch;
+    double loss_sum = 0;
+    int64_t correct = 0;
+    auto last_progress = Clock::now();
+    const auto epoch_start = Clock::now();
+    for (int64_t step = 0; step < steps_per_epoch; ++step) {
+      if (c.max_steps > 0 && global_step >= c.max_steps) break;
+      const int64_t first = step * c.batch;
+      const int64_t n = std::min(c.batch, n_train - first);
+      train_reader.read(std::span<const int64_t>(order).subspan(static_cast<size_t>(first), static_cast<size_t>(n)),
+                        batch);
+      const kernels::LossResult r = net.train_step(batch, 1.0f / static_cast<float>(n), epoch);
+      if (!std::isfinite(r.loss_sum)) {
+        HPCNN_THROW("non-finite loss at epoch ", epoch, ", step ", step + 1, " (global step ", global_step + 1,
+                    "): training diverged; lower --lr (now ", c.optimizer.lr, ")");
+      }
+      optimizer.step(net.params(), net.grads());
+      loss_sum += r.loss_sum;
+      correct += r.correct;
+      em.samples += n;
+      ++em.steps;
+      ++global_step;
+      if (seconds_since(last_progress) >= c.progress_seconds) {
+        last_progress = Clock::now();
+        const double elapsed = seconds_since(epoch_start);
+        const double rate = static_cast<double>(em.samples) / elapsed;
+        const double remaining = static_cast<double>(n_train - em.samples) / rate +
+                                 static_cast<double>(c.epochs - epoch) * static_cast<double>(n_train) / rate;
+        log.progress(cat("epoch ", epoch, "/", c.epochs, " step ", step + 1, "/", steps_per_epoch, " loss ",
+                         loss_sum / static_cast<double>(em.samples),
+                         classification ? cat(" acc ", static_cast<double>(correct) / static_cast<double>(em.samples))
+                                        : std::string(),
+                         " ", static_cast<int64_t>(rate), " samples/s ETA ", eta_text(remaining)));
+      }
+    }
+    backend->synchronize();
+    em.seconds = seconds_since(epoch_start);
+    log.end_progress();
+    if (em.samples == 0) break;
+    em.loss = loss_sum / static_cast<double>(em.samples);
+    if (classification) em.accuracy = static_cast<double>(correct) / static_cast<double>(em.samples);
+    em.samples_per_second = static_cast<double>(em.samples) / em.seconds;
+    if (val_reader) {
+      em.validation = evaluate(net, *val_reader, 0, val_reader->num_samples(), c.eval_batch);
+    } else if (n_holdout > 0) {
+      em.validation = evaluate(net, train_reader, n_train, n_holdout, c.eval_batch);
+    }
+    log.info(cat("epoch ", epoch, "/", c.epochs, ": loss ", em.loss,
+                 classification ? cat(" acc ", em.accuracy) : std::string(),
+                 em.validation ? cat(" | val loss ", em.validation->loss,
+                                     classification ? cat(" val acc ", em.validation->accuracy) : std::string())
+                               : std::string(),
+                 " | ", static_cast<int64_t>(em.samples_per_second), " samples/s, ", em.seconds, " s"));
+    result.train_seconds += em.seconds;
+    result.epochs.push_back(em);
+    if (!c.checkpoint.empty()) save_checkpoint(c.checkpoint, net, &optimizer, epoch, c.seed);
+  }
+  int64_t trained = 0;
+  for (const EpochMetrics& e : result.epochs) trained += e.samples;
+  result.samples_per_second = result.train_seconds > 0 ? static_cast<double>(trained) / result.train_seconds : 0.0;
+  if (c.evaluate_test && manifest.splits.count("test")) {
+    data::SplitReader test_reader(c.data_dir, manifest, "test");
+    result.test = evaluate(net, test_reader, 0, test_reader.num_samples(), c.eval_batch);
+  }
+  log.debug(cat("run took ", seconds_since(run_start), " s"));
+  if (!c.metrics.empty()) {
+    if (c.metrics.has_parent_path()) std::filesystem::create_directories(c.metrics.parent_path());
+    write_file_atomic(c.metrics, result.to_json(c).dump(2) + "\n");
+  }
+  return result;
+}
+
+}  // namespace hpcnn::train
