@@ -2,6 +2,8 @@
 #include "host_backend.hpp"
 
 #include <cmath>
+#include <limits>
+#include <vector>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -30,19 +32,75 @@ void HostBackend::copy(float* dst, const float* src, int64_t count) {
   if (count > 0) std::memmove(dst, src, static_cast<size_t>(count) * sizeof(float));
 }
 
+namespace {
+class HostMaxPool final : public PoolOp {
+ public:
+  explicit HostMaxPool(const PoolGeometry& g) : g_(g), argmax_(static_cast<size_t>(g.n * g.c * g.oh * g.ow)) {}
+
+  // src (N, C, IH, IW) -> dst (N, C, OH, OW); argmax_ holds the winner's offset in its plane.
+  void forward(const float* src, float* dst) override {
+    const int64_t planes = g_.n * g_.c, in_plane = g_.ih * g_.iw, out_plane = g_.oh * g_.ow;
+#pragma omp parallel for schedule(static)
+    for (int64_t p = 0; p < planes; ++p) {
+      const float* s = src + p * in_plane;
+      float* d = dst + p * out_plane;
+      int32_t* a = argmax_.data() + p * out_plane;
+      for (int64_t oh = 0; oh < g_.oh; ++oh)
+        for (int64_t ow = 0; ow < g_.ow; ++ow) {
+          float best = -std::numeric_limits<float>::infinity();
+          int64_t at = 0;
+          for (int64_t kh = 0; kh < g_.kernel; ++kh) {
+            const int64_t row = (oh * g_.stride + kh) * g_.iw + ow * g_.stride;
+            for (int64_t kw = 0; kw < g_.kernel; ++kw) {
+              if (s[row + kw] > best) {  // first maximum wins, as in the reference
+                best = s[row + kw];
+                at = row + kw;
+              }
+            }
+          }
+          d[oh * g_.ow + ow] = best;
+          a[oh * g_.ow + ow] = static_cast<int32_t>(at);
+        }
+    }
+  }
+
+  void backward(const float* diff_dst, float* diff_src) override {
+    const int64_t planes = g_.n * g_.c, in_plane = g_.ih * g_.iw, out_plane = g_.oh * g_.ow;
+#pragma omp parallel for schedule(static)
+    for (int64_t p = 0; p < planes; ++p) {
+      float* ds = diff_src + p * in_plane;
+      const float* dd = diff_dst + p * out_plane;
+      const int32_t* a = argmax_.data() + p * out_plane;
+      for (int64_t i = 0; i < in_plane; ++i) ds[i] = 0.0f;
+      for (int64_t o = 0; o < out_plane; ++o) ds[a[o]] += dd[o];
+    }
+  }
+
+ private:
+  PoolGeometry g_;
+  std::vector<int32_t> argmax_;
+};
+}  // namespace
+
+std::unique_ptr<PoolOp> make_host_max_pool(const PoolGeometry& g) { return std::make_unique<HostMaxPool>(g); }
+
 void HostBackend::fill(float* dst, float value, int64_t count) {
+#pragma omp parallel for simd schedule(static) if (count > 65536)
   for (int64_t i = 0; i < count; ++i) dst[i] = value;
 }
 
 void HostBackend::relu_forward(const float* src, float* dst, int64_t count) {
+#pragma omp parallel for simd schedule(static) if (count > 65536)
   for (int64_t i = 0; i < count; ++i) dst[i] = src[i] > 0.0f ? src[i] : 0.0f;
 }
 
 void HostBackend::relu_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) {
+#pragma omp parallel for simd schedule(static) if (count > 65536)
   for (int64_t i = 0; i < count; ++i) diff_src[i] = dst[i] > 0.0f ? diff_dst[i] : 0.0f;
 }
 
 void HostBackend::multiply(const float* a, const float* b, float* dst, int64_t count) {
+#pragma omp parallel for simd schedule(static) if (count > 65536)
   for (int64_t i = 0; i < count; ++i) dst[i] = a[i] * b[i];
 }
 
@@ -82,6 +140,7 @@ LossResult HostBackend::mean_squared_error(const float* pred, const float* targe
 
 void HostBackend::adam_update(float* params, const float* grads, float* m, float* v, int64_t count,
                               const AdamStep& s) {
+#pragma omp parallel for simd schedule(static) if (count > 65536)
   for (int64_t i = 0; i < count; ++i) {
     const float g = grads[i];
     m[i] = s.beta1 * m[i] + (1.0f - s.beta1) * g;
@@ -92,6 +151,7 @@ void HostBackend::adam_update(float* params, const float* grads, float* m, float
 
 void HostBackend::sgd_update(float* params, const float* grads, float* velocity, int64_t count, float lr,
                              float momentum) {
+#pragma omp parallel for simd schedule(static) if (count > 65536)
   for (int64_t i = 0; i < count; ++i) {
     velocity[i] = momentum * velocity[i] - lr * grads[i];
     params[i] += velocity[i];

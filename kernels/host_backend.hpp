@@ -7,6 +7,11 @@
 
 namespace hpcnn::kernels {
 
+/// Max pooling on plain NCHW, parallel over (n, c) planes; each plane is one
+/// thread's, so results do not depend on the thread count. oneDNN's pooling
+/// is only fast on its blocked layouts, which the interface does not use.
+std::unique_ptr<PoolOp> make_host_max_pool(const PoolGeometry& g);
+
 class HostBackend : public Backend {
  public:
   DeviceKind device() const override { return DeviceKind::kCpu; }

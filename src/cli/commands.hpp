@@ -21,5 +21,6 @@ int run_info(const Args& args);
 int run_summary(const Args& args);
 int run_train(const Args& args);
 int run_infer(const Args& args);
+int run_bench_layers(const Args& args);
 
 }  // namespace hpcnn::cli

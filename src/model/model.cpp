@@ -1,6 +1,7 @@
 // Model: flat buffers, per-batch-size plans, forward/backward through the backend.
 #include "model/model.hpp"
 
+#include <chrono>
 #include <cmath>
 
 #include "core/error.hpp"
@@ -160,7 +161,31 @@ Model::Model(ModelSpec spec, LossKind loss, kernels::Backend& backend, uint64_t 
     }
   }
   params_.from_host(host);
+  reset_layer_times();
 }
+
+namespace {
+/// Adds the time since construction to `slot` when profiling (after a backend sync).
+class LayerTimer {
+ public:
+  LayerTimer(bool on, kernels::Backend& backend, double& slot) : on_(on), backend_(backend), slot_(slot) {
+    if (on_) start_ = std::chrono::steady_clock::now();
+  }
+  ~LayerTimer() {
+    if (!on_) return;
+    backend_.synchronize();
+    slot_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  }
+  LayerTimer(const LayerTimer&) = delete;
+  LayerTimer& operator=(const LayerTimer&) = delete;
+
+ private:
+  bool on_;
+  kernels::Backend& backend_;
+  double& slot_;
+  std::chrono::steady_clock::time_point start_;
+};
+}  // namespace
 
 Model::~Model() = default;
 
@@ -179,6 +204,7 @@ void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t ep
     const int64_t count = n * l.output.size();
     float* src = p.act[i];
     float* dst = p.act[i + 1];
+    const LayerTimer timer(profiling_, backend_, layer_times_[i].forward_s);
     switch (l.spec.kind) {
       case LayerKind::kConv:
         p.conv[i]->forward(src, params + v.weights_offset, params + v.bias_offset, dst);
@@ -196,6 +222,8 @@ void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t ep
         if (training && l.spec.rate > 0.0) {
           const int64_t per_sample = l.output.size();
           p.host_mask.resize(static_cast<size_t>(count));
+          // Masks depend on the sample only, so the parallel loop is deterministic.
+#pragma omp parallel for schedule(static)
           for (int64_t s = 0; s < n; ++s) {
             dropout_mask(seed_, epoch, static_cast<int>(i), batch.indices[static_cast<size_t>(s)], l.spec.rate,
                          std::span<float>(p.host_mask).subspan(static_cast<size_t>(s * per_sample),
@@ -234,7 +262,11 @@ kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale
   HPCNN_CHECK(batch.count > 0, "empty batch");
   Plan& p = plan_for(batch.count);
   forward(p, batch, /*training=*/true, epoch);
-  const kernels::LossResult result = loss_and_diff(p, batch, loss_scale);
+  kernels::LossResult result;
+  {
+    const LayerTimer timer(profiling_, backend_, layer_times_.back().forward_s);
+    result = loss_and_diff(p, batch, loss_scale);
+  }
   float* params = params_.get();
   float* grads = grads_.get();
   for (size_t i = spec_.layers.size(); i-- > 0;) {
@@ -242,6 +274,7 @@ kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale
     const ParamView& v = views_[i];
     const int64_t count = p.n * l.output.size();
     const bool need_diff_src = i > 0;  // nothing upstream of the first layer
+    const LayerTimer timer(profiling_, backend_, layer_times_[i].backward_s);
     switch (l.spec.kind) {
       case LayerKind::kConv:
         p.conv[i]->backward_weights(p.act[i], p.diff[i + 1], grads + v.weights_offset, grads + v.bias_offset);

@@ -85,6 +85,15 @@ class Model {
   /// the batch's global sample indices.
   kernels::LossResult train_step(const data::Batch& batch, float loss_scale, int64_t epoch);
 
+  /// Per-layer wall time, accumulated while profiling is on (it synchronises
+  /// the backend after every layer, so leave it off for throughput runs).
+  struct LayerTime {
+    double forward_s = 0.0, backward_s = 0.0;
+  };
+  void set_profiling(bool on) { profiling_ = on; }
+  const std::vector<LayerTime>& layer_times() const { return layer_times_; }
+  void reset_layer_times() { layer_times_.assign(spec_.layers.size() + 1, {}); }
+
   /// Forward only (dropout off): summed loss and correct predictions.
   /// `outputs` receives the last layer's output (N, out) when non-null.
   kernels::LossResult evaluate(const data::Batch& batch, std::vector<float>* outputs = nullptr);
@@ -103,6 +112,8 @@ class Model {
   DeviceBuffer grads_;
   std::vector<ParamView> views_;  ///< one per layer (zero counts for parameter-free layers)
   std::map<int64_t, std::unique_ptr<Plan>> plans_;
+  bool profiling_ = false;
+  std::vector<LayerTime> layer_times_;  ///< per layer, then the loss
 };
 
 /// Dropout keep-mask for one sample: 1/(1-rate) where kept, 0 where dropped.
