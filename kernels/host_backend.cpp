@@ -52,7 +52,7 @@ class HostMaxPool final : public PoolOp {
           for (int64_t kh = 0; kh < g_.kernel; ++kh) {
             const int64_t row = (oh * g_.stride + kh) * g_.iw + ow * g_.stride;
             for (int64_t kw = 0; kw < g_.kernel; ++kw) {
-              if (s[row + kw] > best) {  // first maximum wins, as in the reference
+              if (s[row + kw] > best || std::isnan(s[row + kw])) {  // first maximum (or NaN) wins
                 best = s[row + kw];
                 at = row + kw;
               }
@@ -91,7 +91,8 @@ void HostBackend::fill(float* dst, float value, int64_t count) {
 
 void HostBackend::relu_forward(const float* src, float* dst, int64_t count) {
 #pragma omp parallel for simd schedule(static) if (count > 65536)
-  for (int64_t i = 0; i < count; ++i) dst[i] = src[i] > 0.0f ? src[i] : 0.0f;
+  // `src < 0` is false for NaN: NaN passes through, so bad data reaches the loss check.
+  for (int64_t i = 0; i < count; ++i) dst[i] = src[i] < 0.0f ? 0.0f : src[i];
 }
 
 void HostBackend::relu_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) {

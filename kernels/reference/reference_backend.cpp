@@ -1,5 +1,6 @@
 // The reference backend: the most obvious loops, no tricks, no threads.
 // Every faster backend is tested against this one.
+#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -91,7 +92,7 @@ class ReferencePool final : public PoolOp {
           for (int64_t kh = 0; kh < g_.kernel; ++kh)
             for (int64_t kw = 0; kw < g_.kernel; ++kw) {
               const int64_t i = (nc * g_.ih + oh * g_.stride + kh) * g_.iw + ow * g_.stride + kw;
-              if (src[i] > best) {
+              if (src[i] > best || std::isnan(src[i])) {  // NaN propagates, as in PyTorch
                 best = src[i];
                 at = i;
               }

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
+#include <limits>
 
 #include "backend.hpp"
 #include "kernel_test_util.hpp"
@@ -198,4 +199,18 @@ TEST_CASE("Adam and SGD steps equal hand-computed values", "[kernels][optimizer]
   backend->sgd_update(q.data(), gq.data(), vel.data(), 1, 0.1f, 0.9f);
   CHECK(vel[0] == Approx(0.9 * 0.5 - 0.1 * 2.0));
   CHECK(q[0] == Approx(1.0 + 0.25));
+}
+
+TEST_CASE("NaN propagates through ReLU and max-pool (bad data must reach the loss)", "[kernels]") {
+  for (auto& backend : {make_reference_backend(), make_onednn_backend(1)}) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    std::vector<float> src{1.0f, -1.0f, nan, 2.0f}, dst(4), pooled(1);
+    backend->relu_forward(src.data(), dst.data(), 4);
+    CHECK(dst[0] == 1.0f);
+    CHECK(dst[1] == 0.0f);
+    CHECK(std::isnan(dst[2]));
+    auto pool = backend->make_pool(PoolGeometry{1, 1, 2, 2, 2, 2, 1, 1});
+    pool->forward(src.data(), pooled.data());
+    CHECK(std::isnan(pooled[0]));
+  }
 }
