@@ -42,6 +42,27 @@ void check_gradient(const char* what, std::vector<float>& x, const std::vector<f
     CHECK(std::abs(numeric - analytic[i]) <= tol * std::max(1.0, std::abs(numeric)));
   }
 }
+
+/// Checks all three gradients of a weighted op (conv or dense: same calls).
+template <typename Op>
+void check_weighted_op(Op& op, int64_t src_count, int64_t weights_count, int64_t bias_count, int64_t dst_count,
+                       uint64_t key) {
+  auto src = random_vector(src_count, key + 1);
+  auto weights = random_vector(weights_count, key + 2);
+  auto bias = random_vector(bias_count, key + 3);
+  const auto r = random_vector(dst_count, key + 4);
+  auto loss = [&] {
+    std::vector<float> dst(r.size());
+    op.forward(src.data(), weights.data(), bias.data(), dst.data());
+    return dot(dst, r);
+  };
+  std::vector<float> diff_src(src.size()), diff_w(weights.size()), diff_b(bias.size());
+  op.backward_data(r.data(), weights.data(), diff_src.data());
+  op.backward_weights(src.data(), r.data(), diff_w.data(), diff_b.data());
+  check_gradient("diff_src", src, diff_src, loss);
+  check_gradient("diff_weights", weights, diff_w, loss);
+  check_gradient("diff_bias", bias, diff_b, loss);
+}
 }  // namespace
 
 TEST_CASE("Reference conv2d: gradients match finite differences", "[kernels][gradcheck]") {
@@ -55,44 +76,16 @@ TEST_CASE("Reference conv2d: gradients match finite differences", "[kernels][gra
     const ConvGeometry g = test::conv_geometry(c.n, c.ic, c.ih, c.iw, c.oc, c.k, c.stride, c.same);
     INFO("conv " << c.ic << "x" << c.ih << "x" << c.iw << " -> " << c.oc << " k" << c.k << " s" << c.stride
                  << (c.same ? " same" : " valid"));
-    auto src = random_vector(g.n * g.ic * g.ih * g.iw, 1);
-    auto weights = random_vector(g.oc * g.ic * g.kh * g.kw, 2);
-    auto bias = random_vector(g.oc, 3);
-    const auto r = random_vector(g.n * g.oc * g.oh * g.ow, 4);
     auto op = backend->make_conv(g);
-    auto loss = [&] {
-      std::vector<float> dst(r.size());
-      op->forward(src.data(), weights.data(), bias.data(), dst.data());
-      return dot(dst, r);
-    };
-    std::vector<float> diff_src(src.size()), diff_w(weights.size()), diff_b(bias.size());
-    op->backward_data(r.data(), weights.data(), diff_src.data());
-    op->backward_weights(src.data(), r.data(), diff_w.data(), diff_b.data());
-    check_gradient("diff_src", src, diff_src, loss);
-    check_gradient("diff_weights", weights, diff_w, loss);
-    check_gradient("diff_bias", bias, diff_b, loss);
+    check_weighted_op(*op, g.n * g.ic * g.ih * g.iw, g.oc * g.ic * g.kh * g.kw, g.oc, g.n * g.oc * g.oh * g.ow, 0);
   }
 }
 
 TEST_CASE("Reference dense: gradients match finite differences", "[kernels][gradcheck]") {
   auto backend = make_reference_backend();
   const DenseGeometry g{3, 7, 5};
-  auto src = random_vector(g.n * g.in, 5);
-  auto weights = random_vector(g.out * g.in, 6);
-  auto bias = random_vector(g.out, 7);
-  const auto r = random_vector(g.n * g.out, 8);
   auto op = backend->make_dense(g);
-  auto loss = [&] {
-    std::vector<float> dst(r.size());
-    op->forward(src.data(), weights.data(), bias.data(), dst.data());
-    return dot(dst, r);
-  };
-  std::vector<float> diff_src(src.size()), diff_w(weights.size()), diff_b(bias.size());
-  op->backward_data(r.data(), weights.data(), diff_src.data());
-  op->backward_weights(src.data(), r.data(), diff_w.data(), diff_b.data());
-  check_gradient("diff_src", src, diff_src, loss);
-  check_gradient("diff_weights", weights, diff_w, loss);
-  check_gradient("diff_bias", bias, diff_b, loss);
+  check_weighted_op(*op, g.n * g.in, g.out * g.in, g.out, g.n * g.out, 4);
 }
 
 TEST_CASE("Reference max-pool: gradients match finite differences", "[kernels][gradcheck]") {
