@@ -1,0 +1,63 @@
+// Algorithm names, the `auto` policy and the one dispatch switch.
+#include "comm/allreduce.hpp"
+
+#include "core/error.hpp"
+
+namespace hpcnn::comm {
+
+const std::vector<AllreduceAlgo>& all_allreduce_algos() {
+  static const std::vector<AllreduceAlgo> kAll{AllreduceAlgo::kRing, AllreduceAlgo::kTree,  AllreduceAlgo::kRhd,
+                                               AllreduceAlgo::kCentral, AllreduceAlgo::kMpi, AllreduceAlgo::kShm,
+                                               AllreduceAlgo::kHier};
+  return kAll;
+}
+
+const char* allreduce_name(AllreduceAlgo algo) {
+  switch (algo) {
+    case AllreduceAlgo::kRing: return "ring";
+    case AllreduceAlgo::kTree: return "tree";
+    case AllreduceAlgo::kRhd: return "rhd";
+    case AllreduceAlgo::kCentral: return "central";
+    case AllreduceAlgo::kMpi: return "mpi";
+    case AllreduceAlgo::kShm: return "shm";
+    case AllreduceAlgo::kHier: return "hier";
+    case AllreduceAlgo::kAuto: return "auto";
+  }
+  return "unknown";
+}
+
+AllreduceAlgo parse_allreduce(const std::string& text) {
+  for (AllreduceAlgo a : all_allreduce_algos()) {
+    if (text == allreduce_name(a)) return a;
+  }
+  if (text == "auto") return AllreduceAlgo::kAuto;
+  throw UsageError("unknown all-reduce algorithm '" + text +
+                   "' (expected ring, tree, rhd, central, mpi, shm, hier or auto)");
+}
+
+AllreduceAlgo choose_allreduce(const Communicator& comm, int64_t count) {
+  const int64_t bytes = count * static_cast<int64_t>(sizeof(float));
+  // Small messages are latency-bound: the library's tuned collective wins.
+  if (bytes < (int64_t{64} << 10)) return AllreduceAlgo::kMpi;
+  // One node: shared memory moves every byte a constant number of times.
+  if (comm.num_nodes() == 1) return AllreduceAlgo::kShm;
+  // Several nodes of several ranks each: shared memory inside, ring between.
+  if (comm.regular_nodes() && comm.node_size() > 1) return AllreduceAlgo::kHier;
+  return AllreduceAlgo::kRing;
+}
+
+void allreduce(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count) {
+  switch (algo) {
+    case AllreduceAlgo::kRing: return allreduce_ring(comm, data, count);
+    case AllreduceAlgo::kTree: return allreduce_tree(comm, data, count);
+    case AllreduceAlgo::kRhd: return allreduce_rhd(comm, data, count);
+    case AllreduceAlgo::kCentral: return allreduce_central(comm, data, count);
+    case AllreduceAlgo::kMpi: return allreduce_mpi(comm, data, count);
+    case AllreduceAlgo::kShm: return allreduce_shm(comm, data, count);
+    case AllreduceAlgo::kHier: return allreduce_hier(comm, data, count);
+    case AllreduceAlgo::kAuto: return allreduce(comm, choose_allreduce(comm, count), data, count);
+  }
+  HPCNN_THROW("unknown all-reduce algorithm ", static_cast<int>(algo));
+}
+
+}  // namespace hpcnn::comm

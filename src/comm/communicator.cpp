@@ -1,0 +1,107 @@
+// Communicator: duplicated MPI communicator, node split, shared window.
+#include "comm/communicator.hpp"
+
+#include "core/check.hpp"
+
+namespace hpcnn::comm {
+
+Communicator::Communicator(MPI_Comm parent, int ranks_per_node) {
+  MPI_CHECK(MPI_Comm_dup(parent, &comm_));
+  MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
+  MPI_CHECK(MPI_Comm_size(comm_, &size_));
+  if (ranks_per_node > 0) {
+    MPI_CHECK(MPI_Comm_split(comm_, rank_ / ranks_per_node, rank_, &node_comm_));
+  } else {
+    MPI_CHECK(MPI_Comm_split_type(comm_, MPI_COMM_TYPE_SHARED, rank_, MPI_INFO_NULL, &node_comm_));
+  }
+  MPI_CHECK(MPI_Comm_rank(node_comm_, &node_rank_));
+  MPI_CHECK(MPI_Comm_size(node_comm_, &node_size_));
+  MPI_CHECK(MPI_Comm_split(comm_, node_rank_ == 0 ? 0 : MPI_UNDEFINED, rank_, &leader_comm_));
+  int leaders = node_rank_ == 0 ? 1 : 0;
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &leaders, 1, MPI_INT, MPI_SUM, comm_));
+  num_nodes_ = leaders;
+  // Regular: every node has the same size and holds consecutive ranks.
+  int sizes[2] = {node_size_, -node_size_};
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sizes, 2, MPI_INT, MPI_MAX, comm_));
+  int consecutive = rank_ == (rank_ / node_size_) * node_size_ + node_rank_ ? 1 : 0;
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &consecutive, 1, MPI_INT, MPI_MIN, comm_));
+  regular_nodes_ = sizes[0] == -sizes[1] && consecutive == 1;
+}
+
+Communicator::Communicator(Communicator&& other) noexcept
+    : comm_(other.comm_),
+      node_comm_(other.node_comm_),
+      leader_comm_(other.leader_comm_),
+      rank_(other.rank_),
+      size_(other.size_),
+      node_rank_(other.node_rank_),
+      node_size_(other.node_size_),
+      num_nodes_(other.num_nodes_),
+      regular_nodes_(other.regular_nodes_),
+      scratch_(std::move(other.scratch_)),
+      window_(other.window_),
+      slots_(std::move(other.slots_)),
+      leaders_(std::move(other.leaders_)) {
+  other.comm_ = other.node_comm_ = other.leader_comm_ = MPI_COMM_NULL;
+  other.window_ = MPI_WIN_NULL;
+}
+
+Communicator::~Communicator() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  if (finalized) return;
+  leaders_.reset();
+  free_window();
+  for (MPI_Comm* c : {&leader_comm_, &node_comm_, &comm_}) {
+    if (*c != MPI_COMM_NULL) MPI_Comm_free(c);
+  }
+}
+
+Communicator* Communicator::leaders() {
+  if (leader_comm_ == MPI_COMM_NULL) return nullptr;
+  if (!leaders_) leaders_ = std::make_unique<Communicator>(leader_comm_, 1);
+  return leaders_.get();
+}
+
+float* Communicator::scratch(int64_t count) {
+  if (static_cast<int64_t>(scratch_.size()) < count) scratch_.resize(static_cast<size_t>(count));
+  return scratch_.data();
+}
+
+void Communicator::free_window() {
+  if (window_ != MPI_WIN_NULL) {
+    MPI_Win_unlock_all(window_);
+    MPI_Win_free(&window_);
+    window_ = MPI_WIN_NULL;
+  }
+  slots_ = {};
+}
+
+const Communicator::SharedSlots& Communicator::shared_slots(int64_t count) {
+  // Every node rank asks for the same count, so the decision is collective.
+  if (window_ != MPI_WIN_NULL && slots_.capacity >= count) return slots_;
+  free_window();
+  const int64_t capacity = std::max<int64_t>(count, 1024);
+  float* base = nullptr;
+  MPI_CHECK(MPI_Win_allocate_shared(static_cast<MPI_Aint>(capacity * static_cast<int64_t>(sizeof(float))),
+                                    sizeof(float), MPI_INFO_NULL, node_comm_, &base, &window_));
+  MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, window_));
+  slots_.capacity = capacity;
+  slots_.slot.resize(static_cast<size_t>(node_size_));
+  for (int r = 0; r < node_size_; ++r) {
+    MPI_Aint size = 0;
+    int disp = 0;
+    float* ptr = nullptr;
+    MPI_CHECK(MPI_Win_shared_query(window_, r, &size, &disp, &ptr));
+    slots_.slot[static_cast<size_t>(r)] = ptr;
+  }
+  return slots_;
+}
+
+void Communicator::node_sync() {
+  MPI_CHECK(MPI_Win_sync(window_));
+  MPI_CHECK(MPI_Barrier(node_comm_));
+  MPI_CHECK(MPI_Win_sync(window_));
+}
+
+}  // namespace hpcnn::comm

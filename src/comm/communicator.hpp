@@ -1,0 +1,73 @@
+// The ranks of a job and how they sit on nodes.
+//
+// A Communicator duplicates an MPI communicator (so hpcnn's traffic never
+// mixes with anyone else's) and derives the node structure the hierarchical
+// and shared-memory all-reduces need: a communicator per node, and one
+// between node leaders (node rank 0). `ranks_per_node` > 0 pretends nodes of
+// that many consecutive ranks, so multi-node algorithms can be tested on one
+// machine; 0 asks MPI which ranks share memory. RAII and move-only.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+namespace hpcnn::comm {
+
+class Communicator {
+ public:
+  explicit Communicator(MPI_Comm parent, int ranks_per_node = 0);
+  ~Communicator();
+  Communicator(Communicator&& other) noexcept;
+  Communicator& operator=(Communicator&&) = delete;
+  Communicator(const Communicator&) = delete;
+  Communicator& operator=(const Communicator&) = delete;
+
+  MPI_Comm comm() const { return comm_; }
+  int rank() const { return rank_; }
+  int size() const { return size_; }
+
+  MPI_Comm node_comm() const { return node_comm_; }
+  int node_rank() const { return node_rank_; }
+  int node_size() const { return node_size_; }
+  /// Communicator of the node leaders; MPI_COMM_NULL on other ranks.
+  MPI_Comm leader_comm() const { return leader_comm_; }
+  int num_nodes() const { return num_nodes_; }
+  /// True when every node holds the same number of consecutive ranks.
+  bool regular_nodes() const { return regular_nodes_; }
+
+  /// The node leaders as a Communicator of their own (made on first use, by
+  /// all leaders together); nullptr on ranks that are not leaders.
+  Communicator* leaders();
+
+  /// Host scratch space of at least `count` floats (grown on demand, reused).
+  float* scratch(int64_t count);
+
+  /// A node-shared window with one slot of `count` floats per node rank, plus
+  /// the base pointer of every node rank's slot. Reallocated (collectively on
+  /// the node) when a larger one is asked for.
+  struct SharedSlots {
+    std::vector<float*> slot;  ///< indexed by node rank
+    int64_t capacity = 0;      ///< floats per slot
+  };
+  const SharedSlots& shared_slots(int64_t count);
+  /// Memory-ordering barrier for the shared window (MPI_Win_sync + barrier + sync).
+  void node_sync();
+
+ private:
+  void free_window();
+
+  MPI_Comm comm_ = MPI_COMM_NULL;
+  MPI_Comm node_comm_ = MPI_COMM_NULL;
+  MPI_Comm leader_comm_ = MPI_COMM_NULL;
+  int rank_ = 0, size_ = 1, node_rank_ = 0, node_size_ = 1, num_nodes_ = 1;
+  bool regular_nodes_ = true;
+  std::vector<float> scratch_;
+  MPI_Win window_ = MPI_WIN_NULL;
+  SharedSlots slots_;
+  std::unique_ptr<Communicator> leaders_;
+};
+
+}  // namespace hpcnn::comm
