@@ -1,5 +1,7 @@
 // hpcnn: the command-line front end. One catch around everything: errors are
 // one line on stderr and a non-zero exit (2 for usage errors).
+#include <mpi.h>
+
 #include <cstdio>
 #include <exception>
 #include <string>
@@ -8,17 +10,33 @@
 #include "cli/commands.hpp"
 #include "core/error.hpp"
 
+namespace {
+/// After an error: in a multi-rank job, take every rank down now (never leave
+/// the others waiting in a collective); otherwise just return the code.
+int fail(int code) {
+  int initialized = 0, finalized = 0, size = 1;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (initialized && !finalized) {
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (size > 1) MPI_Abort(MPI_COMM_WORLD, code);
+  }
+  return code;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   try {
     return hpcnn::cli::dispatch(std::vector<std::string>(argv + 1, argv + argc));
   } catch (const hpcnn::UsageError& e) {
-    std::fprintf(stderr, "hpcnn: usage error: %s\n", e.what());
-    return 2;
+    // Every rank parses the same command line: one copy of the message is enough.
+    if (hpcnn::process_rank() <= 0) std::fprintf(stderr, "hpcnn: usage error: %s\n", e.what());
+    return fail(2);
   } catch (const hpcnn::Error& e) {
     std::fprintf(stderr, "hpcnn: error: %s\n", e.what());
-    return 1;
+    return fail(1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hpcnn: error: %s\n", e.what());
-    return 1;
+    return fail(1);
   }
 }

@@ -22,5 +22,6 @@ int run_summary(const Args& args);
 int run_train(const Args& args);
 int run_infer(const Args& args);
 int run_bench_layers(const Args& args);
+int run_bench_allreduce(const Args& args);
 
 }  // namespace hpcnn::cli

@@ -83,7 +83,8 @@ bool parse(CommandSpec& spec, const std::vector<std::string>& args, CommonConfig
   } catch (const po::error& e) {
     throw UsageError(e.what());
   }
-  if (common.log_level() >= LogLevel::kInfo) {
+  // Under MPI only rank 0 echoes: one configuration per job, not p copies.
+  if (common.log_level() >= LogLevel::kInfo && process_rank() <= 0) {
     std::cerr << "# " << spec.name << " — effective configuration\n" << effective_config(spec, vm) << std::flush;
   }
   return true;
