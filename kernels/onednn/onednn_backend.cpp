@@ -145,49 +145,6 @@ class OnednnConv final : public ConvOp {
   std::optional<Staged> fwd_src_, fwd_w_, fwd_dst_, bd_diff_dst_, bd_w_, bd_diff_src_, bw_src_, bw_diff_dst_, bw_diff_w_;
 };
 
-class OnednnPool final : public PoolOp {
- public:
-  OnednnPool(Context& ctx, const PoolGeometry& g) : ctx_(ctx) {
-    const memory::dims src_dims{g.n, g.c, g.ih, g.iw}, dst_dims{g.n, g.c, g.oh, g.ow}, strides{g.stride, g.stride},
-        kernel{g.kernel, g.kernel}, pad{0, 0};
-    src_md_ = plain(src_dims, tag::nchw);
-    dst_md_ = plain(dst_dims, tag::nchw);
-    fwd_pd_ = dnnl::pooling_forward::primitive_desc(
-        dnnl::pooling_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::pooling_max, src_md_, dst_md_,
-                                    strides, kernel, pad, pad),
-        ctx.engine);
-    bwd_pd_ = dnnl::pooling_backward::primitive_desc(
-        dnnl::pooling_backward::desc(dnnl::algorithm::pooling_max, src_md_, dst_md_, strides, kernel, pad, pad),
-        ctx.engine, fwd_pd_);
-    workspace_ = memory(fwd_pd_.workspace_desc(), ctx.engine);
-    fwd_ = dnnl::pooling_forward(fwd_pd_);
-    bwd_ = dnnl::pooling_backward(bwd_pd_);
-  }
-
-  void forward(const float* src, float* dst) override {
-    fwd_.execute(ctx_.stream, {{DNNL_ARG_SRC, memory(src_md_, ctx_.engine, const_cast<float*>(src))},
-                               {DNNL_ARG_DST, memory(dst_md_, ctx_.engine, dst)},
-                               {DNNL_ARG_WORKSPACE, workspace_}});
-    ctx_.stream.wait();
-  }
-
-  void backward(const float* diff_dst, float* diff_src) override {
-    bwd_.execute(ctx_.stream, {{DNNL_ARG_DIFF_DST, memory(dst_md_, ctx_.engine, const_cast<float*>(diff_dst))},
-                               {DNNL_ARG_DIFF_SRC, memory(src_md_, ctx_.engine, diff_src)},
-                               {DNNL_ARG_WORKSPACE, workspace_}});
-    ctx_.stream.wait();
-  }
-
- private:
-  Context& ctx_;
-  memory::desc src_md_, dst_md_;
-  dnnl::pooling_forward::primitive_desc fwd_pd_;
-  dnnl::pooling_backward::primitive_desc bwd_pd_;
-  memory workspace_;
-  dnnl::pooling_forward fwd_;
-  dnnl::pooling_backward bwd_;
-};
-
 class OnednnDense final : public DenseOp {
  public:
   OnednnDense(Context& ctx, const DenseGeometry& g) : ctx_(ctx) {
@@ -255,10 +212,10 @@ class OnednnBackend final : public HostBackend {
   }
   std::string name() const override { return "onednn"; }
   std::unique_ptr<ConvOp> make_conv(const ConvGeometry& g) override { return std::make_unique<OnednnConv>(ctx_, g); }
-  // oneDNN's max pooling is slow on plain NCHW (measured 32 ms vs 2 ms for
-  // keras-cnn's pool at batch 128, 2 threads); OnednnPool stays for blocked layouts.
+  // oneDNN's max pooling (pooling_forward, algorithm::pooling_max) is slow on
+  // plain NCHW: 32 ms vs 4.7 ms for keras-cnn's pool at batch 128 on 2 threads,
+  // measured with `hpcnn bench layers`. The host pool serves instead.
   std::unique_ptr<PoolOp> make_pool(const PoolGeometry& g) override { return make_host_max_pool(g); }
-  std::unique_ptr<PoolOp> make_onednn_pool(const PoolGeometry& g) { return std::make_unique<OnednnPool>(ctx_, g); }
   std::unique_ptr<DenseOp> make_dense(const DenseGeometry& g) override {
     return std::make_unique<OnednnDense>(ctx_, g);
   }

@@ -6,6 +6,7 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/partition.hpp"
 #include "core/sha256.hpp"
 #include "data/h5.hpp"
 #include "data/sampler.hpp"

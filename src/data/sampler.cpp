@@ -4,6 +4,7 @@
 #include <numeric>
 
 #include "core/error.hpp"
+#include "core/partition.hpp"
 #include "core/rng.hpp"
 
 namespace hpcnn::data {
@@ -32,12 +33,9 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch, 
   return perm;
 }
 
-std::pair<int64_t, int64_t> block_range(int64_t n, int rank, int world) {
+std::pair<int64_t, int64_t> rank_block(int64_t n, int rank, int world) {
   HPCNN_CHECK(world >= 1 && rank >= 0 && rank < world, "bad rank ", rank, " of ", world);
-  const int64_t base = n / world;
-  const int64_t extra = n % world;
-  const int64_t first = rank * base + std::min<int64_t>(rank, extra);
-  return {first, first + base + (rank < extra ? 1 : 0)};
+  return block_range(n, rank, world);
 }
 
 Sampler::Sampler(const SplitInfo& split, ShardingMode mode, int rank, int world, uint64_t seed, bool shuffle)
@@ -47,7 +45,7 @@ Sampler::Sampler(const SplitInfo& split, ShardingMode mode, int rank, int world,
   const int64_t n = split_.num_samples();
   if (mode_ == ShardingMode::kHyperslab) {
     for (int s = 0; s < num_shards; ++s) shards_.push_back(s);
-    const auto [first, last] = block_range(n, rank, world);
+    const auto [first, last] = rank_block(n, rank, world);
     local_count_ = last - first;
     return;
   }
@@ -66,7 +64,7 @@ Sampler::Sampler(const SplitInfo& split, ShardingMode mode, int rank, int world,
 std::vector<int64_t> Sampler::epoch_indices(int64_t epoch) const {
   std::vector<int64_t> perm = epoch_permutation(split_.num_samples(), seed_, epoch, shuffle_);
   if (mode_ == ShardingMode::kHyperslab) {
-    const auto [first, last] = block_range(static_cast<int64_t>(perm.size()), rank_, world_);
+    const auto [first, last] = rank_block(static_cast<int64_t>(perm.size()), rank_, world_);
     return {perm.begin() + first, perm.begin() + last};
   }
   std::vector<int64_t> mine;

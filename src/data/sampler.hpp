@@ -32,8 +32,9 @@ ShardingMode parse_sharding_mode(const std::string& text);
 /// The epoch's global permutation of [0, n) (identity when !shuffle).
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch, bool shuffle = true);
 
-/// Rank `rank`'s contiguous block [first, last) of n items over `world` ranks.
-std::pair<int64_t, int64_t> block_range(int64_t n, int rank, int world);
+/// Rank `rank`'s contiguous block [first, last) of n items over `world` ranks
+/// (checks its arguments; see core/partition.hpp).
+std::pair<int64_t, int64_t> rank_block(int64_t n, int rank, int world);
 
 class Sampler {
  public:

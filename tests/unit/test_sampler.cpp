@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/partition.hpp"
 #include "data/sampler.hpp"
 
 using namespace hpcnn;
@@ -72,6 +73,7 @@ TEST_CASE("Sampler: hyperslab mode without shuffle gives contiguous blocks", "[s
   CHECK(block_range(10, 0, 3) == std::pair<int64_t, int64_t>{0, 4});
   CHECK(block_range(10, 2, 3) == std::pair<int64_t, int64_t>{7, 10});
   CHECK(block_range(2, 3, 4) == std::pair<int64_t, int64_t>{2, 2});  // a rank with nothing
+  CHECK_THROWS(rank_block(10, 3, 3));
 }
 
 TEST_CASE("Sampler: shard-per-rank reads only the rank's own shards", "[sampler]") {

@@ -9,6 +9,7 @@
 
 #include "comm/communicator.hpp"
 #include "core/check.hpp"
+#include "core/partition.hpp"
 
 namespace hpcnn::comm::detail {
 
@@ -22,11 +23,7 @@ inline void add_into(float* dst, const float* src, int64_t n) {
 }
 
 /// Segment `i` of `n` items cut into `parts` near-equal consecutive pieces.
-inline std::pair<int64_t, int64_t> segment(int64_t n, int parts, int i) {
-  const int64_t base = n / parts, extra = n % parts;
-  const int64_t first = i * base + std::min<int64_t>(i, extra);
-  return {first, first + base + (i < extra ? 1 : 0)};
-}
+inline std::pair<int64_t, int64_t> segment(int64_t n, int parts, int i) { return block_range(n, i, parts); }
 
 inline void send(const float* p, int64_t n, int to, int tag, MPI_Comm c) {
   MPI_CHECK(MPI_Send(p, static_cast<int>(n), MPI_FLOAT, to, tag, c));
