@@ -13,34 +13,13 @@
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "comm/allreduce.hpp"
+#include "comm/mpi_session.hpp"
 #include "core/check.hpp"
 #include "core/fs.hpp"
 
 namespace hpcnn::cli {
 
 namespace {
-/// MPI for the lifetime of a command: initialised here unless already.
-class MpiSession {
- public:
-  MpiSession() {
-    int initialized = 0;
-    MPI_Initialized(&initialized);
-    if (!initialized) {
-      int provided = 0;
-      MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided));
-      owned_ = true;
-    }
-  }
-  ~MpiSession() {
-    if (owned_) MPI_Finalize();
-  }
-  MpiSession(const MpiSession&) = delete;
-  MpiSession& operator=(const MpiSession&) = delete;
-
- private:
-  bool owned_ = false;
-};
-
 int64_t parse_bytes(const std::string& text, const char* option) {
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
@@ -105,7 +84,7 @@ int run_bench_allreduce(const Args& args) {
     }
   }
 
-  const MpiSession mpi;
+  const comm::MpiSession mpi;
   comm::Communicator world(MPI_COMM_WORLD, ranks_per_node);
   const int p = world.size();
   // Without real nodes, shm over pretend nodes is impossible: skip it with a note.

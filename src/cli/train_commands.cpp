@@ -8,6 +8,8 @@
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "comm/allreduce.hpp"
+#include "comm/mpi_session.hpp"
 #include "data/dataset.hpp"
 #include "train/checkpoint.hpp"
 #include "train/trainer.hpp"
@@ -36,23 +38,33 @@ int run_train(const Args& args) {
   CommandSpec spec;
   spec.name = "hpcnn train";
   spec.summary =
-      "Train a model on a dataset (one process for now). Prints a progress line, one line per epoch,\n"
-      "and a final metrics line; writes metrics.json and a checkpoint (model.h5) into the run directory.";
+      "Train a model on a dataset, on one process or data-parallel under mpirun. Prints a progress line,\n"
+      "one line per epoch and a final metrics line; writes metrics.json and a checkpoint (model.h5)\n"
+      "into the run directory. Strong scaling: --global-batch G splits G samples per step over the\n"
+      "ranks; weak scaling: --batch B per rank.";
   spec.details =
       "Examples:\n"
       "  hpcnn train --model keras-cnn --epochs 10 --batch 128 --threads 2\n"
       "  hpcnn train --model tiny-cnn --batch 32 --data datasets/fashion-mnist\n"
       "  hpcnn train --model solar-cnn --data datasets/solar-maps --epochs 3\n"
+      "  mpirun -n 2 hpcnn train --model keras-cnn --global-batch 128 --threads 1 --allreduce ring\n"
       "Models: see `hpcnn summary --help`.";
   train::TrainConfig c;
   std::string data_dir = "datasets/fashion-mnist", out, optimizer = "adam", checkpoint;
   unsigned long seed = 42;
-  long long batch = 128, max_steps = 0, eval_batch = 500;
+  long long batch = 128, global_batch = 0, max_steps = 0, eval_batch = 500;
+  int ranks_per_node = 0;
   spec.options.add_options()
       ("data,d", po::value<std::string>(&data_dir)->default_value(data_dir)->value_name("DIR"), "dataset directory")
       ("model,m", po::value<std::string>(&c.model)->default_value(c.model)->value_name("NAME|STRING"), "preset or model string")
       ("epochs,e", po::value<int>(&c.epochs)->default_value(1), "training epochs (1..100000)")
-      ("batch,b", po::value<long long>(&batch)->default_value(batch), "batch size")
+      ("batch,b", po::value<long long>(&batch)->default_value(batch), "batch size per rank (weak scaling)")
+      ("global-batch", po::value<long long>(&global_batch)->default_value(0),
+       "samples per step over all ranks (strong scaling; 0: batch x ranks)")
+      ("allreduce", po::value<std::string>(&c.allreduce)->default_value(c.allreduce),
+       "gradient all-reduce: ring, tree, rhd, central, mpi, shm, hier or auto")
+      ("ranks-per-node", po::value<int>(&ranks_per_node)->default_value(0),
+       "pretend nodes of this many ranks for hier/auto (0: real nodes)")
       ("optimizer", po::value<std::string>(&optimizer)->default_value(optimizer), "adam | sgd")
       ("lr", po::value<double>(&c.optimizer.lr)->default_value(0.001), "learning rate")
       ("momentum", po::value<double>(&c.optimizer.momentum)->default_value(0.0), "SGD momentum [0, 1)")
@@ -70,6 +82,9 @@ int run_train(const Args& args) {
   if (!parse(spec, args, common)) return 0;
   require_range("epochs", c.epochs, 1, 100000);
   require_range<long long>("batch", batch, 1, 1 << 20);
+  require_range<long long>("global-batch", global_batch, 0, 1 << 24);
+  require_range("ranks-per-node", ranks_per_node, 0, 1 << 20);
+  comm::parse_allreduce(c.allreduce);  // usage error before any work
   require_range<long long>("max-steps", max_steps, 0, 1LL << 40);
   require_range<long long>("eval-batch", eval_batch, 1, 1 << 20);
   require_range("lr", c.optimizer.lr, 1e-12, 1e6);
@@ -84,14 +99,23 @@ int run_train(const Args& args) {
   c.data_dir = data_dir;
   c.seed = seed;
   c.batch = batch;
+  c.global_batch = global_batch;
   c.max_steps = max_steps;
   c.eval_batch = eval_batch;
   const fs::path run_dir = out.empty() ? fs::path("results/runs") / (safe_name(c.model) + "-" + timestamp()) : fs::path(out);
   c.metrics = run_dir / "metrics.json";
   c.checkpoint = checkpoint.empty() ? run_dir / "model.h5" : fs::path(checkpoint);
 
-  const Logger log(common.log_level());
-  const train::TrainResult r = train::train(c, log);
+  const comm::MpiSession mpi;
+  comm::Communicator world(MPI_COMM_WORLD, ranks_per_node);
+  // One voice per job: other ranks only report their own errors.
+  const Logger log(world.rank() == 0 ? common.log_level() : LogLevel::kQuiet);
+  if (world.rank() == 0 && world.size() > 1) {
+    log.info(cat("data parallel: ", world.size(), " ranks on ", world.num_nodes(), " node(s), global batch ",
+                 c.global_batch > 0 ? c.global_batch : c.batch * world.size(), ", all-reduce ", c.allreduce));
+  }
+  const train::TrainResult r = train::train(c, log, &world);
+  if (world.rank() != 0) return 0;
   std::cout << std::fixed << std::setprecision(4) << "result: model " << c.model << ", " << r.epochs.size()
             << " epoch(s), train loss " << (r.epochs.empty() ? 0.0 : r.epochs.back().loss);
   if (r.test) {

@@ -1,6 +1,8 @@
 // Communicator: duplicated MPI communicator, node split, shared window.
 #include "comm/communicator.hpp"
 
+#include <exception>
+
 #include "core/check.hpp"
 
 namespace hpcnn::comm {
@@ -49,7 +51,9 @@ Communicator::Communicator(Communicator&& other) noexcept
 Communicator::~Communicator() {
   int finalized = 0;
   MPI_Finalized(&finalized);
-  if (finalized) return;
+  // Freeing communicators and windows is collective; while unwinding from an
+  // error the other ranks may never join, and main() aborts the job anyway.
+  if (finalized || std::uncaught_exceptions() > 0) return;
   leaders_.reset();
   free_window();
   for (MPI_Comm* c : {&leader_comm_, &node_comm_, &comm_}) {

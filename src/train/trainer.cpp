@@ -5,7 +5,13 @@
 #include <cmath>
 #include <numeric>
 
+#include <mpi.h>
+
+#include "comm/allreduce.hpp"
 #include "core/build_info_access.hpp"
+#include "core/check.hpp"
+#include "core/partition.hpp"
+#include "core/sha256.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "data/dataset.hpp"
@@ -52,12 +58,14 @@ nlohmann::json TrainResult::to_json(const TrainConfig& c) const {
        {{"data", c.data_dir.string()}, {"model", c.model}, {"epochs", c.epochs}, {"batch", c.batch},
         {"optimizer", model::optimizer_name(c.optimizer.kind)}, {"lr", c.optimizer.lr},
         {"seed", c.seed}, {"threads", c.threads}, {"backend", c.backend}, {"validation_split", c.validation_split},
-        {"max_steps", c.max_steps}}},
+        {"max_steps", c.max_steps}, {"global_batch", global_batch}, {"world_size", world_size},
+        {"allreduce", allreduce}}},
       {"model", model},
       {"params", params},
       {"epochs", epochs_json},
       {"train_seconds", train_seconds},
       {"samples_per_second", samples_per_second},
+      {"step_losses", step_losses},
   };
   if (test) j["test"] = test->to_json();
   return j;
@@ -69,7 +77,8 @@ std::unique_ptr<kernels::Backend> make_backend(const std::string& name, int thre
   throw UsageError("unknown backend '" + name + "' (expected onednn or reference)");
 }
 
-EvalMetrics evaluate(model::Model& model, data::SplitReader& reader, int64_t first, int64_t count, int64_t batch) {
+EvalMetrics evaluate(model::Model& model, data::SplitReader& reader, int64_t first, int64_t count, int64_t batch,
+                     comm::Communicator* comm) {
   EvalMetrics m;
   m.samples = count;
   const auto start = Clock::now();
@@ -77,14 +86,23 @@ EvalMetrics evaluate(model::Model& model, data::SplitReader& reader, int64_t fir
   int64_t correct = 0;
   data::Batch b;
   std::vector<int64_t> idx;
-  for (int64_t at = first; at < first + count; at += batch) {
-    const int64_t n = std::min(batch, first + count - at);
+  // Each rank evaluates its block of the range; the sums are combined below.
+  const auto [mine_first, mine_last] =
+      comm != nullptr ? block_range(count, comm->rank(), comm->size()) : std::pair<int64_t, int64_t>{0, count};
+  for (int64_t at = first + mine_first; at < first + mine_last; at += batch) {
+    const int64_t n = std::min(batch, first + mine_last - at);
     idx.resize(static_cast<size_t>(n));
     std::iota(idx.begin(), idx.end(), at);
     reader.read(idx, b);
     const kernels::LossResult r = model.evaluate(b);
     loss += r.loss_sum;
     correct += r.correct;
+  }
+  if (comm != nullptr && comm->size() > 1) {
+    double sums[2] = {loss, static_cast<double>(correct)};
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm->comm()));
+    loss = sums[0];
+    correct = static_cast<int64_t>(sums[1]);
   }
   m.loss = count > 0 ? loss / static_cast<double>(count) : 0.0;
   if (model.loss() == model::LossKind::kSoftmaxCrossEntropy && count > 0) {
@@ -94,7 +112,28 @@ EvalMetrics evaluate(model::Model& model, data::SplitReader& reader, int64_t fir
   return m;
 }
 
-TrainResult train(const TrainConfig& c, const Logger& log) {
+namespace {
+/// Stops every rank, naming what differs, unless all ranks agree on each
+/// (name, text) pair. Every rank reaches the same verdict, so none is left
+/// waiting in a collective.
+void check_ranks_agree(comm::Communicator& comm, const std::vector<std::pair<std::string, std::string>>& items) {
+  if (comm.size() == 1) return;
+  for (const auto& [what, text] : items) {
+    const std::string digest = sha256_hex({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+    const unsigned long long h = std::stoull(digest.substr(0, 15), nullptr, 16);
+    unsigned long long lo = h, hi = h;
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, comm.comm()));
+    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm.comm()));
+    HPCNN_CHECK(lo == hi, "ranks disagree on the ", what, ": every rank must be started with the same ", what,
+                " (this rank's: ", text.substr(0, 120), ")");
+  }
+}
+}  // namespace
+
+TrainResult train(const TrainConfig& c, const Logger& log, comm::Communicator* comm) {
+  const int world = comm != nullptr ? comm->size() : 1;
+  const int rank = comm != nullptr ? comm->rank() : 0;
+  const comm::AllreduceAlgo algo = comm::parse_allreduce(c.allreduce);
   const data::Manifest manifest = data::load_manifest(c.data_dir);
   const bool classification = manifest.task == data::Task::kClassification;
   const model::Shape input{manifest.sample_shape[0], manifest.sample_shape[1], manifest.sample_shape[2]};
@@ -109,7 +148,23 @@ TrainResult train(const TrainConfig& c, const Logger& log) {
                                                    : model::LossKind::kMeanSquaredError,
                    *backend, c.seed);
   model::Optimizer optimizer(c.optimizer, *backend, net.num_params());
-  log.info(cat("model ", c.model, ": ", net.num_params(), " parameters, backend ", backend->name(), ", dataset ",
+  const int64_t global_batch = c.global_batch > 0 ? c.global_batch : c.batch * world;
+  if (comm != nullptr) {
+    std::string shapes;
+    for (const model::ParamView& v : net.param_views()) shapes += cat(v.weights_count, "+", v.bias_count, ";");
+    check_ranks_agree(*comm, {{"configuration", cat("model=", net.spec().text, " input=", net.spec().input.str(),
+                                                    " epochs=", c.epochs, " global_batch=", global_batch,
+                                                    " optimizer=", model::optimizer_name(c.optimizer.kind),
+                                                    " lr=", c.optimizer.lr, " seed=", c.seed, " allreduce=",
+                                                    c.allreduce, " max_steps=", c.max_steps)},
+                              {"parameter shapes", shapes},
+                              {"dataset manifest", manifest.to_json().dump()}});
+    // Rank 0's initial parameters for everyone (they are equal by seed; this makes it so).
+    std::vector<float> params = net.params_host();
+    MPI_CHECK(MPI_Bcast(params.data(), static_cast<int>(params.size()), MPI_FLOAT, 0, comm->comm()));
+    net.set_params_host(params);
+  }
+  if (rank == 0) log.info(cat("model ", c.model, ": ", net.num_params(), " parameters, backend ", backend->name(), ", dataset ",
                manifest.name, " (", manifest.split("train").num_samples(), " training samples)"));
 
   // Training / validation ranges.
@@ -119,6 +174,10 @@ TrainResult train(const TrainConfig& c, const Logger& log) {
   const auto n_holdout = has_val_split ? 0 : static_cast<int64_t>(std::llround(c.validation_split * static_cast<double>(n_all)));
   const int64_t n_train = n_all - n_holdout;
   HPCNN_CHECK(n_train >= 1, "--validation-split ", c.validation_split, " leaves no training samples");
+  HPCNN_CHECK(n_train >= world, "cannot train on ", world, " ranks: the dataset has only ", n_train,
+              " training samples (every rank needs at least one)");
+  HPCNN_CHECK(global_batch >= world, "global batch ", global_batch, " is smaller than the ", world,
+              " ranks: every rank needs a sample per step");
   std::optional<data::SplitReader> val_reader;
   if (has_val_split) val_reader.emplace(c.data_dir, manifest, "validation");
 
@@ -133,8 +192,11 @@ TrainResult train(const TrainConfig& c, const Logger& log) {
   TrainResult result;
   result.model = c.model;
   result.params = net.num_params();
+  result.world_size = world;
+  result.global_batch = global_batch;
+  result.allreduce = c.allreduce;
   int64_t global_step = 0;
-  const int64_t steps_per_epoch = (n_train + c.batch - 1) / c.batch;
+  const int64_t steps_per_epoch = (n_train + global_batch - 1) / global_batch;
   data::Batch batch;
   const auto run_start = Clock::now();
   for (int epoch = 1; epoch <= c.epochs; ++epoch) {
@@ -148,19 +210,37 @@ TrainResult train(const TrainConfig& c, const Logger& log) {
     const auto epoch_start = Clock::now();
     for (int64_t step = 0; step < steps_per_epoch; ++step) {
       if (c.max_steps > 0 && global_step >= c.max_steps) break;
-      const int64_t first = step * c.batch;
-      const int64_t n = std::min(c.batch, n_train - first);
-      train_reader.read(std::span<const int64_t>(order).subspan(static_cast<size_t>(first), static_cast<size_t>(n)),
-                        batch);
-      const kernels::LossResult r = net.train_step(batch, 1.0f / static_cast<float>(n), epoch);
+      // This rank's slice of the global batch [step * G, step * G + len).
+      const int64_t first = step * global_batch;
+      const int64_t len = std::min(global_batch, n_train - first);
+      const auto [lo, hi] = block_range(len, rank, world);
+      const int64_t n = hi - lo;
+      kernels::LossResult r;
+      if (n > 0) {
+        train_reader.read(std::span<const int64_t>(order).subspan(static_cast<size_t>(first + lo), static_cast<size_t>(n)),
+                          batch);
+        r = net.train_step(batch, 1.0f / static_cast<float>(len), epoch);
+      } else {
+        backend->fill(net.grads(), 0.0f, net.num_params());  // a rank with no sample this step adds nothing
+      }
+      if (comm != nullptr && world > 1) {
+        comm::allreduce(*comm, algo, net.grads(), net.num_params());
+        double sums[2] = {r.loss_sum, static_cast<double>(r.correct)};
+        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm->comm()));
+        r.loss_sum = sums[0];
+        r.correct = static_cast<int64_t>(sums[1]);
+      }
+      // Every rank sees the same global loss, so all stop together.
       if (!std::isfinite(r.loss_sum)) {
         HPCNN_THROW("non-finite loss at epoch ", epoch, ", step ", step + 1, " (global step ", global_step + 1,
-                    "): training diverged; lower --lr (now ", c.optimizer.lr, ")");
+                    "): training diverged or the data holds NaN/Inf; lower --lr (now ", c.optimizer.lr,
+                    ") or run hpcnn data verify");
       }
+      result.step_losses.push_back(r.loss_sum / static_cast<double>(len));
       optimizer.step(net.params(), net.grads());
       loss_sum += r.loss_sum;
       correct += r.correct;
-      em.samples += n;
+      em.samples += len;
       ++em.steps;
       ++global_step;
       if (seconds_since(last_progress) >= c.progress_seconds) {
@@ -169,7 +249,7 @@ TrainResult train(const TrainConfig& c, const Logger& log) {
         const double rate = static_cast<double>(em.samples) / elapsed;
         const double remaining = static_cast<double>(n_train - em.samples) / rate +
                                  static_cast<double>(c.epochs - epoch) * static_cast<double>(n_train) / rate;
-        log.progress(cat("epoch ", epoch, "/", c.epochs, " step ", step + 1, "/", steps_per_epoch, " loss ",
+        if (rank == 0) log.progress(cat("epoch ", epoch, "/", c.epochs, " step ", step + 1, "/", steps_per_epoch, " loss ",
                          loss_sum / static_cast<double>(em.samples),
                          classification ? cat(" acc ", static_cast<double>(correct) / static_cast<double>(em.samples))
                                         : std::string(),
@@ -184,11 +264,11 @@ TrainResult train(const TrainConfig& c, const Logger& log) {
     if (classification) em.accuracy = static_cast<double>(correct) / static_cast<double>(em.samples);
     em.samples_per_second = static_cast<double>(em.samples) / em.seconds;
     if (val_reader) {
-      em.validation = evaluate(net, *val_reader, 0, val_reader->num_samples(), c.eval_batch);
+      em.validation = evaluate(net, *val_reader, 0, val_reader->num_samples(), c.eval_batch, comm);
     } else if (n_holdout > 0) {
-      em.validation = evaluate(net, train_reader, n_train, n_holdout, c.eval_batch);
+      em.validation = evaluate(net, train_reader, n_train, n_holdout, c.eval_batch, comm);
     }
-    log.info(cat("epoch ", epoch, "/", c.epochs, ": loss ", em.loss,
+    if (rank == 0) log.info(cat("epoch ", epoch, "/", c.epochs, ": loss ", em.loss,
                  classification ? cat(" acc ", em.accuracy) : std::string(),
                  em.validation ? cat(" | val loss ", em.validation->loss,
                                      classification ? cat(" val acc ", em.validation->accuracy) : std::string())
@@ -196,17 +276,17 @@ TrainResult train(const TrainConfig& c, const Logger& log) {
                  " | ", static_cast<int64_t>(em.samples_per_second), " samples/s, ", em.seconds, " s"));
     result.train_seconds += em.seconds;
     result.epochs.push_back(em);
-    if (!c.checkpoint.empty()) save_checkpoint(c.checkpoint, net, &optimizer, epoch, c.seed);
+    if (!c.checkpoint.empty() && rank == 0) save_checkpoint(c.checkpoint, net, &optimizer, epoch, c.seed);
   }
   int64_t trained = 0;
   for (const EpochMetrics& e : result.epochs) trained += e.samples;
   result.samples_per_second = result.train_seconds > 0 ? static_cast<double>(trained) / result.train_seconds : 0.0;
   if (c.evaluate_test && manifest.splits.count("test")) {
     data::SplitReader test_reader(c.data_dir, manifest, "test");
-    result.test = evaluate(net, test_reader, 0, test_reader.num_samples(), c.eval_batch);
+    result.test = evaluate(net, test_reader, 0, test_reader.num_samples(), c.eval_batch, comm);
   }
   log.debug(cat("run took ", seconds_since(run_start), " s"));
-  if (!c.metrics.empty()) {
+  if (!c.metrics.empty() && rank == 0) {
     if (c.metrics.has_parent_path()) std::filesystem::create_directories(c.metrics.parent_path());
     write_file_atomic(c.metrics, result.to_json(c).dump(2) + "\n");
   }

@@ -1,10 +1,13 @@
-// Single-process training and evaluation loops (MPI comes with the
-// data-parallel issue; the loop is already written against a rank/world).
+// Training and evaluation loops, synchronous data parallel over MPI ranks.
 //
-// One epoch: the sampler's seeded permutation of the training indices, cut
-// into batches of --batch (the last one may be smaller, as in Keras); each
-// batch is read, run forward/backward and the optimizer steps. Validation and
-// test evaluation run without dropout.
+// One epoch: the seeded permutation of the training indices (the same on
+// every rank) is cut into global batches (the last may be smaller, as in
+// Keras). Rank r of p takes its contiguous slice of each global batch, runs
+// forward/backward with the loss scaled by 1 / global batch, and the chosen
+// all-reduce sums the gradients: the sum is the mean gradient of the global
+// batch, so every rank applies the same optimizer step. Because dropout masks
+// are keyed by global sample index, p ranks compute the same step as one rank
+// (up to summation order). Validation and test are split over ranks too.
 #pragma once
 
 #include <cstdint>
@@ -22,6 +25,9 @@
 namespace hpcnn::data {
 class SplitReader;
 }
+namespace hpcnn::comm {
+class Communicator;
+}
 
 namespace hpcnn::train {
 
@@ -29,7 +35,9 @@ struct TrainConfig {
   std::filesystem::path data_dir;
   std::string model = "keras-cnn";
   int epochs = 1;
-  int64_t batch = 128;
+  int64_t batch = 128;                  ///< per-rank batch (weak scaling) unless global_batch is set
+  int64_t global_batch = 0;             ///< > 0: strong scaling, this many samples per step over all ranks
+  std::string allreduce = "auto";       ///< see comm/allreduce.hpp
   model::OptimizerConfig optimizer;
   uint64_t seed = 42;
   int threads = 0;                      ///< 0: the runtime's default
@@ -66,6 +74,10 @@ struct EpochMetrics {
 struct TrainResult {
   std::string model;
   int64_t params = 0;
+  int world_size = 1;
+  int64_t global_batch = 0;
+  std::string allreduce;
+  std::vector<double> step_losses;  ///< mean loss of each global batch, in order
   std::vector<EpochMetrics> epochs;
   std::optional<EvalMetrics> test;
   double train_seconds = 0.0;
@@ -76,9 +88,13 @@ struct TrainResult {
 /// Creates the backend named in the config ("onednn", "reference").
 std::unique_ptr<kernels::Backend> make_backend(const std::string& name, int threads);
 
-/// Mean loss / accuracy of `model` over samples [first, first + count) of `reader`.
-EvalMetrics evaluate(model::Model& model, data::SplitReader& reader, int64_t first, int64_t count, int64_t batch);
+/// Mean loss / accuracy of `model` over samples [first, first + count) of
+/// `reader`; with `comm`, each rank evaluates its block and the sums are combined.
+EvalMetrics evaluate(model::Model& model, data::SplitReader& reader, int64_t first, int64_t count, int64_t batch,
+                     comm::Communicator* comm = nullptr);
 
-TrainResult train(const TrainConfig& config, const Logger& log);
+/// Trains on the ranks of `comm` (nullptr: this process alone). Every rank
+/// returns the same result; only rank 0 writes files.
+TrainResult train(const TrainConfig& config, const Logger& log, comm::Communicator* comm = nullptr);
 
 }  // namespace hpcnn::train
