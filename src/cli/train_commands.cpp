@@ -77,7 +77,9 @@ int run_train(const Args& args) {
       ("max-steps", po::value<long long>(&max_steps)->default_value(0), "stop after this many steps (0: all epochs)")
       ("eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for evaluation")
       ("out,o", po::value<std::string>(&out)->value_name("DIR"), "run directory [results/runs/MODEL-TIMESTAMP]")
-      ("checkpoint", po::value<std::string>(&checkpoint)->value_name("FILE"), "checkpoint path [RUN_DIR/model.h5]");
+      ("checkpoint", po::value<std::string>(&checkpoint)->value_name("FILE"), "checkpoint path [RUN_DIR/model.h5]")
+      ("trace", po::value<bool>(&c.trace)->default_value(false)->implicit_value(true)->value_name("BOOL"),
+       "also write a Chrome-trace JSON per rank (RUN_DIR/trace/)");
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
   require_range("epochs", c.epochs, 1, 100000);
@@ -102,12 +104,18 @@ int run_train(const Args& args) {
   c.global_batch = global_batch;
   c.max_steps = max_steps;
   c.eval_batch = eval_batch;
-  const fs::path run_dir = out.empty() ? fs::path("results/runs") / (safe_name(c.model) + "-" + timestamp()) : fs::path(out);
+  const comm::MpiSession mpi;
+  comm::Communicator world(MPI_COMM_WORLD, ranks_per_node);
+  // Rank 0 names the run directory (a timestamp): every rank must use the same.
+  std::string run_dir_text =
+      out.empty() ? (fs::path("results/runs") / (safe_name(c.model) + "-" + timestamp())).string() : out;
+  run_dir_text.resize(4096, '\0');
+  MPI_Bcast(run_dir_text.data(), 4096, MPI_CHAR, 0, world.comm());
+  const fs::path run_dir(run_dir_text.c_str());
+  c.run_dir = run_dir;
   c.metrics = run_dir / "metrics.json";
   c.checkpoint = checkpoint.empty() ? run_dir / "model.h5" : fs::path(checkpoint);
 
-  const comm::MpiSession mpi;
-  comm::Communicator world(MPI_COMM_WORLD, ranks_per_node);
   // One voice per job: other ranks only report their own errors.
   const Logger log(world.rank() == 0 ? common.log_level() : LogLevel::kQuiet);
   if (world.rank() == 0 && world.size() > 1) {

@@ -258,14 +258,21 @@ kernels::LossResult Model::loss_and_diff(Plan& p, const data::Batch& batch, floa
   return backend_.mean_squared_error(logits, p.targets.get(), p.n, out, scale, diff);
 }
 
-kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale, int64_t epoch) {
+kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale, int64_t epoch, StepTimes* times) {
   HPCNN_CHECK(batch.count > 0, "empty batch");
   Plan& p = plan_for(batch.count);
+  const auto t0 = std::chrono::steady_clock::now();
   forward(p, batch, /*training=*/true, epoch);
   kernels::LossResult result;
   {
     const LayerTimer timer(profiling_, backend_, layer_times_.back().forward_s);
     result = loss_and_diff(p, batch, loss_scale);
+  }
+  std::chrono::steady_clock::time_point t1;
+  if (times != nullptr) {
+    backend_.synchronize();
+    t1 = std::chrono::steady_clock::now();
+    times->forward_s = std::chrono::duration<double>(t1 - t0).count();
   }
   float* params = params_.get();
   float* grads = grads_.get();
@@ -302,6 +309,10 @@ kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale
       case LayerKind::kFlatten:
         break;  // diff[i] aliases diff[i + 1]
     }
+  }
+  if (times != nullptr) {
+    backend_.synchronize();
+    times->backward_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   }
   return result;
 }

@@ -83,7 +83,12 @@ class Model {
   /// loss_scale * d(sum of per-sample losses)/d(params). Use 1 / global batch
   /// size for the mean loss. Dropout is on, its masks keyed by `epoch` and
   /// the batch's global sample indices.
-  kernels::LossResult train_step(const data::Batch& batch, float loss_scale, int64_t epoch);
+  /// Seconds spent in forward (with the loss) and backward by one train_step.
+  struct StepTimes {
+    double forward_s = 0.0, backward_s = 0.0;
+  };
+  kernels::LossResult train_step(const data::Batch& batch, float loss_scale, int64_t epoch,
+                                 StepTimes* times = nullptr);
 
   /// Per-layer wall time, accumulated while profiling is on (it synchronises
   /// the backend after every layer, so leave it off for throughput runs).

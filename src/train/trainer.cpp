@@ -2,6 +2,8 @@
 #include "train/trainer.hpp"
 
 #include <chrono>
+#include <ctime>
+#include <optional>
 #include <cmath>
 #include <numeric>
 
@@ -16,7 +18,13 @@
 #include "core/fs.hpp"
 #include "data/dataset.hpp"
 #include "data/sampler.hpp"
+#include "timing/timing.hpp"
 #include "train/checkpoint.hpp"
+
+#include <H5public.h>
+#include <unistd.h>
+
+#include "device_info.hpp"
 
 namespace hpcnn::train {
 
@@ -128,6 +136,46 @@ void check_ranks_agree(comm::Communicator& comm, const std::vector<std::pair<std
                 " (this rank's: ", text.substr(0, 120), ")");
   }
 }
+/// RUN_DIR/run.json: what ran, where and with what (rank 0 writes it).
+void write_run_manifest(const TrainConfig& c, comm::Communicator* comm, int64_t global_batch,
+                        const std::string& backend_name) {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  const int world = comm != nullptr ? comm->size() : 1;
+  std::vector<char> hosts(static_cast<size_t>(world) * 256, '\0');
+  if (comm != nullptr) {
+    MPI_CHECK(MPI_Gather(host, 256, MPI_CHAR, hosts.data(), 256, MPI_CHAR, 0, comm->comm()));
+  } else {
+    std::copy_n(host, 256, hosts.data());
+  }
+  if (comm != nullptr && comm->rank() != 0) return;
+  nlohmann::json host_list = nlohmann::json::array();
+  for (int r = 0; r < world; ++r) host_list.push_back(std::string(hosts.data() + r * 256));
+  char mpi_version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int len = 0;
+  MPI_Get_library_version(mpi_version, &len);
+  std::string mpi(mpi_version, static_cast<size_t>(len));
+  unsigned h5[3] = {0, 0, 0};
+  H5get_libversion(&h5[0], &h5[1], &h5[2]);
+  const std::time_t now = std::time(nullptr);
+  char started[32];
+  std::strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%S%z", std::localtime(&now));
+  const nlohmann::json j{
+      {"format", "hpcnn-run"}, {"version", 1}, {"started", started}, {"hpcnn", version_string()},
+      {"git_revision", git_revision()}, {"compiler", compiler_string()},
+      {"config",
+       {{"data", c.data_dir.string()}, {"model", c.model}, {"epochs", c.epochs}, {"batch", c.batch},
+        {"global_batch", global_batch}, {"optimizer", model::optimizer_name(c.optimizer.kind)},
+        {"lr", c.optimizer.lr}, {"seed", c.seed}, {"threads", c.threads}, {"allreduce", c.allreduce},
+        {"max_steps", c.max_steps}, {"validation_split", c.validation_split}}},
+      {"world_size", world}, {"nodes", comm != nullptr ? comm->num_nodes() : 1}, {"hosts", host_list},
+      {"device", {{"backend", backend_name}, {"kind", "cpu"}}},
+      {"libraries", {{"mpi", mpi.substr(0, mpi.find_first_of(",\n"))},
+                     {"hdf5", cat(h5[0], ".", h5[1], ".", h5[2])},
+                     {"onednn", kernels::onednn_version()}}}};
+  std::filesystem::create_directories(c.run_dir);
+  write_file_atomic(c.run_dir / "run.json", j.dump(2) + "\n");
+}
 }  // namespace
 
 TrainResult train(const TrainConfig& c, const Logger& log, comm::Communicator* comm) {
@@ -189,6 +237,16 @@ TrainResult train(const TrainConfig& c, const Logger& log, comm::Communicator* c
     train_reader.preload(all_shards);
   }
 
+  std::optional<timing::RankTimingWriter> timer;
+  if (!c.run_dir.empty()) {
+    write_run_manifest(c, comm, global_batch, backend->name());
+    char name[32];
+    std::snprintf(name, sizeof name, "rank-%05d", rank);
+    timer.emplace(c.run_dir / "timing" / (std::string(name) + ".csv"), rank,
+                  c.trace ? c.run_dir / "trace" / (std::string(name) + ".json") : std::filesystem::path());
+  }
+  const int64_t allreduce_bytes = world > 1 ? net.num_params() * static_cast<int64_t>(sizeof(float)) : 0;
+
   TrainResult result;
   result.model = c.model;
   result.params = net.num_params();
@@ -198,6 +256,8 @@ TrainResult train(const TrainConfig& c, const Logger& log, comm::Communicator* c
   int64_t global_step = 0;
   const int64_t steps_per_epoch = (n_train + global_batch - 1) / global_batch;
   data::Batch batch;
+  if (comm != nullptr) MPI_CHECK(MPI_Barrier(comm->comm()));  // align the ranks' timing clocks
+  if (timer) timer->start_clock();
   const auto run_start = Clock::now();
   for (int epoch = 1; epoch <= c.epochs; ++epoch) {
     std::vector<int64_t> order = sampler.epoch_indices(epoch);
@@ -216,19 +276,29 @@ TrainResult train(const TrainConfig& c, const Logger& log, comm::Communicator* c
       const auto [lo, hi] = block_range(len, rank, world);
       const int64_t n = hi - lo;
       kernels::LossResult r;
+      model::Model::StepTimes st;
+      const double t_step = timer ? timer->now() : 0.0;
       if (n > 0) {
         train_reader.read(std::span<const int64_t>(order).subspan(static_cast<size_t>(first + lo), static_cast<size_t>(n)),
                           batch);
-        r = net.train_step(batch, 1.0f / static_cast<float>(len), epoch);
+        const double t_data = timer ? timer->now() : 0.0;
+        r = net.train_step(batch, 1.0f / static_cast<float>(len), epoch, timer ? &st : nullptr);
+        if (timer) {
+          timer->record(epoch, step + 1, timing::Phase::kData, t_step, t_data - t_step, 0, n);
+          timer->record(epoch, step + 1, timing::Phase::kForward, t_data, st.forward_s, 0, n);
+          timer->record(epoch, step + 1, timing::Phase::kBackward, t_data + st.forward_s, st.backward_s, 0, n);
+        }
       } else {
         backend->fill(net.grads(), 0.0f, net.num_params());  // a rank with no sample this step adds nothing
       }
       if (comm != nullptr && world > 1) {
+        const double t_ar = timer ? timer->now() : 0.0;
         comm::allreduce(*comm, algo, net.grads(), net.num_params());
         double sums[2] = {r.loss_sum, static_cast<double>(r.correct)};
         MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm->comm()));
         r.loss_sum = sums[0];
         r.correct = static_cast<int64_t>(sums[1]);
+        if (timer) timer->record(epoch, step + 1, timing::Phase::kAllreduce, t_ar, timer->now() - t_ar, allreduce_bytes, n);
       }
       // Every rank sees the same global loss, so all stop together.
       if (!std::isfinite(r.loss_sum)) {
@@ -237,7 +307,14 @@ TrainResult train(const TrainConfig& c, const Logger& log, comm::Communicator* c
                     ") or run hpcnn data verify");
       }
       result.step_losses.push_back(r.loss_sum / static_cast<double>(len));
+      const double t_opt = timer ? timer->now() : 0.0;
       optimizer.step(net.params(), net.grads());
+      if (timer) {
+        const double t_end = timer->now();
+        timer->record(epoch, step + 1, timing::Phase::kOptimizer, t_opt, t_end - t_opt, 0, n);
+        timer->record(epoch, step + 1, timing::Phase::kStep, t_step, t_end - t_step, allreduce_bytes, n);
+        timer->end_step();
+      }
       loss_sum += r.loss_sum;
       correct += r.correct;
       em.samples += len;
@@ -278,6 +355,7 @@ TrainResult train(const TrainConfig& c, const Logger& log, comm::Communicator* c
     result.epochs.push_back(em);
     if (!c.checkpoint.empty() && rank == 0) save_checkpoint(c.checkpoint, net, &optimizer, epoch, c.seed);
   }
+  if (timer) timer->finish();
   int64_t trained = 0;
   for (const EpochMetrics& e : result.epochs) trained += e.samples;
   result.samples_per_second = result.train_seconds > 0 ? static_cast<double>(trained) / result.train_seconds : 0.0;

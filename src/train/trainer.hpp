@@ -47,6 +47,8 @@ struct TrainConfig {
   int64_t eval_batch = 500;
   bool evaluate_test = true;
   int64_t preload_limit_mb = 4096;      ///< preload the training shards when they fit
+  std::filesystem::path run_dir;        ///< run.json and timing/ go here when set
+  bool trace = false;                   ///< also write RUN_DIR/trace/rank-N.json (Chrome trace)
   std::filesystem::path checkpoint;     ///< written after every epoch when set
   std::filesystem::path metrics;        ///< JSON written at the end when set
   double progress_seconds = 2.0;

@@ -38,6 +38,31 @@ for base, others, steps in (("tiny1", ["tiny2", "tiny4"], 20), ("keras1", ["kera
         print(run, "worst relative step-loss difference", worst)
 PY
 
+# --- the run directory: manifest, one timing file per rank, traces ----------------
+"${MPIRUN[@]}" -n 2 "$HPCNN" train -q --model tiny-cnn --data fm --global-batch 32 --max-steps 6 --threads 1 \
+  --allreduce shm --trace --out timed > /dev/null
+"$PYTHON" - <<'PY' && pass || fail "run directory content"
+import csv, json
+run = json.load(open("timed/run.json"))
+assert run["format"] == "hpcnn-run" and run["world_size"] == 2 and len(run["hosts"]) == 2, run
+assert run["config"]["allreduce"] == "shm" and run["git_revision"], run
+for r in (0, 1):
+    rows = list(csv.DictReader(open(f"timed/timing/rank-{r:05d}.csv")))
+    assert len(rows) == 6 * 6, len(rows)                      # 6 steps x 6 phases
+    assert {x["phase"] for x in rows} == {"data", "forward", "backward", "allreduce", "optimizer", "step"}
+    assert all(x["rank"] == str(r) for x in rows)
+    steps = [x for x in rows if x["phase"] == "step"]
+    assert [int(x["step"]) for x in steps] == list(range(1, 7))
+    assert all(int(x["bytes"]) == 26594 * 4 and int(x["samples"]) == 16 for x in steps)
+    for x in steps:   # the phases fit inside their step
+        parts = [y for y in rows if y["step"] == x["step"] and y["phase"] != "step"]
+        assert sum(float(y["seconds"]) for y in parts) <= float(x["seconds"]) + 1e-4, x
+    trace = json.load(open(f"timed/trace/rank-{r:05d}.json"))
+    spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
+    assert len(spans) == 36 and all(e["pid"] == r for e in spans)
+assert not __import__("os").path.exists("timed/timing/rank-00002.csv")
+PY
+
 # --- bad starts: every rank ends quickly, the cause named ------------------------
 timed() {  # timed PATTERN CMD... : non-zero exit within 60 s and PATTERN on stderr
   local pattern=$1 start=$SECONDS rc=0

@@ -1,0 +1,96 @@
+// Per-rank timing writer.
+#include "timing/timing.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+
+namespace hpcnn::timing {
+
+const char* phase_name(Phase phase) {
+  switch (phase) {
+    case Phase::kData: return "data";
+    case Phase::kForward: return "forward";
+    case Phase::kBackward: return "backward";
+    case Phase::kAllreduce: return "allreduce";
+    case Phase::kOptimizer: return "optimizer";
+    case Phase::kStep: return "step";
+  }
+  return "unknown";
+}
+
+namespace {
+void write_all(int fd, const std::string& text, const std::filesystem::path& path) {
+  size_t done = 0;
+  while (done < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    HPCNN_CHECK(n > 0, path.string(), ": write failed: ", std::strerror(errno));
+    done += static_cast<size_t>(n);
+  }
+}
+}  // namespace
+
+RankTimingWriter::RankTimingWriter(const std::filesystem::path& csv_path, int rank, std::filesystem::path trace_path)
+    : rank_(rank), csv_path_(csv_path), trace_path_(std::move(trace_path)) {
+  std::filesystem::create_directories(csv_path.parent_path());
+  fd_ = ::open(csv_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+  HPCNN_CHECK(fd_ >= 0, csv_path.string(), ": cannot create: ", std::strerror(errno));
+  write_all(fd_, "rank,epoch,step,phase,start_s,seconds,bytes,samples\n", csv_path_);
+  t0_ = std::chrono::steady_clock::now();
+}
+
+RankTimingWriter::~RankTimingWriter() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void RankTimingWriter::start_clock() { t0_ = std::chrono::steady_clock::now(); }
+
+double RankTimingWriter::now() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+}
+
+void RankTimingWriter::record(int64_t epoch, int64_t step, Phase phase, double start_s, double seconds, int64_t bytes,
+                              int64_t samples) {
+  char line[160];
+  std::snprintf(line, sizeof line, "%d,%lld,%lld,%s,%.6f,%.6f,%lld,%lld\n", rank_, static_cast<long long>(epoch),
+                static_cast<long long>(step), phase_name(phase), start_s, seconds, static_cast<long long>(bytes),
+                static_cast<long long>(samples));
+  pending_ += line;
+  if (!trace_path_.empty()) events_.push_back({phase, epoch, step, start_s, seconds});
+}
+
+void RankTimingWriter::end_step() {
+  if (pending_.empty()) return;
+  write_all(fd_, pending_, csv_path_);  // one write: whole rows or none
+  pending_.clear();
+}
+
+void RankTimingWriter::finish() {
+  end_step();
+  if (trace_path_.empty()) return;
+  // Chrome trace: one process per rank, one thread (track) per phase.
+  nlohmann::json events = nlohmann::json::array();
+  events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", rank_}, {"args", {{"name", cat("rank ", rank_)}}}});
+  for (int p = 0; p < kNumPhases; ++p) {
+    events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", rank_}, {"tid", p},
+                      {"args", {{"name", phase_name(static_cast<Phase>(p))}}}});
+  }
+  for (const Event& e : events_) {
+    events.push_back({{"name", phase_name(e.phase)}, {"ph", "X"}, {"pid", rank_}, {"tid", static_cast<int>(e.phase)},
+                      {"ts", e.start_s * 1e6}, {"dur", e.seconds * 1e6},
+                      {"args", {{"epoch", e.epoch}, {"step", e.step}}}});
+  }
+  std::filesystem::create_directories(trace_path_.parent_path());
+  write_file_atomic(trace_path_, nlohmann::json{{"traceEvents", events}, {"displayTimeUnit", "ms"}}.dump() + "\n");
+}
+
+}  // namespace hpcnn::timing

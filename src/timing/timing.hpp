@@ -1,0 +1,58 @@
+// Per-rank timing files: where each training step's time went.
+//
+// RUN_DIR/timing/rank-NNNNN.csv, one row per step and phase:
+//   rank,epoch,step,phase,start_s,seconds,bytes,samples
+// phases: data, forward, backward, allreduce, optimizer, and step (the whole
+// step). start_s counts from a barrier all ranks pass just before the first
+// step, so rows of different ranks line up. Each step's rows are appended
+// with one write(2) call: a rank that dies mid-run leaves complete rows only.
+// With a trace path the same events also go to a Chrome-trace JSON (written
+// at the end, atomically), which chrome://tracing and Perfetto open.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace hpcnn::timing {
+
+enum class Phase { kData, kForward, kBackward, kAllreduce, kOptimizer, kStep };
+inline constexpr int kNumPhases = 6;
+const char* phase_name(Phase phase);
+
+class RankTimingWriter {
+ public:
+  /// Opens (creating, truncating) `csv_path` and writes the header line.
+  RankTimingWriter(const std::filesystem::path& csv_path, int rank, std::filesystem::path trace_path = {});
+  ~RankTimingWriter();
+  RankTimingWriter(const RankTimingWriter&) = delete;
+  RankTimingWriter& operator=(const RankTimingWriter&) = delete;
+
+  /// Restarts the clock (call right after a barrier before the first step).
+  void start_clock();
+  /// Seconds since start_clock().
+  double now() const;
+  /// Buffers one row; end_step() writes the step's rows.
+  void record(int64_t epoch, int64_t step, Phase phase, double start_s, double seconds, int64_t bytes,
+              int64_t samples);
+  void end_step();
+  /// Writes the Chrome trace, when one was asked for.
+  void finish();
+
+ private:
+  int fd_ = -1;
+  int rank_;
+  std::filesystem::path csv_path_, trace_path_;
+  std::string pending_;
+  std::chrono::steady_clock::time_point t0_;
+  struct Event {
+    Phase phase;
+    int64_t epoch, step;
+    double start_s, seconds;
+  };
+  std::vector<Event> events_;
+};
+
+}  // namespace hpcnn::timing
