@@ -3,11 +3,7 @@
 # 3 shards; h5py must read 60,000 + 10,000 samples equal to the IDX source
 # byte for byte, and `verify` must pass.
 source "$(dirname "$0")/lib.sh"
-SRC=/usr/share/datasets/fashion-mnist
-if [[ ! -d $SRC ]]; then
-  echo "SKIP: $SRC not present (apt-get install dataset-fashion-mnist)"
-  exit 77
-fi
+require_fashion_mnist
 : "${PYTHON:?set PYTHON to a python3 with h5py}"
 
 "$HPCNN" data import-idx --shards 3 --out fmnist -q > summary.txt
@@ -19,5 +15,5 @@ grep -q "6 shards checked, 0 bad" out.txt && pass || fail "verify: $(cat out.txt
 "$HPCNN" data inspect fmnist --json -q > inspect.json
 "$PYTHON" -c "import json,sys; j=json.load(open('inspect.json')); assert j['splits']['train']['class_counts']==[6000]*10, j" \
   && pass || fail "inspect --json class counts"
-"$PYTHON" "$SOURCE_DIR/tests/integration/check_idx_dataset.py" fmnist "$SRC" && pass || fail "h5py check"
+"$PYTHON" "$SOURCE_DIR/tests/integration/check_idx_dataset.py" fmnist "$FMNIST" && pass || fail "h5py check"
 finish

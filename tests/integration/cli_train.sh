@@ -4,11 +4,7 @@
 # and threads give bit-identical weights, infer on the checkpoint reproduces
 # the training run's test metrics, and bad input is a clear error.
 source "$(dirname "$0")/lib.sh"
-SRC=/usr/share/datasets/fashion-mnist
-if [[ ! -d $SRC ]]; then
-  echo "SKIP: $SRC not present (apt-get install dataset-fashion-mnist)"
-  exit 77
-fi
+require_fashion_mnist
 : "${PYTHON:?set PYTHON to a python3 with h5py}"
 # One thread: ctest runs tests side by side, and spinning OpenMP threads
 # on oversubscribed cores slow everything down by orders of magnitude.

@@ -37,6 +37,16 @@ expect_exit() {
   pass
 }
 
+# Skips the test (ctest's SKIP_RETURN_CODE 77) when Debian's Fashion-MNIST
+# package is missing, and names it in FMNIST.
+FMNIST=/usr/share/datasets/fashion-mnist
+require_fashion_mnist() {
+  if [[ ! -d $FMNIST ]]; then
+    echo "SKIP: $FMNIST not present (apt-get install dataset-fashion-mnist)"
+    exit 77
+  fi
+}
+
 finish() {
   echo "$CHECKS checks passed, $FAILS failed"
   [[ $FAILS -eq 0 ]]

@@ -3,11 +3,7 @@
 # batch give the same loss at every step (1e-4 relative), with dropout too;
 # only rank 0 writes; bad starts end every rank quickly with the cause named.
 source "$(dirname "$0")/lib.sh"
-SRC=/usr/share/datasets/fashion-mnist
-if [[ ! -d $SRC ]]; then
-  echo "SKIP: $SRC not present (apt-get install dataset-fashion-mnist)"
-  exit 77
-fi
+require_fashion_mnist
 : "${PYTHON:?set PYTHON to a python3 with h5py}"
 export OMP_NUM_THREADS=1
 MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader)
