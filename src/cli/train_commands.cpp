@@ -175,13 +175,7 @@ int run_infer(const Args& args) {
   HPCNN_CHECK(input == ckpt.input, "checkpoint ", ckpt_path, " expects input ", ckpt.input.str(), " but dataset '",
               manifest.name, "' has samples of ", input.str());
   auto net = train::restore_model(ckpt, *backend);
-  const bool classification = manifest.task == data::Task::kClassification;
-  HPCNN_CHECK(classification == (ckpt.loss == model::LossKind::kSoftmaxCrossEntropy), "checkpoint ", ckpt_path,
-              " is a ", classification ? "regression" : "classification", " model, dataset '", manifest.name,
-              "' is ", data::task_name(manifest.task));
-  const int64_t want = classification ? manifest.num_classes : manifest.target_dim;
-  HPCNN_CHECK(net->spec().output().size() == want, "checkpoint ", ckpt_path, " has ", net->spec().output().size(),
-              " outputs, dataset '", manifest.name, "' needs ", want);
+  train::check_model_fits(net->spec(), ckpt.loss, manifest, "checkpoint " + ckpt_path);
 
   data::SplitReader reader(data_dir, manifest, split);
   const train::EvalMetrics m = train::evaluate(*net, reader, 0, reader.num_samples(), eval_batch);

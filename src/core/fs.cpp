@@ -39,10 +39,21 @@ void write_file_atomic(const fs::path& path, std::string_view contents) {
   }
   const bool synced = ::fsync(fd) == 0;
   const bool closed = ::close(fd) == 0;
-  if (!synced || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
+  if (!synced || !closed) {
     const int err = errno;
     ::unlink(tmp.c_str());
     HPCNN_THROW(path.string(), ": cannot finish writing: ", std::strerror(err));
+  }
+  rename_into_place(tmp, path);
+}
+
+void rename_into_place(const fs::path& tmp, const fs::path& path) {
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  if (ec) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);
+    HPCNN_THROW(path.string(), ": cannot move into place: ", ec.message());
   }
 }
 

@@ -15,6 +15,10 @@ namespace hpcnn {
 /// Writes `contents` to `path` atomically (temporary file, fsync, rename).
 void write_file_atomic(const std::filesystem::path& path, std::string_view contents);
 
+/// Renames a finished temporary file onto its final name; on failure removes
+/// the temporary and throws naming `path`. The last step of every atomic write.
+void rename_into_place(const std::filesystem::path& tmp, const std::filesystem::path& path);
+
 /// Reads a whole (small) file; throws naming the file when it cannot.
 std::string read_text_file(const std::filesystem::path& path);
 

@@ -234,9 +234,7 @@ void write_split(const fs::path& dir, Manifest& manifest, const std::string& spl
       file.flush();
       file.close();
     }
-    std::error_code ec;
-    fs::rename(tmp_path, final_path, ec);
-    HPCNN_CHECK(!ec, final_path.string(), ": cannot move into place: ", ec.message());
+    rename_into_place(tmp_path, final_path);
     info.shards.push_back({file_name, n, first, sha256_file(final_path)});
   }
   manifest.splits[split] = std::move(info);

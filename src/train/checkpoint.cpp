@@ -6,6 +6,7 @@
 #include <cstdio>
 
 #include "core/error.hpp"
+#include "core/fs.hpp"
 #include "data/h5.hpp"
 
 namespace fs = std::filesystem;
@@ -80,12 +81,7 @@ void save_checkpoint(const fs::path& path, const model::Model& model, const mode
     f.flush();
     f.close();
   }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) {
-    fs::remove(tmp);
-    HPCNN_THROW(path.string(), ": cannot move checkpoint into place: ", ec.message());
-  }
+  rename_into_place(tmp, path);
 }
 
 Checkpoint load_checkpoint(const fs::path& path) {

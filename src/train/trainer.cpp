@@ -33,6 +33,15 @@ using Clock = std::chrono::steady_clock;
 namespace {
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
+/// Adds each rank's loss sum and correct count into the job's totals (in place).
+void sum_over_ranks(comm::Communicator* comm, double& loss_sum, int64_t& correct) {
+  if (comm == nullptr || comm->size() == 1) return;
+  double sums[2] = {loss_sum, static_cast<double>(correct)};
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm->comm()));
+  loss_sum = sums[0];
+  correct = static_cast<int64_t>(sums[1]);
+}
+
 std::string eta_text(double seconds) {
   const auto s = static_cast<int64_t>(seconds + 0.5);
   char buf[32];
@@ -79,6 +88,18 @@ nlohmann::json TrainResult::to_json(const TrainConfig& c) const {
   return j;
 }
 
+void check_model_fits(const model::ModelSpec& spec, model::LossKind loss, const data::Manifest& manifest,
+                      const std::string& who) {
+  const bool classification = manifest.task == data::Task::kClassification;
+  HPCNN_CHECK(classification == (loss == model::LossKind::kSoftmaxCrossEntropy), who, " is a ",
+              classification ? "regression" : "classification", " model, dataset '", manifest.name, "' is ",
+              data::task_name(manifest.task));
+  const int64_t outputs = spec.output().size();
+  const int64_t want = classification ? manifest.num_classes : manifest.target_dim;
+  HPCNN_CHECK(outputs == want, who, " has ", outputs, " outputs but dataset '", manifest.name, "' needs ", want,
+              classification ? " (one per class)" : " (one per target)");
+}
+
 std::unique_ptr<kernels::Backend> make_backend(const std::string& name, int threads) {
   if (name == "onednn") return kernels::make_onednn_backend(threads);
   if (name == "reference") return kernels::make_reference_backend();
@@ -106,12 +127,7 @@ EvalMetrics evaluate(model::Model& model, data::SplitReader& reader, int64_t fir
     loss += r.loss_sum;
     correct += r.correct;
   }
-  if (comm != nullptr && comm->size() > 1) {
-    double sums[2] = {loss, static_cast<double>(correct)};
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm->comm()));
-    loss = sums[0];
-    correct = static_cast<int64_t>(sums[1]);
-  }
+  sum_over_ranks(comm, loss, correct);
   m.loss = count > 0 ? loss / static_cast<double>(count) : 0.0;
   if (model.loss() == model::LossKind::kSoftmaxCrossEntropy && count > 0) {
     m.accuracy = static_cast<double>(correct) / static_cast<double>(count);
@@ -186,15 +202,12 @@ TrainResult train(const TrainConfig& c, const Logger& log, comm::Communicator* c
   const bool classification = manifest.task == data::Task::kClassification;
   const model::Shape input{manifest.sample_shape[0], manifest.sample_shape[1], manifest.sample_shape[2]};
   model::ModelSpec spec = model::make_model(c.model, &input);
-  const int64_t outputs = spec.output().size();
-  const int64_t want = classification ? manifest.num_classes : manifest.target_dim;
-  HPCNN_CHECK(outputs == want, "model '", c.model, "' has ", outputs, " outputs but dataset '", manifest.name,
-              "' needs ", want, classification ? " (one per class)" : " (one per target)");
+  const model::LossKind loss_kind =
+      classification ? model::LossKind::kSoftmaxCrossEntropy : model::LossKind::kMeanSquaredError;
+  check_model_fits(spec, loss_kind, manifest, "model '" + c.model + "'");
 
   auto backend = make_backend(c.backend, c.threads);
-  model::Model net(std::move(spec), classification ? model::LossKind::kSoftmaxCrossEntropy
-                                                   : model::LossKind::kMeanSquaredError,
-                   *backend, c.seed);
+  model::Model net(std::move(spec), loss_kind, *backend, c.seed);
   model::Optimizer optimizer(c.optimizer, *backend, net.num_params());
   const int64_t global_batch = c.global_batch > 0 ? c.global_batch : c.batch * world;
   if (comm != nullptr) {
@@ -294,10 +307,7 @@ TrainResult train(const TrainConfig& c, const Logger& log, comm::Communicator* c
       if (comm != nullptr && world > 1) {
         const double t_ar = timer ? timer->now() : 0.0;
         comm::allreduce(*comm, algo, net.grads(), net.num_params());
-        double sums[2] = {r.loss_sum, static_cast<double>(r.correct)};
-        MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm->comm()));
-        r.loss_sum = sums[0];
-        r.correct = static_cast<int64_t>(sums[1]);
+        sum_over_ranks(comm, r.loss_sum, r.correct);
         if (timer) timer->record(epoch, step + 1, timing::Phase::kAllreduce, t_ar, timer->now() - t_ar, allreduce_bytes, n);
       }
       // Every rank sees the same global loss, so all stop together.

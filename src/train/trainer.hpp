@@ -24,6 +24,7 @@
 
 namespace hpcnn::data {
 class SplitReader;
+struct Manifest;
 }
 namespace hpcnn::comm {
 class Communicator;
@@ -86,6 +87,12 @@ struct TrainResult {
   double samples_per_second = 0.0;  ///< over all training steps
   nlohmann::json to_json(const TrainConfig& config) const;
 };
+
+/// Throws unless a model with this output and loss suits `manifest`'s task
+/// (classification: one output per class; regression: one per target).
+/// `who` names the model in the message ("model 'keras-cnn'", "checkpoint m.h5").
+void check_model_fits(const model::ModelSpec& spec, model::LossKind loss, const data::Manifest& manifest,
+                      const std::string& who);
 
 /// Creates the backend named in the config ("onednn", "reference").
 std::unique_ptr<kernels::Backend> make_backend(const std::string& name, int threads);

@@ -15,13 +15,13 @@ void allreduce_ring(Communicator& comm, float* data, int64_t count) {
   if (p == 1 || count == 0) return;
   const MPI_Comm c = comm.comm();
   const int right = (r + 1) % p, left = (r + p - 1) % p;
-  const int64_t max_segment = detail::segment(count, p, 0).second;
+  const int64_t max_segment = block_range(count, 0, p).second;
   float* incoming = comm.scratch(max_segment);
   std::vector<MPI_Request> recvs, sends;
 
   auto exchange = [&](int send_seg, int recv_seg, bool reduce) {
-    const auto [s_first, s_last] = detail::segment(count, p, send_seg);
-    const auto [r_first, r_last] = detail::segment(count, p, recv_seg);
+    const auto [s_first, s_last] = block_range(count, send_seg, p);
+    const auto [r_first, r_last] = block_range(count, recv_seg, p);
     float* dst = reduce ? incoming : data + r_first;  // all-gather receives in place
     const int64_t r_len = r_last - r_first, s_len = s_last - s_first;
     recvs.assign(static_cast<size_t>((r_len + detail::kChunk - 1) / detail::kChunk), MPI_REQUEST_NULL);

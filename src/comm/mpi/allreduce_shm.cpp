@@ -32,7 +32,7 @@ void shm_allreduce(Communicator& comm, float* data, int64_t count, const LeaderS
     comm.node_sync();
     // Only rank `me` touches slice `me` of any slot, so it sums in place into
     // rank 0's slot, adding the other slots in rank order.
-    const auto [lo, hi] = segment(n, q, me);
+    const auto [lo, hi] = block_range(n, me, q);
     for (int r = 1; r < q; ++r) add_into(slots.slot[0] + lo, slots.slot[static_cast<size_t>(r)] + lo, hi - lo);
     comm.node_sync();
     if (leader_step && me == 0) leader_step(slots.slot[0], n);

@@ -22,8 +22,6 @@ inline void add_into(float* dst, const float* src, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
 }
 
-/// Segment `i` of `n` items cut into `parts` near-equal consecutive pieces.
-inline std::pair<int64_t, int64_t> segment(int64_t n, int parts, int i) { return block_range(n, i, parts); }
 
 inline void send(const float* p, int64_t n, int to, int tag, MPI_Comm c) {
   MPI_CHECK(MPI_Send(p, static_cast<int>(n), MPI_FLOAT, to, tag, c));
