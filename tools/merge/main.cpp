@@ -1,0 +1,204 @@
+// hpcnn-merge: turns run directories and bench CSVs into tables, JSON and
+// merged traces. Subcommands: summary, scaling, allreduce (see --help).
+#include <filesystem>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "allreduce_compare.hpp"
+#include "cli/options.hpp"
+#include "core/build_info_access.hpp"
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "scaling.hpp"
+#include "summary.hpp"
+
+namespace fs = std::filesystem;
+using hpcnn::cat;
+namespace cli = hpcnn::cli;
+namespace merge = hpcnn::merge;
+namespace po = boost::program_options;
+
+namespace {
+
+void print_warnings(const std::vector<std::string>& warnings) {
+  for (const std::string& w : warnings) std::cerr << "hpcnn-merge: warning: " << w << "\n";
+}
+
+/// Writes each (name, contents) atomically into `out` and says where.
+void write_outputs(const fs::path& out, const std::vector<std::pair<std::string, std::string>>& files, bool quiet) {
+  fs::create_directories(out);
+  for (const auto& [name, contents] : files) hpcnn::write_file_atomic(out / name, contents);
+  if (!quiet) {
+    std::cerr << "hpcnn-merge: wrote";
+    for (const auto& file : files) std::cerr << " " << (out / file.first).string();
+    std::cerr << "\n";
+  }
+}
+
+int finish(const std::vector<std::string>& warnings, bool strict) {
+  print_warnings(warnings);
+  if (strict && !warnings.empty()) {
+    std::cerr << "hpcnn-merge: error: " << warnings.size() << " warning(s) and --strict was given\n";
+    return 1;
+  }
+  return 0;
+}
+
+int run_summary(const std::vector<std::string>& args) {
+  cli::CommandSpec spec;
+  spec.name = "hpcnn-merge summary";
+  spec.summary =
+      "Summarise one training run directory (hpcnn train --out DIR): per phase over ranks and steps\n"
+      "mean/median/p95/max, step time as the slowest rank per step, throughput, communication\n"
+      "fraction and load imbalance. Writes summary.md, summary.csv, summary.json and trace.json\n"
+      "(all ranks in one Chrome trace) and prints the Markdown table. Missing or cut-off rank\n"
+      "files are reported as warnings naming them; only complete steps every rank finished count.";
+  spec.positional_usage = "RUN_DIR";
+  spec.details = "Example:\n  hpcnn-merge summary results/runs/keras-cnn-20261123-101500\n";
+  std::string run_dir, out;
+  int64_t warmup = 1;
+  bool strict = false, no_trace = false;
+  spec.options.add_options()
+      ("run", po::value<std::string>(&run_dir)->required()->value_name("RUN_DIR"), "run directory (positional)")
+      ("out,o", po::value<std::string>(&out)->value_name("DIR"), "output directory (default RUN_DIR/merged)")
+      ("warmup", po::value<int64_t>(&warmup)->default_value(1)->value_name("N"),
+       "leading steps left out of the statistics (kept when nothing else remains)")
+      ("no-trace", po::bool_switch(&no_trace), "do not write the merged trace.json")
+      ("strict", po::bool_switch(&strict), "exit 1 when there is any warning");
+  spec.positional.add("run", 1);
+  cli::CommonConfig common;
+  if (!cli::parse(spec, args, common)) return 0;
+  cli::require_range<int64_t>("warmup", warmup, 0, 1'000'000'000);
+  const fs::path out_dir = out.empty() ? fs::path(run_dir) / "merged" : fs::path(out);
+
+  const merge::RunTimings run = merge::load_run(run_dir);
+  const merge::RunSummary s = merge::summarize(run, {warmup});
+  const std::string md = merge::summary_markdown(s);
+  std::vector<std::pair<std::string, std::string>> files{{"summary.md", md},
+                                                         {"summary.csv", merge::summary_csv(s)},
+                                                         {"summary.json", merge::summary_json(s).dump(2) + "\n"}};
+  if (!no_trace) files.emplace_back("trace.json", merge::merged_trace(run).dump() + "\n");
+  write_outputs(out_dir, files, common.quiet);
+  std::cout << md;
+  return finish(s.warnings, strict);
+}
+
+int run_scaling(const std::vector<std::string>& args) {
+  cli::CommandSpec spec;
+  spec.name = "hpcnn-merge scaling";
+  spec.summary =
+      "Speed-up and parallel efficiency of several runs of one model on different rank counts,\n"
+      "against the run with the fewest ranks. --strong: the global batch stays fixed (train with\n"
+      "--global-batch); --weak: the per-rank batch stays fixed (train with --batch). Writes\n"
+      "scaling.md, scaling.csv and scaling.json (plot with tools/plot/hpcnn_plot.py scaling).";
+  spec.positional_usage = "RUN_DIR...";
+  spec.details =
+      "Example:\n  hpcnn-merge scaling --strong results/runs/strong-np1 results/runs/strong-np2 --out results/study\n";
+  std::vector<std::string> runs;
+  std::string out;
+  int64_t warmup = 1;
+  bool strong = false, weak = false, strict = false;
+  spec.options.add_options()
+      ("runs", po::value<std::vector<std::string>>(&runs)->required()->multitoken()->value_name("RUN_DIR"),
+       "run directories (positional)")
+      ("strong", po::bool_switch(&strong), "strong scaling (fixed global batch)")
+      ("weak", po::bool_switch(&weak), "weak scaling (fixed per-rank batch)")
+      ("out,o", po::value<std::string>(&out)->value_name("DIR"),
+       "output directory (default: scaling-strong or scaling-weak beside the first run)")
+      ("warmup", po::value<int64_t>(&warmup)->default_value(1)->value_name("N"),
+       "leading steps of each run left out")
+      ("strict", po::bool_switch(&strict), "exit 1 when there is any warning");
+  spec.positional.add("runs", -1);
+  cli::CommonConfig common;
+  if (!cli::parse(spec, args, common)) return 0;
+  if (strong == weak) throw hpcnn::UsageError("give exactly one of --strong and --weak");
+  cli::require_range<int64_t>("warmup", warmup, 0, 1'000'000'000);
+  const merge::ScalingMode mode = strong ? merge::ScalingMode::kStrong : merge::ScalingMode::kWeak;
+  const fs::path out_dir = !out.empty() ? fs::path(out)
+                                        : fs::path(runs[0]).lexically_normal().parent_path() /
+                                              cat("scaling-", merge::scaling_mode_name(mode));
+  std::vector<merge::RunSummary> summaries;
+  for (const std::string& r : runs) summaries.push_back(merge::summarize(merge::load_run(r), {warmup}));
+  const merge::ScalingStudy study = merge::scaling_study(summaries, mode);
+  const std::string md = merge::scaling_markdown(study);
+  write_outputs(out_dir,
+                {{"scaling.md", md}, {"scaling.csv", merge::scaling_csv(study)},
+                 {"scaling.json", merge::scaling_json(study).dump(2) + "\n"}},
+                common.quiet);
+  std::cout << md;
+  return finish(study.warnings, strict);
+}
+
+int run_allreduce(const std::vector<std::string>& args) {
+  cli::CommandSpec spec;
+  spec.name = "hpcnn-merge allreduce";
+  spec.summary =
+      "Compare all-reduce algorithms from one or more `hpcnn bench allreduce --csv` files: busBw of\n"
+      "every algorithm per rank count and message size, the best correct one and its ratio to\n"
+      "MPI_Allreduce. Writes allreduce.md, allreduce.csv (long form) and allreduce.json\n"
+      "(plot with tools/plot/hpcnn_plot.py allreduce).";
+  spec.positional_usage = "CSV...";
+  spec.details = "Example:\n  hpcnn-merge allreduce results/allreduce/np2-sweep.csv results/allreduce/np4-sweep.csv\n";
+  std::vector<std::string> csvs;
+  std::string out;
+  bool strict = false;
+  spec.options.add_options()
+      ("csv", po::value<std::vector<std::string>>(&csvs)->required()->multitoken()->value_name("CSV"),
+       "bench CSV files (positional)")
+      ("out,o", po::value<std::string>(&out)->value_name("DIR"),
+       "output directory (default: allreduce-comparison beside the first CSV)")
+      ("strict", po::bool_switch(&strict), "exit 1 when there is any warning");
+  spec.positional.add("csv", -1);
+  cli::CommonConfig common;
+  if (!cli::parse(spec, args, common)) return 0;
+  const fs::path out_dir =
+      !out.empty() ? fs::path(out) : fs::path(csvs[0]).lexically_normal().parent_path() / "allreduce-comparison";
+  std::vector<fs::path> paths(csvs.begin(), csvs.end());
+  const merge::AllreduceComparison c = merge::compare_allreduce(paths);
+  const std::string md = merge::comparison_markdown(c);
+  write_outputs(out_dir,
+                {{"allreduce.md", md}, {"allreduce.csv", merge::comparison_csv(c)},
+                 {"allreduce.json", merge::comparison_json(c).dump(2) + "\n"}},
+                common.quiet);
+  std::cout << md;
+  return finish(c.warnings, strict);
+}
+
+void print_usage(std::ostream& os) {
+  os << "Usage: hpcnn-merge <command> [options]     (hpcnn-merge <command> --help for details)\n\n"
+     << "hpcnn-merge " << hpcnn::version_string() << " — timing summaries and scaling studies\n\nCommands:\n"
+     << "  summary RUN_DIR                  one run: phases, step time, throughput, comm fraction, imbalance\n"
+     << "  scaling --strong|--weak RUN...   speed-up and efficiency over rank counts\n"
+     << "  allreduce CSV...                 all-reduce algorithms compared from bench CSVs\n"
+     << "  version                          print the version and exit\n";
+}
+
+int dispatch(const std::vector<std::string>& args) {
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    print_usage(std::cout);
+    return 0;
+  }
+  const std::vector<std::string> rest(args.begin() + 1, args.end());
+  if (args[0] == "summary") return run_summary(rest);
+  if (args[0] == "scaling") return run_scaling(rest);
+  if (args[0] == "allreduce") return run_allreduce(rest);
+  if (args[0] == "version" || args[0] == "--version") {
+    std::cout << "hpcnn-merge " << hpcnn::version_string() << "\n";
+    return 0;
+  }
+  throw hpcnn::UsageError(cat("unknown command '", args[0], "' (try hpcnn-merge --help)"));
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return dispatch(std::vector<std::string>(argv + 1, argv + argc));
+  } catch (const hpcnn::UsageError& e) {
+    std::cerr << "hpcnn-merge: usage error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "hpcnn-merge: error: " << e.what() << "\n";
+    return 1;
+  }
+}

@@ -1,0 +1,212 @@
+// Loading run directories: damaged files give warnings, never wrong numbers.
+#include "run_timings.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <charconv>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+
+namespace hpcnn::merge {
+
+namespace {
+constexpr std::string_view kHeader = "rank,epoch,step,phase,start_s,seconds,bytes,samples";
+
+std::vector<std::string_view> split(std::string_view line, char sep) {
+  std::vector<std::string_view> out;
+  size_t begin = 0;
+  while (true) {
+    const size_t end = line.find(sep, begin);
+    out.push_back(line.substr(begin, end == std::string_view::npos ? std::string_view::npos : end - begin));
+    if (end == std::string_view::npos) break;
+    begin = end + 1;
+  }
+  return out;
+}
+
+bool to_int(std::string_view s, int64_t& v) {
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+bool to_double(std::string_view s, double& v) {
+  const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  return ec == std::errc() && p == s.data() + s.size() && std::isfinite(v);
+}
+
+bool to_phase(std::string_view s, Phase& phase) {
+  for (int i = 0; i < kNumPhases; ++i) {
+    if (s == timing::phase_name(static_cast<Phase>(i))) {
+      phase = static_cast<Phase>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string rank_file_name(int rank) {
+  char name[32];
+  std::snprintf(name, sizeof name, "rank-%05d.csv", rank);
+  return std::string("timing/") + name;
+}
+}  // namespace
+
+RankTimings parse_rank_csv(std::string_view text, int rank, const std::string& file,
+                           std::vector<std::string>& warnings) {
+  RankTimings out;
+  out.rank = rank;
+  out.file = file;
+  if (text.empty()) {
+    warnings.push_back(cat(file, ": empty (the rank wrote no header): no steps from rank ", rank));
+    return out;
+  }
+  if (text.back() != '\n') {
+    const size_t cut = text.rfind('\n');
+    const size_t dropped = cut == std::string_view::npos ? text.size() : text.size() - cut - 1;
+    warnings.push_back(cat(file, ": cut off mid-line (last ", dropped, " bytes have no newline): partial line dropped"));
+    text = cut == std::string_view::npos ? std::string_view{} : text.substr(0, cut + 1);
+  }
+  std::vector<std::string_view> lines = split(text, '\n');
+  if (!lines.empty() && lines.back().empty()) lines.pop_back();
+  if (lines.empty() || lines[0] != kHeader) {
+    warnings.push_back(cat(file, ": no timing header (expected \"", kHeader, "\"): file ignored"));
+    return out;
+  }
+
+  // Rows are grouped into steps by (epoch, step); a step counts when all six phases arrived.
+  struct Pending {
+    StepRecord record;
+    unsigned seen = 0;
+  };
+  std::map<std::pair<int64_t, int64_t>, Pending> pending;
+  std::vector<std::pair<int64_t, int64_t>> order;
+  int64_t bad_rows = 0, foreign_rows = 0, duplicate_rows = 0;
+  size_t first_bad_line = 0;
+  for (size_t i = 1; i < lines.size(); ++i) {
+    const auto fields = split(lines[i], ',');
+    int64_t row_rank = 0, epoch = 0, step = 0, bytes = 0, samples = 0;
+    double start = 0, seconds = 0;
+    Phase phase{};
+    if (fields.size() != 8 || !to_int(fields[0], row_rank) || !to_int(fields[1], epoch) ||
+        !to_int(fields[2], step) || !to_phase(fields[3], phase) || !to_double(fields[4], start) ||
+        !to_double(fields[5], seconds) || seconds < 0 || !to_int(fields[6], bytes) || !to_int(fields[7], samples)) {
+      if (bad_rows++ == 0) first_bad_line = i + 1;
+      continue;
+    }
+    if (row_rank != rank) {
+      ++foreign_rows;
+      continue;
+    }
+    const auto key = std::make_pair(epoch, step);
+    auto [it, inserted] = pending.try_emplace(key);
+    if (inserted) order.push_back(key);
+    Pending& p = it->second;
+    const unsigned bit = 1u << static_cast<int>(phase);
+    if ((p.seen & bit) != 0) {
+      ++duplicate_rows;
+      continue;
+    }
+    p.seen |= bit;
+    p.record.epoch = epoch;
+    p.record.step = step;
+    p.record.start[static_cast<size_t>(phase)] = start;
+    p.record.seconds[static_cast<size_t>(phase)] = seconds;
+    if (phase == Phase::kStep) {
+      p.record.bytes = bytes;
+      p.record.samples = samples;
+    }
+  }
+  if (bad_rows > 0) {
+    warnings.push_back(cat(file, ": ", bad_rows, " malformed row(s) ignored (first at line ", first_bad_line, ")"));
+  }
+  if (foreign_rows > 0) {
+    warnings.push_back(cat(file, ": ", foreign_rows, " row(s) name a rank other than ", rank, ": ignored"));
+  }
+  if (duplicate_rows > 0) {
+    warnings.push_back(cat(file, ": ", duplicate_rows, " repeated (epoch, step, phase) row(s): first kept"));
+  }
+  int64_t incomplete = 0;
+  const unsigned all = (1u << kNumPhases) - 1;
+  for (const auto& key : order) {
+    const Pending& p = pending.at(key);
+    if (p.seen == all) {
+      out.steps.push_back(p.record);
+    } else {
+      ++incomplete;
+    }
+  }
+  if (incomplete > 0) {
+    warnings.push_back(cat(file, ": ", incomplete, " step(s) missing some phases: dropped"));
+  }
+  return out;
+}
+
+RunTimings load_run(const std::filesystem::path& dir) {
+  namespace fs = std::filesystem;
+  RunTimings run;
+  run.dir = dir;
+  HPCNN_CHECK(fs::is_directory(dir), dir.string(), ": not a directory");
+  const fs::path timing_dir = dir / "timing";
+  HPCNN_CHECK(fs::is_directory(timing_dir), dir.string(),
+              ": no timing/ folder (is this a run directory written by hpcnn train?)");
+
+  int declared_world = 0;
+  const fs::path manifest = dir / "run.json";
+  if (fs::exists(manifest)) {
+    try {
+      run.run = nlohmann::json::parse(read_text_file(manifest));
+      declared_world = run.run.value("world_size", 0);
+    } catch (const std::exception& e) {
+      run.warnings.push_back(cat("run.json: unreadable (", e.what(), "): rank count taken from the timing files"));
+      run.run = nlohmann::json::object();
+    }
+  } else {
+    run.warnings.push_back("run.json: missing: rank count taken from the timing files");
+  }
+
+  static const std::regex kName(R"(rank-(\d{5,})\.csv)");
+  std::map<int, fs::path> files;
+  for (const auto& entry : fs::directory_iterator(timing_dir)) {
+    std::smatch m;
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file() && std::regex_match(name, m, kName)) {
+      files[std::stoi(m[1].str())] = entry.path();
+    }
+  }
+  HPCNN_CHECK(!files.empty(), timing_dir.string(), ": no rank-NNNNN.csv files");
+  run.world_size = std::max(declared_world, files.rbegin()->first + 1);
+  if (declared_world > 0 && files.rbegin()->first >= declared_world) {
+    run.warnings.push_back(cat("timing/ has a file for rank ", files.rbegin()->first, " but run.json says ",
+                               declared_world, " ranks ran"));
+  }
+
+  std::vector<std::string> hosts;
+  if (run.run.contains("hosts") && run.run["hosts"].is_array()) {
+    for (const auto& h : run.run["hosts"]) hosts.push_back(h.is_string() ? h.get<std::string>() : "");
+  }
+  for (int r = 0; r < run.world_size; ++r) {
+    const auto it = files.find(r);
+    if (it == files.end()) {
+      run.missing_ranks.push_back(r);
+      run.warnings.push_back(cat(rank_file_name(r), ": missing: rank ", r, " left out of every statistic"));
+      continue;
+    }
+    RankTimings rank = parse_rank_csv(read_text_file(it->second), r, rank_file_name(r), run.warnings);
+    if (rank.steps.empty()) {
+      run.missing_ranks.push_back(r);
+      run.warnings.push_back(cat(rank_file_name(r), ": no complete step: rank ", r, " left out of every statistic"));
+      continue;
+    }
+    if (static_cast<size_t>(r) < hosts.size()) rank.host = hosts[static_cast<size_t>(r)];
+    run.ranks.push_back(std::move(rank));
+  }
+  HPCNN_CHECK(!run.ranks.empty(), dir.string(), ": no rank file holds a complete step");
+  return run;
+}
+
+}  // namespace hpcnn::merge
