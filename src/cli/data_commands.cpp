@@ -47,7 +47,7 @@ int run_data_import_idx(const Args& args) {
       ("validation-fraction", po::value<double>(&config.validation_fraction)->default_value(0.0),
        "fraction of the training images, taken from the end, that form the validation split [0, 1)")
       ("deflate", po::value<int>(&config.deflate_level)->default_value(0), "gzip level for shard chunks (0 = none, 1..9)")
-      ("force", po::value<bool>(&config.force)->default_value(false)->implicit_value(true)->value_name("BOOL"),
+      ("force", po::bool_switch(&config.force),
        "replace an existing output directory");
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
@@ -94,7 +94,7 @@ int run_data_inspect(const Args& args) {
   bool as_json = false;
   spec.options.add_options()
       ("dir", po::value<std::string>(&dir)->required()->value_name("DIR"), "dataset directory (positional)")
-      ("json", po::value<bool>(&as_json)->default_value(false)->implicit_value(true)->value_name("BOOL"),
+      ("json", po::bool_switch(&as_json),
        "print JSON instead of text");
   spec.positional.add("dir", 1);
   CommonConfig common;

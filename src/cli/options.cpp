@@ -40,9 +40,9 @@ void add_common(CommandSpec& spec, CommonConfig& common) {
       ("help,h", "show this help and exit")
       ("config", po::value<std::string>(&common.config_file)->value_name("FILE"),
        "read options from an INI file (command-line options win)")
-      ("quiet,q", po::value<bool>(&common.quiet)->default_value(false)->implicit_value(true)->value_name("BOOL"),
+      ("quiet,q", po::bool_switch(&common.quiet),
        "print errors and results only")
-      ("verbose,v", po::value<bool>(&common.verbose)->default_value(false)->implicit_value(true)->value_name("BOOL"),
+      ("verbose,v", po::bool_switch(&common.verbose),
        "print debug messages");
 }
 }  // namespace

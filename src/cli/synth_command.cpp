@@ -36,7 +36,7 @@ int run_data_synth(const Args& args) {
       ("seed", po::value<unsigned long>(&seed)->default_value(42), "random seed")
       ("shards", po::value<int>(&config.shards)->default_value(1), "shard files per split (1..65536)")
       ("deflate", po::value<int>(&config.deflate_level)->default_value(0), "gzip level for shard chunks (0 = none)")
-      ("force", po::value<bool>(&config.force)->default_value(false)->implicit_value(true)->value_name("BOOL"),
+      ("force", po::bool_switch(&config.force),
        "replace an existing output directory")
       ("horizon", po::value<double>(&config.horizon_s)->default_value(10.0), "solar: seconds ahead of the target")
       ("interval", po::value<double>(&config.interval_s)->default_value(0.0),

@@ -78,7 +78,7 @@ int run_train(const Args& args) {
       ("eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for evaluation")
       ("out,o", po::value<std::string>(&out)->value_name("DIR"), "run directory [results/runs/MODEL-TIMESTAMP]")
       ("checkpoint", po::value<std::string>(&checkpoint)->value_name("FILE"), "checkpoint path [RUN_DIR/model.h5]")
-      ("trace", po::value<bool>(&c.trace)->default_value(false)->implicit_value(true)->value_name("BOOL"),
+      ("trace", po::bool_switch(&c.trace),
        "also write a Chrome-trace JSON per rank (RUN_DIR/trace/)");
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;

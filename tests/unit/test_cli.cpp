@@ -1,5 +1,6 @@
 // Command-line parsing: unknown options, bad values, INI config files.
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <fstream>
 
 #include "cli/commands.hpp"
@@ -30,7 +31,7 @@ bool parse_toy(Toy& t, const Args& args) {
   CommandSpec spec = toy_spec(t);
   CommonConfig common;
   Args quiet_args = args;
-  quiet_args.push_back("--quiet");
+  if (std::find(args.begin(), args.end(), "-q") == args.end()) quiet_args.push_back("--quiet");
   return parse(spec, quiet_args, common);
 }
 }  // namespace
@@ -88,4 +89,16 @@ TEST_CASE("CLI: unknown commands are usage errors", "[cli][bad-input]") {
   CHECK_THROWS_WITH(dispatch({"trian"}), Catch::Contains("unknown command 'trian'"));
   CHECK_THROWS_WITH(dispatch({"data", "imprt"}), Catch::Contains("hpcnn data imprt"));
   CHECK(dispatch({"--help"}) == 0);
+}
+
+TEST_CASE("CLI: a switch never swallows the positional argument after it", "[cli]") {
+  CommandSpec spec;
+  spec.name = "hpcnn toy";
+  std::string dir;
+  spec.options.add_options()("dir", po::value<std::string>(&dir)->required(), "dir");
+  spec.positional.add("dir", 1);
+  CommonConfig common;
+  REQUIRE(parse(spec, {"-q", "some/dir"}, common));
+  CHECK(common.quiet);
+  CHECK(dir == "some/dir");
 }
