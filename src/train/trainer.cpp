@@ -290,26 +290,29 @@ TrainResult train(const TrainConfig& c, const Logger& log, comm::Communicator* c
       const int64_t n = hi - lo;
       kernels::LossResult r;
       model::Model::StepTimes st;
+      double data_s = 0.0;
       const double t_step = timer ? timer->now() : 0.0;
       if (n > 0) {
         train_reader.read(std::span<const int64_t>(order).subspan(static_cast<size_t>(first + lo), static_cast<size_t>(n)),
                           batch);
         const double t_data = timer ? timer->now() : 0.0;
         r = net.train_step(batch, 1.0f / static_cast<float>(len), epoch, timer ? &st : nullptr);
-        if (timer) {
-          timer->record(epoch, step + 1, timing::Phase::kData, t_step, t_data - t_step, 0, n);
-          timer->record(epoch, step + 1, timing::Phase::kForward, t_data, st.forward_s, 0, n);
-          timer->record(epoch, step + 1, timing::Phase::kBackward, t_data + st.forward_s, st.backward_s, 0, n);
-        }
+        data_s = t_data - t_step;
       } else {
         backend->fill(net.grads(), 0.0f, net.num_params());  // a rank with no sample this step adds nothing
       }
+      // Every phase gets its row on every rank, zero seconds when it did not run.
+      if (timer) {
+        timer->record(epoch, step + 1, timing::Phase::kData, t_step, data_s, 0, n);
+        timer->record(epoch, step + 1, timing::Phase::kForward, t_step + data_s, st.forward_s, 0, n);
+        timer->record(epoch, step + 1, timing::Phase::kBackward, t_step + data_s + st.forward_s, st.backward_s, 0, n);
+      }
+      const double t_ar = timer ? timer->now() : 0.0;
       if (comm != nullptr && world > 1) {
-        const double t_ar = timer ? timer->now() : 0.0;
         comm::allreduce(*comm, algo, net.grads(), net.num_params());
         sum_over_ranks(comm, r.loss_sum, r.correct);
-        if (timer) timer->record(epoch, step + 1, timing::Phase::kAllreduce, t_ar, timer->now() - t_ar, allreduce_bytes, n);
       }
+      if (timer) timer->record(epoch, step + 1, timing::Phase::kAllreduce, t_ar, timer->now() - t_ar, allreduce_bytes, n);
       // Every rank sees the same global loss, so all stop together.
       if (!std::isfinite(r.loss_sum)) {
         HPCNN_THROW("non-finite loss at epoch ", epoch, ", step ", step + 1, " (global step ", global_step + 1,

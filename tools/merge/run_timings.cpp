@@ -205,7 +205,11 @@ RunTimings load_run(const std::filesystem::path& dir) {
     if (static_cast<size_t>(r) < hosts.size()) rank.host = hosts[static_cast<size_t>(r)];
     run.ranks.push_back(std::move(rank));
   }
-  HPCNN_CHECK(!run.ranks.empty(), dir.string(), ": no rank file holds a complete step");
+  if (run.ranks.empty()) {
+    std::string why;
+    for (const std::string& w : run.warnings) why += "; " + w;
+    HPCNN_THROW(dir.string(), ": no rank file holds a complete step", why);
+  }
   return run;
 }
 
