@@ -15,6 +15,8 @@ PACKAGES=(
   nlohmann-json3-dev libssl-dev zlib1g-dev
   catch2                                  # tests
   python3 python3-h5py python3-numpy      # interop checks
+  python3-matplotlib                      # tools/plot
+  munge slurmctld slurmd slurm-client     # jobs/slurm, tested on a local Slurm
   dataset-fashion-mnist                   # the built-in default dataset
 )
 

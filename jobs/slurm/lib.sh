@@ -1,0 +1,94 @@
+# Shared by the job scripts in jobs/slurm/ (sourced, not run).
+#
+# Finds the hpcnn checkout and binaries, makes the job's own results
+# directory, logs every command it runs to commands.txt (so a study can be
+# re-run by hand), and keeps a copy of the job's output in job.log.
+#
+# Environment (all optional):
+#   HPCNN_ROOT         the checkout (default: the directory sbatch was run from)
+#   HPCNN_BIN          folder with hpcnn and hpcnn-merge (default $HPCNN_ROOT/build/release/bin)
+#   HPCNN_RESULTS      parent of the job's results directory (default $HPCNN_ROOT/results/slurm)
+#   HPCNN_MPIRUN_FLAGS extra mpirun flags, e.g. "--mca btl self,vader --bind-to none"
+#   HPCNN_PYTHON       python3 with matplotlib for the plots (default /usr/bin/python3)
+#   HPCNN_RANKS        ranks when run outside Slurm (inside: SLURM_NTASKS)
+#   HPCNN_THREADS      threads per rank outside Slurm (inside: SLURM_CPUS_PER_TASK)
+# The scripts also run without Slurm (bash jobs/slurm/train_cpu.sh): the job
+# id is then "local-YYYYmmdd-HHMMSS".
+
+job_die() { echo "[job] error: $*" >&2; exit 1; }
+
+# job_init NAME: sets HPCNN, MERGE, RESULTS, RANKS, THREADS, NODES, MPIRUN.
+job_init() {
+  local name=$1
+  HPCNN_ROOT=$(cd "${HPCNN_ROOT:-${SLURM_SUBMIT_DIR:-$PWD}}" && pwd)
+  [[ -f $HPCNN_ROOT/jobs/slurm/lib.sh ]] ||
+    job_die "$HPCNN_ROOT is not an hpcnn checkout: submit from the checkout or set HPCNN_ROOT"
+  local bin=${HPCNN_BIN:-$HPCNN_ROOT/build/release/bin}
+  HPCNN=$bin/hpcnn
+  MERGE=$bin/hpcnn-merge
+  [[ -x $HPCNN && -x $MERGE ]] ||
+    job_die "no hpcnn/hpcnn-merge in $bin: build first (cmake --preset release && cmake --build --preset release) or set HPCNN_BIN"
+  JOB_ID=${SLURM_JOB_ID:-local-$(date +%Y%m%d-%H%M%S)}
+  RESULTS=${HPCNN_RESULTS:-$HPCNN_ROOT/results/slurm}/$name-$JOB_ID
+  mkdir -p "$RESULTS"
+  exec > >(tee -a "$RESULTS/job.log") 2>&1
+  RANKS=${SLURM_NTASKS:-${HPCNN_RANKS:-2}}
+  THREADS=${SLURM_CPUS_PER_TASK:-${HPCNN_THREADS:-1}}
+  NODES=${SLURM_JOB_NUM_NODES:-1}
+  export OMP_NUM_THREADS=$THREADS
+  if [[ $(id -u) -eq 0 ]]; then  # Open MPI refuses root unless told
+    export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+  fi
+  # shellcheck disable=SC2206  # word splitting of the flags is intended
+  MPIRUN=(mpirun ${HPCNN_MPIRUN_FLAGS:-})
+  # Slurm sends USR1 to this shell shortly before the time limit (--signal=B:USR1@120).
+  # hpcnn has no checkpoint-on-signal yet: note it and let the step run on.
+  trap 'echo "[job] SIGUSR1 at $(date +%T): the time limit is near"; date -Is > "$RESULTS/signal-usr1.txt"' USR1
+  echo "[job] $name $JOB_ID: $NODES node(s), $RANKS rank(s) x $THREADS thread(s); results in $RESULTS"
+  "$HPCNN" version
+}
+
+# run_step CMD...: logs the command to commands.txt, runs it, and waits for it
+# through any signal the trap above handles. Returns its exit status.
+run_step() {
+  printf '%q ' "$@" >> "$RESULTS/commands.txt"
+  echo >> "$RESULTS/commands.txt"
+  echo "[job] + $*"
+  "$@" &
+  local pid=$! rc=0
+  while true; do
+    rc=0
+    wait "$pid" || rc=$?
+    if [[ $rc -gt 128 ]] && kill -0 "$pid" 2>/dev/null; then continue; fi  # a trapped signal, not the step
+    break
+  done
+  [[ $rc -eq 0 ]] || echo "[job] step failed with exit status $rc: $*" >&2
+  return $rc
+}
+
+# ensure_data: sets DATA (HPCNN_DATA, default datasets/fashion-mnist) and
+# imports Fashion-MNIST there when the default is asked for and missing.
+ensure_data() {
+  DATA=${HPCNN_DATA:-$HPCNN_ROOT/datasets/fashion-mnist}
+  if [[ ! -f $DATA/manifest.json ]]; then
+    [[ -z ${HPCNN_DATA:-} ]] || job_die "$DATA: not a dataset (no manifest.json)"
+    run_step "$HPCNN" data import-idx -q --out "$DATA"
+  fi
+}
+
+# plot KIND INPUT: PNGs into $RESULTS; a missing matplotlib is a warning, not a failure.
+plot() {
+  local py=${HPCNN_PYTHON:-/usr/bin/python3}
+  if ! "$py" -c "import matplotlib" 2>/dev/null; then
+    echo "[job] warning: $py has no matplotlib (apt-get install python3-matplotlib): no plots" >&2
+    return 0
+  fi
+  run_step "$py" "$HPCNN_ROOT/tools/plot/hpcnn_plot.py" "$@" --out "$RESULTS"
+}
+
+# power_of_two_counts MAX: "1 2 4 ... MAX" (MAX itself last even when not a power of two).
+power_of_two_counts() {
+  local max=$1 p=1 out=""
+  while (( p < max )); do out+="$p "; p=$((p * 2)); done
+  echo "$out$max"
+}

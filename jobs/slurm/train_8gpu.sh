@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+#SBATCH --job-name=hpcnn-train-8gpu
+#SBATCH --nodes=1
+#SBATCH --ntasks-per-node=8
+#SBATCH --gpus-per-node=8
+#SBATCH --cpus-per-task=4
+#SBATCH --time=02:00:00
+#SBATCH --signal=B:USR1@120
+#SBATCH --output=hpcnn-%x-%j.out
+#
+# Data-parallel training on one node with 8 GPUs: one rank per GPU, gradients
+# over NCCL when the build has it, then the timing summary.
+#
+#   sbatch -p PARTITION jobs/slurm/train_8gpu.sh
+#   sbatch --test-only -p PARTITION jobs/slurm/train_8gpu.sh      # check the request only
+#
+# Environment (defaults in brackets), besides those in jobs/slurm/lib.sh:
+#   HPCNN_MODEL [keras-cnn]  HPCNN_DATA [datasets/fashion-mnist]  HPCNN_EPOCHS [1]
+#   HPCNN_BATCH [128, per GPU]  HPCNN_GLOBAL_BATCH [unset]  HPCNN_ALLREDUCE [nccl]
+#   HPCNN_MAX_STEPS [0]  HPCNN_TRAIN_ARGS [extra train options]
+# Writes results/slurm/train-8gpu-JOBID/ like train_cpu.sh.
+#
+# The job checks before it starts that this hpcnn build trains on GPUs
+# (`hpcnn train --backend cuda`) and that GPUs are visible, and stops with a
+# one-line reason otherwise rather than silently training on CPUs.
+set -euo pipefail
+source "${HPCNN_ROOT:-${SLURM_SUBMIT_DIR:-$PWD}}/jobs/slurm/lib.sh"
+job_init train-8gpu
+"$HPCNN" train --help | grep -q -- "--backend.*cuda" ||
+  job_die "this hpcnn build has no GPU training backend (hpcnn train --backend offers: $("$HPCNN" train --help | sed -nE 's/.*--backend arg \(=[a-z]+\) *//p'))"
+gpus=$("$HPCNN" info | sed -nE 's/^GPUs +([0-9]+).*/\1/p')
+[[ ${gpus:-0} -ge 1 ]] || job_die "no GPU visible to hpcnn (hpcnn info: $("$HPCNN" info | grep '^GPUs'))"
+ensure_data
+args=(--backend cuda --model "${HPCNN_MODEL:-keras-cnn}" --data "$DATA" --epochs "${HPCNN_EPOCHS:-1}"
+      --batch "${HPCNN_BATCH:-128}" --threads "$THREADS" --allreduce "${HPCNN_ALLREDUCE:-nccl}"
+      --max-steps "${HPCNN_MAX_STEPS:-0}" --out "$RESULTS/run")
+[[ -z ${HPCNN_GLOBAL_BATCH:-} ]] || args+=(--global-batch "$HPCNN_GLOBAL_BATCH")
+# shellcheck disable=SC2206
+args+=(${HPCNN_TRAIN_ARGS:-})
+run_step "${MPIRUN[@]}" -n "$RANKS" --map-by "ppr:${SLURM_NTASKS_PER_NODE:-8}:node" "$HPCNN" train "${args[@]}"
+run_step "$MERGE" summary -q "$RESULTS/run"
+echo "[job] done: $RESULTS"

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The Slurm job suite under a real single-node Slurm: starts it as root
+# (tools/slurm/start_local_slurm.sh), submits train_cpu.sh, bench_allreduce.sh,
+# scaling_strong.sh and scaling_weak.sh with sbatch, sends train_cpu.sh the
+# USR1 its --signal asks for, waits, and checks the merged outputs; checks
+# train_8gpu.sh with `sbatch --test-only` against a node declaring 8 GPUs.
+source "$(dirname "$0")/lib.sh"
+require_fashion_mnist
+if [[ $(id -u) -ne 0 ]] && ! sinfo > /dev/null 2>&1; then
+  echo "SKIP: needs root to start a local Slurm (or a running Slurm)"
+  exit 77
+fi
+if [[ $(id -u) -eq 0 ]]; then
+  bash "$SOURCE_DIR/tools/slurm/start_local_slurm.sh" || { fail "start_local_slurm.sh"; finish; }
+fi
+: "${HPCNN_MERGE:?set HPCNN_MERGE}"
+"$HPCNN" data import-idx -q --out fm > /dev/null
+export HPCNN_ROOT=$SOURCE_DIR HPCNN_BIN=$(dirname "$HPCNN") HPCNN_RESULTS=$WORK/results HPCNN_DATA=$WORK/fm
+export HPCNN_MODEL=tiny-cnn HPCNN_MAX_STEPS=12 HPCNN_PYTHON=${PYTHON:-/usr/bin/python3}
+export HPCNN_MPIRUN_FLAGS="--mca btl self,vader --bind-to none --oversubscribe"
+JOBS=$SOURCE_DIR/jobs/slurm
+mkdir -p logs
+
+submit() {  # submit SCRIPT [sbatch options]: prints the job id
+  local script=$1
+  shift
+  sbatch --parsable -o "logs/%x-%j.out" -p cpu "$@" "$JOBS/$script"
+}
+job_state() { scontrol show job "$1" 2>/dev/null | grep -oE 'JobState=[A-Z_]+' | cut -d= -f2; }
+wait_job() {  # wait_job ID: waits up to 10 minutes; true when it COMPLETED
+  local id=$1 state=""
+  for _ in $(seq 600); do
+    state=$(job_state "$id")
+    case $state in COMPLETED) return 0 ;; FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY|BOOT_FAIL|DEADLINE) break ;; esac
+    sleep 1
+  done
+  echo "job $id ended $state: $(cat logs/*-"$id".out 2>/dev/null | tail -20)" >&2
+  return 1
+}
+
+# --- train_8gpu.sh: the request fits a node with 8 GPUs, 9 do not ---------------
+sbatch --test-only -p gpu "$JOBS/train_8gpu.sh" > out.txt 2>&1 && pass || fail "8-GPU --test-only: $(cat out.txt)"
+grep -q "on nodes gpunode01 in partition gpu" out.txt && pass || fail "8-GPU --test-only: $(cat out.txt)"
+if sbatch --test-only -p gpu --gpus-per-node=9 "$JOBS/train_8gpu.sh" > out.txt 2>&1; then
+  fail "9 GPUs accepted: the test node is not checking GPUs"
+else
+  pass
+fi
+sbatch --test-only -p cpu "$JOBS/train_cpu.sh" > /dev/null 2>&1 && pass || fail "train_cpu.sh --test-only"
+
+# --- real jobs: they share 2 CPUs, so Slurm runs them one after another ---------------
+train=$(HPCNN_MAX_STEPS=150 submit train_cpu.sh)
+bench=$(HPCNN_SIZES=1K,64K,1M HPCNN_ITERS=3 HPCNN_WARMUP=1 HPCNN_ALGOS=ring,rhd,mpi,shm submit bench_allreduce.sh)
+strong=$(HPCNN_GLOBAL_BATCH=64 submit scaling_strong.sh)
+weak=$(HPCNN_BATCH=32 submit scaling_weak.sh)
+# USR1 to the running train job's batch shell (what --signal sends before the limit).
+for _ in $(seq 120); do [[ $(job_state "$train") == RUNNING ]] && break; sleep 0.5; done
+sleep 2
+scancel --batch --signal=USR1 "$train" && pass || fail "could not signal job $train"
+for id in "$train" "$bench" "$strong" "$weak"; do
+  wait_job "$id" && pass || fail "job $id did not complete"
+done
+
+R=$WORK/results
+"$PYTHON" - "$R/train-cpu-$train" "$R/bench-allreduce-$bench" "$R/scaling-strong-$strong" "$R/scaling-weak-$weak" <<'PY' \
+  && pass || fail "job outputs"
+import json, os, sys
+train, bench, strong, weak = sys.argv[1:]
+s = json.load(open(f"{train}/run/merged/summary.json"))
+assert s["ranks_present"] == 2 and s["world_size"] == 2 and s["steps_used"] == 149, s
+assert json.load(open(f"{train}/run/metrics.json"))["config"]["world_size"] == 2
+assert os.path.exists(f"{train}/signal-usr1.txt"), "USR1 not recorded"
+assert "SIGUSR1" in open(f"{train}/job.log").read()
+cmds = open(f"{train}/commands.txt").read()
+assert "mpirun" in cmds and "hpcnn-merge summary" in cmds, cmds
+a = json.load(open(f"{bench}/allreduce.json"))
+assert {r["bytes"] for r in a["rows"]} == {1024, 65536, 1048576}, a["rows"]
+assert all(set(r["algos"]) == {"ring", "rhd", "mpi", "shm"} and r["best"] for r in a["rows"]), a["rows"]
+for study, mode in ((strong, "strong"), (weak, "weak")):
+    sc = json.load(open(f"{study}/scaling.json"))
+    assert sc["mode"] == mode and [p["ranks"] for p in sc["points"]] == [1, 2], sc
+    assert not sc["warnings"], sc["warnings"]
+    for png in ("speedup_efficiency.png", "phases.png"):
+        assert open(f"{study}/{png}", "rb").read(8) == b"\x89PNG\r\n\x1a\n", png
+assert open(f"{bench}/busbw.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+PY
+# A job whose step fails ends FAILED with the reason in its log.
+bad=$(HPCNN_DATA=$WORK/nowhere submit train_cpu.sh)
+wait_job "$bad" 2> /dev/null && fail "job with a missing dataset completed" || pass
+grep -q "nowhere: not a dataset" logs/*-"$bad".out && pass || fail "reason not in the log: $(cat logs/*-"$bad".out)"
+finish
