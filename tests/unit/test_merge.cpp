@@ -81,7 +81,7 @@ bool any_warning(const std::vector<std::string>& warnings, const std::string& ne
 
 }  // namespace
 
-TEST_CASE("compute_stats: mean, median, nearest-rank p95, max", "[merge]") {
+TEST_CASE("merge: compute_stats: mean, median, nearest-rank p95, max", "[merge]") {
   std::vector<double> v;
   for (int i = 20; i >= 1; --i) v.push_back(i);
   const Stats s = compute_stats(v);
@@ -96,7 +96,7 @@ TEST_CASE("compute_stats: mean, median, nearest-rank p95, max", "[merge]") {
   CHECK(compute_stats({}).count == 0);
 }
 
-TEST_CASE("summary of a clean two-rank run has the hand-computed values", "[merge]") {
+TEST_CASE("merge: summary of a clean two-rank run has the hand-computed values", "[merge]") {
   test::ScratchDir dir("merge-clean");
   write_run_json(dir.path(), 2, 8);
   write_text(dir / "timing/rank-00000.csv", rank_csv(0, kRank0));
@@ -166,7 +166,7 @@ TEST_CASE("summary of a clean two-rank run has the hand-computed values", "[merg
   }
 }
 
-TEST_CASE("a cut-off rank file: partial line and incomplete step dropped, named in warnings", "[merge]") {
+TEST_CASE("merge: a cut-off rank file: partial line and incomplete step dropped, named in warnings", "[merge]") {
   test::ScratchDir dir("merge-truncated");
   write_run_json(dir.path(), 2, 8);
   write_text(dir / "timing/rank-00000.csv", rank_csv(0, kRank0));
@@ -193,7 +193,7 @@ TEST_CASE("a cut-off rank file: partial line and incomplete step dropped, named 
   CHECK(s.phase[static_cast<int>(Phase::kStep)].count == 4);
 }
 
-TEST_CASE("a missing rank: warned, statistics over the others, throughput unknown", "[merge]") {
+TEST_CASE("merge: a missing rank: warned, statistics over the others, throughput unknown", "[merge]") {
   test::ScratchDir dir("merge-missing");
   write_run_json(dir.path(), 3, 12);
   write_text(dir / "timing/rank-00000.csv", rank_csv(0, kRank0));
@@ -212,7 +212,7 @@ TEST_CASE("a missing rank: warned, statistics over the others, throughput unknow
   CHECK_THROWS_WITH(scaling_study({s}, ScalingMode::kStrong), Contains("no throughput"));
 }
 
-TEST_CASE("damaged rank files never crash the loader", "[merge]") {
+TEST_CASE("merge: damaged rank files never crash the loader", "[merge]") {
   test::ScratchDir dir("merge-damaged");
   write_run_json(dir.path(), 4, 16);
   write_text(dir / "timing/rank-00000.csv", rank_csv(0, kRank0));
@@ -231,7 +231,7 @@ TEST_CASE("damaged rank files never crash the loader", "[merge]") {
   CHECK(run.ranks[1].steps.size() == 3);  // rank 3's good rows still make whole steps
 }
 
-TEST_CASE("no run.json: rank count from the files; no timing at all is an error", "[merge]") {
+TEST_CASE("merge: without run.json the rank count comes from the files, and no timing at all is an error", "[merge]") {
   test::ScratchDir dir("merge-bare");
   write_text(dir / "timing/rank-00001.csv", rank_csv(1, kRank1));
   const RunTimings run = load_run(dir.path());
@@ -247,7 +247,7 @@ TEST_CASE("no run.json: rank count from the files; no timing at all is an error"
   CHECK_THROWS_WITH(load_run(empty.path()), Contains("no rank file holds a complete step"));
 }
 
-TEST_CASE("scaling study: speed-up and efficiency against the fewest ranks", "[merge]") {
+TEST_CASE("merge: scaling study: speed-up and efficiency against the fewest ranks", "[merge]") {
   auto summary_for = [](int ranks, double samples_per_second, int64_t global_batch) {
     RunSummary s;
     s.run = cat("np", ranks);
@@ -283,7 +283,7 @@ TEST_CASE("scaling study: speed-up and efficiency against the fewest ranks", "[m
   }
 }
 
-TEST_CASE("all-reduce comparison: best correct algorithm and its ratio to mpi", "[merge]") {
+TEST_CASE("merge: all-reduce comparison: best correct algorithm and its ratio to mpi", "[merge]") {
   test::ScratchDir dir("merge-bench");
   const std::string header = "algo,ranks,nodes,count,bytes,time_us,algbw_gbs,busbw_gbs,wrong\n";
   write_text(dir / "a.csv", header +
