@@ -78,7 +78,7 @@ new_conf=$(cat <<CONF
 $MARKER
 # Single-node test cluster; see the script for what each part is for.
 ClusterName=hpcnn-local
-SlurmctldHost=$host
+SlurmctldHost=$host(127.0.0.1)
 SlurmUser=root
 AuthType=auth/munge
 CredType=cred/munge
@@ -109,7 +109,7 @@ SuspendProgram=/bin/true
 ResumeProgram=/bin/true
 SuspendTime=600
 ResumeTimeout=30
-$node_line State=UNKNOWN
+$node_line NodeAddr=127.0.0.1 State=UNKNOWN
 NodeName=gpunode01 NodeAddr=192.0.2.8 CPUs=64 Boards=1 SocketsPerBoard=2 CoresPerSocket=32 ThreadsPerCore=1 RealMemory=512000 Gres=gpu:8 State=CLOUD
 PartitionName=cpu Nodes=$host Default=YES MaxTime=INFINITE State=UP
 PartitionName=gpu Nodes=gpunode01 Default=NO MaxTime=INFINITE State=UP
@@ -136,4 +136,4 @@ if ! node_ready; then
   sleep 1
 fi
 node_ready || die "node $host is not idle: $(sinfo -h -N -o '%N %t %E' 2>&1 | head -3); see /var/log/slurm/"
-log "running: $(sinfo -h -p cpu -o '%P: %D node(s), %t, %c CPUs'); gpu partition (for --test-only): gpunode01, $(scontrol show node gpunode01 | grep -oE 'Gres=[^ ]+'), powered down"
+log "running: $(sinfo -h -p cpu -o '%P: %D node(s), %t, %c CPUs'); gpu partition (for --test-only): gpunode01, 8 GPUs, powered down"
