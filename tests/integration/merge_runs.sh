@@ -65,6 +65,7 @@ grep -q "per-rank batch 32 differs from the baseline's 64" err.txt && pass || fa
 for png in speedup_efficiency phases busbw train_time_vs_params; do
   [[ $(head -c 8 study/$png.png | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]] && pass || fail "$png.png is not a PNG"
 done
+grep -q "^| cpu | \`tiny-cnn\` | 26,594 |" study/train_time_vs_params.md && pass || fail "mlp table: $(cat study/train_time_vs_params.md)"
 expect_exit 1 "not a hpcnn-merge-scaling file" "$PYTHON" "$PLOT" scaling study/allreduce.json --out study
 
 # --- a damaged run: rank 1 cut off mid-line, rank 2 never wrote ---------------

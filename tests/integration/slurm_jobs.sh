@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Slurm job suite under a real single-node Slurm: starts it as root
 # (tools/slurm/start_local_slurm.sh), submits train_cpu.sh, bench_allreduce.sh,
-# scaling_strong.sh and scaling_weak.sh with sbatch, sends train_cpu.sh the
+# scaling_strong.sh, scaling_weak.sh and mlp_family.sh with sbatch, sends train_cpu.sh the
 # USR1 its --signal asks for, waits, and checks the merged outputs; checks
 # train_8gpu.sh with `sbatch --test-only` against a node declaring 8 GPUs.
 source "$(dirname "$0")/lib.sh"
@@ -53,19 +53,21 @@ train=$(HPCNN_MAX_STEPS=150 submit train_cpu.sh)
 bench=$(HPCNN_SIZES=1K,64K,1M HPCNN_ITERS=3 HPCNN_WARMUP=1 HPCNN_ALGOS=ring,rhd,mpi,shm submit bench_allreduce.sh)
 strong=$(HPCNN_GLOBAL_BATCH=64 submit scaling_strong.sh)
 weak=$(HPCNN_BATCH=32 submit scaling_weak.sh)
+"$HPCNN" data synth solar-table -q --train 2000 --test 200 --out table > /dev/null
+mlp=$(HPCNN_DATA=$WORK/table HPCNN_MLP_WIDTHS=50 HPCNN_MLP_DEPTHS="1 3" HPCNN_MAX_STEPS=5 submit mlp_family.sh)
 # USR1 to the running train job's batch shell (what --signal sends before the limit).
 for _ in $(seq 120); do [[ $(job_state "$train") == RUNNING ]] && break; sleep 0.5; done
 sleep 2
 scancel --batch --signal=USR1 "$train" && pass || fail "could not signal job $train"
-for id in "$train" "$bench" "$strong" "$weak"; do
+for id in "$train" "$bench" "$strong" "$weak" "$mlp"; do
   wait_job "$id" && pass || fail "job $id did not complete"
 done
 
 R=$WORK/results
-"$PYTHON" - "$R/train-cpu-$train" "$R/bench-allreduce-$bench" "$R/scaling-strong-$strong" "$R/scaling-weak-$weak" <<'PY' \
+"$PYTHON" - "$R/train-cpu-$train" "$R/bench-allreduce-$bench" "$R/scaling-strong-$strong" "$R/scaling-weak-$weak" "$R/mlp-family-$mlp" <<'PY' \
   && pass || fail "job outputs"
 import json, os, sys
-train, bench, strong, weak = sys.argv[1:]
+train, bench, strong, weak, mlp = sys.argv[1:]
 s = json.load(open(f"{train}/run/merged/summary.json"))
 assert s["ranks_present"] == 2 and s["world_size"] == 2 and s["steps_used"] == 149, s
 assert json.load(open(f"{train}/run/metrics.json"))["config"]["world_size"] == 2
@@ -83,6 +85,9 @@ for study, mode in ((strong, "strong"), (weak, "weak")):
     for png in ("speedup_efficiency.png", "phases.png"):
         assert open(f"{study}/{png}", "rb").read(8) == b"\x89PNG\r\n\x1a\n", png
 assert open(f"{bench}/busbw.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+table = open(f"{mlp}/train_time_vs_params.csv").read().splitlines()
+assert [r.split(",")[1:3] for r in table[1:]] == [["mlp:50", "2601"], ["mlp:50-25-13", "4177"]], table
+assert open(f"{mlp}/train_time_vs_params.png", "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 PY
 # A job whose step fails ends FAILED with the reason in its log.
 bad=$(HPCNN_DATA=$WORK/nowhere submit train_cpu.sh)

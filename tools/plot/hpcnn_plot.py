@@ -3,7 +3,7 @@
 
   hpcnn_plot.py scaling  SCALING_JSON --out DIR   speedup_efficiency.png, phases.png
   hpcnn_plot.py allreduce ALLREDUCE_CSV --out DIR busbw.png (one panel per rank count)
-  hpcnn_plot.py mlp RUN_DIR... --out DIR          train_time_vs_params.png (one line per device kind)
+  hpcnn_plot.py mlp RUN_DIR... --out DIR          train_time_vs_params.png/.csv/.md (a line per device kind)
 
 Inputs are the files hpcnn-merge writes (docs/formats.md): scaling.json from
 `hpcnn-merge scaling`, allreduce.csv from `hpcnn-merge allreduce`, and for
@@ -132,7 +132,8 @@ def plot_mlp(args):
                 kind = json.load(f).get("device", {}).get("kind", "cpu")
         except (OSError, ValueError):
             kind = "cpu"
-        series.setdefault(kind, []).append((metrics["params"], metrics["train_seconds"], metrics["model"]))
+        series.setdefault(kind, []).append(
+            (metrics["params"], metrics["train_seconds"], metrics["model"], metrics["samples_per_second"]))
     fig, ax = plt.subplots(figsize=(6, 4))
     for kind, pts in sorted(series.items()):
         pts.sort()
@@ -145,6 +146,22 @@ def plot_mlp(args):
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     save(fig, args.out, "train_time_vs_params.png")
+    rows = sorted((p[0], kind, p[2], p[1], p[3]) for kind, pts in series.items() for p in pts)
+    write_text(args.out, "train_time_vs_params.csv",
+               "device,model,params,train_seconds,samples_per_second\n" +
+               "".join(f"{k},{m},{n},{t:.6g},{r:.6g}\n" for n, k, m, t, r in rows))
+    write_text(args.out, "train_time_vs_params.md",
+               "| device | model | params | training s | samples/s |\n| --- | --- | ---: | ---: | ---: |\n" +
+               "".join(f"| {k} | `{m}` | {n:,} | {t:.2f} | {r:.0f} |\n" for n, k, m, t, r in rows))
+
+
+def write_text(out_dir, name, text):
+    os.makedirs(out_dir, exist_ok=True)
+    path = os.path.join(out_dir, name)
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+    print(f"hpcnn_plot: wrote {path}", file=sys.stderr)
 
 
 def main(argv):
