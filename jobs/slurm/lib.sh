@@ -92,3 +92,22 @@ power_of_two_counts() {
   while (( p < max )); do out+="$p "; p=$((p * 2)); done
   echo "$out$max"
 }
+
+# scaling_sweep strong|weak TRAIN_OPTIONS...: one training run per rank count
+# (HPCNN_SCALING_RANKS, default 1 2 4 ... the job's tasks) into $RESULTS/npP,
+# each summarised, then hpcnn-merge scaling and the plots.
+scaling_sweep() {
+  local mode=$1 p
+  shift
+  local runs=()
+  for p in ${HPCNN_SCALING_RANKS:-$(power_of_two_counts "$RANKS")}; do
+    # shellcheck disable=SC2206
+    run_step "${MPIRUN[@]}" -n "$p" "$HPCNN" train -q --model "${HPCNN_MODEL:-keras-cnn}" --data "$DATA" \
+      --threads "$THREADS" --allreduce "${HPCNN_ALLREDUCE:-auto}" --max-steps "${HPCNN_MAX_STEPS:-100}" \
+      --out "$RESULTS/np$p" "$@" ${HPCNN_TRAIN_ARGS:-}
+    run_step "$MERGE" summary -q "$RESULTS/np$p" > /dev/null
+    runs+=("$RESULTS/np$p")
+  done
+  run_step "$MERGE" scaling -q "--$mode" "${runs[@]}" --out "$RESULTS"
+  plot scaling "$RESULTS/scaling.json"
+}

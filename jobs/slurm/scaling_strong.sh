@@ -24,15 +24,5 @@ set -euo pipefail
 source "${HPCNN_ROOT:-${SLURM_SUBMIT_DIR:-$PWD}}/jobs/slurm/lib.sh"
 job_init scaling-strong
 ensure_data
-runs=()
-for p in ${HPCNN_SCALING_RANKS:-$(power_of_two_counts "$RANKS")}; do
-  # shellcheck disable=SC2206
-  run_step "${MPIRUN[@]}" -n "$p" "$HPCNN" train -q --model "${HPCNN_MODEL:-keras-cnn}" --data "$DATA" \
-    --global-batch "${HPCNN_GLOBAL_BATCH:-128}" --threads "$THREADS" --allreduce "${HPCNN_ALLREDUCE:-auto}" \
-    --max-steps "${HPCNN_MAX_STEPS:-100}" --out "$RESULTS/np$p" ${HPCNN_TRAIN_ARGS:-}
-  run_step "$MERGE" summary -q "$RESULTS/np$p" > /dev/null
-  runs+=("$RESULTS/np$p")
-done
-run_step "$MERGE" scaling -q --strong "${runs[@]}" --out "$RESULTS"
-plot scaling "$RESULTS/scaling.json"
+scaling_sweep strong --global-batch "${HPCNN_GLOBAL_BATCH:-128}"
 echo "[job] done: $RESULTS"

@@ -22,15 +22,5 @@ set -euo pipefail
 source "${HPCNN_ROOT:-${SLURM_SUBMIT_DIR:-$PWD}}/jobs/slurm/lib.sh"
 job_init scaling-weak
 ensure_data
-runs=()
-for p in ${HPCNN_SCALING_RANKS:-$(power_of_two_counts "$RANKS")}; do
-  # shellcheck disable=SC2206
-  run_step "${MPIRUN[@]}" -n "$p" "$HPCNN" train -q --model "${HPCNN_MODEL:-keras-cnn}" --data "$DATA" \
-    --batch "${HPCNN_BATCH:-64}" --threads "$THREADS" --allreduce "${HPCNN_ALLREDUCE:-auto}" \
-    --max-steps "${HPCNN_MAX_STEPS:-100}" --out "$RESULTS/np$p" ${HPCNN_TRAIN_ARGS:-}
-  run_step "$MERGE" summary -q "$RESULTS/np$p" > /dev/null
-  runs+=("$RESULTS/np$p")
-done
-run_step "$MERGE" scaling -q --weak "${runs[@]}" --out "$RESULTS"
-plot scaling "$RESULTS/scaling.json"
+scaling_sweep weak --batch "${HPCNN_BATCH:-64}"
 echo "[job] done: $RESULTS"

@@ -16,7 +16,7 @@
 #
 # Environment (defaults in brackets), besides those in jobs/slurm/lib.sh:
 #   HPCNN_MODEL [keras-cnn]  HPCNN_DATA [datasets/fashion-mnist]  HPCNN_EPOCHS [1]
-#   HPCNN_BATCH [128, per GPU]  HPCNN_GLOBAL_BATCH [unset]  HPCNN_ALLREDUCE [nccl]
+#   HPCNN_BATCH [128, per GPU]  HPCNN_GLOBAL_BATCH [unset]  HPCNN_ALLREDUCE [nccl when built, else auto]
 #   HPCNN_MAX_STEPS [0]  HPCNN_TRAIN_ARGS [extra train options]
 # Writes results/slurm/train-8gpu-JOBID/ like train_cpu.sh.
 #
@@ -31,8 +31,11 @@ job_init train-8gpu
 gpus=$("$HPCNN" info | sed -nE 's/^GPUs +([0-9]+).*/\1/p')
 [[ ${gpus:-0} -ge 1 ]] || job_die "no GPU visible to hpcnn (hpcnn info: $("$HPCNN" info | grep '^GPUs'))"
 ensure_data
+# NCCL when this build's all-reduce offers it, else the automatic choice.
+algo=auto
+"$HPCNN" train --help | grep -A1 -- "--allreduce" | grep -q nccl && algo=nccl
 args=(--backend cuda --model "${HPCNN_MODEL:-keras-cnn}" --data "$DATA" --epochs "${HPCNN_EPOCHS:-1}"
-      --batch "${HPCNN_BATCH:-128}" --threads "$THREADS" --allreduce "${HPCNN_ALLREDUCE:-nccl}"
+      --batch "${HPCNN_BATCH:-128}" --threads "$THREADS" --allreduce "${HPCNN_ALLREDUCE:-$algo}"
       --max-steps "${HPCNN_MAX_STEPS:-0}" --out "$RESULTS/run")
 [[ -z ${HPCNN_GLOBAL_BATCH:-} ]] || args+=(--global-batch "$HPCNN_GLOBAL_BATCH")
 # shellcheck disable=SC2206

@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "report.hpp"
 
 namespace hpcnn::merge {
 
@@ -25,12 +26,6 @@ std::string human_bytes(int64_t b) {
   }
   std::ostringstream os;
   os << v << " " << units[u];
-  return os.str();
-}
-
-std::string fixed(double v, int digits) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(digits) << v;
   return os.str();
 }
 }  // namespace
@@ -148,10 +143,7 @@ std::string comparison_markdown(const AllreduceComparison& c) {
     os << " " << (g.best.empty() ? "-" : g.best) << " | " << (g.best_over_mpi > 0 ? fixed(g.best_over_mpi, 2) : "-")
        << " |\n";
   }
-  if (!c.warnings.empty()) {
-    os << "\nWarnings:\n\n";
-    for (const std::string& w : c.warnings) os << "- " << w << "\n";
-  }
+  os << warnings_markdown(c.warnings);
   return os.str();
 }
 

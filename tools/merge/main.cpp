@@ -36,7 +36,12 @@ void write_outputs(const fs::path& out, const std::vector<std::pair<std::string,
   }
 }
 
-int finish(const std::vector<std::string>& warnings, bool strict) {
+/// The end of every command: the files, the Markdown report on stdout, the
+/// warnings on stderr; returns the exit status (1 for warnings under --strict).
+int report(const fs::path& out, const std::vector<std::pair<std::string, std::string>>& files,
+           const std::vector<std::string>& warnings, bool quiet, bool strict) {
+  write_outputs(out, files, quiet);
+  std::cout << files.front().second;
   print_warnings(warnings);
   if (strict && !warnings.empty()) {
     std::cerr << "hpcnn-merge: error: " << warnings.size() << " warning(s) and --strict was given\n";
@@ -74,14 +79,11 @@ int run_summary(const std::vector<std::string>& args) {
 
   const merge::RunTimings run = merge::load_run(run_dir);
   const merge::RunSummary s = merge::summarize(run, {warmup});
-  const std::string md = merge::summary_markdown(s);
-  std::vector<std::pair<std::string, std::string>> files{{"summary.md", md},
+  std::vector<std::pair<std::string, std::string>> files{{"summary.md", merge::summary_markdown(s)},
                                                          {"summary.csv", merge::summary_csv(s)},
                                                          {"summary.json", merge::summary_json(s).dump(2) + "\n"}};
   if (!no_trace) files.emplace_back("trace.json", merge::merged_trace(run).dump() + "\n");
-  write_outputs(out_dir, files, common.quiet);
-  std::cout << md;
-  return finish(s.warnings, strict);
+  return report(out_dir, files, s.warnings, common.quiet, strict);
 }
 
 int run_scaling(const std::vector<std::string>& args) {
@@ -121,13 +123,10 @@ int run_scaling(const std::vector<std::string>& args) {
   std::vector<merge::RunSummary> summaries;
   for (const std::string& r : runs) summaries.push_back(merge::summarize(merge::load_run(r), {warmup}));
   const merge::ScalingStudy study = merge::scaling_study(summaries, mode);
-  const std::string md = merge::scaling_markdown(study);
-  write_outputs(out_dir,
-                {{"scaling.md", md}, {"scaling.csv", merge::scaling_csv(study)},
+  return report(out_dir,
+                {{"scaling.md", merge::scaling_markdown(study)}, {"scaling.csv", merge::scaling_csv(study)},
                  {"scaling.json", merge::scaling_json(study).dump(2) + "\n"}},
-                common.quiet);
-  std::cout << md;
-  return finish(study.warnings, strict);
+                study.warnings, common.quiet, strict);
 }
 
 int run_allreduce(const std::vector<std::string>& args) {
@@ -156,13 +155,10 @@ int run_allreduce(const std::vector<std::string>& args) {
       !out.empty() ? fs::path(out) : fs::path(csvs[0]).lexically_normal().parent_path() / "allreduce-comparison";
   std::vector<fs::path> paths(csvs.begin(), csvs.end());
   const merge::AllreduceComparison c = merge::compare_allreduce(paths);
-  const std::string md = merge::comparison_markdown(c);
-  write_outputs(out_dir,
-                {{"allreduce.md", md}, {"allreduce.csv", merge::comparison_csv(c)},
+  return report(out_dir,
+                {{"allreduce.md", merge::comparison_markdown(c)}, {"allreduce.csv", merge::comparison_csv(c)},
                  {"allreduce.json", merge::comparison_json(c).dump(2) + "\n"}},
-                common.quiet);
-  std::cout << md;
-  return finish(c.warnings, strict);
+                c.warnings, common.quiet, strict);
 }
 
 void print_usage(std::ostream& os) {

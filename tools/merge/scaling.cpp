@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "report.hpp"
 
 namespace hpcnn::merge {
 
@@ -60,14 +61,6 @@ ScalingStudy scaling_study(const std::vector<RunSummary>& runs, ScalingMode mode
   return study;
 }
 
-namespace {
-std::string fixed(double v, int digits) {
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(digits) << v;
-  return os.str();
-}
-}  // namespace
-
 std::string scaling_markdown(const ScalingStudy& study) {
   std::ostringstream os;
   const bool strong = study.mode == ScalingMode::kStrong;
@@ -92,10 +85,7 @@ std::string scaling_markdown(const ScalingStudy& study) {
     for (int k = 0; k < kNumPhases; ++k) os << " " << fixed(p.phase_mean[k] * 1e3, 2) << " |";
     os << "\n";
   }
-  if (!study.warnings.empty()) {
-    os << "\nWarnings:\n\n";
-    for (const std::string& w : study.warnings) os << "- " << w << "\n";
-  }
+  os << warnings_markdown(study.warnings);
   return os.str();
 }
 

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "report.hpp"
 
 namespace hpcnn::merge {
 
@@ -59,13 +60,6 @@ std::vector<std::vector<size_t>> common_steps(const RunTimings& run, std::vector
     for (const StepKey& key : common) index[r].push_back(where.at(key));
   }
   return index;
-}
-
-std::string fixed(double v, int digits) {
-  if (!std::isfinite(v)) return "n/a";
-  std::ostringstream os;
-  os << std::fixed << std::setprecision(digits) << v;
-  return os.str();
 }
 
 std::string ms(double seconds) { return fixed(seconds * 1e3, 3); }
@@ -157,10 +151,7 @@ std::string summary_markdown(const RunSummary& s) {
     os << "| " << timing::phase_name(static_cast<Phase>(p)) << " | " << st.count << " | " << ms(st.mean) << " | "
        << ms(st.median) << " | " << ms(st.p95) << " | " << ms(st.max) << " | " << fixed(st.total, 3) << " |\n";
   }
-  if (!s.warnings.empty()) {
-    os << "\nWarnings:\n\n";
-    for (const std::string& w : s.warnings) os << "- " << w << "\n";
-  }
+  os << warnings_markdown(s.warnings);
   return os.str();
 }
 
