@@ -2,6 +2,7 @@
 #include "core/build_info_access.hpp"
 
 #include "hpcnn/build_info.hpp"
+#include "hpcnn/git_revision.hpp"
 
 namespace hpcnn {
 std::string version_string() {
