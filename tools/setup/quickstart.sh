@@ -19,17 +19,11 @@ bash tools/setup/install_deps.sh
 echo "[setup] configuring and building ($preset, $jobs jobs)"
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset" -j "$jobs" >/dev/null
-bin="build/$preset/bin/hpcnn"
 
 if [[ $mode == main ]]; then
-  # Main job: import Fashion-MNIST into shards, then train keras-cnn for one
-  # epoch on all cores and print test accuracy and throughput.
-  "$bin" info
-  "$bin" data import-idx -q --out datasets/fashion-mnist --force > /dev/null
-  "$bin" data verify -q datasets/fashion-mnist
-  "$bin" summary -q --model keras-cnn
-  "$bin" train --model keras-cnn --data datasets/fashion-mnist --epochs "${HPCNN_EPOCHS:-1}" --batch 128 \
-    --threads "$(nproc)" --out results/runs/quickstart-keras-cnn
+  # Main job: import Fashion-MNIST into shards, train keras-cnn for one epoch
+  # on all cores, print test accuracy, throughput and where the time went.
+  bash tools/setup/main_job.sh "build/$preset/bin"
 else
   ctest --preset "$preset" -j "$jobs"
 fi
