@@ -49,15 +49,18 @@ fi
 sbatch --test-only -p cpu "$JOBS/train_cpu.sh" > /dev/null 2>&1 && pass || fail "train_cpu.sh --test-only"
 
 # --- real jobs: they share 2 CPUs, so Slurm runs them one after another ---------------
-train=$(HPCNN_MAX_STEPS=150 submit train_cpu.sh)
+train=$(HPCNN_MAX_STEPS=400 submit train_cpu.sh)
 bench=$(HPCNN_SIZES=1K,64K,1M HPCNN_ITERS=3 HPCNN_WARMUP=1 HPCNN_ALGOS=ring,rhd,mpi,shm submit bench_allreduce.sh)
 strong=$(HPCNN_GLOBAL_BATCH=64 submit scaling_strong.sh)
 weak=$(HPCNN_BATCH=32 submit scaling_weak.sh)
 "$HPCNN" data synth solar-table -q --train 2000 --test 200 --out table > /dev/null
 mlp=$(HPCNN_DATA=$WORK/table HPCNN_MLP_WIDTHS=50 HPCNN_MLP_DEPTHS="1 3" HPCNN_MAX_STEPS=5 submit mlp_family.sh)
-# USR1 to the running train job's batch shell (what --signal sends before the limit).
-for _ in $(seq 120); do [[ $(job_state "$train") == RUNNING ]] && break; sleep 0.5; done
-sleep 2
+# USR1 to the train job's batch shell (what --signal sends before the limit),
+# once its training step has started (the trap is set before that).
+for _ in $(seq 600); do
+  grep -qs "^\[job\] + mpirun" "$WORK/results/train-cpu-$train/job.log" && break
+  sleep 0.2
+done
 scancel --batch --signal=USR1 "$train" && pass || fail "could not signal job $train"
 for id in "$train" "$bench" "$strong" "$weak" "$mlp"; do
   wait_job "$id" && pass || fail "job $id did not complete"
@@ -69,7 +72,7 @@ R=$WORK/results
 import json, os, sys
 train, bench, strong, weak, mlp = sys.argv[1:]
 s = json.load(open(f"{train}/run/merged/summary.json"))
-assert s["ranks_present"] == 2 and s["world_size"] == 2 and s["steps_used"] == 149, s
+assert s["ranks_present"] == 2 and s["world_size"] == 2 and s["steps_used"] == 234, s  # 1 epoch: 235 steps
 assert json.load(open(f"{train}/run/metrics.json"))["config"]["world_size"] == 2
 assert os.path.exists(f"{train}/signal-usr1.txt"), "USR1 not recorded"
 assert "SIGUSR1" in open(f"{train}/job.log").read()
