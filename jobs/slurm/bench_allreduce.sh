@@ -14,7 +14,7 @@
 #   sbatch -N 2 --ntasks-per-node=4 jobs/slurm/bench_allreduce.sh
 #
 # Environment (defaults in brackets), besides those in jobs/slurm/lib.sh:
-#   HPCNN_ALGOS [all]  HPCNN_SIZES [the bench's sweep, 8 B .. 64 MiB]
+#   HPCNN_ALGOS [all]  HPCNN_SIZES [the bench's sweep: 8 B x4 up to 32 MiB]
 #   HPCNN_ITERS [10]  HPCNN_WARMUP [3]  HPCNN_BENCH_RANKS [the job's tasks]
 #   HPCNN_BENCH_ARGS [extra bench options]
 # Writes results/slurm/bench-allreduce-JOBID/: bench-npN.csv and .txt per rank

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces results/allreduce/: every algorithm, 8 B .. 64 MiB (x4 steps) and
+# Reproduces results/allreduce/: every algorithm, 8 B .. 32 MiB (x4 steps, the sweep under --max-bytes 64M) and
 # the solar-cnn gradient (17.4 MB), on 2 ranks and on 4 ranks (oversubscribed
 # on the 2-core development machine), 1 thread per rank.
 set -euo pipefail
