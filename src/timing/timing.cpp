@@ -27,6 +27,22 @@ const char* phase_name(Phase phase) {
   return "unknown";
 }
 
+bool parse_phase(std::string_view name, Phase& phase) {
+  for (int i = 0; i < kNumPhases; ++i) {
+    if (name == phase_name(static_cast<Phase>(i))) {
+      phase = static_cast<Phase>(i);
+      return true;
+    }
+  }
+  return false;
+}
+
+std::string rank_file_stem(int rank) {
+  char stem[32];
+  std::snprintf(stem, sizeof stem, "rank-%05d", rank);
+  return stem;
+}
+
 namespace {
 void write_all(int fd, const std::string& text, const std::filesystem::path& path) {
   size_t done = 0;
@@ -44,7 +60,7 @@ RankTimingWriter::RankTimingWriter(const std::filesystem::path& csv_path, int ra
   std::filesystem::create_directories(csv_path.parent_path());
   fd_ = ::open(csv_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
   HPCNN_CHECK(fd_ >= 0, csv_path.string(), ": cannot create: ", std::strerror(errno));
-  write_all(fd_, "rank,epoch,step,phase,start_s,seconds,bytes,samples\n", csv_path_);
+  write_all(fd_, std::string(kCsvHeader) + "\n", csv_path_);
   t0_ = std::chrono::steady_clock::now();
 }
 

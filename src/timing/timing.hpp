@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hpcnn::timing {
@@ -21,6 +22,13 @@ namespace hpcnn::timing {
 enum class Phase { kData, kForward, kBackward, kAllreduce, kOptimizer, kStep };
 inline constexpr int kNumPhases = 6;
 const char* phase_name(Phase phase);
+/// The inverse of phase_name(); false for any other text.
+bool parse_phase(std::string_view name, Phase& phase);
+
+/// The first line of every timing file.
+inline constexpr std::string_view kCsvHeader = "rank,epoch,step,phase,start_s,seconds,bytes,samples";
+/// "rank-00003": the stem of a rank's timing/ and trace/ files.
+std::string rank_file_stem(int rank);
 
 class RankTimingWriter {
  public:

@@ -253,10 +253,9 @@ TrainResult train(const TrainConfig& c, const Logger& log, comm::Communicator* c
   std::optional<timing::RankTimingWriter> timer;
   if (!c.run_dir.empty()) {
     write_run_manifest(c, comm, global_batch, backend->name());
-    char name[32];
-    std::snprintf(name, sizeof name, "rank-%05d", rank);
-    timer.emplace(c.run_dir / "timing" / (std::string(name) + ".csv"), rank,
-                  c.trace ? c.run_dir / "trace" / (std::string(name) + ".json") : std::filesystem::path());
+    const std::string stem = timing::rank_file_stem(rank);
+    timer.emplace(c.run_dir / "timing" / (stem + ".csv"), rank,
+                  c.trace ? c.run_dir / "trace" / (stem + ".json") : std::filesystem::path());
   }
   const int64_t allreduce_bytes = world > 1 ? net.num_params() * static_cast<int64_t>(sizeof(float)) : 0;
 

@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <charconv>
 #include <map>
 #include <regex>
@@ -15,8 +14,6 @@
 namespace hpcnn::merge {
 
 namespace {
-constexpr std::string_view kHeader = "rank,epoch,step,phase,start_s,seconds,bytes,samples";
-
 std::vector<std::string_view> split(std::string_view line, char sep) {
   std::vector<std::string_view> out;
   size_t begin = 0;
@@ -39,21 +36,7 @@ bool to_double(std::string_view s, double& v) {
   return ec == std::errc() && p == s.data() + s.size() && std::isfinite(v);
 }
 
-bool to_phase(std::string_view s, Phase& phase) {
-  for (int i = 0; i < kNumPhases; ++i) {
-    if (s == timing::phase_name(static_cast<Phase>(i))) {
-      phase = static_cast<Phase>(i);
-      return true;
-    }
-  }
-  return false;
-}
-
-std::string rank_file_name(int rank) {
-  char name[32];
-  std::snprintf(name, sizeof name, "rank-%05d.csv", rank);
-  return std::string("timing/") + name;
-}
+std::string rank_file_name(int rank) { return "timing/" + timing::rank_file_stem(rank) + ".csv"; }
 }  // namespace
 
 RankTimings parse_rank_csv(std::string_view text, int rank, const std::string& file,
@@ -73,8 +56,8 @@ RankTimings parse_rank_csv(std::string_view text, int rank, const std::string& f
   }
   std::vector<std::string_view> lines = split(text, '\n');
   if (!lines.empty() && lines.back().empty()) lines.pop_back();
-  if (lines.empty() || lines[0] != kHeader) {
-    warnings.push_back(cat(file, ": no timing header (expected \"", kHeader, "\"): file ignored"));
+  if (lines.empty() || lines[0] != timing::kCsvHeader) {
+    warnings.push_back(cat(file, ": no timing header (expected \"", timing::kCsvHeader, "\"): file ignored"));
     return out;
   }
 
@@ -93,7 +76,7 @@ RankTimings parse_rank_csv(std::string_view text, int rank, const std::string& f
     double start = 0, seconds = 0;
     Phase phase{};
     if (fields.size() != 8 || !to_int(fields[0], row_rank) || !to_int(fields[1], epoch) ||
-        !to_int(fields[2], step) || !to_phase(fields[3], phase) || !to_double(fields[4], start) ||
+        !to_int(fields[2], step) || !timing::parse_phase(fields[3], phase) || !to_double(fields[4], start) ||
         !to_double(fields[5], seconds) || seconds < 0 || !to_int(fields[6], bytes) || !to_int(fields[7], samples)) {
       if (bad_rows++ == 0) first_bad_line = i + 1;
       continue;
