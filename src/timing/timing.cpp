@@ -1,5 +1,6 @@
 // Per-rank timing writer.
 #include "timing/timing.hpp"
+#include "timing/chrome_trace.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -41,6 +42,26 @@ std::string rank_file_stem(int rank) {
   char stem[32];
   std::snprintf(stem, sizeof stem, "rank-%05d", rank);
   return stem;
+}
+
+void add_rank_tracks(nlohmann::json& events, int rank, const std::string& label) {
+  events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", rank}, {"args", {{"name", label}}}});
+  events.push_back({{"name", "process_sort_index"}, {"ph", "M"}, {"pid", rank}, {"args", {{"sort_index", rank}}}});
+  for (int p = 0; p < kNumPhases; ++p) {
+    events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", rank}, {"tid", p},
+                      {"args", {{"name", phase_name(static_cast<Phase>(p))}}}});
+    events.push_back({{"name", "thread_sort_index"}, {"ph", "M"}, {"pid", rank}, {"tid", p},
+                      {"args", {{"sort_index", p}}}});
+  }
+}
+
+nlohmann::json phase_event(int rank, Phase phase, int64_t epoch, int64_t step, double start_s, double seconds) {
+  return {{"name", phase_name(phase)}, {"ph", "X"}, {"pid", rank}, {"tid", static_cast<int>(phase)},
+          {"ts", start_s * 1e6}, {"dur", seconds * 1e6}, {"args", {{"epoch", epoch}, {"step", step}}}};
+}
+
+nlohmann::json trace_document(nlohmann::json events) {
+  return {{"traceEvents", std::move(events)}, {"displayTimeUnit", "ms"}};
 }
 
 namespace {
@@ -93,20 +114,11 @@ void RankTimingWriter::end_step() {
 void RankTimingWriter::finish() {
   end_step();
   if (trace_path_.empty()) return;
-  // Chrome trace: one process per rank, one thread (track) per phase.
   nlohmann::json events = nlohmann::json::array();
-  events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", rank_}, {"args", {{"name", cat("rank ", rank_)}}}});
-  for (int p = 0; p < kNumPhases; ++p) {
-    events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", rank_}, {"tid", p},
-                      {"args", {{"name", phase_name(static_cast<Phase>(p))}}}});
-  }
-  for (const Event& e : events_) {
-    events.push_back({{"name", phase_name(e.phase)}, {"ph", "X"}, {"pid", rank_}, {"tid", static_cast<int>(e.phase)},
-                      {"ts", e.start_s * 1e6}, {"dur", e.seconds * 1e6},
-                      {"args", {{"epoch", e.epoch}, {"step", e.step}}}});
-  }
+  add_rank_tracks(events, rank_, cat("rank ", rank_));
+  for (const Event& e : events_) events.push_back(phase_event(rank_, e.phase, e.epoch, e.step, e.start_s, e.seconds));
   std::filesystem::create_directories(trace_path_.parent_path());
-  write_file_atomic(trace_path_, nlohmann::json{{"traceEvents", events}, {"displayTimeUnit", "ms"}}.dump() + "\n");
+  write_file_atomic(trace_path_, trace_document(std::move(events)).dump() + "\n");
 }
 
 }  // namespace hpcnn::timing

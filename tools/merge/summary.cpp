@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "timing/chrome_trace.hpp"
 #include "report.hpp"
 
 namespace hpcnn::merge {
@@ -194,27 +195,15 @@ nlohmann::json merged_trace(const RunTimings& run) {
   nlohmann::json events = nlohmann::json::array();
   for (const RankTimings& rank : run.ranks) {
     const std::string label = rank.host.empty() ? cat("rank ", rank.rank) : cat("rank ", rank.rank, " (", rank.host, ")");
-    events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", rank.rank}, {"args", {{"name", label}}}});
-    events.push_back({{"name", "process_sort_index"}, {"ph", "M"}, {"pid", rank.rank}, {"args", {{"sort_index", rank.rank}}}});
-    for (int p = 0; p < kNumPhases; ++p) {
-      events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", rank.rank}, {"tid", p},
-                        {"args", {{"name", timing::phase_name(static_cast<Phase>(p))}}}});
-      events.push_back({{"name", "thread_sort_index"}, {"ph", "M"}, {"pid", rank.rank}, {"tid", p},
-                        {"args", {{"sort_index", p}}}});
-    }
+    timing::add_rank_tracks(events, rank.rank, label);
     for (const StepRecord& step : rank.steps) {
       for (int p = 0; p < kNumPhases; ++p) {
-        events.push_back({{"name", timing::phase_name(static_cast<Phase>(p))},
-                          {"ph", "X"},
-                          {"pid", rank.rank},
-                          {"tid", p},
-                          {"ts", step.start[p] * 1e6},
-                          {"dur", step.seconds[p] * 1e6},
-                          {"args", {{"epoch", step.epoch}, {"step", step.step}}}});
+        events.push_back(timing::phase_event(rank.rank, static_cast<Phase>(p), step.epoch, step.step, step.start[p],
+                                             step.seconds[p]));
       }
     }
   }
-  return {{"traceEvents", events}, {"displayTimeUnit", "ms"}};
+  return timing::trace_document(std::move(events));
 }
 
 }  // namespace hpcnn::merge
