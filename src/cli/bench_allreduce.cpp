@@ -97,7 +97,7 @@ int run_bench_allreduce(const Args& args) {
         << "\n" << std::setw(8) << "" << std::setw(13) << "(floats)" << std::setw(13) << "" << std::setw(12) << ""
         << std::setw(11) << "(GB/s)" << std::setw(11) << "(GB/s)" << "\n";
   std::ostringstream csv_text;
-  csv_text << "algo,ranks,nodes,count,bytes,time_us,algbw_gbs,busbw_gbs,wrong\n";
+  csv_text << comm::kBenchCsvHeader << "\n";
   if (world.rank() == 0) std::cout << table.str() << std::flush;
   table.str("");
   for (comm::AllreduceAlgo algo : algos) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "comm/communicator.hpp"
@@ -20,6 +21,9 @@ enum class AllreduceAlgo { kRing, kTree, kRhd, kCentral, kMpi, kShm, kHier, kAut
 /// "ring", "tree", ... ; throws UsageError naming the known ones.
 AllreduceAlgo parse_allreduce(const std::string& text);
 const char* allreduce_name(AllreduceAlgo algo);
+
+/// The columns of `hpcnn bench allreduce --csv` (read back by hpcnn-merge allreduce).
+inline constexpr std::string_view kBenchCsvHeader = "algo,ranks,nodes,count,bytes,time_us,algbw_gbs,busbw_gbs,wrong";
 /// Every concrete algorithm (auto excluded), in a fixed order.
 const std::vector<AllreduceAlgo>& all_allreduce_algos();
 

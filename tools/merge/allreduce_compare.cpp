@@ -7,6 +7,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "comm/allreduce.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "report.hpp"
@@ -14,8 +15,6 @@
 namespace hpcnn::merge {
 
 namespace {
-constexpr const char* kBenchHeader = "algo,ranks,nodes,count,bytes,time_us,algbw_gbs,busbw_gbs,wrong";
-
 std::string human_bytes(int64_t b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB"};
   double v = static_cast<double>(b);
@@ -35,8 +34,8 @@ std::vector<BenchRow> parse_bench_csv(const std::string& text, const std::string
   std::istringstream in(text);
   std::string line;
   std::vector<BenchRow> rows;
-  HPCNN_CHECK(std::getline(in, line) && line == kBenchHeader, file,
-              ": not an `hpcnn bench allreduce --csv` file (expected header \"", kBenchHeader, "\")");
+  HPCNN_CHECK(std::getline(in, line) && line == comm::kBenchCsvHeader, file,
+              ": not an `hpcnn bench allreduce --csv` file (expected header \"", comm::kBenchCsvHeader, "\")");
   int64_t number = 1;
   while (std::getline(in, line)) {
     ++number;
