@@ -111,3 +111,20 @@ scaling_sweep() {
   run_step "$MERGE" scaling -q "--$mode" "${runs[@]}" --out "$RESULTS"
   plot scaling "$RESULTS/scaling.json"
 }
+
+# train_and_summarise DEFAULT_ALLREDUCE [TRAIN_OPTION...]: one training run on
+# the job's ranks into $RESULTS/run (HPCNN_MODEL, HPCNN_EPOCHS, HPCNN_BATCH,
+# HPCNN_GLOBAL_BATCH, HPCNN_ALLREDUCE, HPCNN_MAX_STEPS, HPCNN_TRAIN_ARGS), then
+# its timing summary.
+train_and_summarise() {
+  local algo=$1
+  shift
+  local args=("$@" --model "${HPCNN_MODEL:-keras-cnn}" --data "$DATA" --epochs "${HPCNN_EPOCHS:-1}"
+              --batch "${HPCNN_BATCH:-128}" --threads "$THREADS" --allreduce "${HPCNN_ALLREDUCE:-$algo}"
+              --max-steps "${HPCNN_MAX_STEPS:-0}" --out "$RESULTS/run")
+  [[ -z ${HPCNN_GLOBAL_BATCH:-} ]] || args+=(--global-batch "$HPCNN_GLOBAL_BATCH")
+  # shellcheck disable=SC2206
+  args+=(${HPCNN_TRAIN_ARGS:-})
+  run_step "${MPIRUN[@]}" -n "$RANKS" "$HPCNN" train "${args[@]}"
+  run_step "$MERGE" summary -q "$RESULTS/run"
+}

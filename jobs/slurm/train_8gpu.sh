@@ -34,12 +34,6 @@ ensure_data
 # NCCL when this build's all-reduce offers it, else the automatic choice.
 algo=auto
 "$HPCNN" train --help | grep -A1 -- "--allreduce" | grep -q nccl && algo=nccl
-args=(--backend cuda --model "${HPCNN_MODEL:-keras-cnn}" --data "$DATA" --epochs "${HPCNN_EPOCHS:-1}"
-      --batch "${HPCNN_BATCH:-128}" --threads "$THREADS" --allreduce "${HPCNN_ALLREDUCE:-$algo}"
-      --max-steps "${HPCNN_MAX_STEPS:-0}" --out "$RESULTS/run")
-[[ -z ${HPCNN_GLOBAL_BATCH:-} ]] || args+=(--global-batch "$HPCNN_GLOBAL_BATCH")
-# shellcheck disable=SC2206
-args+=(${HPCNN_TRAIN_ARGS:-})
-run_step "${MPIRUN[@]}" -n "$RANKS" --map-by "ppr:${SLURM_NTASKS_PER_NODE:-8}:node" "$HPCNN" train "${args[@]}"
-run_step "$MERGE" summary -q "$RESULTS/run"
+MPIRUN+=(--map-by "ppr:${SLURM_NTASKS_PER_NODE:-8}:node")   # one rank per GPU
+train_and_summarise "$algo" --backend cuda
 echo "[job] done: $RESULTS"

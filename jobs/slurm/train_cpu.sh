@@ -25,12 +25,5 @@ set -euo pipefail
 source "${HPCNN_ROOT:-${SLURM_SUBMIT_DIR:-$PWD}}/jobs/slurm/lib.sh"
 job_init train-cpu
 ensure_data
-args=(--model "${HPCNN_MODEL:-keras-cnn}" --data "$DATA" --epochs "${HPCNN_EPOCHS:-1}"
-      --batch "${HPCNN_BATCH:-128}" --threads "$THREADS" --allreduce "${HPCNN_ALLREDUCE:-auto}"
-      --max-steps "${HPCNN_MAX_STEPS:-0}" --out "$RESULTS/run")
-[[ -z ${HPCNN_GLOBAL_BATCH:-} ]] || args+=(--global-batch "$HPCNN_GLOBAL_BATCH")
-# shellcheck disable=SC2206
-args+=(${HPCNN_TRAIN_ARGS:-})
-run_step "${MPIRUN[@]}" -n "$RANKS" "$HPCNN" train "${args[@]}"
-run_step "$MERGE" summary -q "$RESULTS/run"
+train_and_summarise auto
 echo "[job] done: $RESULTS"
