@@ -5,7 +5,9 @@
 // reduce-scatter (log2 p' exchanges of halving size; afterwards each holds
 // one fully reduced block) and a recursive-doubling all-gather (the reverse).
 // Finally the odd ranks of the first pairs hand the result back to their
-// partners. Every block is reduced once, then copied: identical everywhere.
+// partners. Halving and doubling exchanges travel in windowed chunks
+// (detail::exchange), so a halving step adds each chunk as it lands. Every block is reduced once, then copied:
+// identical everywhere.
 #include <vector>
 
 #include "comm/allreduce.hpp"
@@ -20,7 +22,9 @@ void allreduce_rhd(Communicator& comm, float* data, int64_t count) {
   int pow2 = 1;
   while (pow2 * 2 <= p) pow2 *= 2;
   const int extra = p - pow2;
-  constexpr int kFold = 11, kHalve = 12, kDouble = 13, kUnfold = 14;
+  // Fold/unfold involve ranks that take no part in the exchanges, so their
+  // tags cannot meet the exchanges' chunk-index tags.
+  constexpr int kFold = 11, kUnfold = 14;
 
   // 1. Fold the first 2 * extra ranks pairwise.
   int vrank;  // rank among the pow2 survivors, -1 for ranks that sit out
@@ -51,10 +55,8 @@ void allreduce_rhd(Communicator& comm, float* data, int64_t count) {
       const bool keep_low = (vrank & dist) == 0;
       const int64_t keep_lo = keep_low ? lo : mid, keep_hi = keep_low ? mid : hi;
       const int64_t send_lo = keep_low ? mid : lo, send_hi = keep_low ? hi : mid;
-      MPI_CHECK(MPI_Sendrecv(data + send_lo, static_cast<int>(send_hi - send_lo), MPI_FLOAT, partner, kHalve,
-                             incoming, static_cast<int>(keep_hi - keep_lo), MPI_FLOAT, partner, kHalve, c,
-                             MPI_STATUS_IGNORE));
-      detail::add_into(data + keep_lo, incoming, keep_hi - keep_lo);
+      detail::exchange(data + send_lo, send_hi - send_lo, partner, incoming, keep_hi - keep_lo, partner, c,
+                       [&](int64_t off, int64_t n) { detail::add_into(data + keep_lo + off, incoming + off, n); });
       parents.emplace_back(lo, hi);
       lo = keep_lo;
       hi = keep_hi;
@@ -66,9 +68,7 @@ void allreduce_rhd(Communicator& comm, float* data, int64_t count) {
       const auto [plo, phi] = parents.back();
       parents.pop_back();
       const int64_t other_lo = lo == plo ? hi : plo, other_hi = lo == plo ? phi : lo;
-      MPI_CHECK(MPI_Sendrecv(data + lo, static_cast<int>(hi - lo), MPI_FLOAT, partner, kDouble, data + other_lo,
-                             static_cast<int>(other_hi - other_lo), MPI_FLOAT, partner, kDouble, c,
-                             MPI_STATUS_IGNORE));
+      detail::exchange(data + lo, hi - lo, partner, data + other_lo, other_hi - other_lo, partner, c, {});
       lo = plo;
       hi = phi;
     }

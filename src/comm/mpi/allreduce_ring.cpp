@@ -1,10 +1,8 @@
 // Ring all-reduce: reduce-scatter then all-gather around the ring, p-1 steps
-// each. Every step's segment travels in chunks: all receives are posted
-// first, and each chunk is added as soon as it lands while later chunks are
-// still on the wire. Segment k ends fully reduced on rank (k - 1) mod p and is
-// copied from there, so all ranks hold bitwise the same sum.
-#include <vector>
-
+// each. Every step's segment travels in chunks (detail::exchange: all
+// receives posted first, a window of sends in flight), and each chunk is added
+// as soon as it lands while later chunks are still on the wire. Segment k ends fully reduced on rank (k - 1) mod p and
+// is copied from there, so all ranks hold bitwise the same sum.
 #include "comm/allreduce.hpp"
 #include "comm/mpi/common.hpp"
 
@@ -17,34 +15,21 @@ void allreduce_ring(Communicator& comm, float* data, int64_t count) {
   const int right = (r + 1) % p, left = (r + p - 1) % p;
   const int64_t max_segment = block_range(count, 0, p).second;
   float* incoming = comm.scratch(max_segment);
-  std::vector<MPI_Request> recvs, sends;
 
+  // One step: send segment `send_seg` to the right while segment `recv_seg`
+  // arrives from the left, chunk by chunk (detail::exchange); in the
+  // reduce-scatter each chunk is added as soon as it lands.
   auto exchange = [&](int send_seg, int recv_seg, bool reduce) {
     const auto [s_first, s_last] = block_range(count, send_seg, p);
     const auto [r_first, r_last] = block_range(count, recv_seg, p);
-    float* dst = reduce ? incoming : data + r_first;  // all-gather receives in place
-    const int64_t r_len = r_last - r_first, s_len = s_last - s_first;
-    recvs.assign(static_cast<size_t>((r_len + detail::kChunk - 1) / detail::kChunk), MPI_REQUEST_NULL);
-    sends.assign(static_cast<size_t>((s_len + detail::kChunk - 1) / detail::kChunk), MPI_REQUEST_NULL);
-    for (size_t k = 0; k < recvs.size(); ++k) {
-      const int64_t off = static_cast<int64_t>(k) * detail::kChunk;
-      MPI_CHECK(MPI_Irecv(dst + off, static_cast<int>(std::min(detail::kChunk, r_len - off)), MPI_FLOAT, left,
-                          static_cast<int>(k), c, &recvs[k]));
+    if (reduce) {
+      detail::exchange(data + s_first, s_last - s_first, right, incoming, r_last - r_first, left, c,
+                       [&, r_first = r_first](int64_t off, int64_t n) {
+                         detail::add_into(data + r_first + off, incoming + off, n);
+                       });
+    } else {  // the all-gather receives in place
+      detail::exchange(data + s_first, s_last - s_first, right, data + r_first, r_last - r_first, left, c, {});
     }
-    for (size_t k = 0; k < sends.size(); ++k) {
-      const int64_t off = static_cast<int64_t>(k) * detail::kChunk;
-      MPI_CHECK(MPI_Isend(data + s_first + off, static_cast<int>(std::min(detail::kChunk, s_len - off)), MPI_FLOAT,
-                          right, static_cast<int>(k), c, &sends[k]));
-    }
-    // Chunks are added in order, each as soon as it has arrived.
-    for (size_t k = 0; k < recvs.size(); ++k) {
-      MPI_CHECK(MPI_Wait(&recvs[k], MPI_STATUS_IGNORE));
-      if (reduce) {
-        const int64_t off = static_cast<int64_t>(k) * detail::kChunk;
-        detail::add_into(data + r_first + off, incoming + off, std::min(detail::kChunk, r_len - off));
-      }
-    }
-    MPI_CHECK(MPI_Waitall(static_cast<int>(sends.size()), sends.data(), MPI_STATUSES_IGNORE));
   };
 
   // Reduce-scatter: at step s, pass on segment (r - s) and fold in segment (r - s - 1).

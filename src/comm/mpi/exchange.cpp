@@ -1,0 +1,58 @@
+// The full-duplex chunked exchange behind ring and rhd (see common.hpp for
+// why sends are windowed): receives are all posted up front, sends are
+// topped up as the oldest completes, and each received chunk is handed to the
+// caller in order while the rest are still travelling.
+#include <vector>
+
+#include "comm/mpi/common.hpp"
+
+namespace hpcnn::comm::detail {
+
+namespace {
+int chunks_of(int64_t count) { return static_cast<int>((count + kChunk - 1) / kChunk); }
+int chunk_len(int64_t count, int k) { return static_cast<int>(std::min(kChunk, count - int64_t{k} * kChunk)); }
+}  // namespace
+
+void exchange(const float* send, int64_t send_count, int to, float* recv, int64_t recv_count, int from, MPI_Comm comm,
+              const ChunkFn& on_chunk) {
+  const int n_recv = chunks_of(recv_count), n_send = chunks_of(send_count);
+  std::vector<MPI_Request> recvs(static_cast<size_t>(n_recv), MPI_REQUEST_NULL);
+  std::vector<MPI_Request> sends(static_cast<size_t>(n_send), MPI_REQUEST_NULL);
+  for (int k = 0; k < n_recv; ++k) {
+    MPI_CHECK(MPI_Irecv(recv + int64_t{k} * kChunk, chunk_len(recv_count, k), MPI_FLOAT, from, k, comm,
+                        &recvs[static_cast<size_t>(k)]));
+  }
+  int posted = 0, sent = 0;  // sends [sent, posted) are in flight
+  auto top_up = [&] {
+    for (; posted < n_send && posted - sent < kSendWindow; ++posted) {
+      MPI_CHECK(MPI_Isend(send + int64_t{posted} * kChunk, chunk_len(send_count, posted), MPI_FLOAT, to, posted, comm,
+                          &sends[static_cast<size_t>(posted)]));
+    }
+  };
+  top_up();
+  for (int k = 0; k < n_recv; ++k) {
+    // Wait for receive k; whenever the oldest send finishes first, refill the window.
+    while (true) {
+      MPI_Request pending[2] = {recvs[static_cast<size_t>(k)],
+                                sent < posted ? sends[static_cast<size_t>(sent)] : MPI_REQUEST_NULL};
+      int which = MPI_UNDEFINED;
+      MPI_CHECK(MPI_Waitany(2, pending, &which, MPI_STATUS_IGNORE));
+      recvs[static_cast<size_t>(k)] = pending[0];
+      if (sent < posted) sends[static_cast<size_t>(sent)] = pending[1];
+      if (which == 1) {
+        ++sent;
+        top_up();
+        continue;
+      }
+      break;  // receive k is complete (which == 0)
+    }
+    if (on_chunk) on_chunk(int64_t{k} * kChunk, chunk_len(recv_count, k));
+  }
+  while (sent < n_send) {
+    MPI_CHECK(MPI_Wait(&sends[static_cast<size_t>(sent)], MPI_STATUS_IGNORE));
+    ++sent;
+    top_up();
+  }
+}
+
+}  // namespace hpcnn::comm::detail
