@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 #SBATCH --job-name=hpcnn-bench-allreduce
 #SBATCH --nodes=1
-#SBATCH --ntasks=2
+#SBATCH --ntasks-per-node=2
 #SBATCH --cpus-per-task=1
 #SBATCH --time=00:30:00
 #SBATCH --signal=B:USR1@60

@@ -9,6 +9,8 @@
 #   HPCNN_BIN          folder with hpcnn and hpcnn-merge (default $HPCNN_ROOT/build/release/bin)
 #   HPCNN_RESULTS      parent of the job's results directory (default $HPCNN_ROOT/results/slurm)
 #   HPCNN_MPIRUN_FLAGS extra mpirun flags, e.g. "--mca btl self,vader --bind-to none"
+#   HPCNN_LAUNCHER     how ranks start: mpirun (default) or srun (`srun --mpi=pmix`,
+#                      inside a Slurm allocation; HPCNN_SRUN_FLAGS adds flags)
 #   HPCNN_PYTHON       python3 with matplotlib for the plots (default /usr/bin/python3)
 #   HPCNN_RANKS        ranks when run outside Slurm (inside: SLURM_NTASKS)
 #   HPCNN_THREADS      threads per rank outside Slurm (inside: SLURM_CPUS_PER_TASK)
@@ -40,7 +42,13 @@ job_init() {
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
   fi
   # shellcheck disable=SC2206  # word splitting of the flags is intended
-  MPIRUN=(mpirun ${HPCNN_MPIRUN_FLAGS:-})
+  case ${HPCNN_LAUNCHER:-mpirun} in
+    mpirun) MPIRUN=(mpirun ${HPCNN_MPIRUN_FLAGS:-}) ;;
+    srun)
+      [[ -n ${SLURM_JOB_ID:-} ]] || job_die "HPCNN_LAUNCHER=srun needs a Slurm allocation (sbatch/salloc)"
+      MPIRUN=(srun --mpi=pmix ${HPCNN_SRUN_FLAGS:-}) ;;
+    *) job_die "HPCNN_LAUNCHER must be mpirun or srun, not '$HPCNN_LAUNCHER'" ;;
+  esac
   # Slurm sends USR1 to this shell shortly before the time limit (--signal=B:USR1@120).
   # hpcnn has no checkpoint-on-signal yet: note it and let the step run on.
   trap 'echo "[job] SIGUSR1 at $(date +%T): the time limit is near"; date -Is > "$RESULTS/signal-usr1.txt"' USR1

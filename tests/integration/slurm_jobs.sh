@@ -6,11 +6,18 @@
 # train_8gpu.sh with `sbatch --test-only` against a node declaring 8 GPUs.
 source "$(dirname "$0")/lib.sh"
 require_fashion_mnist
+started_slurm=0
 if [[ $(id -u) -ne 0 ]] && ! sinfo > /dev/null 2>&1; then
   echo "SKIP: needs root to start a local Slurm (or a running Slurm)"
   exit 77
 fi
 if [[ $(id -u) -eq 0 ]]; then
+  # A Slurm this test starts is stopped again when it ends (by the PIDs the
+  # script recorded); one that was already running is left as it was.
+  if ! sinfo -h > /dev/null 2>&1; then
+    started_slurm=1
+    trap 'bash "$SOURCE_DIR/tools/slurm/start_local_slurm.sh" --stop > /dev/null; rm -rf "$WORK"' EXIT
+  fi
   bash "$SOURCE_DIR/tools/slurm/start_local_slurm.sh" || { fail "start_local_slurm.sh"; finish; }
 fi
 : "${HPCNN_MERGE:?set HPCNN_MERGE}"
@@ -96,4 +103,17 @@ PY
 bad=$(HPCNN_DATA=$WORK/nowhere submit train_cpu.sh)
 wait_job "$bad" 2> /dev/null && fail "job with a missing dataset completed" || pass
 grep -q "nowhere: not a dataset" logs/*-"$bad".out && pass || fail "reason not in the log: $(cat logs/*-"$bad".out)"
+
+# Stopping stops the daemons it recorded, by PID, and nothing else named like them.
+if [[ $started_slurm -eq 1 ]]; then
+  mkdir -p decoy
+  ln -s "$(command -v sleep)" decoy/slurmd
+  decoy/slurmd 120 &
+  decoy=$!
+  ctld=$(cat /run/slurmctld.pid) slurmd=$(cat /run/slurmd.pid)
+  bash "$SOURCE_DIR/tools/slurm/start_local_slurm.sh" --stop > stop.txt 2>&1 && pass || fail "--stop: $(cat stop.txt)"
+  [[ ! -d /proc/$ctld && ! -d /proc/$slurmd ]] && pass || fail "slurmctld $ctld or slurmd $slurmd still running"
+  kill -0 "$decoy" 2> /dev/null && pass || fail "--stop stopped a process it did not start (a decoy named slurmd)"
+  kill "$decoy"
+fi
 finish

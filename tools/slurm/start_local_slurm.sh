@@ -6,6 +6,12 @@
 #   bash tools/slurm/start_local_slurm.sh          # start (installs packages if missing)
 #   bash tools/slurm/start_local_slurm.sh --stop   # stop the daemons it started
 #
+# Daemons are stopped only by the PIDs this script recorded (the pid files
+# named in its slurm.conf, and munged's when this script started munged),
+# after checking that each PID still runs that program: never by name, so
+# another slurmd on the machine (an emulated cluster's, tools/cluster/) is
+# never touched.
+#
 # Configuration written to /etc/slurm (only when no foreign slurm.conf is
 # there; ours carries the marker line below):
 #   partition "cpu" (default): this machine, its real CPUs and memory (slurmd -C)
@@ -23,8 +29,36 @@ die() { echo "[slurm] error: $*" >&2; exit 1; }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root (starts munged, slurmctld and slurmd)"
 
+STATE=/run/hpcnn-local-slurm   # munged.started: munged's PID when this script started it
+CTLD_PID=/run/slurmctld.pid SLURMD_PID=/run/slurmd.pid MUNGED_PID=/run/munge/munged.pid
+
+# stop_recorded NAME PIDFILE: stops the PID in PIDFILE if it still runs NAME.
+stop_recorded() {
+  local name=$1 file=$2 pid
+  pid=$(cat "$file" 2>/dev/null) || return 0
+  if [[ $pid =~ ^[0-9]+$ && -d /proc/$pid && $(cat "/proc/$pid/comm" 2>/dev/null) == "$name" ]]; then
+    kill "$pid"
+    for _ in $(seq 100); do [[ -d /proc/$pid ]] || break; sleep 0.1; done
+    [[ ! -d /proc/$pid ]] || kill -9 "$pid" 2>/dev/null || true
+    log "stopped $name ($pid)"
+  fi
+  rm -f "$file"
+}
+
+stop_daemons() {
+  # Only a configuration we wrote names pid files we own.
+  [[ -f $CONF ]] && grep -qF "$MARKER" "$CONF" || return 0
+  stop_recorded slurmd "$SLURMD_PID"
+  stop_recorded slurmctld "$CTLD_PID"
+}
+
 if [[ ${1:-} == --stop ]]; then
-  for d in slurmd slurmctld; do pkill -x "$d" 2>/dev/null && log "stopped $d" || true; done
+  stop_daemons
+  if [[ -s $STATE/munged.started ]]; then
+    printf '%s\n' "$(cat "$STATE/munged.started")" > "$STATE/munged.pid"
+    stop_recorded munged "$STATE/munged.pid"
+    rm -f "$STATE/munged.started"
+  fi
   exit 0
 fi
 
@@ -58,12 +92,17 @@ chmod 0700 /etc/munge /var/log/munge /var/lib/munge
 chmod 0400 /etc/munge/munge.key
 chmod 0755 /run/munge
 if ! munge -n 2>/dev/null | unmunge > /dev/null 2>&1; then
-  pkill -x munged 2>/dev/null || true
-  sudo_munge=(runuser -u munge --)
-  "${sudo_munge[@]}" /usr/sbin/munged --force
+  # A munged of ours that no longer answers: stop it by its recorded PID.
+  if [[ -s $STATE/munged.started ]]; then
+    cp "$STATE/munged.started" "$STATE/munged.pid"
+    stop_recorded munged "$STATE/munged.pid"
+  fi
+  runuser -u munge -- /usr/sbin/munged --force
   for _ in $(seq 50); do munge -n 2>/dev/null | unmunge > /dev/null 2>&1 && break; sleep 0.1; done
   munge -n | unmunge > /dev/null 2>&1 || die "munged did not start (see /var/log/munge/munged.log)"
-  log "munged started"
+  mkdir -p "$STATE"
+  cat "$MUNGED_PID" > "$STATE/munged.started"
+  log "munged started ($(cat "$MUNGED_PID"))"
 fi
 
 # --- slurm.conf ------------------------------------------------------------------
@@ -92,8 +131,8 @@ ReturnToService=2
 GresTypes=gpu
 StateSaveLocation=/var/spool/slurmctld
 SlurmdSpoolDir=/var/spool/slurmd
-SlurmctldPidFile=/run/slurmctld.pid
-SlurmdPidFile=/run/slurmd.pid
+SlurmctldPidFile=$CTLD_PID
+SlurmdPidFile=$SLURMD_PID
 SlurmctldLogFile=/var/log/slurm/slurmctld.log
 SlurmdLogFile=/var/log/slurm/slurmd.log
 AccountingStorageType=accounting_storage/none
@@ -124,9 +163,7 @@ mv "$CONF.tmp" "$CONF"
 printf '%s\nNodeName=gpunode01 Name=gpu File=/dev/nvidia[0-7]\n' "$MARKER" > /etc/slurm/gres.conf
 
 # --- daemons -----------------------------------------------------------------------
-pkill -x slurmd 2>/dev/null || true
-pkill -x slurmctld 2>/dev/null || true
-sleep 0.5
+stop_daemons
 # -c: start from a clean state (the configuration changed; this is a test cluster).
 /usr/sbin/slurmctld -c -i
 /usr/sbin/slurmd
