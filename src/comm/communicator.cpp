@@ -18,6 +18,10 @@ Communicator::Communicator(MPI_Comm parent, int ranks_per_node) {
   }
   MPI_CHECK(MPI_Comm_rank(node_comm_, &node_rank_));
   MPI_CHECK(MPI_Comm_size(node_comm_, &node_size_));
+  int leader = rank_;
+  MPI_CHECK(MPI_Bcast(&leader, 1, MPI_INT, 0, node_comm_));
+  node_of_.resize(static_cast<size_t>(size_));
+  MPI_CHECK(MPI_Allgather(&leader, 1, MPI_INT, node_of_.data(), 1, MPI_INT, comm_));
   MPI_CHECK(MPI_Comm_split(comm_, node_rank_ == 0 ? 0 : MPI_UNDEFINED, rank_, &leader_comm_));
   int leaders = node_rank_ == 0 ? 1 : 0;
   MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &leaders, 1, MPI_INT, MPI_SUM, comm_));
@@ -40,6 +44,7 @@ Communicator::Communicator(Communicator&& other) noexcept
       node_size_(other.node_size_),
       num_nodes_(other.num_nodes_),
       regular_nodes_(other.regular_nodes_),
+      node_of_(std::move(other.node_of_)),
       scratch_(std::move(other.scratch_)),
       window_(other.window_),
       slots_(std::move(other.slots_)),

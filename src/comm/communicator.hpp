@@ -37,6 +37,10 @@ class Communicator {
   int num_nodes() const { return num_nodes_; }
   /// True when every node holds the same number of consecutive ranks.
   bool regular_nodes() const { return regular_nodes_; }
+  /// True when rank `other` sits on this rank's node.
+  bool same_node(int other) const {
+    return node_of_[static_cast<size_t>(other)] == node_of_[static_cast<size_t>(rank_)];
+  }
 
   /// The node leaders as a Communicator of their own (made on first use, by
   /// all leaders together); nullptr on ranks that are not leaders.
@@ -64,6 +68,7 @@ class Communicator {
   MPI_Comm leader_comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1, node_rank_ = 0, node_size_ = 1, num_nodes_ = 1;
   bool regular_nodes_ = true;
+  std::vector<int> node_of_;  ///< every rank's node, as the rank of its node leader
   std::vector<float> scratch_;
   MPI_Win window_ = MPI_WIN_NULL;
   SharedSlots slots_;

@@ -56,6 +56,7 @@ void allreduce_rhd(Communicator& comm, float* data, int64_t count) {
       const int64_t keep_lo = keep_low ? lo : mid, keep_hi = keep_low ? mid : hi;
       const int64_t send_lo = keep_low ? mid : lo, send_hi = keep_low ? hi : mid;
       detail::exchange(data + send_lo, send_hi - send_lo, partner, incoming, keep_hi - keep_lo, partner, c,
+                       detail::pacing(comm, partner, true),
                        [&](int64_t off, int64_t n) { detail::add_into(data + keep_lo + off, incoming + off, n); });
       parents.emplace_back(lo, hi);
       lo = keep_lo;
@@ -68,7 +69,8 @@ void allreduce_rhd(Communicator& comm, float* data, int64_t count) {
       const auto [plo, phi] = parents.back();
       parents.pop_back();
       const int64_t other_lo = lo == plo ? hi : plo, other_hi = lo == plo ? phi : lo;
-      detail::exchange(data + lo, hi - lo, partner, data + other_lo, other_hi - other_lo, partner, c, {});
+      detail::exchange(data + lo, hi - lo, partner, data + other_lo, other_hi - other_lo, partner, c,
+                       detail::pacing(comm, partner, true), {});
       lo = plo;
       hi = phi;
     }

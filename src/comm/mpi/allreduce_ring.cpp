@@ -15,6 +15,7 @@ void allreduce_ring(Communicator& comm, float* data, int64_t count) {
   const int right = (r + 1) % p, left = (r + p - 1) % p;
   const int64_t max_segment = block_range(count, 0, p).second;
   float* incoming = comm.scratch(max_segment);
+  const detail::Pacing pace = detail::pacing(comm, right);
 
   // One step: send segment `send_seg` to the right while segment `recv_seg`
   // arrives from the left, chunk by chunk (detail::exchange); in the
@@ -23,12 +24,12 @@ void allreduce_ring(Communicator& comm, float* data, int64_t count) {
     const auto [s_first, s_last] = block_range(count, send_seg, p);
     const auto [r_first, r_last] = block_range(count, recv_seg, p);
     if (reduce) {
-      detail::exchange(data + s_first, s_last - s_first, right, incoming, r_last - r_first, left, c,
+      detail::exchange(data + s_first, s_last - s_first, right, incoming, r_last - r_first, left, c, pace,
                        [&, r_first = r_first](int64_t off, int64_t n) {
                          detail::add_into(data + r_first + off, incoming + off, n);
                        });
     } else {  // the all-gather receives in place
-      detail::exchange(data + s_first, s_last - s_first, right, data + r_first, r_last - r_first, left, c, {});
+      detail::exchange(data + s_first, s_last - s_first, right, data + r_first, r_last - r_first, left, c, pace, {});
     }
   };
 

@@ -29,26 +29,44 @@ inline void recv(float* p, int64_t n, int from, int tag, MPI_Comm c) {
   MPI_CHECK(MPI_Recv(p, static_cast<int>(n), MPI_FLOAT, from, tag, c, MPI_STATUS_IGNORE));
 }
 
-/// Chunks one rank may have in flight towards a peer in exchange(). Measured on
-/// two emulated nodes over TCP at 1 Gbit/s (results/cluster/): with every
-/// chunk of a segment posted at once, Open MPI queues the rendezvous replies a
-/// rank owes its peer behind its own outgoing chunks on their one TCP
-/// connection, so the two directions often take turns and a 2-rank ring ran at
-/// half the link rate (0.064 GB/s busBw at 16 MB). Two chunks in flight keep
-/// the link busy and let replies through: 0.113 GB/s.
-inline constexpr int kSendWindow = 2;
+/// How exchange() paces a transfer: pieces of `chunk` floats, at most
+/// `window` sends in flight.
+struct Pacing {
+  int64_t chunk = kChunk;
+  int window = 1 << 30;
+};
 
-/// Called as each received chunk lands, in order: (offset, count) within the receive range.
+/// Chunks one rank may have in flight towards a peer on another node.
+/// Measured on two emulated nodes over TCP at 1 Gbit/s (results/cluster/,
+/// docs/algorithms.md): with every chunk of a segment posted at once, Open MPI
+/// queues the rendezvous replies a rank owes its peer behind its own outgoing
+/// chunks on their one TCP connection, so the two directions often take turns
+/// and a 2-rank ring ran at half the link rate (0.064 GB/s busBw at 16 MB).
+/// Two chunks in flight keep the link busy and let replies through: 0.11-0.12
+/// GB/s. Inside a node (shared-memory transport) a window only adds round
+/// trips, so there every chunk is posted at once.
+inline constexpr int kRemoteSendWindow = 2;
+
+/// Pacing for messages from this rank to `peer`: windowed chunks across
+/// nodes; inside a node, chunks all posted at once (`whole_locally`: one
+/// piece, as a plain MPI_Sendrecv; rhd's halves measured faster so, 3.7 vs
+/// 3.2 GB/s busBw at 17.4 MB on 2 ranks).
+inline Pacing pacing(const Communicator& comm, int peer, bool whole_locally = false) {
+  if (!comm.same_node(peer)) return {kChunk, kRemoteSendWindow};
+  return {whole_locally ? int64_t{1} << 62 : kChunk, 1 << 30};
+}
+
+/// Called as each received piece lands, in order: (offset, count) within the receive range.
 using ChunkFn = std::function<void(int64_t offset, int64_t count)>;
 
-/// Full-duplex chunked exchange with two peers (they may be the same rank):
+/// Full-duplex paced exchange with two peers (they may be the same rank):
 /// sends send[0, send_count) to `to` while receiving recv[0, recv_count) from
-/// `from`, both cut into kChunk pieces tagged by their index. Every receive is
-/// posted first; at most kSendWindow sends are in flight; `on_chunk` runs on
-/// each received piece as soon as it has arrived, while later pieces are still
-/// on the wire. Defined in exchange.cpp.
+/// `from`, both cut into pieces of `pace.chunk` floats tagged by their index.
+/// Every receive is posted first; at most `pace.window` sends are in flight;
+/// `on_chunk` runs on each received piece as soon as it has arrived, while
+/// later pieces are still on the wire. Defined in exchange.cpp.
 void exchange(const float* send, int64_t send_count, int to, float* recv, int64_t recv_count, int from, MPI_Comm comm,
-              const ChunkFn& on_chunk);
+              Pacing pace, const ChunkFn& on_chunk);
 
 /// Runs on the node leader with the node's sum (rank 0's shared slot piece).
 using LeaderStep = std::function<void(float* node_sum, int64_t n)>;

@@ -9,23 +9,26 @@
 namespace hpcnn::comm::detail {
 
 namespace {
-int chunks_of(int64_t count) { return static_cast<int>((count + kChunk - 1) / kChunk); }
-int chunk_len(int64_t count, int k) { return static_cast<int>(std::min(kChunk, count - int64_t{k} * kChunk)); }
+int chunks_of(int64_t count, int64_t chunk) { return static_cast<int>((count + chunk - 1) / chunk); }
 }  // namespace
 
 void exchange(const float* send, int64_t send_count, int to, float* recv, int64_t recv_count, int from, MPI_Comm comm,
-              const ChunkFn& on_chunk) {
-  const int n_recv = chunks_of(recv_count), n_send = chunks_of(send_count);
+              Pacing pace, const ChunkFn& on_chunk) {
+  const int64_t chunk = pace.chunk;
+  auto chunk_len = [chunk](int64_t count, int k) {
+    return static_cast<int>(std::min(chunk, count - int64_t{k} * chunk));
+  };
+  const int n_recv = chunks_of(recv_count, chunk), n_send = chunks_of(send_count, chunk);
   std::vector<MPI_Request> recvs(static_cast<size_t>(n_recv), MPI_REQUEST_NULL);
   std::vector<MPI_Request> sends(static_cast<size_t>(n_send), MPI_REQUEST_NULL);
   for (int k = 0; k < n_recv; ++k) {
-    MPI_CHECK(MPI_Irecv(recv + int64_t{k} * kChunk, chunk_len(recv_count, k), MPI_FLOAT, from, k, comm,
+    MPI_CHECK(MPI_Irecv(recv + int64_t{k} * chunk, chunk_len(recv_count, k), MPI_FLOAT, from, k, comm,
                         &recvs[static_cast<size_t>(k)]));
   }
   int posted = 0, sent = 0;  // sends [sent, posted) are in flight
   auto top_up = [&] {
-    for (; posted < n_send && posted - sent < kSendWindow; ++posted) {
-      MPI_CHECK(MPI_Isend(send + int64_t{posted} * kChunk, chunk_len(send_count, posted), MPI_FLOAT, to, posted, comm,
+    for (; posted < n_send && posted - sent < pace.window; ++posted) {
+      MPI_CHECK(MPI_Isend(send + int64_t{posted} * chunk, chunk_len(send_count, posted), MPI_FLOAT, to, posted, comm,
                           &sends[static_cast<size_t>(posted)]));
     }
   };
@@ -46,7 +49,7 @@ void exchange(const float* send, int64_t send_count, int to, float* recv, int64_
       }
       break;  // receive k is complete (which == 0)
     }
-    if (on_chunk) on_chunk(int64_t{k} * kChunk, chunk_len(recv_count, k));
+    if (on_chunk) on_chunk(int64_t{k} * chunk, chunk_len(recv_count, k));
   }
   while (sent < n_send) {
     MPI_CHECK(MPI_Wait(&sends[static_cast<size_t>(sent)], MPI_STATUS_IGNORE));
