@@ -17,6 +17,8 @@ PACKAGES=(
   python3 python3-h5py python3-numpy      # interop checks
   python3-matplotlib                      # tools/plot
   munge slurmctld slurmd slurm-client     # jobs/slurm, tested on a local Slurm
+  slurm-wlm-basic-plugins                 # srun --mpi=pmix
+  iproute2                                # tools/cluster: network namespaces, veth, tc
   dataset-fashion-mnist                   # the built-in default dataset
 )
 
