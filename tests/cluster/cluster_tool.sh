@@ -16,6 +16,11 @@ decoy/munged 300 & decoy2=$!
 trap 'rc=$?; kill $decoy1 $decoy2 2> /dev/null; (exit $rc); cluster_teardown' EXIT
 
 expect_exit 2 "--nodes takes 1..4" bash "$CLUSTER" up --nodes 9
+# Without root it refuses with the reason and 77 (what ctest reports as skipped).
+rc=0
+runuser -u nobody -- bash "$CLUSTER" check > out.txt 2>&1 || rc=$?
+[[ $rc -eq 77 ]] && grep -q "skipped: needs root and network namespaces" out.txt && pass \
+  || fail "check as nobody: exit $rc: $(cat out.txt)"
 cluster_up --nodes 2 --link 1gbit
 grep -q "up: 2 node(s)" up.log && pass || fail "up: $(cat up.log)"
 
@@ -49,6 +54,11 @@ import socket; c=socket.create_connection(('node2', 5077)); c.sendall(b'x' * (1 
 wait $srv
 read -r tx1 _ < <(bash "$CLUSTER" counters node1)
 [[ $(cat got.txt) == 1048576 ]] && (( tx1 - tx0 >= 1048576 )) && pass || fail "1 MiB node1 -> node2: got $(cat got.txt), tx grew $((tx1 - tx0))"
+
+# The login node's environment: Open MPI over the cluster subnet, yielding when idle.
+crun env > env.txt
+grep -qx "OMPI_MCA_mpi_yield_when_idle=1" env.txt && grep -qx "OMPI_MCA_btl_tcp_if_include=10.213.0.0/24" env.txt \
+  && [[ $(crun hostname) == login ]] && pass || fail "run's environment: $(grep OMPI env.txt)"
 
 # Every process it started is recorded with its PID.
 pids=$HPCNN_CLUSTER_STATE/pids
