@@ -8,7 +8,43 @@
 #include <cstring>
 #include <new>
 
+#if defined(__SSE__)
+#include <pmmintrin.h>
+#include <xmmintrin.h>
+#endif
+
 namespace hpcnn::kernels {
+
+namespace {
+void flush_denormals_here() {
+#if defined(__SSE__)
+  _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+  _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+#endif
+}
+bool denormals_flushed_here() {
+#if defined(__SSE__)
+  return _MM_GET_FLUSH_ZERO_MODE() == _MM_FLUSH_ZERO_ON && _MM_GET_DENORMALS_ZERO_MODE() == _MM_DENORMALS_ZERO_ON;
+#else
+  return true;
+#endif
+}
+}  // namespace
+
+void flush_denormals_on_compute_threads() {
+  flush_denormals_here();
+  // Every thread of the pool runs the region once; threads the pool starts
+  // later inherit the setting from the thread that creates them.
+#pragma omp parallel
+  flush_denormals_here();
+}
+
+bool denormals_flushed_on_compute_threads() {
+  int all = denormals_flushed_here() ? 1 : 0;
+#pragma omp parallel reduction(min : all)
+  all = denormals_flushed_here() ? 1 : 0;
+  return all == 1;
+}
 
 float* HostBackend::allocate(int64_t count) {
   const size_t bytes = ((static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float) + 63) / 64) * 64;

@@ -209,6 +209,7 @@ class OnednnBackend final : public HostBackend {
  public:
   explicit OnednnBackend(int threads) {
     if (threads > 0) omp_set_num_threads(threads);
+    flush_denormals_on_compute_threads();
   }
   std::string name() const override { return "onednn"; }
   std::unique_ptr<ConvOp> make_conv(const ConvGeometry& g) override { return std::make_unique<OnednnConv>(ctx_, g); }

@@ -163,6 +163,9 @@ class ReferenceBackend final : public HostBackend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_reference_backend() { return std::make_unique<ReferenceBackend>(); }
+std::unique_ptr<Backend> make_reference_backend() {
+  flush_denormals_on_compute_threads();  // the same arithmetic as the fast backend
+  return std::make_unique<ReferenceBackend>();
+}
 
 }  // namespace hpcnn::kernels
