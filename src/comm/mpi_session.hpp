@@ -18,7 +18,9 @@ class MpiSession {
     MPI_Initialized(&initialized);
     if (!initialized) {
       int provided = 0;
-      MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided));
+      // SERIALIZED: the gradient reducer's communication thread calls MPI
+      // while the main thread computes (never both at once).
+      MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided));
       owned_ = true;
     }
   }

@@ -1,0 +1,214 @@
+// The host and staged gradient reducers: block bookkeeping on the caller's
+// thread, reductions on one communication thread that owns MPI while it runs.
+#include "comm/gradient_reducer.hpp"
+
+#include <mpi.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <exception>
+#include <iterator>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "backend.hpp"
+#include "core/check.hpp"
+#include "core/error.hpp"
+
+namespace hpcnn::comm {
+
+int reducer_thread_level() { return MPI_THREAD_SERIALIZED; }
+
+bool mpi_thread_level_at_least(int level) {
+  int provided = MPI_THREAD_SINGLE;
+  MPI_CHECK(MPI_Query_thread(&provided));
+  return provided >= level;
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+/// Block bookkeeping and the communication thread; subclasses say how one
+/// block is reduced.
+class ThreadedReducer : public GradientReducer {
+ public:
+  ThreadedReducer(Communicator& comm, AllreduceAlgo algo, int64_t count)
+      : comm_(comm),
+        algo_(algo == AllreduceAlgo::kAuto ? choose_allreduce(comm, std::min(count, kReduceBlock)) : algo),
+        count_(count),
+        num_blocks_((count + kReduceBlock - 1) / kReduceBlock),
+        covered_(static_cast<size_t>(num_blocks_), 0) {
+    HPCNN_CHECK(count >= 0, "gradient reducer: negative size ", count);
+    if (comm.size() > 1) {
+      int provided = MPI_THREAD_SINGLE;
+      MPI_CHECK(MPI_Query_thread(&provided));
+      HPCNN_CHECK(provided >= reducer_thread_level(),
+                  "the gradient reducer's communication thread needs MPI_THREAD_SERIALIZED; this MPI granted level ",
+                  provided);
+    }
+    thread_ = std::thread([this] { run(); });
+  }
+
+  ~ThreadedReducer() override {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      stop_ = true;
+    }
+    ready_.notify_all();
+    // Unwinding from an error in a multi-rank job, the thread may sit in a
+    // collective that the other ranks never join; main() is about to abort
+    // the job, so do not wait for it.
+    if (std::uncaught_exceptions() > 0) {
+      thread_.detach();
+    } else {
+      thread_.join();
+    }
+  }
+
+  void start(int64_t offset, int64_t count) override {
+    HPCNN_CHECK(offset >= 0 && count >= 0 && offset + count <= count_, "gradient reducer: range [", offset, ", ",
+                offset + count, ") outside the buffer of ", count_, " floats");
+    if (count == 0) return;
+    // No overlap with a range started since the last wait().
+    const auto next = started_.lower_bound(offset);
+    const bool overlaps = (next != started_.end() && next->first < offset + count) ||
+                          (next != started_.begin() && std::prev(next)->second > offset);
+    HPCNN_CHECK(!overlaps, "gradient reducer: [", offset, ", ", offset + count, ") overlaps a range started before");
+    started_.emplace(offset, offset + count);
+    std::vector<int64_t> now_ready;
+    for (int64_t b = offset / kReduceBlock; b < num_blocks_ && b * kReduceBlock < offset + count; ++b) {
+      const int64_t lo = std::max(offset, b * kReduceBlock), hi = std::min(offset + count, block_end(b));
+      int64_t& c = covered_[static_cast<size_t>(b)];
+      c += hi - lo;
+      if (c == block_end(b) - b * kReduceBlock) now_ready.push_back(b);
+    }
+    if (now_ready.empty()) return;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (int64_t b : now_ready) queue_.push_back(b);
+      queued_ += static_cast<int64_t>(now_ready.size());
+    }
+    ready_.notify_all();
+  }
+
+  ReduceStats wait() override {
+    const auto t0 = Clock::now();
+    ReduceStats stats;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      done_cv_.wait(lock, [this] { return done_ == queued_ || error_; });
+      if (error_) std::rethrow_exception(error_);
+      stats.busy_s = busy_s_;
+      stats.blocks = done_;
+      busy_s_ = 0.0;
+      queued_ = done_ = 0;
+    }
+    // The next step starts afresh, also after the error below.
+    std::fill(covered_.begin(), covered_.end(), 0);
+    started_.clear();
+    HPCNN_CHECK(stats.blocks == num_blocks_, "gradient reducer: wait() before the whole buffer was started (",
+                num_blocks_ - stats.blocks, " of ", num_blocks_, " blocks missing)");
+    stats.bytes = count_ * static_cast<int64_t>(sizeof(float));
+    stats.wait_s = std::chrono::duration<double>(Clock::now() - t0).count();
+    return stats;
+  }
+
+  AllreduceAlgo algo() const override { return algo_; }
+
+ protected:
+  /// Reduces floats [first, first + n) of the buffer on every rank.
+  virtual void reduce_block(int64_t first, int64_t n) = 0;
+
+  Communicator& comm_;
+  const AllreduceAlgo algo_;
+
+ private:
+  int64_t block_end(int64_t b) const { return std::min(count_, (b + 1) * kReduceBlock); }
+
+  void run() {
+    while (true) {
+      int64_t b = 0;
+      {
+        std::unique_lock<std::mutex> lock(mutex_);
+        ready_.wait(lock, [this] { return stop_ || !queue_.empty(); });
+        if (stop_) return;
+        b = queue_.front();
+        queue_.pop_front();
+      }
+      const auto t0 = Clock::now();
+      std::exception_ptr failure;
+      try {
+        reduce_block(b * kReduceBlock, block_end(b) - b * kReduceBlock);
+      } catch (...) {
+        failure = std::current_exception();
+      }
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        busy_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
+        ++done_;
+        if (failure && !error_) error_ = failure;
+      }
+      done_cv_.notify_all();
+    }
+  }
+
+  const int64_t count_, num_blocks_;
+  std::vector<int64_t> covered_;        ///< floats of each block started so far (caller's thread only)
+  std::map<int64_t, int64_t> started_;  ///< ranges started since the last wait(): first -> last
+  std::mutex mutex_;
+  std::condition_variable ready_, done_cv_;
+  std::deque<int64_t> queue_;  ///< blocks waiting for the communication thread
+  int64_t queued_ = 0, done_ = 0;
+  double busy_s_ = 0.0;
+  std::exception_ptr error_;
+  bool stop_ = false;
+  std::thread thread_;  ///< last: started once everything above exists
+};
+
+class HostReducer final : public ThreadedReducer {
+ public:
+  HostReducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count)
+      : ThreadedReducer(comm, algo, count), data_(data) {}
+  const char* kind() const override { return "host"; }
+
+ private:
+  void reduce_block(int64_t first, int64_t n) override { allreduce(comm_, algo_, data_ + first, n); }
+  float* data_;
+};
+
+class StagedReducer final : public ThreadedReducer {
+ public:
+  StagedReducer(Communicator& comm, AllreduceAlgo algo, kernels::Backend& backend, float* device_data, int64_t count)
+      : ThreadedReducer(comm, algo, count),
+        backend_(backend),
+        device_data_(device_data),
+        staging_(static_cast<size_t>(std::min(count, kReduceBlock))) {}
+  const char* kind() const override { return "staged"; }
+
+ private:
+  void reduce_block(int64_t first, int64_t n) override {
+    backend_.download(staging_.data(), device_data_ + first, n);
+    allreduce(comm_, algo_, staging_.data(), n);
+    backend_.upload(device_data_ + first, staging_.data(), n);
+  }
+  kernels::Backend& backend_;
+  float* device_data_;
+  std::vector<float> staging_;  ///< one block; the GPU backend will hand pinned memory here
+};
+
+}  // namespace
+
+std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count) {
+  return std::make_unique<HostReducer>(comm, algo, data, count);
+}
+
+std::unique_ptr<GradientReducer> make_staged_reducer(Communicator& comm, AllreduceAlgo algo, kernels::Backend& backend,
+                                                     float* device_data, int64_t count) {
+  return std::make_unique<StagedReducer>(comm, algo, backend, device_data, count);
+}
+
+}  // namespace hpcnn::comm

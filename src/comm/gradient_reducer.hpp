@@ -1,0 +1,88 @@
+// Gradient exchange as an object: built once per run from the communicator,
+// the algorithm and where the gradients live, then fed ranges of the flat
+// gradient buffer as backward finishes them.
+//
+// Backward runs from the last layer to the first and parameters are laid out
+// layer by layer, so finished gradients form a growing tail of the buffer.
+// The trainer calls start() for each newly finished range while backward goes
+// on, and wait() before the optimizer. The reductions run on a communication
+// thread, so they overlap with the rest of backward (llm.c's event hand-off,
+// DDP's buckets, gloo's setup/run split).
+//
+// Bitwise reproducibility. The buffer is cut into fixed *reduction blocks* of
+// kReduceBlock floats, aligned to its start (the last one shorter). A block is
+// all-reduced, as one call of the chosen algorithm, as soon as started ranges
+// cover all of it. Every element is therefore always reduced in the same call
+// with the same neighbours, whatever the ranges were: bucketed and unbucketed
+// runs give bitwise the same sums, for every algorithm, including the MPI
+// library's own (whose internal order depends on the message size).
+//
+// The ranges must be started in the same order on every rank (they are: every
+// rank runs the same model). `auto` is resolved once, at construction, for
+// the block size, and algo() says what runs.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "comm/allreduce.hpp"
+#include "comm/communicator.hpp"
+
+namespace hpcnn::kernels {
+class Backend;
+}
+
+namespace hpcnn::comm {
+
+/// Floats per reduction block: 256 Ki (1 MiB). Large enough that a block is
+/// bandwidth-bound on every algorithm (the ring moves 256 KiB chunks), small
+/// enough that a layer's gradients make several blocks (keras-cnn's 4.8 MB:
+/// five, four of which are ready before the convolutions' backward runs).
+inline constexpr int64_t kReduceBlock = int64_t{1} << 18;
+
+/// Time spent by the reductions started since the last wait().
+struct ReduceStats {
+  double busy_s = 0.0;  ///< the communication thread's time inside all-reduce calls
+  double wait_s = 0.0;  ///< how long wait() blocked the caller (the exposed part)
+  int64_t blocks = 0;   ///< all-reduce calls made
+  int64_t bytes = 0;    ///< bytes reduced
+};
+
+class GradientReducer {
+ public:
+  virtual ~GradientReducer() = default;
+  GradientReducer() = default;
+  GradientReducer(const GradientReducer&) = delete;
+  GradientReducer& operator=(const GradientReducer&) = delete;
+
+  /// Marks gradients [offset, offset + count) as final and starts reducing
+  /// every block that is now wholly covered. Ranges may be of any size and
+  /// need not follow block boundaries; together they must cover the buffer
+  /// exactly once between two wait() calls.
+  virtual void start(int64_t offset, int64_t count) = 0;
+  /// Blocks until every started range is reduced (in place, on every rank);
+  /// throws if the started ranges did not cover the whole buffer or if a
+  /// reduction failed. Returns the step's timings.
+  virtual ReduceStats wait() = 0;
+  /// The algorithm that runs (never kAuto).
+  virtual AllreduceAlgo algo() const = 0;
+  /// "host" or "staged".
+  virtual const char* kind() const = 0;
+};
+
+/// Gradients in host memory (`data`, `count` floats, on every rank): blocks
+/// are reduced in place by `algo` on a communication thread. Needs MPI at
+/// MPI_THREAD_SERIALIZED or above (checked: throws naming the level granted).
+std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count);
+
+/// Gradients in a backend's device memory: each ready block is downloaded to
+/// a host staging buffer, reduced there by `algo`, and uploaded back. This is
+/// how a GPU backend uses the MPI algorithms.
+std::unique_ptr<GradientReducer> make_staged_reducer(Communicator& comm, AllreduceAlgo algo, kernels::Backend& backend,
+                                                     float* device_data, int64_t count);
+
+/// The MPI thread level the reducers need, and whether this process has it.
+int reducer_thread_level();
+bool mpi_thread_level_at_least(int level);
+
+}  // namespace hpcnn::comm

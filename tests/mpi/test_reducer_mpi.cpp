@@ -1,0 +1,137 @@
+// The gradient reducers under mpirun (1..8 ranks): for every algorithm, on
+// real and pretend nodes, over the element-count grid plus multi-block sizes,
+// reducing the buffer in uneven ranges started tail first (as backward
+// finishes layers) gives bitwise the result of one range after backward; the
+// staged reducer (through a backend's download/upload) equals the host one;
+// misuse is an error, not a hang.
+#include <mpi.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <vector>
+
+#include "backend.hpp"
+#include "comm/gradient_reducer.hpp"
+#include "core/error.hpp"
+#include "core/rng.hpp"
+
+using namespace hpcnn;
+using namespace hpcnn::comm;
+
+namespace {
+std::vector<float> random_input(int r, int64_t n) {
+  std::vector<float> v(static_cast<size_t>(n));
+  Rng rng(derive_key({91, static_cast<uint64_t>(r)}));
+  for (float& x : v) x = static_cast<float>(rng.uniform(-1, 1));
+  return v;
+}
+
+/// Uneven "layers": sizes from a few floats to more than a block, the same on
+/// every rank (seeded by n), as ranges [first, last) in backward order (tail first).
+std::vector<std::pair<int64_t, int64_t>> layers_tail_first(int64_t n, uint64_t seed) {
+  std::vector<std::pair<int64_t, int64_t>> out;
+  Rng rng(derive_key({seed, static_cast<uint64_t>(n)}));
+  int64_t last = n;
+  while (last > 0) {
+    const double u = rng.uniform();
+    const int64_t size = u < 0.4 ? 1 + static_cast<int64_t>(u * 50) : static_cast<int64_t>(u * 1.6 * kReduceBlock);
+    const int64_t first = std::max<int64_t>(0, last - std::max<int64_t>(size, 1));
+    out.emplace_back(first, last);
+    last = first;
+  }
+  return out;
+}
+
+bool same_bytes(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+bool identical_everywhere(const std::vector<float>& v, MPI_Comm c) {
+  uint64_t h = 1469598103934665603ULL;
+  for (float x : v) {
+    uint32_t bits;
+    std::memcpy(&bits, &x, 4);
+    h = (h ^ bits) * 1099511628211ULL;
+  }
+  uint64_t lo = h, hi = h;
+  MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, c);
+  MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, c);
+  return lo == hi;
+}
+
+void check_reducers(Communicator& comm, AllreduceAlgo algo) {
+  const int p = comm.size();
+  auto backend = kernels::make_reference_backend();
+  for (int64_t n :
+       {int64_t{0}, int64_t{1}, int64_t{std::max(p - 1, 0)}, int64_t{p + 1}, int64_t{1000003}, 3 * kReduceBlock}) {
+    INFO(allreduce_name(algo) << ", " << p << " ranks, " << comm.num_nodes() << " nodes, " << n << " floats");
+    // Unbucketed: one range once backward is over.
+    std::vector<float> whole = random_input(comm.rank(), n);
+    {
+      auto reducer = make_host_reducer(comm, algo, whole.data(), n);
+      CHECK(reducer->algo() != AllreduceAlgo::kAuto);
+      reducer->start(0, n);
+      const ReduceStats s = reducer->wait();
+      CHECK(s.blocks == (n + kReduceBlock - 1) / kReduceBlock);
+    }
+    CHECK(identical_everywhere(whole, comm.comm()));
+    // Bucketed, two different uneven splits, two steps each (the reducer is reused).
+    for (uint64_t seed : {5u, 6u}) {
+      std::vector<float> bucketed = random_input(comm.rank(), n);
+      auto reducer = make_host_reducer(comm, algo, bucketed.data(), n);
+      for (int step = 0; step < 2; ++step) {
+        if (step == 1) {  // a second step on the same buffer
+          const std::vector<float> fresh = random_input(comm.rank(), n);
+          std::copy(fresh.begin(), fresh.end(), bucketed.begin());
+        }
+        for (const auto& [first, last] : layers_tail_first(n, seed)) reducer->start(first, last - first);
+        reducer->wait();
+        CHECK(same_bytes(bucketed, whole));
+      }
+    }
+    // Staged through a backend's memory.
+    float* device = backend->allocate(n);
+    const std::vector<float> in = random_input(comm.rank(), n);
+    backend->upload(device, in.data(), n);
+    {
+      auto staged = make_staged_reducer(comm, algo, *backend, device, n);
+      CHECK(std::string(staged->kind()) == "staged");
+      for (const auto& [first, last] : layers_tail_first(n, 7)) staged->start(first, last - first);
+      staged->wait();
+    }
+    std::vector<float> out(static_cast<size_t>(n));
+    backend->download(out.data(), device, n);
+    backend->release(device);
+    CHECK(same_bytes(out, whole));
+  }
+}
+}  // namespace
+
+TEST_CASE("reducer: bucketed = unbucketed, bitwise, every algorithm", "[mpi][reducer]") {
+  Communicator comm(MPI_COMM_WORLD);
+  for (AllreduceAlgo a : all_allreduce_algos()) {
+    if (a == AllreduceAlgo::kShm && comm.num_nodes() > 1) continue;
+    check_reducers(comm, a);
+  }
+  check_reducers(comm, AllreduceAlgo::kAuto);
+}
+
+TEST_CASE("reducer: bucketed = unbucketed across pretend nodes (hier's leaders path)", "[mpi][reducer]") {
+  Communicator comm(MPI_COMM_WORLD, 2);
+  for (AllreduceAlgo a : {AllreduceAlgo::kHier, AllreduceAlgo::kRing, AllreduceAlgo::kRhd}) check_reducers(comm, a);
+}
+
+TEST_CASE("reducer: misuse is an error on every rank, before any collective", "[mpi][reducer]") {
+  Communicator comm(MPI_COMM_WORLD);
+  std::vector<float> v(100, 1.0f);
+  auto reducer = make_host_reducer(comm, AllreduceAlgo::kRing, v.data(), 100);
+  CHECK_THROWS_AS(reducer->start(90, 20), Error);  // past the end
+  reducer->start(0, 50);
+  CHECK_THROWS_AS(reducer->start(40, 20), Error);  // overlaps [0, 50)
+  CHECK_THROWS_WITH(reducer->wait(), Catch::Contains("before the whole buffer was started"));
+  // Usable again afterwards.
+  reducer->start(0, 100);
+  reducer->wait();
+  CHECK(v[0] == static_cast<float>(comm.size()));
+}
