@@ -52,41 +52,44 @@ int run_train(const Args& args) {
   train::TrainConfig c;
   std::string data_dir = "datasets/fashion-mnist", out, optimizer = "adam", checkpoint;
   unsigned long seed = 42;
+  std::string allreduce = "auto";
   long long batch = 128, global_batch = 0, max_steps = 0, eval_batch = 500;
   int ranks_per_node = 0;
-  spec.options.add_options()
-      ("data,d", po::value<std::string>(&data_dir)->default_value(data_dir)->value_name("DIR"), "dataset directory")
-      ("model,m", po::value<std::string>(&c.model)->default_value(c.model)->value_name("NAME|STRING"), "preset or model string")
-      ("epochs,e", po::value<int>(&c.epochs)->default_value(1), "training epochs (1..100000)")
-      ("batch,b", po::value<long long>(&batch)->default_value(batch), "batch size per rank (weak scaling)")
-      ("global-batch", po::value<long long>(&global_batch)->default_value(0),
-       "samples per step over all ranks (strong scaling; 0: batch x ranks)")
-      ("allreduce", po::value<std::string>(&c.allreduce)->default_value(c.allreduce),
-       "gradient all-reduce: ring, tree, rhd, central, mpi, shm, hier or auto")
-      ("ranks-per-node", po::value<int>(&ranks_per_node)->default_value(0),
-       "pretend nodes of this many ranks for hier/auto (0: real nodes)")
-      ("optimizer", po::value<std::string>(&optimizer)->default_value(optimizer), "adam | sgd")
-      ("lr", po::value<double>(&c.optimizer.lr)->default_value(0.001), "learning rate")
-      ("momentum", po::value<double>(&c.optimizer.momentum)->default_value(0.0), "SGD momentum [0, 1)")
-      ("adam-epsilon", po::value<double>(&c.optimizer.epsilon)->default_value(1e-7), "Adam epsilon (Keras 2: 1e-7)")
-      ("seed", po::value<unsigned long>(&seed)->default_value(42), "seed for initialisation, shuffling and dropout")
-      ("threads,t", po::value<int>(&c.threads)->default_value(0), "compute threads (0: OMP_NUM_THREADS or all cores)")
-      ("backend", po::value<std::string>(&c.backend)->default_value(c.backend), "onednn | reference")
-      ("validation-split", po::value<double>(&c.validation_split)->default_value(0.0),
-       "hold out the last fraction of train for validation when the dataset has no validation split")
-      ("max-steps", po::value<long long>(&max_steps)->default_value(0), "stop after this many steps (0: all epochs)")
-      ("eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for evaluation")
-      ("out,o", po::value<std::string>(&out)->value_name("DIR"), "run directory [results/runs/MODEL-TIMESTAMP]")
-      ("checkpoint", po::value<std::string>(&checkpoint)->value_name("FILE"), "checkpoint path [RUN_DIR/model.h5]")
-      ("trace", po::bool_switch(&c.trace),
-       "also write a Chrome-trace JSON per rank (RUN_DIR/trace/)");
+  spec.options.add_options()("data,d", po::value<std::string>(&data_dir)->default_value(data_dir)->value_name("DIR"),
+                             "dataset directory")(
+      "model,m", po::value<std::string>(&c.model)->default_value(c.model)->value_name("NAME|STRING"),
+      "preset or model string")("epochs,e", po::value<int>(&c.epochs)->default_value(1), "training epochs (1..100000)")(
+      "batch,b", po::value<long long>(&batch)->default_value(batch), "batch size per rank (weak scaling)")(
+      "global-batch", po::value<long long>(&global_batch)->default_value(0),
+      "samples per step over all ranks (strong scaling; 0: batch x ranks)")(
+      "allreduce", po::value<std::string>(&allreduce)->default_value(allreduce),
+      comm::allreduce_choices_help().c_str())(
+      "bucket-mb", po::value<double>(&c.bucket_mb)->default_value(c.bucket_mb),
+      "start all-reducing once this many MB of gradients are final, while backward goes on (0: after backward)")(
+      "ranks-per-node", po::value<int>(&ranks_per_node)->default_value(0),
+      "pretend nodes of this many ranks for hier/auto (0: real nodes)")(
+      "optimizer", po::value<std::string>(&optimizer)->default_value(optimizer), "adam | sgd")(
+      "lr", po::value<double>(&c.optimizer.lr)->default_value(0.001), "learning rate")(
+      "momentum", po::value<double>(&c.optimizer.momentum)->default_value(0.0), "SGD momentum [0, 1)")(
+      "adam-epsilon", po::value<double>(&c.optimizer.epsilon)->default_value(1e-7), "Adam epsilon (Keras 2: 1e-7)")(
+      "seed", po::value<unsigned long>(&seed)->default_value(42), "seed for initialisation, shuffling and dropout")(
+      "threads,t", po::value<int>(&c.threads)->default_value(0), "compute threads (0: OMP_NUM_THREADS or all cores)")(
+      "backend", po::value<std::string>(&c.backend)->default_value(c.backend), "onednn | reference")(
+      "validation-split", po::value<double>(&c.validation_split)->default_value(0.0),
+      "hold out the last fraction of train for validation when the dataset has no validation split")(
+      "max-steps", po::value<long long>(&max_steps)->default_value(0), "stop after this many steps (0: all epochs)")(
+      "eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for evaluation")(
+      "out,o", po::value<std::string>(&out)->value_name("DIR"), "run directory [results/runs/MODEL-TIMESTAMP]")(
+      "checkpoint", po::value<std::string>(&checkpoint)->value_name("FILE"), "checkpoint path [RUN_DIR/model.h5]")(
+      "trace", po::bool_switch(&c.trace), "also write a Chrome-trace JSON per rank (RUN_DIR/trace/)");
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
   require_range("epochs", c.epochs, 1, 100000);
   require_range<long long>("batch", batch, 1, 1 << 20);
   require_range<long long>("global-batch", global_batch, 0, 1 << 24);
   require_range("ranks-per-node", ranks_per_node, 0, 1 << 20);
-  comm::parse_allreduce(c.allreduce);  // usage error before any work
+  c.allreduce = comm::parse_allreduce(allreduce);  // usage error before any work
+  require_range("bucket-mb", c.bucket_mb, 0.0, 1e6);
   require_range<long long>("max-steps", max_steps, 0, 1LL << 40);
   require_range<long long>("eval-batch", eval_batch, 1, 1 << 20);
   require_range("lr", c.optimizer.lr, 1e-12, 1e6);
@@ -109,9 +112,7 @@ int run_train(const Args& args) {
   // Rank 0 names the run directory (a timestamp): every rank must use the same.
   std::string run_dir_text =
       out.empty() ? (fs::path("results/runs") / (safe_name(c.model) + "-" + timestamp())).string() : out;
-  run_dir_text.resize(4096, '\0');
-  MPI_Bcast(run_dir_text.data(), 4096, MPI_CHAR, 0, world.comm());
-  const fs::path run_dir(run_dir_text.c_str());
+  const fs::path run_dir(world.broadcast(run_dir_text));
   c.run_dir = run_dir;
   c.metrics = run_dir / "metrics.json";
   c.checkpoint = checkpoint.empty() ? run_dir / "model.h5" : fs::path(checkpoint);
@@ -120,7 +121,7 @@ int run_train(const Args& args) {
   const Logger log(world.rank() == 0 ? common.log_level() : LogLevel::kQuiet);
   if (world.rank() == 0 && world.size() > 1) {
     log.info(cat("data parallel: ", world.size(), " ranks on ", world.num_nodes(), " node(s), global batch ",
-                 c.global_batch > 0 ? c.global_batch : c.batch * world.size(), ", all-reduce ", c.allreduce));
+                 c.global_batch > 0 ? c.global_batch : c.batch * world.size(), ", all-reduce ", allreduce));
   }
   const train::TrainResult r = train::train(c, log, &world);
   if (world.rank() != 0) return 0;
@@ -147,15 +148,15 @@ int run_infer(const Args& args) {
                          backend_name = "onednn";
   int threads = 0, repeats = 10;
   long long eval_batch = 500;
-  spec.options.add_options()
-      ("checkpoint,c", po::value<std::string>(&ckpt_path)->required()->value_name("FILE"), "checkpoint (model.h5)")
-      ("data,d", po::value<std::string>(&data_dir)->default_value(data_dir)->value_name("DIR"), "dataset directory")
-      ("split", po::value<std::string>(&split)->default_value(split), "split to evaluate")
-      ("batch-sizes", po::value<std::string>(&sizes_text)->default_value(sizes_text), "batch sizes to time")
-      ("repeats", po::value<int>(&repeats)->default_value(repeats), "timed runs per batch size")
-      ("eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for the accuracy pass")
-      ("threads,t", po::value<int>(&threads)->default_value(0), "compute threads (0: default)")
-      ("backend", po::value<std::string>(&backend_name)->default_value(backend_name), "onednn | reference");
+  spec.options.add_options()("checkpoint,c", po::value<std::string>(&ckpt_path)->required()->value_name("FILE"),
+                             "checkpoint (model.h5)")(
+      "data,d", po::value<std::string>(&data_dir)->default_value(data_dir)->value_name("DIR"), "dataset directory")(
+      "split", po::value<std::string>(&split)->default_value(split), "split to evaluate")(
+      "batch-sizes", po::value<std::string>(&sizes_text)->default_value(sizes_text), "batch sizes to time")(
+      "repeats", po::value<int>(&repeats)->default_value(repeats), "timed runs per batch size")(
+      "eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for the accuracy pass")(
+      "threads,t", po::value<int>(&threads)->default_value(0), "compute threads (0: default)")(
+      "backend", po::value<std::string>(&backend_name)->default_value(backend_name), "onednn | reference");
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
   require_range("repeats", repeats, 1, 100000);
@@ -183,8 +184,10 @@ int run_infer(const Args& args) {
             << " params, epoch " << ckpt.epoch << ") on " << manifest.name << "/" << split << ": " << m.samples
             << " samples, loss " << m.loss;
   if (m.accuracy >= 0) std::cout << ", accuracy " << m.accuracy;
-  std::cout << "\n\n" << std::setw(10) << "batch" << std::setw(14) << "median ms" << std::setw(14) << "min ms"
-            << std::setw(16) << "samples/s" << "\n";
+  std::cout << "\n\n"
+            << std::setw(10) << "batch" << std::setw(14) << "median ms" << std::setw(14) << "min ms" << std::setw(16)
+            << "samples/s"
+            << "\n";
   for (int64_t b : sizes) {
     // The first b samples of the split (wrapping around when the split is smaller).
     std::vector<int64_t> idx(static_cast<size_t>(b));

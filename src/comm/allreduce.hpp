@@ -21,13 +21,13 @@ enum class AllreduceAlgo { kRing, kTree, kRhd, kCentral, kMpi, kShm, kHier, kAut
 /// "ring", "tree", ... ; throws UsageError naming the known ones.
 AllreduceAlgo parse_allreduce(const std::string& text);
 const char* allreduce_name(AllreduceAlgo algo);
+/// "gradient all-reduce: ring, tree, ... or auto": the one list of names, for --help.
+std::string allreduce_choices_help();
 
 /// The columns of `hpcnn bench allreduce --csv` (read back by hpcnn-merge allreduce).
 inline constexpr std::string_view kBenchCsvHeader = "algo,ranks,nodes,count,bytes,time_us,algbw_gbs,busbw_gbs,wrong";
 /// Every concrete algorithm (auto excluded), in a fixed order.
 const std::vector<AllreduceAlgo>& all_allreduce_algos();
-
-using AllreduceFn = void (*)(Communicator& comm, float* data, int64_t count);
 
 void allreduce_ring(Communicator& comm, float* data, int64_t count);
 void allreduce_tree(Communicator& comm, float* data, int64_t count);

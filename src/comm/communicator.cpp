@@ -66,6 +66,16 @@ Communicator::~Communicator() {
   }
 }
 
+void Communicator::barrier() { MPI_CHECK(MPI_Barrier(comm_)); }
+
+std::string Communicator::broadcast(std::string text, int root) {
+  auto length = static_cast<unsigned long long>(text.size());
+  MPI_CHECK(MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG_LONG, root, comm_));
+  text.resize(static_cast<size_t>(length));
+  if (length > 0) MPI_CHECK(MPI_Bcast(text.data(), static_cast<int>(length), MPI_CHAR, root, comm_));
+  return text;
+}
+
 Communicator* Communicator::leaders() {
   if (leader_comm_ == MPI_COMM_NULL) return nullptr;
   if (!leaders_) leaders_ = std::make_unique<Communicator>(leader_comm_, 1);

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace hpcnn::comm {
@@ -41,6 +42,11 @@ class Communicator {
   bool same_node(int other) const {
     return node_of_[static_cast<size_t>(other)] == node_of_[static_cast<size_t>(rank_)];
   }
+
+  /// Every rank waits for all the others.
+  void barrier();
+  /// `text` as rank `root` has it, on every rank (checked MPI calls).
+  std::string broadcast(std::string text, int root = 0);
 
   /// The node leaders as a Communicator of their own (made on first use, by
   /// all leaders together); nullptr on ranks that are not leaders.

@@ -65,7 +65,7 @@ void dropout_mask(uint64_t seed, int64_t epoch, int layer, int64_t sample_index,
 
 struct Model::Plan {
   int64_t n = 0;
-  std::vector<std::unique_ptr<kernels::ConvOp>> conv;    // per layer (null unless conv)
+  std::vector<std::unique_ptr<kernels::ConvOp>> conv;  // per layer (null unless conv)
   std::vector<std::unique_ptr<kernels::PoolOp>> pool;
   std::vector<std::unique_ptr<kernels::DenseOp>> dense;
   std::vector<DeviceBuffer> owned;
@@ -73,7 +73,7 @@ struct Model::Plan {
   std::vector<float*> diff;  // diff[k] = dL/d act[k] (diff[0] unused)
   std::vector<float*> mask;  // dropout masks (device), per layer
   std::vector<float> host_mask;
-  DeviceBuffer targets;      // regression targets (N, T)
+  DeviceBuffer targets;  // regression targets (N, T)
 
   float* make(kernels::Backend& b, int64_t count) {
     owned.emplace_back(b, count);
@@ -105,8 +105,8 @@ Model::Plan& Model::plan_for(int64_t n) {
                                         l.output.h, l.output.w});
         break;
       case LayerKind::kMaxPool:
-        p.pool[i] = backend_.make_pool({n, l.input.c, l.input.h, l.input.w, l.spec.kernel, l.spec.stride, l.output.h,
-                                        l.output.w});
+        p.pool[i] = backend_.make_pool(
+            {n, l.input.c, l.input.h, l.input.w, l.spec.kernel, l.spec.stride, l.output.h, l.output.w});
         break;
       case LayerKind::kDense:
         p.dense[i] = backend_.make_dense({n, l.input.size(), l.output.size()});
@@ -193,9 +193,8 @@ Model::~Model() = default;
 
 void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t epoch) {
   const int64_t n = p.n;
-  HPCNN_CHECK(static_cast<int64_t>(batch.samples.size()) == n * spec_.input.size(), "batch has ",
-              batch.samples.size(), " values, model input ", spec_.input.str(), " x ", n, " needs ",
-              n * spec_.input.size());
+  HPCNN_CHECK(static_cast<int64_t>(batch.samples.size()) == n * spec_.input.size(), "batch has ", batch.samples.size(),
+              " values, model input ", spec_.input.str(), " x ", n, " needs ", n * spec_.input.size());
   backend_.upload(p.act[0], batch.samples.data(), n * spec_.input.size());
   float* params = params_.get();
   for (size_t i = 0; i < spec_.layers.size(); ++i) {
@@ -226,8 +225,8 @@ void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t ep
 #pragma omp parallel for schedule(static)
           for (int64_t s = 0; s < n; ++s) {
             dropout_mask(seed_, epoch, static_cast<int>(i), batch.indices[static_cast<size_t>(s)], l.spec.rate,
-                         std::span<float>(p.host_mask).subspan(static_cast<size_t>(s * per_sample),
-                                                               static_cast<size_t>(per_sample)));
+                         std::span<float>(p.host_mask)
+                             .subspan(static_cast<size_t>(s * per_sample), static_cast<size_t>(per_sample)));
           }
           backend_.upload(p.mask[i], p.host_mask.data(), count);
           backend_.multiply(src, p.mask[i], dst, count);
@@ -258,7 +257,18 @@ kernels::LossResult Model::loss_and_diff(Plan& p, const data::Batch& batch, floa
   return backend_.mean_squared_error(logits, p.targets.get(), p.n, out, scale, diff);
 }
 
-kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale, int64_t epoch, StepTimes* times) {
+namespace {
+/// Reports one layer's finished gradients (weights, then bias: one range).
+void grads_ready(const ParamView& v, const Model::GradsReadyFn& on_grads_ready) {
+  if (!on_grads_ready) return;
+  const int64_t first = std::min(v.weights_offset, v.bias_offset);
+  const int64_t last = std::max(v.weights_offset + v.weights_count, v.bias_offset + v.bias_count);
+  if (last > first) on_grads_ready(first, last - first);
+}
+}  // namespace
+
+kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale, int64_t epoch, StepTimes* times,
+                                      const GradsReadyFn& on_grads_ready) {
   HPCNN_CHECK(batch.count > 0, "empty batch");
   Plan& p = plan_for(batch.count);
   const auto t0 = std::chrono::steady_clock::now();
@@ -285,10 +295,12 @@ kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale
     switch (l.spec.kind) {
       case LayerKind::kConv:
         p.conv[i]->backward_weights(p.act[i], p.diff[i + 1], grads + v.weights_offset, grads + v.bias_offset);
+        grads_ready(v, on_grads_ready);
         if (need_diff_src) p.conv[i]->backward_data(p.diff[i + 1], params + v.weights_offset, p.diff[i]);
         break;
       case LayerKind::kDense:
         p.dense[i]->backward_weights(p.act[i], p.diff[i + 1], grads + v.weights_offset, grads + v.bias_offset);
+        grads_ready(v, on_grads_ready);
         if (need_diff_src) p.dense[i]->backward_data(p.diff[i + 1], params + v.weights_offset, p.diff[i]);
         break;
       case LayerKind::kMaxPool:

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <span>
@@ -87,8 +88,14 @@ class Model {
   struct StepTimes {
     double forward_s = 0.0, backward_s = 0.0;
   };
-  kernels::LossResult train_step(const data::Batch& batch, float loss_scale, int64_t epoch,
-                                 StepTimes* times = nullptr);
+  /// Called during backward each time a layer's gradients are final, with
+  /// their range [first, first + count) of the flat gradient buffer. Backward
+  /// runs last layer first, so the ranges arrive tail first and together
+  /// cover the buffer. On a device backend the gradient kernels are issued,
+  /// not necessarily finished.
+  using GradsReadyFn = std::function<void(int64_t first, int64_t count)>;
+  kernels::LossResult train_step(const data::Batch& batch, float loss_scale, int64_t epoch, StepTimes* times = nullptr,
+                                 const GradsReadyFn& on_grads_ready = {});
 
   /// Per-layer wall time, accumulated while profiling is on (it synchronises
   /// the backend after every layer, so leave it off for throughput runs).

@@ -18,12 +18,20 @@ namespace hpcnn::timing {
 
 const char* phase_name(Phase phase) {
   switch (phase) {
-    case Phase::kData: return "data";
-    case Phase::kForward: return "forward";
-    case Phase::kBackward: return "backward";
-    case Phase::kAllreduce: return "allreduce";
-    case Phase::kOptimizer: return "optimizer";
-    case Phase::kStep: return "step";
+    case Phase::kData:
+      return "data";
+    case Phase::kForward:
+      return "forward";
+    case Phase::kBackward:
+      return "backward";
+    case Phase::kAllreduce:
+      return "allreduce";
+    case Phase::kAllreduceWait:
+      return "allreduce_wait";
+    case Phase::kOptimizer:
+      return "optimizer";
+    case Phase::kStep:
+      return "step";
   }
   return "unknown";
 }
@@ -48,16 +56,24 @@ void add_rank_tracks(nlohmann::json& events, int rank, const std::string& label)
   events.push_back({{"name", "process_name"}, {"ph", "M"}, {"pid", rank}, {"args", {{"name", label}}}});
   events.push_back({{"name", "process_sort_index"}, {"ph", "M"}, {"pid", rank}, {"args", {{"sort_index", rank}}}});
   for (int p = 0; p < kNumPhases; ++p) {
-    events.push_back({{"name", "thread_name"}, {"ph", "M"}, {"pid", rank}, {"tid", p},
+    events.push_back({{"name", "thread_name"},
+                      {"ph", "M"},
+                      {"pid", rank},
+                      {"tid", p},
                       {"args", {{"name", phase_name(static_cast<Phase>(p))}}}});
-    events.push_back({{"name", "thread_sort_index"}, {"ph", "M"}, {"pid", rank}, {"tid", p},
-                      {"args", {{"sort_index", p}}}});
+    events.push_back(
+        {{"name", "thread_sort_index"}, {"ph", "M"}, {"pid", rank}, {"tid", p}, {"args", {{"sort_index", p}}}});
   }
 }
 
 nlohmann::json phase_event(int rank, Phase phase, int64_t epoch, int64_t step, double start_s, double seconds) {
-  return {{"name", phase_name(phase)}, {"ph", "X"}, {"pid", rank}, {"tid", static_cast<int>(phase)},
-          {"ts", start_s * 1e6}, {"dur", seconds * 1e6}, {"args", {{"epoch", epoch}, {"step", step}}}};
+  return {{"name", phase_name(phase)},
+          {"ph", "X"},
+          {"pid", rank},
+          {"tid", static_cast<int>(phase)},
+          {"ts", start_s * 1e6},
+          {"dur", seconds * 1e6},
+          {"args", {{"epoch", epoch}, {"step", step}}}};
 }
 
 nlohmann::json trace_document(nlohmann::json events) {

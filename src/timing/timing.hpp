@@ -2,8 +2,8 @@
 //
 // RUN_DIR/timing/rank-NNNNN.csv, one row per step and phase:
 //   rank,epoch,step,phase,start_s,seconds,bytes,samples
-// phases: data, forward, backward, allreduce, optimizer, and step (the whole
-// step). start_s counts from a barrier all ranks pass just before the first
+// phases: data, forward, backward, allreduce, allreduce_wait, optimizer, and
+// step (the whole step). start_s counts from a barrier all ranks pass just before the first
 // step, so rows of different ranks line up. Each step's rows are appended
 // with one write(2) call: a rank that dies mid-run leaves complete rows only.
 // With a trace path the same events also go to a Chrome-trace JSON (written
@@ -19,8 +19,12 @@
 
 namespace hpcnn::timing {
 
-enum class Phase { kData, kForward, kBackward, kAllreduce, kOptimizer, kStep };
-inline constexpr int kNumPhases = 6;
+/// allreduce: the communication thread's time reducing this step's gradients
+/// (it overlaps backward); allreduce_wait: how long the step then waited for
+/// it before the optimizer (the exposed part). Files written before
+/// allreduce_wait existed lack that row; readers take it as 0.
+enum class Phase { kData, kForward, kBackward, kAllreduce, kAllreduceWait, kOptimizer, kStep };
+inline constexpr int kNumPhases = 7;
 const char* phase_name(Phase phase);
 /// The inverse of phase_name(); false for any other text.
 bool parse_phase(std::string_view name, Phase& phase);
@@ -43,8 +47,7 @@ class RankTimingWriter {
   /// Seconds since start_clock().
   double now() const;
   /// Buffers one row; end_step() writes the step's rows.
-  void record(int64_t epoch, int64_t step, Phase phase, double start_s, double seconds, int64_t bytes,
-              int64_t samples);
+  void record(int64_t epoch, int64_t step, Phase phase, double start_s, double seconds, int64_t bytes, int64_t samples);
   void end_step();
   /// Writes the Chrome trace, when one was asked for.
   void finish();

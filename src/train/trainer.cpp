@@ -2,20 +2,21 @@
 #include "train/trainer.hpp"
 
 #include <chrono>
-#include <ctime>
-#include <optional>
 #include <cmath>
+#include <ctime>
 #include <numeric>
+#include <optional>
 
 #include <mpi.h>
 
 #include "comm/allreduce.hpp"
+#include "comm/gradient_reducer.hpp"
 #include "core/build_info_access.hpp"
 #include "core/check.hpp"
-#include "core/partition.hpp"
-#include "core/sha256.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/partition.hpp"
+#include "core/sha256.hpp"
 #include "data/dataset.hpp"
 #include "data/sampler.hpp"
 #include "timing/timing.hpp"
@@ -57,12 +58,48 @@ nlohmann::json EvalMetrics::to_json() const {
 }
 
 nlohmann::json EpochMetrics::to_json() const {
-  nlohmann::json j{{"epoch", epoch},     {"steps", steps},     {"samples", samples},
-                   {"loss", loss},       {"seconds", seconds}, {"samples_per_second", samples_per_second}};
+  nlohmann::json j{{"epoch", epoch}, {"steps", steps},     {"samples", samples},
+                   {"loss", loss},   {"seconds", seconds}, {"samples_per_second", samples_per_second}};
   if (accuracy >= 0) j["accuracy"] = accuracy;
   if (validation) j["validation"] = validation->to_json();
   return j;
 }
+
+nlohmann::json TrainConfig::to_json() const {
+  return {{"data", data_dir.string()},
+          {"model", model},
+          {"epochs", epochs},
+          {"batch", batch},
+          {"global_batch", global_batch},
+          {"allreduce", comm::allreduce_name(allreduce)},
+          {"bucket_mb", bucket_mb},
+          {"optimizer", model::optimizer_name(optimizer.kind)},
+          {"lr", optimizer.lr},
+          {"beta1", optimizer.beta1},
+          {"beta2", optimizer.beta2},
+          {"adam_epsilon", optimizer.epsilon},
+          {"momentum", optimizer.momentum},
+          {"seed", seed},
+          {"threads", threads},
+          {"backend", backend},
+          {"validation_split", validation_split},
+          {"max_steps", max_steps},
+          {"eval_batch", eval_batch},
+          {"evaluate_test", evaluate_test}};
+}
+
+namespace {
+/// The configuration as run: to_json() with what the run resolved (the
+/// world size, the global batch, the all-reduce that ran instead of `auto`).
+nlohmann::json resolved_config(const TrainConfig& c, int world, int64_t global_batch, const std::string& allreduce) {
+  nlohmann::json j = c.to_json();
+  j["allreduce_requested"] = j["allreduce"];
+  j["allreduce"] = allreduce;
+  j["global_batch"] = global_batch;
+  j["world_size"] = world;
+  return j;
+}
+}  // namespace
 
 nlohmann::json TrainResult::to_json(const TrainConfig& c) const {
   nlohmann::json epochs_json = nlohmann::json::array();
@@ -71,12 +108,7 @@ nlohmann::json TrainResult::to_json(const TrainConfig& c) const {
       {"format", "hpcnn-metrics"},
       {"version", 1},
       {"hpcnn", version_string()},
-      {"config",
-       {{"data", c.data_dir.string()}, {"model", c.model}, {"epochs", c.epochs}, {"batch", c.batch},
-        {"optimizer", model::optimizer_name(c.optimizer.kind)}, {"lr", c.optimizer.lr},
-        {"seed", c.seed}, {"threads", c.threads}, {"backend", c.backend}, {"validation_split", c.validation_split},
-        {"max_steps", c.max_steps}, {"global_batch", global_batch}, {"world_size", world_size},
-        {"allreduce", allreduce}}},
+      {"config", resolved_config(c, world_size, global_batch, allreduce)},
       {"model", model},
       {"params", params},
       {"epochs", epochs_json},
@@ -153,8 +185,8 @@ void check_ranks_agree(comm::Communicator& comm, const std::vector<std::pair<std
   }
 }
 /// RUN_DIR/run.json: what ran, where and with what (rank 0 writes it).
-void write_run_manifest(const TrainConfig& c, comm::Communicator* comm, int64_t global_batch,
-                        const std::string& backend_name) {
+void write_run_manifest(const TrainConfig& c, comm::Communicator* comm, int64_t global_batch, comm::AllreduceAlgo algo,
+                        const kernels::Backend& backend) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   const int world = comm != nullptr ? comm->size() : 1;
@@ -177,210 +209,316 @@ void write_run_manifest(const TrainConfig& c, comm::Communicator* comm, int64_t 
   char started[32];
   std::strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%S%z", std::localtime(&now));
   const nlohmann::json j{
-      {"format", "hpcnn-run"}, {"version", 1}, {"started", started}, {"hpcnn", version_string()},
-      {"git_revision", git_revision()}, {"compiler", compiler_string()},
-      {"config",
-       {{"data", c.data_dir.string()}, {"model", c.model}, {"epochs", c.epochs}, {"batch", c.batch},
-        {"global_batch", global_batch}, {"optimizer", model::optimizer_name(c.optimizer.kind)},
-        {"lr", c.optimizer.lr}, {"seed", c.seed}, {"threads", c.threads}, {"allreduce", c.allreduce},
-        {"max_steps", c.max_steps}, {"validation_split", c.validation_split}}},
-      {"world_size", world}, {"nodes", comm != nullptr ? comm->num_nodes() : 1}, {"hosts", host_list},
-      {"device", {{"backend", backend_name}, {"kind", "cpu"}}},
-      {"libraries", {{"mpi", mpi.substr(0, mpi.find_first_of(",\n"))},
-                     {"hdf5", cat(h5[0], ".", h5[1], ".", h5[2])},
-                     {"onednn", kernels::onednn_version()}}}};
+      {"format", "hpcnn-run"},
+      {"version", 1},
+      {"started", started},
+      {"hpcnn", version_string()},
+      {"git_revision", git_revision()},
+      {"compiler", compiler_string()},
+      {"config", resolved_config(c, world, global_batch, comm::allreduce_name(algo))},
+      {"world_size", world},
+      {"nodes", comm != nullptr ? comm->num_nodes() : 1},
+      {"hosts", host_list},
+      {"device",
+       {{"backend", backend.name()}, {"kind", backend.device() == kernels::DeviceKind::kGpu ? "gpu" : "cpu"}}},
+      {"libraries",
+       {{"mpi", mpi.substr(0, mpi.find_first_of(",\n"))},
+        {"hdf5", cat(h5[0], ".", h5[1], ".", h5[2])},
+        {"onednn", kernels::onednn_version()}}}};
   std::filesystem::create_directories(c.run_dir);
   write_file_atomic(c.run_dir / "run.json", j.dump(2) + "\n");
 }
 }  // namespace
 
-TrainResult train(const TrainConfig& c, const Logger& log, comm::Communicator* comm) {
-  const int world = comm != nullptr ? comm->size() : 1;
-  const int rank = comm != nullptr ? comm->rank() : 0;
-  const comm::AllreduceAlgo algo = comm::parse_allreduce(c.allreduce);
-  const data::Manifest manifest = data::load_manifest(c.data_dir);
-  const bool classification = manifest.task == data::Task::kClassification;
-  const model::Shape input{manifest.sample_shape[0], manifest.sample_shape[1], manifest.sample_shape[2]};
+namespace {
+/// One training run, set up once (constructor), then driven step by step
+/// (step) and epoch by epoch (epoch); train() strings them together. A
+/// gradient goes: backward reports each layer's finished range -> the run
+/// gathers ranges into a bucket -> the reducer all-reduces it on its thread
+/// while backward goes on -> wait() before the optimizer.
+class TrainingRun {
+ public:
+  TrainingRun(const TrainConfig& c, const Logger& log, comm::Communicator* comm);
+  /// Trains every epoch (or until max_steps), evaluates, writes metrics.
+  TrainResult run();
+
+ private:
+  struct StepOutcome {
+    kernels::LossResult loss;
+    int64_t samples = 0;  ///< in the global batch
+  };
+  StepOutcome step(int epoch, int64_t step_in_epoch, const std::vector<int64_t>& order);
+  /// Runs one epoch; false when max_steps was reached before it started.
+  bool epoch(int epoch);
+  /// Backward's hook: a layer's gradients [first, first + count) are final.
+  void grads_ready(int64_t first, int64_t count);
+
+  const TrainConfig& c_;
+  const Logger& log_;
+  comm::Communicator* comm_;
+  const int world_, rank_;
+  const data::Manifest manifest_;
+  const bool classification_;
+  std::unique_ptr<kernels::Backend> backend_;
+  std::unique_ptr<model::Model> net_;
+  std::unique_ptr<model::Optimizer> optimizer_;
+  int64_t global_batch_ = 0;
+  std::unique_ptr<comm::GradientReducer> reducer_;         ///< null on one rank
+  comm::AllreduceAlgo algo_ = comm::AllreduceAlgo::kAuto;  ///< what runs (resolved)
+  int64_t bucket_floats_ = 0;                     ///< start a bucket once this much is ready (0: after backward)
+  int64_t pending_first_ = 0, pending_last_ = 0;  ///< finished but not yet started: [first, last)
+  double first_start_s_ = -1;                     ///< when this step's first bucket started (timer clock)
+  std::unique_ptr<data::SplitReader> train_reader_;
+  std::unique_ptr<data::SplitReader> val_reader_;
+  int64_t n_train_ = 0, n_holdout_ = 0, steps_per_epoch_ = 0, global_step_ = 0;
+  std::unique_ptr<data::Sampler> sampler_;
+  std::optional<timing::RankTimingWriter> timer_;
+  data::Batch batch_;
+  TrainResult result_;
+};
+
+TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communicator* comm)
+    : c_(c),
+      log_(log),
+      comm_(comm),
+      world_(comm != nullptr ? comm->size() : 1),
+      rank_(comm != nullptr ? comm->rank() : 0),
+      manifest_(data::load_manifest(c.data_dir)),
+      classification_(manifest_.task == data::Task::kClassification) {
+  // The model on its backend, and its optimizer.
+  const model::Shape input{manifest_.sample_shape[0], manifest_.sample_shape[1], manifest_.sample_shape[2]};
   model::ModelSpec spec = model::make_model(c.model, &input);
   const model::LossKind loss_kind =
-      classification ? model::LossKind::kSoftmaxCrossEntropy : model::LossKind::kMeanSquaredError;
-  check_model_fits(spec, loss_kind, manifest, "model '" + c.model + "'");
+      classification_ ? model::LossKind::kSoftmaxCrossEntropy : model::LossKind::kMeanSquaredError;
+  check_model_fits(spec, loss_kind, manifest_, "model '" + c.model + "'");
+  backend_ = make_backend(c.backend, c.threads);
+  net_ = std::make_unique<model::Model>(std::move(spec), loss_kind, *backend_, c.seed);
+  optimizer_ = std::make_unique<model::Optimizer>(c.optimizer, *backend_, net_->num_params());
+  global_batch_ = c.global_batch > 0 ? c.global_batch : c.batch * world_;
 
-  auto backend = make_backend(c.backend, c.threads);
-  model::Model net(std::move(spec), loss_kind, *backend, c.seed);
-  model::Optimizer optimizer(c.optimizer, *backend, net.num_params());
-  const int64_t global_batch = c.global_batch > 0 ? c.global_batch : c.batch * world;
-  if (comm != nullptr) {
+  // Every rank agrees on what changes results, and starts from rank 0's weights.
+  if (comm_ != nullptr) {
     std::string shapes;
-    for (const model::ParamView& v : net.param_views()) shapes += cat(v.weights_count, "+", v.bias_count, ";");
-    check_ranks_agree(*comm, {{"configuration", cat("model=", net.spec().text, " input=", net.spec().input.str(),
-                                                    " epochs=", c.epochs, " global_batch=", global_batch,
-                                                    " optimizer=", model::optimizer_name(c.optimizer.kind),
-                                                    " lr=", c.optimizer.lr, " seed=", c.seed, " allreduce=",
-                                                    c.allreduce, " max_steps=", c.max_steps)},
-                              {"parameter shapes", shapes},
-                              {"dataset manifest", manifest.to_json().dump()}});
-    // Rank 0's initial parameters for everyone (they are equal by seed; this makes it so).
-    std::vector<float> params = net.params_host();
-    MPI_CHECK(MPI_Bcast(params.data(), static_cast<int>(params.size()), MPI_FLOAT, 0, comm->comm()));
-    net.set_params_host(params);
+    for (const model::ParamView& v : net_->param_views()) shapes += cat(v.weights_count, "+", v.bias_count, ";");
+    check_ranks_agree(*comm_, {{"configuration", c.to_json().dump()},
+                               {"parameter shapes", shapes},
+                               {"dataset manifest", manifest_.to_json().dump()}});
+    std::vector<float> params = net_->params_host();
+    MPI_CHECK(MPI_Bcast(params.data(), static_cast<int>(params.size()), MPI_FLOAT, 0, comm_->comm()));
+    net_->set_params_host(params);
   }
-  if (rank == 0) log.info(cat("model ", c.model, ": ", net.num_params(), " parameters, backend ", backend->name(), ", dataset ",
-               manifest.name, " (", manifest.split("train").num_samples(), " training samples)"));
+  // The gradient exchange, built once; `auto` resolved here.
+  if (world_ > 1) {
+    reducer_ = comm::make_host_reducer(*comm_, c.allreduce, net_->grads(), net_->num_params());
+    algo_ = reducer_->algo();
+  } else if (c.allreduce == comm::AllreduceAlgo::kAuto && comm_ != nullptr) {
+    algo_ = comm::choose_allreduce(*comm_, std::min(net_->num_params(), comm::kReduceBlock));
+  } else {
+    algo_ = c.allreduce;
+  }
+  bucket_floats_ = static_cast<int64_t>(c.bucket_mb * double(1 << 20)) / static_cast<int64_t>(sizeof(float));
+  if (rank_ == 0) {
+    log.info(cat("model ", c.model, ": ", net_->num_params(), " parameters, backend ", backend_->name(), ", dataset ",
+                 manifest_.name, " (", manifest_.split("train").num_samples(), " training samples)"));
+  }
 
   // Training / validation ranges.
-  data::SplitReader train_reader(c.data_dir, manifest, "train");
-  const int64_t n_all = train_reader.num_samples();
-  const bool has_val_split = manifest.splits.count("validation") > 0;
-  const auto n_holdout = has_val_split ? 0 : static_cast<int64_t>(std::llround(c.validation_split * static_cast<double>(n_all)));
-  const int64_t n_train = n_all - n_holdout;
-  HPCNN_CHECK(n_train >= 1, "--validation-split ", c.validation_split, " leaves no training samples");
-  HPCNN_CHECK(n_train >= world, "cannot train on ", world, " ranks: the dataset has only ", n_train,
+  train_reader_ = std::make_unique<data::SplitReader>(c.data_dir, manifest_, "train");
+  const int64_t n_all = train_reader_->num_samples();
+  const bool has_val_split = manifest_.splits.count("validation") > 0;
+  n_holdout_ = has_val_split ? 0 : static_cast<int64_t>(std::llround(c.validation_split * static_cast<double>(n_all)));
+  n_train_ = n_all - n_holdout_;
+  HPCNN_CHECK(n_train_ >= 1, "--validation-split ", c.validation_split, " leaves no training samples");
+  HPCNN_CHECK(n_train_ >= world_, "cannot train on ", world_, " ranks: the dataset has only ", n_train_,
               " training samples (every rank needs at least one)");
-  HPCNN_CHECK(global_batch >= world, "global batch ", global_batch, " is smaller than the ", world,
+  HPCNN_CHECK(global_batch_ >= world_, "global batch ", global_batch_, " is smaller than the ", world_,
               " ranks: every rank needs a sample per step");
-  std::optional<data::SplitReader> val_reader;
-  if (has_val_split) val_reader.emplace(c.data_dir, manifest, "validation");
-
-  data::SplitInfo train_split = manifest.split("train");
-  const data::Sampler sampler(train_split, data::ShardingMode::kHyperslab, 0, 1, c.seed);
+  if (has_val_split) val_reader_ = std::make_unique<data::SplitReader>(c.data_dir, manifest_, "validation");
+  data::SplitInfo train_split = manifest_.split("train");
+  sampler_ = std::make_unique<data::Sampler>(train_split, data::ShardingMode::kHyperslab, 0, 1, c.seed);
   std::vector<int> all_shards(train_split.shards.size());
   std::iota(all_shards.begin(), all_shards.end(), 0);
-  if (train_reader.preload_bytes(all_shards) <= c.preload_limit_mb * (int64_t{1} << 20)) {
-    train_reader.preload(all_shards);
+  if (train_reader_->preload_bytes(all_shards) <= c.preload_limit_mb * (int64_t{1} << 20)) {
+    train_reader_->preload(all_shards);
   }
+  steps_per_epoch_ = (n_train_ + global_batch_ - 1) / global_batch_;
 
-  std::optional<timing::RankTimingWriter> timer;
+  // The run directory: run.json, then this rank's timing file.
+  result_.model = c.model;
+  result_.params = net_->num_params();
+  result_.world_size = world_;
+  result_.global_batch = global_batch_;
+  result_.allreduce = comm::allreduce_name(algo_);
   if (!c.run_dir.empty()) {
-    write_run_manifest(c, comm, global_batch, backend->name());
-    const std::string stem = timing::rank_file_stem(rank);
-    timer.emplace(c.run_dir / "timing" / (stem + ".csv"), rank,
-                  c.trace ? c.run_dir / "trace" / (stem + ".json") : std::filesystem::path());
+    write_run_manifest(c, comm_, global_batch_, algo_, *backend_);
+    const std::string stem = timing::rank_file_stem(rank_);
+    timer_.emplace(c.run_dir / "timing" / (stem + ".csv"), rank_,
+                   c.trace ? c.run_dir / "trace" / (stem + ".json") : std::filesystem::path());
   }
-  const int64_t allreduce_bytes = world > 1 ? net.num_params() * static_cast<int64_t>(sizeof(float)) : 0;
+}
 
-  TrainResult result;
-  result.model = c.model;
-  result.params = net.num_params();
-  result.world_size = world;
-  result.global_batch = global_batch;
-  result.allreduce = c.allreduce;
-  int64_t global_step = 0;
-  const int64_t steps_per_epoch = (n_train + global_batch - 1) / global_batch;
-  data::Batch batch;
-  if (comm != nullptr) MPI_CHECK(MPI_Barrier(comm->comm()));  // align the ranks' timing clocks
-  if (timer) timer->start_clock();
+void TrainingRun::grads_ready(int64_t first, int64_t count) {
+  // Ranges arrive tail first: this one ends where the pending bucket begins.
+  if (pending_first_ == pending_last_) pending_last_ = first + count;
+  pending_first_ = first;
+  if (bucket_floats_ > 0 && pending_last_ - pending_first_ >= bucket_floats_) {
+    if (first_start_s_ < 0 && timer_) first_start_s_ = timer_->now();
+    reducer_->start(pending_first_, pending_last_ - pending_first_);
+    pending_last_ = pending_first_;
+  }
+}
+
+TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, const std::vector<int64_t>& order) {
+  // This rank's slice of the global batch [first, first + len).
+  const int64_t first = step_in_epoch * global_batch_;
+  const int64_t len = std::min(global_batch_, n_train_ - first);
+  const auto [lo, hi] = block_range(len, rank_, world_);
+  const int64_t n = hi - lo;
+  StepOutcome out;
+  out.samples = len;
+  model::Model::StepTimes st;
+  double data_s = 0.0;
+  const double t_step = timer_ ? timer_->now() : 0.0;
+  pending_first_ = pending_last_ = net_->num_params();
+  first_start_s_ = -1;
+  model::Model::GradsReadyFn hook;
+  if (reducer_) hook = [this](int64_t f, int64_t k) { grads_ready(f, k); };
+  if (n > 0) {
+    train_reader_->read(
+        std::span<const int64_t>(order).subspan(static_cast<size_t>(first + lo), static_cast<size_t>(n)), batch_);
+    const double t_data = timer_ ? timer_->now() : 0.0;
+    out.loss = net_->train_step(batch_, 1.0f / static_cast<float>(len), epoch, timer_ ? &st : nullptr, hook);
+    data_s = t_data - t_step;
+  } else {
+    backend_->fill(net_->grads(), 0.0f, net_->num_params());  // a rank with no sample this step adds nothing
+    pending_first_ = 0;
+  }
+  // Every phase gets its row on every rank, zero seconds when it did not run.
+  const double t_backward = t_step + data_s + st.forward_s;
+  if (timer_) {
+    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kData, t_step, data_s, 0, n);
+    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kForward, t_step + data_s, st.forward_s, 0, n);
+    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kBackward, t_backward, st.backward_s, 0, n);
+  }
+  const double t_wait = timer_ ? timer_->now() : 0.0;
+  comm::ReduceStats rs;
+  if (reducer_) {
+    if (pending_last_ > 0) {  // what backward finished since the last bucket
+      if (first_start_s_ < 0 && timer_) first_start_s_ = timer_->now();
+      reducer_->start(0, pending_last_);
+    }
+    rs = reducer_->wait();
+    sum_over_ranks(comm_, out.loss.loss_sum, out.loss.correct);
+  }
+  if (timer_) {
+    const int64_t bytes = reducer_ ? rs.bytes : 0;
+    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kAllreduce, first_start_s_ >= 0 ? first_start_s_ : t_wait,
+                   rs.busy_s, bytes, n);
+    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kAllreduceWait, t_wait, timer_->now() - t_wait, 0, n);
+  }
+  // Every rank sees the same global loss, so all stop together.
+  if (!std::isfinite(out.loss.loss_sum)) {
+    HPCNN_THROW("non-finite loss at epoch ", epoch, ", step ", step_in_epoch + 1, " (global step ", global_step_ + 1,
+                "): training diverged or the data holds NaN/Inf; lower --lr (now ", c_.optimizer.lr,
+                ") or run hpcnn data verify");
+  }
+  const double t_opt = timer_ ? timer_->now() : 0.0;
+  optimizer_->step(net_->params(), net_->grads());
+  if (timer_) {
+    const double t_end = timer_->now();
+    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kOptimizer, t_opt, t_end - t_opt, 0, n);
+    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kStep, t_step, t_end - t_step, reducer_ ? rs.bytes : 0, n);
+    timer_->end_step();
+  }
+  return out;
+}
+
+bool TrainingRun::epoch(int epoch) {
+  if (c_.max_steps > 0 && global_step_ >= c_.max_steps) return false;
+  std::vector<int64_t> order = sampler_->epoch_indices(epoch);
+  if (n_holdout_ > 0) std::erase_if(order, [this](int64_t i) { return i >= n_train_; });
+  EpochMetrics em;
+  em.epoch = epoch;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  auto last_progress = Clock::now();
+  const auto epoch_start = Clock::now();
+  for (int64_t s = 0; s < steps_per_epoch_; ++s) {
+    if (c_.max_steps > 0 && global_step_ >= c_.max_steps) break;
+    const StepOutcome r = step(epoch, s, order);
+    result_.step_losses.push_back(r.loss.loss_sum / static_cast<double>(r.samples));
+    loss_sum += r.loss.loss_sum;
+    correct += r.loss.correct;
+    em.samples += r.samples;
+    ++em.steps;
+    ++global_step_;
+    if (seconds_since(last_progress) >= c_.progress_seconds) {
+      last_progress = Clock::now();
+      const double rate = static_cast<double>(em.samples) / seconds_since(epoch_start);
+      const double remaining = static_cast<double>(n_train_ - em.samples) / rate +
+                               static_cast<double>(c_.epochs - epoch) * static_cast<double>(n_train_) / rate;
+      if (rank_ == 0) {
+        log_.progress(cat("epoch ", epoch, "/", c_.epochs, " step ", s + 1, "/", steps_per_epoch_, " loss ",
+                          loss_sum / static_cast<double>(em.samples),
+                          classification_ ? cat(" acc ", static_cast<double>(correct) / static_cast<double>(em.samples))
+                                          : std::string(),
+                          " ", static_cast<int64_t>(rate), " samples/s ETA ", eta_text(remaining)));
+      }
+    }
+  }
+  backend_->synchronize();
+  em.seconds = seconds_since(epoch_start);
+  log_.end_progress();
+  if (em.samples == 0) return false;
+  em.loss = loss_sum / static_cast<double>(em.samples);
+  if (classification_) em.accuracy = static_cast<double>(correct) / static_cast<double>(em.samples);
+  em.samples_per_second = static_cast<double>(em.samples) / em.seconds;
+  if (val_reader_) {
+    em.validation = evaluate(*net_, *val_reader_, 0, val_reader_->num_samples(), c_.eval_batch, comm_);
+  } else if (n_holdout_ > 0) {
+    em.validation = evaluate(*net_, *train_reader_, n_train_, n_holdout_, c_.eval_batch, comm_);
+  }
+  if (rank_ == 0) {
+    log_.info(cat("epoch ", epoch, "/", c_.epochs, ": loss ", em.loss,
+                  classification_ ? cat(" acc ", em.accuracy) : std::string(),
+                  em.validation ? cat(" | val loss ", em.validation->loss,
+                                      classification_ ? cat(" val acc ", em.validation->accuracy) : std::string())
+                                : std::string(),
+                  " | ", static_cast<int64_t>(em.samples_per_second), " samples/s, ", em.seconds, " s"));
+  }
+  result_.train_seconds += em.seconds;
+  result_.epochs.push_back(em);
+  if (!c_.checkpoint.empty() && rank_ == 0) save_checkpoint(c_.checkpoint, *net_, optimizer_.get(), epoch, c_.seed);
+  return true;
+}
+
+TrainResult TrainingRun::run() {
+  if (comm_ != nullptr) comm_->barrier();  // align the ranks' timing clocks
+  if (timer_) timer_->start_clock();
   const auto run_start = Clock::now();
-  for (int epoch = 1; epoch <= c.epochs; ++epoch) {
-    std::vector<int64_t> order = sampler.epoch_indices(epoch);
-    if (n_holdout > 0) std::erase_if(order, [n_train](int64_t i) { return i >= n_train; });
-    EpochMetrics em;
-    em.epoch = epoch;
-    double loss_sum = 0;
-    int64_t correct = 0;
-    auto last_progress = Clock::now();
-    const auto epoch_start = Clock::now();
-    for (int64_t step = 0; step < steps_per_epoch; ++step) {
-      if (c.max_steps > 0 && global_step >= c.max_steps) break;
-      // This rank's slice of the global batch [step * G, step * G + len).
-      const int64_t first = step * global_batch;
-      const int64_t len = std::min(global_batch, n_train - first);
-      const auto [lo, hi] = block_range(len, rank, world);
-      const int64_t n = hi - lo;
-      kernels::LossResult r;
-      model::Model::StepTimes st;
-      double data_s = 0.0;
-      const double t_step = timer ? timer->now() : 0.0;
-      if (n > 0) {
-        train_reader.read(std::span<const int64_t>(order).subspan(static_cast<size_t>(first + lo), static_cast<size_t>(n)),
-                          batch);
-        const double t_data = timer ? timer->now() : 0.0;
-        r = net.train_step(batch, 1.0f / static_cast<float>(len), epoch, timer ? &st : nullptr);
-        data_s = t_data - t_step;
-      } else {
-        backend->fill(net.grads(), 0.0f, net.num_params());  // a rank with no sample this step adds nothing
-      }
-      // Every phase gets its row on every rank, zero seconds when it did not run.
-      if (timer) {
-        timer->record(epoch, step + 1, timing::Phase::kData, t_step, data_s, 0, n);
-        timer->record(epoch, step + 1, timing::Phase::kForward, t_step + data_s, st.forward_s, 0, n);
-        timer->record(epoch, step + 1, timing::Phase::kBackward, t_step + data_s + st.forward_s, st.backward_s, 0, n);
-      }
-      const double t_ar = timer ? timer->now() : 0.0;
-      if (comm != nullptr && world > 1) {
-        comm::allreduce(*comm, algo, net.grads(), net.num_params());
-        sum_over_ranks(comm, r.loss_sum, r.correct);
-      }
-      if (timer) timer->record(epoch, step + 1, timing::Phase::kAllreduce, t_ar, timer->now() - t_ar, allreduce_bytes, n);
-      // Every rank sees the same global loss, so all stop together.
-      if (!std::isfinite(r.loss_sum)) {
-        HPCNN_THROW("non-finite loss at epoch ", epoch, ", step ", step + 1, " (global step ", global_step + 1,
-                    "): training diverged or the data holds NaN/Inf; lower --lr (now ", c.optimizer.lr,
-                    ") or run hpcnn data verify");
-      }
-      result.step_losses.push_back(r.loss_sum / static_cast<double>(len));
-      const double t_opt = timer ? timer->now() : 0.0;
-      optimizer.step(net.params(), net.grads());
-      if (timer) {
-        const double t_end = timer->now();
-        timer->record(epoch, step + 1, timing::Phase::kOptimizer, t_opt, t_end - t_opt, 0, n);
-        timer->record(epoch, step + 1, timing::Phase::kStep, t_step, t_end - t_step, allreduce_bytes, n);
-        timer->end_step();
-      }
-      loss_sum += r.loss_sum;
-      correct += r.correct;
-      em.samples += len;
-      ++em.steps;
-      ++global_step;
-      if (seconds_since(last_progress) >= c.progress_seconds) {
-        last_progress = Clock::now();
-        const double elapsed = seconds_since(epoch_start);
-        const double rate = static_cast<double>(em.samples) / elapsed;
-        const double remaining = static_cast<double>(n_train - em.samples) / rate +
-                                 static_cast<double>(c.epochs - epoch) * static_cast<double>(n_train) / rate;
-        if (rank == 0) log.progress(cat("epoch ", epoch, "/", c.epochs, " step ", step + 1, "/", steps_per_epoch, " loss ",
-                         loss_sum / static_cast<double>(em.samples),
-                         classification ? cat(" acc ", static_cast<double>(correct) / static_cast<double>(em.samples))
-                                        : std::string(),
-                         " ", static_cast<int64_t>(rate), " samples/s ETA ", eta_text(remaining)));
-      }
-    }
-    backend->synchronize();
-    em.seconds = seconds_since(epoch_start);
-    log.end_progress();
-    if (em.samples == 0) break;
-    em.loss = loss_sum / static_cast<double>(em.samples);
-    if (classification) em.accuracy = static_cast<double>(correct) / static_cast<double>(em.samples);
-    em.samples_per_second = static_cast<double>(em.samples) / em.seconds;
-    if (val_reader) {
-      em.validation = evaluate(net, *val_reader, 0, val_reader->num_samples(), c.eval_batch, comm);
-    } else if (n_holdout > 0) {
-      em.validation = evaluate(net, train_reader, n_train, n_holdout, c.eval_batch, comm);
-    }
-    if (rank == 0) log.info(cat("epoch ", epoch, "/", c.epochs, ": loss ", em.loss,
-                 classification ? cat(" acc ", em.accuracy) : std::string(),
-                 em.validation ? cat(" | val loss ", em.validation->loss,
-                                     classification ? cat(" val acc ", em.validation->accuracy) : std::string())
-                               : std::string(),
-                 " | ", static_cast<int64_t>(em.samples_per_second), " samples/s, ", em.seconds, " s"));
-    result.train_seconds += em.seconds;
-    result.epochs.push_back(em);
-    if (!c.checkpoint.empty() && rank == 0) save_checkpoint(c.checkpoint, net, &optimizer, epoch, c.seed);
+  for (int e = 1; e <= c_.epochs; ++e) {
+    if (!epoch(e)) break;
   }
-  if (timer) timer->finish();
+  if (timer_) timer_->finish();
   int64_t trained = 0;
-  for (const EpochMetrics& e : result.epochs) trained += e.samples;
-  result.samples_per_second = result.train_seconds > 0 ? static_cast<double>(trained) / result.train_seconds : 0.0;
-  if (c.evaluate_test && manifest.splits.count("test")) {
-    data::SplitReader test_reader(c.data_dir, manifest, "test");
-    result.test = evaluate(net, test_reader, 0, test_reader.num_samples(), c.eval_batch, comm);
+  for (const EpochMetrics& e : result_.epochs) trained += e.samples;
+  result_.samples_per_second = result_.train_seconds > 0 ? static_cast<double>(trained) / result_.train_seconds : 0.0;
+  if (c_.evaluate_test && manifest_.splits.count("test")) {
+    data::SplitReader test_reader(c_.data_dir, manifest_, "test");
+    result_.test = evaluate(*net_, test_reader, 0, test_reader.num_samples(), c_.eval_batch, comm_);
   }
-  log.debug(cat("run took ", seconds_since(run_start), " s"));
-  if (!c.metrics.empty() && rank == 0) {
-    if (c.metrics.has_parent_path()) std::filesystem::create_directories(c.metrics.parent_path());
-    write_file_atomic(c.metrics, result.to_json(c).dump(2) + "\n");
+  log_.debug(cat("run took ", seconds_since(run_start), " s"));
+  if (!c_.metrics.empty() && rank_ == 0) {
+    if (c_.metrics.has_parent_path()) std::filesystem::create_directories(c_.metrics.parent_path());
+    write_file_atomic(c_.metrics, result_.to_json(c_).dump(2) + "\n");
   }
-  return result;
+  return result_;
+}
+}  // namespace
+
+TrainResult train(const TrainConfig& c, const Logger& log, comm::Communicator* comm) {
+  TrainingRun run(c, log, comm);
+  return run.run();
 }
 
 }  // namespace hpcnn::train

@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "comm/allreduce.hpp"
 #include "core/log.hpp"
 #include "model/model.hpp"
 #include "model/optimizer.hpp"
@@ -25,7 +26,7 @@
 namespace hpcnn::data {
 class SplitReader;
 struct Manifest;
-}
+}  // namespace hpcnn::data
 namespace hpcnn::comm {
 class Communicator;
 }
@@ -36,29 +37,35 @@ struct TrainConfig {
   std::filesystem::path data_dir;
   std::string model = "keras-cnn";
   int epochs = 1;
-  int64_t batch = 128;                  ///< per-rank batch (weak scaling) unless global_batch is set
-  int64_t global_batch = 0;             ///< > 0: strong scaling, this many samples per step over all ranks
-  std::string allreduce = "auto";       ///< see comm/allreduce.hpp
+  int64_t batch = 128;       ///< per-rank batch (weak scaling) unless global_batch is set
+  int64_t global_batch = 0;  ///< > 0: strong scaling, this many samples per step over all ranks
+  comm::AllreduceAlgo allreduce = comm::AllreduceAlgo::kAuto;  ///< resolved once per run (see comm/)
+  double bucket_mb = 1.0;  ///< start reducing once this much gradient is final (0: after backward)
   model::OptimizerConfig optimizer;
   uint64_t seed = 42;
-  int threads = 0;                      ///< 0: the runtime's default
-  std::string backend = "onednn";       ///< onednn | reference
-  double validation_split = 0.0;        ///< hold out the last fraction of train when the dataset has no validation split
-  int64_t max_steps = 0;                ///< stop after this many steps in total (0: run all epochs)
+  int threads = 0;                 ///< 0: the runtime's default
+  std::string backend = "onednn";  ///< onednn | reference
+  double validation_split = 0.0;   ///< hold out the last fraction of train when the dataset has no validation split
+  int64_t max_steps = 0;           ///< stop after this many steps in total (0: run all epochs)
   int64_t eval_batch = 500;
   bool evaluate_test = true;
-  int64_t preload_limit_mb = 4096;      ///< preload the training shards when they fit
-  std::filesystem::path run_dir;        ///< run.json and timing/ go here when set
-  bool trace = false;                   ///< also write RUN_DIR/trace/rank-N.json (Chrome trace)
-  std::filesystem::path checkpoint;     ///< written after every epoch when set
-  std::filesystem::path metrics;        ///< JSON written at the end when set
+  int64_t preload_limit_mb = 4096;   ///< preload the training shards when they fit
+  std::filesystem::path run_dir;     ///< run.json and timing/ go here when set
+  bool trace = false;                ///< also write RUN_DIR/trace/rank-N.json (Chrome trace)
+  std::filesystem::path checkpoint;  ///< written after every epoch when set
+  std::filesystem::path metrics;     ///< JSON written at the end when set
   double progress_seconds = 2.0;
+
+  /// Every option that can change the results (not paths of outputs, not
+  /// logging): what run.json and metrics.json record as the configuration and
+  /// what the ranks must agree on before training.
+  nlohmann::json to_json() const;
 };
 
 struct EvalMetrics {
   int64_t samples = 0;
-  double loss = 0.0;      ///< mean per-sample loss (cross-entropy or MSE)
-  double accuracy = -1;   ///< classification only (-1 otherwise)
+  double loss = 0.0;     ///< mean per-sample loss (cross-entropy or MSE)
+  double accuracy = -1;  ///< classification only (-1 otherwise)
   double seconds = 0.0;
   nlohmann::json to_json() const;
 };
@@ -68,7 +75,7 @@ struct EpochMetrics {
   int64_t steps = 0;
   int64_t samples = 0;
   double loss = 0.0, accuracy = -1;
-  double seconds = 0.0;            ///< training steps only (no evaluation)
+  double seconds = 0.0;  ///< training steps only (no evaluation)
   double samples_per_second = 0.0;
   std::optional<EvalMetrics> validation;
   nlohmann::json to_json() const;

@@ -39,10 +39,12 @@ for np in (1, 2):
     assert abs(sum(per_step.values()) - s["train_seconds"]) < 1e-5, (sum(per_step.values()), s["train_seconds"])
     assert (np == 1) == (s["comm_fraction"] < 0.02), s["comm_fraction"]
     phases = [r["phase"] for r in csv.DictReader(open(f"runs/np{np}/merged/summary.csv"))]
-    assert phases == ["data", "forward", "backward", "allreduce", "optimizer", "step", "step_slowest"], phases
+    assert phases == ["data", "forward", "backward", "allreduce", "allreduce_wait", "optimizer", "step",
+                      "step_slowest"], phases
+    assert (s["hidden_fraction"] is None) == (np == 1) and (np == 1 or 0 <= s["hidden_fraction"] <= 1), s
     trace = json.load(open(f"runs/np{np}/merged/trace.json"))
     spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
-    assert len(spans) == np * 12 * 6 and {e["pid"] for e in spans} == set(range(np)), len(spans)
+    assert len(spans) == np * 12 * 7 and {e["pid"] for e in spans} == set(range(np)), len(spans)
 PY
 
 # --- strong scaling and plots -----------------------------------------------

@@ -34,6 +34,32 @@ for base, others, steps in (("tiny1", ["tiny2", "tiny4"], 20), ("keras1", ["kera
         print(run, "worst relative step-loss difference", worst)
 PY
 
+# --- gradients reduced in buckets during backward = after it, bitwise -------------
+# keras-cnn's 1.2 M parameters make 5 reduction blocks; 0.05 MB buckets start
+# them layer by layer while backward runs, 0 starts one range after backward.
+for bucket in 0 0.05; do
+  for algo in ring shm; do
+    "${MPIRUN[@]}" -n 3 "$HPCNN" train -q --model keras-cnn --data fm --global-batch 24 --max-steps 3 --threads 1 \
+      --allreduce $algo --bucket-mb $bucket --out bucket-$algo-$bucket > /dev/null
+  done
+done
+"$PYTHON" - <<'PY' && pass || fail "bucketed and unbucketed training differ"
+import h5py, json
+for algo in ("ring", "shm"):
+    a, b = (h5py.File(f"bucket-{algo}-{x}/model.h5", "r")["params"][:] for x in ("0", "0.05"))
+    assert a.tobytes() == b.tobytes(), algo
+    m = json.load(open(f"bucket-{algo}-0.05/metrics.json"))
+    assert m["config"]["bucket_mb"] == 0.05 and m["config"]["allreduce"] == algo, m["config"]
+r = json.load(open("bucket-ring-0.05/run.json"))
+assert r["config"]["allreduce"] == "ring" and r["device"] == {"backend": "onednn", "kind": "cpu"}, r
+print("bucketed = unbucketed (ring, shm): bitwise")
+PY
+a=$("$PYTHON" -c "import json; print(json.load(open('tiny2/metrics.json'))['config']['allreduce'])")
+[[ $a == ring ]] && pass || fail "metrics.json records allreduce '$a'"
+"$PYTHON" -c "
+import json; m = json.load(open('tiny1/metrics.json'))['config']
+assert m['allreduce_requested'] == 'ring' and m['allreduce'] == 'ring', m" && pass || fail "allreduce_requested"
+
 # --- the run directory: manifest, one timing file per rank, traces ----------------
 "${MPIRUN[@]}" -n 2 "$HPCNN" train -q --model tiny-cnn --data fm --global-batch 32 --max-steps 6 --threads 1 \
   --allreduce shm --trace --out timed > /dev/null
@@ -44,18 +70,19 @@ assert run["format"] == "hpcnn-run" and run["world_size"] == 2 and len(run["host
 assert run["config"]["allreduce"] == "shm" and run["git_revision"], run
 for r in (0, 1):
     rows = list(csv.DictReader(open(f"timed/timing/rank-{r:05d}.csv")))
-    assert len(rows) == 6 * 6, len(rows)                      # 6 steps x 6 phases
-    assert {x["phase"] for x in rows} == {"data", "forward", "backward", "allreduce", "optimizer", "step"}
+    assert len(rows) == 6 * 7, len(rows)                      # 6 steps x 7 phases
+    assert {x["phase"] for x in rows} == {"data", "forward", "backward", "allreduce", "allreduce_wait",
+                                          "optimizer", "step"}
     assert all(x["rank"] == str(r) for x in rows)
     steps = [x for x in rows if x["phase"] == "step"]
     assert [int(x["step"]) for x in steps] == list(range(1, 7))
     assert all(int(x["bytes"]) == 26594 * 4 and int(x["samples"]) == 16 for x in steps)
-    for x in steps:   # the phases fit inside their step
-        parts = [y for y in rows if y["step"] == x["step"] and y["phase"] != "step"]
+    for x in steps:   # the phases fit inside their step (allreduce overlaps backward: its wait counts)
+        parts = [y for y in rows if y["step"] == x["step"] and y["phase"] not in ("step", "allreduce")]
         assert sum(float(y["seconds"]) for y in parts) <= float(x["seconds"]) + 1e-4, x
     trace = json.load(open(f"timed/trace/rank-{r:05d}.json"))
     spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
-    assert len(spans) == 36 and all(e["pid"] == r for e in spans)
+    assert len(spans) == 42 and all(e["pid"] == r for e in spans)
 assert not __import__("os").path.exists("timed/timing/rank-00002.csv")
 PY
 

@@ -2,8 +2,8 @@
 #include "run_timings.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <charconv>
+#include <cmath>
 #include <map>
 #include <regex>
 #include <set>
@@ -51,7 +51,8 @@ RankTimings parse_rank_csv(std::string_view text, int rank, const std::string& f
   if (text.back() != '\n') {
     const size_t cut = text.rfind('\n');
     const size_t dropped = cut == std::string_view::npos ? text.size() : text.size() - cut - 1;
-    warnings.push_back(cat(file, ": cut off mid-line (last ", dropped, " bytes have no newline): partial line dropped"));
+    warnings.push_back(
+        cat(file, ": cut off mid-line (last ", dropped, " bytes have no newline): partial line dropped"));
     text = cut == std::string_view::npos ? std::string_view{} : text.substr(0, cut + 1);
   }
   std::vector<std::string_view> lines = split(text, '\n');
@@ -61,7 +62,8 @@ RankTimings parse_rank_csv(std::string_view text, int rank, const std::string& f
     return out;
   }
 
-  // Rows are grouped into steps by (epoch, step); a step counts when all six phases arrived.
+  // Rows are grouped into steps by (epoch, step); a step counts when every phase arrived
+  // (allreduce_wait may be missing, see below).
   struct Pending {
     StepRecord record;
     unsigned seen = 0;
@@ -75,9 +77,9 @@ RankTimings parse_rank_csv(std::string_view text, int rank, const std::string& f
     int64_t row_rank = 0, epoch = 0, step = 0, bytes = 0, samples = 0;
     double start = 0, seconds = 0;
     Phase phase{};
-    if (fields.size() != 8 || !to_int(fields[0], row_rank) || !to_int(fields[1], epoch) ||
-        !to_int(fields[2], step) || !timing::parse_phase(fields[3], phase) || !to_double(fields[4], start) ||
-        !to_double(fields[5], seconds) || seconds < 0 || !to_int(fields[6], bytes) || !to_int(fields[7], samples)) {
+    if (fields.size() != 8 || !to_int(fields[0], row_rank) || !to_int(fields[1], epoch) || !to_int(fields[2], step) ||
+        !timing::parse_phase(fields[3], phase) || !to_double(fields[4], start) || !to_double(fields[5], seconds) ||
+        seconds < 0 || !to_int(fields[6], bytes) || !to_int(fields[7], samples)) {
       if (bad_rows++ == 0) first_bad_line = i + 1;
       continue;
     }
@@ -99,6 +101,7 @@ RankTimings parse_rank_csv(std::string_view text, int rank, const std::string& f
     p.record.step = step;
     p.record.start[static_cast<size_t>(phase)] = start;
     p.record.seconds[static_cast<size_t>(phase)] = seconds;
+    if (phase == Phase::kAllreduceWait) p.record.has_wait = true;
     if (phase == Phase::kStep) {
       p.record.bytes = bytes;
       p.record.samples = samples;
@@ -114,10 +117,12 @@ RankTimings parse_rank_csv(std::string_view text, int rank, const std::string& f
     warnings.push_back(cat(file, ": ", duplicate_rows, " repeated (epoch, step, phase) row(s): first kept"));
   }
   int64_t incomplete = 0;
-  const unsigned all = (1u << kNumPhases) - 1;
+  // allreduce_wait is optional: files from before it existed lack it (0 s).
+  const unsigned optional = 1u << static_cast<int>(Phase::kAllreduceWait);
+  const unsigned all = ((1u << kNumPhases) - 1) & ~optional;
   for (const auto& key : order) {
     const Pending& p = pending.at(key);
-    if (p.seen == all) {
+    if ((p.seen & all) == all) {
       out.steps.push_back(p.record);
     } else {
       ++incomplete;

@@ -33,21 +33,28 @@ struct StepRecord {
   std::array<double, kNumPhases> seconds{};  ///< duration per phase
   int64_t bytes = 0;                         ///< from the `step` row
   int64_t samples = 0;                       ///< from the `step` row
+  bool has_wait = false;                     ///< an allreduce_wait row arrived (newer files)
+  /// Communication the step waited for: allreduce_wait, or the whole
+  /// allreduce in files from before overlapping (it blocked the step then).
+  double exposed_comm() const {
+    return has_wait ? seconds[static_cast<size_t>(Phase::kAllreduceWait)]
+                    : seconds[static_cast<size_t>(Phase::kAllreduce)];
+  }
 };
 
 struct RankTimings {
   int rank = 0;
-  std::string file;  ///< "timing/rank-00003.csv", for messages
-  std::string host;  ///< from run.json's hosts, when known
+  std::string file;               ///< "timing/rank-00003.csv", for messages
+  std::string host;               ///< from run.json's hosts, when known
   std::vector<StepRecord> steps;  ///< in file order
 };
 
 struct RunTimings {
   std::filesystem::path dir;
   nlohmann::json run = nlohmann::json::object();  ///< run.json, or {} when absent/unreadable
-  int world_size = 0;              ///< run.json's world_size, else highest rank found + 1
-  std::vector<RankTimings> ranks;  ///< ranks with a readable file, by rank
-  std::vector<int> missing_ranks;  ///< ranks in [0, world_size) without a readable file
+  int world_size = 0;                             ///< run.json's world_size, else highest rank found + 1
+  std::vector<RankTimings> ranks;                 ///< ranks with a readable file, by rank
+  std::vector<int> missing_ranks;                 ///< ranks in [0, world_size) without a readable file
   std::vector<std::string> warnings;
 };
 

@@ -11,8 +11,8 @@
 #include <sstream>
 
 #include "core/error.hpp"
-#include "timing/chrome_trace.hpp"
 #include "report.hpp"
+#include "timing/chrome_trace.hpp"
 
 namespace hpcnn::merge {
 
@@ -66,8 +66,8 @@ std::vector<std::vector<size_t>> common_steps(const RunTimings& run, std::vector
 std::string ms(double seconds) { return fixed(seconds * 1e3, 3); }
 
 nlohmann::json stats_json(const Stats& s) {
-  return {{"count", s.count}, {"mean_s", s.mean}, {"median_s", s.median}, {"p95_s", s.p95},
-          {"max_s", s.max}, {"total_s", s.total}};
+  return {{"count", s.count}, {"mean_s", s.mean}, {"median_s", s.median},
+          {"p95_s", s.p95},   {"max_s", s.max},   {"total_s", s.total}};
 }
 
 nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
@@ -93,7 +93,7 @@ RunSummary summarize(const RunTimings& run, const SummaryOptions& options) {
   std::array<std::vector<double>, kNumPhases> phase_values;
   std::vector<double> slowest(n_common - skip, 0.0);
   std::vector<double> compute(run.ranks.size(), 0.0);
-  double comm = 0, total = 0;
+  double comm = 0, exposed = 0, total = 0;
   for (size_t r = 0; r < run.ranks.size(); ++r) {
     for (size_t k = skip; k < n_common; ++k) {
       const StepRecord& step = run.ranks[r].steps[index[r][k]];
@@ -102,8 +102,9 @@ RunSummary summarize(const RunTimings& run, const SummaryOptions& options) {
       const double comm_s = step.seconds[static_cast<int>(Phase::kAllreduce)];
       slowest[k - skip] = std::max(slowest[k - skip], step_s);
       comm += comm_s;
+      exposed += step.exposed_comm();
       total += step_s;
-      compute[r] += step_s - comm_s;
+      compute[r] += step_s - step.exposed_comm();
       s.samples += step.samples;
     }
   }
@@ -118,6 +119,8 @@ RunSummary summarize(const RunTimings& run, const SummaryOptions& options) {
                              " ranks have no timing, so their samples are unknown"));
   }
   s.comm_fraction = total > 0 ? comm / total : 0.0;
+  s.exposed_comm_fraction = total > 0 ? exposed / total : 0.0;
+  s.hidden_fraction = comm > 0 ? std::max(0.0, 1.0 - exposed / comm) : std::numeric_limits<double>::quiet_NaN();
   double mean_compute = 0;
   for (double c : compute) mean_compute += c;
   mean_compute /= static_cast<double>(compute.size());
@@ -143,8 +146,11 @@ std::string summary_markdown(const RunSummary& s) {
   os << "| training time (steps used) | " << fixed(s.train_seconds, 3) << " s |\n";
   os << "| throughput | " << fixed(s.samples_per_second, 1) << " samples/s |\n";
   os << "| communication fraction | " << fixed(100 * s.comm_fraction, 1) << " % |\n";
-  os << "| load imbalance (slowest / mean compute) | " << fixed(s.load_imbalance, 3) << " (rank "
-     << s.slowest_rank << ") |\n\n";
+  os << "| exposed communication (waited for) | " << fixed(100 * s.exposed_comm_fraction, 1) << " % |\n";
+  os << "| communication hidden behind backward | "
+     << (std::isfinite(s.hidden_fraction) ? fixed(100 * s.hidden_fraction, 1) + " %" : std::string("n/a")) << " |\n";
+  os << "| load imbalance (slowest / mean compute) | " << fixed(s.load_imbalance, 3) << " (rank " << s.slowest_rank
+     << ") |\n\n";
   os << "| phase | count | mean ms | median ms | p95 ms | max ms | total s |\n"
      << "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   for (int p = 0; p < kNumPhases; ++p) {
@@ -186,6 +192,8 @@ nlohmann::json summary_json(const RunSummary& s) {
           {"samples", s.samples},
           {"samples_per_second", finite_or_null(s.samples_per_second)},
           {"comm_fraction", s.comm_fraction},
+          {"exposed_comm_fraction", s.exposed_comm_fraction},
+          {"hidden_fraction", finite_or_null(s.hidden_fraction)},
           {"load_imbalance", s.load_imbalance},
           {"slowest_rank", s.slowest_rank},
           {"warnings", s.warnings}};
@@ -194,7 +202,8 @@ nlohmann::json summary_json(const RunSummary& s) {
 nlohmann::json merged_trace(const RunTimings& run) {
   nlohmann::json events = nlohmann::json::array();
   for (const RankTimings& rank : run.ranks) {
-    const std::string label = rank.host.empty() ? cat("rank ", rank.rank) : cat("rank ", rank.rank, " (", rank.host, ")");
+    const std::string label =
+        rank.host.empty() ? cat("rank ", rank.rank) : cat("rank ", rank.rank, " (", rank.host, ")");
     timing::add_rank_tracks(events, rank.rank, label);
     for (const StepRecord& step : rank.steps) {
       for (int p = 0; p < kNumPhases; ++p) {

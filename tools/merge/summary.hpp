@@ -41,7 +41,7 @@ struct SummaryOptions {
 };
 
 struct RunSummary {
-  std::string run;  ///< the run directory as given
+  std::string run;                                   ///< the run directory as given
   nlohmann::json config = nlohmann::json::object();  ///< run.json's config (may be empty)
   int world_size = 0;
   int ranks_present = 0;
@@ -53,9 +53,11 @@ struct RunSummary {
   double train_seconds = 0;               ///< step_time.total
   int64_t samples = 0;                    ///< all loaded ranks, steps used
   double samples_per_second = 0;          ///< NaN when ranks are missing
-  double comm_fraction = 0;
+  double comm_fraction = 0;               ///< allreduce (communication) time / step time
+  double exposed_comm_fraction = 0;       ///< the part steps waited for (allreduce_wait) / step time
+  double hidden_fraction = 0;             ///< 1 - exposed / communication: what overlapped backward (NaN: none)
   double load_imbalance = 1;
-  int slowest_rank = 0;  ///< the rank with the most compute time
+  int slowest_rank = 0;               ///< the rank with the most compute time
   std::vector<std::string> warnings;  ///< from loading and summarising
 };
 
