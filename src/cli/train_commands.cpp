@@ -55,33 +55,38 @@ int run_train(const Args& args) {
   std::string allreduce = "auto";
   long long batch = 128, global_batch = 0, max_steps = 0, eval_batch = 500;
   int ranks_per_node = 0;
-  spec.options.add_options()("data,d", po::value<std::string>(&data_dir)->default_value(data_dir)->value_name("DIR"),
-                             "dataset directory")(
-      "model,m", po::value<std::string>(&c.model)->default_value(c.model)->value_name("NAME|STRING"),
-      "preset or model string")("epochs,e", po::value<int>(&c.epochs)->default_value(1), "training epochs (1..100000)")(
-      "batch,b", po::value<long long>(&batch)->default_value(batch), "batch size per rank (weak scaling)")(
-      "global-batch", po::value<long long>(&global_batch)->default_value(0),
-      "samples per step over all ranks (strong scaling; 0: batch x ranks)")(
-      "allreduce", po::value<std::string>(&allreduce)->default_value(allreduce),
-      comm::allreduce_choices_help().c_str())(
-      "bucket-mb", po::value<double>(&c.bucket_mb)->default_value(c.bucket_mb),
-      "start all-reducing once this many MB of gradients are final, while backward goes on (0: after backward)")(
-      "ranks-per-node", po::value<int>(&ranks_per_node)->default_value(0),
-      "pretend nodes of this many ranks for hier/auto (0: real nodes)")(
-      "optimizer", po::value<std::string>(&optimizer)->default_value(optimizer), "adam | sgd")(
-      "lr", po::value<double>(&c.optimizer.lr)->default_value(0.001), "learning rate")(
-      "momentum", po::value<double>(&c.optimizer.momentum)->default_value(0.0), "SGD momentum [0, 1)")(
-      "adam-epsilon", po::value<double>(&c.optimizer.epsilon)->default_value(1e-7), "Adam epsilon (Keras 2: 1e-7)")(
-      "seed", po::value<unsigned long>(&seed)->default_value(42), "seed for initialisation, shuffling and dropout")(
-      "threads,t", po::value<int>(&c.threads)->default_value(0), "compute threads (0: OMP_NUM_THREADS or all cores)")(
-      "backend", po::value<std::string>(&c.backend)->default_value(c.backend), "onednn | reference")(
-      "validation-split", po::value<double>(&c.validation_split)->default_value(0.0),
-      "hold out the last fraction of train for validation when the dataset has no validation split")(
-      "max-steps", po::value<long long>(&max_steps)->default_value(0), "stop after this many steps (0: all epochs)")(
-      "eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for evaluation")(
-      "out,o", po::value<std::string>(&out)->value_name("DIR"), "run directory [results/runs/MODEL-TIMESTAMP]")(
-      "checkpoint", po::value<std::string>(&checkpoint)->value_name("FILE"), "checkpoint path [RUN_DIR/model.h5]")(
-      "trace", po::bool_switch(&c.trace), "also write a Chrome-trace JSON per rank (RUN_DIR/trace/)");
+  // clang-format off
+  spec.options.add_options()
+      ("data,d", po::value<std::string>(&data_dir)->default_value(data_dir)->value_name("DIR"), "dataset directory")
+      ("model,m", po::value<std::string>(&c.model)->default_value(c.model)->value_name("NAME|STRING"), "preset or model string")
+      ("epochs,e", po::value<int>(&c.epochs)->default_value(1), "training epochs (1..100000)")
+      ("batch,b", po::value<long long>(&batch)->default_value(batch), "batch size per rank (weak scaling)")
+      ("global-batch", po::value<long long>(&global_batch)->default_value(0),
+       "samples per step over all ranks (strong scaling; 0: batch x ranks)")
+      ("allreduce", po::value<std::string>(&allreduce)->default_value(allreduce),
+       comm::allreduce_choices_help().c_str())
+      ("bucket-mb", po::value<double>(&c.bucket_mb)->default_value(c.bucket_mb),
+       "start all-reducing once this many MB of gradients are final, while backward goes on (0: after backward)")
+      ("compute-only", po::bool_switch(&c.compute_only),
+       "measurement only: skip the gradient exchange (the ranks then train apart); the baseline for overlap")
+      ("ranks-per-node", po::value<int>(&ranks_per_node)->default_value(0),
+       "pretend nodes of this many ranks for hier/auto (0: real nodes)")
+      ("optimizer", po::value<std::string>(&optimizer)->default_value(optimizer), "adam | sgd")
+      ("lr", po::value<double>(&c.optimizer.lr)->default_value(0.001), "learning rate")
+      ("momentum", po::value<double>(&c.optimizer.momentum)->default_value(0.0), "SGD momentum [0, 1)")
+      ("adam-epsilon", po::value<double>(&c.optimizer.epsilon)->default_value(1e-7), "Adam epsilon (Keras 2: 1e-7)")
+      ("seed", po::value<unsigned long>(&seed)->default_value(42), "seed for initialisation, shuffling and dropout")
+      ("threads,t", po::value<int>(&c.threads)->default_value(0), "compute threads (0: OMP_NUM_THREADS or all cores)")
+      ("backend", po::value<std::string>(&c.backend)->default_value(c.backend), "onednn | reference")
+      ("validation-split", po::value<double>(&c.validation_split)->default_value(0.0),
+       "hold out the last fraction of train for validation when the dataset has no validation split")
+      ("max-steps", po::value<long long>(&max_steps)->default_value(0), "stop after this many steps (0: all epochs)")
+      ("eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for evaluation")
+      ("out,o", po::value<std::string>(&out)->value_name("DIR"), "run directory [results/runs/MODEL-TIMESTAMP]")
+      ("checkpoint", po::value<std::string>(&checkpoint)->value_name("FILE"), "checkpoint path [RUN_DIR/model.h5]")
+      ("trace", po::bool_switch(&c.trace),
+       "also write a Chrome-trace JSON per rank (RUN_DIR/trace/)");
+  // clang-format on
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
   require_range("epochs", c.epochs, 1, 100000);
@@ -148,15 +153,17 @@ int run_infer(const Args& args) {
                          backend_name = "onednn";
   int threads = 0, repeats = 10;
   long long eval_batch = 500;
-  spec.options.add_options()("checkpoint,c", po::value<std::string>(&ckpt_path)->required()->value_name("FILE"),
-                             "checkpoint (model.h5)")(
-      "data,d", po::value<std::string>(&data_dir)->default_value(data_dir)->value_name("DIR"), "dataset directory")(
-      "split", po::value<std::string>(&split)->default_value(split), "split to evaluate")(
-      "batch-sizes", po::value<std::string>(&sizes_text)->default_value(sizes_text), "batch sizes to time")(
-      "repeats", po::value<int>(&repeats)->default_value(repeats), "timed runs per batch size")(
-      "eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for the accuracy pass")(
-      "threads,t", po::value<int>(&threads)->default_value(0), "compute threads (0: default)")(
-      "backend", po::value<std::string>(&backend_name)->default_value(backend_name), "onednn | reference");
+  // clang-format off
+  spec.options.add_options()
+      ("checkpoint,c", po::value<std::string>(&ckpt_path)->required()->value_name("FILE"), "checkpoint (model.h5)")
+      ("data,d", po::value<std::string>(&data_dir)->default_value(data_dir)->value_name("DIR"), "dataset directory")
+      ("split", po::value<std::string>(&split)->default_value(split), "split to evaluate")
+      ("batch-sizes", po::value<std::string>(&sizes_text)->default_value(sizes_text), "batch sizes to time")
+      ("repeats", po::value<int>(&repeats)->default_value(repeats), "timed runs per batch size")
+      ("eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for the accuracy pass")
+      ("threads,t", po::value<int>(&threads)->default_value(0), "compute threads (0: default)")
+      ("backend", po::value<std::string>(&backend_name)->default_value(backend_name), "onednn | reference");
+  // clang-format on
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
   require_range("repeats", repeats, 1, 100000);

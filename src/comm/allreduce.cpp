@@ -14,22 +14,14 @@ const std::vector<AllreduceAlgo>& all_allreduce_algos() {
 
 const char* allreduce_name(AllreduceAlgo algo) {
   switch (algo) {
-    case AllreduceAlgo::kRing:
-      return "ring";
-    case AllreduceAlgo::kTree:
-      return "tree";
-    case AllreduceAlgo::kRhd:
-      return "rhd";
-    case AllreduceAlgo::kCentral:
-      return "central";
-    case AllreduceAlgo::kMpi:
-      return "mpi";
-    case AllreduceAlgo::kShm:
-      return "shm";
-    case AllreduceAlgo::kHier:
-      return "hier";
-    case AllreduceAlgo::kAuto:
-      return "auto";
+    case AllreduceAlgo::kRing: return "ring";
+    case AllreduceAlgo::kTree: return "tree";
+    case AllreduceAlgo::kRhd: return "rhd";
+    case AllreduceAlgo::kCentral: return "central";
+    case AllreduceAlgo::kMpi: return "mpi";
+    case AllreduceAlgo::kShm: return "shm";
+    case AllreduceAlgo::kHier: return "hier";
+    case AllreduceAlgo::kAuto: return "auto";
   }
   return "unknown";
 }
@@ -67,22 +59,14 @@ AllreduceAlgo choose_allreduce(const Communicator& comm, int64_t count) {
 
 void allreduce(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count) {
   switch (algo) {
-    case AllreduceAlgo::kRing:
-      return allreduce_ring(comm, data, count);
-    case AllreduceAlgo::kTree:
-      return allreduce_tree(comm, data, count);
-    case AllreduceAlgo::kRhd:
-      return allreduce_rhd(comm, data, count);
-    case AllreduceAlgo::kCentral:
-      return allreduce_central(comm, data, count);
-    case AllreduceAlgo::kMpi:
-      return allreduce_mpi(comm, data, count);
-    case AllreduceAlgo::kShm:
-      return allreduce_shm(comm, data, count);
-    case AllreduceAlgo::kHier:
-      return allreduce_hier(comm, data, count);
-    case AllreduceAlgo::kAuto:
-      return allreduce(comm, choose_allreduce(comm, count), data, count);
+    case AllreduceAlgo::kRing: return allreduce_ring(comm, data, count);
+    case AllreduceAlgo::kTree: return allreduce_tree(comm, data, count);
+    case AllreduceAlgo::kRhd: return allreduce_rhd(comm, data, count);
+    case AllreduceAlgo::kCentral: return allreduce_central(comm, data, count);
+    case AllreduceAlgo::kMpi: return allreduce_mpi(comm, data, count);
+    case AllreduceAlgo::kShm: return allreduce_shm(comm, data, count);
+    case AllreduceAlgo::kHier: return allreduce_hier(comm, data, count);
+    case AllreduceAlgo::kAuto: return allreduce(comm, choose_allreduce(comm, count), data, count);
   }
   HPCNN_THROW("unknown all-reduce algorithm ", static_cast<int>(algo));
 }

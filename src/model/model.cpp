@@ -108,15 +108,10 @@ Model::Plan& Model::plan_for(int64_t n) {
         p.pool[i] = backend_.make_pool(
             {n, l.input.c, l.input.h, l.input.w, l.spec.kernel, l.spec.stride, l.output.h, l.output.w});
         break;
-      case LayerKind::kDense:
-        p.dense[i] = backend_.make_dense({n, l.input.size(), l.output.size()});
-        break;
-      case LayerKind::kDropout:
-        p.mask[i] = p.make(backend_, out);
-        break;
+      case LayerKind::kDense: p.dense[i] = backend_.make_dense({n, l.input.size(), l.output.size()}); break;
+      case LayerKind::kDropout: p.mask[i] = p.make(backend_, out); break;
       case LayerKind::kRelu:
-      case LayerKind::kFlatten:
-        break;
+      case LayerKind::kFlatten: break;
     }
     // Flatten is a reshape: it shares its input's buffers.
     const bool alias = l.spec.kind == LayerKind::kFlatten;
@@ -205,18 +200,10 @@ void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t ep
     float* dst = p.act[i + 1];
     const LayerTimer timer(profiling_, backend_, layer_times_[i].forward_s);
     switch (l.spec.kind) {
-      case LayerKind::kConv:
-        p.conv[i]->forward(src, params + v.weights_offset, params + v.bias_offset, dst);
-        break;
-      case LayerKind::kMaxPool:
-        p.pool[i]->forward(src, dst);
-        break;
-      case LayerKind::kDense:
-        p.dense[i]->forward(src, params + v.weights_offset, params + v.bias_offset, dst);
-        break;
-      case LayerKind::kRelu:
-        backend_.relu_forward(src, dst, count);
-        break;
+      case LayerKind::kConv: p.conv[i]->forward(src, params + v.weights_offset, params + v.bias_offset, dst); break;
+      case LayerKind::kMaxPool: p.pool[i]->forward(src, dst); break;
+      case LayerKind::kDense: p.dense[i]->forward(src, params + v.weights_offset, params + v.bias_offset, dst); break;
+      case LayerKind::kRelu: backend_.relu_forward(src, dst, count); break;
       case LayerKind::kDropout:
         if (training && l.spec.rate > 0.0) {
           const int64_t per_sample = l.output.size();
@@ -234,8 +221,7 @@ void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t ep
           backend_.copy(dst, src, count);
         }
         break;
-      case LayerKind::kFlatten:
-        break;  // dst aliases src
+      case LayerKind::kFlatten: break;  // dst aliases src
     }
   }
 }
@@ -318,8 +304,7 @@ kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale
           }
         }
         break;
-      case LayerKind::kFlatten:
-        break;  // diff[i] aliases diff[i + 1]
+      case LayerKind::kFlatten: break;  // diff[i] aliases diff[i + 1]
     }
   }
   if (times != nullptr) {

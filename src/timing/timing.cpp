@@ -18,20 +18,13 @@ namespace hpcnn::timing {
 
 const char* phase_name(Phase phase) {
   switch (phase) {
-    case Phase::kData:
-      return "data";
-    case Phase::kForward:
-      return "forward";
-    case Phase::kBackward:
-      return "backward";
-    case Phase::kAllreduce:
-      return "allreduce";
-    case Phase::kAllreduceWait:
-      return "allreduce_wait";
-    case Phase::kOptimizer:
-      return "optimizer";
-    case Phase::kStep:
-      return "step";
+    case Phase::kData: return "data";
+    case Phase::kForward: return "forward";
+    case Phase::kBackward: return "backward";
+    case Phase::kAllreduce: return "allreduce";
+    case Phase::kAllreduceWait: return "allreduce_wait";
+    case Phase::kOptimizer: return "optimizer";
+    case Phase::kStep: return "step";
   }
   return "unknown";
 }

@@ -73,6 +73,7 @@ nlohmann::json TrainConfig::to_json() const {
           {"global_batch", global_batch},
           {"allreduce", comm::allreduce_name(allreduce)},
           {"bucket_mb", bucket_mb},
+          {"compute_only", compute_only},
           {"optimizer", model::optimizer_name(optimizer.kind)},
           {"lr", optimizer.lr},
           {"beta1", optimizer.beta1},
@@ -308,7 +309,7 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
     net_->set_params_host(params);
   }
   // The gradient exchange, built once; `auto` resolved here.
-  if (world_ > 1) {
+  if (world_ > 1 && !c.compute_only) {
     reducer_ = comm::make_host_reducer(*comm_, c.allreduce, net_->grads(), net_->num_params());
     algo_ = reducer_->algo();
   } else if (c.allreduce == comm::AllreduceAlgo::kAuto && comm_ != nullptr) {

@@ -40,7 +40,8 @@ struct TrainConfig {
   int64_t batch = 128;       ///< per-rank batch (weak scaling) unless global_batch is set
   int64_t global_batch = 0;  ///< > 0: strong scaling, this many samples per step over all ranks
   comm::AllreduceAlgo allreduce = comm::AllreduceAlgo::kAuto;  ///< resolved once per run (see comm/)
-  double bucket_mb = 1.0;  ///< start reducing once this much gradient is final (0: after backward)
+  bool compute_only = false;  ///< measurement: skip the gradient exchange (ranks then train apart)
+  double bucket_mb = 1.0;     ///< start reducing once this much gradient is final (0: after backward)
   model::OptimizerConfig optimizer;
   uint64_t seed = 42;
   int threads = 0;                 ///< 0: the runtime's default
