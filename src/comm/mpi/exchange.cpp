@@ -2,6 +2,8 @@
 // why sends are windowed): receives are all posted up front, sends are
 // topped up as the oldest completes, and each received chunk is handed to the
 // caller in order while the rest are still travelling.
+#include <chrono>
+#include <thread>
 #include <vector>
 
 #include "comm/mpi/common.hpp"
@@ -32,6 +34,21 @@ void exchange(const float* send, int64_t send_count, int to, float* recv, int64_
                           &sends[static_cast<size_t>(posted)]));
     }
   };
+  // Waits for one of two requests: MPI_Waitany, which spins, or (across
+  // nodes) MPI_Testany with a short sleep between tries, so a communication
+  // thread waiting on the network leaves the core to the compute threads.
+  auto wait_any = [&pace](MPI_Request* pending, int* which) {
+    if (pace.poll_sleep_us <= 0) {
+      MPI_CHECK(MPI_Waitany(2, pending, which, MPI_STATUS_IGNORE));
+      return;
+    }
+    int done = 0;
+    while (true) {
+      MPI_CHECK(MPI_Testany(2, pending, which, &done, MPI_STATUS_IGNORE));
+      if (done) return;
+      std::this_thread::sleep_for(std::chrono::microseconds(pace.poll_sleep_us));
+    }
+  };
   top_up();
   for (int k = 0; k < n_recv; ++k) {
     // Wait for receive k; whenever the oldest send finishes first, refill the window.
@@ -39,7 +56,7 @@ void exchange(const float* send, int64_t send_count, int to, float* recv, int64_
       MPI_Request pending[2] = {recvs[static_cast<size_t>(k)],
                                 sent < posted ? sends[static_cast<size_t>(sent)] : MPI_REQUEST_NULL};
       int which = MPI_UNDEFINED;
-      MPI_CHECK(MPI_Waitany(2, pending, &which, MPI_STATUS_IGNORE));
+      wait_any(pending, &which);
       recvs[static_cast<size_t>(k)] = pending[0];
       if (sent < posted) sends[static_cast<size_t>(sent)] = pending[1];
       if (which == 1) {
@@ -52,7 +69,10 @@ void exchange(const float* send, int64_t send_count, int to, float* recv, int64_
     if (on_chunk) on_chunk(int64_t{k} * chunk, chunk_len(recv_count, k));
   }
   while (sent < n_send) {
-    MPI_CHECK(MPI_Wait(&sends[static_cast<size_t>(sent)], MPI_STATUS_IGNORE));
+    MPI_Request pending[2] = {sends[static_cast<size_t>(sent)], MPI_REQUEST_NULL};
+    int which = MPI_UNDEFINED;
+    wait_any(pending, &which);
+    sends[static_cast<size_t>(sent)] = pending[0];
     ++sent;
     top_up();
   }
