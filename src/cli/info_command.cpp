@@ -1,22 +1,15 @@
 // hpcnn info: what this build can do on this machine.
-#include <H5public.h>
-#include <mpi.h>
-
 #include <boost/version.hpp>
 #include <iostream>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "comm/communicator.hpp"
 #include "core/build_info_access.hpp"
+#include "data/h5.hpp"
 #include "device_info.hpp"
 
 namespace hpcnn::cli {
-
-#ifdef H5_HAVE_PARALLEL
-constexpr bool kHdf5Parallel = true;
-#else
-constexpr bool kHdf5Parallel = false;
-#endif
 
 int run_info(const Args& args) {
   CommandSpec spec;
@@ -25,19 +18,10 @@ int run_info(const Args& args) {
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
 
-  char mpi_version[MPI_MAX_LIBRARY_VERSION_STRING];
-  int length = 0;
-  MPI_Get_library_version(mpi_version, &length);
-  std::string mpi(mpi_version, static_cast<size_t>(length));
-  mpi = mpi.substr(0, mpi.find_first_of(",\n"));
-  unsigned h5_major = 0, h5_minor = 0, h5_release = 0;
-  H5get_libversion(&h5_major, &h5_minor, &h5_release);
-
   std::cout << "hpcnn        " << version_string() << "\n"
             << "compiler     " << compiler_string() << "\n"
-            << "MPI          " << mpi << "\n"
-            << "HDF5         " << h5_major << "." << h5_minor << "." << h5_release
-            << (kHdf5Parallel ? " (parallel)" : "") << "\n"
+            << "MPI          " << comm::mpi_library_version() << "\n"
+            << "HDF5         " << h5::library_version() << "\n"
             << "oneDNN       " << kernels::onednn_version() << "\n"
             << "Boost        " << BOOST_VERSION / 100000 << "." << BOOST_VERSION / 100 % 1000 << "\n";
   const kernels::GpuInfo gpu = kernels::query_gpu_info();

@@ -68,6 +68,50 @@ Communicator::~Communicator() {
 
 void Communicator::barrier() { MPI_CHECK(MPI_Barrier(comm_)); }
 
+void Communicator::sum(double* values, int count) {
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, values, count, MPI_DOUBLE, MPI_SUM, comm_));
+}
+
+bool Communicator::all_equal(uint64_t value) {
+  uint64_t lo = value, hi = value;
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, comm_));
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, comm_));
+  return lo == hi;
+}
+
+void Communicator::broadcast(float* data, int64_t count, int root) {
+  HPCNN_CHECK(count <= int64_t{1} << 31, "broadcast of ", count, " floats: too large for one MPI call");
+  if (count > 0) MPI_CHECK(MPI_Bcast(data, static_cast<int>(count), MPI_FLOAT, root, comm_));
+}
+
+std::vector<std::string> Communicator::gather(const std::string& text, int root) {
+  const int length = static_cast<int>(text.size());
+  std::vector<int> lengths(rank_ == root ? static_cast<size_t>(size_) : 0);
+  MPI_CHECK(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, root, comm_));
+  std::vector<int> offsets(lengths.size(), 0);
+  int total = 0;
+  for (size_t r = 0; r < lengths.size(); ++r) {
+    offsets[r] = total;
+    total += lengths[r];
+  }
+  std::string all(static_cast<size_t>(total), '\0');
+  MPI_CHECK(
+      MPI_Gatherv(text.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, root, comm_));
+  std::vector<std::string> out;
+  for (size_t r = 0; r < lengths.size(); ++r) {
+    out.push_back(all.substr(static_cast<size_t>(offsets[r]), static_cast<size_t>(lengths[r])));
+  }
+  return out;
+}
+
+std::string mpi_library_version() {
+  char text[MPI_MAX_LIBRARY_VERSION_STRING] = {};
+  int length = 0;
+  MPI_CHECK(MPI_Get_library_version(text, &length));
+  const std::string v(text, static_cast<size_t>(length));
+  return v.substr(0, v.find_first_of(",\n"));
+}
+
 std::string Communicator::broadcast(std::string text, int root) {
   auto length = static_cast<unsigned long long>(text.size());
   MPI_CHECK(MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG_LONG, root, comm_));

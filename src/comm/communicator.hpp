@@ -17,6 +17,9 @@
 
 namespace hpcnn::comm {
 
+/// The MPI library's name and version, first line only ("Open MPI v4.1.4").
+std::string mpi_library_version();
+
 class Communicator {
  public:
   explicit Communicator(MPI_Comm parent, int ranks_per_node = 0);
@@ -45,6 +48,14 @@ class Communicator {
 
   /// Every rank waits for all the others.
   void barrier();
+  /// Sums `count` doubles over all ranks, in place.
+  void sum(double* values, int count);
+  /// True on every rank when all ranks passed the same `value`.
+  bool all_equal(uint64_t value);
+  /// Rank `root`'s `count` floats, on every rank.
+  void broadcast(float* data, int64_t count, int root = 0);
+  /// Every rank's `text`, in rank order, on rank `root` (empty elsewhere).
+  std::vector<std::string> gather(const std::string& text, int root = 0);
   /// `text` as rank `root` has it, on every rank (checked MPI calls).
   std::string broadcast(std::string text, int root = 0);
 

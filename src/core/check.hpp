@@ -2,8 +2,9 @@
 //
 // HPCNN_CHECK_CALL stringifies the failing call and reports it with file:line
 // and rank through hpcnn::Error. Library-specific macros only say how to tell
-// success and how to describe a failure. CUDA/cuDNN/cuBLAS/NCCL checks live in
-// kernels/cuda/cuda_check.cuh so host code never includes CUDA headers.
+// success and how to describe a failure. CUDA/cuDNN/cuBLAS/NCCL checks belong
+// with the CUDA code under kernels/cuda/ (today only gpu_info.cu, which checks
+// its few calls itself), so host code never includes CUDA headers.
 #pragma once
 
 #include <mpi.h>

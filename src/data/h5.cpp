@@ -8,6 +8,16 @@
 
 namespace hpcnn::h5 {
 
+std::string library_version() {
+  unsigned major = 0, minor = 0, release = 0;
+  H5get_libversion(&major, &minor, &release);
+  std::string v = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release);
+#ifdef H5_HAVE_PARALLEL
+  v += " (parallel)";
+#endif
+  return v;
+}
+
 void silence_errors() { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); }
 
 Handle& Handle::operator=(Handle&& other) noexcept {
@@ -100,9 +110,9 @@ File File::open_read(const std::filesystem::path& path, size_t chunk_cache_bytes
 Dataset File::create_dataset(const std::string& name, ElementType type, const std::vector<hsize_t>& dims,
                              hsize_t chunk_rows, int deflate_level) {
   const std::string what = "creating dataset " + name;
-  Handle space(static_cast<hid_t>(checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                                          path_, what)),
-               H5Sclose);
+  Handle space(
+      static_cast<hid_t>(checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), path_, what)),
+      H5Sclose);
   Handle dcpl(static_cast<hid_t>(checked(H5Pcreate(H5P_DATASET_CREATE), path_, what)), H5Pclose);
   std::vector<hsize_t> chunk = dims;
   chunk[0] = std::max<hsize_t>(1, std::min(chunk_rows, dims[0]));
@@ -124,9 +134,9 @@ Dataset File::create_dataset(const std::string& name, ElementType type, const st
 void File::write_small(const std::string& name, ElementType type, const std::vector<hsize_t>& dims,
                        const void* values) {
   const std::string what = "writing dataset " + name;
-  Handle space(static_cast<hid_t>(checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                                          path_, what)),
-               H5Sclose);
+  Handle space(
+      static_cast<hid_t>(checked(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), path_, what)),
+      H5Sclose);
   Handle dcpl(static_cast<hid_t>(checked(H5Pcreate(H5P_DATASET_CREATE), path_, what)), H5Pclose);
   checked(H5Pset_obj_track_times(dcpl.get(), false), path_, what);
   Handle ds(static_cast<hid_t>(checked(H5Dcreate2(handle_.get(), name.c_str(), native_type(type), space.get(),
@@ -159,8 +169,8 @@ void File::create_group(const std::string& name) {
 
 namespace {
 Handle open_object(const File& f, const std::string& object) {
-  const hid_t id = static_cast<hid_t>(
-      checked(H5Oopen(f.id(), object.c_str(), H5P_DEFAULT), f.path(), "opening object " + object));
+  const hid_t id =
+      static_cast<hid_t>(checked(H5Oopen(f.id(), object.c_str(), H5P_DEFAULT), f.path(), "opening object " + object));
   return Handle(id, H5Oclose);
 }
 }  // namespace
@@ -184,10 +194,10 @@ void File::set_attribute(const std::string& name, int64_t value, const std::stri
   Handle obj = open_object(*this, object);
   const std::string what = "writing attribute " + name;
   Handle space(static_cast<hid_t>(checked(H5Screate(H5S_SCALAR), path_, what)), H5Sclose);
-  Handle attr(static_cast<hid_t>(checked(H5Acreate2(obj.get(), name.c_str(), H5T_STD_I64LE, space.get(),
-                                                    H5P_DEFAULT, H5P_DEFAULT),
-                                         path_, what)),
-              H5Aclose);
+  Handle attr(
+      static_cast<hid_t>(checked(
+          H5Acreate2(obj.get(), name.c_str(), H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT), path_, what)),
+      H5Aclose);
   checked(H5Awrite(attr.get(), H5T_NATIVE_INT64, &value), path_, what);
 }
 
@@ -269,8 +279,8 @@ bool Dataset::has_fletcher32() const {
     unsigned flags = 0;
     size_t nelem = 0;
     unsigned filter_config = 0;
-    if (H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &nelem, nullptr, 0, nullptr,
-                       &filter_config) == H5Z_FILTER_FLETCHER32) {
+    if (H5Pget_filter2(dcpl.get(), static_cast<unsigned>(i), &flags, &nelem, nullptr, 0, nullptr, &filter_config) ==
+        H5Z_FILTER_FLETCHER32) {
       return true;
     }
   }
@@ -284,14 +294,14 @@ std::pair<Handle, Handle> row_selection(hid_t dataset, hsize_t first, hsize_t co
   const int rank = H5Sget_simple_extent_ndims(file_space.get());
   std::vector<hsize_t> dims(static_cast<size_t>(rank));
   H5Sget_simple_extent_dims(file_space.get(), dims.data(), nullptr);
-  HPCNN_CHECK(first + count <= dims[0], what, ": rows [", first, ", ", first + count, ") out of range (",
-              dims[0], " rows)");
+  HPCNN_CHECK(first + count <= dims[0], what, ": rows [", first, ", ", first + count, ") out of range (", dims[0],
+              " rows)");
   std::vector<hsize_t> start(dims.size(), 0);
   std::vector<hsize_t> extent = dims;
   start[0] = first;
   extent[0] = count;
-  checked(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, extent.data(), nullptr),
-          what, "selecting rows");
+  checked(H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start.data(), nullptr, extent.data(), nullptr), what,
+          "selecting rows");
   Handle mem_space(static_cast<hid_t>(checked(H5Screate_simple(rank, extent.data(), nullptr), what, "H5Screate")),
                    H5Sclose);
   return {std::move(file_space), std::move(mem_space)};
@@ -301,18 +311,17 @@ std::pair<Handle, Handle> row_selection(hid_t dataset, hsize_t first, hsize_t co
 void Dataset::write_rows(hsize_t first, hsize_t count, ElementType type, const void* src) {
   if (count == 0) return;
   auto [file_space, mem_space] = row_selection(handle_.get(), first, count, description_);
-  checked(H5Dwrite(handle_.get(), native_type(type), mem_space.get(), file_space.get(), H5P_DEFAULT, src),
-          description_, "writing rows");
+  checked(H5Dwrite(handle_.get(), native_type(type), mem_space.get(), file_space.get(), H5P_DEFAULT, src), description_,
+          "writing rows");
 }
 
 void Dataset::read_rows(hsize_t first, hsize_t count, ElementType type, void* dst) const {
   if (count == 0) return;
   auto [file_space, mem_space] = row_selection(handle_.get(), first, count, description_);
-  const herr_t status =
-      H5Dread(handle_.get(), native_type(type), mem_space.get(), file_space.get(), H5P_DEFAULT, dst);
+  const herr_t status = H5Dread(handle_.get(), native_type(type), mem_space.get(), file_space.get(), H5P_DEFAULT, dst);
   if (status < 0) {
-    HPCNN_THROW(description_, ": reading rows [", first, ", ", first + count, ") failed (",
-                detail::h5_error_string(), "; the shard is corrupt or its checksum does not match)");
+    HPCNN_THROW(description_, ": reading rows [", first, ", ", first + count, ") failed (", detail::h5_error_string(),
+                "; the shard is corrupt or its checksum does not match)");
   }
 }
 

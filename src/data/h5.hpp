@@ -18,6 +18,8 @@ namespace hpcnn::h5 {
 
 /// Turns off HDF5's automatic error stack printing (once per process is enough).
 void silence_errors();
+/// "1.10.8", with " (parallel)" when the library was built with MPI-IO.
+std::string library_version();
 
 /// Owns one hid_t; closes it with the matching H5*close function.
 class Handle {
@@ -68,8 +70,7 @@ class File {
   Dataset create_dataset(const std::string& name, ElementType type, const std::vector<hsize_t>& dims,
                          hsize_t chunk_rows, int deflate_level = 0);
   /// Creates a small contiguous dataset and writes `values` into it.
-  void write_small(const std::string& name, ElementType type, const std::vector<hsize_t>& dims,
-                   const void* values);
+  void write_small(const std::string& name, ElementType type, const std::vector<hsize_t>& dims, const void* values);
   Dataset open_dataset(const std::string& name) const;
   bool exists(const std::string& name) const;
   void create_group(const std::string& name);

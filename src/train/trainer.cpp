@@ -18,11 +18,11 @@
 #include "core/partition.hpp"
 #include "core/sha256.hpp"
 #include "data/dataset.hpp"
+#include "data/h5.hpp"
 #include "data/sampler.hpp"
 #include "timing/timing.hpp"
 #include "train/checkpoint.hpp"
 
-#include <H5public.h>
 #include <unistd.h>
 
 #include "device_info.hpp"
@@ -38,7 +38,7 @@ double seconds_since(Clock::time_point t) { return std::chrono::duration<double>
 void sum_over_ranks(comm::Communicator* comm, double& loss_sum, int64_t& correct) {
   if (comm == nullptr || comm->size() == 1) return;
   double sums[2] = {loss_sum, static_cast<double>(correct)};
-  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sums, 2, MPI_DOUBLE, MPI_SUM, comm->comm()));
+  comm->sum(sums, 2);
   loss_sum = sums[0];
   correct = static_cast<int64_t>(sums[1]);
 }
@@ -178,10 +178,7 @@ void check_ranks_agree(comm::Communicator& comm, const std::vector<std::pair<std
   for (const auto& [what, text] : items) {
     const std::string digest = sha256_hex({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
     const unsigned long long h = std::stoull(digest.substr(0, 15), nullptr, 16);
-    unsigned long long lo = h, hi = h;
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, comm.comm()));
-    MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, comm.comm()));
-    HPCNN_CHECK(lo == hi, "ranks disagree on the ", what, ": every rank must be started with the same ", what,
+    HPCNN_CHECK(comm.all_equal(h), "ranks disagree on the ", what, ": every rank must be started with the same ", what,
                 " (this rank's: ", text.substr(0, 120), ")");
   }
 }
@@ -191,21 +188,8 @@ void write_run_manifest(const TrainConfig& c, comm::Communicator* comm, int64_t 
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   const int world = comm != nullptr ? comm->size() : 1;
-  std::vector<char> hosts(static_cast<size_t>(world) * 256, '\0');
-  if (comm != nullptr) {
-    MPI_CHECK(MPI_Gather(host, 256, MPI_CHAR, hosts.data(), 256, MPI_CHAR, 0, comm->comm()));
-  } else {
-    std::copy_n(host, 256, hosts.data());
-  }
+  const std::vector<std::string> hosts = comm != nullptr ? comm->gather(host) : std::vector<std::string>{host};
   if (comm != nullptr && comm->rank() != 0) return;
-  nlohmann::json host_list = nlohmann::json::array();
-  for (int r = 0; r < world; ++r) host_list.push_back(std::string(hosts.data() + r * 256));
-  char mpi_version[MPI_MAX_LIBRARY_VERSION_STRING] = {};
-  int len = 0;
-  MPI_Get_library_version(mpi_version, &len);
-  std::string mpi(mpi_version, static_cast<size_t>(len));
-  unsigned h5[3] = {0, 0, 0};
-  H5get_libversion(&h5[0], &h5[1], &h5[2]);
   const std::time_t now = std::time(nullptr);
   char started[32];
   std::strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%S%z", std::localtime(&now));
@@ -219,13 +203,11 @@ void write_run_manifest(const TrainConfig& c, comm::Communicator* comm, int64_t 
       {"config", resolved_config(c, world, global_batch, comm::allreduce_name(algo))},
       {"world_size", world},
       {"nodes", comm != nullptr ? comm->num_nodes() : 1},
-      {"hosts", host_list},
+      {"hosts", hosts},
       {"device",
        {{"backend", backend.name()}, {"kind", backend.device() == kernels::DeviceKind::kGpu ? "gpu" : "cpu"}}},
       {"libraries",
-       {{"mpi", mpi.substr(0, mpi.find_first_of(",\n"))},
-        {"hdf5", cat(h5[0], ".", h5[1], ".", h5[2])},
-        {"onednn", kernels::onednn_version()}}}};
+       {{"mpi", comm::mpi_library_version()}, {"hdf5", h5::library_version()}, {"onednn", kernels::onednn_version()}}}};
   std::filesystem::create_directories(c.run_dir);
   write_file_atomic(c.run_dir / "run.json", j.dump(2) + "\n");
 }
@@ -305,7 +287,7 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
                                {"parameter shapes", shapes},
                                {"dataset manifest", manifest_.to_json().dump()}});
     std::vector<float> params = net_->params_host();
-    MPI_CHECK(MPI_Bcast(params.data(), static_cast<int>(params.size()), MPI_FLOAT, 0, comm_->comm()));
+    comm_->broadcast(params.data(), static_cast<int64_t>(params.size()));
     net_->set_params_host(params);
   }
   // The gradient exchange, built once; `auto` resolved here.
