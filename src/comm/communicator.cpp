@@ -4,6 +4,7 @@
 #include <exception>
 
 #include "core/check.hpp"
+#include "core/error.hpp"
 
 namespace hpcnn::comm {
 
@@ -48,6 +49,7 @@ Communicator::Communicator(Communicator&& other) noexcept
       scratch_(std::move(other.scratch_)),
       window_(other.window_),
       slots_(std::move(other.slots_)),
+      window_pinned_(other.window_pinned_),
       leaders_(std::move(other.leaders_)) {
   other.comm_ = other.node_comm_ = other.leader_comm_ = MPI_COMM_NULL;
   other.window_ = MPI_WIN_NULL;
@@ -140,9 +142,25 @@ void Communicator::free_window() {
   slots_ = {};
 }
 
+float* Communicator::gradient_window(int64_t count) {
+  HPCNN_CHECK(!window_pinned_, "the node-shared window already holds a gradient buffer");
+  const SharedSlots& s = shared_slots(count);
+  window_pinned_ = true;
+  return s.slot[static_cast<size_t>(node_rank_)];
+}
+
+int64_t Communicator::offset_in_my_slot(const float* p, int64_t count) const {
+  if (window_ == MPI_WIN_NULL || !window_pinned_) return -1;
+  const float* mine = slots_.slot[static_cast<size_t>(node_rank_)];
+  if (p < mine || p + count > mine + slots_.capacity) return -1;
+  return p - mine;
+}
+
 const Communicator::SharedSlots& Communicator::shared_slots(int64_t count) {
   // Every node rank asks for the same count, so the decision is collective.
   if (window_ != MPI_WIN_NULL && slots_.capacity >= count) return slots_;
+  HPCNN_CHECK(!window_pinned_, "the node-shared window holds the gradients and cannot grow to ", count,
+              " floats per rank");
   free_window();
   const int64_t capacity = std::max<int64_t>(count, 1024);
   float* base = nullptr;

@@ -74,6 +74,14 @@ class Communicator {
     int64_t capacity = 0;      ///< floats per slot
   };
   const SharedSlots& shared_slots(int64_t count);
+  /// This rank's slot of a node-shared window of `count` floats per rank, to
+  /// hold the gradient buffer itself (zero-copy shared-memory all-reduce).
+  /// Collective on the node. The window is then pinned: it is never
+  /// reallocated while this communicator lives.
+  float* gradient_window(int64_t count);
+  /// Offset of [p, p + count) inside this rank's slot, or -1 when it is not
+  /// there (the all-reduce then copies in and out).
+  int64_t offset_in_my_slot(const float* p, int64_t count) const;
   /// Memory-ordering barrier for the shared window (MPI_Win_sync + barrier + sync).
   void node_sync();
 
@@ -89,6 +97,7 @@ class Communicator {
   std::vector<float> scratch_;
   MPI_Win window_ = MPI_WIN_NULL;
   SharedSlots slots_;
+  bool window_pinned_ = false;  ///< the window holds gradients: never reallocate
   std::unique_ptr<Communicator> leaders_;
 };
 

@@ -19,21 +19,32 @@ const char* loss_name(LossKind loss) {
 DeviceBuffer::DeviceBuffer(kernels::Backend& backend, int64_t count)
     : backend_(&backend), ptr_(backend.allocate(count)), count_(count) {}
 
+DeviceBuffer DeviceBuffer::borrow(kernels::Backend& backend, float* storage, int64_t count) {
+  DeviceBuffer b;
+  b.backend_ = &backend;
+  b.ptr_ = storage;
+  b.count_ = count;
+  b.owned_ = false;
+  backend.fill(storage, 0.0f, count);
+  return b;
+}
+
 DeviceBuffer::~DeviceBuffer() {
-  if (backend_ != nullptr && ptr_ != nullptr) backend_->release(ptr_);
+  if (owned_ && backend_ != nullptr && ptr_ != nullptr) backend_->release(ptr_);
 }
 
 DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept
-    : backend_(other.backend_), ptr_(other.ptr_), count_(other.count_) {
+    : backend_(other.backend_), ptr_(other.ptr_), count_(other.count_), owned_(other.owned_) {
   other.ptr_ = nullptr;
 }
 
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
   if (this != &other) {
-    if (backend_ != nullptr && ptr_ != nullptr) backend_->release(ptr_);
+    if (owned_ && backend_ != nullptr && ptr_ != nullptr) backend_->release(ptr_);
     backend_ = other.backend_;
     ptr_ = other.ptr_;
     count_ = other.count_;
+    owned_ = other.owned_;
     other.ptr_ = nullptr;
   }
   return *this;
@@ -130,7 +141,7 @@ Model::Plan& Model::plan_for(int64_t n) {
 
 // ---- construction -------------------------------------------------------------
 
-Model::Model(ModelSpec spec, LossKind loss, kernels::Backend& backend, uint64_t seed)
+Model::Model(ModelSpec spec, LossKind loss, kernels::Backend& backend, uint64_t seed, float* grads_storage)
     : spec_(std::move(spec)), loss_(loss), backend_(backend), seed_(seed) {
   int64_t offset = 0;
   for (size_t i = 0; i < spec_.layers.size(); ++i) {
@@ -140,7 +151,8 @@ Model::Model(ModelSpec spec, LossKind loss, kernels::Backend& backend, uint64_t 
     views_.push_back(v);
   }
   params_ = DeviceBuffer(backend_, offset);
-  grads_ = DeviceBuffer(backend_, offset);
+  grads_ =
+      grads_storage != nullptr ? DeviceBuffer::borrow(backend_, grads_storage, offset) : DeviceBuffer(backend_, offset);
   // Keras defaults: glorot_uniform kernels, zero biases.
   std::vector<float> host(static_cast<size_t>(offset), 0.0f);
   for (const ParamView& v : views_) {

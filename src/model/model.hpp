@@ -44,6 +44,8 @@ class DeviceBuffer {
  public:
   DeviceBuffer() = default;
   DeviceBuffer(kernels::Backend& backend, int64_t count);
+  /// Uses `count` floats at `storage` (owned by someone else, who outlives this buffer).
+  static DeviceBuffer borrow(kernels::Backend& backend, float* storage, int64_t count);
   ~DeviceBuffer();
   DeviceBuffer(DeviceBuffer&& other) noexcept;
   DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
@@ -58,13 +60,17 @@ class DeviceBuffer {
   kernels::Backend* backend_ = nullptr;
   float* ptr_ = nullptr;
   int64_t count_ = 0;
+  bool owned_ = true;
 };
 
 class Model {
  public:
   /// Builds the replica and initialises parameters as Keras does
   /// (Glorot-uniform weights keyed by (seed, layer), zero biases).
-  Model(ModelSpec spec, LossKind loss, kernels::Backend& backend, uint64_t seed);
+  /// `grads_storage`, when given, holds the gradient buffer (spec.total_params()
+  /// floats, outliving the model): the trainer passes a node-shared window so
+  /// the shared-memory all-reduce works in place.
+  Model(ModelSpec spec, LossKind loss, kernels::Backend& backend, uint64_t seed, float* grads_storage = nullptr);
   ~Model();
   Model(const Model&) = delete;
   Model& operator=(const Model&) = delete;

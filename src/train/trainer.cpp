@@ -268,6 +268,11 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
       rank_(comm != nullptr ? comm->rank() : 0),
       manifest_(data::load_manifest(c.data_dir)),
       classification_(manifest_.task == data::Task::kClassification) {
+  // Every rank agrees on what changes results before anything else collective.
+  if (comm_ != nullptr) {
+    check_ranks_agree(*comm_,
+                      {{"configuration", c.to_json().dump()}, {"dataset manifest", manifest_.to_json().dump()}});
+  }
   // The model on its backend, and its optimizer.
   const model::Shape input{manifest_.sample_shape[0], manifest_.sample_shape[1], manifest_.sample_shape[2]};
   model::ModelSpec spec = model::make_model(c.model, &input);
@@ -275,30 +280,34 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
       classification_ ? model::LossKind::kSoftmaxCrossEntropy : model::LossKind::kMeanSquaredError;
   check_model_fits(spec, loss_kind, manifest_, "model '" + c.model + "'");
   backend_ = make_backend(c.backend, c.threads);
-  net_ = std::make_unique<model::Model>(std::move(spec), loss_kind, *backend_, c.seed);
+  const int64_t n_params = spec.total_params();
+  // The all-reduce, resolved once (`auto` by the size of a reduction block).
+  const bool exchange = world_ > 1 && !c.compute_only;
+  algo_ = c.allreduce == comm::AllreduceAlgo::kAuto && comm_ != nullptr
+              ? comm::choose_allreduce(*comm_, std::min(n_params, comm::kReduceBlock))
+              : c.allreduce;
+  // Shared memory inside a node reduces in place when the gradients live in
+  // the node's shared window (host memory only).
+  float* grads_storage = nullptr;
+  if (exchange && backend_->device() == kernels::DeviceKind::kCpu && comm_->node_size() > 1 &&
+      (algo_ == comm::AllreduceAlgo::kShm || algo_ == comm::AllreduceAlgo::kHier)) {
+    grads_storage = comm_->gradient_window(n_params);
+  }
+  net_ = std::make_unique<model::Model>(std::move(spec), loss_kind, *backend_, c.seed, grads_storage);
   optimizer_ = std::make_unique<model::Optimizer>(c.optimizer, *backend_, net_->num_params());
   global_batch_ = c.global_batch > 0 ? c.global_batch : c.batch * world_;
 
-  // Every rank agrees on what changes results, and starts from rank 0's weights.
+  // Every rank starts from rank 0's weights.
   if (comm_ != nullptr) {
     std::string shapes;
     for (const model::ParamView& v : net_->param_views()) shapes += cat(v.weights_count, "+", v.bias_count, ";");
-    check_ranks_agree(*comm_, {{"configuration", c.to_json().dump()},
-                               {"parameter shapes", shapes},
-                               {"dataset manifest", manifest_.to_json().dump()}});
+    check_ranks_agree(*comm_, {{"parameter shapes", shapes}});
     std::vector<float> params = net_->params_host();
     comm_->broadcast(params.data(), static_cast<int64_t>(params.size()));
     net_->set_params_host(params);
   }
-  // The gradient exchange, built once; `auto` resolved here.
-  if (world_ > 1 && !c.compute_only) {
-    reducer_ = comm::make_host_reducer(*comm_, c.allreduce, net_->grads(), net_->num_params());
-    algo_ = reducer_->algo();
-  } else if (c.allreduce == comm::AllreduceAlgo::kAuto && comm_ != nullptr) {
-    algo_ = comm::choose_allreduce(*comm_, std::min(net_->num_params(), comm::kReduceBlock));
-  } else {
-    algo_ = c.allreduce;
-  }
+  // The gradient exchange, built once.
+  if (exchange) reducer_ = comm::make_host_reducer(*comm_, algo_, net_->grads(), net_->num_params());
   bucket_floats_ = static_cast<int64_t>(c.bucket_mb * double(1 << 20)) / static_cast<int64_t>(sizeof(float));
   if (rank_ == 0) {
     log.info(cat("model ", c.model, ": ", net_->num_params(), " parameters, backend ", backend_->name(), ", dataset ",

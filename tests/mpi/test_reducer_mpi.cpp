@@ -135,3 +135,35 @@ TEST_CASE("reducer: misuse is an error on every rank, before any collective", "[
   reducer->wait();
   CHECK(v[0] == static_cast<float>(comm.size()));
 }
+
+TEST_CASE("reducer: zero-copy shm and hier (gradients inside the node window) = copying path, bitwise",
+          "[mpi][reducer]") {
+  for (int ranks_per_node : {0, 2}) {
+    for (AllreduceAlgo algo : {AllreduceAlgo::kShm, AllreduceAlgo::kHier}) {
+      for (int64_t n : {int64_t{1}, int64_t{1000003}}) {
+        Communicator plain_comm(MPI_COMM_WORLD, ranks_per_node);
+        if (algo == AllreduceAlgo::kShm && plain_comm.num_nodes() > 1) continue;
+        INFO(allreduce_name(algo) << ", " << plain_comm.size() << " ranks, " << plain_comm.num_nodes() << " nodes, "
+                                  << n << " floats");
+        std::vector<float> copied = random_input(plain_comm.rank(), n);
+        {
+          auto reducer = make_host_reducer(plain_comm, algo, copied.data(), n);
+          reducer->start(0, n);
+          reducer->wait();
+        }
+        Communicator window_comm(MPI_COMM_WORLD, ranks_per_node);
+        float* window = window_comm.gradient_window(n);
+        CHECK(window_comm.offset_in_my_slot(window, n) == 0);
+        const std::vector<float> in = random_input(window_comm.rank(), n);
+        std::copy(in.begin(), in.end(), window);
+        {
+          auto reducer = make_host_reducer(window_comm, algo, window, n);
+          for (const auto& [first, last] : layers_tail_first(n, 11)) reducer->start(first, last - first);
+          reducer->wait();
+        }
+        CHECK(std::memcmp(window, copied.data(), static_cast<size_t>(n) * sizeof(float)) == 0);
+        CHECK_THROWS_AS(window_comm.gradient_window(n), Error);  // pinned once
+      }
+    }
+  }
+}

@@ -3,7 +3,9 @@
 // after a barrier, rank i adds slice i of every other slot, in rank order,
 // into slice i of rank 0's slot; after another barrier every rank copies rank
 // 0's slot out. Memory traffic only, no messages: per rank, n floats copied
-// in, about n read and n/q written in the reduction, n copied out.
+// in, about n read and n/q written in the reduction, n copied out. When the
+// gradients already live in the window (Communicator::gradient_window), the
+// copy in is skipped and each rank copies out only the slices it did not sum.
 #include "comm/allreduce.hpp"
 #include "comm/mpi/common.hpp"
 #include "core/error.hpp"
@@ -17,6 +19,46 @@ constexpr int64_t kSlotFloats = int64_t{1} << 24;
 
 namespace detail {
 
+namespace {
+/// Zero-copy: `data` is this rank's own slot of the gradient window (same
+/// offset in every rank's slot). Rank i sums slice i of every slot, in rank
+/// order as the copying path does, into its own slot; then each rank copies
+/// the other slices from their owners' slots. With a leader step, the leader
+/// first gathers the node sum into its slot and every rank copies it from there.
+void shm_allreduce_in_place(Communicator& comm, float* data, int64_t count, const LeaderStep& leader_step) {
+  const int q = comm.node_size(), me = comm.node_rank();
+  const auto& slots = comm.shared_slots(0);  // the pinned window, as it is
+  const int64_t off = comm.offset_in_my_slot(data, count);
+  auto slot = [&](int r) { return slots.slot[static_cast<size_t>(r)] + off; };
+  comm.node_sync();  // every rank's gradients are final
+  const auto [lo, hi] = block_range(count, me, q);
+  for (int64_t i = lo; i < hi; ++i) {
+    float acc = slot(0)[i];
+    for (int r = 1; r < q; ++r) acc += slot(r)[i];
+    data[i] = acc;
+  }
+  comm.node_sync();
+  if (leader_step) {
+    if (me == 0) {
+      for (int r = 1; r < q; ++r) {
+        const auto [rlo, rhi] = block_range(count, r, q);
+        std::copy(slot(r) + rlo, slot(r) + rhi, data + rlo);
+      }
+      leader_step(data, count);
+    }
+    comm.node_sync();
+    if (me != 0) std::copy_n(slot(0), count, data);
+  } else {
+    for (int r = 0; r < q; ++r) {
+      if (r == me) continue;
+      const auto [rlo, rhi] = block_range(count, r, q);
+      std::copy(slot(r) + rlo, slot(r) + rhi, data + rlo);
+    }
+  }
+  comm.node_sync();  // nobody writes its slot again before all have copied from it
+}
+}  // namespace
+
 void shm_allreduce(Communicator& comm, float* data, int64_t count, const LeaderStep& leader_step) {
   const int q = comm.node_size(), me = comm.node_rank();
   if (count == 0) return;
@@ -24,6 +66,7 @@ void shm_allreduce(Communicator& comm, float* data, int64_t count, const LeaderS
     if (leader_step) leader_step(data, count);
     return;
   }
+  if (comm.offset_in_my_slot(data, count) >= 0) return shm_allreduce_in_place(comm, data, count, leader_step);
   const auto& slots = comm.shared_slots(std::min(count, kSlotFloats));
   float* my_slot = slots.slot[static_cast<size_t>(me)];
   for (int64_t off = 0; off < count; off += kSlotFloats) {
