@@ -5,6 +5,9 @@
 // wrong elements of a separate checked run with integer-valued inputs.
 #include <mpi.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstring>
 #include <fstream>
 #include <iomanip>
 #include <iostream>
@@ -25,12 +28,41 @@ int64_t parse_bytes(const std::string& text, const char* option) {
   const double v = std::strtod(text.c_str(), &end);
   double scale = 1;
   const std::string unit = end ? std::string(end) : "";
-  if (unit == "K" || unit == "KB") scale = 1024.0;
-  else if (unit == "M" || unit == "MB") scale = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GB") scale = 1024.0 * 1024 * 1024;
-  else if (!unit.empty() && unit != "B") throw UsageError(cat("--", option, ": bad size '", text, "' (e.g. 8, 64K, 17.4M)"));
+  if (unit == "K" || unit == "KB")
+    scale = 1024.0;
+  else if (unit == "M" || unit == "MB")
+    scale = 1024.0 * 1024;
+  else if (unit == "G" || unit == "GB")
+    scale = 1024.0 * 1024 * 1024;
+  else if (!unit.empty() && unit != "B")
+    throw UsageError(cat("--", option, ": bad size '", text, "' (e.g. 8, 64K, 17.4M)"));
   if (!(v >= 0) || v * scale > 8e9) throw UsageError(cat("--", option, ": bad size '", text, "'"));
   return static_cast<int64_t>(v * scale);
+}
+}  // namespace
+
+namespace {
+/// The practical ceiling of an all-reduce on one node: every byte must at
+/// least be read and written once, so no algorithm's busBw beats a memcpy of
+/// the same size made by every rank of the node at once. Measured here (best
+/// of 5 after a warm-up) and printed in the header.
+std::string memory_ceiling_line(comm::Communicator& world, int64_t bytes) {
+  const auto n = static_cast<size_t>(std::max<int64_t>(bytes, 4096));
+  std::vector<char> src(n, 1), dst(n, 0);
+  double best = 1e30;
+  for (int rep = 0; rep < 6; ++rep) {
+    world.barrier();
+    const auto t0 = std::chrono::steady_clock::now();
+    std::memcpy(dst.data(), src.data(), n);
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (rep > 0) best = std::min(best, t);
+  }
+  const double worst_best = world.max(best);  // the slowest rank's best copy
+  std::ostringstream line;
+  line << "# memory ceiling: memcpy of " << n << " bytes at " << std::fixed << std::setprecision(2)
+       << static_cast<double>(n) / worst_best / 1e9 << " GB/s per rank with the " << world.node_size()
+       << " rank(s) of a node copying at once (no all-reduce's busBw can beat it on one node)\n";
+  return line.str();
 }
 }  // namespace
 
@@ -48,18 +80,17 @@ int run_bench_allreduce(const Args& args) {
   std::string algo_text = "all", min_text = "8", max_text = "64M", sizes_text, csv;
   int iters = 20, warmup = 5, ranks_per_node = 0;
   double factor = 4.0;
-  spec.options.add_options()
-      ("algo,a", po::value<std::string>(&algo_text)->default_value(algo_text),
-       "comma-separated algorithms, or all: ring, tree, rhd, central, mpi, shm, hier, auto")
-      ("min-bytes,b", po::value<std::string>(&min_text)->default_value(min_text), "smallest message")
-      ("max-bytes,e", po::value<std::string>(&max_text)->default_value(max_text), "largest message")
-      ("step-factor,f", po::value<double>(&factor)->default_value(factor), "size multiplier between steps")
-      ("sizes", po::value<std::string>(&sizes_text)->value_name("S,S,..."), "explicit sizes instead of the sweep")
-      ("iters,n", po::value<int>(&iters)->default_value(iters), "timed iterations per size")
-      ("warmup,w", po::value<int>(&warmup)->default_value(warmup), "untimed iterations first")
-      ("ranks-per-node", po::value<int>(&ranks_per_node)->default_value(0),
-       "pretend nodes of this many consecutive ranks (0: real nodes)")
-      ("csv", po::value<std::string>(&csv)->value_name("FILE"), "also write the table as CSV");
+  spec.options.add_options()("algo,a", po::value<std::string>(&algo_text)->default_value(algo_text),
+                             "comma-separated algorithms, or all: ring, tree, rhd, central, mpi, shm, hier, auto")(
+      "min-bytes,b", po::value<std::string>(&min_text)->default_value(min_text), "smallest message")(
+      "max-bytes,e", po::value<std::string>(&max_text)->default_value(max_text), "largest message")(
+      "step-factor,f", po::value<double>(&factor)->default_value(factor), "size multiplier between steps")(
+      "sizes", po::value<std::string>(&sizes_text)->value_name("S,S,..."), "explicit sizes instead of the sweep")(
+      "iters,n", po::value<int>(&iters)->default_value(iters), "timed iterations per size")(
+      "warmup,w", po::value<int>(&warmup)->default_value(warmup), "untimed iterations first")(
+      "ranks-per-node", po::value<int>(&ranks_per_node)->default_value(0),
+      "pretend nodes of this many consecutive ranks (0: real nodes)")(
+      "csv", po::value<std::string>(&csv)->value_name("FILE"), "also write the table as CSV");
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
   require_range("iters", iters, 1, 1000000);
@@ -92,28 +123,35 @@ int run_bench_allreduce(const Args& args) {
   table << "# hpcnn bench allreduce: " << p << " ranks, " << world.num_nodes() << " node(s) of " << world.node_size()
         << (ranks_per_node > 0 ? " (pretend)" : "") << ", " << iters << " iterations after " << warmup
         << " warm-up, float32 sum\n"
-        << std::setw(8) << "algo" << std::setw(13) << "count" << std::setw(13) << "bytes" << std::setw(12)
-        << "time(us)" << std::setw(11) << "algBw" << std::setw(11) << "busBw" << std::setw(8) << "#wrong"
-        << "\n" << std::setw(8) << "" << std::setw(13) << "(floats)" << std::setw(13) << "" << std::setw(12) << ""
-        << std::setw(11) << "(GB/s)" << std::setw(11) << "(GB/s)" << "\n";
+        << memory_ceiling_line(world, *std::max_element(sizes.begin(), sizes.end())) << std::setw(8) << "algo"
+        << std::setw(13) << "count" << std::setw(13) << "bytes" << std::setw(12) << "time(us)" << std::setw(11)
+        << "algBw" << std::setw(11) << "busBw" << std::setw(8) << "#wrong"
+        << "\n"
+        << std::setw(8) << "" << std::setw(13) << "(floats)" << std::setw(13) << "" << std::setw(12) << ""
+        << std::setw(11) << "(GB/s)" << std::setw(11) << "(GB/s)"
+        << "\n";
   std::ostringstream csv_text;
   csv_text << comm::kBenchCsvHeader << "\n";
   if (world.rank() == 0) std::cout << table.str() << std::flush;
   table.str("");
   for (comm::AllreduceAlgo algo : algos) {
     if (algo == comm::AllreduceAlgo::kShm && world.num_nodes() > 1) {
-      if (world.rank() == 0) std::cout << std::setw(8) << "shm" << "  skipped: ranks span " << world.num_nodes() << " nodes\n";
+      if (world.rank() == 0)
+        std::cout << std::setw(8) << "shm"
+                  << "  skipped: ranks span " << world.num_nodes() << " nodes\n";
       continue;
     }
     for (int64_t bytes : sizes) {
       const int64_t count = bytes / 4;
       std::vector<float> data(static_cast<size_t>(std::max<int64_t>(count, 1)), 0.0f);
       // Checked run: rank r contributes (r + 1) * (i % 7); integers add exactly.
-      for (int64_t i = 0; i < count; ++i) data[static_cast<size_t>(i)] = static_cast<float>((world.rank() + 1) * (i % 7));
+      for (int64_t i = 0; i < count; ++i)
+        data[static_cast<size_t>(i)] = static_cast<float>((world.rank() + 1) * (i % 7));
       comm::allreduce(world, algo, data.data(), count);
       long long wrong = 0;
       const double ranks_sum = p * (p + 1) / 2.0;
-      for (int64_t i = 0; i < count; ++i) wrong += data[static_cast<size_t>(i)] != static_cast<float>(ranks_sum * static_cast<double>(i % 7));
+      for (int64_t i = 0; i < count; ++i)
+        wrong += data[static_cast<size_t>(i)] != static_cast<float>(ranks_sum * static_cast<double>(i % 7));
       MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &wrong, 1, MPI_LONG_LONG, MPI_SUM, world.comm()));
       std::fill(data.begin(), data.end(), 0.0f);
       for (int i = 0; i < warmup; ++i) comm::allreduce(world, algo, data.data(), count);
@@ -127,8 +165,8 @@ int run_bench_allreduce(const Args& args) {
       const double alg = real_bytes / seconds / 1e9;
       const double bus = alg * 2.0 * (p - 1) / p;
       if (world.rank() == 0) {
-        std::cout << std::setw(8) << comm::allreduce_name(algo) << std::setw(13) << count << std::setw(13)
-                  << count * 4 << std::setw(12) << std::fixed << std::setprecision(1) << seconds * 1e6 << std::setw(11)
+        std::cout << std::setw(8) << comm::allreduce_name(algo) << std::setw(13) << count << std::setw(13) << count * 4
+                  << std::setw(12) << std::fixed << std::setprecision(1) << seconds * 1e6 << std::setw(11)
                   << std::setprecision(3) << alg << std::setw(11) << bus << std::setw(8) << wrong << "\n"
                   << std::flush;
         csv_text << comm::allreduce_name(algo) << "," << p << "," << world.num_nodes() << "," << count << ","

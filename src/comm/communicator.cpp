@@ -74,6 +74,11 @@ void Communicator::sum(double* values, int count) {
   MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, values, count, MPI_DOUBLE, MPI_SUM, comm_));
 }
 
+double Communicator::max(double value) {
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &value, 1, MPI_DOUBLE, MPI_MAX, comm_));
+  return value;
+}
+
 bool Communicator::all_equal(uint64_t value) {
   uint64_t lo = value, hi = value;
   MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, comm_));

@@ -50,6 +50,8 @@ class Communicator {
   void barrier();
   /// Sums `count` doubles over all ranks, in place.
   void sum(double* values, int count);
+  /// The largest `value` over all ranks.
+  double max(double value);
   /// True on every rank when all ranks passed the same `value`.
   bool all_equal(uint64_t value);
   /// Rank `root`'s `count` floats, on every rank.
