@@ -80,17 +80,20 @@ int run_bench_allreduce(const Args& args) {
   std::string algo_text = "all", min_text = "8", max_text = "64M", sizes_text, csv;
   int iters = 20, warmup = 5, ranks_per_node = 0;
   double factor = 4.0;
-  spec.options.add_options()("algo,a", po::value<std::string>(&algo_text)->default_value(algo_text),
-                             "comma-separated algorithms, or all: ring, tree, rhd, central, mpi, shm, hier, auto")(
-      "min-bytes,b", po::value<std::string>(&min_text)->default_value(min_text), "smallest message")(
-      "max-bytes,e", po::value<std::string>(&max_text)->default_value(max_text), "largest message")(
-      "step-factor,f", po::value<double>(&factor)->default_value(factor), "size multiplier between steps")(
-      "sizes", po::value<std::string>(&sizes_text)->value_name("S,S,..."), "explicit sizes instead of the sweep")(
-      "iters,n", po::value<int>(&iters)->default_value(iters), "timed iterations per size")(
-      "warmup,w", po::value<int>(&warmup)->default_value(warmup), "untimed iterations first")(
-      "ranks-per-node", po::value<int>(&ranks_per_node)->default_value(0),
-      "pretend nodes of this many consecutive ranks (0: real nodes)")(
-      "csv", po::value<std::string>(&csv)->value_name("FILE"), "also write the table as CSV");
+  // clang-format off
+  spec.options.add_options()
+      ("algo,a", po::value<std::string>(&algo_text)->default_value(algo_text),
+       "comma-separated algorithms, or all: ring, tree, rhd, central, mpi, shm, hier, auto")
+      ("min-bytes,b", po::value<std::string>(&min_text)->default_value(min_text), "smallest message")
+      ("max-bytes,e", po::value<std::string>(&max_text)->default_value(max_text), "largest message")
+      ("step-factor,f", po::value<double>(&factor)->default_value(factor), "size multiplier between steps")
+      ("sizes", po::value<std::string>(&sizes_text)->value_name("S,S,..."), "explicit sizes instead of the sweep")
+      ("iters,n", po::value<int>(&iters)->default_value(iters), "timed iterations per size")
+      ("warmup,w", po::value<int>(&warmup)->default_value(warmup), "untimed iterations first")
+      ("ranks-per-node", po::value<int>(&ranks_per_node)->default_value(0),
+       "pretend nodes of this many consecutive ranks (0: real nodes)")
+      ("csv", po::value<std::string>(&csv)->value_name("FILE"), "also write the table as CSV");
+  // clang-format on
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
   require_range("iters", iters, 1, 1000000);
