@@ -4,9 +4,10 @@
 // The library parses HTTP; this file only sets its limits and routes: a
 // bounded thread pool, a maximum body size (larger: 413 before the body is
 // read), read/write timeouts (a client that stops sending mid-body is dropped,
-// never waited on forever), and no compressed request bodies (415: a small
-// gzip body must not inflate past the size limit). httplib.h stays in the
-// .cpp, so nothing else compiles it.
+// never waited on forever), no compressed request bodies (415: a small gzip
+// body must not inflate past the size limit), and a port already in use is an
+// error, not a shared socket. httplib.h stays in the .cpp, so nothing else
+// compiles it.
 #pragma once
 
 #include <cstdint>
