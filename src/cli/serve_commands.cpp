@@ -112,13 +112,14 @@ int run_predict(const Args& args) {
       ("json", po::bool_switch(&json), "print one JSON document (docs/formats.md) instead of a table")
       ("save-input", po::value<std::string>(&save_dir)->value_name("DIR"),
        "also write what the model sees (the preprocessed input) as DIR/NAME.input.png")
-      ("image", po::value<std::vector<std::string>>(&images)->required()->value_name("IMAGE"),
+      ("image", po::value<std::vector<std::string>>(&images)->value_name("IMAGE"),
        "PNG files (positional)");
   // clang-format on
   spec.positional.add("image", -1);
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
   check_model_options(framing, top_k, backend, threads);
+  if (images.empty()) throw UsageError("no IMAGE given: name one or more PNG files");
   const serve::Framing framing_kind = serve::parse_framing(framing);
   const Logger log(common.log_level());
 
