@@ -29,12 +29,15 @@ namespace hpcnn::serve {
 
 struct ServiceConfig {
   std::string model_name;
-  std::string dataset;                       ///< what it was trained on ("" when unknown)
-  std::vector<std::string> class_names;      ///< one per model output
-  Framing framing = Framing::kFill;          ///< default; ?framing= overrides per request
-  int top_k = 3;                             ///< default; ?top_k= overrides per request
-  int64_t max_body_bytes = 4 << 20;          ///< larger bodies: 413
-  int64_t max_image_pixels = 4096LL * 4096;  ///< larger images (PNG header or JSON size): 413
+  std::string dataset;                   ///< what it was trained on ("" when unknown)
+  std::vector<std::string> class_names;  ///< one per model output
+  Framing framing = Framing::kFill;      ///< default; ?framing= overrides per request
+  int top_k = 3;                         ///< default; ?top_k= overrides per request
+  int64_t max_body_bytes = 4 << 20;      ///< larger bodies: 413
+  /// Larger images (PNG header or JSON size): 413. Bounds the memory a request
+  /// can claim: a 2048 x 2048 PNG decodes to 16 MiB of RGBA, and a PNG that
+  /// large can be a few kilobytes on the wire.
+  int64_t max_image_pixels = 2048LL * 2048;
 };
 
 struct Reply {
