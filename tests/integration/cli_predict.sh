@@ -40,6 +40,10 @@ want = np.exp(z - z.max(1, keepdims=True))
 want /= want.sum(1, keepdims=True)
 doc = json.load(open("lin.json"))
 assert doc["format"] == "hpcnn-predictions" and doc["framing"] == "none", doc.keys()
+# The keys docs/formats.md lists, no more, no fewer.
+assert set(doc) == {"format", "version", "model", "dataset", "framing", "class_names", "predictions"}, sorted(doc)
+assert set(doc["predictions"][0]) == {"file", "class", "name", "probability", "top", "probabilities",
+                                      "inverted"}, sorted(doc["predictions"][0])
 got = np.array([q["probabilities"] for q in doc["predictions"]])
 assert [q["file"] for q in doc["predictions"]] == [f"raw/{i:03d}.png" for i in range(200)]
 err = np.abs(got - want).max()

@@ -28,9 +28,11 @@ from selenium.webdriver.support.ui import WebDriverWait
 SHAPES = {
     # A digit one: the up-stroke and the long down-stroke.
     "one": [[(115, 75), (150, 40), (150, 245)]],
-    # Trousers: a waistband and two legs.
-    "trousers": [[(95, 35), (185, 35)], [(100, 35), (90, 250)], [(180, 35), (190, 250)],
-                 [(140, 60), (125, 250)], [(140, 60), (155, 250)]],
+    # Trousers, the legs filled in with strokes (Fashion-MNIST's clothes are
+    # filled silhouettes: an outline of trousers looks like a dress to the model).
+    "trousers": [[(95, 35), (185, 35)], [(100, 45), (180, 45)], [(110, 60), (170, 60)],
+                 [(100, 40), (92, 250)], [(112, 40), (104, 250)], [(124, 50), (116, 250)],
+                 [(180, 40), (188, 250)], [(168, 40), (176, 250)], [(156, 50), (164, 250)]],
     # A bag: a box and a handle.
     "bag": [[(60, 110), (220, 110), (220, 240), (60, 240), (60, 110)], [(100, 110), (110, 60), (170, 60), (180, 110)]],
 }

@@ -53,12 +53,19 @@ assert status == 200 and kind.startswith("text/html") and b'id="canvas"' in page
 status, _, info = request("GET", "/info")
 info = json.loads(info)
 assert info["model"] == "tiny-cnn" and info["dataset"] == "fashion-mnist" and len(info["class_names"]) == 10, info
+# The keys docs/formats.md lists, no more, no fewer.
+assert set(info) == {"format", "version", "model", "dataset", "input_shape", "class_names", "framing", "framings",
+                     "top_k", "max_body_bytes", "max_image_pixels"}, sorted(info)
 
 # The same PNG: the server's answer is the CLI's.
 png = open("shirt.png", "rb").read()
 status, kind, body = request("POST", "/predict", png, {"Content-Type": "image/png"})
 assert status == 200 and kind == "application/json", (status, body)
 served = json.loads(body)
+assert set(served) == {"format", "version", "model", "class", "name", "probability", "top", "probabilities",
+                       "class_names", "source", "input", "milliseconds"}, sorted(served)
+assert set(served["input"]) == {"width", "height", "framing", "inverted", "pixels"}, sorted(served["input"])
+assert set(served["source"]) == {"format", "width", "height"} and set(served["top"][0]) == {"class", "name", "probability"}
 cli = json.load(open("cli.json"))["predictions"][0]
 assert served["class"] == cli["class"] and served["name"] == cli["name"], (served["name"], cli["name"])
 assert max(abs(a - b) for a, b in zip(served["probabilities"], cli["probabilities"])) < 1e-6
