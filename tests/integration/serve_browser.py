@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Drives hpcnn serve's page in headless Chromium through chromium-driver (WebDriver).
 
 Draws strokes on the canvas with pointer actions (as a mouse would), presses

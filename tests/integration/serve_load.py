@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Load on hpcnn serve: N requests from C concurrent clients on localhost.
 
 Each client thread keeps one HTTP/1.1 connection (reconnecting when the
