@@ -24,6 +24,8 @@ constexpr Route kRoutes[] = {
      run_data_verify},
     {"", "train", "train a model on a dataset; metrics.json and a checkpoint in a run directory", run_train},
     {"", "infer", "evaluate a checkpoint and time inference per batch size", run_infer},
+    {"", "predict", "classify PNG images with a checkpoint (class, name, probability; --json)", run_predict},
+    {"", "serve", "a web page to draw on and a POST /predict endpoint for a checkpoint", run_serve},
     {"bench", "allreduce", "compare all-reduce algorithms over message sizes (under mpirun)", run_bench_allreduce},
     {"bench", "layers", "time forward/backward of every layer of a model", run_bench_layers},
     {"", "summary", "print a model's layers, output shapes and parameter counts", run_summary},

@@ -343,10 +343,10 @@ void SplitReader::read(std::span<const int64_t> indices, Batch& out) {
     OpenShard& sh = shard(s);
     float* dst = out.samples.data() + i * elems;
     if (sh.cached) {
-      const float scale = scale_uint8_ ? 1.0f / 255.0f : 1.0f;
+      const float scale = scale_uint8_ ? kUint8InputScale : 1.0f;
       const auto first = static_cast<size_t>(row * elems), count = static_cast<size_t>(run * elems);
       if (manifest_.sample_type == SampleType::kUInt8) {
-        for (size_t k = 0; k < count; ++k) dst[k] = static_cast<float>(sh.samples_u8[first + k]) * scale;
+        uint8_to_input(sh.samples_u8.data() + first, count, dst, scale);
       } else {
         std::copy_n(sh.samples_f32.begin() + static_cast<std::ptrdiff_t>(first), count, dst);
       }
@@ -361,8 +361,7 @@ void SplitReader::read(std::span<const int64_t> indices, Batch& out) {
     if (manifest_.sample_type == SampleType::kUInt8) {
       raw.resize(static_cast<size_t>(run * elems));
       sh.samples.read_rows(static_cast<hsize_t>(row), static_cast<hsize_t>(run), h5::ElementType::kUInt8, raw.data());
-      const float scale = scale_uint8_ ? 1.0f / 255.0f : 1.0f;
-      for (size_t k = 0; k < raw.size(); ++k) dst[k] = static_cast<float>(raw[k]) * scale;
+      uint8_to_input(raw.data(), raw.size(), dst, scale_uint8_ ? kUint8InputScale : 1.0f);
     } else {
       sh.samples.read_rows(static_cast<hsize_t>(row), static_cast<hsize_t>(run), h5::ElementType::kFloat32, dst);
     }

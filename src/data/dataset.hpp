@@ -108,8 +108,20 @@ void write_split(const std::filesystem::path& dir, Manifest& manifest, const std
 
 // ---- reading ----------------------------------------------------------------
 
+/// What one stored 8-bit value becomes at the model's input: v * (1/255) in
+/// float. Training, evaluation, `hpcnn predict` and `hpcnn serve` all convert
+/// through uint8_to_input, so a drawn image meets the model on the same scale,
+/// bit for bit, as the dataset it was trained on.
+inline constexpr float kUint8InputScale = 1.0f / 255.0f;
+
+/// dst[k] = src[k] * scale for k < count (scale 1 keeps the raw 0..255).
+inline void uint8_to_input(const uint8_t* src, size_t count, float* dst, float scale = kUint8InputScale) {
+  for (size_t k = 0; k < count; ++k) dst[k] = static_cast<float>(src[k]) * scale;
+}
+
 /// Samples read into host memory: `samples` is (n, C, H, W) float32 with uint8
-/// data scaled to [0, 1] when `scale_uint8` (raw 0..255 otherwise).
+/// data scaled to [0, 1] when `scale_uint8` (raw 0..255 otherwise), through
+/// uint8_to_input.
 struct Batch {
   int64_t count = 0;
   std::vector<float> samples;

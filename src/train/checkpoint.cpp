@@ -5,8 +5,11 @@
 
 #include <cstdio>
 
+#include <nlohmann/json.hpp>
+
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "data/dataset.hpp"
 #include "data/h5.hpp"
 
 namespace fs = std::filesystem;
@@ -22,7 +25,7 @@ double double_attribute(const h5::File& f, const std::string& name) {
 }  // namespace
 
 void save_checkpoint(const fs::path& path, const model::Model& model, const model::Optimizer* optimizer,
-                     int64_t epoch, uint64_t seed) {
+                     int64_t epoch, uint64_t seed, const data::Manifest* dataset) {
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
   const fs::path tmp = path.string() + ".tmp." + std::to_string(getpid());
   {
@@ -59,6 +62,11 @@ void save_checkpoint(const fs::path& path, const model::Model& model, const mode
     f.set_attribute("epoch", epoch);
     f.set_attribute("seed", static_cast<int64_t>(seed));
     f.set_attribute("num_params", model.num_params());
+    if (dataset != nullptr) {
+      f.set_attribute("dataset", dataset->name);
+      f.set_attribute("sample_dtype", std::string(data::sample_type_name(dataset->sample_type)));
+      f.set_attribute("class_names", nlohmann::json(dataset->class_names).dump());
+    }
     if (optimizer != nullptr) {
       const model::OptimizerConfig& c = optimizer->config();
       f.create_group("optimizer");
@@ -97,6 +105,16 @@ Checkpoint load_checkpoint(const fs::path& path) {
                : model::LossKind::kSoftmaxCrossEntropy;
   c.epoch = f.int_attribute("epoch");
   c.seed = static_cast<uint64_t>(f.int_attribute("seed"));
+  if (f.has_attribute("dataset")) c.dataset_name = f.string_attribute("dataset");
+  if (f.has_attribute("sample_dtype")) c.sample_dtype = f.string_attribute("sample_dtype");
+  if (f.has_attribute("class_names")) {
+    const auto names = nlohmann::json::parse(f.string_attribute("class_names"), nullptr, /*allow_exceptions=*/false);
+    HPCNN_CHECK(names.is_array(), path.string(), ": attribute class_names is not a JSON array");
+    for (const auto& name : names) {
+      HPCNN_CHECK(name.is_string(), path.string(), ": attribute class_names holds a non-string");
+      c.class_names.push_back(name.get<std::string>());
+    }
+  }
   const h5::Dataset params = f.open_dataset("params");
   const auto dims = params.dims();
   HPCNN_CHECK(dims.size() == 1 && static_cast<int64_t>(dims[0]) == f.int_attribute("num_params"), path.string(),

@@ -480,7 +480,8 @@ bool TrainingRun::epoch(int epoch) {
   }
   result_.train_seconds += em.seconds;
   result_.epochs.push_back(em);
-  if (!c_.checkpoint.empty() && rank_ == 0) save_checkpoint(c_.checkpoint, *net_, optimizer_.get(), epoch, c_.seed);
+  if (!c_.checkpoint.empty() && rank_ == 0)
+    save_checkpoint(c_.checkpoint, *net_, optimizer_.get(), epoch, c_.seed, &manifest_);
   return true;
 }
 

@@ -67,3 +67,26 @@ TEST_CASE("Checkpoint: a damaged or mismatched checkpoint is refused", "[checkpo
   CHECK_THROWS_WITH(train::load_checkpoint(dir / "m.h5"), Catch::Contains("m.h5"));
   CHECK_THROWS_WITH(train::load_checkpoint(dir / "none.h5"), Catch::Contains("no such file"));
 }
+
+TEST_CASE("Checkpoint: records the dataset's name, sample type and class names", "[checkpoint]") {
+  test::ScratchDir dir("ckpt-dataset");
+  auto backend = kernels::make_reference_backend();
+  Model net(make_model("tiny-cnn"), LossKind::kSoftmaxCrossEntropy, *backend, 1);
+  data::Manifest m;
+  m.name = "fashion-mnist";
+  m.sample_type = data::SampleType::kUInt8;
+  m.class_names = {"T-shirt/top", "Trouser", "a \"quoted\" name", "",    "Coat",
+                   "Sandal",      "Shirt",   "Sneaker",           "Bag", "Ankle boot"};
+  train::save_checkpoint(dir / "with.h5", net, nullptr, 1, 1, &m);
+  const train::Checkpoint with = train::load_checkpoint(dir / "with.h5");
+  CHECK(with.dataset_name == "fashion-mnist");
+  CHECK(with.sample_dtype == "uint8");
+  CHECK(with.class_names == m.class_names);
+
+  // Without a dataset (and in checkpoints from before): empty, not an error.
+  train::save_checkpoint(dir / "without.h5", net, nullptr, 1, 1);
+  const train::Checkpoint without = train::load_checkpoint(dir / "without.h5");
+  CHECK(without.dataset_name.empty());
+  CHECK(without.sample_dtype.empty());
+  CHECK(without.class_names.empty());
+}

@@ -13,9 +13,11 @@ PACKAGES=(
   libdnnl-dev                             # oneDNN
   libboost-program-options-dev            # CLI
   nlohmann-json3-dev libssl-dev zlib1g-dev
+  libpng-dev libcpp-httplib-dev           # hpcnn predict / serve
   catch2                                  # tests
   python3 python3-h5py python3-numpy      # interop checks
   python3-matplotlib                      # tools/plot
+  chromium chromium-driver python3-selenium   # serve's page, tested in a real (headless) browser
   munge slurmctld slurmd slurm-client     # jobs/slurm, tested on a local Slurm
   slurm-wlm-basic-plugins                 # srun --mpi=pmix
   iproute2                                # tools/cluster: network namespaces, veth, tc

@@ -1,0 +1,263 @@
+// hpcnn predict | serve: a trained classifier on pictures a person made.
+//
+// Both load the checkpoint the same way, preprocess with serve::preprocess
+// (the one function, see serve/preprocess.hpp) and classify through a
+// serve::Predictor, so a PNG file given to `predict` and the same pixels
+// drawn on `serve`'s page get the same answer.
+#include <pthread.h>
+
+#include <csignal>
+#include <iomanip>
+#include <iostream>
+#include <thread>
+
+#include "cli/commands.hpp"
+#include "cli/options.hpp"
+#include "core/fs.hpp"
+#include "data/dataset.hpp"
+#include "serve/http_server.hpp"
+#include "serve/predictor.hpp"
+#include "serve/preprocess.hpp"
+#include "serve/service.hpp"
+#include "train/checkpoint.hpp"
+
+namespace fs = std::filesystem;
+
+namespace hpcnn::cli {
+
+namespace {
+/// A PNG on disk may be larger than what the server accepts (64 Mpixel).
+constexpr int64_t kMaxFilePixels = 8192LL * 8192;
+
+/// Loads a checkpoint and refuses models that cannot take a grey picture.
+train::Checkpoint load_image_classifier(const std::string& path) {
+  train::Checkpoint ckpt = train::load_checkpoint(path);
+  HPCNN_CHECK(ckpt.input.c == 1, "checkpoint ", path, ": model '", ckpt.model_name, "' takes ", ckpt.input.str(),
+              "; predict and serve handle one-channel (grey) image models");
+  HPCNN_CHECK(ckpt.sample_dtype.empty() || ckpt.sample_dtype == "uint8", "checkpoint ", path, ": model '",
+              ckpt.model_name, "' was trained on ", ckpt.sample_dtype,
+              " samples; predict and serve feed 8-bit images scaled to [0, 1]");
+  return ckpt;
+}
+
+/// Class names: from --data's manifest when given, else from the checkpoint,
+/// else the class numbers (checkpoints written before names were recorded).
+std::vector<std::string> class_names_for(const train::Checkpoint& ckpt, int num_classes, const std::string& data_dir,
+                                         const Logger& log) {
+  std::vector<std::string> names;
+  if (!data_dir.empty()) {
+    const data::Manifest m = data::load_manifest(data_dir);
+    HPCNN_CHECK(m.task == data::Task::kClassification && m.num_classes == num_classes, "--data ", data_dir,
+                ": dataset '", m.name, "' has ", m.num_classes, " classes but the model has ", num_classes, " outputs");
+    names = m.class_names;
+  } else if (static_cast<int>(ckpt.class_names.size()) == num_classes) {
+    names = ckpt.class_names;
+  } else {
+    log.warn("the checkpoint records no class names: showing class numbers (--data DIR names them)");
+  }
+  if (static_cast<int>(names.size()) != num_classes) {
+    names.clear();
+    for (int k = 0; k < num_classes; ++k) names.push_back(std::to_string(k));
+  }
+  return names;
+}
+
+void add_model_options(CommandSpec& spec, std::string& checkpoint, std::string& data_dir, std::string& framing,
+                       int& top_k, std::string& backend, int& threads) {
+  const std::string framing_help =
+      "how a picture is cropped and placed in the input: " + serve::framing_choices() + " (see docs/formats.md)";
+  // clang-format off
+  spec.options.add_options()
+      ("checkpoint,c", po::value<std::string>(&checkpoint)->required()->value_name("FILE"),
+       "checkpoint of a classifier of one-channel images (model.h5)")
+      ("data,d", po::value<std::string>(&data_dir)->value_name("DIR"),
+       "name the classes from this dataset's manifest [the names recorded in the checkpoint]")
+      ("framing", po::value<std::string>(&framing)->default_value(framing), framing_help.c_str())
+      ("top-k,k", po::value<int>(&top_k)->default_value(top_k), "classes listed per prediction (JSON)")
+      ("backend", po::value<std::string>(&backend)->default_value(backend), "onednn | reference")
+      ("threads,t", po::value<int>(&threads)->default_value(threads), "compute threads (0: all cores)");
+  // clang-format on
+}
+
+void check_model_options(const std::string& framing, int top_k, const std::string& backend, int threads) {
+  serve::parse_framing(framing);
+  require_range("top-k", top_k, 1, 1000);
+  require_range("threads", threads, 0, 4096);
+  if (backend != "onednn" && backend != "reference") {
+    throw UsageError("--backend: unknown backend '" + backend + "' (expected onednn or reference)");
+  }
+}
+}  // namespace
+
+int run_predict(const Args& args) {
+  CommandSpec spec;
+  spec.name = "hpcnn predict";
+  spec.positional_usage = "IMAGE...";
+  spec.summary =
+      "Classify PNG images (grey or colour, any size) with a trained checkpoint. Each picture is\n"
+      "preprocessed like the training data (dark-on-light pictures inverted, the drawing cropped, scaled\n"
+      "and centred, then v/255: docs/formats.md, \"Pictures for predict and serve\") and one line per\n"
+      "file gives the class, its name and its probability; --json gives the top-k and all probabilities.";
+  spec.details =
+      "Examples:\n"
+      "  hpcnn predict --checkpoint results/canvas/model.h5 shirt.png trousers.png\n"
+      "  hpcnn predict -c model.h5 --json --top-k 3 --save-input seen/ drawing.png";
+  std::string checkpoint, data_dir, framing = "fill", backend = "onednn", save_dir;
+  std::vector<std::string> images;
+  int top_k = 3, threads = 0;
+  bool json = false;
+  add_model_options(spec, checkpoint, data_dir, framing, top_k, backend, threads);
+  // clang-format off
+  spec.options.add_options()
+      ("json", po::bool_switch(&json), "print one JSON document (docs/formats.md) instead of a table")
+      ("save-input", po::value<std::string>(&save_dir)->value_name("DIR"),
+       "also write what the model sees (the preprocessed input) as DIR/NAME.input.png")
+      ("image", po::value<std::vector<std::string>>(&images)->value_name("IMAGE"),
+       "PNG files (positional)");
+  // clang-format on
+  spec.positional.add("image", -1);
+  CommonConfig common;
+  if (!parse(spec, args, common)) return 0;
+  check_model_options(framing, top_k, backend, threads);
+  if (images.empty()) throw UsageError("no IMAGE given: name one or more PNG files");
+  const serve::Framing framing_kind = serve::parse_framing(framing);
+  const Logger log(common.log_level());
+
+  const train::Checkpoint ckpt = load_image_classifier(checkpoint);
+  std::vector<serve::Preprocessed> seen;
+  std::vector<std::vector<float>> inputs;
+  for (const std::string& file : images) {
+    try {
+      const serve::GreyImage picture = serve::decode_png(read_text_file(file), kMaxFilePixels);
+      seen.push_back(serve::preprocess(picture, framing_kind, ckpt.input.h, ckpt.input.w));
+    } catch (const serve::BadInput& e) {
+      HPCNN_THROW(file, ": ", e.message());
+    }
+    inputs.push_back(seen.back().input);
+  }
+  serve::Predictor predictor(ckpt, {backend, threads, 64});
+  const std::vector<std::string> names = class_names_for(ckpt, predictor.num_classes(), data_dir, log);
+  const std::vector<serve::Prediction> predictions = predictor.predict(inputs);
+
+  if (!save_dir.empty()) {
+    fs::create_directories(save_dir);
+    for (size_t i = 0; i < images.size(); ++i) {
+      write_file_atomic(fs::path(save_dir) / (fs::path(images[i]).stem().string() + ".input.png"),
+                        serve::encode_png(seen[i].image));
+    }
+  }
+  if (json) {
+    nlohmann::json doc{{"format", "hpcnn-predictions"}, {"version", 1}};
+    doc["model"] = ckpt.model_name;
+    doc["dataset"] = ckpt.dataset_name;
+    doc["framing"] = framing;
+    doc["class_names"] = names;
+    doc["predictions"] = nlohmann::json::array();
+    for (size_t i = 0; i < images.size(); ++i) {
+      nlohmann::json p{{"file", images[i]}};
+      p.update(predictions[i].to_json(names, top_k));
+      p["inverted"] = seen[i].inverted;
+      doc["predictions"].push_back(std::move(p));
+    }
+    std::cout << doc.dump(2) << "\n";
+    return 0;
+  }
+  size_t file_width = 5, name_width = 4;
+  for (const std::string& f : images) file_width = std::max(file_width, f.size());
+  for (const std::string& n : names) name_width = std::max(name_width, n.size());
+  std::cout << std::left << std::setw(static_cast<int>(file_width)) << "image"
+            << "  " << std::right << std::setw(5) << "class"
+            << "  " << std::left << std::setw(static_cast<int>(name_width)) << "name"
+            << "  "
+            << "probability\n";
+  for (size_t i = 0; i < images.size(); ++i) {
+    const int k = predictions[i].top_class();
+    std::cout << std::left << std::setw(static_cast<int>(file_width)) << images[i] << "  " << std::right << std::setw(5)
+              << k << "  " << std::left << std::setw(static_cast<int>(name_width)) << names[static_cast<size_t>(k)]
+              << "  " << std::fixed << std::setprecision(4) << predictions[i].probabilities[static_cast<size_t>(k)]
+              << "\n";
+  }
+  return 0;
+}
+
+int run_serve(const Args& args) {
+  CommandSpec spec;
+  spec.name = "hpcnn serve";
+  spec.summary =
+      "Serve a trained classifier over HTTP: a page to draw on (GET /) and a prediction endpoint\n"
+      "(POST /predict: a PNG or JSON pixels -> top-k classes and the preprocessed input, as JSON).\n"
+      "Listens on localhost unless --host says otherwise; prints \"listening on URL\" on stdout once\n"
+      "ready. Runs until interrupted (Ctrl-C, SIGTERM).";
+  spec.details =
+      "Examples:\n"
+      "  hpcnn serve --checkpoint results/canvas/model.h5            # then open http://127.0.0.1:8080/\n"
+      "  hpcnn serve -c model.h5 --port 0                            # any free port (printed)\n"
+      "  curl --data-binary @drawing.png -H 'Content-Type: image/png' http://127.0.0.1:8080/predict";
+  std::string checkpoint, data_dir, framing = "fill", backend = "onednn";
+  int top_k = 3, threads = 1, port = 8080, http_threads = 16, timeout = 10;
+  long long max_request_bytes = 4 << 20, max_batch = 32;
+  std::string host = "127.0.0.1";
+  add_model_options(spec, checkpoint, data_dir, framing, top_k, backend, threads);
+  // clang-format off
+  spec.options.add_options()
+      ("host", po::value<std::string>(&host)->default_value(host),
+       "address to listen on (0.0.0.0: every interface; think before exposing it)")
+      ("port,p", po::value<int>(&port)->default_value(port), "TCP port (0: any free port)")
+      ("http-threads", po::value<int>(&http_threads)->default_value(http_threads), "connections served at once")
+      ("max-request-bytes", po::value<long long>(&max_request_bytes)->default_value(max_request_bytes),
+       "largest request body accepted (larger: 413)")
+      ("timeout", po::value<int>(&timeout)->default_value(timeout), "seconds a connection may stall in a read or write")
+      ("max-batch", po::value<long long>(&max_batch)->default_value(max_batch),
+       "most queued requests answered by one forward pass");
+  // clang-format on
+  CommonConfig common;
+  if (!parse(spec, args, common)) return 0;
+  check_model_options(framing, top_k, backend, threads);
+  require_range("port", port, 0, 65535);
+  require_range("http-threads", http_threads, 1, 1024);
+  require_range<long long>("max-request-bytes", max_request_bytes, 1024, 1LL << 30);
+  require_range("timeout", timeout, 1, 3600);
+  require_range<long long>("max-batch", max_batch, 1, 4096);
+  if (host.empty()) throw UsageError("--host must not be empty");
+  const Logger log(common.log_level());
+
+  // SIGINT/SIGTERM are taken by one thread (sigwait) that stops the server;
+  // blocked here, before any thread starts, so every thread inherits the mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  const train::Checkpoint ckpt = load_image_classifier(checkpoint);
+  serve::Predictor predictor(ckpt, {backend, threads, max_batch});
+  serve::ServiceConfig sc;
+  sc.model_name = ckpt.model_name;
+  sc.dataset = ckpt.dataset_name;
+  sc.class_names = class_names_for(ckpt, predictor.num_classes(), data_dir, log);
+  sc.framing = serve::parse_framing(framing);
+  sc.top_k = std::min(top_k, predictor.num_classes());
+  sc.max_body_bytes = max_request_bytes;
+  const serve::PredictService service(predictor, sc);
+  serve::HttpServer server(service, {host, port, http_threads, max_request_bytes, timeout}, log);
+  log.info(cat("model ", ckpt.model_name, " (", ckpt.input.str(), " -> ", predictor.num_classes(),
+               " classes), framing ", framing, ", ", http_threads, " HTTP threads"));
+  std::cout << "listening on " << server.url() << std::endl;  // tests wait for this line
+
+  std::thread waiter([&] {
+    int sig = 0;
+    if (sigwait(&stop_signals, &sig) == 0) log.info(cat("signal ", sig, ": stopping"));
+    server.stop();
+  });
+  try {
+    server.run();
+  } catch (...) {
+    pthread_kill(waiter.native_handle(), SIGTERM);  // wakes the sigwait
+    waiter.join();
+    throw;
+  }
+  waiter.join();
+  return 0;
+}
+
+}  // namespace hpcnn::cli

@@ -1,0 +1,144 @@
+// The predictor's worker thread: batches queued inputs through one model.
+#include "serve/predictor.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "core/error.hpp"
+#include "data/dataset.hpp"
+#include "train/trainer.hpp"
+
+namespace hpcnn::serve {
+
+int Prediction::top_class() const {
+  return static_cast<int>(std::max_element(probabilities.begin(), probabilities.end()) - probabilities.begin());
+}
+
+nlohmann::json Prediction::to_json(const std::vector<std::string>& class_names, int top_k) const {
+  const auto n = static_cast<int>(probabilities.size());
+  const auto entry = [&](int k) {
+    return nlohmann::json{
+        {"class", k},
+        {"name", k < static_cast<int>(class_names.size()) ? class_names[static_cast<size_t>(k)] : std::to_string(k)},
+        {"probability", probabilities[static_cast<size_t>(k)]}};
+  };
+  std::vector<int> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
+    return probabilities[static_cast<size_t>(a)] > probabilities[static_cast<size_t>(b)];
+  });
+  nlohmann::json top = nlohmann::json::array();
+  for (int i = 0; i < std::clamp(top_k, 1, n); ++i) top.push_back(entry(order[static_cast<size_t>(i)]));
+  nlohmann::json j = entry(order[0]);
+  j["top"] = std::move(top);
+  j["probabilities"] = probabilities;
+  return j;
+}
+
+Predictor::Predictor(const train::Checkpoint& checkpoint, const PredictorConfig& config)
+    : config_(config), input_(checkpoint.input) {
+  HPCNN_CHECK(checkpoint.loss == model::LossKind::kSoftmaxCrossEntropy, "checkpoint model '", checkpoint.model_name,
+              "' was trained with ", model::loss_name(checkpoint.loss), " (regression): prediction needs a classifier");
+  HPCNN_CHECK(config.max_batch >= 1, "predictor: max_batch must be positive");
+  std::future<void> ready = ready_.get_future();
+  worker_ = std::thread([this, &checkpoint] { run(checkpoint); });
+  try {
+    ready.get();
+  } catch (...) {
+    worker_.join();
+    throw;
+  }
+}
+
+Predictor::~Predictor() {
+  {
+    const std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  worker_.join();
+}
+
+std::vector<Prediction> Predictor::predict(const std::vector<std::vector<float>>& inputs) {
+  std::vector<std::shared_ptr<Job>> jobs;
+  std::vector<std::future<Prediction>> results;
+  for (const std::vector<float>& input : inputs) {
+    HPCNN_CHECK(static_cast<int64_t>(input.size()) == input_.size(), "predictor: input of ", input.size(),
+                " values for a model that takes ", input_.str(), " = ", input_.size());
+    auto job = std::make_shared<Job>();
+    job->input = &input;
+    results.push_back(job->result.get_future());
+    jobs.push_back(std::move(job));
+  }
+  {
+    const std::lock_guard lock(mutex_);
+    for (auto& job : jobs) queue_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+  std::vector<Prediction> out;
+  out.reserve(results.size());
+  for (auto& r : results) out.push_back(r.get());
+  return out;
+}
+
+void Predictor::run(const train::Checkpoint& checkpoint) {
+  // Built here, not in the constructor: the backend's thread count applies to this thread.
+  std::unique_ptr<kernels::Backend> backend;
+  std::unique_ptr<model::Model> net;
+  try {
+    backend = train::make_backend(config_.backend, config_.threads);
+    net = train::restore_model(checkpoint, *backend);
+    num_classes_ = static_cast<int>(net->spec().output().size());
+  } catch (...) {
+    ready_.set_exception(std::current_exception());
+    return;
+  }
+  ready_.set_value();  // `checkpoint` may be gone from here on
+
+  const int64_t elems = input_.size();
+  data::Batch batch;
+  std::vector<float> logits;
+  for (;;) {
+    std::vector<std::shared_ptr<Job>> jobs;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and nothing left to answer
+      while (!queue_.empty() && static_cast<int64_t>(jobs.size()) < config_.max_batch) {
+        jobs.push_back(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    const auto n = static_cast<int64_t>(jobs.size());
+    try {
+      batch.count = n;
+      batch.samples.resize(static_cast<size_t>(n * elems));
+      for (int64_t s = 0; s < n; ++s) {
+        std::copy(jobs[static_cast<size_t>(s)]->input->begin(), jobs[static_cast<size_t>(s)]->input->end(),
+                  batch.samples.begin() + s * elems);
+      }
+      batch.labels.assign(static_cast<size_t>(n), 0);  // evaluate() computes a loss; the labels are unused
+      batch.indices.resize(static_cast<size_t>(n));
+      std::iota(batch.indices.begin(), batch.indices.end(), int64_t{0});
+      net->evaluate(batch, &logits);
+    } catch (...) {
+      for (auto& job : jobs) job->result.set_exception(std::current_exception());
+      continue;
+    }
+    // Softmax per sample, in double, max-subtracted.
+    for (int64_t s = 0; s < n; ++s) {
+      const float* z = logits.data() + s * num_classes_;
+      const double zmax = *std::max_element(z, z + num_classes_);
+      Prediction p;
+      p.probabilities.resize(static_cast<size_t>(num_classes_));
+      double sum = 0.0;
+      for (int k = 0; k < num_classes_; ++k)
+        sum += p.probabilities[static_cast<size_t>(k)] = std::exp(static_cast<double>(z[k]) - zmax);
+      for (double& v : p.probabilities) v /= sum;
+      jobs[static_cast<size_t>(s)]->result.set_value(std::move(p));
+    }
+  }
+}
+
+}  // namespace hpcnn::serve

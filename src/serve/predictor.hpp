@@ -1,0 +1,80 @@
+// A trained classifier answering requests from many threads.
+//
+// The model, its backend and its oneDNN/OpenMP state belong to one worker
+// thread, created with it: a Model is not thread-safe, and OpenMP's thread
+// count (omp_set_num_threads, set by the backend) is per calling thread, so
+// the thread that sets it must be the one that computes. Callers queue their
+// inputs and wait; the worker takes everything queued (up to max_batch) as
+// one batch, so concurrent HTTP requests share forward passes instead of
+// queueing behind a lock one by one.
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "model/model_spec.hpp"
+#include "train/checkpoint.hpp"
+
+namespace hpcnn::serve {
+
+/// Class probabilities for one input (softmax of the model's logits).
+struct Prediction {
+  std::vector<double> probabilities;
+
+  int top_class() const;
+  /// {"class", "name", "probability", "top": [k best], "probabilities": [all]}
+  /// (docs/formats.md, "Predictions"). One serialisation for predict --json and /predict.
+  nlohmann::json to_json(const std::vector<std::string>& class_names, int top_k) const;
+};
+
+struct PredictorConfig {
+  std::string backend = "onednn";  ///< onednn | reference
+  int threads = 1;                 ///< compute threads of the worker (0: the runtime's default)
+  int64_t max_batch = 32;          ///< most inputs per forward pass
+};
+
+class Predictor {
+ public:
+  /// Builds the checkpoint's model on the worker thread; throws what that throws
+  /// (unknown backend, parameter count mismatch) and unless it is a classifier.
+  Predictor(const train::Checkpoint& checkpoint, const PredictorConfig& config);
+  ~Predictor();
+  Predictor(const Predictor&) = delete;
+  Predictor& operator=(const Predictor&) = delete;
+
+  const model::Shape& input_shape() const { return input_; }
+  int num_classes() const { return num_classes_; }
+
+  /// Classifies each input (input_shape().size() floats); thread-safe, blocks
+  /// until done. Throws what the forward pass throws.
+  std::vector<Prediction> predict(const std::vector<std::vector<float>>& inputs);
+
+ private:
+  /// Shared by the caller and the worker, so neither outlives the other's use of it.
+  struct Job {
+    const std::vector<float>* input = nullptr;
+    std::promise<Prediction> result;
+  };
+  void run(const train::Checkpoint& checkpoint);
+
+  PredictorConfig config_;
+  model::Shape input_;
+  int num_classes_ = 0;
+  std::promise<void> ready_;  ///< the worker's model is built (or failed)
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::shared_ptr<Job>> queue_;
+  bool stopping_ = false;
+  std::thread worker_;
+};
+
+}  // namespace hpcnn::serve
