@@ -10,9 +10,10 @@
 # node, and every process can be stopped by its PID from the root namespace.
 #
 #   cluster.sh check                      can namespaces be made here? (exit 77 with the reason if not)
-#   cluster.sh up [--nodes N] [--link RATE]
+#   cluster.sh up [--nodes N] [--link RATE] [--mtu BYTES]
 #                                         login + node1..nodeN (N = 2 by default, at most 4);
-#                                         --link shapes every link with tc tbf (e.g. 1gbit)
+#                                         --link shapes every link with tc tbf (e.g. 1gbit);
+#                                         --mtu sets the links' MTU (default 1500; 9000 = jumbo frames)
 #   cluster.sh shape RATE | unshape       (re)shape or unshape every link of a running cluster
 #   cluster.sh exec NODE CMD...           run CMD in NODE's namespaces (NODE: login, node1, ...)
 #   cluster.sh run [--on NODE] CMD...     run CMD on the login node (or NODE) with the cluster's
@@ -131,15 +132,17 @@ start_anchor() {
 }
 
 up() {
-  local n=2 link=""
+  local n=2 link="" mtu=1500
   while [[ $# -gt 0 ]]; do
     case $1 in
       --nodes|-n) n=${2:?}; shift 2 ;;
       --link) link=${2:?}; shift 2 ;;
-      *) usage "up [--nodes N] [--link RATE]" ;;
+      --mtu) mtu=${2:?}; shift 2 ;;
+      *) usage "up [--nodes N] [--link RATE] [--mtu BYTES]" ;;
     esac
   done
   [[ $n =~ ^[1-9]$ ]] && (( n <= MAX_NODES )) || usage "--nodes takes 1..$MAX_NODES, not '$n'"
+  [[ $mtu =~ ^[0-9]+$ ]] && (( mtu >= 576 && mtu <= 65535 )) || usage "--mtu takes 576..65535, not '$mtu'"
   local reason rc=0
   reason=$(check) || rc=$?
   [[ $rc -eq 0 ]] || { echo "[cluster] $reason" >&2; exit "$rc"; }
@@ -167,6 +170,8 @@ up() {
     ip netns add "$NS_PREFIX$h"
     echo "$h" >> "$STATE/hosts"
     ip -n "$SWITCH" link add "p-$h" type veth peer name eth0 netns "$NS_PREFIX$h"
+    ip -n "$SWITCH" link set "p-$h" mtu "$mtu"
+    ip -n "$NS_PREFIX$h" link set eth0 mtu "$mtu"
     ip -n "$SWITCH" link set "p-$h" master br0 up
     ip -n "$NS_PREFIX$h" link set lo up
     ip -n "$NS_PREFIX$h" addr add "$(addr_of "$h")/24" dev eth0
@@ -188,7 +193,7 @@ up() {
   for h in $list; do
     log "$h: $(addr_of "$h") (netns $NS_PREFIX$h, anchor pid $(anchor_of "$h"))"
   done
-  log "up: $(nodes_up | wc -l) node(s) + login on $SUBNET${link:+, links shaped to $link}"
+  log "up: $(nodes_up | wc -l) node(s) + login on $SUBNET${link:+, links shaped to $link}, MTU $mtu"
 }
 
 shape() {
