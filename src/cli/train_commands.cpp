@@ -1,6 +1,7 @@
 // hpcnn train | infer.
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <ctime>
 #include <iomanip>
 #include <iostream>
@@ -24,6 +25,21 @@ std::string timestamp() {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y%m%d-%H%M%S", std::localtime(&now));
   return buf;
+}
+
+/// `text` as a finite number, or a usage error naming the option.
+double parse_number(const char* option, const std::string& text) {
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(text, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used == 0 || used != text.size() || !std::isfinite(v)) {
+    throw UsageError(std::string("--") + option + ": '" + text + "' is not a number");
+  }
+  return v;
 }
 
 std::string safe_name(std::string s) {
@@ -52,7 +68,7 @@ int run_train(const Args& args) {
   train::TrainConfig c;
   std::string data_dir = "datasets/fashion-mnist", out, optimizer = "adam", checkpoint;
   unsigned long seed = 42;
-  std::string allreduce = "auto";
+  std::string allreduce = "auto", bucket_text = "auto";
   long long batch = 128, global_batch = 0, max_steps = 0, eval_batch = 500;
   int ranks_per_node = 0;
   // clang-format off
@@ -65,8 +81,9 @@ int run_train(const Args& args) {
        "samples per step over all ranks (strong scaling; 0: batch x ranks)")
       ("allreduce", po::value<std::string>(&allreduce)->default_value(allreduce),
        comm::allreduce_choices_help().c_str())
-      ("bucket-mb", po::value<double>(&c.bucket_mb)->default_value(c.bucket_mb),
-       "start all-reducing once this many MB of gradients are final, while backward goes on (0: after backward)")
+      ("bucket-mb", po::value<std::string>(&bucket_text)->default_value(bucket_text),
+       "start all-reducing once this many MB of gradients are final, while backward goes on (0: after backward;\n"
+       "auto: 1 when the ranks span several nodes, else 0)")
       ("compute-only", po::bool_switch(&c.compute_only),
        "measurement only: skip the gradient exchange (the ranks then train apart); the baseline for overlap")
       ("ranks-per-node", po::value<int>(&ranks_per_node)->default_value(0),
@@ -94,7 +111,10 @@ int run_train(const Args& args) {
   require_range<long long>("global-batch", global_batch, 0, 1 << 24);
   require_range("ranks-per-node", ranks_per_node, 0, 1 << 20);
   c.allreduce = comm::parse_allreduce(allreduce);  // usage error before any work
-  require_range("bucket-mb", c.bucket_mb, 0.0, 1e6);
+  if (bucket_text != "auto") {
+    c.bucket_mb = parse_number("bucket-mb", bucket_text);
+    require_range("bucket-mb", c.bucket_mb, 0.0, 1e6);
+  }
   require_range<long long>("max-steps", max_steps, 0, 1LL << 40);
   require_range<long long>("eval-batch", eval_batch, 1, 1 << 20);
   require_range("lr", c.optimizer.lr, 1e-12, 1e6);

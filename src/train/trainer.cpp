@@ -72,7 +72,7 @@ nlohmann::json TrainConfig::to_json() const {
           {"batch", batch},
           {"global_batch", global_batch},
           {"allreduce", comm::allreduce_name(allreduce)},
-          {"bucket_mb", bucket_mb},
+          {"bucket_mb", bucket_mb < 0 ? nlohmann::json("auto") : nlohmann::json(bucket_mb)},
           {"compute_only", compute_only},
           {"optimizer", model::optimizer_name(optimizer.kind)},
           {"lr", optimizer.lr},
@@ -92,8 +92,10 @@ nlohmann::json TrainConfig::to_json() const {
 namespace {
 /// The configuration as run: to_json() with what the run resolved (the
 /// world size, the global batch, the all-reduce that ran instead of `auto`).
-nlohmann::json resolved_config(const TrainConfig& c, int world, int64_t global_batch, const std::string& allreduce) {
+nlohmann::json resolved_config(const TrainConfig& c, int world, int64_t global_batch, const std::string& allreduce,
+                               double bucket_mb) {
   nlohmann::json j = c.to_json();
+  j["bucket_mb"] = bucket_mb;
   j["allreduce_requested"] = j["allreduce"];
   j["allreduce"] = allreduce;
   j["global_batch"] = global_batch;
@@ -109,7 +111,7 @@ nlohmann::json TrainResult::to_json(const TrainConfig& c) const {
       {"format", "hpcnn-metrics"},
       {"version", 1},
       {"hpcnn", version_string()},
-      {"config", resolved_config(c, world_size, global_batch, allreduce)},
+      {"config", resolved_config(c, world_size, global_batch, allreduce, bucket_mb)},
       {"model", model},
       {"params", params},
       {"epochs", epochs_json},
@@ -184,7 +186,7 @@ void check_ranks_agree(comm::Communicator& comm, const std::vector<std::pair<std
 }
 /// RUN_DIR/run.json: what ran, where and with what (rank 0 writes it).
 void write_run_manifest(const TrainConfig& c, comm::Communicator* comm, int64_t global_batch, comm::AllreduceAlgo algo,
-                        const kernels::Backend& backend) {
+                        double bucket_mb, const kernels::Backend& backend) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   const int world = comm != nullptr ? comm->size() : 1;
@@ -200,7 +202,7 @@ void write_run_manifest(const TrainConfig& c, comm::Communicator* comm, int64_t 
       {"hpcnn", version_string()},
       {"git_revision", git_revision()},
       {"compiler", compiler_string()},
-      {"config", resolved_config(c, world, global_batch, comm::allreduce_name(algo))},
+      {"config", resolved_config(c, world, global_batch, comm::allreduce_name(algo), bucket_mb)},
       {"world_size", world},
       {"nodes", comm != nullptr ? comm->num_nodes() : 1},
       {"hosts", hosts},
@@ -248,6 +250,7 @@ class TrainingRun {
   int64_t global_batch_ = 0;
   std::unique_ptr<comm::GradientReducer> reducer_;         ///< null on one rank
   comm::AllreduceAlgo algo_ = comm::AllreduceAlgo::kAuto;  ///< what runs (resolved)
+  double bucket_mb_ = 0.0;                                 ///< --bucket-mb, auto resolved
   int64_t bucket_floats_ = 0;                     ///< start a bucket once this much is ready (0: after backward)
   int64_t pending_first_ = 0, pending_last_ = 0;  ///< finished but not yet started: [first, last)
   double first_start_s_ = -1;                     ///< when this step's first bucket started (timer clock)
@@ -308,7 +311,8 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   }
   // The gradient exchange, built once.
   if (exchange) reducer_ = comm::make_host_reducer(*comm_, algo_, net_->grads(), net_->num_params());
-  bucket_floats_ = static_cast<int64_t>(c.bucket_mb * double(1 << 20)) / static_cast<int64_t>(sizeof(float));
+  bucket_mb_ = c.bucket_mb >= 0 ? c.bucket_mb : (comm_ != nullptr && comm_->num_nodes() > 1 ? kAutoBucketMb : 0.0);
+  bucket_floats_ = static_cast<int64_t>(bucket_mb_ * double(1 << 20)) / static_cast<int64_t>(sizeof(float));
   if (rank_ == 0) {
     log.info(cat("model ", c.model, ": ", net_->num_params(), " parameters, backend ", backend_->name(), ", dataset ",
                  manifest_.name, " (", manifest_.split("train").num_samples(), " training samples)"));
@@ -341,8 +345,9 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   result_.world_size = world_;
   result_.global_batch = global_batch_;
   result_.allreduce = comm::allreduce_name(algo_);
+  result_.bucket_mb = bucket_mb_;
   if (!c.run_dir.empty()) {
-    write_run_manifest(c, comm_, global_batch_, algo_, *backend_);
+    write_run_manifest(c, comm_, global_batch_, algo_, bucket_mb_, *backend_);
     const std::string stem = timing::rank_file_stem(rank_);
     timer_.emplace(c.run_dir / "timing" / (stem + ".csv"), rank_,
                    c.trace ? c.run_dir / "trace" / (stem + ".json") : std::filesystem::path());

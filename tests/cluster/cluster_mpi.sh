@@ -43,6 +43,7 @@ import json
 one, four = (json.load(open(f"{r}/metrics.json")) for r in ("one", "four"))
 run = json.load(open("four/run.json"))
 assert sorted(set(run["hosts"])) == ["node1", "node2"] and run["world_size"] == 4, run["hosts"]
+assert run["config"]["bucket_mb"] == 1 and run["config"]["allreduce"] == "hier", run["config"]  # auto across nodes
 a, b = one["step_losses"], four["step_losses"]
 assert len(a) == len(b) == 12, (len(a), len(b))
 worst = max(abs(x - y) / abs(x) for x, y in zip(a, b))

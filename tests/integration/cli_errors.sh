@@ -5,6 +5,8 @@ source "$(dirname "$0")/lib.sh"
 
 # --- usage errors: exit 2 ---------------------------------------------------
 expect_exit 2 "unrecognised option '--bogus'" "$HPCNN" data import-idx --bogus -q
+expect_exit 2 "--bucket-mb: 'nan' is not a number" "$HPCNN" train -q --bucket-mb nan
+expect_exit 2 "bucket-mb" "$HPCNN" train -q --bucket-mb -1
 expect_exit 2 "shards must be between 1 and 65536 \(got 0\)" "$HPCNN" data import-idx --shards 0 -q
 expect_exit 2 "option '--shards' is invalid" "$HPCNN" data import-idx --shards many -q
 expect_exit 2 "validation-fraction must be between" "$HPCNN" data import-idx --validation-fraction 1.5 -q

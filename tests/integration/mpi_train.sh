@@ -58,7 +58,9 @@ a=$("$PYTHON" -c "import json; print(json.load(open('tiny2/metrics.json'))['conf
 [[ $a == ring ]] && pass || fail "metrics.json records allreduce '$a'"
 "$PYTHON" -c "
 import json; m = json.load(open('tiny1/metrics.json'))['config']
-assert m['allreduce_requested'] == 'ring' and m['allreduce'] == 'ring', m" && pass || fail "allreduce_requested"
+assert m['allreduce_requested'] == 'ring' and m['allreduce'] == 'ring', m
+m = json.load(open('tiny2/metrics.json'))['config']
+assert m['bucket_mb'] == 0, m  # auto: one node, reduce after backward" && pass || fail "allreduce_requested, bucket_mb"
 
 # --- the run directory: manifest, one timing file per rank, traces ----------------
 "${MPIRUN[@]}" -n 2 "$HPCNN" train -q --model tiny-cnn --data fm --global-batch 32 --max-steps 6 --threads 1 \
