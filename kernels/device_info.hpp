@@ -17,7 +17,6 @@ struct GpuInfo {
   std::string driver_version;      ///< "" when no driver
   std::string cudnn_version;
   std::string cublas_version;
-  std::string nccl_version;
   std::vector<std::string> devices;  ///< "NVIDIA H100 80GB HBM3 (sm_90, 79.1 GiB)"
   std::string status;              ///< why there is no device, when there is none
 };

@@ -1,9 +1,8 @@
-// GPU discovery through the CUDA runtime, cuDNN, cuBLAS and NCCL.
+// GPU discovery through the CUDA runtime, cuDNN and cuBLAS (NCCL is comm/nccl/).
 // A machine without a device or driver is not an error here: the struct says so.
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <cudnn.h>
-#include <nccl.h>
 
 #include <cstdio>
 #include <string>
@@ -33,11 +32,6 @@ GpuInfo query_gpu_info() {
     int minor = 0;
     cublasGetProperty(MINOR_VERSION, &minor);
     info.cublas_version = std::to_string(cublas) + "." + std::to_string(minor);
-  }
-  int nccl = 0;
-  if (ncclGetVersion(&nccl) == ncclSuccess) {
-    info.nccl_version = std::to_string(nccl / 10000) + "." + std::to_string((nccl / 100) % 100) + "." +
-                        std::to_string(nccl % 100);
   }
   int count = 0;
   const cudaError_t err = cudaGetDeviceCount(&count);

@@ -5,6 +5,7 @@
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "comm/communicator.hpp"
+#include "comm/nccl/nccl_info.hpp"
 #include "core/build_info_access.hpp"
 #include "data/h5.hpp"
 #include "device_info.hpp"
@@ -30,7 +31,7 @@ int run_info(const Args& args) {
     return 0;
   }
   std::cout << "GPU backend  CUDA runtime " << gpu.runtime_version << ", cuDNN " << gpu.cudnn_version << ", cuBLAS "
-            << gpu.cublas_version << ", NCCL " << gpu.nccl_version << "\n"
+            << gpu.cublas_version << ", NCCL " << comm::nccl_version() << "\n"
             << "CUDA driver  " << (gpu.driver_version.empty() ? "none" : gpu.driver_version) << "\n"
             << "GPUs         " << gpu.device_count;
   if (gpu.device_count == 0) std::cout << " (" << gpu.status << ")";
