@@ -27,7 +27,7 @@ struct ConvGeometry {
   int64_t oc = 1, kh = 1, kw = 1;         ///< weights (OC, IC, KH, KW)
   int64_t stride = 1;
   int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
-  int64_t oh = 1, ow = 1;                 ///< dst (N, OC, OH, OW)
+  int64_t oh = 1, ow = 1;  ///< dst (N, OC, OH, OW)
 };
 
 struct PoolGeometry {
@@ -130,6 +130,17 @@ class Backend {
   virtual void sgd_update(float* params, const float* grads, float* velocity, int64_t count, float lr,
                           float momentum) = 0;
 };
+
+/// The backends a command can ask for, by name: the one list used by --help,
+/// parsing and error messages.
+enum class BackendKind { kOnednn, kReference };
+const char* backend_name(BackendKind kind);
+/// "onednn | reference", for --help.
+std::string backend_choices();
+/// The kind named `text`; throws UsageError listing the names otherwise.
+BackendKind parse_backend(const std::string& text);
+/// A backend of `kind` with `threads` compute threads (0: the runtime's default).
+std::unique_ptr<Backend> make_backend(BackendKind kind, int threads);
 
 /// The reference backend: plain loops on the host, the oracle of every test.
 std::unique_ptr<Backend> make_reference_backend();

@@ -1,12 +1,14 @@
 // Host memory and the simple ops every CPU backend shares.
 #include "host_backend.hpp"
 
+#include "core/error.hpp"
+
 #include <cmath>
-#include <limits>
-#include <vector>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
+#include <vector>
 
 #if defined(__SSE__)
 #include <pmmintrin.h>
@@ -30,6 +32,39 @@ bool denormals_flushed_here() {
 #endif
 }
 }  // namespace
+
+const char* backend_name(BackendKind kind) {
+  switch (kind) {
+    case BackendKind::kOnednn: return "onednn";
+    case BackendKind::kReference: return "reference";
+  }
+  HPCNN_THROW("unknown backend kind ", static_cast<int>(kind));
+}
+
+namespace {
+constexpr BackendKind kAllBackends[] = {BackendKind::kOnednn, BackendKind::kReference};
+}  // namespace
+
+std::string backend_choices() {
+  std::string text;
+  for (BackendKind k : kAllBackends) text += std::string(text.empty() ? "" : " | ") + backend_name(k);
+  return text;
+}
+
+BackendKind parse_backend(const std::string& text) {
+  for (BackendKind k : kAllBackends) {
+    if (text == backend_name(k)) return k;
+  }
+  throw UsageError("--backend: unknown backend '" + text + "' (expected " + backend_choices() + ")");
+}
+
+std::unique_ptr<Backend> make_backend(BackendKind kind, int threads) {
+  switch (kind) {
+    case BackendKind::kOnednn: return make_onednn_backend(threads);
+    case BackendKind::kReference: return make_reference_backend();
+  }
+  HPCNN_THROW("unknown backend kind ", static_cast<int>(kind));
+}
 
 void flush_denormals_on_compute_threads() {
   flush_denormals_here();
@@ -175,8 +210,7 @@ LossResult HostBackend::mean_squared_error(const float* pred, const float* targe
   return r;
 }
 
-void HostBackend::adam_update(float* params, const float* grads, float* m, float* v, int64_t count,
-                              const AdamStep& s) {
+void HostBackend::adam_update(float* params, const float* grads, float* m, float* v, int64_t count, const AdamStep& s) {
 #pragma omp parallel for simd schedule(static) if (count > 65536)
   for (int64_t i = 0; i < count; ++i) {
     const float g = grads[i];

@@ -43,10 +43,8 @@ class HostBackend : public Backend {
                                    float* diff_logits) override;
   LossResult mean_squared_error(const float* pred, const float* target, int64_t n, int64_t t, float scale,
                                 float* diff) override;
-  void adam_update(float* params, const float* grads, float* m, float* v, int64_t count,
-                   const AdamStep& step) override;
-  void sgd_update(float* params, const float* grads, float* velocity, int64_t count, float lr,
-                  float momentum) override;
+  void adam_update(float* params, const float* grads, float* m, float* v, int64_t count, const AdamStep& step) override;
+  void sgd_update(float* params, const float* grads, float* velocity, int64_t count, float lr, float momentum) override;
 };
 
 }  // namespace hpcnn::kernels

@@ -25,8 +25,8 @@ GpuInfo query_gpu_info() {
   int driver = 0;
   if (cudaDriverGetVersion(&driver) == cudaSuccess && driver > 0) info.driver_version = dotted(driver, 1000, 10, 100);
   const size_t cudnn = cudnnGetVersion();
-  info.cudnn_version = std::to_string(cudnn / 10000) + "." + std::to_string((cudnn / 100) % 100) + "." +
-                       std::to_string(cudnn % 100);
+  info.cudnn_version =
+      std::to_string(cudnn / 10000) + "." + std::to_string((cudnn / 100) % 100) + "." + std::to_string(cudnn % 100);
   int cublas = 0;
   if (cublasGetProperty(MAJOR_VERSION, &cublas) == CUBLAS_STATUS_SUCCESS) {
     int minor = 0;

@@ -70,8 +70,8 @@ class OnednnConv final : public ConvOp {
     const memory::dims src_dims{g.n, g.ic, g.ih, g.iw}, w_dims{g.oc, g.ic, g.kh, g.kw}, b_dims{g.oc},
         dst_dims{g.n, g.oc, g.oh, g.ow}, strides{g.stride, g.stride}, pad_l{g.pad_top, g.pad_left},
         pad_r{g.pad_bottom, g.pad_right};
-    const auto src_user = plain(src_dims, tag::nchw), w_user = plain(w_dims, tag::oihw),
-               b_md = plain(b_dims, tag::x), dst_user = plain(dst_dims, tag::nchw);
+    const auto src_user = plain(src_dims, tag::nchw), w_user = plain(w_dims, tag::oihw), b_md = plain(b_dims, tag::x),
+               dst_user = plain(dst_dims, tag::nchw);
     // Activations stay plain NCHW: with format_tag::any oneDNN picks blocked
     // layouts, and the reorders at every op edge cost more than they save
     // (keras-cnn, batch 128, 2 threads: 717 -> 956 samples/s, measured side by
@@ -86,8 +86,8 @@ class OnednnConv final : public ConvOp {
                                               act(dst_dims), strides, pad_l, pad_r),
         ctx.engine, fwd_pd_);
     bwd_w_pd_ = dnnl::convolution_backward_weights::primitive_desc(
-        dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, act(src_dims), any(w_dims),
-                                                 b_md, act(dst_dims), strides, pad_l, pad_r),
+        dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, act(src_dims), any(w_dims), b_md,
+                                                 act(dst_dims), strides, pad_l, pad_r),
         ctx.engine, fwd_pd_);
     fwd_ = dnnl::convolution_forward(fwd_pd_);
     bwd_data_ = dnnl::convolution_backward_data(bwd_data_pd_);
@@ -142,7 +142,8 @@ class OnednnConv final : public ConvOp {
   dnnl::convolution_backward_data bwd_data_;
   dnnl::convolution_backward_weights bwd_w_;
   memory::desc b_md_;
-  std::optional<Staged> fwd_src_, fwd_w_, fwd_dst_, bd_diff_dst_, bd_w_, bd_diff_src_, bw_src_, bw_diff_dst_, bw_diff_w_;
+  std::optional<Staged> fwd_src_, fwd_w_, fwd_dst_, bd_diff_dst_, bd_w_, bd_diff_src_, bw_src_, bw_diff_dst_,
+      bw_diff_w_;
 };
 
 class OnednnDense final : public DenseOp {

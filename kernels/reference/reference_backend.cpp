@@ -131,7 +131,8 @@ class ReferenceDense final : public DenseOp {
     for (int64_t n = 0; n < g_.n; ++n)
       for (int64_t i = 0; i < g_.in; ++i) {
         double acc = 0.0;
-        for (int64_t o = 0; o < g_.out; ++o) acc += static_cast<double>(diff_dst[n * g_.out + o]) * weights[o * g_.in + i];
+        for (int64_t o = 0; o < g_.out; ++o)
+          acc += static_cast<double>(diff_dst[n * g_.out + o]) * weights[o * g_.in + i];
         diff_src[n * g_.in + i] = static_cast<float>(acc);
       }
   }

@@ -20,6 +20,7 @@ int run_bench_layers(const Args& args) {
   std::string model_name = "keras-cnn", input_text, backend_name = "onednn";
   long long batch = 128;
   int threads = 0, steps = 10, warmup = 2;
+  // clang-format off
   spec.options.add_options()
       ("model,m", po::value<std::string>(&model_name)->default_value(model_name), "preset or model string")
       ("input", po::value<std::string>(&input_text)->value_name("CxHxW"), "input shape [the preset's]")
@@ -27,7 +28,8 @@ int run_bench_layers(const Args& args) {
       ("steps", po::value<int>(&steps)->default_value(steps), "timed steps")
       ("warmup", po::value<int>(&warmup)->default_value(warmup), "untimed steps first")
       ("threads,t", po::value<int>(&threads)->default_value(0), "compute threads (0: default)")
-      ("backend", po::value<std::string>(&backend_name)->default_value(backend_name), "onednn | reference");
+      ("backend", po::value<std::string>(&backend_name)->default_value(backend_name), kernels::backend_choices().c_str());
+  // clang-format on
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
   require_range<long long>("batch", batch, 1, 1 << 20);
@@ -36,7 +38,7 @@ int run_bench_layers(const Args& args) {
   model::Shape input;
   if (!input_text.empty()) input = model::parse_shape(input_text);
   model::ModelSpec m = model::make_model(model_name, input_text.empty() ? nullptr : &input);
-  auto backend = train::make_backend(backend_name, threads);
+  auto backend = kernels::make_backend(kernels::parse_backend(backend_name), threads);
   const int64_t outputs = m.output().size();
   const bool classification = outputs > 1;
   model::Model net(m, classification ? model::LossKind::kSoftmaxCrossEntropy : model::LossKind::kMeanSquaredError,
@@ -65,7 +67,8 @@ int run_bench_layers(const Args& args) {
             << " steps: " << std::fixed << std::setprecision(2) << 1000.0 * total / steps << " ms/step, "
             << std::setprecision(0) << static_cast<double>(batch * steps) / total << " samples/s\n"
             << std::left << std::setw(26) << "layer" << std::right << std::setw(12) << "fwd ms" << std::setw(12)
-            << "bwd ms" << std::setw(10) << "share" << "\n";
+            << "bwd ms" << std::setw(10) << "share"
+            << "\n";
   for (size_t i = 0; i < t.size(); ++i) {
     const std::string label = i < m.layers.size() ? cat(i + 1, " ", m.layers[i].spec.str()) : "loss";
     std::cout << std::left << std::setw(26) << label << std::right << std::setprecision(3) << std::setw(12)

@@ -30,6 +30,7 @@ int run_data_import_idx(const Args& args) {
   std::string source_dir = kDefaultIdxDir;
   std::string train_images, train_labels, test_images, test_labels, out, name, class_names;
   data::ImportIdxConfig config;
+  // clang-format off
   spec.options.add_options()
       ("source-dir", po::value<std::string>(&source_dir)->default_value(kDefaultIdxDir)->value_name("DIR"),
        "directory holding train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], "
@@ -49,6 +50,7 @@ int run_data_import_idx(const Args& args) {
       ("deflate", po::value<int>(&config.deflate_level)->default_value(0), "gzip level for shard chunks (0 = none, 1..9)")
       ("force", po::bool_switch(&config.force),
        "replace an existing output directory");
+  // clang-format on
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
   require_range("shards", config.shards, 1, 65536);
@@ -71,7 +73,7 @@ int run_data_import_idx(const Args& args) {
   } else {
     data::find_idx_files(source_dir, config);
   }
-  config.name = !name.empty() ? name
+  config.name = !name.empty()    ? name
                 : explicit_files ? fs::path(train_images).parent_path().filename().string()
                                  : fs::path(source_dir).lexically_normal().filename().string();
   if (config.name.empty()) config.name = "idx";
@@ -92,10 +94,12 @@ int run_data_inspect(const Args& args) {
   spec.positional_usage = "DIR";
   std::string dir;
   bool as_json = false;
+  // clang-format off
   spec.options.add_options()
       ("dir", po::value<std::string>(&dir)->required()->value_name("DIR"), "dataset directory (positional)")
       ("json", po::bool_switch(&as_json),
        "print JSON instead of text");
+  // clang-format on
   spec.positional.add("dir", 1);
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
@@ -113,8 +117,10 @@ int run_data_verify(const Args& args) {
       "Exits 1 and names each bad shard when anything is wrong.";
   spec.positional_usage = "DIR";
   std::string dir;
+  // clang-format off
   spec.options.add_options()("dir", po::value<std::string>(&dir)->required()->value_name("DIR"),
                              "dataset directory (positional)");
+  // clang-format on
   spec.positional.add("dir", 1);
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;

@@ -13,8 +13,8 @@ int run_summary(const Args& args) {
   spec.summary = "Print a Keras-like table of a model: layers, output shapes and parameter counts.";
   std::string details = "Presets:\n";
   for (const model::Preset& p : model::presets()) {
-    details += cat("  ", p.name, std::string(14 - std::string(p.name).size(), ' '), "input ", p.input.c, "x",
-                   p.input.h, "x", p.input.w, "  ", p.description, "\n");
+    details += cat("  ", p.name, std::string(14 - std::string(p.name).size(), ' '), "input ", p.input.c, "x", p.input.h,
+                   "x", p.input.w, "  ", p.description, "\n");
   }
   details +=
       "  mlp:W1-W2-W3  input 50x1x1  the thesis's MLP regressors (1-3 hidden layers, 1 output)\n\n"
@@ -25,9 +25,11 @@ int run_summary(const Args& args) {
       "  hpcnn summary --model 'conv:8x5 relu maxpool:2 flatten dense:10' --input 3x32x32";
   spec.details = details;
   std::string model_name, input_text;
+  // clang-format off
   spec.options.add_options()
       ("model,m", po::value<std::string>(&model_name)->required()->value_name("NAME|STRING"), "preset name or model string")
       ("input", po::value<std::string>(&input_text)->value_name("CxHxW"), "input shape per sample [the preset's]");
+  // clang-format on
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
   model::Shape input;

@@ -36,6 +36,7 @@ std::string value_to_string(const boost::any& value) {
 }
 
 void add_common(CommandSpec& spec, CommonConfig& common) {
+  // clang-format off
   spec.options.add_options()
       ("help,h", "show this help and exit")
       ("config", po::value<std::string>(&common.config_file)->value_name("FILE"),
@@ -44,6 +45,7 @@ void add_common(CommandSpec& spec, CommonConfig& common) {
        "print errors and results only")
       ("verbose,v", po::bool_switch(&common.verbose),
        "print debug messages");
+  // clang-format on
 }
 }  // namespace
 

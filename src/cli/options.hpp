@@ -21,10 +21,10 @@ namespace hpcnn::cli {
 namespace po = boost::program_options;
 
 struct CommandSpec {
-  std::string name;                 ///< "hpcnn data import-idx"
-  std::string summary;              ///< one line
-  std::string positional_usage;     ///< e.g. "DIR" (shown in usage)
-  std::string details;              ///< free text after the options (examples)
+  std::string name;              ///< "hpcnn data import-idx"
+  std::string summary;           ///< one line
+  std::string positional_usage;  ///< e.g. "DIR" (shown in usage)
+  std::string details;           ///< free text after the options (examples)
   po::options_description options{"Options", 100, 50};
   po::positional_options_description positional;
 };

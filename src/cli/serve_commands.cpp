@@ -74,7 +74,7 @@ void add_model_options(CommandSpec& spec, std::string& checkpoint, std::string& 
        "name the classes from this dataset's manifest [the names recorded in the checkpoint]")
       ("framing", po::value<std::string>(&framing)->default_value(framing), framing_help.c_str())
       ("top-k,k", po::value<int>(&top_k)->default_value(top_k), "classes listed per prediction (JSON)")
-      ("backend", po::value<std::string>(&backend)->default_value(backend), "onednn | reference")
+      ("backend", po::value<std::string>(&backend)->default_value(backend), kernels::backend_choices().c_str())
       ("threads,t", po::value<int>(&threads)->default_value(threads), "compute threads (0: all cores)");
   // clang-format on
 }
@@ -83,9 +83,7 @@ void check_model_options(const std::string& framing, int top_k, const std::strin
   serve::parse_framing(framing);
   require_range("top-k", top_k, 1, 1000);
   require_range("threads", threads, 0, 4096);
-  if (backend != "onednn" && backend != "reference") {
-    throw UsageError("--backend: unknown backend '" + backend + "' (expected onednn or reference)");
-  }
+  kernels::parse_backend(backend);  // a usage error before any work
 }
 }  // namespace
 
@@ -135,7 +133,7 @@ int run_predict(const Args& args) {
     }
     inputs.push_back(seen.back().input);
   }
-  serve::Predictor predictor(ckpt, {backend, threads, 64});
+  serve::Predictor predictor(ckpt, {kernels::parse_backend(backend), threads, 64});
   const std::vector<std::string> names = class_names_for(ckpt, predictor.num_classes(), data_dir, log);
   const std::vector<serve::Prediction> predictions = predictor.predict(inputs);
 
@@ -230,7 +228,7 @@ int run_serve(const Args& args) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   const train::Checkpoint ckpt = load_image_classifier(checkpoint);
-  serve::Predictor predictor(ckpt, {backend, threads, max_batch});
+  serve::Predictor predictor(ckpt, {kernels::parse_backend(backend), threads, max_batch});
   serve::ServiceConfig sc;
   sc.model_name = ckpt.model_name;
   sc.dataset = ckpt.dataset_name;

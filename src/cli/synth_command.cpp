@@ -27,6 +27,7 @@ int run_data_synth(const Args& args) {
   data::synth::SynthConfig config;
   po::options_description common_opts("Options", 100, 50), solar("solar-maps / solar-table", 100, 50),
       circuits("circuits", 100, 50);
+  // clang-format off
   spec.options.add_options()
       ("kind", po::value<std::string>(&kind_text)->required()->value_name("KIND"), "solar-maps | solar-table | circuits (positional)")
       ("out,o", po::value<std::string>(&out)->value_name("DIR"), "output dataset directory [datasets/KIND]")
@@ -46,6 +47,7 @@ int run_data_synth(const Args& args) {
       ("target-sensor", po::value<int>(&config.target_sensor)->default_value(0), "solar-table: sensor to predict")
       ("image-size", po::value<int>(&config.image_size)->default_value(64), "circuits: image side in pixels")
       ("noise", po::value<double>(&config.max_noise)->default_value(12.0), "circuits: largest pixel-noise std (grey levels)");
+  // clang-format on
   spec.positional.add("kind", 1);
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;

@@ -68,7 +68,7 @@ int run_train(const Args& args) {
   train::TrainConfig c;
   std::string data_dir = "datasets/fashion-mnist", out, optimizer = "adam", checkpoint;
   unsigned long seed = 42;
-  std::string allreduce = "auto", bucket_text = "auto";
+  std::string allreduce = "auto", bucket_text = "auto", backend = "onednn";
   long long batch = 128, global_batch = 0, max_steps = 0, eval_batch = 500;
   int ranks_per_node = 0;
   // clang-format off
@@ -94,7 +94,7 @@ int run_train(const Args& args) {
       ("adam-epsilon", po::value<double>(&c.optimizer.epsilon)->default_value(1e-7), "Adam epsilon (Keras 2: 1e-7)")
       ("seed", po::value<unsigned long>(&seed)->default_value(42), "seed for initialisation, shuffling and dropout")
       ("threads,t", po::value<int>(&c.threads)->default_value(0), "compute threads (0: OMP_NUM_THREADS or all cores)")
-      ("backend", po::value<std::string>(&c.backend)->default_value(c.backend), "onednn | reference")
+      ("backend", po::value<std::string>(&backend)->default_value(backend), kernels::backend_choices().c_str())
       ("validation-split", po::value<double>(&c.validation_split)->default_value(0.0),
        "hold out the last fraction of train for validation when the dataset has no validation split")
       ("max-steps", po::value<long long>(&max_steps)->default_value(0), "stop after this many steps (0: all epochs)")
@@ -123,9 +123,7 @@ int run_train(const Args& args) {
   require_range("threads", c.threads, 0, 4096);
   require_range("validation-split", c.validation_split, 0.0, 0.99);
   c.optimizer.kind = model::parse_optimizer(optimizer);
-  if (c.backend != "onednn" && c.backend != "reference") {
-    throw UsageError("--backend: unknown backend '" + c.backend + "' (expected onednn or reference)");
-  }
+  c.backend = kernels::parse_backend(backend);
   c.data_dir = data_dir;
   c.seed = seed;
   c.batch = batch;
@@ -182,7 +180,7 @@ int run_infer(const Args& args) {
       ("repeats", po::value<int>(&repeats)->default_value(repeats), "timed runs per batch size")
       ("eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for the accuracy pass")
       ("threads,t", po::value<int>(&threads)->default_value(0), "compute threads (0: default)")
-      ("backend", po::value<std::string>(&backend_name)->default_value(backend_name), "onednn | reference");
+      ("backend", po::value<std::string>(&backend_name)->default_value(backend_name), kernels::backend_choices().c_str());
   // clang-format on
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
@@ -196,7 +194,7 @@ int run_infer(const Args& args) {
     sizes.push_back(v);
   }
   const Logger log(common.log_level());
-  auto backend = train::make_backend(backend_name, threads);
+  auto backend = kernels::make_backend(kernels::parse_backend(backend_name), threads);
   const train::Checkpoint ckpt = train::load_checkpoint(ckpt_path);
   const data::Manifest manifest = data::load_manifest(data_dir);
   const model::Shape input{manifest.sample_shape[0], manifest.sample_shape[1], manifest.sample_shape[2]};

@@ -19,17 +19,15 @@ std::string h5_error_string();
 }  // namespace hpcnn::detail
 
 /// Evaluates `call` once into `status`; throws unless `ok` holds, with `describe` appended.
-#define HPCNN_CHECK_CALL(call, status_type, ok, describe)                       \
-  do {                                                                          \
-    status_type status = (call);                                                \
-    if (!(ok)) {                                                                \
-      HPCNN_THROW(#call, " failed: ", describe);                                \
-    }                                                                           \
+#define HPCNN_CHECK_CALL(call, status_type, ok, describe) \
+  do {                                                    \
+    status_type status = (call);                          \
+    if (!(ok)) {                                          \
+      HPCNN_THROW(#call, " failed: ", describe);          \
+    }                                                     \
   } while (0)
 
-#define MPI_CHECK(call) \
-  HPCNN_CHECK_CALL(call, int, status == MPI_SUCCESS, ::hpcnn::detail::mpi_error_string(status))
+#define MPI_CHECK(call) HPCNN_CHECK_CALL(call, int, status == MPI_SUCCESS, ::hpcnn::detail::mpi_error_string(status))
 
 /// HDF5 calls return a negative herr_t or hid_t on failure.
-#define H5_CHECK(call) \
-  HPCNN_CHECK_CALL(call, long long, status >= 0, ::hpcnn::detail::h5_error_string())
+#define H5_CHECK(call) HPCNN_CHECK_CALL(call, long long, status >= 0, ::hpcnn::detail::h5_error_string())

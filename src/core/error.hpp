@@ -53,9 +53,9 @@ class UsageError : public std::runtime_error {
 #define HPCNN_THROW(...) throw ::hpcnn::Error(::hpcnn::cat(__VA_ARGS__), __FILE__, __LINE__)
 
 /// Throws hpcnn::Error unless cond holds; the message parts follow.
-#define HPCNN_CHECK(cond, ...)   \
-  do {                           \
-    if (!(cond)) {               \
-      HPCNN_THROW(__VA_ARGS__);  \
-    }                            \
+#define HPCNN_CHECK(cond, ...)  \
+  do {                          \
+    if (!(cond)) {              \
+      HPCNN_THROW(__VA_ARGS__); \
+    }                           \
   } while (0)

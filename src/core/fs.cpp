@@ -93,8 +93,7 @@ void StagingDir::commit() {
   fs::path old;
   if (fs::exists(destination_)) {
     HPCNN_CHECK(overwrite_, destination_.string(), ": already exists (use --force to replace it)");
-    old = destination_.parent_path() /
-          ("." + destination_.filename().string() + ".old." + std::to_string(getpid()));
+    old = destination_.parent_path() / ("." + destination_.filename().string() + ".old." + std::to_string(getpid()));
     fs::rename(destination_, old, ec);
     HPCNN_CHECK(!ec, destination_.string(), ": cannot move aside: ", ec.message());
   }

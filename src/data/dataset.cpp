@@ -58,8 +58,8 @@ json Manifest::to_json() const {
   for (const auto& [split_name, split] : splits) {
     json shards = json::array();
     for (const ShardInfo& s : split.shards) {
-      shards.push_back({{"file", s.file}, {"num_samples", s.num_samples}, {"first_index", s.first_index},
-                        {"sha256", s.sha256}});
+      shards.push_back(
+          {{"file", s.file}, {"num_samples", s.num_samples}, {"first_index", s.first_index}, {"sha256", s.sha256}});
     }
     splits_json[split_name] = {{"num_samples", split.num_samples()}, {"shards", shards}};
   }
@@ -147,8 +147,8 @@ void write_split(const fs::path& dir, Manifest& manifest, const std::string& spl
                  const std::function<void(int64_t, int64_t)>& progress) {
   HPCNN_CHECK(num_samples > 0, "split '", split, "' has no samples");
   HPCNN_CHECK(options.num_shards >= 1, "number of shards must be >= 1");
-  HPCNN_CHECK(options.num_shards <= num_samples, "cannot cut ", num_samples, " samples of split '", split,
-              "' into ", options.num_shards, " shards (every shard needs a sample)");
+  HPCNN_CHECK(options.num_shards <= num_samples, "cannot cut ", num_samples, " samples of split '", split, "' into ",
+              options.num_shards, " shards (every shard needs a sample)");
   const int64_t elems = manifest.sample_elements();
   const bool u8 = manifest.sample_type == SampleType::kUInt8;
   const bool classification = manifest.task == Task::kClassification;
@@ -174,16 +174,15 @@ void write_split(const fs::path& dir, Manifest& manifest, const std::string& spl
       h5::File file = h5::File::create(tmp_path);
       std::vector<hsize_t> dims{static_cast<hsize_t>(n)};
       dims.insert(dims.end(), shape_tail.begin(), shape_tail.end());
-      h5::Dataset samples = file.create_dataset(
-          "samples", u8 ? h5::ElementType::kUInt8 : h5::ElementType::kFloat32, dims,
-          static_cast<hsize_t>(options.chunk_samples), options.deflate_level);
+      h5::Dataset samples =
+          file.create_dataset("samples", u8 ? h5::ElementType::kUInt8 : h5::ElementType::kFloat32, dims,
+                              static_cast<hsize_t>(options.chunk_samples), options.deflate_level);
       h5::Dataset answers =
-          classification
-              ? file.create_dataset("labels", h5::ElementType::kInt32, {static_cast<hsize_t>(n)},
-                                    static_cast<hsize_t>(options.chunk_samples) * 16, options.deflate_level)
-              : file.create_dataset("targets", h5::ElementType::kFloat32,
-                                    {static_cast<hsize_t>(n), static_cast<hsize_t>(tdim)},
-                                    static_cast<hsize_t>(options.chunk_samples) * 16, options.deflate_level);
+          classification ? file.create_dataset("labels", h5::ElementType::kInt32, {static_cast<hsize_t>(n)},
+                                               static_cast<hsize_t>(options.chunk_samples) * 16, options.deflate_level)
+                         : file.create_dataset("targets", h5::ElementType::kFloat32,
+                                               {static_cast<hsize_t>(n), static_cast<hsize_t>(tdim)},
+                                               static_cast<hsize_t>(options.chunk_samples) * 16, options.deflate_level);
       for (int64_t b = first; b < last; b += options.block_samples) {
         const int64_t count = std::min(options.block_samples, last - b);
         SampleBlock block;
@@ -276,21 +275,20 @@ SplitReader::OpenShard& SplitReader::shard(int s) {
   h5::Dataset answers = file.open_dataset(classification ? "labels" : "targets");
   // The shard must be what the manifest says it is.
   const auto dims = samples.dims();
-  const std::vector<hsize_t> expected{static_cast<hsize_t>(info.num_samples),
-                                      static_cast<hsize_t>(manifest_.sample_shape[0]),
-                                      static_cast<hsize_t>(manifest_.sample_shape[1]),
-                                      static_cast<hsize_t>(manifest_.sample_shape[2])};
+  const std::vector<hsize_t> expected{
+      static_cast<hsize_t>(info.num_samples), static_cast<hsize_t>(manifest_.sample_shape[0]),
+      static_cast<hsize_t>(manifest_.sample_shape[1]), static_cast<hsize_t>(manifest_.sample_shape[2])};
   auto show = [](const std::vector<hsize_t>& d) {
     std::string text = "(";
     for (size_t i = 0; i < d.size(); ++i) text += (i ? ", " : "") + std::to_string(d[i]);
     return text + ")";
   };
-  HPCNN_CHECK(dims == expected, path.string(), ": samples have shape ", show(dims), ", manifest says ",
-              show(expected));
-  const h5::ElementType want = manifest_.sample_type == SampleType::kUInt8 ? h5::ElementType::kUInt8
-                                                                          : h5::ElementType::kFloat32;
+  HPCNN_CHECK(dims == expected, path.string(), ": samples have shape ", show(dims), ", manifest says ", show(expected));
+  const h5::ElementType want =
+      manifest_.sample_type == SampleType::kUInt8 ? h5::ElementType::kUInt8 : h5::ElementType::kFloat32;
   HPCNN_CHECK(samples.stored_type() == want, path.string(), ": samples are ",
-              h5::element_type_name(samples.stored_type()), ", manifest says ", sample_type_name(manifest_.sample_type));
+              h5::element_type_name(samples.stored_type()), ", manifest says ",
+              sample_type_name(manifest_.sample_type));
   const auto adims = answers.dims();
   HPCNN_CHECK(!adims.empty() && adims[0] == static_cast<hsize_t>(info.num_samples), path.string(), ": ",
               classification ? "labels" : "targets", " have ", adims.empty() ? 0 : adims[0], " rows, expected ",
@@ -299,7 +297,8 @@ SplitReader::OpenShard& SplitReader::shard(int s) {
     HPCNN_CHECK(adims.size() == 2 && adims[1] == static_cast<hsize_t>(manifest_.target_dim), path.string(),
                 ": targets must be (N, ", manifest_.target_dim, ")");
   }
-  slot = std::make_unique<OpenShard>(OpenShard{std::move(file), std::move(samples), std::move(answers), false, {}, {}, {}, {}});
+  slot = std::make_unique<OpenShard>(
+      OpenShard{std::move(file), std::move(samples), std::move(answers), false, {}, {}, {}, {}});
   return *slot;
 }
 
@@ -378,8 +377,9 @@ void SplitReader::read(std::span<const int64_t> indices, Batch& out) {
 
 int64_t SplitReader::preload_bytes(std::span<const int> shards) const {
   const auto& info = manifest_.split(split_).shards;
-  const int64_t per_sample = manifest_.sample_elements() * static_cast<int64_t>(sample_type_size(manifest_.sample_type)) +
-                             (manifest_.task == Task::kClassification ? 4 : 4 * manifest_.target_dim);
+  const int64_t per_sample =
+      manifest_.sample_elements() * static_cast<int64_t>(sample_type_size(manifest_.sample_type)) +
+      (manifest_.task == Task::kClassification ? 4 : 4 * manifest_.target_dim);
   int64_t bytes = 0;
   for (int s : shards) bytes += info[static_cast<size_t>(s)].num_samples * per_sample;
   return bytes;

@@ -35,7 +35,7 @@ const char* sample_type_name(SampleType type);
 size_t sample_type_size(SampleType type);
 
 struct ShardInfo {
-  std::string file;         ///< file name relative to the dataset directory
+  std::string file;  ///< file name relative to the dataset directory
   int64_t num_samples = 0;
   int64_t first_index = 0;  ///< global index (within its split) of row 0
   std::string sha256;
@@ -52,15 +52,15 @@ inline constexpr const char* kSplitNames[] = {"train", "validation", "test"};
 
 struct Manifest {
   std::string name;
-  std::string source;                  ///< where the data came from (paths, generator)
+  std::string source;  ///< where the data came from (paths, generator)
   Task task = Task::kClassification;
   SampleType sample_type = SampleType::kUInt8;
   std::array<int64_t, 3> sample_shape{1, 1, 1};  ///< (C, H, W)
-  int num_classes = 0;                 ///< classification only
+  int num_classes = 0;                           ///< classification only
   std::vector<std::string> class_names;
-  int target_dim = 0;                  ///< regression only
-  std::string target_description;      ///< regression only: what the target means, units
-  nlohmann::json generator;            ///< generator parameters (synthetic data) or null
+  int target_dim = 0;              ///< regression only
+  std::string target_description;  ///< regression only: what the target means, units
+  nlohmann::json generator;        ///< generator parameters (synthetic data) or null
   std::map<std::string, SplitInfo> splits;
 
   int64_t sample_elements() const { return sample_shape[0] * sample_shape[1] * sample_shape[2]; }
@@ -81,12 +81,12 @@ std::string shard_file_name(const std::string& split, int index, int count);
 /// A block of consecutive samples handed to a writer callback. Exactly one of
 /// `labels` / `targets` is non-empty, matching the manifest's task.
 struct SampleBlock {
-  int64_t first_index = 0;           ///< global index of the block's first sample
+  int64_t first_index = 0;  ///< global index of the block's first sample
   int64_t count = 0;
-  std::span<uint8_t> samples_u8;     ///< count * sample_elements, when uint8
-  std::span<float> samples_f32;      ///< count * sample_elements, when float32
-  std::span<int32_t> labels;         ///< count
-  std::span<float> targets;          ///< count * target_dim
+  std::span<uint8_t> samples_u8;  ///< count * sample_elements, when uint8
+  std::span<float> samples_f32;   ///< count * sample_elements, when float32
+  std::span<int32_t> labels;      ///< count
+  std::span<float> targets;       ///< count * target_dim
 };
 
 /// Fills one block of samples; called with increasing first_index.
@@ -102,8 +102,8 @@ struct WriteOptions {
 /// Writes `num_samples` samples of split `split` into `dir` as shard files,
 /// updating manifest.splits[split]. `fill` produces the data block by block.
 /// `progress(done, total)` is called after each block, when set.
-void write_split(const std::filesystem::path& dir, Manifest& manifest, const std::string& split,
-                 int64_t num_samples, const WriteOptions& options, const BlockFiller& fill,
+void write_split(const std::filesystem::path& dir, Manifest& manifest, const std::string& split, int64_t num_samples,
+                 const WriteOptions& options, const BlockFiller& fill,
                  const std::function<void(int64_t, int64_t)>& progress = {});
 
 // ---- reading ----------------------------------------------------------------

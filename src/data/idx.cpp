@@ -15,15 +15,11 @@ namespace hpcnn::data {
 size_t idx_type_size(IdxType type) {
   switch (type) {
     case IdxType::kUInt8:
-    case IdxType::kInt8:
-      return 1;
-    case IdxType::kInt16:
-      return 2;
+    case IdxType::kInt8: return 1;
+    case IdxType::kInt16: return 2;
     case IdxType::kInt32:
-    case IdxType::kFloat32:
-      return 4;
-    case IdxType::kFloat64:
-      return 8;
+    case IdxType::kFloat32: return 4;
+    case IdxType::kFloat64: return 8;
   }
   HPCNN_THROW("unknown IDX type code ", static_cast<int>(type));
 }
@@ -49,10 +45,13 @@ uint64_t IdxArray::element_count() const {
 namespace {
 bool valid_type_code(uint8_t code) {
   switch (code) {
-    case 0x08: case 0x09: case 0x0B: case 0x0C: case 0x0D: case 0x0E:
-      return true;
-    default:
-      return false;
+    case 0x08:
+    case 0x09:
+    case 0x0B:
+    case 0x0C:
+    case 0x0D:
+    case 0x0E: return true;
+    default: return false;
   }
 }
 
@@ -63,16 +62,15 @@ uint32_t read_be32(const uint8_t* p) {
 
 IdxArray parse_idx(std::span<const uint8_t> file, std::string_view name) {
   HPCNN_CHECK(file.size() >= 4, name, ": not an IDX file (", file.size(), " bytes, header needs 4)");
-  HPCNN_CHECK(file[0] == 0 && file[1] == 0 && valid_type_code(file[2]), name,
-              ": not an IDX file (bad magic number 0x", std::hex, (uint32_t{file[0]} << 24 |
-              uint32_t{file[1]} << 16 | uint32_t{file[2]} << 8 | file[3]), ")");
+  HPCNN_CHECK(file[0] == 0 && file[1] == 0 && valid_type_code(file[2]), name, ": not an IDX file (bad magic number 0x",
+              std::hex, (uint32_t{file[0]} << 24 | uint32_t{file[1]} << 16 | uint32_t{file[2]} << 8 | file[3]), ")");
   IdxArray out;
   out.type = static_cast<IdxType>(file[2]);
   const size_t ndims = file[3];
   HPCNN_CHECK(ndims >= 1, name, ": IDX header declares 0 dimensions");
   const size_t header = 4 + 4 * ndims;
-  HPCNN_CHECK(file.size() >= header, name, ": truncated IDX header (", ndims, " dimensions need ",
-              header, " bytes, file has ", file.size(), ")");
+  HPCNN_CHECK(file.size() >= header, name, ": truncated IDX header (", ndims, " dimensions need ", header,
+              " bytes, file has ", file.size(), ")");
   const size_t element_size = idx_type_size(out.type);
   uint64_t payload = element_size;
   for (size_t i = 0; i < ndims; ++i) {
@@ -82,10 +80,10 @@ IdxArray parse_idx(std::span<const uint8_t> file, std::string_view name) {
                 ": IDX dimensions overflow (product of sizes does not fit in 64 bits)");
   }
   const uint64_t available = file.size() - header;
-  HPCNN_CHECK(available >= payload, name, ": truncated IDX data (header promises ", payload,
-              " bytes of ", idx_type_name(out.type), ", file has ", available, ")");
-  HPCNN_CHECK(available == payload, name, ": IDX size mismatch (header promises ", payload,
-              " bytes, file has ", available, " after the header)");
+  HPCNN_CHECK(available >= payload, name, ": truncated IDX data (header promises ", payload, " bytes of ",
+              idx_type_name(out.type), ", file has ", available, ")");
+  HPCNN_CHECK(available == payload, name, ": IDX size mismatch (header promises ", payload, " bytes, file has ",
+              available, " after the header)");
   out.bytes.assign(file.begin() + static_cast<std::ptrdiff_t>(header), file.end());
   // IDX is big-endian; convert multi-byte elements to host (little-endian) order.
   if (element_size > 1) {
@@ -138,8 +136,7 @@ std::vector<uint8_t> read_maybe_gzip(const std::filesystem::path& path, uint64_t
   // gzread returns 0 both at a clean end and at a truncated stream; tell them apart.
   int code = Z_OK;
   const char* msg = gzerror(gz.get(), &code);
-  HPCNN_CHECK(code == Z_OK || code == Z_STREAM_END, path.string(), ": corrupt or truncated gzip data (",
-              msg, ")");
+  HPCNN_CHECK(code == Z_OK || code == Z_STREAM_END, path.string(), ": corrupt or truncated gzip data (", msg, ")");
   out.resize(used);
   return out;
 }

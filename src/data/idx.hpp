@@ -43,8 +43,7 @@ IdxArray parse_idx(std::span<const uint8_t> file, std::string_view name);
 
 /// Reads a whole file, transparently gunzipping it; refuses files larger
 /// than `max_bytes` once decompressed.
-std::vector<uint8_t> read_maybe_gzip(const std::filesystem::path& path,
-                                     uint64_t max_bytes = uint64_t{8} << 30);
+std::vector<uint8_t> read_maybe_gzip(const std::filesystem::path& path, uint64_t max_bytes = uint64_t{8} << 30);
 
 /// read_maybe_gzip + parse_idx.
 IdxArray read_idx(const std::filesystem::path& path);

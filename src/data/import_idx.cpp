@@ -33,8 +33,7 @@ void find_idx_files(const fs::path& dir, ImportIdxConfig& config) {
 
 std::vector<std::string> known_class_names(const std::string& dataset_name) {
   if (dataset_name == "fashion-mnist") {
-    return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+    return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"};
   }
   if (dataset_name == "mnist") return {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"};
   return {};
@@ -56,8 +55,8 @@ ImagesAndLabels load_pair(const fs::path& images_path, const fs::path& labels_pa
   HPCNN_CHECK(out.images.dims[1] > 0 && out.images.dims[2] > 0, images_path.string(), ": empty images");
   HPCNN_CHECK(out.labels.type == IdxType::kUInt8 && out.labels.dims.size() == 1, labels_path.string(),
               ": labels must be one dimension of unsigned bytes");
-  HPCNN_CHECK(out.labels.dims[0] == out.images.dims[0], labels_path.string(), ": ", out.labels.dims[0],
-              " labels for ", out.images.dims[0], " images in ", images_path.string());
+  HPCNN_CHECK(out.labels.dims[0] == out.images.dims[0], labels_path.string(), ": ", out.labels.dims[0], " labels for ",
+              out.images.dims[0], " images in ", images_path.string());
   out.count = static_cast<int64_t>(out.images.dims[0]);
   return out;
 }
@@ -93,15 +92,15 @@ Manifest import_idx(const ImportIdxConfig& config, const Logger& log) {
   if (m.class_names.empty()) {
     for (int c = 0; c < num_classes; ++c) m.class_names.push_back(std::to_string(c));
   }
-  HPCNN_CHECK(static_cast<int>(m.class_names.size()) == num_classes, "got ", m.class_names.size(),
-              " class names for ", num_classes, " classes");
-  m.source = "idx: " + fs::absolute(config.train_images).string() + ", " +
-             fs::absolute(config.train_labels).string() +
-             (has_test ? ", " + fs::absolute(config.test_images).string() + ", " +
-                             fs::absolute(config.test_labels).string()
-                       : "");
+  HPCNN_CHECK(static_cast<int>(m.class_names.size()) == num_classes, "got ", m.class_names.size(), " class names for ",
+              num_classes, " classes");
+  m.source =
+      "idx: " + fs::absolute(config.train_images).string() + ", " + fs::absolute(config.train_labels).string() +
+      (has_test ? ", " + fs::absolute(config.test_images).string() + ", " + fs::absolute(config.test_labels).string()
+                : "");
 
-  const auto n_validation = static_cast<int64_t>(std::llround(config.validation_fraction * static_cast<double>(train.count)));
+  const auto n_validation =
+      static_cast<int64_t>(std::llround(config.validation_fraction * static_cast<double>(train.count)));
   const int64_t n_train = train.count - n_validation;
   HPCNN_CHECK(n_train > 0, "--validation-fraction ", config.validation_fraction, " leaves no training samples");
 
@@ -116,7 +115,8 @@ Manifest import_idx(const ImportIdxConfig& config, const Logger& log) {
       const int64_t first = offset + block.first_index;
       std::memcpy(block.samples_u8.data(), src.images.bytes.data() + first * elems,
                   static_cast<size_t>(block.count * elems));
-      for (int64_t i = 0; i < block.count; ++i) block.labels[static_cast<size_t>(i)] = src.labels.bytes[static_cast<size_t>(first + i)];
+      for (int64_t i = 0; i < block.count; ++i)
+        block.labels[static_cast<size_t>(i)] = src.labels.bytes[static_cast<size_t>(first + i)];
     };
   };
   auto progress = [&](const std::string& split) {

@@ -13,14 +13,14 @@ namespace hpcnn::data {
 struct ImportIdxConfig {
   std::filesystem::path train_images;
   std::filesystem::path train_labels;
-  std::filesystem::path test_images;   ///< optional (empty: no test split)
+  std::filesystem::path test_images;  ///< optional (empty: no test split)
   std::filesystem::path test_labels;
   std::filesystem::path out;
   std::string name;
   std::vector<std::string> class_names;  ///< empty: known names for fashion-mnist / mnist, else "0".."K-1"
   int num_classes = 0;                   ///< 0: max label + 1
   int shards = 1;
-  double validation_fraction = 0.0;      ///< the last fraction of train becomes "validation" (Keras semantics)
+  double validation_fraction = 0.0;  ///< the last fraction of train becomes "validation" (Keras semantics)
   int deflate_level = 0;
   bool force = false;
 };

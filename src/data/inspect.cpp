@@ -104,9 +104,9 @@ std::string DatasetSummary::to_text() const {
      << "source       " << m.source << "\n";
   for (const SplitSummary& s : splits) {
     os << "split " << std::left << std::setw(11) << s.name << std::right << std::setw(9) << s.num_samples
-       << " samples in " << s.num_shards << " shard" << (s.num_shards == 1 ? "" : "s") << "; values min "
-       << s.value_min << " max " << s.value_max << " mean " << std::setprecision(4) << s.value_mean << " std "
-       << s.value_std << std::setprecision(6) << "\n";
+       << " samples in " << s.num_shards << " shard" << (s.num_shards == 1 ? "" : "s") << "; values min " << s.value_min
+       << " max " << s.value_max << " mean " << std::setprecision(4) << s.value_mean << " std " << s.value_std
+       << std::setprecision(6) << "\n";
     if (m.task == Task::kClassification) {
       for (size_t c = 0; c < s.class_counts.size(); ++c) {
         const std::string label = c < m.class_names.size() ? m.class_names[c] : std::to_string(c);
@@ -157,8 +157,8 @@ std::string verify_shard(const fs::path& dir, const Manifest& m, const std::stri
       reader.read(indices, batch);
       for (int32_t l : batch.labels) {
         if (l < 0 || l >= m.num_classes) {
-          return path.string() + ": label " + std::to_string(l) + " out of range [0, " +
-                 std::to_string(m.num_classes) + ")";
+          return path.string() + ": label " + std::to_string(l) + " out of range [0, " + std::to_string(m.num_classes) +
+                 ")";
         }
       }
       for (float v : batch.samples) {

@@ -16,7 +16,7 @@ struct SplitSummary {
   std::string name;
   int64_t num_samples = 0;
   int num_shards = 0;
-  std::vector<int64_t> class_counts;  ///< classification: samples per class
+  std::vector<int64_t> class_counts;                                   ///< classification: samples per class
   double value_min = 0, value_max = 0, value_mean = 0, value_std = 0;  ///< over all sample values (raw units)
   double target_min = 0, target_max = 0, target_mean = 0;              ///< regression
 };

@@ -27,8 +27,7 @@ std::string LayerSpec::str() const {
   switch (kind) {
     case LayerKind::kConv:
       return cat("conv:", filters, "x", kernel, stride != 1 ? cat(":s", stride) : "", same_padding ? ":same" : "");
-    case LayerKind::kMaxPool:
-      return cat("maxpool:", kernel, stride != kernel ? cat(":s", stride) : "");
+    case LayerKind::kMaxPool: return cat("maxpool:", kernel, stride != kernel ? cat(":s", stride) : "");
     case LayerKind::kDense: return cat("dense:", filters);
     case LayerKind::kDropout: return cat("dropout:", rate);
     case LayerKind::kRelu:
@@ -157,12 +156,9 @@ ModelSpec resolve(const std::string& name, const std::string& text, Shape input)
         r.weights = spec.filters * cur.c;
         r.bias = spec.filters;
         break;
-      case LayerKind::kFlatten:
-        r.output = {cur.size(), 1, 1};
-        break;
+      case LayerKind::kFlatten: r.output = {cur.size(), 1, 1}; break;
       case LayerKind::kRelu:
-      case LayerKind::kDropout:
-        break;
+      case LayerKind::kDropout: break;
     }
     HPCNN_CHECK(r.output.size() > 0, where, ": output would be empty");
     cur = r.output;
@@ -179,20 +175,27 @@ int64_t ModelSpec::total_params() const {
 
 const std::vector<Preset>& presets() {
   static const std::vector<Preset> kPresets{
-      {"tiny-cnn", "conv:4x2:same relu conv:4x2:same relu maxpool:4 flatten dense:128 relu dense:10", {1, 28, 28},
+      {"tiny-cnn",
+       "conv:4x2:same relu conv:4x2:same relu maxpool:4 flatten dense:128 relu dense:10",
+       {1, 28, 28},
        "the 2018 report's GPU CNN (MNIST, 1 epoch)"},
-      {"mnist-cnn", "conv:32x3 relu maxpool:2 flatten dense:64 relu dense:10", {1, 28, 28},
+      {"mnist-cnn",
+       "conv:32x3 relu maxpool:2 flatten dense:64 relu dense:10",
+       {1, 28, 28},
        "the math-character tool's CNN"},
       {"keras-cnn",
        "conv:32x3 relu conv:64x3 relu maxpool:2 dropout:0.25 flatten dense:128 relu dropout:0.5 dense:10",
-       {1, 28, 28}, "Keras's mnist_cnn example"},
+       {1, 28, 28},
+       "Keras's mnist_cnn example"},
       {"solar-cnn",
        "conv:32x3 relu conv:64x3 relu maxpool:2 dropout:0.25 flatten dense:128 relu dropout:0.5 dense:1 relu",
-       {1, 50, 50}, "the thesis's irradiance-map regressor (MSE)"},
+       {1, 50, 50},
+       "the thesis's irradiance-map regressor (MSE)"},
       {"circuit-cnn",
        "conv:32x3 relu maxpool:2 conv:64x3 relu maxpool:2 conv:64x3 relu maxpool:2 dropout:0.25 flatten "
        "dense:128 relu dropout:0.5 dense:4",
-       {1, 64, 64}, "Image2Circuit's classic CNN (4 symbols)"},
+       {1, 64, 64},
+       "Image2Circuit's classic CNN (4 symbols)"},
   };
   return kPresets;
 }
@@ -205,14 +208,17 @@ ModelSpec make_model(const std::string& name_or_text, const Shape* input) {
     // mlp:W1-W2-W3 -> flatten dense:W1 relu ... dense:1 (the thesis's regressors).
     std::string text = "flatten";
     const auto widths = split(name_or_text.substr(4), '-');
-    HPCNN_CHECK(!widths.empty() && widths.size() <= 8, "model: '", name_or_text, "' needs 1..8 widths, e.g. mlp:800-400");
+    HPCNN_CHECK(!widths.empty() && widths.size() <= 8, "model: '", name_or_text,
+                "' needs 1..8 widths, e.g. mlp:800-400");
     for (const std::string& w : widths) text += " dense:" + std::to_string(positive(w, name_or_text)) + " relu";
     text += " dense:1";
     return resolve(name_or_text, text, input ? *input : Shape{50, 1, 1});
   }
-  HPCNN_CHECK(input != nullptr || name_or_text.find(':') != std::string::npos || name_or_text.find(' ') != std::string::npos,
-              "model: unknown preset '", name_or_text, "' (presets: tiny-cnn, mnist-cnn, keras-cnn, solar-cnn, "
-              "circuit-cnn, mlp:W1-W2-W3; or a model string)");
+  HPCNN_CHECK(
+      input != nullptr || name_or_text.find(':') != std::string::npos || name_or_text.find(' ') != std::string::npos,
+      "model: unknown preset '", name_or_text,
+      "' (presets: tiny-cnn, mnist-cnn, keras-cnn, solar-cnn, "
+      "circuit-cnn, mlp:W1-W2-W3; or a model string)");
   HPCNN_CHECK(input != nullptr, "model: a model string needs an input shape (--input CxHxW)");
   return resolve("custom", name_or_text, *input);
 }
@@ -241,7 +247,8 @@ std::string summary_table(const ModelSpec& m) {
   os << "Model: " << m.name << "   input " << m.input.str() << "\n"
      << rule << "\n"
      << std::left << std::setw(28) << "Layer" << std::setw(28) << "Output shape (C, H, W)" << std::right
-     << std::setw(16) << "Param #" << "\n"
+     << std::setw(16) << "Param #"
+     << "\n"
      << rule << "\n";
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const ResolvedLayer& l = m.layers[i];

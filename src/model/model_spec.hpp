@@ -32,9 +32,9 @@ const char* layer_kind_name(LayerKind kind);
 
 struct LayerSpec {
   LayerKind kind = LayerKind::kRelu;
-  int64_t filters = 0;      ///< conv: output channels; dense: units
-  int64_t kernel = 0;       ///< conv / maxpool: K (square)
-  int64_t stride = 1;       ///< conv / maxpool
+  int64_t filters = 0;  ///< conv: output channels; dense: units
+  int64_t kernel = 0;   ///< conv / maxpool: K (square)
+  int64_t stride = 1;   ///< conv / maxpool
   bool same_padding = false;
   double rate = 0.0;        ///< dropout
   std::string str() const;  ///< back to model-string form
@@ -56,8 +56,8 @@ struct ResolvedLayer {
 };
 
 struct ModelSpec {
-  std::string name;        ///< preset name or "custom"
-  std::string text;        ///< the model string
+  std::string name;  ///< preset name or "custom"
+  std::string text;  ///< the model string
   Shape input;
   std::vector<ResolvedLayer> layers;
   int64_t total_params() const;

@@ -29,8 +29,8 @@ void Optimizer::step(float* params, const float* grads) {
   }
   const double t = static_cast<double>(steps_);
   kernels::AdamStep s;
-  s.lr_t = static_cast<float>(config_.lr * std::sqrt(1.0 - std::pow(config_.beta2, t)) /
-                              (1.0 - std::pow(config_.beta1, t)));
+  s.lr_t =
+      static_cast<float>(config_.lr * std::sqrt(1.0 - std::pow(config_.beta2, t)) / (1.0 - std::pow(config_.beta1, t)));
   s.beta1 = static_cast<float>(config_.beta1);
   s.beta2 = static_cast<float>(config_.beta2);
   s.epsilon = static_cast<float>(config_.epsilon);

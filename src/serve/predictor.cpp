@@ -87,7 +87,7 @@ void Predictor::run(const train::Checkpoint& checkpoint) {
   std::unique_ptr<kernels::Backend> backend;
   std::unique_ptr<model::Model> net;
   try {
-    backend = train::make_backend(config_.backend, config_.threads);
+    backend = kernels::make_backend(config_.backend, config_.threads);
     net = train::restore_model(checkpoint, *backend);
     num_classes_ = static_cast<int>(net->spec().output().size());
   } catch (...) {

@@ -21,6 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend.hpp"
 #include "model/model_spec.hpp"
 #include "train/checkpoint.hpp"
 
@@ -37,9 +38,9 @@ struct Prediction {
 };
 
 struct PredictorConfig {
-  std::string backend = "onednn";  ///< onednn | reference
-  int threads = 1;                 ///< compute threads of the worker (0: the runtime's default)
-  int64_t max_batch = 32;          ///< most inputs per forward pass
+  kernels::BackendKind backend = kernels::BackendKind::kOnednn;
+  int threads = 1;         ///< compute threads of the worker (0: the runtime's default)
+  int64_t max_batch = 32;  ///< most inputs per forward pass
 };
 
 class Predictor {

@@ -19,13 +19,11 @@ namespace hpcnn::train {
 namespace {
 std::string shape_text(const model::Shape& s) { return cat(s.c, "x", s.h, "x", s.w); }
 
-double double_attribute(const h5::File& f, const std::string& name) {
-  return std::stod(f.string_attribute(name));
-}
+double double_attribute(const h5::File& f, const std::string& name) { return std::stod(f.string_attribute(name)); }
 }  // namespace
 
-void save_checkpoint(const fs::path& path, const model::Model& model, const model::Optimizer* optimizer,
-                     int64_t epoch, uint64_t seed, const data::Manifest* dataset) {
+void save_checkpoint(const fs::path& path, const model::Model& model, const model::Optimizer* optimizer, int64_t epoch,
+                     uint64_t seed, const data::Manifest* dataset) {
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
   const fs::path tmp = path.string() + ".tmp." + std::to_string(getpid());
   {
@@ -79,8 +77,11 @@ void save_checkpoint(const fs::path& path, const model::Model& model, const mode
       f.set_attribute("optimizer", std::string(model::optimizer_name(c.kind)));
       f.set_attribute("optimizer_steps", optimizer->steps());
       // Doubles as text: exact round trip, readable in h5dump.
-      for (const auto& [key, value] : {std::pair<const char*, double>{"lr", c.lr}, {"beta1", c.beta1},
-                                       {"beta2", c.beta2}, {"epsilon", c.epsilon}, {"momentum", c.momentum}}) {
+      for (const auto& [key, value] : {std::pair<const char*, double>{"lr", c.lr},
+                                       {"beta1", c.beta1},
+                                       {"beta2", c.beta2},
+                                       {"epsilon", c.epsilon},
+                                       {"momentum", c.momentum}}) {
         char text[64];
         std::snprintf(text, sizeof text, "%.17g", value);
         f.set_attribute(key, std::string(text));
@@ -141,8 +142,8 @@ Checkpoint load_checkpoint(const fs::path& path) {
 
 std::unique_ptr<model::Model> restore_model(const Checkpoint& ckpt, kernels::Backend& backend) {
   model::ModelSpec spec = model::resolve(ckpt.model_name, ckpt.model_text, ckpt.input);
-  HPCNN_CHECK(spec.total_params() == static_cast<int64_t>(ckpt.params.size()), "checkpoint holds ",
-              ckpt.params.size(), " parameters but its model '", ckpt.model_name, "' has ", spec.total_params());
+  HPCNN_CHECK(spec.total_params() == static_cast<int64_t>(ckpt.params.size()), "checkpoint holds ", ckpt.params.size(),
+              " parameters but its model '", ckpt.model_name, "' has ", spec.total_params());
   auto m = std::make_unique<model::Model>(std::move(spec), ckpt.loss, backend, ckpt.seed);
   m->set_params_host(ckpt.params);
   return m;

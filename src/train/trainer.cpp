@@ -82,7 +82,7 @@ nlohmann::json TrainConfig::to_json() const {
           {"momentum", optimizer.momentum},
           {"seed", seed},
           {"threads", threads},
-          {"backend", backend},
+          {"backend", kernels::backend_name(backend)},
           {"validation_split", validation_split},
           {"max_steps", max_steps},
           {"eval_batch", eval_batch},
@@ -133,12 +133,6 @@ void check_model_fits(const model::ModelSpec& spec, model::LossKind loss, const 
   const int64_t want = classification ? manifest.num_classes : manifest.target_dim;
   HPCNN_CHECK(outputs == want, who, " has ", outputs, " outputs but dataset '", manifest.name, "' needs ", want,
               classification ? " (one per class)" : " (one per target)");
-}
-
-std::unique_ptr<kernels::Backend> make_backend(const std::string& name, int threads) {
-  if (name == "onednn") return kernels::make_onednn_backend(threads);
-  if (name == "reference") return kernels::make_reference_backend();
-  throw UsageError("unknown backend '" + name + "' (expected onednn or reference)");
 }
 
 EvalMetrics evaluate(model::Model& model, data::SplitReader& reader, int64_t first, int64_t count, int64_t batch,
@@ -282,7 +276,7 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   const model::LossKind loss_kind =
       classification_ ? model::LossKind::kSoftmaxCrossEntropy : model::LossKind::kMeanSquaredError;
   check_model_fits(spec, loss_kind, manifest_, "model '" + c.model + "'");
-  backend_ = make_backend(c.backend, c.threads);
+  backend_ = kernels::make_backend(c.backend, c.threads);
   const int64_t n_params = spec.total_params();
   // The all-reduce, resolved once (`auto` by the size of a reduction block).
   const bool exchange = world_ > 1 && !c.compute_only;

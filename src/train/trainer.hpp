@@ -18,6 +18,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "backend.hpp"
 #include "comm/allreduce.hpp"
 #include "core/log.hpp"
 #include "model/model.hpp"
@@ -50,10 +51,10 @@ struct TrainConfig {
   double bucket_mb = -1.0;
   model::OptimizerConfig optimizer;
   uint64_t seed = 42;
-  int threads = 0;                 ///< 0: the runtime's default
-  std::string backend = "onednn";  ///< onednn | reference
-  double validation_split = 0.0;   ///< hold out the last fraction of train when the dataset has no validation split
-  int64_t max_steps = 0;           ///< stop after this many steps in total (0: run all epochs)
+  int threads = 0;  ///< 0: the runtime's default
+  kernels::BackendKind backend = kernels::BackendKind::kOnednn;
+  double validation_split = 0.0;  ///< hold out the last fraction of train when the dataset has no validation split
+  int64_t max_steps = 0;          ///< stop after this many steps in total (0: run all epochs)
   int64_t eval_batch = 500;
   bool evaluate_test = true;
   int64_t preload_limit_mb = 4096;   ///< preload the training shards when they fit
@@ -108,9 +109,6 @@ struct TrainResult {
 /// `who` names the model in the message ("model 'keras-cnn'", "checkpoint m.h5").
 void check_model_fits(const model::ModelSpec& spec, model::LossKind loss, const data::Manifest& manifest,
                       const std::string& who);
-
-/// Creates the backend named in the config ("onednn", "reference").
-std::unique_ptr<kernels::Backend> make_backend(const std::string& name, int threads);
 
 /// Mean loss / accuracy of `model` over samples [first, first + count) of
 /// `reader`; with `comm`, each rank evaluates its block and the sums are combined.

@@ -23,7 +23,8 @@ std::vector<float> input(int r, int64_t n, bool integers) {
   std::vector<float> v(static_cast<size_t>(n));
   Rng rng(derive_key({77, static_cast<uint64_t>(r)}));
   for (int64_t i = 0; i < n; ++i) {
-    v[static_cast<size_t>(i)] = integers ? static_cast<float>((r + 1) * (i % 13) - 6) : static_cast<float>(rng.uniform(-1, 1));
+    v[static_cast<size_t>(i)] =
+        integers ? static_cast<float>((r + 1) * (i % 13) - 6) : static_cast<float>(rng.uniform(-1, 1));
   }
   return v;
 }
@@ -68,7 +69,8 @@ void check_algorithm(Communicator& comm, AllreduceAlgo algo) {
     double worst_ref = 0, worst_lib = 0;
     for (int64_t i = 0; i < n; ++i) {
       worst_ref = std::max(worst_ref, std::abs(mine[static_cast<size_t>(i)] - reference[static_cast<size_t>(i)]));
-      worst_lib = std::max(worst_lib, std::abs(static_cast<double>(mine[static_cast<size_t>(i)]) - lib[static_cast<size_t>(i)]));
+      worst_lib = std::max(worst_lib,
+                           std::abs(static_cast<double>(mine[static_cast<size_t>(i)]) - lib[static_cast<size_t>(i)]));
     }
     // p values in [-1, 1): float rounding bounds the error by about p * 2^-23 * p.
     CHECK(worst_ref <= 1e-6 * p * p + 1e-7);

@@ -75,13 +75,14 @@ TEST_CASE("MPI reader: every sample read by exactly one rank, with the right byt
       const int count = static_cast<int>(mine.size());
       std::vector<int> counts(static_cast<size_t>(w.size)), displs(static_cast<size_t>(w.size));
       MPI_Gather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
-      for (int r = 1; r < w.size; ++r) displs[static_cast<size_t>(r)] = displs[static_cast<size_t>(r - 1)] + counts[static_cast<size_t>(r - 1)];
+      for (int r = 1; r < w.size; ++r)
+        displs[static_cast<size_t>(r)] = displs[static_cast<size_t>(r - 1)] + counts[static_cast<size_t>(r - 1)];
       std::vector<int64_t> got_idx(static_cast<size_t>(n));
       std::vector<int32_t> got_labels(static_cast<size_t>(n));
       MPI_Gatherv(mine.data(), count, MPI_INT64_T, got_idx.data(), counts.data(), displs.data(), MPI_INT64_T, 0,
                   MPI_COMM_WORLD);
-      MPI_Gatherv(batch.labels.data(), count, MPI_INT32_T, got_labels.data(), counts.data(), displs.data(),
-                  MPI_INT32_T, 0, MPI_COMM_WORLD);
+      MPI_Gatherv(batch.labels.data(), count, MPI_INT32_T, got_labels.data(), counts.data(), displs.data(), MPI_INT32_T,
+                  0, MPI_COMM_WORLD);
       std::vector<int> sample_counts(counts), sample_displs(displs);
       for (int r = 0; r < w.size; ++r) {
         sample_counts[static_cast<size_t>(r)] *= static_cast<int>(elems);

@@ -61,8 +61,8 @@ TEST_CASE("Checkpoint: a damaged or mismatched checkpoint is refused", "[checkpo
   train::save_checkpoint(dir / "m.h5", net, nullptr, 1, 1);
   train::Checkpoint c = train::load_checkpoint(dir / "m.h5");
   c.model_text = make_model("keras-cnn").text;  // same input, other model
-  CHECK_THROWS_WITH(train::restore_model(c, *backend), Catch::Contains("347146 parameters") &&
-                                                           Catch::Contains("1199882"));
+  CHECK_THROWS_WITH(train::restore_model(c, *backend),
+                    Catch::Contains("347146 parameters") && Catch::Contains("1199882"));
   std::filesystem::resize_file(dir / "m.h5", 100);
   CHECK_THROWS_WITH(train::load_checkpoint(dir / "m.h5"), Catch::Contains("m.h5"));
   CHECK_THROWS_WITH(train::load_checkpoint(dir / "none.h5"), Catch::Contains("no such file"));

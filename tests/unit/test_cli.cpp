@@ -1,6 +1,6 @@
 // Command-line parsing: unknown options, bad values, INI config files.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <fstream>
 
 #include "cli/commands.hpp"
@@ -20,10 +20,12 @@ struct Toy {
 CommandSpec toy_spec(Toy& t) {
   CommandSpec spec;
   spec.name = "hpcnn toy";
+  // clang-format off
   spec.options.add_options()
       ("shards", po::value<int>(&t.shards)->default_value(1), "shards")
       ("fraction", po::value<double>(&t.fraction)->default_value(0.5), "fraction")
       ("name", po::value<std::string>(&t.name)->default_value("x"), "name");
+  // clang-format on
   return spec;
 }
 
@@ -76,7 +78,8 @@ TEST_CASE("CLI: the effective configuration is INI that parses back", "[cli]") {
   po::variables_map vm;
   po::store(po::command_line_parser(Args{"--shards", "3", "--name", "zz"}).options(spec.options).run(), vm);
   const std::string echoed = effective_config(spec, vm);
-  CHECK_THAT(echoed, Catch::Contains("shards = 3") && Catch::Contains("name = zz") && Catch::Contains("fraction = 0.5"));
+  CHECK_THAT(echoed,
+             Catch::Contains("shards = 3") && Catch::Contains("name = zz") && Catch::Contains("fraction = 0.5"));
   test::ScratchDir dir("cli-echo");
   std::ofstream(dir / "echo.ini") << echoed;
   Toy back;
@@ -95,7 +98,9 @@ TEST_CASE("CLI: a switch never swallows the positional argument after it", "[cli
   CommandSpec spec;
   spec.name = "hpcnn toy";
   std::string dir;
+  // clang-format off
   spec.options.add_options()("dir", po::value<std::string>(&dir)->required(), "dir");
+  // clang-format on
   spec.positional.add("dir", 1);
   CommonConfig common;
   REQUIRE(parse(spec, {"-q", "some/dir"}, common));

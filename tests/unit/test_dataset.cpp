@@ -57,8 +57,8 @@ TEST_CASE("HDF5 round trip: float32 regression shards read back exactly", "[data
   Manifest m = regression_manifest();
   WriteOptions opt;
   opt.num_shards = 3;
-  opt.block_samples = 4;   // several blocks per shard
-  opt.chunk_samples = 3;   // chunks not aligned with blocks
+  opt.block_samples = 4;  // several blocks per shard
+  opt.chunk_samples = 3;  // chunks not aligned with blocks
   write_split(dir.path(), m, "train", 23, opt, fill_regression);
   save_manifest(dir.path(), m);
 
@@ -75,7 +75,8 @@ TEST_CASE("HDF5 round trip: float32 regression shards read back exactly", "[data
   REQUIRE(batch.count == 8);
   for (size_t k = 0; k < idx.size(); ++k) {
     const auto g = static_cast<float>(idx[k]);
-    for (int e = 0; e < 6; ++e) CHECK(batch.samples[k * 6 + static_cast<size_t>(e)] == g + static_cast<float>(e) / 8.0f);
+    for (int e = 0; e < 6; ++e)
+      CHECK(batch.samples[k * 6 + static_cast<size_t>(e)] == g + static_cast<float>(e) / 8.0f);
     CHECK(batch.targets[2 * k] == g);
     CHECK(batch.targets[2 * k + 1] == -g);
   }

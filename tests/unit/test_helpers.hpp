@@ -33,7 +33,8 @@ class ScratchDir {
 };
 
 /// Builds an IDX image: header with `dims` and type code, then `payload`.
-inline std::vector<uint8_t> make_idx(uint8_t type, const std::vector<uint32_t>& dims, const std::vector<uint8_t>& payload) {
+inline std::vector<uint8_t> make_idx(uint8_t type, const std::vector<uint32_t>& dims,
+                                     const std::vector<uint8_t>& payload) {
   std::vector<uint8_t> out{0, 0, type, static_cast<uint8_t>(dims.size())};
   for (uint32_t d : dims) {
     out.push_back(static_cast<uint8_t>(d >> 24));

@@ -67,10 +67,10 @@ void write_run_json(const std::filesystem::path& dir, int world, int64_t global_
 }
 
 // Rank 0: steps of 1 s with 0.25 s all-reduce. Rank 1: 2, 1.5, 1 s with 0.125 s.
-const std::vector<FakeStep> kRank0 = {{0.125, 0.25, 0.375, 0.25, 0}, {0.125, 0.25, 0.375, 0.25, 0},
-                                      {0.125, 0.25, 0.375, 0.25, 0}};
-const std::vector<FakeStep> kRank1 = {{0.125, 0.5, 1.25, 0.125, 0}, {0.125, 0.5, 0.75, 0.125, 0},
-                                      {0.125, 0.25, 0.5, 0.125, 0}};
+const std::vector<FakeStep> kRank0 = {
+    {0.125, 0.25, 0.375, 0.25, 0}, {0.125, 0.25, 0.375, 0.25, 0}, {0.125, 0.25, 0.375, 0.25, 0}};
+const std::vector<FakeStep> kRank1 = {
+    {0.125, 0.5, 1.25, 0.125, 0}, {0.125, 0.5, 0.75, 0.125, 0}, {0.125, 0.25, 0.5, 0.125, 0}};
 
 bool any_warning(const std::vector<std::string>& warnings, const std::string& needle) {
   for (const auto& w : warnings) {
@@ -133,9 +133,7 @@ TEST_CASE("merge: summary of a clean two-rank run has the hand-computed values",
     CHECK(w.step_time.total == 2.5);
     CHECK(w.samples_per_second == Approx(16 / 2.5));
   }
-  SECTION("a warm-up longer than the run keeps every step") {
-    CHECK(summarize(run, {10}).steps_used == 3);
-  }
+  SECTION("a warm-up longer than the run keeps every step") { CHECK(summarize(run, {10}).steps_used == 3); }
   SECTION("outputs carry the numbers") {
     const nlohmann::json j = summary_json(s);
     CHECK(j["format"] == "hpcnn-merge-summary");

@@ -1,14 +1,14 @@
 // The model as a whole: end-to-end gradients against finite differences,
 // oneDNN against reference, dropout keyed by global sample index, training
 // lowers the loss.
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <cmath>
 
 #include "backend.hpp"
-#include "host_backend.hpp"
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
+#include "host_backend.hpp"
 #include "model/model.hpp"
 #include "model/optimizer.hpp"
 
@@ -123,7 +123,8 @@ TEST_CASE("Model: dropout masks depend on the global sample index, not the batch
   auto backend = kernels::make_reference_backend();
   const ModelSpec spec = make_model("keras-cnn", nullptr);
   const Shape small{1, 12, 12};
-  const ModelSpec s2 = resolve("k", "conv:4x3 relu maxpool:2 dropout:0.5 flatten dense:8 relu dropout:0.5 dense:3", small);
+  const ModelSpec s2 =
+      resolve("k", "conv:4x3 relu maxpool:2 dropout:0.5 flatten dense:8 relu dropout:0.5 dense:3", small);
   Model whole(s2, LossKind::kSoftmaxCrossEntropy, *backend, 3);
   Model half(s2, LossKind::kSoftmaxCrossEntropy, *backend, 3);
   const data::Batch batch = random_batch(s2, 4, LossKind::kSoftmaxCrossEntropy, 21, 50);

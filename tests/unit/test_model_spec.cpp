@@ -26,11 +26,11 @@ TEST_CASE("Presets: parameter totals match SEEDS.md exactly", "[model]") {
 
 TEST_CASE("Shapes: valid and same convolution, pooling, flatten", "[model]") {
   const ModelSpec tiny = make_model("tiny-cnn");
-  CHECK(tiny.layers[0].output == Shape{4, 28, 28});   // 2x2 same keeps 28
-  CHECK(tiny.layers[0].pad_h.before == 0);            // TF: the extra padding goes after
+  CHECK(tiny.layers[0].output == Shape{4, 28, 28});  // 2x2 same keeps 28
+  CHECK(tiny.layers[0].pad_h.before == 0);           // TF: the extra padding goes after
   CHECK(tiny.layers[0].pad_h.after == 1);
-  CHECK(tiny.layers[4].output == Shape{4, 7, 7});     // maxpool 4 stride 4
-  CHECK(tiny.layers[5].output == Shape{196, 1, 1});   // flatten(196)
+  CHECK(tiny.layers[4].output == Shape{4, 7, 7});    // maxpool 4 stride 4
+  CHECK(tiny.layers[5].output == Shape{196, 1, 1});  // flatten(196)
   const ModelSpec keras = make_model("keras-cnn");
   CHECK(keras.layers[2].output == Shape{64, 24, 24});
   CHECK(keras.layers[4].output == Shape{64, 12, 12});

@@ -25,8 +25,8 @@ void check_close(const char* what, const std::vector<float>& got, const std::vec
       at = i;
     }
   }
-  INFO(what << ": worst |diff| " << worst << " at " << at << " (got " << got[at] << ", want " << want[at]
-            << "), scale " << scale);
+  INFO(what << ": worst |diff| " << worst << " at " << at << " (got " << got[at] << ", want " << want[at] << "), scale "
+            << scale);
   CHECK(worst <= 1e-4 * scale);
 }
 
@@ -46,7 +46,8 @@ TEST_CASE("oneDNN conv2d equals the reference, forward and backward", "[kernels]
     const int64_t k = 1 + static_cast<int64_t>(shapes.uniform_index(4));
     const int64_t stride = 1 + static_cast<int64_t>(shapes.uniform_index(2));
     const bool same = shapes.bernoulli(0.5);
-    const int64_t ih = k + static_cast<int64_t>(shapes.uniform_index(9)), iw = k + static_cast<int64_t>(shapes.uniform_index(9));
+    const int64_t ih = k + static_cast<int64_t>(shapes.uniform_index(9)),
+                  iw = k + static_cast<int64_t>(shapes.uniform_index(9));
     const ConvGeometry g = test::conv_geometry(n, ic, ih, iw, oc, k, stride, same);
     INFO("trial " << trial << ": n" << n << " ic" << ic << " " << ih << "x" << iw << " oc" << oc << " k" << k << " s"
                   << stride << (same ? " same" : " valid"));
@@ -75,8 +76,8 @@ TEST_CASE("oneDNN conv2d equals the reference, forward and backward", "[kernels]
 
 TEST_CASE("oneDNN dense and max-pool equal the reference", "[kernels][onednn]") {
   Pair p;
-  for (const DenseGeometry& g : {DenseGeometry{1, 1, 1}, DenseGeometry{3, 17, 5}, DenseGeometry{32, 196, 128},
-                                 DenseGeometry{7, 33, 10}}) {
+  for (const DenseGeometry& g :
+       {DenseGeometry{1, 1, 1}, DenseGeometry{3, 17, 5}, DenseGeometry{32, 196, 128}, DenseGeometry{7, 33, 10}}) {
     INFO("dense " << g.n << "x" << g.in << " -> " << g.out);
     const auto src = random_vector(g.n * g.in, 1), w = random_vector(g.out * g.in, 2), b = random_vector(g.out, 3),
                diff_dst = random_vector(g.n * g.out, 4);

@@ -111,7 +111,8 @@ TEST_CASE("Sampler: the global shuffle is seeded, per epoch, and independent of 
   // Shard-per-rank ranks see their own samples in the global order too.
   const auto r0 = Sampler(split_of({500, 500}), ShardingMode::kShardPerRank, 0, 2, 7).epoch_indices(0);
   std::vector<int64_t> filtered;
-  for (int64_t i : a) if (i < 500) filtered.push_back(i);
+  for (int64_t i : a)
+    if (i < 500) filtered.push_back(i);
   CHECK(r0 == filtered);
 }
 

@@ -265,7 +265,7 @@ TEST_CASE("Preprocessing: polarity, framing, blank pictures", "[serve][preproces
 
 TEST_CASE("Predictor: concurrent callers get their own answers, batched", "[serve][predictor]") {
   const TinyModel tiny;
-  Predictor predictor(tiny.ckpt, {"onednn", 1, 8});
+  Predictor predictor(tiny.ckpt, {kernels::BackendKind::kOnednn, 1, 8});
   REQUIRE(predictor.num_classes() == 10);
   std::vector<std::vector<float>> inputs;
   for (int i = 0; i < 24; ++i)
@@ -318,7 +318,7 @@ TEST_CASE("Predictor: a regression checkpoint is refused", "[serve][predictor][b
 
 TEST_CASE("/predict: valid, oversized, truncated, non-image and malformed bodies", "[serve][endpoint]") {
   const TinyModel tiny;
-  Predictor predictor(tiny.ckpt, {"onednn", 1, 8});
+  Predictor predictor(tiny.ckpt, {kernels::BackendKind::kOnednn, 1, 8});
   const PredictService service(predictor, service_config(tiny.ckpt));
   const GreyImage drawing = drawing_of(object_sample(5), 4, 3, 9, 150, 130);
   const std::string png = encode_png(drawing);
@@ -413,7 +413,7 @@ TEST_CASE("/predict: valid, oversized, truncated, non-image and malformed bodies
 
 TEST_CASE("HTTP: the endpoints over a localhost socket, limits enforced by the server", "[serve][http]") {
   const TinyModel tiny;
-  Predictor predictor(tiny.ckpt, {"onednn", 1, 8});
+  Predictor predictor(tiny.ckpt, {kernels::BackendKind::kOnednn, 1, 8});
   const PredictService service(predictor, service_config(tiny.ckpt));
   HttpServer server(service, {"127.0.0.1", 0, 4, 64 * 1024, 5}, kQuiet);
   REQUIRE(server.port() > 0);

@@ -32,7 +32,8 @@ SynthConfig small(Kind kind, const std::filesystem::path& out, int shards) {
   return c;
 }
 
-std::vector<float> all_samples(const std::filesystem::path& dir, const std::string& split, std::vector<float>* answers) {
+std::vector<float> all_samples(const std::filesystem::path& dir, const std::string& split,
+                               std::vector<float>* answers) {
   const Manifest m = load_manifest(dir);
   SplitReader reader(dir, m, split, false);
   std::vector<int64_t> idx(static_cast<size_t>(reader.num_samples()));

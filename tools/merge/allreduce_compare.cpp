@@ -168,11 +168,18 @@ nlohmann::json comparison_json(const AllreduceComparison& c) {
     for (const auto& [a, r] : g.by_algo) {
       algos[a] = {{"time_us", r.time_us}, {"algbw_gbs", r.algbw_gbs}, {"busbw_gbs", r.busbw_gbs}, {"wrong", r.wrong}};
     }
-    rows.push_back({{"ranks", g.ranks}, {"nodes", g.nodes}, {"bytes", g.bytes}, {"algos", algos},
-                    {"best", g.best.empty() ? nlohmann::json(nullptr) : nlohmann::json(g.best)},
-                    {"best_over_mpi", g.best_over_mpi > 0 ? nlohmann::json(g.best_over_mpi) : nlohmann::json(nullptr)}});
+    rows.push_back(
+        {{"ranks", g.ranks},
+         {"nodes", g.nodes},
+         {"bytes", g.bytes},
+         {"algos", algos},
+         {"best", g.best.empty() ? nlohmann::json(nullptr) : nlohmann::json(g.best)},
+         {"best_over_mpi", g.best_over_mpi > 0 ? nlohmann::json(g.best_over_mpi) : nlohmann::json(nullptr)}});
   }
-  return {{"format", "hpcnn-merge-allreduce"}, {"version", 1}, {"algos", c.algos}, {"rows", rows},
+  return {{"format", "hpcnn-merge-allreduce"},
+          {"version", 1},
+          {"algos", c.algos},
+          {"rows", rows},
           {"warnings", c.warnings}};
 }
 

@@ -38,8 +38,8 @@ struct ComparisonRow {
 };
 
 struct AllreduceComparison {
-  std::vector<std::string> algos;  ///< column order: as first seen
-  std::vector<ComparisonRow> rows; ///< by (ranks, nodes, bytes)
+  std::vector<std::string> algos;   ///< column order: as first seen
+  std::vector<ComparisonRow> rows;  ///< by (ranks, nodes, bytes)
   std::vector<std::string> warnings;
 };
 

@@ -64,6 +64,7 @@ int run_summary(const std::vector<std::string>& args) {
   std::string run_dir, out;
   int64_t warmup = 1;
   bool strict = false, no_trace = false;
+  // clang-format off
   spec.options.add_options()
       ("run", po::value<std::string>(&run_dir)->required()->value_name("RUN_DIR"), "run directory (positional)")
       ("out,o", po::value<std::string>(&out)->value_name("DIR"), "output directory (default RUN_DIR/merged)")
@@ -71,6 +72,7 @@ int run_summary(const std::vector<std::string>& args) {
        "leading steps left out of the statistics (kept when nothing else remains)")
       ("no-trace", po::bool_switch(&no_trace), "do not write the merged trace.json")
       ("strict", po::bool_switch(&strict), "exit 1 when there is any warning");
+  // clang-format on
   spec.positional.add("run", 1);
   cli::CommonConfig common;
   if (!cli::parse(spec, args, common)) return 0;
@@ -101,6 +103,7 @@ int run_scaling(const std::vector<std::string>& args) {
   std::string out;
   int64_t warmup = 1;
   bool strong = false, weak = false, strict = false;
+  // clang-format off
   spec.options.add_options()
       ("runs", po::value<std::vector<std::string>>(&runs)->required()->multitoken()->value_name("RUN_DIR"),
        "run directories (positional)")
@@ -111,6 +114,7 @@ int run_scaling(const std::vector<std::string>& args) {
       ("warmup", po::value<int64_t>(&warmup)->default_value(1)->value_name("N"),
        "leading steps of each run left out")
       ("strict", po::bool_switch(&strict), "exit 1 when there is any warning");
+  // clang-format on
   spec.positional.add("runs", -1);
   cli::CommonConfig common;
   if (!cli::parse(spec, args, common)) return 0;
@@ -124,7 +128,8 @@ int run_scaling(const std::vector<std::string>& args) {
   for (const std::string& r : runs) summaries.push_back(merge::summarize(merge::load_run(r), {warmup}));
   const merge::ScalingStudy study = merge::scaling_study(summaries, mode);
   return report(out_dir,
-                {{"scaling.md", merge::scaling_markdown(study)}, {"scaling.csv", merge::scaling_csv(study)},
+                {{"scaling.md", merge::scaling_markdown(study)},
+                 {"scaling.csv", merge::scaling_csv(study)},
                  {"scaling.json", merge::scaling_json(study).dump(2) + "\n"}},
                 study.warnings, common.quiet, strict);
 }
@@ -142,12 +147,14 @@ int run_allreduce(const std::vector<std::string>& args) {
   std::vector<std::string> csvs;
   std::string out;
   bool strict = false;
+  // clang-format off
   spec.options.add_options()
       ("csv", po::value<std::vector<std::string>>(&csvs)->required()->multitoken()->value_name("CSV"),
        "bench CSV files (positional)")
       ("out,o", po::value<std::string>(&out)->value_name("DIR"),
        "output directory (default: allreduce-comparison beside the first CSV)")
       ("strict", po::bool_switch(&strict), "exit 1 when there is any warning");
+  // clang-format on
   spec.positional.add("csv", -1);
   cli::CommonConfig common;
   if (!cli::parse(spec, args, common)) return 0;
@@ -156,7 +163,8 @@ int run_allreduce(const std::vector<std::string>& args) {
   std::vector<fs::path> paths(csvs.begin(), csvs.end());
   const merge::AllreduceComparison c = merge::compare_allreduce(paths);
   return report(out_dir,
-                {{"allreduce.md", merge::comparison_markdown(c)}, {"allreduce.csv", merge::comparison_csv(c)},
+                {{"allreduce.md", merge::comparison_markdown(c)},
+                 {"allreduce.csv", merge::comparison_csv(c)},
                  {"allreduce.json", merge::comparison_json(c).dump(2) + "\n"}},
                 c.warnings, common.quiet, strict);
 }

@@ -67,8 +67,8 @@ std::string scaling_markdown(const ScalingStudy& study) {
   os << "## " << (strong ? "Strong" : "Weak") << " scaling";
   if (!study.points.empty()) os << ": " << study.points.front().model;
   os << "\n\n"
-     << "| ranks | batch/rank | global batch | step ms (mean) | samples/s | " << (strong ? "speed-up" : "scaled speed-up")
-     << " | efficiency | comm % | imbalance |\n"
+     << "| ranks | batch/rank | global batch | step ms (mean) | samples/s | "
+     << (strong ? "speed-up" : "scaled speed-up") << " | efficiency | comm % | imbalance |\n"
      << "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   for (const ScalingPoint& p : study.points) {
     os << "| " << p.ranks << " | " << p.batch << " | " << p.global_batch << " | " << fixed(p.step_seconds * 1e3, 2)
@@ -110,14 +110,24 @@ nlohmann::json scaling_json(const ScalingStudy& study) {
   for (const ScalingPoint& p : study.points) {
     nlohmann::json phases = nlohmann::json::object();
     for (int k = 0; k < kNumPhases; ++k) phases[timing::phase_name(static_cast<Phase>(k))] = p.phase_mean[k];
-    points.push_back({{"run", p.run}, {"model", p.model}, {"ranks", p.ranks}, {"batch", p.batch},
-                      {"global_batch", p.global_batch}, {"step_s", p.step_seconds},
-                      {"samples_per_second", p.samples_per_second}, {"speedup", p.speedup},
-                      {"efficiency", p.efficiency}, {"comm_fraction", p.comm_fraction},
-                      {"load_imbalance", p.load_imbalance}, {"phase_mean_s", phases}});
+    points.push_back({{"run", p.run},
+                      {"model", p.model},
+                      {"ranks", p.ranks},
+                      {"batch", p.batch},
+                      {"global_batch", p.global_batch},
+                      {"step_s", p.step_seconds},
+                      {"samples_per_second", p.samples_per_second},
+                      {"speedup", p.speedup},
+                      {"efficiency", p.efficiency},
+                      {"comm_fraction", p.comm_fraction},
+                      {"load_imbalance", p.load_imbalance},
+                      {"phase_mean_s", phases}});
   }
-  return {{"format", "hpcnn-merge-scaling"}, {"version", 1}, {"mode", scaling_mode_name(study.mode)},
-          {"points", points}, {"warnings", study.warnings}};
+  return {{"format", "hpcnn-merge-scaling"},
+          {"version", 1},
+          {"mode", scaling_mode_name(study.mode)},
+          {"points", points},
+          {"warnings", study.warnings}};
 }
 
 }  // namespace hpcnn::merge

@@ -14,7 +14,7 @@ PACKAGES=(
   libboost-program-options-dev            # CLI
   nlohmann-json3-dev libssl-dev zlib1g-dev
   libpng-dev libcpp-httplib-dev           # hpcnn predict / serve
-  catch2                                  # tests
+  catch2 clang-format                     # tests, the formatting check (.ci/run)
   python3 python3-h5py python3-numpy      # interop checks
   python3-matplotlib                      # tools/plot
   chromium chromium-driver python3-selenium   # serve's page, tested in a real (headless) browser

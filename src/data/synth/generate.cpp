@@ -66,8 +66,7 @@ Manifest generate(const SynthConfig& config, const Logger& log) {
       m.sample_type = SampleType::kFloat32;
       m.sample_shape = {1, config.map_size, config.map_size};
       m.target_dim = 1;
-      m.target_description = "irradiance at the centre sensor " + cat(config.horizon_s) +
-                             " s after the map, kW/m^2";
+      m.target_description = "irradiance at the centre sensor " + cat(config.horizon_s) + " s after the map, kW/m^2";
       gen.update({{"horizon_s", config.horizon_s}, {"interval_s", interval}, {"map_size", config.map_size}});
       break;
     case Kind::kSolarTable:
@@ -77,7 +76,9 @@ Manifest generate(const SynthConfig& config, const Logger& log) {
       m.target_dim = 1;
       m.target_description = "irradiance at sensor " + std::to_string(config.target_sensor) + " " +
                              cat(config.horizon_s) + " s after the readings, kW/m^2";
-      gen.update({{"horizon_s", config.horizon_s}, {"interval_s", interval}, {"sensors", config.sensors},
+      gen.update({{"horizon_s", config.horizon_s},
+                  {"interval_s", interval},
+                  {"sensors", config.sensors},
                   {"target_sensor", config.target_sensor}});
       break;
     case Kind::kCircuits:
@@ -125,8 +126,8 @@ Manifest generate(const SynthConfig& config, const Logger& log) {
             float* dst = block.samples_f32.data() + i * n * n;
             for (int h = 0; h < n; ++h) {
               for (int w = 0; w < n; ++w) {
-                dst[h * n + w] = static_cast<float>(
-                    sky->reading((w + 0.5) / n, (h + 0.5) / n, t, static_cast<uint64_t>(h * n + w)));
+                dst[h * n + w] =
+                    static_cast<float>(sky->reading((w + 0.5) / n, (h + 0.5) / n, t, static_cast<uint64_t>(h * n + w)));
               }
             }
             block.targets[static_cast<size_t>(i)] =

@@ -35,8 +35,8 @@ struct SynthConfig {
   int deflate_level = 0;
   bool force = false;
   // solar-*
-  double horizon_s = 10.0;   ///< how far ahead the target is
-  double interval_s = 0.0;   ///< seconds between samples (0: 5 for maps, 1 for the table)
+  double horizon_s = 10.0;  ///< how far ahead the target is
+  double interval_s = 0.0;  ///< seconds between samples (0: 5 for maps, 1 for the table)
   int map_size = 50;
   int sensors = 50;
   int target_sensor = 0;

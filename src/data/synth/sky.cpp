@@ -28,8 +28,8 @@ SkyModel::SkyModel(uint64_t seed, double duration_s) : seed_(seed) {
   double t = -300.0;
   while (t < duration_s) {
     t += -kMeanArrivalSeconds * std::log(1.0 - rng.uniform());
-    const auto r = static_cast<size_t>(std::clamp(std::floor(std::max(t, 0.0) / kRegimeSeconds), 0.0,
-                                                  static_cast<double>(regimes - 1)));
+    const auto r = static_cast<size_t>(
+        std::clamp(std::floor(std::max(t, 0.0) / kRegimeSeconds), 0.0, static_cast<double>(regimes - 1)));
     const double a = angle[r] + rng.uniform(-0.15, 0.15);
     const double v = speed[r] * rng.uniform(0.9, 1.1);
     const double dx = std::cos(a), dy = std::sin(a);
@@ -67,7 +67,8 @@ double SkyModel::irradiance(double x, double y, double t) const {
 }
 
 double SkyModel::reading(double x, double y, double t, uint64_t sensor) const {
-  Rng noise(derive_key({seed_, 0x4E4F495345ULL /* "NOISE" */, sensor, static_cast<uint64_t>(std::llround(t * 1000.0))}));
+  Rng noise(
+      derive_key({seed_, 0x4E4F495345ULL /* "NOISE" */, sensor, static_cast<uint64_t>(std::llround(t * 1000.0))}));
   return irradiance(x, y, t) + 0.005 * noise.normal();
 }
 
