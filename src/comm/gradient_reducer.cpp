@@ -3,6 +3,9 @@
 #include "comm/gradient_reducer.hpp"
 
 #include <mpi.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -32,6 +35,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+/// The communication thread's nice value (see raise_priority()).
+constexpr int kCommThreadNice = -10;
+
 /// Block bookkeeping and the communication thread; subclasses say how one
 /// block is reduced.
 class ThreadedReducer : public GradientReducer {
@@ -40,7 +46,8 @@ class ThreadedReducer : public GradientReducer {
       : comm_(comm),
         algo_(algo == AllreduceAlgo::kAuto ? choose_allreduce(comm, std::min(count, kReduceBlock)) : algo),
         count_(count),
-        num_blocks_((count + kReduceBlock - 1) / kReduceBlock),
+        head_(count % kReduceBlock),
+        num_blocks_(count / kReduceBlock + (head_ > 0 ? 1 : 0)),
         covered_(static_cast<size_t>(num_blocks_), 0) {
     HPCNN_CHECK(count >= 0, "gradient reducer: negative size ", count);
     if (comm.size() > 1) {
@@ -80,11 +87,11 @@ class ThreadedReducer : public GradientReducer {
     HPCNN_CHECK(!overlaps, "gradient reducer: [", offset, ", ", offset + count, ") overlaps a range started before");
     started_.emplace(offset, offset + count);
     std::vector<int64_t> now_ready;
-    for (int64_t b = offset / kReduceBlock; b < num_blocks_ && b * kReduceBlock < offset + count; ++b) {
-      const int64_t lo = std::max(offset, b * kReduceBlock), hi = std::min(offset + count, block_end(b));
+    for (int64_t b = block_of(offset); b < num_blocks_ && block_start(b) < offset + count; ++b) {
+      const int64_t lo = std::max(offset, block_start(b)), hi = std::min(offset + count, block_end(b));
       int64_t& c = covered_[static_cast<size_t>(b)];
       c += hi - lo;
-      if (c == block_end(b) - b * kReduceBlock) now_ready.push_back(b);
+      if (c == block_end(b) - block_start(b)) now_ready.push_back(b);
     }
     if (now_ready.empty()) return;
     {
@@ -127,9 +134,21 @@ class ThreadedReducer : public GradientReducer {
   const AllreduceAlgo algo_;
 
  private:
-  int64_t block_end(int64_t b) const { return std::min(count_, (b + 1) * kReduceBlock); }
+  // Blocks are aligned to the end of the buffer: the short block, if any, is
+  // the first. Backward finishes the buffer's start last, so what can only
+  // be reduced after backward is as small as it can be (keras-cnn: 0.6 MB of
+  // its 4.8 MB instead of 1 MiB).
+  int64_t block_start(int64_t b) const {
+    return head_ > 0 ? (b == 0 ? 0 : head_ + (b - 1) * kReduceBlock) : b * kReduceBlock;
+  }
+  int64_t block_end(int64_t b) const { return b + 1 < num_blocks_ ? block_start(b + 1) : count_; }
+  int64_t block_of(int64_t offset) const {
+    if (head_ == 0) return offset / kReduceBlock;
+    return offset < head_ ? 0 : 1 + (offset - head_) / kReduceBlock;
+  }
 
   void run() {
+    raise_priority();
     while (true) {
       int64_t b = 0;
       {
@@ -142,7 +161,7 @@ class ThreadedReducer : public GradientReducer {
       const auto t0 = Clock::now();
       std::exception_ptr failure;
       try {
-        reduce_block(b * kReduceBlock, block_end(b) - b * kReduceBlock);
+        reduce_block(block_start(b), block_end(b) - block_start(b));
       } catch (...) {
         failure = std::current_exception();
       }
@@ -156,7 +175,19 @@ class ThreadedReducer : public GradientReducer {
     }
   }
 
-  const int64_t count_, num_blocks_;
+  /// The communication thread wakes for every chunk while backward keeps the
+  /// cores busy; at equal priority the scheduler lets it wait for a time
+  /// slice each time. A higher priority (lower nice) lets it run at once.
+  /// Needs CAP_SYS_NICE (root, or a raised RLIMIT_NICE); without it the
+  /// thread keeps the normal priority.
+  static void raise_priority() {
+    const auto tid = static_cast<id_t>(syscall(SYS_gettid));
+    setpriority(PRIO_PROCESS, tid, kCommThreadNice);
+  }
+
+  const int64_t count_;
+  const int64_t head_;  ///< floats in the short first block (0: every block is whole)
+  const int64_t num_blocks_;
   std::vector<int64_t> covered_;        ///< floats of each block started so far (caller's thread only)
   std::map<int64_t, int64_t> started_;  ///< ranges started since the last wait(): first -> last
   std::mutex mutex_;

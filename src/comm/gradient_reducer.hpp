@@ -10,7 +10,8 @@
 // DDP's buckets, gloo's setup/run split).
 //
 // Bitwise reproducibility. The buffer is cut into fixed *reduction blocks* of
-// kReduceBlock floats, aligned to its start (the last one shorter). A block is
+// kReduceBlock floats, aligned to its end (the first one shorter: backward
+// finishes the start of the buffer last). A block is
 // all-reduced, as one call of the chosen algorithm, as soon as started ranges
 // cover all of it. Every element is therefore always reduced in the same call
 // with the same neighbours, whatever the ranges were: bucketed and unbucketed
