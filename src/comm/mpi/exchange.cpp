@@ -42,11 +42,16 @@ void exchange(const float* send, int64_t send_count, int to, float* recv, int64_
       MPI_CHECK(MPI_Waitany(2, pending, which, MPI_STATUS_IGNORE));
       return;
     }
+    // Spin first (on a fast link a chunk lands within microseconds), then
+    // test with sleeps in between once the wait has lasted a while.
     int done = 0;
+    const auto start = std::chrono::steady_clock::now();
     while (true) {
       MPI_CHECK(MPI_Testany(2, pending, which, &done, MPI_STATUS_IGNORE));
       if (done) return;
-      std::this_thread::sleep_for(std::chrono::microseconds(pace.poll_sleep_us));
+      if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(kSpinBeforeSleepUs)) {
+        std::this_thread::sleep_for(std::chrono::microseconds(pace.poll_sleep_us));
+      }
     }
   };
   top_up();
