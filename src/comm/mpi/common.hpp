@@ -51,9 +51,11 @@ inline constexpr int kRemoteSendWindow = 2;
 /// 2 ms), so waiting in 50 us sleeps costs little and frees the core for
 /// backward, which the reduction overlaps (results/overlap/).
 inline constexpr int kRemotePollSleepUs = 50;
-/// ...after spinning this long: a 256 KiB chunk on an unshaped link (veth,
-/// 1.7 GB/s) lands in about 150 us, and sleeping there cut a 2-node ring
-/// from 1.71 to 0.49 GB/s busBw (results/cluster/).
+/// ...when waits have recently lasted longer than this (else spin first, up
+/// to this long): a 256 KiB chunk on an unshaped link (veth, 1.7 GB/s) lands
+/// in about 150 us, and always sleeping cut a 2-node ring there from 1.71 to
+/// 0.49 GB/s busBw; always spinning 300 us first, at the communication
+/// thread's raised priority, took that time from backward at 1 Gbit/s.
 inline constexpr int kSpinBeforeSleepUs = 300;
 
 /// Pacing for messages from this rank to `peer`: windowed chunks across

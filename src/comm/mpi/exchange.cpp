@@ -42,17 +42,24 @@ void exchange(const float* send, int64_t send_count, int to, float* recv, int64_
       MPI_CHECK(MPI_Waitany(2, pending, which, MPI_STATUS_IGNORE));
       return;
     }
-    // Spin first (on a fast link a chunk lands within microseconds), then
-    // test with sleeps in between once the wait has lasted a while.
+    // On a fast link a chunk lands within microseconds: spin. On a slow one
+    // waits are long: sleep between tests from the start. Which one this is
+    // comes from the recent waits of this thread (a running average), and a
+    // spin that lasts too long falls back to sleeping.
+    thread_local double typical_wait_us = 0.0;
     int done = 0;
     const auto start = std::chrono::steady_clock::now();
+    const bool spin_first = typical_wait_us < kSpinBeforeSleepUs;
     while (true) {
       MPI_CHECK(MPI_Testany(2, pending, which, &done, MPI_STATUS_IGNORE));
-      if (done) return;
-      if (std::chrono::steady_clock::now() - start > std::chrono::microseconds(kSpinBeforeSleepUs)) {
+      if (done) break;
+      const auto waited = std::chrono::steady_clock::now() - start;
+      if (!spin_first || waited > std::chrono::microseconds(kSpinBeforeSleepUs)) {
         std::this_thread::sleep_for(std::chrono::microseconds(pace.poll_sleep_us));
       }
     }
+    const double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+    typical_wait_us = 0.75 * typical_wait_us + 0.25 * us;
   };
   top_up();
   for (int k = 0; k < n_recv; ++k) {
