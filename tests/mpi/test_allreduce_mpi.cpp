@@ -11,9 +11,11 @@
 
 #include "comm/allreduce.hpp"
 #include "core/rng.hpp"
+#include "mpi_test_util.hpp"
 
 using namespace hpcnn;
 using namespace hpcnn::comm;
+using hpcnn::test::identical_everywhere;
 
 namespace {
 std::vector<int64_t> grid(int p) { return {0, 1, std::max(p - 1, 0), p + 1, 1000003}; }
@@ -27,20 +29,6 @@ std::vector<float> input(int r, int64_t n, bool integers) {
         integers ? static_cast<float>((r + 1) * (i % 13) - 6) : static_cast<float>(rng.uniform(-1, 1));
   }
   return v;
-}
-
-/// True on every rank when all ranks hold the same bytes.
-bool identical_everywhere(const std::vector<float>& v, MPI_Comm c) {
-  uint64_t h = 1469598103934665603ULL;
-  for (float x : v) {
-    uint32_t bits;
-    std::memcpy(&bits, &x, 4);
-    h = (h ^ bits) * 1099511628211ULL;
-  }
-  uint64_t lo = h, hi = h;
-  MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, c);
-  MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, c);
-  return lo == hi;
 }
 
 void check_algorithm(Communicator& comm, AllreduceAlgo algo) {

@@ -15,9 +15,11 @@
 #include "comm/gradient_reducer.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "mpi_test_util.hpp"
 
 using namespace hpcnn;
 using namespace hpcnn::comm;
+using hpcnn::test::identical_everywhere;
 
 namespace {
 std::vector<float> random_input(int r, int64_t n) {
@@ -45,19 +47,6 @@ std::vector<std::pair<int64_t, int64_t>> layers_tail_first(int64_t n, uint64_t s
 
 bool same_bytes(const std::vector<float>& a, const std::vector<float>& b) {
   return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
-
-bool identical_everywhere(const std::vector<float>& v, MPI_Comm c) {
-  uint64_t h = 1469598103934665603ULL;
-  for (float x : v) {
-    uint32_t bits;
-    std::memcpy(&bits, &x, 4);
-    h = (h ^ bits) * 1099511628211ULL;
-  }
-  uint64_t lo = h, hi = h;
-  MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, c);
-  MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, c);
-  return lo == hi;
 }
 
 void check_reducers(Communicator& comm, AllreduceAlgo algo) {
