@@ -37,7 +37,8 @@ for np in (1, 2):
         if int(x["step"]) > 1:
             per_step[x["step"]] = max(per_step.get(x["step"], 0.0), float(x["seconds"]))
     assert abs(sum(per_step.values()) - s["train_seconds"]) < 1e-5, (sum(per_step.values()), s["train_seconds"])
-    assert (np == 1) == (s["comm_fraction"] < 0.02), s["comm_fraction"]
+    # one rank has no all-reduce at all; two have some (how much varies with load)
+    assert (np == 1) == (s["comm_fraction"] == 0), s["comm_fraction"]
     phases = [r["phase"] for r in csv.DictReader(open(f"runs/np{np}/merged/summary.csv"))]
     assert phases == ["data", "forward", "backward", "allreduce", "allreduce_wait", "optimizer", "step",
                       "step_slowest"], phases
