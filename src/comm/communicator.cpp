@@ -2,6 +2,7 @@
 #include "comm/communicator.hpp"
 
 #include <exception>
+#include <limits>
 
 #include "core/check.hpp"
 #include "core/error.hpp"
@@ -87,7 +88,7 @@ bool Communicator::all_equal(uint64_t value) {
 }
 
 void Communicator::broadcast(float* data, int64_t count, int root) {
-  HPCNN_CHECK(count <= int64_t{1} << 31, "broadcast of ", count, " floats: too large for one MPI call");
+  HPCNN_CHECK(count <= std::numeric_limits<int>::max(), "broadcast of ", count, " floats: too large for one MPI call");
   if (count > 0) MPI_CHECK(MPI_Bcast(data, static_cast<int>(count), MPI_FLOAT, root, comm_));
 }
 

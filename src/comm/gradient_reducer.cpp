@@ -25,6 +25,10 @@ namespace hpcnn::comm {
 
 int reducer_thread_level() { return MPI_THREAD_SERIALIZED; }
 
+AllreduceAlgo resolve_allreduce(const Communicator& comm, AllreduceAlgo algo, int64_t count) {
+  return algo == AllreduceAlgo::kAuto ? choose_allreduce(comm, std::min(count, kReduceBlock)) : algo;
+}
+
 bool mpi_thread_level_at_least(int level) {
   int provided = MPI_THREAD_SINGLE;
   MPI_CHECK(MPI_Query_thread(&provided));
@@ -44,19 +48,15 @@ class ThreadedReducer : public GradientReducer {
  public:
   ThreadedReducer(Communicator& comm, AllreduceAlgo algo, int64_t count)
       : comm_(comm),
-        algo_(algo == AllreduceAlgo::kAuto ? choose_allreduce(comm, std::min(count, kReduceBlock)) : algo),
+        algo_(resolve_allreduce(comm, algo, count)),
         count_(count),
         head_(count % kReduceBlock),
         num_blocks_(count / kReduceBlock + (head_ > 0 ? 1 : 0)),
         covered_(static_cast<size_t>(num_blocks_), 0) {
     HPCNN_CHECK(count >= 0, "gradient reducer: negative size ", count);
-    if (comm.size() > 1) {
-      int provided = MPI_THREAD_SINGLE;
-      MPI_CHECK(MPI_Query_thread(&provided));
-      HPCNN_CHECK(provided >= reducer_thread_level(),
-                  "the gradient reducer's communication thread needs MPI_THREAD_SERIALIZED; this MPI granted level ",
-                  provided);
-    }
+    HPCNN_CHECK(
+        comm.size() == 1 || mpi_thread_level_at_least(reducer_thread_level()),
+        "the gradient reducer's communication thread needs MPI_THREAD_SERIALIZED, which this MPI did not grant");
     thread_ = std::thread([this] { run(); });
   }
 

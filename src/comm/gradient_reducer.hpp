@@ -82,6 +82,11 @@ std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, Allreduce
 std::unique_ptr<GradientReducer> make_staged_reducer(Communicator& comm, AllreduceAlgo algo, kernels::Backend& backend,
                                                      float* device_data, int64_t count);
 
+/// `algo`, or for kAuto what `auto` picks for the reducers' calls (one
+/// reduction block, or the whole buffer when it is smaller). The one place
+/// `auto` is resolved for training.
+AllreduceAlgo resolve_allreduce(const Communicator& comm, AllreduceAlgo algo, int64_t count);
+
 /// The MPI thread level the reducers need, and whether this process has it.
 int reducer_thread_level();
 bool mpi_thread_level_at_least(int level);

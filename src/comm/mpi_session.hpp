@@ -7,6 +7,7 @@
 
 #include <exception>
 
+#include "comm/gradient_reducer.hpp"
 #include "core/check.hpp"
 
 namespace hpcnn::comm {
@@ -18,9 +19,9 @@ class MpiSession {
     MPI_Initialized(&initialized);
     if (!initialized) {
       int provided = 0;
-      // SERIALIZED: the gradient reducer's communication thread calls MPI
-      // while the main thread computes (never both at once).
-      MPI_CHECK(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided));
+      // The gradient reducer's communication thread calls MPI while the main
+      // thread computes (never both at once); the reducer checks the grant.
+      MPI_CHECK(MPI_Init_thread(nullptr, nullptr, reducer_thread_level(), &provided));
       owned_ = true;
     }
   }

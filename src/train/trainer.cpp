@@ -7,12 +7,9 @@
 #include <numeric>
 #include <optional>
 
-#include <mpi.h>
-
 #include "comm/allreduce.hpp"
 #include "comm/gradient_reducer.hpp"
 #include "core/build_info_access.hpp"
-#include "core/check.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/partition.hpp"
@@ -231,6 +228,8 @@ class TrainingRun {
   bool epoch(int epoch);
   /// Backward's hook: a layer's gradients [first, first + count) are final.
   void grads_ready(int64_t first, int64_t count);
+  /// Hands the finished gradients [first, last) to the reducer.
+  void start_bucket(int64_t first, int64_t last);
 
   const TrainConfig& c_;
   const Logger& log_;
@@ -242,7 +241,7 @@ class TrainingRun {
   std::unique_ptr<model::Model> net_;
   std::unique_ptr<model::Optimizer> optimizer_;
   int64_t global_batch_ = 0;
-  std::unique_ptr<comm::GradientReducer> reducer_;         ///< null on one rank
+  std::unique_ptr<comm::GradientReducer> reducer_;         ///< null on one rank and with --compute-only
   comm::AllreduceAlgo algo_ = comm::AllreduceAlgo::kAuto;  ///< what runs (resolved)
   double bucket_mb_ = 0.0;                                 ///< --bucket-mb, auto resolved
   int64_t bucket_floats_ = 0;                     ///< start a bucket once this much is ready (0: after backward)
@@ -280,9 +279,7 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   const int64_t n_params = spec.total_params();
   // The all-reduce, resolved once (`auto` by the size of a reduction block).
   const bool exchange = world_ > 1 && !c.compute_only;
-  algo_ = c.allreduce == comm::AllreduceAlgo::kAuto && comm_ != nullptr
-              ? comm::choose_allreduce(*comm_, std::min(n_params, comm::kReduceBlock))
-              : c.allreduce;
+  algo_ = comm_ != nullptr ? comm::resolve_allreduce(*comm_, c.allreduce, n_params) : c.allreduce;
   // Shared memory inside a node reduces in place when the gradients live in
   // the node's shared window (host memory only).
   float* grads_storage = nullptr;
@@ -353,10 +350,14 @@ void TrainingRun::grads_ready(int64_t first, int64_t count) {
   if (pending_first_ == pending_last_) pending_last_ = first + count;
   pending_first_ = first;
   if (bucket_floats_ > 0 && pending_last_ - pending_first_ >= bucket_floats_) {
-    if (first_start_s_ < 0 && timer_) first_start_s_ = timer_->now();
-    reducer_->start(pending_first_, pending_last_ - pending_first_);
+    start_bucket(pending_first_, pending_last_);
     pending_last_ = pending_first_;
   }
+}
+
+void TrainingRun::start_bucket(int64_t first, int64_t last) {
+  if (first_start_s_ < 0 && timer_) first_start_s_ = timer_->now();
+  reducer_->start(first, last - first);
 }
 
 TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, const std::vector<int64_t>& order) {
@@ -394,17 +395,13 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   const double t_wait = timer_ ? timer_->now() : 0.0;
   comm::ReduceStats rs;
   if (reducer_) {
-    if (pending_last_ > 0) {  // what backward finished since the last bucket
-      if (first_start_s_ < 0 && timer_) first_start_s_ = timer_->now();
-      reducer_->start(0, pending_last_);
-    }
+    if (pending_last_ > 0) start_bucket(0, pending_last_);  // what backward finished since the last bucket
     rs = reducer_->wait();
     sum_over_ranks(comm_, out.loss.loss_sum, out.loss.correct);
   }
   if (timer_) {
-    const int64_t bytes = reducer_ ? rs.bytes : 0;
     timer_->record(epoch, step_in_epoch + 1, timing::Phase::kAllreduce, first_start_s_ >= 0 ? first_start_s_ : t_wait,
-                   rs.busy_s, bytes, n);
+                   rs.busy_s, rs.bytes, n);
     timer_->record(epoch, step_in_epoch + 1, timing::Phase::kAllreduceWait, t_wait, timer_->now() - t_wait, 0, n);
   }
   // Every rank sees the same global loss, so all stop together.
@@ -418,7 +415,7 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   if (timer_) {
     const double t_end = timer_->now();
     timer_->record(epoch, step_in_epoch + 1, timing::Phase::kOptimizer, t_opt, t_end - t_opt, 0, n);
-    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kStep, t_step, t_end - t_step, reducer_ ? rs.bytes : 0, n);
+    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kStep, t_step, t_end - t_step, rs.bytes, n);
     timer_->end_step();
   }
   return out;

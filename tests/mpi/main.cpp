@@ -5,9 +5,11 @@
 
 #include <catch2/catch.hpp>
 
+#include "comm/gradient_reducer.hpp"
+
 int main(int argc, char** argv) {
-  int provided = 0;  // the gradient reducer's communication thread needs SERIALIZED
-  MPI_Init_thread(&argc, &argv, MPI_THREAD_SERIALIZED, &provided);
+  int provided = 0;  // the level the gradient reducer's communication thread needs
+  MPI_Init_thread(&argc, &argv, hpcnn::comm::reducer_thread_level(), &provided);
   int rank = 0;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   Catch::Session session;
