@@ -20,7 +20,6 @@ if ! "$PYTHON" -c "import selenium" 2> /dev/null; then
   echo "SKIP: Selenium not importable by $PYTHON (apt-get install python3-selenium)"
   exit 77
 fi
-export OMP_NUM_THREADS=1
 OUT="${TEST_OUTPUT_DIR:-$WORK/test-output}/serve_browser"
 rm -rf "$OUT"
 mkdir -p "$OUT"

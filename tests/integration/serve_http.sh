@@ -7,8 +7,6 @@
 source "$(dirname "$0")/serve_lib.sh"
 require_fashion_mnist
 : "${PYTHON:?set PYTHON to a python3 with h5py}"
-export OMP_NUM_THREADS=1
-export PYTHONPATH="$SERVE_DIR${PYTHONPATH:+:$PYTHONPATH}"
 
 train_model run 300
 "$PYTHON" -c "

@@ -4,6 +4,10 @@
 # wait is bounded.
 SERVE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$SERVE_DIR/lib.sh"
+# One compute thread per process (the tests share 2 cores with the server),
+# and the Python helpers beside this file (serve_png.py) importable.
+export OMP_NUM_THREADS=1
+export PYTHONPATH="$SERVE_DIR${PYTHONPATH:+:$PYTHONPATH}"
 SERVER_PID=""
 URL=""
 trap 'stop_server_now; rm -rf "$WORK"' EXIT

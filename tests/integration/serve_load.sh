@@ -8,8 +8,6 @@
 source "$(dirname "$0")/serve_lib.sh"
 require_fashion_mnist
 : "${PYTHON:?set PYTHON to a python3 with h5py}"
-export OMP_NUM_THREADS=1
-export PYTHONPATH="$SERVE_DIR${PYTHONPATH:+:$PYTHONPATH}"
 OUT="${TEST_OUTPUT_DIR:-$WORK/test-output}/serve_load"
 mkdir -p "$OUT"
 
