@@ -46,14 +46,28 @@ job_init() {
     mpirun) MPIRUN=(mpirun ${HPCNN_MPIRUN_FLAGS:-}) ;;
     srun)
       [[ -n ${SLURM_JOB_ID:-} ]] || job_die "HPCNN_LAUNCHER=srun needs a Slurm allocation (sbatch/salloc)"
-      MPIRUN=(srun --mpi=pmix ${HPCNN_SRUN_FLAGS:-}) ;;
+      MPIRUN=(srun --mpi=pmix --kill-on-bad-exit=1 ${HPCNN_SRUN_FLAGS:-}) ;;
     *) job_die "HPCNN_LAUNCHER must be mpirun or srun, not '$HPCNN_LAUNCHER'" ;;
   esac
-  # Slurm sends USR1 to this shell shortly before the time limit (--signal=B:USR1@120).
-  # hpcnn has no checkpoint-on-signal yet: note it and let the step run on.
-  trap 'echo "[job] SIGUSR1 at $(date +%T): the time limit is near"; date -Is > "$RESULTS/signal-usr1.txt"' USR1
+  # Preemption: Slurm sends USR1 to this shell before the time limit
+  # (--signal=B:USR1@120); a preempting scheduler or scancel sends TERM. Either
+  # is passed to the running step as USR1: every rank finishes its step, rank 0
+  # writes a checkpoint, and `hpcnn train` exits 75; the job then requeues
+  # itself (--requeue) and, started again, resumes from that checkpoint.
+  trap 'job_signal USR1' USR1
+  trap 'job_signal TERM' TERM
   echo "[job] $name $JOB_ID: $NODES node(s), $RANKS rank(s) x $THREADS thread(s); results in $RESULTS"
   "$HPCNN" version
+}
+
+# Exit status of `hpcnn train` stopped on a signal with a checkpoint written.
+HPCNN_PREEMPTED=75
+
+# job_signal NAME: records the signal and asks the running step to stop cleanly.
+job_signal() {
+  echo "[job] SIG$1 at $(date +%T): asking the running step to checkpoint and stop"
+  date -Is >> "$RESULTS/signal-${1,,}.txt"
+  if [[ -n ${STEP_PID:-} ]]; then kill -USR1 "$STEP_PID" 2>/dev/null || true; fi
 }
 
 # run_step CMD...: logs the command to commands.txt, runs it, and waits for it
@@ -64,14 +78,39 @@ run_step() {
   echo "[job] + $*"
   "$@" &
   local pid=$! rc=0
+  STEP_PID=$pid
   while true; do
     rc=0
     wait "$pid" || rc=$?
     if [[ $rc -gt 128 ]] && kill -0 "$pid" 2>/dev/null; then continue; fi  # a trapped signal, not the step
     break
   done
-  [[ $rc -eq 0 ]] || echo "[job] step failed with exit status $rc: $*" >&2
+  STEP_PID=
+  if [[ $rc -eq $HPCNN_PREEMPTED ]]; then
+    echo "[job] step stopped on a signal with a checkpoint written: $*" >&2
+  elif [[ $rc -ne 0 ]]; then
+    echo "[job] step failed with exit status $rc: $*" >&2
+  fi
   return $rc
+}
+
+# job_requeue: after a preempted step. Inside Slurm the job requeues itself and
+# resumes when it starts again; outside, it says how to resume and exits 75.
+job_requeue() {
+  if [[ -z ${SLURM_JOB_ID:-} ]]; then
+    echo "[job] preempted: run the same command again to resume from the checkpoint"
+    exit "$HPCNN_PREEMPTED"
+  fi
+  echo "[job] preempted: requeueing job $SLURM_JOB_ID; it resumes from the checkpoint when it starts again"
+  trap - TERM  # Slurm ends this shell with TERM once the requeue is under way
+  scontrol requeue "$SLURM_JOB_ID" ||
+    job_die "scontrol requeue $SLURM_JOB_ID failed: submit the job again with the same HPCNN_RESULTS to resume"
+  while true; do sleep 5; done
+}
+
+# run_complete DIR: true when DIR holds a run that completed (run.json's status).
+run_complete() {
+  [[ -f $1/run.json ]] && grep -q '"status": "complete"' "$1/run.json"
 }
 
 # ensure_data: sets DATA (HPCNN_DATA, default datasets/fashion-mnist) and
@@ -133,6 +172,14 @@ train_and_summarise() {
   [[ -z ${HPCNN_GLOBAL_BATCH:-} ]] || args+=(--global-batch "$HPCNN_GLOBAL_BATCH")
   # shellcheck disable=SC2206
   args+=(${HPCNN_TRAIN_ARGS:-})
-  run_step "${MPIRUN[@]}" -n "$RANKS" "$HPCNN" train "${args[@]}"
+  if run_complete "$RESULTS/run"; then
+    echo "[job] $RESULTS/run is complete (a requeued job): not training again"
+  else
+    # An unfinished run in $RESULTS/run (a requeued job) is resumed by the same command.
+    local rc=0
+    run_step "${MPIRUN[@]}" -n "$RANKS" "$HPCNN" train "${args[@]}" || rc=$?
+    [[ $rc -ne $HPCNN_PREEMPTED ]] || job_requeue
+    [[ $rc -eq 0 ]] || return $rc
+  fi
   run_step "$MERGE" summary -q "$RESULTS/run"
 }

@@ -6,6 +6,8 @@
 #SBATCH --cpus-per-task=4
 #SBATCH --time=02:00:00
 #SBATCH --signal=B:USR1@120
+#SBATCH --requeue
+#SBATCH --open-mode=append
 #SBATCH --output=hpcnn-%x-%j.out
 #
 # Data-parallel training on one node with 8 GPUs: one rank per GPU, gradients

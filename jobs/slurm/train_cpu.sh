@@ -5,6 +5,8 @@
 #SBATCH --cpus-per-task=1
 #SBATCH --time=01:00:00
 #SBATCH --signal=B:USR1@120
+#SBATCH --requeue
+#SBATCH --open-mode=append
 #SBATCH --output=hpcnn-%x-%j.out
 #
 # Data-parallel training on CPUs: N nodes x M ranks per node, T threads per

@@ -82,6 +82,7 @@ bool parse(CommandSpec& spec, const std::vector<std::string>& args, CommonConfig
       }
     }
     po::notify(vm);
+    spec.vm = vm;
   } catch (const po::error& e) {
     throw UsageError(e.what());
   }

@@ -27,6 +27,7 @@ struct CommandSpec {
   std::string details;           ///< free text after the options (examples)
   po::options_description options{"Options", 100, 50};
   po::positional_options_description positional;
+  po::variables_map vm;  ///< filled by parse(): which options were given (vm[name].defaulted())
 };
 
 /// What every command accepts besides its own options.

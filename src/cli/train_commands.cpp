@@ -3,17 +3,23 @@
 #include <chrono>
 #include <cmath>
 #include <ctime>
+#include <functional>
 #include <iomanip>
 #include <iostream>
 #include <numeric>
+
+#include <nlohmann/json.hpp>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "comm/allreduce.hpp"
 #include "comm/mpi_session.hpp"
+#include "core/fs.hpp"
 #include "data/dataset.hpp"
 #include "train/checkpoint.hpp"
+#include "train/preemption.hpp"
 #include "train/trainer.hpp"
+#include "train/watchdog.hpp"
 
 namespace fs = std::filesystem;
 
@@ -42,6 +48,68 @@ double parse_number(const char* option, const std::string& text) {
   return v;
 }
 
+/// --checkpoint-every: "500" (steps), "30m" / "90s" / "2h" (wall time), or
+/// both ("500,30m"); "0" or "off": no periodic checkpoints.
+void parse_checkpoint_every(const std::string& text, train::TrainConfig& c) {
+  c.checkpoint_every_steps = 0;
+  c.checkpoint_every_seconds = 0;
+  if (text == "off" || text == "0") return;
+  for (const std::string& item : split_list(text, "checkpoint-every")) {
+    size_t used = 0;
+    long long n = 0;
+    try {
+      n = std::stoll(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    const std::string unit = item.substr(used);
+    const double scale = unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : 0;
+    if (used == 0 || n < 1 || n > (1LL << 40) || (!unit.empty() && scale == 0)) {
+      throw UsageError("--checkpoint-every: '" + item + "' is not N (steps) or N followed by s, m or h (wall time)");
+    }
+    if (unit.empty()) {
+      c.checkpoint_every_steps = n;
+    } else {
+      c.checkpoint_every_seconds = static_cast<double>(n) * scale;
+    }
+  }
+}
+
+/// --resume DIR: every option not given on this command line takes the value
+/// the run recorded in DIR/run.json; those given must not change results (the
+/// trainer checks them against the checkpoint and names any that do).
+void apply_recorded_config(const fs::path& dir, const po::variables_map& vm,
+                           const std::function<void(const std::string&, const nlohmann::json&)>& set) {
+  std::string text;
+  try {
+    text = read_text_file(dir / "run.json");
+  } catch (const std::exception&) {
+    throw UsageError("--resume " + dir.string() + ": no run.json there: not an hpcnn run directory");
+  }
+  const nlohmann::json run = nlohmann::json::parse(text, nullptr, false);
+  if (!run.is_object() || !run.contains("config") || !run["config"].is_object()) {
+    throw UsageError("--resume " + dir.string() + ": run.json is damaged (no config record)");
+  }
+  const nlohmann::json& config = run["config"];
+  static const std::pair<const char*, const char*> kOptions[] = {
+      {"data", "data"},           {"model", "model"},
+      {"epochs", "epochs"},       {"allreduce", "allreduce_requested"},
+      {"bucket-mb", "bucket_mb"}, {"compute-only", "compute_only"},
+      {"optimizer", "optimizer"}, {"lr", "lr"},
+      {"momentum", "momentum"},   {"adam-epsilon", "adam_epsilon"},
+      {"seed", "seed"},           {"threads", "threads"},
+      {"backend", "backend"},     {"validation-split", "validation_split"},
+      {"max-steps", "max_steps"}, {"eval-batch", "eval_batch"}};
+  auto given = [&](const char* option) { return vm.count(option) != 0 && !vm[option].defaulted(); };
+  for (const auto& [option, key] : kOptions) {
+    if (!given(option) && config.contains(key)) set(option, config[key]);
+  }
+  // The global batch is what the trajectory depends on: kept unless the batch is given.
+  if (!given("batch") && !given("global-batch") && config.contains("global_batch")) {
+    set("global-batch", config["global_batch"]);
+  }
+}
+
 std::string safe_name(std::string s) {
   for (char& ch : s) {
     if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_') ch = '_';
@@ -64,13 +132,18 @@ int run_train(const Args& args) {
       "  hpcnn train --model tiny-cnn --batch 32 --data datasets/fashion-mnist\n"
       "  hpcnn train --model solar-cnn --data datasets/solar-maps --epochs 3\n"
       "  mpirun -n 2 hpcnn train --model keras-cnn --global-batch 128 --threads 1 --allreduce ring\n"
-      "Models: see `hpcnn summary --help`.";
+      "Models: see `hpcnn summary --help`.\n"
+      "Long jobs: a run directory holds one run. Running the same command again continues an unfinished\n"
+      "run from its newest checkpoint; SIGUSR1 or SIGTERM stops every rank after the current step with a\n"
+      "checkpoint. Exit status: 0 done, 1 error, 2 usage error, 3 the watchdog ended a stalled job,\n"
+      "75 stopped on a signal (resumable).";
   train::TrainConfig c;
   std::string data_dir = "datasets/fashion-mnist", out, optimizer = "adam", checkpoint;
   unsigned long seed = 42;
   std::string allreduce = "auto", bucket_text = "auto", backend = "onednn";
   long long batch = 128, global_batch = 0, max_steps = 0, eval_batch = 500;
   int ranks_per_node = 0;
+  std::string resume, checkpoint_every = "30m", verify_data = "auto";
   // clang-format off
   spec.options.add_options()
       ("data,d", po::value<std::string>(&data_dir)->default_value(data_dir)->value_name("DIR"), "dataset directory")
@@ -102,10 +175,83 @@ int run_train(const Args& args) {
       ("out,o", po::value<std::string>(&out)->value_name("DIR"), "run directory [results/runs/MODEL-TIMESTAMP]")
       ("checkpoint", po::value<std::string>(&checkpoint)->value_name("FILE"), "checkpoint path [RUN_DIR/model.h5]")
       ("trace", po::bool_switch(&c.trace),
-       "also write a Chrome-trace JSON per rank (RUN_DIR/trace/)");
+       "also write a Chrome-trace JSON per rank (RUN_DIR/trace/)")
+      ("resume", po::value<std::string>(&resume)->value_name("RUN_DIR"),
+       "continue the run in RUN_DIR from its newest checkpoint; options not given take the values it recorded\n"
+       "(a run directory holding an unfinished run is resumed without this, by the same command)")
+      ("force", po::bool_switch(&c.force),
+       "replace the run found in --out (only hpcnn's own files are removed)")
+      ("checkpoint-every", po::value<std::string>(&checkpoint_every)->default_value(checkpoint_every)->value_name("N|Ts"),
+       "resumable checkpoint every N steps and/or after T of wall time (30s, 10m, 2h; '500,10m'; off);\n"
+       "kept in RUN_DIR/checkpoints/")
+      ("keep-checkpoints", po::value<int>(&c.keep_checkpoints)->default_value(c.keep_checkpoints),
+       "periodic checkpoints kept (the newest)")
+      ("timeout", po::value<double>(&c.timeout_s)->default_value(c.timeout_s)->value_name("SECONDS"),
+       "watchdog: a rank without progress this long ends the job (exit 3), naming the rank and phase that\n"
+       "stalled (0: off)")
+      ("verify-data", po::value<std::string>(&verify_data)->default_value(verify_data),
+       "check the shards' SHA-256 before training: auto (when the training data fits in memory) | always | never");
   // clang-format on
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
+  if (!resume.empty()) {
+    if (!out.empty() && fs::path(out) != fs::path(resume)) {
+      throw UsageError("--resume " + resume + " and --out " + out + " name different run directories");
+    }
+    out = resume;
+    c.resume = true;
+    try {
+      apply_recorded_config(resume, spec.vm, [&](const std::string& option, const nlohmann::json& v) {
+        if (option == "data")
+          data_dir = v.get<std::string>();
+        else if (option == "model")
+          c.model = v.get<std::string>();
+        else if (option == "epochs")
+          c.epochs = v.get<int>();
+        else if (option == "allreduce")
+          allreduce = v.get<std::string>();
+        else if (option == "bucket-mb")
+          bucket_text = v.is_number() ? cat(v.get<double>()) : v.get<std::string>();
+        else if (option == "compute-only")
+          c.compute_only = v.get<bool>();
+        else if (option == "optimizer")
+          optimizer = v.get<std::string>();
+        else if (option == "lr")
+          c.optimizer.lr = v.get<double>();
+        else if (option == "momentum")
+          c.optimizer.momentum = v.get<double>();
+        else if (option == "adam-epsilon")
+          c.optimizer.epsilon = v.get<double>();
+        else if (option == "seed")
+          seed = v.get<unsigned long>();
+        else if (option == "threads")
+          c.threads = v.get<int>();
+        else if (option == "backend")
+          backend = v.get<std::string>();
+        else if (option == "validation-split")
+          c.validation_split = v.get<double>();
+        else if (option == "max-steps")
+          max_steps = v.get<long long>();
+        else if (option == "eval-batch")
+          eval_batch = v.get<long long>();
+        else if (option == "global-batch")
+          global_batch = v.get<long long>();
+      });
+    } catch (const nlohmann::json::exception& e) {
+      throw UsageError("--resume " + resume + ": run.json's config record is damaged (" + e.what() + ")");
+    }
+  }
+  parse_checkpoint_every(checkpoint_every, c);
+  require_range("keep-checkpoints", c.keep_checkpoints, 1, 1000000);
+  require_range("timeout", c.timeout_s, 0.0, 1e7);
+  if (verify_data == "auto")
+    c.verify_data = train::TrainConfig::VerifyData::kAuto;
+  else if (verify_data == "always")
+    c.verify_data = train::TrainConfig::VerifyData::kAlways;
+  else if (verify_data == "never")
+    c.verify_data = train::TrainConfig::VerifyData::kNever;
+  else
+    throw UsageError("--verify-data must be auto, always or never (got '" + verify_data + "')");
   require_range("epochs", c.epochs, 1, 100000);
   require_range<long long>("batch", batch, 1, 1 << 20);
   require_range<long long>("global-batch", global_batch, 0, 1 << 24);
@@ -147,6 +293,14 @@ int run_train(const Args& args) {
                  c.global_batch > 0 ? c.global_batch : c.batch * world.size(), ", all-reduce ", allreduce));
   }
   const train::TrainResult r = train::train(c, log, &world);
+  if (r.preempted_by != 0) {
+    if (world.rank() == 0) {
+      std::cout << "preempted: signal " << r.preempted_by << " after global step " << r.global_steps
+                << "; checkpoint in " << (c.run_dir / "checkpoints").string() << "; resume with the same command or "
+                << "hpcnn train --resume " << c.run_dir.string() << "\n";
+    }
+    return train::kPreemptedExitCode;
+  }
   if (world.rank() != 0) return 0;
   std::cout << std::fixed << std::setprecision(4) << "result: model " << c.model << ", " << r.epochs.size()
             << " epoch(s), train loss " << (r.epochs.empty() ? 0.0 : r.epochs.back().loss);

@@ -28,7 +28,19 @@ std::string h5_error_string() {
   std::string message;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_message, &message);
   H5Eclear2(H5E_DEFAULT);
-  return message.empty() ? std::string("HDF5 error") : message;
+  if (message.empty()) return "HDF5 error";
+  // The file driver's messages span lines and list buffers and offsets; the
+  // system's own words are what a user needs ("No space left on device").
+  const std::string tag = "error message = '";
+  const size_t at = message.find(tag);
+  if (at != std::string::npos) {
+    const size_t end = message.find('\'', at + tag.size());
+    if (end != std::string::npos) return message.substr(at + tag.size(), end - at - tag.size());
+  }
+  for (char& ch : message) {
+    if (ch == '\n' || ch == '\r') ch = ' ';
+  }
+  return message.size() > 240 ? message.substr(0, 240) + "..." : message;
 }
 
 }  // namespace hpcnn::detail

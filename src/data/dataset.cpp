@@ -424,4 +424,18 @@ void SplitReader::read_raw_u8(int64_t first, int64_t count, std::vector<uint8_t>
   }
 }
 
+void verify_checksums(const std::filesystem::path& dir, const Manifest& manifest,
+                      const std::vector<std::string>& splits) {
+  for (const auto& [name, split] : manifest.splits) {
+    if (!splits.empty() && std::find(splits.begin(), splits.end(), name) == splits.end()) continue;
+    for (const ShardInfo& shard : split.shards) {
+      const std::filesystem::path path = dir / shard.file;
+      HPCNN_CHECK(std::filesystem::is_regular_file(path), path.string(), ": missing (the manifest lists it)");
+      HPCNN_CHECK(sha256_file(path) == shard.sha256, path.string(),
+                  ": SHA-256 differs from the manifest: the shard is damaged or was replaced (hpcnn data verify ",
+                  dir.string(), " says more)");
+    }
+  }
+}
+
 }  // namespace hpcnn::data

@@ -72,6 +72,10 @@ struct Manifest {
 
 /// Reads DIR/manifest.json; throws naming the directory when it is absent or malformed.
 Manifest load_manifest(const std::filesystem::path& dir);
+/// Checks every shard file of `splits` (all splits when empty) against the
+/// manifest's SHA-256; throws naming the first shard that differs or is missing.
+void verify_checksums(const std::filesystem::path& dir, const Manifest& manifest,
+                      const std::vector<std::string>& splits);
 /// Writes DIR/manifest.json atomically.
 void save_manifest(const std::filesystem::path& dir, const Manifest& manifest);
 

@@ -5,9 +5,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
@@ -85,12 +87,45 @@ void write_all(int fd, const std::string& text, const std::filesystem::path& pat
 }
 }  // namespace
 
-RankTimingWriter::RankTimingWriter(const std::filesystem::path& csv_path, int rank, std::filesystem::path trace_path)
+namespace {
+/// The rows of an existing timing file up to `keep`, and where their time ends.
+std::string kept_rows(const std::filesystem::path& path, const ResumePoint& keep, double& end_s) {
+  std::string out = std::string(kCsvHeader) + "\n";
+  end_s = 0;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return out;
+  std::istringstream in(read_text_file(path));
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    long long rank = 0, epoch = 0, step = 0;
+    char phase[32];
+    double start = 0, seconds = 0;
+    if (std::sscanf(line.c_str(), "%lld,%lld,%lld,%31[^,],%lf,%lf", &rank, &epoch, &step, phase, &start, &seconds) !=
+        6) {
+      continue;  // a torn last line of a killed writer (cannot happen with one write per step, but cheap)
+    }
+    if (epoch > keep.epoch || (epoch == keep.epoch && step > keep.step)) continue;
+    out += line + "\n";
+    end_s = std::max(end_s, start + seconds);
+  }
+  return out;
+}
+}  // namespace
+
+RankTimingWriter::RankTimingWriter(const std::filesystem::path& csv_path, int rank, std::filesystem::path trace_path,
+                                   std::optional<ResumePoint> resume)
     : rank_(rank), csv_path_(csv_path), trace_path_(std::move(trace_path)) {
   std::filesystem::create_directories(csv_path.parent_path());
-  fd_ = ::open(csv_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-  HPCNN_CHECK(fd_ >= 0, csv_path.string(), ": cannot create: ", std::strerror(errno));
-  write_all(fd_, std::string(kCsvHeader) + "\n", csv_path_);
+  if (resume) {
+    write_file_atomic(csv_path, kept_rows(csv_path, *resume, offset_s_));
+    fd_ = ::open(csv_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    HPCNN_CHECK(fd_ >= 0, csv_path.string(), ": cannot open: ", std::strerror(errno));
+  } else {
+    fd_ = ::open(csv_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
+    HPCNN_CHECK(fd_ >= 0, csv_path.string(), ": cannot create: ", std::strerror(errno));
+    write_all(fd_, std::string(kCsvHeader) + "\n", csv_path_);
+  }
   t0_ = std::chrono::steady_clock::now();
 }
 
@@ -101,7 +136,7 @@ RankTimingWriter::~RankTimingWriter() {
 void RankTimingWriter::start_clock() { t0_ = std::chrono::steady_clock::now(); }
 
 double RankTimingWriter::now() const {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
+  return offset_s_ + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0_).count();
 }
 
 void RankTimingWriter::record(int64_t epoch, int64_t step, Phase phase, double start_s, double seconds, int64_t bytes,

@@ -13,6 +13,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -34,10 +35,20 @@ inline constexpr std::string_view kCsvHeader = "rank,epoch,step,phase,start_s,se
 /// "rank-00003": the stem of a rank's timing/ and trace/ files.
 std::string rank_file_stem(int rank);
 
+/// Where a resumed run picks up: its timing files keep the rows up to and
+/// including (epoch, step) and drop any later ones (steps the killed run took
+/// after its last checkpoint, which the resumed run takes again).
+struct ResumePoint {
+  int64_t epoch = 0, step = 0;
+};
+
 class RankTimingWriter {
  public:
-  /// Opens (creating, truncating) `csv_path` and writes the header line.
-  RankTimingWriter(const std::filesystem::path& csv_path, int rank, std::filesystem::path trace_path = {});
+  /// Opens (creating, truncating) `csv_path` and writes the header line. With
+  /// `resume`, keeps the file's rows up to that point instead and continues
+  /// its clock from the last kept row's end (the trace starts afresh).
+  RankTimingWriter(const std::filesystem::path& csv_path, int rank, std::filesystem::path trace_path = {},
+                   std::optional<ResumePoint> resume = {});
   ~RankTimingWriter();
   RankTimingWriter(const RankTimingWriter&) = delete;
   RankTimingWriter& operator=(const RankTimingWriter&) = delete;
@@ -58,6 +69,7 @@ class RankTimingWriter {
   std::filesystem::path csv_path_, trace_path_;
   std::string pending_;
   std::chrono::steady_clock::time_point t0_;
+  double offset_s_ = 0;  ///< added to now(): a resumed run's clock goes on from the kept rows
   struct Event {
     Phase phase;
     int64_t epoch, step;

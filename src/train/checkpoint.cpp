@@ -22,11 +22,55 @@ std::string shape_text(const model::Shape& s) { return cat(s.c, "x", s.h, "x", s
 double double_attribute(const h5::File& f, const std::string& name) { return std::stod(f.string_attribute(name)); }
 }  // namespace
 
+namespace {
+void write_train_state(h5::File& f, const TrainState& state) {
+  f.set_attribute("global_step", state.global_step);
+  f.set_attribute("steps_in_epoch", state.steps_in_epoch);
+  f.set_attribute("epoch_done", int64_t{state.epoch_done ? 1 : 0});
+  f.create_group("train_state");
+  const std::string history = state.history.dump();
+  f.write_small("train_state/history", h5::ElementType::kUInt8, {static_cast<hsize_t>(history.size())}, history.data());
+  if (!state.step_losses.empty()) {
+    f.write_small("train_state/step_losses", h5::ElementType::kFloat64,
+                  {static_cast<hsize_t>(state.step_losses.size())}, state.step_losses.data());
+  }
+}
+
+/// The resumable part of a checkpoint, checked against what the file claims.
+TrainState read_train_state(const h5::File& f, const fs::path& path) {
+  TrainState s;
+  s.epoch = f.int_attribute("epoch");
+  s.global_step = f.int_attribute("global_step");
+  s.steps_in_epoch = f.int_attribute("steps_in_epoch");
+  s.epoch_done = f.int_attribute("epoch_done") != 0;
+  HPCNN_CHECK(s.epoch >= 1 && s.global_step >= 0 && s.steps_in_epoch >= 0 && s.steps_in_epoch <= s.global_step,
+              path.string(), ": inconsistent training position (epoch ", s.epoch, ", global_step ", s.global_step,
+              ", steps_in_epoch ", s.steps_in_epoch, ")");
+  const h5::Dataset history = f.open_dataset("train_state/history");
+  const auto hdims = history.dims();
+  HPCNN_CHECK(hdims.size() == 1 && hdims[0] <= (hsize_t{1} << 30), path.string(),
+              ": /train_state/history has the wrong shape");
+  std::string text(static_cast<size_t>(hdims[0]), '\0');
+  if (!text.empty()) history.read_all(h5::ElementType::kUInt8, text.data());
+  s.history = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  HPCNN_CHECK(s.history.is_object(), path.string(), ": /train_state/history is not a JSON object");
+  if (s.global_step > 0) {
+    const h5::Dataset losses = f.open_dataset("train_state/step_losses");
+    const auto ldims = losses.dims();
+    HPCNN_CHECK(ldims.size() == 1 && static_cast<int64_t>(ldims[0]) == s.global_step, path.string(),
+                ": /train_state/step_losses should hold ", s.global_step, " values");
+    s.step_losses.resize(static_cast<size_t>(s.global_step));
+    losses.read_all(h5::ElementType::kFloat64, s.step_losses.data());
+  }
+  return s;
+}
+}  // namespace
+
 void save_checkpoint(const fs::path& path, const model::Model& model, const model::Optimizer* optimizer, int64_t epoch,
-                     uint64_t seed, const data::Manifest* dataset) {
+                     uint64_t seed, const data::Manifest* dataset, const TrainState* state) {
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
   const fs::path tmp = path.string() + ".tmp." + std::to_string(getpid());
-  {
+  try {
     h5::File f = h5::File::create(tmp);
     const std::vector<float> params = model.params_host();
     const auto p = static_cast<hsize_t>(params.size());
@@ -87,8 +131,13 @@ void save_checkpoint(const fs::path& path, const model::Model& model, const mode
         f.set_attribute(key, std::string(text));
       }
     }
+    if (state != nullptr) write_train_state(f, *state);
     f.flush();
     f.close();
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove(tmp, ignored);  // never leave PATH.tmp.PID behind
+    throw;
   }
   rename_into_place(tmp, path);
 }
@@ -137,6 +186,7 @@ Checkpoint load_checkpoint(const fs::path& path) {
       f.open_dataset("optimizer/b").read_all(h5::ElementType::kFloat32, c.optimizer_b.data());
     }
   }
+  if (f.has_attribute("global_step")) c.state = read_train_state(f, path);
   return c;
 }
 

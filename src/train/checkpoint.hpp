@@ -8,6 +8,9 @@
 //                                 epoch, seed, num_params, optimizer, lr, beta1, beta2,
 //                                 epsilon, momentum, optimizer_steps; and, when trained
 //                                 on a dataset: dataset, sample_dtype, class_names (JSON)
+//   /train_state/history          uint8 (n,)    JSON text: the trainer's history (resume only)
+//   /train_state/step_losses      float64 (S,)  the loss of every global step so far
+//   root attributes of a resumable checkpoint: global_step, steps_in_epoch, epoch_done
 // The dataset attributes let `hpcnn predict` / `serve` name the classes and
 // scale pixels as training did without the dataset at hand.
 // The random state is (seed, epoch): every random draw in training is keyed
@@ -17,8 +20,11 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "model/model.hpp"
 #include "model/optimizer.hpp"
@@ -28,6 +34,21 @@ struct Manifest;
 }
 
 namespace hpcnn::train {
+
+/// Where a training run stands, so that resuming it continues exactly the
+/// same computation. Everything random in training is keyed by (seed, epoch,
+/// global sample index), so the position (epoch, steps_in_epoch) restores the
+/// sampler's order and the dropout streams; the optimizer state is the rest.
+struct TrainState {
+  int64_t global_step = 0;     ///< optimizer steps taken so far
+  int64_t epoch = 1;           ///< the epoch in progress, or the one just finished when epoch_done
+  int64_t steps_in_epoch = 0;  ///< steps of `epoch` already taken
+  bool epoch_done = false;     ///< `epoch` is finished, its validation included
+  /// The trainer's history: finished epochs' metrics, the partial sums of the
+  /// epoch in progress, seconds trained, and the resolved configuration.
+  nlohmann::json history = nlohmann::json::object();
+  std::vector<double> step_losses;  ///< one per global step
+};
 
 struct Checkpoint {
   std::string model_name;
@@ -44,11 +65,16 @@ struct Checkpoint {
   std::string dataset_name;
   std::string sample_dtype;              ///< "uint8" or "float32"
   std::vector<std::string> class_names;  ///< classification only
+  std::optional<TrainState> state;       ///< present in checkpoints a run can resume from
 };
 
-/// `dataset` (optional) records the training data's name, sample type and class names.
+/// `dataset` (optional) records the training data's name, sample type and
+/// class names; `state` (optional) makes the checkpoint resumable. Written to
+/// PATH.tmp.PID and renamed: on any failure the temporary is removed and the
+/// previous file at `path` (if any) is left as it was.
 void save_checkpoint(const std::filesystem::path& path, const model::Model& model, const model::Optimizer* optimizer,
-                     int64_t epoch, uint64_t seed, const data::Manifest* dataset = nullptr);
+                     int64_t epoch, uint64_t seed, const data::Manifest* dataset = nullptr,
+                     const TrainState* state = nullptr);
 Checkpoint load_checkpoint(const std::filesystem::path& path);
 
 /// Builds the checkpoint's model on `backend` with its parameters loaded.

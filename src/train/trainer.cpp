@@ -1,8 +1,13 @@
 // The training loop.
 #include "train/trainer.hpp"
 
+#include <fcntl.h>
+
+#include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
+#include <cstring>
 #include <ctime>
 #include <numeric>
 #include <optional>
@@ -19,6 +24,9 @@
 #include "data/sampler.hpp"
 #include "timing/timing.hpp"
 #include "train/checkpoint.hpp"
+#include "train/preemption.hpp"
+#include "train/run_dir.hpp"
+#include "train/watchdog.hpp"
 
 #include <unistd.h>
 
@@ -115,7 +123,9 @@ nlohmann::json TrainResult::to_json(const TrainConfig& c) const {
       {"train_seconds", train_seconds},
       {"samples_per_second", samples_per_second},
       {"step_losses", step_losses},
+      {"global_steps", global_steps},
   };
+  if (resumed_from_step >= 0) j["resumed_from_step"] = resumed_from_step;
   if (test) j["test"] = test->to_json();
   return j;
 }
@@ -133,7 +143,7 @@ void check_model_fits(const model::ModelSpec& spec, model::LossKind loss, const 
 }
 
 EvalMetrics evaluate(model::Model& model, data::SplitReader& reader, int64_t first, int64_t count, int64_t batch,
-                     comm::Communicator* comm) {
+                     comm::Communicator* comm, const std::function<void()>& on_batch) {
   EvalMetrics m;
   m.samples = count;
   const auto start = Clock::now();
@@ -152,6 +162,7 @@ EvalMetrics evaluate(model::Model& model, data::SplitReader& reader, int64_t fir
     const kernels::LossResult r = model.evaluate(b);
     loss += r.loss_sum;
     correct += r.correct;
+    if (on_batch) on_batch();
   }
   sum_over_ranks(comm, loss, correct);
   m.loss = count > 0 ? loss / static_cast<double>(count) : 0.0;
@@ -175,21 +186,26 @@ void check_ranks_agree(comm::Communicator& comm, const std::vector<std::pair<std
                 " (this rank's: ", text.substr(0, 120), ")");
   }
 }
-/// RUN_DIR/run.json: what ran, where and with what (rank 0 writes it).
-void write_run_manifest(const TrainConfig& c, comm::Communicator* comm, int64_t global_batch, comm::AllreduceAlgo algo,
-                        double bucket_mb, const kernels::Backend& backend) {
+std::string now_text() {
+  const std::time_t now = std::time(nullptr);
+  char text[32];
+  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S%z", std::localtime(&now));
+  return text;
+}
+
+/// RUN_DIR/run.json's contents: what ran, where and with what (every rank
+/// takes part: the host names are gathered; only rank 0's result is whole).
+nlohmann::json run_manifest(const TrainConfig& c, comm::Communicator* comm, int64_t global_batch,
+                            comm::AllreduceAlgo algo, double bucket_mb, const kernels::Backend& backend) {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
   const int world = comm != nullptr ? comm->size() : 1;
   const std::vector<std::string> hosts = comm != nullptr ? comm->gather(host) : std::vector<std::string>{host};
-  if (comm != nullptr && comm->rank() != 0) return;
-  const std::time_t now = std::time(nullptr);
-  char started[32];
-  std::strftime(started, sizeof started, "%Y-%m-%dT%H:%M:%S%z", std::localtime(&now));
-  const nlohmann::json j{
+  if (comm != nullptr && comm->rank() != 0) return nlohmann::json::object();
+  return nlohmann::json{
       {"format", "hpcnn-run"},
       {"version", 1},
-      {"started", started},
+      {"started", now_text()},
       {"hpcnn", version_string()},
       {"git_revision", git_revision()},
       {"compiler", compiler_string()},
@@ -201,12 +217,95 @@ void write_run_manifest(const TrainConfig& c, comm::Communicator* comm, int64_t 
        {{"backend", backend.name()}, {"kind", backend.device() == kernels::DeviceKind::kGpu ? "gpu" : "cpu"}}},
       {"libraries",
        {{"mpi", comm::mpi_library_version()}, {"hdf5", h5::library_version()}, {"onednn", kernels::onednn_version()}}}};
-  std::filesystem::create_directories(c.run_dir);
-  write_file_atomic(c.run_dir / "run.json", j.dump(2) + "\n");
 }
 }  // namespace
 
 namespace {
+/// Rebuilds the metrics of a finished epoch from its JSON (a checkpoint's history).
+EvalMetrics eval_from_json(const nlohmann::json& j) {
+  EvalMetrics m;
+  m.samples = j.value("samples", int64_t{0});
+  m.loss = j.value("loss", 0.0);
+  m.accuracy = j.value("accuracy", -1.0);
+  m.seconds = j.value("seconds", 0.0);
+  return m;
+}
+EpochMetrics epoch_from_json(const nlohmann::json& j) {
+  EpochMetrics e;
+  e.epoch = j.value("epoch", 0);
+  e.steps = j.value("steps", int64_t{0});
+  e.samples = j.value("samples", int64_t{0});
+  e.loss = j.value("loss", 0.0);
+  e.accuracy = j.value("accuracy", -1.0);
+  e.seconds = j.value("seconds", 0.0);
+  e.samples_per_second = j.value("samples_per_second", 0.0);
+  if (j.contains("validation")) e.validation = eval_from_json(j["validation"]);
+  return e;
+}
+
+nlohmann::json state_to_json(const TrainState& s) {
+  return {{"global_step", s.global_step}, {"epoch", s.epoch},     {"steps_in_epoch", s.steps_in_epoch},
+          {"epoch_done", s.epoch_done},   {"history", s.history}, {"step_losses", s.step_losses}};
+}
+TrainState state_from_json(const nlohmann::json& j) {
+  TrainState s;
+  s.global_step = j.at("global_step").get<int64_t>();
+  s.epoch = j.at("epoch").get<int64_t>();
+  s.steps_in_epoch = j.at("steps_in_epoch").get<int64_t>();
+  s.epoch_done = j.at("epoch_done").get<bool>();
+  s.history = j.at("history");
+  s.step_losses = j.at("step_losses").get<std::vector<double>>();
+  return s;
+}
+
+/// The dataset's identity for resuming: its manifest (names, shapes, shard hashes).
+std::string dataset_digest(const data::Manifest& m) {
+  const std::string text = m.to_json().dump();
+  return sha256_hex({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+}
+
+/// Fails now, not after training, when `path` cannot be written.
+void check_writable(const std::filesystem::path& path, const char* what) {
+  std::error_code ec;
+  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+  HPCNN_CHECK(!ec, what, " ", path.string(), ": cannot create its directory: ", ec.message());
+  HPCNN_CHECK(!std::filesystem::is_directory(path, ec), what, " ", path.string(), ": is a directory");
+  const std::filesystem::path probe = path.string() + ".tmp." + std::to_string(getpid());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  HPCNN_CHECK(fd >= 0, what, " ", path.string(), ": cannot be written: ", std::strerror(errno));
+  ::close(fd);
+  ::unlink(probe.c_str());
+}
+
+/// Fails now, not after training, when a shard file of any split is missing.
+void check_shards_present(const std::filesystem::path& dir, const data::Manifest& m) {
+  for (const auto& [name, split] : m.splits) {
+    for (const data::ShardInfo& shard : split.shards) {
+      HPCNN_CHECK(std::filesystem::is_regular_file(dir / shard.file), dir.string(), ": the ", name, " shard ",
+                  shard.file, " is missing (the manifest lists it)");
+    }
+  }
+}
+
+/// The sums of an epoch in progress (what a mid-epoch checkpoint carries).
+struct EpochProgress {
+  double loss_sum = 0;
+  int64_t correct = 0, samples = 0, steps = 0;
+  double seconds = 0;  ///< training time of this epoch so far
+  nlohmann::json to_json() const {
+    return {{"loss_sum", loss_sum}, {"correct", correct}, {"samples", samples}, {"steps", steps}, {"seconds", seconds}};
+  }
+  static EpochProgress from_json(const nlohmann::json& j) {
+    EpochProgress p;
+    p.loss_sum = j.value("loss_sum", 0.0);
+    p.correct = j.value("correct", int64_t{0});
+    p.samples = j.value("samples", int64_t{0});
+    p.steps = j.value("steps", int64_t{0});
+    p.seconds = j.value("seconds", 0.0);
+    return p;
+  }
+};
+
 /// One training run, set up once (constructor), then driven step by step
 /// (step) and epoch by epoch (epoch); train() strings them together. A
 /// gradient goes: backward reports each layer's finished range -> the run
@@ -217,19 +316,33 @@ class TrainingRun {
   TrainingRun(const TrainConfig& c, const Logger& log, comm::Communicator* comm);
   /// Trains every epoch (or until max_steps), evaluates, writes metrics.
   TrainResult run();
+  /// Records a failure in run.json (rank 0; best effort).
+  void mark_failed(const std::string& why);
 
  private:
   struct StepOutcome {
     kernels::LossResult loss;
-    int64_t samples = 0;  ///< in the global batch
+    int64_t samples = 0;          ///< in the global batch
+    bool stop = false;            ///< some rank was asked to stop (agreed by all)
+    bool checkpoint_due = false;  ///< rank 0's wall-time checkpoint interval passed (agreed by all)
   };
   StepOutcome step(int epoch, int64_t step_in_epoch, const std::vector<int64_t>& order);
-  /// Runs one epoch; false when max_steps was reached before it started.
-  bool epoch(int epoch);
+  /// Runs one epoch from step `first_step`; false when the run should not go on
+  /// (max_steps reached before it started, or a stop was agreed).
+  bool epoch(int epoch, int64_t first_step);
   /// Backward's hook: a layer's gradients [first, first + count) are final.
   void grads_ready(int64_t first, int64_t count);
   /// Hands the finished gradients [first, last) to the reducer.
   void start_bucket(int64_t first, int64_t last);
+  /// Decides what to do with the run directory (rank 0) and tells every rank.
+  void prepare_run_directory(const nlohmann::json& resolved);
+  /// Writes a resumable checkpoint to `path` (rank 0; the others go on).
+  void save_state(const std::filesystem::path& path, int epoch, int64_t steps_in_epoch, bool epoch_done,
+                  const EpochProgress* progress);
+  nlohmann::json history(const EpochProgress* progress) const;
+  void mark(RunPhase phase, int64_t epoch = 0, int64_t step = 0) {
+    if (watchdog_) watchdog_->mark(phase, epoch, step);
+  }
 
   const TrainConfig& c_;
   const Logger& log_;
@@ -254,7 +367,40 @@ class TrainingRun {
   std::optional<timing::RankTimingWriter> timer_;
   data::Batch batch_;
   TrainResult result_;
+  // Long jobs.
+  std::unique_ptr<RunDirectory> run_dir_;  ///< rank 0, with a run directory
+  std::unique_ptr<Watchdog> watchdog_;
+  RunPlan plan_;
+  std::optional<TrainState> resume_;       ///< where the resumed run stood
+  std::optional<Checkpoint> resume_ckpt_;  ///< rank 0: the checkpoint resumed from
+  nlohmann::json run_manifest_ = nlohmann::json::object();
+  Clock::time_point last_checkpoint_ = Clock::now();
+  int stop_signal_ = 0;  ///< agreed: stop after the current step
 };
+
+std::string option_name(const std::string& key) {
+  std::string s = key;
+  std::replace(s.begin(), s.end(), '_', '-');
+  return "--" + s;
+}
+}  // namespace
+
+std::string resume_mismatch(const nlohmann::json& recorded, const nlohmann::json& current) {
+  // What changes the trajectory. Not: epochs, max_steps (how far to go),
+  // threads, allreduce, bucket_mb, compute_only, world_size and the per-rank
+  // batch (how it is computed: the global batch is what counts).
+  static const char* kKeys[] = {"model",        "optimizer",     "lr",          "beta1",   "beta2",
+                                "adam_epsilon", "momentum",      "seed",        "backend", "validation_split",
+                                "eval_batch",   "evaluate_test", "global_batch"};
+  for (const char* key : kKeys) {
+    const nlohmann::json a = recorded.contains(key) ? recorded[key] : nlohmann::json();
+    const nlohmann::json b = current.contains(key) ? current[key] : nlohmann::json();
+    if (a != b) return cat(option_name(key), " is ", b.dump(), " here but ", a.dump(), " in the run being resumed");
+  }
+  return "";
+}
+
+namespace {
 
 TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communicator* comm)
     : c_(c),
@@ -269,6 +415,7 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
     check_ranks_agree(*comm_,
                       {{"configuration", c.to_json().dump()}, {"dataset manifest", manifest_.to_json().dump()}});
   }
+  check_shards_present(c.data_dir, manifest_);
   // The model on its backend, and its optimizer.
   const model::Shape input{manifest_.sample_shape[0], manifest_.sample_shape[1], manifest_.sample_shape[2]};
   model::ModelSpec spec = model::make_model(c.model, &input);
@@ -277,9 +424,17 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   check_model_fits(spec, loss_kind, manifest_, "model '" + c.model + "'");
   backend_ = kernels::make_backend(c.backend, c.threads);
   const int64_t n_params = spec.total_params();
+  global_batch_ = c.global_batch > 0 ? c.global_batch : c.batch * world_;
   // The all-reduce, resolved once (`auto` by the size of a reduction block).
   const bool exchange = world_ > 1 && !c.compute_only;
   algo_ = comm_ != nullptr ? comm::resolve_allreduce(*comm_, c.allreduce, n_params) : c.allreduce;
+  bucket_mb_ = c.bucket_mb >= 0 ? c.bucket_mb : (comm_ != nullptr && comm_->num_nodes() > 1 ? kAutoBucketMb : 0.0);
+  bucket_floats_ = static_cast<int64_t>(bucket_mb_ * double(1 << 20)) / static_cast<int64_t>(sizeof(float));
+
+  // The run directory: a new run, or the unfinished one found there resumed.
+  if (!c.run_dir.empty()) {
+    prepare_run_directory(resolved_config(c, world_, global_batch_, comm::allreduce_name(algo_), bucket_mb_));
+  }
   // Shared memory inside a node reduces in place when the gradients live in
   // the node's shared window (host memory only).
   float* grads_storage = nullptr;
@@ -289,9 +444,12 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   }
   net_ = std::make_unique<model::Model>(std::move(spec), loss_kind, *backend_, c.seed, grads_storage);
   optimizer_ = std::make_unique<model::Optimizer>(c.optimizer, *backend_, net_->num_params());
-  global_batch_ = c.global_batch > 0 ? c.global_batch : c.batch * world_;
+  if (resume_ckpt_) {  // rank 0 holds the checkpoint; the broadcasts below hand it on
+    net_->set_params_host(resume_ckpt_->params);
+    optimizer_->restore(resume_ckpt_->optimizer_steps, resume_ckpt_->optimizer_a, resume_ckpt_->optimizer_b);
+  }
 
-  // Every rank starts from rank 0's weights.
+  // Every rank starts from rank 0's weights (and, resuming, its optimizer state).
   if (comm_ != nullptr) {
     std::string shapes;
     for (const model::ParamView& v : net_->param_views()) shapes += cat(v.weights_count, "+", v.bias_count, ";");
@@ -299,11 +457,15 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
     std::vector<float> params = net_->params_host();
     comm_->broadcast(params.data(), static_cast<int64_t>(params.size()));
     net_->set_params_host(params);
+    if (resume_ && world_ > 1) {
+      std::vector<float> a = optimizer_->state_a(), b = optimizer_->state_b();
+      comm_->broadcast(a.data(), static_cast<int64_t>(a.size()));
+      comm_->broadcast(b.data(), static_cast<int64_t>(b.size()));
+      optimizer_->restore(resume_->global_step, a, b);
+    }
   }
   // The gradient exchange, built once.
   if (exchange) reducer_ = comm::make_host_reducer(*comm_, algo_, net_->grads(), net_->num_params());
-  bucket_mb_ = c.bucket_mb >= 0 ? c.bucket_mb : (comm_ != nullptr && comm_->num_nodes() > 1 ? kAutoBucketMb : 0.0);
-  bucket_floats_ = static_cast<int64_t>(bucket_mb_ * double(1 << 20)) / static_cast<int64_t>(sizeof(float));
   if (rank_ == 0) {
     log.info(cat("model ", c.model, ": ", net_->num_params(), " parameters, backend ", backend_->name(), ", dataset ",
                  manifest_.name, " (", manifest_.split("train").num_samples(), " training samples)"));
@@ -325,9 +487,13 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   sampler_ = std::make_unique<data::Sampler>(train_split, data::ShardingMode::kHyperslab, 0, 1, c.seed);
   std::vector<int> all_shards(train_split.shards.size());
   std::iota(all_shards.begin(), all_shards.end(), 0);
-  if (train_reader_->preload_bytes(all_shards) <= c.preload_limit_mb * (int64_t{1} << 20)) {
-    train_reader_->preload(all_shards);
+  const bool preload = train_reader_->preload_bytes(all_shards) <= c.preload_limit_mb * (int64_t{1} << 20);
+  if (c.verify_data == TrainConfig::VerifyData::kAlways ||
+      (c.verify_data == TrainConfig::VerifyData::kAuto && preload)) {
+    mark(RunPhase::kData);
+    data::verify_checksums(c.data_dir, manifest_, {});
   }
+  if (preload) train_reader_->preload(all_shards);
   steps_per_epoch_ = (n_train_ + global_batch_ - 1) / global_batch_;
 
   // The run directory: run.json, then this rank's timing file.
@@ -337,12 +503,142 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   result_.global_batch = global_batch_;
   result_.allreduce = comm::allreduce_name(algo_);
   result_.bucket_mb = bucket_mb_;
-  if (!c.run_dir.empty()) {
-    write_run_manifest(c, comm_, global_batch_, algo_, bucket_mb_, *backend_);
-    const std::string stem = timing::rank_file_stem(rank_);
-    timer_.emplace(c.run_dir / "timing" / (stem + ".csv"), rank_,
-                   c.trace ? c.run_dir / "trace" / (stem + ".json") : std::filesystem::path());
+  if (resume_) {
+    global_step_ = resume_->global_step;
+    result_.resumed_from_step = resume_->global_step;
+    result_.step_losses = resume_->step_losses;
+    result_.train_seconds = resume_->history.value("train_seconds", 0.0);
+    if (resume_->history.contains("epochs")) {
+      for (const auto& e : resume_->history["epochs"]) result_.epochs.push_back(epoch_from_json(e));
+    }
   }
+  if (!c.run_dir.empty()) {
+    nlohmann::json manifest = run_manifest(c, comm_, global_batch_, algo_, bucket_mb_, *backend_);
+    if (run_dir_) {
+      nlohmann::json resumes = run_manifest_.value("resumes", nlohmann::json::array());
+      if (resume_) resumes.push_back({{"from_step", resume_->global_step}, {"world_size", world_}, {"at", now_text()}});
+      manifest["resumes"] = resumes;
+      run_dir_->write_manifest(manifest, RunStatus::kRunning);
+    }
+    const std::string stem = timing::rank_file_stem(rank_);
+    std::optional<timing::ResumePoint> keep;
+    if (resume_ && plan_.previous_world_size == world_) {
+      keep = timing::ResumePoint{resume_->epoch, resume_->steps_in_epoch};
+    }
+    timer_.emplace(c.run_dir / "timing" / (stem + ".csv"), rank_,
+                   c.trace ? c.run_dir / "trace" / (stem + ".json") : std::filesystem::path(), keep);
+  }
+  if (c.checkpoint_every_steps > 0 || c.checkpoint_every_seconds > 0) {
+    HPCNN_CHECK(!c.run_dir.empty(), "periodic checkpoints need a run directory");
+  }
+}
+
+void TrainingRun::prepare_run_directory(const nlohmann::json& resolved) {
+  // Rank 0 decides; every rank learns the verdict (or the same error).
+  std::string error;
+  nlohmann::json verdict;
+  if (rank_ == 0) {
+    try {
+      run_dir_ = std::make_unique<RunDirectory>(c_.run_dir);
+      plan_ = run_dir_->prepare(c_.resume, c_.force, c_.checkpoint);
+      check_writable(c_.checkpoint, "--checkpoint");
+      check_writable(c_.run_dir / "metrics.json", "the run directory's");
+      if (plan_.resume) {
+        resume_ckpt_ = load_checkpoint(plan_.checkpoint);
+        const TrainState& s = *resume_ckpt_->state;
+        const nlohmann::json recorded = s.history.value("config", nlohmann::json::object());
+        const std::string differs = resume_mismatch(recorded, resolved);
+        HPCNN_CHECK(differs.empty(), "cannot resume ", c_.run_dir.string(), ": ", differs,
+                    " (a different run needs another --out, or --force to replace this one)");
+        HPCNN_CHECK(s.history.value("dataset_digest", std::string()) == dataset_digest(manifest_), "cannot resume ",
+                    c_.run_dir.string(), ": dataset '", manifest_.name,
+                    "' is not the data the run was trained on (its manifest differs)");
+        const bool done = (s.epoch_done && s.epoch >= c_.epochs) || (c_.max_steps > 0 && s.global_step >= c_.max_steps);
+        HPCNN_CHECK(!done, "cannot resume ", c_.run_dir.string(), ": nothing left to train (the run stands at epoch ",
+                    s.epoch, s.epoch_done ? " done" : "", ", step ", s.global_step,
+                    "): raise --epochs or --max-steps to continue it");
+        if (plan_.previous_world_size != world_ && plan_.previous_world_size > 0) {
+          // Other ranks' files would not line up: keep the old timing aside.
+          std::error_code ec;
+          std::filesystem::rename(c_.run_dir / "timing", c_.run_dir / cat("timing-before-resume-", s.global_step), ec);
+        }
+        verdict["state"] = state_to_json(s);
+      }
+      // The previous run.json's resume record carries on.
+      if (plan_.resume && std::filesystem::exists(c_.run_dir / "run.json")) {
+        const auto prev = nlohmann::json::parse(read_text_file(c_.run_dir / "run.json"), nullptr, false);
+        if (prev.is_object() && prev.contains("resumes")) run_manifest_["resumes"] = prev["resumes"];
+      }
+      verdict["resume"] = plan_.resume;
+      verdict["note"] = plan_.note;
+      verdict["previous_world_size"] = plan_.previous_world_size;
+      verdict["checkpoint_step"] = plan_.checkpoint_step;
+    } catch (const Error& e) {
+      error = e.message();
+      run_dir_.reset();
+    } catch (const std::exception& e) {
+      error = e.what();
+      run_dir_.reset();
+    }
+  }
+  if (comm_ != nullptr && world_ > 1) {
+    error = comm_->broadcast(error);
+    const std::string text = comm_->broadcast(error.empty() ? verdict.dump() : std::string("{}"));
+    if (rank_ != 0) verdict = nlohmann::json::parse(text);
+  }
+  if (!error.empty()) {
+    // Rank 0 reports; the others end quietly with it.
+    if (rank_ == 0) throw Error(error, __FILE__, __LINE__);
+    throw Error(cat("rank 0 stopped: ", error), __FILE__, __LINE__);
+  }
+  plan_.resume = verdict.value("resume", false);
+  plan_.note = verdict.value("note", std::string());
+  plan_.previous_world_size = verdict.value("previous_world_size", 0);
+  plan_.checkpoint_step = verdict.value("checkpoint_step", int64_t{0});
+  if (plan_.resume) resume_ = state_from_json(verdict["state"]);
+  if (rank_ == 0) log_.info(plan_.note);
+  // The watchdog, once every rank knows the run directory is usable.
+  std::function<void(const std::string&)> on_stall;
+  if (rank_ == 0) on_stall = [this](const std::string& why) { run_dir_->set_status(RunStatus::kFailed, why); };
+  watchdog_ = std::make_unique<Watchdog>(c_.timeout_s, rank_, world_, c_.run_dir / "heartbeat", on_stall);
+}
+
+void TrainingRun::mark_failed(const std::string& why) {
+  if (!run_dir_) return;
+  try {
+    run_dir_->set_status(RunStatus::kFailed, why);
+  } catch (const std::exception&) {
+    // The error being reported matters more.
+  }
+}
+
+nlohmann::json TrainingRun::history(const EpochProgress* progress) const {
+  nlohmann::json epochs = nlohmann::json::array();
+  for (const EpochMetrics& e : result_.epochs) epochs.push_back(e.to_json());
+  nlohmann::json h{
+      {"epochs", epochs},
+      {"train_seconds", result_.train_seconds},
+      {"config", resolved_config(c_, world_, global_batch_, comm::allreduce_name(algo_), bucket_mb_)},
+      {"dataset_digest", dataset_digest(manifest_)},
+  };
+  if (progress != nullptr) h["partial"] = progress->to_json();
+  return h;
+}
+
+void TrainingRun::save_state(const std::filesystem::path& path, int epoch, int64_t steps_in_epoch, bool epoch_done,
+                             const EpochProgress* progress) {
+  last_checkpoint_ = Clock::now();
+  if (rank_ != 0) return;
+  mark(RunPhase::kCheckpoint, epoch, steps_in_epoch);
+  TrainState state;
+  state.global_step = global_step_;
+  state.epoch = epoch;
+  state.steps_in_epoch = steps_in_epoch;
+  state.epoch_done = epoch_done;
+  state.history = history(progress);
+  state.step_losses = result_.step_losses;
+  save_checkpoint(path, *net_, optimizer_.get(), epoch, c_.seed, &manifest_, &state);
+  if (path.parent_path() == c_.run_dir / "checkpoints") prune_checkpoints(c_.run_dir, c_.keep_checkpoints);
 }
 
 void TrainingRun::grads_ready(int64_t first, int64_t count) {
@@ -376,9 +672,11 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   model::Model::GradsReadyFn hook;
   if (reducer_) hook = [this](int64_t f, int64_t k) { grads_ready(f, k); };
   if (n > 0) {
+    mark(RunPhase::kData, epoch, step_in_epoch + 1);
     train_reader_->read(
         std::span<const int64_t>(order).subspan(static_cast<size_t>(first + lo), static_cast<size_t>(n)), batch_);
     const double t_data = timer_ ? timer_->now() : 0.0;
+    mark(RunPhase::kCompute, epoch, step_in_epoch + 1);
     out.loss = net_->train_step(batch_, 1.0f / static_cast<float>(len), epoch, timer_ ? &st : nullptr, hook);
     data_s = t_data - t_step;
   } else {
@@ -393,12 +691,30 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
     timer_->record(epoch, step_in_epoch + 1, timing::Phase::kBackward, t_backward, st.backward_s, 0, n);
   }
   const double t_wait = timer_ ? timer_->now() : 0.0;
+  mark(RunPhase::kCollective, epoch, step_in_epoch + 1);
   comm::ReduceStats rs;
+  // The step's small exchange: the loss sums, and two flags every rank must
+  // act on together (a stop was asked for somewhere; rank 0's checkpoint
+  // interval passed). One rank alone needs no exchange.
+  double flags[2] = {
+      preemption_signal() != 0 ? 1.0 : 0.0,
+      rank_ == 0 && c_.checkpoint_every_seconds > 0 && seconds_since(last_checkpoint_) >= c_.checkpoint_every_seconds
+          ? 1.0
+          : 0.0};
   if (reducer_) {
     if (pending_last_ > 0) start_bucket(0, pending_last_);  // what backward finished since the last bucket
     rs = reducer_->wait();
-    sum_over_ranks(comm_, out.loss.loss_sum, out.loss.correct);
+    double sums[4] = {out.loss.loss_sum, static_cast<double>(out.loss.correct), flags[0], flags[1]};
+    comm_->sum(sums, 4);
+    out.loss.loss_sum = sums[0];
+    out.loss.correct = static_cast<int64_t>(sums[1]);
+    flags[0] = sums[2];
+    flags[1] = sums[3];
+  } else if (comm_ != nullptr && world_ > 1) {
+    comm_->sum(flags, 2);
   }
+  out.stop = flags[0] > 0;
+  out.checkpoint_due = flags[1] > 0;
   if (timer_) {
     timer_->record(epoch, step_in_epoch + 1, timing::Phase::kAllreduce, first_start_s_ >= 0 ? first_start_s_ : t_wait,
                    rs.busy_s, rs.bytes, n);
@@ -410,6 +726,7 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
                 "): training diverged or the data holds NaN/Inf; lower --lr (now ", c_.optimizer.lr,
                 ") or run hpcnn data verify");
   }
+  mark(RunPhase::kOptimizer, epoch, step_in_epoch + 1);
   const double t_opt = timer_ ? timer_->now() : 0.0;
   optimizer_->step(net_->params(), net_->grads());
   if (timer_) {
@@ -421,50 +738,75 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   return out;
 }
 
-bool TrainingRun::epoch(int epoch) {
+bool TrainingRun::epoch(int epoch, int64_t first_step) {
   if (c_.max_steps > 0 && global_step_ >= c_.max_steps) return false;
   std::vector<int64_t> order = sampler_->epoch_indices(epoch);
   if (n_holdout_ > 0) std::erase_if(order, [this](int64_t i) { return i >= n_train_; });
   EpochMetrics em;
   em.epoch = epoch;
-  double loss_sum = 0;
-  int64_t correct = 0;
+  // Resuming inside this epoch: the sums of the steps already taken.
+  EpochProgress p;
+  if (first_step > 0 && resume_ && resume_->history.contains("partial")) {
+    p = EpochProgress::from_json(resume_->history["partial"]);
+  }
   auto last_progress = Clock::now();
   const auto epoch_start = Clock::now();
-  for (int64_t s = 0; s < steps_per_epoch_; ++s) {
+  const double seconds_before = p.seconds;
+  int64_t s = first_step;
+  for (; s < steps_per_epoch_; ++s) {
     if (c_.max_steps > 0 && global_step_ >= c_.max_steps) break;
     const StepOutcome r = step(epoch, s, order);
     result_.step_losses.push_back(r.loss.loss_sum / static_cast<double>(r.samples));
-    loss_sum += r.loss.loss_sum;
-    correct += r.loss.correct;
-    em.samples += r.samples;
-    ++em.steps;
+    p.loss_sum += r.loss.loss_sum;
+    p.correct += r.loss.correct;
+    p.samples += r.samples;
+    ++p.steps;
     ++global_step_;
+    const bool due_by_steps = c_.checkpoint_every_steps > 0 && global_step_ % c_.checkpoint_every_steps == 0;
+    if (r.stop || r.checkpoint_due || due_by_steps) {
+      p.seconds = seconds_before + seconds_since(epoch_start);
+      save_state(periodic_checkpoint_path(c_.run_dir, global_step_), epoch, s + 1, false, &p);
+    }
+    if (r.stop) {
+      stop_signal_ = preemption_signal() != 0 ? preemption_signal() : SIGTERM;
+      result_.train_seconds += seconds_since(epoch_start);
+      log_.end_progress();
+      if (rank_ == 0) {
+        log_.info(cat("stopping on a signal after global step ", global_step_, " (epoch ", epoch, " step ", s + 1,
+                      "): checkpoint written, resume with the same command or --resume ", c_.run_dir.string()));
+      }
+      return false;
+    }
     if (seconds_since(last_progress) >= c_.progress_seconds) {
       last_progress = Clock::now();
-      const double rate = static_cast<double>(em.samples) / seconds_since(epoch_start);
-      const double remaining = static_cast<double>(n_train_ - em.samples) / rate +
+      const double rate = static_cast<double>(p.samples) / (seconds_before + seconds_since(epoch_start));
+      const double remaining = static_cast<double>(n_train_ - p.samples) / rate +
                                static_cast<double>(c_.epochs - epoch) * static_cast<double>(n_train_) / rate;
       if (rank_ == 0) {
         log_.progress(cat("epoch ", epoch, "/", c_.epochs, " step ", s + 1, "/", steps_per_epoch_, " loss ",
-                          loss_sum / static_cast<double>(em.samples),
-                          classification_ ? cat(" acc ", static_cast<double>(correct) / static_cast<double>(em.samples))
-                                          : std::string(),
+                          p.loss_sum / static_cast<double>(p.samples),
+                          classification_
+                              ? cat(" acc ", static_cast<double>(p.correct) / static_cast<double>(p.samples))
+                              : std::string(),
                           " ", static_cast<int64_t>(rate), " samples/s ETA ", eta_text(remaining)));
       }
     }
   }
   backend_->synchronize();
-  em.seconds = seconds_since(epoch_start);
+  em.seconds = seconds_before + seconds_since(epoch_start);
+  em.steps = p.steps;
+  em.samples = p.samples;
   log_.end_progress();
   if (em.samples == 0) return false;
-  em.loss = loss_sum / static_cast<double>(em.samples);
-  if (classification_) em.accuracy = static_cast<double>(correct) / static_cast<double>(em.samples);
+  em.loss = p.loss_sum / static_cast<double>(em.samples);
+  if (classification_) em.accuracy = static_cast<double>(p.correct) / static_cast<double>(em.samples);
   em.samples_per_second = static_cast<double>(em.samples) / em.seconds;
+  mark(RunPhase::kEvaluate, epoch, s);
+  const std::function<void()> tick = [this, epoch, s] { mark(RunPhase::kEvaluate, epoch, s); };
   if (val_reader_) {
-    em.validation = evaluate(*net_, *val_reader_, 0, val_reader_->num_samples(), c_.eval_batch, comm_);
+    em.validation = evaluate(*net_, *val_reader_, 0, val_reader_->num_samples(), c_.eval_batch, comm_, tick);
   } else if (n_holdout_ > 0) {
-    em.validation = evaluate(*net_, *train_reader_, n_train_, n_holdout_, c_.eval_batch, comm_);
+    em.validation = evaluate(*net_, *train_reader_, n_train_, n_holdout_, c_.eval_batch, comm_, tick);
   }
   if (rank_ == 0) {
     log_.info(cat("epoch ", epoch, "/", c_.epochs, ": loss ", em.loss,
@@ -476,8 +818,7 @@ bool TrainingRun::epoch(int epoch) {
   }
   result_.train_seconds += em.seconds;
   result_.epochs.push_back(em);
-  if (!c_.checkpoint.empty() && rank_ == 0)
-    save_checkpoint(c_.checkpoint, *net_, optimizer_.get(), epoch, c_.seed, &manifest_);
+  if (!c_.checkpoint.empty()) save_state(c_.checkpoint, epoch, s, true, nullptr);
   return true;
 }
 
@@ -485,29 +826,62 @@ TrainResult TrainingRun::run() {
   if (comm_ != nullptr) comm_->barrier();  // align the ranks' timing clocks
   if (timer_) timer_->start_clock();
   const auto run_start = Clock::now();
-  for (int e = 1; e <= c_.epochs; ++e) {
-    if (!epoch(e)) break;
+  last_checkpoint_ = Clock::now();
+  // Where to start: the beginning, or where the resumed run stood.
+  int first_epoch = 1;
+  int64_t first_step = 0;
+  if (resume_) {
+    first_epoch = static_cast<int>(resume_->epoch) + (resume_->epoch_done ? 1 : 0);
+    first_step = resume_->epoch_done ? 0 : resume_->steps_in_epoch;
   }
+  for (int e = first_epoch; e <= c_.epochs; ++e) {
+    const bool go_on = epoch(e, e == first_epoch ? first_step : 0);
+    if (!go_on) break;
+  }
+  result_.global_steps = global_step_;
+  mark(RunPhase::kFinish);
   if (timer_) timer_->finish();
+  if (stop_signal_ != 0) {
+    // Preempted: the checkpoint is written; every rank leaves together.
+    result_.preempted_by = stop_signal_;
+    if (run_dir_) {
+      run_dir_->set_status(RunStatus::kPreempted,
+                           cat("signal ", stop_signal_, " after global step ", global_step_, "; resumable"));
+    }
+    if (comm_ != nullptr) comm_->barrier();
+    return result_;
+  }
   int64_t trained = 0;
   for (const EpochMetrics& e : result_.epochs) trained += e.samples;
   result_.samples_per_second = result_.train_seconds > 0 ? static_cast<double>(trained) / result_.train_seconds : 0.0;
   if (c_.evaluate_test && manifest_.splits.count("test")) {
+    mark(RunPhase::kEvaluate);
     data::SplitReader test_reader(c_.data_dir, manifest_, "test");
-    result_.test = evaluate(*net_, test_reader, 0, test_reader.num_samples(), c_.eval_batch, comm_);
+    result_.test = evaluate(*net_, test_reader, 0, test_reader.num_samples(), c_.eval_batch, comm_,
+                            [this] { mark(RunPhase::kEvaluate); });
   }
   log_.debug(cat("run took ", seconds_since(run_start), " s"));
   if (!c_.metrics.empty() && rank_ == 0) {
     if (c_.metrics.has_parent_path()) std::filesystem::create_directories(c_.metrics.parent_path());
     write_file_atomic(c_.metrics, result_.to_json(c_).dump(2) + "\n");
   }
+  if (run_dir_) run_dir_->set_status(RunStatus::kComplete, cat(global_step_, " steps"));
+  mark(RunPhase::kFinish);
+  if (comm_ != nullptr) comm_->barrier();  // nobody leaves while rank 0 still writes
   return result_;
 }
 }  // namespace
 
 TrainResult train(const TrainConfig& c, const Logger& log, comm::Communicator* comm) {
-  TrainingRun run(c, log, comm);
-  return run.run();
+  PreemptionSignals signals;
+  std::unique_ptr<TrainingRun> run;
+  try {
+    run = std::make_unique<TrainingRun>(c, log, comm);
+    return run->run();
+  } catch (const std::exception& e) {
+    if (run) run->mark_failed(e.what());
+    throw;
+  }
 }
 
 }  // namespace hpcnn::train

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -64,6 +65,18 @@ struct TrainConfig {
   std::filesystem::path metrics;     ///< JSON written at the end when set
   double progress_seconds = 2.0;
 
+  // Long jobs: resumable checkpoints, preemption, the watchdog (see
+  // run_dir.hpp, preemption.hpp, watchdog.hpp). None of these change results.
+  int64_t checkpoint_every_steps = 0;        ///< a resumable checkpoint every this many steps (0: off)
+  double checkpoint_every_seconds = 1800.0;  ///< ... and after this much wall time since the last (0: off)
+  int keep_checkpoints = 3;                  ///< periodic checkpoints kept in RUN_DIR/checkpoints/
+  double timeout_s = 600.0;                  ///< watchdog: no progress for this long ends the job (0: off)
+  bool resume = false;                       ///< the run directory must hold a run to continue
+  bool force = false;                        ///< replace a run found in the run directory
+  /// Check every shard's SHA-256 against the manifest before training:
+  /// auto does it when the training data is preloaded (it is read whole anyway).
+  enum class VerifyData { kAuto, kAlways, kNever } verify_data = VerifyData::kAuto;
+
   /// Every option that can change the results (not paths of outputs, not
   /// logging): what run.json and metrics.json record as the configuration and
   /// what the ranks must agree on before training.
@@ -101,8 +114,17 @@ struct TrainResult {
   std::optional<EvalMetrics> test;
   double train_seconds = 0.0;
   double samples_per_second = 0.0;  ///< over all training steps
+  int64_t global_steps = 0;         ///< optimizer steps taken, resumed ones included
+  int64_t resumed_from_step = -1;   ///< the checkpoint's step when this run resumed one (-1: it did not)
+  int preempted_by = 0;             ///< the signal that stopped the run early (0: it ran to the end)
   nlohmann::json to_json(const TrainConfig& config) const;
 };
+
+/// The option (as on the command line, "--lr") whose value in `current`
+/// differs from `recorded`, both resolved configurations; "" when a run with
+/// `recorded` may be resumed with `current` (the epochs, --max-steps, threads,
+/// all-reduce, buckets and rank count may change; the global batch may not).
+std::string resume_mismatch(const nlohmann::json& recorded, const nlohmann::json& current);
 
 /// Throws unless a model with this output and loss suits `manifest`'s task
 /// (classification: one output per class; regression: one per target).
@@ -112,11 +134,16 @@ void check_model_fits(const model::ModelSpec& spec, model::LossKind loss, const 
 
 /// Mean loss / accuracy of `model` over samples [first, first + count) of
 /// `reader`; with `comm`, each rank evaluates its block and the sums are combined.
+/// `on_batch`, when set, is called after every batch (the watchdog's progress).
 EvalMetrics evaluate(model::Model& model, data::SplitReader& reader, int64_t first, int64_t count, int64_t batch,
-                     comm::Communicator* comm = nullptr);
+                     comm::Communicator* comm = nullptr, const std::function<void()>& on_batch = {});
 
 /// Trains on the ranks of `comm` (nullptr: this process alone). Every rank
-/// returns the same result; only rank 0 writes files.
+/// returns the same result; only rank 0 writes files (each rank writes its
+/// own timing and heartbeat file). With a run directory: takes its lock,
+/// resumes an unfinished run found there, checkpoints periodically, stops
+/// cleanly on SIGUSR1/SIGTERM (result.preempted_by) and is watched by the
+/// watchdog (exit kWatchdogExitCode when a rank stalls).
 TrainResult train(const TrainConfig& config, const Logger& log, comm::Communicator* comm = nullptr);
 
 }  // namespace hpcnn::train

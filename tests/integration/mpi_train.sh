@@ -104,6 +104,13 @@ timed "cannot train on 4 ranks: the dataset has only 3 training samples" \
 timed "ranks disagree on the configuration" \
   "${MPIRUN[@]}" -n 1 "$HPCNN" train -q --data fm --model tiny-cnn --threads 1 --max-steps 2 --out mix : \
                  -n 1 "$HPCNN" train -q --data fm --model mnist-cnn --threads 1 --max-steps 2 --out mix
+# Options that only change results (or deadlocked, --validation-split) stop every rank at start.
+for option in "--validation-split 0.1" "--adam-epsilon 1e-8" "--momentum 0.5 --optimizer sgd" "--backend reference"; do
+  # shellcheck disable=SC2086  # the option and its value are two words
+  timed "ranks disagree on the configuration" \
+    "${MPIRUN[@]}" -n 1 "$HPCNN" train -q --data fm --model tiny-cnn --threads 1 --max-steps 2 --out mix2 : \
+                   -n 1 "$HPCNN" train -q --data fm --model tiny-cnn --threads 1 --max-steps 2 --out mix2 $option
+done
 timed "nowhere: not a dataset directory" \
   "${MPIRUN[@]}" -n 1 "$HPCNN" train -q --data fm --model tiny-cnn --threads 1 --max-steps 2 --out miss : \
                  -n 1 "$HPCNN" train -q --data nowhere --model tiny-cnn --threads 1 --max-steps 2 --out miss

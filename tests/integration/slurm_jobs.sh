@@ -2,7 +2,8 @@
 # The Slurm job suite under a real single-node Slurm: starts it as root
 # (tools/slurm/start_local_slurm.sh), submits train_cpu.sh, bench_allreduce.sh,
 # scaling_strong.sh, scaling_weak.sh and mlp_family.sh with sbatch, sends train_cpu.sh the
-# USR1 its --signal asks for, waits, and checks the merged outputs; checks
+# USR1 its --signal asks for (the job checkpoints, requeues itself and resumes
+# to the same weights as an unsignalled job), waits, and checks the merged outputs; checks
 # train_8gpu.sh with `sbatch --test-only` against a node declaring 8 GPUs.
 source "$(dirname "$0")/lib.sh"
 require_fashion_mnist
@@ -57,23 +58,41 @@ sbatch --test-only -p cpu "$JOBS/train_cpu.sh" > /dev/null 2>&1 && pass || fail 
 
 # --- real jobs: they share 2 CPUs, so Slurm runs them one after another ---------------
 train=$(HPCNN_MAX_STEPS=400 submit train_cpu.sh)
+plain=$(HPCNN_MAX_STEPS=400 submit train_cpu.sh)  # the same job, never signalled
 bench=$(HPCNN_SIZES=1K,64K,1M HPCNN_ITERS=3 HPCNN_WARMUP=1 HPCNN_ALGOS=ring,rhd,mpi,shm submit bench_allreduce.sh)
 strong=$(HPCNN_GLOBAL_BATCH=64 submit scaling_strong.sh)
 weak=$(HPCNN_BATCH=32 submit scaling_weak.sh)
 "$HPCNN" data synth solar-table -q --train 2000 --test 200 --out table > /dev/null
 mlp=$(HPCNN_DATA=$WORK/table HPCNN_MLP_WIDTHS=50 HPCNN_MLP_DEPTHS="1 3" HPCNN_MAX_STEPS=5 submit mlp_family.sh)
 # USR1 to the train job's batch shell (what --signal sends before the limit),
-# once its training step has started (the trap is set before that).
+# once its training has taken some steps: the ranks checkpoint and stop, the
+# job requeues itself, starts again and resumes from the checkpoint.
 for _ in $(seq 600); do
-  grep -qs "^\[job\] + mpirun" "$WORK/results/train-cpu-$train/job.log" && break
+  [[ $(cat "$WORK/results/train-cpu-$train/run/timing/rank-00000.csv" 2>/dev/null | wc -l) -gt 200 ]] && break
   sleep 0.2
 done
 scancel --batch --signal=USR1 "$train" && pass || fail "could not signal job $train"
-for id in "$train" "$bench" "$strong" "$weak" "$mlp"; do
+for id in "$train" "$plain" "$bench" "$strong" "$weak" "$mlp"; do
   wait_job "$id" && pass || fail "job $id did not complete"
 done
 
 R=$WORK/results
+scontrol show job "$train" | grep -q "Restarts=1" && pass || fail "job $train was not requeued once: $(scontrol show job "$train" | grep -o 'Restarts=[0-9]*')"
+"$PYTHON" - "$R/train-cpu-$train" "$R/train-cpu-$plain" <<'PY' && pass || fail "preempted-and-requeued job vs uninterrupted job"
+import json, sys
+import h5py, numpy as np
+signalled, plain = sys.argv[1:]
+log = open(f"{signalled}/job.log").read()
+assert "requeueing job" in log and "resuming the preempted run" in log, log[-3000:]
+run = json.load(open(f"{signalled}/run/run.json"))
+assert run["status"] == "complete" and len(run["resumes"]) == 1, run
+a = h5py.File(f"{signalled}/run/model.h5")["params"][()]
+b = h5py.File(f"{plain}/run/model.h5")["params"][()]
+assert np.array_equal(a.view(np.uint32), b.view(np.uint32)), "weights differ from the uninterrupted job"
+m1, m2 = (json.load(open(f"{d}/run/metrics.json")) for d in (signalled, plain))
+assert m1["step_losses"] == m2["step_losses"] and m1["test"]["loss"] == m2["test"]["loss"]
+assert m1["resumed_from_step"] > 0 and "resumed_from_step" not in m2
+PY
 "$PYTHON" - "$R/train-cpu-$train" "$R/bench-allreduce-$bench" "$R/scaling-strong-$strong" "$R/scaling-weak-$weak" "$R/mlp-family-$mlp" <<'PY' \
   && pass || fail "job outputs"
 import json, os, sys
@@ -83,6 +102,7 @@ assert s["ranks_present"] == 2 and s["world_size"] == 2 and s["steps_used"] == 2
 assert json.load(open(f"{train}/run/metrics.json"))["config"]["world_size"] == 2
 assert os.path.exists(f"{train}/signal-usr1.txt"), "USR1 not recorded"
 assert "SIGUSR1" in open(f"{train}/job.log").read()
+assert s["warnings"] == [], s["warnings"]  # resumed: the timing rows line up with one uninterrupted run
 cmds = open(f"{train}/commands.txt").read()
 assert "mpirun" in cmds and "hpcnn-merge summary" in cmds, cmds
 a = json.load(open(f"{bench}/allreduce.json"))

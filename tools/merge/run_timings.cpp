@@ -156,6 +156,14 @@ RunTimings load_run(const std::filesystem::path& dir) {
   } else {
     run.warnings.push_back("run.json: missing: rank count taken from the timing files");
   }
+  // Runs written before run.json recorded a status have none: nothing to say.
+  if (run.run.contains("status") && run.run["status"].is_string() && run.run["status"] != "complete") {
+    const std::string status = run.run["status"].get<std::string>();
+    const std::string detail = run.run.value("status_detail", std::string());
+    run.warnings.push_back(cat("run.json: the run did not complete (status ", status,
+                               detail.empty() ? std::string() : ": " + detail.substr(0, 200),
+                               "): the timings cover part of it"));
+  }
 
   static const std::regex kName(R"(rank-(\d{5,})\.csv)");
   std::map<int, fs::path> files;

@@ -1,0 +1,242 @@
+// Run directory: lock, status, and what a new run does with what it finds.
+#include "train/run_dir.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <regex>
+#include <set>
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "core/log.hpp"
+#include "train/checkpoint.hpp"
+
+namespace fs = std::filesystem;
+
+namespace hpcnn::train {
+
+const char* run_status_name(RunStatus status) {
+  switch (status) {
+    case RunStatus::kRunning: return "running";
+    case RunStatus::kComplete: return "complete";
+    case RunStatus::kPreempted: return "preempted";
+    case RunStatus::kFailed: return "failed";
+  }
+  return "unknown";
+}
+
+fs::path periodic_checkpoint_path(const fs::path& run_dir, int64_t global_step) {
+  char name[48];
+  std::snprintf(name, sizeof name, "step-%09lld.h5", static_cast<long long>(global_step));
+  return run_dir / "checkpoints" / name;
+}
+
+namespace {
+const std::regex kPeriodicName(R"(step-\d{9,}\.h5)");
+const std::regex kTemporaryName(R"(.+\.tmp\.\d+)");
+
+std::vector<fs::path> periodic_checkpoints(const fs::path& run_dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  const fs::path dir = run_dir / "checkpoints";
+  if (!fs::is_directory(dir, ec)) return out;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (entry.is_regular_file() && std::regex_match(name, kPeriodicName)) out.push_back(entry.path());
+  }
+  std::sort(out.begin(), out.end());  // zero-padded: name order is step order
+  return out;
+}
+
+std::string now_iso() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string hostname() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return host;
+}
+}  // namespace
+
+std::vector<std::pair<int64_t, fs::path>> resumable_checkpoints(const fs::path& run_dir,
+                                                                const std::vector<fs::path>& candidates) {
+  std::vector<fs::path> paths = periodic_checkpoints(run_dir);
+  for (const fs::path& c : candidates) {
+    std::error_code ec;
+    if (!c.empty() && fs::is_regular_file(c, ec)) paths.push_back(c);
+  }
+  std::vector<std::pair<int64_t, fs::path>> out;
+  for (const fs::path& p : paths) {
+    try {
+      const Checkpoint c = load_checkpoint(p);
+      if (c.state) out.emplace_back(c.state->global_step, p);
+    } catch (const std::exception&) {
+      // A damaged or foreign file is not a resume point; an older one may be.
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  return out;
+}
+
+void prune_checkpoints(const fs::path& run_dir, int keep) {
+  std::vector<fs::path> all = periodic_checkpoints(run_dir);
+  const size_t k = static_cast<size_t>(std::max(keep, 1));
+  for (size_t i = 0; i + k < all.size(); ++i) {
+    std::error_code ec;
+    fs::remove(all[i], ec);
+  }
+}
+
+int remove_temporaries(const fs::path& dir) {
+  int removed = 0;
+  for (const fs::path& d : {dir, dir / "checkpoints"}) {
+    std::error_code ec;
+    if (!fs::is_directory(d, ec)) continue;
+    std::vector<fs::path> doomed;
+    for (const auto& entry : fs::directory_iterator(d, ec)) {
+      if (std::regex_match(entry.path().filename().string(), kTemporaryName)) doomed.push_back(entry.path());
+    }
+    for (const fs::path& p : doomed) removed += fs::remove_all(p, ec) > 0 ? 1 : 0;
+  }
+  return removed;
+}
+
+RunDirectory::RunDirectory(fs::path dir) : dir_(std::move(dir)) {
+  std::error_code ec;
+  fs::create_directories(dir_, ec);
+  HPCNN_CHECK(!ec, dir_.string(), ": cannot create the run directory: ", ec.message());
+  const fs::path lock = dir_ / ".lock";
+  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  HPCNN_CHECK(lock_fd_ >= 0, dir_.string(), ": cannot write into the run directory: ", std::strerror(errno));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    char holder[256] = {};
+    const ssize_t n = ::pread(lock_fd_, holder, sizeof holder - 1, 0);
+    ::close(lock_fd_);
+    lock_fd_ = -1;
+    std::string who(holder, n > 0 ? static_cast<size_t>(n) : 0);
+    while (!who.empty() && (who.back() == '\n' || who.back() == ' ')) who.pop_back();
+    HPCNN_CHECK(err != EWOULDBLOCK, dir_.string(), ": in use by a live run (", who.empty() ? "unknown process" : who,
+                "): choose another --out, or wait for that run to end");
+    HPCNN_THROW(dir_.string(), ": cannot lock the run directory: ", std::strerror(err));
+  }
+  const std::string me = cat("pid ", getpid(), " on ", hostname(), "\n");
+  if (::ftruncate(lock_fd_, 0) == 0) {
+    [[maybe_unused]] const ssize_t n = ::pwrite(lock_fd_, me.data(), me.size(), 0);
+  }
+}
+
+RunDirectory::~RunDirectory() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
+}
+
+RunPlan RunDirectory::prepare(bool resume_requested, bool force, const fs::path& final_checkpoint) {
+  RunPlan plan;
+  // What is here, and is all of it ours?
+  static const std::set<std::string> kOwn = {"run.json", "metrics.json", "model.h5",  "checkpoints",
+                                             "timing",   "trace",        "heartbeat", "merged"};
+  static const std::regex kOwnPattern(R"(timing-before-resume-\d+|.+\.tmp\.\d+)");
+  std::vector<fs::path> own;
+  std::vector<std::string> foreign;
+  for (const auto& entry : fs::directory_iterator(dir_)) {
+    const std::string name = entry.path().filename().string();
+    if (name == ".lock") continue;
+    const bool is_final = final_checkpoint.parent_path() == dir_ && final_checkpoint.filename() == name;
+    if (kOwn.count(name) != 0 || is_final || std::regex_match(name, kOwnPattern)) {
+      own.push_back(entry.path());
+    } else {
+      foreign.push_back(name);
+    }
+  }
+  if (!foreign.empty()) {
+    std::string names;
+    for (size_t i = 0; i < foreign.size() && i < 3; ++i) names += (i ? ", " : "") + foreign[i];
+    if (foreign.size() > 3) names += cat(" and ", foreign.size() - 3, " more");
+    HPCNN_THROW(dir_.string(), ": holds files hpcnn did not write (", names,
+                "): refusing to use it as a run directory (--force removes only hpcnn's own files); choose another "
+                "--out");
+  }
+  // How the previous run ended.
+  const fs::path manifest = dir_ / "run.json";
+  if (fs::exists(manifest)) {
+    nlohmann::json previous = nlohmann::json::parse(read_text_file(manifest), nullptr, false);
+    if (previous.is_object()) {
+      // run.json from before status was recorded: complete when it has metrics.
+      plan.previous_status = previous.value("status", fs::exists(dir_ / "metrics.json") ? "complete" : "running");
+      if (previous.contains("world_size") && previous["world_size"].is_number_integer()) {
+        plan.previous_world_size = previous["world_size"].get<int>();
+      }
+    } else {
+      plan.previous_status = "running";  // a damaged run.json: treat the run as unfinished
+    }
+  }
+  HPCNN_CHECK(!resume_requested || !plan.previous_status.empty(), "--resume ", dir_.string(),
+              ": no run.json there: not an hpcnn run directory");
+  auto clear = [&] {
+    for (const fs::path& p : own) fs::remove_all(p);
+  };
+  if (own.empty()) {
+    plan.note = "new run";
+    return plan;
+  }
+  if (force) {
+    clear();
+    plan.note = cat("--force: replaced the previous run (",
+                    plan.previous_status.empty() ? "no status" : plan.previous_status, ")");
+    return plan;
+  }
+  if (plan.previous_status == "complete" && !resume_requested) {
+    HPCNN_THROW(dir_.string(),
+                ": holds a complete run: --resume continues it (with a larger --epochs or --max-steps), --force "
+                "replaces it, or choose another --out");
+  }
+  const int stale = remove_temporaries(dir_);
+  const auto found = resumable_checkpoints(dir_, {final_checkpoint});
+  if (!found.empty()) {
+    plan.resume = true;
+    plan.checkpoint_step = found.front().first;
+    plan.checkpoint = found.front().second;
+    plan.note = cat("resuming the ", plan.previous_status.empty() ? "unfinished" : plan.previous_status, " run in ",
+                    dir_.string(), " from ", plan.checkpoint.filename().string(), " (step ", plan.checkpoint_step, ")",
+                    stale > 0 ? cat("; removed ", stale, " leftover temporary file(s)") : std::string());
+    return plan;
+  }
+  HPCNN_CHECK(plan.previous_status != "complete", "--resume ", dir_.string(),
+              ": the run is complete but no resumable checkpoint is left");
+  clear();
+  plan.note = cat("the ", plan.previous_status.empty() ? "unfinished" : plan.previous_status, " run in ", dir_.string(),
+                  " left no checkpoint: starting again from step 0");
+  return plan;
+}
+
+void RunDirectory::write_manifest(nlohmann::json manifest, RunStatus status, const std::string& detail) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  manifest_ = std::move(manifest);
+  manifest_["status"] = run_status_name(status);
+  manifest_["status_detail"] = detail;
+  manifest_["status_time"] = now_iso();
+  write_locked();
+}
+
+void RunDirectory::set_status(RunStatus status, const std::string& detail) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  manifest_["status"] = run_status_name(status);
+  manifest_["status_detail"] = detail;
+  manifest_["status_time"] = now_iso();
+  write_locked();
+}
+
+void RunDirectory::write_locked() { write_file_atomic(dir_ / "run.json", manifest_.dump(2) + "\n"); }
+
+}  // namespace hpcnn::train

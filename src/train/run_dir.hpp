@@ -1,0 +1,96 @@
+// The run directory's life: one live run at a time, its state in run.json,
+// and what a new `hpcnn train` into an existing directory does.
+//
+// RUN_DIR/.lock is held (flock) by rank 0 for the whole run, so a second run
+// into the same directory stops at once instead of mixing its files in; the
+// kernel drops the lock when the process dies, however it dies. run.json's
+// "status" says how the run stands:
+//
+//   running    rank 0 is training (or died: then nobody holds the lock)
+//   complete   every epoch (or --max-steps) done, test evaluated, files final
+//   preempted  stopped on SIGUSR1/SIGTERM after writing a checkpoint
+//   failed     stopped by an error or the watchdog ("status_detail" says why)
+//
+// A new run into a directory:
+//   - empty or absent                    -> starts afresh
+//   - unfinished (running with no lock holder, preempted, failed)
+//                                        -> resumes from its newest loadable
+//                                           checkpoint (afresh when it has none)
+//   - complete                           -> refused, unless --resume (continue
+//                                           with more --epochs) or --force
+//   - anything hpcnn did not write       -> refused, even with --force
+// --force removes only hpcnn's own files (run.json, metrics.json, model.h5,
+// checkpoints/, timing/, trace/, heartbeat/, merged/ and temporaries).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace hpcnn::train {
+
+enum class RunStatus { kRunning, kComplete, kPreempted, kFailed };
+const char* run_status_name(RunStatus status);
+
+/// What a new run does with the directory it was given.
+struct RunPlan {
+  bool resume = false;               ///< continue from `checkpoint`
+  std::filesystem::path checkpoint;  ///< the newest loadable resumable checkpoint
+  int64_t checkpoint_step = 0;       ///< its global step
+  std::string previous_status;       ///< run.json's status before this run ("" when none)
+  int previous_world_size = 0;       ///< run.json's world_size before this run (0 when none)
+  std::string note;                  ///< one line for the log
+};
+
+/// Where the periodic checkpoints go: RUN_DIR/checkpoints/step-NNNNNNNNN.h5.
+std::filesystem::path periodic_checkpoint_path(const std::filesystem::path& run_dir, int64_t global_step);
+
+/// The resumable checkpoints among `candidates` and RUN_DIR/checkpoints/,
+/// newest (highest global step) first; unreadable ones are skipped.
+std::vector<std::pair<int64_t, std::filesystem::path>> resumable_checkpoints(
+    const std::filesystem::path& run_dir, const std::vector<std::filesystem::path>& candidates);
+
+/// Removes all but the newest `keep` periodic checkpoints.
+void prune_checkpoints(const std::filesystem::path& run_dir, int keep);
+
+/// Held by rank 0 for the whole run.
+class RunDirectory {
+ public:
+  /// Creates the directory and takes its lock; throws naming the holder when
+  /// another live process has it.
+  explicit RunDirectory(std::filesystem::path dir);
+  ~RunDirectory();
+  RunDirectory(const RunDirectory&) = delete;
+  RunDirectory& operator=(const RunDirectory&) = delete;
+
+  const std::filesystem::path& dir() const { return dir_; }
+
+  /// Decides from what the directory holds (see the top of this file) and
+  /// clears it when starting afresh. `final_checkpoint` is where the run's
+  /// model.h5 goes (a resume candidate too). Throws with the reason when the
+  /// directory must not be used.
+  RunPlan prepare(bool resume_requested, bool force, const std::filesystem::path& final_checkpoint);
+
+  /// Writes run.json (`manifest` plus the status fields), atomically.
+  void write_manifest(nlohmann::json manifest, RunStatus status, const std::string& detail = "");
+  /// Rewrites run.json's status fields. Safe to call from the watchdog thread.
+  void set_status(RunStatus status, const std::string& detail = "");
+
+ private:
+  void write_locked();
+  std::filesystem::path dir_;
+  int lock_fd_ = -1;
+  std::mutex mutex_;
+  nlohmann::json manifest_ = nlohmann::json::object();
+};
+
+/// Removes NAME.tmp.PID files in `dir` and dir/checkpoints/: leftovers of
+/// killed writers (call it holding the lock: no live writer can own them).
+/// Returns how many were removed.
+int remove_temporaries(const std::filesystem::path& dir);
+
+}  // namespace hpcnn::train
