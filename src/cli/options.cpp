@@ -1,6 +1,7 @@
 // Option parsing shared by every subcommand.
 #include "cli/options.hpp"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -75,21 +76,43 @@ bool parse(CommandSpec& spec, const std::vector<std::string>& args, CommonConfig
       const std::string path = vm["config"].as<std::string>();
       std::ifstream in(path);
       if (!in) throw UsageError("--config " + path + ": cannot open");
-      try {
-        po::store(po::parse_config_file(in, spec.options, /*allow_unregistered=*/false), vm);
-      } catch (const po::error& e) {
-        throw UsageError("--config " + path + ": " + e.what());
-      }
+      parse_config_stream(spec, in, path, vm);
     }
     po::notify(vm);
   } catch (const po::error& e) {
     throw UsageError(e.what());
   }
+  require_finite(vm);
   // Under MPI only rank 0 echoes: one configuration per job, not p copies.
   if (common.log_level() >= LogLevel::kInfo && process_rank() <= 0) {
     std::cerr << "# " << spec.name << " — effective configuration\n" << effective_config(spec, vm) << std::flush;
   }
   return true;
+}
+
+void parse_config_stream(const CommandSpec& spec, std::istream& in, const std::string& origin, po::variables_map& vm) {
+  try {
+    po::store(po::parse_config_file(in, spec.options, /*allow_unregistered=*/false), vm);
+  } catch (const po::error& e) {
+    throw UsageError("--config " + origin + ": " + e.what());
+  }
+}
+
+void require_finite(const po::variables_map& vm) {
+  // Range checks compare, and every comparison with NaN is false: a NaN
+  // learning rate or noise level would pass them and poison a whole run.
+  for (const auto& [key, value] : vm) {
+    const boost::any& v = value.value();
+    double d = 0;
+    if (auto* dp = boost::any_cast<double>(&v)) {
+      d = *dp;
+    } else if (auto* fp = boost::any_cast<float>(&v)) {
+      d = *fp;
+    } else {
+      continue;
+    }
+    if (!std::isfinite(d)) throw UsageError(cat("--", key, " must be a finite number (got ", d, ")"));
+  }
 }
 
 std::string effective_config(const CommandSpec& spec, const po::variables_map& vm) {
