@@ -100,6 +100,9 @@ class Dataset {
   /// Element type as stored on disk, mapped to the closest ElementType.
   ElementType stored_type() const;
   bool has_fletcher32() const;
+  /// Bytes the dataset's data takes in the file (H5Dget_storage_size): a loader
+  /// compares it with the size the dims claim before allocating for them.
+  hsize_t storage_bytes() const;
 
   /// Writes rows [first, first + count) from `src` (row-major, `type`).
   void write_rows(hsize_t first, hsize_t count, ElementType type, const void* src);
