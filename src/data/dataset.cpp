@@ -159,7 +159,8 @@ Manifest load_manifest(const fs::path& dir) {
 }
 
 void save_manifest(const fs::path& dir, const Manifest& manifest) {
-  write_file_atomic(dir / kManifestName, manifest.to_json().dump(2) + "\n");
+  // Names given on the command line may hold bytes that are not UTF-8: U+FFFD, not a throw.
+  write_file_atomic(dir / kManifestName, manifest.to_json().dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 }
 
 void require_replaceable_dataset(const fs::path& dir) {
@@ -335,6 +336,12 @@ SplitReader::OpenShard& SplitReader::shard(int s) {
   const bool classification = manifest_.task == Task::kClassification;
   h5::Dataset samples = file.open_dataset("samples");
   h5::Dataset answers = file.open_dataset(classification ? "labels" : "targets");
+  // The shard must be what write_split makes: chunked datasets. Other layouts
+  // (compact, contiguous) are never written by hpcnn, and reading damaged
+  // compact data crashes libhdf5 1.10 itself (tests/fuzz/fuzz_shard).
+  for (const h5::Dataset* d : {&samples, &answers}) {
+    HPCNN_CHECK(d->is_chunked(), path.string(), ": ", d->description(), " is not chunked (not written by hpcnn)");
+  }
   // The shard must be what the manifest says it is.
   const auto dims = samples.dims();
   const std::vector<hsize_t> expected{
