@@ -291,6 +291,12 @@ ElementType Dataset::stored_type() const {
   HPCNN_THROW(description_, ": unsupported element type class ", static_cast<int>(cls));
 }
 
+bool Dataset::is_chunked() const {
+  Handle dcpl(static_cast<hid_t>(checked(H5Dget_create_plist(handle_.get()), description_, "H5Dget_create_plist")),
+              H5Pclose);
+  return H5Pget_layout(dcpl.get()) == H5D_CHUNKED;
+}
+
 bool Dataset::has_fletcher32() const {
   Handle dcpl(static_cast<hid_t>(checked(H5Dget_create_plist(handle_.get()), description_, "H5Dget_create_plist")),
               H5Pclose);
