@@ -31,6 +31,11 @@ for bad in nan inf -inf; do
   expect_exit 2 "--step-factor must be a finite number" "$HPCNN" bench allreduce -q --step-factor=$bad
 done
 [[ ! -e nan-ds ]] && pass || fail "data synth --noise nan wrote a dataset"
+# Boost's error messages looped forever on a value holding their own
+# placeholder (found by tests/fuzz/fuzz_config).
+expect_exit 2 "the argument \('%value%'\) for option '--epochs' is invalid" timeout 10 "$HPCNN" train -q --epochs %value%
+printf 'epochs = %%canonical_option%%\n' > percent.ini
+expect_exit 2 "percent.ini.*%canonical_option%" timeout 10 "$HPCNN" train -q --config percent.ini
 printf 'lr = nan\n' > nan.ini
 expect_exit 2 "--lr must be a finite number" "$HPCNN" train -q --config nan.ini
 
