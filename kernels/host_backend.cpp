@@ -3,6 +3,8 @@
 
 #include "core/error.hpp"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -82,9 +84,18 @@ bool denormals_flushed_on_compute_threads() {
 }
 
 float* HostBackend::allocate(int64_t count) {
+  // A request beyond physical memory would fail (std::bad_alloc, no size
+  // named) or, with overcommit, succeed and get the process killed in the
+  // memset below: refuse it with the size instead.
+  const double gib = static_cast<double>(count) * sizeof(float) / (1024.0 * 1024 * 1024);
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGESIZE);
+  const double physical = pages > 0 && page_size > 0 ? static_cast<double>(pages) * static_cast<double>(page_size) : 0;
+  HPCNN_CHECK(count >= 0 && (physical == 0 || static_cast<double>(count) * sizeof(float) <= physical),
+              "cannot allocate a buffer of ", count, " floats (", gib, " GiB): more than this machine's memory",
+              " (a smaller --batch or model?)");
   const size_t bytes = ((static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float) + 63) / 64) * 64;
   void* p = std::aligned_alloc(64, bytes);
-  if (p == nullptr) throw std::bad_alloc();
+  HPCNN_CHECK(p != nullptr, "cannot allocate a buffer of ", count, " floats (", gib, " GiB): out of memory");
   std::memset(p, 0, bytes);
   return static_cast<float*>(p);
 }

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <exception>
+#include <new>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,11 @@ int main(int argc, char** argv) {
     return fail(2);
   } catch (const hpcnn::Error& e) {
     std::fprintf(stderr, "hpcnn: error: %s\n", e.what());
+    return fail(1);
+  } catch (const std::bad_alloc&) {
+    // Sizes are checked where they are read (model strings, manifests,
+    // checkpoints, buffers); this is the last resort, in words.
+    std::fprintf(stderr, "hpcnn: error: out of memory (an allocation failed; try a smaller --batch or model)\n");
     return fail(1);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "hpcnn: error: %s\n", e.what());

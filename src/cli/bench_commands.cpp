@@ -43,6 +43,7 @@ int run_bench_layers(const Args& args) {
   const bool classification = outputs > 1;
   model::Model net(m, classification ? model::LossKind::kSoftmaxCrossEntropy : model::LossKind::kMeanSquaredError,
                    *backend, 1);
+  model::require_batch_fits(m, batch);
   data::Batch b;
   b.count = batch;
   Rng rng(7);

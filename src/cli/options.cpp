@@ -1,6 +1,8 @@
 // Option parsing shared by every subcommand.
 #include "cli/options.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -35,6 +37,34 @@ std::string value_to_string(const boost::any& value) {
   return "<value>";
 }
 
+// Boost.Program_options 1.74 fills %value%, %canonical_option% and the like
+// into its error messages with a loop that never ends when the text put in
+// contains the placeholder itself: `hpcnn train --epochs %value%` hung (found
+// by tests/fuzz/fuzz_config). So '%' travels through Boost as a stand-in
+// character and is put back in the stored values and in error messages.
+constexpr char kPercentStandIn = '\x1f';
+
+std::string hide_percent(std::string text) {
+  std::replace(text.begin(), text.end(), '%', kPercentStandIn);
+  return text;
+}
+
+std::string restore_percent(std::string text) {
+  std::replace(text.begin(), text.end(), kPercentStandIn, '%');
+  return text;
+}
+
+void restore_percent(po::variables_map& vm) {
+  for (auto& entry : vm) {
+    boost::any& value = entry.second.value();
+    if (auto* s = boost::any_cast<std::string>(&value)) {
+      *s = restore_percent(*s);
+    } else if (auto* v = boost::any_cast<std::vector<std::string>>(&value)) {
+      for (std::string& item : *v) item = restore_percent(item);
+    }
+  }
+}
+
 void add_common(CommandSpec& spec, CommonConfig& common) {
   // clang-format off
   spec.options.add_options()
@@ -60,13 +90,16 @@ void print_help(const CommandSpec& spec, std::ostream& os) {
 bool parse(CommandSpec& spec, const std::vector<std::string>& args, CommonConfig& common) {
   add_common(spec, common);
   po::variables_map vm;
+  std::vector<std::string> hidden;
+  for (const std::string& arg : args) hidden.push_back(hide_percent(arg));
   try {
-    auto parsed = po::command_line_parser(args)
+    auto parsed = po::command_line_parser(hidden)
                       .options(spec.options)
                       .positional(spec.positional)
                       .style(po::command_line_style::default_style & ~po::command_line_style::allow_guessing)
                       .run();
     po::store(parsed, vm);
+    restore_percent(vm);
     if (vm.count("help")) {
       print_help(spec, std::cout);
       return false;
@@ -75,22 +108,48 @@ bool parse(CommandSpec& spec, const std::vector<std::string>& args, CommonConfig
       const std::string path = vm["config"].as<std::string>();
       std::ifstream in(path);
       if (!in) throw UsageError("--config " + path + ": cannot open");
-      try {
-        po::store(po::parse_config_file(in, spec.options, /*allow_unregistered=*/false), vm);
-      } catch (const po::error& e) {
-        throw UsageError("--config " + path + ": " + e.what());
-      }
+      parse_config_stream(spec, in, path, vm);
     }
     po::notify(vm);
     spec.vm = vm;
   } catch (const po::error& e) {
-    throw UsageError(e.what());
+    throw UsageError(restore_percent(e.what()));
   }
+  require_finite(vm);
   // Under MPI only rank 0 echoes: one configuration per job, not p copies.
   if (common.log_level() >= LogLevel::kInfo && process_rank() <= 0) {
     std::cerr << "# " << spec.name << " — effective configuration\n" << effective_config(spec, vm) << std::flush;
   }
   return true;
+}
+
+void parse_config_stream(const CommandSpec& spec, std::istream& in, const std::string& origin, po::variables_map& vm) {
+  std::ostringstream text;
+  text << in.rdbuf();
+  std::istringstream hidden(hide_percent(text.str()));
+  try {
+    po::store(po::parse_config_file(hidden, spec.options, /*allow_unregistered=*/false), vm);
+  } catch (const po::error& e) {
+    throw UsageError("--config " + origin + ": " + restore_percent(e.what()));
+  }
+  restore_percent(vm);
+}
+
+void require_finite(const po::variables_map& vm) {
+  // Range checks compare, and every comparison with NaN is false: a NaN
+  // learning rate or noise level would pass them and poison a whole run.
+  for (const auto& [key, value] : vm) {
+    const boost::any& v = value.value();
+    double d = 0;
+    if (auto* dp = boost::any_cast<double>(&v)) {
+      d = *dp;
+    } else if (auto* fp = boost::any_cast<float>(&v)) {
+      d = *fp;
+    } else {
+      continue;
+    }
+    if (!std::isfinite(d)) throw UsageError(cat("--", key, " must be a finite number (got ", d, ")"));
+  }
 }
 
 std::string effective_config(const CommandSpec& spec, const po::variables_map& vm) {

@@ -40,8 +40,19 @@ struct CommonConfig {
 
 /// Parses `args` (without the command words) into the bound variables.
 /// Returns false when --help was printed (the command should exit 0).
-/// Throws UsageError for anything the user got wrong.
+/// Throws UsageError for anything the user got wrong, including a NaN or
+/// infinite value of any floating-point option.
 bool parse(CommandSpec& spec, const std::vector<std::string>& args, CommonConfig& common);
+
+/// Stores the options of INI text `in` (read from `origin`, for messages) into
+/// `vm`; values already in `vm` win. Throws UsageError naming `origin`. The
+/// part of parse() that reads --config FILE, separate so that it can be fed
+/// from memory (tests/fuzz/fuzz_config.cpp).
+void parse_config_stream(const CommandSpec& spec, std::istream& in, const std::string& origin, po::variables_map& vm);
+
+/// Throws UsageError naming the option unless every floating-point value in
+/// `vm` is finite.
+void require_finite(const po::variables_map& vm);
 
 /// The effective configuration as "key = value" lines, in declaration order.
 std::string effective_config(const CommandSpec& spec, const po::variables_map& vm);
@@ -49,10 +60,11 @@ std::string effective_config(const CommandSpec& spec, const po::variables_map& v
 /// Prints the help text of a command.
 void print_help(const CommandSpec& spec, std::ostream& os);
 
-/// Throws UsageError unless lo <= value <= hi.
+/// Throws UsageError unless lo <= value <= hi. Written as !(in range) so that
+/// NaN, which compares false with everything, is rejected too.
 template <typename T>
 void require_range(const char* option, T value, T lo, T hi) {
-  if (value < lo || value > hi) {
+  if (!(value >= lo && value <= hi)) {
     throw UsageError(cat("--", option, " must be between ", lo, " and ", hi, " (got ", value, ")"));
   }
 }

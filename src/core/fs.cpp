@@ -19,6 +19,31 @@ namespace {
 fs::path temporary_sibling(const fs::path& path) {
   return path.parent_path() / (path.filename().string() + ".tmp." + std::to_string(getpid()));
 }
+
+/// Whether process `pid` exists on this machine (/proc/PID is there).
+bool process_alive(long pid) { return fs::exists(fs::path("/proc") / std::to_string(pid)); }
+
+/// Removes ".NAME.partial.PID" and ".NAME.old.PID" siblings of `destination`
+/// left by processes that died (killed imports); a live process's are its own
+/// business and stay. A PID reused by an unrelated live process keeps its
+/// leftover until the next run: harmless, and never a live directory lost.
+void remove_stale_siblings(const fs::path& parent, const std::string& name) {
+  std::error_code ec;
+  fs::directory_iterator it(parent, ec);
+  if (ec) return;
+  for (const auto& entry : it) {
+    const std::string file = entry.path().filename().string();
+    for (const std::string& prefix : {"." + name + ".partial.", "." + name + ".old."}) {
+      if (file.size() <= prefix.size() || file.compare(0, prefix.size(), prefix) != 0) continue;
+      const std::string digits = file.substr(prefix.size());
+      if (digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) continue;
+      const long pid = std::stol(digits);
+      if (pid == static_cast<long>(getpid()) || process_alive(pid)) continue;
+      std::error_code ignored;
+      fs::remove_all(entry.path(), ignored);
+    }
+  }
+}
 }  // namespace
 
 void write_file_atomic(const fs::path& path, std::string_view contents) {
@@ -75,6 +100,7 @@ StagingDir::StagingDir(fs::path destination, bool overwrite)
   std::error_code ec;
   fs::create_directories(parent, ec);
   HPCNN_CHECK(!ec, parent.string(), ": cannot create directory: ", ec.message());
+  remove_stale_siblings(parent, destination_.filename().string());
   staging_ = parent / ("." + destination_.filename().string() + ".partial." + std::to_string(getpid()));
   fs::remove_all(staging_, ec);
   fs::create_directory(staging_, ec);

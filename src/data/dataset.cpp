@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "core/checked.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/partition.hpp"
@@ -81,35 +82,60 @@ Manifest Manifest::from_json(const json& j, const std::string& origin) {
     const std::string dtype = j.at("sample_dtype").get<std::string>();
     HPCNN_CHECK(dtype == "uint8" || dtype == "float32", origin, ": unsupported sample_dtype '", dtype, "'");
     m.sample_type = dtype == "uint8" ? SampleType::kUInt8 : SampleType::kFloat32;
+    // Every size is bounded (docs/formats.md, "Manifest limits") before
+    // anything is sized by it: a hand-edited num_classes of 2^31 once made
+    // `data inspect` allocate gigabytes for its histogram.
     const auto shape = j.at("sample_shape").get<std::vector<int64_t>>();
     HPCNN_CHECK(shape.size() == 3 && shape[0] > 0 && shape[1] > 0 && shape[2] > 0, origin,
                 ": sample_shape must be three positive sizes (C, H, W)");
+    checked_mul(checked_mul(shape[0], shape[1], cat(origin, ": sample_shape"), kMaxSampleElements), shape[2],
+                cat(origin, ": sample_shape (C x H x W)"), kMaxSampleElements);
     m.sample_shape = {shape[0], shape[1], shape[2]};
     if (m.task == Task::kClassification) {
-      m.num_classes = j.at("num_classes").get<int>();
-      HPCNN_CHECK(m.num_classes >= 1, origin, ": num_classes must be >= 1");
+      const int64_t classes = j.at("num_classes").get<int64_t>();
+      HPCNN_CHECK(classes >= 1 && classes <= kMaxClasses, origin, ": num_classes is ", classes, " (expected 1..",
+                  kMaxClasses, ")");
+      m.num_classes = static_cast<int>(classes);
       m.class_names = j.value("class_names", std::vector<std::string>{});
+      HPCNN_CHECK(m.class_names.size() <= static_cast<size_t>(m.num_classes), origin, ": ", m.class_names.size(),
+                  " class_names for ", m.num_classes, " classes");
     } else {
-      m.target_dim = j.at("target_dim").get<int>();
-      HPCNN_CHECK(m.target_dim >= 1, origin, ": target_dim must be >= 1");
+      const int64_t dim = j.at("target_dim").get<int64_t>();
+      HPCNN_CHECK(dim >= 1 && dim <= kMaxTargetDim, origin, ": target_dim is ", dim, " (expected 1..", kMaxTargetDim,
+                  ")");
+      m.target_dim = static_cast<int>(dim);
       m.target_description = j.value("target_description", "");
     }
     m.generator = j.value("generator", json());
-    for (const auto& [split_name, split_json] : j.at("splits").items()) {
+    const json& splits = j.at("splits");
+    HPCNN_CHECK(splits.is_object() && splits.size() <= kMaxSplits, origin, ": splits must be an object of at most ",
+                kMaxSplits, " splits");
+    for (const auto& [split_name, split_json] : splits.items()) {
       SplitInfo split;
       int64_t expected_first = 0;
-      for (const json& s : split_json.at("shards")) {
+      const json& shards = split_json.at("shards");
+      HPCNN_CHECK(shards.is_array() && shards.size() <= kMaxShards, origin, ": split '", split_name,
+                  "' must list at most ", kMaxShards, " shards");
+      for (const json& s : shards) {
         ShardInfo shard{s.at("file").get<std::string>(), s.at("num_samples").get<int64_t>(),
                         s.at("first_index").get<int64_t>(), s.at("sha256").get<std::string>()};
-        HPCNN_CHECK(shard.file.find('/') == std::string::npos, origin, ": shard file '", shard.file,
-                    "' must be a plain file name");
+        HPCNN_CHECK(!shard.file.empty() && shard.file != "." && shard.file != ".." &&
+                        shard.file.find('/') == std::string::npos && shard.file.find('\0') == std::string::npos,
+                    origin, ": shard file '", shard.file, "' must be a plain file name");
         HPCNN_CHECK(shard.num_samples > 0 && shard.first_index == expected_first, origin, ": shard '", shard.file,
                     "' does not continue split '", split_name, "' (first_index ", shard.first_index, ", expected ",
                     expected_first, ")");
-        expected_first += shard.num_samples;
+        expected_first = checked_add(expected_first, shard.num_samples,
+                                     cat(origin, ": split '", split_name, "': num_samples"), kMaxSplitSamples);
         split.shards.push_back(std::move(shard));
       }
       HPCNN_CHECK(!split.shards.empty(), origin, ": split '", split_name, "' has no shards");
+      // The split's own count, when given, must agree with its shards'.
+      if (split_json.contains("num_samples")) {
+        const int64_t claimed = split_json.at("num_samples").get<int64_t>();
+        HPCNN_CHECK(claimed == expected_first, origin, ": split '", split_name, "' claims ", claimed,
+                    " samples but its shards hold ", expected_first);
+      }
       m.splits[split_name] = std::move(split);
     }
   } catch (const json::exception& e) {
@@ -133,7 +159,44 @@ Manifest load_manifest(const fs::path& dir) {
 }
 
 void save_manifest(const fs::path& dir, const Manifest& manifest) {
-  write_file_atomic(dir / kManifestName, manifest.to_json().dump(2) + "\n");
+  // Names given on the command line may hold bytes that are not UTF-8: U+FFFD, not a throw.
+  write_file_atomic(dir / kManifestName, manifest.to_json().dump(2, ' ', false, json::error_handler_t::replace) + "\n");
+}
+
+void require_replaceable_dataset(const fs::path& dir) {
+  std::error_code ec;
+  const fs::file_status st = fs::symlink_status(dir, ec);
+  if (!fs::exists(st)) return;
+  HPCNN_CHECK(fs::is_directory(st), dir.string(), ": exists and is not a directory; --force replaces only datasets");
+  if (fs::is_empty(dir, ec) && !ec) return;
+  const fs::path manifest = dir / kManifestName;
+  bool ours = false;
+  if (fs::is_regular_file(manifest, ec)) {
+    try {
+      const json j = json::parse(read_text_file(manifest));
+      ours = j.is_object() && j.value("format", "") == "hpcnn-dataset";
+    } catch (const std::exception&) {
+      ours = false;
+    }
+  }
+  HPCNN_CHECK(ours, dir.string(),
+              ": exists and is not an hpcnn dataset (no manifest.json with format \"hpcnn-dataset\"); --force "
+              "replaces only datasets: remove it yourself or choose another --out");
+}
+
+void verify_checksums(const fs::path& dir, const Manifest& manifest, const std::vector<std::string>& splits) {
+  for (const std::string& split_name : splits) {
+    const SplitInfo& split = manifest.split(split_name);
+    for (size_t s = 0; s < split.shards.size(); ++s) {
+      const ShardInfo& info = split.shards[s];
+      const fs::path path = dir / info.file;
+      HPCNN_CHECK(fs::is_regular_file(path), path.string(), ": shard ", s, " of split '", split_name, "' is missing");
+      const std::string digest = sha256_file(path);
+      HPCNN_CHECK(digest == info.sha256, path.string(), ": shard ", s, " of split '", split_name,
+                  "' is damaged: SHA-256 ", digest.substr(0, 16), "..., manifest says ", info.sha256.substr(0, 16),
+                  "... (hpcnn data verify ", dir.string(), " checks every shard)");
+    }
+  }
 }
 
 std::string shard_file_name(const std::string& split, int index, int count) {
@@ -273,6 +336,12 @@ SplitReader::OpenShard& SplitReader::shard(int s) {
   const bool classification = manifest_.task == Task::kClassification;
   h5::Dataset samples = file.open_dataset("samples");
   h5::Dataset answers = file.open_dataset(classification ? "labels" : "targets");
+  // The shard must be what write_split makes: chunked datasets. Other layouts
+  // (compact, contiguous) are never written by hpcnn, and reading damaged
+  // compact data crashes libhdf5 1.10 itself (tests/fuzz/fuzz_shard).
+  for (const h5::Dataset* d : {&samples, &answers}) {
+    HPCNN_CHECK(d->is_chunked(), path.string(), ": ", d->description(), " is not chunked (not written by hpcnn)");
+  }
   // The shard must be what the manifest says it is.
   const auto dims = samples.dims();
   const std::vector<hsize_t> expected{
@@ -421,20 +490,6 @@ void SplitReader::read_raw_u8(int64_t first, int64_t count, std::vector<uint8_t>
     shard(s).samples.read_rows(static_cast<hsize_t>(row), static_cast<hsize_t>(run), h5::ElementType::kUInt8,
                                out.data() + done * elems);
     done += run;
-  }
-}
-
-void verify_checksums(const std::filesystem::path& dir, const Manifest& manifest,
-                      const std::vector<std::string>& splits) {
-  for (const auto& [name, split] : manifest.splits) {
-    if (!splits.empty() && std::find(splits.begin(), splits.end(), name) == splits.end()) continue;
-    for (const ShardInfo& shard : split.shards) {
-      const std::filesystem::path path = dir / shard.file;
-      HPCNN_CHECK(std::filesystem::is_regular_file(path), path.string(), ": missing (the manifest lists it)");
-      HPCNN_CHECK(sha256_file(path) == shard.sha256, path.string(),
-                  ": SHA-256 differs from the manifest: the shard is damaged or was replaced (hpcnn data verify ",
-                  dir.string(), " says more)");
-    }
   }
 }
 

@@ -47,6 +47,14 @@ struct SplitInfo {
 };
 
 inline constexpr int kManifestVersion = 1;
+// Manifest limits (docs/formats.md): a manifest beyond them is rejected when
+// loaded, naming the value, before anything is sized by it.
+inline constexpr int64_t kMaxClasses = 65536;                    ///< num_classes
+inline constexpr int64_t kMaxTargetDim = 65536;                  ///< target_dim
+inline constexpr int64_t kMaxSampleElements = int64_t{1} << 30;  ///< C x H x W
+inline constexpr size_t kMaxSplits = 64;                         ///< splits per dataset
+inline constexpr size_t kMaxShards = 65536;                      ///< shards per split
+inline constexpr int64_t kMaxSplitSamples = int64_t{1} << 40;    ///< samples per split
 inline constexpr const char* kManifestName = "manifest.json";
 inline constexpr const char* kSplitNames[] = {"train", "validation", "test"};
 
@@ -72,12 +80,19 @@ struct Manifest {
 
 /// Reads DIR/manifest.json; throws naming the directory when it is absent or malformed.
 Manifest load_manifest(const std::filesystem::path& dir);
-/// Checks every shard file of `splits` (all splits when empty) against the
-/// manifest's SHA-256; throws naming the first shard that differs or is missing.
-void verify_checksums(const std::filesystem::path& dir, const Manifest& manifest,
-                      const std::vector<std::string>& splits);
 /// Writes DIR/manifest.json atomically.
 void save_manifest(const std::filesystem::path& dir, const Manifest& manifest);
+
+/// What --force may replace: nothing, an empty directory, or a directory whose
+/// manifest.json says "hpcnn-dataset". Throws naming `dir` for anything else,
+/// so a mistyped --out never deletes a home directory.
+void require_replaceable_dataset(const std::filesystem::path& dir);
+
+/// Checks each shard file of `splits` against the SHA-256 in the manifest;
+/// throws naming the first shard that is missing or differs. Reads every byte:
+/// training calls it once before the first epoch.
+void verify_checksums(const std::filesystem::path& dir, const Manifest& manifest,
+                      const std::vector<std::string>& splits);
 
 /// Shard file name: "<split>-<index:05>-of-<count:05>.h5".
 std::string shard_file_name(const std::string& split, int index, int count);

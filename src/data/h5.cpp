@@ -1,6 +1,7 @@
 // HDF5 wrappers: every call checked, every handle closed.
 #include "data/h5.hpp"
 
+#include <algorithm>
 #include <mutex>
 
 #include "core/check.hpp"
@@ -168,6 +169,17 @@ void File::create_group(const std::string& name) {
 }
 
 namespace {
+/// The longest string attribute read back (model strings, class-name lists).
+constexpr size_t kMaxStringAttribute = size_t{1} << 20;
+
+/// An attribute read into one value must hold exactly one: reading an array
+/// attribute into a scalar would write past it.
+void require_one_value(hid_t attr, const std::filesystem::path& path, const std::string& name) {
+  Handle space(static_cast<hid_t>(checked(H5Aget_space(attr), path, "reading attribute " + name)), H5Sclose);
+  HPCNN_CHECK(H5Sget_simple_extent_npoints(space.get()) == 1, path.string(), ": attribute '", name,
+              "' must hold one value");
+}
+
 Handle open_object(const File& f, const std::string& object) {
   const hid_t id =
       static_cast<hid_t>(checked(H5Oopen(f.id(), object.c_str(), H5P_DEFAULT), f.path(), "opening object " + object));
@@ -217,7 +229,10 @@ std::string File::string_attribute(const std::string& name, const std::string& o
   HPCNN_CHECK(H5Tget_class(type.get()) == H5T_STRING, path_.string(), ": attribute '", name, "' is not a string");
   HPCNN_CHECK(H5Tis_variable_str(type.get()) <= 0, path_.string(), ": attribute '", name,
               "' is a variable-length string (write fixed-length strings)");
+  require_one_value(attr.get(), path_, name);
   const size_t size = H5Tget_size(type.get());
+  HPCNN_CHECK(size > 0 && size <= kMaxStringAttribute, path_.string(), ": attribute '", name, "' has ", size,
+              " bytes (at most ", kMaxStringAttribute, ")");
   std::string value(size, '\0');
   checked(H5Aread(attr.get(), type.get(), value.data()), path_, what);
   value.resize(std::min(value.size(), value.find('\0')));
@@ -229,6 +244,9 @@ int64_t File::int_attribute(const std::string& name, const std::string& object) 
   const std::string what = "reading attribute " + name;
   HPCNN_CHECK(has_attribute(name, object), path_.string(), ": attribute '", name, "' is missing");
   Handle attr(static_cast<hid_t>(checked(H5Aopen(obj.get(), name.c_str(), H5P_DEFAULT), path_, what)), H5Aclose);
+  Handle type(static_cast<hid_t>(checked(H5Aget_type(attr.get()), path_, what)), H5Tclose);
+  HPCNN_CHECK(H5Tget_class(type.get()) == H5T_INTEGER, path_.string(), ": attribute '", name, "' is not an integer");
+  require_one_value(attr.get(), path_, name);
   int64_t value = 0;
   checked(H5Aread(attr.get(), H5T_NATIVE_INT64, &value), path_, what);
   return value;
@@ -246,10 +264,12 @@ Dataset::Dataset(Handle handle, std::string description)
 std::vector<hsize_t> Dataset::dims() const {
   Handle space(static_cast<hid_t>(checked(H5Dget_space(handle_.get()), description_, "H5Dget_space")), H5Sclose);
   const int rank = H5Sget_simple_extent_ndims(space.get());
-  std::vector<hsize_t> dims(static_cast<size_t>(std::max(rank, 0)));
-  if (rank > 0) H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  std::vector<hsize_t> dims(static_cast<size_t>(std::clamp(rank, 0, H5S_MAX_RANK)));
+  if (!dims.empty()) checked(H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr), description_, "dims");
   return dims;
 }
+
+hsize_t Dataset::storage_bytes() const { return H5Dget_storage_size(handle_.get()); }
 
 hsize_t Dataset::row_elements() const {
   const auto d = dims();
@@ -269,6 +289,12 @@ ElementType Dataset::stored_type() const {
     return ElementType::kInt64;
   }
   HPCNN_THROW(description_, ": unsupported element type class ", static_cast<int>(cls));
+}
+
+bool Dataset::is_chunked() const {
+  Handle dcpl(static_cast<hid_t>(checked(H5Dget_create_plist(handle_.get()), description_, "H5Dget_create_plist")),
+              H5Pclose);
+  return H5Pget_layout(dcpl.get()) == H5D_CHUNKED;
 }
 
 bool Dataset::has_fletcher32() const {
@@ -292,10 +318,11 @@ namespace {
 std::pair<Handle, Handle> row_selection(hid_t dataset, hsize_t first, hsize_t count, const std::string& what) {
   Handle file_space(static_cast<hid_t>(checked(H5Dget_space(dataset), what, "H5Dget_space")), H5Sclose);
   const int rank = H5Sget_simple_extent_ndims(file_space.get());
+  HPCNN_CHECK(rank >= 1 && rank <= H5S_MAX_RANK, what, ": has no rows (rank ", rank, ")");
   std::vector<hsize_t> dims(static_cast<size_t>(rank));
-  H5Sget_simple_extent_dims(file_space.get(), dims.data(), nullptr);
-  HPCNN_CHECK(first + count <= dims[0], what, ": rows [", first, ", ", first + count, ") out of range (", dims[0],
-              " rows)");
+  checked(H5Sget_simple_extent_dims(file_space.get(), dims.data(), nullptr), what, "H5Sget_simple_extent_dims");
+  HPCNN_CHECK(first <= dims[0] && count <= dims[0] - first, what, ": rows [", first, ", ", first + count,
+              ") out of range (", dims[0], " rows)");
   std::vector<hsize_t> start(dims.size(), 0);
   std::vector<hsize_t> extent = dims;
   start[0] = first;

@@ -100,6 +100,11 @@ class Dataset {
   /// Element type as stored on disk, mapped to the closest ElementType.
   ElementType stored_type() const;
   bool has_fletcher32() const;
+  /// Whether the data is stored in chunks (H5D_CHUNKED), as create_dataset writes it.
+  bool is_chunked() const;
+  /// Bytes the dataset's data takes in the file (H5Dget_storage_size): a loader
+  /// compares it with the size the dims claim before allocating for them.
+  hsize_t storage_bytes() const;
 
   /// Writes rows [first, first + count) from `src` (row-major, `type`).
   void write_rows(hsize_t first, hsize_t count, ElementType type, const void* src);

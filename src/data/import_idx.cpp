@@ -66,6 +66,7 @@ Manifest import_idx(const ImportIdxConfig& config, const Logger& log) {
   HPCNN_CHECK(!config.out.empty(), "no output directory given");
   HPCNN_CHECK(config.test_images.empty() == config.test_labels.empty(),
               "test images and test labels must be given together");
+  if (config.force) require_replaceable_dataset(config.out);
   // 1. Parse and check every input before writing anything.
   ImagesAndLabels train = load_pair(config.train_images, config.train_labels);
   ImagesAndLabels test;

@@ -1,6 +1,7 @@
 // Dataset summaries and verification.
 #include "data/inspect.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <limits>
@@ -15,6 +16,11 @@ namespace fs = std::filesystem;
 namespace hpcnn::data {
 
 namespace {
+/// Samples read per block: 4096, fewer for large samples (about 64 MiB of floats).
+int64_t block_samples(const Manifest& m) {
+  return std::clamp<int64_t>((int64_t{16} << 20) / m.sample_elements(), 1, 4096);
+}
+
 std::vector<std::string> ordered_split_names(const Manifest& m) {
   std::vector<std::string> names;
   for (const char* s : kSplitNames) {
@@ -43,10 +49,10 @@ DatasetSummary inspect_dataset(const fs::path& dir) {
     s.target_min = std::numeric_limits<double>::infinity();
     s.target_max = -std::numeric_limits<double>::infinity();
     Batch batch;
-    constexpr int64_t kBlock = 4096;
+    const int64_t block = block_samples(m);
     std::vector<int64_t> indices;
-    for (int64_t first = 0; first < s.num_samples; first += kBlock) {
-      const int64_t count = std::min(kBlock, s.num_samples - first);
+    for (int64_t first = 0; first < s.num_samples; first += block) {
+      const int64_t count = std::min(block, s.num_samples - first);
       indices.resize(static_cast<size_t>(count));
       for (int64_t i = 0; i < count; ++i) indices[static_cast<size_t>(i)] = first + i;
       reader.read(indices, batch);
@@ -138,6 +144,13 @@ std::string verify_shard(const fs::path& dir, const Manifest& m, const std::stri
           file.int_attribute("num_samples") != info.num_samples) {
         return path.string() + ": shard attributes (split, first_index, num_samples) disagree with the manifest";
       }
+      // A manifest that lists a different number of shards than were written
+      // (a shard dropped or duplicated by hand) must not verify.
+      const int64_t shards = static_cast<int64_t>(m.split(split).shards.size());
+      if (file.int_attribute("shard_index") != index || file.int_attribute("num_shards") != shards) {
+        return cat(path.string(), ": shard attributes say shard ", file.int_attribute("shard_index"), " of ",
+                   file.int_attribute("num_shards"), ", the manifest lists it as shard ", index, " of ", shards);
+      }
       for (const char* name : {"samples", m.task == Task::kClassification ? "labels" : "targets"}) {
         if (!file.open_dataset(name).has_fletcher32()) {
           return path.string() + ": dataset '" + name + "' has no Fletcher32 checksum filter";
@@ -149,9 +162,9 @@ std::string verify_shard(const fs::path& dir, const Manifest& m, const std::stri
     SplitReader reader(dir, m, split, false);
     Batch batch;
     std::vector<int64_t> indices;
-    constexpr int64_t kBlock = 4096;
-    for (int64_t row = 0; row < info.num_samples; row += kBlock) {
-      const int64_t count = std::min(kBlock, info.num_samples - row);
+    const int64_t block = block_samples(m);
+    for (int64_t row = 0; row < info.num_samples; row += block) {
+      const int64_t count = std::min(block, info.num_samples - row);
       indices.resize(static_cast<size_t>(count));
       for (int64_t i = 0; i < count; ++i) indices[static_cast<size_t>(i)] = info.first_index + row + i;
       reader.read(indices, batch);

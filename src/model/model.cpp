@@ -1,9 +1,12 @@
 // Model: flat buffers, per-batch-size plans, forward/backward through the backend.
 #include "model/model.hpp"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
 
+#include "core/checked.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
@@ -92,9 +95,25 @@ struct Model::Plan {
   }
 };
 
+void require_batch_fits(const ModelSpec& spec, int64_t n) {
+  HPCNN_CHECK(n >= 1, "batch of ", n, " samples");
+  const std::string what = cat("a batch of ", n, " samples of model '", spec.name, "'");
+  // Per sample: the input, then each layer's output and its gradient (and a
+  // dropout mask): an upper bound of what plan_for allocates.
+  int64_t per_sample = spec.input.size();
+  for (const ResolvedLayer& l : spec.layers) per_sample = checked_add(per_sample, 3 * l.output.size(), what);
+  const int64_t floats = checked_mul(per_sample, n, what);
+  const double bytes = static_cast<double>(floats) * sizeof(float);
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGESIZE);
+  const double physical = pages > 0 && page_size > 0 ? static_cast<double>(pages) * static_cast<double>(page_size) : 0;
+  HPCNN_CHECK(physical == 0 || bytes <= physical, what, " needs ", bytes / (1 << 30), " GiB of activations, more than ",
+              "this machine's ", physical / (1 << 30), " GiB (a smaller --batch?)");
+}
+
 Model::Plan& Model::plan_for(int64_t n) {
   auto it = plans_.find(n);
   if (it != plans_.end()) return *it->second;
+  require_batch_fits(spec_, n);
   auto plan = std::make_unique<Plan>();
   Plan& p = *plan;
   p.n = n;
@@ -109,20 +128,29 @@ Model::Plan& Model::plan_for(int64_t n) {
   for (size_t i = 0; i < layers; ++i) {
     const ResolvedLayer& l = spec_.layers[i];
     const int64_t out = n * l.output.size();
-    switch (l.spec.kind) {
-      case LayerKind::kConv:
-        p.conv[i] = backend_.make_conv({n, l.input.c, l.input.h, l.input.w, l.output.c, l.spec.kernel, l.spec.kernel,
-                                        l.spec.stride, l.pad_h.before, l.pad_w.before, l.pad_h.after, l.pad_w.after,
-                                        l.output.h, l.output.w});
-        break;
-      case LayerKind::kMaxPool:
-        p.pool[i] = backend_.make_pool(
-            {n, l.input.c, l.input.h, l.input.w, l.spec.kernel, l.spec.stride, l.output.h, l.output.w});
-        break;
-      case LayerKind::kDense: p.dense[i] = backend_.make_dense({n, l.input.size(), l.output.size()}); break;
-      case LayerKind::kDropout: p.mask[i] = p.make(backend_, out); break;
-      case LayerKind::kRelu:
-      case LayerKind::kFlatten: break;
+    // A backend may refuse a geometry (oneDNN: "could not create a
+    // descriptor"): say which layer.
+    try {
+      switch (l.spec.kind) {
+        case LayerKind::kConv:
+          p.conv[i] = backend_.make_conv({n, l.input.c, l.input.h, l.input.w, l.output.c, l.spec.kernel, l.spec.kernel,
+                                          l.spec.stride, l.pad_h.before, l.pad_w.before, l.pad_h.after, l.pad_w.after,
+                                          l.output.h, l.output.w});
+          break;
+        case LayerKind::kMaxPool:
+          p.pool[i] = backend_.make_pool(
+              {n, l.input.c, l.input.h, l.input.w, l.spec.kernel, l.spec.stride, l.output.h, l.output.w});
+          break;
+        case LayerKind::kDense: p.dense[i] = backend_.make_dense({n, l.input.size(), l.output.size()}); break;
+        case LayerKind::kDropout: p.mask[i] = p.make(backend_, out); break;
+        case LayerKind::kRelu:
+        case LayerKind::kFlatten: break;
+      }
+    } catch (const Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      HPCNN_THROW("model: layer ", i + 1, " '", l.spec.str(), "' on input ", l.input.str(), " with batch ", n, ": the ",
+                  backend_.name(), " backend cannot run it (", e.what(), ")");
     }
     // Flatten is a reshape: it shares its input's buffers.
     const bool alias = l.spec.kind == LayerKind::kFlatten;

@@ -63,6 +63,12 @@ class DeviceBuffer {
   bool owned_ = true;
 };
 
+/// Throws hpcnn::Error naming the batch size and the memory needed when a
+/// batch of `n` samples of `spec` (input, activations, gradients, masks)
+/// overflows or would not fit in this machine's memory. Model checks it before
+/// building a plan; callers that fill a batch first check it before that.
+void require_batch_fits(const ModelSpec& spec, int64_t n);
+
 class Model {
  public:
   /// Builds the replica and initialises parameters as Keras does

@@ -5,6 +5,7 @@
 #include <iomanip>
 #include <sstream>
 
+#include "core/checked.hpp"
 #include "core/error.hpp"
 
 namespace hpcnn::model {
@@ -61,7 +62,8 @@ LayerSpec parse_token(const std::string& token) {
   auto options = [&](size_t first, bool allow_padding) {
     for (size_t i = first; i < parts.size(); ++i) {
       const std::string& p = parts[i];
-      if (allow_padding && (p == "same" || p == "valid")) {
+      if (p == "same" || p == "valid") {
+        HPCNN_CHECK(allow_padding, "model: '", token, "': ", head, " takes no padding option (valid only)");
         l.same_padding = p == "same";
       } else if (p.size() > 1 && p[0] == 's') {
         l.stride = positive(p.substr(1), token);
@@ -78,12 +80,16 @@ LayerSpec parse_token(const std::string& token) {
     l.filters = positive(fk[0], token);
     l.kernel = positive(fk[1], token);
     options(2, true);
+    HPCNN_CHECK(l.kernel <= kMaxWindow && l.stride <= kMaxWindow, "model: '", token, "': kernel ", l.kernel,
+                " and stride ", l.stride, " must be at most ", kMaxWindow);
   } else if (head == "maxpool") {
     HPCNN_CHECK(parts.size() >= 2, "model: '", token, "' needs a size, e.g. maxpool:2");
     l.kind = LayerKind::kMaxPool;
     l.kernel = positive(parts[1], token);
     l.stride = l.kernel;
     options(2, false);
+    HPCNN_CHECK(l.kernel <= kMaxWindow && l.stride <= kMaxWindow, "model: '", token, "': size ", l.kernel,
+                " and stride ", l.stride, " must be at most ", kMaxWindow);
   } else if (head == "dense") {
     HPCNN_CHECK(parts.size() == 2, "model: '", token, "' needs a width, e.g. dense:128");
     l.kind = LayerKind::kDense;
@@ -105,14 +111,22 @@ LayerSpec parse_token(const std::string& token) {
   return l;
 }
 
-/// Output size and padding of one spatial dimension.
-std::pair<int64_t, Padding> spatial(int64_t in, int64_t k, int64_t s, bool same) {
+/// Output size and padding of one spatial dimension. Inputs are at most
+/// kMaxElements and k, s at most 2^31 (positive()), so nothing here overflows
+/// int64; the checks say so anyway, naming the layer.
+std::pair<int64_t, Padding> spatial(int64_t in, int64_t k, int64_t s, bool same, const std::string& where) {
   if (same) {
-    const int64_t out = (in + s - 1) / s;
-    const int64_t total = std::max<int64_t>((out - 1) * s + k - in, 0);
+    const int64_t out = checked_add(in, s - 1, where) / s;
+    const int64_t span = checked_add(checked_mul(out - 1, s, where), k, where);
+    const int64_t total = std::max<int64_t>(span - in, 0);
     return {out, {total / 2, total - total / 2}};
   }
   return {in >= k ? (in - k) / s + 1 : 0, {}};
+}
+
+/// c * h * w of a per-sample shape, bounded by kMaxElements.
+int64_t checked_size(const Shape& shape, const std::string& what) {
+  return checked_mul(checked_mul(shape.c, shape.h, what, kMaxElements), shape.w, what, kMaxElements);
 }
 }  // namespace
 
@@ -127,9 +141,11 @@ std::vector<LayerSpec> parse_layers(const std::string& text) {
 
 ModelSpec resolve(const std::string& name, const std::string& text, Shape input) {
   HPCNN_CHECK(input.c > 0 && input.h > 0 && input.w > 0, "model: bad input shape ", input.str());
+  checked_size(input, cat("model: input shape ", input.str(), " has too many elements per sample"));
   ModelSpec m{name, text, input, {}};
   Shape cur = input;
   int index = 0;
+  int64_t total_params = 0;
   for (const LayerSpec& spec : parse_layers(text)) {
     ++index;
     ResolvedLayer r{spec, cur, cur, {}, {}, 0, 0};
@@ -139,13 +155,16 @@ ModelSpec resolve(const std::string& name, const std::string& text, Shape input)
       case LayerKind::kMaxPool: {
         HPCNN_CHECK(spec.same_padding || (spec.kernel <= cur.h && spec.kernel <= cur.w), where,
                     ": kernel larger than its input");
-        const auto [oh, ph] = spatial(cur.h, spec.kernel, spec.stride, spec.same_padding);
-        const auto [ow, pw] = spatial(cur.w, spec.kernel, spec.stride, spec.same_padding);
+        const auto [oh, ph] = spatial(cur.h, spec.kernel, spec.stride, spec.same_padding, where);
+        const auto [ow, pw] = spatial(cur.w, spec.kernel, spec.stride, spec.same_padding, where);
         r.pad_h = ph;
         r.pad_w = pw;
         r.output = {spec.kind == LayerKind::kConv ? spec.filters : cur.c, oh, ow};
         if (spec.kind == LayerKind::kConv) {
-          r.weights = spec.filters * cur.c * spec.kernel * spec.kernel;
+          const std::string what = cat(where, ": weights (filters x channels x kernel x kernel)");
+          r.weights = checked_mul(
+              checked_mul(checked_mul(spec.filters, cur.c, what, kMaxElements), spec.kernel, what, kMaxElements),
+              spec.kernel, what, kMaxElements);
           r.bias = spec.filters;
         }
         break;
@@ -153,14 +172,16 @@ ModelSpec resolve(const std::string& name, const std::string& text, Shape input)
       case LayerKind::kDense:
         HPCNN_CHECK(cur.h == 1 && cur.w == 1, where, ": dense needs a flat input (add flatten before it)");
         r.output = {spec.filters, 1, 1};
-        r.weights = spec.filters * cur.c;
+        r.weights = checked_mul(spec.filters, cur.c, cat(where, ": weights (units x inputs)"), kMaxElements);
         r.bias = spec.filters;
         break;
       case LayerKind::kFlatten: r.output = {cur.size(), 1, 1}; break;
       case LayerKind::kRelu:
       case LayerKind::kDropout: break;
     }
+    checked_size(r.output, cat(where, ": output ", r.output.str(), " has too many elements per sample"));
     HPCNN_CHECK(r.output.size() > 0, where, ": output would be empty");
+    total_params = checked_add(total_params, r.params(), cat(where, ": total parameter count"), kMaxElements);
     cur = r.output;
     m.layers.push_back(r);
   }

@@ -19,6 +19,12 @@
 
 namespace hpcnn::model {
 
+/// Limits on what a model string may ask for (docs/formats.md): a conv or
+/// maxpool kernel and stride at most kMaxWindow; every per-sample shape, every
+/// layer's weights and the total parameter count at most kMaxElements
+/// (core/checked.hpp, 2^31 - 1). Beyond them resolve() throws naming the layer.
+inline constexpr int64_t kMaxWindow = 4096;
+
 /// Per-sample activation shape (C, H, W).
 struct Shape {
   int64_t c = 1, h = 1, w = 1;

@@ -3,10 +3,13 @@
 
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstdlib>
 
 #include <nlohmann/json.hpp>
 
+#include "core/checked.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "data/dataset.hpp"
@@ -19,7 +22,16 @@ namespace hpcnn::train {
 namespace {
 std::string shape_text(const model::Shape& s) { return cat(s.c, "x", s.h, "x", s.w); }
 
-double double_attribute(const h5::File& f, const std::string& name) { return std::stod(f.string_attribute(name)); }
+/// A double stored as text (save_checkpoint's "%.17g"); a damaged value is an
+/// error naming the attribute and the file, never a bare "stod".
+double double_attribute(const h5::File& f, const std::string& name) {
+  const std::string text = f.string_attribute(name);
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  HPCNN_CHECK(!text.empty() && end == text.c_str() + text.size() && std::isfinite(v), f.path().string(),
+              ": attribute '", name, "' is not a finite number ('", text.substr(0, 40), "')");
+  return v;
+}
 }  // namespace
 
 namespace {
@@ -50,6 +62,8 @@ TrainState read_train_state(const h5::File& f, const fs::path& path) {
   const auto hdims = history.dims();
   HPCNN_CHECK(hdims.size() == 1 && hdims[0] <= (hsize_t{1} << 30), path.string(),
               ": /train_state/history has the wrong shape");
+  HPCNN_CHECK(history.storage_bytes() >= hdims[0] * h5::element_size(history.stored_type()), path.string(),
+              ": /train_state/history stores fewer bytes than its shape needs");
   std::string text(static_cast<size_t>(hdims[0]), '\0');
   if (!text.empty()) history.read_all(h5::ElementType::kUInt8, text.data());
   s.history = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -59,6 +73,8 @@ TrainState read_train_state(const h5::File& f, const fs::path& path) {
     const auto ldims = losses.dims();
     HPCNN_CHECK(ldims.size() == 1 && static_cast<int64_t>(ldims[0]) == s.global_step, path.string(),
                 ": /train_state/step_losses should hold ", s.global_step, " values");
+    HPCNN_CHECK(losses.storage_bytes() >= ldims[0] * h5::element_size(losses.stored_type()), path.string(),
+                ": /train_state/step_losses stores fewer bytes than its shape needs");
     s.step_losses.resize(static_cast<size_t>(s.global_step));
     losses.read_all(h5::ElementType::kFloat64, s.step_losses.data());
   }
@@ -149,7 +165,11 @@ Checkpoint load_checkpoint(const fs::path& path) {
   Checkpoint c;
   c.model_name = f.string_attribute("model_name");
   c.model_text = f.string_attribute("model_text");
-  c.input = model::parse_shape(f.string_attribute("input_shape"));
+  try {
+    c.input = model::parse_shape(f.string_attribute("input_shape"));
+  } catch (const Error& e) {
+    HPCNN_THROW(path.string(), ": attribute 'input_shape': ", e.message());
+  }
   c.loss = f.string_attribute("loss") == model::loss_name(model::LossKind::kMeanSquaredError)
                ? model::LossKind::kMeanSquaredError
                : model::LossKind::kSoftmaxCrossEntropy;
@@ -165,26 +185,48 @@ Checkpoint load_checkpoint(const fs::path& path) {
       c.class_names.push_back(name.get<std::string>());
     }
   }
-  const h5::Dataset params = f.open_dataset("params");
-  const auto dims = params.dims();
-  HPCNN_CHECK(dims.size() == 1 && static_cast<int64_t>(dims[0]) == f.int_attribute("num_params"), path.string(),
-              ": /params has the wrong size");
-  c.params.resize(dims[0]);
-  params.read_all(h5::ElementType::kFloat32, c.params.data());
+  // Every size is checked before anything is allocated or read: the parameter
+  // count against the model string, each flat dataset's rank, length and
+  // stored bytes against that count (a longer /optimizer/a once overran the
+  // buffer sized by /params).
+  const int64_t num_params = f.int_attribute("num_params");
+  HPCNN_CHECK(num_params >= 1 && num_params <= kMaxElements, path.string(), ": attribute 'num_params' is ", num_params,
+              " (expected 1..", kMaxElements, ")");
+  int64_t model_params = 0;
+  try {
+    model_params = model::resolve(c.model_name, c.model_text, c.input).total_params();
+  } catch (const Error& e) {
+    HPCNN_THROW(path.string(), ": attribute 'model_text': ", e.message());
+  }
+  HPCNN_CHECK(model_params == num_params, path.string(), ": attribute 'num_params' is ", num_params, " but model '",
+              c.model_text, "' on input ", c.input.str(), " has ", model_params, " parameters");
+  auto read_flat = [&](const char* name, std::vector<float>& out) {
+    const h5::Dataset d = f.open_dataset(name);
+    const auto dims = d.dims();
+    HPCNN_CHECK(dims.size() == 1 && dims[0] == static_cast<hsize_t>(num_params), path.string(), ": /", name,
+                " must be (", num_params, ",) like num_params, but has rank ", dims.size(),
+                dims.empty() ? std::string() : cat(" and ", dims[0], " elements in its first dimension"));
+    const hsize_t need = static_cast<hsize_t>(num_params) * h5::element_size(d.stored_type());
+    HPCNN_CHECK(d.storage_bytes() >= need, path.string(), ": /", name, " stores ", d.storage_bytes(),
+                " bytes, its shape needs ", need);
+    out.resize(static_cast<size_t>(num_params));
+    d.read_all(h5::ElementType::kFloat32, out.data());
+  };
+  read_flat("params", c.params);
   if (f.has_attribute("optimizer")) {
-    c.optimizer.kind = model::parse_optimizer(f.string_attribute("optimizer"));
+    try {
+      c.optimizer.kind = model::parse_optimizer(f.string_attribute("optimizer"));
+    } catch (const UsageError& e) {
+      HPCNN_THROW(path.string(), ": attribute 'optimizer': ", e.what());
+    }
     c.optimizer.lr = double_attribute(f, "lr");
     c.optimizer.beta1 = double_attribute(f, "beta1");
     c.optimizer.beta2 = double_attribute(f, "beta2");
     c.optimizer.epsilon = double_attribute(f, "epsilon");
     c.optimizer.momentum = double_attribute(f, "momentum");
     c.optimizer_steps = f.int_attribute("optimizer_steps");
-    c.optimizer_a.resize(dims[0]);
-    f.open_dataset("optimizer/a").read_all(h5::ElementType::kFloat32, c.optimizer_a.data());
-    if (c.optimizer.kind == model::OptimizerKind::kAdam) {
-      c.optimizer_b.resize(dims[0]);
-      f.open_dataset("optimizer/b").read_all(h5::ElementType::kFloat32, c.optimizer_b.data());
-    }
+    read_flat("optimizer/a", c.optimizer_a);
+    if (c.optimizer.kind == model::OptimizerKind::kAdam) read_flat("optimizer/b", c.optimizer_b);
   }
   if (f.has_attribute("global_step")) c.state = read_train_state(f, path);
   return c;

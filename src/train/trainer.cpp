@@ -491,7 +491,9 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   if (c.verify_data == TrainConfig::VerifyData::kAlways ||
       (c.verify_data == TrainConfig::VerifyData::kAuto && preload)) {
     mark(RunPhase::kData);
-    data::verify_checksums(c.data_dir, manifest_, {});
+    std::vector<std::string> splits;
+    for (const auto& [name, split] : manifest_.splits) splits.push_back(name);
+    data::verify_checksums(c.data_dir, manifest_, splits);
   }
   if (preload) train_reader_->preload(all_shards);
   steps_per_epoch_ = (n_train_ + global_batch_ - 1) / global_batch_;

@@ -18,6 +18,36 @@ expect_exit 2 "dir.*required" "$HPCNN" data verify -q
 printf 'shardz = 3\n' > bad.ini
 expect_exit 2 "bad.ini.*shardz" "$HPCNN" data synth circuits --config bad.ini -q
 expect_exit 2 "missing.ini: cannot open" "$HPCNN" data synth circuits --config missing.ini -q
+# NaN and infinity compare false with every bound: each floating-point option
+# of each command must still refuse them, naming the option (issue 12).
+for bad in nan inf -inf; do
+  for opt in lr momentum adam-epsilon validation-split; do
+    expect_exit 2 "--$opt must be a finite number" "$HPCNN" train -q --$opt=$bad
+  done
+  for opt in noise horizon interval; do
+    expect_exit 2 "--$opt must be a finite number" "$HPCNN" data synth circuits -q --out nan-ds --$opt=$bad
+  done
+  expect_exit 2 "--validation-fraction must be a finite number" "$HPCNN" data import-idx -q --validation-fraction=$bad
+  expect_exit 2 "--step-factor must be a finite number" "$HPCNN" bench allreduce -q --step-factor=$bad
+done
+[[ ! -e nan-ds ]] && pass || fail "data synth --noise nan wrote a dataset"
+# Boost's error messages looped forever on a value holding their own
+# placeholder (found by tests/fuzz/fuzz_config).
+expect_exit 2 "the argument \('%value%'\) for option '--epochs' is invalid" timeout 10 "$HPCNN" train -q --epochs %value%
+printf 'epochs = %%canonical_option%%\n' > percent.ini
+expect_exit 2 "percent.ini.*%canonical_option%" timeout 10 "$HPCNN" train -q --config percent.ini
+printf 'lr = nan\n' > nan.ini
+expect_exit 2 "--lr must be a finite number" "$HPCNN" train -q --config nan.ini
+
+# Model strings whose sizes overflow: exit 1 naming the layer and the value,
+# never a wrong parameter count or a crash (issue 12).
+expect_exit 1 "'conv:4x2147483648:same': kernel 2147483648" "$HPCNN" summary -q --model 'conv:4x2147483648:same relu' --input 1x28x28
+expect_exit 1 "layer 1 'conv:100000x4096:same'.*weights" "$HPCNN" summary -q --model 'conv:100000x4096:same' --input 1x28x28
+expect_exit 1 "layer 2 'dense:2147483647'.*weights" "$HPCNN" summary -q --model 'flatten dense:2147483647' --input 1x28x28
+expect_exit 1 "input shape \(65536, 65536, 65536\)" "$HPCNN" summary -q --model 'flatten dense:10' --input 65536x65536x65536
+expect_exit 1 "layer 3 'dense:32768'.*total parameter count" "$HPCNN" summary -q --model 'dense:32768 relu dense:32768 relu dense:32768' --input 32768
+expect_exit 1 "'conv:2x3:s2147483648:same': kernel 3 and stride 2147483648" "$HPCNN" bench layers -q --backend reference --model 'conv:2x3:s2147483648:same flatten dense:2' --input 1x28x28
+expect_exit 1 "a batch of 1000000 samples.*GiB" "$HPCNN" bench layers -q --backend reference --model 'conv:1024x3:same' --input 1x1024x1024 --batch 1000000
 for cmd in "data import-idx" "data synth" "data inspect" "data verify" "info"; do
   # shellcheck disable=SC2086
   expect_exit 0 "" "$HPCNN" $cmd --help
@@ -49,6 +79,22 @@ expect_exit 0 "" "$HPCNN" data import-idx --train-images images.idx --train-labe
 expect_exit 1 "good: already exists \(use --force" "$HPCNN" data import-idx --train-images images.idx --train-labels labels.idx --out good -q
 expect_exit 0 "" "$HPCNN" data import-idx --train-images images.idx --train-labels labels.idx --out good --force -q
 
+# --force replaces an hpcnn dataset or an empty directory, nothing else.
+mkdir -p precious && echo data > precious/thesis.tex
+expect_exit 1 "precious: exists and is not an hpcnn dataset" "$HPCNN" data import-idx --train-images images.idx --train-labels labels.idx --out precious --force -q
+expect_exit 1 "precious: exists and is not an hpcnn dataset" "$HPCNN" data synth circuits --train 8 --test 0 --out precious --force -q
+[[ -f precious/thesis.tex ]] && pass || fail "--force deleted a directory that is not a dataset"
+mkdir empty-out
+expect_exit 0 "" "$HPCNN" data import-idx --train-images images.idx --train-labels labels.idx --out empty-out --force -q
+
+# Staging directories of killed imports (.NAME.partial.PID) are removed by the
+# next import to the same place; a live process's are left alone.
+# 4194305 is above any Linux pid_max: that process is dead.
+mkdir -p .staged.partial.4194305/junk ".staged.partial.$$/junk"
+expect_exit 0 "" "$HPCNN" data import-idx --train-images images.idx --train-labels labels.idx --out staged -q
+[[ ! -e .staged.partial.4194305 ]] && pass || fail "a dead import's staging directory was left behind"
+[[ -d .staged.partial.$$ ]] && pass || fail "a live process's staging directory was removed"
+
 # --- damaged datasets ----------------------------------------------------------
 "$HPCNN" data synth circuits --train 400 --test 40 --shards 2 --out ds -q > /dev/null
 expect_exit 0 "" "$HPCNN" data verify ds -q
@@ -70,6 +116,15 @@ cp -r ds missing
 rm missing/test-00000-of-00002.h5
 expect_exit 1 "test-00000-of-00002.h5: shard is missing" "$HPCNN" data verify missing -q
 expect_exit 1 "test-00000-of-00002.h5: no such file" "$HPCNN" data inspect missing -q
+
+# A manifest whose counts disagree with its shards, or that asks for absurd
+# sizes, is refused naming the value (inspect once ran for minutes on one).
+cp -r ds wrongcount
+sed -i 's/"num_samples": 400/"num_samples": 500/' wrongcount/manifest.json
+expect_exit 1 "split 'train' claims 500 samples but its shards hold 400" "$HPCNN" data verify wrongcount -q
+cp -r ds manyclasses
+sed -i 's/"num_classes": 4/"num_classes": 2000000000/' manyclasses/manifest.json
+expect_exit 1 "num_classes is 2000000000 \(expected 1..65536\)" timeout 20 "$HPCNN" data inspect manyclasses -q
 
 # --- an import killed midway leaves nothing that looks whole -------------------
 if [[ -d /usr/share/datasets/fashion-mnist ]]; then

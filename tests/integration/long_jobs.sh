@@ -154,7 +154,7 @@ with open("damaged/train-00000-of-00001.h5", "r+b") as f:
     f.seek(-5000, 2)
     f.write(bytes([b[0] ^ 0x40]))
 PY
-expect_exit 1 "train-00000-of-00001.h5: SHA-256 differs from the manifest" \
+expect_exit 1 "train-00000-of-00001.h5: shard 0 of split 'train' is damaged: SHA-256" \
   "$HPCNN" train -q --data damaged --model "$MODEL" --threads 1 --out dmg
 [[ ! -f dmg/timing/rank-00000.csv ]] && pass || fail "trained on a damaged shard"
 expect_exit 2 "--checkpoint-every: '5x' is not N" "$HPCNN" "${TRAIN[@]}" --out x --checkpoint-every 5x

@@ -10,6 +10,7 @@
 #include "core/build_info_access.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "report.hpp"
 #include "scaling.hpp"
 #include "summary.hpp"
 
@@ -83,8 +84,8 @@ int run_summary(const std::vector<std::string>& args) {
   const merge::RunSummary s = merge::summarize(run, {warmup});
   std::vector<std::pair<std::string, std::string>> files{{"summary.md", merge::summary_markdown(s)},
                                                          {"summary.csv", merge::summary_csv(s)},
-                                                         {"summary.json", merge::summary_json(s).dump(2) + "\n"}};
-  if (!no_trace) files.emplace_back("trace.json", merge::merged_trace(run).dump() + "\n");
+                                                         {"summary.json", merge::json_text(merge::summary_json(s))}};
+  if (!no_trace) files.emplace_back("trace.json", merge::json_text(merge::merged_trace(run), -1));
   return report(out_dir, files, s.warnings, common.quiet, strict);
 }
 
@@ -130,7 +131,7 @@ int run_scaling(const std::vector<std::string>& args) {
   return report(out_dir,
                 {{"scaling.md", merge::scaling_markdown(study)},
                  {"scaling.csv", merge::scaling_csv(study)},
-                 {"scaling.json", merge::scaling_json(study).dump(2) + "\n"}},
+                 {"scaling.json", merge::json_text(merge::scaling_json(study))}},
                 study.warnings, common.quiet, strict);
 }
 
@@ -165,7 +166,7 @@ int run_allreduce(const std::vector<std::string>& args) {
   return report(out_dir,
                 {{"allreduce.md", merge::comparison_markdown(c)},
                  {"allreduce.csv", merge::comparison_csv(c)},
-                 {"allreduce.json", merge::comparison_json(c).dump(2) + "\n"}},
+                 {"allreduce.json", merge::json_text(merge::comparison_json(c))}},
                 c.warnings, common.quiet, strict);
 }
 

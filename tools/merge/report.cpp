@@ -21,4 +21,8 @@ std::string warnings_markdown(const std::vector<std::string>& warnings) {
   return out;
 }
 
+std::string json_text(const nlohmann::json& j, int indent) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
 }  // namespace hpcnn::merge

@@ -148,7 +148,14 @@ RunTimings load_run(const std::filesystem::path& dir) {
   if (fs::exists(manifest)) {
     try {
       run.run = nlohmann::json::parse(read_text_file(manifest));
-      declared_world = run.run.value("world_size", 0);
+      HPCNN_CHECK(run.run.is_object(), "not a JSON object");
+      const int64_t world = run.run.value("world_size", int64_t{0});
+      if (world < 0 || world > kMaxWorldSize) {
+        run.warnings.push_back(cat("run.json: world_size ", world, " is outside 0..", kMaxWorldSize,
+                                   ": rank count taken from the timing files"));
+      } else {
+        declared_world = static_cast<int>(world);
+      }
     } catch (const std::exception& e) {
       run.warnings.push_back(cat("run.json: unreadable (", e.what(), "): rank count taken from the timing files"));
       run.run = nlohmann::json::object();
@@ -171,7 +178,14 @@ RunTimings load_run(const std::filesystem::path& dir) {
     std::smatch m;
     const std::string name = entry.path().filename().string();
     if (entry.is_regular_file() && std::regex_match(name, m, kName)) {
-      files[std::stoi(m[1].str())] = entry.path();
+      const std::string digits = m[1].str();
+      int64_t rank = -1;
+      const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), rank);
+      if (ec != std::errc() || end != digits.data() + digits.size() || rank >= kMaxWorldSize) {
+        run.warnings.push_back(cat("timing/", name, ": rank beyond ", kMaxWorldSize - 1, ": ignored"));
+        continue;
+      }
+      files[static_cast<int>(rank)] = entry.path();
     }
   }
   HPCNN_CHECK(!files.empty(), timing_dir.string(), ": no rank-NNNNN.csv files");
@@ -185,11 +199,12 @@ RunTimings load_run(const std::filesystem::path& dir) {
   if (run.run.contains("hosts") && run.run["hosts"].is_array()) {
     for (const auto& h : run.run["hosts"]) hosts.push_back(h.is_string() ? h.get<std::string>() : "");
   }
+  std::vector<int> no_file;
   for (int r = 0; r < run.world_size; ++r) {
     const auto it = files.find(r);
     if (it == files.end()) {
       run.missing_ranks.push_back(r);
-      run.warnings.push_back(cat(rank_file_name(r), ": missing: rank ", r, " left out of every statistic"));
+      no_file.push_back(r);
       continue;
     }
     RankTimings rank = parse_rank_csv(read_text_file(it->second), r, rank_file_name(r), run.warnings);
@@ -200,6 +215,18 @@ RunTimings load_run(const std::filesystem::path& dir) {
     }
     if (static_cast<size_t>(r) < hosts.size()) rank.host = hosts[static_cast<size_t>(r)];
     run.ranks.push_back(std::move(rank));
+  }
+  // One warning per missing file while they are few; one line for many (a
+  // run.json claiming 10^6 ranks must not print 10^6 lines).
+  constexpr size_t kListedMissing = 8;
+  if (no_file.size() <= kListedMissing) {
+    for (int r : no_file) {
+      run.warnings.push_back(cat(rank_file_name(r), ": missing: rank ", r, " left out of every statistic"));
+    }
+  } else {
+    run.warnings.push_back(
+        cat(no_file.size(), " of ", run.world_size, " rank files missing (first: ", rank_file_name(no_file.front()),
+            ", last: ", rank_file_name(no_file.back()), "): those ranks left out of every statistic"));
   }
   if (run.ranks.empty()) {
     std::string why;

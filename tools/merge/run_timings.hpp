@@ -25,6 +25,10 @@ namespace hpcnn::merge {
 using timing::kNumPhases;
 using timing::Phase;
 
+/// The largest world size believed from run.json or a rank file's name
+/// (docs/formats.md); beyond it the rank count comes from the files found.
+inline constexpr int kMaxWorldSize = 1 << 20;
+
 /// One complete step of one rank: all six phases present.
 struct StepRecord {
   int64_t epoch = 0;

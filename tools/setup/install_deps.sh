@@ -15,6 +15,7 @@ PACKAGES=(
   nlohmann-json3-dev libssl-dev zlib1g-dev
   libpng-dev libcpp-httplib-dev           # hpcnn predict / serve
   catch2 clang-format                     # tests, the formatting check (.ci/run)
+  clang-14 libclang-rt-14-dev             # tests/fuzz: libFuzzer, ASan and UBSan runtimes
   python3 python3-h5py python3-numpy      # interop checks
   python3-matplotlib                      # tools/plot
   chromium chromium-driver python3-selenium   # serve's page, tested in a real (headless) browser

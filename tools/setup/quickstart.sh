@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's two commands. Each installs what it needs, builds, then:
 #   quickstart.sh main   imports Fashion-MNIST (Debian's package) and trains keras-cnn on it
-#   quickstart.sh test   runs the whole test suite through ctest
+#   quickstart.sh test   builds the fuzz harnesses too, then runs the whole test suite through ctest
 # Environment: HPCNN_PRESET (default release), HPCNN_JOBS (default: all cores),
 # HPCNN_EPOCHS (main job's epochs, default 1).
 set -euo pipefail
@@ -25,5 +25,10 @@ if [[ $mode == main ]]; then
   # on all cores, print test accuracy, throughput and where the time went.
   bash tools/setup/main_job.sh "build/$preset/bin"
 else
+  # The libFuzzer harnesses (tests/fuzz) build separately with clang; ctest's
+  # fuzz.* tests run each for 30 s and skip when this build is missing.
+  echo "[setup] configuring and building the fuzz harnesses (fuzz preset)"
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz -j "$jobs" >/dev/null
   ctest --preset "$preset" -j "$jobs"
 fi

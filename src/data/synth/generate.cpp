@@ -54,6 +54,7 @@ std::vector<std::pair<double, double>> sensor_positions(uint64_t seed, int n) {
 }  // namespace
 
 Manifest generate(const SynthConfig& config, const Logger& log) {
+  if (config.force) require_replaceable_dataset(config.out);
   const bool solar = config.kind != Kind::kCircuits;
   Manifest m;
   m.name = kind_name(config.kind);
