@@ -14,5 +14,5 @@ out=${HPCNN_MAIN_OUT:-results/runs/quickstart-keras-cnn}
 "$bin/hpcnn" data verify -q "$data"
 "$bin/hpcnn" summary -q --model keras-cnn
 "$bin/hpcnn" train --model keras-cnn --data "$data" --epochs "${HPCNN_EPOCHS:-1}" --batch 128 \
-  --threads "$(nproc)" --max-steps "${HPCNN_MAX_STEPS:-0}" --out "$out"
+  --threads "$(nproc)" --max-steps "${HPCNN_MAX_STEPS:-0}" --out "$out" --force  # a new run each time
 "$bin/hpcnn-merge" summary -q "$out"
