@@ -25,5 +25,6 @@ int run_predict(const Args& args);
 int run_serve(const Args& args);
 int run_bench_layers(const Args& args);
 int run_bench_allreduce(const Args& args);
+int run_bench_read(const Args& args);
 
 }  // namespace hpcnn::cli

@@ -27,6 +27,8 @@ constexpr Route kRoutes[] = {
     {"", "serve", "a web page to draw on and a POST /predict endpoint for a checkpoint", run_serve},
     {"bench", "allreduce", "compare all-reduce algorithms over message sizes (under mpirun)", run_bench_allreduce},
     {"bench", "layers", "time forward/backward of every layer of a model", run_bench_layers},
+    {"bench", "read", "time reading a split: HDF5 per rank, over MPI-IO, and plain reads (under mpirun)",
+     run_bench_read},
     {"", "summary", "print a model's layers, output shapes and parameter counts", run_summary},
     {"", "info", "build configuration, library versions and GPUs", run_info},
 };

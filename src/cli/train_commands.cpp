@@ -99,7 +99,8 @@ void apply_recorded_config(const fs::path& dir, const po::variables_map& vm,
       {"momentum", "momentum"},   {"adam-epsilon", "adam_epsilon"},
       {"seed", "seed"},           {"threads", "threads"},
       {"backend", "backend"},     {"validation-split", "validation_split"},
-      {"max-steps", "max_steps"}, {"eval-batch", "eval_batch"}};
+      {"max-steps", "max_steps"}, {"eval-batch", "eval_batch"},
+      {"sampling", "sampling"},   {"shuffle-window", "shuffle_window"}};
   auto given = [&](const char* option) { return vm.count(option) != 0 && !vm[option].defaulted(); };
   for (const auto& [option, key] : kOptions) {
     if (!given(option) && config.contains(key)) set(option, config[key]);
@@ -141,9 +142,9 @@ int run_train(const Args& args) {
   std::string data_dir = "datasets/fashion-mnist", out, optimizer = "adam", checkpoint;
   unsigned long seed = 42;
   std::string allreduce = "auto", bucket_text = "auto", backend = "onednn";
-  long long batch = 128, global_batch = 0, max_steps = 0, eval_batch = 500;
+  long long batch = 128, global_batch = 0, max_steps = 0, eval_batch = 500, cache_mb = 4096;
   int ranks_per_node = 0;
-  std::string resume, checkpoint_every = "30m", verify_data = "auto";
+  std::string resume, checkpoint_every = "30m", verify_data = "auto", sampling = "global";
   // clang-format off
   spec.options.add_options()
       ("data,d", po::value<std::string>(&data_dir)->default_value(data_dir)->value_name("DIR"), "dataset directory")
@@ -189,6 +190,16 @@ int run_train(const Args& args) {
       ("timeout", po::value<double>(&c.timeout_s)->default_value(c.timeout_s)->value_name("SECONDS"),
        "watchdog: a rank without progress this long ends the job (exit 3), naming the rank and phase that\n"
        "stalled (0: off)")
+      ("sampling", po::value<std::string>(&sampling)->default_value(sampling),
+       "global: one permutation cut into global batches, rank-count independent | local: each rank its own\n"
+       "shards (balanced by samples), shuffled in windows of blocks; I/O and memory per rank shrink as 1/ranks")
+      ("shuffle-window", po::value<int>(&c.shuffle_window)->default_value(c.shuffle_window)->value_name("BLOCKS"),
+       "local sampling: blocks of 1024 samples whose samples are shuffled together")
+      ("cache-mb", po::value<long long>(&cache_mb)->default_value(cache_mb),
+       "memory per rank for training data: its shards are preloaded when they fit, else read through a cache of\n"
+       "this size")
+      ("prefetch", po::value<int>(&c.prefetch)->default_value(c.prefetch)->value_name("BATCHES"),
+       "batches read ahead on a background thread (0: read inside the step)")
       ("verify-data", po::value<std::string>(&verify_data)->default_value(verify_data),
        "check the shards' SHA-256 before training: auto (when the training data fits in memory) | always | never");
   // clang-format on
@@ -236,6 +247,10 @@ int run_train(const Args& args) {
           eval_batch = v.get<long long>();
         else if (option == "global-batch")
           global_batch = v.get<long long>();
+        else if (option == "sampling")
+          sampling = v.get<std::string>();
+        else if (option == "shuffle-window" && !v.is_null())
+          c.shuffle_window = v.get<int>();
       });
     } catch (const nlohmann::json::exception& e) {
       throw UsageError("--resume " + resume + ": run.json's config record is damaged (" + e.what() + ")");
@@ -243,6 +258,11 @@ int run_train(const Args& args) {
   }
   parse_checkpoint_every(checkpoint_every, c);
   require_range("keep-checkpoints", c.keep_checkpoints, 1, 1000000);
+  c.sampling = data::parse_sampling_mode(sampling);
+  require_range("shuffle-window", c.shuffle_window, 1, 1 << 20);
+  require_range<long long>("cache-mb", cache_mb, 0, 1LL << 30);
+  c.cache_mb = cache_mb;
+  require_range("prefetch", c.prefetch, 0, 1024);
   require_range("timeout", c.timeout_s, 0.0, 1e7);
   if (verify_data == "auto")
     c.verify_data = train::TrainConfig::VerifyData::kAuto;

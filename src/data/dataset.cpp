@@ -316,6 +316,16 @@ struct SplitReader::OpenShard {
   std::vector<float> targets;
 };
 
+struct SplitReader::Block {
+  int shard = 0;
+  int64_t index = 0;  ///< block number within the shard
+  int64_t rows = 0;
+  std::vector<uint8_t> samples_u8;
+  std::vector<float> samples_f32;
+  std::vector<int32_t> labels;
+  std::vector<float> targets;
+};
+
 SplitReader::SplitReader(fs::path dir, Manifest manifest, std::string split, bool scale_uint8)
     : dir_(std::move(dir)), manifest_(std::move(manifest)), split_(std::move(split)), scale_uint8_(scale_uint8) {
   const SplitInfo& info = manifest_.split(split_);
@@ -332,7 +342,7 @@ SplitReader::OpenShard& SplitReader::shard(int s) {
   if (slot) return *slot;
   const ShardInfo& info = manifest_.split(split_).shards[static_cast<size_t>(s)];
   const fs::path path = dir_ / info.file;
-  h5::File file = h5::File::open_read(path);
+  h5::File file = h5::File::open_read(path, chunk_cache_bytes_);
   const bool classification = manifest_.task == Task::kClassification;
   h5::Dataset samples = file.open_dataset("samples");
   h5::Dataset answers = file.open_dataset(classification ? "labels" : "targets");
@@ -426,6 +436,25 @@ void SplitReader::read(std::span<const int64_t> indices, Batch& out) {
       i += run;
       continue;
     }
+    if (block_cache_max_ > 0) {
+      // One sample at a time out of its cached block.
+      const Block& bl = block(s, row / kBlockRows);
+      const int64_t r = row % kBlockRows;
+      if (manifest_.sample_type == SampleType::kUInt8) {
+        uint8_to_input(bl.samples_u8.data() + r * elems, static_cast<size_t>(elems), dst,
+                       scale_uint8_ ? kUint8InputScale : 1.0f);
+      } else {
+        std::copy_n(bl.samples_f32.begin() + r * elems, elems, dst);
+      }
+      if (classification) {
+        out.labels[static_cast<size_t>(i)] = bl.labels[static_cast<size_t>(r)];
+      } else {
+        std::copy_n(bl.targets.begin() + r * tdim, tdim, out.targets.begin() + i * tdim);
+      }
+      ++i;
+      continue;
+    }
+    bytes_read_ += run * bytes_per_sample();
     if (manifest_.sample_type == SampleType::kUInt8) {
       raw.resize(static_cast<size_t>(run * elems));
       sh.samples.read_rows(static_cast<hsize_t>(row), static_cast<hsize_t>(run), h5::ElementType::kUInt8, raw.data());
@@ -444,14 +473,70 @@ void SplitReader::read(std::span<const int64_t> indices, Batch& out) {
   }
 }
 
+int64_t SplitReader::bytes_per_sample() const {
+  return manifest_.sample_elements() * static_cast<int64_t>(sample_type_size(manifest_.sample_type)) +
+         (manifest_.task == Task::kClassification ? 4 : 4 * manifest_.target_dim);
+}
+
 int64_t SplitReader::preload_bytes(std::span<const int> shards) const {
   const auto& info = manifest_.split(split_).shards;
-  const int64_t per_sample =
-      manifest_.sample_elements() * static_cast<int64_t>(sample_type_size(manifest_.sample_type)) +
-      (manifest_.task == Task::kClassification ? 4 : 4 * manifest_.target_dim);
   int64_t bytes = 0;
-  for (int s : shards) bytes += info[static_cast<size_t>(s)].num_samples * per_sample;
+  for (int s : shards) bytes += info[static_cast<size_t>(s)].num_samples * bytes_per_sample();
   return bytes;
+}
+
+void SplitReader::set_block_cache(int64_t max_bytes) {
+  block_cache_max_ = std::max<int64_t>(max_bytes, 0);
+  if (block_cache_max_ > 0) chunk_cache_bytes_ = size_t{1} << 20;  // blocks are read whole: no need to cache chunks
+  while (!blocks_.empty() && (block_cache_max_ == 0 || block_cache_bytes_ > block_cache_max_)) {
+    block_cache_bytes_ -= blocks_.front()->rows * bytes_per_sample();
+    blocks_.erase(blocks_.begin());
+  }
+}
+
+const SplitReader::Block& SplitReader::block(int s, int64_t b) {
+  for (size_t k = blocks_.size(); k-- > 0;) {  // most recently used last
+    if (blocks_[k]->shard == s && blocks_[k]->index == b) {
+      if (k + 1 != blocks_.size())
+        std::rotate(blocks_.begin() + static_cast<std::ptrdiff_t>(k),
+                    blocks_.begin() + static_cast<std::ptrdiff_t>(k) + 1, blocks_.end());
+      return *blocks_.back();
+    }
+  }
+  OpenShard& sh = shard(s);
+  const int64_t shard_rows = manifest_.split(split_).shards[static_cast<size_t>(s)].num_samples;
+  auto bl = std::make_unique<Block>();
+  bl->shard = s;
+  bl->index = b;
+  const int64_t first = b * kBlockRows;
+  bl->rows = std::min(kBlockRows, shard_rows - first);
+  HPCNN_CHECK(bl->rows > 0, "block ", b, " of shard ", s, " is past its end");
+  const auto row0 = static_cast<hsize_t>(first), rows = static_cast<hsize_t>(bl->rows);
+  const auto elems = static_cast<size_t>(manifest_.sample_elements());
+  if (manifest_.sample_type == SampleType::kUInt8) {
+    bl->samples_u8.resize(rows * elems);
+    sh.samples.read_rows(row0, rows, h5::ElementType::kUInt8, bl->samples_u8.data());
+  } else {
+    bl->samples_f32.resize(rows * elems);
+    sh.samples.read_rows(row0, rows, h5::ElementType::kFloat32, bl->samples_f32.data());
+  }
+  if (manifest_.task == Task::kClassification) {
+    bl->labels.resize(rows);
+    sh.answers.read_rows(row0, rows, h5::ElementType::kInt32, bl->labels.data());
+  } else {
+    bl->targets.resize(rows * static_cast<size_t>(manifest_.target_dim));
+    sh.answers.read_rows(row0, rows, h5::ElementType::kFloat32, bl->targets.data());
+  }
+  const int64_t bytes = bl->rows * bytes_per_sample();
+  bytes_read_ += bytes;
+  block_cache_bytes_ += bytes;
+  blocks_.push_back(std::move(bl));
+  // Over the limit: drop the least recently used (never the block just read).
+  while (blocks_.size() > 1 && block_cache_bytes_ > block_cache_max_) {
+    block_cache_bytes_ -= blocks_.front()->rows * bytes_per_sample();
+    blocks_.erase(blocks_.begin());
+  }
+  return *blocks_.back();
 }
 
 void SplitReader::preload(std::span<const int> shards) {
@@ -460,6 +545,7 @@ void SplitReader::preload(std::span<const int> shards) {
     OpenShard& sh = shard(s);
     if (sh.cached) continue;
     const auto n = static_cast<hsize_t>(manifest_.split(split_).shards[static_cast<size_t>(s)].num_samples);
+    bytes_read_ += static_cast<int64_t>(n) * bytes_per_sample();
     if (manifest_.sample_type == SampleType::kUInt8) {
       sh.samples_u8.resize(static_cast<size_t>(n) * static_cast<size_t>(elems));
       sh.samples.read_rows(0, n, h5::ElementType::kUInt8, sh.samples_u8.data());

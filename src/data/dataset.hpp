@@ -149,6 +149,10 @@ struct Batch {
   std::vector<int64_t> indices;  ///< global sample indices, in batch order
 };
 
+/// Rows per block: the unit a local-sampling epoch visits and the block cache
+/// reads (the chunk size write_split uses by default).
+inline constexpr int64_t kBlockRows = 1024;
+
 /// Opens every shard of one split and reads samples by global index. Shards
 /// are opened lazily so a rank touches only the files it reads.
 class SplitReader {
@@ -171,6 +175,18 @@ class SplitReader {
   void preload(std::span<const int> shards);
   /// Bytes a preload of these shards would take.
   int64_t preload_bytes(std::span<const int> shards) const;
+  /// Reads shards that are not preloaded through a cache of whole blocks of
+  /// kBlockRows rows (at most `max_bytes`, the least recently used dropped),
+  /// each read from storage in one piece: for orders that visit samples block
+  /// by block (local sampling). Shards opened afterwards get a small HDF5
+  /// chunk cache, since blocks are read whole. 0 turns it off.
+  void set_block_cache(int64_t max_bytes);
+  /// The HDF5 chunk cache of each shard opened from now on (default 64 MiB).
+  void set_chunk_cache_bytes(size_t bytes) { chunk_cache_bytes_ = bytes; }
+  /// Bytes of one stored sample with its label or target.
+  int64_t bytes_per_sample() const;
+  /// Bytes read from storage so far (sample and label data; preloads included).
+  int64_t bytes_read() const { return bytes_read_; }
   /// Reads raw uint8 samples (uint8 datasets only), for byte-exact checks.
   void read_raw_u8(int64_t first, int64_t count, std::vector<uint8_t>& out);
   /// Which shard holds global index `index`, and its row there.
@@ -178,7 +194,10 @@ class SplitReader {
 
  private:
   struct OpenShard;
+  struct Block;
   OpenShard& shard(int s);
+  /// Block b of shard s, read whole on a miss (block cache on).
+  const Block& block(int s, int64_t b);
 
   std::filesystem::path dir_;
   Manifest manifest_;
@@ -186,6 +205,11 @@ class SplitReader {
   bool scale_uint8_;
   int64_t num_samples_ = 0;
   std::vector<std::unique_ptr<OpenShard>> open_;
+  size_t chunk_cache_bytes_ = size_t{64} << 20;
+  int64_t bytes_read_ = 0;
+  int64_t block_cache_max_ = 0;                 ///< bytes; 0: off
+  int64_t block_cache_bytes_ = 0;               ///< held now
+  std::vector<std::unique_ptr<Block>> blocks_;  ///< cached blocks, least recently used first
 };
 
 }  // namespace hpcnn::data

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -18,6 +19,10 @@ namespace hpcnn::h5 {
 
 /// Turns off HDF5's automatic error stack printing (once per process is enough).
 void silence_errors();
+/// The libhdf5 built here is not thread-safe (no H5_HAVE_THREADSAFE): code
+/// that calls HDF5 from two threads (the background reader, data/prefetch.hpp,
+/// and a checkpoint written meanwhile) holds this around its calls.
+std::recursive_mutex& library_mutex();
 /// "1.10.8", with " (parallel)" when the library was built with MPI-IO.
 std::string library_version();
 

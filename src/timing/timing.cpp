@@ -106,7 +106,7 @@ std::string kept_rows(const std::filesystem::path& path, const ResumePoint& keep
       continue;  // a torn last line of a killed writer (cannot happen with one write per step, but cheap)
     }
     if (epoch > keep.epoch || (epoch == keep.epoch && step > keep.step)) continue;
-    out += line + "\n";
+    out += line + (std::count(line.begin(), line.end(), ',') == 7 ? ",0\n" : "\n");  // a file from before `queue`
     end_s = std::max(end_s, start + seconds);
   }
   return out;
@@ -140,11 +140,11 @@ double RankTimingWriter::now() const {
 }
 
 void RankTimingWriter::record(int64_t epoch, int64_t step, Phase phase, double start_s, double seconds, int64_t bytes,
-                              int64_t samples) {
-  char line[160];
-  std::snprintf(line, sizeof line, "%d,%lld,%lld,%s,%.6f,%.6f,%lld,%lld\n", rank_, static_cast<long long>(epoch),
+                              int64_t samples, int64_t queue) {
+  char line[192];
+  std::snprintf(line, sizeof line, "%d,%lld,%lld,%s,%.6f,%.6f,%lld,%lld,%lld\n", rank_, static_cast<long long>(epoch),
                 static_cast<long long>(step), phase_name(phase), start_s, seconds, static_cast<long long>(bytes),
-                static_cast<long long>(samples));
+                static_cast<long long>(samples), static_cast<long long>(queue));
   pending_ += line;
   if (!trace_path_.empty()) events_.push_back({phase, epoch, step, start_s, seconds});
 }

@@ -1,7 +1,11 @@
 // Per-rank timing files: where each training step's time went.
 //
 // RUN_DIR/timing/rank-NNNNN.csv, one row per step and phase:
-//   rank,epoch,step,phase,start_s,seconds,bytes,samples
+//   rank,epoch,step,phase,start_s,seconds,bytes,samples,queue
+// bytes: on `allreduce`/`step` rows the gradient bytes exchanged, on the
+// `data` row the bytes read from storage for this step's batch (0 when it
+// came from memory); queue: on the `data` row, the batches the background
+// reader had ready when the step took its own (0 without one).
 // phases: data, forward, backward, allreduce, allreduce_wait, optimizer, and
 // step (the whole step). start_s counts from a barrier all ranks pass just before the first
 // step, so rows of different ranks line up. Each step's rows are appended
@@ -31,7 +35,9 @@ const char* phase_name(Phase phase);
 bool parse_phase(std::string_view name, Phase& phase);
 
 /// The first line of every timing file.
-inline constexpr std::string_view kCsvHeader = "rank,epoch,step,phase,start_s,seconds,bytes,samples";
+inline constexpr std::string_view kCsvHeader = "rank,epoch,step,phase,start_s,seconds,bytes,samples,queue";
+/// The first line of files written before the queue column (still read).
+inline constexpr std::string_view kCsvHeaderV1 = "rank,epoch,step,phase,start_s,seconds,bytes,samples";
 /// "rank-00003": the stem of a rank's timing/ and trace/ files.
 std::string rank_file_stem(int rank);
 
@@ -58,7 +64,8 @@ class RankTimingWriter {
   /// Seconds since start_clock().
   double now() const;
   /// Buffers one row; end_step() writes the step's rows.
-  void record(int64_t epoch, int64_t step, Phase phase, double start_s, double seconds, int64_t bytes, int64_t samples);
+  void record(int64_t epoch, int64_t step, Phase phase, double start_s, double seconds, int64_t bytes, int64_t samples,
+              int64_t queue = 0);
   void end_step();
   /// Writes the Chrome trace, when one was asked for.
   void finish();

@@ -86,6 +86,7 @@ void save_checkpoint(const fs::path& path, const model::Model& model, const mode
                      uint64_t seed, const data::Manifest* dataset, const TrainState* state) {
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
   const fs::path tmp = path.string() + ".tmp." + std::to_string(getpid());
+  std::lock_guard<std::recursive_mutex> h5lock(h5::library_mutex());  // the background reader may be reading
   try {
     h5::File f = h5::File::create(tmp);
     const std::vector<float> params = model.params_host();
@@ -159,6 +160,7 @@ void save_checkpoint(const fs::path& path, const model::Model& model, const mode
 }
 
 Checkpoint load_checkpoint(const fs::path& path) {
+  std::lock_guard<std::recursive_mutex> h5lock(h5::library_mutex());
   h5::File f = h5::File::open_read(path);
   HPCNN_CHECK(f.has_attribute("format") && f.string_attribute("format") == "hpcnn-checkpoint", path.string(),
               ": not an hpcnn checkpoint");

@@ -21,6 +21,7 @@
 #include "core/sha256.hpp"
 #include "data/dataset.hpp"
 #include "data/h5.hpp"
+#include "data/prefetch.hpp"
 #include "data/sampler.hpp"
 #include "timing/timing.hpp"
 #include "train/checkpoint.hpp"
@@ -71,27 +72,30 @@ nlohmann::json EpochMetrics::to_json() const {
 }
 
 nlohmann::json TrainConfig::to_json() const {
-  return {{"data", data_dir.string()},
-          {"model", model},
-          {"epochs", epochs},
-          {"batch", batch},
-          {"global_batch", global_batch},
-          {"allreduce", comm::allreduce_name(allreduce)},
-          {"bucket_mb", bucket_mb < 0 ? nlohmann::json("auto") : nlohmann::json(bucket_mb)},
-          {"compute_only", compute_only},
-          {"optimizer", model::optimizer_name(optimizer.kind)},
-          {"lr", optimizer.lr},
-          {"beta1", optimizer.beta1},
-          {"beta2", optimizer.beta2},
-          {"adam_epsilon", optimizer.epsilon},
-          {"momentum", optimizer.momentum},
-          {"seed", seed},
-          {"threads", threads},
-          {"backend", kernels::backend_name(backend)},
-          {"validation_split", validation_split},
-          {"max_steps", max_steps},
-          {"eval_batch", eval_batch},
-          {"evaluate_test", evaluate_test}};
+  return {
+      {"data", data_dir.string()},
+      {"model", model},
+      {"epochs", epochs},
+      {"batch", batch},
+      {"global_batch", global_batch},
+      {"allreduce", comm::allreduce_name(allreduce)},
+      {"bucket_mb", bucket_mb < 0 ? nlohmann::json("auto") : nlohmann::json(bucket_mb)},
+      {"compute_only", compute_only},
+      {"optimizer", model::optimizer_name(optimizer.kind)},
+      {"lr", optimizer.lr},
+      {"beta1", optimizer.beta1},
+      {"beta2", optimizer.beta2},
+      {"adam_epsilon", optimizer.epsilon},
+      {"momentum", optimizer.momentum},
+      {"seed", seed},
+      {"threads", threads},
+      {"backend", kernels::backend_name(backend)},
+      {"validation_split", validation_split},
+      {"sampling", data::sampling_mode_name(sampling)},
+      {"shuffle_window", sampling == data::SamplingMode::kLocal ? nlohmann::json(shuffle_window) : nlohmann::json()},
+      {"max_steps", max_steps},
+      {"eval_batch", eval_batch},
+      {"evaluate_test", evaluate_test}};
 }
 
 namespace {
@@ -326,7 +330,7 @@ class TrainingRun {
     bool stop = false;            ///< some rank was asked to stop (agreed by all)
     bool checkpoint_due = false;  ///< rank 0's wall-time checkpoint interval passed (agreed by all)
   };
-  StepOutcome step(int epoch, int64_t step_in_epoch, const std::vector<int64_t>& order);
+  StepOutcome step(int epoch, int64_t step_in_epoch, const data::EpochPlan& plan, data::Prefetcher* prefetch);
   /// Runs one epoch from step `first_step`; false when the run should not go on
   /// (max_steps reached before it started, or a stop was agreed).
   bool epoch(int epoch, int64_t first_step);
@@ -363,7 +367,7 @@ class TrainingRun {
   std::unique_ptr<data::SplitReader> train_reader_;
   std::unique_ptr<data::SplitReader> val_reader_;
   int64_t n_train_ = 0, n_holdout_ = 0, steps_per_epoch_ = 0, global_step_ = 0;
-  std::unique_ptr<data::Sampler> sampler_;
+  int64_t cache_bytes_ = 0;  ///< --cache-mb
   std::optional<timing::RankTimingWriter> timer_;
   data::Batch batch_;
   TrainResult result_;
@@ -389,13 +393,19 @@ std::string resume_mismatch(const nlohmann::json& recorded, const nlohmann::json
   // What changes the trajectory. Not: epochs, max_steps (how far to go),
   // threads, allreduce, bucket_mb, compute_only, world_size and the per-rank
   // batch (how it is computed: the global batch is what counts).
-  static const char* kKeys[] = {"model",        "optimizer",     "lr",          "beta1",   "beta2",
-                                "adam_epsilon", "momentum",      "seed",        "backend", "validation_split",
-                                "eval_batch",   "evaluate_test", "global_batch"};
+  static const char* kKeys[] = {"model",        "optimizer",     "lr",           "beta1",    "beta2",
+                                "adam_epsilon", "momentum",      "seed",         "backend",  "validation_split",
+                                "eval_batch",   "evaluate_test", "global_batch", "sampling", "shuffle_window"};
   for (const char* key : kKeys) {
     const nlohmann::json a = recorded.contains(key) ? recorded[key] : nlohmann::json();
     const nlohmann::json b = current.contains(key) ? current[key] : nlohmann::json();
     if (a != b) return cat(option_name(key), " is ", b.dump(), " here but ", a.dump(), " in the run being resumed");
+  }
+  // Local sampling deals shards by rank: another rank count is another trajectory.
+  if (recorded.value("sampling", std::string()) == "local" &&
+      recorded.value("world_size", 0) != current.value("world_size", 0)) {
+    return cat("--sampling local ran on ", recorded.value("world_size", 0), " ranks, here on ",
+               current.value("world_size", 0), " (local sampling resumes on the same rank count only)");
   }
   return "";
 }
@@ -483,11 +493,35 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   HPCNN_CHECK(global_batch_ >= world_, "global batch ", global_batch_, " is smaller than the ", world_,
               " ranks: every rank needs a sample per step");
   if (has_val_split) val_reader_ = std::make_unique<data::SplitReader>(c.data_dir, manifest_, "validation");
-  data::SplitInfo train_split = manifest_.split("train");
-  sampler_ = std::make_unique<data::Sampler>(train_split, data::ShardingMode::kHyperslab, 0, 1, c.seed);
-  std::vector<int> all_shards(train_split.shards.size());
-  std::iota(all_shards.begin(), all_shards.end(), 0);
-  const bool preload = train_reader_->preload_bytes(all_shards) <= c.preload_limit_mb * (int64_t{1} << 20);
+  // What this rank reads: every shard (global) or its own (local). They are
+  // preloaded when they fit in --cache-mb; otherwise read through a bounded
+  // cache (local: whole blocks, each once per epoch; global: HDF5's chunk
+  // cache, shared out among the shards).
+  const data::EpochPlan first_plan(c.sampling, manifest_.split("train"), n_train_, global_batch_, rank_, world_, c.seed,
+                                   1, c.shuffle_window);
+  steps_per_epoch_ = first_plan.steps();
+  const std::vector<int>& my_shards = first_plan.shards();
+  cache_bytes_ = c.cache_mb * (int64_t{1} << 20);
+  const bool preload = train_reader_->preload_bytes(my_shards) <= cache_bytes_;
+  if (!preload && c.sampling == data::SamplingMode::kLocal) {
+    // A shuffle window is visited sample by sample: all of its blocks must stay cached.
+    const int64_t window_bytes = (c.shuffle_window + 1) * data::kBlockRows * train_reader_->bytes_per_sample();
+    if (window_bytes > cache_bytes_ && rank_ == 0) {
+      log.info(cat("data: --cache-mb ", c.cache_mb, " cannot hold a shuffle window of ", c.shuffle_window,
+                   " blocks: the block cache takes ", (window_bytes + (1 << 20) - 1) >> 20, " MB"));
+    }
+    train_reader_->set_block_cache(std::max(cache_bytes_, window_bytes));
+  } else if (!preload) {
+    train_reader_->set_chunk_cache_bytes(static_cast<size_t>(std::max<int64_t>(
+        int64_t{1} << 20, cache_bytes_ / std::max<int64_t>(1, static_cast<int64_t>(my_shards.size())))));
+  }
+  if (rank_ == 0) {
+    log.info(cat(
+        "data: ", data::sampling_mode_name(c.sampling), " sampling, rank 0 reads ", my_shards.size(), " of ",
+        manifest_.split("train").shards.size(), " shard(s), ",
+        preload ? "preloaded" : (c.sampling == data::SamplingMode::kLocal ? "through a block cache" : "from storage"),
+        c.prefetch > 0 ? cat(", ", c.prefetch, " batches read ahead") : std::string(", read in the step")));
+  }
   if (c.verify_data == TrainConfig::VerifyData::kAlways ||
       (c.verify_data == TrainConfig::VerifyData::kAuto && preload)) {
     mark(RunPhase::kData);
@@ -495,8 +529,7 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
     for (const auto& [name, split] : manifest_.splits) splits.push_back(name);
     data::verify_checksums(c.data_dir, manifest_, splits);
   }
-  if (preload) train_reader_->preload(all_shards);
-  steps_per_epoch_ = (n_train_ + global_batch_ - 1) / global_batch_;
+  if (preload) train_reader_->preload(my_shards);
 
   // The run directory: run.json, then this rank's timing file.
   result_.model = c.model;
@@ -658,16 +691,17 @@ void TrainingRun::start_bucket(int64_t first, int64_t last) {
   reducer_->start(first, last - first);
 }
 
-TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, const std::vector<int64_t>& order) {
-  // This rank's slice of the global batch [first, first + len).
-  const int64_t first = step_in_epoch * global_batch_;
-  const int64_t len = std::min(global_batch_, n_train_ - first);
-  const auto [lo, hi] = block_range(len, rank_, world_);
-  const int64_t n = hi - lo;
+TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, const data::EpochPlan& plan,
+                                           data::Prefetcher* prefetch) {
+  // This rank's part of the global batch of `len` samples.
+  const std::span<const int64_t> mine = plan.step_indices(step_in_epoch);
+  const int64_t len = plan.step_samples(step_in_epoch);
+  const auto n = static_cast<int64_t>(mine.size());
   StepOutcome out;
   out.samples = len;
   model::Model::StepTimes st;
   double data_s = 0.0;
+  int64_t data_bytes = 0, queue = 0;
   const double t_step = timer_ ? timer_->now() : 0.0;
   pending_first_ = pending_last_ = net_->num_params();
   first_start_s_ = -1;
@@ -675,8 +709,15 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   if (reducer_) hook = [this](int64_t f, int64_t k) { grads_ready(f, k); };
   if (n > 0) {
     mark(RunPhase::kData, epoch, step_in_epoch + 1);
-    train_reader_->read(
-        std::span<const int64_t>(order).subspan(static_cast<size_t>(first + lo), static_cast<size_t>(n)), batch_);
+    if (prefetch != nullptr) {
+      const data::Prefetcher::Taken t = prefetch->take(batch_);
+      data_bytes = t.bytes_read;
+      queue = t.queue_depth;
+    } else {
+      const int64_t before = train_reader_->bytes_read();
+      train_reader_->read(mine, batch_);
+      data_bytes = train_reader_->bytes_read() - before;
+    }
     const double t_data = timer_ ? timer_->now() : 0.0;
     mark(RunPhase::kCompute, epoch, step_in_epoch + 1);
     out.loss = net_->train_step(batch_, 1.0f / static_cast<float>(len), epoch, timer_ ? &st : nullptr, hook);
@@ -688,7 +729,7 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   // Every phase gets its row on every rank, zero seconds when it did not run.
   const double t_backward = t_step + data_s + st.forward_s;
   if (timer_) {
-    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kData, t_step, data_s, 0, n);
+    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kData, t_step, data_s, data_bytes, n, queue);
     timer_->record(epoch, step_in_epoch + 1, timing::Phase::kForward, t_step + data_s, st.forward_s, 0, n);
     timer_->record(epoch, step_in_epoch + 1, timing::Phase::kBackward, t_backward, st.backward_s, 0, n);
   }
@@ -742,8 +783,12 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
 
 bool TrainingRun::epoch(int epoch, int64_t first_step) {
   if (c_.max_steps > 0 && global_step_ >= c_.max_steps) return false;
-  std::vector<int64_t> order = sampler_->epoch_indices(epoch);
-  if (n_holdout_ > 0) std::erase_if(order, [this](int64_t i) { return i >= n_train_; });
+  const data::EpochPlan plan(c_.sampling, manifest_.split("train"), n_train_, global_batch_, rank_, world_, c_.seed,
+                             epoch, c_.shuffle_window);
+  // The epoch's batches, read ahead on their own thread (stopped when this
+  // scope ends, before evaluation reads anything else).
+  std::optional<data::Prefetcher> prefetch;
+  if (c_.prefetch > 0 && first_step < plan.steps()) prefetch.emplace(*train_reader_, plan, first_step, c_.prefetch);
   EpochMetrics em;
   em.epoch = epoch;
   // Resuming inside this epoch: the sums of the steps already taken.
@@ -757,7 +802,7 @@ bool TrainingRun::epoch(int epoch, int64_t first_step) {
   int64_t s = first_step;
   for (; s < steps_per_epoch_; ++s) {
     if (c_.max_steps > 0 && global_step_ >= c_.max_steps) break;
-    const StepOutcome r = step(epoch, s, order);
+    const StepOutcome r = step(epoch, s, plan, prefetch ? &*prefetch : nullptr);
     result_.step_losses.push_back(r.loss.loss_sum / static_cast<double>(r.samples));
     p.loss_sum += r.loss.loss_sum;
     p.correct += r.loss.correct;
@@ -794,6 +839,7 @@ bool TrainingRun::epoch(int epoch, int64_t first_step) {
       }
     }
   }
+  prefetch.reset();  // nothing reads ahead while evaluation uses HDF5
   backend_->synchronize();
   em.seconds = seconds_before + seconds_since(epoch_start);
   em.steps = p.steps;

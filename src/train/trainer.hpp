@@ -22,6 +22,7 @@
 #include "backend.hpp"
 #include "comm/allreduce.hpp"
 #include "core/log.hpp"
+#include "data/sampling.hpp"
 #include "model/model.hpp"
 #include "model/optimizer.hpp"
 
@@ -58,7 +59,14 @@ struct TrainConfig {
   int64_t max_steps = 0;          ///< stop after this many steps in total (0: run all epochs)
   int64_t eval_batch = 500;
   bool evaluate_test = true;
-  int64_t preload_limit_mb = 4096;   ///< preload the training shards when they fit
+  /// How the ranks divide an epoch's samples (data/sampling.hpp): global
+  /// (rank-count independent) or local (each rank its own shards).
+  data::SamplingMode sampling = data::SamplingMode::kGlobal;
+  int shuffle_window = 4;  ///< local sampling: blocks of kBlockRows samples shuffled together
+  /// Memory for training data per rank: the rank's shards are preloaded when
+  /// they fit, else read through a cache of this size (local: whole blocks).
+  int64_t cache_mb = 4096;
+  int prefetch = 2;                  ///< batches read ahead on a background thread (0: read inside the step)
   std::filesystem::path run_dir;     ///< run.json and timing/ go here when set
   bool trace = false;                ///< also write RUN_DIR/trace/rank-N.json (Chrome trace)
   std::filesystem::path checkpoint;  ///< written after every epoch when set

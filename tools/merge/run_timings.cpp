@@ -57,10 +57,11 @@ RankTimings parse_rank_csv(std::string_view text, int rank, const std::string& f
   }
   std::vector<std::string_view> lines = split(text, '\n');
   if (!lines.empty() && lines.back().empty()) lines.pop_back();
-  if (lines.empty() || lines[0] != timing::kCsvHeader) {
+  if (lines.empty() || (lines[0] != timing::kCsvHeader && lines[0] != timing::kCsvHeaderV1)) {
     warnings.push_back(cat(file, ": no timing header (expected \"", timing::kCsvHeader, "\"): file ignored"));
     return out;
   }
+  const size_t columns = lines[0] == timing::kCsvHeader ? 9 : 8;
 
   // Rows are grouped into steps by (epoch, step); a step counts when every phase arrived
   // (allreduce_wait may be missing, see below).
@@ -74,12 +75,13 @@ RankTimings parse_rank_csv(std::string_view text, int rank, const std::string& f
   size_t first_bad_line = 0;
   for (size_t i = 1; i < lines.size(); ++i) {
     const auto fields = split(lines[i], ',');
-    int64_t row_rank = 0, epoch = 0, step = 0, bytes = 0, samples = 0;
+    int64_t row_rank = 0, epoch = 0, step = 0, bytes = 0, samples = 0, queue = 0;
     double start = 0, seconds = 0;
     Phase phase{};
-    if (fields.size() != 8 || !to_int(fields[0], row_rank) || !to_int(fields[1], epoch) || !to_int(fields[2], step) ||
-        !timing::parse_phase(fields[3], phase) || !to_double(fields[4], start) || !to_double(fields[5], seconds) ||
-        seconds < 0 || !to_int(fields[6], bytes) || !to_int(fields[7], samples)) {
+    if (fields.size() != columns || !to_int(fields[0], row_rank) || !to_int(fields[1], epoch) ||
+        !to_int(fields[2], step) || !timing::parse_phase(fields[3], phase) || !to_double(fields[4], start) ||
+        !to_double(fields[5], seconds) || seconds < 0 || !to_int(fields[6], bytes) || !to_int(fields[7], samples) ||
+        (columns == 9 && !to_int(fields[8], queue))) {
       if (bad_rows++ == 0) first_bad_line = i + 1;
       continue;
     }
@@ -105,6 +107,10 @@ RankTimings parse_rank_csv(std::string_view text, int rank, const std::string& f
     if (phase == Phase::kStep) {
       p.record.bytes = bytes;
       p.record.samples = samples;
+    }
+    if (phase == Phase::kData) {
+      p.record.data_bytes = bytes;
+      p.record.queue = queue;
     }
   }
   if (bad_rows > 0) {

@@ -37,6 +37,8 @@ struct StepRecord {
   std::array<double, kNumPhases> seconds{};  ///< duration per phase
   int64_t bytes = 0;                         ///< from the `step` row
   int64_t samples = 0;                       ///< from the `step` row
+  int64_t data_bytes = 0;                    ///< from the `data` row: read from storage for this batch
+  int64_t queue = 0;                         ///< from the `data` row: batches ready (0: no background reader)
   bool has_wait = false;                     ///< an allreduce_wait row arrived (newer files)
   /// Communication the step waited for: allreduce_wait, or the whole
   /// allreduce in files from before overlapping (it blocked the step then).

@@ -93,10 +93,19 @@ RunSummary summarize(const RunTimings& run, const SummaryOptions& options) {
   std::array<std::vector<double>, kNumPhases> phase_values;
   std::vector<double> slowest(n_common - skip, 0.0);
   std::vector<double> compute(run.ranks.size(), 0.0);
-  double comm = 0, exposed = 0, total = 0;
+  double comm = 0, exposed = 0, total = 0, queue = 0;
+  int64_t waited = 0, pairs = 0;
   for (size_t r = 0; r < run.ranks.size(); ++r) {
+    int64_t rank_bytes = 0;
+    double rank_seconds = 0;
     for (size_t k = skip; k < n_common; ++k) {
       const StepRecord& step = run.ranks[r].steps[index[r][k]];
+      const double data_s = step.seconds[static_cast<int>(Phase::kData)];
+      rank_bytes += step.data_bytes;
+      rank_seconds += step.seconds[static_cast<int>(Phase::kStep)];
+      waited += data_s > 1e-3 && data_s > 0.02 * step.seconds[static_cast<int>(Phase::kStep)] ? 1 : 0;
+      queue += static_cast<double>(step.queue);
+      ++pairs;
       for (int p = 0; p < kNumPhases; ++p) phase_values[p].push_back(step.seconds[p]);
       const double step_s = step.seconds[static_cast<int>(Phase::kStep)];
       const double comm_s = step.seconds[static_cast<int>(Phase::kAllreduce)];
@@ -107,7 +116,12 @@ RunSummary summarize(const RunTimings& run, const SummaryOptions& options) {
       compute[r] += step_s - step.exposed_comm();
       s.samples += step.samples;
     }
+    s.bytes_read += rank_bytes;
+    s.read_mb_per_s.push_back(rank_seconds > 0 ? static_cast<double>(rank_bytes) / 1e6 / rank_seconds : 0.0);
+    s.read_mb_per_s_total += s.read_mb_per_s.back();
   }
+  s.data_wait_fraction = pairs > 0 ? static_cast<double>(waited) / static_cast<double>(pairs) : 0.0;
+  s.mean_queue_depth = pairs > 0 ? queue / static_cast<double>(pairs) : 0.0;
   for (int p = 0; p < kNumPhases; ++p) s.phase[p] = compute_stats(std::move(phase_values[p]));
   s.step_time = compute_stats(slowest);
   s.train_seconds = s.step_time.total;
@@ -150,7 +164,11 @@ std::string summary_markdown(const RunSummary& s) {
   os << "| communication hidden behind backward | "
      << (std::isfinite(s.hidden_fraction) ? fixed(100 * s.hidden_fraction, 1) + " %" : std::string("n/a")) << " |\n";
   os << "| load imbalance (slowest / mean compute) | " << fixed(s.load_imbalance, 3) << " (rank " << s.slowest_rank
-     << ") |\n\n";
+     << ") |\n";
+  os << "| read from storage | " << fixed(static_cast<double>(s.bytes_read) / 1e6, 1) << " MB, "
+     << fixed(s.read_mb_per_s_total, 1) << " MB/s over all ranks |\n";
+  os << "| steps that waited on data | " << fixed(100 * s.data_wait_fraction, 1) << " % (mean reader queue "
+     << fixed(s.mean_queue_depth, 2) << ") |\n\n";
   os << "| phase | count | mean ms | median ms | p95 ms | max ms | total s |\n"
      << "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
   for (int p = 0; p < kNumPhases; ++p) {
@@ -196,6 +214,11 @@ nlohmann::json summary_json(const RunSummary& s) {
           {"hidden_fraction", finite_or_null(s.hidden_fraction)},
           {"load_imbalance", s.load_imbalance},
           {"slowest_rank", s.slowest_rank},
+          {"bytes_read", s.bytes_read},
+          {"read_mb_per_s", s.read_mb_per_s},
+          {"read_mb_per_s_total", s.read_mb_per_s_total},
+          {"data_wait_fraction", s.data_wait_fraction},
+          {"mean_queue_depth", s.mean_queue_depth},
           {"warnings", s.warnings}};
 }
 

@@ -12,6 +12,12 @@
 //   Unknown (NaN, "n/a") when ranks are missing: their samples are unknown.
 // - Communication fraction: all-reduce seconds / step seconds, summed over
 //   ranks and steps.
+// - Input: bytes read from storage (the `data` rows) per rank over the
+//   steps used; read throughput = bytes / that rank's step seconds (MB/s,
+//   10^6 bytes), total = the sum over ranks. A step waited on data when its
+//   `data` phase took over 1 ms and over 2 % of the step; the data-wait
+//   fraction counts such (rank, step) pairs. Queue depth: mean of the
+//   background reader's ready batches when a step took its own.
 // - Load imbalance: per rank, compute = step - allreduce seconds summed over
 //   the steps used (waiting for others shows up inside the all-reduce);
 //   imbalance = slowest rank's compute / mean compute over ranks (1 = even).
@@ -57,6 +63,11 @@ struct RunSummary {
   double exposed_comm_fraction = 0;       ///< the part steps waited for (allreduce_wait) / step time
   double hidden_fraction = 0;             ///< 1 - exposed / communication: what overlapped backward (NaN: none)
   double load_imbalance = 1;
+  int64_t bytes_read = 0;             ///< from storage, all loaded ranks, steps used
+  std::vector<double> read_mb_per_s;  ///< per loaded rank, in rank order
+  double read_mb_per_s_total = 0;     ///< sum over ranks
+  double data_wait_fraction = 0;      ///< (rank, step) pairs that waited on data / all
+  double mean_queue_depth = 0;        ///< 0 without a background reader
   int slowest_rank = 0;               ///< the rank with the most compute time
   std::vector<std::string> warnings;  ///< from loading and summarising
 };
