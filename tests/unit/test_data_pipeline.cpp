@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "core/partition.hpp"
 #include "data/dataset.hpp"
+#include "data/h5.hpp"
 #include "data/prefetch.hpp"
 #include "data/sampler.hpp"
 #include "data/sampling.hpp"
@@ -175,7 +176,11 @@ TEST_CASE("Prefetcher: batches in step order, a bounded queue, errors named, cle
       const Prefetcher::Taken t = pf.take(got);
       CHECK(t.queue_depth >= 1);
       CHECK(t.queue_depth <= 2);  // never more than --prefetch batches waiting
-      check.read(plan.step_indices(s), want);
+      {
+        // libhdf5 is not thread-safe: HDF5 calls beside a live Prefetcher hold its lock.
+        std::lock_guard<std::recursive_mutex> lock(h5::library_mutex());
+        check.read(plan.step_indices(s), want);
+      }
       REQUIRE(got.indices == want.indices);
       REQUIRE(got.samples == want.samples);
     }
