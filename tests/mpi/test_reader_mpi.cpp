@@ -9,7 +9,9 @@
 
 #include "core/log.hpp"
 #include "data/dataset.hpp"
+#include "data/prefetch.hpp"
 #include "data/sampler.hpp"
+#include "data/sampling.hpp"
 #include "data/synth/generate.hpp"
 
 using namespace hpcnn;
@@ -108,6 +110,72 @@ TEST_CASE("MPI reader: every sample read by exactly one rank, with the right byt
         }
         CHECK(std::all_of(seen.begin(), seen.end(), [](int s) { return s == 1; }));
         CHECK(bytes_ok);
+      }
+    }
+  }
+  MPI_Barrier(MPI_COMM_WORLD);
+  if (w.rank == 0) fs::remove_all(dir.parent_path());
+}
+
+TEST_CASE("MPI training input: every sample once per epoch through the background reader, both samplings",
+          "[mpi][data]") {
+  const World w;
+  const fs::path dir = shared_dataset(w);
+  const Manifest m = load_manifest(dir);
+  const int64_t n = m.split("train").num_samples();
+  SplitReader reference(dir, m, "train");
+  Batch all;
+  if (w.rank == 0) {
+    std::vector<int64_t> idx(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) idx[static_cast<size_t>(i)] = i;
+    reference.read(idx, all);
+  }
+  for (SamplingMode mode : {SamplingMode::kGlobal, SamplingMode::kLocal}) {
+    for (int64_t epoch = 1; epoch <= 2; ++epoch) {
+      const int64_t global_batch = 8 * w.size + 3;
+      const EpochPlan plan(mode, m.split("train"), n, global_batch, w.rank, w.size, 31, epoch, 2);
+      SplitReader reader(dir, m, "train");
+      if (mode == SamplingMode::kLocal) reader.set_block_cache(1);  // the smallest cache still reads right
+      std::vector<int64_t> mine;
+      std::vector<int32_t> labels;
+      {
+        Prefetcher prefetch(reader, plan, 0, 2);
+        Batch b;
+        for (int64_t s = 0; s < plan.steps(); ++s) {
+          if (plan.step_indices(s).empty()) continue;
+          prefetch.take(b);
+          mine.insert(mine.end(), b.indices.begin(), b.indices.end());
+          labels.insert(labels.end(), b.labels.begin(), b.labels.end());
+        }
+      }
+      int64_t steps = plan.steps(), max_steps = 0;
+      MPI_Allreduce(&steps, &max_steps, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
+      CHECK(max_steps == steps);  // every rank takes the same number of steps
+      const int count = static_cast<int>(mine.size());
+      std::vector<int> counts(static_cast<size_t>(w.size)), displs(static_cast<size_t>(w.size));
+      MPI_Gather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+      for (int r = 1; r < w.size; ++r)
+        displs[static_cast<size_t>(r)] = displs[static_cast<size_t>(r - 1)] + counts[static_cast<size_t>(r - 1)];
+      std::vector<int64_t> got_idx(static_cast<size_t>(n));
+      std::vector<int32_t> got_labels(static_cast<size_t>(n));
+      MPI_Gatherv(mine.data(), count, MPI_INT64_T, got_idx.data(), counts.data(), displs.data(), MPI_INT64_T, 0,
+                  MPI_COMM_WORLD);
+      MPI_Gatherv(labels.data(), count, MPI_INT32_T, got_labels.data(), counts.data(), displs.data(), MPI_INT32_T, 0,
+                  MPI_COMM_WORLD);
+      if (w.rank == 0) {
+        INFO("sampling " << sampling_mode_name(mode) << " epoch " << epoch << " ranks " << w.size);
+        int total = 0;
+        for (int c : counts) total += c;
+        REQUIRE(total == n);
+        std::vector<int> seen(static_cast<size_t>(n), 0);
+        bool labels_ok = true;
+        for (int64_t k = 0; k < n; ++k) {
+          const int64_t i = got_idx[static_cast<size_t>(k)];
+          ++seen[static_cast<size_t>(i)];
+          labels_ok = labels_ok && got_labels[static_cast<size_t>(k)] == all.labels[static_cast<size_t>(i)];
+        }
+        CHECK(std::all_of(seen.begin(), seen.end(), [](int s) { return s == 1; }));
+        CHECK(labels_ok);
       }
     }
   }
