@@ -9,6 +9,7 @@
 #include <csignal>
 #include <cstring>
 #include <ctime>
+#include <fstream>
 #include <numeric>
 #include <optional>
 
@@ -130,6 +131,7 @@ nlohmann::json TrainResult::to_json(const TrainConfig& c) const {
       {"global_steps", global_steps},
   };
   if (resumed_from_step >= 0) j["resumed_from_step"] = resumed_from_step;
+  if (!ranks.empty()) j["ranks"] = ranks;
   if (test) j["test"] = test->to_json();
   return j;
 }
@@ -266,6 +268,21 @@ TrainState state_from_json(const nlohmann::json& j) {
 std::string dataset_digest(const data::Manifest& m) {
   const std::string text = m.to_json().dump();
   return sha256_hex({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+}
+
+/// This process's peak resident memory and read volume, from /proc (Linux).
+nlohmann::json process_resources(int rank) {
+  nlohmann::json j{{"rank", rank}};
+  std::ifstream status("/proc/self/status");
+  for (std::string line; std::getline(status, line);) {
+    if (line.rfind("VmHWM:", 0) == 0) j["peak_rss_mb"] = std::stod(line.substr(6)) / 1024.0;  // "VmHWM:  1234 kB"
+  }
+  std::ifstream io("/proc/self/io");
+  for (std::string line; std::getline(io, line);) {
+    if (line.rfind("rchar:", 0) == 0) j["read_call_bytes"] = std::stoll(line.substr(6));
+    if (line.rfind("read_bytes:", 0) == 0) j["storage_read_bytes"] = std::stoll(line.substr(11));
+  }
+  return j;
 }
 
 /// Fails now, not after training, when `path` cannot be written.
@@ -909,6 +926,10 @@ TrainResult TrainingRun::run() {
                             [this] { mark(RunPhase::kEvaluate); });
   }
   log_.debug(cat("run took ", seconds_since(run_start), " s"));
+  const std::string mine = process_resources(rank_).dump();
+  for (const std::string& text : comm_ != nullptr ? comm_->gather(mine) : std::vector<std::string>{mine}) {
+    if (!text.empty()) result_.ranks.push_back(nlohmann::json::parse(text));
+  }
   if (!c_.metrics.empty() && rank_ == 0) {
     if (c_.metrics.has_parent_path()) std::filesystem::create_directories(c_.metrics.parent_path());
     write_file_atomic(c_.metrics, result_.to_json(c_).dump(2) + "\n");

@@ -125,6 +125,10 @@ struct TrainResult {
   int64_t global_steps = 0;         ///< optimizer steps taken, resumed ones included
   int64_t resumed_from_step = -1;   ///< the checkpoint's step when this run resumed one (-1: it did not)
   int preempted_by = 0;             ///< the signal that stopped the run early (0: it ran to the end)
+  /// Per rank, at the end: peak resident memory (VmHWM) and the bytes its
+  /// read calls returned (/proc/self/io rchar: HDF5's real reads, page cache
+  /// hits included) and fetched from storage (read_bytes).
+  nlohmann::json ranks = nlohmann::json::array();
   nlohmann::json to_json(const TrainConfig& config) const;
 };
 
