@@ -9,6 +9,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   using namespace hpcnn;
   const auto path = fuzz::scratch_dir() / "model.h5";
   fuzz::write_input(path, data, size);
+  if (!fuzz::libhdf5_survives(path, {"params", "layers", "optimizer", "optimizer/a", "optimizer/b", "train_state",
+                                     "train_state/history", "train_state/step_losses"})) {
+    return 0;  // a crash inside libhdf5 alone: not hpcnn's to find
+  }
   fuzz::expect_clean([&] {
     const train::Checkpoint c = train::load_checkpoint(path);
     // What the loader accepted is consistent: restore_model relies on it.

@@ -155,7 +155,11 @@ RunTimings load_run(const std::filesystem::path& dir) {
     try {
       run.run = nlohmann::json::parse(read_text_file(manifest));
       HPCNN_CHECK(run.run.is_object(), "not a JSON object");
-      const int64_t world = run.run.value("world_size", int64_t{0});
+      // A float (1e30) or a string is not a rank count: nlohmann's conversion of
+      // an out-of-range float is undefined behaviour (found by fuzz_run_json).
+      const auto& w = run.run.contains("world_size") ? run.run["world_size"] : nlohmann::json(0);
+      HPCNN_CHECK(w.is_number_integer(), "world_size is not an integer");
+      const int64_t world = w.get<int64_t>();
       if (world < 0 || world > kMaxWorldSize) {
         run.warnings.push_back(cat("run.json: world_size ", world, " is outside 0..", kMaxWorldSize,
                                    ": rank count taken from the timing files"));
@@ -172,7 +176,9 @@ RunTimings load_run(const std::filesystem::path& dir) {
   // Runs written before run.json recorded a status have none: nothing to say.
   if (run.run.contains("status") && run.run["status"].is_string() && run.run["status"] != "complete") {
     const std::string status = run.run["status"].get<std::string>();
-    const std::string detail = run.run.value("status_detail", std::string());
+    const std::string detail = run.run.contains("status_detail") && run.run["status_detail"].is_string()
+                                   ? run.run["status_detail"].get<std::string>()
+                                   : std::string();
     run.warnings.push_back(cat("run.json: the run did not complete (status ", status,
                                detail.empty() ? std::string() : ": " + detail.substr(0, 200),
                                "): the timings cover part of it"));

@@ -23,9 +23,11 @@ ScalingStudy scaling_study(const std::vector<RunSummary>& runs, ScalingMode mode
     for (const std::string& w : r.warnings) study.warnings.push_back(cat(r.run, ": ", w));
     ScalingPoint p;
     p.run = r.run;
-    p.model = r.config.value("model", "");
+    p.model = r.config.contains("model") && r.config["model"].is_string() ? r.config["model"].get<std::string>() : "";
     p.ranks = r.world_size;
-    p.global_batch = r.config.value("global_batch", int64_t{0});
+    p.global_batch = r.config.contains("global_batch") && r.config["global_batch"].is_number_integer()
+                         ? r.config["global_batch"].get<int64_t>()
+                         : 0;
     p.batch = p.ranks > 0 ? p.global_batch / p.ranks : 0;
     p.step_seconds = r.step_time.mean;
     p.samples_per_second = r.samples_per_second;

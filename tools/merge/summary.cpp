@@ -148,9 +148,18 @@ std::string summary_markdown(const RunSummary& s) {
   std::ostringstream os;
   os << "## " << s.run << "\n\n";
   if (s.config.contains("model")) {
-    os << "Model `" << s.config.value("model", "?") << "`, global batch " << s.config.value("global_batch", 0)
-       << ", all-reduce `" << s.config.value("allreduce", "?") << "`, " << s.config.value("threads", 0)
-       << " thread(s) per rank.\n\n";
+    // run.json is input: a field of the wrong type prints as "?" (never a throw,
+    // never a float forced into an integer).
+    auto text = [&](const char* key) {
+      const auto it = s.config.find(key);
+      return it != s.config.end() && it->is_string() ? it->get<std::string>() : std::string("?");
+    };
+    auto integer = [&](const char* key) {
+      const auto it = s.config.find(key);
+      return it != s.config.end() && it->is_number_integer() ? std::to_string(it->get<int64_t>()) : std::string("?");
+    };
+    os << "Model `" << text("model") << "`, global batch " << integer("global_batch") << ", all-reduce `"
+       << text("allreduce") << "`, " << integer("threads") << " thread(s) per rank.\n\n";
   }
   os << "| metric | value |\n| --- | --- |\n";
   os << "| ranks | " << s.ranks_present << " of " << s.world_size << " |\n";
