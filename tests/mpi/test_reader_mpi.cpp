@@ -47,6 +47,29 @@ fs::path shared_dataset(const World& w) {
   MPI_Bcast(path.data(), 512, MPI_CHAR, 0, MPI_COMM_WORLD);
   return fs::path(path.c_str());
 }
+/// Every rank's (index, label) pairs, gathered on rank 0 in rank order.
+struct Gathered {
+  std::vector<int> counts, displs;
+  std::vector<int64_t> indices;
+  std::vector<int32_t> labels;
+};
+Gathered gather_on_root(const World& w, const std::vector<int64_t>& mine, const std::vector<int32_t>& labels,
+                        int64_t n) {
+  Gathered g;
+  const int count = static_cast<int>(mine.size());
+  g.counts.resize(static_cast<size_t>(w.size));
+  g.displs.resize(static_cast<size_t>(w.size));
+  MPI_Gather(&count, 1, MPI_INT, g.counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+  for (int r = 1; r < w.size; ++r)
+    g.displs[static_cast<size_t>(r)] = g.displs[static_cast<size_t>(r - 1)] + g.counts[static_cast<size_t>(r - 1)];
+  g.indices.resize(static_cast<size_t>(n));
+  g.labels.resize(static_cast<size_t>(n));
+  MPI_Gatherv(mine.data(), count, MPI_INT64_T, g.indices.data(), g.counts.data(), g.displs.data(), MPI_INT64_T, 0,
+              MPI_COMM_WORLD);
+  MPI_Gatherv(labels.data(), count, MPI_INT32_T, g.labels.data(), g.counts.data(), g.displs.data(), MPI_INT32_T, 0,
+              MPI_COMM_WORLD);
+  return g;
+}
 }  // namespace
 
 TEST_CASE("MPI reader: every sample read by exactly one rank, with the right bytes", "[mpi][data]") {
@@ -75,17 +98,11 @@ TEST_CASE("MPI reader: every sample read by exactly one rank, with the right byt
 
       // Gather (indices, labels, samples) on rank 0.
       const int count = static_cast<int>(mine.size());
-      std::vector<int> counts(static_cast<size_t>(w.size)), displs(static_cast<size_t>(w.size));
-      MPI_Gather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
-      for (int r = 1; r < w.size; ++r)
-        displs[static_cast<size_t>(r)] = displs[static_cast<size_t>(r - 1)] + counts[static_cast<size_t>(r - 1)];
-      std::vector<int64_t> got_idx(static_cast<size_t>(n));
-      std::vector<int32_t> got_labels(static_cast<size_t>(n));
-      MPI_Gatherv(mine.data(), count, MPI_INT64_T, got_idx.data(), counts.data(), displs.data(), MPI_INT64_T, 0,
-                  MPI_COMM_WORLD);
-      MPI_Gatherv(batch.labels.data(), count, MPI_INT32_T, got_labels.data(), counts.data(), displs.data(), MPI_INT32_T,
-                  0, MPI_COMM_WORLD);
-      std::vector<int> sample_counts(counts), sample_displs(displs);
+      const Gathered g = gather_on_root(w, mine, batch.labels, n);
+      const std::vector<int>& counts = g.counts;
+      const std::vector<int64_t>& got_idx = g.indices;
+      const std::vector<int32_t>& got_labels = g.labels;
+      std::vector<int> sample_counts(counts), sample_displs(g.displs);
       for (int r = 0; r < w.size; ++r) {
         sample_counts[static_cast<size_t>(r)] *= static_cast<int>(elems);
         sample_displs[static_cast<size_t>(r)] *= static_cast<int>(elems);
@@ -151,17 +168,10 @@ TEST_CASE("MPI training input: every sample once per epoch through the backgroun
       int64_t steps = plan.steps(), max_steps = 0;
       MPI_Allreduce(&steps, &max_steps, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
       CHECK(max_steps == steps);  // every rank takes the same number of steps
-      const int count = static_cast<int>(mine.size());
-      std::vector<int> counts(static_cast<size_t>(w.size)), displs(static_cast<size_t>(w.size));
-      MPI_Gather(&count, 1, MPI_INT, counts.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
-      for (int r = 1; r < w.size; ++r)
-        displs[static_cast<size_t>(r)] = displs[static_cast<size_t>(r - 1)] + counts[static_cast<size_t>(r - 1)];
-      std::vector<int64_t> got_idx(static_cast<size_t>(n));
-      std::vector<int32_t> got_labels(static_cast<size_t>(n));
-      MPI_Gatherv(mine.data(), count, MPI_INT64_T, got_idx.data(), counts.data(), displs.data(), MPI_INT64_T, 0,
-                  MPI_COMM_WORLD);
-      MPI_Gatherv(labels.data(), count, MPI_INT32_T, got_labels.data(), counts.data(), displs.data(), MPI_INT32_T, 0,
-                  MPI_COMM_WORLD);
+      const Gathered g = gather_on_root(w, mine, labels, n);
+      const std::vector<int>& counts = g.counts;
+      const std::vector<int64_t>& got_idx = g.indices;
+      const std::vector<int32_t>& got_labels = g.labels;
       if (w.rank == 0) {
         INFO("sampling " << sampling_mode_name(mode) << " epoch " << epoch << " ranks " << w.size);
         int total = 0;

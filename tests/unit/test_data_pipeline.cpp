@@ -17,18 +17,9 @@
 
 using namespace hpcnn;
 using namespace hpcnn::data;
+using hpcnn::test::split_of;
 
 namespace {
-SplitInfo split_of(const std::vector<int64_t>& sizes) {
-  SplitInfo s;
-  int64_t first = 0;
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    s.shards.push_back({"s" + std::to_string(i), sizes[i], first, ""});
-    first += sizes[i];
-  }
-  return s;
-}
-
 /// Every sample of [0, n_train) once per epoch over all ranks; the ranks
 /// agree on the steps; step_samples is the sum of the ranks' slices.
 void check_plan(SamplingMode mode, const SplitInfo& split, int64_t n_train, int64_t global_batch, int world) {

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "data/dataset.hpp"
+
 namespace hpcnn::test {
 
 /// A fresh directory under the system temp dir, removed on destruction.
@@ -62,6 +64,17 @@ inline void write_idx_pair(const std::filesystem::path& images, const std::files
   for (uint32_t i = 0; i < n; ++i) label_bytes.push_back(static_cast<uint8_t>(i % static_cast<uint32_t>(classes)));
   write_bytes(images, make_idx(0x08, {n, h, w}, pixels));
   write_bytes(labels, make_idx(0x08, {n}, label_bytes));
+}
+
+/// A split of shards of `sizes` samples laid end to end (no files behind it).
+inline data::SplitInfo split_of(const std::vector<int64_t>& sizes) {
+  data::SplitInfo s;
+  int64_t first = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    s.shards.push_back({"s" + std::to_string(i), sizes[i], first, ""});
+    first += sizes[i];
+  }
+  return s;
 }
 
 }  // namespace hpcnn::test

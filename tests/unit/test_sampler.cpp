@@ -7,22 +7,13 @@
 #include "core/error.hpp"
 #include "core/partition.hpp"
 #include "data/sampler.hpp"
+#include "test_helpers.hpp"
 
 using namespace hpcnn;
 using namespace hpcnn::data;
+using hpcnn::test::split_of;
 
 namespace {
-/// A split of `sizes` shards laid end to end.
-SplitInfo split_of(const std::vector<int64_t>& sizes) {
-  SplitInfo s;
-  int64_t first = 0;
-  for (size_t i = 0; i < sizes.size(); ++i) {
-    s.shards.push_back({"s" + std::to_string(i), sizes[i], first, ""});
-    first += sizes[i];
-  }
-  return s;
-}
-
 void check_exactly_once(const SplitInfo& split, ShardingMode mode, int world, bool shuffle) {
   const int64_t n = split.num_samples();
   for (int64_t epoch = 0; epoch < 3; ++epoch) {
