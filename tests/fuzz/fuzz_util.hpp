@@ -8,8 +8,8 @@
 // it aborts, and libFuzzer saves the input.
 #pragma once
 
-#include <hdf5.h>
 #include <fcntl.h>
+#include <hdf5.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
