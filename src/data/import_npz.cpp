@@ -190,7 +190,7 @@ std::map<std::string, NpyArray> read_npz(const fs::path& path) {
     HPCNN_CHECK(eocd >= 20 && le32(&f[static_cast<size_t>(eocd - 20)]) == 0x07064b50, name,
                 ": damaged zip64 directory locator");
     const uint64_t z = le64(&f[static_cast<size_t>(eocd - 20 + 8)]);
-    HPCNN_CHECK(z + 56 <= size && le32(&f[z]) == 0x06064b50, name, ": damaged zip64 directory record");
+    HPCNN_CHECK(size >= 56 && z <= size - 56 && le32(&f[z]) == 0x06064b50, name, ": damaged zip64 directory record");
     entries = le64(&f[z + 32]);
     cd_size = le64(&f[z + 40]);
     cd_offset = le64(&f[z + 48]);
@@ -214,7 +214,7 @@ std::map<std::string, NpyArray> read_npz(const fs::path& path) {
       const uint16_t id = le16(&f[x]), len = le16(&f[x + 2]);
       if (id == 0x0001) {
         uint64_t q = x + 4;
-        const uint64_t end = q + len;
+        const uint64_t end = std::min<uint64_t>(q + len, p + 46 + name_len + extra_len);
         if (usize == 0xFFFFFFFF && q + 8 <= end) usize = le64(&f[q]), q += 8;
         if (csize == 0xFFFFFFFF && q + 8 <= end) csize = le64(&f[q]), q += 8;
         if (local == 0xFFFFFFFF && q + 8 <= end) local = le64(&f[q]);
@@ -223,7 +223,8 @@ std::map<std::string, NpyArray> read_npz(const fs::path& path) {
     }
     p += 46 + name_len + extra_len + comment_len;
     HPCNN_CHECK((flags & 1) == 0, name, ": member ", member, " is encrypted");
-    HPCNN_CHECK(local + 30 <= size && le32(&f[local]) == 0x04034b50, name, ": damaged local header of ", member);
+    HPCNN_CHECK(size >= 30 && local <= size - 30 && le32(&f[local]) == 0x04034b50, name, ": damaged local header of ",
+                member);
     const uint64_t data = local + 30 + le16(&f[local + 26]) + le16(&f[local + 28]);
     HPCNN_CHECK(data <= size && csize <= size - data, name, ": member ", member, " runs past the end of the file");
     HPCNN_CHECK(usize <= kMaxNpzBytes, name, ": member ", member, " is larger than ", kMaxNpzBytes, " bytes");
@@ -233,6 +234,9 @@ std::map<std::string, NpyArray> read_npz(const fs::path& path) {
       bytes.assign(f.begin() + static_cast<std::ptrdiff_t>(data),
                    f.begin() + static_cast<std::ptrdiff_t>(data + csize));
     } else if (method == 8) {
+      // deflate expands at most ~1032:1: a larger promise is a damaged directory, not a reason to allocate it
+      HPCNN_CHECK(usize <= csize * 1032 + 1024, name, ": member ", member, " claims ", usize, " bytes from ", csize,
+                  " compressed (damaged directory)");
       bytes.resize(usize);
       z_stream zs{};
       HPCNN_CHECK(inflateInit2(&zs, -15) == Z_OK, name, ": cannot start inflate");
