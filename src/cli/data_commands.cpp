@@ -1,10 +1,12 @@
 // hpcnn data import-idx | inspect | verify.
 #include <filesystem>
 #include <iostream>
+#include <tuple>
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "data/import_idx.hpp"
+#include "data/import_npz.hpp"
 #include "data/inspect.hpp"
 
 namespace fs = std::filesystem;
@@ -13,7 +15,23 @@ namespace hpcnn::cli {
 
 namespace {
 constexpr const char* kDefaultIdxDir = "/usr/share/datasets/fashion-mnist";
+
+/// "HxW" (e.g. 28x28) as two sizes in 1..65536, or a usage error naming the option.
+std::pair<int64_t, int64_t> parse_hw(const char* option, const std::string& text) {
+  const size_t x = text.find('x');
+  auto number = [&](const std::string& part) -> int64_t {
+    if (part.empty() || part.size() > 5 || part.find_first_not_of("0123456789") != std::string::npos) return 0;
+    const long v = std::stol(part);
+    return v >= 1 && v <= 65536 ? v : 0;
+  };
+  const int64_t h = x == std::string::npos ? 0 : number(text.substr(0, x));
+  const int64_t w = x == std::string::npos ? 0 : number(text.substr(x + 1));
+  if (h == 0 || w == 0) {
+    throw UsageError(std::string("--") + option + ": '" + text + "' is not HxW (e.g. 28x28, sides 1..65536)");
+  }
+  return {h, w};
 }
+}  // namespace
 
 int run_data_import_idx(const Args& args) {
   CommandSpec spec;
@@ -82,6 +100,85 @@ int run_data_import_idx(const Args& args) {
 
   const Logger log(common.log_level());
   data::import_idx(config, log);
+  log.info("wrote " + config.out.string());
+  std::cout << data::inspect_dataset(config.out).to_text();
+  return 0;
+}
+
+int run_data_import_npz(const Args& args) {
+  CommandSpec spec;
+  spec.name = "hpcnn data import-npz";
+  spec.summary =
+      "Import images and integer labels from a NumPy .npz archive (np.savez or np.savez_compressed) into a\n"
+      "sharded HDF5 dataset directory. Keras's mnist.npz layout (x_train, y_train, x_test, y_test) gives\n"
+      "train and test splits; one pool (x, y) is shuffled with --seed and split by --test-fraction.";
+  spec.positional_usage = "FILE";
+  spec.details =
+      "Images: uint8 or any integer/float array of (N, H, W), (N, 1, H, W), (N, H, W, 1) or (N, H*W) rows\n"
+      "(square unless --image-shape says otherwise), values in [0, --max-value] stored as 0..255.\n"
+      "Labels: (N,) or (N, 1) whole numbers from 0.\n"
+      "Examples:\n"
+      "  hpcnn data import-npz mnist.npz --name mnist --validation-fraction 0.1\n"
+      "  hpcnn data import-npz digits.npz --max-value 16 --resize 28x28 --test-fraction 0.2 --out datasets/digits";
+  std::string input, out, name, class_names, image_shape, resize;
+  data::ImportNpzConfig config;
+  unsigned long seed = 1;
+  // clang-format off
+  spec.options.add_options()
+      ("input", po::value<std::string>(&input)->required()->value_name("FILE"), ".npz archive (positional)")
+      ("images", po::value<std::string>(&config.images_key)->value_name("KEY"),
+       "array of (training) images [x_train, x, images or X: the first present]")
+      ("labels", po::value<std::string>(&config.labels_key)->value_name("KEY"),
+       "array of (training) labels [y_train, y, labels or Y]")
+      ("test-images", po::value<std::string>(&config.test_images_key)->value_name("KEY"),
+       "array of test images [x_test when present]")
+      ("test-labels", po::value<std::string>(&config.test_labels_key)->value_name("KEY"),
+       "array of test labels [y_test when present]")
+      ("out,o", po::value<std::string>(&out)->value_name("DIR"), "output dataset directory [datasets/NAME]")
+      ("name", po::value<std::string>(&name)->value_name("NAME"), "dataset name [the file's name without .npz]")
+      ("class-names", po::value<std::string>(&class_names)->value_name("A,B,..."),
+       "comma-separated class names [0..K-1]")
+      ("classes", po::value<int>(&config.num_classes)->default_value(0), "number of classes (0: largest label + 1)")
+      ("shards", po::value<int>(&config.shards)->default_value(1), "shard files per split (1..65536)")
+      ("test-fraction", po::value<double>(&config.test_fraction)->default_value(0.0),
+       "fraction of the shuffled samples that form the test split, when the file has no test arrays [0, 1)")
+      ("validation-fraction", po::value<double>(&config.validation_fraction)->default_value(0.0),
+       "fraction of the training samples, taken from the end, that form the validation split [0, 1)")
+      ("seed", po::value<unsigned long>(&seed)->default_value(1),
+       "shuffle the (training) samples with this seed before splitting (0: keep the file's order)")
+      ("max-value", po::value<double>(&config.max_value)->default_value(255.0),
+       "the largest pixel value: [0, V] maps to 0..255 (16 for scikit-learn's digits, 1 for [0, 1] floats)")
+      ("image-shape", po::value<std::string>(&image_shape)->value_name("HxW"),
+       "image size of (N, H*W) rows [square]")
+      ("resize", po::value<std::string>(&resize)->value_name("HxW"),
+       "resample every image to HxW (bilinear), e.g. 28x28 for the MNIST models")
+      ("deflate", po::value<int>(&config.deflate_level)->default_value(0), "gzip level for shard chunks (0 = none, 1..9)")
+      ("force", po::bool_switch(&config.force),
+       "replace an existing output directory");
+  // clang-format on
+  spec.positional.add("input", 1);
+  CommonConfig common;
+  if (!parse(spec, args, common)) return 0;
+  require_range("shards", config.shards, 1, 65536);
+  require_range("classes", config.num_classes, 0, 65536);
+  require_range("deflate", config.deflate_level, 0, 9);
+  require_range("test-fraction", config.test_fraction, 0.0, 0.999);
+  require_range("validation-fraction", config.validation_fraction, 0.0, 0.999);
+  require_range("max-value", config.max_value, 1e-30, 1e30);
+  if (!image_shape.empty()) std::tie(config.image_height, config.image_width) = parse_hw("image-shape", image_shape);
+  if (!resize.empty()) std::tie(config.resize_height, config.resize_width) = parse_hw("resize", resize);
+  if (config.test_images_key.empty() != config.test_labels_key.empty()) {
+    throw UsageError("--test-images and --test-labels must be given together");
+  }
+  config.seed = seed;
+  config.input = input;
+  config.name = !name.empty() ? name : fs::path(input).stem().string();
+  if (config.name.empty()) config.name = "npz";
+  config.out = out.empty() ? fs::path("datasets") / config.name : fs::path(out);
+  if (!class_names.empty()) config.class_names = split_list(class_names, "class-names");
+
+  const Logger log(common.log_level());
+  data::import_npz(config, log);
   log.info("wrote " + config.out.string());
   std::cout << data::inspect_dataset(config.out).to_text();
   return 0;

@@ -340,9 +340,13 @@ int run_infer(const Args& args) {
   spec.summary =
       "Evaluate a checkpoint on a dataset split (accuracy or MSE), then time inference per batch size:\n"
       "median latency of one batch over --repeats runs after a warm-up.";
-  spec.details = "Example:\n  hpcnn infer --checkpoint results/runs/keras-cnn-.../model.h5 --batch-sizes 2,64,512,1024";
+  spec.details =
+      "Examples:\n  hpcnn infer --checkpoint results/runs/keras-cnn-.../model.h5 --batch-sizes 2,64,512,1024\n"
+      "  hpcnn infer -c model.h5 --predictions test.csv --batch-sizes ''   # one CSV row per sample, no timing\n"
+      "--predictions CSV columns (docs/formats.md): index,label,predicted,p_0..p_K-1 (classification) or\n"
+      "index,target,predicted (regression; target_J,predicted_J when a sample has several targets).";
   std::string ckpt_path, data_dir = "datasets/fashion-mnist", split = "test", sizes_text = "2,64,512,1024",
-                         backend_name = "onednn";
+                         backend_name = "onednn", predictions_path;
   int threads = 0, repeats = 10;
   long long eval_batch = 500;
   // clang-format off
@@ -350,7 +354,10 @@ int run_infer(const Args& args) {
       ("checkpoint,c", po::value<std::string>(&ckpt_path)->required()->value_name("FILE"), "checkpoint (model.h5)")
       ("data,d", po::value<std::string>(&data_dir)->default_value(data_dir)->value_name("DIR"), "dataset directory")
       ("split", po::value<std::string>(&split)->default_value(split), "split to evaluate")
-      ("batch-sizes", po::value<std::string>(&sizes_text)->default_value(sizes_text), "batch sizes to time")
+      ("batch-sizes", po::value<std::string>(&sizes_text)->default_value(sizes_text),
+       "batch sizes to time ('': no timing)")
+      ("predictions", po::value<std::string>(&predictions_path)->value_name("FILE"),
+       "write each sample's label or target, prediction and class probabilities to a CSV file")
       ("repeats", po::value<int>(&repeats)->default_value(repeats), "timed runs per batch size")
       ("eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for the accuracy pass")
       ("threads,t", po::value<int>(&threads)->default_value(0), "compute threads (0: default)")
@@ -361,12 +368,65 @@ int run_infer(const Args& args) {
   require_range("repeats", repeats, 1, 100000);
   require_range<long long>("eval-batch", eval_batch, 1, 1 << 20);
   std::vector<int64_t> sizes;
-  for (const std::string& s : split_list(sizes_text, "batch-sizes")) {
+  for (const std::string& s : sizes_text.empty() ? std::vector<std::string>{} : split_list(sizes_text, "batch-sizes")) {
     char* end = nullptr;
     const long long v = std::strtoll(s.c_str(), &end, 10);
     if (*end != '\0' || v < 1 || v > (1 << 20)) throw UsageError("--batch-sizes: bad batch size '" + s + "'");
     sizes.push_back(v);
   }
+  // --predictions: one CSV row per sample of the split, in index order
+  // (docs/formats.md, "Predictions CSV"), written whole and renamed into place.
+  auto write_predictions = [](model::Model& net, data::SplitReader& reader, int64_t rows_per_batch,
+                              const fs::path& path) {
+    const data::Manifest& manifest = reader.manifest();
+    const bool classification = manifest.task == data::Task::kClassification;
+    const int64_t outs = net.spec().output().size();
+    const int64_t targets = classification ? 0 : manifest.target_dim;
+    std::ostringstream csv;
+    csv << std::setprecision(9);
+    if (classification) {
+      csv << "index,label,predicted";
+      for (int64_t k = 0; k < outs; ++k) csv << ",p_" << k;
+    } else if (targets == 1 && outs == 1) {
+      csv << "index,target,predicted";
+    } else {
+      csv << "index";
+      for (int64_t k = 0; k < targets; ++k) csv << ",target_" << k;
+      for (int64_t k = 0; k < outs; ++k) csv << ",predicted_" << k;
+    }
+    csv << "\n";
+    std::vector<float> out;
+    std::vector<double> p(static_cast<size_t>(outs));
+    data::Batch batch;
+    for (int64_t first = 0; first < reader.num_samples(); first += rows_per_batch) {
+      const int64_t n = std::min(rows_per_batch, reader.num_samples() - first);
+      std::vector<int64_t> idx(static_cast<size_t>(n));
+      std::iota(idx.begin(), idx.end(), first);
+      reader.read(idx, batch);
+      net.evaluate(batch, &out);
+      HPCNN_CHECK(static_cast<int64_t>(out.size()) == n * outs, "infer: the model gave ", out.size(), " outputs for ",
+                  n, " samples of ", outs);
+      for (int64_t i = 0; i < n; ++i) {
+        const float* z = out.data() + i * outs;
+        csv << batch.indices[static_cast<size_t>(i)];
+        if (classification) {
+          // Softmax in double (as hpcnn predict does); argmax of the logits.
+          const float zmax = *std::max_element(z, z + outs);
+          double sum = 0;
+          for (int64_t k = 0; k < outs; ++k) sum += p[static_cast<size_t>(k)] = std::exp(double(z[k]) - zmax);
+          const auto best = std::max_element(z, z + outs) - z;
+          csv << "," << batch.labels[static_cast<size_t>(i)] << "," << best << std::setprecision(6);
+          for (int64_t k = 0; k < outs; ++k) csv << "," << p[static_cast<size_t>(k)] / sum;
+          csv << std::setprecision(9);
+        } else {
+          for (int64_t k = 0; k < targets; ++k) csv << "," << batch.targets[static_cast<size_t>(i * targets + k)];
+          for (int64_t k = 0; k < outs; ++k) csv << "," << z[k];
+        }
+        csv << "\n";
+      }
+    }
+    write_file_atomic(path, csv.str());
+  };
   const Logger log(common.log_level());
   auto backend = kernels::make_backend(kernels::parse_backend(backend_name), threads);
   const train::Checkpoint ckpt = train::load_checkpoint(ckpt_path);
@@ -383,7 +443,13 @@ int run_infer(const Args& args) {
             << " params, epoch " << ckpt.epoch << ") on " << manifest.name << "/" << split << ": " << m.samples
             << " samples, loss " << m.loss;
   if (m.accuracy >= 0) std::cout << ", accuracy " << m.accuracy;
-  std::cout << "\n\n"
+  std::cout << "\n";
+  if (!predictions_path.empty()) {
+    write_predictions(*net, reader, eval_batch, predictions_path);
+    std::cout << "predictions: " << predictions_path << " (" << reader.num_samples() << " rows)\n";
+  }
+  if (sizes.empty()) return 0;
+  std::cout << "\n"
             << std::setw(10) << "batch" << std::setw(14) << "median ms" << std::setw(14) << "min ms" << std::setw(16)
             << "samples/s"
             << "\n";

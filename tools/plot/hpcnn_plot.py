@@ -4,10 +4,13 @@
   hpcnn_plot.py scaling  SCALING_JSON --out DIR   speedup_efficiency.png, phases.png
   hpcnn_plot.py allreduce ALLREDUCE_CSV --out DIR busbw.png (one panel per rank count)
   hpcnn_plot.py mlp RUN_DIR... --out DIR          train_time_vs_params.png/.csv/.md (a line per device kind)
+  hpcnn_plot.py curves RUN... --out DIR           learning_curves.png: loss and accuracy per epoch (train,
+                                                  validation, test) of each run (RUN: a run directory or its
+                                                  metrics.json; --name FILE.png, --title, --labels A,B)
 
 Inputs are the files hpcnn-merge writes (docs/formats.md): scaling.json from
 `hpcnn-merge scaling`, allreduce.csv from `hpcnn-merge allreduce`, and for
-`mlp` the run directories of `hpcnn train` (metrics.json and run.json). Each
+`mlp` and `curves` the run directories of `hpcnn train` (metrics.json, run.json). Each
 PNG is written under a temporary name and renamed into place.
 """
 import argparse
@@ -155,6 +158,51 @@ def plot_mlp(args):
                "".join(f"| {k} | `{m}` | {n:,} | {t:.2f} | {r:.0f} |\n" for n, k, m, t, r in rows))
 
 
+def plot_curves(args):
+    """Loss and accuracy per epoch from metrics.json: the epoch's training
+    mean (solid), the validation split after the epoch (dashed, when the run
+    had one) and the test split after the last epoch (a star). Regression
+    runs (no accuracy) get the loss panel only."""
+    runs = []
+    labels = args.labels.split(",") if args.labels else []
+    if labels and len(labels) != len(args.input):
+        raise PlotError(f"--labels names {len(labels)} runs but {len(args.input)} were given")
+    for i, run in enumerate(args.input):
+        path = os.path.join(run, "metrics.json") if os.path.isdir(run) else run
+        metrics = load_json(path, "hpcnn-metrics")
+        if not metrics.get("epochs"):
+            raise PlotError(f"{path}: no finished epoch to plot")
+        name = labels[i] if labels else os.path.basename(os.path.dirname(os.path.abspath(path)))
+        runs.append((name, metrics))
+    classification = any(e.get("accuracy", -1) >= 0 for _, m in runs for e in m["epochs"])
+    panels = [("loss", "loss")] + ([("accuracy", "accuracy")] if classification else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, (key, ylabel) in zip(axes[0], panels):
+        for i, (name, m) in enumerate(runs):
+            c = colours[i % len(colours)]
+            ep = [e["epoch"] for e in m["epochs"]]
+            train = [e.get(key, -1) for e in m["epochs"]]
+            if all(v is not None and v >= 0 for v in train):
+                ax.plot(ep, train, "-o", color=c, markersize=3, label=f"{name} train")
+            val = [(e["epoch"], e["validation"].get(key, -1)) for e in m["epochs"] if e.get("validation")]
+            val = [(x, v) for x, v in val if v is not None and v >= 0]
+            if val:
+                ax.plot([x for x, _ in val], [v for _, v in val], "--s", color=c, markersize=3,
+                        label=f"{name} validation")
+            test = (m.get("test") or {}).get(key, -1)
+            if test is not None and test >= 0:
+                ax.plot([ep[-1]], [test], "*", color=c, markersize=12, label=f"{name} test ({test:.4g})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        if key == "loss":
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize="small")
+    fig.suptitle(args.title or "Learning curves")
+    save(fig, args.out, args.name)
+
+
 def write_text(out_dir, name, text):
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, name)
@@ -176,6 +224,12 @@ def main(argv):
     p = sub.add_parser("mlp", help="training time vs parameter count from run directories")
     p.add_argument("input", nargs="+", help="hpcnn train run directories")
     p.set_defaults(run=plot_mlp)
+    p = sub.add_parser("curves", help="loss and accuracy per epoch (train, validation, test) from metrics.json")
+    p.add_argument("input", nargs="+", help="hpcnn train run directories or their metrics.json files")
+    p.add_argument("--name", default="learning_curves.png", help="PNG file name in --out [learning_curves.png]")
+    p.add_argument("--title", default="", help="figure title")
+    p.add_argument("--labels", default="", help="comma-separated legend names, one per run [the run directories]")
+    p.set_defaults(run=plot_curves)
     for p in sub.choices.values():
         p.add_argument("--out", "-o", required=True, help="output directory for the PNGs")
     args = parser.parse_args(argv)
