@@ -358,9 +358,11 @@ class TrainingRun {
   /// Decides what to do with the run directory (rank 0) and tells every rank.
   void prepare_run_directory(const nlohmann::json& resolved);
   /// Writes a resumable checkpoint to `path` (rank 0; the others go on).
+  /// `drop_last_epoch`: the last entry of result_.epochs is the epoch in
+  /// progress (cut short by --max-steps), kept out of the finished ones.
   void save_state(const std::filesystem::path& path, int epoch, int64_t steps_in_epoch, bool epoch_done,
-                  const EpochProgress* progress);
-  nlohmann::json history(const EpochProgress* progress) const;
+                  const EpochProgress* progress, bool drop_last_epoch = false);
+  nlohmann::json history(const EpochProgress* progress, bool drop_last_epoch = false) const;
   void mark(RunPhase phase, int64_t epoch = 0, int64_t step = 0) {
     if (watchdog_) watchdog_->mark(phase, epoch, step);
   }
@@ -664,12 +666,14 @@ void TrainingRun::mark_failed(const std::string& why) {
   }
 }
 
-nlohmann::json TrainingRun::history(const EpochProgress* progress) const {
+nlohmann::json TrainingRun::history(const EpochProgress* progress, bool drop_last_epoch) const {
   nlohmann::json epochs = nlohmann::json::array();
-  for (const EpochMetrics& e : result_.epochs) epochs.push_back(e.to_json());
+  const size_t finished = result_.epochs.size() - (drop_last_epoch && !result_.epochs.empty() ? 1 : 0);
+  for (size_t i = 0; i < finished; ++i) epochs.push_back(result_.epochs[i].to_json());
+  const double dropped = finished < result_.epochs.size() ? result_.epochs.back().seconds : 0.0;
   nlohmann::json h{
       {"epochs", epochs},
-      {"train_seconds", result_.train_seconds},
+      {"train_seconds", result_.train_seconds - dropped},
       {"config", resolved_config(c_, world_, global_batch_, comm::allreduce_name(algo_), bucket_mb_)},
       {"dataset_digest", dataset_digest(manifest_)},
   };
@@ -678,7 +682,7 @@ nlohmann::json TrainingRun::history(const EpochProgress* progress) const {
 }
 
 void TrainingRun::save_state(const std::filesystem::path& path, int epoch, int64_t steps_in_epoch, bool epoch_done,
-                             const EpochProgress* progress) {
+                             const EpochProgress* progress, bool drop_last_epoch) {
   last_checkpoint_ = Clock::now();
   if (rank_ != 0) return;
   mark(RunPhase::kCheckpoint, epoch, steps_in_epoch);
@@ -687,7 +691,7 @@ void TrainingRun::save_state(const std::filesystem::path& path, int epoch, int64
   state.epoch = epoch;
   state.steps_in_epoch = steps_in_epoch;
   state.epoch_done = epoch_done;
-  state.history = history(progress);
+  state.history = history(progress, drop_last_epoch);
   state.step_losses = result_.step_losses;
   save_checkpoint(path, *net_, optimizer_.get(), epoch, c_.seed, &manifest_, &state);
   if (path.parent_path() == c_.run_dir / "checkpoints") prune_checkpoints(c_.run_dir, c_.keep_checkpoints);
@@ -883,7 +887,16 @@ bool TrainingRun::epoch(int epoch, int64_t first_step) {
   }
   result_.train_seconds += em.seconds;
   result_.epochs.push_back(em);
-  if (!c_.checkpoint.empty()) save_state(c_.checkpoint, epoch, s, true, nullptr);
+  if (!c_.checkpoint.empty()) {
+    if (s < steps_per_epoch_) {
+      // --max-steps ended the epoch early: a later --resume with more steps
+      // goes on inside it, so the checkpoint keeps it as an epoch in progress.
+      p.seconds = em.seconds;
+      save_state(c_.checkpoint, epoch, s, false, &p, /*drop_last_epoch=*/true);
+    } else {
+      save_state(c_.checkpoint, epoch, s, true, nullptr);
+    }
+  }
   return true;
 }
 

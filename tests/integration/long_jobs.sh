@@ -86,12 +86,17 @@ wait "$mpi" || rc=$?
 [[ $rc -eq 75 ]] && pass || fail "2 ranks, SIGUSR1: exit $rc, wanted 75: $(tail -5 p2.out)"
 "$HPCNN" train -q --resume p2 > /dev/null 2> err.txt && pass || fail "--resume p2 on 1 rank: $(cat err.txt)"
 # The same global batch on 1 rank: the trajectory of the 2-rank run, up to summation order.
+# Summation order alone moves 126 Adam steps apart: the resumed run may differ
+# from ref2 as much as the uninterrupted 1-rank run ref1 does (twice, for noise).
 "$PYTHON" - << 'PY' && pass || fail "2 ranks -> 1 rank resume left the 2-rank trajectory"
 import json
 import h5py, numpy as np
 a = h5py.File("ref2/model.h5")["params"][()]
 b = h5py.File("p2/model.h5")["params"][()]
-assert np.abs(a - b).max() < 1e-3 * max(1.0, np.abs(a).max()), np.abs(a - b).max()
+one = h5py.File("ref1/model.h5")["params"][()]
+inherent = np.abs(a - one)
+assert np.abs(a - b).max() <= 2 * inherent.max() + 1e-6, (np.abs(a - b).max(), inherent.max())
+assert np.abs(a - b).mean() <= 2 * inherent.mean() + 1e-7, (np.abs(a - b).mean(), inherent.mean())
 m = json.load(open("p2/metrics.json"))
 assert m["config"]["world_size"] == 1 and m["config"]["global_batch"] == 32, m["config"]
 r = json.load(open("ref2/metrics.json"))
@@ -133,6 +138,10 @@ cp -r ref1 more
   pass || fail "--resume with more epochs"
 expect_exit 1 "cannot resume more: --lr is 0.01 here but 0.001 in the run being resumed" \
   "$HPCNN" train -q --resume more --epochs 4 --lr 0.01
+# A run ended by --max-steps mid-epoch goes on inside that epoch when resumed with more steps.
+"$HPCNN" "${TRAIN[@]}" --batch 32 --max-steps 40 --out cut > /dev/null
+"$HPCNN" train -q --resume cut --max-steps 0 > /dev/null 2> err.txt && pass || fail "--resume after --max-steps: $(cat err.txt)"
+same_weights ref1 cut && pass || fail "--max-steps 40 then --resume: not identical to the uninterrupted run"
 cp -r ref1 forced
 "$HPCNN" train -q --data c --model "$MODEL" --epochs 1 --threads 1 --batch 32 --out forced --force > /dev/null &&
   pass || fail "--force"
