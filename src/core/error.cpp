@@ -1,6 +1,8 @@
 // Error construction and rank discovery.
 #include "core/error.hpp"
 
+#include <unistd.h>
+
 #include <mpi.h>
 
 #include <cstdlib>
@@ -25,6 +27,12 @@ int process_rank() {
     }
   }
   return -1;
+}
+
+std::string host_name() {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  return host;
 }
 
 namespace {

@@ -16,6 +16,8 @@ namespace hpcnn {
 /// Process rank from MPI (when initialised) or the launcher's environment
 /// (Open MPI, PMI, Slurm); -1 when the process was not started as a rank.
 int process_rank();
+/// This machine's host name ("" when it cannot be read).
+std::string host_name();
 
 /// Concatenates any streamable values into one string.
 template <typename... Args>

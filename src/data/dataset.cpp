@@ -488,7 +488,11 @@ int64_t SplitReader::preload_bytes(std::span<const int> shards) const {
 void SplitReader::set_block_cache(int64_t max_bytes) {
   block_cache_max_ = std::max<int64_t>(max_bytes, 0);
   if (block_cache_max_ > 0) chunk_cache_bytes_ = size_t{1} << 20;  // blocks are read whole: no need to cache chunks
-  while (!blocks_.empty() && (block_cache_max_ == 0 || block_cache_bytes_ > block_cache_max_)) {
+  evict_blocks(block_cache_max_, 0);
+}
+
+void SplitReader::evict_blocks(int64_t max_bytes, size_t keep) {
+  while (blocks_.size() > keep && block_cache_bytes_ > max_bytes) {
     block_cache_bytes_ -= blocks_.front()->rows * bytes_per_sample();
     blocks_.erase(blocks_.begin());
   }
@@ -531,11 +535,7 @@ const SplitReader::Block& SplitReader::block(int s, int64_t b) {
   bytes_read_ += bytes;
   block_cache_bytes_ += bytes;
   blocks_.push_back(std::move(bl));
-  // Over the limit: drop the least recently used (never the block just read).
-  while (blocks_.size() > 1 && block_cache_bytes_ > block_cache_max_) {
-    block_cache_bytes_ -= blocks_.front()->rows * bytes_per_sample();
-    blocks_.erase(blocks_.begin());
-  }
+  evict_blocks(block_cache_max_, 1);  // never the block just read
   return *blocks_.back();
 }
 

@@ -198,6 +198,9 @@ class SplitReader {
   OpenShard& shard(int s);
   /// Block b of shard s, read whole on a miss (block cache on).
   const Block& block(int s, int64_t b);
+  /// Drops least recently used blocks while the cache holds over `max_bytes`,
+  /// keeping at least `keep` blocks.
+  void evict_blocks(int64_t max_bytes, size_t keep);
 
   std::filesystem::path dir_;
   Manifest manifest_;

@@ -58,7 +58,7 @@ int64_t owned_count(const SplitInfo& split, const std::vector<int>& shards, int6
 
 EpochPlan::EpochPlan(SamplingMode mode, const SplitInfo& split, int64_t n_train, int64_t global_batch, int rank,
                      int world, uint64_t seed, int64_t epoch, int window_blocks)
-    : mode_(mode), global_batch_(global_batch), rank_(rank), world_(world) {
+    : mode_(mode), global_batch_(global_batch), epoch_(epoch), rank_(rank), world_(world) {
   HPCNN_CHECK(world >= 1 && rank >= 0 && rank < world, "bad rank ", rank, " of ", world);
   HPCNN_CHECK(global_batch >= world, "global batch ", global_batch, " is smaller than the ", world, " ranks");
   HPCNN_CHECK(n_train >= 0 && n_train <= split.num_samples(), "bad training range ", n_train);

@@ -49,6 +49,8 @@ class EpochPlan {
 
   /// Steps in the epoch: the same on every rank.
   int64_t steps() const { return steps_; }
+  /// The epoch this plan is for.
+  int64_t epoch() const { return epoch_; }
   /// This rank's samples at step s, in the order to read them (may be empty).
   std::span<const int64_t> step_indices(int64_t step) const;
   /// Samples over all ranks at step s (what the loss is averaged over).
@@ -61,6 +63,7 @@ class EpochPlan {
  private:
   SamplingMode mode_;
   int64_t global_batch_ = 0;
+  int64_t epoch_ = 0;
   int rank_ = 0, world_ = 1;
   int64_t steps_ = 0;
   std::vector<int64_t> order_;       ///< this rank's samples in epoch order

@@ -61,12 +61,6 @@ std::string now_iso() {
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
 }
-
-std::string hostname() {
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  return host;
-}
 }  // namespace
 
 std::vector<std::pair<int64_t, fs::path>> resumable_checkpoints(const fs::path& run_dir,
@@ -131,7 +125,7 @@ RunDirectory::RunDirectory(fs::path dir) : dir_(std::move(dir)) {
                 "): choose another --out, or wait for that run to end");
     HPCNN_THROW(dir_.string(), ": cannot lock the run directory: ", std::strerror(err));
   }
-  const std::string me = cat("pid ", getpid(), " on ", hostname(), "\n");
+  const std::string me = cat("pid ", getpid(), " on ", host_name(), "\n");
   if (::ftruncate(lock_fd_, 0) == 0) {
     [[maybe_unused]] const ssize_t n = ::pwrite(lock_fd_, me.data(), me.size(), 0);
   }
@@ -177,6 +171,7 @@ RunPlan RunDirectory::prepare(bool resume_requested, bool force, const fs::path&
       if (previous.contains("world_size") && previous["world_size"].is_number_integer()) {
         plan.previous_world_size = previous["world_size"].get<int>();
       }
+      if (previous.contains("resumes") && previous["resumes"].is_array()) plan.previous_resumes = previous["resumes"];
     } else {
       plan.previous_status = "running";  // a damaged run.json: treat the run as unfinished
     }
@@ -223,20 +218,19 @@ RunPlan RunDirectory::prepare(bool resume_requested, bool force, const fs::path&
 void RunDirectory::write_manifest(nlohmann::json manifest, RunStatus status, const std::string& detail) {
   std::lock_guard<std::mutex> lock(mutex_);
   manifest_ = std::move(manifest);
-  manifest_["status"] = run_status_name(status);
-  manifest_["status_detail"] = detail;
-  manifest_["status_time"] = now_iso();
-  write_locked();
+  stamp_locked(status, detail);
 }
 
 void RunDirectory::set_status(RunStatus status, const std::string& detail) {
   std::lock_guard<std::mutex> lock(mutex_);
+  stamp_locked(status, detail);
+}
+
+void RunDirectory::stamp_locked(RunStatus status, const std::string& detail) {
   manifest_["status"] = run_status_name(status);
   manifest_["status_detail"] = detail;
   manifest_["status_time"] = now_iso();
-  write_locked();
+  write_file_atomic(dir_ / "run.json", manifest_.dump(2) + "\n");
 }
-
-void RunDirectory::write_locked() { write_file_atomic(dir_ / "run.json", manifest_.dump(2) + "\n"); }
 
 }  // namespace hpcnn::train

@@ -38,12 +38,13 @@ const char* run_status_name(RunStatus status);
 
 /// What a new run does with the directory it was given.
 struct RunPlan {
-  bool resume = false;               ///< continue from `checkpoint`
-  std::filesystem::path checkpoint;  ///< the newest loadable resumable checkpoint
-  int64_t checkpoint_step = 0;       ///< its global step
-  std::string previous_status;       ///< run.json's status before this run ("" when none)
-  int previous_world_size = 0;       ///< run.json's world_size before this run (0 when none)
-  std::string note;                  ///< one line for the log
+  bool resume = false;                                        ///< continue from `checkpoint`
+  std::filesystem::path checkpoint;                           ///< the newest loadable resumable checkpoint
+  int64_t checkpoint_step = 0;                                ///< its global step
+  std::string previous_status;                                ///< run.json's status before this run ("" when none)
+  int previous_world_size = 0;                                ///< run.json's world_size before this run (0 when none)
+  nlohmann::json previous_resumes = nlohmann::json::array();  ///< run.json's "resumes" (carried on when resuming)
+  std::string note;                                           ///< one line for the log
 };
 
 /// Where the periodic checkpoints go: RUN_DIR/checkpoints/step-NNNNNNNNN.h5.
@@ -81,7 +82,8 @@ class RunDirectory {
   void set_status(RunStatus status, const std::string& detail = "");
 
  private:
-  void write_locked();
+  /// Sets the status fields and rewrites run.json (mutex_ held).
+  void stamp_locked(RunStatus status, const std::string& detail);
   std::filesystem::path dir_;
   int lock_fd_ = -1;
   std::mutex mutex_;

@@ -203,8 +203,7 @@ std::string now_text() {
 /// takes part: the host names are gathered; only rank 0's result is whole).
 nlohmann::json run_manifest(const TrainConfig& c, comm::Communicator* comm, int64_t global_batch,
                             comm::AllreduceAlgo algo, double bucket_mb, const kernels::Backend& backend) {
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
+  const std::string host = host_name();
   const int world = comm != nullptr ? comm->size() : 1;
   const std::vector<std::string> hosts = comm != nullptr ? comm->gather(host) : std::vector<std::string>{host};
   if (comm != nullptr && comm->rank() != 0) return nlohmann::json::object();
@@ -363,6 +362,10 @@ class TrainingRun {
   void save_state(const std::filesystem::path& path, int epoch, int64_t steps_in_epoch, bool epoch_done,
                   const EpochProgress* progress, bool drop_last_epoch = false);
   nlohmann::json history(const EpochProgress* progress, bool drop_last_epoch = false) const;
+  /// Where training starts: (1, 0), or where the resumed run stood.
+  std::pair<int, int64_t> start_position() const;
+  /// This rank's reading plan for `epoch` (made once per epoch, kept until the next).
+  const data::EpochPlan& plan_for(int epoch);
   void mark(RunPhase phase, int64_t epoch = 0, int64_t step = 0) {
     if (watchdog_) watchdog_->mark(phase, epoch, step);
   }
@@ -386,7 +389,8 @@ class TrainingRun {
   std::unique_ptr<data::SplitReader> train_reader_;
   std::unique_ptr<data::SplitReader> val_reader_;
   int64_t n_train_ = 0, n_holdout_ = 0, steps_per_epoch_ = 0, global_step_ = 0;
-  int64_t cache_bytes_ = 0;  ///< --cache-mb
+  int64_t cache_bytes_ = 0;                    ///< --cache-mb
+  std::optional<data::EpochPlan> epoch_plan_;  ///< the current epoch's plan
   std::optional<timing::RankTimingWriter> timer_;
   data::Batch batch_;
   TrainResult result_;
@@ -396,7 +400,6 @@ class TrainingRun {
   RunPlan plan_;
   std::optional<TrainState> resume_;       ///< where the resumed run stood
   std::optional<Checkpoint> resume_ckpt_;  ///< rank 0: the checkpoint resumed from
-  nlohmann::json run_manifest_ = nlohmann::json::object();
   Clock::time_point last_checkpoint_ = Clock::now();
   int stop_signal_ = 0;  ///< agreed: stop after the current step
 };
@@ -516,8 +519,8 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   // preloaded when they fit in --cache-mb; otherwise read through a bounded
   // cache (local: whole blocks, each once per epoch; global: HDF5's chunk
   // cache, shared out among the shards).
-  const data::EpochPlan first_plan(c.sampling, manifest_.split("train"), n_train_, global_batch_, rank_, world_, c.seed,
-                                   1, c.shuffle_window);
+  // The plan of the first epoch to run (epoch() uses it, not a second copy).
+  const data::EpochPlan& first_plan = plan_for(start_position().first);
   steps_per_epoch_ = first_plan.steps();
   const std::vector<int>& my_shards = first_plan.shards();
   cache_bytes_ = c.cache_mb * (int64_t{1} << 20);
@@ -569,7 +572,7 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   if (!c.run_dir.empty()) {
     nlohmann::json manifest = run_manifest(c, comm_, global_batch_, algo_, bucket_mb_, *backend_);
     if (run_dir_) {
-      nlohmann::json resumes = run_manifest_.value("resumes", nlohmann::json::array());
+      nlohmann::json resumes = plan_.resume ? plan_.previous_resumes : nlohmann::json::array();
       if (resume_) resumes.push_back({{"from_step", resume_->global_step}, {"world_size", world_}, {"at", now_text()}});
       manifest["resumes"] = resumes;
       run_dir_->write_manifest(manifest, RunStatus::kRunning);
@@ -617,11 +620,6 @@ void TrainingRun::prepare_run_directory(const nlohmann::json& resolved) {
           std::filesystem::rename(c_.run_dir / "timing", c_.run_dir / cat("timing-before-resume-", s.global_step), ec);
         }
         verdict["state"] = state_to_json(s);
-      }
-      // The previous run.json's resume record carries on.
-      if (plan_.resume && std::filesystem::exists(c_.run_dir / "run.json")) {
-        const auto prev = nlohmann::json::parse(read_text_file(c_.run_dir / "run.json"), nullptr, false);
-        if (prev.is_object() && prev.contains("resumes")) run_manifest_["resumes"] = prev["resumes"];
       }
       verdict["resume"] = plan_.resume;
       verdict["note"] = plan_.note;
@@ -695,6 +693,20 @@ void TrainingRun::save_state(const std::filesystem::path& path, int epoch, int64
   state.step_losses = result_.step_losses;
   save_checkpoint(path, *net_, optimizer_.get(), epoch, c_.seed, &manifest_, &state);
   if (path.parent_path() == c_.run_dir / "checkpoints") prune_checkpoints(c_.run_dir, c_.keep_checkpoints);
+}
+
+std::pair<int, int64_t> TrainingRun::start_position() const {
+  if (!resume_) return {1, 0};
+  if (resume_->epoch_done) return {static_cast<int>(resume_->epoch) + 1, 0};
+  return {static_cast<int>(resume_->epoch), resume_->steps_in_epoch};
+}
+
+const data::EpochPlan& TrainingRun::plan_for(int epoch) {
+  if (!epoch_plan_ || epoch_plan_->epoch() != epoch) {
+    epoch_plan_.emplace(c_.sampling, manifest_.split("train"), n_train_, global_batch_, rank_, world_, c_.seed, epoch,
+                        c_.shuffle_window);
+  }
+  return *epoch_plan_;
 }
 
 void TrainingRun::grads_ready(int64_t first, int64_t count) {
@@ -804,8 +816,7 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
 
 bool TrainingRun::epoch(int epoch, int64_t first_step) {
   if (c_.max_steps > 0 && global_step_ >= c_.max_steps) return false;
-  const data::EpochPlan plan(c_.sampling, manifest_.split("train"), n_train_, global_batch_, rank_, world_, c_.seed,
-                             epoch, c_.shuffle_window);
+  const data::EpochPlan& plan = plan_for(epoch);
   // The epoch's batches, read ahead on their own thread (stopped when this
   // scope ends, before evaluation reads anything else).
   std::optional<data::Prefetcher> prefetch;
@@ -906,12 +917,7 @@ TrainResult TrainingRun::run() {
   const auto run_start = Clock::now();
   last_checkpoint_ = Clock::now();
   // Where to start: the beginning, or where the resumed run stood.
-  int first_epoch = 1;
-  int64_t first_step = 0;
-  if (resume_) {
-    first_epoch = static_cast<int>(resume_->epoch) + (resume_->epoch_done ? 1 : 0);
-    first_step = resume_->epoch_done ? 0 : resume_->steps_in_epoch;
-  }
+  const auto [first_epoch, first_step] = start_position();
   for (int e = first_epoch; e <= c_.epochs; ++e) {
     const bool go_on = epoch(e, e == first_epoch ? first_step : 0);
     if (!go_on) break;

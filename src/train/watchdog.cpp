@@ -134,9 +134,8 @@ Watchdog::Watchdog(double timeout_s, int rank, int world, fs::path heartbeat_dir
       world_(world),
       dir_(std::move(heartbeat_dir)),
       on_stall_(std::move(on_stall)) {
-  char host[256] = {};
-  gethostname(host, sizeof host - 1);
-  host_ = host[0] != '\0' ? host : "unknown";
+  host_ = host_name();
+  if (host_.empty()) host_ = "unknown";
   for (char& ch : host_) {
     if (ch == ' ' || ch == '\t' || ch == '\n') ch = '_';
   }
