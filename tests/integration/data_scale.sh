@@ -12,15 +12,6 @@ MPIRUN=(mpirun --oversubscribe --bind-to none --mca btl self,vader)
 MODEL='conv:4x3:same relu maxpool:2 flatten dense:16 relu dense:4'
 TRAIN=(train -q --data c5 --model "$MODEL" --epochs 2 --threads 1)
 
-same_weights() {
-  "$PYTHON" - "$1" "$2" << 'PY'
-import sys
-import h5py, numpy as np
-a, b = (h5py.File(f"{d}/model.h5")["params"][()] for d in sys.argv[1:])
-assert np.array_equal(a.view(np.uint32), b.view(np.uint32)), "weights differ"
-PY
-}
-
 # --- the background reader changes nothing ------------------------------------------
 "$HPCNN" "${TRAIN[@]}" --batch 32 --prefetch 0 --out g0 > /dev/null
 "$HPCNN" "${TRAIN[@]}" --batch 32 --prefetch 3 --cache-mb 0 --out g3 > /dev/null

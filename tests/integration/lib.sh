@@ -47,6 +47,19 @@ require_fashion_mnist() {
   fi
 }
 
+# same_weights DIR_A DIR_B: two run directories' model.h5 parameters are equal
+# bit for bit and their metrics.json step losses are the same.
+same_weights() {
+  "$PYTHON" - "$1" "$2" << 'PY'
+import json, sys
+import h5py, numpy as np
+a, b = (h5py.File(f"{d}/model.h5")["params"][()] for d in sys.argv[1:])
+assert np.array_equal(a.view(np.uint32), b.view(np.uint32)), f"weights differ: max |diff| {np.abs(a - b).max()}"
+la, lb = (json.load(open(f"{d}/metrics.json"))["step_losses"] for d in sys.argv[1:])
+assert la == lb, "step losses differ"
+PY
+}
+
 finish() {
   echo "$CHECKS checks passed, $FAILS failed"
   [[ $FAILS -eq 0 ]]

@@ -15,16 +15,6 @@ MODEL='conv:8x3:same relu maxpool:2 flatten dense:32 relu dropout:0.25 dense:4'
 TRAIN=(train -q --data c --model "$MODEL" --epochs 2 --threads 1)
 CK=(--checkpoint-every 7)
 
-same_weights() {  # same_weights DIR_A DIR_B: model.h5 parameters bit for bit, and the same step losses
-  "$PYTHON" - "$1" "$2" << 'PY'
-import json, sys
-import h5py, numpy as np
-a, b = (h5py.File(f"{d}/model.h5")["params"][()] for d in sys.argv[1:])
-assert np.array_equal(a.view(np.uint32), b.view(np.uint32)), f"weights differ: max |diff| {np.abs(a - b).max()}"
-la, lb = (json.load(open(f"{d}/metrics.json"))["step_losses"] for d in sys.argv[1:])
-assert la == lb, "step losses differ"
-PY
-}
 status_of() { "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["status"])' "$1/run.json"; }
 
 # --- uninterrupted references ---------------------------------------------------

@@ -70,6 +70,23 @@ Gathered gather_on_root(const World& w, const std::vector<int64_t>& mine, const 
               MPI_COMM_WORLD);
   return g;
 }
+
+/// On rank 0: every one of the n samples was gathered exactly once, and with
+/// the label the reference read gives it.
+void check_each_sample_once(const Gathered& g, int64_t n, const Batch& all) {
+  int total = 0;
+  for (int c : g.counts) total += c;
+  REQUIRE(total == n);
+  std::vector<int> seen(static_cast<size_t>(n), 0);
+  bool labels_ok = true;
+  for (int64_t k = 0; k < n; ++k) {
+    const int64_t i = g.indices[static_cast<size_t>(k)];
+    ++seen[static_cast<size_t>(i)];
+    labels_ok = labels_ok && g.labels[static_cast<size_t>(k)] == all.labels[static_cast<size_t>(i)];
+  }
+  CHECK(std::all_of(seen.begin(), seen.end(), [](int s) { return s == 1; }));
+  CHECK(labels_ok);
+}
 }  // namespace
 
 TEST_CASE("MPI reader: every sample read by exactly one rank, with the right bytes", "[mpi][data]") {
@@ -99,10 +116,7 @@ TEST_CASE("MPI reader: every sample read by exactly one rank, with the right byt
       // Gather (indices, labels, samples) on rank 0.
       const int count = static_cast<int>(mine.size());
       const Gathered g = gather_on_root(w, mine, batch.labels, n);
-      const std::vector<int>& counts = g.counts;
-      const std::vector<int64_t>& got_idx = g.indices;
-      const std::vector<int32_t>& got_labels = g.labels;
-      std::vector<int> sample_counts(counts), sample_displs(g.displs);
+      std::vector<int> sample_counts(g.counts), sample_displs(g.displs);
       for (int r = 0; r < w.size; ++r) {
         sample_counts[static_cast<size_t>(r)] *= static_cast<int>(elems);
         sample_displs[static_cast<size_t>(r)] *= static_cast<int>(elems);
@@ -113,19 +127,13 @@ TEST_CASE("MPI reader: every sample read by exactly one rank, with the right byt
 
       if (w.rank == 0) {
         INFO("mode " << sharding_mode_name(mode) << " epoch " << epoch << " ranks " << w.size);
-        int total = 0;
-        for (int c : counts) total += c;
-        REQUIRE(total == n);
-        std::vector<int> seen(static_cast<size_t>(n), 0);
+        check_each_sample_once(g, n, all);
         bool bytes_ok = true;
         for (int64_t k = 0; k < n; ++k) {
-          const int64_t i = got_idx[static_cast<size_t>(k)];
-          ++seen[static_cast<size_t>(i)];
-          bytes_ok = bytes_ok && got_labels[static_cast<size_t>(k)] == all.labels[static_cast<size_t>(i)] &&
-                     std::equal(got_samples.begin() + k * elems, got_samples.begin() + (k + 1) * elems,
-                                all.samples.begin() + i * elems);
+          const int64_t i = g.indices[static_cast<size_t>(k)];
+          bytes_ok = bytes_ok && std::equal(got_samples.begin() + k * elems, got_samples.begin() + (k + 1) * elems,
+                                            all.samples.begin() + i * elems);
         }
-        CHECK(std::all_of(seen.begin(), seen.end(), [](int s) { return s == 1; }));
         CHECK(bytes_ok);
       }
     }
@@ -169,23 +177,9 @@ TEST_CASE("MPI training input: every sample once per epoch through the backgroun
       MPI_Allreduce(&steps, &max_steps, 1, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);
       CHECK(max_steps == steps);  // every rank takes the same number of steps
       const Gathered g = gather_on_root(w, mine, labels, n);
-      const std::vector<int>& counts = g.counts;
-      const std::vector<int64_t>& got_idx = g.indices;
-      const std::vector<int32_t>& got_labels = g.labels;
       if (w.rank == 0) {
         INFO("sampling " << sampling_mode_name(mode) << " epoch " << epoch << " ranks " << w.size);
-        int total = 0;
-        for (int c : counts) total += c;
-        REQUIRE(total == n);
-        std::vector<int> seen(static_cast<size_t>(n), 0);
-        bool labels_ok = true;
-        for (int64_t k = 0; k < n; ++k) {
-          const int64_t i = got_idx[static_cast<size_t>(k)];
-          ++seen[static_cast<size_t>(i)];
-          labels_ok = labels_ok && got_labels[static_cast<size_t>(k)] == all.labels[static_cast<size_t>(i)];
-        }
-        CHECK(std::all_of(seen.begin(), seen.end(), [](int s) { return s == 1; }));
-        CHECK(labels_ok);
+        check_each_sample_once(g, n, all);
       }
     }
   }
