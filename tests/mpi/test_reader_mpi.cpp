@@ -47,6 +47,18 @@ fs::path shared_dataset(const World& w) {
   MPI_Bcast(path.data(), 512, MPI_CHAR, 0, MPI_COMM_WORLD);
   return fs::path(path.c_str());
 }
+/// Rank 0's reference: the whole training split read in order (empty elsewhere).
+Batch reference_on_root(const World& w, const fs::path& dir, const Manifest& m) {
+  Batch all;
+  if (w.rank == 0) {
+    const int64_t n = m.split("train").num_samples();
+    std::vector<int64_t> idx(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) idx[static_cast<size_t>(i)] = i;
+    SplitReader(dir, m, "train").read(idx, all);
+  }
+  return all;
+}
+
 /// Every rank's (index, label) pairs, gathered on rank 0 in rank order.
 struct Gathered {
   std::vector<int> counts, displs;
@@ -96,14 +108,7 @@ TEST_CASE("MPI reader: every sample read by exactly one rank, with the right byt
   const int64_t n = m.split("train").num_samples();
   const int64_t elems = m.sample_elements();
 
-  // Rank 0's reference: the whole split read in order.
-  SplitReader reference(dir, m, "train");
-  Batch all;
-  if (w.rank == 0) {
-    std::vector<int64_t> idx(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) idx[static_cast<size_t>(i)] = i;
-    reference.read(idx, all);
-  }
+  const Batch all = reference_on_root(w, dir, m);
 
   for (ShardingMode mode : {ShardingMode::kHyperslab, ShardingMode::kShardPerRank}) {
     for (int64_t epoch = 0; epoch < 2; ++epoch) {
@@ -148,13 +153,7 @@ TEST_CASE("MPI training input: every sample once per epoch through the backgroun
   const fs::path dir = shared_dataset(w);
   const Manifest m = load_manifest(dir);
   const int64_t n = m.split("train").num_samples();
-  SplitReader reference(dir, m, "train");
-  Batch all;
-  if (w.rank == 0) {
-    std::vector<int64_t> idx(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) idx[static_cast<size_t>(i)] = i;
-    reference.read(idx, all);
-  }
+  const Batch all = reference_on_root(w, dir, m);
   for (SamplingMode mode : {SamplingMode::kGlobal, SamplingMode::kLocal}) {
     for (int64_t epoch = 1; epoch <= 2; ++epoch) {
       const int64_t global_batch = 8 * w.size + 3;
