@@ -18,6 +18,7 @@ int run_data_import_npz(const Args& args);
 int run_data_synth(const Args& args);
 int run_data_inspect(const Args& args);
 int run_data_verify(const Args& args);
+int run_data_augment(const Args& args);
 int run_info(const Args& args);
 int run_summary(const Args& args);
 int run_train(const Args& args);

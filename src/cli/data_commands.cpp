@@ -5,9 +5,13 @@
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
+#include "core/fs.hpp"
+#include "data/augment.hpp"
+#include "data/dataset.hpp"
 #include "data/import_idx.hpp"
 #include "data/import_npz.hpp"
 #include "data/inspect.hpp"
+#include "serve/image.hpp"
 
 namespace fs = std::filesystem;
 
@@ -226,6 +230,86 @@ int run_data_verify(const Args& args) {
   for (const std::string& problem : report.problems) std::cerr << "hpcnn: error: " << problem << "\n";
   std::cout << dir << ": " << report.shards_checked << " shards checked, " << report.problems.size() << " bad\n";
   return report.ok() ? 0 : 1;
+}
+
+int run_data_augment(const Args& args) {
+  CommandSpec spec;
+  spec.name = "hpcnn data augment";
+  spec.summary =
+      "Show what `hpcnn train --augment` does to a dataset: a PNG grid with one row per training sample\n"
+      "(the first --samples, or --first onwards) and one column per epoch, after a column of the stored\n"
+      "sample. The images are exactly those training sees for that --seed (channel 0 of each image;\n"
+      "float data is stretched to its own min..max).";
+  spec.positional_usage = "DIR";
+  spec.details =
+      "Example:\n"
+      "  hpcnn data augment datasets/circuits --augment on --samples 8 --epochs 6 --out augmented.png";
+  std::string dir, augment = "on", out;
+  long long first = 0, samples = 8, epochs = 6, zoom = 2;
+  unsigned long seed = 42;
+  // clang-format off
+  spec.options.add_options()
+      ("dir", po::value<std::string>(&dir)->required()->value_name("DIR"), "dataset directory (positional)")
+      ("augment", po::value<std::string>(&augment)->default_value(augment)->value_name("SPEC"),
+       "as hpcnn train --augment")
+      ("seed", po::value<unsigned long>(&seed)->default_value(seed), "as hpcnn train --seed")
+      ("first", po::value<long long>(&first)->default_value(first), "first training sample (global index)")
+      ("samples", po::value<long long>(&samples)->default_value(samples), "rows: consecutive samples from --first")
+      ("epochs", po::value<long long>(&epochs)->default_value(epochs), "columns: epochs 1..N")
+      ("zoom", po::value<long long>(&zoom)->default_value(zoom), "pixels per image pixel")
+      ("out", po::value<std::string>(&out)->required()->value_name("FILE.png"), "the grid (written atomically)");
+  // clang-format on
+  spec.positional.add("dir", 1);
+  CommonConfig common;
+  if (!parse(spec, args, common)) return 0;
+  require_range<long long>("samples", samples, 1, 256);
+  require_range<long long>("epochs", epochs, 1, 64);
+  require_range<long long>("zoom", zoom, 1, 16);
+  const data::AugmentSpec aug = data::parse_augment(augment);
+  const data::Manifest manifest = data::load_manifest(dir);
+  const auto& [channels, height, width] = manifest.sample_shape;
+  if (height < 3 || width < 3) {
+    throw UsageError(cat(dir, ": samples are ", channels, "x", height, "x", width, ", not images"));
+  }
+  data::SplitReader reader(dir, manifest, "train");
+  require_range<long long>("first", first, 0, reader.num_samples() - 1);
+  samples = std::min<long long>(samples, reader.num_samples() - first);
+  std::vector<int64_t> indices(static_cast<size_t>(samples));
+  for (size_t i = 0; i < indices.size(); ++i) indices[i] = first + static_cast<int64_t>(i);
+  data::Batch stored;
+  reader.read(indices, stored);
+  const data::Augmenter augmenter(aug, seed, channels, height, width, manifest.sample_type == data::SampleType::kUInt8);
+  const int64_t gap = 2, cols = epochs + 1, elements = channels * height * width;
+  serve::GreyImage grid;
+  grid.width = cols * (width * zoom + gap) - gap;
+  grid.height = samples * (height * zoom + gap) - gap;
+  grid.pixels.assign(static_cast<size_t>(grid.width * grid.height), 128);
+  std::vector<float> image(static_cast<size_t>(elements)), scratch;
+  for (int64_t row = 0; row < samples; ++row) {
+    for (int64_t col = 0; col < cols; ++col) {
+      const float* src = stored.samples.data() + row * elements;
+      std::copy(src, src + elements, image.begin());
+      if (col > 0) augmenter.apply_one(image.data(), col, indices[static_cast<size_t>(row)], scratch);
+      float lo = 0.0f, hi = 1.0f;
+      if (manifest.sample_type != data::SampleType::kUInt8) {
+        const auto [mn, mx] = std::minmax_element(image.begin(), image.begin() + height * width);
+        lo = *mn;
+        hi = *mx > *mn ? *mx : *mn + 1.0f;
+      }
+      for (int64_t y = 0; y < height * zoom; ++y) {
+        for (int64_t x = 0; x < width * zoom; ++x) {
+          const float v = (image[static_cast<size_t>((y / zoom) * width + x / zoom)] - lo) / (hi - lo);
+          const int64_t gx = col * (width * zoom + gap) + x, gy = row * (height * zoom + gap) + y;
+          grid.pixels[static_cast<size_t>(gy * grid.width + gx)] =
+              static_cast<uint8_t>(std::lround(std::clamp(v, 0.0f, 1.0f) * 255.0f));
+        }
+      }
+    }
+  }
+  write_file_atomic(out, serve::encode_png(grid));
+  std::cout << out << ": " << samples << " samples x (stored + " << epochs << " epochs), augment " << aug.to_string()
+            << ", seed " << seed << "\n";
+  return 0;
 }
 
 }  // namespace hpcnn::cli

@@ -22,6 +22,8 @@ constexpr Route kRoutes[] = {
     {"data", "synth", "generate a synthetic dataset: solar-maps, solar-table or circuits", run_data_synth},
     {"data", "inspect", "print a dataset's shapes, counts and class histogram", run_data_inspect},
     {"data", "verify", "check every shard's checksum and contents; non-zero exit names bad shards", run_data_verify},
+    {"data", "augment", "a PNG grid of what train --augment makes of a dataset's samples, epoch by epoch",
+     run_data_augment},
     {"", "train", "train a model on a dataset; metrics.json and a checkpoint in a run directory", run_train},
     {"", "infer", "evaluate a checkpoint and time inference per batch size", run_infer},
     {"", "predict", "classify PNG images with a checkpoint (class, name, probability; --json)", run_predict},

@@ -100,7 +100,8 @@ void apply_recorded_config(const fs::path& dir, const po::variables_map& vm,
       {"seed", "seed"},           {"threads", "threads"},
       {"backend", "backend"},     {"validation-split", "validation_split"},
       {"max-steps", "max_steps"}, {"eval-batch", "eval_batch"},
-      {"sampling", "sampling"},   {"shuffle-window", "shuffle_window"}};
+      {"sampling", "sampling"},   {"shuffle-window", "shuffle_window"},
+      {"augment", "augment"}};
   auto given = [&](const char* option) { return vm.count(option) != 0 && !vm[option].defaulted(); };
   for (const auto& [option, key] : kOptions) {
     if (!given(option) && config.contains(key)) set(option, config[key]);
@@ -145,6 +146,7 @@ int run_train(const Args& args) {
   long long batch = 128, global_batch = 0, max_steps = 0, eval_batch = 500, cache_mb = 4096;
   int ranks_per_node = 0;
   std::string resume, checkpoint_every = "30m", verify_data = "auto", sampling = "global";
+  std::string augment = "off";
   // clang-format off
   spec.options.add_options()
       ("data,d", po::value<std::string>(&data_dir)->default_value(data_dir)->value_name("DIR"), "dataset directory")
@@ -195,6 +197,11 @@ int run_train(const Args& args) {
        "shards (balanced by samples), shuffled in windows of blocks; I/O and memory per rank shrink as 1/ranks")
       ("shuffle-window", po::value<int>(&c.shuffle_window)->default_value(c.shuffle_window)->value_name("BLOCKS"),
        "local sampling: blocks of 1024 samples whose samples are shuffled together")
+      ("augment", po::value<std::string>(&augment)->default_value(augment)->value_name("SPEC"),
+       "transform training images afresh each epoch, keyed by (seed, epoch, sample): off | on (rotate=10,\n"
+       "scale=0.1,shift=0.1,stroke=0.3,noise=0.02) | KEY=VALUE,... from all-off ('on,noise=0': the defaults\n"
+       "without noise). rotate: degrees; scale: relative; shift: fraction of the side; stroke: probability of a\n"
+       "3x3 dilation or erosion; noise: std in input units (8-bit data is 0..1)")
       ("cache-mb", po::value<long long>(&cache_mb)->default_value(cache_mb),
        "memory per rank for training data: its shards are preloaded when they fit, else read through a cache of\n"
        "this size")
@@ -251,6 +258,8 @@ int run_train(const Args& args) {
           sampling = v.get<std::string>();
         else if (option == "shuffle-window" && !v.is_null())
           c.shuffle_window = v.get<int>();
+        else if (option == "augment")
+          augment = v.get<std::string>();
       });
     } catch (const nlohmann::json::exception& e) {
       throw UsageError("--resume " + resume + ": run.json's config record is damaged (" + e.what() + ")");
@@ -260,6 +269,7 @@ int run_train(const Args& args) {
   require_range("keep-checkpoints", c.keep_checkpoints, 1, 1000000);
   c.sampling = data::parse_sampling_mode(sampling);
   require_range("shuffle-window", c.shuffle_window, 1, 1 << 20);
+  c.augment = data::parse_augment(augment);
   require_range<long long>("cache-mb", cache_mb, 0, 1LL << 30);
   c.cache_mb = cache_mb;
   require_range("prefetch", c.prefetch, 0, 1024);

@@ -8,8 +8,13 @@
 
 namespace hpcnn::data {
 
-Prefetcher::Prefetcher(SplitReader& reader, const EpochPlan& plan, int64_t first_step, int depth)
-    : reader_(reader), plan_(plan), first_step_(first_step), depth_(static_cast<size_t>(std::max(depth, 1))) {
+Prefetcher::Prefetcher(SplitReader& reader, const EpochPlan& plan, int64_t first_step, int depth,
+                       const Augmenter* augment)
+    : reader_(reader),
+      plan_(plan),
+      augment_(augment),
+      first_step_(first_step),
+      depth_(static_cast<size_t>(std::max(depth, 1))) {
   next_take_ = first_step;
   thread_ = std::thread([this] { loop(); });
 }
@@ -38,6 +43,7 @@ void Prefetcher::loop() {
         reader_.read(plan_.step_indices(s), item.batch);
         item.bytes = reader_.bytes_read() - before;
       }
+      if (augment_ != nullptr) augment_->apply(item.batch, plan_.epoch());
       {
         std::lock_guard<std::mutex> lock(mutex_);
         ready_.push_back(std::move(item));

@@ -19,6 +19,7 @@
 #include <mutex>
 #include <thread>
 
+#include "data/augment.hpp"
 #include "data/dataset.hpp"
 #include "data/sampling.hpp"
 
@@ -26,9 +27,12 @@ namespace hpcnn::data {
 
 class Prefetcher {
  public:
-  /// Reads steps [first_step, plan.steps()) of `plan` through `reader`. Both
-  /// must outlive the Prefetcher, and nobody else may use `reader` meanwhile.
-  Prefetcher(SplitReader& reader, const EpochPlan& plan, int64_t first_step, int depth);
+  /// Reads steps [first_step, plan.steps()) of `plan` through `reader`, and
+  /// augments each batch with `augment` (for the plan's epoch) when given,
+  /// on the same thread. All three must outlive the Prefetcher, and nobody
+  /// else may use `reader` meanwhile.
+  Prefetcher(SplitReader& reader, const EpochPlan& plan, int64_t first_step, int depth,
+             const Augmenter* augment = nullptr);
   ~Prefetcher();
   Prefetcher(const Prefetcher&) = delete;
   Prefetcher& operator=(const Prefetcher&) = delete;
@@ -49,6 +53,7 @@ class Prefetcher {
 
   SplitReader& reader_;
   const EpochPlan& plan_;
+  const Augmenter* augment_;
   const int64_t first_step_;
   const size_t depth_;
   std::mutex mutex_;

@@ -94,6 +94,7 @@ nlohmann::json TrainConfig::to_json() const {
       {"validation_split", validation_split},
       {"sampling", data::sampling_mode_name(sampling)},
       {"shuffle_window", sampling == data::SamplingMode::kLocal ? nlohmann::json(shuffle_window) : nlohmann::json()},
+      {"augment", augment.to_string()},
       {"max_steps", max_steps},
       {"eval_batch", eval_batch},
       {"evaluate_test", evaluate_test}};
@@ -388,6 +389,7 @@ class TrainingRun {
   double first_start_s_ = -1;                     ///< when this step's first bucket started (timer clock)
   std::unique_ptr<data::SplitReader> train_reader_;
   std::unique_ptr<data::SplitReader> val_reader_;
+  std::optional<data::Augmenter> augment_;  ///< training batches only; empty when --augment is off
   int64_t n_train_ = 0, n_holdout_ = 0, steps_per_epoch_ = 0, global_step_ = 0;
   int64_t cache_bytes_ = 0;                    ///< --cache-mb
   std::optional<data::EpochPlan> epoch_plan_;  ///< the current epoch's plan
@@ -417,10 +419,16 @@ std::string resume_mismatch(const nlohmann::json& recorded, const nlohmann::json
   // batch (how it is computed: the global batch is what counts).
   static const char* kKeys[] = {"model",        "optimizer",     "lr",           "beta1",    "beta2",
                                 "adam_epsilon", "momentum",      "seed",         "backend",  "validation_split",
-                                "eval_batch",   "evaluate_test", "global_batch", "sampling", "shuffle_window"};
+                                "eval_batch",   "evaluate_test", "global_batch", "sampling", "shuffle_window",
+                                "augment"};
+  // Keys newer than some run.json files, with the value their absence meant.
+  auto value = [](const nlohmann::json& config, const std::string& key) {
+    if (config.contains(key)) return config[key];
+    return key == "augment" ? nlohmann::json("off") : nlohmann::json();
+  };
   for (const char* key : kKeys) {
-    const nlohmann::json a = recorded.contains(key) ? recorded[key] : nlohmann::json();
-    const nlohmann::json b = current.contains(key) ? current[key] : nlohmann::json();
+    const nlohmann::json a = value(recorded, key);
+    const nlohmann::json b = value(current, key);
     if (a != b) return cat(option_name(key), " is ", b.dump(), " here but ", a.dump(), " in the run being resumed");
   }
   // Local sampling deals shards by rank: another rank count is another trajectory.
@@ -515,6 +523,14 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   HPCNN_CHECK(global_batch_ >= world_, "global batch ", global_batch_, " is smaller than the ", world_,
               " ranks: every rank needs a sample per step");
   if (has_val_split) val_reader_ = std::make_unique<data::SplitReader>(c.data_dir, manifest_, "validation");
+  if (c.augment.enabled()) {
+    const auto& [channels, height, width] = manifest_.sample_shape;
+    if (height < 3 || width < 3) {
+      throw UsageError(cat("--augment transforms images, but ", manifest_.name, "'s samples are ", channels, "x",
+                           height, "x", width));
+    }
+    augment_.emplace(c.augment, c.seed, channels, height, width, manifest_.sample_type == data::SampleType::kUInt8);
+  }
   // What this rank reads: every shard (global) or its own (local). They are
   // preloaded when they fit in --cache-mb; otherwise read through a bounded
   // cache (local: whole blocks, each once per epoch; global: HDF5's chunk
@@ -750,6 +766,7 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
       const int64_t before = train_reader_->bytes_read();
       train_reader_->read(mine, batch_);
       data_bytes = train_reader_->bytes_read() - before;
+      if (augment_) augment_->apply(batch_, epoch);
     }
     const double t_data = timer_ ? timer_->now() : 0.0;
     mark(RunPhase::kCompute, epoch, step_in_epoch + 1);
@@ -820,7 +837,9 @@ bool TrainingRun::epoch(int epoch, int64_t first_step) {
   // The epoch's batches, read ahead on their own thread (stopped when this
   // scope ends, before evaluation reads anything else).
   std::optional<data::Prefetcher> prefetch;
-  if (c_.prefetch > 0 && first_step < plan.steps()) prefetch.emplace(*train_reader_, plan, first_step, c_.prefetch);
+  if (c_.prefetch > 0 && first_step < plan.steps()) {
+    prefetch.emplace(*train_reader_, plan, first_step, c_.prefetch, augment_ ? &*augment_ : nullptr);
+  }
   EpochMetrics em;
   em.epoch = epoch;
   // Resuming inside this epoch: the sums of the steps already taken.

@@ -22,6 +22,7 @@
 #include "backend.hpp"
 #include "comm/allreduce.hpp"
 #include "core/log.hpp"
+#include "data/augment.hpp"
 #include "data/sampling.hpp"
 #include "model/model.hpp"
 #include "model/optimizer.hpp"
@@ -63,6 +64,9 @@ struct TrainConfig {
   /// (rank-count independent) or local (each rank its own shards).
   data::SamplingMode sampling = data::SamplingMode::kGlobal;
   int shuffle_window = 4;  ///< local sampling: blocks of kBlockRows samples shuffled together
+  /// Training images transformed afresh each epoch, keyed by (seed, epoch,
+  /// sample): data/augment.hpp. Off by default.
+  data::AugmentSpec augment;
   /// Memory for training data per rank: the rank's shards are preloaded when
   /// they fit, else read through a cache of this size (local: whole blocks).
   int64_t cache_mb = 4096;
