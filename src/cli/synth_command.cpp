@@ -45,6 +45,9 @@ int run_data_synth(const Args& args) {
       ("map-size", po::value<int>(&config.map_size)->default_value(50), "solar-maps: map side in sensors")
       ("sensors", po::value<int>(&config.sensors)->default_value(50), "solar-table: features per row")
       ("target-sensor", po::value<int>(&config.target_sensor)->default_value(0), "solar-table: sensor to predict")
+      ("wind-spread", po::value<double>(&config.wind_spread_deg)->default_value(180.0)->value_name("DEG"),
+       "solar: each wind regime within +-DEG of a prevailing wind (180: any direction; then a snapshot of the\n"
+       "sensors cannot tell where shadows go, and no model does much better than a linear fit)")
       ("image-size", po::value<int>(&config.image_size)->default_value(64), "circuits: image side in pixels")
       ("noise", po::value<double>(&config.max_noise)->default_value(12.0), "circuits: largest pixel-noise std (grey levels)");
   // clang-format on
@@ -67,6 +70,7 @@ int run_data_synth(const Args& args) {
   require_range("map-size", config.map_size, 2, 1024);
   require_range("sensors", config.sensors, 1, 100000);
   require_range("target-sensor", config.target_sensor, 0, config.sensors - 1);
+  require_range("wind-spread", config.wind_spread_deg, 0.0, 180.0);
   require_range("image-size", config.image_size, 8, 1024);
   require_range("noise", config.max_noise, 0.0, 128.0);
   config.out = out.empty() ? std::filesystem::path("datasets") / data::synth::kind_name(config.kind)

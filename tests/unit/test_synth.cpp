@@ -153,6 +153,31 @@ TEST_CASE("Synth sky: shadows move downwind, so the present predicts the future"
   }
 }
 
+TEST_CASE("Synth sky: a prevailing wind keeps every regime within its spread; the default sky is unchanged",
+          "[synth]") {
+  const SkyModel any(5, 40000.0);
+  const SkyModel any_again(5, 40000.0, 180.0, 1.0);  // the prevailing direction plays no part at 180
+  const double towards = 2.0;                        // radians from +x
+  const SkyModel prevailing(5, 40000.0, 30.0, towards);
+  REQUIRE(any.clouds().size() == prevailing.clouds().size());
+  REQUIRE(any.clouds().size() == any_again.clouds().size());
+  double widest = 0.0, widest_any = 0.0;
+  for (size_t i = 0; i < any.clouds().size(); ++i) {
+    const Cloud &a = any.clouds()[i], &b = any_again.clouds()[i], &p = prevailing.clouds()[i];
+    REQUIRE((a.vx == b.vx && a.vy == b.vy && a.t0 == b.t0));
+    // Everything but the direction (and the start point that follows from it) is the same sky.
+    REQUIRE(a.t0 == p.t0);
+    REQUIRE(a.radius == p.radius);
+    REQUIRE(std::hypot(a.vx, a.vy) == Approx(std::hypot(p.vx, p.vy)));
+    auto off = [&](const Cloud& c) { return std::abs(std::remainder(std::atan2(c.vy, c.vx) - towards, 2 * M_PI)); };
+    widest = std::max(widest, off(p));
+    widest_any = std::max(widest_any, off(a));
+  }
+  // +-30 degrees per regime, +-0.15 rad per cloud around it.
+  CHECK(widest <= 30.0 * M_PI / 180.0 + 0.15 + 1e-9);
+  CHECK(widest_any > 2.5);  // any direction: some cloud blows nearly the other way
+}
+
 TEST_CASE("Synth solar: regression manifests describe their targets", "[synth]") {
   test::ScratchDir dir("solar");
   const Manifest maps = generate(small(Kind::kSolarMaps, dir / "m", 1), kQuiet);
@@ -165,6 +190,12 @@ TEST_CASE("Synth solar: regression manifests describe their targets", "[synth]")
   const auto x = all_samples(dir / "t", "train", &targets);
   CHECK(targets.size() == 48);
   for (float v : x) CHECK(std::isfinite(v));
+  CHECK_FALSE(table.generator.contains("wind_spread_deg"));  // default manifests stay as they were
+  SynthConfig windy = small(Kind::kSolarTable, dir / "w", 1);
+  windy.wind_spread_deg = 30.0;
+  const Manifest w = generate(windy, kQuiet);
+  CHECK(w.generator.at("wind_spread_deg") == 30.0);
+  CHECK(all_samples(dir / "w", "train", nullptr) != x);
 }
 
 TEST_CASE("RNG and SHA-256: fixed answers", "[core]") {

@@ -2,6 +2,7 @@
 #include "data/synth/generate.hpp"
 
 #include <cmath>
+#include <numbers>
 #include <optional>
 
 #include "core/error.hpp"
@@ -91,6 +92,8 @@ Manifest generate(const SynthConfig& config, const Logger& log) {
       gen.update({{"image_size", config.image_size}, {"max_noise", config.max_noise}});
       break;
   }
+  // Recorded only when not the default, so default manifests stay as they were.
+  if (config.kind != Kind::kCircuits && config.wind_spread_deg < 180.0) gen["wind_spread_deg"] = config.wind_spread_deg;
   m.generator = gen;
 
   const SplitPlan plan[] = {{"train", config.train, 0}, {"validation", config.validation, 1}, {"test", config.test, 2}};
@@ -103,8 +106,16 @@ Manifest generate(const SynthConfig& config, const Logger& log) {
     duration += static_cast<double>(p.count) * interval + config.horizon_s + gap_s;
   }
   std::optional<SkyModel> sky;
-  if (solar) sky.emplace(config.seed, duration);
+  // A prevailing wind blows from the field's centre towards the table's
+  // target sensor, so that sensor has the longest stretch of sensors upwind
+  // (the maps' target is the centre: any direction serves).
   const auto sensors = sensor_positions(config.seed, config.sensors);
+  double prevailing = 0.25 * std::numbers::pi;
+  if (config.kind == Kind::kSolarTable) {
+    const auto [tx, ty] = sensors[static_cast<size_t>(config.target_sensor)];
+    prevailing = std::atan2(ty - 0.5, tx - 0.5);
+  }
+  if (solar) sky.emplace(config.seed, duration, config.wind_spread_deg, prevailing);
   const CircuitStyle style{config.image_size, config.max_noise};
 
   StagingDir staging(config.out, config.force);

@@ -40,6 +40,7 @@ struct SynthConfig {
   int map_size = 50;
   int sensors = 50;
   int target_sensor = 0;
+  double wind_spread_deg = 180.0;  ///< >= 180: any wind direction; less: within this of a prevailing wind
   // circuits
   int image_size = 64;
   double max_noise = 12.0;

@@ -16,12 +16,15 @@ constexpr double kRegimeSeconds = 1800.0;
 constexpr double kMeanArrivalSeconds = 15.0;
 }  // namespace
 
-SkyModel::SkyModel(uint64_t seed, double duration_s) : seed_(seed) {
+SkyModel::SkyModel(uint64_t seed, double duration_s, double wind_spread_deg, double prevailing_rad) : seed_(seed) {
   Rng rng(derive_key({seed, 0x534B59ULL /* "SKY" */}));
   const int regimes = static_cast<int>(duration_s / kRegimeSeconds) + 2;
   std::vector<double> angle(static_cast<size_t>(regimes)), speed(static_cast<size_t>(regimes));
   for (int r = 0; r < regimes; ++r) {
-    angle[static_cast<size_t>(r)] = rng.uniform(0.0, 2.0 * std::numbers::pi);
+    const double u = rng.uniform();  // one draw either way: the rest of the sky is the same
+    angle[static_cast<size_t>(r)] = wind_spread_deg >= 180.0
+                                        ? 2.0 * std::numbers::pi * u
+                                        : prevailing_rad + (2.0 * u - 1.0) * wind_spread_deg * std::numbers::pi / 180.0;
     speed[static_cast<size_t>(r)] = rng.uniform(0.01, 0.04);
   }
   // Start early enough that the field is already cloudy at t = 0.

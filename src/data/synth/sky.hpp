@@ -22,8 +22,13 @@ struct Cloud {
 
 class SkyModel {
  public:
-  /// Clouds are laid out for t in [0, duration_s].
-  SkyModel(uint64_t seed, double duration_s);
+  /// Clouds are laid out for t in [0, duration_s]. Each half-hour wind regime
+  /// blows towards a direction drawn uniformly (wind_spread_deg >= 180, the
+  /// default) or within +-wind_spread_deg of `prevailing_rad` (radians from
+  /// +x towards +y): with a prevailing wind the upwind sensors foretell a
+  /// sensor's future, while with any direction a single snapshot cannot tell
+  /// where the shadows are heading.
+  SkyModel(uint64_t seed, double duration_s, double wind_spread_deg = 180.0, double prevailing_rad = 0.0);
 
   /// Irradiance without sensor noise.
   double irradiance(double x, double y, double t) const;
