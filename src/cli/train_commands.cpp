@@ -178,7 +178,8 @@ int run_train(const Args& args) {
       ("out,o", po::value<std::string>(&out)->value_name("DIR"), "run directory [results/runs/MODEL-TIMESTAMP]")
       ("checkpoint", po::value<std::string>(&checkpoint)->value_name("FILE"), "checkpoint path [RUN_DIR/model.h5]")
       ("trace", po::bool_switch(&c.trace),
-       "also write a Chrome-trace JSON per rank (RUN_DIR/trace/)")
+       "also write a Chrome-trace JSON per rank (RUN_DIR/trace/): each step's phases and, inside them, "
+       "each layer's forward and backward (synchronises after every layer)")
       ("resume", po::value<std::string>(&resume)->value_name("RUN_DIR"),
        "continue the run in RUN_DIR from its newest checkpoint; options not given take the values it recorded\n"
        "(a run directory holding an unfinished run is resumed without this, by the same command)")

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <utility>
 
 #include "core/checked.hpp"
 #include "core/error.hpp"
@@ -199,17 +200,41 @@ Model::Model(ModelSpec spec, LossKind loss, kernels::Backend& backend, uint64_t 
   reset_layer_times();
 }
 
+// ---- HostLayerRecorder -----------------------------------------------------------
+
+void HostLayerRecorder::pass_begin(Pass pass) {
+  pass_start_[static_cast<int>(pass)] = std::chrono::steady_clock::now();
+}
+
+void HostLayerRecorder::begin(Pass /*pass*/, int /*layer*/) { layer_start_ = std::chrono::steady_clock::now(); }
+
+void HostLayerRecorder::end(Pass pass, int layer) {
+  backend_.synchronize();
+  const auto now = std::chrono::steady_clock::now();
+  const auto pass_start = pass_start_[static_cast<int>(pass)];
+  spans_.push_back({pass, layer, std::chrono::duration<double>(layer_start_ - pass_start).count(),
+                    std::chrono::duration<double>(now - layer_start_).count()});
+}
+
+std::vector<LayerRecorder::Span> HostLayerRecorder::take() { return std::exchange(spans_, {}); }
+
 namespace {
-/// Adds the time since construction to `slot` when profiling (after a backend sync).
+/// Adds the time since construction to `slot` when profiling (after a backend
+/// sync), and tells `recorder` (when given) where layer `layer`'s pass begins and ends.
 class LayerTimer {
  public:
-  LayerTimer(bool on, kernels::Backend& backend, double& slot) : on_(on), backend_(backend), slot_(slot) {
+  LayerTimer(bool on, kernels::Backend& backend, double& slot, LayerRecorder* recorder = nullptr,
+             LayerRecorder::Pass pass = LayerRecorder::Pass::kForward, int layer = -1)
+      : on_(on), backend_(backend), slot_(slot), recorder_(recorder), pass_(pass), layer_(layer) {
+    if (recorder_ != nullptr) recorder_->begin(pass_, layer_);
     if (on_) start_ = std::chrono::steady_clock::now();
   }
   ~LayerTimer() {
-    if (!on_) return;
-    backend_.synchronize();
-    slot_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    if (on_) {
+      backend_.synchronize();
+      slot_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    }
+    if (recorder_ != nullptr) recorder_->end(pass_, layer_);
   }
   LayerTimer(const LayerTimer&) = delete;
   LayerTimer& operator=(const LayerTimer&) = delete;
@@ -218,6 +243,9 @@ class LayerTimer {
   bool on_;
   kernels::Backend& backend_;
   double& slot_;
+  LayerRecorder* recorder_;
+  LayerRecorder::Pass pass_;
+  int layer_;
   std::chrono::steady_clock::time_point start_;
 };
 }  // namespace
@@ -226,7 +254,7 @@ Model::~Model() = default;
 
 // ---- forward / backward --------------------------------------------------------
 
-void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t epoch) {
+void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t epoch, LayerRecorder* recorder) {
   const int64_t n = p.n;
   HPCNN_CHECK(static_cast<int64_t>(batch.samples.size()) == n * spec_.input.size(), "batch has ", batch.samples.size(),
               " values, model input ", spec_.input.str(), " x ", n, " needs ", n * spec_.input.size());
@@ -238,7 +266,8 @@ void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t ep
     const int64_t count = n * l.output.size();
     float* src = p.act[i];
     float* dst = p.act[i + 1];
-    const LayerTimer timer(profiling_, backend_, layer_times_[i].forward_s);
+    const LayerTimer timer(profiling_, backend_, layer_times_[i].forward_s, recorder, LayerRecorder::Pass::kForward,
+                           static_cast<int>(i));
     switch (l.spec.kind) {
       case LayerKind::kConv: p.conv[i]->forward(src, params + v.weights_offset, params + v.bias_offset, dst); break;
       case LayerKind::kMaxPool: p.pool[i]->forward(src, dst); break;
@@ -294,11 +323,12 @@ void grads_ready(const ParamView& v, const Model::GradsReadyFn& on_grads_ready) 
 }  // namespace
 
 kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale, int64_t epoch, StepTimes* times,
-                                      const GradsReadyFn& on_grads_ready) {
+                                      const GradsReadyFn& on_grads_ready, LayerRecorder* recorder) {
   HPCNN_CHECK(batch.count > 0, "empty batch");
   Plan& p = plan_for(batch.count);
   const auto t0 = std::chrono::steady_clock::now();
-  forward(p, batch, /*training=*/true, epoch);
+  if (recorder != nullptr) recorder->pass_begin(LayerRecorder::Pass::kForward);  // after t0: spans start >= 0
+  forward(p, batch, /*training=*/true, epoch, recorder);
   kernels::LossResult result;
   {
     const LayerTimer timer(profiling_, backend_, layer_times_.back().forward_s);
@@ -310,6 +340,7 @@ kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale
     t1 = std::chrono::steady_clock::now();
     times->forward_s = std::chrono::duration<double>(t1 - t0).count();
   }
+  if (recorder != nullptr) recorder->pass_begin(LayerRecorder::Pass::kBackward);
   float* params = params_.get();
   float* grads = grads_.get();
   for (size_t i = spec_.layers.size(); i-- > 0;) {
@@ -317,7 +348,8 @@ kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale
     const ParamView& v = views_[i];
     const int64_t count = p.n * l.output.size();
     const bool need_diff_src = i > 0;  // nothing upstream of the first layer
-    const LayerTimer timer(profiling_, backend_, layer_times_[i].backward_s);
+    const LayerTimer timer(profiling_, backend_, layer_times_[i].backward_s, recorder, LayerRecorder::Pass::kBackward,
+                           static_cast<int>(i));
     switch (l.spec.kind) {
       case LayerKind::kConv:
         p.conv[i]->backward_weights(p.act[i], p.diff[i + 1], grads + v.weights_offset, grads + v.bias_offset);

@@ -11,6 +11,7 @@
 // rank 3 of 4, which is what makes p ranks x B/p samples equal 1 rank x B.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -69,6 +70,49 @@ class DeviceBuffer {
 /// building a plan; callers that fill a batch first check it before that.
 void require_batch_fits(const ModelSpec& spec, int64_t n);
 
+/// Times train_step layer by layer for `hpcnn train --trace`. The model calls
+/// pass_begin() when a pass starts, then begin() before each layer's kernels
+/// are issued and end() after them; when and how to read a clock is the
+/// recorder's business. HostLayerRecorder (below) synchronises the backend and
+/// reads the host's steady clock; a GPU backend's recorder would instead
+/// record device events on its stream at each call and resolve them in take(),
+/// after the step, without a synchronisation per layer. Without a recorder the
+/// model times nothing extra.
+class LayerRecorder {
+ public:
+  enum class Pass { kForward, kBackward };
+  /// One layer's pass; `start_s` counts from its pass's pass_begin().
+  struct Span {
+    Pass pass = Pass::kForward;
+    int layer = 0;  ///< index into ModelSpec::layers
+    double start_s = 0.0, seconds = 0.0;
+  };
+  virtual ~LayerRecorder() = default;
+  virtual void pass_begin(Pass pass) = 0;
+  virtual void begin(Pass pass, int layer) = 0;
+  virtual void end(Pass pass, int layer) = 0;
+  /// The spans recorded since the last take(), in call order; clears them.
+  virtual std::vector<Span> take() = 0;
+};
+
+/// Host clocks: end() waits for the backend, so a span covers the layer's
+/// work. Every span lies within [0, its pass's length as StepTimes reports
+/// it], because the model starts its own pass clock before pass_begin() and
+/// stops it after the pass's last end().
+class HostLayerRecorder final : public LayerRecorder {
+ public:
+  explicit HostLayerRecorder(kernels::Backend& backend) : backend_(backend) {}
+  void pass_begin(Pass pass) override;
+  void begin(Pass pass, int layer) override;
+  void end(Pass pass, int layer) override;
+  std::vector<Span> take() override;
+
+ private:
+  kernels::Backend& backend_;
+  std::chrono::steady_clock::time_point pass_start_[2]{}, layer_start_{};
+  std::vector<Span> spans_;
+};
+
 class Model {
  public:
   /// Builds the replica and initialises parameters as Keras does
@@ -106,8 +150,10 @@ class Model {
   /// cover the buffer. On a device backend the gradient kernels are issued,
   /// not necessarily finished.
   using GradsReadyFn = std::function<void(int64_t first, int64_t count)>;
+  /// `recorder`, when given, is told each layer's forward and backward (see
+  /// LayerRecorder); the trainer passes one with --trace only.
   kernels::LossResult train_step(const data::Batch& batch, float loss_scale, int64_t epoch, StepTimes* times = nullptr,
-                                 const GradsReadyFn& on_grads_ready = {});
+                                 const GradsReadyFn& on_grads_ready = {}, LayerRecorder* recorder = nullptr);
 
   /// Per-layer wall time, accumulated while profiling is on (it synchronises
   /// the backend after every layer, so leave it off for throughput runs).
@@ -125,7 +171,7 @@ class Model {
  private:
   struct Plan;
   Plan& plan_for(int64_t n);
-  void forward(Plan& plan, const data::Batch& batch, bool training, int64_t epoch);
+  void forward(Plan& plan, const data::Batch& batch, bool training, int64_t epoch, LayerRecorder* recorder = nullptr);
   kernels::LossResult loss_and_diff(Plan& plan, const data::Batch& batch, float scale);
 
   ModelSpec spec_;

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <sstream>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -69,6 +70,24 @@ nlohmann::json phase_event(int rank, Phase phase, int64_t epoch, int64_t step, d
           {"ts", start_s * 1e6},
           {"dur", seconds * 1e6},
           {"args", {{"epoch", epoch}, {"step", step}}}};
+}
+
+nlohmann::json layer_event(int rank, Phase phase, int64_t epoch, int64_t step, int layer, const LayerLabel& label,
+                           double start_s, double seconds) {
+  return {{"name", cat(label.name, " ", phase_name(phase))},
+          {"cat", "layer"},
+          {"ph", "X"},
+          {"pid", rank},
+          {"tid", static_cast<int>(phase)},
+          {"ts", start_s * 1e6},
+          {"dur", seconds * 1e6},
+          {"args",
+           {{"epoch", epoch},
+            {"step", step},
+            {"layer", layer + 1},
+            {"kind", label.kind},
+            {"output", label.output},
+            {"pass", phase_name(phase)}}}};
 }
 
 nlohmann::json trace_document(nlohmann::json events) {
@@ -149,6 +168,18 @@ void RankTimingWriter::record(int64_t epoch, int64_t step, Phase phase, double s
   if (!trace_path_.empty()) events_.push_back({phase, epoch, step, start_s, seconds});
 }
 
+void RankTimingWriter::set_layers(std::vector<LayerLabel> layers) { layers_ = std::move(layers); }
+
+void RankTimingWriter::record_layer(int64_t epoch, int64_t step, Phase phase, int layer, double start_s,
+                                    double seconds) {
+  if (trace_path_.empty()) return;
+  HPCNN_CHECK(layer >= 0 && static_cast<size_t>(layer) < layers_.size(), "timing: layer ", layer, " of ",
+              layers_.size(), " (set_layers first)");
+  HPCNN_CHECK(phase == Phase::kForward || phase == Phase::kBackward, "timing: a layer event in phase ",
+              phase_name(phase));
+  layer_events_.push_back({phase, layer, epoch, step, start_s, seconds});
+}
+
 void RankTimingWriter::end_step() {
   if (pending_.empty()) return;
   write_all(fd_, pending_, csv_path_);  // one write: whole rows or none
@@ -161,6 +192,10 @@ void RankTimingWriter::finish() {
   nlohmann::json events = nlohmann::json::array();
   add_rank_tracks(events, rank_, cat("rank ", rank_));
   for (const Event& e : events_) events.push_back(phase_event(rank_, e.phase, e.epoch, e.step, e.start_s, e.seconds));
+  for (const LayerEvent& e : layer_events_) {
+    events.push_back(layer_event(rank_, e.phase, e.epoch, e.step, e.layer, layers_[static_cast<size_t>(e.layer)],
+                                 e.start_s, e.seconds));
+  }
   std::filesystem::create_directories(trace_path_.parent_path());
   write_file_atomic(trace_path_, trace_document(std::move(events)).dump() + "\n");
 }

@@ -11,7 +11,8 @@
 // step, so rows of different ranks line up. Each step's rows are appended
 // with one write(2) call: a rank that dies mid-run leaves complete rows only.
 // With a trace path the same events also go to a Chrome-trace JSON (written
-// at the end, atomically), which chrome://tracing and Perfetto open.
+// at the end, atomically), which chrome://tracing and Perfetto open, and
+// with it each layer's forward and backward (record_layer; trace only).
 #pragma once
 
 #include <chrono>
@@ -23,6 +24,13 @@
 #include <vector>
 
 namespace hpcnn::timing {
+
+/// A layer as the model summary names it, for the per-layer events of --trace.
+struct LayerLabel {
+  std::string name;    ///< "3 conv:64x3": 1-based index and layer string
+  std::string kind;    ///< "conv"
+  std::string output;  ///< output shape, "(64, 24, 24)"
+};
 
 /// allreduce: the communication thread's time reducing this step's gradients
 /// (it overlaps backward); allreduce_wait: how long the step then waited for
@@ -66,6 +74,12 @@ class RankTimingWriter {
   /// Buffers one row; end_step() writes the step's rows.
   void record(int64_t epoch, int64_t step, Phase phase, double start_s, double seconds, int64_t bytes, int64_t samples,
               int64_t queue = 0);
+  /// Names the model's layers for record_layer() (the trace only).
+  void set_layers(std::vector<LayerLabel> layers);
+  /// Buffers one layer's forward (kForward) or backward (kBackward) for the
+  /// trace; nothing without a trace path. The CSV has no per-layer rows.
+  void record_layer(int64_t epoch, int64_t step, Phase phase, int layer, double start_s, double seconds);
+  bool tracing() const { return !trace_path_.empty(); }
   void end_step();
   /// Writes the Chrome trace, when one was asked for.
   void finish();
@@ -83,6 +97,14 @@ class RankTimingWriter {
     double start_s, seconds;
   };
   std::vector<Event> events_;
+  struct LayerEvent {
+    Phase phase;
+    int layer;
+    int64_t epoch, step;
+    double start_s, seconds;
+  };
+  std::vector<LayerLabel> layers_;
+  std::vector<LayerEvent> layer_events_;
 };
 
 }  // namespace hpcnn::timing

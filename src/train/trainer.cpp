@@ -394,6 +394,7 @@ class TrainingRun {
   int64_t cache_bytes_ = 0;                    ///< --cache-mb
   std::optional<data::EpochPlan> epoch_plan_;  ///< the current epoch's plan
   std::optional<timing::RankTimingWriter> timer_;
+  std::optional<model::HostLayerRecorder> layer_recorder_;  ///< with --trace only: per-layer events
   data::Batch batch_;
   TrainResult result_;
   // Long jobs.
@@ -600,6 +601,15 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
     }
     timer_.emplace(c.run_dir / "timing" / (stem + ".csv"), rank_,
                    c.trace ? c.run_dir / "trace" / (stem + ".json") : std::filesystem::path(), keep);
+    if (timer_->tracing()) {
+      std::vector<timing::LayerLabel> labels;
+      for (size_t i = 0; i < net_->spec().layers.size(); ++i) {
+        const model::ResolvedLayer& l = net_->spec().layers[i];
+        labels.push_back({cat(i + 1, " ", l.spec.str()), model::layer_kind_name(l.spec.kind), l.output.str()});
+      }
+      timer_->set_layers(std::move(labels));
+      layer_recorder_.emplace(*backend_);
+    }
   }
   if (c.checkpoint_every_steps > 0 || c.checkpoint_every_seconds > 0) {
     HPCNN_CHECK(!c.run_dir.empty(), "periodic checkpoints need a run directory");
@@ -770,7 +780,8 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
     }
     const double t_data = timer_ ? timer_->now() : 0.0;
     mark(RunPhase::kCompute, epoch, step_in_epoch + 1);
-    out.loss = net_->train_step(batch_, 1.0f / static_cast<float>(len), epoch, timer_ ? &st : nullptr, hook);
+    out.loss = net_->train_step(batch_, 1.0f / static_cast<float>(len), epoch, timer_ ? &st : nullptr, hook,
+                                layer_recorder_ ? &*layer_recorder_ : nullptr);
     data_s = t_data - t_step;
   } else {
     backend_->fill(net_->grads(), 0.0f, net_->num_params());  // a rank with no sample this step adds nothing
@@ -782,6 +793,14 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
     timer_->record(epoch, step_in_epoch + 1, timing::Phase::kData, t_step, data_s, data_bytes, n, queue);
     timer_->record(epoch, step_in_epoch + 1, timing::Phase::kForward, t_step + data_s, st.forward_s, 0, n);
     timer_->record(epoch, step_in_epoch + 1, timing::Phase::kBackward, t_backward, st.backward_s, 0, n);
+    // Layer spans count from their pass's start, so they nest inside the phase events just recorded.
+    if (layer_recorder_) {
+      for (const model::LayerRecorder::Span& span : layer_recorder_->take()) {
+        const bool fwd = span.pass == model::LayerRecorder::Pass::kForward;
+        timer_->record_layer(epoch, step_in_epoch + 1, fwd ? timing::Phase::kForward : timing::Phase::kBackward,
+                             span.layer, (fwd ? t_step + data_s : t_backward) + span.start_s, span.seconds);
+      }
+    }
   }
   const double t_wait = timer_ ? timer_->now() : 0.0;
   mark(RunPhase::kCollective, epoch, step_in_epoch + 1);

@@ -84,7 +84,8 @@ for r in (0, 1):
         assert sum(float(y["seconds"]) for y in parts) <= float(x["seconds"]) + 1e-4, x
     trace = json.load(open(f"timed/trace/rank-{r:05d}.json"))
     spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
-    assert len(spans) == 42 and all(e["pid"] == r for e in spans)
+    phases = [e for e in spans if e.get("cat") != "layer"]  # then 9 layers x 2 passes x 6 steps
+    assert len(phases) == 42 and len(spans) == 42 + 108 and all(e["pid"] == r for e in spans)
 assert not __import__("os").path.exists("timed/timing/rank-00002.csv")
 PY
 

@@ -11,6 +11,7 @@
 
 #include "allreduce_compare.hpp"
 #include "core/error.hpp"
+#include "layers.hpp"
 #include "run_timings.hpp"
 #include "scaling.hpp"
 #include "summary.hpp"
@@ -310,4 +311,40 @@ TEST_CASE("merge: all-reduce comparison: best correct algorithm and its ratio to
 
   write_text(dir / "not-bench.csv", "a,b\n1,2\n");
   CHECK_THROWS_WITH(compare_allreduce({dir / "not-bench.csv"}), Contains("not an `hpcnn bench allreduce --csv` file"));
+}
+
+TEST_CASE("merge: per-layer medians over the steps after the warm-up, per rank and layer", "[merge][trace]") {
+  auto ev = [](int rank, int64_t step, int layer, const char* pass, double dur_us) {
+    return nlohmann::json{
+        {"name", cat(layer, " dense:8 ", pass)},
+        {"cat", "layer"},
+        {"ph", "X"},
+        {"pid", rank},
+        {"tid", std::string(pass) == "forward" ? 1 : 2},
+        {"ts", 0.0},
+        {"dur", dur_us},
+        {"args",
+         {{"epoch", 1}, {"step", step}, {"layer", layer}, {"kind", "dense"}, {"output", "(8, 1, 1)"}, {"pass", pass}}}};
+  };
+  std::vector<nlohmann::json> events;
+  // Rank 1, layer 2: steps 1..4 forward 100 (warm-up, left out), 1000, 3000, 2000 us; backward 10x.
+  const double fwd[] = {100, 1000, 3000, 2000};
+  for (int64_t s = 1; s <= 4; ++s) {
+    events.push_back(ev(1, s, 2, "forward", fwd[s - 1]));
+    events.push_back(ev(1, s, 2, "backward", 10 * fwd[s - 1]));
+    events.push_back(ev(0, s, 2, "forward", 500));
+    events.push_back(ev(0, s, 2, "backward", 700));
+  }
+  events.push_back(ev(0, 9, 1, "forward", 40));  // one step only: kept despite the warm-up
+  const std::vector<LayerRow> rows = layer_summary(events, 1);
+  REQUIRE(rows.size() == 3);
+  CHECK((rows[0].rank == 0 && rows[0].layer == 1 && rows[0].steps == 1));
+  CHECK(rows[0].forward_ms == Approx(0.04));
+  CHECK((rows[1].rank == 0 && rows[1].layer == 2 && rows[1].steps == 3));  // rank 0's steps 2, 3, 4 (and 9)
+  CHECK(rows[1].backward_ms == Approx(0.7));
+  CHECK((rows[2].rank == 1 && rows[2].layer == 2 && rows[2].steps == 3));
+  CHECK(rows[2].forward_ms == Approx(2.0));
+  CHECK(rows[2].backward_ms == Approx(20.0));
+  CHECK(rows[2].name == "2 dense:8");
+  CHECK(layers_csv(rows).find("1,2,2 dense:8,dense,\"(8, 1, 1)\",3,2.0000,20.0000\n") != std::string::npos);
 }

@@ -177,3 +177,35 @@ TEST_CASE("CPU backends flush denormals on every compute thread", "[model][denor
     CHECK(std::all_of(params.begin(), params.end(), [](float x) { return x == 1.0f; }));
   }
 }
+
+TEST_CASE("Model: a LayerRecorder sees each layer's forward and backward within the pass, results unchanged",
+          "[model][trace]") {
+  auto backend = kernels::make_onednn_backend(1);
+  const ModelSpec spec =
+      resolve("k", "conv:4x3 relu maxpool:2 dropout:0.5 flatten dense:8 relu dense:3", Shape{1, 12, 12});
+  const auto layers = static_cast<int>(spec.layers.size());
+  Model plain(spec, LossKind::kSoftmaxCrossEntropy, *backend, 3);
+  Model traced(spec, LossKind::kSoftmaxCrossEntropy, *backend, 3);
+  HostLayerRecorder recorder(*backend);
+  for (int step = 0; step < 3; ++step) {
+    const data::Batch batch = random_batch(spec, 4, LossKind::kSoftmaxCrossEntropy, 30 + step, 10 * step);
+    const auto a = plain.train_step(batch, 0.25f, 1);
+    Model::StepTimes times;
+    const auto b = traced.train_step(batch, 0.25f, 1, &times, {}, &recorder);
+    CHECK(a.loss_sum == b.loss_sum);
+    CHECK(plain.grads_host() == traced.grads_host());  // bit for bit
+    const std::vector<LayerRecorder::Span> spans = recorder.take();
+    REQUIRE(spans.size() == static_cast<size_t>(2 * layers));
+    for (int i = 0; i < 2 * layers; ++i) {
+      const LayerRecorder::Span& s = spans[static_cast<size_t>(i)];
+      const bool forward = i < layers;
+      CHECK(s.pass == (forward ? LayerRecorder::Pass::kForward : LayerRecorder::Pass::kBackward));
+      CHECK(s.layer == (forward ? i : 2 * layers - 1 - i));  // backward runs last layer first
+      CHECK(s.start_s >= 0.0);
+      CHECK(s.seconds >= 0.0);
+      CHECK(s.start_s + s.seconds <= (forward ? times.forward_s : times.backward_s));
+      if (i % layers > 0) CHECK(s.start_s >= spans[static_cast<size_t>(i - 1)].start_s);  // in order
+    }
+    CHECK(recorder.take().empty());
+  }
+}

@@ -10,6 +10,7 @@
 #include "core/build_info_access.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "layers.hpp"
 #include "report.hpp"
 #include "scaling.hpp"
 #include "summary.hpp"
@@ -58,7 +59,8 @@ int run_summary(const std::vector<std::string>& args) {
       "Summarise one training run directory (hpcnn train --out DIR): per phase over ranks and steps\n"
       "mean/median/p95/max, step time as the slowest rank per step, throughput, communication\n"
       "fraction and load imbalance. Writes summary.md, summary.csv, summary.json and trace.json\n"
-      "(all ranks in one Chrome trace) and prints the Markdown table. Missing or cut-off rank\n"
+      "(all ranks in one Chrome trace), for a run trained with --trace also layers.md and layers.csv\n"
+      "(median forward/backward ms per layer and rank), and prints the Markdown table. Missing or cut-off rank\n"
       "files are reported as warnings naming them; only complete steps every rank finished count.";
   spec.positional_usage = "RUN_DIR";
   spec.details = "Example:\n  hpcnn-merge summary results/runs/keras-cnn-20261123-101500\n";
@@ -85,8 +87,15 @@ int run_summary(const std::vector<std::string>& args) {
   std::vector<std::pair<std::string, std::string>> files{{"summary.md", merge::summary_markdown(s)},
                                                          {"summary.csv", merge::summary_csv(s)},
                                                          {"summary.json", merge::json_text(merge::summary_json(s))}};
-  if (!no_trace) files.emplace_back("trace.json", merge::json_text(merge::merged_trace(run), -1));
-  return report(out_dir, files, s.warnings, common.quiet, strict);
+  std::vector<std::string> warnings = s.warnings;
+  const std::vector<nlohmann::json> layer_events = merge::load_layer_events(run, warnings);
+  if (!no_trace) files.emplace_back("trace.json", merge::json_text(merge::merged_trace(run, layer_events), -1));
+  if (!layer_events.empty()) {
+    const std::vector<merge::LayerRow> rows = merge::layer_summary(layer_events, warmup);
+    files.emplace_back("layers.md", merge::layers_markdown(rows, run_dir));
+    files.emplace_back("layers.csv", merge::layers_csv(rows));
+  }
+  return report(out_dir, files, warnings, common.quiet, strict);
 }
 
 int run_scaling(const std::vector<std::string>& args) {

@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include "core/error.hpp"
 #include "report.hpp"
@@ -231,7 +232,7 @@ nlohmann::json summary_json(const RunSummary& s) {
           {"warnings", s.warnings}};
 }
 
-nlohmann::json merged_trace(const RunTimings& run) {
+nlohmann::json merged_trace(const RunTimings& run, const std::vector<nlohmann::json>& layer_events) {
   nlohmann::json events = nlohmann::json::array();
   for (const RankTimings& rank : run.ranks) {
     const std::string label =
@@ -243,6 +244,27 @@ nlohmann::json merged_trace(const RunTimings& run) {
                                              step.seconds[p]));
       }
     }
+  }
+  // The phases here come from the CSV, rounded to microseconds, the layer
+  // events from the rank's trace, unrounded: trim each layer event (by under
+  // a microsecond) to its phase so that it stays nested.
+  std::map<std::tuple<int, int64_t, int64_t>, const StepRecord*> steps;
+  for (const RankTimings& rank : run.ranks) {
+    for (const StepRecord& step : rank.steps) steps[{rank.rank, step.epoch, step.step}] = &step;
+  }
+  for (nlohmann::json e : layer_events) {
+    const nlohmann::json& args = e.at("args");
+    const auto it =
+        steps.find({e.at("pid").get<int>(), args.at("epoch").get<int64_t>(), args.at("step").get<int64_t>()});
+    const auto phase = static_cast<size_t>(args.value("pass", "") == "backward" ? Phase::kBackward : Phase::kForward);
+    if (it != steps.end()) {
+      const double lo = it->second->start[phase] * 1e6, hi = lo + it->second->seconds[phase] * 1e6;
+      const double ts = std::clamp(e.at("ts").get<double>(), lo, hi);
+      const double end = std::clamp(e.at("ts").get<double>() + e.at("dur").get<double>(), ts, hi);
+      e["ts"] = ts;
+      e["dur"] = end - ts;
+    }
+    events.push_back(std::move(e));
   }
   return timing::trace_document(std::move(events));
 }

@@ -83,7 +83,8 @@ nlohmann::json summary_json(const RunSummary& s);
 
 /// All ranks' steps as one Chrome trace: one process per rank ("rank 3
 /// (host)"), one thread per phase, on the shared time axis. Opens in
-/// chrome://tracing and Perfetto.
-nlohmann::json merged_trace(const RunTimings& run);
+/// chrome://tracing and Perfetto. `layer_events` (load_layer_events in
+/// layers.hpp: a traced run's per-layer events) go in as they are.
+nlohmann::json merged_trace(const RunTimings& run, const std::vector<nlohmann::json>& layer_events = {});
 
 }  // namespace hpcnn::merge
