@@ -7,6 +7,7 @@ Reads each run's metrics.json and timing/rank-00000.csv; writes sweep.csv,
 sweep.md, time_vs_batch.png and loss_vs_batch.png into OUT_DIR.
 """
 import csv
+import glob
 import json
 import os
 import statistics
@@ -26,28 +27,50 @@ def step_times(run):
     return t[1:] if len(t) > 1 else t
 
 
+def mean_baseline(data):
+    """Test MSE of predicting the training targets' mean (None when the dataset is not here)."""
+    try:
+        import h5py
+        import numpy as np
+        tr = np.concatenate([h5py.File(p)["targets"][()] for p in sorted(glob.glob(os.path.join(data, "train-*.h5")))])
+        te = np.concatenate([h5py.File(p)["targets"][()] for p in sorted(glob.glob(os.path.join(data, "test-*.h5")))])
+        return float(((te - tr.mean()) ** 2).mean())
+    except Exception:  # noqa: BLE001 - the line is a courtesy
+        return None
+
+
 def main():
     runs_dir, out = sys.argv[1], sys.argv[2]
-    rows = []
+    runs = {}
     for name in sorted(os.listdir(runs_dir)):
         run = os.path.join(runs_dir, name)
         mpath = os.path.join(run, "metrics.json")
         if not os.path.isfile(mpath):
             continue
         m = json.load(open(mpath))
-        steps = step_times(run)
+        runs.setdefault((m["model"], m["config"]["batch"]), []).append((m, step_times(run)))
+    rows = []
+    for (model, batch), reps in runs.items():
+        m = reps[0][0]
         epochs = m["epochs"]
+        epoch_s = [statistics.median(e["seconds"] for e in r[0]["epochs"]) for r in reps]
+        step_s = [statistics.median(r[1]) for r in reps]
+        same = all(r[0]["step_losses"] == m["step_losses"] and r[0]["test"]["loss"] == m["test"]["loss"] for r in reps)
         rows.append({
-            "model": m["model"],
+            "model": model,
             "params": m["params"],
-            "batch": m["config"]["batch"],
+            "batch": batch,
+            "repeats": len(reps),
             "epochs": len(epochs),
             "steps_per_epoch": epochs[0]["steps"],
-            "epoch_s": statistics.median(e["seconds"] for e in epochs),
-            "step_median_s": statistics.median(steps),
-            "per_sample_ms": 1000 * statistics.median(steps) / m["config"]["batch"],
-            "samples_per_s": m["samples_per_second"],
-            "train_s": m["train_seconds"],
+            "epoch_s": statistics.median(epoch_s),
+            "step_median_s": statistics.median(step_s),
+            "per_sample_ms": 1000 * statistics.median(step_s) / batch,
+            "samples_per_s": statistics.median(r[0]["samples_per_second"] for r in reps),
+            "train_s": statistics.median(r[0]["train_seconds"] for r in reps),
+            "epoch_s_repeats": " ".join(f"{v:.4g}" for v in epoch_s),
+            "step_s_repeats": " ".join(f"{v:.3g}" for v in step_s),
+            "losses_identical_across_repeats": same,
             "train_loss": epochs[-1]["loss"],
             "test_loss": m["test"]["loss"],
         })
@@ -68,14 +91,14 @@ def main():
         return f"{v:,}" if k == "params" else str(v)
 
     head = ["model", "params", "batch", "steps/epoch", "s/epoch", "median s/step", "ms/sample",
-            "samples/s", "train MSE (last epoch)", "test MSE"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 2 + "---:|" * (len(head) - 2)]
+            "samples/s", "train MSE (last epoch)", "test MSE", "repeats: median s/step each"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * 2 + "---:|" * (len(head) - 3) + "---|"]
     for r in rows:
         vals = [r[k] for k in ("model", "params", "batch", "steps_per_epoch", "epoch_s", "step_median_s",
                                "per_sample_ms", "samples_per_s", "train_loss", "test_loss")]
         ks = ["model", "params", "batch", "steps_per_epoch", "epoch_s", "step_median_s", "per_sample_ms",
               "samples_per_s", "train_loss", "test_loss"]
-        lines.append("| " + " | ".join(fmt(k, v) for k, v in zip(ks, vals)) + " |")
+        lines.append("| " + " | ".join(fmt(k, v) for k, v in zip(ks, vals)) + f" | {r['step_s_repeats']} |")
     with open(os.path.join(out, "sweep.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
 
@@ -94,6 +117,13 @@ def main():
                     continue
                 pts = sorted((r["batch"], r[ykey]) for r in rows if r["model"] == model)
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=model)
+            if what == "loss":
+                data = next((json.load(open(os.path.join(runs_dir, n, "metrics.json")))["config"]["data"]
+                             for n in sorted(os.listdir(runs_dir)) if n.startswith(group)
+                             and os.path.isfile(os.path.join(runs_dir, n, "metrics.json"))), None)
+                base = mean_baseline(data) if data else None
+                if base is not None:
+                    ax.axhline(base, color="k", ls="--", lw=1, label=f"predict the training mean ({base:.4f})")
             ax.set_xscale("log", base=2)
             if what == "time":
                 ax.set_yscale("log")
