@@ -33,6 +33,7 @@ RUNS=${RUNS:-results/runs/strategies}
 REPEATS=${REPEATS:-3} STEPS=${STEPS:-60} GLOBAL_BATCH=${GLOBAL_BATCH:-64}
 CLUSTER=${CLUSTER:-0} CLUSTER_REPEATS=${CLUSTER_REPEATS:-1}
 ALGOS=(central ring rhd mpi auto)
+# shellcheck disable=SC2054  # self,vader is one argument
 FLAGS=(--allow-run-as-root --bind-to none --mca btl self,vader --oversubscribe)
 mkdir -p "$OUT/raw" "$RUNS"
 rm -f "$OUT"/raw/*.json

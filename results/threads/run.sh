@@ -19,6 +19,7 @@ PY=${PYTHON:-/usr/bin/python3}
 OUT=results/threads
 RUNS=${RUNS:-results/runs/threads}
 REPEATS=${REPEATS:-3} STEPS=${STEPS:-24} GLOBAL_BATCH=${GLOBAL_BATCH:-64}
+# shellcheck disable=SC2054  # self,vader is one argument
 MPIRUN=(mpirun --allow-run-as-root --bind-to none --mca btl self,vader)
 mkdir -p "$OUT/raw" "$RUNS"
 rm -f "$OUT"/raw/*.json
@@ -32,7 +33,7 @@ for rep in $(seq 1 "$REPEATS"); do
   for l in "${order[@]}"; do
     ranks=${l%x*} threads=${l#*x}
     dir=$RUNS/$l-r$rep
-    OMP_NUM_THREADS=$threads "${MPIRUN[@]}" -n "$ranks" -x OMP_NUM_THREADS $HPCNN train -q --force \
+    OMP_NUM_THREADS=$threads "${MPIRUN[@]}" -n "$ranks" -x OMP_NUM_THREADS "$HPCNN" train -q --force \
       --model solar-cnn --data datasets/sweep-solar-maps --global-batch "$GLOBAL_BATCH" --threads "$threads" \
       --max-steps "$STEPS" --seed 42 --checkpoint-every off --out "$dir" \
       --checkpoint /tmp/hpcnn-threads.h5 > /dev/null
