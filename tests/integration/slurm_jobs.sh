@@ -63,7 +63,8 @@ bench=$(HPCNN_SIZES=1K,64K,1M HPCNN_ITERS=3 HPCNN_WARMUP=1 HPCNN_ALGOS=ring,rhd,
 strong=$(HPCNN_GLOBAL_BATCH=64 submit scaling_strong.sh)
 weak=$(HPCNN_BATCH=32 submit scaling_weak.sh)
 "$HPCNN" data synth solar-table -q --train 2000 --test 200 --out table > /dev/null
-mlp=$(HPCNN_DATA=$WORK/table HPCNN_MLP_WIDTHS=50 HPCNN_MLP_DEPTHS="1 3" HPCNN_MAX_STEPS=5 submit mlp_family.sh)
+mlp=$(HPCNN_DATA=$WORK/table HPCNN_MLP_WIDTHS="50 100" HPCNN_MLP_DEPTHS="1 3" HPCNN_MLP_SKIP="100 100-50-26" \
+  HPCNN_MAX_STEPS=5 submit mlp_family.sh)
 # USR1 to the train job's batch shell (what --signal sends before the limit),
 # once its training has taken some steps: the ranks checkpoint and stop, the
 # job requeues itself, starts again and resumes from the checkpoint.
