@@ -23,7 +23,7 @@ fi
 cat table.txt
 grep -q '^# CPU: ' table.txt && pass || fail "no CPU line in the header"
 grep -qE '^# torch 2\.[0-9]+.*keras 3\.' table.txt && pass || fail "no torch 2.x / Keras 3 versions in the header"
-grep -qE '^   tiny-cnn +32 +26,594( +[0-9,]+){3} +(torch|keras) +[0-9.]+$' table.txt && pass ||
+grep -qE '^   tiny-cnn +32 +2 +26,594( +[0-9,]+){3} +(torch|keras) +[0-9.]+$' table.txt && pass ||
   fail "no tiny-cnn row with three rates and a ratio"
 grep -qE '^   mlp:16-8 ' table.txt && pass || fail "no mlp:16-8 row"
 "$PYTHON" - <<'PY' && pass || fail "peers.json: one run per tool, positive rates, the medians"

@@ -49,6 +49,17 @@ DEFAULT_BATCH = {
     "mlp:3200-1600-832": 100,
 }
 DEFAULT_NETWORKS = list(DEFAULT_BATCH)
+# Timed steps per network when --steps is 0: windows of roughly equal length
+# (a few seconds on 2 cores) rather than equal step counts, so that the fast
+# networks are not timed over a few milliseconds and the slow ones fit.
+DEFAULT_STEPS = {
+    "keras-cnn": 20,
+    "tiny-cnn": 100,
+    "mnist-cnn": 50,
+    "solar-cnn": 10,
+    "mlp:800-400-208": 100,
+    "mlp:3200-1600-832": 20,
+}
 ALL_TOOLS = ["hpcnn", "torch", "torch-compile", "keras"]
 ADAM_LR = 1e-3
 ADAM_EPS = 1e-8  # hpcnn's and PyTorch's default; Keras's is 1e-7, so it is passed explicitly
@@ -384,8 +395,8 @@ def worker_main(spec_json):
 # ---------------------------------------------------------------- driver
 
 
-def run_hpcnn(args, net, batch, data):
-    total = args.warmup + args.steps
+def run_hpcnn(args, net, batch, steps, data):
+    total = args.warmup + steps
     with tempfile.TemporaryDirectory(prefix="hpcnn-peers-") as out:
         cmd = [args.hpcnn, "train", "-q", "--model", net, "--data", data, "--batch", str(batch),
                "--threads", str(args.threads), "--max-steps", str(total), "--lr", str(ADAM_LR),
@@ -412,9 +423,9 @@ def run_hpcnn(args, net, batch, data):
     return dict(seconds=seconds, loss=loss)
 
 
-def run_worker(args, tool, net, batch, data, input_shape, layers):
+def run_worker(args, tool, net, batch, steps, data, input_shape, layers):
     spec = dict(tool=tool, network=net, batch=batch, data=data, input=list(input_shape), layers=layers,
-                threads=args.threads, warmup=args.warmup, steps=args.steps)
+                threads=args.threads, warmup=args.warmup, steps=steps)
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(args.threads)
@@ -461,8 +472,10 @@ def main():
                    ", ".join(f"{k} {v}" for k, v in DEFAULT_BATCH.items()) + "; 32 for others)")
     p.add_argument("--threads", type=int, default=2, help="compute threads for every tool [%(default)s]")
     p.add_argument("--repeats", type=int, default=3, help="fresh processes per tool and network [%(default)s]")
-    p.add_argument("--warmup", type=int, default=10, help="untimed steps first [%(default)s]")
-    p.add_argument("--steps", type=int, default=30, help="timed steps [%(default)s]")
+    p.add_argument("--warmup", type=int, default=5, help="untimed steps first [%(default)s]")
+    p.add_argument("--steps", type=int, default=0,
+                   help="timed steps (0: per-network defaults: " +
+                   ", ".join(f"{k} {v}" for k, v in DEFAULT_STEPS.items()) + "; 20 for others)")
     p.add_argument("--tools", default="hpcnn,torch,keras",
                    help="comma-separated, from " + ",".join(ALL_TOOLS) + " [%(default)s]")
     p.add_argument("--hpcnn", default=os.environ.get("HPCNN", os.path.join(REPO, "build/release/bin/hpcnn")),
@@ -485,11 +498,11 @@ def main():
     bad = [t for t in tools if t not in ALL_TOOLS]
     if bad or not tools:
         die(f"--tools: unknown {','.join(bad) or '(none)'}; choose from {','.join(ALL_TOOLS)}", 2)
-    for name, v in (("--threads", args.threads), ("--repeats", args.repeats), ("--steps", args.steps)):
+    for name, v in (("--threads", args.threads), ("--repeats", args.repeats)):
         if v < 1:
             die(f"{name} must be at least 1", 2)
-    if args.warmup < 0 or args.batch < 0:
-        die("--warmup and --batch must not be negative", 2)
+    if args.warmup < 0 or args.batch < 0 or args.steps < 0:
+        die("--warmup, --steps and --batch must not be negative", 2)
     networks = [n for n in args.networks.split(",") if n]
     if not networks:
         die("--networks is empty", 2)
@@ -515,12 +528,13 @@ def main():
     for net in networks:
         input_shape, layers, params = hpcnn_summary(args.hpcnn, net)
         batch = args.batch or DEFAULT_BATCH.get(net, 32)
+        steps = args.steps or DEFAULT_STEPS.get(net, 20)
         data = ensure_dataset(args, dataset_for(net))
-        plan.append(dict(network=net, batch=batch, data=data, input=input_shape, layers=layers, params=params))
+        plan.append(dict(network=net, batch=batch, steps=steps, data=data, input=input_shape, layers=layers, params=params))
 
     results = []
     for item in plan:
-        net, batch = item["network"], item["batch"]
+        net, batch, steps = item["network"], item["batch"], item["steps"]
         runs = {t: [] for t in tools}
         extra = {}
         for rep in range(args.repeats):
@@ -529,22 +543,22 @@ def main():
             order = tools if rep % 2 == 0 else list(reversed(tools))
             for tool in order:
                 if tool == "hpcnn":
-                    r = run_hpcnn(args, net, batch, item["data"])
+                    r = run_hpcnn(args, net, batch, steps, item["data"])
                 else:
-                    r = run_worker(args, tool, net, batch, item["data"], item["input"], item["layers"])
+                    r = run_worker(args, tool, net, batch, steps, item["data"], item["input"], item["layers"])
                     if r["params"] != item["params"]:
                         die(f"{tool}'s {net} has {r['params']} parameters, hpcnn's {item['params']}: "
                             "the translation is wrong")
                     if "jit_compile" in r:
                         extra["keras_jit_compile"] = r["jit_compile"]
-                rate = args.steps * batch / r["seconds"]
+                rate = steps * batch / r["seconds"]
                 runs[tool].append(dict(samples_per_second=rate, seconds=r["seconds"], loss=r.get("loss")))
                 log(f"[{net} b{batch}] repeat {rep + 1}/{args.repeats} {tool:13s} {rate:10,.1f} samples/s")
         med = {t: statistics.median(x["samples_per_second"] for x in runs[t]) for t in tools}
         peers = {t: v for t, v in med.items() if t != "hpcnn"}
         best = max(peers, key=peers.get) if peers else None
         ratio = med["hpcnn"] / peers[best] if best and "hpcnn" in med else None
-        results.append(dict(network=net, batch=batch, params=item["params"], runs=runs, median=med, best_peer=best,
+        results.append(dict(network=net, batch=batch, steps=steps, params=item["params"], runs=runs, median=med, best_peer=best,
                             hpcnn_over_best_peer=ratio, **extra))
 
     # nccl-tests style: a header of what the figures depend on, then the table.
@@ -556,16 +570,16 @@ def main():
         f"# torch {versions.get('torch', '-')} (oneDNN {versions.get('torch_onednn', '?')}, "
         f"CPU {versions.get('torch_cpu_capability', '?')}); tensorflow {versions.get('tensorflow', '-')}, "
         f"keras {versions.get('keras', '-')}; python {versions.get('python', '-')}, numpy {versions.get('numpy', '-')}",
-        f"# threads {args.threads}, Adam lr {ADAM_LR:g} eps {ADAM_EPS:g}, {args.warmup} warm-up steps then "
-        f"{args.steps} timed, {args.repeats} repeat(s); data in memory",
+        f"# threads {args.threads}, Adam lr {ADAM_LR:g} eps {ADAM_EPS:g}, {args.warmup} warm-up steps then the "
+        f"timed steps of each row, {args.repeats} repeat(s) each tool; data in memory",
         "#",
     ]
     cols = tools
-    head = f"#  {'network':<20s} {'batch':>5s} {'params':>10s}" + "".join(f" {t:>13s}" for t in cols) + \
+    head = f"#  {'network':<20s} {'batch':>5s} {'steps':>5s} {'params':>10s}" + "".join(f" {t:>13s}" for t in cols) + \
         f" {'best peer':>13s} {'hpcnn/best':>10s}"
     lines.append(head)
     for r in results:
-        row = f"   {r['network']:<20s} {r['batch']:>5d} {r['params']:>10,d}" + \
+        row = f"   {r['network']:<20s} {r['batch']:>5d} {r['steps']:>5d} {r['params']:>10,d}" + \
             "".join(f" {fmt_rate(r['median'].get(t)):>13s}" for t in cols)
         row += f" {r['best_peer'] or '-':>13s} " + (f"{r['hpcnn_over_best_peer']:>10.2f}"
                                                    if r["hpcnn_over_best_peer"] is not None else f"{'-':>10s}")
