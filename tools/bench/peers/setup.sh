@@ -9,17 +9,19 @@
 # versions; --force rebuilds it.
 #
 # Why torch goes in with `--no-deps`: PyPI's Linux x86_64 torch wheel (there is
-# no CPU-only torch wheel on PyPI for x86_64) declares ~3.5 GB of CUDA wheels
-# (cuda-toolkit with ten components, cuDNN, NCCL, cuSPARSELt, NVSHMEM, Triton,
-# cuda-bindings). Its libtorch_cuda.so links to some of them at load time, so
+# no CPU-only torch wheel on PyPI for x86_64) declares several GB of CUDA
+# wheels (cuda-toolkit with ten components, cuDNN, NCCL, cuSPARSELt, NVSHMEM,
+# Triton, cuda-bindings). Its libtorch_cuda.so links to some of them at load time, so
 # `import torch` fails without them even on a CPU-only machine, and system CUDA
 # libraries of another version do not do (missing symbols). So torch is
 # installed without dependencies, then its pure-Python dependencies, then only
 # the CUDA libraries the dynamic loader needs, at torch's pinned versions:
 # cudart, cublas, cufft, cufile, cusparse, nvrtc, nvjitlink, cuDNN, NCCL,
 # cuSPARSELt, NVSHMEM. Left out: cusolver, cupti, nvtx, triton, cuda-bindings
-# (loaded lazily or for GPUs only). The venv's nvidia/ folder is then ~2.7 GB
-# instead of ~3.5 GB; the check below (ldd: nothing missing but the driver's
+# (loaded lazily or for GPUs only), so they are never downloaded. With torch
+# 2.15 the venv's nvidia/ folder is then 2.7 GB and the whole venv 5.5 GB.
+# pip warns that torch's requirements are not all installed: expected. The
+# check below (ldd: nothing missing but the driver's
 # libcuda.so.1; import torch; a convolution forward/backward and an Adam step)
 # proves the result works. tensorflow-cpu is installed normally (CPU-only).
 set -euo pipefail
@@ -32,7 +34,7 @@ while [[ $# -gt 0 ]]; do
     --venv) venv="$2"; shift 2 ;;
     --python) py="$2"; shift 2 ;;
     --force) force=1; shift ;;
-    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
