@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# tools/bench/peers/ in a tiny configuration: tiny-cnn and a small MLP, 2 timed
+# steps, 1 repeat, against PyTorch eager and Keras. Checks that the tool
+# translates the networks (it asserts equal parameter counts), times every
+# tool, prints the nccl-tests-style table and writes the JSON. No speed is
+# asserted. Skips (77) when the peers venv (tools/bench/peers/setup.sh) is absent.
+source "$(dirname "$0")/lib.sh"
+: "${SOURCE_DIR:?set SOURCE_DIR to the repository}"
+VENV="${HPCNN_PEERS_VENV:-$HOME/.cache/hpcnn-peers/venv}"
+if [[ ! -f "$VENV/.hpcnn-peers-ok" ]]; then
+  echo "SKIP: no peers venv at $VENV (make it with tools/bench/peers/setup.sh)"
+  exit 77
+fi
+require_fashion_mnist
+PEERS=("$VENV/bin/python" "$SOURCE_DIR/tools/bench/peers/peers.py" --hpcnn "$HPCNN" --venv "$VENV"
+       --data-dir "$WORK/data" --threads 1 --repeats 1 --warmup 1 --steps 2)
+
+if "${PEERS[@]}" --networks tiny-cnn,mlp:16-8 --tools hpcnn,torch,keras --json peers.json > table.txt 2> log.txt; then
+  pass
+else
+  fail "peers.py exited $?: $(tail -5 log.txt)"
+fi
+cat table.txt
+grep -q '^# CPU: ' table.txt && pass || fail "no CPU line in the header"
+grep -qE '^# torch 2\.[0-9]+.*keras 3\.' table.txt && pass || fail "no torch 2.x / Keras 3 versions in the header"
+grep -qE '^   tiny-cnn +32 +2 +26,594( +[0-9,]+){3} +(torch|keras) +[0-9.]+$' table.txt && pass ||
+  fail "no tiny-cnn row with three rates and a ratio"
+grep -qE '^   mlp:16-8 ' table.txt && pass || fail "no mlp:16-8 row"
+"$PYTHON" - <<'PY' && pass || fail "peers.json: one run per tool, positive rates, the medians"
+import json
+d = json.load(open("peers.json"))
+assert [r["network"] for r in d["results"]] == ["tiny-cnn", "mlp:16-8"], d["results"]
+for r in d["results"]:
+    for tool in ("hpcnn", "torch", "keras"):
+        runs = r["runs"][tool]
+        assert len(runs) == 1 and runs[0]["samples_per_second"] > 0, (tool, runs)
+        assert r["median"][tool] == runs[0]["samples_per_second"]
+    assert r["hpcnn_over_best_peer"] > 0
+PY
+
+# Bad input: one line and a non-zero exit, nothing written.
+expect_exit 2 "unknown bogus" "${PEERS[@]}" --networks tiny-cnn --tools hpcnn,bogus --json bad.json
+[[ ! -e bad.json ]] && pass || fail "a failed run left bad.json"
+expect_exit 1 "summary --model nosuch" "${PEERS[@]}" --networks nosuch --tools hpcnn
+finish
