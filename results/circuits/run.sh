@@ -14,6 +14,8 @@
 #   bash results/circuits/run.sh                 # all (~35 min on 2 idle cores)
 #   bash results/circuits/run.sh strategy        # one part
 #   HPCNN_EPOCHS=1 HPCNN_STRATEGY_EPOCHS=1 bash results/circuits/run.sh   # a quick check of the script
+# Knobs: HPCNN_CIRCUIT_RUNS (accuracy runs, default "augmented-1x2 augmented-2x1
+# plain-1x2"), HPCNN_STRATEGY_REPEATS (default 2).
 # Needs a release build and /usr/bin/python3 with numpy, h5py, matplotlib.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -51,17 +53,27 @@ run_accuracy() {
 for part in "${parts[@]}"; do
   case $part in
     accuracy)
-      run_accuracy augmented-1x2 1 2 on
-      run_accuracy augmented-2x1 2 1 on
-      run_accuracy plain-1x2 1 2 off
-      $PY tools/plot/hpcnn_plot.py curves "$OUT/augmented-1x2" "$OUT/augmented-2x1" "$OUT/plain-1x2" \
-        --labels "augmented 1x2,augmented 2x1 (ring),no augmentation 1x2" \
+      for name in ${HPCNN_CIRCUIT_RUNS:-augmented-1x2 augmented-2x1 plain-1x2}; do
+        case $name in
+          augmented-1x2) run_accuracy $name 1 2 on ;;
+          augmented-2x1) run_accuracy $name 2 1 on ;;
+          plain-1x2) run_accuracy $name 1 2 off ;;
+          *) echo "unknown run '$name'" >&2; exit 2 ;;
+        esac
+      done
+      curves=() labels=()
+      for name in augmented-1x2 augmented-2x1 plain-1x2; do
+        [[ -d $OUT/$name ]] || continue
+        curves+=("$OUT/$name")
+        labels+=("$name")
+      done
+      $PY tools/plot/hpcnn_plot.py curves "${curves[@]}" --labels "$(IFS=,; echo "${labels[*]}")" \
         --title "circuit-cnn, synthetic circuits, batch 32" --out $OUT > /dev/null
       ;;
     strategy)
       rm -rf "$OUT/strategy"
       mkdir -p "$OUT/strategy"
-      for rep in 1 2; do
+      for rep in $(seq "${HPCNN_STRATEGY_REPEATS:-2}"); do
         for algo in central ring auto; do
           dir=$RUNS/strategy-$algo-$rep
           echo "== strategy $algo, repeat $rep: 2 ranks x 1 thread, 3 epochs"

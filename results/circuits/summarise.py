@@ -73,7 +73,7 @@ def table(args):
             cfg = m["config"]
             ep = m["epochs"]
             val = [(e["validation"]["accuracy"], e["epoch"]) for e in ep if e.get("validation")]
-            best = max(val) if val else (float("nan"), 0)
+            best = max(val, key=lambda v: (v[0], -v[1])) if val else (float("nan"), 0)  # first epoch at the best
             rec = ", ".join(f"{n} {100 * v:.1f}" for n, v in per_class_recall(os.path.join(d, r, "confusion.csv")))
             print(f"| {r} | {cfg['world_size']} x {cfg['threads']} | {cfg.get('augment', 'off')} "
                   f"| **{100 * m['test']['accuracy']:.2f}%** | {100 * best[0]:.2f}% ({best[1]}) "
