@@ -49,7 +49,7 @@ std::vector<float> sample_of(const data::Batch& b, size_t i) {
 
 }  // namespace
 
-TEST_CASE("--augment grammar: off, on, overrides, errors", "[augment]") {
+TEST_CASE("Augment spec grammar: off, on, overrides, errors", "[augment]") {
   CHECK_FALSE(parse_augment("off").enabled());
   CHECK_FALSE(parse_augment("").enabled());
   CHECK(parse_augment("on") == AugmentSpec::defaults());
