@@ -35,7 +35,7 @@ for wind in any prevailing; do
   for model in $MODELS; do
     dir=$RUNS/$wind-${model//:/-}
     echo "== $model, $wind wind, $EPOCHS epochs"
-    $HPCNN train -q --force --model "$model" --data $data --epochs "$EPOCHS" --batch 100 --threads 2 \
+    $HPCNN train -q --force --model "$model" --data $data --epochs "$EPOCHS" --batch 100 --threads 1 \
       --validation-split 0.1 --checkpoint-every off --out "$dir" > /dev/null
     $PY - "$dir/metrics.json" "$model" "$wind" "$EPOCHS" >> "$OUT/results.csv" <<'PY'
 import json, sys

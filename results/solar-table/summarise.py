@@ -34,6 +34,9 @@ best = {w: min((v[w], m) for m, v in by.items() if w in v) for w in ("any", "pre
 print()
 for w in ("any", "prevailing"):
     mse, m = best[w]
-    print(f"- {w} wind: best MLP `{m}` {mse:.5f}, {100 * (1 - mse / lin[w]):+.1f}% better than the linear fit, "
-          f"{100 * (1 - mse / base[w]['mse_sensor_mean']):+.1f}% better than the 50-sensor mean, "
+    def versus(ref):
+        d = 100 * (1 - mse / ref)
+        return f"{abs(d):.1f}% {'better' if d >= 0 else 'worse'} than"
+    print(f"- {w} wind: best MLP `{m}` {mse:.5f}, {versus(lin[w])} the linear fit, "
+          f"{versus(base[w]['mse_sensor_mean'])} the 50-sensor mean, "
           f"explains {100 * (1 - mse / base[w]['test_target_variance']):.0f}% of the target's variance.")
