@@ -71,7 +71,7 @@ int run_bench_layers(const Args& args) {
             << "bwd ms" << std::setw(10) << "share"
             << "\n";
   for (size_t i = 0; i < t.size(); ++i) {
-    const std::string label = i < m.layers.size() ? cat(i + 1, " ", m.layers[i].spec.str()) : "loss";
+    const std::string label = i < m.layers.size() ? model::layer_label(i, m.layers[i]) : "loss";
     std::cout << std::left << std::setw(26) << label << std::right << std::setprecision(3) << std::setw(12)
               << 1000.0 * t[i].forward_s / steps << std::setw(12) << 1000.0 * t[i].backward_s / steps
               << std::setprecision(1) << std::setw(9) << 100.0 * (t[i].forward_s + t[i].backward_s) / total << "%\n";

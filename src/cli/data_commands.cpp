@@ -267,10 +267,8 @@ int run_data_augment(const Args& args) {
   require_range<long long>("zoom", zoom, 1, 16);
   const data::AugmentSpec aug = data::parse_augment(augment);
   const data::Manifest manifest = data::load_manifest(dir);
+  const data::Augmenter augmenter(aug, seed, manifest);  // refuses data that are not images
   const auto& [channels, height, width] = manifest.sample_shape;
-  if (height < 3 || width < 3) {
-    throw UsageError(cat(dir, ": samples are ", channels, "x", height, "x", width, ", not images"));
-  }
   data::SplitReader reader(dir, manifest, "train");
   require_range<long long>("first", first, 0, reader.num_samples() - 1);
   samples = std::min<long long>(samples, reader.num_samples() - first);
@@ -278,7 +276,6 @@ int run_data_augment(const Args& args) {
   for (size_t i = 0; i < indices.size(); ++i) indices[i] = first + static_cast<int64_t>(i);
   data::Batch stored;
   reader.read(indices, stored);
-  const data::Augmenter augmenter(aug, seed, channels, height, width, manifest.sample_type == data::SampleType::kUInt8);
   const int64_t gap = 2, cols = epochs + 1, elements = channels * height * width;
   serve::GreyImage grid;
   grid.width = cols * (width * zoom + gap) - gap;

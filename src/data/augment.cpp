@@ -114,6 +114,21 @@ Augmenter::Augmenter(AugmentSpec spec, uint64_t seed, int64_t channels, int64_t 
   HPCNN_CHECK(channels > 0 && height > 0 && width > 0, "augment: bad image shape ", channels, "x", height, "x", width);
 }
 
+namespace {
+const Manifest& require_images(const Manifest& m) {
+  const auto& [channels, height, width] = m.sample_shape;
+  if (height < 3 || width < 3) {
+    throw UsageError(cat("--augment transforms images, but ", m.name, "'s samples are ", channels, "x", height, "x",
+                         width, ", not images"));
+  }
+  return m;
+}
+}  // namespace
+
+Augmenter::Augmenter(AugmentSpec spec, uint64_t seed, const Manifest& dataset)
+    : Augmenter(spec, seed, require_images(dataset).sample_shape[0], dataset.sample_shape[1], dataset.sample_shape[2],
+                dataset.sample_type == SampleType::kUInt8) {}
+
 void Augmenter::apply(Batch& batch, int64_t epoch) const {
   if (!spec_.enabled()) return;
   const int64_t elements = c_ * h_ * w_;

@@ -58,6 +58,9 @@ class Augmenter {
   /// Images of shape (channels, height, width); `unit_range` clamps results
   /// to [0, 1] (8-bit data scaled at load).
   Augmenter(AugmentSpec spec, uint64_t seed, int64_t channels, int64_t height, int64_t width, bool unit_range);
+  /// For the samples of `dataset`: its shape, clamped when it is 8-bit.
+  /// Throws UsageError when its samples are not images (height or width < 3).
+  Augmenter(AugmentSpec spec, uint64_t seed, const Manifest& dataset);
 
   const AugmentSpec& spec() const { return spec_; }
   /// Transforms every sample of `batch` in place, each keyed by (seed, epoch,

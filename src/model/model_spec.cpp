@@ -262,6 +262,8 @@ std::string grouped(int64_t v) {
 }
 }  // namespace
 
+std::string layer_label(size_t index, const ResolvedLayer& layer) { return cat(index + 1, " ", layer.spec.str()); }
+
 std::string summary_table(const ModelSpec& m) {
   std::ostringstream os;
   const std::string rule(72, '=');
@@ -273,9 +275,8 @@ std::string summary_table(const ModelSpec& m) {
      << rule << "\n";
   for (size_t i = 0; i < m.layers.size(); ++i) {
     const ResolvedLayer& l = m.layers[i];
-    const std::string label = cat(i + 1, " ", l.spec.str());
-    os << std::left << std::setw(28) << label << std::setw(28) << l.output.str() << std::right << std::setw(16)
-       << grouped(l.params()) << "\n";
+    os << std::left << std::setw(28) << layer_label(i, l) << std::setw(28) << l.output.str() << std::right
+       << std::setw(16) << grouped(l.params()) << "\n";
   }
   os << rule << "\n"
      << "Total params: " << grouped(m.total_params()) << "\n"

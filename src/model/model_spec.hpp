@@ -61,6 +61,10 @@ struct ResolvedLayer {
   int64_t params() const { return weights + bias; }
 };
 
+/// Layer `index` (0-based) as `hpcnn summary`, `bench layers` and the --trace
+/// events name it: "3 conv:64x3" (1-based index, then the layer string).
+std::string layer_label(size_t index, const ResolvedLayer& layer);
+
 struct ModelSpec {
   std::string name;  ///< preset name or "custom"
   std::string text;  ///< the model string

@@ -524,14 +524,7 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   HPCNN_CHECK(global_batch_ >= world_, "global batch ", global_batch_, " is smaller than the ", world_,
               " ranks: every rank needs a sample per step");
   if (has_val_split) val_reader_ = std::make_unique<data::SplitReader>(c.data_dir, manifest_, "validation");
-  if (c.augment.enabled()) {
-    const auto& [channels, height, width] = manifest_.sample_shape;
-    if (height < 3 || width < 3) {
-      throw UsageError(cat("--augment transforms images, but ", manifest_.name, "'s samples are ", channels, "x",
-                           height, "x", width));
-    }
-    augment_.emplace(c.augment, c.seed, channels, height, width, manifest_.sample_type == data::SampleType::kUInt8);
-  }
+  if (c.augment.enabled()) augment_.emplace(c.augment, c.seed, manifest_);
   // What this rank reads: every shard (global) or its own (local). They are
   // preloaded when they fit in --cache-mb; otherwise read through a bounded
   // cache (local: whole blocks, each once per epoch; global: HDF5's chunk
@@ -605,7 +598,7 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
       std::vector<timing::LayerLabel> labels;
       for (size_t i = 0; i < net_->spec().layers.size(); ++i) {
         const model::ResolvedLayer& l = net_->spec().layers[i];
-        labels.push_back({cat(i + 1, " ", l.spec.str()), model::layer_kind_name(l.spec.kind), l.output.str()});
+        labels.push_back({model::layer_label(i, l), model::layer_kind_name(l.spec.kind), l.output.str()});
       }
       timer_->set_layers(std::move(labels));
       layer_recorder_.emplace(*backend_);

@@ -11,6 +11,7 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "summary.hpp"
 #include "timing/timing.hpp"
 
 namespace hpcnn::merge {
@@ -48,15 +49,6 @@ std::vector<nlohmann::json> load_layer_events(const RunTimings& run, std::vector
   return out;
 }
 
-namespace {
-double median_of(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-}  // namespace
-
 std::vector<LayerRow> layer_summary(const std::vector<nlohmann::json>& events, int64_t warmup) {
   // The steps each rank has layer events for, in order, to skip its first `warmup`.
   std::map<int, std::set<std::pair<int64_t, int64_t>>> steps_of;
@@ -90,7 +82,8 @@ std::vector<LayerRow> layer_summary(const std::vector<nlohmann::json>& events, i
   std::vector<LayerRow> rows;
   for (const auto& [key, a] : acc) {
     rows.push_back({key.first, key.second, a.name, a.kind, a.output,
-                    static_cast<int64_t>(std::max(a.fwd.size(), a.bwd.size())), median_of(a.fwd), median_of(a.bwd)});
+                    static_cast<int64_t>(std::max(a.fwd.size(), a.bwd.size())), compute_stats(a.fwd).median,
+                    compute_stats(a.bwd).median});
   }
   return rows;
 }
