@@ -80,6 +80,21 @@ struct LossResult {
   int64_t correct = 0;
 };
 
+/// A dropout layer's mask parameters for one step (see Backend::dropout_forward).
+struct DropoutParams {
+  uint64_t layer_key = 0;   ///< derive_key({seed, "DROP", epoch, layer}) (model/model.cpp)
+  uint32_t threshold = 0;   ///< maths::dropout_threshold(rate)
+  float keep_scale = 1.0f;  ///< 1 / (1 - rate)
+};
+
+/// Bytes a backend moved between host and device memory since it was made
+/// (zero for host backends, whose upload/download are plain copies).
+struct TransferCounters {
+  int64_t host_to_device_bytes = 0;
+  int64_t device_to_host_bytes = 0;
+  int64_t uploads = 0, downloads = 0;  ///< calls
+};
+
 /// Adam as Keras does it: m, v updated, then
 /// param -= lr_t * m / (sqrt(v) + epsilon) with lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t).
 struct AdamStep {
@@ -101,6 +116,13 @@ class Backend {
   virtual void fill(float* dst, float value, int64_t count) = 0;
   /// Waits until queued work is done (GPU); a no-op for synchronous backends.
   virtual void synchronize() {}
+  /// Host<->device traffic so far (a GPU backend and the poisoned test
+  /// backend count it; host backends report zeros).
+  virtual TransferCounters transfers() const { return {}; }
+  /// The native compute stream (a cudaStream_t) that every operation of this
+  /// backend is queued on, for a communicator that must order its work after
+  /// it (NCCL); nullptr for host backends.
+  virtual void* native_stream() { return nullptr; }
 
   // ---- prepared operations ------------------------------------------------
   virtual std::unique_ptr<ConvOp> make_conv(const ConvGeometry& g) = 0;
@@ -111,17 +133,35 @@ class Backend {
   virtual void relu_forward(const float* src, float* dst, int64_t count) = 0;
   /// diff_src = diff_dst where dst > 0, else 0 (dst: the forward output)
   virtual void relu_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) = 0;
-  /// dst = a * b (dropout applies its scaled 0/(1/(1-p)) mask this way)
+  /// dst = a * b
   virtual void multiply(const float* a, const float* b, float* dst, int64_t count) = 0;
 
+  // ---- dropout (counter-based masks, kernels/common/maths.hpp) ---------------
+  /// dst = src * mask and backward diff_src = diff_dst * mask, where the mask of
+  /// element e of sample s (N samples of `per_sample` elements) is
+  /// maths::dropout_mask_value(maths::dropout_sample_key(d.layer_key,
+  /// host_sample_indices[s]), e, d.threshold, d.keep_scale). No mask is stored:
+  /// backward recomputes it from the same arguments. `host_sample_indices` (N)
+  /// is host memory (the batch's global sample indices).
+  virtual void dropout_forward(const float* src, float* dst, int64_t n, int64_t per_sample,
+                               const int64_t* host_sample_indices, const DropoutParams& d) = 0;
+  virtual void dropout_backward(const float* diff_dst, float* diff_src, int64_t n, int64_t per_sample,
+                                const int64_t* host_sample_indices, const DropoutParams& d) = 0;
+
   // ---- losses ----------------------------------------------------------------
+  // The loss functions add the batch's summed loss and correct count to an
+  // accumulator kept on the device and return at once; read_loss() waits for
+  // the queued work, returns the accumulated result and zeroes it. So a GPU
+  // step runs forward, loss, backward and the optimizer without a host
+  // round trip, and the metrics are read once at its end.
   /// logits (N, K), labels (N) given on the host; diff_logits = scale * (softmax - onehot).
-  virtual LossResult softmax_cross_entropy(const float* logits, const int32_t* host_labels, int64_t n, int64_t k,
-                                           float scale, float* diff_logits) = 0;
+  virtual void softmax_cross_entropy(const float* logits, const int32_t* host_labels, int64_t n, int64_t k, float scale,
+                                     float* diff_logits) = 0;
   /// pred, target (N, T); per-sample loss = mean over T of (pred - target)^2;
   /// diff = scale * 2 (pred - target) / T. `target` is device memory.
-  virtual LossResult mean_squared_error(const float* pred, const float* target, int64_t n, int64_t t, float scale,
-                                        float* diff) = 0;
+  virtual void mean_squared_error(const float* pred, const float* target, int64_t n, int64_t t, float scale,
+                                  float* diff) = 0;
+  virtual LossResult read_loss() = 0;
 
   // ---- optimizers over flat buffers ----------------------------------------
   virtual void adam_update(float* params, const float* grads, float* m, float* v, int64_t count,
@@ -132,19 +172,39 @@ class Backend {
 };
 
 /// The backends a command can ask for, by name: the one list used by --help,
-/// parsing and error messages.
-enum class BackendKind { kOnednn, kReference };
+/// parsing and error messages. `poisoned` is the test backend of
+/// kernels/poisoned/: the reference backend behind device pointers the host
+/// cannot dereference, reporting itself as a GPU.
+enum class BackendKind { kOnednn, kReference, kCuda, kPoisoned };
 const char* backend_name(BackendKind kind);
-/// "onednn | reference", for --help.
+/// "onednn | reference | cuda | poisoned", for --help.
 std::string backend_choices();
 /// The kind named `text`; throws UsageError listing the names otherwise.
 BackendKind parse_backend(const std::string& text);
-/// A backend of `kind` with `threads` compute threads (0: the runtime's default).
+
+/// How to make a backend.
+struct BackendOptions {
+  int threads = 0;          ///< CPU compute threads (0: the runtime's default)
+  int gpu = -1;             ///< CUDA device; -1: local_rank % visible devices
+  int local_rank = 0;       ///< this rank's index among the ranks of its node
+  bool allow_tf32 = false;  ///< cuda: let cuDNN/cuBLAS use TF32 tensor cores
+};
+
+/// A backend of `kind`. Throws UsageError (one line, the CUDA error named)
+/// when `cuda` is asked for and no GPU is usable or the build has no CUDA.
+std::unique_ptr<Backend> make_backend(BackendKind kind, const BackendOptions& options);
+/// Shorthand: `kind` with `threads` compute threads (0: the runtime's default).
 std::unique_ptr<Backend> make_backend(BackendKind kind, int threads);
 
 /// The reference backend: plain loops on the host, the oracle of every test.
 std::unique_ptr<Backend> make_reference_backend();
 /// oneDNN on the CPU with `threads` OpenMP threads (0: leave the runtime's default).
 std::unique_ptr<Backend> make_onednn_backend(int threads);
+/// cuDNN + cuBLAS + hpcnn's CUDA kernels on one GPU (kernels/cuda/).
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options);
+/// True when this build contains the CUDA backend.
+bool cuda_backend_compiled();
+/// The poisoned-device test backend (kernels/poisoned/).
+std::unique_ptr<Backend> make_poisoned_backend();
 
 }  // namespace hpcnn::kernels

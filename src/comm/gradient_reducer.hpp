@@ -67,7 +67,7 @@ class GradientReducer {
   virtual ReduceStats wait() = 0;
   /// The algorithm that runs (never kAuto).
   virtual AllreduceAlgo algo() const = 0;
-  /// "host" or "staged".
+  /// "host", "staged" or "nccl".
   virtual const char* kind() const = 0;
 };
 
@@ -81,6 +81,21 @@ std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, Allreduce
 /// how a GPU backend uses the MPI algorithms.
 std::unique_ptr<GradientReducer> make_staged_reducer(Communicator& comm, AllreduceAlgo algo, kernels::Backend& backend,
                                                      float* device_data, int64_t count);
+
+/// Gradients in a GPU backend's memory, reduced by NCCL on the device
+/// (src/comm/nccl/nccl_reducer.cpp): rank 0's ncclUniqueId is broadcast over
+/// `comm`, each rank joins with ncclCommInitRank on the GPU the backend
+/// drives, and each ready block is all-reduced by ncclAllReduce on a
+/// communication stream that first waits on an event recorded on the
+/// backend's compute stream (Backend::native_stream) when the block's
+/// gradients were issued; wait() makes the compute stream wait on the
+/// communication stream (no host round trip). The same blocks as the other
+/// reducers. Throws UsageError when the build has no NCCL, the backend has no
+/// stream, or two ranks share one GPU (NCCL refuses that).
+std::unique_ptr<GradientReducer> make_nccl_reducer(Communicator& comm, kernels::Backend& backend, float* device_data,
+                                                   int64_t count);
+/// True when this build contains NCCL.
+bool nccl_compiled();
 
 /// `algo`, or for kAuto what `auto` picks for the reducers' calls (one
 /// reduction block, or the whole buffer when it is smaller). The one place
