@@ -1,6 +1,7 @@
 // Host memory and the simple ops every CPU backend shares.
 #include "host_backend.hpp"
 
+#include "common/maths.hpp"
 #include "core/error.hpp"
 
 #include <unistd.h>
@@ -39,17 +40,23 @@ const char* backend_name(BackendKind kind) {
   switch (kind) {
     case BackendKind::kOnednn: return "onednn";
     case BackendKind::kReference: return "reference";
+    case BackendKind::kCuda: return "cuda";
+    case BackendKind::kPoisoned: return "poisoned";
   }
   HPCNN_THROW("unknown backend kind ", static_cast<int>(kind));
 }
 
 namespace {
-constexpr BackendKind kAllBackends[] = {BackendKind::kOnednn, BackendKind::kReference};
+constexpr BackendKind kAllBackends[] = {BackendKind::kOnednn, BackendKind::kReference, BackendKind::kCuda,
+                                        BackendKind::kPoisoned};
 }  // namespace
 
 std::string backend_choices() {
   std::string text;
-  for (BackendKind k : kAllBackends) text += std::string(text.empty() ? "" : " | ") + backend_name(k);
+  for (BackendKind k : kAllBackends) {
+    text += std::string(text.empty() ? "" : " | ") + backend_name(k);
+    if (k == BackendKind::kPoisoned) text += " (a test backend)";
+  }
   return text;
 }
 
@@ -60,12 +67,20 @@ BackendKind parse_backend(const std::string& text) {
   throw UsageError("--backend: unknown backend '" + text + "' (expected " + backend_choices() + ")");
 }
 
-std::unique_ptr<Backend> make_backend(BackendKind kind, int threads) {
+std::unique_ptr<Backend> make_backend(BackendKind kind, const BackendOptions& options) {
   switch (kind) {
-    case BackendKind::kOnednn: return make_onednn_backend(threads);
+    case BackendKind::kOnednn: return make_onednn_backend(options.threads);
     case BackendKind::kReference: return make_reference_backend();
+    case BackendKind::kCuda: return make_cuda_backend(options);
+    case BackendKind::kPoisoned: return make_poisoned_backend();
   }
   HPCNN_THROW("unknown backend kind ", static_cast<int>(kind));
+}
+
+std::unique_ptr<Backend> make_backend(BackendKind kind, int threads) {
+  BackendOptions options;
+  options.threads = threads;
+  return make_backend(kind, options);
 }
 
 void flush_denormals_on_compute_threads() {
@@ -129,18 +144,8 @@ class HostMaxPool final : public PoolOp {
       int32_t* a = argmax_.data() + p * out_plane;
       for (int64_t oh = 0; oh < g_.oh; ++oh)
         for (int64_t ow = 0; ow < g_.ow; ++ow) {
-          float best = -std::numeric_limits<float>::infinity();
           int64_t at = 0;
-          for (int64_t kh = 0; kh < g_.kernel; ++kh) {
-            const int64_t row = (oh * g_.stride + kh) * g_.iw + ow * g_.stride;
-            for (int64_t kw = 0; kw < g_.kernel; ++kw) {
-              if (s[row + kw] > best || std::isnan(s[row + kw])) {  // first maximum (or NaN) wins
-                best = s[row + kw];
-                at = row + kw;
-              }
-            }
-          }
-          d[oh * g_.ow + ow] = best;
+          d[oh * g_.ow + ow] = maths::max_pool_window(s, g_.iw, oh * g_.stride, ow * g_.stride, g_.kernel, &at);
           a[oh * g_.ow + ow] = static_cast<int32_t>(at);
         }
     }
@@ -173,13 +178,12 @@ void HostBackend::fill(float* dst, float value, int64_t count) {
 
 void HostBackend::relu_forward(const float* src, float* dst, int64_t count) {
 #pragma omp parallel for simd schedule(static) if (count > 65536)
-  // `src < 0` is false for NaN: NaN passes through, so bad data reaches the loss check.
-  for (int64_t i = 0; i < count; ++i) dst[i] = src[i] < 0.0f ? 0.0f : src[i];
+  for (int64_t i = 0; i < count; ++i) dst[i] = maths::relu(src[i]);
 }
 
 void HostBackend::relu_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) {
 #pragma omp parallel for simd schedule(static) if (count > 65536)
-  for (int64_t i = 0; i < count; ++i) diff_src[i] = dst[i] > 0.0f ? diff_dst[i] : 0.0f;
+  for (int64_t i = 0; i < count; ++i) diff_src[i] = maths::relu_grad(dst[i], diff_dst[i]);
 }
 
 void HostBackend::multiply(const float* a, const float* b, float* dst, int64_t count) {
@@ -187,57 +191,61 @@ void HostBackend::multiply(const float* a, const float* b, float* dst, int64_t c
   for (int64_t i = 0; i < count; ++i) dst[i] = a[i] * b[i];
 }
 
-LossResult HostBackend::softmax_cross_entropy(const float* logits, const int32_t* host_labels, int64_t n, int64_t k,
-                                              float scale, float* diff_logits) {
-  LossResult r;
-  for (int64_t i = 0; i < n; ++i) {
-    // logits (N, K): stable softmax of row i.
-    const float* row = logits + i * k;
-    float* diff = diff_logits + i * k;
-    int64_t arg = 0;
-    for (int64_t j = 1; j < k; ++j) arg = row[j] > row[arg] ? j : arg;
-    const double max = row[arg];
-    double sum = 0.0;
-    for (int64_t j = 0; j < k; ++j) sum += std::exp(static_cast<double>(row[j]) - max);
-    const int32_t label = host_labels[i];
-    r.loss_sum += std::log(sum) - (static_cast<double>(row[label]) - max);
-    r.correct += arg == label;
-    for (int64_t j = 0; j < k; ++j) {
-      const double p = std::exp(static_cast<double>(row[j]) - max) / sum;
-      diff[j] = static_cast<float>(scale * (p - (j == label ? 1.0 : 0.0)));
-    }
+namespace {
+// dst = src * mask, the mask recomputed from (layer key, sample, element).
+// Parallel over samples: each sample's elements are one thread's.
+void apply_dropout(const float* src, float* dst, int64_t n, int64_t per_sample, const int64_t* sample_indices,
+                   const DropoutParams& d) {
+#pragma omp parallel for schedule(static) if (n * per_sample > 65536)
+  for (int64_t s = 0; s < n; ++s) {
+    const uint64_t key = maths::dropout_sample_key(d.layer_key, sample_indices[s]);
+    const float* x = src + s * per_sample;
+    float* y = dst + s * per_sample;
+    for (int64_t e = 0; e < per_sample; ++e) y[e] = x[e] * maths::dropout_mask_value(key, e, d.threshold, d.keep_scale);
   }
-  return r;
+}
+}  // namespace
+
+void HostBackend::dropout_forward(const float* src, float* dst, int64_t n, int64_t per_sample,
+                                  const int64_t* host_sample_indices, const DropoutParams& d) {
+  apply_dropout(src, dst, n, per_sample, host_sample_indices, d);
 }
 
-LossResult HostBackend::mean_squared_error(const float* pred, const float* target, int64_t n, int64_t t, float scale,
-                                           float* diff) {
-  LossResult r;
-  for (int64_t i = 0; i < n * t; ++i) {
-    const double e = static_cast<double>(pred[i]) - target[i];
-    r.loss_sum += e * e / static_cast<double>(t);
-    diff[i] = static_cast<float>(scale * 2.0 * e / static_cast<double>(t));
+void HostBackend::dropout_backward(const float* diff_dst, float* diff_src, int64_t n, int64_t per_sample,
+                                   const int64_t* host_sample_indices, const DropoutParams& d) {
+  apply_dropout(diff_dst, diff_src, n, per_sample, host_sample_indices, d);
+}
+
+void HostBackend::softmax_cross_entropy(const float* logits, const int32_t* host_labels, int64_t n, int64_t k,
+                                        float scale, float* diff_logits) {
+  for (int64_t i = 0; i < n; ++i) {
+    maths::softmax_cross_entropy_row(logits + i * k, k, host_labels[i], scale, diff_logits + i * k, &loss_.loss_sum,
+                                     &loss_.correct);
   }
+}
+
+void HostBackend::mean_squared_error(const float* pred, const float* target, int64_t n, int64_t t, float scale,
+                                     float* diff) {
+  for (int64_t i = 0; i < n * t; ++i)
+    loss_.loss_sum += maths::squared_error_one(pred[i], target[i], t, scale, diff + i);
+}
+
+LossResult HostBackend::read_loss() {
+  const LossResult r = loss_;
+  loss_ = {};
   return r;
 }
 
 void HostBackend::adam_update(float* params, const float* grads, float* m, float* v, int64_t count, const AdamStep& s) {
 #pragma omp parallel for simd schedule(static) if (count > 65536)
-  for (int64_t i = 0; i < count; ++i) {
-    const float g = grads[i];
-    m[i] = s.beta1 * m[i] + (1.0f - s.beta1) * g;
-    v[i] = s.beta2 * v[i] + (1.0f - s.beta2) * g * g;
-    params[i] -= s.lr_t * m[i] / (std::sqrt(v[i]) + s.epsilon);
-  }
+  for (int64_t i = 0; i < count; ++i)
+    maths::adam_one(params[i], grads[i], m[i], v[i], s.lr_t, s.beta1, s.beta2, s.epsilon);
 }
 
 void HostBackend::sgd_update(float* params, const float* grads, float* velocity, int64_t count, float lr,
                              float momentum) {
 #pragma omp parallel for simd schedule(static) if (count > 65536)
-  for (int64_t i = 0; i < count; ++i) {
-    velocity[i] = momentum * velocity[i] - lr * grads[i];
-    params[i] += velocity[i];
-  }
+  for (int64_t i = 0; i < count; ++i) maths::sgd_one(params[i], grads[i], velocity[i], lr, momentum);
 }
 
 }  // namespace hpcnn::kernels

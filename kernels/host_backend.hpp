@@ -1,6 +1,8 @@
-// Shared by the CPU backends: host memory, element-wise ops, losses and
-// optimizers as plain loops. The reference backend uses all of it; oneDNN
-// overrides the prepared operations (and whatever it does faster).
+// Shared by the CPU backends: host memory, element-wise ops, dropout, losses
+// and optimizers as loops over the shared maths of kernels/common/maths.hpp
+// (the very functions the CUDA kernels run). oneDNN overrides the prepared
+// operations; the reference backend overrides everything with its own
+// textbook loops, the oracle these are tested against.
 #pragma once
 
 #include "backend.hpp"
@@ -39,12 +41,20 @@ class HostBackend : public Backend {
   void relu_forward(const float* src, float* dst, int64_t count) override;
   void relu_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) override;
   void multiply(const float* a, const float* b, float* dst, int64_t count) override;
-  LossResult softmax_cross_entropy(const float* logits, const int32_t* host_labels, int64_t n, int64_t k, float scale,
-                                   float* diff_logits) override;
-  LossResult mean_squared_error(const float* pred, const float* target, int64_t n, int64_t t, float scale,
-                                float* diff) override;
+  void dropout_forward(const float* src, float* dst, int64_t n, int64_t per_sample, const int64_t* host_sample_indices,
+                       const DropoutParams& d) override;
+  void dropout_backward(const float* diff_dst, float* diff_src, int64_t n, int64_t per_sample,
+                        const int64_t* host_sample_indices, const DropoutParams& d) override;
+  void softmax_cross_entropy(const float* logits, const int32_t* host_labels, int64_t n, int64_t k, float scale,
+                             float* diff_logits) override;
+  void mean_squared_error(const float* pred, const float* target, int64_t n, int64_t t, float scale,
+                          float* diff) override;
+  LossResult read_loss() override;
   void adam_update(float* params, const float* grads, float* m, float* v, int64_t count, const AdamStep& step) override;
   void sgd_update(float* params, const float* grads, float* velocity, int64_t count, float lr, float momentum) override;
+
+ protected:
+  LossResult loss_;  ///< accumulated by the loss functions until read_loss()
 };
 
 }  // namespace hpcnn::kernels

@@ -4,6 +4,7 @@
 #include <limits>
 #include <vector>
 
+#include "core/rng.hpp"
 #include "host_backend.hpp"
 
 namespace hpcnn::kernels {
@@ -160,6 +161,86 @@ class ReferenceBackend final : public HostBackend {
   std::unique_ptr<ConvOp> make_conv(const ConvGeometry& g) override { return std::make_unique<ReferenceConv>(g); }
   std::unique_ptr<PoolOp> make_pool(const PoolGeometry& g) override { return std::make_unique<ReferencePool>(g); }
   std::unique_ptr<DenseOp> make_dense(const DenseGeometry& g) override { return std::make_unique<ReferenceDense>(g); }
+
+  // The element-wise ops, dropout, losses and optimizers written out again,
+  // independently of kernels/common/maths.hpp, as the oracle the shared maths
+  // (and so every other backend) is tested against, bitwise.
+  void relu_forward(const float* src, float* dst, int64_t count) override {
+    for (int64_t i = 0; i < count; ++i) dst[i] = std::isnan(src[i]) || src[i] >= 0.0f ? src[i] : 0.0f;
+  }
+
+  void relu_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) override {
+    for (int64_t i = 0; i < count; ++i) diff_src[i] = dst[i] > 0.0f ? diff_dst[i] : 0.0f;
+  }
+
+  void multiply(const float* a, const float* b, float* dst, int64_t count) override {
+    for (int64_t i = 0; i < count; ++i) dst[i] = a[i] * b[i];
+  }
+
+  // The documented mask: keep element e of sample s when the top 24 bits of
+  // splitmix64(splitmix64(key ^ splitmix64(s)) + e) reach the threshold.
+  void dropout_forward(const float* src, float* dst, int64_t n, int64_t per_sample, const int64_t* host_sample_indices,
+                       const DropoutParams& d) override {
+    for (int64_t s = 0; s < n; ++s)
+      for (int64_t e = 0; e < per_sample; ++e) {
+        const uint64_t sample_key = splitmix64(d.layer_key ^ splitmix64(static_cast<uint64_t>(host_sample_indices[s])));
+        const uint64_t bits = splitmix64(sample_key + static_cast<uint64_t>(e)) >> 40;
+        const float mask = bits >= d.threshold ? d.keep_scale : 0.0f;
+        dst[s * per_sample + e] = src[s * per_sample + e] * mask;
+      }
+  }
+
+  void dropout_backward(const float* diff_dst, float* diff_src, int64_t n, int64_t per_sample,
+                        const int64_t* host_sample_indices, const DropoutParams& d) override {
+    dropout_forward(diff_dst, diff_src, n, per_sample, host_sample_indices, d);  // the same mask, the same product
+  }
+
+  void softmax_cross_entropy(const float* logits, const int32_t* host_labels, int64_t n, int64_t k, float scale,
+                             float* diff_logits) override {
+    for (int64_t i = 0; i < n; ++i) {
+      // logits (N, K): stable softmax of row i.
+      const float* row = logits + i * k;
+      float* diff = diff_logits + i * k;
+      int64_t arg = 0;
+      for (int64_t j = 1; j < k; ++j) arg = row[j] > row[arg] ? j : arg;
+      const double max = row[arg];
+      double sum = 0.0;
+      for (int64_t j = 0; j < k; ++j) sum += std::exp(static_cast<double>(row[j]) - max);
+      const int32_t label = host_labels[i];
+      loss_.loss_sum += std::log(sum) - (static_cast<double>(row[label]) - max);
+      loss_.correct += arg == label;
+      for (int64_t j = 0; j < k; ++j) {
+        const double p = std::exp(static_cast<double>(row[j]) - max) / sum;
+        diff[j] = static_cast<float>(scale * (p - (j == label ? 1.0 : 0.0)));
+      }
+    }
+  }
+
+  void mean_squared_error(const float* pred, const float* target, int64_t n, int64_t t, float scale,
+                          float* diff) override {
+    for (int64_t i = 0; i < n * t; ++i) {
+      const double e = static_cast<double>(pred[i]) - target[i];
+      loss_.loss_sum += e * e / static_cast<double>(t);
+      diff[i] = static_cast<float>(scale * 2.0 * e / static_cast<double>(t));
+    }
+  }
+
+  void adam_update(float* params, const float* grads, float* m, float* v, int64_t count, const AdamStep& s) override {
+    for (int64_t i = 0; i < count; ++i) {
+      const float g = grads[i];
+      m[i] = s.beta1 * m[i] + (1.0f - s.beta1) * g;
+      v[i] = s.beta2 * v[i] + (1.0f - s.beta2) * g * g;
+      params[i] -= s.lr_t * m[i] / (std::sqrt(v[i]) + s.epsilon);
+    }
+  }
+
+  void sgd_update(float* params, const float* grads, float* velocity, int64_t count, float lr,
+                  float momentum) override {
+    for (int64_t i = 0; i < count; ++i) {
+      velocity[i] = momentum * velocity[i] - lr * grads[i];
+      params[i] += velocity[i];
+    }
+  }
 };
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <utility>
 
+#include "common/maths.hpp"
 #include "core/checked.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
@@ -67,13 +68,20 @@ void DeviceBuffer::from_host(std::span<const float> values) {
 
 // ---- dropout ------------------------------------------------------------------
 
+kernels::DropoutParams dropout_params(uint64_t seed, int64_t epoch, int layer, double rate) {
+  kernels::DropoutParams d;
+  d.layer_key =
+      derive_key({seed, 0x44524F50ULL /* "DROP" */, static_cast<uint64_t>(epoch), static_cast<uint64_t>(layer)});
+  d.threshold = kernels::maths::dropout_threshold(rate);
+  d.keep_scale = static_cast<float>(1.0 / (1.0 - rate));
+  return d;
+}
+
 void dropout_mask(uint64_t seed, int64_t epoch, int layer, int64_t sample_index, double rate, std::span<float> mask) {
-  Rng rng(derive_key({seed, 0x44524F50ULL /* "DROP" */, static_cast<uint64_t>(epoch), static_cast<uint64_t>(layer),
-                      static_cast<uint64_t>(sample_index)}));
-  const auto keep_scale = static_cast<float>(1.0 / (1.0 - rate));
-  // 24 random bits per element are plenty for a keep/drop decision.
-  const auto threshold = static_cast<uint64_t>(rate * 16777216.0);
-  for (float& m : mask) m = (rng.next_u64() >> 40) >= threshold ? keep_scale : 0.0f;
+  const kernels::DropoutParams d = dropout_params(seed, epoch, layer, rate);
+  const uint64_t key = kernels::maths::dropout_sample_key(d.layer_key, sample_index);
+  for (size_t e = 0; e < mask.size(); ++e)
+    mask[e] = kernels::maths::dropout_mask_value(key, static_cast<int64_t>(e), d.threshold, d.keep_scale);
 }
 
 // ---- Plan: ops and buffers for one batch size --------------------------------
@@ -86,9 +94,7 @@ struct Model::Plan {
   std::vector<DeviceBuffer> owned;
   std::vector<float*> act;   // act[0] input .. act[L] output
   std::vector<float*> diff;  // diff[k] = dL/d act[k] (diff[0] unused)
-  std::vector<float*> mask;  // dropout masks (device), per layer
-  std::vector<float> host_mask;
-  DeviceBuffer targets;  // regression targets (N, T)
+  DeviceBuffer targets;      // regression targets (N, T)
 
   float* make(kernels::Backend& b, int64_t count) {
     owned.emplace_back(b, count);
@@ -99,10 +105,10 @@ struct Model::Plan {
 void require_batch_fits(const ModelSpec& spec, int64_t n) {
   HPCNN_CHECK(n >= 1, "batch of ", n, " samples");
   const std::string what = cat("a batch of ", n, " samples of model '", spec.name, "'");
-  // Per sample: the input, then each layer's output and its gradient (and a
-  // dropout mask): an upper bound of what plan_for allocates.
+  // Per sample: the input, then each layer's output and its gradient: an
+  // upper bound of what plan_for allocates.
   int64_t per_sample = spec.input.size();
-  for (const ResolvedLayer& l : spec.layers) per_sample = checked_add(per_sample, 3 * l.output.size(), what);
+  for (const ResolvedLayer& l : spec.layers) per_sample = checked_add(per_sample, 2 * l.output.size(), what);
   const int64_t floats = checked_mul(per_sample, n, what);
   const double bytes = static_cast<double>(floats) * sizeof(float);
   const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGESIZE);
@@ -122,7 +128,6 @@ Model::Plan& Model::plan_for(int64_t n) {
   p.conv.resize(layers);
   p.pool.resize(layers);
   p.dense.resize(layers);
-  p.mask.assign(layers, nullptr);
   p.act.assign(layers + 1, nullptr);
   p.diff.assign(layers + 1, nullptr);
   p.act[0] = p.make(backend_, n * spec_.input.size());
@@ -143,7 +148,7 @@ Model::Plan& Model::plan_for(int64_t n) {
               {n, l.input.c, l.input.h, l.input.w, l.spec.kernel, l.spec.stride, l.output.h, l.output.w});
           break;
         case LayerKind::kDense: p.dense[i] = backend_.make_dense({n, l.input.size(), l.output.size()}); break;
-        case LayerKind::kDropout: p.mask[i] = p.make(backend_, out); break;
+        case LayerKind::kDropout: break;
         case LayerKind::kRelu:
         case LayerKind::kFlatten: break;
       }
@@ -275,17 +280,10 @@ void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t ep
       case LayerKind::kRelu: backend_.relu_forward(src, dst, count); break;
       case LayerKind::kDropout:
         if (training && l.spec.rate > 0.0) {
-          const int64_t per_sample = l.output.size();
-          p.host_mask.resize(static_cast<size_t>(count));
-          // Masks depend on the sample only, so the parallel loop is deterministic.
-#pragma omp parallel for schedule(static)
-          for (int64_t s = 0; s < n; ++s) {
-            dropout_mask(seed_, epoch, static_cast<int>(i), batch.indices[static_cast<size_t>(s)], l.spec.rate,
-                         std::span<float>(p.host_mask)
-                             .subspan(static_cast<size_t>(s * per_sample), static_cast<size_t>(per_sample)));
-          }
-          backend_.upload(p.mask[i], p.host_mask.data(), count);
-          backend_.multiply(src, p.mask[i], dst, count);
+          // The mask is a pure function of (seed, epoch, layer, global sample
+          // index, element): the same on every backend, split and rank.
+          backend_.dropout_forward(src, dst, n, l.output.size(), batch.indices.data(),
+                                   dropout_params(seed_, epoch, static_cast<int>(i), l.spec.rate));
         } else {
           backend_.copy(dst, src, count);
         }
@@ -295,7 +293,7 @@ void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t ep
   }
 }
 
-kernels::LossResult Model::loss_and_diff(Plan& p, const data::Batch& batch, float scale) {
+void Model::loss_and_diff(Plan& p, const data::Batch& batch, float scale) {
   const int64_t out = spec_.output().size();
   float* logits = p.act.back();
   float* diff = p.diff.back();
@@ -304,12 +302,13 @@ kernels::LossResult Model::loss_and_diff(Plan& p, const data::Batch& batch, floa
     for (int32_t label : batch.labels) {
       HPCNN_CHECK(label >= 0 && label < out, "label ", label, " out of range for a model with ", out, " outputs");
     }
-    return backend_.softmax_cross_entropy(logits, batch.labels.data(), p.n, out, scale, diff);
+    backend_.softmax_cross_entropy(logits, batch.labels.data(), p.n, out, scale, diff);
+    return;
   }
   HPCNN_CHECK(static_cast<int64_t>(batch.targets.size()) == p.n * out, "regression loss needs ", out,
               " target(s) per sample");
   backend_.upload(p.targets.get(), batch.targets.data(), p.n * out);
-  return backend_.mean_squared_error(logits, p.targets.get(), p.n, out, scale, diff);
+  backend_.mean_squared_error(logits, p.targets.get(), p.n, out, scale, diff);
 }
 
 namespace {
@@ -329,10 +328,9 @@ kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale
   const auto t0 = std::chrono::steady_clock::now();
   if (recorder != nullptr) recorder->pass_begin(LayerRecorder::Pass::kForward);  // after t0: spans start >= 0
   forward(p, batch, /*training=*/true, epoch, recorder);
-  kernels::LossResult result;
   {
     const LayerTimer timer(profiling_, backend_, layer_times_.back().forward_s);
-    result = loss_and_diff(p, batch, loss_scale);
+    loss_and_diff(p, batch, loss_scale);  // the loss stays on the device until read_loss() below
   }
   std::chrono::steady_clock::time_point t1;
   if (times != nullptr) {
@@ -370,7 +368,8 @@ kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale
       case LayerKind::kDropout:
         if (need_diff_src) {
           if (l.spec.rate > 0.0) {
-            backend_.multiply(p.diff[i + 1], p.mask[i], p.diff[i], count);
+            backend_.dropout_backward(p.diff[i + 1], p.diff[i], p.n, l.output.size(), batch.indices.data(),
+                                      dropout_params(seed_, epoch, static_cast<int>(i), l.spec.rate));
           } else {
             backend_.copy(p.diff[i], p.diff[i + 1], count);
           }
@@ -383,14 +382,15 @@ kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale
     backend_.synchronize();
     times->backward_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   }
-  return result;
+  return backend_.read_loss();
 }
 
 kernels::LossResult Model::evaluate(const data::Batch& batch, std::vector<float>* outputs) {
   HPCNN_CHECK(batch.count > 0, "empty batch");
   Plan& p = plan_for(batch.count);
   forward(p, batch, /*training=*/false, 0);
-  const kernels::LossResult result = loss_and_diff(p, batch, 1.0f);
+  loss_and_diff(p, batch, 1.0f);
+  const kernels::LossResult result = backend_.read_loss();
   if (outputs != nullptr) {
     outputs->resize(static_cast<size_t>(p.n * spec_.output().size()));
     backend_.download(outputs->data(), p.act.back(), p.n * spec_.output().size());

@@ -172,7 +172,8 @@ class Model {
   struct Plan;
   Plan& plan_for(int64_t n);
   void forward(Plan& plan, const data::Batch& batch, bool training, int64_t epoch, LayerRecorder* recorder = nullptr);
-  kernels::LossResult loss_and_diff(Plan& plan, const data::Batch& batch, float scale);
+  /// Queues the loss and its gradient; the backend keeps the loss until read_loss().
+  void loss_and_diff(Plan& plan, const data::Batch& batch, float scale);
 
   ModelSpec spec_;
   LossKind loss_;
@@ -186,7 +187,12 @@ class Model {
   std::vector<LayerTime> layer_times_;  ///< per layer, then the loss
 };
 
-/// Dropout keep-mask for one sample: 1/(1-rate) where kept, 0 where dropped.
+/// A dropout layer's counter-based mask parameters for one epoch
+/// (kernels/common/maths.hpp): the layer key is
+/// derive_key({seed, "DROP", epoch, layer}).
+kernels::DropoutParams dropout_params(uint64_t seed, int64_t epoch, int layer, double rate);
+/// Dropout keep-mask for one sample: 1/(1-rate) where kept, 0 where dropped
+/// (what Backend::dropout_forward multiplies by; for tests and inspection).
 void dropout_mask(uint64_t seed, int64_t epoch, int layer, int64_t sample_index, double rate, std::span<float> mask);
 
 }  // namespace hpcnn::model

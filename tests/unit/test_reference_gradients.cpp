@@ -142,10 +142,12 @@ TEST_CASE("Reference losses: softmax cross-entropy and MSE gradients", "[kernels
   const std::vector<int32_t> labels{0, 4, 2, 2};
   std::vector<float> diff(static_cast<size_t>(n * k));
   const float scale = 1.0f / static_cast<float>(n);
-  const LossResult r = backend->softmax_cross_entropy(logits.data(), labels.data(), n, k, scale, diff.data());
+  backend->softmax_cross_entropy(logits.data(), labels.data(), n, k, scale, diff.data());
+  const LossResult r = backend->read_loss();
   auto ce = [&] {
     std::vector<float> scratch(diff.size());
-    return scale * backend->softmax_cross_entropy(logits.data(), labels.data(), n, k, scale, scratch.data()).loss_sum;
+    backend->softmax_cross_entropy(logits.data(), labels.data(), n, k, scale, scratch.data());
+    return scale * backend->read_loss().loss_sum;
   };
   check_gradient("softmax-ce", logits, diff, ce, 1e-3f);
   // Hand check of one row: loss = logsumexp(row) - row[label].
@@ -163,9 +165,11 @@ TEST_CASE("Reference losses: softmax cross-entropy and MSE gradients", "[kernels
   const auto target = random_vector(6, 16);
   std::vector<float> mdiff(6);
   backend->mean_squared_error(pred.data(), target.data(), 3, 2, 1.0f, mdiff.data());
+  backend->read_loss();
   auto mse = [&] {
     std::vector<float> scratch(6);
-    return backend->mean_squared_error(pred.data(), target.data(), 3, 2, 1.0f, scratch.data()).loss_sum;
+    backend->mean_squared_error(pred.data(), target.data(), 3, 2, 1.0f, scratch.data());
+    return backend->read_loss().loss_sum;
   };
   check_gradient("mse", pred, mdiff, mse, 1e-3f);
 }
