@@ -3,6 +3,7 @@
 // relative to the largest reference value of each tensor.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 
 #include "backend.hpp"
 #include "kernel_test_util.hpp"
@@ -112,5 +113,74 @@ TEST_CASE("oneDNN dense and max-pool equal the reference", "[kernels][onednn]") 
     }
     check_close("pool dst", out[1][0], out[0][0]);
     check_close("pool diff_src", out[1][1], out[0][1]);
+  }
+}
+
+// Convolutions with whole blocks of output channels run on oneDNN's blocked
+// layouts, reorder at their edges and share reorders between passes: called
+// in the model's order (forward, backward_weights, backward_data on the same
+// buffers), twice on different data so a stale shared copy would show.
+TEST_CASE("oneDNN blocked-layout conv2d equals the reference over two steps", "[kernels][onednn]") {
+  Pair p;
+  struct Shape {
+    int64_t n, ic, ih, oc, k;
+    bool same;
+  };
+  for (const Shape& sh : {Shape{2, 1, 12, 16, 3, false}, Shape{3, 16, 9, 32, 3, false}, Shape{2, 32, 8, 64, 3, true},
+                          Shape{2, 3, 7, 16, 2, true}}) {
+    const ConvGeometry g = test::conv_geometry(sh.n, sh.ic, sh.ih, sh.ih, sh.oc, sh.k, 1, sh.same);
+    INFO("n" << sh.n << " ic" << sh.ic << " " << sh.ih << "x" << sh.ih << " oc" << sh.oc << " k" << sh.k);
+    std::unique_ptr<ConvOp> ops[2] = {p.ref->make_conv(g), p.dnn->make_conv(g)};
+    for (int step = 0; step < 2; ++step) {
+      const auto src = random_vector(g.n * g.ic * g.ih * g.iw, 500 + step);
+      const auto w = random_vector(g.oc * g.ic * g.kh * g.kw, 600 + step);
+      const auto b = random_vector(g.oc, 700 + step);
+      const auto diff_dst = random_vector(g.n * g.oc * g.oh * g.ow, 800 + step);
+      std::vector<std::vector<float>> out[2];
+      for (int side = 0; side < 2; ++side) {
+        Backend& be = side == 0 ? *p.ref : *p.dnn;
+        DeviceVector s(be, src), wt(be, w), bi(be, b), dd(be, diff_dst);
+        DeviceVector dst(be, static_cast<int64_t>(diff_dst.size())), ds(be, static_cast<int64_t>(src.size())),
+            dw(be, static_cast<int64_t>(w.size())), db(be, static_cast<int64_t>(b.size()));
+        ops[side]->forward(s.get(), wt.get(), bi.get(), dst.get());
+        ops[side]->backward_weights(s.get(), dd.get(), dw.get(), db.get());
+        ops[side]->backward_data(dd.get(), wt.get(), ds.get());
+        out[side] = {dst.host(), ds.host(), dw.host(), db.host()};
+      }
+      INFO("step " << step);
+      check_close("dst", out[1][0], out[0][0]);
+      check_close("diff_src", out[1][1], out[0][1]);
+      check_close("diff_weights", out[1][2], out[0][2]);
+      check_close("diff_bias", out[1][3], out[0][3]);
+    }
+  }
+}
+
+// The 2x2 stride-2 fast path of the host pool keeps the reference's rules:
+// the first maximum wins ties, NaN wins and propagates, an all -inf window
+// keeps its first element. Bitwise, on values drawn from a few specials.
+TEST_CASE("Host max-pool 2x2 fast path equals the reference on ties, NaN and -inf", "[kernels][onednn]") {
+  Pair p;
+  const PoolGeometry g{2, 3, 8, 9, 2, 2, 4, 4};
+  const float specials[] = {-INFINITY, -1.0f, 0.0f, -0.0f, 1.0f, NAN};
+  Rng rng(31);
+  std::vector<float> src(static_cast<size_t>(g.n * g.c * g.ih * g.iw));
+  for (float& x : src) x = specials[rng.uniform_index(6)];
+  const auto diff_dst = random_vector(g.n * g.c * g.oh * g.ow, 32);
+  std::vector<std::vector<float>> out[2];
+  int side = 0;
+  for (Backend* be : {p.ref.get(), p.dnn.get()}) {
+    DeviceVector s(*be, src), dd(*be, diff_dst), dst(*be, g.n * g.c * g.oh * g.ow), ds(*be, g.n * g.c * g.ih * g.iw);
+    auto op = be->make_pool(g);
+    op->forward(s.get(), dst.get());
+    op->backward(dd.get(), ds.get());
+    out[side++] = {dst.host(), ds.host()};
+  }
+  for (int t = 0; t < 2; ++t) {
+    REQUIRE(out[0][t].size() == out[1][t].size());
+    for (size_t i = 0; i < out[0][t].size(); ++i) {
+      INFO("tensor " << t << " element " << i);
+      CHECK(std::memcmp(&out[0][t][i], &out[1][t][i], sizeof(float)) == 0);
+    }
   }
 }
