@@ -191,27 +191,44 @@ class OnednnDense final : public DenseOp {
     src_md_ = plain(src_dims, tag::nc);
     dst_md_ = plain(dst_dims, tag::nc);
     b_md_ = plain(b_dims, tag::x);
+    // Weights stay in the interface's plain (OUT, IN) layout. With
+    // format_tag::any oneDNN picks a blocked layout for its brgemm kernels,
+    // which are ~10% faster, but then every pass reorders the whole weight
+    // matrix (the params are plain for the optimizer, the all-reduce and the
+    // checkpoint): mlp:3200-1600-832's dense:1600 took 24.4 ms fwd + bwd that
+    // way against 17.1 ms plain (batch 100, 1 thread, AMD EPYC).
     const auto w_user = plain(w_dims, tag::oi);
     fwd_pd_ = dnnl::inner_product_forward::primitive_desc(
-        dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, src_md_, any(w_dims), b_md_, dst_md_),
+        dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_training, src_md_, w_user, b_md_, dst_md_),
         ctx.engine);
     bwd_data_pd_ = dnnl::inner_product_backward_data::primitive_desc(
-        dnnl::inner_product_backward_data::desc(src_md_, any(w_dims), dst_md_), ctx.engine, fwd_pd_);
+        dnnl::inner_product_backward_data::desc(src_md_, w_user, dst_md_), ctx.engine, fwd_pd_);
     bwd_w_pd_ = dnnl::inner_product_backward_weights::primitive_desc(
-        dnnl::inner_product_backward_weights::desc(src_md_, any(w_dims), b_md_, dst_md_), ctx.engine, fwd_pd_);
-    fwd_ = dnnl::inner_product_forward(fwd_pd_);
+        dnnl::inner_product_backward_weights::desc(src_md_, w_user, b_md_, dst_md_), ctx.engine, fwd_pd_);
+    // Forward as a matmul, src (N, IN) x W^T with W^T read in place from the
+    // plain (OUT, IN) weights through strides {1, IN}: oneDNN's brgemm matmul
+    // takes that at full speed (5.3 ms for 100x3200->1600, 1 thread) where
+    // the inner product on plain weights falls back to a GEMM (8.0 ms). The
+    // inner-product primitive descriptor above still serves as the backward
+    // passes' hint.
+    const memory::desc mm_src(src_dims, dt::f32, memory::dims{g.in, 1});
+    const memory::desc mm_w(memory::dims{g.in, g.out}, dt::f32, memory::dims{1, g.in});
+    mm_bias_md_ = memory::desc(memory::dims{1, g.out}, dt::f32, memory::dims{g.out, 1});
+    const memory::desc mm_dst(dst_dims, dt::f32, memory::dims{g.out, 1});
+    mm_w_md_ = mm_w;
+    fwd_mm_ =
+        dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(mm_src, mm_w, mm_bias_md_, mm_dst), ctx.engine));
     bwd_data_ = dnnl::inner_product_backward_data(bwd_data_pd_);
     bwd_w_ = dnnl::inner_product_backward_weights(bwd_w_pd_);
-    fwd_w_.emplace(ctx, w_user, fwd_pd_.weights_desc());
     bd_w_.emplace(ctx, w_user, bwd_data_pd_.weights_desc());
     bw_diff_w_.emplace(ctx, w_user, bwd_w_pd_.diff_weights_desc());
   }
 
   void forward(const float* src, const float* weights, const float* bias, float* dst) override {
-    fwd_.execute(ctx_.stream, {{DNNL_ARG_SRC, memory(src_md_, ctx_.engine, const_cast<float*>(src))},
-                               {DNNL_ARG_WEIGHTS, fwd_w_->in(weights)},
-                               {DNNL_ARG_BIAS, memory(b_md_, ctx_.engine, const_cast<float*>(bias))},
-                               {DNNL_ARG_DST, memory(dst_md_, ctx_.engine, dst)}});
+    fwd_mm_.execute(ctx_.stream, {{DNNL_ARG_SRC, memory(src_md_, ctx_.engine, const_cast<float*>(src))},
+                                  {DNNL_ARG_WEIGHTS, memory(mm_w_md_, ctx_.engine, const_cast<float*>(weights))},
+                                  {DNNL_ARG_BIAS, memory(mm_bias_md_, ctx_.engine, const_cast<float*>(bias))},
+                                  {DNNL_ARG_DST, memory(dst_md_, ctx_.engine, dst)}});
     ctx_.stream.wait();
   }
 
@@ -238,10 +255,11 @@ class OnednnDense final : public DenseOp {
   dnnl::inner_product_forward::primitive_desc fwd_pd_;
   dnnl::inner_product_backward_data::primitive_desc bwd_data_pd_;
   dnnl::inner_product_backward_weights::primitive_desc bwd_w_pd_;
-  dnnl::inner_product_forward fwd_;
+  memory::desc mm_w_md_, mm_bias_md_;
+  dnnl::matmul fwd_mm_;
   dnnl::inner_product_backward_data bwd_data_;
   dnnl::inner_product_backward_weights bwd_w_;
-  std::optional<Staged> fwd_w_, bd_w_, bw_diff_w_;
+  std::optional<Staged> bd_w_, bw_diff_w_;
 };
 
 class OnednnBackend final : public HostBackend {
