@@ -184,3 +184,31 @@ TEST_CASE("Host max-pool 2x2 fast path equals the reference on ties, NaN and -in
     }
   }
 }
+
+// Large parameter buffers take Adam's streaming path (SSE lanes, non-temporal
+// stores): bitwise the reference, also when params, m and v start off the
+// 16-byte boundary and the length is not a multiple of four.
+TEST_CASE("Adam's streaming path for large buffers equals the reference bitwise", "[kernels][onednn]") {
+  Pair p;
+  const int64_t count = (int64_t{1} << 21) + 7;
+  for (const int64_t shift : {int64_t{0}, int64_t{1}, int64_t{3}}) {
+    INFO("offset " << shift);
+    const auto params = random_vector(count + 4, 41), grads = random_vector(count + 4, 42, -1e-2f, 1e-2f);
+    auto m0 = random_vector(count + 4, 43, -1e-3f, 1e-3f), v0 = random_vector(count + 4, 44, 0.0f, 1e-4f);
+    AdamStep step;
+    step.lr_t = 1e-3f;
+    std::vector<float> out[2][3];
+    int side = 0;
+    for (Backend* be : {p.ref.get(), p.dnn.get()}) {
+      DeviceVector pp(*be, params), gg(*be, grads), mm(*be, m0), vv(*be, v0);
+      // params shifted by `shift`, m by 2 * shift: neither aligned to the other.
+      be->adam_update(pp.get() + shift, gg.get() + shift, mm.get() + (2 * shift) % 4, vv.get() + shift, count, step);
+      be->adam_update(pp.get() + shift, gg.get() + shift, mm.get() + (2 * shift) % 4, vv.get() + shift, count, step);
+      out[side][0] = pp.host();
+      out[side][1] = mm.host();
+      out[side][2] = vv.host();
+      ++side;
+    }
+    for (int t = 0; t < 3; ++t) CHECK(std::memcmp(out[0][t].data(), out[1][t].data(), out[0][t].size() * 4) == 0);
+  }
+}
