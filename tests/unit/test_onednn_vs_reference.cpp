@@ -212,3 +212,44 @@ TEST_CASE("Adam's streaming path for large buffers equals the reference bitwise"
     for (int t = 0; t < 3; ++t) CHECK(std::memcmp(out[0][t].data(), out[1][t].data(), out[0][t].size() * 4) == 0);
   }
 }
+
+// The CPU backends' element-wise ops, dropout and optimizers (shared maths,
+// AVX-512 clones where the CPU has them, split over threads) against the
+// reference's own loops, bitwise, on buffers large enough to run in parallel.
+TEST_CASE("Host element-wise ops, dropout and optimizers equal the reference bitwise", "[kernels][onednn]") {
+  Pair p;
+  const int64_t n = 37, per_sample = 4099, count = n * per_sample;
+  auto x = random_vector(count, 51), y = random_vector(count, 52), g = random_vector(count, 53, -1e-2f, 1e-2f);
+  x[5] = -0.0f;
+  x[6] = NAN;
+  std::vector<int64_t> samples(static_cast<size_t>(n));
+  for (int64_t s = 0; s < n; ++s) samples[static_cast<size_t>(s)] = 1000 + 7 * s;
+  DropoutParams d;
+  d.layer_key = 0x1234567890abcdefULL;
+  d.threshold = 4194304;  // rate 0.25
+  d.keep_scale = 1.0f / 0.75f;
+  AdamStep step;
+  step.lr_t = 1e-3f;
+  std::vector<std::vector<float>> out[2];
+  int side = 0;
+  for (Backend* be : {p.ref.get(), p.dnn.get()}) {
+    DeviceVector a(*be, x), b(*be, y), gr(*be, g), o1(*be, count), o2(*be, count), o3(*be, count), o4(*be, count),
+        o5(*be, count), prm(*be, y), m(*be, count), v(*be, count), vel(*be, count), prm2(*be, y);
+    be->relu_forward(a.get(), o1.get(), count);
+    be->relu_backward(a.get(), b.get(), o2.get(), count);
+    be->multiply(a.get(), b.get(), o3.get(), count);
+    be->dropout_forward(a.get(), o4.get(), n, per_sample, samples.data(), d);
+    be->dropout_backward(b.get(), o5.get(), n, per_sample, samples.data(), d);
+    for (int k = 0; k < 3; ++k) {
+      be->adam_update(prm.get(), gr.get(), m.get(), v.get(), count, step);
+      be->sgd_update(prm2.get(), gr.get(), vel.get(), count, 0.01f, 0.9f);
+    }
+    out[side++] = {o1.host(), o2.host(), o3.host(), o4.host(), o5.host(), prm.host(), m.host(), v.host(), prm2.host()};
+  }
+  const char* names[] = {"relu",        "relu_grad", "multiply", "dropout fwd", "dropout bwd",
+                         "adam params", "adam m",    "adam v",   "sgd params"};
+  for (size_t t = 0; t < out[0].size(); ++t) {
+    INFO(names[t]);
+    CHECK(std::memcmp(out[0][t].data(), out[1][t].data(), out[0][t].size() * sizeof(float)) == 0);
+  }
+}
