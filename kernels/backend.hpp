@@ -28,6 +28,10 @@ struct ConvGeometry {
   int64_t stride = 1;
   int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
   int64_t oh = 1, ow = 1;  ///< dst (N, OC, OH, OW)
+  /// src (and diff_src) / dst (and diff_dst) in the backend's private layout
+  /// instead of plain NCHW (see Backend::has_private_layout); the model sets
+  /// these only where both sides of the tensor agreed.
+  bool src_private = false, dst_private = false;
 };
 
 struct PoolGeometry {
@@ -125,6 +129,17 @@ class Backend {
   virtual void* native_stream() { return nullptr; }
 
   // ---- prepared operations ------------------------------------------------
+  /// Whether convolutions of this backend can hand (N, C, H, W) activations
+  /// to each other in a private layout (oneDNN: nChw16c), skipping the
+  /// reorders to and from plain NCHW at each op's edge. A private tensor holds
+  /// exactly N*C*H*W floats (no padding), so ReLU and its gradient, being
+  /// element-wise, run on it unchanged; no other op may read it. The model
+  /// keeps a tensor private only between a conv and a following ReLU + conv.
+  /// Default: no private layout.
+  virtual bool has_private_layout(int64_t channels) const {
+    (void)channels;
+    return false;
+  }
   virtual std::unique_ptr<ConvOp> make_conv(const ConvGeometry& g) = 0;
   virtual std::unique_ptr<PoolOp> make_pool(const PoolGeometry& g) = 0;
   virtual std::unique_ptr<DenseOp> make_dense(const DenseGeometry& g) = 0;

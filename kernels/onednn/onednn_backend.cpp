@@ -81,8 +81,8 @@ ConvLayout conv_layout(const ConvGeometry& g) {
     HPCNN_CHECK(v == "auto" || v.empty(), "HPCNN_ONEDNN_CONV_LAYOUT='", v, "' (expected plain, blocked or auto)");
   }
   // Blocked layouts (nChw16c) pad channels to 16: worth it when the output
-  // has whole blocks of channels.
-  return g.oc % 16 == 0 ? ConvLayout::kBlocked : ConvLayout::kPlain;
+  // has whole blocks of channels, and needed when a side is private.
+  return g.oc % 16 == 0 || g.src_private || g.dst_private ? ConvLayout::kBlocked : ConvLayout::kPlain;
 }
 
 class OnednnConv final : public ConvOp {
@@ -91,8 +91,8 @@ class OnednnConv final : public ConvOp {
     const memory::dims src_dims{g.n, g.ic, g.ih, g.iw}, w_dims{g.oc, g.ic, g.kh, g.kw}, b_dims{g.oc},
         dst_dims{g.n, g.oc, g.oh, g.ow}, strides{g.stride, g.stride}, pad_l{g.pad_top, g.pad_left},
         pad_r{g.pad_bottom, g.pad_right};
-    const auto src_user = plain(src_dims, tag::nchw), w_user = plain(w_dims, tag::oihw), b_md = plain(b_dims, tag::x),
-               dst_user = plain(dst_dims, tag::nchw);
+    const auto src_user = plain(src_dims, g.src_private ? tag::nChw16c : tag::nchw), w_user = plain(w_dims, tag::oihw),
+               b_md = plain(b_dims, tag::x), dst_user = plain(dst_dims, g.dst_private ? tag::nChw16c : tag::nchw);
     // Activations cross the interface as plain NCHW. On plain NCHW oneDNN 2.6
     // (and 3.2) run convolution as im2col + GEMM; on its blocked layouts it
     // runs direct JIT kernels, 1.9x faster for keras-cnn's conv2 (fwd + both
@@ -103,18 +103,23 @@ class OnednnConv final : public ConvOp {
     // blocked diff_dst serves backward_data (the model calls them in that
     // order on the same buffers).
     blocked_ = conv_layout(g) == ConvLayout::kBlocked;
-    const auto act = [&](const memory::dims& d) { return blocked_ ? any(d) : plain(d, tag::nchw); };
+    // A private side (Backend::has_private_layout) is nChw16c at the
+    // interface too, so it needs no reorder at all.
+    const auto act = [&](const memory::dims& d, bool is_private) {
+      return is_private ? plain(d, tag::nChw16c) : blocked_ ? any(d) : plain(d, tag::nchw);
+    };
+    const auto src_md = act(src_dims, g.src_private), dst_md = act(dst_dims, g.dst_private);
     fwd_pd_ = dnnl::convolution_forward::primitive_desc(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct,
-                                        act(src_dims), any(w_dims), b_md, act(dst_dims), strides, pad_l, pad_r),
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src_md,
+                                        any(w_dims), b_md, dst_md, strides, pad_l, pad_r),
         ctx.engine);
     bwd_data_pd_ = dnnl::convolution_backward_data::primitive_desc(
-        dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, act(src_dims), any(w_dims),
-                                              act(dst_dims), strides, pad_l, pad_r),
+        dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, src_md, any(w_dims), dst_md, strides,
+                                              pad_l, pad_r),
         ctx.engine, fwd_pd_);
     bwd_w_pd_ = dnnl::convolution_backward_weights::primitive_desc(
-        dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, act(src_dims), any(w_dims), b_md,
-                                                 act(dst_dims), strides, pad_l, pad_r),
+        dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, src_md, any(w_dims), b_md, dst_md,
+                                                 strides, pad_l, pad_r),
         ctx.engine, fwd_pd_);
     fwd_ = dnnl::convolution_forward(fwd_pd_);
     bwd_data_ = dnnl::convolution_backward_data(bwd_data_pd_);
@@ -274,6 +279,8 @@ class OnednnBackend final : public HostBackend {
   // plain NCHW: 32 ms vs 4.7 ms for keras-cnn's pool at batch 128 on 2 threads,
   // measured with `hpcnn bench layers`. The host pool serves instead.
   std::unique_ptr<PoolOp> make_pool(const PoolGeometry& g) override { return make_host_max_pool(g); }
+  // nChw16c without padding: whole blocks of 16 channels.
+  bool has_private_layout(int64_t channels) const override { return channels % 16 == 0; }
   std::unique_ptr<DenseOp> make_dense(const DenseGeometry& g) override {
     return std::make_unique<OnednnDense>(ctx_, g);
   }

@@ -131,6 +131,18 @@ Model::Plan& Model::plan_for(int64_t n) {
   p.act.assign(layers + 1, nullptr);
   p.diff.assign(layers + 1, nullptr);
   p.act[0] = p.make(backend_, n * spec_.input.size());
+  // Tensors a conv hands through a ReLU to another conv may stay in the
+  // backend's private layout (Backend::has_private_layout): the first conv's
+  // output, the ReLU's output and both gradients. (Into a max-pool they do
+  // not: the pool reads memory at full bandwidth either way, and a blocked
+  // pool writing plain output was slower than the reorder it saves.)
+  const auto kind = [&](size_t i) { return i < layers ? spec_.layers[i].spec.kind : LayerKind::kFlatten; };
+  std::vector<bool> private_out(layers, false);  // layer i's output (and the ReLU's after it) private
+  for (size_t i = 0; i + 2 < layers; ++i) {
+    private_out[i] = kind(i) == LayerKind::kConv && kind(i + 1) == LayerKind::kRelu &&
+                     kind(i + 2) == LayerKind::kConv && backend_.has_private_layout(spec_.layers[i].output.c);
+  }
+  const auto private_in = [&](size_t i) { return i >= 2 && private_out[i - 2]; };
   for (size_t i = 0; i < layers; ++i) {
     const ResolvedLayer& l = spec_.layers[i];
     const int64_t out = n * l.output.size();
@@ -141,7 +153,7 @@ Model::Plan& Model::plan_for(int64_t n) {
         case LayerKind::kConv:
           p.conv[i] = backend_.make_conv({n, l.input.c, l.input.h, l.input.w, l.output.c, l.spec.kernel, l.spec.kernel,
                                           l.spec.stride, l.pad_h.before, l.pad_w.before, l.pad_h.after, l.pad_w.after,
-                                          l.output.h, l.output.w});
+                                          l.output.h, l.output.w, private_in(i), private_out[i]});
           break;
         case LayerKind::kMaxPool:
           p.pool[i] = backend_.make_pool(

@@ -84,24 +84,38 @@ TEST_CASE("Model: end-to-end gradients match finite differences", "[model][gradc
   }
 }
 
+// tiny-cnn runs plain NCHW convolutions; the second model chains convs with
+// whole blocks of 16 channels through ReLUs, so oneDNN keeps those tensors in
+// its private nChw16c layout (Backend::has_private_layout) between them.
 TEST_CASE("Model: oneDNN and reference give the same loss and gradients", "[model][onednn]") {
   auto ref = kernels::make_reference_backend();
   auto dnn = kernels::make_onednn_backend(2);
-  const ModelSpec spec = make_model("tiny-cnn");
-  Model a(spec, LossKind::kSoftmaxCrossEntropy, *ref, 42);
-  Model b(spec, LossKind::kSoftmaxCrossEntropy, *dnn, 42);
-  CHECK(a.params_host() == b.params_host());  // same seed, same init
-  const data::Batch batch = random_batch(spec, 5, LossKind::kSoftmaxCrossEntropy, 11);
-  const auto la = a.train_step(batch, 0.2f, 0);
-  const auto lb = b.train_step(batch, 0.2f, 0);
-  CHECK(la.loss_sum == Approx(lb.loss_sum).epsilon(1e-5));
-  const auto ga = a.grads_host(), gb = b.grads_host();
-  double scale = 0, worst = 0;
-  for (size_t i = 0; i < ga.size(); ++i) {
-    scale = std::max(scale, std::abs(static_cast<double>(ga[i])));
-    worst = std::max(worst, std::abs(static_cast<double>(ga[i]) - gb[i]));
+  const Shape small{1, 12, 12};
+  for (const ModelSpec& spec :
+       {make_model("tiny-cnn"), make_model("conv:16x3:same relu conv:16x3 relu conv:32x3:same relu maxpool:2 "
+                                           "dropout:0.25 flatten dense:10",
+                                           &small)}) {
+    INFO(spec.name);
+    Model a(spec, LossKind::kSoftmaxCrossEntropy, *ref, 42);
+    Model b(spec, LossKind::kSoftmaxCrossEntropy, *dnn, 42);
+    CHECK(a.params_host() == b.params_host());  // same seed, same init
+    const data::Batch batch = random_batch(spec, 5, LossKind::kSoftmaxCrossEntropy, 11);
+    const auto la = a.train_step(batch, 0.2f, 0);
+    const auto lb = b.train_step(batch, 0.2f, 0);
+    CHECK(la.loss_sum == Approx(lb.loss_sum).epsilon(1e-5));
+    const auto ga = a.grads_host(), gb = b.grads_host();
+    double scale = 0, worst = 0;
+    for (size_t i = 0; i < ga.size(); ++i) {
+      scale = std::max(scale, std::abs(static_cast<double>(ga[i])));
+      worst = std::max(worst, std::abs(static_cast<double>(ga[i]) - gb[i]));
+    }
+    CHECK(worst <= 1e-4 * scale);
+    std::vector<float> oa, ob;
+    const auto ea = a.evaluate(batch, &oa), eb = b.evaluate(batch, &ob);
+    CHECK(ea.loss_sum == Approx(eb.loss_sum).epsilon(1e-5));
+    REQUIRE(oa.size() == ob.size());
+    for (size_t i = 0; i < oa.size(); ++i) CHECK(ob[i] == Approx(oa[i]).margin(1e-4));
   }
-  CHECK(worst <= 1e-4 * scale);
 }
 
 TEST_CASE("Model: dropout masks depend on the global sample index, not the batch", "[model]") {
