@@ -197,12 +197,25 @@ std::string backend_choices();
 /// The kind named `text`; throws UsageError listing the names otherwise.
 BackendKind parse_backend(const std::string& text);
 
+/// The arithmetic of the convolutions. FP32 is the default and bit-reproducible;
+/// BF16 (onednn only, on CPUs with AVX512-BF16 or AMX) converts a conv's
+/// inputs to bfloat16 and accumulates in FP32, while weights, optimizer state,
+/// activations between layers and dense layers stay FP32.
+enum class Precision { kFp32, kBf16 };
+const char* precision_name(Precision p);
+/// "fp32" or "bf16"; throws UsageError otherwise.
+Precision parse_precision(const std::string& text);
+/// Whether oneDNN computes BF16 natively on this CPU; `isa`, when given,
+/// receives the best instruction set oneDNN found ("avx512_core_bf16").
+bool cpu_computes_bf16(std::string* isa = nullptr);
+
 /// How to make a backend.
 struct BackendOptions {
   int threads = 0;          ///< CPU compute threads (0: the runtime's default)
   int gpu = -1;             ///< CUDA device; -1: local_rank % visible devices
   int local_rank = 0;       ///< this rank's index among the ranks of its node
   bool allow_tf32 = false;  ///< cuda: let cuDNN/cuBLAS use TF32 tensor cores
+  Precision precision = Precision::kFp32;
 };
 
 /// A backend of `kind`. Throws UsageError (one line, the CUDA error named)
@@ -213,8 +226,9 @@ std::unique_ptr<Backend> make_backend(BackendKind kind, int threads);
 
 /// The reference backend: plain loops on the host, the oracle of every test.
 std::unique_ptr<Backend> make_reference_backend();
-/// oneDNN on the CPU with `threads` OpenMP threads (0: leave the runtime's default).
-std::unique_ptr<Backend> make_onednn_backend(int threads);
+/// oneDNN on the CPU with `threads` OpenMP threads (0: leave the runtime's
+/// default). BF16 on a CPU without it: UsageError naming the ISA found.
+std::unique_ptr<Backend> make_onednn_backend(int threads, Precision precision = Precision::kFp32);
 /// cuDNN + cuBLAS + hpcnn's CUDA kernels on one GPU (kernels/cuda/).
 std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options);
 /// True when this build contains the CUDA backend.

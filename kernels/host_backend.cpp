@@ -155,9 +155,21 @@ BackendKind parse_backend(const std::string& text) {
   throw UsageError("--backend: unknown backend '" + text + "' (expected " + backend_choices() + ")");
 }
 
+const char* precision_name(Precision p) { return p == Precision::kBf16 ? "bf16" : "fp32"; }
+
+Precision parse_precision(const std::string& text) {
+  if (text == "fp32") return Precision::kFp32;
+  if (text == "bf16") return Precision::kBf16;
+  throw UsageError("--precision: unknown precision '" + text + "' (expected fp32 or bf16)");
+}
+
 std::unique_ptr<Backend> make_backend(BackendKind kind, const BackendOptions& options) {
+  if (options.precision != Precision::kFp32 && kind != BackendKind::kOnednn) {
+    throw UsageError(std::string("--precision ") + precision_name(options.precision) +
+                     ": only the onednn backend has it, not " + backend_name(kind));
+  }
   switch (kind) {
-    case BackendKind::kOnednn: return make_onednn_backend(options.threads);
+    case BackendKind::kOnednn: return make_onednn_backend(options.threads, options.precision);
     case BackendKind::kReference: return make_reference_backend();
     case BackendKind::kCuda: return make_cuda_backend(options);
     case BackendKind::kPoisoned: return make_poisoned_backend();

@@ -87,7 +87,11 @@ ConvLayout conv_layout(const ConvGeometry& g) {
 
 class OnednnConv final : public ConvOp {
  public:
-  OnednnConv(Context& ctx, const ConvGeometry& g) : ctx_(ctx) {
+  /// `bf16`: src, weights and diff_dst are converted to BF16 by the edge
+  /// reorders and the convolution computes in BF16 (AVX512-BF16 or AMX),
+  /// accumulating in FP32; dst, diff_src, diff_weights and diff_bias stay FP32,
+  /// and so do the weights the optimizer updates.
+  OnednnConv(Context& ctx, const ConvGeometry& g, bool bf16) : ctx_(ctx) {
     const memory::dims src_dims{g.n, g.ic, g.ih, g.iw}, w_dims{g.oc, g.ic, g.kh, g.kw}, b_dims{g.oc},
         dst_dims{g.n, g.oc, g.oh, g.ow}, strides{g.stride, g.stride}, pad_l{g.pad_top, g.pad_left},
         pad_r{g.pad_bottom, g.pad_right};
@@ -102,23 +106,27 @@ class OnednnConv final : public ConvOp {
     // forward's blocked src serves backward_weights, and backward_weights's
     // blocked diff_dst serves backward_data (the model calls them in that
     // order on the same buffers).
-    blocked_ = conv_layout(g) == ConvLayout::kBlocked;
+    blocked_ = bf16 || conv_layout(g) == ConvLayout::kBlocked;
     // A private side (Backend::has_private_layout) is nChw16c at the
-    // interface too, so it needs no reorder at all.
-    const auto act = [&](const memory::dims& d, bool is_private) {
-      return is_private ? plain(d, tag::nChw16c) : blocked_ ? any(d) : plain(d, tag::nchw);
+    // interface too, so in FP32 it needs no reorder at all.
+    const auto act = [&](const memory::dims& d, bool is_private, dt type) {
+      if (is_private) return memory::desc(d, type, tag::nChw16c);
+      return blocked_ ? memory::desc(d, type, tag::any) : memory::desc(d, type, tag::nchw);
     };
-    const auto src_md = act(src_dims, g.src_private), dst_md = act(dst_dims, g.dst_private);
+    const dt in = bf16 ? dt::bf16 : dt::f32;  // what the convolution reads: src, weights, diff_dst
+    const auto src_in = act(src_dims, g.src_private, in), src_out = act(src_dims, g.src_private, dt::f32),
+               dst_in = act(dst_dims, g.dst_private, in), dst_out = act(dst_dims, g.dst_private, dt::f32),
+               w_in = memory::desc(w_dims, in, tag::any);
     fwd_pd_ = dnnl::convolution_forward::primitive_desc(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src_md,
-                                        any(w_dims), b_md, dst_md, strides, pad_l, pad_r),
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, src_in,
+                                        w_in, b_md, dst_out, strides, pad_l, pad_r),
         ctx.engine);
     bwd_data_pd_ = dnnl::convolution_backward_data::primitive_desc(
-        dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, src_md, any(w_dims), dst_md, strides,
+        dnnl::convolution_backward_data::desc(dnnl::algorithm::convolution_direct, src_out, w_in, dst_in, strides,
                                               pad_l, pad_r),
         ctx.engine, fwd_pd_);
     bwd_w_pd_ = dnnl::convolution_backward_weights::primitive_desc(
-        dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, src_md, any(w_dims), b_md, dst_md,
+        dnnl::convolution_backward_weights::desc(dnnl::algorithm::convolution_direct, src_in, any(w_dims), b_md, dst_in,
                                                  strides, pad_l, pad_r),
         ctx.engine, fwd_pd_);
     fwd_ = dnnl::convolution_forward(fwd_pd_);
@@ -269,12 +277,14 @@ class OnednnDense final : public DenseOp {
 
 class OnednnBackend final : public HostBackend {
  public:
-  explicit OnednnBackend(int threads) {
+  OnednnBackend(int threads, Precision precision) : bf16_(precision == Precision::kBf16) {
     if (threads > 0) omp_set_num_threads(threads);
     flush_denormals_on_compute_threads();
   }
   std::string name() const override { return "onednn"; }
-  std::unique_ptr<ConvOp> make_conv(const ConvGeometry& g) override { return std::make_unique<OnednnConv>(ctx_, g); }
+  std::unique_ptr<ConvOp> make_conv(const ConvGeometry& g) override {
+    return std::make_unique<OnednnConv>(ctx_, g, bf16_);
+  }
   // oneDNN's max pooling (pooling_forward, algorithm::pooling_max) is slow on
   // plain NCHW: 32 ms vs 4.7 ms for keras-cnn's pool at batch 128 on 2 threads,
   // measured with `hpcnn bench layers`. The host pool serves instead.
@@ -287,13 +297,36 @@ class OnednnBackend final : public HostBackend {
 
  private:
   Context ctx_;
+  bool bf16_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_onednn_backend(int threads) {
+bool cpu_computes_bf16(std::string* isa) {
+  const dnnl::cpu_isa found = dnnl::get_effective_cpu_isa();
+  if (isa != nullptr) {
+    switch (found) {
+      case dnnl::cpu_isa::avx512_core_amx: *isa = "avx512_core_amx"; break;
+      case dnnl::cpu_isa::avx512_core_bf16: *isa = "avx512_core_bf16"; break;
+      case dnnl::cpu_isa::avx512_core_vnni: *isa = "avx512_core_vnni"; break;
+      case dnnl::cpu_isa::avx512_core: *isa = "avx512_core"; break;
+      case dnnl::cpu_isa::avx2: *isa = "avx2"; break;
+      default: *isa = "older than avx2"; break;
+    }
+  }
+  return found == dnnl::cpu_isa::avx512_core_bf16 || found == dnnl::cpu_isa::avx512_core_amx;
+}
+
+std::unique_ptr<Backend> make_onednn_backend(int threads, Precision precision) {
+  if (precision == Precision::kBf16) {
+    std::string isa;
+    if (!cpu_computes_bf16(&isa)) {
+      throw UsageError("--precision bf16: this CPU has no BF16 arithmetic (oneDNN's best ISA here is " + isa +
+                       "; BF16 needs AVX512-BF16 or AMX): use --precision fp32");
+    }
+  }
   try {
-    return std::make_unique<OnednnBackend>(threads);
+    return std::make_unique<OnednnBackend>(threads, precision);
   } catch (const dnnl::error& e) {
     HPCNN_THROW("oneDNN: cannot create a CPU engine: ", e.what());
   }

@@ -17,7 +17,7 @@ int run_bench_layers(const Args& args) {
   spec.summary =
       "Time forward and backward of every layer of a model over random data (synchronising after each\n"
       "layer), after warm-up steps. Shows where a training step's time goes.";
-  std::string model_name = "keras-cnn", input_text, backend_name = "onednn";
+  std::string model_name = "keras-cnn", input_text, backend_name = "onednn", precision = "fp32";
   long long batch = 128;
   int threads = 0, steps = 10, warmup = 2;
   // clang-format off
@@ -28,7 +28,9 @@ int run_bench_layers(const Args& args) {
       ("steps", po::value<int>(&steps)->default_value(steps), "timed steps")
       ("warmup", po::value<int>(&warmup)->default_value(warmup), "untimed steps first")
       ("threads,t", po::value<int>(&threads)->default_value(0), "compute threads (0: default)")
-      ("backend", po::value<std::string>(&backend_name)->default_value(backend_name), kernels::backend_choices().c_str());
+      ("backend", po::value<std::string>(&backend_name)->default_value(backend_name), kernels::backend_choices().c_str())
+      ("precision", po::value<std::string>(&precision)->default_value(precision),
+       "convolution arithmetic: fp32 | bf16 (onednn, CPUs with AVX512-BF16 or AMX)");
   // clang-format on
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
@@ -38,7 +40,10 @@ int run_bench_layers(const Args& args) {
   model::Shape input;
   if (!input_text.empty()) input = model::parse_shape(input_text);
   model::ModelSpec m = model::make_model(model_name, input_text.empty() ? nullptr : &input);
-  auto backend = kernels::make_backend(kernels::parse_backend(backend_name), threads);
+  kernels::BackendOptions options;
+  options.threads = threads;
+  options.precision = kernels::parse_precision(precision);
+  auto backend = kernels::make_backend(kernels::parse_backend(backend_name), options);
   const int64_t outputs = m.output().size();
   const bool classification = outputs > 1;
   model::Model net(m, classification ? model::LossKind::kSoftmaxCrossEntropy : model::LossKind::kMeanSquaredError,

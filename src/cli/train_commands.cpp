@@ -101,7 +101,7 @@ void apply_recorded_config(const fs::path& dir, const po::variables_map& vm,
       {"backend", "backend"},     {"validation-split", "validation_split"},
       {"max-steps", "max_steps"}, {"eval-batch", "eval_batch"},
       {"sampling", "sampling"},   {"shuffle-window", "shuffle_window"},
-      {"augment", "augment"}};
+      {"augment", "augment"},     {"precision", "precision"}};
   auto given = [&](const char* option) { return vm.count(option) != 0 && !vm[option].defaulted(); };
   for (const auto& [option, key] : kOptions) {
     if (!given(option) && config.contains(key)) set(option, config[key]);
@@ -142,7 +142,7 @@ int run_train(const Args& args) {
   train::TrainConfig c;
   std::string data_dir = "datasets/fashion-mnist", out, optimizer = "adam", checkpoint;
   unsigned long seed = 42;
-  std::string allreduce = "auto", bucket_text = "auto", backend = "onednn";
+  std::string allreduce = "auto", bucket_text = "auto", backend = "onednn", precision = "fp32";
   long long batch = 128, global_batch = 0, max_steps = 0, eval_batch = 500, cache_mb = 4096;
   int ranks_per_node = 0;
   std::string resume, checkpoint_every = "30m", verify_data = "auto", sampling = "global";
@@ -171,6 +171,9 @@ int run_train(const Args& args) {
       ("seed", po::value<unsigned long>(&seed)->default_value(42), "seed for initialisation, shuffling and dropout")
       ("threads,t", po::value<int>(&c.threads)->default_value(0), "compute threads (0: OMP_NUM_THREADS or all cores)")
       ("backend", po::value<std::string>(&backend)->default_value(backend), kernels::backend_choices().c_str())
+      ("precision", po::value<std::string>(&precision)->default_value(precision),
+       "convolution arithmetic: fp32 (default, bit-reproducible) | bf16 (onednn on CPUs with AVX512-BF16 or AMX; "
+       "weights, optimizer and dense layers stay fp32)")
       ("validation-split", po::value<double>(&c.validation_split)->default_value(0.0),
        "hold out the last fraction of train for validation when the dataset has no validation split")
       ("max-steps", po::value<long long>(&max_steps)->default_value(0), "stop after this many steps (0: all epochs)")
@@ -247,6 +250,8 @@ int run_train(const Args& args) {
           c.threads = v.get<int>();
         else if (option == "backend")
           backend = v.get<std::string>();
+        else if (option == "precision")
+          precision = v.get<std::string>();
         else if (option == "validation-split")
           c.validation_split = v.get<double>();
         else if (option == "max-steps")
@@ -301,6 +306,7 @@ int run_train(const Args& args) {
   require_range("validation-split", c.validation_split, 0.0, 0.99);
   c.optimizer.kind = model::parse_optimizer(optimizer);
   c.backend = kernels::parse_backend(backend);
+  c.precision = kernels::parse_precision(precision);
   c.data_dir = data_dir;
   c.seed = seed;
   c.batch = batch;

@@ -91,6 +91,7 @@ nlohmann::json TrainConfig::to_json() const {
       {"seed", seed},
       {"threads", threads},
       {"backend", kernels::backend_name(backend)},
+      {"precision", kernels::precision_name(precision)},
       {"validation_split", validation_split},
       {"sampling", data::sampling_mode_name(sampling)},
       {"shuffle_window", sampling == data::SamplingMode::kLocal ? nlohmann::json(shuffle_window) : nlohmann::json()},
@@ -421,11 +422,12 @@ std::string resume_mismatch(const nlohmann::json& recorded, const nlohmann::json
   static const char* kKeys[] = {"model",        "optimizer",     "lr",           "beta1",    "beta2",
                                 "adam_epsilon", "momentum",      "seed",         "backend",  "validation_split",
                                 "eval_batch",   "evaluate_test", "global_batch", "sampling", "shuffle_window",
-                                "augment"};
+                                "augment",      "precision"};
   // Keys newer than some run.json files, with the value their absence meant.
   auto value = [](const nlohmann::json& config, const std::string& key) {
     if (config.contains(key)) return config[key];
-    return key == "augment" ? nlohmann::json("off") : nlohmann::json();
+    if (key == "augment") return nlohmann::json("off");
+    return key == "precision" ? nlohmann::json("fp32") : nlohmann::json();
   };
   for (const char* key : kKeys) {
     const nlohmann::json a = value(recorded, key);
@@ -463,7 +465,10 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   const model::LossKind loss_kind =
       classification_ ? model::LossKind::kSoftmaxCrossEntropy : model::LossKind::kMeanSquaredError;
   check_model_fits(spec, loss_kind, manifest_, "model '" + c.model + "'");
-  backend_ = kernels::make_backend(c.backend, c.threads);
+  kernels::BackendOptions backend_options;
+  backend_options.threads = c.threads;
+  backend_options.precision = c.precision;
+  backend_ = kernels::make_backend(c.backend, backend_options);
   const int64_t n_params = spec.total_params();
   global_batch_ = c.global_batch > 0 ? c.global_batch : c.batch * world_;
   // The all-reduce, resolved once (`auto` by the size of a reduction block).
