@@ -32,6 +32,8 @@ struct ConvGeometry {
   /// instead of plain NCHW (see Backend::has_private_layout); the model sets
   /// these only where both sides of the tensor agreed.
   bool src_private = false, dst_private = false;
+  /// forward also applies ReLU to dst (only when Backend::fuses_conv_relu()).
+  bool relu = false;
 };
 
 struct PoolGeometry {
@@ -136,6 +138,9 @@ class Backend {
   /// element-wise, run on it unchanged; no other op may read it. The model
   /// keeps a tensor private only between a conv and a following ReLU + conv.
   /// Default: no private layout.
+  /// Whether make_conv honours ConvGeometry::relu (a ReLU fused into the
+  /// convolution's forward, saving a pass over its output). Default: no.
+  virtual bool fuses_conv_relu() const { return false; }
   virtual bool has_private_layout(int64_t channels) const {
     (void)channels;
     return false;

@@ -92,9 +92,10 @@ struct Model::Plan {
   std::vector<std::unique_ptr<kernels::PoolOp>> pool;
   std::vector<std::unique_ptr<kernels::DenseOp>> dense;
   std::vector<DeviceBuffer> owned;
-  std::vector<float*> act;   // act[0] input .. act[L] output
-  std::vector<float*> diff;  // diff[k] = dL/d act[k] (diff[0] unused)
-  DeviceBuffer targets;      // regression targets (N, T)
+  std::vector<float*> act;       // act[0] input .. act[L] output
+  std::vector<float*> diff;      // diff[k] = dL/d act[k] (diff[0] unused)
+  std::vector<bool> relu_fused;  // per layer: a ReLU the conv before it applies
+  DeviceBuffer targets;          // regression targets (N, T)
 
   float* make(kernels::Backend& b, int64_t count) {
     owned.emplace_back(b, count);
@@ -143,6 +144,12 @@ Model::Plan& Model::plan_for(int64_t n) {
                      kind(i + 2) == LayerKind::kConv && backend_.has_private_layout(spec_.layers[i].output.c);
   }
   const auto private_in = [&](size_t i) { return i >= 2 && private_out[i - 2]; };
+  // A ReLU right after a conv runs inside the conv's forward where the backend
+  // can (Backend::fuses_conv_relu): the conv writes the ReLU's output, and the
+  // two layers share that buffer (nothing reads the value before the ReLU).
+  p.relu_fused.assign(layers, false);
+  for (size_t i = 1; i < layers; ++i)
+    p.relu_fused[i] = kind(i) == LayerKind::kRelu && kind(i - 1) == LayerKind::kConv && backend_.fuses_conv_relu();
   for (size_t i = 0; i < layers; ++i) {
     const ResolvedLayer& l = spec_.layers[i];
     const int64_t out = n * l.output.size();
@@ -153,7 +160,8 @@ Model::Plan& Model::plan_for(int64_t n) {
         case LayerKind::kConv:
           p.conv[i] = backend_.make_conv({n, l.input.c, l.input.h, l.input.w, l.output.c, l.spec.kernel, l.spec.kernel,
                                           l.spec.stride, l.pad_h.before, l.pad_w.before, l.pad_h.after, l.pad_w.after,
-                                          l.output.h, l.output.w, private_in(i), private_out[i]});
+                                          l.output.h, l.output.w, private_in(i), private_out[i],
+                                          i + 1 < layers && p.relu_fused[i + 1]});
           break;
         case LayerKind::kMaxPool:
           p.pool[i] = backend_.make_pool(
@@ -170,8 +178,8 @@ Model::Plan& Model::plan_for(int64_t n) {
       HPCNN_THROW("model: layer ", i + 1, " '", l.spec.str(), "' on input ", l.input.str(), " with batch ", n, ": the ",
                   backend_.name(), " backend cannot run it (", e.what(), ")");
     }
-    // Flatten is a reshape: it shares its input's buffers.
-    const bool alias = l.spec.kind == LayerKind::kFlatten;
+    // Flatten is a reshape: it shares its input's buffers; so does a fused ReLU.
+    const bool alias = l.spec.kind == LayerKind::kFlatten || p.relu_fused[i];
     p.act[i + 1] = alias ? p.act[i] : p.make(backend_, out);
   }
   // diff[k] is the gradient of act[k]; a flatten (layer k) passes its output
@@ -289,7 +297,9 @@ void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t ep
       case LayerKind::kConv: p.conv[i]->forward(src, params + v.weights_offset, params + v.bias_offset, dst); break;
       case LayerKind::kMaxPool: p.pool[i]->forward(src, dst); break;
       case LayerKind::kDense: p.dense[i]->forward(src, params + v.weights_offset, params + v.bias_offset, dst); break;
-      case LayerKind::kRelu: backend_.relu_forward(src, dst, count); break;
+      case LayerKind::kRelu:
+        if (!p.relu_fused[i]) backend_.relu_forward(src, dst, count);  // fused: the conv wrote it (src == dst)
+        break;
       case LayerKind::kDropout:
         if (training && l.spec.rate > 0.0) {
           // The mask is a pure function of (seed, epoch, layer, global sample
