@@ -46,6 +46,16 @@ expect_exit 1 "layer 1 'conv:100000x4096:same'.*weights" "$HPCNN" summary -q --m
 expect_exit 1 "layer 2 'dense:2147483647'.*weights" "$HPCNN" summary -q --model 'flatten dense:2147483647' --input 1x28x28
 expect_exit 1 "input shape \(65536, 65536, 65536\)" "$HPCNN" summary -q --model 'flatten dense:10' --input 65536x65536x65536
 expect_exit 1 "layer 3 'dense:32768'.*total parameter count" "$HPCNN" summary -q --model 'dense:32768 relu dense:32768 relu dense:32768' --input 32768
+# --precision: a name check, the backends that have it, the CPUs that have it.
+expect_exit 2 "--precision: unknown precision 'fp16' \(expected fp32 or bf16\)" "$HPCNN" bench layers -q --precision fp16
+expect_exit 2 "--precision bf16: only the onednn backend has it, not reference" \
+  "$HPCNN" bench layers -q --backend reference --precision bf16
+if "$HPCNN" bench layers -q --model tiny-cnn --batch 2 --steps 1 --warmup 0 --precision bf16 > bf16.out 2>&1; then
+  pass  # this CPU computes BF16 (AVX512-BF16 or AMX)
+else
+  grep -q "^hpcnn: --precision bf16: this CPU has no BF16 arithmetic (oneDNN's best ISA here is" bf16.out && pass ||
+    fail "bf16 refusal: $(cat bf16.out)"
+fi
 expect_exit 1 "'conv:2x3:s2147483648:same': kernel 3 and stride 2147483648" "$HPCNN" bench layers -q --backend reference --model 'conv:2x3:s2147483648:same flatten dense:2' --input 1x28x28
 expect_exit 1 "a batch of 1000000 samples.*GiB" "$HPCNN" bench layers -q --backend reference --model 'conv:1024x3:same' --input 1x1024x1024 --batch 1000000
 for cmd in "data import-idx" "data synth" "data inspect" "data verify" "info"; do
