@@ -1,5 +1,4 @@
-// Placeholders until the CUDA backend (kernels/cuda/) and the poisoned-device
-// test backend (kernels/poisoned/) land: both refuse in one line.
+// Placeholder until the CUDA backend (kernels/cuda/) lands: it refuses in one line.
 #include "backend.hpp"
 #include "core/error.hpp"
 
@@ -10,9 +9,5 @@ std::unique_ptr<Backend> make_cuda_backend(const BackendOptions&) {
 }
 
 bool cuda_backend_compiled() { return false; }
-
-std::unique_ptr<Backend> make_poisoned_backend() {
-  throw UsageError("--backend poisoned: not available in this build yet");
-}
 
 }  // namespace hpcnn::kernels

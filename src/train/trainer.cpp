@@ -134,6 +134,7 @@ nlohmann::json TrainResult::to_json(const TrainConfig& c) const {
   };
   if (resumed_from_step >= 0) j["resumed_from_step"] = resumed_from_step;
   if (!ranks.empty()) j["ranks"] = ranks;
+  if (!device_transfers.is_null()) j["device_transfers"] = device_transfers;
   if (test) j["test"] = test->to_json();
   return j;
 }
@@ -511,7 +512,13 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
     }
   }
   // The gradient exchange, built once.
-  if (exchange) reducer_ = comm::make_host_reducer(*comm_, algo_, net_->grads(), net_->num_params());
+  // Gradients in device memory go through host staging buffers (the MPI
+  // algorithms) on a GPU backend; never hand device pointers to host code.
+  if (exchange) {
+    reducer_ = backend_->device() == kernels::DeviceKind::kGpu
+                   ? comm::make_staged_reducer(*comm_, algo_, *backend_, net_->grads(), net_->num_params())
+                   : comm::make_host_reducer(*comm_, algo_, net_->grads(), net_->num_params());
+  }
   if (rank_ == 0) {
     log.info(cat("model ", c.model, ": ", net_->num_params(), " parameters, backend ", backend_->name(), ", dataset ",
                  manifest_.name, " (", manifest_.split("train").num_samples(), " training samples)"));
@@ -954,11 +961,29 @@ TrainResult TrainingRun::run() {
   last_checkpoint_ = Clock::now();
   // Where to start: the beginning, or where the resumed run stood.
   const auto [first_epoch, first_step] = start_position();
+  const kernels::TransferCounters transfers_before = backend_->transfers();
+  const int64_t steps_before = global_step_;
   for (int e = first_epoch; e <= c_.epochs; ++e) {
     const bool go_on = epoch(e, e == first_epoch ? first_step : 0);
     if (!go_on) break;
   }
   result_.global_steps = global_step_;
+  if (backend_->device() == kernels::DeviceKind::kGpu && global_step_ > steps_before) {
+    // What a step moves between host and device on this rank (checkpoints
+    // included): the numbers a GPU run should keep small.
+    const kernels::TransferCounters t = backend_->transfers();
+    const auto per_step = [&](int64_t v) {
+      return static_cast<double>(v) / static_cast<double>(global_step_ - steps_before);
+    };
+    result_.device_transfers = {
+        {"host_to_device_bytes_per_step", per_step(t.host_to_device_bytes - transfers_before.host_to_device_bytes)},
+        {"device_to_host_bytes_per_step", per_step(t.device_to_host_bytes - transfers_before.device_to_host_bytes)},
+        {"uploads_per_step", per_step(t.uploads - transfers_before.uploads)},
+        {"downloads_per_step", per_step(t.downloads - transfers_before.downloads)}};
+    log_.info(cat("host<->device per step (rank ", rank_,
+                  "): ", result_.device_transfers["host_to_device_bytes_per_step"].get<double>(), " bytes up, ",
+                  result_.device_transfers["device_to_host_bytes_per_step"].get<double>(), " bytes down"));
+  }
   mark(RunPhase::kFinish);
   if (timer_) timer_->finish();
   if (stop_signal_ != 0) {

@@ -134,6 +134,9 @@ struct TrainResult {
   /// read calls returned (/proc/self/io rchar: HDF5's real reads, page cache
   /// hits included) and fetched from storage (read_bytes).
   nlohmann::json ranks = nlohmann::json::array();
+  /// GPU backends: rank 0's host<->device bytes and calls per training step
+  /// (Backend::transfers); null on CPU backends.
+  nlohmann::json device_transfers;
   nlohmann::json to_json(const TrainConfig& config) const;
 };
 

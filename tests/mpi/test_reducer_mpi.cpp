@@ -52,6 +52,7 @@ bool same_bytes(const std::vector<float>& a, const std::vector<float>& b) {
 void check_reducers(Communicator& comm, AllreduceAlgo algo) {
   const int p = comm.size();
   auto backend = kernels::make_reference_backend();
+  auto poisoned = kernels::make_poisoned_backend();
   for (int64_t n :
        {int64_t{0}, int64_t{1}, int64_t{std::max(p - 1, 0)}, int64_t{p + 1}, int64_t{1000003}, 3 * kReduceBlock}) {
     INFO(allreduce_name(algo) << ", " << p << " ranks, " << comm.num_nodes() << " nodes, " << n << " floats");
@@ -79,20 +80,25 @@ void check_reducers(Communicator& comm, AllreduceAlgo algo) {
         CHECK(same_bytes(bucketed, whole));
       }
     }
-    // Staged through a backend's memory.
-    float* device = backend->allocate(n);
-    const std::vector<float> in = random_input(comm.rank(), n);
-    backend->upload(device, in.data(), n);
-    {
-      auto staged = make_staged_reducer(comm, algo, *backend, device, n);
-      CHECK(std::string(staged->kind()) == "staged");
-      for (const auto& [first, last] : layers_tail_first(n, 7)) staged->start(first, last - first);
-      staged->wait();
+    // Staged through a backend's memory: the reference backend's (host
+    // memory) and the poisoned test backend's, whose device pointers kill the
+    // process if the reducer ever dereferences one on the host.
+    for (kernels::Backend* b : {backend.get(), poisoned.get()}) {
+      INFO("staged on " << b->name());
+      float* device = b->allocate(n);
+      const std::vector<float> in = random_input(comm.rank(), n);
+      b->upload(device, in.data(), n);
+      {
+        auto staged = make_staged_reducer(comm, algo, *b, device, n);
+        CHECK(std::string(staged->kind()) == "staged");
+        for (const auto& [first, last] : layers_tail_first(n, 7)) staged->start(first, last - first);
+        staged->wait();
+      }
+      std::vector<float> out(static_cast<size_t>(n));
+      b->download(out.data(), device, n);
+      b->release(device);
+      CHECK(same_bytes(out, whole));
     }
-    std::vector<float> out(static_cast<size_t>(n));
-    backend->download(out.data(), device, n);
-    backend->release(device);
-    CHECK(same_bytes(out, whole));
   }
 }
 }  // namespace
