@@ -40,6 +40,10 @@ struct PoolGeometry {
   int64_t n = 1, c = 1, ih = 1, iw = 1;  ///< src (N, C, IH, IW)
   int64_t kernel = 1, stride = 1;        ///< max pooling, no padding
   int64_t oh = 1, ow = 1;                ///< dst (N, C, OH, OW)
+  /// backward also applies the gradient of the ReLU whose output src is:
+  /// gradient only where the window's maximum is > 0 (only when
+  /// Backend::fuses_relu_into_pool()).
+  bool relu_grad = false;
 };
 
 struct DenseGeometry {
@@ -141,6 +145,9 @@ class Backend {
   /// Whether make_conv honours ConvGeometry::relu (a ReLU fused into the
   /// convolution's forward, saving a pass over its output). Default: no.
   virtual bool fuses_conv_relu() const { return false; }
+  /// Whether make_pool honours PoolGeometry::relu_grad (a ReLU's backward
+  /// folded into the max-pool's after it, saving a pass). Default: no.
+  virtual bool fuses_relu_into_pool() const { return false; }
   virtual bool has_private_layout(int64_t channels) const {
     (void)channels;
     return false;

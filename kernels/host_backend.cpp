@@ -244,14 +244,21 @@ class HostMaxPool final : public PoolOp {
       int32_t* a = argmax_.data() + p * out_plane;
       if (g_.kernel == 2 && g_.stride == 2) {
         for (int64_t oh = 0; oh < g_.oh; ++oh) pool_2x2_row(s, g_.iw, oh, g_.ow, d + oh * g_.ow, a + oh * g_.ow);
-        continue;
+      } else {
+        for (int64_t oh = 0; oh < g_.oh; ++oh)
+          for (int64_t ow = 0; ow < g_.ow; ++ow) {
+            int64_t at = 0;
+            d[oh * g_.ow + ow] = maths::max_pool_window(s, g_.iw, oh * g_.stride, ow * g_.stride, g_.kernel, &at);
+            a[oh * g_.ow + ow] = static_cast<int32_t>(at);
+          }
       }
-      for (int64_t oh = 0; oh < g_.oh; ++oh)
-        for (int64_t ow = 0; ow < g_.ow; ++ow) {
-          int64_t at = 0;
-          d[oh * g_.ow + ow] = maths::max_pool_window(s, g_.iw, oh * g_.stride, ow * g_.stride, g_.kernel, &at);
-          a[oh * g_.ow + ow] = static_cast<int32_t>(at);
-        }
+      // A ReLU's gradient folded in: src is its output, so the winner is
+      // where its gradient passes, exactly when the maximum is > 0 (the
+      // ReLU's rule on its output; NaN and 0 stop it). Stopped winners are
+      // stored complemented (~at < 0).
+      if (g_.relu_grad) {
+        for (int64_t o = 0; o < out_plane; ++o) a[o] = d[o] > 0.0f ? a[o] : ~a[o];
+      }
     }
   }
 
@@ -263,7 +270,12 @@ class HostMaxPool final : public PoolOp {
       const float* dd = diff_dst + p * out_plane;
       const int32_t* a = argmax_.data() + p * out_plane;
       for (int64_t i = 0; i < in_plane; ++i) ds[i] = 0.0f;
-      for (int64_t o = 0; o < out_plane; ++o) ds[a[o]] += dd[o];
+      // Branch-free: a stopped winner (~at) gets +0, which leaves its 0 as
+      // the ReLU's gradient would (and never lets a NaN through).
+      for (int64_t o = 0; o < out_plane; ++o) {
+        const bool pass = a[o] >= 0;
+        ds[pass ? a[o] : ~a[o]] += pass ? dd[o] : 0.0f;
+      }
     }
   }
 

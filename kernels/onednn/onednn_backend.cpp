@@ -298,6 +298,7 @@ class OnednnBackend final : public HostBackend {
   // measured with `hpcnn bench layers`. The host pool serves instead.
   std::unique_ptr<PoolOp> make_pool(const PoolGeometry& g) override { return make_host_max_pool(g); }
   bool fuses_conv_relu() const override { return true; }
+  bool fuses_relu_into_pool() const override { return true; }  // the host pool (make_pool below)
   // nChw16c without padding: whole blocks of 16 channels.
   bool has_private_layout(int64_t channels) const override { return channels % 16 == 0; }
   std::unique_ptr<DenseOp> make_dense(const DenseGeometry& g) override {

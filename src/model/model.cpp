@@ -92,10 +92,11 @@ struct Model::Plan {
   std::vector<std::unique_ptr<kernels::PoolOp>> pool;
   std::vector<std::unique_ptr<kernels::DenseOp>> dense;
   std::vector<DeviceBuffer> owned;
-  std::vector<float*> act;       // act[0] input .. act[L] output
-  std::vector<float*> diff;      // diff[k] = dL/d act[k] (diff[0] unused)
-  std::vector<bool> relu_fused;  // per layer: a ReLU the conv before it applies
-  DeviceBuffer targets;          // regression targets (N, T)
+  std::vector<float*> act;         // act[0] input .. act[L] output
+  std::vector<float*> diff;        // diff[k] = dL/d act[k] (diff[0] unused)
+  std::vector<bool> relu_fused;    // per layer: a ReLU the conv before it applies
+  std::vector<bool> relu_in_pool;  // per layer: a ReLU whose backward the max-pool after it does
+  DeviceBuffer targets;            // regression targets (N, T)
 
   float* make(kernels::Backend& b, int64_t count) {
     owned.emplace_back(b, count);
@@ -148,6 +149,13 @@ Model::Plan& Model::plan_for(int64_t n) {
   // can (Backend::fuses_conv_relu): the conv writes the ReLU's output, and the
   // two layers share that buffer (nothing reads the value before the ReLU).
   p.relu_fused.assign(layers, false);
+  // A ReLU right before a max-pool leaves its backward to the pool where the
+  // backend can (Backend::fuses_relu_into_pool): the pool passes gradient
+  // only where the ReLU would, and the ReLU's input gradient is the pool's.
+  p.relu_in_pool.assign(layers, false);
+  for (size_t i = 0; i + 1 < layers; ++i)
+    p.relu_in_pool[i] =
+        kind(i) == LayerKind::kRelu && kind(i + 1) == LayerKind::kMaxPool && backend_.fuses_relu_into_pool();
   for (size_t i = 1; i < layers; ++i)
     p.relu_fused[i] = kind(i) == LayerKind::kRelu && kind(i - 1) == LayerKind::kConv && backend_.fuses_conv_relu();
   for (size_t i = 0; i < layers; ++i) {
@@ -164,8 +172,8 @@ Model::Plan& Model::plan_for(int64_t n) {
                                           i + 1 < layers && p.relu_fused[i + 1]});
           break;
         case LayerKind::kMaxPool:
-          p.pool[i] = backend_.make_pool(
-              {n, l.input.c, l.input.h, l.input.w, l.spec.kernel, l.spec.stride, l.output.h, l.output.w});
+          p.pool[i] = backend_.make_pool({n, l.input.c, l.input.h, l.input.w, l.spec.kernel, l.spec.stride, l.output.h,
+                                          l.output.w, i > 0 && p.relu_in_pool[i - 1]});
           break;
         case LayerKind::kDense: p.dense[i] = backend_.make_dense({n, l.input.size(), l.output.size()}); break;
         case LayerKind::kDropout: break;
@@ -186,7 +194,8 @@ Model::Plan& Model::plan_for(int64_t n) {
   // gradient through unchanged, so its input gradient shares that buffer.
   for (size_t k = layers; k >= 1; --k) {
     const bool flatten_consumes = k < layers && spec_.layers[k].spec.kind == LayerKind::kFlatten;
-    p.diff[k] = flatten_consumes ? p.diff[k + 1] : p.make(backend_, n * spec_.layers[k - 1].output.size());
+    const bool pool_relu = k < layers && p.relu_in_pool[k];  // the pool writes the ReLU's input gradient
+    p.diff[k] = flatten_consumes || pool_relu ? p.diff[k + 1] : p.make(backend_, n * spec_.layers[k - 1].output.size());
   }
   if (loss_ == LossKind::kMeanSquaredError) p.targets = DeviceBuffer(backend_, n * spec_.output().size());
   plans_[n] = std::move(plan);
@@ -385,7 +394,8 @@ kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale
         if (need_diff_src) p.pool[i]->backward(p.diff[i + 1], p.diff[i]);
         break;
       case LayerKind::kRelu:
-        if (need_diff_src) backend_.relu_backward(p.act[i + 1], p.diff[i + 1], p.diff[i], count);
+        // In the pool: the pool after it wrote this layer's input gradient (diff[i] == diff[i + 1]).
+        if (need_diff_src && !p.relu_in_pool[i]) backend_.relu_backward(p.act[i + 1], p.diff[i + 1], p.diff[i], count);
         break;
       case LayerKind::kDropout:
         if (need_diff_src) {
