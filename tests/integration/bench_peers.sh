@@ -2,8 +2,9 @@
 # tools/bench/peers/ in a tiny configuration: tiny-cnn and a small MLP, 2 timed
 # steps, 1 repeat, against PyTorch eager and Keras. Checks that the tool
 # translates the networks (it asserts equal parameter counts), times every
-# tool, prints the nccl-tests-style table and writes the JSON. No speed is
-# asserted. Skips (77) when the peers venv (tools/bench/peers/setup.sh) is absent.
+# tool, prints the nccl-tests-style table and writes the JSON; then tiny-cnn
+# with --ddp 2 (hpcnn under mpirun, PyTorch DDP). No speed is asserted.
+# Skips (77) when the peers venv (tools/bench/peers/setup.sh) is absent.
 source "$(dirname "$0")/lib.sh"
 : "${SOURCE_DIR:?set SOURCE_DIR to the repository}"
 VENV="${HPCNN_PEERS_VENV:-$HOME/.cache/hpcnn-peers/venv}"
@@ -37,6 +38,18 @@ for r in d["results"]:
         assert r["median"][tool] == runs[0]["samples_per_second"]
     assert r["hpcnn_over_best_peer"] > 0
 PY
+
+# Data parallel: hpcnn under mpirun against PyTorch DDP over gloo, 2 ranks.
+if "${PEERS[@]}" --networks tiny-cnn --ddp 2 --json ddp.json > ddp.txt 2> ddp.log; then
+  pass
+else
+  fail "peers.py --ddp 2 exited $?: $(tail -5 ddp.log)"
+fi
+cat ddp.txt
+grep -q '^# data parallel: 2 ranks x 1 thread' ddp.txt && pass || fail "no data-parallel line in the header"
+grep -qE '^   tiny-cnn +32 +2 +26,594( +[0-9,]+){2} +torch +[0-9.]+$' ddp.txt && pass ||
+  fail "no tiny-cnn row with hpcnn and torch DDP rates"
+expect_exit 2 "--ddp compares hpcnn and torch only" "${PEERS[@]}" --networks tiny-cnn --ddp 2 --tools hpcnn,keras
 
 # Bad input: one line and a non-zero exit, nothing written.
 expect_exit 2 "unknown bogus" "${PEERS[@]}" --networks tiny-cnn --tools hpcnn,bogus --json bad.json

@@ -309,6 +309,67 @@ def worker_torch(w, compile_):
     return dict(params=params, seconds=seconds, loss=float(loss))
 
 
+def ddp_rank(rank, w, port, result_path):
+    """One PyTorch DistributedDataParallel rank over gloo: the worker_torch
+    step on this rank's slice of each global batch, gradients all-reduced by
+    DDP's buckets. Rank 0 times the window between two barriers."""
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+
+    set_thread_env(w["threads"])
+    torch.set_num_threads(w["threads"])
+    torch.set_num_interop_threads(1)
+    ranks = w["ddp"]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=ranks)
+    torch.manual_seed(0)  # the same initial weights on every rank (DDP also broadcasts rank 0's)
+    x, y, classification = load_train(w["data"])
+    x, y = torch.from_numpy(x), torch.from_numpy(y)
+    model = torch.nn.parallel.DistributedDataParallel(build_torch(tuple(w["input"]), w["layers"]))
+    params = sum(p.numel() for p in model.module.parameters())
+    opt = torch.optim.Adam(model.parameters(), lr=ADAM_LR, eps=ADAM_EPS)
+    loss_fn = torch.nn.CrossEntropyLoss() if classification else torch.nn.MSELoss()
+    model.train()
+    b, n = w["batch"], x.shape[0]
+    perm = torch.from_numpy(np.random.default_rng(0).permutation(n))
+
+    def run(i):
+        start = (i * b * ranks + rank * b) % max(n - b, 1)
+        idx = perm[start:start + b]
+        opt.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x[idx]), y[idx])
+        loss.backward()
+        opt.step()
+        return loss
+
+    for i in range(w["warmup"]):
+        run(i)
+    dist.barrier()
+    t0 = time.perf_counter()
+    for i in range(w["steps"]):
+        loss = run(w["warmup"] + i)
+    dist.barrier()
+    seconds = time.perf_counter() - t0
+    if rank == 0:
+        with open(result_path, "w") as f:
+            json.dump(dict(params=params, seconds=seconds, loss=float(loss)), f)
+    dist.destroy_process_group()
+
+
+def worker_torch_ddp(w):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:  # a free port for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with tempfile.TemporaryDirectory(prefix="hpcnn-peers-ddp-") as tmp:
+        path = os.path.join(tmp, "result.json")
+        mp.spawn(ddp_rank, args=(w, port, path), nprocs=w["ddp"], join=True)
+        return json.load(open(path))
+
+
 def worker_keras(w):
     import keras
     import numpy as np
@@ -382,7 +443,9 @@ def worker_main(spec_json):
         print(json.dumps(worker_versions()))
         return 0
     set_thread_env(w["threads"])
-    if w["tool"] in ("torch", "torch-compile"):
+    if w["tool"] == "torch" and w.get("ddp"):
+        r = worker_torch_ddp(w)
+    elif w["tool"] in ("torch", "torch-compile"):
         r = worker_torch(w, w["tool"] == "torch-compile")
     elif w["tool"] == "keras":
         r = worker_keras(w)
@@ -403,6 +466,10 @@ def run_hpcnn(args, net, batch, steps, data):
                "--adam-epsilon", str(ADAM_EPS), "--optimizer", "adam", "--verify-data", "never",
                "--checkpoint-every", "off", "--out", os.path.join(out, "run")]
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+        if args.ddp:  # one process per rank, --batch per rank, --threads each
+            cmd = ["mpirun", "-n", str(args.ddp), "--oversubscribe", "--bind-to", "none", "--mca", "btl",
+                   "self,vader"] + cmd
+            env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
         r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
         if r.returncode != 0:
             die(f"hpcnn failed ({' '.join(cmd)}): {tail(r)}")
@@ -425,7 +492,7 @@ def run_hpcnn(args, net, batch, steps, data):
 
 def run_worker(args, tool, net, batch, steps, data, input_shape, layers):
     spec = dict(tool=tool, network=net, batch=batch, data=data, input=list(input_shape), layers=layers,
-                threads=args.threads, warmup=args.warmup, steps=steps)
+                threads=args.threads, warmup=args.warmup, steps=steps, ddp=args.ddp)
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(args.threads)
@@ -488,6 +555,10 @@ def main():
     p.add_argument("--fashion-mnist", default="/usr/share/datasets/fashion-mnist",
                    help="Fashion-MNIST IDX files [%(default)s]")
     p.add_argument("--timeout", type=int, default=900, help="seconds per process before giving up [%(default)s]")
+    p.add_argument("--ddp", type=int, default=0, metavar="RANKS",
+                   help="data parallel: RANKS processes per tool, --threads each, --batch per rank; hpcnn under "
+                   "mpirun, PyTorch as DistributedDataParallel over gloo; rates are over all ranks. Keras is left "
+                   "out (MultiWorkerMirroredStrategy needs a TF_CONFIG cluster per worker) [off]")
     p.add_argument("--json", help="also write every repeat and the medians here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -498,6 +569,15 @@ def main():
     bad = [t for t in tools if t not in ALL_TOOLS]
     if bad or not tools:
         die(f"--tools: unknown {','.join(bad) or '(none)'}; choose from {','.join(ALL_TOOLS)}", 2)
+    if args.ddp < 0 or args.ddp == 1:
+        die("--ddp takes 2 or more ranks", 2)
+    if args.ddp:
+        if args.tools == p.get_default("tools"):
+            tools = ["hpcnn", "torch"]
+        elif any(t not in ("hpcnn", "torch") for t in tools):
+            die("--ddp compares hpcnn and torch only (--tools hpcnn,torch)", 2)
+        if not shutil.which("mpirun"):
+            die("--ddp needs mpirun (Open MPI) for hpcnn", 2)
     for name, v in (("--threads", args.threads), ("--repeats", args.repeats)):
         if v < 1:
             die(f"{name} must be at least 1", 2)
@@ -551,7 +631,7 @@ def main():
                             "the translation is wrong")
                     if "jit_compile" in r:
                         extra["keras_jit_compile"] = r["jit_compile"]
-                rate = steps * batch / r["seconds"]
+                rate = steps * batch * max(args.ddp, 1) / r["seconds"]
                 runs[tool].append(dict(samples_per_second=rate, seconds=r["seconds"], loss=r.get("loss")))
                 log(f"[{net} b{batch}] repeat {rep + 1}/{args.repeats} {tool:13s} {rate:10,.1f} samples/s")
         med = {t: statistics.median(x["samples_per_second"] for x in runs[t]) for t in tools}
@@ -572,6 +652,8 @@ def main():
         f"keras {versions.get('keras', '-')}; python {versions.get('python', '-')}, numpy {versions.get('numpy', '-')}",
         f"# threads {args.threads}, Adam lr {ADAM_LR:g} eps {ADAM_EPS:g}, {args.warmup} warm-up steps then the "
         f"timed steps of each row, {args.repeats} repeat(s) each tool; data in memory",
+        *([f"# data parallel: {args.ddp} ranks x {args.threads} thread(s), batch per rank, samples/s over all ranks; "
+           "hpcnn under mpirun, torch DistributedDataParallel (gloo)"] if args.ddp else []),
         "#",
     ]
     cols = tools
@@ -587,6 +669,7 @@ def main():
     print("\n".join(lines), flush=True)
     if args.json:
         doc = dict(cpu=cpu, cores=cores, load_average_at_start=load, versions=versions, threads=args.threads,
+                   ddp_ranks=args.ddp,
                    warmup=args.warmup, steps=args.steps, repeats=args.repeats, tools=tools, adam_lr=ADAM_LR,
                    adam_epsilon=ADAM_EPS, results=results, table="\n".join(lines))
         tmp = args.json + ".tmp"
