@@ -3,7 +3,8 @@
 # steps, 1 repeat, against PyTorch eager and Keras. Checks that the tool
 # translates the networks (it asserts equal parameter counts), times every
 # tool, prints the nccl-tests-style table and writes the JSON; then tiny-cnn
-# with --ddp 2 (hpcnn under mpirun, PyTorch DDP). No speed is asserted.
+# with --ddp 2 (hpcnn under mpirun, PyTorch DDP) and --infer (latency per
+# batch). No speed is asserted.
 # Skips (77) when the peers venv (tools/bench/peers/setup.sh) is absent.
 source "$(dirname "$0")/lib.sh"
 : "${SOURCE_DIR:?set SOURCE_DIR to the repository}"
@@ -50,6 +51,16 @@ grep -q '^# data parallel: 2 ranks x 1 thread' ddp.txt && pass || fail "no data-
 grep -qE '^   tiny-cnn +32 +2 +26,594( +[0-9,]+){2} +torch +[0-9.]+$' ddp.txt && pass ||
   fail "no tiny-cnn row with hpcnn and torch DDP rates"
 expect_exit 2 "--ddp compares hpcnn and torch only" "${PEERS[@]}" --networks tiny-cnn --ddp 2 --tools hpcnn,keras
+
+# Inference: ms per batch for each tool.
+if "${PEERS[@]}" --networks tiny-cnn --infer --infer-batches 2,8 --infer-repeats 2 > infer.txt 2> infer.log; then
+  pass
+else
+  fail "peers.py --infer exited $?: $(tail -5 infer.log)"
+fi
+cat infer.txt
+grep -qE '^   tiny-cnn +8 +26,594( +[0-9.]+){3} +(torch|keras) +[0-9.]+$' infer.txt && pass ||
+  fail "no tiny-cnn batch-8 row with three latencies and a ratio"
 
 # Bad input: one line and a non-zero exit, nothing written.
 expect_exit 2 "unknown bogus" "${PEERS[@]}" --networks tiny-cnn --tools hpcnn,bogus --json bad.json

@@ -407,6 +407,52 @@ def worker_keras(w):
                 jit_compile=bool(getattr(model, "jit_compile", False)))
 
 
+def median_ms(fn, repeats):
+    for _ in range(3):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1e3)
+    return statistics.median(times)
+
+
+def worker_infer(w):
+    """Forward-only latency per batch size: PyTorch eval() under
+    inference_mode, Keras predict_on_batch (its compiled predict step)."""
+    import numpy as np
+
+    x, _, _ = load_train(w["data"])
+    out = {}
+    if w["tool"] == "torch":
+        import torch
+
+        torch.set_num_threads(w["threads"])
+        torch.set_num_interop_threads(1)
+        torch.manual_seed(0)
+        model = build_torch(tuple(w["input"]), w["layers"]).eval()
+        params = sum(p.numel() for p in model.parameters())
+        for b in w["infer_batches"]:
+            xb = torch.from_numpy(np.ascontiguousarray(x[:b] if x.shape[0] >= b else np.resize(x, (b,) + x.shape[1:])))
+            with torch.inference_mode():
+                out[str(b)] = median_ms(lambda: model(xb), w["infer_repeats"])
+    else:
+        import keras
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(w["threads"])
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+        keras.utils.set_random_seed(0)
+        xk = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+        model = build_keras(tuple(w["input"]), w["layers"])
+        params = int(model.count_params())
+        for b in w["infer_batches"]:
+            xb = xk[:b] if xk.shape[0] >= b else np.resize(xk, (b,) + xk.shape[1:])
+            out[str(b)] = median_ms(lambda: model.predict_on_batch(xb), w["infer_repeats"])
+    return dict(params=params, ms=out)
+
+
 def worker_versions():
     set_thread_env(1)
     out = {"python": platform.python_version()}
@@ -443,7 +489,9 @@ def worker_main(spec_json):
         print(json.dumps(worker_versions()))
         return 0
     set_thread_env(w["threads"])
-    if w["tool"] == "torch" and w.get("ddp"):
+    if w.get("infer_batches"):
+        r = worker_infer(w)
+    elif w["tool"] == "torch" and w.get("ddp"):
         r = worker_torch_ddp(w)
     elif w["tool"] in ("torch", "torch-compile"):
         r = worker_torch(w, w["tool"] == "torch-compile")
@@ -490,9 +538,38 @@ def run_hpcnn(args, net, batch, steps, data):
     return dict(seconds=seconds, loss=loss)
 
 
+def run_hpcnn_infer(args, checkpoint, data):
+    """Median ms per batch from `hpcnn infer`'s timing table."""
+    cmd = [args.hpcnn, "infer", "-q", "-c", checkpoint, "-d", data, "--split", "train", "--threads", str(args.threads),
+           "--batch-sizes", ",".join(map(str, args.infer_batches)), "--repeats", str(args.infer_repeats)]
+    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
+    if r.returncode != 0:
+        die(f"hpcnn failed ({' '.join(cmd)}): {tail(r)}")
+    ms = {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"^\s*(\d+)\s+([\d.]+)\s+[\d.]+\s+\d+\s*$", line)
+        if m:
+            ms[m.group(1)] = float(m.group(2))
+    if sorted(ms, key=int) != [str(b) for b in sorted(args.infer_batches)]:
+        die(f"hpcnn infer printed no timing for every batch size: {r.stdout[-300:]}")
+    return dict(ms=ms)
+
+
+def make_checkpoint(args, net, data, where):
+    """One training step, for a checkpoint hpcnn infer can load (the weights do not matter for timing)."""
+    cmd = [args.hpcnn, "train", "-q", "--model", net, "--data", data, "--batch", "2", "--max-steps", "1",
+           "--threads", str(args.threads), "--verify-data", "never", "--out", where]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout)
+    if r.returncode != 0:
+        die(f"hpcnn failed ({' '.join(cmd)}): {tail(r)}")
+    return os.path.join(where, "model.h5")
+
+
 def run_worker(args, tool, net, batch, steps, data, input_shape, layers):
     spec = dict(tool=tool, network=net, batch=batch, data=data, input=list(input_shape), layers=layers,
-                threads=args.threads, warmup=args.warmup, steps=steps, ddp=args.ddp)
+                threads=args.threads, warmup=args.warmup, steps=steps, ddp=args.ddp,
+                infer_batches=args.infer_batches if args.infer else None, infer_repeats=args.infer_repeats)
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[var] = str(args.threads)
@@ -530,6 +607,74 @@ def fmt_rate(v):
     return f"{v:,.0f}" if v is not None else "-"
 
 
+def header_lines(versions, cpu, cores, load, what):
+    hv = versions["hpcnn"]
+    return [
+        f"# hpcnn peers benchmark: {what}",
+        f"# CPU: {cpu}, {cores} logical cores, load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
+        f"# hpcnn {hv.get('hpcnn', '?')}, oneDNN {hv.get('oneDNN', '?')}",
+        f"# torch {versions.get('torch', '-')} (oneDNN {versions.get('torch_onednn', '?')}, "
+        f"CPU {versions.get('torch_cpu_capability', '?')}); tensorflow {versions.get('tensorflow', '-')}, "
+        f"keras {versions.get('keras', '-')}; python {versions.get('python', '-')}, numpy {versions.get('numpy', '-')}",
+    ]
+
+
+def write_json(path, doc):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def infer_mode(args, tools, plan, versions, cpu, cores, load):
+    """--infer: median ms of one forward pass per network and batch size."""
+    results = []
+    with tempfile.TemporaryDirectory(prefix="hpcnn-peers-infer-") as tmp:
+        for item in plan:
+            net = item["network"]
+            ckpt = make_checkpoint(args, net, item["data"], os.path.join(tmp, f"run-{len(results)}"))
+            runs = {t: [] for t in tools}
+            for rep in range(args.repeats):
+                for tool in (tools if rep % 2 == 0 else list(reversed(tools))):
+                    if tool == "hpcnn":
+                        r = run_hpcnn_infer(args, ckpt, item["data"])
+                    else:
+                        r = run_worker(args, tool, net, 0, 0, item["data"], item["input"], item["layers"])
+                        if r["params"] != item["params"]:
+                            die(f"{tool}'s {net} has {r['params']} parameters, hpcnn's {item['params']}")
+                    runs[tool].append(r["ms"])
+                    log(f"[{net} infer] repeat {rep + 1}/{args.repeats} {tool:6s} " +
+                        " ".join(f"b{b} {r['ms'][str(b)]:.3f} ms" for b in args.infer_batches))
+            for b in args.infer_batches:
+                med = {t: statistics.median(x[str(b)] for x in runs[t]) for t in tools}
+                peers = {t: v for t, v in med.items() if t != "hpcnn"}
+                best = min(peers, key=peers.get) if peers else None
+                ratio = peers[best] / med["hpcnn"] if best and "hpcnn" in med else None
+                results.append(dict(network=net, batch=b, params=item["params"], median_ms=med, best_peer=best,
+                                    hpcnn_speedup_over_best_peer=ratio,
+                                    runs={t: [x[str(b)] for x in runs[t]] for t in tools}))
+    lines = header_lines(versions, cpu, cores, load,
+                         "inference latency (ms per batch, lower is better), median of fresh processes") + [
+        f"# threads {args.threads}; {args.infer_repeats} timed passes after 3 warm-up per process, {args.repeats} "
+        "process(es) each tool; hpcnn infer, torch eval() + inference_mode, keras predict_on_batch",
+        "#",
+        f"#  {'network':<20s} {'batch':>5s} {'params':>10s}" + "".join(f" {t + ' ms':>11s}" for t in tools) +
+        f" {'best peer':>10s} {'best/hpcnn':>10s}"]
+    for r in results:
+        row = f"   {r['network']:<20s} {r['batch']:>5d} {r['params']:>10,d}" + \
+            "".join(f" {r['median_ms'][t]:>11.3f}" for t in tools)
+        row += f" {r['best_peer'] or '-':>10s} " + (f"{r['hpcnn_speedup_over_best_peer']:>10.2f}"
+                                                  if r["hpcnn_speedup_over_best_peer"] is not None else f"{'-':>10s}")
+        lines.append(row)
+    print("\n".join(lines), flush=True)
+    if args.json:
+        write_json(args.json, dict(cpu=cpu, cores=cores, load_average_at_start=load, versions=versions, mode="infer",
+                                   threads=args.threads, repeats=args.repeats, infer_repeats=args.infer_repeats,
+                                   tools=tools, results=results, table="\n".join(lines)))
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--networks", default=",".join(DEFAULT_NETWORKS),
@@ -559,6 +704,11 @@ def main():
                    help="data parallel: RANKS processes per tool, --threads each, --batch per rank; hpcnn under "
                    "mpirun, PyTorch as DistributedDataParallel over gloo; rates are over all ranks. Keras is left "
                    "out (MultiWorkerMirroredStrategy needs a TF_CONFIG cluster per worker) [off]")
+    p.add_argument("--infer", action="store_true",
+                   help="inference instead of training: median ms of one forward pass per batch size (hpcnn infer; "
+                   "PyTorch eval() under inference_mode; Keras predict_on_batch), fresh processes alternated")
+    p.add_argument("--infer-batches", default="2,64,512", help="batch sizes for --infer [%(default)s]")
+    p.add_argument("--infer-repeats", type=int, default=20, help="timed passes per batch size [%(default)s]")
     p.add_argument("--json", help="also write every repeat and the medians here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -571,6 +721,16 @@ def main():
         die(f"--tools: unknown {','.join(bad) or '(none)'}; choose from {','.join(ALL_TOOLS)}", 2)
     if args.ddp < 0 or args.ddp == 1:
         die("--ddp takes 2 or more ranks", 2)
+    try:
+        args.infer_batches = sorted({int(b) for b in args.infer_batches.split(",") if b})
+    except ValueError:
+        die(f"--infer-batches: '{args.infer_batches}' is not a list of integers", 2)
+    if args.infer and (not args.infer_batches or min(args.infer_batches) < 1 or args.infer_repeats < 1):
+        die("--infer-batches and --infer-repeats must be positive", 2)
+    if args.infer and args.ddp:
+        die("--infer and --ddp do not go together", 2)
+    if args.infer and "torch-compile" in tools:
+        die("--infer compares hpcnn, torch and keras", 2)
     if args.ddp:
         if args.tools == p.get_default("tools"):
             tools = ["hpcnn", "torch"]
@@ -612,6 +772,9 @@ def main():
         data = ensure_dataset(args, dataset_for(net))
         plan.append(dict(network=net, batch=batch, steps=steps, data=data, input=input_shape, layers=layers, params=params))
 
+    if args.infer:
+        return infer_mode(args, tools, plan, versions, cpu, cores, load)
+
     results = []
     for item in plan:
         net, batch, steps = item["network"], item["batch"], item["steps"]
@@ -642,14 +805,8 @@ def main():
                             hpcnn_over_best_peer=ratio, **extra))
 
     # nccl-tests style: a header of what the figures depend on, then the table.
-    hv = versions["hpcnn"]
-    lines = [
-        "# hpcnn peers benchmark: training throughput (samples/s), median of fresh processes, tools alternated",
-        f"# CPU: {cpu}, {cores} logical cores, load average at start {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}",
-        f"# hpcnn {hv.get('hpcnn', '?')}, oneDNN {hv.get('oneDNN', '?')}",
-        f"# torch {versions.get('torch', '-')} (oneDNN {versions.get('torch_onednn', '?')}, "
-        f"CPU {versions.get('torch_cpu_capability', '?')}); tensorflow {versions.get('tensorflow', '-')}, "
-        f"keras {versions.get('keras', '-')}; python {versions.get('python', '-')}, numpy {versions.get('numpy', '-')}",
+    lines = header_lines(versions, cpu, cores, load,
+                         "training throughput (samples/s), median of fresh processes, tools alternated") + [
         f"# threads {args.threads}, Adam lr {ADAM_LR:g} eps {ADAM_EPS:g}, {args.warmup} warm-up steps then the "
         f"timed steps of each row, {args.repeats} repeat(s) each tool; data in memory",
         *([f"# data parallel: {args.ddp} ranks x {args.threads} thread(s), batch per rank, samples/s over all ranks; "
@@ -672,11 +829,7 @@ def main():
                    ddp_ranks=args.ddp,
                    warmup=args.warmup, steps=args.steps, repeats=args.repeats, tools=tools, adam_lr=ADAM_LR,
                    adam_epsilon=ADAM_EPS, results=results, table="\n".join(lines))
-        tmp = args.json + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(doc, f, indent=2)
-            f.write("\n")
-        os.replace(tmp, args.json)
+        write_json(args.json, doc)
     return 0
 
 
