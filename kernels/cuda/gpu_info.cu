@@ -44,7 +44,7 @@ GpuInfo query_gpu_info() {
   for (int d = 0; d < count; ++d) {
     cudaDeviceProp prop{};
     if (cudaGetDeviceProperties(&prop, d) != cudaSuccess) continue;
-    char line[256];
+    char line[640];  // prop.name is up to 256 bytes
     std::snprintf(line, sizeof line, "%s (sm_%d%d, %.1f GiB)", prop.name, prop.major, prop.minor,
                   static_cast<double>(prop.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0));
     info.devices.emplace_back(line);

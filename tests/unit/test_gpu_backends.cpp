@@ -1,8 +1,10 @@
-// The poisoned-device test backend (kernels/poisoned/): its device pointers
-// kill a host that dereferences them, and the model, optimizer, evaluation
-// and checkpoints run on it without doing so, bitwise as on the reference
-// backend whose arithmetic it runs. (The trainer end to end, 1 and 2 ranks:
-// tests/integration/poisoned_train.sh; the staged reducer: tests/mpi.)
+// The GPU backends on a CPU-only machine. The poisoned-device test backend
+// (kernels/poisoned/): its device pointers kill a host that dereferences
+// them, and the model, optimizer, evaluation and checkpoints run on it
+// without doing so, bitwise as on the reference backend whose arithmetic it
+// runs (the trainer end to end, 1 and 2 ranks: tests/integration/
+// poisoned_train.sh; the staged reducer: tests/mpi). The CUDA backend: its
+// refusal without a GPU (its ops: tests/gpu, on a GPU).
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,6 +14,7 @@
 #include <filesystem>
 
 #include "backend.hpp"
+#include "core/error.hpp"
 #include "data/dataset.hpp"
 #include "kernel_test_util.hpp"
 #include "model/model.hpp"
@@ -112,4 +115,28 @@ TEST_CASE("Poisoned backend: training, evaluation and checkpoints equal the refe
     CHECK(ck.optimizer_steps == 3);
     CHECK(poisoned->transfers().uploads > 0);
   }
+}
+
+// --backend cuda on a machine without a usable GPU (every CPU-only CI run):
+// one line naming CUDA's own reason, as a usage error (exit 2). With a GPU,
+// the backend is made and reports itself as one.
+TEST_CASE("CUDA backend: without a usable GPU, a usage error naming the CUDA error", "[cuda]") {
+  if (!kernels::cuda_backend_compiled()) {
+    CHECK_THROWS_AS(kernels::make_cuda_backend({}), UsageError);
+    CHECK_THROWS_WITH(kernels::make_cuda_backend({}), Catch::Contains("this build has no CUDA backend"));
+    return;
+  }
+  try {
+    auto be = kernels::make_cuda_backend({});
+    CHECK(be->device() == kernels::DeviceKind::kGpu);
+    CHECK(be->native_stream() != nullptr);
+  } catch (const UsageError& e) {
+    const std::string what = e.what();
+    INFO(what);
+    CHECK(what.rfind("--backend cuda: no usable GPU (cudaGetDeviceCount: ", 0) == 0);
+    CHECK(what.find('\n') == std::string::npos);
+  }
+  kernels::BackendOptions bf16;
+  bf16.precision = kernels::Precision::kBf16;
+  CHECK_THROWS_WITH(kernels::make_backend(kernels::BackendKind::kCuda, bf16), Catch::Contains("--precision bf16"));
 }

@@ -1,0 +1,586 @@
+// The CUDA backend: one GPU per rank, one compute stream with the cuDNN and
+// cuBLAS handles bound to it, memory from the stream-ordered allocator.
+//
+//   conv          cuDNN, NCHW float, algorithms chosen once per shape among
+//                 the deterministic ones, no TF32 unless --allow-tf32
+//   dense         cuBLAS SGEMM (row-major through the column-major trick),
+//                 pedantic FP32 math unless --allow-tf32
+//   the rest      hpcnn's own kernels over kernels/common/maths.hpp, the very
+//                 functions the CPU backends run (compiled with --fmad=false:
+//                 bitwise the host's results)
+//
+// cuDNN API: the legacy convolution API (cudnnConvolutionForward and
+// friends). cuDNN 9 deprecates it in favour of the graph API but still ships
+// and supports it; its deprecation warnings only appear when
+// CUDNN_WARN_DEPRECATED is defined, which this build does not. The graph API
+// would take a frontend library (not in the toolkit) or several hundred lines
+// of backend descriptors for the same three calls; revisit when a cuDNN
+// release drops the legacy API.
+//
+// Determinism: every kernel here writes each output from one thread in a
+// fixed order (no atomics); reductions (bias gradients, the loss) run in one
+// block in a fixed order; cuDNN is restricted to algorithms it reports as
+// deterministic, cuBLAS's SGEMM is deterministic for a fixed configuration.
+//
+// This file compiles and links on every machine with the toolkit; it runs
+// only where a GPU is present (tools/gpu/verify.sh, tests/gpu).
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <cudnn.h>
+
+#include <algorithm>
+#include <string>
+
+#include "backend.hpp"
+#include "common/maths.hpp"
+#include "core/error.hpp"
+
+namespace hpcnn::kernels {
+
+namespace {
+
+#define HPCNN_CUDA(call)                                                                   \
+  do {                                                                                     \
+    const cudaError_t err_ = (call);                                                       \
+    if (err_ != cudaSuccess) HPCNN_THROW("CUDA: ", #call, ": ", cudaGetErrorString(err_)); \
+  } while (0)
+#define HPCNN_CUDNN(call)                                                                           \
+  do {                                                                                              \
+    const cudnnStatus_t st_ = (call);                                                               \
+    if (st_ != CUDNN_STATUS_SUCCESS) HPCNN_THROW("cuDNN: ", #call, ": ", cudnnGetErrorString(st_)); \
+  } while (0)
+#define HPCNN_CUBLAS(call)                                                                                \
+  do {                                                                                                    \
+    const cublasStatus_t st_ = (call);                                                                    \
+    if (st_ != CUBLAS_STATUS_SUCCESS) HPCNN_THROW("cuBLAS: ", #call, ": status ", static_cast<int>(st_)); \
+  } while (0)
+
+constexpr int kThreads = 256;
+inline unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+
+// ---- element-wise kernels (the shared maths) --------------------------------
+
+__global__ void fill_kernel(float* dst, float value, int64_t n) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) dst[i] = value;
+}
+__global__ void relu_kernel(const float* src, float* dst, int64_t n) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) dst[i] = maths::relu(src[i]);
+}
+__global__ void relu_grad_kernel(const float* y, const float* dy, float* dx, int64_t n) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) dx[i] = maths::relu_grad(y[i], dy[i]);
+}
+__global__ void multiply_kernel(const float* a, const float* b, float* dst, int64_t n) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) dst[i] = a[i] * b[i];
+}
+__global__ void dropout_kernel(const float* x, float* y, int64_t n, int64_t per_sample, const int64_t* samples,
+                               uint64_t layer_key, uint32_t threshold, float keep_scale) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= n * per_sample) return;
+  const int64_t s = i / per_sample, e = i % per_sample;
+  const uint64_t key = maths::dropout_sample_key(layer_key, samples[s]);
+  y[i] = x[i] * maths::dropout_mask_value(key, e, threshold, keep_scale);
+}
+__global__ void adam_kernel(float* p, const float* g, float* m, float* v, int64_t n, AdamStep s) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) maths::adam_one(p[i], g[i], m[i], v[i], s.lr_t, s.beta1, s.beta2, s.epsilon);
+}
+__global__ void sgd_kernel(float* p, const float* g, float* velocity, int64_t n, float lr, float momentum) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) maths::sgd_one(p[i], g[i], velocity[i], lr, momentum);
+}
+
+// ---- losses: one row (or element) per thread, then a fixed-order sum --------
+
+struct DeviceLoss {
+  double loss_sum;
+  long long correct;
+};
+
+__global__ void softmax_xent_kernel(const float* logits, const int32_t* labels, int64_t n, int64_t k, float scale,
+                                    float* diff, double* row_loss, long long* row_correct) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= n) return;
+  double loss = 0.0;
+  int64_t correct = 0;
+  maths::softmax_cross_entropy_row(logits + i * k, k, labels[i], scale, diff + i * k, &loss, &correct);
+  row_loss[i] = loss;
+  row_correct[i] = correct;
+}
+__global__ void squared_error_kernel(const float* pred, const float* target, int64_t count, int64_t t, float scale,
+                                     float* diff, double* element_loss, long long* element_correct) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= count) return;
+  element_loss[i] = maths::squared_error_one(pred[i], target[i], t, scale, diff + i);
+  element_correct[i] = 0;
+}
+/// Adds the per-row losses in index order, as the host does, into the
+/// accumulator (one thread: the rows are few; the order is what matters).
+__global__ void accumulate_loss_kernel(const double* loss, const long long* correct, int64_t n, DeviceLoss* acc) {
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  for (int64_t i = 0; i < n; ++i) {
+    acc->loss_sum += loss[i];
+    acc->correct += correct[i];
+  }
+}
+
+// ---- bias: add to rows / planes, and its gradient as fixed-order sums -------
+
+/// dst (N, C, P) += bias[c]; P = 1 for dense.
+__global__ void add_bias_kernel(float* dst, const float* bias, int64_t n, int64_t c, int64_t plane) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n * c * plane) dst[i] += bias[(i / plane) % c];
+}
+/// diff_bias[c] = sum over N, P of diff (N, C, P), one thread per channel, in index order.
+__global__ void bias_grad_kernel(const float* diff, float* diff_bias, int64_t n, int64_t c, int64_t plane) {
+  const int64_t ch = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (ch >= c) return;
+  double acc = 0.0;
+  for (int64_t s = 0; s < n; ++s)
+    for (int64_t p = 0; p < plane; ++p) acc += diff[(s * c + ch) * plane + p];
+  diff_bias[ch] = static_cast<float>(acc);
+}
+
+// ---- max pooling ------------------------------------------------------------------
+
+__global__ void pool_forward_kernel(const float* src, float* dst, int64_t* argmax, PoolGeometry g) {
+  const int64_t o = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  const int64_t out_plane = g.oh * g.ow;
+  if (o >= g.n * g.c * out_plane) return;
+  const int64_t plane = o / out_plane, r = o % out_plane, oh = r / g.ow, ow = r % g.ow;
+  int64_t at = 0;
+  dst[o] = maths::max_pool_window(src + plane * g.ih * g.iw, g.iw, oh * g.stride, ow * g.stride, g.kernel, &at);
+  argmax[o] = at;
+}
+/// One thread per input element gathers, in increasing output order, the
+/// gradients of the windows whose winner it is: the host's scatter order,
+/// without atomics.
+__global__ void pool_backward_kernel(const float* diff_dst, const int64_t* argmax, float* diff_src, PoolGeometry g) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  const int64_t in_plane = g.ih * g.iw;
+  if (i >= g.n * g.c * in_plane) return;
+  const int64_t plane = i / in_plane, pos = i % in_plane, ih = pos / g.iw, iw = pos % g.iw;
+  // Windows covering (ih, iw): oh in [ceil((ih - k + 1) / s), floor(ih / s)], likewise ow.
+  const int64_t oh0 = ih >= g.kernel ? (ih - g.kernel) / g.stride + 1 : 0;
+  const int64_t oh1 = ih / g.stride < g.oh - 1 ? ih / g.stride : g.oh - 1;
+  const int64_t ow0 = iw >= g.kernel ? (iw - g.kernel) / g.stride + 1 : 0;
+  const int64_t ow1 = iw / g.stride < g.ow - 1 ? iw / g.stride : g.ow - 1;
+  float acc = 0.0f;
+  for (int64_t oh = oh0; oh <= oh1; ++oh)
+    for (int64_t ow = ow0; ow <= ow1; ++ow) {
+      const int64_t o = (plane * g.oh + oh) * g.ow + ow;
+      if (argmax[o] == pos) acc += diff_dst[o];
+    }
+  diff_src[i] = acc;
+}
+
+// ---- the backend ----------------------------------------------------------------
+
+class CudaBackend;
+
+/// A device buffer owned by an op (workspaces, argmax).
+class Scratch {
+ public:
+  Scratch() = default;
+  Scratch(size_t bytes, cudaStream_t stream) : stream_(stream), bytes_(bytes) {
+    if (bytes_ > 0) HPCNN_CUDA(cudaMallocAsync(&p_, bytes_, stream_));
+  }
+  ~Scratch() {
+    if (p_ != nullptr) cudaFreeAsync(p_, stream_);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  Scratch(Scratch&& o) noexcept : p_(o.p_), stream_(o.stream_), bytes_(o.bytes_) { o.p_ = nullptr; }
+  Scratch& operator=(Scratch&& o) noexcept {
+    std::swap(p_, o.p_);
+    std::swap(stream_, o.stream_);
+    std::swap(bytes_, o.bytes_);
+    return *this;
+  }
+  template <typename T>
+  T* as() const {
+    return static_cast<T*>(p_);
+  }
+  size_t bytes() const { return bytes_; }
+
+ private:
+  void* p_ = nullptr;
+  cudaStream_t stream_ = nullptr;
+  size_t bytes_ = 0;
+};
+
+class CudaConv final : public ConvOp {
+ public:
+  CudaConv(cudnnHandle_t dnn, cudaStream_t stream, const ConvGeometry& g, bool allow_tf32)
+      : dnn_(dnn), stream_(stream), g_(g) {
+    HPCNN_CHECK(!g.src_private && !g.dst_private && !g.relu, "cuda: conv options this backend does not offer");
+    HPCNN_CUDNN(cudnnCreateTensorDescriptor(&src_));
+    HPCNN_CUDNN(cudnnCreateTensorDescriptor(&dst_));
+    HPCNN_CUDNN(cudnnCreateFilterDescriptor(&w_));
+    HPCNN_CUDNN(cudnnCreateConvolutionDescriptor(&conv_));
+    HPCNN_CUDNN(cudnnSetTensor4dDescriptor(src_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(g.n),
+                                           static_cast<int>(g.ic), static_cast<int>(g.ih), static_cast<int>(g.iw)));
+    HPCNN_CUDNN(cudnnSetTensor4dDescriptor(dst_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(g.n),
+                                           static_cast<int>(g.oc), static_cast<int>(g.oh), static_cast<int>(g.ow)));
+    HPCNN_CUDNN(cudnnSetFilter4dDescriptor(w_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, static_cast<int>(g.oc),
+                                           static_cast<int>(g.ic), static_cast<int>(g.kh), static_cast<int>(g.kw)));
+    // cuDNN pads symmetrically; "same" padding with an odd total pads one
+    // more at the bottom/right, which cuDNN cannot express: refuse it here
+    // (the model then names the layer) rather than compute something else.
+    HPCNN_CHECK(g.pad_top == g.pad_bottom && g.pad_left == g.pad_right, "cuda: asymmetric padding (", g.pad_top, "/",
+                g.pad_bottom, ", ", g.pad_left, "/", g.pad_right, ") is not supported by cuDNN's legacy convolution");
+    HPCNN_CUDNN(cudnnSetConvolution2dDescriptor(conv_, static_cast<int>(g.pad_top), static_cast<int>(g.pad_left),
+                                                static_cast<int>(g.stride), static_cast<int>(g.stride), 1, 1,
+                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    HPCNN_CUDNN(
+        cudnnSetConvolutionMathType(conv_, allow_tf32 ? CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION : CUDNN_FMA_MATH));
+    choose_algorithms();
+  }
+
+  ~CudaConv() override {
+    cudnnDestroyConvolutionDescriptor(conv_);
+    cudnnDestroyFilterDescriptor(w_);
+    cudnnDestroyTensorDescriptor(dst_);
+    cudnnDestroyTensorDescriptor(src_);
+  }
+
+  void forward(const float* src, const float* weights, const float* bias, float* dst) override {
+    const float one = 1.0f, zero = 0.0f;
+    HPCNN_CUDNN(cudnnConvolutionForward(dnn_, &one, src_, src, w_, weights, conv_, fwd_algo_, ws_.as<void>(),
+                                        ws_.bytes(), &zero, dst_, dst));
+    const int64_t count = g_.n * g_.oc * g_.oh * g_.ow;
+    add_bias_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(dst, bias, g_.n, g_.oc, g_.oh * g_.ow);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+
+  void backward_data(const float* diff_dst, const float* weights, float* diff_src) override {
+    const float one = 1.0f, zero = 0.0f;
+    HPCNN_CUDNN(cudnnConvolutionBackwardData(dnn_, &one, w_, weights, dst_, diff_dst, conv_, bwd_data_algo_,
+                                             ws_.as<void>(), ws_.bytes(), &zero, src_, diff_src));
+  }
+
+  void backward_weights(const float* src, const float* diff_dst, float* diff_weights, float* diff_bias) override {
+    const float one = 1.0f, zero = 0.0f;
+    HPCNN_CUDNN(cudnnConvolutionBackwardFilter(dnn_, &one, src_, src, dst_, diff_dst, conv_, bwd_filter_algo_,
+                                               ws_.as<void>(), ws_.bytes(), &zero, w_, diff_weights));
+    bias_grad_kernel<<<blocks_for(g_.oc), kThreads, 0, stream_>>>(diff_dst, diff_bias, g_.n, g_.oc, g_.oh * g_.ow);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+
+ private:
+  /// The fastest deterministic algorithm of each pass by cuDNN's heuristics
+  /// (cudnnGet*_v7 lists them best first), and one workspace for all three.
+  void choose_algorithms() {
+    int found = 0;
+    cudnnConvolutionFwdAlgoPerf_t fwd[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
+    HPCNN_CUDNN(cudnnGetConvolutionForwardAlgorithm_v7(dnn_, src_, w_, conv_, dst_, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
+                                                       &found, fwd));
+    fwd_algo_ = pick(fwd, found, "forward");
+    cudnnConvolutionBwdDataAlgoPerf_t bd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
+    HPCNN_CUDNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn_, w_, dst_, conv_, src_,
+                                                            CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, bd));
+    bwd_data_algo_ = pick(bd, found, "backward data");
+    cudnnConvolutionBwdFilterAlgoPerf_t bf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
+    HPCNN_CUDNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn_, src_, dst_, conv_, w_,
+                                                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &found, bf));
+    bwd_filter_algo_ = pick(bf, found, "backward filter");
+    size_t a = 0, b = 0, c = 0;
+    HPCNN_CUDNN(cudnnGetConvolutionForwardWorkspaceSize(dnn_, src_, w_, conv_, dst_, fwd_algo_, &a));
+    HPCNN_CUDNN(cudnnGetConvolutionBackwardDataWorkspaceSize(dnn_, w_, dst_, conv_, src_, bwd_data_algo_, &b));
+    HPCNN_CUDNN(cudnnGetConvolutionBackwardFilterWorkspaceSize(dnn_, src_, dst_, conv_, w_, bwd_filter_algo_, &c));
+    ws_ = Scratch(std::max(a, std::max(b, c)), stream_);
+  }
+
+  template <typename Perf>
+  static decltype(Perf{}.algo) pick(const Perf* perf, int found, const char* pass) {
+    for (int i = 0; i < found; ++i) {
+      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].determinism == CUDNN_DETERMINISTIC) return perf[i].algo;
+    }
+    HPCNN_THROW("cuDNN offers no deterministic ", pass, " convolution algorithm for this shape");
+  }
+
+  cudnnHandle_t dnn_;
+  cudaStream_t stream_;
+  ConvGeometry g_;
+  cudnnTensorDescriptor_t src_ = nullptr, dst_ = nullptr;
+  cudnnFilterDescriptor_t w_ = nullptr;
+  cudnnConvolutionDescriptor_t conv_ = nullptr;
+  cudnnConvolutionFwdAlgo_t fwd_algo_{};
+  cudnnConvolutionBwdDataAlgo_t bwd_data_algo_{};
+  cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo_{};
+  Scratch ws_;
+};
+
+class CudaPool final : public PoolOp {
+ public:
+  CudaPool(cudaStream_t stream, const PoolGeometry& g)
+      : stream_(stream), g_(g), argmax_(static_cast<size_t>(g.n * g.c * g.oh * g.ow) * sizeof(int64_t), stream) {
+    HPCNN_CHECK(!g.relu_grad, "cuda: pool options this backend does not offer");
+  }
+  void forward(const float* src, float* dst) override {
+    pool_forward_kernel<<<blocks_for(g_.n * g_.c * g_.oh * g_.ow), kThreads, 0, stream_>>>(src, dst,
+                                                                                           argmax_.as<int64_t>(), g_);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  void backward(const float* diff_dst, float* diff_src) override {
+    pool_backward_kernel<<<blocks_for(g_.n * g_.c * g_.ih * g_.iw), kThreads, 0, stream_>>>(
+        diff_dst, argmax_.as<int64_t>(), diff_src, g_);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+
+ private:
+  cudaStream_t stream_;
+  PoolGeometry g_;
+  Scratch argmax_;
+};
+
+/// Row-major dense layers through column-major SGEMM: a row-major (R, C)
+/// matrix is the column-major (C, R) one with leading dimension C.
+class CudaDense final : public DenseOp {
+ public:
+  CudaDense(cublasHandle_t blas, cudaStream_t stream, const DenseGeometry& g) : blas_(blas), stream_(stream), g_(g) {}
+
+  // dst (N, OUT) = src (N, IN) W^T: column-major dst^T (OUT, N) = W (OUT, IN, stored as (IN, OUT)^T) src^T.
+  void forward(const float* src, const float* weights, const float* bias, float* dst) override {
+    const float one = 1.0f, zero = 0.0f;
+    HPCNN_CUBLAS(cublasSgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(g_.out), static_cast<int>(g_.n),
+                             static_cast<int>(g_.in), &one, weights, static_cast<int>(g_.in), src,
+                             static_cast<int>(g_.in), &zero, dst, static_cast<int>(g_.out)));
+    add_bias_kernel<<<blocks_for(g_.n * g_.out), kThreads, 0, stream_>>>(dst, bias, g_.n, g_.out, 1);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  // diff_src (N, IN) = diff_dst (N, OUT) W: column-major diff_src^T (IN, N) = W^T (IN, OUT) diff_dst^T (OUT, N).
+  void backward_data(const float* diff_dst, const float* weights, float* diff_src) override {
+    const float one = 1.0f, zero = 0.0f;
+    HPCNN_CUBLAS(cublasSgemm(blas_, CUBLAS_OP_N, CUBLAS_OP_N, static_cast<int>(g_.in), static_cast<int>(g_.n),
+                             static_cast<int>(g_.out), &one, weights, static_cast<int>(g_.in), diff_dst,
+                             static_cast<int>(g_.out), &zero, diff_src, static_cast<int>(g_.in)));
+  }
+  // diff_W (OUT, IN) = diff_dst^T src: column-major diff_W^T (IN, OUT) = src^T (IN, N) diff_dst (N, OUT).
+  void backward_weights(const float* src, const float* diff_dst, float* diff_weights, float* diff_bias) override {
+    const float one = 1.0f, zero = 0.0f;
+    HPCNN_CUBLAS(cublasSgemm(blas_, CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(g_.in), static_cast<int>(g_.out),
+                             static_cast<int>(g_.n), &one, src, static_cast<int>(g_.in), diff_dst,
+                             static_cast<int>(g_.out), &zero, diff_weights, static_cast<int>(g_.in)));
+    bias_grad_kernel<<<blocks_for(g_.out), kThreads, 0, stream_>>>(diff_dst, diff_bias, g_.n, g_.out, 1);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+
+ private:
+  cublasHandle_t blas_;
+  cudaStream_t stream_;
+  DenseGeometry g_;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const BackendOptions& o) : allow_tf32_(o.allow_tf32) {
+    // Device selection comes before any other CUDA call; a machine without a
+    // usable GPU gets one line naming CUDA's reason.
+    int count = 0;
+    const cudaError_t err = cudaGetDeviceCount(&count);
+    if (err != cudaSuccess || count == 0) {
+      throw UsageError(std::string("--backend cuda: no usable GPU (cudaGetDeviceCount: ") +
+                       (err != cudaSuccess ? cudaGetErrorString(err) : "no CUDA device") + ")");
+    }
+    device_ = o.gpu >= 0 ? o.gpu : o.local_rank % count;
+    if (device_ >= count) {
+      throw UsageError("--gpu " + std::to_string(device_) + ": this node has " + std::to_string(count) + " GPU(s)");
+    }
+    const cudaError_t set = cudaSetDevice(device_);
+    if (set != cudaSuccess) {
+      throw UsageError("--backend cuda: cannot use GPU " + std::to_string(device_) + " (" + cudaGetErrorString(set) +
+                       ")");
+    }
+    HPCNN_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    HPCNN_CUBLAS(cublasCreate(&blas_));
+    HPCNN_CUBLAS(cublasSetStream(blas_, stream_));
+    HPCNN_CUBLAS(cublasSetMathMode(blas_, allow_tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+    HPCNN_CUDNN(cudnnCreate(&dnn_));
+    HPCNN_CUDNN(cudnnSetStream(dnn_, stream_));
+    loss_ = Scratch(sizeof(DeviceLoss), stream_);
+    HPCNN_CUDA(cudaMemsetAsync(loss_.as<void>(), 0, sizeof(DeviceLoss), stream_));
+  }
+
+  ~CudaBackend() override {
+    cudaStreamSynchronize(stream_);
+    scratch_rows_ = Scratch();
+    scratch_labels_ = Scratch();
+    scratch_samples_ = Scratch();
+    loss_ = Scratch();
+    cudaStreamSynchronize(stream_);
+    cudnnDestroy(dnn_);
+    cublasDestroy(blas_);
+    cudaStreamDestroy(stream_);
+  }
+
+  std::string name() const override { return "cuda"; }
+  DeviceKind device() const override { return DeviceKind::kGpu; }
+
+  float* allocate(int64_t count) override {
+    void* p = nullptr;
+    const size_t bytes = static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float);
+    HPCNN_CUDA(cudaMallocAsync(&p, bytes, stream_));
+    HPCNN_CUDA(cudaMemsetAsync(p, 0, bytes, stream_));
+    return static_cast<float*>(p);
+  }
+  void release(float* p) override {
+    if (p != nullptr) cudaFreeAsync(p, stream_);
+  }
+  void upload(float* dst, const float* host_src, int64_t count) override {
+    if (count <= 0) return;
+    HPCNN_CUDA(
+        cudaMemcpyAsync(dst, host_src, static_cast<size_t>(count) * sizeof(float), cudaMemcpyHostToDevice, stream_));
+    count_up(count * static_cast<int64_t>(sizeof(float)));
+  }
+  void download(float* host_dst, const float* src, int64_t count) override {
+    if (count <= 0) return;
+    HPCNN_CUDA(
+        cudaMemcpyAsync(host_dst, src, static_cast<size_t>(count) * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+    HPCNN_CUDA(cudaStreamSynchronize(stream_));
+    counters_.device_to_host_bytes += count * static_cast<int64_t>(sizeof(float));
+    ++counters_.downloads;
+  }
+  void copy(float* dst, const float* src, int64_t count) override {
+    if (count > 0) {
+      HPCNN_CUDA(
+          cudaMemcpyAsync(dst, src, static_cast<size_t>(count) * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+    }
+  }
+  void fill(float* dst, float value, int64_t count) override {
+    if (count <= 0) return;
+    fill_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(dst, value, count);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  void synchronize() override { HPCNN_CUDA(cudaStreamSynchronize(stream_)); }
+  TransferCounters transfers() const override { return counters_; }
+  void* native_stream() override { return stream_; }
+
+  std::unique_ptr<ConvOp> make_conv(const ConvGeometry& g) override {
+    return std::make_unique<CudaConv>(dnn_, stream_, g, allow_tf32_);
+  }
+  std::unique_ptr<PoolOp> make_pool(const PoolGeometry& g) override { return std::make_unique<CudaPool>(stream_, g); }
+  std::unique_ptr<DenseOp> make_dense(const DenseGeometry& g) override {
+    return std::make_unique<CudaDense>(blas_, stream_, g);
+  }
+
+  void relu_forward(const float* src, float* dst, int64_t count) override {
+    if (count <= 0) return;
+    relu_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(src, dst, count);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  void relu_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) override {
+    if (count <= 0) return;
+    relu_grad_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(dst, diff_dst, diff_src, count);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  void multiply(const float* a, const float* b, float* dst, int64_t count) override {
+    if (count <= 0) return;
+    multiply_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(a, b, dst, count);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  void dropout_forward(const float* src, float* dst, int64_t n, int64_t per_sample, const int64_t* host_sample_indices,
+                       const DropoutParams& d) override {
+    dropout(src, dst, n, per_sample, host_sample_indices, d);
+  }
+  void dropout_backward(const float* diff_dst, float* diff_src, int64_t n, int64_t per_sample,
+                        const int64_t* host_sample_indices, const DropoutParams& d) override {
+    dropout(diff_dst, diff_src, n, per_sample, host_sample_indices, d);
+  }
+
+  void softmax_cross_entropy(const float* logits, const int32_t* host_labels, int64_t n, int64_t k, float scale,
+                             float* diff_logits) override {
+    if (n <= 0) return;
+    const int32_t* labels = stage(scratch_labels_, host_labels, n);
+    rows(n);
+    softmax_xent_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(logits, labels, n, k, scale, diff_logits, row_loss(),
+                                                                 row_correct(n));
+    accumulate_loss_kernel<<<1, 1, 0, stream_>>>(row_loss(), row_correct(n), n, loss_.as<DeviceLoss>());
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  void mean_squared_error(const float* pred, const float* target, int64_t n, int64_t t, float scale,
+                          float* diff) override {
+    const int64_t count = n * t;
+    if (count <= 0) return;
+    rows(count);
+    squared_error_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(pred, target, count, t, scale, diff, row_loss(),
+                                                                      row_correct(count));
+    accumulate_loss_kernel<<<1, 1, 0, stream_>>>(row_loss(), row_correct(count), count, loss_.as<DeviceLoss>());
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  LossResult read_loss() override {
+    DeviceLoss host{};
+    HPCNN_CUDA(cudaMemcpyAsync(&host, loss_.as<void>(), sizeof host, cudaMemcpyDeviceToHost, stream_));
+    HPCNN_CUDA(cudaMemsetAsync(loss_.as<void>(), 0, sizeof(DeviceLoss), stream_));
+    HPCNN_CUDA(cudaStreamSynchronize(stream_));
+    counters_.device_to_host_bytes += sizeof host;
+    ++counters_.downloads;
+    return {host.loss_sum, static_cast<int64_t>(host.correct)};
+  }
+
+  void adam_update(float* params, const float* grads, float* m, float* v, int64_t count, const AdamStep& s) override {
+    if (count <= 0) return;
+    adam_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(params, grads, m, v, count, s);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  void sgd_update(float* params, const float* grads, float* velocity, int64_t count, float lr,
+                  float momentum) override {
+    if (count <= 0) return;
+    sgd_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(params, grads, velocity, count, lr, momentum);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+
+ private:
+  void count_up(int64_t bytes) {
+    counters_.host_to_device_bytes += bytes;
+    ++counters_.uploads;
+  }
+  /// Copies `n` host values into `buffer` (grown as needed) on the stream.
+  /// The copy from pageable memory completes before cudaMemcpyAsync returns,
+  /// so the host array may change right after.
+  template <typename T>
+  const T* stage(Scratch& buffer, const T* host, int64_t n) {
+    const size_t bytes = static_cast<size_t>(n) * sizeof(T);
+    if (buffer.bytes() < bytes) buffer = Scratch(bytes, stream_);
+    HPCNN_CUDA(cudaMemcpyAsync(buffer.as<void>(), host, bytes, cudaMemcpyHostToDevice, stream_));
+    count_up(static_cast<int64_t>(bytes));
+    return buffer.as<T>();
+  }
+  void dropout(const float* x, float* y, int64_t n, int64_t per_sample, const int64_t* host_samples,
+               const DropoutParams& d) {
+    if (n * per_sample <= 0) return;
+    const int64_t* samples = stage(scratch_samples_, host_samples, n);
+    dropout_kernel<<<blocks_for(n * per_sample), kThreads, 0, stream_>>>(x, y, n, per_sample, samples, d.layer_key,
+                                                                         d.threshold, d.keep_scale);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  /// Per-row loss and correct-count scratch for `n` rows.
+  void rows(int64_t n) {
+    const size_t bytes = static_cast<size_t>(n) * (sizeof(double) + sizeof(long long));
+    if (scratch_rows_.bytes() < bytes) scratch_rows_ = Scratch(bytes, stream_);
+  }
+  double* row_loss() { return scratch_rows_.as<double>(); }
+  long long* row_correct(int64_t n) { return reinterpret_cast<long long*>(scratch_rows_.as<double>() + n); }
+
+  bool allow_tf32_ = false;
+  int device_ = 0;
+  cudaStream_t stream_ = nullptr;
+  cublasHandle_t blas_ = nullptr;
+  cudnnHandle_t dnn_ = nullptr;
+  Scratch loss_, scratch_rows_, scratch_labels_, scratch_samples_;
+  TransferCounters counters_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& options) {
+  if (options.precision != Precision::kFp32) throw UsageError("--precision bf16: the cuda backend computes in FP32");
+  return std::make_unique<CudaBackend>(options);
+}
+
+bool cuda_backend_compiled() { return true; }
+
+}  // namespace hpcnn::kernels
