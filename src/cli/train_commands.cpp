@@ -91,17 +91,27 @@ void apply_recorded_config(const fs::path& dir, const po::variables_map& vm,
     throw UsageError("--resume " + dir.string() + ": run.json is damaged (no config record)");
   }
   const nlohmann::json& config = run["config"];
-  static const std::pair<const char*, const char*> kOptions[] = {
-      {"data", "data"},           {"model", "model"},
-      {"epochs", "epochs"},       {"allreduce", "allreduce_requested"},
-      {"bucket-mb", "bucket_mb"}, {"compute-only", "compute_only"},
-      {"optimizer", "optimizer"}, {"lr", "lr"},
-      {"momentum", "momentum"},   {"adam-epsilon", "adam_epsilon"},
-      {"seed", "seed"},           {"threads", "threads"},
-      {"backend", "backend"},     {"validation-split", "validation_split"},
-      {"max-steps", "max_steps"}, {"eval-batch", "eval_batch"},
-      {"sampling", "sampling"},   {"shuffle-window", "shuffle_window"},
-      {"augment", "augment"},     {"precision", "precision"}};
+  static const std::pair<const char*, const char*> kOptions[] = {{"data", "data"},
+                                                                 {"model", "model"},
+                                                                 {"epochs", "epochs"},
+                                                                 {"allreduce", "allreduce_requested"},
+                                                                 {"bucket-mb", "bucket_mb"},
+                                                                 {"compute-only", "compute_only"},
+                                                                 {"optimizer", "optimizer"},
+                                                                 {"lr", "lr"},
+                                                                 {"momentum", "momentum"},
+                                                                 {"adam-epsilon", "adam_epsilon"},
+                                                                 {"seed", "seed"},
+                                                                 {"threads", "threads"},
+                                                                 {"backend", "backend"},
+                                                                 {"validation-split", "validation_split"},
+                                                                 {"max-steps", "max_steps"},
+                                                                 {"eval-batch", "eval_batch"},
+                                                                 {"sampling", "sampling"},
+                                                                 {"shuffle-window", "shuffle_window"},
+                                                                 {"augment", "augment"},
+                                                                 {"precision", "precision"},
+                                                                 {"allow-tf32", "allow_tf32"}};
   auto given = [&](const char* option) { return vm.count(option) != 0 && !vm[option].defaulted(); };
   for (const auto& [option, key] : kOptions) {
     if (!given(option) && config.contains(key)) set(option, config[key]);
@@ -174,6 +184,10 @@ int run_train(const Args& args) {
       ("precision", po::value<std::string>(&precision)->default_value(precision),
        "convolution arithmetic: fp32 (default, bit-reproducible) | bf16 (onednn on CPUs with AVX512-BF16 or AMX; "
        "weights, optimizer and dense layers stay fp32)")
+      ("gpu", po::value<int>(&c.gpu)->default_value(-1),
+       "cuda: the GPU of this rank (-1: the rank's index on its node modulo the visible GPUs)")
+      ("allow-tf32", po::bool_switch(&c.allow_tf32),
+       "cuda: let cuDNN and cuBLAS use TF32 tensor cores (faster, 10-bit mantissa products; off: FP32)")
       ("validation-split", po::value<double>(&c.validation_split)->default_value(0.0),
        "hold out the last fraction of train for validation when the dataset has no validation split")
       ("max-steps", po::value<long long>(&max_steps)->default_value(0), "stop after this many steps (0: all epochs)")
@@ -252,6 +266,8 @@ int run_train(const Args& args) {
           backend = v.get<std::string>();
         else if (option == "precision")
           precision = v.get<std::string>();
+        else if (option == "allow-tf32")
+          c.allow_tf32 = v.get<bool>();
         else if (option == "validation-split")
           c.validation_split = v.get<double>();
         else if (option == "max-steps")
@@ -303,6 +319,7 @@ int run_train(const Args& args) {
   require_range("momentum", c.optimizer.momentum, 0.0, 0.999999);
   require_range("adam-epsilon", c.optimizer.epsilon, 0.0, 1.0);
   require_range("threads", c.threads, 0, 4096);
+  require_range("gpu", c.gpu, -1, 1023);
   require_range("validation-split", c.validation_split, 0.0, 0.99);
   c.optimizer.kind = model::parse_optimizer(optimizer);
   c.backend = kernels::parse_backend(backend);

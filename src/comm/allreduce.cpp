@@ -21,6 +21,7 @@ const char* allreduce_name(AllreduceAlgo algo) {
     case AllreduceAlgo::kMpi: return "mpi";
     case AllreduceAlgo::kShm: return "shm";
     case AllreduceAlgo::kHier: return "hier";
+    case AllreduceAlgo::kNccl: return "nccl";
     case AllreduceAlgo::kAuto: return "auto";
   }
   return "unknown";
@@ -31,8 +32,7 @@ namespace {
 std::string names_or_auto() {
   std::string names;
   for (AllreduceAlgo a : all_allreduce_algos()) names += std::string(allreduce_name(a)) + ", ";
-  names.resize(names.size() - 2);
-  return names + " or auto";
+  return names + "nccl (GPU memory, --backend cuda) or auto";
 }
 }  // namespace
 
@@ -43,6 +43,7 @@ AllreduceAlgo parse_allreduce(const std::string& text) {
     if (text == allreduce_name(a)) return a;
   }
   if (text == "auto") return AllreduceAlgo::kAuto;
+  if (text == "nccl") return AllreduceAlgo::kNccl;
   throw UsageError("unknown all-reduce algorithm '" + text + "' (expected " + names_or_auto() + ")");
 }
 
@@ -66,6 +67,8 @@ void allreduce(Communicator& comm, AllreduceAlgo algo, float* data, int64_t coun
     case AllreduceAlgo::kMpi: return allreduce_mpi(comm, data, count);
     case AllreduceAlgo::kShm: return allreduce_shm(comm, data, count);
     case AllreduceAlgo::kHier: return allreduce_hier(comm, data, count);
+    case AllreduceAlgo::kNccl:
+      throw UsageError("--allreduce nccl reduces GPU memory (--backend cuda), not host buffers");
     case AllreduceAlgo::kAuto: return allreduce(comm, choose_allreduce(comm, count), data, count);
   }
   HPCNN_THROW("unknown all-reduce algorithm ", static_cast<int>(algo));

@@ -16,7 +16,9 @@
 
 namespace hpcnn::comm {
 
-enum class AllreduceAlgo { kRing, kTree, kRhd, kCentral, kMpi, kShm, kHier, kAuto };
+/// kNccl reduces GPU memory through NCCL (make_nccl_reducer, the default
+/// with --backend cuda); it is not a host algorithm: allreduce() refuses it.
+enum class AllreduceAlgo { kRing, kTree, kRhd, kCentral, kMpi, kShm, kHier, kNccl, kAuto };
 
 /// "ring", "tree", ... ; throws UsageError naming the known ones.
 AllreduceAlgo parse_allreduce(const std::string& text);
@@ -26,7 +28,7 @@ std::string allreduce_choices_help();
 
 /// The columns of `hpcnn bench allreduce --csv` (read back by hpcnn-merge allreduce).
 inline constexpr std::string_view kBenchCsvHeader = "algo,ranks,nodes,count,bytes,time_us,algbw_gbs,busbw_gbs,wrong";
-/// Every concrete algorithm (auto excluded), in a fixed order.
+/// Every concrete host algorithm (auto and nccl excluded), in a fixed order.
 const std::vector<AllreduceAlgo>& all_allreduce_algos();
 
 void allreduce_ring(Communicator& comm, float* data, int64_t count);

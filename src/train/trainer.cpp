@@ -92,6 +92,7 @@ nlohmann::json TrainConfig::to_json() const {
       {"threads", threads},
       {"backend", kernels::backend_name(backend)},
       {"precision", kernels::precision_name(precision)},
+      {"allow_tf32", allow_tf32},
       {"validation_split", validation_split},
       {"sampling", data::sampling_mode_name(sampling)},
       {"shuffle_window", sampling == data::SamplingMode::kLocal ? nlohmann::json(shuffle_window) : nlohmann::json()},
@@ -423,11 +424,12 @@ std::string resume_mismatch(const nlohmann::json& recorded, const nlohmann::json
   static const char* kKeys[] = {"model",        "optimizer",     "lr",           "beta1",    "beta2",
                                 "adam_epsilon", "momentum",      "seed",         "backend",  "validation_split",
                                 "eval_batch",   "evaluate_test", "global_batch", "sampling", "shuffle_window",
-                                "augment",      "precision"};
+                                "augment",      "precision",     "allow_tf32"};
   // Keys newer than some run.json files, with the value their absence meant.
   auto value = [](const nlohmann::json& config, const std::string& key) {
     if (config.contains(key)) return config[key];
     if (key == "augment") return nlohmann::json("off");
+    if (key == "allow_tf32") return nlohmann::json(false);
     return key == "precision" ? nlohmann::json("fp32") : nlohmann::json();
   };
   for (const char* key : kKeys) {
@@ -469,12 +471,25 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   kernels::BackendOptions backend_options;
   backend_options.threads = c.threads;
   backend_options.precision = c.precision;
+  backend_options.gpu = c.gpu;
+  backend_options.allow_tf32 = c.allow_tf32;
+  backend_options.local_rank = comm_ != nullptr ? comm_->node_rank() : 0;  // one GPU per rank of the node
+  // NCCL reduces device memory: it needs a GPU backend with a stream, and is
+  // what `auto` means on one (the MPI algorithms stay available, staged).
+  const bool gpu_stream = c.backend == kernels::BackendKind::kCuda;
+  if (c.allreduce == comm::AllreduceAlgo::kNccl && !gpu_stream) {
+    throw UsageError(cat("--allreduce nccl reduces GPU memory: it needs --backend cuda (with --backend ",
+                         kernels::backend_name(c.backend), " use ring, tree, rhd, central, mpi, shm, hier or auto)"));
+  }
   backend_ = kernels::make_backend(c.backend, backend_options);
   const int64_t n_params = spec.total_params();
   global_batch_ = c.global_batch > 0 ? c.global_batch : c.batch * world_;
   // The all-reduce, resolved once (`auto` by the size of a reduction block).
   const bool exchange = world_ > 1 && !c.compute_only;
-  algo_ = comm_ != nullptr ? comm::resolve_allreduce(*comm_, c.allreduce, n_params) : c.allreduce;
+  const bool nccl = c.allreduce == comm::AllreduceAlgo::kNccl ||
+                    (c.allreduce == comm::AllreduceAlgo::kAuto && gpu_stream && comm::nccl_compiled());
+  algo_ = nccl ? comm::AllreduceAlgo::kNccl
+               : (comm_ != nullptr ? comm::resolve_allreduce(*comm_, c.allreduce, n_params) : c.allreduce);
   bucket_mb_ = c.bucket_mb >= 0 ? c.bucket_mb : (comm_ != nullptr && comm_->num_nodes() > 1 ? kAutoBucketMb : 0.0);
   bucket_floats_ = static_cast<int64_t>(bucket_mb_ * double(1 << 20)) / static_cast<int64_t>(sizeof(float));
 
@@ -515,9 +530,13 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   // Gradients in device memory go through host staging buffers (the MPI
   // algorithms) on a GPU backend; never hand device pointers to host code.
   if (exchange) {
-    reducer_ = backend_->device() == kernels::DeviceKind::kGpu
-                   ? comm::make_staged_reducer(*comm_, algo_, *backend_, net_->grads(), net_->num_params())
-                   : comm::make_host_reducer(*comm_, algo_, net_->grads(), net_->num_params());
+    if (algo_ == comm::AllreduceAlgo::kNccl) {
+      reducer_ = comm::make_nccl_reducer(*comm_, *backend_, net_->grads(), net_->num_params());
+    } else if (backend_->device() == kernels::DeviceKind::kGpu) {
+      reducer_ = comm::make_staged_reducer(*comm_, algo_, *backend_, net_->grads(), net_->num_params());
+    } else {
+      reducer_ = comm::make_host_reducer(*comm_, algo_, net_->grads(), net_->num_params());
+    }
   }
   if (rank_ == 0) {
     log.info(cat("model ", c.model, ": ", net_->num_params(), " parameters, backend ", backend_->name(), ", dataset ",

@@ -57,6 +57,8 @@ struct TrainConfig {
   int threads = 0;  ///< 0: the runtime's default
   kernels::BackendKind backend = kernels::BackendKind::kOnednn;
   kernels::Precision precision = kernels::Precision::kFp32;  ///< the convolutions' arithmetic
+  int gpu = -1;                                              ///< cuda: the device (-1: node-local rank % visible GPUs)
+  bool allow_tf32 = false;                                   ///< cuda: TF32 tensor cores in cuDNN and cuBLAS
   double validation_split = 0.0;  ///< hold out the last fraction of train when the dataset has no validation split
   int64_t max_steps = 0;          ///< stop after this many steps in total (0: run all epochs)
   int64_t eval_batch = 500;

@@ -46,6 +46,20 @@ expect_exit 1 "layer 1 'conv:100000x4096:same'.*weights" "$HPCNN" summary -q --m
 expect_exit 1 "layer 2 'dense:2147483647'.*weights" "$HPCNN" summary -q --model 'flatten dense:2147483647' --input 1x28x28
 expect_exit 1 "input shape \(65536, 65536, 65536\)" "$HPCNN" summary -q --model 'flatten dense:10' --input 65536x65536x65536
 expect_exit 1 "layer 3 'dense:32768'.*total parameter count" "$HPCNN" summary -q --model 'dense:32768 relu dense:32768 relu dense:32768' --input 32768
+# GPUs: --allreduce nccl needs the cuda backend; --backend cuda needs a GPU
+# (or says the build has none); both before any training step.
+"$HPCNN" data synth circuits -q --train 8 --test 4 --out tiny-ds > /dev/null
+expect_exit 2 "^hpcnn: usage error: --allreduce nccl reduces GPU memory: it needs --backend cuda" \
+  "$HPCNN" train -q --data tiny-ds --model circuit-cnn --allreduce nccl --out nccl-run
+[[ ! -e nccl-run/model.h5 ]] && pass || fail "--allreduce nccl on onednn trained anyway"
+if ! "$HPCNN" bench layers -q --backend cuda --model tiny-cnn --batch 2 --steps 1 --warmup 0 > cuda.out 2>&1; then
+  rc=0
+  "$HPCNN" bench layers -q --backend cuda --model tiny-cnn --batch 2 --steps 1 --warmup 0 > /dev/null 2>&1 || rc=$?
+  [[ $rc -eq 2 ]] && pass || fail "--backend cuda without a GPU: exit $rc, wanted 2"
+  grep -qE "^hpcnn: usage error: --backend cuda: (no usable GPU \(cudaGetDeviceCount: .+\)|this build has no CUDA backend)" \
+    cuda.out && pass || fail "--backend cuda refusal: $(cat cuda.out)"
+  [[ $(wc -l < cuda.out) -eq 1 ]] && pass || fail "--backend cuda refusal is not one line: $(cat cuda.out)"
+fi
 # --precision: a name check, the backends that have it, the CPUs that have it.
 expect_exit 2 "--precision: unknown precision 'fp16' \(expected fp32 or bf16\)" "$HPCNN" bench layers -q --precision fp16
 expect_exit 2 "--precision bf16: only the onednn backend has it, not reference" \
