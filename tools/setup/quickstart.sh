@@ -17,7 +17,12 @@ jobs=${HPCNN_JOBS:-$(nproc)}
 
 bash tools/setup/install_deps.sh
 echo "[setup] configuring and building ($preset, $jobs jobs)"
-cmake --preset "$preset" >/dev/null
+# Where the CUDA toolkit is installed the GPU backend must build (sm_80 and
+# sm_90, warnings as errors): a broken CUDA build fails here instead of being
+# left out silently.
+cuda=()
+[[ -x /usr/local/cuda/bin/nvcc ]] && cuda=(-DHPCNN_REQUIRE_CUDA=ON)
+cmake --preset "$preset" "${cuda[@]}" >/dev/null
 cmake --build --preset "$preset" -j "$jobs" >/dev/null
 
 if [[ $mode == main ]]; then
