@@ -19,6 +19,7 @@
 #   sbatch jobs/slurm/mlp_family.sh                                    # all 30 nets
 #   HPCNN_MLP_SKIP="25600-12800-6656" sbatch jobs/slurm/mlp_family.sh  # 29 nets, ~12 GB at most
 #   HPCNN_MLP_WIDTHS="50 100 200 400 800 1600" sbatch jobs/slurm/mlp_family.sh   # 18 small nets
+#   HPCNN_TRAIN_ARGS="--backend cuda" sbatch --gpus=1 jobs/slurm/mlp_family.sh     # the GPU series
 #
 # Environment (defaults in brackets), besides those in jobs/slurm/lib.sh:
 #   HPCNN_MLP_WIDTHS ["50 100 200 400 800 1600 3200 6400 12800 25600"]  HPCNN_MLP_DEPTHS ["1 2 3"]

@@ -11,11 +11,14 @@
 #include <fstream>
 #include <iomanip>
 #include <iostream>
+#include <memory>
 #include <sstream>
 
+#include "backend.hpp"
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "comm/allreduce.hpp"
+#include "comm/gradient_reducer.hpp"
 #include "comm/mpi_session.hpp"
 #include "core/check.hpp"
 #include "core/fs.hpp"
@@ -83,7 +86,8 @@ int run_bench_allreduce(const Args& args) {
   // clang-format off
   spec.options.add_options()
       ("algo,a", po::value<std::string>(&algo_text)->default_value(algo_text),
-       "comma-separated algorithms, or all: ring, tree, rhd, central, mpi, shm, hier, auto")
+       "comma-separated algorithms, or all (the host ones): ring, tree, rhd, central, mpi, shm, hier, auto; "
+       "nccl (GPU buffers, one GPU per rank)")
       ("min-bytes,b", po::value<std::string>(&min_text)->default_value(min_text), "smallest message")
       ("max-bytes,e", po::value<std::string>(&max_text)->default_value(max_text), "largest message")
       ("step-factor,f", po::value<double>(&factor)->default_value(factor), "size multiplier between steps")
@@ -121,6 +125,14 @@ int run_bench_allreduce(const Args& args) {
   const comm::MpiSession mpi;
   comm::Communicator world(MPI_COMM_WORLD, ranks_per_node);
   const int p = world.size();
+  // NCCL reduces GPU buffers: one GPU per rank (the node-local rank picks it),
+  // through the gradient reducer training uses (its 1 MiB blocks).
+  std::unique_ptr<kernels::Backend> gpu;
+  if (std::find(algos.begin(), algos.end(), comm::AllreduceAlgo::kNccl) != algos.end()) {
+    kernels::BackendOptions options;
+    options.local_rank = world.node_rank();
+    gpu = kernels::make_backend(kernels::BackendKind::kCuda, options);
+  }
   // Without real nodes, shm over pretend nodes is impossible: skip it with a note.
   std::ostringstream table;
   table << "# hpcnn bench allreduce: " << p << " ranks, " << world.num_nodes() << " node(s) of " << world.node_size()
@@ -147,21 +159,36 @@ int run_bench_allreduce(const Args& args) {
     for (int64_t bytes : sizes) {
       const int64_t count = bytes / 4;
       std::vector<float> data(static_cast<size_t>(std::max<int64_t>(count, 1)), 0.0f);
+      const bool nccl = algo == comm::AllreduceAlgo::kNccl;
+      float* device = nccl ? gpu->allocate(count) : nullptr;
+      std::unique_ptr<comm::GradientReducer> reducer;
+      if (nccl) reducer = comm::make_nccl_reducer(world, *gpu, device, count);
+      const auto reduce_once = [&] {
+        if (!nccl) return comm::allreduce(world, algo, data.data(), count);
+        reducer->start(0, count);
+        reducer->wait();
+        gpu->synchronize();
+      };
       // Checked run: rank r contributes (r + 1) * (i % 7); integers add exactly.
       for (int64_t i = 0; i < count; ++i)
         data[static_cast<size_t>(i)] = static_cast<float>((world.rank() + 1) * (i % 7));
-      comm::allreduce(world, algo, data.data(), count);
+      if (nccl) gpu->upload(device, data.data(), count);
+      reduce_once();
+      if (nccl) gpu->download(data.data(), device, count);
       long long wrong = 0;
       const double ranks_sum = p * (p + 1) / 2.0;
       for (int64_t i = 0; i < count; ++i)
         wrong += data[static_cast<size_t>(i)] != static_cast<float>(ranks_sum * static_cast<double>(i % 7));
       MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &wrong, 1, MPI_LONG_LONG, MPI_SUM, world.comm()));
       std::fill(data.begin(), data.end(), 0.0f);
-      for (int i = 0; i < warmup; ++i) comm::allreduce(world, algo, data.data(), count);
+      if (nccl) gpu->fill(device, 0.0f, count);
+      for (int i = 0; i < warmup; ++i) reduce_once();
       MPI_CHECK(MPI_Barrier(world.comm()));
       const double t0 = MPI_Wtime();
-      for (int i = 0; i < iters; ++i) comm::allreduce(world, algo, data.data(), count);
+      for (int i = 0; i < iters; ++i) reduce_once();
       double seconds = (MPI_Wtime() - t0) / iters;
+      reducer.reset();
+      if (nccl) gpu->release(device);
       MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &seconds, 1, MPI_DOUBLE, MPI_SUM, world.comm()));
       seconds /= p;
       const double real_bytes = static_cast<double>(count) * 4.0;

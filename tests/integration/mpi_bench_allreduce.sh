@@ -24,4 +24,11 @@ rc=0
 [[ $rc -ne 0 && $(grep -c "usage error: unknown all-reduce algorithm 'butterfly'" err.txt) -eq 1 ]] && pass \
   || fail "bad algorithm: exit $rc, stderr: $(cat err.txt)"
 (( SECONDS - start < 30 )) && pass || fail "bad algorithm took $((SECONDS - start)) s to end"
+# NCCL reduces GPU buffers: without a GPU, one usage error and a non-zero exit.
+if "$HPCNN" info | grep -qE '^GPUs +0'; then
+  rc=0
+  "${MPIRUN[@]}" -n 2 "$HPCNN" bench allreduce -q --algo nccl --sizes 1M --iters 2 > out.txt 2> err.txt || rc=$?
+  [[ $rc -ne 0 ]] && grep -qE "usage error: --backend cuda: (no usable GPU|this build has no CUDA backend)" err.txt &&
+    pass || fail "--algo nccl without a GPU: exit $rc, stderr: $(head -3 err.txt)"
+fi
 finish
