@@ -15,6 +15,7 @@
 
 #include "comm/allreduce.hpp"
 #include "comm/gradient_reducer.hpp"
+#include "comm/nccl/nccl_info.hpp"
 #include "core/build_info_access.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
@@ -211,6 +212,19 @@ nlohmann::json run_manifest(const TrainConfig& c, comm::Communicator* comm, int6
   const int world = comm != nullptr ? comm->size() : 1;
   const std::vector<std::string> hosts = comm != nullptr ? comm->gather(host) : std::vector<std::string>{host};
   if (comm != nullptr && comm->rank() != 0) return nlohmann::json::object();
+  nlohmann::json device{{"backend", backend.name()},
+                        {"kind", backend.device() == kernels::DeviceKind::kGpu ? "gpu" : "cpu"}};
+  if (backend.name() == "cuda") {
+    // What the run actually loaded: the GPUs rank 0 sees, the driver, and
+    // the cuDNN, cuBLAS and NCCL libraries' own version reports.
+    const kernels::GpuInfo gpu = kernels::query_gpu_info();
+    device["gpus"] = gpu.devices;
+    device["driver"] = gpu.driver_version;
+    device["cuda_runtime"] = gpu.runtime_version;
+    device["cudnn"] = gpu.cudnn_version;
+    device["cublas"] = gpu.cublas_version;
+    device["nccl"] = comm::nccl_version();
+  }
   return nlohmann::json{
       {"format", "hpcnn-run"},
       {"version", 1},
@@ -222,8 +236,7 @@ nlohmann::json run_manifest(const TrainConfig& c, comm::Communicator* comm, int6
       {"world_size", world},
       {"nodes", comm != nullptr ? comm->num_nodes() : 1},
       {"hosts", hosts},
-      {"device",
-       {{"backend", backend.name()}, {"kind", backend.device() == kernels::DeviceKind::kGpu ? "gpu" : "cpu"}}},
+      {"device", device},
       {"libraries",
        {{"mpi", comm::mpi_library_version()}, {"hdf5", h5::library_version()}, {"onednn", kernels::onednn_version()}}}};
 }
