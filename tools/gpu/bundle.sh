@@ -27,6 +27,7 @@ dir=$stage/hpcnn-gpu-bundle
 mkdir -p "$dir/bin" "$dir/lib" "$dir/tools/gpu"
 cp "${bins[@]}" "$dir/bin/"
 cp "$here/verify.sh" "$dir/tools/gpu/"
+mkdir -p "$dir/tools/bench/peers" && cp "$root/tools/bench/peers/peers.py" "$dir/tools/bench/peers/"
 skip='^(libc|libm|libdl|librt|libpthread|ld-linux.*|libcuda|libnvidia.*|libcudnn.*|libcublas.*|libnccl|libcudart)\.so'
 for b in "${bins[@]}"; do
   ldd "$b" | awk '/=> \//{print $3}'

@@ -11,7 +11,9 @@
 # dense; each op's worst error printed), trains circuit-cnn 50 steps on onednn
 # and twice on cuda and prints the largest step-loss difference cuda vs onednn
 # over the first 20 steps (fails above 1e-4), whether the two cuda runs are
-# bit-identical, samples/s per backend, NCCL against the staged ring on 2
+# bit-identical, samples/s per backend, hpcnn against PyTorch eager on the
+# same GPU (tools/bench/peers, when python3 has torch with CUDA; recorded, not
+# asserted), NCCL against the staged ring on 2
 # ranks when there are 2 GPUs and mpirun, compute-sanitizer memcheck and
 # racecheck on the op tests when it is installed, and ends with
 # "N passed, M failed" (exit 1 when M > 0). Without a GPU it says so and
@@ -25,7 +27,7 @@ while [[ $# -gt 0 ]]; do
     --build) build=$2; shift 2 ;;
     --bundle) bundle=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h | --help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "verify.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -108,6 +110,23 @@ for k in m:
 print(f"[verify] host<->device per step (cuda): {m['cuda-a'].get('device_transfers')}")
 sys.exit(0 if worst <= 1e-4 and lc == lc2 else 1)
 PY
+
+# --- against PyTorch eager on the same GPU (recorded, not asserted) ----------------------
+# tools/bench/peers/peers.py --device cuda with the python that has torch;
+# Fashion-MNIST is not needed to time steps: a random stand-in of its shape.
+peers=$root/tools/bench/peers/peers.py
+[[ -f $peers ]] || peers=$(dirname "$0")/../bench/peers/peers.py
+if [[ -f $peers ]] && python3 -c 'import torch, h5py; assert torch.cuda.is_available()' 2> /dev/null; then
+  mkdir -p peers-data
+  python3 -c 'import numpy as np; r = np.random.default_rng(0); np.savez("fm.npz", x_train=r.integers(0, 256, (8000, 28, 28), dtype=np.uint8), y_train=r.integers(0, 10, 8000))' &&
+    "$HPCNN" data import-npz -q fm.npz --name fashion-mnist --out peers-data/fashion-mnist > /dev/null
+  python3 "$peers" --device cuda --python "$(command -v python3)" --hpcnn "$HPCNN" --data-dir peers-data \
+    --networks tiny-cnn,keras-cnn,solar-cnn --repeats 3 > peers-gpu.txt 2> peers-gpu.log &&
+    { cat peers-gpu.txt; pass "hpcnn vs PyTorch eager on the GPU (targets: tiny-cnn, keras-cnn >= 2x; solar-cnn >= 1x)"; } ||
+    fail "peers --device cuda: $(tail -3 peers-gpu.log)"
+else
+  echo "[verify] no PyTorch with CUDA (and h5py) here: the comparison with PyTorch eager skipped"
+fi
 
 # --- NCCL against the staged ring, 2 ranks --------------------------------------------------
 if [[ ${gpus:-0} -ge 2 ]] && command -v mpirun > /dev/null; then

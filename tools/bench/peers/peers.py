@@ -276,14 +276,16 @@ def worker_torch(w, compile_):
     torch.set_num_interop_threads(1)
     torch.manual_seed(0)
     x, y, classification = load_train(w["data"])
-    x, y = torch.from_numpy(x), torch.from_numpy(y)
-    model = build_torch(tuple(w["input"]), w["layers"])
+    device = torch.device(w.get("device") or "cpu")
+    x, y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    model = build_torch(tuple(w["input"]), w["layers"]).to(device)
     params = sum(p.numel() for p in model.parameters())
     opt = torch.optim.Adam(model.parameters(), lr=ADAM_LR, eps=ADAM_EPS)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     loss_fn = torch.nn.CrossEntropyLoss() if classification else torch.nn.MSELoss()
     model.train()
     b, n = w["batch"], x.shape[0]
-    perm = torch.from_numpy(np.random.default_rng(0).permutation(n))
+    perm = torch.from_numpy(np.random.default_rng(0).permutation(n)).to(device)
 
     def step(xb, yb):
         opt.zero_grad(set_to_none=True)
@@ -302,9 +304,11 @@ def worker_torch(w, compile_):
 
     for i in range(w["warmup"]):
         run(i)
+    sync()
     t0 = time.perf_counter()
     for i in range(w["steps"]):
         loss = run(w["warmup"] + i)
+    sync()
     seconds = time.perf_counter() - t0
     return dict(params=params, seconds=seconds, loss=float(loss))
 
@@ -514,6 +518,8 @@ def run_hpcnn(args, net, batch, steps, data):
                "--adam-epsilon", str(ADAM_EPS), "--optimizer", "adam", "--verify-data", "never",
                "--checkpoint-every", "off", "--out", os.path.join(out, "run")]
         env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
+        if args.device == "cuda":
+            cmd += ["--backend", "cuda"]
         if args.ddp:  # one process per rank, --batch per rank, --threads each
             cmd = ["mpirun", "-n", str(args.ddp), "--oversubscribe", "--bind-to", "none", "--mca", "btl",
                    "self,vader"] + cmd
@@ -568,7 +574,7 @@ def make_checkpoint(args, net, data, where):
 
 def run_worker(args, tool, net, batch, steps, data, input_shape, layers):
     spec = dict(tool=tool, network=net, batch=batch, data=data, input=list(input_shape), layers=layers,
-                threads=args.threads, warmup=args.warmup, steps=steps, ddp=args.ddp,
+                threads=args.threads, warmup=args.warmup, steps=steps, ddp=args.ddp, device=args.device,
                 infer_batches=args.infer_batches if args.infer else None, infer_repeats=args.infer_repeats)
     env = dict(os.environ)
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
@@ -709,6 +715,10 @@ def main():
                    "PyTorch eval() under inference_mode; Keras predict_on_batch), fresh processes alternated")
     p.add_argument("--infer-batches", default="2,64,512", help="batch sizes for --infer [%(default)s]")
     p.add_argument("--infer-repeats", type=int, default=20, help="timed passes per batch size [%(default)s]")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="train on the CPU, or on one GPU: hpcnn --backend cuda against PyTorch on cuda "
+                   "(Keras left out: the venv's TensorFlow is CPU-only) [%(default)s]")
+    p.add_argument("--python", help="the Python that has the peers (torch, keras) [the venv's]")
     p.add_argument("--json", help="also write every repeat and the medians here")
     p.add_argument("--worker", help=argparse.SUPPRESS)
     args = p.parse_args()
@@ -748,7 +758,14 @@ def main():
         die("--networks is empty", 2)
     if not (os.path.isfile(args.hpcnn) and os.access(args.hpcnn, os.X_OK)):
         die(f"no hpcnn binary at {args.hpcnn} (build it, or --hpcnn / env HPCNN)", 2)
-    args.python = os.path.join(args.venv, "bin", "python")
+    args.python = args.python or os.path.join(args.venv, "bin", "python")
+    if args.device == "cuda":
+        if args.tools == p.get_default("tools"):
+            tools = ["hpcnn", "torch"]
+        elif any(t not in ("hpcnn", "torch") for t in tools):
+            die("--device cuda compares hpcnn and torch only (--tools hpcnn,torch)", 2)
+        if args.ddp or args.infer:
+            die("--device cuda times single-GPU training only", 2)
     if any(t != "hpcnn" for t in tools) and not os.path.exists(args.python):
         die(f"no peers venv at {args.venv} (run tools/bench/peers/setup.sh)", 2)
     args.hpcnn = os.path.abspath(args.hpcnn)
@@ -811,6 +828,7 @@ def main():
         f"timed steps of each row, {args.repeats} repeat(s) each tool; data in memory",
         *([f"# data parallel: {args.ddp} ranks x {args.threads} thread(s), batch per rank, samples/s over all ranks; "
            "hpcnn under mpirun, torch DistributedDataParallel (gloo)"] if args.ddp else []),
+        *(["# device: one GPU: hpcnn --backend cuda, torch on cuda (eager)"] if args.device == "cuda" else []),
         "#",
     ]
     cols = tools
