@@ -34,16 +34,12 @@
 #include "backend.hpp"
 #include "common/maths.hpp"
 #include "core/error.hpp"
+#include "cuda/cuda_check.hpp"
 
 namespace hpcnn::kernels {
 
 namespace {
 
-#define HPCNN_CUDA(call)                                                                   \
-  do {                                                                                     \
-    const cudaError_t err_ = (call);                                                       \
-    if (err_ != cudaSuccess) HPCNN_THROW("CUDA: ", #call, ": ", cudaGetErrorString(err_)); \
-  } while (0)
 #define HPCNN_CUDNN(call)                                                                           \
   do {                                                                                              \
     const cudnnStatus_t st_ = (call);                                                               \

@@ -19,29 +19,13 @@
 #include "kernel_test_util.hpp"
 #include "model/model.hpp"
 #include "model/optimizer.hpp"
+#include "model_test_util.hpp"
 #include "train/checkpoint.hpp"
 
 using namespace hpcnn;
 using namespace hpcnn::model;
 
-namespace {
-data::Batch make_batch(const ModelSpec& m, int64_t n, LossKind loss, uint64_t key) {
-  Rng rng(key);
-  data::Batch b;
-  b.count = n;
-  b.samples.resize(static_cast<size_t>(n * m.input.size()));
-  for (float& x : b.samples) x = static_cast<float>(rng.uniform());
-  for (int64_t i = 0; i < n; ++i) {
-    b.indices.push_back(100 + 3 * i);
-    if (loss == LossKind::kSoftmaxCrossEntropy) {
-      b.labels.push_back(static_cast<int32_t>(rng.uniform_index(static_cast<uint64_t>(m.output().size()))));
-    } else {
-      for (int64_t t = 0; t < m.output().size(); ++t) b.targets.push_back(static_cast<float>(rng.uniform()));
-    }
-  }
-  return b;
-}
-}  // namespace
+using hpcnn::test::random_batch;
 
 TEST_CASE("Poisoned backend: the host dereferencing a device pointer dies with SIGSEGV", "[poisoned]") {
   auto be = kernels::make_poisoned_backend();
@@ -93,14 +77,14 @@ TEST_CASE("Poisoned backend: training, evaluation and checkpoints equal the refe
     OptimizerConfig oc;
     Optimizer oa(oc, *ref, a.num_params()), ob(oc, *poisoned, b.num_params());
     for (int step = 0; step < 3; ++step) {
-      const data::Batch batch = make_batch(spec, 4 + step, c.loss, 20 + static_cast<uint64_t>(step));
+      const data::Batch batch = random_batch(spec, 4 + step, c.loss, 20 + static_cast<uint64_t>(step), 100);
       const auto la = a.train_step(batch, 0.25f, step), lb = b.train_step(batch, 0.25f, step);
       CHECK(la.loss_sum == lb.loss_sum);
       oa.step(a.params(), a.grads());
       ob.step(b.params(), b.grads());
     }
     CHECK(a.params_host() == b.params_host());
-    const data::Batch eval = make_batch(spec, 7, c.loss, 99);
+    const data::Batch eval = random_batch(spec, 7, c.loss, 99, 100);
     std::vector<float> outa, outb;
     const auto ea = a.evaluate(eval, &outa), eb = b.evaluate(eval, &outb);
     CHECK(ea.loss_sum == eb.loss_sum);

@@ -11,28 +11,12 @@
 #include "host_backend.hpp"
 #include "model/model.hpp"
 #include "model/optimizer.hpp"
+#include "model_test_util.hpp"
 
 using namespace hpcnn;
 using namespace hpcnn::model;
 
-namespace {
-data::Batch random_batch(const ModelSpec& m, int64_t n, LossKind loss, uint64_t key, int64_t first_index = 0) {
-  Rng rng(key);
-  data::Batch b;
-  b.count = n;
-  b.samples.resize(static_cast<size_t>(n * m.input.size()));
-  for (float& x : b.samples) x = static_cast<float>(rng.uniform());
-  for (int64_t i = 0; i < n; ++i) {
-    b.indices.push_back(first_index + i);
-    if (loss == LossKind::kSoftmaxCrossEntropy) {
-      b.labels.push_back(static_cast<int32_t>(rng.uniform_index(static_cast<uint64_t>(m.output().size()))));
-    } else {
-      b.targets.push_back(static_cast<float>(rng.uniform()));
-    }
-  }
-  return b;
-}
-}  // namespace
+using hpcnn::test::random_batch;
 
 namespace {
 /// Samples 60 parameters, compares backprop with central differences of the

@@ -31,6 +31,20 @@ void check_close(const char* what, const std::vector<float>& got, const std::vec
   CHECK(worst <= 1e-4 * scale);
 }
 
+/// One training pass of a prepared conv on `be`, in the model's order
+/// (forward, backward_weights, backward_data): {dst, diff_src, diff_weights, diff_bias}.
+std::vector<std::vector<float>> conv_pass(Backend& be, ConvOp& op, const ConvGeometry& g, const std::vector<float>& src,
+                                          const std::vector<float>& w, const std::vector<float>& b,
+                                          const std::vector<float>& diff_dst) {
+  DeviceVector s(be, src), wt(be, w), bi(be, b), dd(be, diff_dst);
+  DeviceVector dst(be, static_cast<int64_t>(diff_dst.size())), ds(be, static_cast<int64_t>(src.size())),
+      dw(be, static_cast<int64_t>(w.size())), db(be, g.oc);
+  op.forward(s.get(), wt.get(), bi.get(), dst.get());
+  op.backward_weights(s.get(), dd.get(), dw.get(), db.get());
+  op.backward_data(dd.get(), wt.get(), ds.get());
+  return {dst.host(), ds.host(), dw.host(), db.host()};
+}
+
 struct Pair {
   std::unique_ptr<Backend> ref = make_reference_backend();
   std::unique_ptr<Backend> dnn = make_onednn_backend(2);
@@ -58,16 +72,8 @@ TEST_CASE("oneDNN conv2d equals the reference, forward and backward", "[kernels]
     const auto diff_dst = random_vector(g.n * g.oc * g.oh * g.ow, 400 + trial);
     std::vector<std::vector<float>> out[2];
     int side = 0;
-    for (Backend* be : {p.ref.get(), p.dnn.get()}) {
-      DeviceVector s(*be, src), wt(*be, w), bi(*be, b), dd(*be, diff_dst);
-      DeviceVector dst(*be, static_cast<int64_t>(diff_dst.size())), ds(*be, static_cast<int64_t>(src.size())),
-          dw(*be, static_cast<int64_t>(w.size())), db(*be, static_cast<int64_t>(b.size()));
-      auto op = be->make_conv(g);
-      op->forward(s.get(), wt.get(), bi.get(), dst.get());
-      op->backward_data(dd.get(), wt.get(), ds.get());
-      op->backward_weights(s.get(), dd.get(), dw.get(), db.get());
-      out[side++] = {dst.host(), ds.host(), dw.host(), db.host()};
-    }
+    for (Backend* be : {p.ref.get(), p.dnn.get()})
+      out[side++] = conv_pass(*be, *be->make_conv(g), g, src, w, b, diff_dst);
     check_close("dst", out[1][0], out[0][0]);
     check_close("diff_src", out[1][1], out[0][1]);
     check_close("diff_weights", out[1][2], out[0][2]);
@@ -137,16 +143,8 @@ TEST_CASE("oneDNN blocked-layout conv2d equals the reference over two steps", "[
       const auto b = random_vector(g.oc, 700 + step);
       const auto diff_dst = random_vector(g.n * g.oc * g.oh * g.ow, 800 + step);
       std::vector<std::vector<float>> out[2];
-      for (int side = 0; side < 2; ++side) {
-        Backend& be = side == 0 ? *p.ref : *p.dnn;
-        DeviceVector s(be, src), wt(be, w), bi(be, b), dd(be, diff_dst);
-        DeviceVector dst(be, static_cast<int64_t>(diff_dst.size())), ds(be, static_cast<int64_t>(src.size())),
-            dw(be, static_cast<int64_t>(w.size())), db(be, static_cast<int64_t>(b.size()));
-        ops[side]->forward(s.get(), wt.get(), bi.get(), dst.get());
-        ops[side]->backward_weights(s.get(), dd.get(), dw.get(), db.get());
-        ops[side]->backward_data(dd.get(), wt.get(), ds.get());
-        out[side] = {dst.host(), ds.host(), dw.host(), db.host()};
-      }
+      for (int side = 0; side < 2; ++side)
+        out[side] = conv_pass(side == 0 ? *p.ref : *p.dnn, *ops[side], g, src, w, b, diff_dst);
       INFO("step " << step);
       check_close("dst", out[1][0], out[0][0]);
       check_close("diff_src", out[1][1], out[0][1]);
@@ -277,16 +275,7 @@ TEST_CASE("oneDNN bf16 convolutions track the reference, or are refused clearly"
                b = random_vector(g.oc, 73), diff_dst = random_vector(g.n * g.oc * g.oh * g.ow, 74);
     std::vector<std::vector<float>> out[2];
     int side = 0;
-    for (Backend* be : {ref.get(), bf.get()}) {
-      DeviceVector s(*be, src), wt(*be, w), bi(*be, b), dd(*be, diff_dst);
-      DeviceVector dst(*be, static_cast<int64_t>(diff_dst.size())), ds(*be, static_cast<int64_t>(src.size())),
-          dw(*be, static_cast<int64_t>(w.size())), db(*be, static_cast<int64_t>(b.size()));
-      auto op = be->make_conv(g);
-      op->forward(s.get(), wt.get(), bi.get(), dst.get());
-      op->backward_weights(s.get(), dd.get(), dw.get(), db.get());
-      op->backward_data(dd.get(), wt.get(), ds.get());
-      out[side++] = {dst.host(), ds.host(), dw.host(), db.host()};
-    }
+    for (Backend* be : {ref.get(), bf.get()}) out[side++] = conv_pass(*be, *be->make_conv(g), g, src, w, b, diff_dst);
     const char* names[] = {"dst", "diff_src", "diff_weights", "diff_bias"};
     for (int t = 0; t < 4; ++t) {
       double num = 0, den = 0;

@@ -16,16 +16,12 @@
 #include "comm/gradient_reducer.hpp"
 #include "core/check.hpp"
 #include "core/error.hpp"
+#include "cuda/cuda_check.hpp"
 
 namespace hpcnn::comm {
 
 namespace {
 
-#define HPCNN_NCCL_CUDA(call)                                                              \
-  do {                                                                                     \
-    const cudaError_t err_ = (call);                                                       \
-    if (err_ != cudaSuccess) HPCNN_THROW("CUDA: ", #call, ": ", cudaGetErrorString(err_)); \
-  } while (0)
 #define HPCNN_NCCL(call)                                                               \
   do {                                                                                 \
     const ncclResult_t r_ = (call);                                                    \
@@ -47,7 +43,7 @@ class NcclReducer final : public GradientReducer {
     }
     // NCCL refuses two ranks on one GPU: say so before it does, by name.
     int device = 0;
-    HPCNN_NCCL_CUDA(cudaGetDevice(&device));
+    HPCNN_CUDA(cudaGetDevice(&device));
     std::vector<int> devices(static_cast<size_t>(comm.size()));
     MPI_CHECK(MPI_Allgather(&device, 1, MPI_INT, devices.data(), 1, MPI_INT, comm.comm()));
     for (int r = 0; r < comm.size(); ++r) {
@@ -61,10 +57,10 @@ class NcclReducer final : public GradientReducer {
     if (comm.rank() == 0) HPCNN_NCCL(ncclGetUniqueId(&id));
     MPI_CHECK(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, comm.comm()));
     HPCNN_NCCL(ncclCommInitRank(&nccl_, comm.size(), id, comm.rank()));
-    HPCNN_NCCL_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    HPCNN_NCCL_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
-    HPCNN_NCCL_CUDA(cudaEventCreate(&first_));
-    HPCNN_NCCL_CUDA(cudaEventCreate(&done_));
+    HPCNN_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    HPCNN_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
+    HPCNN_CUDA(cudaEventCreate(&first_));
+    HPCNN_CUDA(cudaEventCreate(&done_));
   }
 
   ~NcclReducer() override {
@@ -100,8 +96,8 @@ class NcclReducer final : public GradientReducer {
     // step's would need a host synchronisation, which is what this avoids.
     stats.busy_s = last_busy_s_;
     if (stats.blocks > 0) {
-      HPCNN_NCCL_CUDA(cudaEventRecord(done_, stream_));
-      HPCNN_NCCL_CUDA(cudaStreamWaitEvent(compute_, done_, 0));  // the optimizer runs after the sums
+      HPCNN_CUDA(cudaEventRecord(done_, stream_));
+      HPCNN_CUDA(cudaStreamWaitEvent(compute_, done_, 0));  // the optimizer runs after the sums
       float ms = 0.0f;
       if (cudaEventElapsedTime(&ms, first_, done_) == cudaSuccess) last_busy_s_ = ms / 1e3;
     }
@@ -122,9 +118,9 @@ class NcclReducer final : public GradientReducer {
   }
 
   void launch(int64_t first, int64_t count) {
-    HPCNN_NCCL_CUDA(cudaEventRecord(ready_, compute_));  // the block's gradients were issued before this
-    HPCNN_NCCL_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));
-    if (pending_.blocks == 0) HPCNN_NCCL_CUDA(cudaEventRecord(first_, stream_));
+    HPCNN_CUDA(cudaEventRecord(ready_, compute_));  // the block's gradients were issued before this
+    HPCNN_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));
+    if (pending_.blocks == 0) HPCNN_CUDA(cudaEventRecord(first_, stream_));
     HPCNN_NCCL(
         ncclAllReduce(data_ + first, data_ + first, static_cast<size_t>(count), ncclFloat, ncclSum, nccl_, stream_));
     ++pending_.blocks;
