@@ -140,6 +140,25 @@ __global__ void bias_grad_kernel(const float* diff, float* diff_bias, int64_t n,
   diff_bias[ch] = static_cast<float>(acc);
 }
 
+// ---- explicit zero padding (for what cuDNN's symmetric padding cannot say) ---------
+
+/// dst (planes, PH, PW) = src (planes, IH, IW) placed at (top, left), zeros around.
+__global__ void pad_kernel(const float* src, float* dst, int64_t planes, int64_t ih, int64_t iw, int64_t top,
+                           int64_t left, int64_t ph, int64_t pw) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= planes * ph * pw) return;
+  const int64_t plane = i / (ph * pw), y = (i / pw) % ph - top, x = i % pw - left;
+  dst[i] = y >= 0 && y < ih && x >= 0 && x < iw ? src[(plane * ih + y) * iw + x] : 0.0f;
+}
+/// dst (planes, IH, IW) = the (top, left) window of padded (planes, PH, PW).
+__global__ void crop_kernel(const float* padded, float* dst, int64_t planes, int64_t ih, int64_t iw, int64_t top,
+                            int64_t left, int64_t ph, int64_t pw) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= planes * ih * iw) return;
+  const int64_t plane = i / (ih * iw), y = (i / iw) % ih, x = i % iw;
+  dst[i] = padded[(plane * ph + y + top) * pw + x + left];
+}
+
 // ---- max pooling ------------------------------------------------------------------
 
 __global__ void pool_forward_kernel(const float* src, float* dst, int64_t* argmax, PoolGeometry g) {
@@ -217,18 +236,25 @@ class CudaConv final : public ConvOp {
     HPCNN_CUDNN(cudnnCreateTensorDescriptor(&dst_));
     HPCNN_CUDNN(cudnnCreateFilterDescriptor(&w_));
     HPCNN_CUDNN(cudnnCreateConvolutionDescriptor(&conv_));
+    // cuDNN pads symmetrically; TensorFlow's "same" padding with an odd total
+    // pads one more at the bottom/right (tiny-cnn's 2x2 kernels). Such a conv
+    // pads its input explicitly into a scratch tensor and runs unpadded.
+    explicit_pad_ = g.pad_top != g.pad_bottom || g.pad_left != g.pad_right;
+    ph_ = g.ih + (explicit_pad_ ? g.pad_top + g.pad_bottom : 0);
+    pw_ = g.iw + (explicit_pad_ ? g.pad_left + g.pad_right : 0);
+    if (explicit_pad_) {
+      const size_t bytes = static_cast<size_t>(g.n * g.ic * ph_ * pw_) * sizeof(float);
+      padded_ = Scratch(bytes, stream_);
+      padded_diff_ = Scratch(bytes, stream_);
+    }
     HPCNN_CUDNN(cudnnSetTensor4dDescriptor(src_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(g.n),
-                                           static_cast<int>(g.ic), static_cast<int>(g.ih), static_cast<int>(g.iw)));
+                                           static_cast<int>(g.ic), static_cast<int>(ph_), static_cast<int>(pw_)));
     HPCNN_CUDNN(cudnnSetTensor4dDescriptor(dst_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(g.n),
                                            static_cast<int>(g.oc), static_cast<int>(g.oh), static_cast<int>(g.ow)));
     HPCNN_CUDNN(cudnnSetFilter4dDescriptor(w_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, static_cast<int>(g.oc),
                                            static_cast<int>(g.ic), static_cast<int>(g.kh), static_cast<int>(g.kw)));
-    // cuDNN pads symmetrically; "same" padding with an odd total pads one
-    // more at the bottom/right, which cuDNN cannot express: refuse it here
-    // (the model then names the layer) rather than compute something else.
-    HPCNN_CHECK(g.pad_top == g.pad_bottom && g.pad_left == g.pad_right, "cuda: asymmetric padding (", g.pad_top, "/",
-                g.pad_bottom, ", ", g.pad_left, "/", g.pad_right, ") is not supported by cuDNN's legacy convolution");
-    HPCNN_CUDNN(cudnnSetConvolution2dDescriptor(conv_, static_cast<int>(g.pad_top), static_cast<int>(g.pad_left),
+    const int64_t pad_h = explicit_pad_ ? 0 : g.pad_top, pad_w = explicit_pad_ ? 0 : g.pad_left;
+    HPCNN_CUDNN(cudnnSetConvolution2dDescriptor(conv_, static_cast<int>(pad_h), static_cast<int>(pad_w),
                                                 static_cast<int>(g.stride), static_cast<int>(g.stride), 1, 1,
                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     HPCNN_CUDNN(
@@ -245,7 +271,7 @@ class CudaConv final : public ConvOp {
 
   void forward(const float* src, const float* weights, const float* bias, float* dst) override {
     const float one = 1.0f, zero = 0.0f;
-    HPCNN_CUDNN(cudnnConvolutionForward(dnn_, &one, src_, src, w_, weights, conv_, fwd_algo_, ws_.as<void>(),
+    HPCNN_CUDNN(cudnnConvolutionForward(dnn_, &one, src_, input(src), w_, weights, conv_, fwd_algo_, ws_.as<void>(),
                                         ws_.bytes(), &zero, dst_, dst));
     const int64_t count = g_.n * g_.oc * g_.oh * g_.ow;
     add_bias_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(dst, bias, g_.n, g_.oc, g_.oh * g_.ow);
@@ -254,19 +280,36 @@ class CudaConv final : public ConvOp {
 
   void backward_data(const float* diff_dst, const float* weights, float* diff_src) override {
     const float one = 1.0f, zero = 0.0f;
+    float* out = explicit_pad_ ? padded_diff_.as<float>() : diff_src;
     HPCNN_CUDNN(cudnnConvolutionBackwardData(dnn_, &one, w_, weights, dst_, diff_dst, conv_, bwd_data_algo_,
-                                             ws_.as<void>(), ws_.bytes(), &zero, src_, diff_src));
+                                             ws_.as<void>(), ws_.bytes(), &zero, src_, out));
+    if (explicit_pad_) {
+      const int64_t planes = g_.n * g_.ic;
+      crop_kernel<<<blocks_for(planes * g_.ih * g_.iw), kThreads, 0, stream_>>>(out, diff_src, planes, g_.ih, g_.iw,
+                                                                                g_.pad_top, g_.pad_left, ph_, pw_);
+      HPCNN_CUDA(cudaGetLastError());
+    }
   }
 
   void backward_weights(const float* src, const float* diff_dst, float* diff_weights, float* diff_bias) override {
     const float one = 1.0f, zero = 0.0f;
-    HPCNN_CUDNN(cudnnConvolutionBackwardFilter(dnn_, &one, src_, src, dst_, diff_dst, conv_, bwd_filter_algo_,
+    HPCNN_CUDNN(cudnnConvolutionBackwardFilter(dnn_, &one, src_, input(src), dst_, diff_dst, conv_, bwd_filter_algo_,
                                                ws_.as<void>(), ws_.bytes(), &zero, w_, diff_weights));
     bias_grad_kernel<<<blocks_for(g_.oc), kThreads, 0, stream_>>>(diff_dst, diff_bias, g_.n, g_.oc, g_.oh * g_.ow);
     HPCNN_CUDA(cudaGetLastError());
   }
 
  private:
+  /// src as the convolution reads it: itself, or padded into the scratch.
+  const float* input(const float* src) {
+    if (!explicit_pad_) return src;
+    const int64_t planes = g_.n * g_.ic;
+    pad_kernel<<<blocks_for(planes * ph_ * pw_), kThreads, 0, stream_>>>(src, padded_.as<float>(), planes, g_.ih, g_.iw,
+                                                                         g_.pad_top, g_.pad_left, ph_, pw_);
+    HPCNN_CUDA(cudaGetLastError());
+    return padded_.as<float>();
+  }
+
   /// The fastest deterministic algorithm of each pass by cuDNN's heuristics
   /// (cudnnGet*_v7 lists them best first), and one workspace for all three.
   void choose_algorithms() {
@@ -308,6 +351,9 @@ class CudaConv final : public ConvOp {
   cudnnConvolutionBwdDataAlgo_t bwd_data_algo_{};
   cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo_{};
   Scratch ws_;
+  bool explicit_pad_ = false;
+  int64_t ph_ = 0, pw_ = 0;       ///< the input's height and width as cuDNN sees it
+  Scratch padded_, padded_diff_;  ///< explicitly padded src and its gradient
 };
 
 class CudaPool final : public PoolOp {
