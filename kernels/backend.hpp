@@ -9,7 +9,7 @@
 //
 // Layouts (plain, row-major) at the interface:
 //   activations   src/dst        (N, C, H, W)
-//   conv weights  weights        (OC, IC, KH, KW)     conv bias (OC)
+//   conv weights  weights        (OC, IC / groups, KH, KW)  conv bias (OC)
 //   dense weights weights        (OUT, IN)            dense bias (OUT)
 // Backward calls *overwrite* their outputs (diff_src, diff_weights, diff_bias).
 #pragma once
@@ -34,6 +34,20 @@ struct ConvGeometry {
   bool src_private = false, dst_private = false;
   /// forward also applies ReLU to dst (only when Backend::fuses_conv_relu()).
   bool relu = false;
+  /// Grouped convolution: input and output channels split into `groups`
+  /// equal parts, output group g seeing input group g only; groups == ic ==
+  /// oc is a depthwise convolution (MobileNet). Weights (OC, IC / groups, KH, KW).
+  int64_t groups = 1;
+  /// false: no bias (forward's bias and backward_weights' diff_bias are null).
+  bool bias = true;
+};
+
+/// Batch normalisation over (N, H, W) per channel, as Keras's
+/// BatchNormalization on channels: y = gamma * (x - mean) / sqrt(var + epsilon) + beta.
+struct NormGeometry {
+  int64_t n = 1, c = 1, h = 1, w = 1;  ///< src and dst (N, C, H, W)
+  float epsilon = 1e-3f;
+  float momentum = 0.99f;  ///< running = momentum * running + (1 - momentum) * batch statistic
 };
 
 struct PoolGeometry {
@@ -69,6 +83,25 @@ class PoolOp {
   virtual ~PoolOp() = default;
   virtual void forward(const float* src, float* dst) = 0;
   virtual void backward(const float* diff_dst, float* diff_src) = 0;
+};
+
+/// Batch normalisation prepared for one geometry. gamma, beta, running_mean
+/// and running_var are (C) vectors.
+class BatchNormOp {
+ public:
+  virtual ~BatchNormOp() = default;
+  /// Training: normalises with the batch's mean and (biased) variance per
+  /// channel, keeps them for backward, and moves the running statistics
+  /// towards them (Keras: the batch variance, no Bessel correction).
+  virtual void forward_training(const float* src, const float* gamma, const float* beta, float* running_mean,
+                                float* running_var, float* dst) = 0;
+  /// Inference (and frozen layers): normalises with the running statistics.
+  virtual void forward_inference(const float* src, const float* gamma, const float* beta, const float* running_mean,
+                                 const float* running_var, float* dst) = 0;
+  /// After forward_training of the same batch: overwrites diff_src (may be
+  /// null: not needed), diff_gamma and diff_beta.
+  virtual void backward(const float* src, const float* diff_dst, const float* gamma, float* diff_src, float* diff_gamma,
+                        float* diff_beta) = 0;
 };
 
 /// Fully-connected layer prepared for one geometry.
@@ -155,6 +188,10 @@ class Backend {
   virtual std::unique_ptr<ConvOp> make_conv(const ConvGeometry& g) = 0;
   virtual std::unique_ptr<PoolOp> make_pool(const PoolGeometry& g) = 0;
   virtual std::unique_ptr<DenseOp> make_dense(const DenseGeometry& g) = 0;
+  /// The layers of MobileNet-style networks below (batch norm, ReLU6, add,
+  /// global average pooling, zero padding) default to refusing with an
+  /// hpcnn::Error naming the backend; the CPU backends implement them.
+  virtual std::unique_ptr<BatchNormOp> make_batch_norm(const NormGeometry& g);
 
   // ---- element-wise (count elements) ----------------------------------------
   virtual void relu_forward(const float* src, float* dst, int64_t count) = 0;
@@ -162,6 +199,25 @@ class Backend {
   virtual void relu_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) = 0;
   /// dst = a * b
   virtual void multiply(const float* a, const float* b, float* dst, int64_t count) = 0;
+  /// dst = min(max(src, 0), 6)
+  virtual void relu6_forward(const float* src, float* dst, int64_t count);
+  /// diff_src = diff_dst where 0 < dst < 6, else 0 (dst: the forward output)
+  virtual void relu6_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count);
+  /// dst = a + b (dst may be a or b): residual connections and the sum of a
+  /// tensor's gradients from its two consumers.
+  virtual void add(const float* a, const float* b, float* dst, int64_t count);
+
+  // ---- spatial reshaping ops on (planes = N * C, H, W) ------------------------
+  /// dst (planes) = mean of each H x W plane of src.
+  virtual void global_avg_pool_forward(const float* src, float* dst, int64_t planes, int64_t plane_size);
+  /// diff_src = diff_dst / plane_size broadcast over each plane.
+  virtual void global_avg_pool_backward(const float* diff_dst, float* diff_src, int64_t planes, int64_t plane_size);
+  /// dst (planes, top + H + bottom, left + W + right) = src padded with zeros.
+  virtual void zero_pad_forward(const float* src, float* dst, int64_t planes, int64_t h, int64_t w, int64_t top,
+                                int64_t bottom, int64_t left, int64_t right);
+  /// diff_src (planes, H, W) = the interior of diff_dst (the crop).
+  virtual void zero_pad_backward(const float* diff_dst, float* diff_src, int64_t planes, int64_t h, int64_t w,
+                                 int64_t top, int64_t bottom, int64_t left, int64_t right);
 
   // ---- dropout (counter-based masks, kernels/common/maths.hpp) ---------------
   /// dst = src * mask and backward diff_src = diff_dst * mask, where the mask of

@@ -41,6 +41,18 @@ class HostBackend : public Backend {
   void relu_forward(const float* src, float* dst, int64_t count) override;
   void relu_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) override;
   void multiply(const float* a, const float* b, float* dst, int64_t count) override;
+  // The MobileNet layers (kernels/host_layers.cpp): plain loops, parallel
+  // over channels or planes, each reduced by one thread in a fixed order.
+  std::unique_ptr<BatchNormOp> make_batch_norm(const NormGeometry& g) override;
+  void relu6_forward(const float* src, float* dst, int64_t count) override;
+  void relu6_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) override;
+  void add(const float* a, const float* b, float* dst, int64_t count) override;
+  void global_avg_pool_forward(const float* src, float* dst, int64_t planes, int64_t plane_size) override;
+  void global_avg_pool_backward(const float* diff_dst, float* diff_src, int64_t planes, int64_t plane_size) override;
+  void zero_pad_forward(const float* src, float* dst, int64_t planes, int64_t h, int64_t w, int64_t top, int64_t bottom,
+                        int64_t left, int64_t right) override;
+  void zero_pad_backward(const float* diff_dst, float* diff_src, int64_t planes, int64_t h, int64_t w, int64_t top,
+                         int64_t bottom, int64_t left, int64_t right) override;
   void dropout_forward(const float* src, float* dst, int64_t n, int64_t per_sample, const int64_t* host_sample_indices,
                        const DropoutParams& d) override;
   void dropout_backward(const float* diff_dst, float* diff_src, int64_t n, int64_t per_sample,

@@ -46,6 +46,10 @@ namespace hpcnn::kernels::maths {
 HPCNN_HD float relu(float x) { return x < 0.0f ? 0.0f : x; }
 /// Gradient through ReLU given the forward *output* y.
 HPCNN_HD float relu_grad(float y, float diff_y) { return y > 0.0f ? diff_y : 0.0f; }
+/// ReLU6 (MobileNet): min(max(x, 0), 6); NaN passes through like relu().
+HPCNN_HD float relu6(float x) { return x < 0.0f ? 0.0f : (x > 6.0f ? 6.0f : x); }
+/// Gradient through ReLU6 given the forward output y: only where 0 < y < 6.
+HPCNN_HD float relu6_grad(float y, float diff_y) { return y > 0.0f && y < 6.0f ? diff_y : 0.0f; }
 
 // ---- optimizers ---------------------------------------------------------------
 

@@ -40,16 +40,10 @@ namespace hpcnn::kernels {
 
 namespace {
 
-#define HPCNN_CUDNN(call)                                                                           \
-  do {                                                                                              \
-    const cudnnStatus_t st_ = (call);                                                               \
-    if (st_ != CUDNN_STATUS_SUCCESS) HPCNN_THROW("cuDNN: ", #call, ": ", cudnnGetErrorString(st_)); \
-  } while (0)
-#define HPCNN_CUBLAS(call)                                                                                \
-  do {                                                                                                    \
-    const cublasStatus_t st_ = (call);                                                                    \
-    if (st_ != CUBLAS_STATUS_SUCCESS) HPCNN_THROW("cuBLAS: ", #call, ": status ", static_cast<int>(st_)); \
-  } while (0)
+#define HPCNN_CUDNN(call) \
+  HPCNN_CHECK_CALL(call, cudnnStatus_t, status == CUDNN_STATUS_SUCCESS, cudnnGetErrorString(status))
+#define HPCNN_CUBLAS(call) \
+  HPCNN_CHECK_CALL(call, cublasStatus_t, status == CUBLAS_STATUS_SUCCESS, cublasGetStatusString(status))
 
 constexpr int kThreads = 256;
 inline unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
@@ -252,11 +246,14 @@ class CudaConv final : public ConvOp {
     HPCNN_CUDNN(cudnnSetTensor4dDescriptor(dst_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(g.n),
                                            static_cast<int>(g.oc), static_cast<int>(g.oh), static_cast<int>(g.ow)));
     HPCNN_CUDNN(cudnnSetFilter4dDescriptor(w_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, static_cast<int>(g.oc),
-                                           static_cast<int>(g.ic), static_cast<int>(g.kh), static_cast<int>(g.kw)));
+                                           static_cast<int>(g.ic / g.groups), static_cast<int>(g.kh),
+                                           static_cast<int>(g.kw)));
     const int64_t pad_h = explicit_pad_ ? 0 : g.pad_top, pad_w = explicit_pad_ ? 0 : g.pad_left;
     HPCNN_CUDNN(cudnnSetConvolution2dDescriptor(conv_, static_cast<int>(pad_h), static_cast<int>(pad_w),
                                                 static_cast<int>(g.stride), static_cast<int>(g.stride), 1, 1,
                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    // Grouped and depthwise convolutions: filters (OC, IC / groups, KH, KW).
+    HPCNN_CUDNN(cudnnSetConvolutionGroupCount(conv_, static_cast<int>(g.groups)));
     HPCNN_CUDNN(
         cudnnSetConvolutionMathType(conv_, allow_tf32 ? CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION : CUDNN_FMA_MATH));
     choose_algorithms();
@@ -273,6 +270,7 @@ class CudaConv final : public ConvOp {
     const float one = 1.0f, zero = 0.0f;
     HPCNN_CUDNN(cudnnConvolutionForward(dnn_, &one, src_, input(src), w_, weights, conv_, fwd_algo_, ws_.as<void>(),
                                         ws_.bytes(), &zero, dst_, dst));
+    if (bias == nullptr) return;  // a conv without bias (ConvGeometry::bias)
     const int64_t count = g_.n * g_.oc * g_.oh * g_.ow;
     add_bias_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(dst, bias, g_.n, g_.oc, g_.oh * g_.ow);
     HPCNN_CUDA(cudaGetLastError());
@@ -295,6 +293,7 @@ class CudaConv final : public ConvOp {
     const float one = 1.0f, zero = 0.0f;
     HPCNN_CUDNN(cudnnConvolutionBackwardFilter(dnn_, &one, src_, input(src), dst_, diff_dst, conv_, bwd_filter_algo_,
                                                ws_.as<void>(), ws_.bytes(), &zero, w_, diff_weights));
+    if (diff_bias == nullptr) return;
     bias_grad_kernel<<<blocks_for(g_.oc), kThreads, 0, stream_>>>(diff_dst, diff_bias, g_.n, g_.oc, g_.oh * g_.ow);
     HPCNN_CUDA(cudaGetLastError());
   }

@@ -9,6 +9,7 @@
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
 #include <string>
+#include <unordered_map>
 
 #include "core/error.hpp"
 #include "host_backend.hpp"
@@ -92,11 +93,19 @@ class OnednnConv final : public ConvOp {
   /// accumulating in FP32; dst, diff_src, diff_weights and diff_bias stay FP32,
   /// and so do the weights the optimizer updates.
   OnednnConv(Context& ctx, const ConvGeometry& g, bool bf16) : ctx_(ctx) {
-    const memory::dims src_dims{g.n, g.ic, g.ih, g.iw}, w_dims{g.oc, g.ic, g.kh, g.kw}, b_dims{g.oc},
-        dst_dims{g.n, g.oc, g.oh, g.ow}, strides{g.stride, g.stride}, pad_l{g.pad_top, g.pad_left},
+    // Grouped (and depthwise) convolutions take weights (G, OC/G, IC/G, KH, KW):
+    // the interface's (OC, IC/G, KH, KW) is the same memory. Without a bias
+    // the bias descriptor is empty, which oneDNN reads as "no bias term".
+    const bool grouped = g.groups > 1;
+    const memory::dims src_dims{g.n, g.ic, g.ih, g.iw},
+        w_dims = grouped ? memory::dims{g.groups, g.oc / g.groups, g.ic / g.groups, g.kh, g.kw}
+                         : memory::dims{g.oc, g.ic, g.kh, g.kw},
+        b_dims{g.oc}, dst_dims{g.n, g.oc, g.oh, g.ow}, strides{g.stride, g.stride}, pad_l{g.pad_top, g.pad_left},
         pad_r{g.pad_bottom, g.pad_right};
-    const auto src_user = plain(src_dims, g.src_private ? tag::nChw16c : tag::nchw), w_user = plain(w_dims, tag::oihw),
-               b_md = plain(b_dims, tag::x), dst_user = plain(dst_dims, g.dst_private ? tag::nChw16c : tag::nchw);
+    const auto src_user = plain(src_dims, g.src_private ? tag::nChw16c : tag::nchw),
+               w_user = plain(w_dims, grouped ? tag::goihw : tag::oihw),
+               b_md = g.bias ? plain(b_dims, tag::x) : memory::desc(),
+               dst_user = plain(dst_dims, g.dst_private ? tag::nChw16c : tag::nchw);
     // Activations cross the interface as plain NCHW. On plain NCHW oneDNN 2.6
     // (and 3.2) run convolution as im2col + GEMM; on its blocked layouts it
     // runs direct JIT kernels, 1.9x faster for keras-cnn's conv2 (fwd + both
@@ -156,10 +165,10 @@ class OnednnConv final : public ConvOp {
 
   void forward(const float* src, const float* weights, const float* bias, float* dst) override {
     memory d = fwd_dst_->out(dst);
-    fwd_.execute(ctx_.stream, {{DNNL_ARG_SRC, fwd_src_->in(src)},
-                               {DNNL_ARG_WEIGHTS, fwd_w_->in(weights)},
-                               {DNNL_ARG_BIAS, memory(b_md_, ctx_.engine, const_cast<float*>(bias))},
-                               {DNNL_ARG_DST, d}});
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, fwd_src_->in(src)}, {DNNL_ARG_WEIGHTS, fwd_w_->in(weights)}, {DNNL_ARG_DST, d}};
+    if (bias != nullptr) args.emplace(DNNL_ARG_BIAS, memory(b_md_, ctx_.engine, const_cast<float*>(bias)));
+    fwd_.execute(ctx_.stream, args);
     fwd_dst_->out_done(dst);
     ctx_.stream.wait();
     forward_src_ = src;
@@ -180,10 +189,11 @@ class OnednnConv final : public ConvOp {
   void backward_weights(const float* src, const float* diff_dst, float* diff_weights, float* diff_bias) override {
     memory dw = bw_diff_w_->out(diff_weights);
     const bool reuse = share_src_ && src == forward_src_;
-    bwd_w_.execute(ctx_.stream, {{DNNL_ARG_SRC, reuse ? *fwd_src_->working() : bw_src_->in(src)},
-                                 {DNNL_ARG_DIFF_DST, bw_diff_dst_->in(diff_dst)},
-                                 {DNNL_ARG_DIFF_WEIGHTS, dw},
-                                 {DNNL_ARG_DIFF_BIAS, memory(b_md_, ctx_.engine, diff_bias)}});
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, reuse ? *fwd_src_->working() : bw_src_->in(src)},
+                                         {DNNL_ARG_DIFF_DST, bw_diff_dst_->in(diff_dst)},
+                                         {DNNL_ARG_DIFF_WEIGHTS, dw}};
+    if (diff_bias != nullptr) args.emplace(DNNL_ARG_DIFF_BIAS, memory(b_md_, ctx_.engine, diff_bias));
+    bwd_w_.execute(ctx_.stream, args);
     bw_diff_w_->out_done(diff_weights);
     ctx_.stream.wait();
     diff_dst_ready_ = diff_dst;
@@ -232,13 +242,10 @@ class OnednnDense final : public DenseOp {
     // the inner product on plain weights falls back to a GEMM (8.0 ms). The
     // inner-product primitive descriptor above still serves as the backward
     // passes' hint.
-    const memory::desc mm_src(src_dims, dt::f32, memory::dims{g.in, 1});
-    const memory::desc mm_w(memory::dims{g.in, g.out}, dt::f32, memory::dims{1, g.in});
+    mm_w_md_ = memory::desc(memory::dims{g.in, g.out}, dt::f32, memory::dims{1, g.in});
     mm_bias_md_ = memory::desc(memory::dims{1, g.out}, dt::f32, memory::dims{g.out, 1});
-    const memory::desc mm_dst(dst_dims, dt::f32, memory::dims{g.out, 1});
-    mm_w_md_ = mm_w;
-    fwd_mm_ =
-        dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(mm_src, mm_w, mm_bias_md_, mm_dst), ctx.engine));
+    fwd_mm_ = dnnl::matmul(
+        dnnl::matmul::primitive_desc(dnnl::matmul::desc(src_md_, mm_w_md_, mm_bias_md_, dst_md_), ctx.engine));
     bwd_data_ = dnnl::inner_product_backward_data(bwd_data_pd_);
     bwd_w_ = dnnl::inner_product_backward_weights(bwd_w_pd_);
     bd_w_.emplace(ctx, w_user, bwd_data_pd_.weights_desc());

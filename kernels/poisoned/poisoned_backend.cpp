@@ -118,7 +118,7 @@ class PoisonedConv final : public ConvOp {
  private:
   int64_t src_n() const { return g_.n * g_.ic * g_.ih * g_.iw; }
   int64_t dst_n() const { return g_.n * g_.oc * g_.oh * g_.ow; }
-  int64_t w_n() const { return g_.oc * g_.ic * g_.kh * g_.kw; }
+  int64_t w_n() const { return g_.oc * (g_.ic / g_.groups) * g_.kh * g_.kw; }
   const Arena& arena_;
   std::unique_ptr<ConvOp> inner_;
   ConvGeometry g_;
@@ -162,6 +162,34 @@ class PoisonedDense final : public DenseOp {
   const Arena& arena_;
   std::unique_ptr<DenseOp> inner_;
   DenseGeometry g_;
+};
+
+class PoisonedBatchNorm final : public BatchNormOp {
+ public:
+  PoisonedBatchNorm(const Arena& arena, std::unique_ptr<BatchNormOp> inner, const NormGeometry& g)
+      : arena_(arena), inner_(std::move(inner)), g_(g) {}
+  void forward_training(const float* src, const float* gamma, const float* beta, float* running_mean,
+                        float* running_var, float* dst) override {
+    inner_->forward_training(arena_.alias(src, n()), arena_.alias(gamma, g_.c), arena_.alias(beta, g_.c),
+                             arena_.alias(running_mean, g_.c), arena_.alias(running_var, g_.c), arena_.alias(dst, n()));
+  }
+  void forward_inference(const float* src, const float* gamma, const float* beta, const float* running_mean,
+                         const float* running_var, float* dst) override {
+    inner_->forward_inference(arena_.alias(src, n()), arena_.alias(gamma, g_.c), arena_.alias(beta, g_.c),
+                              arena_.alias(running_mean, g_.c), arena_.alias(running_var, g_.c),
+                              arena_.alias(dst, n()));
+  }
+  void backward(const float* src, const float* diff_dst, const float* gamma, float* diff_src, float* diff_gamma,
+                float* diff_beta) override {
+    inner_->backward(arena_.alias(src, n()), arena_.alias(diff_dst, n()), arena_.alias(gamma, g_.c),
+                     arena_.alias(diff_src, n()), arena_.alias(diff_gamma, g_.c), arena_.alias(diff_beta, g_.c));
+  }
+
+ private:
+  int64_t n() const { return g_.n * g_.c * g_.h * g_.w; }
+  const Arena& arena_;
+  std::unique_ptr<BatchNormOp> inner_;
+  NormGeometry g_;
 };
 
 class PoisonedBackend final : public Backend {
@@ -208,6 +236,38 @@ class PoisonedBackend final : public Backend {
   }
   void multiply(const float* a, const float* b, float* dst, int64_t count) override {
     ref_->multiply(arena_.alias(a, count), arena_.alias(b, count), arena_.alias(dst, count), count);
+  }
+  std::unique_ptr<BatchNormOp> make_batch_norm(const NormGeometry& g) override {
+    return std::make_unique<PoisonedBatchNorm>(arena_, ref_->make_batch_norm(g), g);
+  }
+  void relu6_forward(const float* src, float* dst, int64_t count) override {
+    ref_->relu6_forward(arena_.alias(src, count), arena_.alias(dst, count), count);
+  }
+  void relu6_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) override {
+    ref_->relu6_backward(arena_.alias(dst, count), arena_.alias(diff_dst, count), arena_.alias(diff_src, count), count);
+  }
+  void add(const float* a, const float* b, float* dst, int64_t count) override {
+    ref_->add(arena_.alias(a, count), arena_.alias(b, count), arena_.alias(dst, count), count);
+  }
+  void global_avg_pool_forward(const float* src, float* dst, int64_t planes, int64_t plane_size) override {
+    ref_->global_avg_pool_forward(arena_.alias(src, planes * plane_size), arena_.alias(dst, planes), planes,
+                                  plane_size);
+  }
+  void global_avg_pool_backward(const float* diff_dst, float* diff_src, int64_t planes, int64_t plane_size) override {
+    ref_->global_avg_pool_backward(arena_.alias(diff_dst, planes), arena_.alias(diff_src, planes * plane_size), planes,
+                                   plane_size);
+  }
+  void zero_pad_forward(const float* src, float* dst, int64_t planes, int64_t h, int64_t w, int64_t top, int64_t bottom,
+                        int64_t left, int64_t right) override {
+    const int64_t padded = planes * (top + h + bottom) * (left + w + right);
+    ref_->zero_pad_forward(arena_.alias(src, planes * h * w), arena_.alias(dst, padded), planes, h, w, top, bottom,
+                           left, right);
+  }
+  void zero_pad_backward(const float* diff_dst, float* diff_src, int64_t planes, int64_t h, int64_t w, int64_t top,
+                         int64_t bottom, int64_t left, int64_t right) override {
+    const int64_t padded = planes * (top + h + bottom) * (left + w + right);
+    ref_->zero_pad_backward(arena_.alias(diff_dst, padded), arena_.alias(diff_src, planes * h * w), planes, h, w, top,
+                            bottom, left, right);
   }
   // Sample indices and labels are host memory by contract; a GPU backend
   // uploads them, so they count as transfers here too.

@@ -15,20 +15,21 @@ class ReferenceConv final : public ConvOp {
  public:
   explicit ReferenceConv(const ConvGeometry& g) : g_(g) {}
 
-  // src (N, IC, IH, IW), weights (OC, IC, KH, KW), bias (OC) -> dst (N, OC, OH, OW)
+  // src (N, IC, IH, IW), weights (OC, IC / groups, KH, KW), bias (OC) -> dst (N, OC, OH, OW)
   void forward(const float* src, const float* weights, const float* bias, float* dst) override {
     for (int64_t n = 0; n < g_.n; ++n)
       for (int64_t oc = 0; oc < g_.oc; ++oc)
         for (int64_t oh = 0; oh < g_.oh; ++oh)
           for (int64_t ow = 0; ow < g_.ow; ++ow) {
-            double acc = bias[oc];
-            for (int64_t ic = 0; ic < g_.ic; ++ic)
+            double acc = bias != nullptr ? bias[oc] : 0.0;
+            for (int64_t icl = 0; icl < icg(); ++icl)
               for (int64_t kh = 0; kh < g_.kh; ++kh)
                 for (int64_t kw = 0; kw < g_.kw; ++kw) {
                   const int64_t ih = oh * g_.stride - g_.pad_top + kh, iw = ow * g_.stride - g_.pad_left + kw;
                   if (ih < 0 || ih >= g_.ih || iw < 0 || iw >= g_.iw) continue;
+                  const int64_t ic = oc / ocg() * icg() + icl;  // input channel icl of oc's group
                   acc += static_cast<double>(src[((n * g_.ic + ic) * g_.ih + ih) * g_.iw + iw]) *
-                         weights[((oc * g_.ic + ic) * g_.kh + kh) * g_.kw + kw];
+                         weights[((oc * icg() + icl) * g_.kh + kh) * g_.kw + kw];
                 }
             dst[((n * g_.oc + oc) * g_.oh + oh) * g_.ow + ow] = static_cast<float>(acc);
           }
@@ -41,20 +42,21 @@ class ReferenceConv final : public ConvOp {
         for (int64_t oh = 0; oh < g_.oh; ++oh)
           for (int64_t ow = 0; ow < g_.ow; ++ow) {
             const double d = diff_dst[((n * g_.oc + oc) * g_.oh + oh) * g_.ow + ow];
-            for (int64_t ic = 0; ic < g_.ic; ++ic)
+            for (int64_t icl = 0; icl < icg(); ++icl)
               for (int64_t kh = 0; kh < g_.kh; ++kh)
                 for (int64_t kw = 0; kw < g_.kw; ++kw) {
                   const int64_t ih = oh * g_.stride - g_.pad_top + kh, iw = ow * g_.stride - g_.pad_left + kw;
                   if (ih < 0 || ih >= g_.ih || iw < 0 || iw >= g_.iw) continue;
+                  const int64_t ic = oc / ocg() * icg() + icl;  // input channel icl of oc's group
                   acc[static_cast<size_t>(((n * g_.ic + ic) * g_.ih + ih) * g_.iw + iw)] +=
-                      d * weights[((oc * g_.ic + ic) * g_.kh + kh) * g_.kw + kw];
+                      d * weights[((oc * icg() + icl) * g_.kh + kh) * g_.kw + kw];
                 }
           }
     for (size_t i = 0; i < acc.size(); ++i) diff_src[i] = static_cast<float>(acc[i]);
   }
 
   void backward_weights(const float* src, const float* diff_dst, float* diff_weights, float* diff_bias) override {
-    std::vector<double> dw(static_cast<size_t>(g_.oc * g_.ic * g_.kh * g_.kw), 0.0);
+    std::vector<double> dw(static_cast<size_t>(g_.oc * icg() * g_.kh * g_.kw), 0.0);
     std::vector<double> db(static_cast<size_t>(g_.oc), 0.0);
     for (int64_t n = 0; n < g_.n; ++n)
       for (int64_t oc = 0; oc < g_.oc; ++oc)
@@ -62,20 +64,24 @@ class ReferenceConv final : public ConvOp {
           for (int64_t ow = 0; ow < g_.ow; ++ow) {
             const double d = diff_dst[((n * g_.oc + oc) * g_.oh + oh) * g_.ow + ow];
             db[static_cast<size_t>(oc)] += d;
-            for (int64_t ic = 0; ic < g_.ic; ++ic)
+            for (int64_t icl = 0; icl < icg(); ++icl)
               for (int64_t kh = 0; kh < g_.kh; ++kh)
                 for (int64_t kw = 0; kw < g_.kw; ++kw) {
                   const int64_t ih = oh * g_.stride - g_.pad_top + kh, iw = ow * g_.stride - g_.pad_left + kw;
                   if (ih < 0 || ih >= g_.ih || iw < 0 || iw >= g_.iw) continue;
-                  dw[static_cast<size_t>(((oc * g_.ic + ic) * g_.kh + kh) * g_.kw + kw)] +=
+                  const int64_t ic = oc / ocg() * icg() + icl;  // input channel icl of oc's group
+                  dw[static_cast<size_t>(((oc * icg() + icl) * g_.kh + kh) * g_.kw + kw)] +=
                       d * src[((n * g_.ic + ic) * g_.ih + ih) * g_.iw + iw];
                 }
           }
     for (size_t i = 0; i < dw.size(); ++i) diff_weights[i] = static_cast<float>(dw[i]);
-    for (size_t i = 0; i < db.size(); ++i) diff_bias[i] = static_cast<float>(db[i]);
+    if (diff_bias != nullptr)
+      for (size_t i = 0; i < db.size(); ++i) diff_bias[i] = static_cast<float>(db[i]);
   }
 
  private:
+  int64_t icg() const { return g_.ic / g_.groups; }  ///< input channels per group
+  int64_t ocg() const { return g_.oc / g_.groups; }  ///< output channels per group
   ConvGeometry g_;
 };
 

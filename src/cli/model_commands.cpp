@@ -17,11 +17,16 @@ int run_summary(const Args& args) {
                    "x", p.input.w, "  ", p.description, "\n");
   }
   details +=
-      "  mlp:W1-W2-W3  input 50x1x1  the thesis's MLP regressors (1-3 hidden layers, 1 output)\n\n"
-      "Model strings: conv:FxK[:sS][:same] maxpool:K[:sS] dense:N relu dropout:P flatten\n"
+      "  mlp:W1-W2-W3  input 50x1x1  the thesis's MLP regressors (1-3 hidden layers, 1 output)\n"
+      "  mobilenetv2:ALPHA[:K]  input 3x96x96  Keras's MobileNetV2 (include_top=False) + the Edge Impulse\n"
+      "                seed's head (dense 8 per position, dropout 0.1, dense K; K = 3)\n\n"
+      "Model strings: conv:FxK[:sS][:same][:gG][:nobias] dwconv:K[:sS][:same][:nobias] maxpool:K[:sS]\n"
+      "  dense:N relu relu6 dropout:P flatten bn[:eEPS][:mMOM] gap zeropad:P|T:B:L:R add:NAME\n"
+      "  (LAYER@NAME names a layer's output for a later add:NAME; the input is named 'input')\n"
       "Examples:\n"
       "  hpcnn summary --model keras-cnn\n"
       "  hpcnn summary --model mlp:3200-1600-832\n"
+      "  hpcnn summary --model mobilenetv2:0.35\n"
       "  hpcnn summary --model 'conv:8x5 relu maxpool:2 flatten dense:10' --input 3x32x32";
   spec.details = details;
   std::string model_name, input_text;

@@ -3,8 +3,8 @@
 // HPCNN_CHECK_CALL stringifies the failing call and reports it with file:line
 // and rank through hpcnn::Error. Library-specific macros only say how to tell
 // success and how to describe a failure. CUDA/cuDNN/cuBLAS/NCCL checks belong
-// with the CUDA code under kernels/cuda/ (today only gpu_info.cu, which checks
-// its few calls itself), so host code never includes CUDA headers.
+// with the CUDA code (kernels/cuda/cuda_check.hpp and its users), so host
+// code never includes CUDA headers.
 #pragma once
 
 #include <mpi.h>

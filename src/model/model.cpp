@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <utility>
@@ -91,12 +92,14 @@ struct Model::Plan {
   std::vector<std::unique_ptr<kernels::ConvOp>> conv;  // per layer (null unless conv)
   std::vector<std::unique_ptr<kernels::PoolOp>> pool;
   std::vector<std::unique_ptr<kernels::DenseOp>> dense;
+  std::vector<std::unique_ptr<kernels::BatchNormOp>> bn;
   std::vector<DeviceBuffer> owned;
-  std::vector<float*> act;         // act[0] input .. act[L] output
-  std::vector<float*> diff;        // diff[k] = dL/d act[k] (diff[0] unused)
-  std::vector<bool> relu_fused;    // per layer: a ReLU the conv before it applies
-  std::vector<bool> relu_in_pool;  // per layer: a ReLU whose backward the max-pool after it does
-  DeviceBuffer targets;            // regression targets (N, T)
+  std::vector<float*> act;                    // act[0] input .. act[L] output
+  std::vector<float*> diff;                   // diff[k] = dL/d act[k] (diff[0] unused)
+  std::vector<bool> relu_fused;               // per layer: a ReLU the conv before it applies
+  std::vector<bool> relu_in_pool;             // per layer: a ReLU whose backward the max-pool after it does
+  std::vector<std::vector<size_t>> added_to;  // per tensor k: the add layers that read act[k] as their second input
+  DeviceBuffer targets;                       // regression targets (N, T)
 
   float* make(kernels::Backend& b, int64_t count) {
     owned.emplace_back(b, count);
@@ -130,6 +133,15 @@ Model::Plan& Model::plan_for(int64_t n) {
   p.conv.resize(layers);
   p.pool.resize(layers);
   p.dense.resize(layers);
+  p.bn.resize(layers);
+  // Tensors an add layer reads besides its chain input: they have a second
+  // consumer, so no fusion may change or hide them, and in backward their
+  // gradient is the chain's plus each add's.
+  p.added_to.assign(layers + 1, {});
+  for (size_t i = 0; i < layers; ++i)
+    if (spec_.layers[i].spec.kind == LayerKind::kAdd)
+      p.added_to[static_cast<size_t>(spec_.layers[i].add_source)].push_back(i);
+  const auto shared = [&](size_t k) { return k <= layers && !p.added_to[k].empty(); };
   p.act.assign(layers + 1, nullptr);
   p.diff.assign(layers + 1, nullptr);
   p.act[0] = p.make(backend_, n * spec_.input.size());
@@ -142,22 +154,24 @@ Model::Plan& Model::plan_for(int64_t n) {
   std::vector<bool> private_out(layers, false);  // layer i's output (and the ReLU's after it) private
   for (size_t i = 0; i + 2 < layers; ++i) {
     private_out[i] = kind(i) == LayerKind::kConv && kind(i + 1) == LayerKind::kRelu &&
-                     kind(i + 2) == LayerKind::kConv && backend_.has_private_layout(spec_.layers[i].output.c);
+                     kind(i + 2) == LayerKind::kConv && backend_.has_private_layout(spec_.layers[i].output.c) &&
+                     !shared(i + 1) && !shared(i + 2);
   }
   const auto private_in = [&](size_t i) { return i >= 2 && private_out[i - 2]; };
   // A ReLU right after a conv runs inside the conv's forward where the backend
   // can (Backend::fuses_conv_relu): the conv writes the ReLU's output, and the
   // two layers share that buffer (nothing reads the value before the ReLU).
   p.relu_fused.assign(layers, false);
+  for (size_t i = 1; i < layers; ++i)
+    p.relu_fused[i] =
+        kind(i) == LayerKind::kRelu && kind(i - 1) == LayerKind::kConv && backend_.fuses_conv_relu() && !shared(i);
   // A ReLU right before a max-pool leaves its backward to the pool where the
   // backend can (Backend::fuses_relu_into_pool): the pool passes gradient
   // only where the ReLU would, and the ReLU's input gradient is the pool's.
   p.relu_in_pool.assign(layers, false);
   for (size_t i = 0; i + 1 < layers; ++i)
-    p.relu_in_pool[i] =
-        kind(i) == LayerKind::kRelu && kind(i + 1) == LayerKind::kMaxPool && backend_.fuses_relu_into_pool();
-  for (size_t i = 1; i < layers; ++i)
-    p.relu_fused[i] = kind(i) == LayerKind::kRelu && kind(i - 1) == LayerKind::kConv && backend_.fuses_conv_relu();
+    p.relu_in_pool[i] = kind(i) == LayerKind::kRelu && kind(i + 1) == LayerKind::kMaxPool &&
+                        backend_.fuses_relu_into_pool() && !shared(i + 1);
   for (size_t i = 0; i < layers; ++i) {
     const ResolvedLayer& l = spec_.layers[i];
     const int64_t out = n * l.output.size();
@@ -169,7 +183,11 @@ Model::Plan& Model::plan_for(int64_t n) {
           p.conv[i] = backend_.make_conv({n, l.input.c, l.input.h, l.input.w, l.output.c, l.spec.kernel, l.spec.kernel,
                                           l.spec.stride, l.pad_h.before, l.pad_w.before, l.pad_h.after, l.pad_w.after,
                                           l.output.h, l.output.w, private_in(i), private_out[i],
-                                          i + 1 < layers && p.relu_fused[i + 1]});
+                                          i + 1 < layers && p.relu_fused[i + 1], l.spec.groups, l.spec.bias});
+          break;
+        case LayerKind::kBatchNorm:
+          p.bn[i] = backend_.make_batch_norm({n, l.input.c, l.input.h, l.input.w, static_cast<float>(l.spec.epsilon),
+                                              static_cast<float>(l.spec.momentum)});
           break;
         case LayerKind::kMaxPool:
           p.pool[i] = backend_.make_pool({n, l.input.c, l.input.h, l.input.w, l.spec.kernel, l.spec.stride, l.output.h,
@@ -178,6 +196,10 @@ Model::Plan& Model::plan_for(int64_t n) {
         case LayerKind::kDense: p.dense[i] = backend_.make_dense({n, l.input.size(), l.output.size()}); break;
         case LayerKind::kDropout: break;
         case LayerKind::kRelu:
+        case LayerKind::kRelu6:
+        case LayerKind::kAdd:
+        case LayerKind::kGlobalAvgPool:
+        case LayerKind::kZeroPad:
         case LayerKind::kFlatten: break;
       }
     } catch (const Error&) {
@@ -190,10 +212,16 @@ Model::Plan& Model::plan_for(int64_t n) {
     const bool alias = l.spec.kind == LayerKind::kFlatten || p.relu_fused[i];
     p.act[i + 1] = alias ? p.act[i] : p.make(backend_, out);
   }
-  // diff[k] is the gradient of act[k]; a flatten (layer k) passes its output
-  // gradient through unchanged, so its input gradient shares that buffer.
+  // diff[k] is the gradient of act[k]; a flatten or an add (layer k) passes
+  // its output gradient through unchanged, so its input gradient shares that
+  // buffer. (Nothing writes that buffer later in backward, so the add's
+  // source can read it after the chain is done: see train_step.)
   for (size_t k = layers; k >= 1; --k) {
-    const bool flatten_consumes = k < layers && spec_.layers[k].spec.kind == LayerKind::kFlatten;
+    // (An add whose chain input also feeds another add gets its own copy:
+    // that input's gradient grows by the other add's share, and the add's
+    // own source must not see it.)
+    const bool flatten_consumes = k < layers && (spec_.layers[k].spec.kind == LayerKind::kFlatten ||
+                                                 (spec_.layers[k].spec.kind == LayerKind::kAdd && !shared(k)));
     const bool pool_relu = k < layers && p.relu_in_pool[k];  // the pool writes the ReLU's input gradient
     p.diff[k] = flatten_consumes || pool_relu ? p.diff[k + 1] : p.make(backend_, n * spec_.layers[k - 1].output.size());
   }
@@ -209,7 +237,8 @@ Model::Model(ModelSpec spec, LossKind loss, kernels::Backend& backend, uint64_t 
   int64_t offset = 0;
   for (size_t i = 0; i < spec_.layers.size(); ++i) {
     const ResolvedLayer& l = spec_.layers[i];
-    ParamView v{static_cast<int>(i), offset, l.weights, offset + l.weights, l.bias};
+    ParamView v{static_cast<int>(i),         offset, l.weights, offset + l.weights, l.bias,
+                offset + l.weights + l.bias, l.state};
     offset += l.params();
     views_.push_back(v);
   }
@@ -221,9 +250,18 @@ Model::Model(ModelSpec spec, LossKind loss, kernels::Backend& backend, uint64_t 
   for (const ParamView& v : views_) {
     if (v.weights_count == 0) continue;
     const ResolvedLayer& l = spec_.layers[static_cast<size_t>(v.layer)];
+    if (l.spec.kind == LayerKind::kBatchNorm) {
+      // Keras: gamma 1, beta 0, running mean 0, running variance 1.
+      std::fill_n(host.begin() + v.weights_offset, v.weights_count, 1.0f);
+      std::fill_n(host.begin() + v.state_offset + v.state_count / 2, v.state_count / 2, 1.0f);
+      continue;
+    }
+    // Keras's fans of a kernel (KH, KW, IN, OUT): IN and OUT times KH * KW;
+    // a grouped Conv2D's IN is its channels per group, a DepthwiseConv2D's
+    // kernel is (KH, KW, C, 1).
     const double receptive = l.spec.kind == LayerKind::kConv ? static_cast<double>(l.spec.kernel * l.spec.kernel) : 1.0;
-    const double fan_in = static_cast<double>(l.input.c) * receptive;
-    const double fan_out = static_cast<double>(l.output.c) * receptive;
+    const double fan_in = static_cast<double>(l.spec.depthwise ? l.input.c : l.input.c / l.spec.groups) * receptive;
+    const double fan_out = static_cast<double>(l.spec.depthwise ? 1 : l.output.c) * receptive;
     const double limit = std::sqrt(6.0 / (fan_in + fan_out));
     Rng rng(derive_key({seed_, 0x494E4954ULL /* "INIT" */, static_cast<uint64_t>(v.layer)}));
     for (int64_t j = 0; j < v.weights_count; ++j) {
@@ -303,7 +341,27 @@ void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t ep
     const LayerTimer timer(profiling_, backend_, layer_times_[i].forward_s, recorder, LayerRecorder::Pass::kForward,
                            static_cast<int>(i));
     switch (l.spec.kind) {
-      case LayerKind::kConv: p.conv[i]->forward(src, params + v.weights_offset, params + v.bias_offset, dst); break;
+      case LayerKind::kConv:
+        p.conv[i]->forward(src, params + v.weights_offset, l.spec.bias ? params + v.bias_offset : nullptr, dst);
+        break;
+      case LayerKind::kBatchNorm:
+        if (training && i >= frozen_) {
+          p.bn[i]->forward_training(src, params + v.weights_offset, params + v.bias_offset, params + v.state_offset,
+                                    params + v.state_offset + l.output.c, dst);
+        } else {
+          p.bn[i]->forward_inference(src, params + v.weights_offset, params + v.bias_offset, params + v.state_offset,
+                                     params + v.state_offset + l.output.c, dst);
+        }
+        break;
+      case LayerKind::kRelu6: backend_.relu6_forward(src, dst, count); break;
+      case LayerKind::kAdd: backend_.add(src, p.act[static_cast<size_t>(l.add_source)], dst, count); break;
+      case LayerKind::kGlobalAvgPool:
+        backend_.global_avg_pool_forward(src, dst, n * l.input.c, l.input.h * l.input.w);
+        break;
+      case LayerKind::kZeroPad:
+        backend_.zero_pad_forward(src, dst, n * l.input.c, l.input.h, l.input.w, l.spec.pad[0], l.spec.pad[1],
+                                  l.spec.pad[2], l.spec.pad[3]);
+        break;
       case LayerKind::kMaxPool: p.pool[i]->forward(src, dst); break;
       case LayerKind::kDense: p.dense[i]->forward(src, params + v.weights_offset, params + v.bias_offset, dst); break;
       case LayerKind::kRelu:
@@ -346,8 +404,10 @@ namespace {
 /// Reports one layer's finished gradients (weights, then bias: one range).
 void grads_ready(const ParamView& v, const Model::GradsReadyFn& on_grads_ready) {
   if (!on_grads_ready) return;
-  const int64_t first = std::min(v.weights_offset, v.bias_offset);
-  const int64_t last = std::max(v.weights_offset + v.weights_count, v.bias_offset + v.bias_count);
+  // The state (batch norm's running statistics) is in the range: its
+  // gradient is zero, and the ranges must cover the buffer.
+  const int64_t first = v.weights_offset;
+  const int64_t last = v.state_offset + v.state_count;
   if (last > first) on_grads_ready(first, last - first);
 }
 }  // namespace
@@ -372,16 +432,17 @@ kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale
   if (recorder != nullptr) recorder->pass_begin(LayerRecorder::Pass::kBackward);
   float* params = params_.get();
   float* grads = grads_.get();
-  for (size_t i = spec_.layers.size(); i-- > 0;) {
+  for (size_t i = spec_.layers.size(); i-- > frozen_;) {
     const ResolvedLayer& l = spec_.layers[i];
     const ParamView& v = views_[i];
     const int64_t count = p.n * l.output.size();
-    const bool need_diff_src = i > 0;  // nothing upstream of the first layer
+    const bool need_diff_src = i > frozen_;  // nothing upstream of the first (trainable) layer
     const LayerTimer timer(profiling_, backend_, layer_times_[i].backward_s, recorder, LayerRecorder::Pass::kBackward,
                            static_cast<int>(i));
     switch (l.spec.kind) {
       case LayerKind::kConv:
-        p.conv[i]->backward_weights(p.act[i], p.diff[i + 1], grads + v.weights_offset, grads + v.bias_offset);
+        p.conv[i]->backward_weights(p.act[i], p.diff[i + 1], grads + v.weights_offset,
+                                    l.spec.bias ? grads + v.bias_offset : nullptr);
         grads_ready(v, on_grads_ready);
         if (need_diff_src) p.conv[i]->backward_data(p.diff[i + 1], params + v.weights_offset, p.diff[i]);
         break;
@@ -407,14 +468,48 @@ kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale
           }
         }
         break;
+      case LayerKind::kBatchNorm:
+        p.bn[i]->backward(p.act[i], p.diff[i + 1], params + v.weights_offset, need_diff_src ? p.diff[i] : nullptr,
+                          grads + v.weights_offset, grads + v.bias_offset);
+        grads_ready(v, on_grads_ready);
+        break;
+      case LayerKind::kRelu6:
+        if (need_diff_src) backend_.relu6_backward(p.act[i + 1], p.diff[i + 1], p.diff[i], count);
+        break;
+      case LayerKind::kGlobalAvgPool:
+        if (need_diff_src)
+          backend_.global_avg_pool_backward(p.diff[i + 1], p.diff[i], p.n * l.input.c, l.input.h * l.input.w);
+        break;
+      case LayerKind::kZeroPad:
+        if (need_diff_src)
+          backend_.zero_pad_backward(p.diff[i + 1], p.diff[i], p.n * l.input.c, l.input.h, l.input.w, l.spec.pad[0],
+                                     l.spec.pad[1], l.spec.pad[2], l.spec.pad[3]);
+        break;
+      case LayerKind::kAdd:  // the source's share is added when the loop reaches it
+        if (need_diff_src && p.diff[i] != p.diff[i + 1]) backend_.copy(p.diff[i], p.diff[i + 1], count);
+        break;
       case LayerKind::kFlatten: break;  // diff[i] aliases diff[i + 1]
     }
+    // act[i] feeds add layers too: its gradient is the chain's (just
+    // written) plus each add's output gradient.
+    if (need_diff_src)
+      for (size_t a : p.added_to[i]) backend_.add(p.diff[i], p.diff[a + 1], p.diff[i], p.n * l.input.size());
   }
   if (times != nullptr) {
     backend_.synchronize();
     times->backward_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   }
   return backend_.read_loss();
+}
+
+void Model::set_frozen_layers(size_t count) {
+  HPCNN_CHECK(count <= spec_.layers.size(), "model '", spec_.name, "' has ", spec_.layers.size(),
+              " layers; cannot freeze ", count);
+  frozen_ = count;
+}
+
+int64_t Model::trainable_offset() const {
+  return frozen_ < views_.size() ? views_[frozen_].weights_offset : num_params();
 }
 
 kernels::LossResult Model::evaluate(const data::Batch& batch, std::vector<float>* outputs) {

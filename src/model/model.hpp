@@ -31,13 +31,16 @@ namespace hpcnn::model {
 enum class LossKind { kSoftmaxCrossEntropy, kMeanSquaredError };
 const char* loss_name(LossKind loss);
 
-/// Where one layer's parameters sit in the flat buffers.
+/// Where one layer's parameters sit in the flat buffers: weights, bias,
+/// then state (contiguous, in that order; see ResolvedLayer).
 struct ParamView {
   int layer = 0;               ///< index into ModelSpec::layers
-  int64_t weights_offset = 0;  ///< weights: (OC, IC, KH, KW) for conv, (OUT, IN) for dense
+  int64_t weights_offset = 0;  ///< weights: (OC, IC / groups, KH, KW) for conv, (OUT, IN) for dense, gamma for bn
   int64_t weights_count = 0;
-  int64_t bias_offset = 0;
+  int64_t bias_offset = 0;  ///< bias, or beta for bn
   int64_t bias_count = 0;
+  int64_t state_offset = 0;  ///< bn: running mean (C) then running variance (C)
+  int64_t state_count = 0;
 };
 
 /// Owns a device buffer of `count` floats on `backend`.
@@ -164,6 +167,16 @@ class Model {
   const std::vector<LayerTime>& layer_times() const { return layer_times_; }
   void reset_layer_times() { layer_times_.assign(spec_.layers.size() + 1, {}); }
 
+  /// Transfer learning: the first `count` layers are frozen. They get no
+  /// gradient (backward stops at the first trainable layer), their batch
+  /// norms normalise with their running statistics (Keras's inference mode
+  /// for non-trainable BatchNormalization), and the trainer reduces and
+  /// optimises only [trainable_offset(), num_params()) of the flat buffers.
+  void set_frozen_layers(size_t count);
+  size_t frozen_layers() const { return frozen_; }
+  /// The first parameter of the first trainable layer (num_params() when all are frozen).
+  int64_t trainable_offset() const;
+
   /// Forward only (dropout off): summed loss and correct predictions.
   /// `outputs` receives the last layer's output (N, out) when non-null.
   kernels::LossResult evaluate(const data::Batch& batch, std::vector<float>* outputs = nullptr);
@@ -182,6 +195,7 @@ class Model {
   DeviceBuffer params_;
   DeviceBuffer grads_;
   std::vector<ParamView> views_;  ///< one per layer (zero counts for parameter-free layers)
+  size_t frozen_ = 0;             ///< leading layers that get no gradient (set_frozen_layers)
   std::map<int64_t, std::unique_ptr<Plan>> plans_;
   bool profiling_ = false;
   std::vector<LayerTime> layer_times_;  ///< per layer, then the loss

@@ -1,8 +1,11 @@
 // Model-string parsing, presets, shape inference and the summary table.
 #include "model/model_spec.hpp"
 
+#include <cctype>
+#include <cmath>
 #include <cstdlib>
 #include <iomanip>
+#include <map>
 #include <sstream>
 
 #include "core/checked.hpp"
@@ -20,22 +23,43 @@ const char* layer_kind_name(LayerKind kind) {
     case LayerKind::kRelu: return "relu";
     case LayerKind::kDropout: return "dropout";
     case LayerKind::kFlatten: return "flatten";
+    case LayerKind::kBatchNorm: return "bn";
+    case LayerKind::kRelu6: return "relu6";
+    case LayerKind::kAdd: return "add";
+    case LayerKind::kGlobalAvgPool: return "gap";
+    case LayerKind::kZeroPad: return "zeropad";
   }
   return "unknown";
 }
 
-std::string LayerSpec::str() const {
-  switch (kind) {
-    case LayerKind::kConv:
-      return cat("conv:", filters, "x", kernel, stride != 1 ? cat(":s", stride) : "", same_padding ? ":same" : "");
-    case LayerKind::kMaxPool: return cat("maxpool:", kernel, stride != kernel ? cat(":s", stride) : "");
-    case LayerKind::kDense: return cat("dense:", filters);
-    case LayerKind::kDropout: return cat("dropout:", rate);
+namespace {
+std::string layer_text(const LayerSpec& l) {
+  switch (l.kind) {
+    case LayerKind::kConv: {
+      const std::string options =
+          cat(l.stride != 1 ? cat(":s", l.stride) : "", l.same_padding ? ":same" : "",
+              !l.depthwise && l.groups != 1 ? cat(":g", l.groups) : "", l.bias ? "" : ":nobias");
+      return l.depthwise ? cat("dwconv:", l.kernel, options) : cat("conv:", l.filters, "x", l.kernel, options);
+    }
+    case LayerKind::kMaxPool: return cat("maxpool:", l.kernel, l.stride != l.kernel ? cat(":s", l.stride) : "");
+    case LayerKind::kDense: return cat("dense:", l.filters);
+    case LayerKind::kDropout: return cat("dropout:", l.rate);
+    case LayerKind::kBatchNorm:
+      return cat("bn", l.epsilon != 1e-3 ? cat(":e", l.epsilon) : "", l.momentum != 0.99 ? cat(":m", l.momentum) : "");
+    case LayerKind::kZeroPad:
+      if (l.pad[0] == l.pad[1] && l.pad[1] == l.pad[2] && l.pad[2] == l.pad[3]) return cat("zeropad:", l.pad[0]);
+      return cat("zeropad:", l.pad[0], ":", l.pad[1], ":", l.pad[2], ":", l.pad[3]);
+    case LayerKind::kAdd: return cat("add:", l.from);
     case LayerKind::kRelu:
-    case LayerKind::kFlatten: return layer_kind_name(kind);
+    case LayerKind::kRelu6:
+    case LayerKind::kGlobalAvgPool:
+    case LayerKind::kFlatten: return layer_kind_name(l.kind);
   }
   return "?";
 }
+}  // namespace
+
+std::string LayerSpec::str() const { return name.empty() ? layer_text(*this) : cat(layer_text(*this), "@", name); }
 
 namespace {
 std::vector<std::string> split(const std::string& text, char sep) {
@@ -55,8 +79,42 @@ int64_t positive(const std::string& s, const std::string& token) {
   return v;
 }
 
+/// A number in [lo, hi] (a double), or an error naming the token.
+double real_in(const std::string& s, double lo, double hi, const std::string& what, const std::string& token) {
+  char* end = nullptr;
+  const double v = std::strtod(s.c_str(), &end);
+  HPCNN_CHECK(!s.empty() && end != nullptr && *end == '\0' && v >= lo && v <= hi, "model: ", what, " in '", token,
+              "' must be a number in [", lo, ", ", hi, "]");
+  return v;
+}
+
+/// A zero-or-positive integer (padding), or an error naming the token.
+int64_t non_negative(const std::string& s, const std::string& token) { return s == "0" ? 0 : positive(s, token); }
+
+bool valid_name(const std::string& name) {
+  if (name.empty() || name.size() > 64 || !(std::isalpha(static_cast<unsigned char>(name[0])) || name[0] == '_'))
+    return false;
+  for (char ch : name)
+    if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-')) return false;
+  return true;
+}
+
+LayerSpec parse_layer(const std::string& token);
+
 LayerSpec parse_token(const std::string& token) {
+  const size_t at = token.rfind('@');
+  if (at == std::string::npos) return parse_layer(token);
+  const std::string name = token.substr(at + 1);
+  HPCNN_CHECK(valid_name(name) && name != "input", "model: bad output name '", name, "' in '", token,
+              "' (letters, digits, _ and -, starting with a letter; 'input' is the model's input)");
+  LayerSpec l = parse_layer(token.substr(0, at));
+  l.name = name;
+  return l;
+}
+
+LayerSpec parse_layer(const std::string& token) {
   const std::vector<std::string> parts = split(token, ':');
+  HPCNN_CHECK(!parts.empty(), "model: empty layer in '", token, "'");
   const std::string& head = parts[0];
   LayerSpec l;
   auto options = [&](size_t first, bool allow_padding) {
@@ -67,6 +125,10 @@ LayerSpec parse_token(const std::string& token) {
         l.same_padding = p == "same";
       } else if (p.size() > 1 && p[0] == 's') {
         l.stride = positive(p.substr(1), token);
+      } else if (allow_padding && p.size() > 1 && p[0] == 'g' && !l.depthwise) {
+        l.groups = positive(p.substr(1), token);
+      } else if (allow_padding && p == "nobias") {
+        l.bias = false;
       } else {
         HPCNN_THROW("model: unknown option '", p, "' in '", token, "'");
       }
@@ -82,6 +144,42 @@ LayerSpec parse_token(const std::string& token) {
     options(2, true);
     HPCNN_CHECK(l.kernel <= kMaxWindow && l.stride <= kMaxWindow, "model: '", token, "': kernel ", l.kernel,
                 " and stride ", l.stride, " must be at most ", kMaxWindow);
+  } else if (head == "dwconv") {
+    HPCNN_CHECK(parts.size() >= 2, "model: '", token, "' needs a kernel size, e.g. dwconv:3");
+    l.kind = LayerKind::kConv;
+    l.depthwise = true;
+    l.kernel = positive(parts[1], token);
+    options(2, true);
+    HPCNN_CHECK(l.kernel <= kMaxWindow && l.stride <= kMaxWindow, "model: '", token, "': kernel ", l.kernel,
+                " and stride ", l.stride, " must be at most ", kMaxWindow);
+  } else if (head == "bn") {
+    l.kind = LayerKind::kBatchNorm;
+    for (size_t i = 1; i < parts.size(); ++i) {
+      const std::string& p = parts[i];
+      if (p.size() > 1 && p[0] == 'e') {
+        l.epsilon = real_in(p.substr(1), 1e-12, 1.0, "epsilon", token);
+      } else if (p.size() > 1 && p[0] == 'm') {
+        l.momentum = real_in(p.substr(1), 0.0, 1.0, "momentum", token);
+      } else {
+        HPCNN_THROW("model: unknown option '", p, "' in '", token, "' (bn[:eEPSILON][:mMOMENTUM])");
+      }
+    }
+  } else if (head == "zeropad") {
+    HPCNN_CHECK(parts.size() == 2 || parts.size() == 5, "model: '", token,
+                "' needs one padding or four (top:bottom:left:right), e.g. zeropad:1 or zeropad:0:1:0:1");
+    l.kind = LayerKind::kZeroPad;
+    for (size_t i = 0; i < 4; ++i) l.pad[i] = non_negative(parts[parts.size() == 2 ? 1 : i + 1], token);
+    HPCNN_CHECK(l.pad[0] <= kMaxWindow && l.pad[1] <= kMaxWindow && l.pad[2] <= kMaxWindow && l.pad[3] <= kMaxWindow,
+                "model: '", token, "': padding must be at most ", kMaxWindow);
+  } else if (head == "add") {
+    HPCNN_CHECK(parts.size() == 2 && (valid_name(parts[1]) || parts[1] == "input"), "model: '", token,
+                "' needs the name of an earlier output, e.g. add:b3 (name it with @b3)");
+    l.kind = LayerKind::kAdd;
+    l.from = parts[1];
+  } else if (head == "relu6" && parts.size() == 1) {
+    l.kind = LayerKind::kRelu6;
+  } else if (head == "gap" && parts.size() == 1) {
+    l.kind = LayerKind::kGlobalAvgPool;
   } else if (head == "maxpool") {
     HPCNN_CHECK(parts.size() >= 2, "model: '", token, "' needs a size, e.g. maxpool:2");
     l.kind = LayerKind::kMaxPool;
@@ -106,7 +204,8 @@ LayerSpec parse_token(const std::string& token) {
   } else if (head == "flatten" && parts.size() == 1) {
     l.kind = LayerKind::kFlatten;
   } else {
-    HPCNN_THROW("model: unknown layer '", token, "' (known: conv, maxpool, dense, relu, dropout, flatten)");
+    HPCNN_THROW("model: unknown layer '", token,
+                "' (known: conv, dwconv, maxpool, dense, relu, relu6, dropout, flatten, bn, gap, zeropad, add)");
   }
   return l;
 }
@@ -146,10 +245,15 @@ ModelSpec resolve(const std::string& name, const std::string& text, Shape input)
   Shape cur = input;
   int index = 0;
   int64_t total_params = 0;
-  for (const LayerSpec& spec : parse_layers(text)) {
+  std::map<std::string, std::pair<int, Shape>> named{{"input", {0, input}}};  // name -> (tensor, shape)
+  for (LayerSpec spec : parse_layers(text)) {
     ++index;
-    ResolvedLayer r{spec, cur, cur, {}, {}, 0, 0};
     const std::string where = cat("model: layer ", index, " '", spec.str(), "' on input ", cur.str());
+    if (spec.kind == LayerKind::kConv && spec.depthwise) {
+      spec.filters = cur.c;
+      spec.groups = cur.c;
+    }
+    ResolvedLayer r{spec, cur, cur, {}, {}, 0, 0, 0, -1};
     switch (spec.kind) {
       case LayerKind::kConv:
       case LayerKind::kMaxPool: {
@@ -161,31 +265,76 @@ ModelSpec resolve(const std::string& name, const std::string& text, Shape input)
         r.pad_w = pw;
         r.output = {spec.kind == LayerKind::kConv ? spec.filters : cur.c, oh, ow};
         if (spec.kind == LayerKind::kConv) {
-          const std::string what = cat(where, ": weights (filters x channels x kernel x kernel)");
-          r.weights = checked_mul(
-              checked_mul(checked_mul(spec.filters, cur.c, what, kMaxElements), spec.kernel, what, kMaxElements),
-              spec.kernel, what, kMaxElements);
-          r.bias = spec.filters;
+          HPCNN_CHECK(cur.c % spec.groups == 0 && spec.filters % spec.groups == 0, where, ": ", spec.groups,
+                      " groups must divide the input channels (", cur.c, ") and the filters (", spec.filters, ")");
+          const std::string what = cat(where, ": weights (filters x channels/groups x kernel x kernel)");
+          r.weights = checked_mul(checked_mul(checked_mul(spec.filters, cur.c / spec.groups, what, kMaxElements),
+                                              spec.kernel, what, kMaxElements),
+                                  spec.kernel, what, kMaxElements);
+          r.bias = spec.bias ? spec.filters : 0;
         }
         break;
       }
       case LayerKind::kDense:
-        HPCNN_CHECK(cur.h == 1 && cur.w == 1, where, ": dense needs a flat input (add flatten before it)");
+        HPCNN_CHECK(cur.h == 1 && cur.w == 1, where, ": dense needs a flat input (add flatten or gap before it)");
         r.output = {spec.filters, 1, 1};
         r.weights = checked_mul(spec.filters, cur.c, cat(where, ": weights (units x inputs)"), kMaxElements);
         r.bias = spec.filters;
         break;
       case LayerKind::kFlatten: r.output = {cur.size(), 1, 1}; break;
+      case LayerKind::kBatchNorm:
+        r.weights = cur.c;  // gamma
+        r.bias = cur.c;     // beta
+        r.state = 2 * cur.c;
+        break;
+      case LayerKind::kGlobalAvgPool: r.output = {cur.c, 1, 1}; break;
+      case LayerKind::kZeroPad: {
+        const std::string what = cat(where, ": padded size");
+        r.output = {cur.c, checked_add(checked_add(cur.h, spec.pad[0], what), spec.pad[1], what),
+                    checked_add(checked_add(cur.w, spec.pad[2], what), spec.pad[3], what)};
+        break;
+      }
+      case LayerKind::kAdd: {
+        const auto it = named.find(spec.from);
+        HPCNN_CHECK(it != named.end(), where, ": no earlier output is named '", spec.from, "' (name one with @",
+                    spec.from, ")");
+        HPCNN_CHECK(it->second.second == cur, where, ": adds '", spec.from, "' of shape ", it->second.second.str(),
+                    " to a tensor of shape ", cur.str(), " (they must match)");
+        r.add_source = it->second.first;
+        break;
+      }
       case LayerKind::kRelu:
+      case LayerKind::kRelu6:
       case LayerKind::kDropout: break;
     }
     checked_size(r.output, cat(where, ": output ", r.output.str(), " has too many elements per sample"));
     HPCNN_CHECK(r.output.size() > 0, where, ": output would be empty");
     total_params = checked_add(total_params, r.params(), cat(where, ": total parameter count"), kMaxElements);
+    if (!spec.name.empty()) {
+      HPCNN_CHECK(named.emplace(spec.name, std::pair{index, r.output}).second, where, ": the name '", spec.name,
+                  "' is already taken");
+    }
     cur = r.output;
     m.layers.push_back(r);
   }
   return m;
+}
+
+int64_t ModelSpec::trainable_params() const {
+  int64_t n = 0;
+  for (const ResolvedLayer& l : layers) n += l.trainable();
+  return n;
+}
+
+size_t ModelSpec::layer_index(const std::string& what) const {
+  for (size_t i = 0; i < layers.size(); ++i)
+    if (!layers[i].spec.name.empty() && layers[i].spec.name == what) return i;
+  char* end = nullptr;
+  const long long v = std::strtoll(what.c_str(), &end, 10);
+  HPCNN_CHECK(!what.empty() && end != nullptr && *end == '\0' && v >= 1 && v <= static_cast<long long>(layers.size()),
+              "model '", name, "': no layer '", what, "' (a layer number 1..", layers.size(),
+              " or a name given with @NAME in the model string)");
+  return static_cast<size_t>(v - 1);
 }
 
 int64_t ModelSpec::total_params() const {
@@ -221,7 +370,73 @@ const std::vector<Preset>& presets() {
   return kPresets;
 }
 
+namespace {
+/// Keras's _make_divisible: v rounded to the nearest multiple of 8, at least
+/// 8, and never more than 10% below v.
+int64_t make_divisible(double v) {
+  int64_t out = std::max<int64_t>(8, static_cast<int64_t>(v + 4.0) / 8 * 8);
+  if (static_cast<double>(out) < 0.9 * v) out += 8;
+  return out;
+}
+}  // namespace
+
+std::string mobilenetv2_text(double alpha, int64_t classes, int64_t input_hw) {
+  HPCNN_CHECK(alpha > 0.0 && alpha <= 4.0, "model: mobilenetv2 width multiplier ", alpha, " must be in (0, 4]");
+  HPCNN_CHECK(classes >= 1, "model: mobilenetv2 needs at least one class");
+  HPCNN_CHECK(input_hw >= 32, "model: mobilenetv2 needs an input of at least 32 x 32, not ", input_hw);
+  std::ostringstream t;
+  // Stem: Conv1 (3 x 3, stride 2, same, no bias), bn_Conv1, Conv1_relu.
+  t << "conv:" << make_divisible(32.0 * alpha) << "x3:s2:same:nobias bn:m0.999 relu6@stem";
+  int64_t size = (input_hw + 1) / 2, channels = make_divisible(32.0 * alpha);
+  std::string prev = "stem";
+  struct Stage {
+    int64_t filters, stride, expansion, repeats;
+  };
+  constexpr Stage kStages[] = {{16, 1, 1, 1}, {24, 2, 6, 2},  {32, 2, 6, 3}, {64, 2, 6, 4},
+                               {96, 1, 6, 3}, {160, 2, 6, 3}, {320, 1, 6, 1}};
+  int block = 0;
+  for (const Stage& stage : kStages) {
+    for (int64_t r = 0; r < stage.repeats; ++r, ++block) {
+      const int64_t stride = r == 0 ? stage.stride : 1;
+      const int64_t out = make_divisible(std::floor(static_cast<double>(stage.filters) * alpha));
+      // _inverted_res_block: expand (1 x 1) unless block 0, depthwise 3 x 3,
+      // project (1 x 1); each conv without bias and followed by batch norm.
+      if (block > 0) t << " conv:" << stage.expansion * channels << "x1:nobias bn:m0.999 relu6";
+      if (stride == 2) {
+        // ZeroPadding2D(correct_pad(x, 3)): ((0, 1), (0, 1)) on even sizes, ((1, 1), (1, 1)) on odd.
+        const int64_t before = size % 2 == 0 ? 0 : 1;
+        t << " zeropad:" << before << ":1:" << before << ":1 dwconv:3:s2:nobias";
+        size = (size + before + 1 - 3) / 2 + 1;
+      } else {
+        t << " dwconv:3:same:nobias";
+      }
+      t << " bn:m0.999 relu6 conv:" << out << "x1:nobias bn:m0.999";
+      const std::string name = cat("b", block);
+      if (channels == out && stride == 1) t << " add:" << prev;
+      t << "@" << name;
+      prev = name;
+      channels = out;
+    }
+  }
+  // Conv_1 (1280 channels unless alpha > 1), Conv_1_bn, out_relu: the
+  // backbone's end; then the seed's head.
+  t << " conv:" << (alpha > 1.0 ? make_divisible(1280.0 * alpha) : 1280) << "x1:nobias bn:m0.999 relu6@backbone";
+  t << " conv:8x1 relu dropout:0.1 flatten dense:" << classes;
+  return t.str();
+}
+
 ModelSpec make_model(const std::string& name_or_text, const Shape* input) {
+  if (name_or_text.rfind("mobilenetv2:", 0) == 0) {
+    // mobilenetv2:ALPHA[:CLASSES], input 3 x 96 x 96 unless --input says otherwise.
+    const auto parts = split(name_or_text.substr(12), ':');
+    HPCNN_CHECK(parts.size() == 1 || parts.size() == 2, "model: '", name_or_text,
+                "' should be mobilenetv2:ALPHA or mobilenetv2:ALPHA:CLASSES, e.g. mobilenetv2:0.35:3");
+    const double alpha = real_in(parts[0], 0.05, 4.0, "the width multiplier", name_or_text);
+    const int64_t classes = parts.size() == 2 ? positive(parts[1], name_or_text) : 3;
+    const Shape in = input != nullptr ? *input : Shape{3, 96, 96};
+    HPCNN_CHECK(in.h == in.w, "model: mobilenetv2 takes square inputs, not ", in.str());
+    return resolve(name_or_text, mobilenetv2_text(alpha, classes, in.h), in);
+  }
   for (const Preset& p : presets()) {
     if (name_or_text == p.name) return resolve(p.name, p.text, input ? *input : p.input);
   }
@@ -239,7 +454,7 @@ ModelSpec make_model(const std::string& name_or_text, const Shape* input) {
       input != nullptr || name_or_text.find(':') != std::string::npos || name_or_text.find(' ') != std::string::npos,
       "model: unknown preset '", name_or_text,
       "' (presets: tiny-cnn, mnist-cnn, keras-cnn, solar-cnn, "
-      "circuit-cnn, mlp:W1-W2-W3; or a model string)");
+      "circuit-cnn, mlp:W1-W2-W3, mobilenetv2:ALPHA[:CLASSES]; or a model string)");
   HPCNN_CHECK(input != nullptr, "model: a model string needs an input shape (--input CxHxW)");
   return resolve("custom", name_or_text, *input);
 }
@@ -280,7 +495,8 @@ std::string summary_table(const ModelSpec& m) {
   }
   os << rule << "\n"
      << "Total params: " << grouped(m.total_params()) << "\n"
-     << "Trainable params: " << grouped(m.total_params()) << "\n";
+     << "Trainable params: " << grouped(m.trainable_params()) << "\n"
+     << "Non-trainable params: " << grouped(m.total_params() - m.trainable_params()) << "\n";
   return os.str();
 }
 

@@ -68,6 +68,13 @@ TEST_CASE("Model: end-to-end gradients match finite differences", "[model][gradc
   }
 }
 
+// MobileNetV2's pieces at a small size: a stem, an inverted residual block
+// with its add, a stride-2 depthwise conv after Keras's zero padding, global
+// average pooling, dropout.
+constexpr const char* kSmallMobileNet =
+    "conv:16x3:s2:same:nobias bn:m0.999 relu6@s conv:32x1:nobias bn relu6 dwconv:3:same:nobias bn relu6 "
+    "conv:16x1:nobias bn add:s zeropad:0:1:0:1 dwconv:3:s2:nobias bn relu6 conv:24x1:g2 gap dropout:0.2 dense:10";
+
 // tiny-cnn runs plain NCHW convolutions; the second model chains convs with
 // whole blocks of 16 channels through ReLUs, so oneDNN keeps those tensors in
 // its private nChw16c layout (Backend::has_private_layout) between them.
@@ -75,10 +82,11 @@ TEST_CASE("Model: oneDNN and reference give the same loss and gradients", "[mode
   auto ref = kernels::make_reference_backend();
   auto dnn = kernels::make_onednn_backend(2);
   const Shape small{1, 12, 12};
-  for (const ModelSpec& spec :
-       {make_model("tiny-cnn"), make_model("conv:16x3:same relu conv:16x3 relu conv:32x3:same relu maxpool:2 "
+  for (const ModelSpec& spec : {make_model("tiny-cnn"),
+                                make_model("conv:16x3:same relu conv:16x3 relu conv:32x3:same relu maxpool:2 "
                                            "dropout:0.25 flatten dense:10",
-                                           &small)}) {
+                                           &small),
+                                make_model(kSmallMobileNet, &small)}) {
     INFO(spec.name);
     Model a(spec, LossKind::kSoftmaxCrossEntropy, *ref, 42);
     Model b(spec, LossKind::kSoftmaxCrossEntropy, *dnn, 42);
@@ -100,6 +108,53 @@ TEST_CASE("Model: oneDNN and reference give the same loss and gradients", "[mode
     REQUIRE(oa.size() == ob.size());
     for (size_t i = 0; i < oa.size(); ++i) CHECK(ob[i] == Approx(oa[i]).margin(1e-4));
   }
+}
+
+TEST_CASE("Model: a DAG with batch norm, depthwise convs, adds, padding and pooling: gradients", "[model][gradcheck]") {
+  // Smooth everywhere (no ReLU6): every sampled parameter must agree. The
+  // running statistics are parameters too, with a zero gradient.
+  CHECK(agreeing_gradients("conv:4x3:same:nobias@a bn dwconv:3:same:nobias bn:e0.01 add:a zeropad:0:1:0:1 "
+                           "dwconv:3:s2 conv:6x1:g2 bn gap dense:4",
+                           LossKind::kSoftmaxCrossEntropy, 1e-2f) == 60);
+  // A tensor added twice (x + x, and again later) gets both shares.
+  CHECK(agreeing_gradients("conv:4x3:same@a add:a@b conv:4x1 add:b add:a flatten dense:1", LossKind::kMeanSquaredError,
+                           1e-2f) == 60);
+  CHECK(agreeing_gradients("conv:4x3:same:nobias bn relu6@a dwconv:3:same bn relu6 add:a gap dense:3",
+                           LossKind::kSoftmaxCrossEntropy, 1e-3f) >= 54);
+}
+
+TEST_CASE("Model: frozen layers get no gradient and keep their batch-norm statistics", "[model]") {
+  auto backend = kernels::make_reference_backend();
+  const Shape in{2, 9, 8};
+  // Without batch norm the frozen model's trainable gradients equal the full model's.
+  const ModelSpec plain = make_model("conv:4x3 relu conv:4x3 relu flatten dense:5", &in);
+  Model full(plain, LossKind::kSoftmaxCrossEntropy, *backend, 3);
+  Model part(plain, LossKind::kSoftmaxCrossEntropy, *backend, 3);
+  part.set_frozen_layers(2);
+  CHECK(part.trainable_offset() == part.param_views()[2].weights_offset);
+  const data::Batch batch = random_batch(plain, 4, LossKind::kSoftmaxCrossEntropy, 5);
+  full.train_step(batch, 0.25f, 1);
+  part.train_step(batch, 0.25f, 1);
+  const auto gf = full.grads_host(), gp = part.grads_host();
+  const auto offset = static_cast<size_t>(part.trainable_offset());
+  for (size_t i = 0; i < offset; ++i) REQUIRE(gp[i] == 0.0f);
+  for (size_t i = offset; i < gf.size(); ++i) REQUIRE(gp[i] == gf[i]);
+  // A frozen batch norm normalises with its running statistics and leaves them be.
+  const ModelSpec bn = make_model("conv:4x3 bn:m0.5 relu conv:4x3 bn:m0.5 relu gap dense:5", &in);
+  Model frozen(bn, LossKind::kSoftmaxCrossEntropy, *backend, 3);
+  frozen.set_frozen_layers(3);
+  const auto before = frozen.params_host();
+  frozen.train_step(batch, 0.25f, 1);
+  const auto after = frozen.params_host();
+  const ParamView& v1 = frozen.param_views()[1];  // frozen: statistics unchanged
+  const ParamView& v4 = frozen.param_views()[4];  // trainable: statistics move
+  for (int64_t i = 0; i < v1.state_count; ++i)
+    CHECK(after[static_cast<size_t>(v1.state_offset + i)] == before[static_cast<size_t>(v1.state_offset + i)]);
+  int moved = 0;
+  for (int64_t i = 0; i < v4.state_count; ++i)
+    moved += after[static_cast<size_t>(v4.state_offset + i)] != before[static_cast<size_t>(v4.state_offset + i)];
+  CHECK(moved == v4.state_count);
+  CHECK_THROWS_WITH(frozen.set_frozen_layers(99), Catch::Contains("cannot freeze 99"));
 }
 
 TEST_CASE("Model: dropout masks depend on the global sample index, not the batch", "[model]") {

@@ -72,3 +72,82 @@ TEST_CASE("Summary table: Keras-like rows and the total", "[model]") {
   CHECK_THAT(table, Catch::Contains("(64, 12, 12)"));
   CHECK_THAT(table, Catch::Contains("1,179,776"));  // dense 9216 -> 128
 }
+
+// The numbers below were printed by Keras 3.15.1 (TensorFlow 2.21, PyPI) with
+// tools/bench/peers/keras_mobilenetv2_counts.py: every layer of
+// keras.applications.MobileNetV2(alpha=0.35, input_shape=(96, 96, 3),
+// include_top=False, weights=None) that has parameters or is an Add or a
+// ZeroPadding2D, in order, then the Edge Impulse seed's head (Dense 8 on
+// each of the 3 x 3 positions, Dropout 0.1, Flatten, Dense 3).
+TEST_CASE("mobilenetv2:0.35 matches Keras's MobileNetV2 layer by layer", "[model]") {
+  const std::vector<int64_t> keras{
+      432, 64,   144,   64,   128,   32,   384,   192,  0,      432,  192,   384, 32,   384,   192,  432,  192,  384,
+      32,  0,    384,   192,  0,     432,  192,   768,  64,     1536, 384,   864, 384,  1536,  64,   0,    1536, 384,
+      864, 384,  1536,  64,   0,     1536, 384,   0,    864,    384,  2304,  96,  3456, 576,   1296, 576,  3456, 96,
+      0,   3456, 576,   1296, 576,   3456, 96,    0,    3456,   576,  1296,  576, 3456, 96,    0,    3456, 576,  1296,
+      576, 4608, 128,   6144, 768,   1728, 768,   6144, 128,    0,    6144,  768, 1728, 768,   6144, 128,  0,    6144,
+      768, 0,    1728,  768,  10752, 224,  18816, 1344, 3024,   1344, 18816, 224, 0,    18816, 1344, 3024, 1344, 18816,
+      224, 0,    18816, 1344, 3024,  1344, 37632, 448,  143360, 5120, 10248, 219};
+  const ModelSpec m = make_model("mobilenetv2:0.35");
+  CHECK(m.input == Shape{3, 96, 96});
+  std::vector<int64_t> ours;
+  for (const ResolvedLayer& l : m.layers)
+    if (l.params() > 0 || l.spec.kind == LayerKind::kAdd || l.spec.kind == LayerKind::kZeroPad)
+      ours.push_back(l.params());
+  CHECK(ours == keras);
+  CHECK(m.total_params() == 420675);      // Keras: backbone 410,208 + head 10,467
+  CHECK(m.trainable_params() == 406595);  // Keras: backbone 396,128 trainable + head
+  CHECK(m.total_params() - m.trainable_params() == 14080);
+  CHECK(m.layers[m.layer_index("backbone")].output == Shape{1280, 3, 3});
+  CHECK(m.output() == Shape{3, 1, 1});
+  CHECK(make_model("mobilenetv2:0.35:10").output() == Shape{10, 1, 1});
+  // Keras's counts for alpha 1.0: 2,257,984 in the backbone.
+  const ModelSpec full = make_model("mobilenetv2:1.0");
+  CHECK(full.total_params() - full.layers.back().params() - full.layers[full.layers.size() - 5].params() == 2257984);
+}
+
+TEST_CASE("DAG model strings: named outputs, adds, new layers round-trip", "[model]") {
+  const std::string text =
+      "conv:16x3:s2:same:nobias bn:m0.999 relu6@stem dwconv:3:same:nobias bn:e0.01 conv:16x1:g4 add:stem@b1 "
+      "zeropad:0:1:0:1 dwconv:3:s2 zeropad:1 gap dense:3";
+  std::string back;
+  for (const LayerSpec& l : parse_layers(text)) back += (back.empty() ? "" : " ") + l.str();
+  CHECK(back == text);
+  const Shape in{3, 16, 16};
+  const ModelSpec m = make_model(text, &in);
+  CHECK(m.layers[3].output == Shape{16, 8, 8});  // depthwise keeps the channels
+  CHECK(m.layers[3].weights == 16 * 9);
+  CHECK(m.layers[3].bias == 0);
+  CHECK(m.layers[4].weights == 16);  // gamma, beta, then mean and variance
+  CHECK(m.layers[4].bias == 16);
+  CHECK(m.layers[4].state == 32);
+  CHECK(m.layers[5].weights == 16 * 4 * 1 * 1);  // 4 groups of 4 input channels
+  CHECK(m.layers[6].add_source == 3);            // the output of layer 3 (relu6@stem)
+  CHECK(m.layers[7].output == Shape{16, 9, 9});
+  CHECK(m.layers[8].output == Shape{16, 4, 4});
+  CHECK(m.layers[9].output == Shape{16, 6, 6});
+  CHECK(m.layers[10].output == Shape{16, 1, 1});
+  CHECK(m.layer_index("b1") == 6);
+  CHECK(m.layer_index("3") == 2);
+  CHECK_THROWS_WITH(m.layer_index("nope"), Catch::Contains("no layer 'nope'"));
+  const std::string table = summary_table(m);
+  CHECK_THAT(table, Catch::Contains("Non-trainable params: 64"));
+}
+
+TEST_CASE("Bad DAG models: unknown names, mismatched adds, bad options", "[model][bad-input]") {
+  const Shape in{3, 16, 16};
+  CHECK_THROWS_WITH(make_model("conv:4x3 add:x", &in), Catch::Contains("no earlier output is named 'x'"));
+  CHECK_THROWS_WITH(make_model("conv:4x3@x conv:8x3 add:x", &in),
+                    Catch::Contains("adds 'x' of shape (4, 14, 14)") && Catch::Contains("(8, 12, 12)"));
+  CHECK_THROWS_WITH(make_model("conv:4x3@x conv:4x1@x", &in), Catch::Contains("'x' is already taken"));
+  CHECK_THROWS_WITH(make_model("conv:4x3@input", &in), Catch::Contains("bad output name 'input'"));
+  CHECK_THROWS_WITH(make_model("conv:4x3:g2", &in), Catch::Contains("2 groups must divide the input channels (3)"));
+  CHECK_THROWS_WITH(make_model("bn:x", &in), Catch::Contains("unknown option 'x'"));
+  CHECK_THROWS_WITH(make_model("bn:m2", &in), Catch::Contains("momentum"));
+  CHECK_THROWS_WITH(make_model("zeropad:1:2", &in), Catch::Contains("one padding or four"));
+  CHECK_THROWS_WITH(make_model("maxpool:2:nobias", &in), Catch::Contains("unknown option 'nobias'"));
+  CHECK_THROWS_WITH(make_model("mobilenetv2:0"), Catch::Contains("width multiplier"));
+  CHECK_THROWS_WITH(make_model("mobilenetv2:0.35:3:1"), Catch::Contains("mobilenetv2:ALPHA:CLASSES"));
+  const Shape rect{3, 96, 64};
+  CHECK_THROWS_WITH(make_model("mobilenetv2:0.35", &rect), Catch::Contains("square"));
+}

@@ -45,6 +45,12 @@ std::vector<std::vector<float>> conv_pass(Backend& be, ConvOp& op, const ConvGeo
   return {dst.host(), ds.host(), dw.host(), db.host()};
 }
 
+/// conv_pass's four outputs of the oneDNN side (out[1]) against the reference's (out[0]).
+void check_conv_close(const std::vector<std::vector<float>> (&out)[2]) {
+  const char* names[] = {"dst", "diff_src", "diff_weights", "diff_bias"};
+  for (size_t t = 0; t < 4; ++t) check_close(names[t], out[1][t], out[0][t]);
+}
+
 struct Pair {
   std::unique_ptr<Backend> ref = make_reference_backend();
   std::unique_ptr<Backend> dnn = make_onednn_backend(2);
@@ -74,10 +80,7 @@ TEST_CASE("oneDNN conv2d equals the reference, forward and backward", "[kernels]
     int side = 0;
     for (Backend* be : {p.ref.get(), p.dnn.get()})
       out[side++] = conv_pass(*be, *be->make_conv(g), g, src, w, b, diff_dst);
-    check_close("dst", out[1][0], out[0][0]);
-    check_close("diff_src", out[1][1], out[0][1]);
-    check_close("diff_weights", out[1][2], out[0][2]);
-    check_close("diff_bias", out[1][3], out[0][3]);
+    check_conv_close(out);
   }
 }
 
@@ -146,10 +149,7 @@ TEST_CASE("oneDNN blocked-layout conv2d equals the reference over two steps", "[
       for (int side = 0; side < 2; ++side)
         out[side] = conv_pass(side == 0 ? *p.ref : *p.dnn, *ops[side], g, src, w, b, diff_dst);
       INFO("step " << step);
-      check_close("dst", out[1][0], out[0][0]);
-      check_close("diff_src", out[1][1], out[0][1]);
-      check_close("diff_weights", out[1][2], out[0][2]);
-      check_close("diff_bias", out[1][3], out[0][3]);
+      check_conv_close(out);
     }
   }
 }
@@ -288,5 +288,41 @@ TEST_CASE("oneDNN bf16 convolutions track the reference, or are refused clearly"
       CHECK(std::sqrt(num / den) < 1e-2);
       CHECK(std::sqrt(num / den) > 0.0);  // it did compute in bf16, not silently in fp32
     }
+  }
+}
+
+TEST_CASE("oneDNN grouped, depthwise and bias-free conv2d equal the reference", "[kernels][onednn]") {
+  Pair p;
+  struct Case {
+    int64_t n, ic, ih, iw, oc, k, stride, groups;
+    bool same, bias;
+  };
+  // MobileNet's shapes: depthwise 3 x 3 (stride 1 same, stride 2 valid after
+  // zero padding), 1 x 1 pointwise without bias; and grouped convolutions.
+  for (const Case& c : {Case{2, 16, 12, 12, 16, 3, 1, 16, true, false}, Case{2, 48, 13, 13, 48, 3, 2, 48, false, false},
+                        Case{3, 8, 6, 6, 48, 1, 1, 1, false, false}, Case{1, 6, 7, 9, 6, 3, 1, 6, true, true},
+                        Case{2, 8, 9, 7, 12, 3, 2, 4, true, true}, Case{1, 4, 5, 5, 8, 2, 1, 2, false, false}}) {
+    ConvGeometry g = test::conv_geometry(c.n, c.ic, c.ih, c.iw, c.oc, c.k, c.stride, c.same);
+    g.groups = c.groups;
+    g.bias = c.bias;
+    INFO("conv n" << c.n << " ic" << c.ic << " " << c.ih << "x" << c.iw << " oc" << c.oc << " k" << c.k << " s"
+                  << c.stride << " g" << c.groups << (c.bias ? "" : " nobias"));
+    const auto src = random_vector(g.n * g.ic * g.ih * g.iw, 500);
+    const auto w = random_vector(g.oc * (g.ic / g.groups) * g.kh * g.kw, 501);
+    const auto b = random_vector(g.oc, 502);
+    const auto diff_dst = random_vector(g.n * g.oc * g.oh * g.ow, 503);
+    std::vector<std::vector<float>> out[2];
+    int side = 0;
+    for (Backend* be : {p.ref.get(), p.dnn.get()}) {
+      DeviceVector s(*be, src), wt(*be, w), bi(*be, b), dd(*be, diff_dst);
+      DeviceVector dst(*be, static_cast<int64_t>(diff_dst.size())), ds(*be, static_cast<int64_t>(src.size())),
+          dw(*be, static_cast<int64_t>(w.size())), db(*be, g.oc);
+      auto op = be->make_conv(g);
+      op->forward(s.get(), wt.get(), c.bias ? bi.get() : nullptr, dst.get());
+      op->backward_weights(s.get(), dd.get(), dw.get(), c.bias ? db.get() : nullptr);
+      op->backward_data(dd.get(), wt.get(), ds.get());
+      out[side++] = {dst.host(), ds.host(), dw.host(), db.host()};
+    }
+    check_conv_close(out);
   }
 }

@@ -2,6 +2,7 @@
 // backend. For an op y = f(x, w) and a fixed random R, L = sum(y * R); the
 // backward pass with diff_dst = R must give dL/dx and dL/dw, which central
 // differences estimate independently.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <functional>
@@ -210,4 +211,132 @@ TEST_CASE("NaN propagates through ReLU and max-pool (bad data must reach the los
     pool->forward(src.data(), pooled.data());
     CHECK(std::isnan(pooled[0]));
   }
+}
+
+// ---- the MobileNet layers ------------------------------------------------------
+
+TEST_CASE("Grouped and depthwise conv2d: gradients match finite differences", "[kernels][gradcheck]") {
+  auto backend = make_reference_backend();
+  struct Case {
+    int64_t n, ic, ih, iw, oc, k, stride, groups;
+    bool same;
+  };
+  for (const Case& c : {Case{2, 4, 7, 6, 4, 3, 1, 4, true}, Case{1, 6, 9, 9, 6, 3, 2, 6, false},
+                        Case{2, 4, 6, 5, 6, 2, 1, 2, true}, Case{1, 3, 5, 5, 6, 1, 1, 3, false}}) {
+    ConvGeometry g = test::conv_geometry(c.n, c.ic, c.ih, c.iw, c.oc, c.k, c.stride, c.same);
+    g.groups = c.groups;
+    INFO("conv " << c.ic << "x" << c.ih << "x" << c.iw << " -> " << c.oc << " k" << c.k << " s" << c.stride << " g"
+                 << c.groups);
+    auto op = backend->make_conv(g);
+    check_weighted_op(*op, g.n * g.ic * g.ih * g.iw, g.oc * (g.ic / g.groups) * g.kh * g.kw, g.oc,
+                      g.n * g.oc * g.oh * g.ow, 20);
+  }
+}
+
+TEST_CASE("Conv2d without bias: null bias, same as a zero bias", "[kernels]") {
+  auto backend = make_reference_backend();
+  ConvGeometry g = test::conv_geometry(2, 3, 6, 6, 4, 3, 1, true);
+  auto with = backend->make_conv(g);
+  g.bias = false;
+  auto without = backend->make_conv(g);
+  const auto src = random_vector(2 * 3 * 36, 1), w = random_vector(4 * 3 * 9, 2), r = random_vector(2 * 4 * 36, 3);
+  const std::vector<float> zero(4, 0.0f);
+  std::vector<float> a(r.size()), b(r.size()), dwa(w.size()), dwb(w.size()), dba(4);
+  with->forward(src.data(), w.data(), zero.data(), a.data());
+  without->forward(src.data(), w.data(), nullptr, b.data());
+  CHECK(a == b);
+  with->backward_weights(src.data(), r.data(), dwa.data(), dba.data());
+  without->backward_weights(src.data(), r.data(), dwb.data(), nullptr);
+  CHECK(dwa == dwb);
+}
+
+TEST_CASE("Batch norm: training gradients match finite differences; statistics as Keras", "[kernels][gradcheck]") {
+  auto backend = make_reference_backend();
+  const NormGeometry g{3, 4, 3, 5, 1e-3f, 0.9f};
+  const int64_t count = g.n * g.c * g.h * g.w;
+  auto src = random_vector(count, 31);
+  auto gamma = random_vector(g.c, 32, 0.5f, 1.5f);
+  auto beta = random_vector(g.c, 33);
+  const auto r = random_vector(count, 34);
+  auto op = backend->make_batch_norm(g);
+  std::vector<float> mean(4, 0.0f), var(4, 1.0f);
+  auto loss = [&] {
+    std::vector<float> dst(r.size()), m(4, 0.0f), v(4, 1.0f);
+    op->forward_training(src.data(), gamma.data(), beta.data(), m.data(), v.data(), dst.data());
+    return dot(dst, r);
+  };
+  std::vector<float> dst(r.size());
+  op->forward_training(src.data(), gamma.data(), beta.data(), mean.data(), var.data(), dst.data());
+  // Running statistics moved 10% of the way to the batch's mean and biased variance.
+  for (int64_t c = 0; c < g.c; ++c) {
+    double s = 0, sq = 0;
+    const int64_t m = g.n * g.h * g.w;
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t i = 0; i < g.h * g.w; ++i) s += src[static_cast<size_t>((n * g.c + c) * g.h * g.w + i)];
+    const double mu = s / static_cast<double>(m);
+    for (int64_t n = 0; n < g.n; ++n)
+      for (int64_t i = 0; i < g.h * g.w; ++i) {
+        const double d = src[static_cast<size_t>((n * g.c + c) * g.h * g.w + i)] - mu;
+        sq += d * d;
+      }
+    CHECK(mean[static_cast<size_t>(c)] == Approx(0.1 * mu).margin(1e-6));
+    CHECK(var[static_cast<size_t>(c)] == Approx(0.9 + 0.1 * sq / static_cast<double>(m)).epsilon(1e-5));
+  }
+  std::vector<float> diff_src(src.size()), dgamma(4), dbeta(4);
+  op->backward(src.data(), r.data(), gamma.data(), diff_src.data(), dgamma.data(), dbeta.data());
+  check_gradient("bn diff_src", src, diff_src, loss, 1e-2f, 5e-3);
+  check_gradient("bn diff_gamma", gamma, dgamma, loss);
+  check_gradient("bn diff_beta", beta, dbeta, loss);
+  // Inference normalises with the running statistics: y = gamma (x - mean) / sqrt(var + eps) + beta.
+  op->forward_inference(src.data(), gamma.data(), beta.data(), mean.data(), var.data(), dst.data());
+  const size_t i = 7, c = (i / static_cast<size_t>(g.h * g.w)) % 4;
+  CHECK(dst[i] == Approx(gamma[c] * (src[i] - mean[c]) / std::sqrt(var[c] + 1e-3) + beta[c]).epsilon(1e-5));
+}
+
+TEST_CASE("ReLU6, add, global average pooling and zero padding: gradients", "[kernels][gradcheck]") {
+  auto backend = make_reference_backend();
+  auto src = random_vector(60, 41, -9.0f, 9.0f);
+  for (float& x : src)  // keep away from the kinks at 0 and 6
+    if (std::abs(x) < 0.1f || std::abs(x - 6.0f) < 0.1f) x += 0.3f;
+  const auto r = random_vector(60, 42);
+  std::vector<float> dst(60), diff(60);
+  auto relu6_loss = [&] {
+    backend->relu6_forward(src.data(), dst.data(), 60);
+    return dot(dst, r);
+  };
+  relu6_loss();
+  CHECK(*std::max_element(dst.begin(), dst.end()) == 6.0f);
+  CHECK(*std::min_element(dst.begin(), dst.end()) == 0.0f);
+  backend->relu6_backward(dst.data(), r.data(), diff.data(), 60);
+  check_gradient("relu6", src, diff, relu6_loss);
+
+  // add: both inputs get the output gradient.
+  const auto other = random_vector(60, 43);
+  backend->add(src.data(), other.data(), dst.data(), 60);
+  for (size_t i = 0; i < 60; ++i) CHECK(dst[i] == src[i] + other[i]);
+
+  // Global average pooling over (planes 6, 2 x 5).
+  const auto rg = random_vector(6, 44);
+  std::vector<float> pooled(6), gdiff(60);
+  auto gap_loss = [&] {
+    backend->global_avg_pool_forward(src.data(), pooled.data(), 6, 10);
+    return dot(pooled, rg);
+  };
+  gap_loss();
+  backend->global_avg_pool_backward(rg.data(), gdiff.data(), 6, 10);
+  check_gradient("gap", src, gdiff, gap_loss);
+
+  // Zero padding (planes 3, 4 x 5) by top 0, bottom 1, left 2, right 1 -> (5, 8).
+  const auto rp = random_vector(3 * 5 * 8, 45);
+  std::vector<float> padded(rp.size()), pdiff(60);
+  auto pad_loss = [&] {
+    backend->zero_pad_forward(src.data(), padded.data(), 3, 4, 5, 0, 1, 2, 1);
+    return dot(padded, rp);
+  };
+  pad_loss();
+  CHECK(padded[0] == 0.0f);
+  CHECK(padded[2] == src[0]);
+  CHECK(padded[4 * 8 + 3] == 0.0f);  // the bottom row
+  backend->zero_pad_backward(rp.data(), pdiff.data(), 3, 4, 5, 0, 1, 2, 1);
+  check_gradient("zeropad", src, pdiff, pad_loss);
 }

@@ -22,11 +22,7 @@ namespace hpcnn::comm {
 
 namespace {
 
-#define HPCNN_NCCL(call)                                                               \
-  do {                                                                                 \
-    const ncclResult_t r_ = (call);                                                    \
-    if (r_ != ncclSuccess) HPCNN_THROW("NCCL: ", #call, ": ", ncclGetErrorString(r_)); \
-  } while (0)
+#define HPCNN_NCCL(call) HPCNN_CHECK_CALL(call, ncclResult_t, status == ncclSuccess, ncclGetErrorString(status))
 
 class NcclReducer final : public GradientReducer {
  public:
