@@ -23,6 +23,7 @@ int run_info(const Args& args);
 int run_summary(const Args& args);
 int run_train(const Args& args);
 int run_infer(const Args& args);
+int run_quantize(const Args& args);
 int run_predict(const Args& args);
 int run_serve(const Args& args);
 int run_bench_layers(const Args& args);

@@ -26,6 +26,7 @@ constexpr Route kRoutes[] = {
      run_data_augment},
     {"", "train", "train a model on a dataset; metrics.json and a checkpoint in a run directory", run_train},
     {"", "infer", "evaluate a checkpoint and time inference per batch size", run_infer},
+    {"", "quantize", "fold a checkpoint for inference and quantise it to int8 (calibrated on a dataset)", run_quantize},
     {"", "predict", "classify PNG images with a checkpoint (class, name, probability; --json)", run_predict},
     {"", "serve", "a web page to draw on and a POST /predict endpoint for a checkpoint", run_serve},
     {"bench", "allreduce", "compare all-reduce algorithms over message sizes (under mpirun)", run_bench_allreduce},

@@ -7,6 +7,7 @@
 #include <iomanip>
 #include <iostream>
 #include <numeric>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -16,6 +17,7 @@
 #include "comm/mpi_session.hpp"
 #include "core/fs.hpp"
 #include "data/dataset.hpp"
+#include "quant/inference_graph.hpp"
 #include "train/checkpoint.hpp"
 #include "train/preemption.hpp"
 #include "train/trainer.hpp"
@@ -111,7 +113,10 @@ void apply_recorded_config(const fs::path& dir, const po::variables_map& vm,
                                                                  {"shuffle-window", "shuffle_window"},
                                                                  {"augment", "augment"},
                                                                  {"precision", "precision"},
-                                                                 {"allow-tf32", "allow_tf32"}};
+                                                                 {"allow-tf32", "allow_tf32"},
+                                                                 {"freeze", "freeze"},
+                                                                 {"init-from", "init_from"},
+                                                                 {"init-until", "init_until"}};
   auto given = [&](const char* option) { return vm.count(option) != 0 && !vm[option].defaulted(); };
   for (const auto& [option, key] : kOptions) {
     if (!given(option) && config.contains(key)) set(option, config[key]);
@@ -155,7 +160,7 @@ int run_train(const Args& args) {
   std::string allreduce = "auto", bucket_text = "auto", backend = "onednn", precision = "fp32";
   long long batch = 128, global_batch = 0, max_steps = 0, eval_batch = 500, cache_mb = 4096;
   int ranks_per_node = 0;
-  std::string resume, checkpoint_every = "30m", verify_data = "auto", sampling = "global";
+  std::string resume, checkpoint_every = "30m", verify_data = "auto", sampling = "global", init_from;
   std::string augment = "off";
   // clang-format off
   spec.options.add_options()
@@ -194,6 +199,15 @@ int run_train(const Args& args) {
       ("eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for evaluation")
       ("out,o", po::value<std::string>(&out)->value_name("DIR"), "run directory [results/runs/MODEL-TIMESTAMP]")
       ("checkpoint", po::value<std::string>(&checkpoint)->value_name("FILE"), "checkpoint path [RUN_DIR/model.h5]")
+      ("init-from", po::value<std::string>(&init_from)->value_name("CHECKPOINT"),
+       "transfer learning: start the leading layers that match (same layer on the same input) from this "
+       "checkpoint's weights; the rest start fresh")
+      ("init-until", po::value<std::string>(&c.init_until)->value_name("LAYER"),
+       "with --init-from: take layers 1..LAYER (a number or an @NAME of the model string, e.g. backbone) and "
+       "fail if one does not match")
+      ("freeze", po::value<std::string>(&c.freeze)->value_name("LAYER"),
+       "freeze layers 1..LAYER (a number or an @NAME): no gradient, no optimizer state, not all-reduced; "
+       "their batch norms use their running statistics")
       ("trace", po::bool_switch(&c.trace),
        "also write a Chrome-trace JSON per rank (RUN_DIR/trace/): each step's phases and, inside them, "
        "each layer's forward and backward (synchronises after every layer)")
@@ -282,6 +296,12 @@ int run_train(const Args& args) {
           c.shuffle_window = v.get<int>();
         else if (option == "augment")
           augment = v.get<std::string>();
+        else if (option == "freeze")
+          c.freeze = v.get<std::string>();
+        else if (option == "init-from")
+          init_from = v.get<std::string>();
+        else if (option == "init-until")
+          c.init_until = v.get<std::string>();
       });
     } catch (const nlohmann::json::exception& e) {
       throw UsageError("--resume " + resume + ": run.json's config record is damaged (" + e.what() + ")");
@@ -325,6 +345,12 @@ int run_train(const Args& args) {
   c.backend = kernels::parse_backend(backend);
   c.precision = kernels::parse_precision(precision);
   c.data_dir = data_dir;
+  if (!init_from.empty()) {
+    if (!fs::is_regular_file(init_from)) throw UsageError("--init-from " + init_from + ": no such checkpoint file");
+    c.init_from = fs::absolute(init_from);
+  } else if (!c.init_until.empty()) {
+    throw UsageError("--init-until " + c.init_until + " needs --init-from CHECKPOINT");
+  }
   c.seed = seed;
   c.batch = batch;
   c.global_batch = global_batch;
@@ -373,10 +399,12 @@ int run_infer(const Args& args) {
   spec.name = "hpcnn infer";
   spec.summary =
       "Evaluate a checkpoint on a dataset split (accuracy or MSE), then time inference per batch size:\n"
-      "median latency of one batch over --repeats runs after a warm-up.";
+      "median latency of one batch over --repeats runs after a warm-up. The checkpoint is a training\n"
+      "checkpoint (model.h5) or an inference file from hpcnn quantize (FP32 folded or int8).";
   spec.details =
       "Examples:\n  hpcnn infer --checkpoint results/runs/keras-cnn-.../model.h5 --batch-sizes 2,64,512,1024\n"
       "  hpcnn infer -c model.h5 --predictions test.csv --batch-sizes ''   # one CSV row per sample, no timing\n"
+      "  hpcnn infer -c model-int8.h5 --data datasets/parts --batch-sizes 1,64,512   # an int8 model\n"
       "--predictions CSV columns (docs/formats.md): index,label,predicted,p_0..p_K-1 (classification) or\n"
       "index,target,predicted (regression; target_J,predicted_J when a sample has several targets).";
   std::string ckpt_path, data_dir = "datasets/fashion-mnist", split = "test", sizes_text = "2,64,512,1024",
@@ -410,11 +438,13 @@ int run_infer(const Args& args) {
   }
   // --predictions: one CSV row per sample of the split, in index order
   // (docs/formats.md, "Predictions CSV"), written whole and renamed into place.
-  auto write_predictions = [](model::Model& net, data::SplitReader& reader, int64_t rows_per_batch,
+  // The model, whichever kind of file holds it: evaluate one batch (its
+  // logits into `out` when given).
+  using Forward = std::function<kernels::LossResult(const data::Batch&, std::vector<float>*)>;
+  auto write_predictions = [](const Forward& forward, int64_t outs, data::SplitReader& reader, int64_t rows_per_batch,
                               const fs::path& path) {
     const data::Manifest& manifest = reader.manifest();
     const bool classification = manifest.task == data::Task::kClassification;
-    const int64_t outs = net.spec().output().size();
     const int64_t targets = classification ? 0 : manifest.target_dim;
     std::ostringstream csv;
     csv << std::setprecision(9);
@@ -437,7 +467,7 @@ int run_infer(const Args& args) {
       std::vector<int64_t> idx(static_cast<size_t>(n));
       std::iota(idx.begin(), idx.end(), first);
       reader.read(idx, batch);
-      net.evaluate(batch, &out);
+      forward(batch, &out);
       HPCNN_CHECK(static_cast<int64_t>(out.size()) == n * outs, "infer: the model gave ", out.size(), " outputs for ",
                   n, " samples of ", outs);
       for (int64_t i = 0; i < n; ++i) {
@@ -462,24 +492,64 @@ int run_infer(const Args& args) {
     write_file_atomic(path, csv.str());
   };
   const Logger log(common.log_level());
-  auto backend = kernels::make_backend(kernels::parse_backend(backend_name), threads);
-  const train::Checkpoint ckpt = train::load_checkpoint(ckpt_path);
   const data::Manifest manifest = data::load_manifest(data_dir);
   const model::Shape input{manifest.sample_shape[0], manifest.sample_shape[1], manifest.sample_shape[2]};
-  HPCNN_CHECK(input == ckpt.input, "checkpoint ", ckpt_path, " expects input ", ckpt.input.str(), " but dataset '",
-              manifest.name, "' has samples of ", input.str());
-  auto net = train::restore_model(ckpt, *backend);
-  train::check_model_fits(net->spec(), ckpt.loss, manifest, "checkpoint " + ckpt_path);
-
   data::SplitReader reader(data_dir, manifest, split);
-  const train::EvalMetrics m = train::evaluate(*net, reader, 0, reader.num_samples(), eval_batch);
-  std::cout << std::fixed << std::setprecision(4) << "model " << ckpt.model_name << " (" << net->num_params()
-            << " params, epoch " << ckpt.epoch << ") on " << manifest.name << "/" << split << ": " << m.samples
-            << " samples, loss " << m.loss;
-  if (m.accuracy >= 0) std::cout << ", accuracy " << m.accuracy;
-  std::cout << "\n";
+  std::unique_ptr<kernels::Backend> backend;
+  std::unique_ptr<model::Model> net;
+  std::optional<quant::Graph> graph;
+  std::unique_ptr<quant::Engine> engine;
+  Forward forward;
+  int64_t outs = 0;
+  if (quant::is_inference_file(ckpt_path)) {
+    // hpcnn quantize's file: the folded graph on the inference engine (oneDNN).
+    if (backend_name != "onednn") throw UsageError("--backend " + backend_name + ": inference files run on onednn");
+    graph = quant::load_graph(ckpt_path);
+    HPCNN_CHECK(input == graph->input, ckpt_path, " expects input ", graph->input.str(), " but dataset '",
+                manifest.name, "' has samples of ", input.str());
+    engine = std::make_unique<quant::Engine>(*graph, threads);
+    forward = [&](const data::Batch& b, std::vector<float>* out) { return engine->evaluate(b, out); };
+    outs = graph->ops.back().out.size();
+    kernels::LossResult sum;
+    data::Batch batch;
+    for (int64_t first = 0; first < reader.num_samples(); first += eval_batch) {
+      const int64_t n = std::min<int64_t>(eval_batch, reader.num_samples() - first);
+      std::vector<int64_t> idx(static_cast<size_t>(n));
+      std::iota(idx.begin(), idx.end(), first);
+      reader.read(idx, batch);
+      const kernels::LossResult r = engine->evaluate(batch);
+      sum.loss_sum += r.loss_sum;
+      sum.correct += r.correct;
+    }
+    std::string isa;
+    kernels::cpu_has_int8_dot_product(&isa);
+    std::cout << std::fixed << std::setprecision(4) << "model " << graph->model_name << " ("
+              << (graph->int8 ? "int8" : "fp32 folded") << ", " << graph->ops.size() << " ops, "
+              << graph->weight_bytes() << " weight bytes; oneDNN ISA " << isa << ") on " << manifest.name << "/"
+              << split << ": " << reader.num_samples() << " samples, loss "
+              << sum.loss_sum / static_cast<double>(reader.num_samples());
+    if (graph->loss == model::LossKind::kSoftmaxCrossEntropy)
+      std::cout << ", accuracy " << static_cast<double>(sum.correct) / static_cast<double>(reader.num_samples());
+    std::cout << "\n";
+    for (const std::string& line : engine->implementations()) log.debug(line);
+  } else {
+    backend = kernels::make_backend(kernels::parse_backend(backend_name), threads);
+    const train::Checkpoint ckpt = train::load_checkpoint(ckpt_path);
+    HPCNN_CHECK(input == ckpt.input, "checkpoint ", ckpt_path, " expects input ", ckpt.input.str(), " but dataset '",
+                manifest.name, "' has samples of ", input.str());
+    net = train::restore_model(ckpt, *backend);
+    train::check_model_fits(net->spec(), ckpt.loss, manifest, "checkpoint " + ckpt_path);
+    forward = [&](const data::Batch& b, std::vector<float>* out) { return net->evaluate(b, out); };
+    outs = net->spec().output().size();
+    const train::EvalMetrics m = train::evaluate(*net, reader, 0, reader.num_samples(), eval_batch);
+    std::cout << std::fixed << std::setprecision(4) << "model " << ckpt.model_name << " (" << net->num_params()
+              << " params, epoch " << ckpt.epoch << ") on " << manifest.name << "/" << split << ": " << m.samples
+              << " samples, loss " << m.loss;
+    if (m.accuracy >= 0) std::cout << ", accuracy " << m.accuracy;
+    std::cout << "\n";
+  }
   if (!predictions_path.empty()) {
-    write_predictions(*net, reader, eval_batch, predictions_path);
+    write_predictions(forward, outs, reader, eval_batch, predictions_path);
     std::cout << "predictions: " << predictions_path << " (" << reader.num_samples() << " rows)\n";
   }
   if (sizes.empty()) return 0;
@@ -493,12 +563,12 @@ int run_infer(const Args& args) {
     for (int64_t i = 0; i < b; ++i) idx[static_cast<size_t>(i)] = i % reader.num_samples();
     data::Batch batch;
     reader.read(idx, batch);
-    net->evaluate(batch);  // warm-up: primitive creation, first touch
+    forward(batch, nullptr);  // warm-up: primitive creation, first touch
     std::vector<double> ms;
     for (int r = 0; r < repeats; ++r) {
       const auto t0 = std::chrono::steady_clock::now();
-      net->evaluate(batch);
-      backend->synchronize();
+      forward(batch, nullptr);
+      if (backend) backend->synchronize();
       ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     std::sort(ms.begin(), ms.end());

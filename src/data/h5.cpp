@@ -44,6 +44,7 @@ void Handle::reset() {
 hid_t native_type(ElementType type) {
   switch (type) {
     case ElementType::kUInt8: return H5T_NATIVE_UINT8;
+    case ElementType::kInt8: return H5T_NATIVE_INT8;
     case ElementType::kInt32: return H5T_NATIVE_INT32;
     case ElementType::kInt64: return H5T_NATIVE_INT64;
     case ElementType::kFloat32: return H5T_NATIVE_FLOAT;
@@ -54,7 +55,8 @@ hid_t native_type(ElementType type) {
 
 size_t element_size(ElementType type) {
   switch (type) {
-    case ElementType::kUInt8: return 1;
+    case ElementType::kUInt8:
+    case ElementType::kInt8: return 1;
     case ElementType::kInt32: return 4;
     case ElementType::kFloat32: return 4;
     case ElementType::kInt64: return 8;
@@ -66,6 +68,7 @@ size_t element_size(ElementType type) {
 const char* element_type_name(ElementType type) {
   switch (type) {
     case ElementType::kUInt8: return "uint8";
+    case ElementType::kInt8: return "int8";
     case ElementType::kInt32: return "int32";
     case ElementType::kInt64: return "int64";
     case ElementType::kFloat32: return "float32";
@@ -289,7 +292,7 @@ ElementType Dataset::stored_type() const {
   const size_t size = H5Tget_size(type.get());
   if (cls == H5T_FLOAT) return size == 4 ? ElementType::kFloat32 : ElementType::kFloat64;
   if (cls == H5T_INTEGER) {
-    if (size == 1) return ElementType::kUInt8;
+    if (size == 1) return H5Tget_sign(type.get()) == H5T_SGN_2 ? ElementType::kInt8 : ElementType::kUInt8;
     if (size <= 4) return ElementType::kInt32;
     return ElementType::kInt64;
   }

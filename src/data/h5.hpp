@@ -53,7 +53,7 @@ class Handle {
   Closer closer_ = nullptr;
 };
 
-enum class ElementType { kUInt8, kInt32, kInt64, kFloat32, kFloat64 };
+enum class ElementType { kUInt8, kInt8, kInt32, kInt64, kFloat32, kFloat64 };
 hid_t native_type(ElementType type);
 size_t element_size(ElementType type);
 const char* element_type_name(ElementType type);

@@ -100,17 +100,27 @@ void save_checkpoint(const fs::path& path, const model::Model& model, const mode
       char name[64];
       std::snprintf(name, sizeof name, "layers/%02d_%s", v.layer + 1, model::layer_kind_name(l.spec.kind));
       f.create_group(name);
+      const auto vec = [&](const char* what, int64_t offset, int64_t count) {
+        f.write_small(cat(name, "/", what), h5::ElementType::kFloat32, {static_cast<hsize_t>(count)},
+                      params.data() + offset);
+      };
+      if (l.spec.kind == model::LayerKind::kBatchNorm) {  // Keras's names
+        vec("gamma", v.weights_offset, v.weights_count);
+        vec("beta", v.bias_offset, v.bias_count);
+        vec("moving_mean", v.state_offset, v.state_count / 2);
+        vec("moving_variance", v.state_offset + v.state_count / 2, v.state_count / 2);
+        continue;
+      }
       std::vector<hsize_t> wshape;
       if (l.spec.kind == model::LayerKind::kConv) {
-        wshape = {static_cast<hsize_t>(l.output.c), static_cast<hsize_t>(l.input.c),
+        wshape = {static_cast<hsize_t>(l.output.c), static_cast<hsize_t>(l.input.c / l.spec.groups),
                   static_cast<hsize_t>(l.spec.kernel), static_cast<hsize_t>(l.spec.kernel)};
       } else {
         wshape = {static_cast<hsize_t>(l.output.size()), static_cast<hsize_t>(l.input.size())};
       }
       f.write_small(std::string(name) + "/weights", h5::ElementType::kFloat32, wshape,
                     params.data() + v.weights_offset);
-      f.write_small(std::string(name) + "/bias", h5::ElementType::kFloat32, {static_cast<hsize_t>(v.bias_count)},
-                    params.data() + v.bias_offset);
+      if (v.bias_count > 0) vec("bias", v.bias_offset, v.bias_count);
     }
     f.set_attribute("format", std::string("hpcnn-checkpoint"));
     f.set_attribute("version", int64_t{1});
@@ -130,10 +140,17 @@ void save_checkpoint(const fs::path& path, const model::Model& model, const mode
       const model::OptimizerConfig& c = optimizer->config();
       f.create_group("optimizer");
       const std::vector<float> a = optimizer->state_a();
-      f.write_small("optimizer/a", h5::ElementType::kFloat32, {p}, a.data());
+      // The optimizer keeps state for the trainable part only, the last
+      // num_params - trainable_offset parameters (all of them unless frozen).
+      const auto q = static_cast<hsize_t>(a.size());
+      HPCNN_CHECK(q == p - static_cast<hsize_t>(model.trainable_offset()), "checkpoint: the optimizer holds ", q,
+                  " values for ", p - static_cast<hsize_t>(model.trainable_offset()), " trainable parameters");
+      f.set_attribute("trainable_offset", model.trainable_offset());
+      f.set_attribute("frozen_layers", static_cast<int64_t>(model.frozen_layers()));
+      f.write_small("optimizer/a", h5::ElementType::kFloat32, {q}, a.data());
       if (c.kind == model::OptimizerKind::kAdam) {
         const std::vector<float> b = optimizer->state_b();
-        f.write_small("optimizer/b", h5::ElementType::kFloat32, {p}, b.data());
+        f.write_small("optimizer/b", h5::ElementType::kFloat32, {q}, b.data());
       }
       f.set_attribute("optimizer", std::string(model::optimizer_name(c.kind)));
       f.set_attribute("optimizer_steps", optimizer->steps());
@@ -202,19 +219,25 @@ Checkpoint load_checkpoint(const fs::path& path) {
   }
   HPCNN_CHECK(model_params == num_params, path.string(), ": attribute 'num_params' is ", num_params, " but model '",
               c.model_text, "' on input ", c.input.str(), " has ", model_params, " parameters");
-  auto read_flat = [&](const char* name, std::vector<float>& out) {
+  auto read_flat = [&](const char* name, std::vector<float>& out, int64_t expect) {
     const h5::Dataset d = f.open_dataset(name);
     const auto dims = d.dims();
-    HPCNN_CHECK(dims.size() == 1 && dims[0] == static_cast<hsize_t>(num_params), path.string(), ": /", name,
-                " must be (", num_params, ",) like num_params, but has rank ", dims.size(),
+    HPCNN_CHECK(dims.size() == 1 && dims[0] == static_cast<hsize_t>(expect), path.string(), ": /", name, " must be (",
+                expect, ",) like num_params - trainable_offset, but has rank ", dims.size(),
                 dims.empty() ? std::string() : cat(" and ", dims[0], " elements in its first dimension"));
-    const hsize_t need = static_cast<hsize_t>(num_params) * h5::element_size(d.stored_type());
+    const hsize_t need = static_cast<hsize_t>(expect) * h5::element_size(d.stored_type());
     HPCNN_CHECK(d.storage_bytes() >= need, path.string(), ": /", name, " stores ", d.storage_bytes(),
                 " bytes, its shape needs ", need);
-    out.resize(static_cast<size_t>(num_params));
+    out.resize(static_cast<size_t>(expect));
     d.read_all(h5::ElementType::kFloat32, out.data());
   };
-  read_flat("params", c.params);
+  read_flat("params", c.params, num_params);
+  if (f.has_attribute("trainable_offset")) {
+    c.trainable_offset = f.int_attribute("trainable_offset");
+    HPCNN_CHECK(c.trainable_offset >= 0 && c.trainable_offset < num_params, path.string(),
+                ": attribute 'trainable_offset' is ", c.trainable_offset, " (expected 0..", num_params - 1, ")");
+    c.frozen_layers = f.has_attribute("frozen_layers") ? f.int_attribute("frozen_layers") : 0;
+  }
   if (f.has_attribute("optimizer")) {
     try {
       c.optimizer.kind = model::parse_optimizer(f.string_attribute("optimizer"));
@@ -227,8 +250,9 @@ Checkpoint load_checkpoint(const fs::path& path) {
     c.optimizer.epsilon = double_attribute(f, "epsilon");
     c.optimizer.momentum = double_attribute(f, "momentum");
     c.optimizer_steps = f.int_attribute("optimizer_steps");
-    read_flat("optimizer/a", c.optimizer_a);
-    if (c.optimizer.kind == model::OptimizerKind::kAdam) read_flat("optimizer/b", c.optimizer_b);
+    read_flat("optimizer/a", c.optimizer_a, num_params - c.trainable_offset);
+    if (c.optimizer.kind == model::OptimizerKind::kAdam)
+      read_flat("optimizer/b", c.optimizer_b, num_params - c.trainable_offset);
   }
   if (f.has_attribute("global_step")) c.state = read_train_state(f, path);
   return c;

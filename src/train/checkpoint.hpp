@@ -2,11 +2,14 @@
 //
 //   /params                       float32 (P,)  the flat parameter buffer
 //   /layers/NN_kind/weights       float32       per-layer views of it, in their natural shape
-//   /layers/NN_kind/bias          float32
-//   /optimizer/a, /optimizer/b    float32 (P,)  Adam m and v (SGD: velocity, and no b)
+//   /layers/NN_kind/bias          float32       (absent for a conv without bias)
+//   /layers/NN_bn/gamma, beta, moving_mean, moving_variance   float32 (C,) batch norm (Keras's names)
+//   /optimizer/a, /optimizer/b    float32 (Q,)  Adam m and v (SGD: velocity, and no b) of the trainable
+//                                               parameters: the last Q = P - trainable_offset
 //   root attributes               format, version, model_name, model_text, input_shape, loss,
 //                                 epoch, seed, num_params, optimizer, lr, beta1, beta2,
-//                                 epsilon, momentum, optimizer_steps; and, when trained
+//                                 epsilon, momentum, optimizer_steps, trainable_offset,
+//                                 frozen_layers (--freeze; 0 when absent); and, when trained
 //                                 on a dataset: dataset, sample_dtype, class_names (JSON)
 //   /train_state/history          uint8 (n,)    JSON text: the trainer's history (resume only)
 //   /train_state/step_losses      float64 (S,)  the loss of every global step so far
@@ -60,7 +63,9 @@ struct Checkpoint {
   std::vector<float> params;
   model::OptimizerConfig optimizer;
   int64_t optimizer_steps = 0;
-  std::vector<float> optimizer_a, optimizer_b;
+  std::vector<float> optimizer_a, optimizer_b;  ///< the trainable part: params.size() - trainable_offset
+  int64_t trainable_offset = 0;                 ///< --freeze: the frozen layers' parameter count
+  int64_t frozen_layers = 0;
   // What the model was trained on (empty in checkpoints written before these were recorded).
   std::string dataset_name;
   std::string sample_dtype;              ///< "uint8" or "float32"

@@ -100,7 +100,10 @@ nlohmann::json TrainConfig::to_json() const {
       {"augment", augment.to_string()},
       {"max_steps", max_steps},
       {"eval_batch", eval_batch},
-      {"evaluate_test", evaluate_test}};
+      {"evaluate_test", evaluate_test},
+      {"init_from", init_from.string()},
+      {"init_until", init_until},
+      {"freeze", freeze}};
 }
 
 namespace {
@@ -369,6 +372,8 @@ class TrainingRun {
   bool epoch(int epoch, int64_t first_step);
   /// Backward's hook: a layer's gradients [first, first + count) are final.
   void grads_ready(int64_t first, int64_t count);
+  /// --init-from: copies the checkpoint's parameters of the matching leading layers (rank 0).
+  void init_from_checkpoint(const Logger& log);
   /// Hands the finished gradients [first, last) to the reducer.
   void start_bucket(int64_t first, int64_t last);
   /// Decides what to do with the run directory (rank 0) and tells every rank.
@@ -402,7 +407,10 @@ class TrainingRun {
   double bucket_mb_ = 0.0;                                 ///< --bucket-mb, auto resolved
   int64_t bucket_floats_ = 0;                     ///< start a bucket once this much is ready (0: after backward)
   int64_t pending_first_ = 0, pending_last_ = 0;  ///< finished but not yet started: [first, last)
-  double first_start_s_ = -1;                     ///< when this step's first bucket started (timer clock)
+  /// The trainable part of the flat buffers, [train_offset_, num_params()):
+  /// all of it unless --freeze. Reduction ranges count from train_offset_.
+  int64_t train_offset_ = 0, train_count_ = 0;
+  double first_start_s_ = -1;  ///< when this step's first bucket started (timer clock)
   std::unique_ptr<data::SplitReader> train_reader_;
   std::unique_ptr<data::SplitReader> val_reader_;
   std::optional<data::Augmenter> augment_;  ///< training batches only; empty when --augment is off
@@ -437,12 +445,14 @@ std::string resume_mismatch(const nlohmann::json& recorded, const nlohmann::json
   static const char* kKeys[] = {"model",        "optimizer",     "lr",           "beta1",    "beta2",
                                 "adam_epsilon", "momentum",      "seed",         "backend",  "validation_split",
                                 "eval_batch",   "evaluate_test", "global_batch", "sampling", "shuffle_window",
-                                "augment",      "precision",     "allow_tf32"};
+                                "augment",      "precision",     "allow_tf32",   "freeze",   "init_from",
+                                "init_until"};
   // Keys newer than some run.json files, with the value their absence meant.
   auto value = [](const nlohmann::json& config, const std::string& key) {
     if (config.contains(key)) return config[key];
     if (key == "augment") return nlohmann::json("off");
     if (key == "allow_tf32") return nlohmann::json(false);
+    if (key == "freeze" || key == "init_from" || key == "init_until") return nlohmann::json("");
     return key == "precision" ? nlohmann::json("fp32") : nlohmann::json();
   };
   for (const char* key : kKeys) {
@@ -518,7 +528,13 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
     grads_storage = comm_->gradient_window(n_params);
   }
   net_ = std::make_unique<model::Model>(std::move(spec), loss_kind, *backend_, c.seed, grads_storage);
-  optimizer_ = std::make_unique<model::Optimizer>(c.optimizer, *backend_, net_->num_params());
+  if (!c.freeze.empty()) net_->set_frozen_layers(net_->spec().layer_index(c.freeze) + 1);
+  train_offset_ = net_->trainable_offset();
+  train_count_ = net_->num_params() - train_offset_;
+  HPCNN_CHECK(train_count_ > 0, "--freeze ", c.freeze, " freezes every parameter of model '", c.model,
+              "': nothing left to train");
+  if (!c.init_from.empty() && !resume_ckpt_ && rank_ == 0) init_from_checkpoint(log);
+  optimizer_ = std::make_unique<model::Optimizer>(c.optimizer, *backend_, train_count_);
   if (resume_ckpt_) {  // rank 0 holds the checkpoint; the broadcasts below hand it on
     net_->set_params_host(resume_ckpt_->params);
     optimizer_->restore(resume_ckpt_->optimizer_steps, resume_ckpt_->optimizer_a, resume_ckpt_->optimizer_b);
@@ -544,14 +560,19 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   // algorithms) on a GPU backend; never hand device pointers to host code.
   if (exchange) {
     if (algo_ == comm::AllreduceAlgo::kNccl) {
-      reducer_ = comm::make_nccl_reducer(*comm_, *backend_, net_->grads(), net_->num_params());
+      reducer_ = comm::make_nccl_reducer(*comm_, *backend_, net_->grads() + train_offset_, train_count_);
     } else if (backend_->device() == kernels::DeviceKind::kGpu) {
-      reducer_ = comm::make_staged_reducer(*comm_, algo_, *backend_, net_->grads(), net_->num_params());
+      reducer_ = comm::make_staged_reducer(*comm_, algo_, *backend_, net_->grads() + train_offset_, train_count_);
     } else {
-      reducer_ = comm::make_host_reducer(*comm_, algo_, net_->grads(), net_->num_params());
+      reducer_ = comm::make_host_reducer(*comm_, algo_, net_->grads() + train_offset_, train_count_);
     }
   }
   if (rank_ == 0) {
+    if (net_->frozen_layers() > 0) {
+      log.info(cat("freeze: layers 1-", net_->frozen_layers(), " frozen (", train_offset_,
+                   " parameters); training layers ", net_->frozen_layers() + 1, "-", net_->spec().layers.size(), " (",
+                   train_count_, " parameters)"));
+    }
     log.info(cat("model ", c.model, ": ", net_->num_params(), " parameters, backend ", backend_->name(), ", dataset ",
                  manifest_.name, " (", manifest_.split("train").num_samples(), " training samples)"));
   }
@@ -772,7 +793,47 @@ const data::EpochPlan& TrainingRun::plan_for(int epoch) {
   return *epoch_plan_;
 }
 
+void TrainingRun::init_from_checkpoint(const Logger& log) {
+  const std::string path = c_.init_from.string();
+  const Checkpoint ckpt = load_checkpoint(c_.init_from);
+  const model::ModelSpec from = model::resolve(ckpt.model_name, ckpt.model_text, ckpt.input);
+  const model::ModelSpec& to = net_->spec();
+  size_t limit = std::min(from.layers.size(), to.layers.size());
+  const bool until = !c_.init_until.empty();
+  if (until) {
+    limit = to.layer_index(c_.init_until) + 1;
+    HPCNN_CHECK(limit <= from.layers.size(), "--init-until ", c_.init_until, " is layer ", limit, ", but the model of ",
+                path, " has ", from.layers.size(), " layers");
+  }
+  // Layers match when they are the same layer (names aside) on the same input.
+  const auto text = [](model::LayerSpec l) {
+    l.name.clear();
+    return l.str();
+  };
+  size_t copied = 0;
+  for (; copied < limit; ++copied) {
+    const model::ResolvedLayer &a = from.layers[copied], &b = to.layers[copied];
+    if (text(a.spec) == text(b.spec) && a.input == b.input && a.params() == b.params()) continue;
+    HPCNN_CHECK(!until, "--init-from ", path, ": layer ", copied + 1, " is '", text(a.spec), "' on ", a.input.str(),
+                " there but '", text(b.spec), "' on ", b.input.str(), " here (--init-until ", c_.init_until,
+                " asks for it)");
+    break;
+  }
+  HPCNN_CHECK(copied > 0, "--init-from ", path, ": its model '", ckpt.model_name, "' and '", to.name,
+              "' differ from the first layer on (", text(from.layers[0].spec), " on ", from.input.str(), " there, ",
+              text(to.layers[0].spec), " on ", to.input.str(), " here)");
+  // Both buffers are laid out layer by layer, so the matching layers are a common prefix.
+  const int64_t count = copied < to.layers.size() ? net_->param_views()[copied].weights_offset : net_->num_params();
+  std::vector<float> params = net_->params_host();
+  std::copy_n(ckpt.params.begin(), count, params.begin());
+  net_->set_params_host(params);
+  log.info(cat("init: layers 1-", copied, " (", count, " parameters) from ", path, " (model ", ckpt.model_name,
+               ", trained on ", ckpt.dataset_name.empty() ? std::string("?") : ckpt.dataset_name, ")",
+               copied < to.layers.size() ? cat("; layers ", copied + 1, "-", to.layers.size(), " start fresh") : ""));
+}
+
 void TrainingRun::grads_ready(int64_t first, int64_t count) {
+  first -= train_offset_;  // the reducer sees the trainable part only
   // Ranges arrive tail first: this one ends where the pending bucket begins.
   if (pending_first_ == pending_last_) pending_last_ = first + count;
   pending_first_ = first;
@@ -799,7 +860,7 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   double data_s = 0.0;
   int64_t data_bytes = 0, queue = 0;
   const double t_step = timer_ ? timer_->now() : 0.0;
-  pending_first_ = pending_last_ = net_->num_params();
+  pending_first_ = pending_last_ = train_count_;
   first_start_s_ = -1;
   model::Model::GradsReadyFn hook;
   if (reducer_) hook = [this](int64_t f, int64_t k) { grads_ready(f, k); };
@@ -821,7 +882,7 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
                                 layer_recorder_ ? &*layer_recorder_ : nullptr);
     data_s = t_data - t_step;
   } else {
-    backend_->fill(net_->grads(), 0.0f, net_->num_params());  // a rank with no sample this step adds nothing
+    backend_->fill(net_->grads() + train_offset_, 0.0f, train_count_);  // a rank with no sample adds nothing
     pending_first_ = 0;
   }
   // Every phase gets its row on every rank, zero seconds when it did not run.
@@ -877,7 +938,7 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   }
   mark(RunPhase::kOptimizer, epoch, step_in_epoch + 1);
   const double t_opt = timer_ ? timer_->now() : 0.0;
-  optimizer_->step(net_->params(), net_->grads());
+  optimizer_->step(net_->params() + train_offset_, net_->grads() + train_offset_);
   if (timer_) {
     const double t_end = timer_->now();
     timer_->record(epoch, step_in_epoch + 1, timing::Phase::kOptimizer, t_opt, t_end - t_opt, 0, n);

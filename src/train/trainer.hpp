@@ -80,6 +80,17 @@ struct TrainConfig {
   std::filesystem::path metrics;     ///< JSON written at the end when set
   double progress_seconds = 2.0;
 
+  // Transfer learning (model/model.hpp set_frozen_layers).
+  /// Start from this checkpoint's parameters for the leading layers whose
+  /// kind and shapes match (see init_until); the rest start fresh.
+  std::filesystem::path init_from;
+  /// With init_from: copy layers 1..this (a number or an @NAME); empty:
+  /// every leading layer that matches.
+  std::string init_until;
+  /// Freeze layers 1..this (a number or an @NAME): no gradient, no optimizer
+  /// state, no all-reduce for them, their batch norms in inference mode.
+  std::string freeze;
+
   // Long jobs: resumable checkpoints, preemption, the watchdog (see
   // run_dir.hpp, preemption.hpp, watchdog.hpp). None of these change results.
   int64_t checkpoint_every_steps = 0;        ///< a resumable checkpoint every this many steps (0: off)

@@ -1,0 +1,70 @@
+// Prepared operations of the inference engine (src/quant/): convolution and
+// inner product on NHWC activations, with batch norm already folded into the
+// weights and the activation fused, in FP32 or int8. int8 runs oneDNN's
+// u8/s8 x s8 -> s32 kernels (AVX-512 VNNI or AMX where the CPU has them):
+// the op quantises its FP32 input with one per-tensor scale, the weights
+// carry one scale per output channel, and the output is dequantised to FP32
+// (output scale = input scale x weight scale), the bias added and the
+// activation applied inside the same kernel. Host memory only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace hpcnn::kernels {
+
+enum class Activation { kNone, kRelu, kRelu6 };
+
+/// How an op's input is quantised (int8 only): q = round(x / scale),
+/// saturated to u8 (a non-negative input) or s8.
+struct InputQuant {
+  float scale = 1.0f;
+  bool is_unsigned = false;
+};
+
+struct InferConvSpec {
+  int64_t n = 1, ic = 1, ih = 1, iw = 1;  ///< src (N, IH, IW, IC): NHWC
+  int64_t oc = 1, kh = 1, kw = 1, stride = 1, groups = 1;
+  int64_t pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  int64_t oh = 1, ow = 1;  ///< dst (N, OH, OW, OC)
+  Activation act = Activation::kNone;
+  bool int8 = false;
+  InputQuant quant;  ///< int8 only
+};
+
+struct InferDenseSpec {
+  int64_t n = 1, in = 1, out = 1;  ///< src (N, IN) -> dst (N, OUT)
+  Activation act = Activation::kNone;
+  bool int8 = false;
+  InputQuant quant;
+};
+
+/// Weights as the op reads them: FP32 (`f32`) or int8 (`s8` with one
+/// `scales` entry per output channel: real weight = scale x s8), laid out
+/// (OC, IC / groups, KH, KW) for a conv and (OUT, IN) for a dense layer;
+/// `bias` (OC) FP32 in both.
+struct InferWeights {
+  const float* f32 = nullptr;
+  const int8_t* s8 = nullptr;
+  const float* scales = nullptr;
+  const float* bias = nullptr;
+};
+
+class InferOp {
+ public:
+  virtual ~InferOp() = default;
+  /// dst = act(op(src) + bias), FP32 in and out.
+  virtual void run(const float* src, float* dst) = 0;
+  /// oneDNN's implementation name, e.g. "brg:avx512_core_vnni" (which ISA it picked).
+  virtual std::string implementation() const = 0;
+};
+
+/// oneDNN on the CPU with `threads` OpenMP threads (0: the runtime's default).
+std::unique_ptr<InferOp> make_infer_conv(const InferConvSpec& spec, const InferWeights& w, int threads);
+std::unique_ptr<InferOp> make_infer_dense(const InferDenseSpec& spec, const InferWeights& w, int threads);
+
+/// Whether oneDNN runs int8 on this CPU with VNNI or AMX; `isa` receives the best ISA it found.
+bool cpu_has_int8_dot_product(std::string* isa = nullptr);
+
+}  // namespace hpcnn::kernels

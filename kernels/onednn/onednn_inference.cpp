@@ -1,0 +1,218 @@
+// The inference engine's convolution and inner product on oneDNN
+// (kernels/inference.hpp). Activations are NHWC at the interface; weights
+// are reordered once, at creation, into the layout the primitive chose.
+// int8: the FP32 input is quantised by a oneDNN reorder (round to nearest,
+// saturate) into u8/s8, the primitive multiplies s8 weights and accumulates
+// in s32, then applies output scale = input scale x weight scale per output
+// channel (the bias, pre-divided by it, joins the accumulator first) and
+// applies the activation as a post-op.
+#include <omp.h>
+
+#include <cmath>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include "core/error.hpp"
+#include "host_backend.hpp"
+#include "inference.hpp"
+
+namespace hpcnn::kernels {
+
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+/// The activation as a post-op (nothing for kNone).
+dnnl::primitive_attr make_attr(Activation act, const std::vector<float>* scales) {
+  dnnl::primitive_attr attr;
+  if (act != Activation::kNone) {
+    dnnl::post_ops ops;
+    if (act == Activation::kRelu) {
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+    } else {
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
+    }
+    attr.set_post_ops(ops);
+  }
+  // Per output channel: dim 1 of dst (N, C, ...).
+  if (scales != nullptr) attr.set_output_scales(1 << 1, *scales);
+  return attr;
+}
+
+/// Shared by conv and dense: the engine, the quantising reorder of the
+/// input, and the weights and bias in the primitive's layouts.
+class InferBase : public InferOp {
+ protected:
+  InferBase(int threads, bool int8, const InputQuant& quant) : int8_(int8), quant_(quant) {
+    if (threads > 0) omp_set_num_threads(threads);
+    flush_denormals_on_compute_threads();
+  }
+
+  /// Prepares the src side: the user's FP32 `user` tensor, quantised (int8)
+  /// into the primitive's `working` descriptor, or handed over as is.
+  void prepare_src(const memory::desc& user, const memory::desc& working) {
+    src_user_ = user;
+    if (working != user) {
+      src_working_ = memory(working, engine_);
+      dnnl::primitive_attr attr;
+      if (int8_) attr.set_output_scales(0, {1.0f / quant_.scale});
+      src_reorder_ = dnnl::reorder(dnnl::reorder::primitive_desc(engine_, user, engine_, working, attr));
+    }
+  }
+
+  /// Weights from the user's plain buffer into the primitive's layout, once.
+  memory prepare_weights(const memory::desc& user, const memory::desc& working, const void* data) {
+    memory u(user, engine_, const_cast<void*>(data));
+    memory w(working, engine_);
+    dnnl::reorder(u, w).execute(stream_, u, w);
+    stream_.wait();
+    return w;
+  }
+
+  /// oneDNN 2.x adds the bias to the s32 accumulator before the output
+  /// scale (dst = scale * (acc + bias)): an int8 op's bias is divided by it.
+  void set_bias(const float* bias, int64_t count) {
+    bias_.assign(bias, bias + count);
+    if (int8_)
+      for (int64_t c = 0; c < count; ++c) bias_[static_cast<size_t>(c)] /= out_scales_[static_cast<size_t>(c)];
+  }
+
+  memory src_memory(const float* src) {
+    memory u(src_user_, engine_, const_cast<float*>(src));
+    if (!src_working_) return u;
+    src_reorder_->execute(stream_, u, *src_working_);
+    return *src_working_;
+  }
+
+  dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
+  dnnl::stream stream_{engine_};
+  bool int8_;
+  InputQuant quant_;
+  memory::desc src_user_;
+  std::optional<memory> src_working_;
+  std::optional<dnnl::reorder> src_reorder_;
+  std::vector<float> out_scales_;  ///< int8: input scale x weight scale per output channel
+  std::vector<float> bias_;
+};
+
+class InferConv final : public InferBase {
+ public:
+  InferConv(const InferConvSpec& s, const InferWeights& w, int threads) : InferBase(threads, s.int8, s.quant) {
+    const bool grouped = s.groups > 1;
+    const memory::dims src_dims{s.n, s.ic, s.ih, s.iw}, dst_dims{s.n, s.oc, s.oh, s.ow},
+        w_dims = grouped ? memory::dims{s.groups, s.oc / s.groups, s.ic / s.groups, s.kh, s.kw}
+                         : memory::dims{s.oc, s.ic, s.kh, s.kw},
+        b_dims{s.oc}, strides{s.stride, s.stride}, pad_l{s.pad_top, s.pad_left}, pad_r{s.pad_bottom, s.pad_right};
+    const dt src_type = !s.int8 ? dt::f32 : (s.quant.is_unsigned ? dt::u8 : dt::s8);
+    const dt w_type = s.int8 ? dt::s8 : dt::f32;
+    if (s.int8) {
+      for (int64_t c = 0; c < s.oc; ++c) out_scales_.push_back(s.quant.scale * w.scales[c]);
+    }
+    const dnnl::primitive_attr attr = make_attr(s.act, s.int8 ? &out_scales_ : nullptr);
+    // NHWC activations; the weights in whatever layout the kernel prefers.
+    const memory::desc src_md(src_dims, src_type, tag::nhwc), dst_md(dst_dims, dt::f32, tag::nhwc),
+        w_md(w_dims, w_type, tag::any), b_md(b_dims, dt::f32, tag::x);
+    pd_ = dnnl::convolution_forward::primitive_desc(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
+                                        w_md, b_md, dst_md, strides, pad_l, pad_r),
+        attr, engine_);
+    conv_ = dnnl::convolution_forward(pd_);
+    prepare_src(memory::desc(src_dims, dt::f32, tag::nhwc), pd_.src_desc());
+    const memory::desc w_user(w_dims, w_type, grouped ? tag::goihw : tag::oihw);
+    weights_ = prepare_weights(w_user, pd_.weights_desc(), s.int8 ? static_cast<const void*>(w.s8) : w.f32);
+    set_bias(w.bias, s.oc);
+    bias_mem_ = memory(b_md, engine_, bias_.data());
+    dst_md_ = pd_.dst_desc();
+  }
+
+  void run(const float* src, float* dst) override {
+    conv_.execute(stream_, {{DNNL_ARG_SRC, src_memory(src)},
+                            {DNNL_ARG_WEIGHTS, weights_},
+                            {DNNL_ARG_BIAS, bias_mem_},
+                            {DNNL_ARG_DST, memory(dst_md_, engine_, dst)}});
+    stream_.wait();
+  }
+  std::string implementation() const override { return pd_.impl_info_str(); }
+
+ private:
+  dnnl::convolution_forward::primitive_desc pd_;
+  dnnl::convolution_forward conv_;
+  memory weights_, bias_mem_;
+  memory::desc dst_md_;
+};
+
+class InferDense final : public InferBase {
+ public:
+  InferDense(const InferDenseSpec& s, const InferWeights& w, int threads) : InferBase(threads, s.int8, s.quant) {
+    const dt src_type = !s.int8 ? dt::f32 : (s.quant.is_unsigned ? dt::u8 : dt::s8);
+    const dt w_type = s.int8 ? dt::s8 : dt::f32;
+    if (s.int8) {
+      for (int64_t c = 0; c < s.out; ++c) out_scales_.push_back(s.quant.scale * w.scales[c]);
+    }
+    const dnnl::primitive_attr attr = make_attr(s.act, s.int8 ? &out_scales_ : nullptr);
+    const memory::desc src_md({s.n, s.in}, src_type, tag::nc), dst_md({s.n, s.out}, dt::f32, tag::nc),
+        w_md({s.out, s.in}, w_type, tag::any), b_md({s.out}, dt::f32, tag::x);
+    pd_ = dnnl::inner_product_forward::primitive_desc(
+        dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, src_md, w_md, b_md, dst_md), attr,
+        engine_);
+    ip_ = dnnl::inner_product_forward(pd_);
+    prepare_src(memory::desc({s.n, s.in}, dt::f32, tag::nc), pd_.src_desc());
+    weights_ = prepare_weights(memory::desc({s.out, s.in}, w_type, tag::oi), pd_.weights_desc(),
+                               s.int8 ? static_cast<const void*>(w.s8) : w.f32);
+    set_bias(w.bias, s.out);
+    bias_mem_ = memory(b_md, engine_, bias_.data());
+    dst_md_ = pd_.dst_desc();
+  }
+
+  void run(const float* src, float* dst) override {
+    ip_.execute(stream_, {{DNNL_ARG_SRC, src_memory(src)},
+                          {DNNL_ARG_WEIGHTS, weights_},
+                          {DNNL_ARG_BIAS, bias_mem_},
+                          {DNNL_ARG_DST, memory(dst_md_, engine_, dst)}});
+    stream_.wait();
+  }
+  std::string implementation() const override { return pd_.impl_info_str(); }
+
+ private:
+  dnnl::inner_product_forward::primitive_desc pd_;
+  dnnl::inner_product_forward ip_;
+  memory weights_, bias_mem_;
+  memory::desc dst_md_;
+};
+
+}  // namespace
+
+std::unique_ptr<InferOp> make_infer_conv(const InferConvSpec& spec, const InferWeights& w, int threads) {
+  HPCNN_CHECK(spec.int8 ? (w.s8 != nullptr && w.scales != nullptr) : w.f32 != nullptr, "infer conv: missing weights");
+  HPCNN_CHECK(!spec.int8 || (spec.quant.scale > 0 && std::isfinite(spec.quant.scale)), "infer conv: input scale ",
+              spec.quant.scale);
+  try {
+    return std::make_unique<InferConv>(spec, w, threads);
+  } catch (const dnnl::error& e) {
+    HPCNN_THROW("oneDNN cannot run a ", spec.int8 ? "int8" : "fp32", " conv ", spec.ic, "x", spec.ih, "x", spec.iw,
+                " -> ", spec.oc, " k", spec.kh, " s", spec.stride, " g", spec.groups, ": ", e.what());
+  }
+}
+
+std::unique_ptr<InferOp> make_infer_dense(const InferDenseSpec& spec, const InferWeights& w, int threads) {
+  HPCNN_CHECK(spec.int8 ? (w.s8 != nullptr && w.scales != nullptr) : w.f32 != nullptr, "infer dense: missing weights");
+  try {
+    return std::make_unique<InferDense>(spec, w, threads);
+  } catch (const dnnl::error& e) {
+    HPCNN_THROW("oneDNN cannot run a ", spec.int8 ? "int8" : "fp32", " dense ", spec.in, " -> ", spec.out, ": ",
+                e.what());
+  }
+}
+
+bool cpu_has_int8_dot_product(std::string* isa) {
+  cpu_computes_bf16(isa);  // names the ISA
+  const dnnl::cpu_isa found = dnnl::get_effective_cpu_isa();
+  return found == dnnl::cpu_isa::avx512_core_vnni || found == dnnl::cpu_isa::avx512_core_bf16 ||
+         found == dnnl::cpu_isa::avx512_core_amx || found == dnnl::cpu_isa::avx2_vnni;
+}
+
+}  // namespace hpcnn::kernels

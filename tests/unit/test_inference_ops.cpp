@@ -1,0 +1,127 @@
+// The inference engine's oneDNN ops (kernels/inference.hpp) against the
+// reference backend: FP32 to 1e-4; int8 against the reference run on the
+// quantised values (input rounded to its scale, weights dequantised), which
+// int8 arithmetic reproduces up to FP32 rounding.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "backend.hpp"
+#include "inference.hpp"
+#include "kernel_test_util.hpp"
+
+using namespace hpcnn;
+using namespace hpcnn::kernels;
+using hpcnn::test::random_vector;
+
+namespace {
+std::vector<float> nchw_to_nhwc(const std::vector<float>& x, int64_t n, int64_t c, int64_t h, int64_t w) {
+  std::vector<float> y(x.size());
+  for (int64_t a = 0; a < n; ++a)
+    for (int64_t ch = 0; ch < c; ++ch)
+      for (int64_t i = 0; i < h * w; ++i)
+        y[static_cast<size_t>((a * h * w + i) * c + ch)] = x[static_cast<size_t>((a * c + ch) * h * w + i)];
+  return y;
+}
+
+float activate(float x, Activation act) {
+  if (act == Activation::kRelu) return x < 0 ? 0 : x;
+  if (act == Activation::kRelu6) return x < 0 ? 0 : (x > 6 ? 6 : x);
+  return x;
+}
+
+/// Per-output-channel symmetric int8 weights: scale = max |w| / 127.
+void quantise_weights(const std::vector<float>& w, int64_t oc, std::vector<int8_t>& q, std::vector<float>& scales,
+                      std::vector<float>& dequantised) {
+  const auto per = static_cast<int64_t>(w.size()) / oc;
+  q.resize(w.size());
+  dequantised.resize(w.size());
+  scales.assign(static_cast<size_t>(oc), 0.0f);
+  for (int64_t c = 0; c < oc; ++c) {
+    float m = 0;
+    for (int64_t i = 0; i < per; ++i) m = std::max(m, std::abs(w[static_cast<size_t>(c * per + i)]));
+    const float s = m > 0 ? m / 127.0f : 1.0f;
+    scales[static_cast<size_t>(c)] = s;
+    for (int64_t i = 0; i < per; ++i) {
+      const auto k = static_cast<size_t>(c * per + i);
+      q[k] = static_cast<int8_t>(std::lround(std::clamp(w[k] / s, -127.0f, 127.0f)));
+      dequantised[k] = s * q[k];
+    }
+  }
+}
+}  // namespace
+
+TEST_CASE("Inference conv (fp32 and int8, NHWC, fused activation) equals the reference", "[kernels][onednn][int8]") {
+  auto ref = make_reference_backend();
+  struct Case {
+    int64_t n, ic, ih, iw, oc, k, stride, groups, pt, pl, pb, pr;
+    Activation act;
+    bool is_unsigned;
+  };
+  for (const Case& c : {Case{2, 16, 12, 12, 16, 3, 1, 16, 1, 1, 1, 1, Activation::kRelu6, true},  // depthwise, same
+                        Case{2, 24, 12, 12, 24, 3, 2, 24, 0, 0, 1, 1, Activation::kRelu6, true},  // Keras's pad + s2
+                        Case{3, 8, 6, 6, 48, 1, 1, 1, 0, 0, 0, 0, Activation::kNone, false},      // 1x1, signed in
+                        Case{1, 3, 13, 13, 16, 3, 2, 1, 0, 0, 1, 1, Activation::kRelu, true},     // stem
+                        Case{2, 12, 7, 7, 20, 3, 1, 4, 1, 1, 1, 1, Activation::kNone, false}}) {  // grouped
+    ConvGeometry g{c.n, c.ic, c.ih, c.iw, c.oc, c.k, c.k, c.stride, c.pt, c.pl, c.pb, c.pr, 0, 0};
+    g.oh = (c.ih + c.pt + c.pb - c.k) / c.stride + 1;
+    g.ow = (c.iw + c.pl + c.pr - c.k) / c.stride + 1;
+    g.groups = c.groups;
+    INFO("conv ic" << c.ic << " " << c.ih << "x" << c.iw << " oc" << c.oc << " k" << c.k << " s" << c.stride << " g"
+                   << c.groups);
+    auto src = random_vector(g.n * g.ic * g.ih * g.iw, 7, c.is_unsigned ? 0.0f : -3.0f, 3.0f);
+    const auto w = random_vector(g.oc * (g.ic / g.groups) * g.kh * g.kw, 8);
+    const auto bias = random_vector(g.oc, 9);
+    const int64_t out_count = g.n * g.oc * g.oh * g.ow;
+    InferConvSpec s{g.n,       g.ic,       g.ih,         g.iw,        g.oc, g.kh, g.kw,  g.stride, g.groups,
+                    g.pad_top, g.pad_left, g.pad_bottom, g.pad_right, g.oh, g.ow, c.act, false,    {}};
+    for (const bool int8 : {false, true}) {
+      INFO((int8 ? "int8" : "fp32"));
+      std::vector<float> x = src, wr = w;
+      std::vector<int8_t> q;
+      std::vector<float> scales;
+      s.int8 = int8;
+      if (int8) {
+        s.quant = {3.0f / (c.is_unsigned ? 255.0f : 127.0f), c.is_unsigned};
+        for (float& v : x) v = s.quant.scale * std::round(v / s.quant.scale);  // what the op sees
+        quantise_weights(w, g.oc, q, scales, wr);
+      }
+      std::vector<float> want(static_cast<size_t>(out_count));
+      ref->make_conv(g)->forward(x.data(), wr.data(), bias.data(), want.data());
+      for (float& v : want) v = activate(v, c.act);
+      const auto want_nhwc = nchw_to_nhwc(want, g.n, g.oc, g.oh, g.ow);
+      auto op = make_infer_conv(s, {w.data(), q.data(), scales.data(), bias.data()}, 2);
+      INFO("oneDNN: " << op->implementation());
+      const auto in_nhwc = nchw_to_nhwc(src, g.n, g.ic, g.ih, g.iw);
+      std::vector<float> got(static_cast<size_t>(out_count));
+      op->run(in_nhwc.data(), got.data());
+      double worst = 0, scale = 1e-30;
+      for (size_t i = 0; i < got.size(); ++i) {
+        worst = std::max(worst, std::abs(static_cast<double>(got[i]) - want_nhwc[i]));
+        scale = std::max(scale, std::abs(static_cast<double>(want_nhwc[i])));
+      }
+      INFO("worst " << worst << " scale " << scale);
+      CHECK(worst <= 2e-5 * scale * (int8 ? 10 : 1));
+    }
+  }
+}
+
+TEST_CASE("Inference dense (fp32 and int8) equals the reference", "[kernels][onednn][int8]") {
+  auto ref = make_reference_backend();
+  for (const bool int8 : {false, true}) {
+    const DenseGeometry g{5, 72, 3};
+    auto src = random_vector(g.n * g.in, 1, 0.0f, 4.0f);
+    const auto w = random_vector(g.out * g.in, 2), bias = random_vector(g.out, 3);
+    InferDenseSpec s{g.n, g.in, g.out, Activation::kNone, int8, {4.0f / 255.0f, true}};
+    std::vector<float> x = src, wr = w, scales;
+    std::vector<int8_t> q;
+    if (int8) {
+      for (float& v : x) v = s.quant.scale * std::round(v / s.quant.scale);
+      quantise_weights(w, g.out, q, scales, wr);
+    }
+    std::vector<float> want(static_cast<size_t>(g.n * g.out)), got(want.size());
+    ref->make_dense(g)->forward(x.data(), wr.data(), bias.data(), want.data());
+    make_infer_dense(s, {w.data(), q.data(), scales.data(), bias.data()}, 2)->run(src.data(), got.data());
+    for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == Approx(want[i]).margin(1e-4));
+  }
+}
