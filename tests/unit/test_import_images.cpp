@@ -144,32 +144,32 @@ std::string error_of(F&& f) {
 TEST_CASE("import-images: classes in byte order, labels, (C, H, W) and exact PNG pixels", "[import][images]") {
   test::ScratchDir dir("images");
   const fs::path tree = dir / "tree";
-  constexpr int H = 3, W = 4;
+  const int h = 3, w = 4;
   // Class "Zebra" sorts before "apple" (byte order: 'Z' < 'a').
-  const std::vector<uint8_t> rgb = pattern(H, W, 3, 1);
-  write_png(tree / "Zebra" / "b.png", W, H, PNG_FORMAT_RGB, rgb.data());
-  const std::vector<uint8_t> grey = pattern(H, W, 1, 2);
-  write_png(tree / "Zebra" / "a.PNG", W, H, PNG_FORMAT_GRAY, grey.data());  // sorts before b.png
-  const std::vector<uint8_t> rgba = pattern(H, W, 4, 3);
-  write_png(tree / "apple" / "rgba.png", W, H, PNG_FORMAT_RGBA, rgba.data());
+  const std::vector<uint8_t> rgb = pattern(h, w, 3, 1);
+  write_png(tree / "Zebra" / "b.png", w, h, PNG_FORMAT_RGB, rgb.data());
+  const std::vector<uint8_t> grey = pattern(h, w, 1, 2);
+  write_png(tree / "Zebra" / "a.PNG", w, h, PNG_FORMAT_GRAY, grey.data());  // sorts before b.png
+  const std::vector<uint8_t> rgba = pattern(h, w, 4, 3);
+  write_png(tree / "apple" / "rgba.png", w, h, PNG_FORMAT_RGBA, rgba.data());
   // 16-bit grey: round(v * 255 / 65535).
-  std::vector<uint16_t> grey16(static_cast<size_t>(H * W));
+  std::vector<uint16_t> grey16(static_cast<size_t>(h * w));
   for (size_t k = 0; k < grey16.size(); ++k) grey16[k] = static_cast<uint16_t>(k * 5957 + 3);
-  write_png(tree / "apple" / "zz16.png", W, H, PNG_FORMAT_LINEAR_Y, grey16.data());
+  write_png(tree / "apple" / "zz16.png", w, h, PNG_FORMAT_LINEAR_Y, grey16.data());
   // A palette image: indices into three RGB entries.
   const std::vector<uint8_t> colormap{10, 20, 30, 200, 100, 0, 255, 255, 255};
-  std::vector<uint8_t> indices(static_cast<size_t>(H * W));
+  std::vector<uint8_t> indices(static_cast<size_t>(h * w));
   for (size_t k = 0; k < indices.size(); ++k) indices[k] = static_cast<uint8_t>(k % 3);
-  write_png(tree / "cherry" / "palette.png", W, H, PNG_FORMAT_RGB_COLORMAP, indices.data(), colormap);
+  write_png(tree / "cherry" / "palette.png", w, h, PNG_FORMAT_RGB_COLORMAP, indices.data(), colormap);
   std::ofstream(tree / "cherry" / "README.txt") << "not an image\n";  // skipped
   std::ofstream(tree / "cherry" / ".hidden.png") << "skipped too\n";
 
-  ImportImagesConfig c = config_for(dir, H, W);
+  ImportImagesConfig c = config_for(dir, h, w);
   const Manifest m = import_images(c, kQuiet);
   CHECK(m.class_names == std::vector<std::string>{"Zebra", "apple", "cherry"});
   CHECK(m.num_classes == 3);
   CHECK(m.sample_type == SampleType::kUInt8);
-  CHECK(m.sample_shape == std::array<int64_t, 3>{3, H, W});
+  CHECK(m.sample_shape == std::array<int64_t, 3>{3, h, w});
 
   const Manifest back = load_manifest(c.out);
   CHECK(back.class_names == m.class_names);
@@ -177,7 +177,7 @@ TEST_CASE("import-images: classes in byte order, labels, (C, H, W) and exact PNG
   const Split s = read_split(c.out, "train");
   REQUIRE(s.count == 5);
   CHECK(s.labels == std::vector<int32_t>{0, 0, 1, 1, 2});
-  const int64_t elems = 3 * H * W;
+  const int64_t elems = 3 * h * w;
 
   // a.PNG: grey replicated to R, G and B.
   std::vector<uint8_t> want;
@@ -203,36 +203,36 @@ TEST_CASE("import-images: classes in byte order, labels, (C, H, W) and exact PNG
 TEST_CASE("import-images: JPEG (RGB, grey, CMYK) within a tolerance", "[import][images]") {
   test::ScratchDir dir("images-jpeg");
   const fs::path tree = dir / "tree";
-  constexpr int H = 8, W = 8;
+  const int h = 8, w = 8;
   // Smooth images, so that quality-95 JPEG stays within a few levels.
-  std::vector<uint8_t> rgb(static_cast<size_t>(H * W * 3));
-  for (int y = 0; y < H; ++y)
-    for (int x = 0; x < W; ++x) {
-      uint8_t* p = &rgb[static_cast<size_t>((y * W + x) * 3)];
+  std::vector<uint8_t> rgb(static_cast<size_t>(h * w * 3));
+  for (int y = 0; y < h; ++y)
+    for (int x = 0; x < w; ++x) {
+      uint8_t* p = &rgb[static_cast<size_t>((y * w + x) * 3)];
       p[0] = static_cast<uint8_t>(100 + 4 * x);
       p[1] = static_cast<uint8_t>(50 + 4 * y);
       p[2] = 200;
     }
-  write_jpeg(tree / "colour" / "a.jpg", W, H, 3, rgb);
-  std::vector<uint8_t> grey(static_cast<size_t>(H * W));
+  write_jpeg(tree / "colour" / "a.jpg", w, h, 3, rgb);
+  std::vector<uint8_t> grey(static_cast<size_t>(h * w));
   for (size_t k = 0; k < grey.size(); ++k) grey[k] = static_cast<uint8_t>(60 + k);
-  write_jpeg(tree / "grey" / "b.JPEG", W, H, 1, grey);
+  write_jpeg(tree / "grey" / "b.JPEG", w, h, 1, grey);
   // CMYK as libjpeg writes it: with an Adobe marker, so stored inverted (255 = no ink).
-  std::vector<uint8_t> cmyk(static_cast<size_t>(H * W * 4));
+  std::vector<uint8_t> cmyk(static_cast<size_t>(h * w * 4));
   for (size_t p = 0; p < cmyk.size() / 4; ++p) {
     cmyk[p * 4 + 0] = 255;  // no cyan ink
     cmyk[p * 4 + 1] = 55;   // 200 of magenta ink
     cmyk[p * 4 + 2] = 255;  // no yellow ink
     cmyk[p * 4 + 3] = 204;  // 51 of black ink: 255 * 204 / 255 = 204 light left
   }
-  write_jpeg(tree / "grey" / "c.jpeg", W, H, 4, cmyk);
+  write_jpeg(tree / "grey" / "c.jpeg", w, h, 4, cmyk);
 
-  ImportImagesConfig c = config_for(dir, H, W);
+  ImportImagesConfig c = config_for(dir, h, w);
   import_images(c, kQuiet);
   const Split s = read_split(c.out, "train");
   REQUIRE(s.count == 3);
   CHECK(s.labels == std::vector<int32_t>{0, 1, 1});
-  const int64_t elems = 3 * H * W;
+  const int64_t elems = 3 * h * w;
   auto max_diff = [](const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
     REQUIRE(a.size() == b.size());
     int d = 0;
@@ -245,10 +245,10 @@ TEST_CASE("import-images: JPEG (RGB, grey, CMYK) within a tolerance", "[import][
   CHECK(max_diff(sample(s, 1, elems), want) <= 3);
   // R = 255 * 204 / 255, G = 55 * 204 / 255, B = R.
   want.assign(static_cast<size_t>(elems), 0);
-  for (int64_t k = 0; k < H * W; ++k) {
+  for (int64_t k = 0; k < h * w; ++k) {
     want[static_cast<size_t>(k)] = 204;
-    want[static_cast<size_t>(H * W + k)] = 44;
-    want[static_cast<size_t>(2 * H * W + k)] = 204;
+    want[static_cast<size_t>(h * w + k)] = 44;
+    want[static_cast<size_t>(2 * h * w + k)] = 204;
   }
   CHECK(max_diff(sample(s, 2, elems), want) <= 3);
 }
@@ -256,17 +256,17 @@ TEST_CASE("import-images: JPEG (RGB, grey, CMYK) within a tolerance", "[import][
 TEST_CASE("import-images: --grayscale, resizing, thread count and seeded fractions", "[import][images]") {
   test::ScratchDir dir("images-grey");
   const fs::path tree = dir / "tree";
-  constexpr int H = 6, W = 10;
+  const int h = 6, w = 10;
   std::vector<std::vector<uint8_t>> rgbs;
   for (int i = 0; i < 12; ++i) {
-    rgbs.push_back(pattern(H, W, 3, i));
-    write_png(tree / (i % 2 ? "odd" : "even") / ("img" + std::to_string(i) + ".png"), W, H, PNG_FORMAT_RGB,
+    rgbs.push_back(pattern(h, w, 3, i));
+    write_png(tree / (i % 2 ? "odd" : "even") / ("img" + std::to_string(i) + ".png"), w, h, PNG_FORMAT_RGB,
               rgbs.back().data());
   }
-  ImportImagesConfig c = config_for(dir, H, W);
+  ImportImagesConfig c = config_for(dir, h, w);
   c.grayscale = true;
   const Manifest m = import_images(c, kQuiet);
-  CHECK(m.sample_shape == std::array<int64_t, 3>{1, H, W});
+  CHECK(m.sample_shape == std::array<int64_t, 3>{1, h, w});
   const Split s = read_split(c.out, "train");
   REQUIRE(s.count == 12);
   // even: img0, img10, img2, ... (file name order); luma = round((299 R + 587 G + 114 B) / 1000).
@@ -276,7 +276,7 @@ TEST_CASE("import-images: --grayscale, resizing, thread count and seeded fractio
     std::vector<uint8_t> want;
     for (size_t p = 0; p < px.size() / 3; ++p)
       want.push_back(static_cast<uint8_t>((299 * px[p * 3] + 587 * px[p * 3 + 1] + 114 * px[p * 3 + 2] + 500) / 1000));
-    CHECK(sample(s, static_cast<int64_t>(k), H * W) == want);
+    CHECK(sample(s, static_cast<int64_t>(k), h * w) == want);
     CHECK(s.labels[k] == (files[k] % 2 ? 1 : 0));
   }
 
@@ -287,11 +287,11 @@ TEST_CASE("import-images: --grayscale, resizing, thread count and seeded fractio
   const Split small = read_split(r.out, "train");
   const std::vector<uint8_t> chw = planar(rgbs[0], 3);
   std::vector<uint8_t> want(3 * 3 * 4);
-  for (int c3 = 0; c3 < 3; ++c3) resize_bilinear(chw.data() + c3 * H * W, H, W, want.data() + c3 * 12, 3, 4);
+  for (int c3 = 0; c3 < 3; ++c3) resize_bilinear(chw.data() + c3 * h * w, h, w, want.data() + c3 * 12, 3, 4);
   CHECK(sample(small, 0, 36) == want);
 
   // Fractions of a seeded shuffle; the thread count changes nothing.
-  ImportImagesConfig f = config_for(dir, H, W);
+  ImportImagesConfig f = config_for(dir, h, w);
   f.seed = 7;
   f.test_fraction = 0.25;
   f.validation_fraction = 0.25;
