@@ -15,6 +15,7 @@ int dispatch(const Args& args);
 
 int run_data_import_idx(const Args& args);
 int run_data_import_npz(const Args& args);
+int run_data_import_images(const Args& args);
 int run_data_synth(const Args& args);
 int run_data_inspect(const Args& args);
 int run_data_verify(const Args& args);

@@ -1,4 +1,4 @@
-// hpcnn data import-idx | inspect | verify.
+// hpcnn data import-idx | import-npz | import-images | inspect | verify.
 #include <filesystem>
 #include <iostream>
 #include <tuple>
@@ -9,6 +9,7 @@
 #include "data/augment.hpp"
 #include "data/dataset.hpp"
 #include "data/import_idx.hpp"
+#include "data/import_images.hpp"
 #include "data/import_npz.hpp"
 #include "data/inspect.hpp"
 #include "serve/image.hpp"
@@ -183,6 +184,76 @@ int run_data_import_npz(const Args& args) {
 
   const Logger log(common.log_level());
   data::import_npz(config, log);
+  log.info("wrote " + config.out.string());
+  std::cout << data::inspect_dataset(config.out).to_text();
+  return 0;
+}
+
+int run_data_import_images(const Args& args) {
+  CommandSpec spec;
+  spec.name = "hpcnn data import-images";
+  spec.summary =
+      "Import a folder of PNG and JPEG images, one subfolder per class (DIR/<class>/<image>), into a sharded\n"
+      "HDF5 dataset directory of (C, H, W) uint8 samples: RGB, or grey with --grayscale, resized to --size.\n"
+      "Class names are the folder names in byte order; a class's label is its position there.";
+  spec.positional_usage = "DIR";
+  spec.details =
+      "Layouts:\n"
+      "  DIR/<class>/<image>                            one pool, shuffled with --seed, split by the fractions\n"
+      "  DIR/train/<class>/<image>, DIR/test/<class>/..  the folders are the splits (and DIR/validation/)\n"
+      "Files are decoded by content (libpng, libjpeg-turbo); other files and names starting with '.' are\n"
+      "skipped. Grey images are replicated to three channels, alpha is dropped (not composited), palettes\n"
+      "are expanded and 16-bit samples scaled to 8 bits; --grayscale stores round(0.299 R + 0.587 G +\n"
+      "0.114 B). Every image is resized bilinearly to --size (aspect ratio not kept). A corrupt image\n"
+      "stops the import with an error naming it, leaving no output directory.\n"
+      "Examples:\n"
+      "  hpcnn data import-images ~/flowers --test-fraction 0.2 --validation-fraction 0.1\n"
+      "  hpcnn data import-images ~/pets --size 64x64 --grayscale --shards 4 --out datasets/pets-grey";
+  std::string input, out, name, size = "96x96";
+  data::ImportImagesConfig config;
+  unsigned long seed = 1;
+  // clang-format off
+  spec.options.add_options()
+      ("input", po::value<std::string>(&input)->required()->value_name("DIR"),
+       "folder of class folders, or of train/ and test/ (and validation/) folders of class folders (positional)")
+      ("out,o", po::value<std::string>(&out)->value_name("DIR"), "output dataset directory [datasets/NAME]")
+      ("name", po::value<std::string>(&name)->value_name("NAME"), "dataset name [DIR's name]")
+      ("size", po::value<std::string>(&size)->default_value(size)->value_name("HxW"),
+       "resize every image to HxW (bilinear)")
+      ("grayscale", po::bool_switch(&config.grayscale), "store one grey channel instead of RGB")
+      ("shards", po::value<int>(&config.shards)->default_value(1), "shard files per split (1..65536)")
+      ("test-fraction", po::value<double>(&config.test_fraction)->default_value(0.0),
+       "fraction of the shuffled images that form the test split, when DIR has no train/ and test/ folders [0, 1)")
+      ("validation-fraction", po::value<double>(&config.validation_fraction)->default_value(0.0),
+       "fraction of the training images, taken from the end, that form the validation split, when DIR has no "
+       "validation/ folder [0, 1)")
+      ("seed", po::value<unsigned long>(&seed)->default_value(1),
+       "shuffle the (training) images with this seed before splitting (0: class, then file name order)")
+      ("threads,t", po::value<int>(&config.threads)->default_value(0), "decoding threads (0: all cores)")
+      ("deflate", po::value<int>(&config.deflate_level)->default_value(0), "gzip level for shard chunks (0 = none, 1..9)")
+      ("force", po::bool_switch(&config.force),
+       "replace an existing output directory");
+  // clang-format on
+  spec.positional.add("input", 1);
+  CommonConfig common;
+  if (!parse(spec, args, common)) return 0;
+  require_range("shards", config.shards, 1, 65536);
+  require_range("deflate", config.deflate_level, 0, 9);
+  require_range("threads", config.threads, 0, 4096);
+  require_range("test-fraction", config.test_fraction, 0.0, 0.999);
+  require_range("validation-fraction", config.validation_fraction, 0.0, 0.999);
+  std::tie(config.height, config.width) = parse_hw("size", size);
+  config.seed = seed;
+  config.input = input;
+  config.name = !name.empty() ? name : fs::path(input).lexically_normal().filename().string();
+  if (config.name.empty() || config.name == "." || config.name == "..") {
+    config.name = fs::absolute(input).lexically_normal().filename().string();
+  }
+  if (config.name.empty()) config.name = "images";
+  config.out = out.empty() ? fs::path("datasets") / config.name : fs::path(out);
+
+  const Logger log(common.log_level());
+  data::import_images(config, log);
   log.info("wrote " + config.out.string());
   std::cout << data::inspect_dataset(config.out).to_text();
   return 0;

@@ -19,6 +19,8 @@ constexpr Route kRoutes[] = {
     {"data", "import-idx", "import MNIST-format IDX files (Fashion-MNIST by default) into sharded HDF5",
      run_data_import_idx},
     {"data", "import-npz", "import images and labels from a NumPy .npz archive into sharded HDF5", run_data_import_npz},
+    {"data", "import-images", "import a folder of PNG/JPEG images, one subfolder per class, into sharded HDF5",
+     run_data_import_images},
     {"data", "synth", "generate a synthetic dataset: solar-maps, solar-table or circuits", run_data_synth},
     {"data", "inspect", "print a dataset's shapes, counts and class histogram", run_data_inspect},
     {"data", "verify", "check every shard's checksum and contents; non-zero exit names bad shards", run_data_verify},

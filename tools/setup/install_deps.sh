@@ -14,6 +14,7 @@ PACKAGES=(
   libboost-program-options-dev            # CLI
   nlohmann-json3-dev libssl-dev zlib1g-dev
   libpng-dev libcpp-httplib-dev           # hpcnn predict / serve
+  libjpeg62-turbo-dev                     # hpcnn data import-images (with libpng)
   catch2 clang-format                     # tests, the formatting check (.ci/run)
   clang-14 libclang-rt-14-dev             # tests/fuzz: libFuzzer, ASan and UBSan runtimes
   python3 python3-h5py python3-numpy      # interop checks
