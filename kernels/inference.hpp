@@ -23,6 +23,14 @@ struct InputQuant {
   bool is_unsigned = false;
 };
 
+/// An int8 op's input or output given as int8 already (no FP32 in between):
+/// the producer writes what the consumer reads, quantised with the
+/// consumer's input scale.
+struct Int8Tensor {
+  bool on = false;
+  InputQuant quant;
+};
+
 struct InferConvSpec {
   int64_t n = 1, ic = 1, ih = 1, iw = 1;  ///< src (N, IH, IW, IC): NHWC
   int64_t oc = 1, kh = 1, kw = 1, stride = 1, groups = 1;
@@ -30,7 +38,9 @@ struct InferConvSpec {
   int64_t oh = 1, ow = 1;  ///< dst (N, OH, OW, OC)
   Activation act = Activation::kNone;
   bool int8 = false;
-  InputQuant quant;  ///< int8 only
+  InputQuant quant;       ///< int8 only
+  bool src_int8 = false;  ///< int8: src is u8/s8 (quantised by its producer), not FP32
+  Int8Tensor dst_int8;    ///< int8: write dst quantised with this scale instead of FP32
 };
 
 struct InferDenseSpec {
@@ -38,6 +48,8 @@ struct InferDenseSpec {
   Activation act = Activation::kNone;
   bool int8 = false;
   InputQuant quant;
+  bool src_int8 = false;
+  Int8Tensor dst_int8;
 };
 
 /// Weights as the op reads them: FP32 (`f32`) or int8 (`s8` with one
@@ -54,8 +66,8 @@ struct InferWeights {
 class InferOp {
  public:
   virtual ~InferOp() = default;
-  /// dst = act(op(src) + bias), FP32 in and out.
-  virtual void run(const float* src, float* dst) = 0;
+  /// dst = act(op(src) + bias): FP32 in and out, or u8/s8 where the spec says so.
+  virtual void run(const void* src, void* dst) = 0;
   /// oneDNN's implementation name, e.g. "brg:avx512_core_vnni" (which ISA it picked).
   virtual std::string implementation() const = 0;
 };

@@ -26,15 +26,16 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-/// The activation as a post-op (nothing for kNone).
-dnnl::primitive_attr make_attr(Activation act, const std::vector<float>* scales) {
+/// The activation as a post-op (nothing for kNone). It acts on the scaled
+/// output: with an int8 dst of scale s, ReLU6's bound is 6 / s.
+dnnl::primitive_attr make_attr(Activation act, const std::vector<float>* scales, float dst_scale) {
   dnnl::primitive_attr attr;
   if (act != Activation::kNone) {
     dnnl::post_ops ops;
     if (act == Activation::kRelu) {
       ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
     } else {
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f);
+      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f / dst_scale);
     }
     attr.set_post_ops(ops);
   }
@@ -50,6 +51,15 @@ class InferBase : public InferOp {
   InferBase(int threads, bool int8, const InputQuant& quant) : int8_(int8), quant_(quant) {
     if (threads > 0) omp_set_num_threads(threads);
     flush_denormals_on_compute_threads();
+  }
+
+  /// Output scales (int8): input scale x weight scale per output channel,
+  /// over the dst scale when dst is int8.
+  void set_out_scales(const float* wscales, int64_t count, const Int8Tensor& dst) {
+    for (int64_t c = 0; c < count; ++c)
+      out_scales_.push_back(quant_.scale * wscales[c] / (dst.on ? dst.quant.scale : 1.0f));
+    bias_div_ = quant_.scale;
+    wscales_.assign(wscales, wscales + count);
   }
 
   /// Prepares the src side: the user's FP32 `user` tensor, quantised (int8)
@@ -77,12 +87,12 @@ class InferBase : public InferOp {
   /// scale (dst = scale * (acc + bias)): an int8 op's bias is divided by it.
   void set_bias(const float* bias, int64_t count) {
     bias_.assign(bias, bias + count);
-    if (int8_)
-      for (int64_t c = 0; c < count; ++c) bias_[static_cast<size_t>(c)] /= out_scales_[static_cast<size_t>(c)];
+    if (int8_)  // into the accumulator's units: input scale x weight scale
+      for (int64_t c = 0; c < count; ++c) bias_[static_cast<size_t>(c)] /= bias_div_ * wscales_[static_cast<size_t>(c)];
   }
 
-  memory src_memory(const float* src) {
-    memory u(src_user_, engine_, const_cast<float*>(src));
+  memory src_memory(const void* src) {
+    memory u(src_user_, engine_, const_cast<void*>(src));
     if (!src_working_) return u;
     src_reorder_->execute(stream_, u, *src_working_);
     return *src_working_;
@@ -95,7 +105,9 @@ class InferBase : public InferOp {
   memory::desc src_user_;
   std::optional<memory> src_working_;
   std::optional<dnnl::reorder> src_reorder_;
-  std::vector<float> out_scales_;  ///< int8: input scale x weight scale per output channel
+  std::vector<float> out_scales_;  ///< int8: input scale x weight scale (/ dst scale) per output channel
+  std::vector<float> wscales_;
+  float bias_div_ = 1.0f;
   std::vector<float> bias_;
 };
 
@@ -108,20 +120,20 @@ class InferConv final : public InferBase {
                          : memory::dims{s.oc, s.ic, s.kh, s.kw},
         b_dims{s.oc}, strides{s.stride, s.stride}, pad_l{s.pad_top, s.pad_left}, pad_r{s.pad_bottom, s.pad_right};
     const dt src_type = !s.int8 ? dt::f32 : (s.quant.is_unsigned ? dt::u8 : dt::s8);
+    const dt dst_type = !s.dst_int8.on ? dt::f32 : (s.dst_int8.quant.is_unsigned ? dt::u8 : dt::s8);
     const dt w_type = s.int8 ? dt::s8 : dt::f32;
-    if (s.int8) {
-      for (int64_t c = 0; c < s.oc; ++c) out_scales_.push_back(s.quant.scale * w.scales[c]);
-    }
-    const dnnl::primitive_attr attr = make_attr(s.act, s.int8 ? &out_scales_ : nullptr);
+    if (s.int8) set_out_scales(w.scales, s.oc, s.dst_int8);
+    const dnnl::primitive_attr attr =
+        make_attr(s.act, s.int8 ? &out_scales_ : nullptr, s.dst_int8.on ? s.dst_int8.quant.scale : 1.0f);
     // NHWC activations; the weights in whatever layout the kernel prefers.
-    const memory::desc src_md(src_dims, src_type, tag::nhwc), dst_md(dst_dims, dt::f32, tag::nhwc),
+    const memory::desc src_md(src_dims, src_type, tag::nhwc), dst_md(dst_dims, dst_type, tag::nhwc),
         w_md(w_dims, w_type, tag::any), b_md(b_dims, dt::f32, tag::x);
     pd_ = dnnl::convolution_forward::primitive_desc(
         dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
                                         w_md, b_md, dst_md, strides, pad_l, pad_r),
         attr, engine_);
     conv_ = dnnl::convolution_forward(pd_);
-    prepare_src(memory::desc(src_dims, dt::f32, tag::nhwc), pd_.src_desc());
+    prepare_src(memory::desc(src_dims, s.src_int8 ? src_type : dt::f32, tag::nhwc), pd_.src_desc());
     const memory::desc w_user(w_dims, w_type, grouped ? tag::goihw : tag::oihw);
     weights_ = prepare_weights(w_user, pd_.weights_desc(), s.int8 ? static_cast<const void*>(w.s8) : w.f32);
     set_bias(w.bias, s.oc);
@@ -129,7 +141,7 @@ class InferConv final : public InferBase {
     dst_md_ = pd_.dst_desc();
   }
 
-  void run(const float* src, float* dst) override {
+  void run(const void* src, void* dst) override {
     conv_.execute(stream_, {{DNNL_ARG_SRC, src_memory(src)},
                             {DNNL_ARG_WEIGHTS, weights_},
                             {DNNL_ARG_BIAS, bias_mem_},
@@ -149,18 +161,18 @@ class InferDense final : public InferBase {
  public:
   InferDense(const InferDenseSpec& s, const InferWeights& w, int threads) : InferBase(threads, s.int8, s.quant) {
     const dt src_type = !s.int8 ? dt::f32 : (s.quant.is_unsigned ? dt::u8 : dt::s8);
+    const dt dst_type = !s.dst_int8.on ? dt::f32 : (s.dst_int8.quant.is_unsigned ? dt::u8 : dt::s8);
     const dt w_type = s.int8 ? dt::s8 : dt::f32;
-    if (s.int8) {
-      for (int64_t c = 0; c < s.out; ++c) out_scales_.push_back(s.quant.scale * w.scales[c]);
-    }
-    const dnnl::primitive_attr attr = make_attr(s.act, s.int8 ? &out_scales_ : nullptr);
-    const memory::desc src_md({s.n, s.in}, src_type, tag::nc), dst_md({s.n, s.out}, dt::f32, tag::nc),
+    if (s.int8) set_out_scales(w.scales, s.out, s.dst_int8);
+    const dnnl::primitive_attr attr =
+        make_attr(s.act, s.int8 ? &out_scales_ : nullptr, s.dst_int8.on ? s.dst_int8.quant.scale : 1.0f);
+    const memory::desc src_md({s.n, s.in}, src_type, tag::nc), dst_md({s.n, s.out}, dst_type, tag::nc),
         w_md({s.out, s.in}, w_type, tag::any), b_md({s.out}, dt::f32, tag::x);
     pd_ = dnnl::inner_product_forward::primitive_desc(
         dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, src_md, w_md, b_md, dst_md), attr,
         engine_);
     ip_ = dnnl::inner_product_forward(pd_);
-    prepare_src(memory::desc({s.n, s.in}, dt::f32, tag::nc), pd_.src_desc());
+    prepare_src(memory::desc({s.n, s.in}, s.src_int8 ? src_type : dt::f32, tag::nc), pd_.src_desc());
     weights_ = prepare_weights(memory::desc({s.out, s.in}, w_type, tag::oi), pd_.weights_desc(),
                                s.int8 ? static_cast<const void*>(w.s8) : w.f32);
     set_bias(w.bias, s.out);
@@ -168,7 +180,7 @@ class InferDense final : public InferBase {
     dst_md_ = pd_.dst_desc();
   }
 
-  void run(const float* src, float* dst) override {
+  void run(const void* src, void* dst) override {
     ip_.execute(stream_, {{DNNL_ARG_SRC, src_memory(src)},
                           {DNNL_ARG_WEIGHTS, weights_},
                           {DNNL_ARG_BIAS, bias_mem_},

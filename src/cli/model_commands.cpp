@@ -18,8 +18,9 @@ int run_summary(const Args& args) {
   }
   details +=
       "  mlp:W1-W2-W3  input 50x1x1  the thesis's MLP regressors (1-3 hidden layers, 1 output)\n"
-      "  mobilenetv2:ALPHA[:K]  input 3x96x96  Keras's MobileNetV2 (include_top=False) + the Edge Impulse\n"
-      "                seed's head (dense 8 per position, dropout 0.1, dense K; K = 3)\n\n"
+      "  mobilenetv2:ALPHA[:K][:mMOM]  input 3x96x96  Keras's MobileNetV2 (include_top=False) + the Edge\n"
+      "                Impulse seed's head (dense 8 per position, dropout 0.1, dense K; K = 3); batch-norm\n"
+      "                momentum MOM (Keras: 0.999)\n\n"
       "Model strings: conv:FxK[:sS][:same][:gG][:nobias] dwconv:K[:sS][:same][:nobias] maxpool:K[:sS]\n"
       "  dense:N relu relu6 dropout:P flatten bn[:eEPS][:mMOM] gap zeropad:P|T:B:L:R add:NAME\n"
       "  (LAYER@NAME names a layer's output for a later add:NAME; the input is named 'input')\n"

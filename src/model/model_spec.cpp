@@ -380,13 +380,16 @@ int64_t make_divisible(double v) {
 }
 }  // namespace
 
-std::string mobilenetv2_text(double alpha, int64_t classes, int64_t input_hw) {
+std::string mobilenetv2_text(double alpha, int64_t classes, int64_t input_hw, double bn_momentum) {
   HPCNN_CHECK(alpha > 0.0 && alpha <= 4.0, "model: mobilenetv2 width multiplier ", alpha, " must be in (0, 4]");
   HPCNN_CHECK(classes >= 1, "model: mobilenetv2 needs at least one class");
   HPCNN_CHECK(input_hw >= 32, "model: mobilenetv2 needs an input of at least 32 x 32, not ", input_hw);
+  HPCNN_CHECK(bn_momentum >= 0.0 && bn_momentum < 1.0, "model: mobilenetv2 batch-norm momentum ", bn_momentum,
+              " must be in [0, 1)");
+  const std::string bn = bn_momentum == 0.99 ? std::string("bn") : cat("bn:m", bn_momentum);
   std::ostringstream t;
   // Stem: Conv1 (3 x 3, stride 2, same, no bias), bn_Conv1, Conv1_relu.
-  t << "conv:" << make_divisible(32.0 * alpha) << "x3:s2:same:nobias bn:m0.999 relu6@stem";
+  t << "conv:" << make_divisible(32.0 * alpha) << "x3:s2:same:nobias " << bn << " relu6@stem";
   int64_t size = (input_hw + 1) / 2, channels = make_divisible(32.0 * alpha);
   std::string prev = "stem";
   struct Stage {
@@ -401,7 +404,7 @@ std::string mobilenetv2_text(double alpha, int64_t classes, int64_t input_hw) {
       const int64_t out = make_divisible(std::floor(static_cast<double>(stage.filters) * alpha));
       // _inverted_res_block: expand (1 x 1) unless block 0, depthwise 3 x 3,
       // project (1 x 1); each conv without bias and followed by batch norm.
-      if (block > 0) t << " conv:" << stage.expansion * channels << "x1:nobias bn:m0.999 relu6";
+      if (block > 0) t << " conv:" << stage.expansion * channels << "x1:nobias " << bn << " relu6";
       if (stride == 2) {
         // ZeroPadding2D(correct_pad(x, 3)): ((0, 1), (0, 1)) on even sizes, ((1, 1), (1, 1)) on odd.
         const int64_t before = size % 2 == 0 ? 0 : 1;
@@ -410,7 +413,7 @@ std::string mobilenetv2_text(double alpha, int64_t classes, int64_t input_hw) {
       } else {
         t << " dwconv:3:same:nobias";
       }
-      t << " bn:m0.999 relu6 conv:" << out << "x1:nobias bn:m0.999";
+      t << " " << bn << " relu6 conv:" << out << "x1:nobias " << bn;
       const std::string name = cat("b", block);
       if (channels == out && stride == 1) t << " add:" << prev;
       t << "@" << name;
@@ -420,22 +423,27 @@ std::string mobilenetv2_text(double alpha, int64_t classes, int64_t input_hw) {
   }
   // Conv_1 (1280 channels unless alpha > 1), Conv_1_bn, out_relu: the
   // backbone's end; then the seed's head.
-  t << " conv:" << (alpha > 1.0 ? make_divisible(1280.0 * alpha) : 1280) << "x1:nobias bn:m0.999 relu6@backbone";
+  t << " conv:" << (alpha > 1.0 ? make_divisible(1280.0 * alpha) : 1280) << "x1:nobias " << bn << " relu6@backbone";
   t << " conv:8x1 relu dropout:0.1 flatten dense:" << classes;
   return t.str();
 }
 
 ModelSpec make_model(const std::string& name_or_text, const Shape* input) {
   if (name_or_text.rfind("mobilenetv2:", 0) == 0) {
-    // mobilenetv2:ALPHA[:CLASSES], input 3 x 96 x 96 unless --input says otherwise.
-    const auto parts = split(name_or_text.substr(12), ':');
+    // mobilenetv2:ALPHA[:CLASSES][:mMOMENTUM], input 3 x 96 x 96 unless --input says otherwise.
+    auto parts = split(name_or_text.substr(12), ':');
+    double momentum = 0.999;  // Keras's MobileNetV2
+    if (parts.size() >= 2 && parts.back().size() > 1 && parts.back()[0] == 'm') {
+      momentum = real_in(parts.back().substr(1), 0.0, 0.999999, "the batch-norm momentum", name_or_text);
+      parts.pop_back();
+    }
     HPCNN_CHECK(parts.size() == 1 || parts.size() == 2, "model: '", name_or_text,
-                "' should be mobilenetv2:ALPHA or mobilenetv2:ALPHA:CLASSES, e.g. mobilenetv2:0.35:3");
+                "' should be mobilenetv2:ALPHA[:CLASSES][:mMOMENTUM], e.g. mobilenetv2:0.35:3");
     const double alpha = real_in(parts[0], 0.05, 4.0, "the width multiplier", name_or_text);
     const int64_t classes = parts.size() == 2 ? positive(parts[1], name_or_text) : 3;
     const Shape in = input != nullptr ? *input : Shape{3, 96, 96};
     HPCNN_CHECK(in.h == in.w, "model: mobilenetv2 takes square inputs, not ", in.str());
-    return resolve(name_or_text, mobilenetv2_text(alpha, classes, in.h), in);
+    return resolve(name_or_text, mobilenetv2_text(alpha, classes, in.h, momentum), in);
   }
   for (const Preset& p : presets()) {
     if (name_or_text == p.name) return resolve(p.name, p.text, input ? *input : p.input);

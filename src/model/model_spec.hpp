@@ -127,10 +127,12 @@ ModelSpec resolve(const std::string& name, const std::string& text, Shape input)
 /// counts rounded as Keras's _make_divisible; stride-2 depthwise convs after
 /// a ZeroPadding2D, as Keras places it), then the Edge Impulse seed's head:
 /// Dense 8 + ReLU applied at every position of the final map (a 1 x 1 conv),
-/// dropout 0.1, flatten, dense `classes`. Input (3, H, W).
-std::string mobilenetv2_text(double alpha, int64_t classes, int64_t input_hw);
+/// dropout 0.1, flatten, dense `classes`. Input (3, H, W). Batch norms use
+/// `bn_momentum` (Keras's MobileNetV2: 0.999; 0.99 lets running statistics
+/// settle within a few hundred steps when training from scratch).
+std::string mobilenetv2_text(double alpha, int64_t classes, int64_t input_hw, double bn_momentum = 0.999);
 
-/// A preset by name ("keras-cnn", "mlp:3200-1600-832", "mobilenetv2:0.35[:K]", ...) or a model string.
+/// A preset by name ("keras-cnn", "mlp:3200-1600-832", "mobilenetv2:0.35[:K][:mMOM]", ...) or a model string.
 /// `input` overrides the preset's default input shape when non-null.
 ModelSpec make_model(const std::string& name_or_text, const Shape* input = nullptr);
 

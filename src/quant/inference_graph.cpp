@@ -269,7 +269,8 @@ void quantize(Graph& g, const Calibration& cal) {
 
 struct Engine::Plan {
   int64_t n = 0;
-  std::vector<std::vector<float>> tensors;
+  std::vector<std::vector<float>> tensors;             // FP32, or u8/s8 in the first bytes (int8_tensor)
+  std::vector<bool> int8_tensor;                       // written quantised by an int8 op for int8 readers
   std::vector<std::unique_ptr<kernels::InferOp>> ops;  // per op (conv / dense only)
 };
 
@@ -284,8 +285,34 @@ Engine::Plan& Engine::plan_for(int64_t n) {
   plan->tensors.resize(static_cast<size_t>(graph_.num_tensors));
   plan->tensors[0].resize(static_cast<size_t>(n * graph_.input.size()));
   plan->ops.resize(graph_.ops.size());
+  // An int8 op hands its output to its readers quantised when they all are
+  // int8 ops (with the same input scale: they read the same tensor, so
+  // calibration gave them the same one); otherwise in FP32.
+  std::vector<std::vector<size_t>> readers(static_cast<size_t>(graph_.num_tensors));
+  for (size_t k = 0; k < graph_.ops.size(); ++k) {
+    readers[static_cast<size_t>(graph_.ops[k].src)].push_back(k);
+    if (graph_.ops[k].src2 >= 0) readers[static_cast<size_t>(graph_.ops[k].src2)].push_back(k);
+  }
+  plan->int8_tensor.assign(static_cast<size_t>(graph_.num_tensors), false);
+  std::vector<kernels::Int8Tensor> dst_int8(graph_.ops.size());
+  for (size_t k = 0; k < graph_.ops.size() && graph_.int8 && observe_ == nullptr; ++k) {
+    const Op& op = graph_.ops[k];
+    const auto& r = readers[static_cast<size_t>(op.dst)];
+    if (!has_weights(op.kind) || op.dst == graph_.output || r.empty()) continue;
+    bool all = true;
+    for (size_t j : r) {
+      const Op& reader = graph_.ops[j];
+      all = all && has_weights(reader.kind) && reader.src == op.dst &&
+            reader.quant.scale == graph_.ops[r[0]].quant.scale &&
+            reader.quant.is_unsigned == graph_.ops[r[0]].quant.is_unsigned;
+    }
+    if (!all) continue;
+    dst_int8[k] = {true, graph_.ops[r[0]].quant};
+    plan->int8_tensor[static_cast<size_t>(op.dst)] = true;
+  }
   for (size_t k = 0; k < graph_.ops.size(); ++k) {
     const Op& op = graph_.ops[k];
+    const bool src_int8 = plan->int8_tensor[static_cast<size_t>(op.src)];
     plan->tensors[static_cast<size_t>(op.dst)].resize(static_cast<size_t>(n * op.out.size()));
     const kernels::InferWeights w{op.weights.empty() ? nullptr : op.weights.data(),
                                   op.qweights.empty() ? nullptr : op.qweights.data(),
@@ -293,10 +320,10 @@ Engine::Plan& Engine::plan_for(int64_t n) {
     if (op.kind == OpKind::kConv) {
       kernels::InferConvSpec s{n,         op.in.c,   op.in.h,     op.in.w,     op.out.c,      op.kernel,    op.kernel,
                                op.stride, op.groups, op.pad_top,  op.pad_left, op.pad_bottom, op.pad_right, op.out.h,
-                               op.out.w,  op.act,    graph_.int8, op.quant};
+                               op.out.w,  op.act,    graph_.int8, op.quant,    src_int8,      dst_int8[k]};
       plan->ops[k] = kernels::make_infer_conv(s, w, threads_);
     } else if (op.kind == OpKind::kDense) {
-      kernels::InferDenseSpec s{n, op.in.size(), op.out.size(), op.act, graph_.int8, op.quant};
+      kernels::InferDenseSpec s{n, op.in.size(), op.out.size(), op.act, graph_.int8, op.quant, src_int8, dst_int8[k]};
       plan->ops[k] = kernels::make_infer_dense(s, w, threads_);
     }
   }

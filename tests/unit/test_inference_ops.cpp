@@ -73,8 +73,8 @@ TEST_CASE("Inference conv (fp32 and int8, NHWC, fused activation) equals the ref
     const auto w = random_vector(g.oc * (g.ic / g.groups) * g.kh * g.kw, 8);
     const auto bias = random_vector(g.oc, 9);
     const int64_t out_count = g.n * g.oc * g.oh * g.ow;
-    InferConvSpec s{g.n,       g.ic,       g.ih,         g.iw,        g.oc, g.kh, g.kw,  g.stride, g.groups,
-                    g.pad_top, g.pad_left, g.pad_bottom, g.pad_right, g.oh, g.ow, c.act, false,    {}};
+    InferConvSpec s{g.n,        g.ic,         g.ih,        g.iw, g.oc, g.kh,  g.kw,  g.stride, g.groups, g.pad_top,
+                    g.pad_left, g.pad_bottom, g.pad_right, g.oh, g.ow, c.act, false, {},       false,    {}};
     for (const bool int8 : {false, true}) {
       INFO((int8 ? "int8" : "fp32"));
       std::vector<float> x = src, wr = w;
@@ -102,6 +102,30 @@ TEST_CASE("Inference conv (fp32 and int8, NHWC, fused activation) equals the ref
       }
       INFO("worst " << worst << " scale " << scale);
       CHECK(worst <= 2e-5 * scale * (int8 ? 10 : 1));
+      if (!int8) continue;
+      // The same op reading its input already quantised (as its producer
+      // wrote it), and writing its output quantised for the next int8 op:
+      // within half a step of the output's scale.
+      InferConvSpec chained = s;
+      chained.src_int8 = true;
+      const bool out_unsigned = c.act != Activation::kNone;
+      chained.dst_int8 = {true, {static_cast<float>(scale) / (out_unsigned ? 255.0f : 127.0f), out_unsigned}};
+      std::vector<int8_t> q_in(in_nhwc.size());
+      std::vector<uint8_t> q_out(got.size());
+      for (size_t i = 0; i < in_nhwc.size(); ++i) {
+        const long v = std::lround(in_nhwc[i] / s.quant.scale);
+        q_in[i] = c.is_unsigned ? static_cast<int8_t>(static_cast<uint8_t>(std::clamp(v, 0L, 255L)))
+                                : static_cast<int8_t>(std::clamp(v, -128L, 127L));
+      }
+      make_infer_conv(chained, {w.data(), q.data(), scales.data(), bias.data()}, 2)->run(q_in.data(), q_out.data());
+      double worst_q = 0;
+      for (size_t i = 0; i < got.size(); ++i) {
+        const float step = chained.dst_int8.quant.scale;
+        const float v = out_unsigned ? step * q_out[i] : step * static_cast<int8_t>(q_out[i]);
+        worst_q = std::max(worst_q, std::abs(static_cast<double>(v) - want_nhwc[i]) / step);
+      }
+      INFO("int8 in and out: worst error " << worst_q << " steps");
+      CHECK(worst_q <= 0.51 + 1e-3 * scale / chained.dst_int8.quant.scale);
     }
   }
 }
@@ -112,7 +136,7 @@ TEST_CASE("Inference dense (fp32 and int8) equals the reference", "[kernels][one
     const DenseGeometry g{5, 72, 3};
     auto src = random_vector(g.n * g.in, 1, 0.0f, 4.0f);
     const auto w = random_vector(g.out * g.in, 2), bias = random_vector(g.out, 3);
-    InferDenseSpec s{g.n, g.in, g.out, Activation::kNone, int8, {4.0f / 255.0f, true}};
+    InferDenseSpec s{g.n, g.in, g.out, Activation::kNone, int8, {4.0f / 255.0f, true}, false, {}};
     std::vector<float> x = src, wr = w, scales;
     std::vector<int8_t> q;
     if (int8) {

@@ -101,6 +101,11 @@ TEST_CASE("mobilenetv2:0.35 matches Keras's MobileNetV2 layer by layer", "[model
   CHECK(m.layers[m.layer_index("backbone")].output == Shape{1280, 3, 3});
   CHECK(m.output() == Shape{3, 1, 1});
   CHECK(make_model("mobilenetv2:0.35:10").output() == Shape{10, 1, 1});
+  // Another batch-norm momentum changes no count.
+  const ModelSpec m99 = make_model("mobilenetv2:0.35:3:m0.99");
+  CHECK(m99.total_params() == 420675);
+  CHECK(m99.layers[1].spec.momentum == 0.99);
+  CHECK(m.layers[1].spec.momentum == 0.999);
   // Keras's counts for alpha 1.0: 2,257,984 in the backbone.
   const ModelSpec full = make_model("mobilenetv2:1.0");
   CHECK(full.total_params() - full.layers.back().params() - full.layers[full.layers.size() - 5].params() == 2257984);
@@ -147,7 +152,8 @@ TEST_CASE("Bad DAG models: unknown names, mismatched adds, bad options", "[model
   CHECK_THROWS_WITH(make_model("zeropad:1:2", &in), Catch::Contains("one padding or four"));
   CHECK_THROWS_WITH(make_model("maxpool:2:nobias", &in), Catch::Contains("unknown option 'nobias'"));
   CHECK_THROWS_WITH(make_model("mobilenetv2:0"), Catch::Contains("width multiplier"));
-  CHECK_THROWS_WITH(make_model("mobilenetv2:0.35:3:1"), Catch::Contains("mobilenetv2:ALPHA:CLASSES"));
+  CHECK_THROWS_WITH(make_model("mobilenetv2:0.35:3:1"), Catch::Contains("mobilenetv2:ALPHA[:CLASSES][:mMOMENTUM]"));
+  CHECK_THROWS_WITH(make_model("mobilenetv2:0.35:3:m1.5"), Catch::Contains("batch-norm momentum"));
   const Shape rect{3, 96, 64};
   CHECK_THROWS_WITH(make_model("mobilenetv2:0.35", &rect), Catch::Contains("square"));
 }
