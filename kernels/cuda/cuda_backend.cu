@@ -153,6 +153,99 @@ __global__ void crop_kernel(const float* padded, float* dst, int64_t planes, int
   dst[i] = padded[(plane * ph + y + top) * pw + x + left];
 }
 
+// ---- the MobileNet layers (kernels/host_layers.cpp, the same arithmetic) ----------
+
+__global__ void relu6_kernel(const float* src, float* dst, int64_t n) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) dst[i] = maths::relu6(src[i]);
+}
+__global__ void relu6_grad_kernel(const float* y, const float* dy, float* dx, int64_t n) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) dx[i] = maths::relu6_grad(y[i], dy[i]);
+}
+__global__ void add_kernel(const float* a, const float* b, float* dst, int64_t n) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < n) dst[i] = a[i] + b[i];
+}
+/// One thread per plane, summing in index order in double.
+__global__ void gap_kernel(const float* src, float* dst, int64_t planes, int64_t size) {
+  const int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (p >= planes) return;
+  double sum = 0.0;
+  for (int64_t i = 0; i < size; ++i) sum += src[p * size + i];
+  dst[p] = static_cast<float>(sum / static_cast<double>(size));
+}
+__global__ void gap_grad_kernel(const float* dy, float* dx, int64_t planes, int64_t size) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i < planes * size) dx[i] = static_cast<float>(static_cast<double>(dy[i / size]) / static_cast<double>(size));
+}
+/// Batch statistics: one thread per channel, two passes in index order, in
+/// double; moves the running statistics (NormGeometry::momentum).
+__global__ void bn_stats_kernel(const float* src, NormGeometry g, float* mean_out, float* inv_std_out,
+                                float* running_mean, float* running_var) {
+  const int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (c >= g.c) return;
+  const int64_t hw = g.h * g.w, m = g.n * hw;
+  double sum = 0.0;
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t i = 0; i < hw; ++i) sum += src[(n * g.c + c) * hw + i];
+  const double mean = sum / static_cast<double>(m);
+  double sq = 0.0;
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t i = 0; i < hw; ++i) {
+      const double d = src[(n * g.c + c) * hw + i] - mean;
+      sq += d * d;
+    }
+  const double var = sq / static_cast<double>(m);
+  const auto mean_f = static_cast<float>(mean);
+  mean_out[c] = mean_f;
+  inv_std_out[c] = static_cast<float>(1.0 / sqrt(var + static_cast<double>(g.epsilon)));
+  running_mean[c] = g.momentum * running_mean[c] + (1.0f - g.momentum) * mean_f;
+  running_var[c] = g.momentum * running_var[c] + (1.0f - g.momentum) * static_cast<float>(var);
+}
+/// The running statistics as (mean, 1 / std) per channel, for inference.
+__global__ void bn_running_kernel(NormGeometry g, const float* running_mean, const float* running_var, float* mean_out,
+                                  float* inv_std_out) {
+  const int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (c >= g.c) return;
+  mean_out[c] = running_mean[c];
+  inv_std_out[c] = static_cast<float>(1.0 / sqrt(static_cast<double>(running_var[c]) + g.epsilon));
+}
+__global__ void bn_normalize_kernel(const float* src, float* dst, NormGeometry g, const float* mean,
+                                    const float* inv_std, const float* gamma, const float* beta) {
+  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (i >= g.n * g.c * g.h * g.w) return;
+  const int64_t c = (i / (g.h * g.w)) % g.c;
+  const float scale = gamma[c] * inv_std[c];
+  dst[i] = (src[i] - mean[c]) * scale + beta[c];
+}
+/// One thread per channel, as the host's loop (diff_src may be null).
+__global__ void bn_backward_kernel(const float* src, const float* dy, const float* gamma, NormGeometry g,
+                                   const float* mean_in, const float* inv_std_in, float* dx, float* dgamma,
+                                   float* dbeta) {
+  const int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
+  if (c >= g.c) return;
+  const int64_t hw = g.h * g.w, m = g.n * hw;
+  const float mean = mean_in[c], inv_std = inv_std_in[c];
+  double db = 0.0, dg = 0.0;
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t i = 0; i < hw; ++i) {
+      const int64_t at = (n * g.c + c) * hw + i;
+      db += dy[at];
+      dg += static_cast<double>(dy[at]) * ((src[at] - mean) * inv_std);
+    }
+  dbeta[c] = static_cast<float>(db);
+  dgamma[c] = static_cast<float>(dg);
+  if (dx == nullptr) return;
+  const double k = static_cast<double>(gamma[c]) * inv_std / static_cast<double>(m);
+  for (int64_t n = 0; n < g.n; ++n)
+    for (int64_t i = 0; i < hw; ++i) {
+      const int64_t at = (n * g.c + c) * hw + i;
+      const double xhat = (src[at] - mean) * inv_std;
+      dx[at] = static_cast<float>(k * (static_cast<double>(m) * dy[at] - db - xhat * dg));
+    }
+}
+
 // ---- max pooling ------------------------------------------------------------------
 
 __global__ void pool_forward_kernel(const float* src, float* dst, int64_t* argmax, PoolGeometry g) {
@@ -355,6 +448,47 @@ class CudaConv final : public ConvOp {
   Scratch padded_, padded_diff_;  ///< explicitly padded src and its gradient
 };
 
+class CudaBatchNorm final : public BatchNormOp {
+ public:
+  CudaBatchNorm(cudaStream_t stream, const NormGeometry& g)
+      : stream_(stream), g_(g), stats_(static_cast<size_t>(2 * g.c) * sizeof(float), stream) {}
+  void forward_training(const float* src, const float* gamma, const float* beta, float* running_mean,
+                        float* running_var, float* dst) override {
+    bn_stats_kernel<<<blocks_for(g_.c), kThreads, 0, stream_>>>(src, g_, mean(), inv_std(), running_mean, running_var);
+    normalize(src, gamma, beta, dst);
+  }
+  void forward_inference(const float* src, const float* gamma, const float* beta, const float* running_mean,
+                         const float* running_var, float* dst) override {
+    // Uses its own copy of the statistics: the batch's (for backward) stay put.
+    if (running_.bytes() == 0) running_ = Scratch(static_cast<size_t>(2 * g_.c) * sizeof(float), stream_);
+    float* m = running_.as<float>();
+    bn_running_kernel<<<blocks_for(g_.c), kThreads, 0, stream_>>>(g_, running_mean, running_var, m, m + g_.c);
+    HPCNN_CUDA(cudaGetLastError());
+    bn_normalize_kernel<<<blocks_for(count()), kThreads, 0, stream_>>>(src, dst, g_, m, m + g_.c, gamma, beta);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  void backward(const float* src, const float* diff_dst, const float* gamma, float* diff_src, float* diff_gamma,
+                float* diff_beta) override {
+    bn_backward_kernel<<<blocks_for(g_.c), kThreads, 0, stream_>>>(src, diff_dst, gamma, g_, mean(), inv_std(),
+                                                                   diff_src, diff_gamma, diff_beta);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+
+ private:
+  int64_t count() const { return g_.n * g_.c * g_.h * g_.w; }
+  float* mean() const { return stats_.as<float>(); }
+  float* inv_std() const { return stats_.as<float>() + g_.c; }
+  void normalize(const float* src, const float* gamma, const float* beta, float* dst) {
+    HPCNN_CUDA(cudaGetLastError());
+    bn_normalize_kernel<<<blocks_for(count()), kThreads, 0, stream_>>>(src, dst, g_, mean(), inv_std(), gamma, beta);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  cudaStream_t stream_;
+  NormGeometry g_;
+  Scratch stats_;    ///< the last training batch's mean and 1 / std per channel
+  Scratch running_;  ///< inference: the running statistics as mean and 1 / std
+};
+
 class CudaPool final : public PoolOp {
  public:
   CudaPool(cudaStream_t stream, const PoolGeometry& g)
@@ -521,6 +655,45 @@ class CudaBackend final : public Backend {
   void multiply(const float* a, const float* b, float* dst, int64_t count) override {
     if (count <= 0) return;
     multiply_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(a, b, dst, count);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  std::unique_ptr<BatchNormOp> make_batch_norm(const NormGeometry& g) override {
+    return std::make_unique<CudaBatchNorm>(stream_, g);
+  }
+  void relu6_forward(const float* src, float* dst, int64_t count) override {
+    if (count <= 0) return;
+    relu6_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(src, dst, count);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  void relu6_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) override {
+    if (count <= 0) return;
+    relu6_grad_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(dst, diff_dst, diff_src, count);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  void add(const float* a, const float* b, float* dst, int64_t count) override {
+    if (count <= 0) return;
+    add_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(a, b, dst, count);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  void global_avg_pool_forward(const float* src, float* dst, int64_t planes, int64_t plane_size) override {
+    gap_kernel<<<blocks_for(planes), kThreads, 0, stream_>>>(src, dst, planes, plane_size);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  void global_avg_pool_backward(const float* diff_dst, float* diff_src, int64_t planes, int64_t plane_size) override {
+    gap_grad_kernel<<<blocks_for(planes * plane_size), kThreads, 0, stream_>>>(diff_dst, diff_src, planes, plane_size);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  void zero_pad_forward(const float* src, float* dst, int64_t planes, int64_t h, int64_t w, int64_t top, int64_t bottom,
+                        int64_t left, int64_t right) override {
+    const int64_t ph = top + h + bottom, pw = left + w + right;
+    pad_kernel<<<blocks_for(planes * ph * pw), kThreads, 0, stream_>>>(src, dst, planes, h, w, top, left, ph, pw);
+    HPCNN_CUDA(cudaGetLastError());
+  }
+  void zero_pad_backward(const float* diff_dst, float* diff_src, int64_t planes, int64_t h, int64_t w, int64_t top,
+                         int64_t bottom, int64_t left, int64_t right) override {
+    const int64_t ph = top + h + bottom, pw = left + w + right;
+    crop_kernel<<<blocks_for(planes * h * w), kThreads, 0, stream_>>>(diff_dst, diff_src, planes, h, w, top, left, ph,
+                                                                      pw);
     HPCNN_CUDA(cudaGetLastError());
   }
   void dropout_forward(const float* src, float* dst, int64_t n, int64_t per_sample, const int64_t* host_sample_indices,

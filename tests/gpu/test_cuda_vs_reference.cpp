@@ -174,3 +174,65 @@ TEST_CASE("cuda: element-wise ops, dropout, losses and optimizers equal the refe
   CHECK(loss[1].correct == loss[0].correct);
   CHECK(p.gpu->transfers().host_to_device_bytes > 0);
 }
+
+TEST_CASE("cuda: the MobileNet layers equal the reference: depthwise and bias-free convs to 1e-5, the rest bitwise",
+          "[gpu]") {
+  Pair p;
+  // Depthwise 3 x 3 stride 2 after Keras's padding, and a bias-free 1 x 1 conv.
+  for (const bool depthwise : {true, false}) {
+    ConvGeometry g = depthwise ? test::conv_geometry(3, 24, 13, 13, 24, 3, 2, false)
+                               : test::conv_geometry(3, 24, 7, 7, 48, 1, 1, false);
+    g.groups = depthwise ? 24 : 1;
+    g.bias = false;
+    const auto src = random_vector(g.n * g.ic * g.ih * g.iw, 61),
+               w = random_vector(g.oc * (g.ic / g.groups) * g.kh * g.kw, 62),
+               dd = random_vector(g.n * g.oc * g.oh * g.ow, 63);
+    std::vector<std::vector<float>> out[2];
+    int side = 0;
+    for (Backend* be : {p.ref.get(), p.gpu.get()}) {
+      DeviceVector s(*be, src), wt(*be, w), d(*be, dd), dst(*be, static_cast<int64_t>(dd.size())),
+          ds(*be, static_cast<int64_t>(src.size())), dw(*be, static_cast<int64_t>(w.size()));
+      auto op = be->make_conv(g);
+      op->forward(s.get(), wt.get(), nullptr, dst.get());
+      op->backward_weights(s.get(), d.get(), dw.get(), nullptr);
+      op->backward_data(d.get(), wt.get(), ds.get());
+      out[side++] = {dst.host(), ds.host(), dw.host()};
+    }
+    CHECK(worst_relative(depthwise ? "dwconv forward" : "conv 1x1 nobias forward", out[1][0], out[0][0]) <= 1e-5);
+    CHECK(worst_relative("conv backward data", out[1][1], out[0][1]) <= 1e-5);
+    CHECK(worst_relative("conv backward weights", out[1][2], out[0][2]) <= 1e-5);
+  }
+  const NormGeometry g{5, 12, 9, 7, 1e-3f, 0.99f};
+  const int64_t count = g.n * g.c * g.h * g.w, planes = g.n * g.c;
+  const auto x = random_vector(count, 71, -8.0f, 8.0f), dy = random_vector(count, 72),
+             gamma = random_vector(g.c, 73, 0.5f, 1.5f), beta = random_vector(g.c, 74);
+  std::vector<float> rm(static_cast<size_t>(g.c), 0.1f), rv(static_cast<size_t>(g.c), 0.9f);
+  std::vector<std::vector<float>> out[2];
+  int side = 0;
+  for (Backend* be : {p.ref.get(), p.gpu.get()}) {
+    DeviceVector a(*be, x), d(*be, dy), ga(*be, gamma), bt(*be, beta), mean(*be, rm), var(*be, rv), y(*be, count),
+        yi(*be, count), dx(*be, count), dg(*be, g.c), db(*be, g.c), r6(*be, count), r6g(*be, count), sum(*be, count),
+        gp(*be, planes), gpg(*be, count), pad(*be, planes * (g.h + 1) * (g.w + 1)), crop(*be, count);
+    auto bn = be->make_batch_norm(g);
+    bn->forward_training(a.get(), ga.get(), bt.get(), mean.get(), var.get(), y.get());
+    bn->backward(a.get(), d.get(), ga.get(), dx.get(), dg.get(), db.get());
+    bn->forward_inference(a.get(), ga.get(), bt.get(), mean.get(), var.get(), yi.get());
+    be->relu6_forward(a.get(), r6.get(), count);
+    be->relu6_backward(r6.get(), d.get(), r6g.get(), count);
+    be->add(a.get(), d.get(), sum.get(), count);
+    be->global_avg_pool_forward(a.get(), gp.get(), planes, g.h * g.w);
+    be->global_avg_pool_backward(gp.get(), gpg.get(), planes, g.h * g.w);
+    be->zero_pad_forward(a.get(), pad.get(), planes, g.h, g.w, 0, 1, 0, 1);
+    be->zero_pad_backward(pad.get(), crop.get(), planes, g.h, g.w, 0, 1, 0, 1);
+    out[side++] = {y.host(),  mean.host(), var.host(), dx.host(), dg.host(),  db.host(),  yi.host(),
+                   r6.host(), r6g.host(),  sum.host(), gp.host(), gpg.host(), pad.host(), crop.host()};
+  }
+  const char* names[] = {"bn forward",          "bn running mean",
+                         "bn running variance", "bn backward data",
+                         "bn diff gamma",       "bn diff beta",
+                         "bn inference",        "relu6",
+                         "relu6 gradient",      "add",
+                         "global average pool", "global average pool gradient",
+                         "zero padding",        "zero padding gradient"};
+  for (size_t t = 0; t < out[0].size(); ++t) bitwise(names[t], out[1][t], out[0][t]);
+}

@@ -67,7 +67,12 @@ TEST_CASE("Poisoned backend: training, evaluation and checkpoints equal the refe
   };
   for (const Case& c :
        {Case{"conv:4x3:same relu maxpool:2 dropout:0.3 flatten dense:8 relu dense:3", LossKind::kSoftmaxCrossEntropy},
-        Case{"conv:2x3 relu flatten dense:4 relu dense:2", LossKind::kMeanSquaredError}}) {
+        Case{"conv:2x3 relu flatten dense:4 relu dense:2", LossKind::kMeanSquaredError},
+        // The MobileNet layers: batch norm (running statistics in the flat buffer), depthwise and
+        // bias-free convs, ReLU6, a residual add, zero padding, global average pooling.
+        Case{"conv:4x3:same:nobias bn relu6@a dwconv:3:same:nobias bn relu6 add:a zeropad:0:1:0:1 dwconv:3:s2 gap "
+             "dense:3",
+             LossKind::kSoftmaxCrossEntropy}}) {
     INFO(c.model);
     const ModelSpec spec = make_model(c.model, &small);
     auto ref = kernels::make_reference_backend();
