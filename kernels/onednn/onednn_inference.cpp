@@ -111,89 +111,85 @@ class InferBase : public InferOp {
   std::vector<float> bias_;
 };
 
-class InferConv final : public InferBase {
+/// The primitive (a convolution or inner product) once its descriptor is
+/// made: the weights reordered into its layout, the bias, and the run.
+template <typename PrimitiveDesc, typename Primitive>
+class InferPrimitive : public InferBase {
  public:
-  InferConv(const InferConvSpec& s, const InferWeights& w, int threads) : InferBase(threads, s.int8, s.quant) {
+  using InferBase::InferBase;
+  void run(const void* src, void* dst) override {
+    primitive_.execute(stream_, {{DNNL_ARG_SRC, src_memory(src)},
+                                 {DNNL_ARG_WEIGHTS, weights_},
+                                 {DNNL_ARG_BIAS, bias_mem_},
+                                 {DNNL_ARG_DST, memory(pd_.dst_desc(), engine_, dst)}});
+    stream_.wait();
+  }
+  std::string implementation() const override { return pd_.impl_info_str(); }
+
+ protected:
+  /// `pd` made; `w_user` the user's plain weights (FP32 or s8) at `w`;
+  /// `src_user` the tensor run() is given (FP32, or u8/s8 when quantised upstream).
+  void finish(PrimitiveDesc pd, const memory::desc& src_user, const memory::desc& w_user, const InferWeights& w,
+              int64_t outputs) {
+    pd_ = std::move(pd);
+    primitive_ = Primitive(pd_);
+    prepare_src(src_user, pd_.src_desc());
+    weights_ = prepare_weights(w_user, pd_.weights_desc(), int8_ ? static_cast<const void*>(w.s8) : w.f32);
+    set_bias(w.bias, outputs);
+    bias_mem_ = memory(memory::desc({outputs}, dt::f32, tag::x), engine_, bias_.data());
+  }
+
+ private:
+  PrimitiveDesc pd_;
+  Primitive primitive_;
+  memory weights_, bias_mem_;
+};
+
+/// u8 or s8 for a quantised tensor, FP32 otherwise.
+dt act_type(bool quantised, const InputQuant& q) { return !quantised ? dt::f32 : (q.is_unsigned ? dt::u8 : dt::s8); }
+
+class InferConv final : public InferPrimitive<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward> {
+ public:
+  InferConv(const InferConvSpec& s, const InferWeights& w, int threads) : InferPrimitive(threads, s.int8, s.quant) {
     const bool grouped = s.groups > 1;
     const memory::dims src_dims{s.n, s.ic, s.ih, s.iw}, dst_dims{s.n, s.oc, s.oh, s.ow},
         w_dims = grouped ? memory::dims{s.groups, s.oc / s.groups, s.ic / s.groups, s.kh, s.kw}
                          : memory::dims{s.oc, s.ic, s.kh, s.kw},
-        b_dims{s.oc}, strides{s.stride, s.stride}, pad_l{s.pad_top, s.pad_left}, pad_r{s.pad_bottom, s.pad_right};
-    const dt src_type = !s.int8 ? dt::f32 : (s.quant.is_unsigned ? dt::u8 : dt::s8);
-    const dt dst_type = !s.dst_int8.on ? dt::f32 : (s.dst_int8.quant.is_unsigned ? dt::u8 : dt::s8);
-    const dt w_type = s.int8 ? dt::s8 : dt::f32;
+        strides{s.stride, s.stride}, pad_l{s.pad_top, s.pad_left}, pad_r{s.pad_bottom, s.pad_right};
+    const dt src_type = act_type(s.int8, s.quant), w_type = s.int8 ? dt::s8 : dt::f32;
     if (s.int8) set_out_scales(w.scales, s.oc, s.dst_int8);
     const dnnl::primitive_attr attr =
         make_attr(s.act, s.int8 ? &out_scales_ : nullptr, s.dst_int8.on ? s.dst_int8.quant.scale : 1.0f);
     // NHWC activations; the weights in whatever layout the kernel prefers.
-    const memory::desc src_md(src_dims, src_type, tag::nhwc), dst_md(dst_dims, dst_type, tag::nhwc),
-        w_md(w_dims, w_type, tag::any), b_md(b_dims, dt::f32, tag::x);
-    pd_ = dnnl::convolution_forward::primitive_desc(
-        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src_md,
-                                        w_md, b_md, dst_md, strides, pad_l, pad_r),
-        attr, engine_);
-    conv_ = dnnl::convolution_forward(pd_);
-    prepare_src(memory::desc(src_dims, s.src_int8 ? src_type : dt::f32, tag::nhwc), pd_.src_desc());
-    const memory::desc w_user(w_dims, w_type, grouped ? tag::goihw : tag::oihw);
-    weights_ = prepare_weights(w_user, pd_.weights_desc(), s.int8 ? static_cast<const void*>(w.s8) : w.f32);
-    set_bias(w.bias, s.oc);
-    bias_mem_ = memory(b_md, engine_, bias_.data());
-    dst_md_ = pd_.dst_desc();
+    const memory::desc src_md(src_dims, src_type, tag::nhwc),
+        dst_md(dst_dims, act_type(s.dst_int8.on, s.dst_int8.quant), tag::nhwc), w_md(w_dims, w_type, tag::any),
+        b_md({s.oc}, dt::f32, tag::x);
+    finish(dnnl::convolution_forward::primitive_desc(
+               dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                               src_md, w_md, b_md, dst_md, strides, pad_l, pad_r),
+               attr, engine_),
+           memory::desc(src_dims, s.src_int8 ? src_type : dt::f32, tag::nhwc),
+           memory::desc(w_dims, w_type, grouped ? tag::goihw : tag::oihw), w, s.oc);
   }
-
-  void run(const void* src, void* dst) override {
-    conv_.execute(stream_, {{DNNL_ARG_SRC, src_memory(src)},
-                            {DNNL_ARG_WEIGHTS, weights_},
-                            {DNNL_ARG_BIAS, bias_mem_},
-                            {DNNL_ARG_DST, memory(dst_md_, engine_, dst)}});
-    stream_.wait();
-  }
-  std::string implementation() const override { return pd_.impl_info_str(); }
-
- private:
-  dnnl::convolution_forward::primitive_desc pd_;
-  dnnl::convolution_forward conv_;
-  memory weights_, bias_mem_;
-  memory::desc dst_md_;
 };
 
-class InferDense final : public InferBase {
+class InferDense final
+    : public InferPrimitive<dnnl::inner_product_forward::primitive_desc, dnnl::inner_product_forward> {
  public:
-  InferDense(const InferDenseSpec& s, const InferWeights& w, int threads) : InferBase(threads, s.int8, s.quant) {
-    const dt src_type = !s.int8 ? dt::f32 : (s.quant.is_unsigned ? dt::u8 : dt::s8);
-    const dt dst_type = !s.dst_int8.on ? dt::f32 : (s.dst_int8.quant.is_unsigned ? dt::u8 : dt::s8);
-    const dt w_type = s.int8 ? dt::s8 : dt::f32;
+  InferDense(const InferDenseSpec& s, const InferWeights& w, int threads) : InferPrimitive(threads, s.int8, s.quant) {
+    const dt src_type = act_type(s.int8, s.quant), w_type = s.int8 ? dt::s8 : dt::f32;
     if (s.int8) set_out_scales(w.scales, s.out, s.dst_int8);
     const dnnl::primitive_attr attr =
         make_attr(s.act, s.int8 ? &out_scales_ : nullptr, s.dst_int8.on ? s.dst_int8.quant.scale : 1.0f);
-    const memory::desc src_md({s.n, s.in}, src_type, tag::nc), dst_md({s.n, s.out}, dst_type, tag::nc),
-        w_md({s.out, s.in}, w_type, tag::any), b_md({s.out}, dt::f32, tag::x);
-    pd_ = dnnl::inner_product_forward::primitive_desc(
-        dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, src_md, w_md, b_md, dst_md), attr,
-        engine_);
-    ip_ = dnnl::inner_product_forward(pd_);
-    prepare_src(memory::desc({s.n, s.in}, s.src_int8 ? src_type : dt::f32, tag::nc), pd_.src_desc());
-    weights_ = prepare_weights(memory::desc({s.out, s.in}, w_type, tag::oi), pd_.weights_desc(),
-                               s.int8 ? static_cast<const void*>(w.s8) : w.f32);
-    set_bias(w.bias, s.out);
-    bias_mem_ = memory(b_md, engine_, bias_.data());
-    dst_md_ = pd_.dst_desc();
+    const memory::desc src_md({s.n, s.in}, src_type, tag::nc),
+        dst_md({s.n, s.out}, act_type(s.dst_int8.on, s.dst_int8.quant), tag::nc), w_md({s.out, s.in}, w_type, tag::any),
+        b_md({s.out}, dt::f32, tag::x);
+    finish(dnnl::inner_product_forward::primitive_desc(
+               dnnl::inner_product_forward::desc(dnnl::prop_kind::forward_inference, src_md, w_md, b_md, dst_md), attr,
+               engine_),
+           memory::desc({s.n, s.in}, s.src_int8 ? src_type : dt::f32, tag::nc),
+           memory::desc({s.out, s.in}, w_type, tag::oi), w, s.out);
   }
-
-  void run(const void* src, void* dst) override {
-    ip_.execute(stream_, {{DNNL_ARG_SRC, src_memory(src)},
-                          {DNNL_ARG_WEIGHTS, weights_},
-                          {DNNL_ARG_BIAS, bias_mem_},
-                          {DNNL_ARG_DST, memory(dst_md_, engine_, dst)}});
-    stream_.wait();
-  }
-  std::string implementation() const override { return pd_.impl_info_str(); }
-
- private:
-  dnnl::inner_product_forward::primitive_desc pd_;
-  dnnl::inner_product_forward ip_;
-  memory weights_, bias_mem_;
-  memory::desc dst_md_;
 };
 
 }  // namespace
