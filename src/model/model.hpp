@@ -178,8 +178,12 @@ class Model {
   int64_t trainable_offset() const;
 
   /// Forward only (dropout off): summed loss and correct predictions.
-  /// `outputs` receives the last layer's output (N, out) when non-null.
+  /// `outputs` receives the last layer's output (N, out) when non-null. A
+  /// batch larger than the evaluation chunk runs in chunks (see set_eval_chunk).
   kernels::LossResult evaluate(const data::Batch& batch, std::vector<float>* outputs = nullptr);
+  /// At most `samples` samples per forward pass of evaluate(); 0 (the
+  /// default): as many as keep the pass's buffers within 1 GiB.
+  void set_eval_chunk(int64_t samples) { eval_chunk_ = samples; }
 
  private:
   struct Plan;
@@ -196,6 +200,7 @@ class Model {
   DeviceBuffer grads_;
   std::vector<ParamView> views_;  ///< one per layer (zero counts for parameter-free layers)
   size_t frozen_ = 0;             ///< leading layers that get no gradient (set_frozen_layers)
+  int64_t eval_chunk_ = 0;        ///< set_eval_chunk
   std::map<int64_t, std::unique_ptr<Plan>> plans_;
   bool profiling_ = false;
   std::vector<LayerTime> layer_times_;  ///< per layer, then the loss

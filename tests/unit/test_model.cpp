@@ -157,6 +157,25 @@ TEST_CASE("Model: frozen layers get no gradient and keep their batch-norm statis
   CHECK_THROWS_WITH(frozen.set_frozen_layers(99), Catch::Contains("cannot freeze 99"));
 }
 
+TEST_CASE("Model: evaluation in chunks gives one pass's loss, counts and outputs", "[model]") {
+  for (const bool fast : {false, true}) {
+    auto backend = fast ? kernels::make_onednn_backend(2) : kernels::make_reference_backend();
+    const Shape in{3, 12, 12};
+    const ModelSpec spec = make_model("conv:8x3:same:nobias bn relu6@a dwconv:3:same bn add:a gap dense:5", &in);
+    Model m(spec, LossKind::kSoftmaxCrossEntropy, *backend, 9);
+    const data::Batch batch = random_batch(spec, 23, LossKind::kSoftmaxCrossEntropy, 4);
+    std::vector<float> whole, parts;
+    const auto a = m.evaluate(batch, &whole);
+    m.set_eval_chunk(5);  // 5 + 5 + 5 + 5 + 3
+    const auto b = m.evaluate(batch, &parts);
+    CHECK(b.correct == a.correct);
+    CHECK(b.loss_sum == Approx(a.loss_sum).epsilon(1e-6));
+    REQUIRE(parts.size() == whole.size());
+    for (size_t i = 0; i < whole.size(); ++i) CHECK(parts[i] == Approx(whole[i]).margin(1e-5));
+    if (!fast) CHECK(parts == whole);  // the reference's per-sample arithmetic does not depend on the batch
+  }
+}
+
 TEST_CASE("Model: dropout masks depend on the global sample index, not the batch", "[model]") {
   std::vector<float> m1(64), m2(64), m3(64);
   dropout_mask(7, 2, 5, 1234, 0.25, m1);
