@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <cerrno>
 #include <initializer_list>
 
@@ -98,12 +100,20 @@ inline herr_t visit_object(hid_t obj, const char* name, const H5O_info_t* info, 
 /// Whether libhdf5 itself survives `path`: a child process opens it, looks up
 /// `names`, visits every object and reads every attribute and dataset, with
 /// libhdf5 alone (no hpcnn code). libhdf5 1.10.8 crashes on some damaged
-/// files (docs/fuzzing.md, tests/fuzz/libhdf5-crashes/); the HDF5 harnesses
-/// skip those inputs, so every crash they report involves hpcnn's code.
+/// files (docs/fuzzing.md, tests/fuzz/libhdf5-crashes/) and loops for a long
+/// time on others (a mutated shard kept the child busy past libFuzzer's
+/// 11-second timeout): the child gets kLibhdf5Seconds, then SIGALRM ends it.
+/// The HDF5 harnesses skip the inputs libhdf5 does not survive, so every
+/// crash or hang they report involves hpcnn's code.
+inline constexpr unsigned kLibhdf5Seconds = 3;
 inline bool libhdf5_survives(const std::filesystem::path& path, std::initializer_list<const char*> names) {
   const pid_t child = fork();
   if (child < 0) return true;  // cannot tell: let the harness run it
   if (child == 0) {
+    // libFuzzer's SIGALRM handler (inherited) would ignore an early alarm:
+    // restore the default action, which ends the process.
+    signal(SIGALRM, SIG_DFL);
+    alarm(kLibhdf5Seconds);
     // Quiet: a sanitizer report from inside libhdf5 here is expected, not a finding.
     const int devnull = open("/dev/null", O_WRONLY);
     if (devnull >= 0) dup2(devnull, 2);
