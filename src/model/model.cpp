@@ -107,14 +107,36 @@ struct Model::Plan {
   }
 };
 
+namespace {
+/// Floats a plan holds per sample: the input, then each layer's output and
+/// its gradient (an upper bound of what plan_for allocates). Checked: `what`
+/// names the overflow.
+int64_t plan_floats_per_sample(const ModelSpec& spec, const std::string& what) {
+  int64_t per_sample = spec.input.size();
+  for (const ResolvedLayer& l : spec.layers) per_sample = checked_add(per_sample, 2 * l.output.size(), what);
+  return per_sample;
+}
+
+/// `n` samples of `batch` from `first` into `out` (labels, targets and
+/// indices where the batch has them).
+void slice_batch(const data::Batch& batch, int64_t first, int64_t n, data::Batch& out) {
+  const auto rows = [&](const auto& from, auto& to) {
+    const size_t per = from.size() / static_cast<size_t>(batch.count);
+    const auto begin = from.begin() + static_cast<std::ptrdiff_t>(static_cast<size_t>(first) * per);
+    to.assign(begin, begin + static_cast<std::ptrdiff_t>(static_cast<size_t>(n) * per));
+  };
+  out.count = n;
+  rows(batch.samples, out.samples);
+  rows(batch.labels, out.labels);
+  rows(batch.targets, out.targets);
+  rows(batch.indices, out.indices);
+}
+}  // namespace
+
 void require_batch_fits(const ModelSpec& spec, int64_t n) {
   HPCNN_CHECK(n >= 1, "batch of ", n, " samples");
   const std::string what = cat("a batch of ", n, " samples of model '", spec.name, "'");
-  // Per sample: the input, then each layer's output and its gradient: an
-  // upper bound of what plan_for allocates.
-  int64_t per_sample = spec.input.size();
-  for (const ResolvedLayer& l : spec.layers) per_sample = checked_add(per_sample, 2 * l.output.size(), what);
-  const int64_t floats = checked_mul(per_sample, n, what);
+  const int64_t floats = checked_mul(plan_floats_per_sample(spec, what), n, what);
   const double bytes = static_cast<double>(floats) * sizeof(float);
   const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGESIZE);
   const double physical = pages > 0 && page_size > 0 ? static_cast<double>(pages) * static_cast<double>(page_size) : 0;
@@ -521,41 +543,18 @@ kernels::LossResult Model::evaluate(const data::Batch& batch, std::vector<float>
   // The backend keeps adding to one loss accumulator across chunks, so the
   // summed loss is added in the same order as in one pass.
   constexpr int64_t kEvalBudgetFloats = int64_t{256} << 20;  // 1 GiB
-  int64_t per_sample = spec_.input.size();
-  for (const ResolvedLayer& l : spec_.layers) per_sample += 2 * l.output.size();
+  const int64_t per_sample = plan_floats_per_sample(spec_, cat("model '", spec_.name, "'"));
   const int64_t chunk = eval_chunk_ > 0 ? eval_chunk_ : std::max<int64_t>(1, kEvalBudgetFloats / per_sample);
-  const int64_t out = spec_.output().size(), in = spec_.input.size();
+  const int64_t out = spec_.output().size();
   if (outputs != nullptr) outputs->resize(static_cast<size_t>(batch.count * out));
-  if (batch.count <= chunk) {
-    Plan& p = plan_for(batch.count);
-    forward(p, batch, /*training=*/false, 0);
-    loss_and_diff(p, batch, 1.0f);
-    if (outputs != nullptr) backend_.download(outputs->data(), p.act.back(), p.n * out);
-    return backend_.read_loss();
-  }
   data::Batch part;
-  const int64_t targets = static_cast<int64_t>(batch.targets.size()) / batch.count;
   for (int64_t first = 0; first < batch.count; first += chunk) {
     const int64_t n = std::min(chunk, batch.count - first);
-    const auto f = static_cast<size_t>(first), k = static_cast<size_t>(n);
-    part.count = n;
-    part.samples.assign(batch.samples.begin() + static_cast<std::ptrdiff_t>(f * static_cast<size_t>(in)),
-                        batch.samples.begin() + static_cast<std::ptrdiff_t>((f + k) * static_cast<size_t>(in)));
-    part.labels.clear();
-    if (!batch.labels.empty())
-      part.labels.assign(batch.labels.begin() + static_cast<std::ptrdiff_t>(f),
-                         batch.labels.begin() + static_cast<std::ptrdiff_t>(f + k));
-    part.targets.clear();
-    if (targets > 0)
-      part.targets.assign(batch.targets.begin() + static_cast<std::ptrdiff_t>(f * static_cast<size_t>(targets)),
-                          batch.targets.begin() + static_cast<std::ptrdiff_t>((f + k) * static_cast<size_t>(targets)));
-    part.indices.clear();
-    if (!batch.indices.empty())
-      part.indices.assign(batch.indices.begin() + static_cast<std::ptrdiff_t>(f),
-                          batch.indices.begin() + static_cast<std::ptrdiff_t>(f + k));
+    if (n < batch.count) slice_batch(batch, first, n, part);
+    const data::Batch& b = n < batch.count ? part : batch;
     Plan& p = plan_for(n);
-    forward(p, part, /*training=*/false, 0);
-    loss_and_diff(p, part, 1.0f);  // adds to the backend's accumulator; read once below
+    forward(p, b, /*training=*/false, 0);
+    loss_and_diff(p, b, 1.0f);  // adds to the backend's accumulator; read once below
     if (outputs != nullptr) backend_.download(outputs->data() + first * out, p.act.back(), n * out);
   }
   return backend_.read_loss();

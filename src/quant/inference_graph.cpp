@@ -10,6 +10,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "common/maths.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "data/dataset.hpp"
@@ -416,11 +417,11 @@ kernels::LossResult Engine::evaluate(const data::Batch& batch, std::vector<float
         break;
       case OpKind::kRelu:
 #pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < count; ++i) dst[i] = src[i] < 0.0f ? 0.0f : src[i];
+        for (int64_t i = 0; i < count; ++i) dst[i] = kernels::maths::relu(src[i]);
         break;
       case OpKind::kRelu6:
 #pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < count; ++i) dst[i] = src[i] < 0.0f ? 0.0f : (src[i] > 6.0f ? 6.0f : src[i]);
+        for (int64_t i = 0; i < count; ++i) dst[i] = kernels::maths::relu6(src[i]);
         break;
       case OpKind::kAdd: {
         const float* b = p.tensors[static_cast<size_t>(op.src2)].data();
@@ -437,26 +438,22 @@ kernels::LossResult Engine::evaluate(const data::Batch& batch, std::vector<float
   // The loss on the host, as the backends compute it.
   const std::vector<float>& logits = p.tensors[static_cast<size_t>(graph_.output)];
   const int64_t k = static_cast<int64_t>(logits.size()) / n;
+  // The backends' own per-row loss (kernels/common/maths.hpp); the gradient it
+  // also writes goes to a scratch row.
   kernels::LossResult r;
+  std::vector<float> unused(static_cast<size_t>(k));
   for (int64_t a = 0; a < n; ++a) {
     const float* z = logits.data() + a * k;
     if (graph_.loss == model::LossKind::kSoftmaxCrossEntropy) {
       HPCNN_CHECK(static_cast<int64_t>(batch.labels.size()) == n, "classification needs labels");
       const int32_t label = batch.labels[static_cast<size_t>(a)];
       HPCNN_CHECK(label >= 0 && label < k, "label ", label, " out of range for a model with ", k, " outputs");
-      const float zmax = *std::max_element(z, z + k);
-      double sum = 0;
-      for (int64_t j = 0; j < k; ++j) sum += std::exp(static_cast<double>(z[j]) - zmax);
-      r.loss_sum += std::log(sum) - (static_cast<double>(z[label]) - zmax);
-      r.correct += (std::max_element(z, z + k) - z) == label;
+      kernels::maths::softmax_cross_entropy_row(z, k, label, 1.0f, unused.data(), &r.loss_sum, &r.correct);
     } else {
       HPCNN_CHECK(static_cast<int64_t>(batch.targets.size()) == n * k, "regression needs ", k, " target(s) per sample");
-      double se = 0;
-      for (int64_t j = 0; j < k; ++j) {
-        const double d = static_cast<double>(z[j]) - batch.targets[static_cast<size_t>(a * k + j)];
-        se += d * d;
-      }
-      r.loss_sum += se / static_cast<double>(k);
+      for (int64_t j = 0; j < k; ++j)
+        r.loss_sum += kernels::maths::squared_error_one(z[j], batch.targets[static_cast<size_t>(a * k + j)], k, 1.0f,
+                                                        unused.data());
     }
   }
   if (outputs != nullptr) *outputs = logits;
