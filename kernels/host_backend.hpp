@@ -14,6 +14,19 @@ namespace hpcnn::kernels {
 /// is only fast on its blocked layouts, which the interface does not use.
 std::unique_ptr<PoolOp> make_host_max_pool(const PoolGeometry& g);
 
+/// Direct convolution on the host for few channels (kernels/host_conv.cpp):
+/// tiny-cnn's 1 -> 4 and 4 -> 4 channel 2x2 convolutions, where oneDNN 2.6
+/// has only im2col + GEMM on plain NCHW (blocked layouts would pad 4
+/// channels to 16). Rows of outputs are computed 8 lanes at a time from
+/// zero-padded copies of the input, four output channels per pass over it;
+/// every output element and every weight gradient is one thread's, summed
+/// in a fixed order, so results do not depend on the thread count. Takes
+/// groups == 1, stride 1, fewer than 16 input and output channels, kernels
+/// square and up to 7x7 with padding below the kernel size, rows up to 256, plain NCHW
+/// on both sides; ConvGeometry::relu is honoured.
+bool host_small_conv_suits(const ConvGeometry& g);
+std::unique_ptr<ConvOp> make_host_small_conv(const ConvGeometry& g);
+
 /// Sets flush-to-zero and denormals-are-zero (x86 MXCSR) on the calling
 /// thread and on every thread of the OpenMP pool, which oneDNN and the host
 /// loops compute on. Without it Adam's moment estimates drift into denormal

@@ -70,20 +70,27 @@ class Staged {
   std::optional<dnnl::reorder> to_working_, to_user_;
 };
 
-/// How convolutions lay out activations inside oneDNN (HPCNN_ONEDNN_CONV_LAYOUT
-/// overrides the choice, for measurements: plain | blocked).
-enum class ConvLayout { kPlain, kBlocked };
+/// Which convolution runs: oneDNN's on plain NCHW, oneDNN's on its blocked
+/// layouts, or the host's direct small-channel convolution
+/// (make_host_small_conv). HPCNN_ONEDNN_CONV_LAYOUT overrides the choice, for
+/// measurements: plain | blocked (oneDNN) | host (where it suits) | auto.
+enum class ConvPath { kPlain, kBlocked, kHost };
 
-ConvLayout conv_layout(const ConvGeometry& g) {
+ConvPath conv_path(const ConvGeometry& g) {
   if (const char* env = std::getenv("HPCNN_ONEDNN_CONV_LAYOUT")) {
     const std::string v = env;
-    if (v == "plain") return ConvLayout::kPlain;
-    if (v == "blocked") return ConvLayout::kBlocked;
-    HPCNN_CHECK(v == "auto" || v.empty(), "HPCNN_ONEDNN_CONV_LAYOUT='", v, "' (expected plain, blocked or auto)");
+    if (v == "plain") return ConvPath::kPlain;
+    if (v == "blocked") return ConvPath::kBlocked;
+    HPCNN_CHECK(v == "auto" || v == "host" || v.empty(), "HPCNN_ONEDNN_CONV_LAYOUT='", v,
+                "' (expected plain, blocked, host or auto)");
   }
   // Blocked layouts (nChw16c) pad channels to 16: worth it when the output
   // has whole blocks of channels, and needed when a side is private.
-  return g.oc % 16 == 0 || g.src_private || g.dst_private ? ConvLayout::kBlocked : ConvLayout::kPlain;
+  if (g.oc % 16 == 0 || g.src_private || g.dst_private) return ConvPath::kBlocked;
+  // Below 16 channels on both sides oneDNN 2.6 has only im2col + GEMM on
+  // plain NCHW; the host's direct convolution is 3-5x faster there
+  // (tiny-cnn, results/cpu-speed/README.md).
+  return host_small_conv_suits(g) ? ConvPath::kHost : ConvPath::kPlain;
 }
 
 class OnednnConv final : public ConvOp {
@@ -115,7 +122,7 @@ class OnednnConv final : public ConvOp {
     // forward's blocked src serves backward_weights, and backward_weights's
     // blocked diff_dst serves backward_data (the model calls them in that
     // order on the same buffers).
-    blocked_ = bf16 || conv_layout(g) == ConvLayout::kBlocked;
+    blocked_ = bf16 || conv_path(g) == ConvPath::kBlocked;
     // A private side (Backend::has_private_layout) is nChw16c at the
     // interface too, so in FP32 it needs no reorder at all.
     const auto act = [&](const memory::dims& d, bool is_private, dt type) {
@@ -297,7 +304,10 @@ class OnednnBackend final : public HostBackend {
     flush_denormals_on_compute_threads();
   }
   std::string name() const override { return "onednn"; }
+  // Few channels: the host's direct convolution, FP32 also under
+  // --precision bf16 (there is nothing for BF16 to speed up in it).
   std::unique_ptr<ConvOp> make_conv(const ConvGeometry& g) override {
+    if (conv_path(g) == ConvPath::kHost) return make_host_small_conv(g);
     return std::make_unique<OnednnConv>(ctx_, g, bf16_);
   }
   // oneDNN's max pooling (pooling_forward, algorithm::pooling_max) is slow on

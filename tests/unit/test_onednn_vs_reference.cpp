@@ -3,9 +3,11 @@
 // relative to the largest reference value of each tensor.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "backend.hpp"
+#include "host_backend.hpp"
 #include "kernel_test_util.hpp"
 
 using namespace hpcnn;
@@ -125,6 +127,88 @@ TEST_CASE("oneDNN dense and max-pool equal the reference", "[kernels][onednn]") 
   }
 }
 
+// Few channels (fewer than 16 on both sides, stride 1): the oneDNN backend
+// runs the host's direct convolution. Against the reference on random shapes
+// over every kernel side it takes (1 to 7), same and valid padding, rows of
+// several 8-lane chunks with a partial last one, with and without bias, and
+// with the ReLU fused; oneDNN's own plain path (forced) on the same shapes.
+TEST_CASE("Host small-channel conv2d equals the reference, forward (with ReLU) and backward", "[kernels][onednn]") {
+  Pair p;
+  Rng shapes(77);
+  for (int trial = 0; trial < 24; ++trial) {
+    const int64_t n = 1 + static_cast<int64_t>(shapes.uniform_index(3));
+    const int64_t ic = 1 + static_cast<int64_t>(shapes.uniform_index(15));
+    const int64_t oc = 1 + static_cast<int64_t>(shapes.uniform_index(15));
+    const int64_t k = 1 + trial % 7;
+    const bool same = trial % 2 == 0;
+    const int64_t ih = k + static_cast<int64_t>(shapes.uniform_index(12)),
+                  iw = k + static_cast<int64_t>(shapes.uniform_index(30));
+    ConvGeometry g = test::conv_geometry(n, ic, ih, iw, oc, k, 1, same);
+    g.bias = trial % 3 != 0;
+    INFO("trial " << trial << ": n" << n << " ic" << ic << " " << ih << "x" << iw << " oc" << oc << " k" << k
+                  << (same ? " same" : " valid") << (g.bias ? "" : " no bias"));
+    REQUIRE(host_small_conv_suits(g));
+    const auto src = random_vector(g.n * g.ic * g.ih * g.iw, 900 + trial);
+    const auto w = random_vector(g.oc * g.ic * g.kh * g.kw, 1000 + trial);
+    const auto b = g.bias ? random_vector(g.oc, 1100 + trial) : std::vector<float>(static_cast<size_t>(g.oc), 0.0f);
+    const auto diff_dst = random_vector(g.n * g.oc * g.oh * g.ow, 1200 + trial);
+    std::vector<std::vector<float>> out[2];
+    out[0] = conv_pass(*p.ref, *p.ref->make_conv(g), g, src, w, b, diff_dst);
+    out[1] = conv_pass(*p.dnn, *make_host_small_conv(g), g, src, w, b, diff_dst);
+    if (!g.bias) out[1][3] = out[0][3];  // no diff_bias without a bias
+    check_conv_close(out);
+    // The ReLU fused into the forward: the reference's output through maths' rule.
+    ConvGeometry gr = g;
+    gr.relu = true;
+    const auto fused = conv_pass(*p.dnn, *make_host_small_conv(gr), gr, src, w, b, diff_dst);
+    std::vector<float> want = out[0][0];
+    for (float& x : want) x = x < 0.0f ? 0.0f : x;
+    check_close("dst with ReLU", fused[0], want);
+    // oneDNN's plain path, which the backend no longer picks for these shapes.
+    setenv("HPCNN_ONEDNN_CONV_LAYOUT", "plain", 1);
+    out[1] = conv_pass(*p.dnn, *p.dnn->make_conv(g), g, src, w, b, diff_dst);
+    unsetenv("HPCNN_ONEDNN_CONV_LAYOUT");
+    if (!g.bias) out[1][3] = out[0][3];
+    check_conv_close(out);
+  }
+}
+
+// Every output and weight gradient of the host small conv is one thread's,
+// summed in a fixed order: the same bits on 1 and 3 threads. And columns past
+// a tap's reach do not leak into its weight gradient: an inf in src's last
+// column (which only the last tap column sees, in a valid convolution) leaves
+// the other taps' gradients finite and equal to the reference's.
+TEST_CASE("Host small-channel conv2d: same bits on any thread count, no leak past the row", "[kernels][onednn]") {
+  const ConvGeometry g = test::conv_geometry(3, 4, 13, 11, 4, 2, 1, false);  // ow 10: a partial second chunk
+  REQUIRE(host_small_conv_suits(g));
+  auto src = random_vector(g.n * g.ic * g.ih * g.iw, 1300);
+  const auto w = random_vector(g.oc * g.ic * g.kh * g.kw, 1301), b = random_vector(g.oc, 1302),
+             diff_dst = random_vector(g.n * g.oc * g.oh * g.ow, 1303);
+  std::vector<std::vector<float>> runs[2];
+  for (int t = 0; t < 2; ++t) {
+    auto be = make_onednn_backend(t == 0 ? 1 : 3);
+    runs[t] = conv_pass(*be, *make_host_small_conv(g), g, src, w, b, diff_dst);
+  }
+  for (size_t t = 0; t < 4; ++t) {
+    INFO("tensor " << t);
+    REQUIRE(runs[0][t].size() == runs[1][t].size());
+    CHECK(std::memcmp(runs[0][t].data(), runs[1][t].data(), runs[0][t].size() * sizeof(float)) == 0);
+  }
+  src[static_cast<size_t>(((1 * g.ic + 2) * g.ih + 5) * g.iw + g.iw - 1)] = INFINITY;
+  auto ref = make_reference_backend();
+  auto dnn = make_onednn_backend(2);
+  const auto want = conv_pass(*ref, *ref->make_conv(g), g, src, w, b, diff_dst);
+  const auto got = conv_pass(*dnn, *make_host_small_conv(g), g, src, w, b, diff_dst);
+  for (int64_t oc = 0; oc < g.oc; ++oc)
+    for (int64_t y = 0; y < g.kh; ++y) {
+      const size_t at = static_cast<size_t>(((oc * g.ic + 2) * g.kh + y) * g.kw);  // tap x = 0 of input channel 2
+      INFO("oc " << oc << " y " << y);
+      REQUIRE(std::isfinite(want[2][at]));
+      CHECK(std::isfinite(got[2][at]));
+      CHECK(std::abs(got[2][at] - want[2][at]) <= 1e-4f * (1.0f + std::abs(want[2][at])));
+    }
+}
+
 // Convolutions with whole blocks of output channels run on oneDNN's blocked
 // layouts, reorder at their edges and share reorders between passes: called
 // in the model's order (forward, backward_weights, backward_data on the same
@@ -154,31 +238,36 @@ TEST_CASE("oneDNN blocked-layout conv2d equals the reference over two steps", "[
   }
 }
 
-// The 2x2 stride-2 fast path of the host pool keeps the reference's rules:
+// The host pool's fast paths (2x2 stride 2; 3x3 and 4x4 unrolled, any stride;
+// the generic loop for 5x5) keep the reference's rules:
 // the first maximum wins ties, NaN wins and propagates, an all -inf window
 // keeps its first element. Bitwise, on values drawn from a few specials.
-TEST_CASE("Host max-pool 2x2 fast path equals the reference on ties, NaN and -inf", "[kernels][onednn]") {
+TEST_CASE("Host max-pool fast paths (2x2, unrolled 3x3 and 4x4) equal the reference on ties, NaN and -inf",
+          "[kernels][onednn]") {
   Pair p;
-  const PoolGeometry g{2, 3, 8, 9, 2, 2, 4, 4};
-  const float specials[] = {-INFINITY, -1.0f, 0.0f, -0.0f, 1.0f, NAN};
-  Rng rng(31);
-  std::vector<float> src(static_cast<size_t>(g.n * g.c * g.ih * g.iw));
-  for (float& x : src) x = specials[rng.uniform_index(6)];
-  const auto diff_dst = random_vector(g.n * g.c * g.oh * g.ow, 32);
-  std::vector<std::vector<float>> out[2];
-  int side = 0;
-  for (Backend* be : {p.ref.get(), p.dnn.get()}) {
-    DeviceVector s(*be, src), dd(*be, diff_dst), dst(*be, g.n * g.c * g.oh * g.ow), ds(*be, g.n * g.c * g.ih * g.iw);
-    auto op = be->make_pool(g);
-    op->forward(s.get(), dst.get());
-    op->backward(dd.get(), ds.get());
-    out[side++] = {dst.host(), ds.host()};
-  }
-  for (int t = 0; t < 2; ++t) {
-    REQUIRE(out[0][t].size() == out[1][t].size());
-    for (size_t i = 0; i < out[0][t].size(); ++i) {
-      INFO("tensor " << t << " element " << i);
-      CHECK(std::memcmp(&out[0][t][i], &out[1][t][i], sizeof(float)) == 0);
+  for (const PoolGeometry& g : {PoolGeometry{2, 3, 8, 9, 2, 2, 4, 4}, PoolGeometry{2, 3, 9, 11, 3, 2, 4, 5},
+                                PoolGeometry{2, 3, 12, 13, 4, 4, 3, 3}, PoolGeometry{1, 2, 10, 10, 5, 5, 2, 2}}) {
+    INFO("pool " << g.ih << "x" << g.iw << " k" << g.kernel << " s" << g.stride);
+    const float specials[] = {-INFINITY, -1.0f, 0.0f, -0.0f, 1.0f, NAN};
+    Rng rng(31);
+    std::vector<float> src(static_cast<size_t>(g.n * g.c * g.ih * g.iw));
+    for (float& x : src) x = specials[rng.uniform_index(6)];
+    const auto diff_dst = random_vector(g.n * g.c * g.oh * g.ow, 32);
+    std::vector<std::vector<float>> out[2];
+    int side = 0;
+    for (Backend* be : {p.ref.get(), p.dnn.get()}) {
+      DeviceVector s(*be, src), dd(*be, diff_dst), dst(*be, g.n * g.c * g.oh * g.ow), ds(*be, g.n * g.c * g.ih * g.iw);
+      auto op = be->make_pool(g);
+      op->forward(s.get(), dst.get());
+      op->backward(dd.get(), ds.get());
+      out[side++] = {dst.host(), ds.host()};
+    }
+    for (int t = 0; t < 2; ++t) {
+      REQUIRE(out[0][t].size() == out[1][t].size());
+      for (size_t i = 0; i < out[0][t].size(); ++i) {
+        INFO("tensor " << t << " element " << i);
+        CHECK(std::memcmp(&out[0][t][i], &out[1][t][i], sizeof(float)) == 0);
+      }
     }
   }
 }
