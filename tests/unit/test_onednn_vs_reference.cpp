@@ -53,6 +53,16 @@ void check_conv_close(const std::vector<std::vector<float>> (&out)[2]) {
   for (size_t t = 0; t < 4; ++t) check_close(names[t], out[1][t], out[0][t]);
 }
 
+/// One forward and backward of a max-pool on `be`: {dst, diff_src}.
+std::vector<std::vector<float>> pool_pass(Backend& be, const PoolGeometry& g, const std::vector<float>& src,
+                                          const std::vector<float>& diff_dst) {
+  DeviceVector s(be, src), dd(be, diff_dst), dst(be, g.n * g.c * g.oh * g.ow), ds(be, g.n * g.c * g.ih * g.iw);
+  auto op = be.make_pool(g);
+  op->forward(s.get(), dst.get());
+  op->backward(dd.get(), ds.get());
+  return {dst.host(), ds.host()};
+}
+
 struct Pair {
   std::unique_ptr<Backend> ref = make_reference_backend();
   std::unique_ptr<Backend> dnn = make_onednn_backend(2);
@@ -113,15 +123,8 @@ TEST_CASE("oneDNN dense and max-pool equal the reference", "[kernels][onednn]") 
                                 PoolGeometry{3, 2, 9, 8, 3, 2, 4, 3}}) {
     INFO("pool " << g.ih << "x" << g.iw << " k" << g.kernel << " s" << g.stride);
     const auto src = random_vector(g.n * g.c * g.ih * g.iw, 5), diff_dst = random_vector(g.n * g.c * g.oh * g.ow, 6);
-    std::vector<std::vector<float>> out[2];
-    int side = 0;
-    for (Backend* be : {p.ref.get(), p.dnn.get()}) {
-      DeviceVector s(*be, src), dd(*be, diff_dst), dst(*be, g.n * g.c * g.oh * g.ow), ds(*be, g.n * g.c * g.ih * g.iw);
-      auto op = be->make_pool(g);
-      op->forward(s.get(), dst.get());
-      op->backward(dd.get(), ds.get());
-      out[side++] = {dst.host(), ds.host()};
-    }
+    const std::vector<std::vector<float>> out[2] = {pool_pass(*p.ref, g, src, diff_dst),
+                                                    pool_pass(*p.dnn, g, src, diff_dst)};
     check_close("pool dst", out[1][0], out[0][0]);
     check_close("pool diff_src", out[1][1], out[0][1]);
   }
@@ -210,7 +213,8 @@ TEST_CASE("Host small-channel conv2d: same bits on any thread count, no leak pas
 }
 
 // Convolutions with whole blocks of output channels run on oneDNN's blocked
-// layouts, reorder at their edges and share reorders between passes: called
+// layouts (3x3 ones with 16-channel blocks on both sides as Winograd),
+// reorder at their edges and share reorders between passes: called
 // in the model's order (forward, backward_weights, backward_data on the same
 // buffers), twice on different data so a stale shared copy would show.
 TEST_CASE("oneDNN blocked-layout conv2d equals the reference over two steps", "[kernels][onednn]") {
@@ -220,7 +224,8 @@ TEST_CASE("oneDNN blocked-layout conv2d equals the reference over two steps", "[
     bool same;
   };
   for (const Shape& sh : {Shape{2, 1, 12, 16, 3, false}, Shape{3, 16, 9, 32, 3, false}, Shape{2, 32, 8, 64, 3, true},
-                          Shape{2, 3, 7, 16, 2, true}}) {
+                          Shape{2, 3, 7, 16, 2, true},
+                          Shape{4, 32, 26, 64, 3, false}}) {  // keras-cnn's conv2 (Winograd where oneDNN has it)
     const ConvGeometry g = test::conv_geometry(sh.n, sh.ic, sh.ih, sh.ih, sh.oc, sh.k, 1, sh.same);
     INFO("n" << sh.n << " ic" << sh.ic << " " << sh.ih << "x" << sh.ih << " oc" << sh.oc << " k" << sh.k);
     std::unique_ptr<ConvOp> ops[2] = {p.ref->make_conv(g), p.dnn->make_conv(g)};
@@ -253,15 +258,8 @@ TEST_CASE("Host max-pool fast paths (2x2, unrolled 3x3 and 4x4) equal the refere
     std::vector<float> src(static_cast<size_t>(g.n * g.c * g.ih * g.iw));
     for (float& x : src) x = specials[rng.uniform_index(6)];
     const auto diff_dst = random_vector(g.n * g.c * g.oh * g.ow, 32);
-    std::vector<std::vector<float>> out[2];
-    int side = 0;
-    for (Backend* be : {p.ref.get(), p.dnn.get()}) {
-      DeviceVector s(*be, src), dd(*be, diff_dst), dst(*be, g.n * g.c * g.oh * g.ow), ds(*be, g.n * g.c * g.ih * g.iw);
-      auto op = be->make_pool(g);
-      op->forward(s.get(), dst.get());
-      op->backward(dd.get(), ds.get());
-      out[side++] = {dst.host(), ds.host()};
-    }
+    const std::vector<std::vector<float>> out[2] = {pool_pass(*p.ref, g, src, diff_dst),
+                                                    pool_pass(*p.dnn, g, src, diff_dst)};
     for (int t = 0; t < 2; ++t) {
       REQUIRE(out[0][t].size() == out[1][t].size());
       for (size_t i = 0; i < out[0][t].size(); ++i) {
