@@ -186,6 +186,8 @@ class HostSmallConv final : public ConvOp {
 
   void forward(const float* src, const float* weights, const float* bias, float* dst) override {
     pad_src(src);
+    padded_src_ = src;
+    padded_diff_dst_ = nullptr;
     // (blocks(oc), (ic, y, x), kBlock), zero past oc.
     for (int64_t o = 0; o < g_.oc; ++o) {
       for (int64_t t = 0; t < fwd_.taps(); ++t)
@@ -205,7 +207,8 @@ class HostSmallConv final : public ConvOp {
   }
 
   void backward_data(const float* diff_dst, const float* weights, float* diff_src) override {
-    pad_diff_dst(diff_dst);
+    if (diff_dst != padded_diff_dst_) pad_diff_dst(diff_dst);
+    padded_diff_dst_ = nullptr;
     // (blocks(ic), (oc, y, x), kBlock): W[oc][ic] rotated by 180 degrees.
     for (int64_t ic = 0; ic < g_.ic; ++ic)
       for (int64_t oc = 0; oc < g_.oc; ++oc)
@@ -227,8 +230,13 @@ class HostSmallConv final : public ConvOp {
   }
 
   void backward_weights(const float* src, const float* diff_dst, float* diff_weights, float* diff_bias) override {
-    pad_src(src);
+    // In the model's order (forward, backward_weights, backward_data on the
+    // same buffers, as OnednnConv relies on too) forward's padded src serves
+    // here, and the diff_dst padded here serves backward_data.
+    if (src != padded_src_) pad_src(src);
+    padded_src_ = nullptr;
     pad_diff_dst(diff_dst);
+    padded_diff_dst_ = diff_dst;
     const int64_t pairs = g_.oc * g_.ic, taps = g_.kh * g_.kw;
     const float* dd0 = dd_pad_.data() + dd_row0_ * bwd_.in_cols + dd_col0_;
 #pragma omp parallel for schedule(static)
@@ -272,6 +280,11 @@ class HostSmallConv final : public ConvOp {
   Correlation fwd_, bwd_;
   int64_t dd_row0_ = 0, dd_col0_ = 0;
   std::vector<float> src_pad_, dd_pad_, wt_fwd_, wt_bwd_, init_fwd_, init_bwd_;
+  /// The src whose copy src_pad_ holds from the forward just before, and the
+  /// diff_dst whose copy dd_pad_ holds from the backward_weights just before
+  /// (null: none to reuse).
+  const float* padded_src_ = nullptr;
+  const float* padded_diff_dst_ = nullptr;
 };
 
 }  // namespace
