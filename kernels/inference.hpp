@@ -76,7 +76,35 @@ class InferOp {
 std::unique_ptr<InferOp> make_infer_conv(const InferConvSpec& spec, const InferWeights& w, int threads);
 std::unique_ptr<InferOp> make_infer_dense(const InferDenseSpec& spec, const InferWeights& w, int threads);
 
-/// Whether oneDNN runs int8 on this CPU with VNNI or AMX; `isa` receives the best ISA it found.
-bool cpu_has_int8_dot_product(std::string* isa = nullptr);
+/// How oneDNN's int8 kernels multiply on this CPU, decided from the ISA it
+/// reports (`ONEDNN_MAX_CPU_ISA` included). With an int8 dot product (AVX-512
+/// VNNI, AVX-VNNI, AMX) u8/s8 x s8 products accumulate exactly in s32.
+/// Without one (AVX-512 without VNNI, AVX2, SSE4.1) oneDNN adds each pair of
+/// u8 x s8 products in 16 bits with saturation (vpmaddubsw): 2 x 255 x 127 =
+/// 64770 overflows 32767, and outputs were off by up to 35 quantisation steps.
+/// oneDNN's int8 guide prescribes 7-bit weights there. For an s8 input oneDNN
+/// shifts it to u8 and halves the weights itself in its weights reorder
+/// (rounding as it likes); for a u8 input it does nothing. So the engine
+/// fixes the 7-bit weights itself, once, at load: h = clamp(round(q / 2),
+/// -63, 63) (half away from zero), and hands oneDNN h with the scale doubled
+/// (u8 input: 2 x 255 x 63 = 32130 fits) or 2h with the scale kept (s8
+/// input: oneDNN's halving of an even value is exact). Either way the kernels
+/// multiply w = 2 x scale x h: at most one 8-bit step from the stored weight,
+/// and exact arithmetic from there.
+struct Int8Kernels {
+  std::string isa;          ///< the best ISA oneDNN may use here, e.g. "avx2"
+  bool dot_product = true;  ///< exact s32 accumulation of every product
+  int weight_bits = 8;      ///< 8: weights as stored; 7: halved at load (h above)
+  /// One line for logs and `infer`: e.g. "avx2 (no int8 dot product: weights used as 7-bit)".
+  std::string describe() const;
+};
+Int8Kernels int8_kernels();
+
+/// An 8-bit weight as the 7-bit kernels use it (Int8Kernels' h): q / 2
+/// rounded half away from zero, within [-63, 63]; it stands for 2 x scale x h.
+constexpr int8_t halve_int8_weight(int8_t q) {
+  const int h = q >= 0 ? (q + 1) / 2 : -((1 - q) / 2);
+  return static_cast<int8_t>(h > 63 ? 63 : (h < -63 ? -63 : h));
+}
 
 }  // namespace hpcnn::kernels

@@ -53,6 +53,24 @@ class InferBase : public InferOp {
     flush_denormals_on_compute_threads();
   }
 
+  /// The weights handed to oneDNN: as given, or (no int8 dot product) the
+  /// 7-bit h of Int8Kernels, as h with doubled scales for a u8 input and as
+  /// 2h (which oneDNN halves exactly) with the scales kept for an s8 input.
+  InferWeights kernel_weights(const InferWeights& w, int64_t count, int64_t outputs) {
+    if (!int8_ || int8_kernels().weight_bits == 8) return w;
+    const int times = quant_.is_unsigned ? 1 : 2;
+    halved_.resize(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i)
+      halved_[static_cast<size_t>(i)] = static_cast<int8_t>(times * halve_int8_weight(w.s8[i]));
+    doubled_.resize(static_cast<size_t>(outputs));
+    for (int64_t c = 0; c < outputs; ++c)
+      doubled_[static_cast<size_t>(c)] = (quant_.is_unsigned ? 2.0f : 1.0f) * w.scales[c];
+    InferWeights k = w;
+    k.s8 = halved_.data();
+    k.scales = doubled_.data();
+    return k;
+  }
+
   /// Output scales (int8): input scale x weight scale per output channel,
   /// over the dst scale when dst is int8.
   void set_out_scales(const float* wscales, int64_t count, const Int8Tensor& dst) {
@@ -107,6 +125,8 @@ class InferBase : public InferOp {
   std::optional<dnnl::reorder> src_reorder_;
   std::vector<float> out_scales_;  ///< int8: input scale x weight scale (/ dst scale) per output channel
   std::vector<float> wscales_;
+  std::vector<int8_t> halved_;  ///< 7-bit kernels: the weights oneDNN gets (h or 2h)
+  std::vector<float> doubled_;  ///< 7-bit kernels: their scales (doubled for h)
   float bias_div_ = 1.0f;
   std::vector<float> bias_;
 };
@@ -150,7 +170,8 @@ dt act_type(bool quantised, const InputQuant& q) { return !quantised ? dt::f32 :
 
 class InferConv final : public InferPrimitive<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward> {
  public:
-  InferConv(const InferConvSpec& s, const InferWeights& w, int threads) : InferPrimitive(threads, s.int8, s.quant) {
+  InferConv(const InferConvSpec& s, const InferWeights& given, int threads) : InferPrimitive(threads, s.int8, s.quant) {
+    const InferWeights w = kernel_weights(given, s.oc * (s.ic / s.groups) * s.kh * s.kw, s.oc);
     const bool grouped = s.groups > 1;
     const memory::dims src_dims{s.n, s.ic, s.ih, s.iw}, dst_dims{s.n, s.oc, s.oh, s.ow},
         w_dims = grouped ? memory::dims{s.groups, s.oc / s.groups, s.ic / s.groups, s.kh, s.kw}
@@ -176,7 +197,9 @@ class InferConv final : public InferPrimitive<dnnl::convolution_forward::primiti
 class InferDense final
     : public InferPrimitive<dnnl::inner_product_forward::primitive_desc, dnnl::inner_product_forward> {
  public:
-  InferDense(const InferDenseSpec& s, const InferWeights& w, int threads) : InferPrimitive(threads, s.int8, s.quant) {
+  InferDense(const InferDenseSpec& s, const InferWeights& given, int threads)
+      : InferPrimitive(threads, s.int8, s.quant) {
+    const InferWeights w = kernel_weights(given, s.out * s.in, s.out);
     const dt src_type = act_type(s.int8, s.quant), w_type = s.int8 ? dt::s8 : dt::f32;
     if (s.int8) set_out_scales(w.scales, s.out, s.dst_int8);
     const dnnl::primitive_attr attr =
@@ -216,11 +239,19 @@ std::unique_ptr<InferOp> make_infer_dense(const InferDenseSpec& spec, const Infe
   }
 }
 
-bool cpu_has_int8_dot_product(std::string* isa) {
-  cpu_computes_bf16(isa);  // names the ISA
+Int8Kernels int8_kernels() {
+  Int8Kernels k;
+  cpu_computes_bf16(&k.isa);  // names the ISA
   const dnnl::cpu_isa found = dnnl::get_effective_cpu_isa();
-  return found == dnnl::cpu_isa::avx512_core_vnni || found == dnnl::cpu_isa::avx512_core_bf16 ||
-         found == dnnl::cpu_isa::avx512_core_amx || found == dnnl::cpu_isa::avx2_vnni;
+  k.dot_product = found == dnnl::cpu_isa::avx512_core_vnni || found == dnnl::cpu_isa::avx512_core_bf16 ||
+                  found == dnnl::cpu_isa::avx512_core_amx || found == dnnl::cpu_isa::avx2_vnni;
+  k.weight_bits = k.dot_product ? 8 : 7;
+  return k;
+}
+
+std::string Int8Kernels::describe() const {
+  return dot_product ? isa + " (int8 dot product: weights as stored, 8-bit)"
+                     : isa + " (no int8 dot product: weights used as 7-bit)";
 }
 
 }  // namespace hpcnn::kernels

@@ -95,13 +95,12 @@ int run_quantize(const Args& args) {
     log.info(cat("calibrated on ", graph.calibration));
   }
   quant::save_graph(out, graph);
-  std::string isa;
-  kernels::cpu_has_int8_dot_product(&isa);
+  const kernels::Int8Kernels int8_kernels = kernels::int8_kernels();
   std::cout << "quantize: " << ckpt.model_name << " -> " << out << " (" << (int8 ? "int8" : "fp32 folded") << ", "
             << graph.ops.size() << " ops; weights " << graph.weight_bytes() << " bytes, FP32 " << fp32_bytes
             << " bytes: " << std::fixed << std::setprecision(2)
             << static_cast<double>(fp32_bytes) / static_cast<double>(graph.weight_bytes()) << "x smaller; oneDNN ISA "
-            << isa << ")\n";
+            << (int8 ? int8_kernels.describe() : int8_kernels.isa) << ")\n";
   return 0;
 }
 

@@ -521,12 +521,12 @@ int run_infer(const Args& args) {
       sum.loss_sum += r.loss_sum;
       sum.correct += r.correct;
     }
-    std::string isa;
-    kernels::cpu_has_int8_dot_product(&isa);
+    const kernels::Int8Kernels int8_kernels = kernels::int8_kernels();
     std::cout << std::fixed << std::setprecision(4) << "model " << graph->model_name << " ("
               << (graph->int8 ? "int8" : "fp32 folded") << ", " << graph->ops.size() << " ops, "
-              << graph->weight_bytes() << " weight bytes; oneDNN ISA " << isa << ") on " << manifest.name << "/"
-              << split << ": " << reader.num_samples() << " samples, loss "
+              << graph->weight_bytes() << " weight bytes; oneDNN ISA "
+              << (graph->int8 ? int8_kernels.describe() : int8_kernels.isa) << ") on " << manifest.name << "/" << split
+              << ": " << reader.num_samples() << " samples, loss "
               << sum.loss_sum / static_cast<double>(reader.num_samples());
     if (graph->loss == model::LossKind::kSoftmaxCrossEntropy)
       std::cout << ", accuracy " << static_cast<double>(sum.correct) / static_cast<double>(reader.num_samples());
