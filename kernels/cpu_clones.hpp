@@ -1,20 +1,59 @@
 // Host loops compiled twice, for the x86-64 baseline and for x86-64-v4
-// (AVX-512), the loader picking the clone the CPU runs (GCC's target_clones).
-// The project builds for the baseline, where the dropout hash's 64-bit
-// multiplies and the other loops stay scalar or 4-wide: keras-cnn's dropout
-// mask over 1.2 M elements takes 4.0 ms baseline, 0.17 ms AVX-512; ReLU's
-// gradient 0.15 -> 0.07 ms (AMD EPYC, 1 thread). Both clones compute bitwise
-// the same: the kernels library is built with -ffp-contract=off, so no
-// multiply-add is fused on either (test_shared_maths, test_onednn_vs_reference
-// check against the reference, bitwise where the loops promise it).
+// (AVX-512), one of them chosen at run time. The project builds for the
+// baseline, where the dropout hash's 64-bit multiplies and the other loops
+// stay scalar or 4-wide: keras-cnn's dropout mask over 1.2 M elements takes
+// 4.0 ms baseline, 0.17 ms AVX-512; ReLU's gradient 0.15 -> 0.07 ms (AMD EPYC,
+// 1 thread). Both clones compute bitwise the same: the kernels library is
+// built with -ffp-contract=off, so no multiply-add is fused on either
+// (test_shared_maths, test_onednn_vs_reference check against the reference,
+// bitwise where the loops promise it).
+//
+// How: a loop is written once as an HPCNN_CPU_CLONE function and called as
+// cpu_clones::run<f>(args...), which calls it through one of two wrappers,
+// run_v4 (compiled for x86-64-v4, f inlined into it) or run_baseline, picked
+// once per process: v4 where the CPU has it, unless HPCNN_CPU_CLONES=baseline
+// says otherwise. That variable is how the test suite exercises the baseline
+// clone on an AVX-512 machine (.ci/run), which GCC's target_clones (an ifunc
+// chosen by the loader from CPUID alone) could not do.
 //
 // A cloned function must do its work inside its own body: helpers it calls
-// are compiled for the baseline, and vector-typed values must not cross a
-// call (the ABI of 32-byte vectors differs between the clones).
+// that are not inline are compiled for the baseline, and vector-typed values
+// must not cross a call (the ABI of 32-byte vectors differs between the clones).
 #pragma once
 
+#include <utility>
+
+namespace hpcnn::kernels::cpu_clones {
+
+/// Whether run() takes the x86-64-v4 clone: the CPU has x86-64-v4 and
+/// HPCNN_CPU_CLONES is not "baseline". Set when the program is loaded (a
+/// constant read, not a call: run() sits in loops over rows); anything run
+/// before that reads false and takes the baseline, which computes the same.
+extern const bool kUseV4;
+inline bool use_v4() { return kUseV4; }
+/// "x86-64-v4" or "baseline" (why, for `hpcnn info` and the tests).
+const char* chosen();
+
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
-#define HPCNN_CPU_CLONES __attribute__((target_clones("arch=x86-64-v4", "default")))
+#define HPCNN_CPU_CLONE [[gnu::always_inline]] inline
+template <auto F, typename... A>
+__attribute__((target("arch=x86-64-v4"))) auto run_v4(A&&... args) {
+  return F(std::forward<A>(args)...);
+}
+template <auto F, typename... A>
+auto run_baseline(A&&... args) {
+  return F(std::forward<A>(args)...);
+}
+template <auto F, typename... A>
+auto run(A&&... args) {
+  return use_v4() ? run_v4<F>(std::forward<A>(args)...) : run_baseline<F>(std::forward<A>(args)...);
+}
 #else
-#define HPCNN_CPU_CLONES
+#define HPCNN_CPU_CLONE inline
+template <auto F, typename... A>
+auto run(A&&... args) {
+  return F(std::forward<A>(args)...);
+}
 #endif
+
+}  // namespace hpcnn::kernels::cpu_clones

@@ -43,24 +43,24 @@ void parallel_ranges(int64_t count, int64_t serial_max, F&& f) {
 }
 constexpr int64_t kSerialMax = 65536;
 
-HPCNN_CPU_CLONES void relu_range(const float* src, float* dst, int64_t n) {
+HPCNN_CPU_CLONE void relu_range(const float* src, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = maths::relu(src[i]);
 }
-HPCNN_CPU_CLONES void relu_grad_range(const float* y, const float* dy, float* dx, int64_t n) {
+HPCNN_CPU_CLONE void relu_grad_range(const float* y, const float* dy, float* dx, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dx[i] = maths::relu_grad(y[i], dy[i]);
 }
-HPCNN_CPU_CLONES void multiply_range(const float* a, const float* b, float* dst, int64_t n) {
+HPCNN_CPU_CLONE void multiply_range(const float* a, const float* b, float* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = a[i] * b[i];
 }
-HPCNN_CPU_CLONES void dropout_row(const float* x, float* y, int64_t n, uint64_t sample_key, uint32_t threshold,
-                                  float keep_scale) {
+HPCNN_CPU_CLONE void dropout_row(const float* x, float* y, int64_t n, uint64_t sample_key, uint32_t threshold,
+                                 float keep_scale) {
   for (int64_t e = 0; e < n; ++e) y[e] = x[e] * maths::dropout_mask_value(sample_key, e, threshold, keep_scale);
 }
-HPCNN_CPU_CLONES void adam_range(float* p, const float* g, float* m, float* v, int64_t n, float lr_t, float beta1,
-                                 float beta2, float epsilon) {
+HPCNN_CPU_CLONE void adam_range(float* p, const float* g, float* m, float* v, int64_t n, float lr_t, float beta1,
+                                float beta2, float epsilon) {
   for (int64_t i = 0; i < n; ++i) maths::adam_one(p[i], g[i], m[i], v[i], lr_t, beta1, beta2, epsilon);
 }
-HPCNN_CPU_CLONES void sgd_range(float* p, const float* g, float* velocity, int64_t n, float lr, float momentum) {
+HPCNN_CPU_CLONE void sgd_range(float* p, const float* g, float* velocity, int64_t n, float lr, float momentum) {
   for (int64_t i = 0; i < n; ++i) maths::sgd_one(p[i], g[i], velocity[i], lr, momentum);
 }
 /// maths::max_pool_window for kernel 2, stride 2, unrolled and branch-free
@@ -302,16 +302,19 @@ void HostBackend::fill(float* dst, float value, int64_t count) {
 }
 
 void HostBackend::relu_forward(const float* src, float* dst, int64_t count) {
-  parallel_ranges(count, kSerialMax, [&](int64_t a, int64_t b) { relu_range(src + a, dst + a, b - a); });
+  parallel_ranges(count, kSerialMax,
+                  [&](int64_t a, int64_t b) { cpu_clones::run<relu_range>(src + a, dst + a, b - a); });
 }
 
 void HostBackend::relu_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) {
-  parallel_ranges(count, kSerialMax,
-                  [&](int64_t a, int64_t b) { relu_grad_range(dst + a, diff_dst + a, diff_src + a, b - a); });
+  parallel_ranges(count, kSerialMax, [&](int64_t a, int64_t b) {
+    cpu_clones::run<relu_grad_range>(dst + a, diff_dst + a, diff_src + a, b - a);
+  });
 }
 
 void HostBackend::multiply(const float* a, const float* b, float* dst, int64_t count) {
-  parallel_ranges(count, kSerialMax, [&](int64_t x, int64_t y) { multiply_range(a + x, b + x, dst + x, y - x); });
+  parallel_ranges(count, kSerialMax,
+                  [&](int64_t x, int64_t y) { cpu_clones::run<multiply_range>(a + x, b + x, dst + x, y - x); });
 }
 
 namespace {
@@ -321,8 +324,8 @@ void apply_dropout(const float* src, float* dst, int64_t n, int64_t per_sample, 
                    const DropoutParams& d) {
 #pragma omp parallel for schedule(static) if (n * per_sample > 65536)
   for (int64_t s = 0; s < n; ++s) {
-    dropout_row(src + s * per_sample, dst + s * per_sample, per_sample,
-                maths::dropout_sample_key(d.layer_key, sample_indices[s]), d.threshold, d.keep_scale);
+    cpu_clones::run<dropout_row>(src + s * per_sample, dst + s * per_sample, per_sample,
+                                 maths::dropout_sample_key(d.layer_key, sample_indices[s]), d.threshold, d.keep_scale);
   }
 }
 }  // namespace
@@ -411,14 +414,15 @@ void HostBackend::adam_update(float* params, const float* grads, float* m, float
   }
 #endif
   parallel_ranges(count, kSerialMax, [&](int64_t a, int64_t b) {
-    adam_range(params + a, grads + a, m + a, v + a, b - a, s.lr_t, s.beta1, s.beta2, s.epsilon);
+    cpu_clones::run<adam_range>(params + a, grads + a, m + a, v + a, b - a, s.lr_t, s.beta1, s.beta2, s.epsilon);
   });
 }
 
 void HostBackend::sgd_update(float* params, const float* grads, float* velocity, int64_t count, float lr,
                              float momentum) {
-  parallel_ranges(count, kSerialMax,
-                  [&](int64_t a, int64_t b) { sgd_range(params + a, grads + a, velocity + a, b - a, lr, momentum); });
+  parallel_ranges(count, kSerialMax, [&](int64_t a, int64_t b) {
+    cpu_clones::run<sgd_range>(params + a, grads + a, velocity + a, b - a, lr, momentum);
+  });
 }
 
 }  // namespace hpcnn::kernels

@@ -50,8 +50,8 @@ struct Correlation {
 /// constant so that the tap loops unroll and the accumulators stay in
 /// registers.
 template <int K>
-HPCNN_CPU_CLONES void correlate_row(const Correlation& k, const float* in, const float* wt, const float* init,
-                                    bool relu, float* out, int64_t r) {
+HPCNN_CPU_CLONE void correlate_row(const Correlation& k, const float* in, const float* wt, const float* init, bool relu,
+                                   float* out, int64_t r) {
   const int64_t taps = k.taps(), in_plane = k.in_plane(), out_plane = k.rows * k.cols;
   for (int64_t b = 0; b < blocks(k.outs); ++b) {
     const float* w_block = wt + b * taps * kBlock;
@@ -88,9 +88,9 @@ HPCNN_CPU_CLONES void correlate_row(const Correlation& k, const float* in, const
 /// zeros past `cols` in every row); each sample's sum is formed in float
 /// vectors and added into double in lane order. K as in correlate_row.
 template <int K>
-HPCNN_CPU_CLONES void weight_grad_pair(int64_t samples, int64_t rows, int64_t cols, const float* src,
-                                       int64_t src_stride, int64_t src_cols, const float* dd, int64_t dd_stride,
-                                       int64_t dd_cols, double* taps) {
+HPCNN_CPU_CLONE void weight_grad_pair(int64_t samples, int64_t rows, int64_t cols, const float* src, int64_t src_stride,
+                                      int64_t src_cols, const float* dd, int64_t dd_stride, int64_t dd_cols,
+                                      double* taps) {
   constexpr int64_t kh = K, kw = K;
   Vec acc[K * K];
   const int64_t nc = chunks(cols), tail = cols - (nc - 1) * kLanes;
@@ -125,8 +125,8 @@ HPCNN_CPU_CLONES void weight_grad_pair(int64_t samples, int64_t rows, int64_t co
 /// The bias gradient of one output channel: the sum of dd over samples,
 /// rows and columns (dd as in weight_grad_pair), per sample in float vectors
 /// added into double in lane order.
-HPCNN_CPU_CLONES double bias_grad(int64_t samples, int64_t rows, int64_t cols, const float* dd, int64_t dd_stride,
-                                  int64_t dd_cols) {
+HPCNN_CPU_CLONE double bias_grad(int64_t samples, int64_t rows, int64_t cols, const float* dd, int64_t dd_stride,
+                                 int64_t dd_cols) {
   double sum = 0.0;
   for (int64_t n = 0; n < samples; ++n) {
     Vec acc{};
@@ -158,7 +158,7 @@ void with_kernel(int64_t k, F&& f) {
 
 /// dst[i] = src[i]: the interior rows of the padded copies (short rows,
 /// where a memcpy call would cost more than the copy).
-HPCNN_CPU_CLONES void copy_row(float* dst, const float* src, int64_t n) {
+HPCNN_CPU_CLONE void copy_row(float* dst, const float* src, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
 }
 
@@ -200,8 +200,8 @@ class HostSmallConv final : public ConvOp {
     for (int64_t i = 0; i < items; ++i) {
       const int64_t n = i / g_.oh;
       with_kernel(g_.kh, [&](auto k) {
-        correlate_row<k()>(fwd_, src_pad_.data() + n * g_.ic * fwd_.in_plane(), wt_fwd_.data(), init_fwd_.data(),
-                           g_.relu, dst + n * g_.oc * g_.oh * g_.ow, i % g_.oh);
+        cpu_clones::run<correlate_row<k()>>(fwd_, src_pad_.data() + n * g_.ic * fwd_.in_plane(), wt_fwd_.data(),
+                                            init_fwd_.data(), g_.relu, dst + n * g_.oc * g_.oh * g_.ow, i % g_.oh);
       });
     }
   }
@@ -223,8 +223,8 @@ class HostSmallConv final : public ConvOp {
     for (int64_t i = 0; i < items; ++i) {
       const int64_t n = i / g_.ih;
       with_kernel(g_.kh, [&](auto k) {
-        correlate_row<k()>(bwd_, dd_pad_.data() + n * g_.oc * bwd_.in_plane(), wt_bwd_.data(), init_bwd_.data(), false,
-                           diff_src + n * g_.ic * g_.ih * g_.iw, i % g_.ih);
+        cpu_clones::run<correlate_row<k()>>(bwd_, dd_pad_.data() + n * g_.oc * bwd_.in_plane(), wt_bwd_.data(),
+                                            init_bwd_.data(), false, diff_src + n * g_.ic * g_.ih * g_.iw, i % g_.ih);
       });
     }
   }
@@ -242,18 +242,19 @@ class HostSmallConv final : public ConvOp {
 #pragma omp parallel for schedule(static)
     for (int64_t p = 0; p < pairs; ++p) {
       const int64_t oc = p / g_.ic, ic = p % g_.ic;
-      double sums[kMaxKernel * kMaxKernel];
+      double sums[kMaxKernel * kMaxKernel] = {};  // every tap written; zeroed for -Wmaybe-uninitialized
       with_kernel(g_.kh, [&](auto k) {
-        weight_grad_pair<k()>(g_.n, g_.oh, g_.ow, src_pad_.data() + ic * fwd_.in_plane(), g_.ic * fwd_.in_plane(),
-                              fwd_.in_cols, dd0 + oc * bwd_.in_plane(), g_.oc * bwd_.in_plane(), bwd_.in_cols, sums);
+        cpu_clones::run<weight_grad_pair<k()>>(g_.n, g_.oh, g_.ow, src_pad_.data() + ic * fwd_.in_plane(),
+                                               g_.ic * fwd_.in_plane(), fwd_.in_cols, dd0 + oc * bwd_.in_plane(),
+                                               g_.oc * bwd_.in_plane(), bwd_.in_cols, sums);
       });
       for (int64_t t = 0; t < taps; ++t) diff_weights[p * taps + t] = static_cast<float>(sums[t]);
     }
     if (diff_bias == nullptr) return;
 #pragma omp parallel for schedule(static)
     for (int64_t oc = 0; oc < g_.oc; ++oc)
-      diff_bias[oc] = static_cast<float>(
-          bias_grad(g_.n, g_.oh, g_.ow, dd0 + oc * bwd_.in_plane(), g_.oc * bwd_.in_plane(), bwd_.in_cols));
+      diff_bias[oc] = static_cast<float>(cpu_clones::run<bias_grad>(g_.n, g_.oh, g_.ow, dd0 + oc * bwd_.in_plane(),
+                                                                    g_.oc * bwd_.in_plane(), bwd_.in_cols));
   }
 
  private:
@@ -263,8 +264,9 @@ class HostSmallConv final : public ConvOp {
 #pragma omp parallel for schedule(static)
     for (int64_t p = 0; p < planes; ++p)
       for (int64_t ih = 0; ih < g_.ih; ++ih)
-        copy_row(src_pad_.data() + p * fwd_.in_plane() + (ih + g_.pad_top) * fwd_.in_cols + g_.pad_left,
-                 src + (p * g_.ih + ih) * g_.iw, g_.iw);
+        cpu_clones::run<copy_row>(
+            src_pad_.data() + p * fwd_.in_plane() + (ih + g_.pad_top) * fwd_.in_cols + g_.pad_left,
+            src + (p * g_.ih + ih) * g_.iw, g_.iw);
   }
   /// diff_dst's rows into the interior of dd_pad_.
   void pad_diff_dst(const float* diff_dst) {
@@ -272,8 +274,8 @@ class HostSmallConv final : public ConvOp {
 #pragma omp parallel for schedule(static)
     for (int64_t p = 0; p < planes; ++p)
       for (int64_t oh = 0; oh < g_.oh; ++oh)
-        copy_row(dd_pad_.data() + p * bwd_.in_plane() + (oh + dd_row0_) * bwd_.in_cols + dd_col0_,
-                 diff_dst + (p * g_.oh + oh) * g_.ow, g_.ow);
+        cpu_clones::run<copy_row>(dd_pad_.data() + p * bwd_.in_plane() + (oh + dd_row0_) * bwd_.in_cols + dd_col0_,
+                                  diff_dst + (p * g_.oh + oh) * g_.ow, g_.ow);
   }
 
   ConvGeometry g_;
