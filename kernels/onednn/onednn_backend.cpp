@@ -71,6 +71,24 @@ class Staged {
 };
 
 /// Which convolution runs: oneDNN's on plain NCHW, oneDNN's on its blocked
+/// The private layout (Backend::has_private_layout): channels in blocks of
+/// the vector width oneDNN's direct kernels use, nChw16c for AVX-512 and
+/// nChw8c below it. oneDNN has no AVX2 (or SSE4.1) kernel for nChw16c and
+/// fell back to its reference loops: keras-cnn at batch 16 with
+/// ONEDNN_MAX_CPU_ISA=AVX2 took 54 s a step (conv2's backward_weights alone
+/// 7.7 s), against 0.1 s on nChw8c. Below AVX2 oneDNN 2.6 has no direct
+/// backward kernels at all (SSE4.1: forward only, reference loops for the
+/// backward passes, 8.6 s a step): there every convolution runs on plain
+/// NCHW (im2col + GEMM, which has SSE4.1 kernels), and nothing is private (0).
+int64_t private_block() {
+  const dnnl::cpu_isa isa = dnnl::get_effective_cpu_isa();
+  if (isa == dnnl::cpu_isa::avx512_core || isa == dnnl::cpu_isa::avx512_core_vnni ||
+      isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx)
+    return 16;
+  return isa == dnnl::cpu_isa::avx2 || isa == dnnl::cpu_isa::avx2_vnni ? 8 : 0;
+}
+tag private_tag() { return private_block() == 16 ? tag::nChw16c : tag::nChw8c; }
+
 /// layouts, or the host's direct small-channel convolution
 /// (make_host_small_conv). HPCNN_ONEDNN_CONV_LAYOUT overrides the choice, for
 /// measurements: plain | blocked (oneDNN) | host (where it suits) | auto.
@@ -86,7 +104,8 @@ ConvPath conv_path(const ConvGeometry& g) {
   }
   // Blocked layouts (nChw16c) pad channels to 16: worth it when the output
   // has whole blocks of channels, and needed when a side is private.
-  if (g.oc % 16 == 0 || g.src_private || g.dst_private) return ConvPath::kBlocked;
+  if (g.src_private || g.dst_private) return ConvPath::kBlocked;
+  if (g.oc % 16 == 0 && private_block() > 0) return ConvPath::kBlocked;
   // Below 16 channels on both sides oneDNN 2.6 has only im2col + GEMM on
   // plain NCHW; the host's direct convolution is 3-5x faster there
   // (tiny-cnn, results/cpu-speed/README.md).
@@ -127,10 +146,10 @@ class OnednnConv final : public ConvOp {
                          : memory::dims{g.oc, g.ic, g.kh, g.kw},
         b_dims{g.oc}, dst_dims{g.n, g.oc, g.oh, g.ow}, strides{g.stride, g.stride}, pad_l{g.pad_top, g.pad_left},
         pad_r{g.pad_bottom, g.pad_right};
-    const auto src_user = plain(src_dims, g.src_private ? tag::nChw16c : tag::nchw),
+    const auto src_user = plain(src_dims, g.src_private ? private_tag() : tag::nchw),
                w_user = plain(w_dims, grouped ? tag::goihw : tag::oihw),
                b_md = g.bias ? plain(b_dims, tag::x) : memory::desc(),
-               dst_user = plain(dst_dims, g.dst_private ? tag::nChw16c : tag::nchw);
+               dst_user = plain(dst_dims, g.dst_private ? private_tag() : tag::nchw);
     // Activations cross the interface as plain NCHW. On plain NCHW oneDNN 2.6
     // (and 3.2) run convolution as im2col + GEMM; on its blocked layouts it
     // runs direct JIT kernels, 1.9x faster for keras-cnn's conv2 (fwd + both
@@ -141,10 +160,10 @@ class OnednnConv final : public ConvOp {
     // blocked diff_dst serves backward_data (the model calls them in that
     // order on the same buffers).
     blocked_ = bf16 || conv_path(g) == ConvPath::kBlocked;
-    // A private side (Backend::has_private_layout) is nChw16c at the
-    // interface too, so in FP32 it needs no reorder at all.
+    // A private side (Backend::has_private_layout) is nChw16c (nChw8c) at
+    // the interface too, so in FP32 it needs no reorder at all.
     const auto act = [&](const memory::dims& d, bool is_private, dt type) {
-      if (is_private) return memory::desc(d, type, tag::nChw16c);
+      if (is_private) return memory::desc(d, type, private_tag());
       return blocked_ ? memory::desc(d, type, tag::any) : memory::desc(d, type, tag::nchw);
     };
     const dt in = bf16 ? dt::bf16 : dt::f32;  // what the convolution reads: src, weights, diff_dst
@@ -350,8 +369,10 @@ class OnednnBackend final : public HostBackend {
   std::unique_ptr<PoolOp> make_pool(const PoolGeometry& g) override { return make_host_max_pool(g); }
   bool fuses_conv_relu() const override { return true; }
   bool fuses_relu_into_pool() const override { return true; }  // the host pool (make_pool below)
-  // nChw16c without padding: whole blocks of 16 channels.
-  bool has_private_layout(int64_t channels) const override { return channels % 16 == 0; }
+  // nChw16c (nChw8c below AVX-512) without padding: whole blocks of channels.
+  bool has_private_layout(int64_t channels) const override {
+    return private_block() > 0 && channels % private_block() == 0;
+  }
   std::unique_ptr<DenseOp> make_dense(const DenseGeometry& g) override {
     return std::make_unique<OnednnDense>(ctx_, g);
   }
@@ -371,8 +392,11 @@ bool cpu_computes_bf16(std::string* isa) {
       case dnnl::cpu_isa::avx512_core_bf16: *isa = "avx512_core_bf16"; break;
       case dnnl::cpu_isa::avx512_core_vnni: *isa = "avx512_core_vnni"; break;
       case dnnl::cpu_isa::avx512_core: *isa = "avx512_core"; break;
+      case dnnl::cpu_isa::avx2_vnni: *isa = "avx2_vnni"; break;
       case dnnl::cpu_isa::avx2: *isa = "avx2"; break;
-      default: *isa = "older than avx2"; break;
+      case dnnl::cpu_isa::avx: *isa = "avx"; break;
+      case dnnl::cpu_isa::sse41: *isa = "sse41"; break;
+      default: *isa = "older than sse41"; break;
     }
   }
   return found == dnnl::cpu_isa::avx512_core_bf16 || found == dnnl::cpu_isa::avx512_core_amx;
