@@ -4,7 +4,7 @@
 # --ranks-per-node), hier takes its real-node path, shm is refused with its
 # reason, every algorithm has #wrong = 0 and bytes really crossed node1's
 # link; training across the nodes gives the same per-step losses as the same
-# global batch on 1 rank. Bandwidth is reported, not asserted.
+# global batch on 1 rank, up to rounding (integration/rank_gap.py). Bandwidth is reported, not asserted.
 source "$(dirname "$0")/lib.sh"
 require_fashion_mnist
 : "${PYTHON:?set PYTHON}"
@@ -38,16 +38,13 @@ export OMP_NUM_THREADS=1
 crun timeout 180 mpirun -x OMP_NUM_THREADS=1 -H node1:2,node2:2 -np 4 "$HPCNN" train -q --model tiny-cnn \
   --data "$WORK/fm" --global-batch 64 --max-steps 12 --threads 1 --allreduce hier --out "$WORK/four" > out4.txt 2> err4.txt \
   && pass || fail "training across 2 nodes: $(cat err4.txt)"
-"$PYTHON" - <<'PY' && pass || fail "per-step losses differ between 1 rank and 2 nodes x 2 ranks"
+"$PYTHON" - <<'PY' && pass || fail "the 2-node run's hosts or configuration"
 import json
 one, four = (json.load(open(f"{r}/metrics.json")) for r in ("one", "four"))
 run = json.load(open("four/run.json"))
 assert sorted(set(run["hosts"])) == ["node1", "node2"] and run["world_size"] == 4, run["hosts"]
 assert run["config"]["bucket_mb"] == 1 and run["config"]["allreduce"] == "hier", run["config"]  # auto across nodes
-a, b = one["step_losses"], four["step_losses"]
-assert len(a) == len(b) == 12, (len(a), len(b))
-worst = max(abs(x - y) / abs(x) for x, y in zip(a, b))
-print("worst relative step-loss difference, 1 rank vs 2 nodes x 2 ranks:", worst)
-assert worst <= 1e-4, worst
 PY
+"$PYTHON" "$TESTS/rank_gap.py" --steps 12 one four && pass ||
+  fail "per-step losses differ between 1 rank and 2 nodes x 2 ranks beyond rounding"
 finish

@@ -2,9 +2,9 @@
 # --augment end to end: the preview grid is deterministic; augmented training
 # is bit-identical with and without the background reader, resumes
 # bit-identically across an epoch boundary, gives the same step losses on 1
-# and 2 ranks (global sampling), and differs from unaugmented training; the
-# spec is recorded in run.json and checked on --resume; bad specs and
-# non-image data are refused in one line.
+# and 2 ranks up to rounding (global sampling; rank_gap.py), and differs from
+# unaugmented training; the spec is recorded in run.json and checked on
+# --resume; bad specs and non-image data are refused in one line.
 source "$(dirname "$0")/lib.sh"
 : "${PYTHON:?set PYTHON to a python3 with h5py}"
 export OMP_NUM_THREADS=1
@@ -47,18 +47,16 @@ PY
 expect_exit 1 'augment is "off" here but "rotate=10' "$HPCNN" train -q --resume resumed --max-steps 14 --augment off
 
 # --- 1 rank = 2 ranks (global sampling keys each sample by its global index) ------
-for np in 1 2; do
-  "${MPIRUN[@]}" -n $np "$HPCNN" train -q --model circuit-cnn --data circ --global-batch 32 --epochs 2 --max-steps 10 \
-    --threads 1 --augment on,noise=0.05 --allreduce ring --out ranks$np > /dev/null
+# rank_gap.py: step 1 within 1e-5 (summation order only), later steps within
+# the drift that the plain run's own 1-vs-2-rank gap shows on this CPU.
+for aug in on,noise=0.05 off; do
+  for np in 1 2; do
+    "${MPIRUN[@]}" -n $np "$HPCNN" train -q --model circuit-cnn --data circ --global-batch 32 --epochs 2 --max-steps 10 \
+      --threads 1 --augment $aug --allreduce ring --out "ranks$np-${aug%%,*}" > /dev/null
+  done
 done
-"$PYTHON" - <<'PY' && pass || fail "augmented step losses differ between 1 and 2 ranks"
-import json
-a, b = (json.load(open(f"ranks{n}/metrics.json"))["step_losses"] for n in (1, 2))
-assert len(a) == len(b) == 10
-worst = max(abs(x - y) / abs(x) for x, y in zip(a, b))
-assert worst <= 1e-4, worst
-print("1 vs 2 ranks, augmented: worst relative step-loss difference", worst)
-PY
+"$PYTHON" "$TESTS/rank_gap.py" --steps 10 --control ranks1-off ranks2-off ranks1-on ranks2-on && pass ||
+  fail "augmented step losses differ between 1 and 2 ranks beyond rounding"
 
 # --- refusals ---------------------------------------------------------------------
 expect_exit 2 "--augment: 'spin=3' is not KEY=VALUE" "$HPCNN" train -q --data circ --model circuit-cnn \

@@ -2,6 +2,7 @@
 # for the h5py checks. Each test runs in its own scratch directory.
 set -euo pipefail
 : "${HPCNN:?set HPCNN to the hpcnn binary}"
+TESTS=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)  # tests/integration, for its helper scripts
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/hpcnn-it-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
