@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "backend.hpp"
+#include "comm/nccl/nccl_checks.hpp"
 #include "core/error.hpp"
 #include "data/dataset.hpp"
 #include "kernel_test_util.hpp"
@@ -128,4 +129,57 @@ TEST_CASE("CUDA backend: without a usable GPU, a usage error naming the CUDA err
   kernels::BackendOptions bf16;
   bf16.precision = kernels::Precision::kBf16;
   CHECK_THROWS_WITH(kernels::make_backend(kernels::BackendKind::kCuda, bf16), Catch::Contains("--precision bf16"));
+}
+
+// Issue 33.1: the NCCL reducer asked for the elapsed time of an event that had
+// not completed and left cudaErrorNotReady behind for the next launch check.
+// The timer asks only after a complete query, and clears a NotReady one.
+TEST_CASE("NCCL reducer timing: the elapsed time is read only after the event completed", "[nccl]") {
+  comm::LaggedEventTimer timer;
+  int elapsed_calls = 0, clears = 0;
+  comm::EventState state = comm::EventState::kNotReady;
+  const auto poll = [&] {
+    return timer.poll([&] { return state; },
+                      [&] {
+                        ++elapsed_calls;
+                        return 250.0f;
+                      },
+                      [&] { ++clears; });
+  };
+  CHECK(poll() == 0.0);  // nothing recorded yet: nothing asked
+  CHECK(elapsed_calls == 0);
+  timer.armed();
+  CHECK(poll() == 0.0);  // recorded, not complete: not read, the NotReady cleared
+  CHECK(elapsed_calls == 0);
+  CHECK(clears == 1);
+  CHECK(timer.is_armed());  // the events stay reserved for this reading
+  state = comm::EventState::kComplete;
+  CHECK(poll() == 0.25);
+  CHECK(elapsed_calls == 1);
+  CHECK_FALSE(timer.is_armed());
+  CHECK(poll() == 0.25);  // read once: the last value stays
+  CHECK(elapsed_calls == 1);
+  timer.armed();
+  state = comm::EventState::kFailed;
+  CHECK(poll() == 0.25);
+  CHECK(elapsed_calls == 1);
+  CHECK_FALSE(timer.is_armed());
+}
+
+// Issue 33.4: under srun --gpus-per-task=1 every rank sees its GPU as device 0;
+// ranks share a GPU only when node and PCI bus id agree.
+TEST_CASE("NCCL reducer: ranks share a GPU only with the same node and PCI bus id", "[nccl]") {
+  using comm::GpuIdentity;
+  // Four ranks on one node, each its own GPU (all "device 0" to CUDA).
+  const std::vector<GpuIdentity> srun{
+      {"n1", "0000:1B:00.0"}, {"n1", "0000:43:00.0"}, {"n1", "0000:52:00.0"}, {"n1", "0000:61:00.0"}};
+  CHECK_FALSE(comm::ranks_sharing_a_gpu(srun).has_value());
+  // The same bus id on two nodes is two GPUs.
+  CHECK_FALSE(comm::ranks_sharing_a_gpu({{"n1", "0000:1B:00.0"}, {"n2", "0000:1B:00.0"}}).has_value());
+  // Two ranks of a node on one GPU, however the bus id is spelled.
+  const auto shared =
+      comm::ranks_sharing_a_gpu({{"n1", "0000:1B:00.0"}, {"n1", "0000:43:00.0"}, {"n1", "0000:1b:00.0"}});
+  REQUIRE(shared.has_value());
+  CHECK(shared->first == 0);
+  CHECK(shared->second == 2);
 }

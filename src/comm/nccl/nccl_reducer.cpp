@@ -14,6 +14,7 @@
 
 #include "backend.hpp"
 #include "comm/gradient_reducer.hpp"
+#include "comm/nccl/nccl_checks.hpp"
 #include "core/check.hpp"
 #include "core/error.hpp"
 #include "cuda/cuda_check.hpp"
@@ -38,16 +39,28 @@ class NcclReducer final : public GradientReducer {
                        " backend has no CUDA stream (use --backend cuda)");
     }
     // NCCL refuses two ranks on one GPU: say so before it does, by name.
-    int device = 0;
-    HPCNN_CUDA(cudaGetDevice(&device));
-    std::vector<int> devices(static_cast<size_t>(comm.size()));
-    MPI_CHECK(MPI_Allgather(&device, 1, MPI_INT, devices.data(), 1, MPI_INT, comm.comm()));
+    // Compared by node and PCI bus id, not device number: under srun
+    // --gpus-per-task=1 every rank's GPU is its device 0 (issue 33.4).
+    HPCNN_CUDA(cudaGetDevice(&device_));
+    constexpr int kIdChars = 64;
+    char mine[2 * kIdChars] = {};
+    int name_len = 0;
+    MPI_CHECK(MPI_Get_processor_name(mine, &name_len));
+    mine[kIdChars - 1] = '\0';
+    HPCNN_CUDA(cudaDeviceGetPCIBusId(mine + kIdChars, kIdChars, device_));
+    std::vector<char> all(static_cast<size_t>(comm.size()) * sizeof mine);
+    MPI_CHECK(MPI_Allgather(mine, sizeof mine, MPI_CHAR, all.data(), sizeof mine, MPI_CHAR, comm.comm()));
+    std::vector<GpuIdentity> ids;
     for (int r = 0; r < comm.size(); ++r) {
-      if (r != comm.rank() && comm.same_node(r) && devices[static_cast<size_t>(r)] == device) {
-        throw UsageError("--allreduce nccl: ranks " + std::to_string(std::min(r, comm.rank())) + " and " +
-                         std::to_string(std::max(r, comm.rank())) + " share GPU " + std::to_string(device) +
-                         ", which NCCL refuses: run one rank per GPU (or --allreduce ring for the staged path)");
-      }
+      const char* at = all.data() + static_cast<size_t>(r) * sizeof mine;
+      ids.push_back({std::string(at), std::string(at + kIdChars)});
+    }
+    if (const auto shared = ranks_sharing_a_gpu(ids)) {
+      throw UsageError("--allreduce nccl: ranks " + std::to_string(shared->first) + " and " +
+                       std::to_string(shared->second) + " share the GPU at PCI " +
+                       ids[static_cast<size_t>(shared->first)].pci_bus_id + " on " +
+                       ids[static_cast<size_t>(shared->first)].node +
+                       ", which NCCL refuses: run one rank per GPU (or --allreduce ring for the staged path)");
     }
     ncclUniqueId id;
     if (comm.rank() == 0) HPCNN_NCCL(ncclGetUniqueId(&id));
@@ -57,11 +70,13 @@ class NcclReducer final : public GradientReducer {
     HPCNN_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
     HPCNN_CUDA(cudaEventCreate(&first_));
     HPCNN_CUDA(cudaEventCreate(&done_));
+    HPCNN_CUDA(cudaEventCreateWithFlags(&untimed_, cudaEventDisableTiming));
   }
 
   ~NcclReducer() override {
     cudaStreamSynchronize(stream_);
     ncclCommDestroy(nccl_);
+    cudaEventDestroy(untimed_);
     cudaEventDestroy(done_);
     cudaEventDestroy(first_);
     cudaEventDestroy(ready_);
@@ -88,14 +103,31 @@ class NcclReducer final : public GradientReducer {
                   "nccl reducer: wait() before every gradient was started (block ", b, ")");
     }
     ReduceStats stats = pending_;
-    // The time the previous step's reductions took on the GPU: reading this
-    // step's would need a host synchronisation, which is what this avoids.
-    stats.busy_s = last_busy_s_;
+    // The GPU time of the previous step's reductions, read only once its
+    // closing event has completed (issue 33.1: asking earlier returned
+    // cudaErrorNotReady and left it as the last error, which the next launch
+    // check threw). This step's would need a host synchronisation.
+    stats.busy_s = timer_.poll(
+        [this] {
+          const cudaError_t q = cudaEventQuery(done_);
+          return q == cudaSuccess ? EventState::kComplete
+                                  : (q == cudaErrorNotReady ? EventState::kNotReady : EventState::kFailed);
+        },
+        [this] {
+          float ms = 0.0f;
+          HPCNN_CUDA(cudaEventElapsedTime(&ms, first_, done_));
+          return ms;
+        },
+        [] {
+          if (cudaPeekAtLastError() == cudaErrorNotReady) cudaGetLastError();
+        });
     if (stats.blocks > 0) {
-      HPCNN_CUDA(cudaEventRecord(done_, stream_));
-      HPCNN_CUDA(cudaStreamWaitEvent(compute_, done_, 0));  // the optimizer runs after the sums
-      float ms = 0.0f;
-      if (cudaEventElapsedTime(&ms, first_, done_) == cudaSuccess) last_busy_s_ = ms / 1e3;
+      // Only when the last reading is taken: re-recording done_ (or first_)
+      // before then would measure a mix of two steps.
+      const bool measure = step_timed_;
+      HPCNN_CUDA(cudaEventRecord(measure ? done_ : untimed_, stream_));
+      HPCNN_CUDA(cudaStreamWaitEvent(compute_, measure ? done_ : untimed_, 0));  // the optimizer runs after the sums
+      if (measure) timer_.armed();
     }
     std::fill(covered_.begin(), covered_.end(), 0);
     pending_ = {};
@@ -116,7 +148,11 @@ class NcclReducer final : public GradientReducer {
   void launch(int64_t first, int64_t count) {
     HPCNN_CUDA(cudaEventRecord(ready_, compute_));  // the block's gradients were issued before this
     HPCNN_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));
-    if (pending_.blocks == 0) HPCNN_CUDA(cudaEventRecord(first_, stream_));
+    if (pending_.blocks == 0) {
+      // Timed only while no earlier pair awaits its reading (first_ belongs to it).
+      step_timed_ = !timer_.is_armed();
+      if (step_timed_) HPCNN_CUDA(cudaEventRecord(first_, stream_));
+    }
     HPCNN_NCCL(
         ncclAllReduce(data_ + first, data_ + first, static_cast<size_t>(count), ncclFloat, ncclSum, nccl_, stream_));
     ++pending_.blocks;
@@ -128,9 +164,12 @@ class NcclReducer final : public GradientReducer {
   std::vector<int64_t> covered_;
   cudaStream_t compute_ = nullptr, stream_ = nullptr;
   cudaEvent_t ready_ = nullptr, first_ = nullptr, done_ = nullptr;
+  cudaEvent_t untimed_ = nullptr;  ///< closes a step while done_ still awaits its reading
+  int device_ = 0;                 ///< the backend's GPU (current when the reducer is made)
   ncclComm_t nccl_ = nullptr;
   ReduceStats pending_;
-  double last_busy_s_ = 0.0;
+  bool step_timed_ = false;  ///< this step recorded first_
+  LaggedEventTimer timer_;   ///< busy_s: the last step whose reductions were complete when asked
 };
 
 }  // namespace
