@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "backend.hpp"
+#include "comm/gradient_reducer.hpp"
 #include "comm/nccl/nccl_checks.hpp"
 #include "core/error.hpp"
 #include "data/dataset.hpp"
@@ -182,4 +183,31 @@ TEST_CASE("NCCL reducer: ranks share a GPU only with the same node and PCI bus i
   REQUIRE(shared.has_value());
   CHECK(shared->first == 0);
   CHECK(shared->second == 2);
+}
+
+// Issue 33.5: every rank issues the reduction blocks in one order (last block
+// first), whether its ranges came tail first in buckets or as one range.
+TEST_CASE("Reduction blocks are issued last first whatever the ranges", "[nccl][reducer]") {
+  const int64_t n = 3 * comm::kReduceBlock + 5;  // a short head block and three whole ones
+  const auto issued = [&](const std::vector<std::pair<int64_t, int64_t>>& ranges) {
+    comm::BlockSchedule s(n);
+    std::vector<int64_t> order;
+    for (const auto& [first, last] : ranges) {
+      for (int64_t b : s.cover(first, last - first)) order.push_back(b);
+    }
+    CHECK(s.complete());
+    return order;
+  };
+  const std::vector<int64_t> expected{3, 2, 1, 0};
+  CHECK(issued({{0, n}}) == expected);  // a rank with no samples: the whole buffer at once
+  const int64_t half = comm::kReduceBlock / 2;
+  CHECK(issued({{n - half, n}, {n - 3 * half, n - half}, {0, n - 3 * half}}) == expected);  // tail first
+  // Head first (no rank does this, but the order still holds): nothing is issued until the tail is.
+  comm::BlockSchedule s(n);
+  CHECK(s.cover(0, 5).empty());
+  CHECK(s.missing() == 4);
+  CHECK(s.cover(5, n - 5) == expected);
+  CHECK_THROWS_WITH(s.cover(0, 1), Catch::Contains("started twice"));
+  s.reset();
+  CHECK(s.missing() == 4);
 }

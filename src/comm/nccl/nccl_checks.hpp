@@ -39,9 +39,7 @@ class LaggedEventTimer {
       case EventState::kNotReady:
         clear_not_ready();  // keep the previous value; the event is re-recorded this step
         break;
-      case EventState::kFailed:
-        armed_ = false;
-        break;
+      case EventState::kFailed: armed_ = false; break;
     }
     return last_s_;
   }

@@ -28,11 +28,7 @@ namespace {
 class NcclReducer final : public GradientReducer {
  public:
   NcclReducer(Communicator& comm, kernels::Backend& backend, float* data, int64_t count)
-      : data_(data),
-        count_(count),
-        head_(count % kReduceBlock),
-        num_blocks_(count / kReduceBlock + (count % kReduceBlock > 0 ? 1 : 0)),
-        covered_(static_cast<size_t>(num_blocks_), 0) {
+      : data_(data), schedule_(count) {
     compute_ = static_cast<cudaStream_t>(backend.native_stream());
     if (compute_ == nullptr) {
       throw UsageError(std::string("--allreduce nccl: the ") + backend.name() +
@@ -84,24 +80,15 @@ class NcclReducer final : public GradientReducer {
   }
 
   void start(int64_t offset, int64_t count) override {
-    HPCNN_CHECK(offset >= 0 && count >= 0 && offset + count <= count_, "nccl reducer: range [", offset, ", ",
-                offset + count, ") outside the ", count_, " gradients");
-    for (int64_t b = 0; b < num_blocks_; ++b) {
-      const int64_t first = block_first(b), last = block_first(b + 1);
-      const int64_t overlap = std::min(last, offset + count) - std::max(first, offset);
-      if (overlap <= 0) continue;
-      int64_t& covered = covered_[static_cast<size_t>(b)];
-      covered += overlap;
-      HPCNN_CHECK(covered <= last - first, "nccl reducer: gradients [", first, ", ", last, ") started twice");
-      if (covered == last - first) launch(first, last - first);
+    // In the one issue order every rank follows (BlockSchedule, issue 33.5).
+    for (const int64_t b : schedule_.cover(offset, count)) {
+      launch(schedule_.block_start(b), schedule_.block_end(b) - schedule_.block_start(b));
     }
   }
 
   ReduceStats wait() override {
-    for (int64_t b = 0; b < num_blocks_; ++b) {
-      HPCNN_CHECK(covered_[static_cast<size_t>(b)] == block_first(b + 1) - block_first(b),
-                  "nccl reducer: wait() before every gradient was started (block ", b, ")");
-    }
+    HPCNN_CHECK(schedule_.complete(), "nccl reducer: wait() before every gradient was started (", schedule_.missing(),
+                " of ", schedule_.num_blocks(), " blocks missing)");
     ReduceStats stats = pending_;
     // The GPU time of the previous step's reductions, read only once its
     // closing event has completed (issue 33.1: asking earlier returned
@@ -129,7 +116,7 @@ class NcclReducer final : public GradientReducer {
       HPCNN_CUDA(cudaStreamWaitEvent(compute_, measure ? done_ : untimed_, 0));  // the optimizer runs after the sums
       if (measure) timer_.armed();
     }
-    std::fill(covered_.begin(), covered_.end(), 0);
+    schedule_.reset();
     pending_ = {};
     return stats;
   }
@@ -138,13 +125,6 @@ class NcclReducer final : public GradientReducer {
   const char* kind() const override { return "nccl"; }
 
  private:
-  /// Blocks are aligned to the buffer's end, the short one first (as the MPI reducers').
-  int64_t block_first(int64_t b) const {
-    if (b >= num_blocks_) return count_;
-    if (head_ == 0) return b * kReduceBlock;
-    return b == 0 ? 0 : head_ + (b - 1) * kReduceBlock;
-  }
-
   void launch(int64_t first, int64_t count) {
     HPCNN_CUDA(cudaEventRecord(ready_, compute_));  // the block's gradients were issued before this
     HPCNN_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));
@@ -160,8 +140,7 @@ class NcclReducer final : public GradientReducer {
   }
 
   float* data_;
-  int64_t count_, head_, num_blocks_;
-  std::vector<int64_t> covered_;
+  BlockSchedule schedule_;
   cudaStream_t compute_ = nullptr, stream_ = nullptr;
   cudaEvent_t ready_ = nullptr, first_ = nullptr, done_ = nullptr;
   cudaEvent_t untimed_ = nullptr;  ///< closes a step while done_ still awaits its reading
