@@ -29,6 +29,7 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <mutex>
 #include <string>
 
 #include "backend.hpp"
@@ -607,17 +608,18 @@ class CudaBackend final : public Backend {
   }
   void upload(float* dst, const float* host_src, int64_t count) override {
     if (count <= 0) return;
+    bind_thread();
     HPCNN_CUDA(
         cudaMemcpyAsync(dst, host_src, static_cast<size_t>(count) * sizeof(float), cudaMemcpyHostToDevice, stream_));
     count_up(count * static_cast<int64_t>(sizeof(float)));
   }
   void download(float* host_dst, const float* src, int64_t count) override {
     if (count <= 0) return;
+    bind_thread();
     HPCNN_CUDA(
         cudaMemcpyAsync(host_dst, src, static_cast<size_t>(count) * sizeof(float), cudaMemcpyDeviceToHost, stream_));
     HPCNN_CUDA(cudaStreamSynchronize(stream_));
-    counters_.device_to_host_bytes += count * static_cast<int64_t>(sizeof(float));
-    ++counters_.downloads;
+    count_down(count * static_cast<int64_t>(sizeof(float)));
   }
   void copy(float* dst, const float* src, int64_t count) override {
     if (count > 0) {
@@ -631,7 +633,10 @@ class CudaBackend final : public Backend {
     HPCNN_CUDA(cudaGetLastError());
   }
   void synchronize() override { HPCNN_CUDA(cudaStreamSynchronize(stream_)); }
-  TransferCounters transfers() const override { return counters_; }
+  TransferCounters transfers() const override {
+    const std::lock_guard<std::mutex> lock(counter_mutex_);
+    return counters_;
+  }
   void* native_stream() override { return stream_; }
 
   std::unique_ptr<ConvOp> make_conv(const ConvGeometry& g) override {
@@ -730,8 +735,7 @@ class CudaBackend final : public Backend {
     HPCNN_CUDA(cudaMemcpyAsync(&host, loss_.as<void>(), sizeof host, cudaMemcpyDeviceToHost, stream_));
     HPCNN_CUDA(cudaMemsetAsync(loss_.as<void>(), 0, sizeof(DeviceLoss), stream_));
     HPCNN_CUDA(cudaStreamSynchronize(stream_));
-    counters_.device_to_host_bytes += sizeof host;
-    ++counters_.downloads;
+    count_down(sizeof host);
     return {host.loss_sum, static_cast<int64_t>(host.correct)};
   }
 
@@ -748,10 +752,25 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  // The staged reducer calls upload/download on its communication thread
+  // (issue 33.3): the counters are shared with the trainer's thread, and
+  // that thread's current device is GPU 0 until it is told otherwise.
   void count_up(int64_t bytes) {
+    const std::lock_guard<std::mutex> lock(counter_mutex_);
     counters_.host_to_device_bytes += bytes;
     ++counters_.uploads;
   }
+  void count_down(int64_t bytes) {
+    const std::lock_guard<std::mutex> lock(counter_mutex_);
+    counters_.device_to_host_bytes += bytes;
+    ++counters_.downloads;
+  }
+  /// Makes this backend's GPU the calling thread's current device. CUDA's
+  /// current device is per thread: without this a rank > 0's reducer thread
+  /// opened a second context on GPU 0 (about 0.5 GiB each, refused outright
+  /// in EXCLUSIVE_PROCESS mode). cudaSetDevice to the current device is a
+  /// cheap thread-local check.
+  void bind_thread() const { HPCNN_CUDA(cudaSetDevice(device_)); }
   /// Copies `n` host values into `buffer` (grown as needed) on the stream.
   /// The copy from pageable memory completes before cudaMemcpyAsync returns,
   /// so the host array may change right after.
@@ -785,7 +804,8 @@ class CudaBackend final : public Backend {
   cublasHandle_t blas_ = nullptr;
   cudnnHandle_t dnn_ = nullptr;
   Scratch loss_, scratch_rows_, scratch_labels_, scratch_samples_;
-  TransferCounters counters_;
+  mutable std::mutex counter_mutex_;
+  TransferCounters counters_;  ///< under counter_mutex_
 };
 
 }  // namespace
