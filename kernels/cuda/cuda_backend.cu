@@ -29,12 +29,16 @@
 #include <cudnn.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "backend.hpp"
 #include "common/maths.hpp"
 #include "core/error.hpp"
+#include "cuda/conv_algo_choice.hpp"
 #include "cuda/cuda_check.hpp"
 
 namespace hpcnn::kernels {
@@ -348,9 +352,12 @@ class CudaConv final : public ConvOp {
                                                 CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     // Grouped and depthwise convolutions: filters (OC, IC / groups, KH, KW).
     HPCNN_CUDNN(cudnnSetConvolutionGroupCount(conv_, static_cast<int>(g.groups)));
-    HPCNN_CUDNN(
-        cudnnSetConvolutionMathType(conv_, allow_tf32 ? CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION : CUDNN_FMA_MATH));
-    choose_algorithms();
+    // TF32 is CUDNN_DEFAULT_MATH (cuDNN 9: "Tensor Core ops are permitted" on
+    // FP32 data); CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which main 9f91d3b
+    // set, also permits down-conversion to FP16 (issue 33.6). Without
+    // --allow-tf32: CUDNN_FMA_MATH, FP32 FMA only.
+    HPCNN_CUDNN(cudnnSetConvolutionMathType(conv_, allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+    choose_algorithms(allow_tf32);
   }
 
   ~CudaConv() override {
@@ -362,6 +369,7 @@ class CudaConv final : public ConvOp {
 
   void forward(const float* src, const float* weights, const float* bias, float* dst) override {
     const float one = 1.0f, zero = 0.0f;
+    HPCNN_CUDNN(cudnnSetConvolutionMathType(conv_, fwd_math_));
     HPCNN_CUDNN(cudnnConvolutionForward(dnn_, &one, src_, input(src), w_, weights, conv_, fwd_algo_, ws_.as<void>(),
                                         ws_.bytes(), &zero, dst_, dst));
     if (bias == nullptr) return;  // a conv without bias (ConvGeometry::bias)
@@ -373,6 +381,7 @@ class CudaConv final : public ConvOp {
   void backward_data(const float* diff_dst, const float* weights, float* diff_src) override {
     const float one = 1.0f, zero = 0.0f;
     float* out = explicit_pad_ ? padded_diff_.as<float>() : diff_src;
+    HPCNN_CUDNN(cudnnSetConvolutionMathType(conv_, bwd_data_math_));
     HPCNN_CUDNN(cudnnConvolutionBackwardData(dnn_, &one, w_, weights, dst_, diff_dst, conv_, bwd_data_algo_,
                                              ws_.as<void>(), ws_.bytes(), &zero, src_, out));
     if (explicit_pad_) {
@@ -385,6 +394,7 @@ class CudaConv final : public ConvOp {
 
   void backward_weights(const float* src, const float* diff_dst, float* diff_weights, float* diff_bias) override {
     const float one = 1.0f, zero = 0.0f;
+    HPCNN_CUDNN(cudnnSetConvolutionMathType(conv_, bwd_filter_math_));
     HPCNN_CUDNN(cudnnConvolutionBackwardFilter(dnn_, &one, src_, input(src), dst_, diff_dst, conv_, bwd_filter_algo_,
                                                ws_.as<void>(), ws_.bytes(), &zero, w_, diff_weights));
     if (diff_bias == nullptr) return;
@@ -404,34 +414,75 @@ class CudaConv final : public ConvOp {
   }
 
   /// The fastest deterministic algorithm of each pass by cuDNN's heuristics
-  /// (cudnnGet*_v7 lists them best first), and one workspace for all three.
-  void choose_algorithms() {
+  /// (cudnnGet*_v7 lists them best first) whose math type is allowed and
+  /// whose workspace fits in the free memory (choose_conv_algo), its math
+  /// type applied before each call as PyTorch does (issue 33.6), and one
+  /// workspace for all three. HPCNN_CUDNN_VERBOSE=1 prints the choices.
+  void choose_algorithms(bool allow_tf32) {
+    size_t free_bytes = 0, total_bytes = 0;
+    HPCNN_CUDA(cudaMemGetInfo(&free_bytes, &total_bytes));
+    // Half the free memory: activations and the other layers' workspaces come later.
+    const size_t limit = free_bytes / 2;
     int found = 0;
     cudnnConvolutionFwdAlgoPerf_t fwd[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
     HPCNN_CUDNN(cudnnGetConvolutionForwardAlgorithm_v7(dnn_, src_, w_, conv_, dst_, CUDNN_CONVOLUTION_FWD_ALGO_COUNT,
                                                        &found, fwd));
-    fwd_algo_ = pick(fwd, found, "forward");
+    const int f = pick(fwd, found, allow_tf32, limit, "forward");
+    fwd_algo_ = fwd[f].algo;
+    fwd_math_ = fwd[f].mathType;
     cudnnConvolutionBwdDataAlgoPerf_t bd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
     HPCNN_CUDNN(cudnnGetConvolutionBackwardDataAlgorithm_v7(dnn_, w_, dst_, conv_, src_,
                                                             CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &found, bd));
-    bwd_data_algo_ = pick(bd, found, "backward data");
+    const int d = pick(bd, found, allow_tf32, limit, "backward data");
+    bwd_data_algo_ = bd[d].algo;
+    bwd_data_math_ = bd[d].mathType;
     cudnnConvolutionBwdFilterAlgoPerf_t bf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
     HPCNN_CUDNN(cudnnGetConvolutionBackwardFilterAlgorithm_v7(dnn_, src_, dst_, conv_, w_,
                                                               CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &found, bf));
-    bwd_filter_algo_ = pick(bf, found, "backward filter");
+    const int w = pick(bf, found, allow_tf32, limit, "backward filter");
+    bwd_filter_algo_ = bf[w].algo;
+    bwd_filter_math_ = bf[w].mathType;
+    // The workspace sizes for the math types that will be set.
     size_t a = 0, b = 0, c = 0;
+    HPCNN_CUDNN(cudnnSetConvolutionMathType(conv_, fwd_math_));
     HPCNN_CUDNN(cudnnGetConvolutionForwardWorkspaceSize(dnn_, src_, w_, conv_, dst_, fwd_algo_, &a));
+    HPCNN_CUDNN(cudnnSetConvolutionMathType(conv_, bwd_data_math_));
     HPCNN_CUDNN(cudnnGetConvolutionBackwardDataWorkspaceSize(dnn_, w_, dst_, conv_, src_, bwd_data_algo_, &b));
+    HPCNN_CUDNN(cudnnSetConvolutionMathType(conv_, bwd_filter_math_));
     HPCNN_CUDNN(cudnnGetConvolutionBackwardFilterWorkspaceSize(dnn_, src_, dst_, conv_, w_, bwd_filter_algo_, &c));
     ws_ = Scratch(std::max(a, std::max(b, c)), stream_);
+    const char* verbose = std::getenv("HPCNN_CUDNN_VERBOSE");
+    if (verbose != nullptr && std::string(verbose) == "1") {
+      std::fprintf(stderr,
+                   "cudnn conv n%lld ic%lld %lldx%lld -> oc%lld %lldx%lld k%lldx%lld s%lld g%lld: fwd algo %d math %d, "
+                   "bwd data algo %d math %d, bwd filter algo %d math %d, workspace %zu bytes\n",
+                   static_cast<long long>(g_.n), static_cast<long long>(g_.ic), static_cast<long long>(ph_),
+                   static_cast<long long>(pw_), static_cast<long long>(g_.oc), static_cast<long long>(g_.oh),
+                   static_cast<long long>(g_.ow), static_cast<long long>(g_.kh), static_cast<long long>(g_.kw),
+                   static_cast<long long>(g_.stride), static_cast<long long>(g_.groups), static_cast<int>(fwd_algo_),
+                   static_cast<int>(fwd_math_), static_cast<int>(bwd_data_algo_), static_cast<int>(bwd_data_math_),
+                   static_cast<int>(bwd_filter_algo_), static_cast<int>(bwd_filter_math_), ws_.bytes());
+    }
   }
 
   template <typename Perf>
-  static decltype(Perf{}.algo) pick(const Perf* perf, int found, const char* pass) {
+  static int pick(const Perf* perf, int found, bool allow_tf32, size_t limit, const char* pass) {
+    std::vector<ConvAlgoOption> options;
     for (int i = 0; i < found; ++i) {
-      if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].determinism == CUDNN_DETERMINISTIC) return perf[i].algo;
+      ConvAlgoOption o;
+      o.algo = static_cast<int>(perf[i].algo);
+      o.succeeded = perf[i].status == CUDNN_STATUS_SUCCESS;
+      o.deterministic = perf[i].determinism == CUDNN_DETERMINISTIC;
+      o.math = perf[i].mathType == CUDNN_FMA_MATH ? ConvAlgoOption::Math::kFma
+               : perf[i].mathType == CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION
+                   ? ConvAlgoOption::Math::kTensorOpAllowConversion
+                   : ConvAlgoOption::Math::kTensorOp;  // CUDNN_DEFAULT_MATH, CUDNN_TENSOR_OP_MATH: may use TF32
+      o.memory = perf[i].memory;
+      options.push_back(o);
     }
-    HPCNN_THROW("cuDNN offers no deterministic ", pass, " convolution algorithm for this shape");
+    const ConvAlgoChoice c = choose_conv_algo(options, allow_tf32, limit, pass);
+    if (c.index < 0) HPCNN_THROW(c.refusal);
+    return c.index;
   }
 
   cudnnHandle_t dnn_;
@@ -443,6 +494,7 @@ class CudaConv final : public ConvOp {
   cudnnConvolutionFwdAlgo_t fwd_algo_{};
   cudnnConvolutionBwdDataAlgo_t bwd_data_algo_{};
   cudnnConvolutionBwdFilterAlgo_t bwd_filter_algo_{};
+  cudnnMathType_t fwd_math_ = CUDNN_FMA_MATH, bwd_data_math_ = CUDNN_FMA_MATH, bwd_filter_math_ = CUDNN_FMA_MATH;
   Scratch ws_;
   bool explicit_pad_ = false;
   int64_t ph_ = 0, pw_ = 0;       ///< the input's height and width as cuDNN sees it

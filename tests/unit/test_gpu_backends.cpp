@@ -17,6 +17,7 @@
 #include "comm/gradient_reducer.hpp"
 #include "comm/nccl/nccl_checks.hpp"
 #include "core/error.hpp"
+#include "cuda/conv_algo_choice.hpp"
 #include "data/dataset.hpp"
 #include "kernel_test_util.hpp"
 #include "model/model.hpp"
@@ -210,4 +211,32 @@ TEST_CASE("Reduction blocks are issued last first whatever the ranges", "[nccl][
   CHECK_THROWS_WITH(s.cover(0, 1), Catch::Contains("started twice"));
   s.reset();
   CHECK(s.missing() == 4);
+}
+
+// Issue 33.6: without --allow-tf32 only FP32 FMA algorithms; never one that
+// may down-convert to FP16; a workspace larger than the limit is skipped and,
+// when nothing fits, the error says how much the smallest needed.
+TEST_CASE("cuDNN algorithm choice: deterministic, allowed math, workspace within the limit", "[cuda]") {
+  using kernels::ConvAlgoOption;
+  using Math = ConvAlgoOption::Math;
+  const auto option = [](int algo, bool det, Math math, size_t memory) {
+    ConvAlgoOption o;
+    o.algo = algo;
+    o.deterministic = det;
+    o.math = math;
+    o.memory = memory;
+    return o;
+  };
+  const std::vector<ConvAlgoOption> list{option(7, false, Math::kFma, 0),  // fastest, not deterministic
+                                         option(6, true, Math::kTensorOpAllowConversion, 0),
+                                         option(5, true, Math::kTensorOp, 100), option(4, true, Math::kFma, 5000),
+                                         option(3, true, Math::kFma, 200)};
+  CHECK(kernels::choose_conv_algo(list, false, 1 << 20, "forward").index == 3);
+  CHECK(kernels::choose_conv_algo(list, true, 1 << 20, "forward").index == 2);  // TF32 allowed
+  CHECK(kernels::choose_conv_algo(list, false, 1000, "forward").index == 4);    // 5000 bytes do not fit
+  const kernels::ConvAlgoChoice none = kernels::choose_conv_algo(list, false, 100, "backward filter");
+  CHECK(none.index == -1);
+  CHECK(none.refusal.find("backward filter") != std::string::npos);
+  CHECK(none.refusal.find("the smallest workspace is 200 bytes, the limit 100") != std::string::npos);
+  CHECK(kernels::choose_conv_algo({option(1, false, Math::kFma, 0)}, true, 100, "forward").index == -1);
 }
