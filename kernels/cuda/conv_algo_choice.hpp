@@ -13,8 +13,8 @@ namespace hpcnn::kernels {
 /// One entry of cuDNN's algorithm list (cudnnConvolution*AlgoPerf_t).
 struct ConvAlgoOption {
   int algo = 0;
-  bool succeeded = true;     ///< status == CUDNN_STATUS_SUCCESS
-  bool deterministic = true; ///< determinism == CUDNN_DETERMINISTIC
+  bool succeeded = true;      ///< status == CUDNN_STATUS_SUCCESS
+  bool deterministic = true;  ///< determinism == CUDNN_DETERMINISTIC
   /// mathType: CUDNN_FMA_MATH (plain FP32) is the only one allowed without
   /// --allow-tf32; CUDNN_DEFAULT_MATH / CUDNN_TENSOR_OP_MATH may use TF32;
   /// CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION may down-convert to FP16 and is
@@ -33,8 +33,8 @@ struct ConvAlgoChoice {
 /// `memory_limit`. main 9f91d3b never compared perf.memory with anything: a
 /// deterministic algorithm needing more than the free memory failed later,
 /// in cudaMallocAsync, naming no convolution.
-inline ConvAlgoChoice choose_conv_algo(const std::vector<ConvAlgoOption>& options, bool allow_tf32,
-                                       size_t memory_limit, const char* pass) {
+inline ConvAlgoChoice choose_conv_algo(const std::vector<ConvAlgoOption>& options, bool allow_tf32, size_t memory_limit,
+                                       const char* pass) {
   ConvAlgoChoice c;
   size_t least_memory = 0;
   bool any_deterministic = false;

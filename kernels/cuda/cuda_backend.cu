@@ -4,7 +4,7 @@
 //   conv          cuDNN, NCHW float, algorithms chosen once per shape among
 //                 the deterministic ones, no TF32 unless --allow-tf32
 //   dense         cuBLAS SGEMM (row-major through the column-major trick),
-//                 pedantic FP32 math unless --allow-tf32
+//                 FP32 (CUBLAS_DEFAULT_MATH) unless --allow-tf32
 //   the rest      hpcnn's own kernels over kernels/common/maths.hpp, the very
 //                 functions the CPU backends run (compiled with --fmad=false:
 //                 bitwise the host's results)
@@ -18,9 +18,9 @@
 // release drops the legacy API.
 //
 // Determinism: every kernel here writes each output from one thread in a
-// fixed order (no atomics); reductions (bias gradients, the loss) run in one
-// block in a fixed order; cuDNN is restricted to algorithms it reports as
-// deterministic, cuBLAS's SGEMM is deterministic for a fixed configuration.
+// fixed order (no atomics); bias gradients sum by maths::tree_sum's fixed
+// tree, a block per channel; the loss runs in one thread in index order; cuDNN is restricted to algorithms it reports
+// as deterministic, cuBLAS's SGEMM is deterministic for a fixed configuration.
 //
 // This file compiles and links on every machine with the toolkit; it runs
 // only where a GPU is present (tools/gpu/verify.sh, tests/gpu).
@@ -129,14 +129,22 @@ __global__ void add_bias_kernel(float* dst, const float* bias, int64_t n, int64_
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i < n * c * plane) dst[i] += bias[(i / plane) % c];
 }
-/// diff_bias[c] = sum over N, P of diff (N, C, P), one thread per channel, in index order.
+/// diff_bias[c] = sum over N, P of diff (N, C, P): one block of
+/// maths::kTreeLanes threads per channel, summed by maths::tree_sum's fixed
+/// tree (issue 33.7: one thread per channel left the GPU idle), so the result
+/// is the host function's, bitwise. Launched with gridDim.x = C.
 __global__ void bias_grad_kernel(const float* diff, float* diff_bias, int64_t n, int64_t c, int64_t plane) {
-  const int64_t ch = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (ch >= c) return;
-  double acc = 0.0;
-  for (int64_t s = 0; s < n; ++s)
-    for (int64_t p = 0; p < plane; ++p) acc += diff[(s * c + ch) * plane + p];
-  diff_bias[ch] = static_cast<float>(acc);
+  __shared__ double lanes[maths::kTreeLanes];
+  const int64_t ch = blockIdx.x;
+  const int lane = static_cast<int>(threadIdx.x);
+  const auto at = [=](int64_t i) { return diff[((i / plane) * c + ch) * plane + i % plane]; };
+  lanes[lane] = maths::tree_lane_sum(at, n * plane, lane);
+  __syncthreads();
+  for (int s = maths::kTreeLanes / 2; s > 0; s /= 2) {
+    if (lane < s) lanes[lane] += lanes[lane + s];
+    __syncthreads();
+  }
+  if (lane == 0) diff_bias[ch] = static_cast<float>(lanes[0]);
 }
 
 // ---- explicit zero padding (for what cuDNN's symmetric padding cannot say) ---------
@@ -398,7 +406,8 @@ class CudaConv final : public ConvOp {
     HPCNN_CUDNN(cudnnConvolutionBackwardFilter(dnn_, &one, src_, input(src), dst_, diff_dst, conv_, bwd_filter_algo_,
                                                ws_.as<void>(), ws_.bytes(), &zero, w_, diff_weights));
     if (diff_bias == nullptr) return;
-    bias_grad_kernel<<<blocks_for(g_.oc), kThreads, 0, stream_>>>(diff_dst, diff_bias, g_.n, g_.oc, g_.oh * g_.ow);
+    bias_grad_kernel<<<static_cast<unsigned>(g_.oc), maths::kTreeLanes, 0, stream_>>>(diff_dst, diff_bias, g_.n, g_.oc,
+                                                                                      g_.oh * g_.ow);
     HPCNN_CUDA(cudaGetLastError());
   }
 
@@ -593,7 +602,8 @@ class CudaDense final : public DenseOp {
     HPCNN_CUBLAS(cublasSgemm(blas_, CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(g_.in), static_cast<int>(g_.out),
                              static_cast<int>(g_.n), &one, src, static_cast<int>(g_.in), diff_dst,
                              static_cast<int>(g_.out), &zero, diff_weights, static_cast<int>(g_.in)));
-    bias_grad_kernel<<<blocks_for(g_.out), kThreads, 0, stream_>>>(diff_dst, diff_bias, g_.n, g_.out, 1);
+    bias_grad_kernel<<<static_cast<unsigned>(g_.out), maths::kTreeLanes, 0, stream_>>>(diff_dst, diff_bias, g_.n,
+                                                                                       g_.out, 1);
     HPCNN_CUDA(cudaGetLastError());
   }
 
@@ -626,7 +636,11 @@ class CudaBackend final : public Backend {
     HPCNN_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     HPCNN_CUBLAS(cublasCreate(&blas_));
     HPCNN_CUBLAS(cublasSetStream(blas_, stream_));
-    HPCNN_CUBLAS(cublasSetMathMode(blas_, allow_tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH));
+    // FP32 SGEMM under CUBLAS_DEFAULT_MATH uses no tensor cores and no
+    // reduced precision; CUBLAS_PEDANTIC_MATH (main 9f91d3b) only adds
+    // "disable any optimization that could reduce accuracy", which the
+    // 1e-5 checks do not need (issue 33.7).
+    HPCNN_CUBLAS(cublasSetMathMode(blas_, allow_tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
     HPCNN_CUDNN(cudnnCreate(&dnn_));
     HPCNN_CUDNN(cudnnSetStream(dnn_, stream_));
     loss_ = Scratch(sizeof(DeviceLoss), stream_);

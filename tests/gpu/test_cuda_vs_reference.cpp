@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "backend.hpp"
+#include "common/maths.hpp"
 #include "kernel_test_util.hpp"
 
 using namespace hpcnn;
@@ -38,6 +39,17 @@ void bitwise(const char* op, const std::vector<float>& got, const std::vector<fl
   for (size_t i = 0; i < got.size(); ++i) differ += std::memcmp(&got[i], &want[i], sizeof(float)) != 0;
   std::cout << "op " << op << " elements differing " << differ << " of " << got.size() << "\n";
   CHECK(differ == 0);
+}
+
+/// The bias gradient of diff (N, C, P) as the CUDA kernel defines it: the
+/// host's maths::tree_sum (issue 33.7).
+std::vector<float> bias_by_tree(const std::vector<float>& diff, int64_t n, int64_t c, int64_t plane) {
+  std::vector<float> out(static_cast<size_t>(c));
+  for (int64_t ch = 0; ch < c; ++ch) {
+    const auto at = [&](int64_t i) { return diff[static_cast<size_t>(((i / plane) * c + ch) * plane + i % plane)]; };
+    out[static_cast<size_t>(ch)] = static_cast<float>(maths::tree_sum(at, n * plane));
+  }
+  return out;
 }
 }  // namespace
 
@@ -73,6 +85,7 @@ TEST_CASE("cuda: conv2d equals the reference to 1e-5", "[gpu]") {
     CHECK(worst_relative("conv backward data", out[1][1], out[0][1]) <= 1e-5);
     CHECK(worst_relative("conv backward weights", out[1][2], out[0][2]) <= 1e-5);
     CHECK(worst_relative("conv backward bias", out[1][3], out[0][3]) <= 1e-5);
+    bitwise("conv backward bias = maths::tree_sum", out[1][3], bias_by_tree(dd, g.n, g.oc, g.oh * g.ow));
   }
 }
 
@@ -96,6 +109,7 @@ TEST_CASE("cuda: dense equals the reference to 1e-5, max-pool bitwise", "[gpu]")
     CHECK(worst_relative("dense backward data", out[1][1], out[0][1]) <= 1e-5);
     CHECK(worst_relative("dense backward weights", out[1][2], out[0][2]) <= 1e-5);
     CHECK(worst_relative("dense backward bias", out[1][3], out[0][3]) <= 1e-5);
+    bitwise("dense backward bias = maths::tree_sum", out[1][3], bias_by_tree(dd, g.n, g.out, 1));
   }
   for (const PoolGeometry& g : {PoolGeometry{2, 3, 7, 7, 2, 2, 3, 3}, PoolGeometry{1, 4, 28, 28, 4, 4, 7, 7},
                                 PoolGeometry{3, 2, 9, 8, 3, 2, 4, 3}}) {

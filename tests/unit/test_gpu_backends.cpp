@@ -16,6 +16,7 @@
 #include "backend.hpp"
 #include "comm/gradient_reducer.hpp"
 #include "comm/nccl/nccl_checks.hpp"
+#include "common/maths.hpp"
 #include "core/error.hpp"
 #include "cuda/conv_algo_choice.hpp"
 #include "data/dataset.hpp"
@@ -239,4 +240,34 @@ TEST_CASE("cuDNN algorithm choice: deterministic, allowed math, workspace within
   CHECK(none.refusal.find("backward filter") != std::string::npos);
   CHECK(none.refusal.find("the smallest workspace is 200 bytes, the limit 100") != std::string::npos);
   CHECK(kernels::choose_conv_algo({option(1, false, Math::kFma, 0)}, true, 100, "forward").index == -1);
+}
+
+// Issue 33.7: the CUDA bias gradient sums by maths::tree_sum's fixed tree
+// (lanes of stride kTreeLanes, then a halving fold); tests/gpu checks the
+// kernel against this host function bitwise. Here the tree's shape itself:
+// values that cancel only when summed in the right groups.
+TEST_CASE("The per-channel reduction tree groups by lane and folds by halves", "[cuda]") {
+  using kernels::maths::kTreeLanes;
+  const auto sum = [](const std::vector<float>& v) {
+    return kernels::maths::tree_sum([&](int64_t i) { return v[static_cast<size_t>(i)]; },
+                                    static_cast<int64_t>(v.size()));
+  };
+  const float big = 1152921504606846976.0f;  // 2^60: big + 1 == big in double
+  std::vector<float> v(3 * kTreeLanes, 0.0f);
+  v[0] = big;
+  v[kTreeLanes] = -big;  // the same lane as v[0]: they cancel there
+  v[1] = 1.0f;
+  CHECK(sum(v) == 1.0);  // index order would give 0 (big + 1 loses the 1)
+  std::vector<float> w(kTreeLanes, 0.0f);
+  w[0] = big;
+  w[kTreeLanes / 2] = -big;  // lanes 0 and 128 meet in the first fold step
+  w[1] = 1.0f;
+  CHECK(sum(w) == 1.0);  // adjacent pairs first (0 + 1) would give 0
+  // Integer-valued data: exact, whatever the count.
+  for (const int64_t n : {int64_t{0}, int64_t{1}, int64_t{255}, int64_t{257}, int64_t{100000}}) {
+    std::vector<float> u(static_cast<size_t>(n));
+    double exact = 0.0;
+    for (int64_t i = 0; i < n; ++i) exact += (u[static_cast<size_t>(i)] = static_cast<float>(i % 7) - 3.0f);
+    CHECK(sum(u) == exact);
+  }
 }
