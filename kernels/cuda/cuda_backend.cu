@@ -40,6 +40,7 @@
 #include "core/error.hpp"
 #include "cuda/conv_algo_choice.hpp"
 #include "cuda/cuda_check.hpp"
+#include "cuda/launch_config.hpp"
 
 namespace hpcnn::kernels {
 
@@ -50,8 +51,7 @@ namespace {
 #define HPCNN_CUBLAS(call) \
   HPCNN_CHECK_CALL(call, cublasStatus_t, status == CUBLAS_STATUS_SUCCESS, cublasGetStatusString(status))
 
-constexpr int kThreads = 256;
-inline unsigned blocks_for(int64_t n) { return static_cast<unsigned>((n + kThreads - 1) / kThreads); }
+// Every launch's grid comes from launch_config.hpp, which checks CUDA's limits.
 
 // ---- element-wise kernels (the shared maths) --------------------------------
 
@@ -382,7 +382,8 @@ class CudaConv final : public ConvOp {
                                         ws_.bytes(), &zero, dst_, dst));
     if (bias == nullptr) return;  // a conv without bias (ConvGeometry::bias)
     const int64_t count = g_.n * g_.oc * g_.oh * g_.ow;
-    add_bias_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(dst, bias, g_.n, g_.oc, g_.oh * g_.ow);
+    add_bias_kernel<<<launch::per_element(count, "add_bias_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        dst, bias, g_.n, g_.oc, g_.oh * g_.ow);
     HPCNN_CUDA(cudaGetLastError());
   }
 
@@ -394,8 +395,8 @@ class CudaConv final : public ConvOp {
                                              ws_.as<void>(), ws_.bytes(), &zero, src_, out));
     if (explicit_pad_) {
       const int64_t planes = g_.n * g_.ic;
-      crop_kernel<<<blocks_for(planes * g_.ih * g_.iw), kThreads, 0, stream_>>>(out, diff_src, planes, g_.ih, g_.iw,
-                                                                                g_.pad_top, g_.pad_left, ph_, pw_);
+      crop_kernel<<<launch::per_element(planes * g_.ih * g_.iw, "crop_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+          out, diff_src, planes, g_.ih, g_.iw, g_.pad_top, g_.pad_left, ph_, pw_);
       HPCNN_CUDA(cudaGetLastError());
     }
   }
@@ -406,8 +407,8 @@ class CudaConv final : public ConvOp {
     HPCNN_CUDNN(cudnnConvolutionBackwardFilter(dnn_, &one, src_, input(src), dst_, diff_dst, conv_, bwd_filter_algo_,
                                                ws_.as<void>(), ws_.bytes(), &zero, w_, diff_weights));
     if (diff_bias == nullptr) return;
-    bias_grad_kernel<<<static_cast<unsigned>(g_.oc), maths::kTreeLanes, 0, stream_>>>(diff_dst, diff_bias, g_.n, g_.oc,
-                                                                                      g_.oh * g_.ow);
+    bias_grad_kernel<<<launch::per_channel(g_.oc, maths::kTreeLanes, "bias_grad_kernel").grid_x, maths::kTreeLanes, 0,
+                       stream_>>>(diff_dst, diff_bias, g_.n, g_.oc, g_.oh * g_.ow);
     HPCNN_CUDA(cudaGetLastError());
   }
 
@@ -416,8 +417,8 @@ class CudaConv final : public ConvOp {
   const float* input(const float* src) {
     if (!explicit_pad_) return src;
     const int64_t planes = g_.n * g_.ic;
-    pad_kernel<<<blocks_for(planes * ph_ * pw_), kThreads, 0, stream_>>>(src, padded_.as<float>(), planes, g_.ih, g_.iw,
-                                                                         g_.pad_top, g_.pad_left, ph_, pw_);
+    pad_kernel<<<launch::per_element(planes * ph_ * pw_, "pad_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        src, padded_.as<float>(), planes, g_.ih, g_.iw, g_.pad_top, g_.pad_left, ph_, pw_);
     HPCNN_CUDA(cudaGetLastError());
     return padded_.as<float>();
   }
@@ -516,7 +517,8 @@ class CudaBatchNorm final : public BatchNormOp {
       : stream_(stream), g_(g), stats_(static_cast<size_t>(2 * g.c) * sizeof(float), stream) {}
   void forward_training(const float* src, const float* gamma, const float* beta, float* running_mean,
                         float* running_var, float* dst) override {
-    bn_stats_kernel<<<blocks_for(g_.c), kThreads, 0, stream_>>>(src, g_, mean(), inv_std(), running_mean, running_var);
+    bn_stats_kernel<<<launch::per_element(g_.c, "bn_stats_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        src, g_, mean(), inv_std(), running_mean, running_var);
     normalize(src, gamma, beta, dst);
   }
   void forward_inference(const float* src, const float* gamma, const float* beta, const float* running_mean,
@@ -524,15 +526,17 @@ class CudaBatchNorm final : public BatchNormOp {
     // Uses its own copy of the statistics: the batch's (for backward) stay put.
     if (running_.bytes() == 0) running_ = Scratch(static_cast<size_t>(2 * g_.c) * sizeof(float), stream_);
     float* m = running_.as<float>();
-    bn_running_kernel<<<blocks_for(g_.c), kThreads, 0, stream_>>>(g_, running_mean, running_var, m, m + g_.c);
+    bn_running_kernel<<<launch::per_element(g_.c, "bn_running_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        g_, running_mean, running_var, m, m + g_.c);
     HPCNN_CUDA(cudaGetLastError());
-    bn_normalize_kernel<<<blocks_for(count()), kThreads, 0, stream_>>>(src, dst, g_, m, m + g_.c, gamma, beta);
+    bn_normalize_kernel<<<launch::per_element(count(), "bn_normalize_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        src, dst, g_, m, m + g_.c, gamma, beta);
     HPCNN_CUDA(cudaGetLastError());
   }
   void backward(const float* src, const float* diff_dst, const float* gamma, float* diff_src, float* diff_gamma,
                 float* diff_beta) override {
-    bn_backward_kernel<<<blocks_for(g_.c), kThreads, 0, stream_>>>(src, diff_dst, gamma, g_, mean(), inv_std(),
-                                                                   diff_src, diff_gamma, diff_beta);
+    bn_backward_kernel<<<launch::per_element(g_.c, "bn_backward_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        src, diff_dst, gamma, g_, mean(), inv_std(), diff_src, diff_gamma, diff_beta);
     HPCNN_CUDA(cudaGetLastError());
   }
 
@@ -542,7 +546,8 @@ class CudaBatchNorm final : public BatchNormOp {
   float* inv_std() const { return stats_.as<float>() + g_.c; }
   void normalize(const float* src, const float* gamma, const float* beta, float* dst) {
     HPCNN_CUDA(cudaGetLastError());
-    bn_normalize_kernel<<<blocks_for(count()), kThreads, 0, stream_>>>(src, dst, g_, mean(), inv_std(), gamma, beta);
+    bn_normalize_kernel<<<launch::per_element(count(), "bn_normalize_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        src, dst, g_, mean(), inv_std(), gamma, beta);
     HPCNN_CUDA(cudaGetLastError());
   }
   cudaStream_t stream_;
@@ -558,13 +563,13 @@ class CudaPool final : public PoolOp {
     HPCNN_CHECK(!g.relu_grad, "cuda: pool options this backend does not offer");
   }
   void forward(const float* src, float* dst) override {
-    pool_forward_kernel<<<blocks_for(g_.n * g_.c * g_.oh * g_.ow), kThreads, 0, stream_>>>(src, dst,
-                                                                                           argmax_.as<int64_t>(), g_);
+    pool_forward_kernel<<<launch::per_element(g_.n * g_.c * g_.oh * g_.ow, "pool_forward_kernel").grid_x,
+                          launch::kThreads, 0, stream_>>>(src, dst, argmax_.as<int64_t>(), g_);
     HPCNN_CUDA(cudaGetLastError());
   }
   void backward(const float* diff_dst, float* diff_src) override {
-    pool_backward_kernel<<<blocks_for(g_.n * g_.c * g_.ih * g_.iw), kThreads, 0, stream_>>>(
-        diff_dst, argmax_.as<int64_t>(), diff_src, g_);
+    pool_backward_kernel<<<launch::per_element(g_.n * g_.c * g_.ih * g_.iw, "pool_backward_kernel").grid_x,
+                           launch::kThreads, 0, stream_>>>(diff_dst, argmax_.as<int64_t>(), diff_src, g_);
     HPCNN_CUDA(cudaGetLastError());
   }
 
@@ -586,7 +591,8 @@ class CudaDense final : public DenseOp {
     HPCNN_CUBLAS(cublasSgemm(blas_, CUBLAS_OP_T, CUBLAS_OP_N, static_cast<int>(g_.out), static_cast<int>(g_.n),
                              static_cast<int>(g_.in), &one, weights, static_cast<int>(g_.in), src,
                              static_cast<int>(g_.in), &zero, dst, static_cast<int>(g_.out)));
-    add_bias_kernel<<<blocks_for(g_.n * g_.out), kThreads, 0, stream_>>>(dst, bias, g_.n, g_.out, 1);
+    add_bias_kernel<<<launch::per_element(g_.n * g_.out, "add_bias_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        dst, bias, g_.n, g_.out, 1);
     HPCNN_CUDA(cudaGetLastError());
   }
   // diff_src (N, IN) = diff_dst (N, OUT) W: column-major diff_src^T (IN, N) = W^T (IN, OUT) diff_dst^T (OUT, N).
@@ -602,8 +608,8 @@ class CudaDense final : public DenseOp {
     HPCNN_CUBLAS(cublasSgemm(blas_, CUBLAS_OP_N, CUBLAS_OP_T, static_cast<int>(g_.in), static_cast<int>(g_.out),
                              static_cast<int>(g_.n), &one, src, static_cast<int>(g_.in), diff_dst,
                              static_cast<int>(g_.out), &zero, diff_weights, static_cast<int>(g_.in)));
-    bias_grad_kernel<<<static_cast<unsigned>(g_.out), maths::kTreeLanes, 0, stream_>>>(diff_dst, diff_bias, g_.n,
-                                                                                       g_.out, 1);
+    bias_grad_kernel<<<launch::per_channel(g_.out, maths::kTreeLanes, "bias_grad_kernel").grid_x, maths::kTreeLanes, 0,
+                       stream_>>>(diff_dst, diff_bias, g_.n, g_.out, 1);
     HPCNN_CUDA(cudaGetLastError());
   }
 
@@ -695,7 +701,7 @@ class CudaBackend final : public Backend {
   }
   void fill(float* dst, float value, int64_t count) override {
     if (count <= 0) return;
-    fill_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(dst, value, count);
+    fill_kernel<<<launch::per_element(count, "fill_kernel").grid_x, launch::kThreads, 0, stream_>>>(dst, value, count);
     HPCNN_CUDA(cudaGetLastError());
   }
   void synchronize() override { HPCNN_CUDA(cudaStreamSynchronize(stream_)); }
@@ -715,17 +721,19 @@ class CudaBackend final : public Backend {
 
   void relu_forward(const float* src, float* dst, int64_t count) override {
     if (count <= 0) return;
-    relu_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(src, dst, count);
+    relu_kernel<<<launch::per_element(count, "relu_kernel").grid_x, launch::kThreads, 0, stream_>>>(src, dst, count);
     HPCNN_CUDA(cudaGetLastError());
   }
   void relu_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) override {
     if (count <= 0) return;
-    relu_grad_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(dst, diff_dst, diff_src, count);
+    relu_grad_kernel<<<launch::per_element(count, "relu_grad_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        dst, diff_dst, diff_src, count);
     HPCNN_CUDA(cudaGetLastError());
   }
   void multiply(const float* a, const float* b, float* dst, int64_t count) override {
     if (count <= 0) return;
-    multiply_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(a, b, dst, count);
+    multiply_kernel<<<launch::per_element(count, "multiply_kernel").grid_x, launch::kThreads, 0, stream_>>>(a, b, dst,
+                                                                                                            count);
     HPCNN_CUDA(cudaGetLastError());
   }
   std::unique_ptr<BatchNormOp> make_batch_norm(const NormGeometry& g) override {
@@ -733,38 +741,42 @@ class CudaBackend final : public Backend {
   }
   void relu6_forward(const float* src, float* dst, int64_t count) override {
     if (count <= 0) return;
-    relu6_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(src, dst, count);
+    relu6_kernel<<<launch::per_element(count, "relu6_kernel").grid_x, launch::kThreads, 0, stream_>>>(src, dst, count);
     HPCNN_CUDA(cudaGetLastError());
   }
   void relu6_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) override {
     if (count <= 0) return;
-    relu6_grad_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(dst, diff_dst, diff_src, count);
+    relu6_grad_kernel<<<launch::per_element(count, "relu6_grad_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        dst, diff_dst, diff_src, count);
     HPCNN_CUDA(cudaGetLastError());
   }
   void add(const float* a, const float* b, float* dst, int64_t count) override {
     if (count <= 0) return;
-    add_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(a, b, dst, count);
+    add_kernel<<<launch::per_element(count, "add_kernel").grid_x, launch::kThreads, 0, stream_>>>(a, b, dst, count);
     HPCNN_CUDA(cudaGetLastError());
   }
   void global_avg_pool_forward(const float* src, float* dst, int64_t planes, int64_t plane_size) override {
-    gap_kernel<<<blocks_for(planes), kThreads, 0, stream_>>>(src, dst, planes, plane_size);
+    gap_kernel<<<launch::per_element(planes, "gap_kernel").grid_x, launch::kThreads, 0, stream_>>>(src, dst, planes,
+                                                                                                   plane_size);
     HPCNN_CUDA(cudaGetLastError());
   }
   void global_avg_pool_backward(const float* diff_dst, float* diff_src, int64_t planes, int64_t plane_size) override {
-    gap_grad_kernel<<<blocks_for(planes * plane_size), kThreads, 0, stream_>>>(diff_dst, diff_src, planes, plane_size);
+    gap_grad_kernel<<<launch::per_element(planes * plane_size, "gap_grad_kernel").grid_x, launch::kThreads, 0,
+                      stream_>>>(diff_dst, diff_src, planes, plane_size);
     HPCNN_CUDA(cudaGetLastError());
   }
   void zero_pad_forward(const float* src, float* dst, int64_t planes, int64_t h, int64_t w, int64_t top, int64_t bottom,
                         int64_t left, int64_t right) override {
     const int64_t ph = top + h + bottom, pw = left + w + right;
-    pad_kernel<<<blocks_for(planes * ph * pw), kThreads, 0, stream_>>>(src, dst, planes, h, w, top, left, ph, pw);
+    pad_kernel<<<launch::per_element(planes * ph * pw, "pad_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        src, dst, planes, h, w, top, left, ph, pw);
     HPCNN_CUDA(cudaGetLastError());
   }
   void zero_pad_backward(const float* diff_dst, float* diff_src, int64_t planes, int64_t h, int64_t w, int64_t top,
                          int64_t bottom, int64_t left, int64_t right) override {
     const int64_t ph = top + h + bottom, pw = left + w + right;
-    crop_kernel<<<blocks_for(planes * h * w), kThreads, 0, stream_>>>(diff_dst, diff_src, planes, h, w, top, left, ph,
-                                                                      pw);
+    crop_kernel<<<launch::per_element(planes * h * w, "crop_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        diff_dst, diff_src, planes, h, w, top, left, ph, pw);
     HPCNN_CUDA(cudaGetLastError());
   }
   void dropout_forward(const float* src, float* dst, int64_t n, int64_t per_sample, const int64_t* host_sample_indices,
@@ -781,8 +793,8 @@ class CudaBackend final : public Backend {
     if (n <= 0) return;
     const int32_t* labels = stage(scratch_labels_, host_labels, n);
     rows(n);
-    softmax_xent_kernel<<<blocks_for(n), kThreads, 0, stream_>>>(logits, labels, n, k, scale, diff_logits, row_loss(),
-                                                                 row_correct(n));
+    softmax_xent_kernel<<<launch::per_element(n, "softmax_xent_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        logits, labels, n, k, scale, diff_logits, row_loss(), row_correct(n));
     accumulate_loss_kernel<<<1, 1, 0, stream_>>>(row_loss(), row_correct(n), n, loss_.as<DeviceLoss>());
     HPCNN_CUDA(cudaGetLastError());
   }
@@ -791,8 +803,8 @@ class CudaBackend final : public Backend {
     const int64_t count = n * t;
     if (count <= 0) return;
     rows(count);
-    squared_error_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(pred, target, count, t, scale, diff, row_loss(),
-                                                                      row_correct(count));
+    squared_error_kernel<<<launch::per_element(count, "squared_error_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        pred, target, count, t, scale, diff, row_loss(), row_correct(count));
     accumulate_loss_kernel<<<1, 1, 0, stream_>>>(row_loss(), row_correct(count), count, loss_.as<DeviceLoss>());
     HPCNN_CUDA(cudaGetLastError());
   }
@@ -807,13 +819,15 @@ class CudaBackend final : public Backend {
 
   void adam_update(float* params, const float* grads, float* m, float* v, int64_t count, const AdamStep& s) override {
     if (count <= 0) return;
-    adam_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(params, grads, m, v, count, s);
+    adam_kernel<<<launch::per_element(count, "adam_kernel").grid_x, launch::kThreads, 0, stream_>>>(params, grads, m, v,
+                                                                                                    count, s);
     HPCNN_CUDA(cudaGetLastError());
   }
   void sgd_update(float* params, const float* grads, float* velocity, int64_t count, float lr,
                   float momentum) override {
     if (count <= 0) return;
-    sgd_kernel<<<blocks_for(count), kThreads, 0, stream_>>>(params, grads, velocity, count, lr, momentum);
+    sgd_kernel<<<launch::per_element(count, "sgd_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        params, grads, velocity, count, lr, momentum);
     HPCNN_CUDA(cudaGetLastError());
   }
 
@@ -852,8 +866,8 @@ class CudaBackend final : public Backend {
                const DropoutParams& d) {
     if (n * per_sample <= 0) return;
     const int64_t* samples = stage(scratch_samples_, host_samples, n);
-    dropout_kernel<<<blocks_for(n * per_sample), kThreads, 0, stream_>>>(x, y, n, per_sample, samples, d.layer_key,
-                                                                         d.threshold, d.keep_scale);
+    dropout_kernel<<<launch::per_element(n * per_sample, "dropout_kernel").grid_x, launch::kThreads, 0, stream_>>>(
+        x, y, n, per_sample, samples, d.layer_key, d.threshold, d.keep_scale);
     HPCNN_CUDA(cudaGetLastError());
   }
   /// Per-row loss and correct-count scratch for `n` rows.

@@ -19,6 +19,7 @@
 #include "common/maths.hpp"
 #include "core/error.hpp"
 #include "cuda/conv_algo_choice.hpp"
+#include "cuda/launch_config.hpp"
 #include "data/dataset.hpp"
 #include "kernel_test_util.hpp"
 #include "model/model.hpp"
@@ -270,4 +271,29 @@ TEST_CASE("The per-channel reduction tree groups by lane and folds by halves", "
     for (int64_t i = 0; i < n; ++i) exact += (u[static_cast<size_t>(i)] = static_cast<float>(i % 7) - 3.0f);
     CHECK(sum(u) == exact);
   }
+}
+
+// Issue 28.3: every CUDA launch's grid comes from launch_config.hpp, which
+// refuses what CUDA would: the largest shapes the presets make fit.
+TEST_CASE("CUDA launch configurations fit the grid limits for the largest preset shapes", "[cuda]") {
+  namespace launch = kernels::launch;
+  // The 414 M-parameter MLP (mlp:25600-12800-6656): Adam over every parameter,
+  // and its largest weight matrix, 25600 x 12800.
+  const launch::Config adam = launch::per_element(414'000'000, "adam_kernel");
+  CHECK(adam.grid_x == (414'000'000 + 255) / 256);
+  CHECK(adam.block == 256);
+  CHECK(launch::per_element(int64_t{25600} * 12800, "fill_kernel").grid_x == 1'280'000);
+  // solar-cnn at batch 1024: conv2's output (1024, 64, 46, 46) and its bias gradient.
+  const int64_t act = int64_t{1024} * 64 * 46 * 46;
+  CHECK(launch::per_element(act, "add_bias_kernel").grid_x == static_cast<uint32_t>((act + 255) / 256));
+  CHECK(launch::per_channel(64, 256, "bias_grad_kernel").grid_x == 64);
+  CHECK(launch::per_channel(12800, 256, "bias_grad_kernel").grid_x == 12800);
+  // The limits themselves: x up to 2^31 - 1 blocks (2^31 - 1 times 256 elements), y and z up to 65535.
+  CHECK(launch::per_element(launch::kMaxGridX * 256, "relu_kernel").grid_x == launch::kMaxGridX);
+  CHECK_THROWS_WITH(launch::per_element(launch::kMaxGridX * 256 + 1, "relu_kernel"),
+                    Catch::Contains("relu_kernel") && Catch::Contains("blocks in x"));
+  CHECK_THROWS_WITH(launch::grid(1, 65536, 1, 256, "k"), Catch::Contains("limit 65535"));
+  CHECK(launch::grid(1, 65535, 65535, 256, "k").grid_z == 65535);
+  CHECK_THROWS_WITH(launch::per_element(0, "gap_kernel"), Catch::Contains("gap_kernel: 0 elements"));
+  CHECK_THROWS_WITH(launch::grid(1, 1, 1, 2048, "k"), Catch::Contains("threads per block"));
 }
