@@ -331,49 +331,50 @@ class CudaConv final : public ConvOp {
  public:
   CudaConv(cudnnHandle_t dnn, cudaStream_t stream, const ConvGeometry& g, bool allow_tf32)
       : dnn_(dnn), stream_(stream), g_(g) {
-    HPCNN_CHECK(!g.src_private && !g.dst_private && !g.relu, "cuda: conv options this backend does not offer");
-    HPCNN_CUDNN(cudnnCreateTensorDescriptor(&src_));
-    HPCNN_CUDNN(cudnnCreateTensorDescriptor(&dst_));
-    HPCNN_CUDNN(cudnnCreateFilterDescriptor(&w_));
-    HPCNN_CUDNN(cudnnCreateConvolutionDescriptor(&conv_));
-    // cuDNN pads symmetrically; TensorFlow's "same" padding with an odd total
-    // pads one more at the bottom/right (tiny-cnn's 2x2 kernels). Such a conv
-    // pads its input explicitly into a scratch tensor and runs unpadded.
-    explicit_pad_ = g.pad_top != g.pad_bottom || g.pad_left != g.pad_right;
-    ph_ = g.ih + (explicit_pad_ ? g.pad_top + g.pad_bottom : 0);
-    pw_ = g.iw + (explicit_pad_ ? g.pad_left + g.pad_right : 0);
-    if (explicit_pad_) {
-      const size_t bytes = static_cast<size_t>(g.n * g.ic * ph_ * pw_) * sizeof(float);
-      padded_ = Scratch(bytes, stream_);
-      padded_diff_ = Scratch(bytes, stream_);
+    // A constructor that throws runs no destructor: release what was made (issue 33.8).
+    try {
+      HPCNN_CHECK(!g.src_private && !g.dst_private && !g.relu, "cuda: conv options this backend does not offer");
+      HPCNN_CUDNN(cudnnCreateTensorDescriptor(&src_));
+      HPCNN_CUDNN(cudnnCreateTensorDescriptor(&dst_));
+      HPCNN_CUDNN(cudnnCreateFilterDescriptor(&w_));
+      HPCNN_CUDNN(cudnnCreateConvolutionDescriptor(&conv_));
+      // cuDNN pads symmetrically; TensorFlow's "same" padding with an odd total
+      // pads one more at the bottom/right (tiny-cnn's 2x2 kernels). Such a conv
+      // pads its input explicitly into a scratch tensor and runs unpadded.
+      explicit_pad_ = g.pad_top != g.pad_bottom || g.pad_left != g.pad_right;
+      ph_ = g.ih + (explicit_pad_ ? g.pad_top + g.pad_bottom : 0);
+      pw_ = g.iw + (explicit_pad_ ? g.pad_left + g.pad_right : 0);
+      if (explicit_pad_) {
+        const size_t bytes = static_cast<size_t>(g.n * g.ic * ph_ * pw_) * sizeof(float);
+        padded_ = Scratch(bytes, stream_);
+        padded_diff_ = Scratch(bytes, stream_);
+      }
+      HPCNN_CUDNN(cudnnSetTensor4dDescriptor(src_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(g.n),
+                                             static_cast<int>(g.ic), static_cast<int>(ph_), static_cast<int>(pw_)));
+      HPCNN_CUDNN(cudnnSetTensor4dDescriptor(dst_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(g.n),
+                                             static_cast<int>(g.oc), static_cast<int>(g.oh), static_cast<int>(g.ow)));
+      HPCNN_CUDNN(cudnnSetFilter4dDescriptor(w_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, static_cast<int>(g.oc),
+                                             static_cast<int>(g.ic / g.groups), static_cast<int>(g.kh),
+                                             static_cast<int>(g.kw)));
+      const int64_t pad_h = explicit_pad_ ? 0 : g.pad_top, pad_w = explicit_pad_ ? 0 : g.pad_left;
+      HPCNN_CUDNN(cudnnSetConvolution2dDescriptor(conv_, static_cast<int>(pad_h), static_cast<int>(pad_w),
+                                                  static_cast<int>(g.stride), static_cast<int>(g.stride), 1, 1,
+                                                  CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+      // Grouped and depthwise convolutions: filters (OC, IC / groups, KH, KW).
+      HPCNN_CUDNN(cudnnSetConvolutionGroupCount(conv_, static_cast<int>(g.groups)));
+      // TF32 is CUDNN_DEFAULT_MATH (cuDNN 9: "Tensor Core ops are permitted" on
+      // FP32 data); CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which main 9f91d3b
+      // set, also permits down-conversion to FP16 (issue 33.6). Without
+      // --allow-tf32: CUDNN_FMA_MATH, FP32 FMA only.
+      HPCNN_CUDNN(cudnnSetConvolutionMathType(conv_, allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
+      choose_algorithms(allow_tf32);
+    } catch (...) {
+      release();
+      throw;
     }
-    HPCNN_CUDNN(cudnnSetTensor4dDescriptor(src_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(g.n),
-                                           static_cast<int>(g.ic), static_cast<int>(ph_), static_cast<int>(pw_)));
-    HPCNN_CUDNN(cudnnSetTensor4dDescriptor(dst_, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, static_cast<int>(g.n),
-                                           static_cast<int>(g.oc), static_cast<int>(g.oh), static_cast<int>(g.ow)));
-    HPCNN_CUDNN(cudnnSetFilter4dDescriptor(w_, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, static_cast<int>(g.oc),
-                                           static_cast<int>(g.ic / g.groups), static_cast<int>(g.kh),
-                                           static_cast<int>(g.kw)));
-    const int64_t pad_h = explicit_pad_ ? 0 : g.pad_top, pad_w = explicit_pad_ ? 0 : g.pad_left;
-    HPCNN_CUDNN(cudnnSetConvolution2dDescriptor(conv_, static_cast<int>(pad_h), static_cast<int>(pad_w),
-                                                static_cast<int>(g.stride), static_cast<int>(g.stride), 1, 1,
-                                                CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    // Grouped and depthwise convolutions: filters (OC, IC / groups, KH, KW).
-    HPCNN_CUDNN(cudnnSetConvolutionGroupCount(conv_, static_cast<int>(g.groups)));
-    // TF32 is CUDNN_DEFAULT_MATH (cuDNN 9: "Tensor Core ops are permitted" on
-    // FP32 data); CUDNN_TENSOR_OP_MATH_ALLOW_CONVERSION, which main 9f91d3b
-    // set, also permits down-conversion to FP16 (issue 33.6). Without
-    // --allow-tf32: CUDNN_FMA_MATH, FP32 FMA only.
-    HPCNN_CUDNN(cudnnSetConvolutionMathType(conv_, allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
-    choose_algorithms(allow_tf32);
   }
 
-  ~CudaConv() override {
-    cudnnDestroyConvolutionDescriptor(conv_);
-    cudnnDestroyFilterDescriptor(w_);
-    cudnnDestroyTensorDescriptor(dst_);
-    cudnnDestroyTensorDescriptor(src_);
-  }
+  ~CudaConv() override { release(); }
 
   void forward(const float* src, const float* weights, const float* bias, float* dst) override {
     const float one = 1.0f, zero = 0.0f;
@@ -493,6 +494,16 @@ class CudaConv final : public ConvOp {
     const ConvAlgoChoice c = choose_conv_algo(options, allow_tf32, limit, pass);
     if (c.index < 0) HPCNN_THROW(c.refusal);
     return c.index;
+  }
+
+  void release() noexcept {
+    if (conv_ != nullptr) cudnnDestroyConvolutionDescriptor(conv_);
+    if (w_ != nullptr) cudnnDestroyFilterDescriptor(w_);
+    if (dst_ != nullptr) cudnnDestroyTensorDescriptor(dst_);
+    if (src_ != nullptr) cudnnDestroyTensorDescriptor(src_);
+    conv_ = nullptr;
+    w_ = nullptr;
+    dst_ = src_ = nullptr;
   }
 
   cudnnHandle_t dnn_;
@@ -639,31 +650,27 @@ class CudaBackend final : public Backend {
       throw UsageError("--backend cuda: cannot use GPU " + std::to_string(device_) + " (" + cudaGetErrorString(set) +
                        ")");
     }
-    HPCNN_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    HPCNN_CUBLAS(cublasCreate(&blas_));
-    HPCNN_CUBLAS(cublasSetStream(blas_, stream_));
-    // FP32 SGEMM under CUBLAS_DEFAULT_MATH uses no tensor cores and no
-    // reduced precision; CUBLAS_PEDANTIC_MATH (main 9f91d3b) only adds
-    // "disable any optimization that could reduce accuracy", which the
-    // 1e-5 checks do not need (issue 33.7).
-    HPCNN_CUBLAS(cublasSetMathMode(blas_, allow_tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
-    HPCNN_CUDNN(cudnnCreate(&dnn_));
-    HPCNN_CUDNN(cudnnSetStream(dnn_, stream_));
-    loss_ = Scratch(sizeof(DeviceLoss), stream_);
-    HPCNN_CUDA(cudaMemsetAsync(loss_.as<void>(), 0, sizeof(DeviceLoss), stream_));
+    // A constructor that throws runs no destructor: release what was made (issue 33.8).
+    try {
+      HPCNN_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+      HPCNN_CUBLAS(cublasCreate(&blas_));
+      HPCNN_CUBLAS(cublasSetStream(blas_, stream_));
+      // FP32 SGEMM under CUBLAS_DEFAULT_MATH uses no tensor cores and no
+      // reduced precision; CUBLAS_PEDANTIC_MATH (main 9f91d3b) only adds
+      // "disable any optimization that could reduce accuracy", which the
+      // 1e-5 checks do not need (issue 33.7).
+      HPCNN_CUBLAS(cublasSetMathMode(blas_, allow_tf32_ ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
+      HPCNN_CUDNN(cudnnCreate(&dnn_));
+      HPCNN_CUDNN(cudnnSetStream(dnn_, stream_));
+      loss_ = Scratch(sizeof(DeviceLoss), stream_);
+      HPCNN_CUDA(cudaMemsetAsync(loss_.as<void>(), 0, sizeof(DeviceLoss), stream_));
+    } catch (...) {
+      release();
+      throw;
+    }
   }
 
-  ~CudaBackend() override {
-    cudaStreamSynchronize(stream_);
-    scratch_rows_ = Scratch();
-    scratch_labels_ = Scratch();
-    scratch_samples_ = Scratch();
-    loss_ = Scratch();
-    cudaStreamSynchronize(stream_);
-    cudnnDestroy(dnn_);
-    cublasDestroy(blas_);
-    cudaStreamDestroy(stream_);
-  }
+  ~CudaBackend() override { release(); }
 
   std::string name() const override { return "cuda"; }
   DeviceKind device() const override { return DeviceKind::kGpu; }
@@ -832,6 +839,22 @@ class CudaBackend final : public Backend {
   }
 
  private:
+  /// Frees the scratch on the stream, then the handles and the stream (each only if made).
+  void release() noexcept {
+    if (stream_ == nullptr) return;
+    cudaStreamSynchronize(stream_);
+    scratch_rows_ = Scratch();
+    scratch_labels_ = Scratch();
+    scratch_samples_ = Scratch();
+    loss_ = Scratch();
+    cudaStreamSynchronize(stream_);
+    if (dnn_ != nullptr) cudnnDestroy(dnn_);
+    if (blas_ != nullptr) cublasDestroy(blas_);
+    cudaStreamDestroy(stream_);
+    dnn_ = nullptr;
+    blas_ = nullptr;
+    stream_ = nullptr;
+  }
   // The staged reducer calls upload/download on its communication thread
   // (issue 33.3): the counters are shared with the trainer's thread, and
   // that thread's current device is GPU 0 until it is told otherwise.

@@ -9,6 +9,7 @@
 #include <nccl.h>
 
 #include <algorithm>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -62,22 +63,20 @@ class NcclReducer final : public GradientReducer {
     if (comm.rank() == 0) HPCNN_NCCL(ncclGetUniqueId(&id));
     MPI_CHECK(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, comm.comm()));
     HPCNN_NCCL(ncclCommInitRank(&nccl_, comm.size(), id, comm.rank()));
-    HPCNN_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    HPCNN_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
-    HPCNN_CUDA(cudaEventCreate(&first_));
-    HPCNN_CUDA(cudaEventCreate(&done_));
-    HPCNN_CUDA(cudaEventCreateWithFlags(&untimed_, cudaEventDisableTiming));
+    // A constructor that throws runs no destructor: release what was made (issue 33.8).
+    try {
+      HPCNN_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+      HPCNN_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
+      HPCNN_CUDA(cudaEventCreate(&first_));
+      HPCNN_CUDA(cudaEventCreate(&done_));
+      HPCNN_CUDA(cudaEventCreateWithFlags(&untimed_, cudaEventDisableTiming));
+    } catch (...) {
+      release();
+      throw;
+    }
   }
 
-  ~NcclReducer() override {
-    cudaStreamSynchronize(stream_);
-    ncclCommDestroy(nccl_);
-    cudaEventDestroy(untimed_);
-    cudaEventDestroy(done_);
-    cudaEventDestroy(first_);
-    cudaEventDestroy(ready_);
-    cudaStreamDestroy(stream_);
-  }
+  ~NcclReducer() override { release(); }
 
   void start(int64_t offset, int64_t count) override {
     // In the one issue order every rank follows (BlockSchedule, issue 33.5).
@@ -125,6 +124,23 @@ class NcclReducer final : public GradientReducer {
   const char* kind() const override { return "nccl"; }
 
  private:
+  /// Teardown, each part only if made. Unwinding from an error (another
+  /// rank failed, or this one), the communicator is aborted rather than
+  /// destroyed: ncclCommDestroy waits for outstanding collectives that the
+  /// failed peer never joins, ncclCommAbort does not (NCCL 2.28 docs).
+  void release() noexcept {
+    const bool unwinding = std::uncaught_exceptions() > 0;
+    if (stream_ != nullptr && !unwinding) cudaStreamSynchronize(stream_);
+    if (nccl_ != nullptr) unwinding ? ncclCommAbort(nccl_) : ncclCommDestroy(nccl_);
+    for (cudaEvent_t e : {untimed_, done_, first_, ready_}) {
+      if (e != nullptr) cudaEventDestroy(e);
+    }
+    if (stream_ != nullptr) cudaStreamDestroy(stream_);
+    nccl_ = nullptr;
+    untimed_ = done_ = first_ = ready_ = nullptr;
+    stream_ = nullptr;
+  }
+
   void launch(int64_t first, int64_t count) {
     HPCNN_CUDA(cudaEventRecord(ready_, compute_));  // the block's gradients were issued before this
     HPCNN_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));
