@@ -88,6 +88,13 @@ class NcclReducer final : public GradientReducer {
   ReduceStats wait() override {
     HPCNN_CHECK(schedule_.complete(), "nccl reducer: wait() before every gradient was started (", schedule_.missing(),
                 " of ", schedule_.num_blocks(), " blocks missing)");
+    // A peer that failed leaves this rank's collectives waiting forever; NCCL
+    // reports that (and network errors) asynchronously, so ask once a step and
+    // turn it into an error here (ProcessGroupNCCL's watchdog polls the same).
+    ncclResult_t async = ncclSuccess;
+    HPCNN_NCCL(ncclCommGetAsyncError(nccl_, &async));
+    HPCNN_CHECK(async == ncclSuccess || async == ncclInProgress, "nccl reducer: the communicator failed (",
+                ncclGetErrorString(async), "; ", ncclGetLastError(nccl_), ")");
     ReduceStats stats = pending_;
     // The GPU time of the previous step's reductions, read only once its
     // closing event has completed (issue 33.1: asking earlier returned
