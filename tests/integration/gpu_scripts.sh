@@ -26,6 +26,16 @@ done
 grep -q "^hpcnn-gpu-bundle/lib/libdnnl" list.txt && pass || fail "bundle lacks oneDNN"
 ! grep -qE "^hpcnn-gpu-bundle/lib/(libcuda|libcublas|libcudnn|libnccl)" list.txt && pass ||
   fail "bundle carries CUDA's own libraries"
+# On a machine with only the driver, what the bundle's hpcnn takes from
+# outside the bundle must be the C library family and CUDA's libraries (which
+# bundle.sh --cuda-libs adds), nothing else.
+tar -xzf b.tar.gz
+outside=$(LD_LIBRARY_PATH=$PWD/hpcnn-gpu-bundle/lib ldd hpcnn-gpu-bundle/bin/hpcnn | awk '/=> \//{print $3}' |
+  grep -v "^$PWD/hpcnn-gpu-bundle/lib/" | xargs -r -n1 basename | sed -E 's/\.so.*//' |
+  grep -vE '^(libc|libm|libdl|librt|libpthread|libgcc_s|libstdc\+\+|ld-linux.*|libcublas|libcublasLt|libcudnn|libnccl)$' |
+  tr '\n' ' ' || true)
+[[ -z $outside ]] && pass || fail "the bundle's hpcnn loads from outside the bundle: $outside"
+"$BUNDLE" --help | grep -q -- "--cuda-libs" && pass || fail "bundle.sh --help lacks --cuda-libs"
 
 if "$HPCNN" info | grep -qE '^GPUs +0'; then
   rc=0

@@ -100,6 +100,13 @@ fi
 LD_LIBRARY_PATH=${LD_LIBRARY_PATH#:}
 HPCNN=$bin/hpcnn
 [[ -x $HPCNN ]] || { echo "verify.sh: no hpcnn at $HPCNN" >&2; exit 2; }
+# Libraries the loader cannot find (a driver-only machine and a bundle made
+# without --cuda-libs): one FAIL naming them and where they come from.
+missing=$(ldd "$HPCNN" 2> /dev/null | awk '/not found/{print $1}' | tr '\n' ' ')
+if [[ -n $missing ]]; then
+  fail "loader: hpcnn needs ${missing% } and they are not on LD_LIBRARY_PATH ($LD_LIBRARY_PATH); install the CUDA 13 toolkit (or the pip wheels nvidia-cublas, nvidia-cudnn-cu13, nvidia-nccl-cu13) or make the bundle with tools/gpu/bundle.sh --cuda-libs; repro: ldd $HPCNN"
+  finish
+fi
 echo "[verify] $("$HPCNN" version)"
 "$HPCNN" info | tee "$out/info.txt"
 gpus=$(sed -nE 's/^GPUs +([0-9]+).*/\1/p' "$out/info.txt")
