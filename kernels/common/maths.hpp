@@ -191,4 +191,20 @@ double tree_sum(const At& at, int64_t count) {
   return tree_fold(lanes);
 }
 
+/// The terms of the CUDA backend's per-channel batch-norm sums (block per
+/// channel over tree_sum's tree) and its data gradient, written once for
+/// the kernels and their host twin in tests/gpu.
+HPCNN_HD double bn_square_term(float x, double mean) {
+  const double d = x - mean;
+  return d * d;
+}
+HPCNN_HD double bn_dgamma_term(float dy, float x, float mean, float inv_std) {
+  return static_cast<double>(dy) * ((x - mean) * inv_std);
+}
+/// diff_x = k (M dy - diff_beta - xhat diff_gamma), k = gamma inv_std / M.
+HPCNN_HD float bn_diff_src(float dy, float x, float mean, float inv_std, double k, double m, double db, double dg) {
+  const double xhat = (x - mean) * inv_std;
+  return static_cast<float>(k * (m * dy - db - xhat * dg));
+}
+
 }  // namespace hpcnn::kernels::maths

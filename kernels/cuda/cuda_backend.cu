@@ -18,9 +18,11 @@
 // release drops the legacy API.
 //
 // Determinism: every kernel here writes each output from one thread in a
-// fixed order (no atomics); bias gradients sum by maths::tree_sum's fixed
-// tree, a block per channel; the loss runs in one thread in index order; cuDNN is restricted to algorithms it reports
-// as deterministic, cuBLAS's SGEMM is deterministic for a fixed configuration.
+// fixed order (no atomics); bias gradients, batch-norm sums and global
+// average pooling sum by maths::tree_sum's fixed tree, a block per
+// channel; the loss runs in one thread in index order; cuDNN is restricted
+// to algorithms it reports as deterministic, cuBLAS's SGEMM is deterministic
+// for a fixed configuration.
 //
 // This file compiles and links on every machine with the toolkit; it runs
 // only where a GPU is present (tools/gpu/verify.sh, tests/gpu).
@@ -129,6 +131,21 @@ __global__ void add_bias_kernel(float* dst, const float* bias, int64_t n, int64_
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i < n * c * plane) dst[i] += bias[(i / plane) % c];
 }
+/// The fold of maths::tree_sum done by one block of maths::kTreeLanes
+/// threads: every thread passes its lane's sum and gets the total.
+__device__ double block_tree_fold(double* lanes, double lane_sum) {
+  const int lane = static_cast<int>(threadIdx.x);
+  lanes[lane] = lane_sum;
+  __syncthreads();
+  for (int s = maths::kTreeLanes / 2; s > 0; s /= 2) {
+    if (lane < s) lanes[lane] += lanes[lane + s];
+    __syncthreads();
+  }
+  const double total = lanes[0];
+  __syncthreads();  // lanes is reused by the next fold
+  return total;
+}
+
 /// diff_bias[c] = sum over N, P of diff (N, C, P): one block of
 /// maths::kTreeLanes threads per channel, summed by maths::tree_sum's fixed
 /// tree (issue 33.7: one thread per channel left the GPU idle), so the result
@@ -180,36 +197,32 @@ __global__ void add_kernel(const float* a, const float* b, float* dst, int64_t n
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i < n) dst[i] = a[i] + b[i];
 }
-/// One thread per plane, summing in index order in double.
+/// One block per plane, summing by maths::tree_sum's tree (issue 33.7).
 __global__ void gap_kernel(const float* src, float* dst, int64_t planes, int64_t size) {
-  const int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (p >= planes) return;
-  double sum = 0.0;
-  for (int64_t i = 0; i < size; ++i) sum += src[p * size + i];
-  dst[p] = static_cast<float>(sum / static_cast<double>(size));
+  __shared__ double lanes[maths::kTreeLanes];
+  const int64_t p = blockIdx.x;
+  const auto at = [=](int64_t i) { return src[p * size + i]; };
+  const double sum = block_tree_fold(lanes, maths::tree_lane_sum(at, size, static_cast<int>(threadIdx.x)));
+  if (threadIdx.x == 0) dst[p] = static_cast<float>(sum / static_cast<double>(size));
 }
 __global__ void gap_grad_kernel(const float* dy, float* dx, int64_t planes, int64_t size) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i < planes * size) dx[i] = static_cast<float>(static_cast<double>(dy[i / size]) / static_cast<double>(size));
 }
-/// Batch statistics: one thread per channel, two passes in index order, in
-/// double; moves the running statistics (NormGeometry::momentum).
+/// Batch statistics: one block per channel, two sums by maths::tree_sum's
+/// tree in double (issue 33.7); moves the running statistics
+/// (NormGeometry::momentum).
 __global__ void bn_stats_kernel(const float* src, NormGeometry g, float* mean_out, float* inv_std_out,
                                 float* running_mean, float* running_var) {
-  const int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (c >= g.c) return;
+  __shared__ double lanes[maths::kTreeLanes];
+  const int64_t c = blockIdx.x;
+  const int lane = static_cast<int>(threadIdx.x);
   const int64_t hw = g.h * g.w, m = g.n * hw;
-  double sum = 0.0;
-  for (int64_t n = 0; n < g.n; ++n)
-    for (int64_t i = 0; i < hw; ++i) sum += src[(n * g.c + c) * hw + i];
-  const double mean = sum / static_cast<double>(m);
-  double sq = 0.0;
-  for (int64_t n = 0; n < g.n; ++n)
-    for (int64_t i = 0; i < hw; ++i) {
-      const double d = src[(n * g.c + c) * hw + i] - mean;
-      sq += d * d;
-    }
-  const double var = sq / static_cast<double>(m);
+  const auto x = [=](int64_t i) { return src[((i / hw) * g.c + c) * hw + i % hw]; };
+  const double mean = block_tree_fold(lanes, maths::tree_lane_sum(x, m, lane)) / static_cast<double>(m);
+  const auto sq = [=](int64_t i) { return maths::bn_square_term(x(i), mean); };
+  const double var = block_tree_fold(lanes, maths::tree_lane_sum(sq, m, lane)) / static_cast<double>(m);
+  if (lane != 0) return;
   const auto mean_f = static_cast<float>(mean);
   mean_out[c] = mean_f;
   inv_std_out[c] = static_cast<float>(1.0 / sqrt(var + static_cast<double>(g.epsilon)));
@@ -232,31 +245,30 @@ __global__ void bn_normalize_kernel(const float* src, float* dst, NormGeometry g
   const float scale = gamma[c] * inv_std[c];
   dst[i] = (src[i] - mean[c]) * scale + beta[c];
 }
-/// One thread per channel, as the host's loop (diff_src may be null).
+/// One block per channel: diff_beta and diff_gamma by maths::tree_sum's
+/// tree (issue 33.7), then diff_src (may be null) by the block's threads.
 __global__ void bn_backward_kernel(const float* src, const float* dy, const float* gamma, NormGeometry g,
                                    const float* mean_in, const float* inv_std_in, float* dx, float* dgamma,
                                    float* dbeta) {
-  const int64_t c = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (c >= g.c) return;
+  __shared__ double lanes[maths::kTreeLanes];
+  const int64_t c = blockIdx.x;
+  const int lane = static_cast<int>(threadIdx.x);
   const int64_t hw = g.h * g.w, m = g.n * hw;
   const float mean = mean_in[c], inv_std = inv_std_in[c];
-  double db = 0.0, dg = 0.0;
-  for (int64_t n = 0; n < g.n; ++n)
-    for (int64_t i = 0; i < hw; ++i) {
-      const int64_t at = (n * g.c + c) * hw + i;
-      db += dy[at];
-      dg += static_cast<double>(dy[at]) * ((src[at] - mean) * inv_std);
-    }
-  dbeta[c] = static_cast<float>(db);
-  dgamma[c] = static_cast<float>(dg);
+  const auto at = [=](int64_t i) { return ((i / hw) * g.c + c) * hw + i % hw; };
+  const auto dyv = [=](int64_t i) { return dy[at(i)]; };
+  const auto dgt = [=](int64_t i) { return maths::bn_dgamma_term(dy[at(i)], src[at(i)], mean, inv_std); };
+  const double db = block_tree_fold(lanes, maths::tree_lane_sum(dyv, m, lane));
+  const double dg = block_tree_fold(lanes, maths::tree_lane_sum(dgt, m, lane));
+  if (lane == 0) {
+    dbeta[c] = static_cast<float>(db);
+    dgamma[c] = static_cast<float>(dg);
+  }
   if (dx == nullptr) return;
   const double k = static_cast<double>(gamma[c]) * inv_std / static_cast<double>(m);
-  for (int64_t n = 0; n < g.n; ++n)
-    for (int64_t i = 0; i < hw; ++i) {
-      const int64_t at = (n * g.c + c) * hw + i;
-      const double xhat = (src[at] - mean) * inv_std;
-      dx[at] = static_cast<float>(k * (static_cast<double>(m) * dy[at] - db - xhat * dg));
-    }
+  for (int64_t i = lane; i < m; i += maths::kTreeLanes) {
+    dx[at(i)] = maths::bn_diff_src(dy[at(i)], src[at(i)], mean, inv_std, k, static_cast<double>(m), db, dg);
+  }
 }
 
 // ---- max pooling ------------------------------------------------------------------
@@ -528,8 +540,8 @@ class CudaBatchNorm final : public BatchNormOp {
       : stream_(stream), g_(g), stats_(static_cast<size_t>(2 * g.c) * sizeof(float), stream) {}
   void forward_training(const float* src, const float* gamma, const float* beta, float* running_mean,
                         float* running_var, float* dst) override {
-    bn_stats_kernel<<<launch::per_element(g_.c, "bn_stats_kernel").grid_x, launch::kThreads, 0, stream_>>>(
-        src, g_, mean(), inv_std(), running_mean, running_var);
+    bn_stats_kernel<<<launch::per_channel(g_.c, maths::kTreeLanes, "bn_stats_kernel").grid_x, maths::kTreeLanes, 0,
+                      stream_>>>(src, g_, mean(), inv_std(), running_mean, running_var);
     normalize(src, gamma, beta, dst);
   }
   void forward_inference(const float* src, const float* gamma, const float* beta, const float* running_mean,
@@ -546,8 +558,8 @@ class CudaBatchNorm final : public BatchNormOp {
   }
   void backward(const float* src, const float* diff_dst, const float* gamma, float* diff_src, float* diff_gamma,
                 float* diff_beta) override {
-    bn_backward_kernel<<<launch::per_element(g_.c, "bn_backward_kernel").grid_x, launch::kThreads, 0, stream_>>>(
-        src, diff_dst, gamma, g_, mean(), inv_std(), diff_src, diff_gamma, diff_beta);
+    bn_backward_kernel<<<launch::per_channel(g_.c, maths::kTreeLanes, "bn_backward_kernel").grid_x, maths::kTreeLanes,
+                         0, stream_>>>(src, diff_dst, gamma, g_, mean(), inv_std(), diff_src, diff_gamma, diff_beta);
     HPCNN_CUDA(cudaGetLastError());
   }
 
@@ -763,8 +775,8 @@ class CudaBackend final : public Backend {
     HPCNN_CUDA(cudaGetLastError());
   }
   void global_avg_pool_forward(const float* src, float* dst, int64_t planes, int64_t plane_size) override {
-    gap_kernel<<<launch::per_element(planes, "gap_kernel").grid_x, launch::kThreads, 0, stream_>>>(src, dst, planes,
-                                                                                                   plane_size);
+    gap_kernel<<<launch::per_channel(planes, maths::kTreeLanes, "gap_kernel").grid_x, maths::kTreeLanes, 0, stream_>>>(
+        src, dst, planes, plane_size);
     HPCNN_CUDA(cudaGetLastError());
   }
   void global_avg_pool_backward(const float* diff_dst, float* diff_src, int64_t planes, int64_t plane_size) override {

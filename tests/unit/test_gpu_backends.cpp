@@ -13,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 
+#include "../gpu/tree_twin.hpp"
 #include "backend.hpp"
 #include "comm/gradient_reducer.hpp"
 #include "comm/nccl/nccl_checks.hpp"
@@ -296,4 +297,38 @@ TEST_CASE("CUDA launch configurations fit the grid limits for the largest preset
   CHECK(launch::grid(1, 65535, 65535, 256, "k").grid_z == 65535);
   CHECK_THROWS_WITH(launch::per_element(0, "gap_kernel"), Catch::Contains("gap_kernel: 0 elements"));
   CHECK_THROWS_WITH(launch::grid(1, 1, 1, 2048, "k"), Catch::Contains("threads per block"));
+}
+
+// Issue 33.7: the GPU's batch norm and global average pooling are defined by
+// their host twin (tests/gpu/tree_twin.hpp, which the GPU test compares the
+// kernels with bitwise); the twin itself must agree with the host layers.
+TEST_CASE("The tree-summed batch norm and average pooling twin equals the host layers to 1e-5", "[cuda]") {
+  const kernels::NormGeometry g{5, 12, 9, 7, 1e-3f, 0.99f};
+  const int64_t count = g.n * g.c * g.h * g.w, planes = g.n * g.c;
+  const auto x = test::random_vector(count, 71, -8.0f, 8.0f), dy = test::random_vector(count, 72),
+             gamma = test::random_vector(g.c, 73, 0.5f, 1.5f), beta = test::random_vector(g.c, 74);
+  const std::vector<float> rm(static_cast<size_t>(g.c), 0.1f), rv(static_cast<size_t>(g.c), 0.9f);
+  auto be = kernels::make_reference_backend();
+  test::DeviceVector a(*be, x), d(*be, dy), ga(*be, gamma), bt(*be, beta), mean(*be, rm), var(*be, rv), y(*be, count),
+      yi(*be, count), dx(*be, count), dg(*be, g.c), db(*be, g.c), gp(*be, planes), gpg(*be, count);
+  auto bn = be->make_batch_norm(g);
+  bn->forward_training(a.get(), ga.get(), bt.get(), mean.get(), var.get(), y.get());
+  bn->backward(a.get(), d.get(), ga.get(), dx.get(), dg.get(), db.get());
+  bn->forward_inference(a.get(), ga.get(), bt.get(), mean.get(), var.get(), yi.get());
+  be->global_avg_pool_forward(a.get(), gp.get(), planes, g.h * g.w);
+  be->global_avg_pool_backward(gp.get(), gpg.get(), planes, g.h * g.w);
+  const std::vector<std::vector<float>> host{y.host(),  mean.host(), var.host(), dx.host(), dg.host(),
+                                             db.host(), yi.host(),   gp.host(),  gpg.host()};
+  const std::vector<std::vector<float>> tree = test::tree_norm_and_gap(x, dy, gamma, beta, rm, rv, g);
+  REQUIRE(tree.size() == host.size());
+  for (size_t t = 0; t < host.size(); ++t) {
+    INFO("output " << t);
+    REQUIRE(tree[t].size() == host[t].size());
+    double scale = 1e-30, worst = 0.0;
+    for (float v : host[t]) scale = std::max(scale, std::abs(static_cast<double>(v)));
+    for (size_t i = 0; i < host[t].size(); ++i) {
+      worst = std::max(worst, std::abs(static_cast<double>(tree[t][i]) - host[t][i]));
+    }
+    CHECK(worst / scale <= 1e-5);
+  }
 }
