@@ -133,9 +133,11 @@ if [[ -x $bin/hpcnn_gpu_tests ]]; then
   while IFS= read -r name; do
     i=$((i + 1))
     log=$out/gpu-test-$i.txt
-    repro="HPCNN_REQUIRE_GPU=1 $bin/hpcnn_gpu_tests \"$name\""
+    # Catch reads ',' in a test spec as "or" and '[' as a tag: escape them (and '\\').
+    spec=$(printf '%s' "$name" | sed -e 's/[][\\,]/\\&/g')
+    repro="HPCNN_REQUIRE_GPU=1 $bin/hpcnn_gpu_tests '$spec'"
     rc=0
-    HPCNN_REQUIRE_GPU=1 "$bin/hpcnn_gpu_tests" "$name" > "$log" 2>&1 || rc=$?
+    HPCNN_REQUIRE_GPU=1 "$bin/hpcnn_gpu_tests" "$spec" > "$log" 2>&1 || rc=$?
     # "op NAME worst relative error E" / "op NAME elements differing D of N": the worst of each kind.
     worst=$(awk '/^op .* worst relative error /{e=$NF+0; if (e>=w) {w=e; o=$0}} /^op .* elements differing /{d=$(NF-2)+0; if (d>=dd) {dd=d; od=$0}}
                  END {if (o!="") printf "%s", o; if (od!="") printf "%s%s", (o!=""?"; ":""), od}' "$log")
