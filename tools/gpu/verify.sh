@@ -175,12 +175,14 @@ steps=50
 [[ $quick -eq 1 ]] && steps=20
 "$HPCNN" data synth circuits -q --train 1600 --test 200 --out circuits > /dev/null ||
   fail "data synth: circuits; repro: $HPCNN data synth circuits --train 1600 --test 200 --out circuits"
-TRAIN=(train -q --data circuits --model circuit-cnn --batch 32 --max-steps "$steps" --checkpoint-every off --force)
-cmd="$HPCNN ${TRAIN[*]} --backend onednn --threads $(nproc) --out run-onednn"
+# Without --max-steps: each run gives its own (an option given twice is a
+# usage error, which the 2-GPU runs of main 9f91d3b would have hit).
+TRAIN=(train -q --data circuits --model circuit-cnn --batch 32 --checkpoint-every off --force)
+cmd="$HPCNN ${TRAIN[*]} --max-steps $steps --backend onednn --threads $(nproc) --out run-onednn"
 $cmd > /dev/null 2> onednn.err && pass "train onednn: circuit-cnn batch 32, $steps steps; repro: $cmd" ||
   fail "train onednn: $(tail -1 onednn.err); repro: $cmd"
 for r in a b; do
-  cmd="$HPCNN ${TRAIN[*]} --backend cuda --out run-cuda-$r"
+  cmd="$HPCNN ${TRAIN[*]} --max-steps $steps --backend cuda --out run-cuda-$r"
   $cmd > /dev/null 2> cuda-$r.err && pass "train cuda ($r): circuit-cnn batch 32, $steps steps; repro: $cmd" ||
     fail "train cuda ($r): $(tail -1 cuda-$r.err); repro: $cmd"
 done
