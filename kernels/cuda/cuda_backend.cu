@@ -542,6 +542,7 @@ class CudaBatchNorm final : public BatchNormOp {
                         float* running_var, float* dst) override {
     bn_stats_kernel<<<launch::per_channel(g_.c, maths::kTreeLanes, "bn_stats_kernel").grid_x, maths::kTreeLanes, 0,
                       stream_>>>(src, g_, mean(), inv_std(), running_mean, running_var);
+    HPCNN_CUDA(cudaGetLastError());
     normalize(src, gamma, beta, dst);
   }
   void forward_inference(const float* src, const float* gamma, const float* beta, const float* running_mean,
@@ -568,7 +569,6 @@ class CudaBatchNorm final : public BatchNormOp {
   float* mean() const { return stats_.as<float>(); }
   float* inv_std() const { return stats_.as<float>() + g_.c; }
   void normalize(const float* src, const float* gamma, const float* beta, float* dst) {
-    HPCNN_CUDA(cudaGetLastError());
     bn_normalize_kernel<<<launch::per_element(count(), "bn_normalize_kernel").grid_x, launch::kThreads, 0, stream_>>>(
         src, dst, g_, mean(), inv_std(), gamma, beta);
     HPCNN_CUDA(cudaGetLastError());
@@ -814,6 +814,7 @@ class CudaBackend final : public Backend {
     rows(n);
     softmax_xent_kernel<<<launch::per_element(n, "softmax_xent_kernel").grid_x, launch::kThreads, 0, stream_>>>(
         logits, labels, n, k, scale, diff_logits, row_loss(), row_correct(n));
+    HPCNN_CUDA(cudaGetLastError());
     accumulate_loss_kernel<<<1, 1, 0, stream_>>>(row_loss(), row_correct(n), n, loss_.as<DeviceLoss>());
     HPCNN_CUDA(cudaGetLastError());
   }
@@ -824,6 +825,7 @@ class CudaBackend final : public Backend {
     rows(count);
     squared_error_kernel<<<launch::per_element(count, "squared_error_kernel").grid_x, launch::kThreads, 0, stream_>>>(
         pred, target, count, t, scale, diff, row_loss(), row_correct(count));
+    HPCNN_CUDA(cudaGetLastError());
     accumulate_loss_kernel<<<1, 1, 0, stream_>>>(row_loss(), row_correct(count), count, loss_.as<DeviceLoss>());
     HPCNN_CUDA(cudaGetLastError());
   }

@@ -17,16 +17,18 @@ namespace hpcnn::test {
 /// kernels::maths::tree_sum's tree (issue 33.7). The GPU's results, bitwise. In the
 /// order of the MobileNet test's outputs 0-6, 10, 11.
 inline std::vector<std::vector<float>> tree_norm_and_gap(const std::vector<float>& x, const std::vector<float>& dy,
-                                                  const std::vector<float>& gamma, const std::vector<float>& beta,
-                                                  std::vector<float> rm, std::vector<float> rv, const kernels::NormGeometry& g) {
+                                                         const std::vector<float>& gamma,
+                                                         const std::vector<float>& beta, std::vector<float> rm,
+                                                         std::vector<float> rv, const kernels::NormGeometry& g) {
   const int64_t hw = g.h * g.w, m = g.n * hw;
   const auto at = [&](int64_t c, int64_t i) { return static_cast<size_t>(((i / hw) * g.c + c) * hw + i % hw); };
   std::vector<float> y(x.size()), dx(x.size()), yi(x.size()), dg(static_cast<size_t>(g.c)), db(dg.size());
   for (int64_t c = 0; c < g.c; ++c) {
     const auto cs = static_cast<size_t>(c);
     const double mean = kernels::maths::tree_sum([&](int64_t i) { return x[at(c, i)]; }, m) / static_cast<double>(m);
-    const double var = kernels::maths::tree_sum([&](int64_t i) { return kernels::maths::bn_square_term(x[at(c, i)], mean); }, m) /
-                       static_cast<double>(m);
+    const double var =
+        kernels::maths::tree_sum([&](int64_t i) { return kernels::maths::bn_square_term(x[at(c, i)], mean); }, m) /
+        static_cast<double>(m);
     const auto mean_f = static_cast<float>(mean);
     const auto inv_std = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(g.epsilon)));
     rm[cs] = g.momentum * rm[cs] + (1.0f - g.momentum) * mean_f;
@@ -40,8 +42,8 @@ inline std::vector<std::vector<float>> tree_norm_and_gap(const std::vector<float
     dg[cs] = static_cast<float>(sum_dg);
     const double k = static_cast<double>(gamma[cs]) * inv_std / static_cast<double>(m);
     for (int64_t i = 0; i < m; ++i) {
-      dx[at(c, i)] =
-          kernels::maths::bn_diff_src(dy[at(c, i)], x[at(c, i)], mean_f, inv_std, k, static_cast<double>(m), sum_db, sum_dg);
+      dx[at(c, i)] = kernels::maths::bn_diff_src(dy[at(c, i)], x[at(c, i)], mean_f, inv_std, k, static_cast<double>(m),
+                                                 sum_db, sum_dg);
     }
     const auto inv_std_run = static_cast<float>(1.0 / std::sqrt(static_cast<double>(rv[cs]) + g.epsilon));
     const float scale_run = gamma[cs] * inv_std_run;

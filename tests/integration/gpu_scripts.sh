@@ -9,6 +9,18 @@ VERIFY=$SOURCE_DIR/tools/gpu/verify.sh
 BUNDLE=$SOURCE_DIR/tools/gpu/bundle.sh
 BUILD=$(cd "$(dirname "$HPCNN")/.." && pwd)
 
+# The CUDA sources' launch discipline (issue 28.1, 28.3), checked on the text:
+# every kernel launch takes its grid from launch_config.hpp (or is <<<1, 1>>>)
+# and is followed by its own launch check, within 8 lines and before any
+# other launch (so a check names the kernel that failed).
+CUDA_SRC=("$SOURCE_DIR"/kernels/cuda/*.cu)
+unchecked=$(awk 'l && FNR>l && /cudaGetLastError/{l=0}
+                 l && (FNR==l+8 || (FNR>l && /<<</)){print name; l=0}
+                 /<<</{l=FNR; name=FILENAME":"FNR}' "${CUDA_SRC[@]}")
+[[ -z $unchecked ]] && pass || fail "kernel launches without a launch check: $unchecked"
+unhelped=$(grep -n "<<<" "${CUDA_SRC[@]}" | grep -v "launch::" | grep -v "<<<1, 1, " || true)
+[[ -z $unhelped ]] && pass || fail "kernel launches not through launch_config.hpp: $unhelped"
+
 "$VERIFY" --help > help.txt
 for want in "N passed, M failed" "--quick" "One GPU" "Eight GPUs" "repro:" "verify.json"; do
   grep -qF -- "$want" help.txt && pass || fail "verify.sh --help lacks '$want'"
