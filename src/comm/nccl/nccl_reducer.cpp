@@ -9,6 +9,7 @@
 #include <nccl.h>
 
 #include <algorithm>
+#include <cstring>
 #include <exception>
 #include <string>
 #include <vector>
@@ -41,9 +42,10 @@ class NcclReducer final : public GradientReducer {
     HPCNN_CUDA(cudaGetDevice(&device_));
     constexpr int kIdChars = 64;
     char mine[2 * kIdChars] = {};
+    char name[MPI_MAX_PROCESSOR_NAME] = {};  // MPI may write this many
     int name_len = 0;
-    MPI_CHECK(MPI_Get_processor_name(mine, &name_len));
-    mine[kIdChars - 1] = '\0';
+    MPI_CHECK(MPI_Get_processor_name(name, &name_len));
+    std::memcpy(mine, name, static_cast<size_t>(std::min(std::max(name_len, 0), kIdChars - 1)));  // mine ends in '\0'
     HPCNN_CUDA(cudaDeviceGetPCIBusId(mine + kIdChars, kIdChars, device_));
     std::vector<char> all(static_cast<size_t>(comm.size()) * sizeof mine);
     MPI_CHECK(MPI_Allgather(mine, sizeof mine, MPI_CHAR, all.data(), sizeof mine, MPI_CHAR, comm.comm()));
