@@ -36,6 +36,8 @@ ensure_data
 # NCCL when this build's all-reduce offers it, else the automatic choice.
 algo=auto
 "$HPCNN" train --help | grep -A1 -- "--allreduce" | grep -q nccl && algo=nccl
-MPIRUN+=(--map-by "ppr:${SLURM_NTASKS_PER_NODE:-8}:node")   # one rank per GPU
+# One rank per GPU. --map-by is mpirun's; srun rejects it (issue 33.8) and
+# places --ntasks-per-node ranks itself.
+[[ ${HPCNN_LAUNCHER:-mpirun} == mpirun ]] && MPIRUN+=(--map-by "ppr:${SLURM_NTASKS_PER_NODE:-8}:node")
 train_and_summarise "$algo" --backend cuda
 echo "[job] done: $RESULTS"

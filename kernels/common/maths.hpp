@@ -155,4 +155,56 @@ HPCNN_HD double squared_error_one(float pred, float target, int64_t t, float sca
   return e * e / static_cast<double>(t);
 }
 
+// ---- the fixed reduction tree of the CUDA backend's per-channel sums ----------
+
+/// Lanes of the tree: one thread block's threads (issue 33.7).
+inline constexpr int kTreeLanes = 256;
+
+/// Lane `lane`'s part of a sum of `count` values: the values at lane,
+/// lane + kTreeLanes, lane + 2 kTreeLanes, ... added in index order, in
+/// double. `at(i)` returns value i.
+template <class At>
+HPCNN_HD double tree_lane_sum(const At& at, int64_t count, int lane) {
+  double acc = 0.0;
+  for (int64_t i = lane; i < count; i += kTreeLanes) acc += static_cast<double>(at(i));
+  return acc;
+}
+
+/// The fold of the lanes' partial sums, as the device does it in shared
+/// memory: for s = kTreeLanes / 2, ..., 1, lane l < s adds lane l + s.
+HPCNN_HD double tree_fold(double* lanes) {
+  for (int s = kTreeLanes / 2; s > 0; s /= 2) {
+    for (int l = 0; l < s; ++l) lanes[l] += lanes[l + s];
+  }
+  return lanes[0];
+}
+
+/// The sum of `count` values by that tree: on the host, bitwise what a
+/// CUDA block of kTreeLanes threads computes with tree_lane_sum and the same
+/// fold (kernels/cuda/cuda_backend.cu's bias gradient; tests/gpu checks the
+/// two agree bitwise). The CUDA backend used one thread per channel before,
+/// a few dozen busy threads on a whole GPU for a conv's bias gradient.
+template <class At>
+double tree_sum(const At& at, int64_t count) {
+  double lanes[kTreeLanes];
+  for (int l = 0; l < kTreeLanes; ++l) lanes[l] = tree_lane_sum(at, count, l);
+  return tree_fold(lanes);
+}
+
+/// The terms of the CUDA backend's per-channel batch-norm sums (block per
+/// channel over tree_sum's tree) and its data gradient, written once for
+/// the kernels and their host twin in tests/gpu.
+HPCNN_HD double bn_square_term(float x, double mean) {
+  const double d = x - mean;
+  return d * d;
+}
+HPCNN_HD double bn_dgamma_term(float dy, float x, float mean, float inv_std) {
+  return static_cast<double>(dy) * ((x - mean) * inv_std);
+}
+/// diff_x = k (M dy - diff_beta - xhat diff_gamma), k = gamma inv_std / M.
+HPCNN_HD float bn_diff_src(float dy, float x, float mean, float inv_std, double k, double m, double db, double dg) {
+  const double xhat = (x - mean) * inv_std;
+  return static_cast<float>(k * (m * dy - db - xhat * dg));
+}
+
 }  // namespace hpcnn::kernels::maths

@@ -18,13 +18,18 @@
 // runs give bitwise the same sums, for every algorithm, including the MPI
 // library's own (whose internal order depends on the message size).
 //
-// The ranges must be started in the same order on every rank (they are: every
-// rank runs the same model). `auto` is resolved once, at construction, for
+// Blocks are issued in one fixed order on every rank, from the last block to
+// the first, whatever ranges start() was given (BlockSchedule): NCCL and the
+// MPI algorithms pair calls by their order, and a rank with no samples in a
+// step starts the whole buffer at once while the others start it tail first
+// in buckets (issue 33.5: main 9f91d3b issued blocks as they became ready,
+// ascending within a range, which paired different blocks across ranks). `auto` is resolved once, at construction, for
 // the block size, and algo() says what runs.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <vector>
 
 #include "comm/allreduce.hpp"
 #include "comm/communicator.hpp"
@@ -40,6 +45,33 @@ namespace hpcnn::comm {
 /// enough that a layer's gradients make several blocks (keras-cnn's 4.8 MB:
 /// five, four of which are ready before the convolutions' backward runs).
 inline constexpr int64_t kReduceBlock = int64_t{1} << 18;
+
+/// The reduction blocks of a buffer of `count` floats and the order they are
+/// issued in: a block is issued once it is wholly covered and every block
+/// after it has been issued (last block first), so every rank issues the
+/// same sequence whatever its ranges were. Backward finishes the buffer tail
+/// first, so in training nothing waits longer than it did.
+class BlockSchedule {
+ public:
+  explicit BlockSchedule(int64_t count);
+  int64_t num_blocks() const { return num_blocks_; }
+  int64_t block_start(int64_t b) const;
+  int64_t block_end(int64_t b) const;
+  /// Covers [offset, offset + count) (inside the buffer, not covered since
+  /// the last reset(): checked) and returns the blocks to issue now, in order.
+  std::vector<int64_t> cover(int64_t offset, int64_t count);
+  /// Every block issued.
+  bool complete() const { return next_ < 0; }
+  /// Blocks not yet issued.
+  int64_t missing() const { return next_ + 1; }
+  void reset();
+
+ private:
+  int64_t block_of(int64_t offset) const;
+  int64_t count_, head_, num_blocks_;
+  std::vector<int64_t> covered_;  ///< floats of each block covered so far
+  int64_t next_;                  ///< the next block to issue (-1: all issued)
+};
 
 /// Time spent by the reductions started since the last wait().
 struct ReduceStats {

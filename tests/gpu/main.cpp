@@ -29,5 +29,7 @@ int main(int argc, char** argv) {
     std::cout << "SKIP: no usable GPU: " << why << "\n";
     return 77;
   }
+  // Print the cuDNN algorithm and math type chosen for each convolution (issue 33.6).
+  setenv("HPCNN_CUDNN_VERBOSE", "1", 0);
   return Catch::Session().run(argc, argv);
 }

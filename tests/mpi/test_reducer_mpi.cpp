@@ -162,3 +162,57 @@ TEST_CASE("reducer: zero-copy shm and hier (gradients inside the node window) = 
     }
   }
 }
+
+// Issue 33.5: a rank with no samples in a step starts the whole buffer at
+// once, the others start it tail first in buckets. NCCL and the MPI
+// algorithms pair calls by their order, so every rank must issue the blocks
+// in one order; main 9f91d3b issued the idle rank's ascending and the
+// others' descending: wrong sums (equal blocks) or a hang (a short head).
+// Integer-valued floats make every order's sum exact, so MPI_Allreduce is the
+// reference.
+TEST_CASE("reducer: a rank with no samples issues the blocks in the others' order", "[mpi][reducer]") {
+  Communicator comm(MPI_COMM_WORLD);
+  auto poisoned = kernels::make_poisoned_backend();
+  for (const int64_t n : {3 * kReduceBlock, 3 * kReduceBlock + 777}) {
+    for (const AllreduceAlgo algo : {AllreduceAlgo::kRing, AllreduceAlgo::kMpi}) {
+      for (const int idle : {0, comm.size() - 1}) {
+        for (const bool staged : {false, true}) {
+          INFO(allreduce_name(algo) << ", " << comm.size() << " ranks, idle rank " << idle << ", " << n
+                                    << " floats, staged " << staged);
+          std::vector<float> in(static_cast<size_t>(n));
+          for (int64_t i = 0; i < n; ++i) in[static_cast<size_t>(i)] = static_cast<float>((i * 7 + comm.rank()) % 13);
+          if (comm.rank() == idle) std::fill(in.begin(), in.end(), 0.0f);
+          std::vector<float> expected(in.size());
+          MPI_Allreduce(in.data(), expected.data(), static_cast<int>(n), MPI_FLOAT, MPI_SUM, comm.comm());
+          std::vector<float> out = in;
+          float* device = nullptr;
+          std::unique_ptr<GradientReducer> reducer;
+          if (staged) {
+            device = poisoned->allocate(n);
+            poisoned->upload(device, in.data(), n);
+            reducer = make_staged_reducer(comm, algo, *poisoned, device, n);
+          } else {
+            reducer = make_host_reducer(comm, algo, out.data(), n);
+          }
+          if (comm.rank() == idle) {
+            reducer->start(0, n);  // the trainer's zero-sample step: one range, the whole buffer
+          } else {
+            // Buckets of about 1.5 blocks, tail first (the trainer's --bucket-mb).
+            for (int64_t last = n; last > 0;) {
+              const int64_t first = std::max<int64_t>(0, last - 3 * kReduceBlock / 2);
+              reducer->start(first, last - first);
+              last = first;
+            }
+          }
+          reducer->wait();
+          reducer.reset();
+          if (staged) {
+            poisoned->download(out.data(), device, n);
+            poisoned->release(device);
+          }
+          CHECK(same_bytes(out, expected));
+        }
+      }
+    }
+  }
+}

@@ -5,17 +5,21 @@
 # driver and CUDA's own libraries (cuBLAS, cuDNN, NCCL: the GPU machine has
 # them, from its toolkit or pip wheels; verify.sh finds both), plus Open MPI's
 # plugins. Then, there: tar -xzf the bundle and run verify.sh --bundle FILE.
+# --cuda-libs also packs cuBLAS, cuDNN (all its engine libraries, which it
+# loads at run time) and NCCL from this toolkit, for a machine with only the
+# NVIDIA driver (R580+) installed: about 1-2 GB instead of about 30 MB.
 #
-#   tools/gpu/bundle.sh [--build DIR] [--out FILE]    # [build/release] [hpcnn-gpu-bundle.tar.gz]
+#   tools/gpu/bundle.sh [--build DIR] [--out FILE] [--cuda-libs]   # [build/release] [hpcnn-gpu-bundle.tar.gz]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-build=$root/build/release out=$PWD/hpcnn-gpu-bundle.tar.gz
+build=$root/build/release out=$PWD/hpcnn-gpu-bundle.tar.gz cuda_libs=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --build) build=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h | --help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --cuda-libs) cuda_libs=1; shift ;;
+    -h | --help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bundle.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -35,6 +39,15 @@ done | sort -u | while read -r lib; do
   name=$(basename "$lib")
   [[ $name =~ $skip ]] || cp -L "$lib" "$dir/lib/"
 done
+# CUDA's own libraries, for a driver-only machine: each one hpcnn links and
+# its siblings of the same family (cuDNN 9 dlopens libcudnn_engines_*, ...).
+if [[ $cuda_libs -eq 1 ]]; then
+  ldd "$build/bin/hpcnn" | awk '/(libcublas|libcublasLt|libcudnn|libnccl)\.so/{print $3}' | sort -u | while read -r lib; do
+    family=$(basename "$lib" | sed -E 's/\.so.*//')
+    cp -L "$(dirname "$lib")/$family"*.so* "$dir/lib/" 2> /dev/null || true
+  done
+  echo "bundle: with CUDA's libraries ($(du -sh "$dir/lib" | cut -f1) of libraries)"
+fi
 # Open MPI loads its components at run time, even for one process.
 mpi_plugins=$(dirname "$(ldd "$build/bin/hpcnn" | awk '/libmpi\.so/{print $3}')")/openmpi
 [[ -d $mpi_plugins ]] && cp -rL "$mpi_plugins" "$dir/lib/openmpi"

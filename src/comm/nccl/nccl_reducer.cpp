@@ -9,11 +9,14 @@
 #include <nccl.h>
 
 #include <algorithm>
+#include <cstring>
+#include <exception>
 #include <string>
 #include <vector>
 
 #include "backend.hpp"
 #include "comm/gradient_reducer.hpp"
+#include "comm/nccl/nccl_checks.hpp"
 #include "core/check.hpp"
 #include "core/error.hpp"
 #include "cuda/cuda_check.hpp"
@@ -27,77 +30,101 @@ namespace {
 class NcclReducer final : public GradientReducer {
  public:
   NcclReducer(Communicator& comm, kernels::Backend& backend, float* data, int64_t count)
-      : data_(data),
-        count_(count),
-        head_(count % kReduceBlock),
-        num_blocks_(count / kReduceBlock + (count % kReduceBlock > 0 ? 1 : 0)),
-        covered_(static_cast<size_t>(num_blocks_), 0) {
+      : data_(data), schedule_(count) {
     compute_ = static_cast<cudaStream_t>(backend.native_stream());
     if (compute_ == nullptr) {
       throw UsageError(std::string("--allreduce nccl: the ") + backend.name() +
                        " backend has no CUDA stream (use --backend cuda)");
     }
     // NCCL refuses two ranks on one GPU: say so before it does, by name.
-    int device = 0;
-    HPCNN_CUDA(cudaGetDevice(&device));
-    std::vector<int> devices(static_cast<size_t>(comm.size()));
-    MPI_CHECK(MPI_Allgather(&device, 1, MPI_INT, devices.data(), 1, MPI_INT, comm.comm()));
+    // Compared by node and PCI bus id, not device number: under srun
+    // --gpus-per-task=1 every rank's GPU is its device 0 (issue 33.4).
+    HPCNN_CUDA(cudaGetDevice(&device_));
+    constexpr int kIdChars = 64;
+    char mine[2 * kIdChars] = {};
+    char name[MPI_MAX_PROCESSOR_NAME] = {};  // MPI may write this many
+    int name_len = 0;
+    MPI_CHECK(MPI_Get_processor_name(name, &name_len));
+    std::memcpy(mine, name, static_cast<size_t>(std::min(std::max(name_len, 0), kIdChars - 1)));  // mine ends in '\0'
+    HPCNN_CUDA(cudaDeviceGetPCIBusId(mine + kIdChars, kIdChars, device_));
+    std::vector<char> all(static_cast<size_t>(comm.size()) * sizeof mine);
+    MPI_CHECK(MPI_Allgather(mine, sizeof mine, MPI_CHAR, all.data(), sizeof mine, MPI_CHAR, comm.comm()));
+    std::vector<GpuIdentity> ids;
     for (int r = 0; r < comm.size(); ++r) {
-      if (r != comm.rank() && comm.same_node(r) && devices[static_cast<size_t>(r)] == device) {
-        throw UsageError("--allreduce nccl: ranks " + std::to_string(std::min(r, comm.rank())) + " and " +
-                         std::to_string(std::max(r, comm.rank())) + " share GPU " + std::to_string(device) +
-                         ", which NCCL refuses: run one rank per GPU (or --allreduce ring for the staged path)");
-      }
+      const char* at = all.data() + static_cast<size_t>(r) * sizeof mine;
+      ids.push_back({std::string(at), std::string(at + kIdChars)});
+    }
+    if (const auto shared = ranks_sharing_a_gpu(ids)) {
+      throw UsageError("--allreduce nccl: ranks " + std::to_string(shared->first) + " and " +
+                       std::to_string(shared->second) + " share the GPU at PCI " +
+                       ids[static_cast<size_t>(shared->first)].pci_bus_id + " on " +
+                       ids[static_cast<size_t>(shared->first)].node +
+                       ", which NCCL refuses: run one rank per GPU (or --allreduce ring for the staged path)");
     }
     ncclUniqueId id;
     if (comm.rank() == 0) HPCNN_NCCL(ncclGetUniqueId(&id));
     MPI_CHECK(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, comm.comm()));
     HPCNN_NCCL(ncclCommInitRank(&nccl_, comm.size(), id, comm.rank()));
-    HPCNN_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
-    HPCNN_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
-    HPCNN_CUDA(cudaEventCreate(&first_));
-    HPCNN_CUDA(cudaEventCreate(&done_));
+    // A constructor that throws runs no destructor: release what was made (issue 33.8).
+    try {
+      HPCNN_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+      HPCNN_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
+      HPCNN_CUDA(cudaEventCreate(&first_));
+      HPCNN_CUDA(cudaEventCreate(&done_));
+      HPCNN_CUDA(cudaEventCreateWithFlags(&untimed_, cudaEventDisableTiming));
+    } catch (...) {
+      release();
+      throw;
+    }
   }
 
-  ~NcclReducer() override {
-    cudaStreamSynchronize(stream_);
-    ncclCommDestroy(nccl_);
-    cudaEventDestroy(done_);
-    cudaEventDestroy(first_);
-    cudaEventDestroy(ready_);
-    cudaStreamDestroy(stream_);
-  }
+  ~NcclReducer() override { release(); }
 
   void start(int64_t offset, int64_t count) override {
-    HPCNN_CHECK(offset >= 0 && count >= 0 && offset + count <= count_, "nccl reducer: range [", offset, ", ",
-                offset + count, ") outside the ", count_, " gradients");
-    for (int64_t b = 0; b < num_blocks_; ++b) {
-      const int64_t first = block_first(b), last = block_first(b + 1);
-      const int64_t overlap = std::min(last, offset + count) - std::max(first, offset);
-      if (overlap <= 0) continue;
-      int64_t& covered = covered_[static_cast<size_t>(b)];
-      covered += overlap;
-      HPCNN_CHECK(covered <= last - first, "nccl reducer: gradients [", first, ", ", last, ") started twice");
-      if (covered == last - first) launch(first, last - first);
+    // In the one issue order every rank follows (BlockSchedule, issue 33.5).
+    for (const int64_t b : schedule_.cover(offset, count)) {
+      launch(schedule_.block_start(b), schedule_.block_end(b) - schedule_.block_start(b));
     }
   }
 
   ReduceStats wait() override {
-    for (int64_t b = 0; b < num_blocks_; ++b) {
-      HPCNN_CHECK(covered_[static_cast<size_t>(b)] == block_first(b + 1) - block_first(b),
-                  "nccl reducer: wait() before every gradient was started (block ", b, ")");
-    }
+    HPCNN_CHECK(schedule_.complete(), "nccl reducer: wait() before every gradient was started (", schedule_.missing(),
+                " of ", schedule_.num_blocks(), " blocks missing)");
+    // A peer that failed leaves this rank's collectives waiting forever; NCCL
+    // reports that (and network errors) asynchronously, so ask once a step and
+    // turn it into an error here (ProcessGroupNCCL's watchdog polls the same).
+    ncclResult_t async = ncclSuccess;
+    HPCNN_NCCL(ncclCommGetAsyncError(nccl_, &async));
+    HPCNN_CHECK(async == ncclSuccess || async == ncclInProgress, "nccl reducer: the communicator failed (",
+                ncclGetErrorString(async), "; ", ncclGetLastError(nccl_), ")");
     ReduceStats stats = pending_;
-    // The time the previous step's reductions took on the GPU: reading this
-    // step's would need a host synchronisation, which is what this avoids.
-    stats.busy_s = last_busy_s_;
+    // The GPU time of the previous step's reductions, read only once its
+    // closing event has completed (issue 33.1: asking earlier returned
+    // cudaErrorNotReady and left it as the last error, which the next launch
+    // check threw). This step's would need a host synchronisation.
+    stats.busy_s = timer_.poll(
+        [this] {
+          const cudaError_t q = cudaEventQuery(done_);
+          return q == cudaSuccess ? EventState::kComplete
+                                  : (q == cudaErrorNotReady ? EventState::kNotReady : EventState::kFailed);
+        },
+        [this] {
+          float ms = 0.0f;
+          HPCNN_CUDA(cudaEventElapsedTime(&ms, first_, done_));
+          return ms;
+        },
+        [] {
+          if (cudaPeekAtLastError() == cudaErrorNotReady) cudaGetLastError();
+        });
     if (stats.blocks > 0) {
-      HPCNN_CUDA(cudaEventRecord(done_, stream_));
-      HPCNN_CUDA(cudaStreamWaitEvent(compute_, done_, 0));  // the optimizer runs after the sums
-      float ms = 0.0f;
-      if (cudaEventElapsedTime(&ms, first_, done_) == cudaSuccess) last_busy_s_ = ms / 1e3;
+      // Only when the last reading is taken: re-recording done_ (or first_)
+      // before then would measure a mix of two steps.
+      const bool measure = step_timed_;
+      HPCNN_CUDA(cudaEventRecord(measure ? done_ : untimed_, stream_));
+      HPCNN_CUDA(cudaStreamWaitEvent(compute_, measure ? done_ : untimed_, 0));  // the optimizer runs after the sums
+      if (measure) timer_.armed();
     }
-    std::fill(covered_.begin(), covered_.end(), 0);
+    schedule_.reset();
     pending_ = {};
     return stats;
   }
@@ -106,17 +133,31 @@ class NcclReducer final : public GradientReducer {
   const char* kind() const override { return "nccl"; }
 
  private:
-  /// Blocks are aligned to the buffer's end, the short one first (as the MPI reducers').
-  int64_t block_first(int64_t b) const {
-    if (b >= num_blocks_) return count_;
-    if (head_ == 0) return b * kReduceBlock;
-    return b == 0 ? 0 : head_ + (b - 1) * kReduceBlock;
+  /// Teardown, each part only if made. Unwinding from an error (another
+  /// rank failed, or this one), the communicator is aborted rather than
+  /// destroyed: ncclCommDestroy waits for outstanding collectives that the
+  /// failed peer never joins, ncclCommAbort does not (NCCL 2.28 docs).
+  void release() noexcept {
+    const bool unwinding = std::uncaught_exceptions() > 0;
+    if (stream_ != nullptr && !unwinding) cudaStreamSynchronize(stream_);
+    if (nccl_ != nullptr) unwinding ? ncclCommAbort(nccl_) : ncclCommDestroy(nccl_);
+    for (cudaEvent_t e : {untimed_, done_, first_, ready_}) {
+      if (e != nullptr) cudaEventDestroy(e);
+    }
+    if (stream_ != nullptr) cudaStreamDestroy(stream_);
+    nccl_ = nullptr;
+    untimed_ = done_ = first_ = ready_ = nullptr;
+    stream_ = nullptr;
   }
 
   void launch(int64_t first, int64_t count) {
     HPCNN_CUDA(cudaEventRecord(ready_, compute_));  // the block's gradients were issued before this
     HPCNN_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));
-    if (pending_.blocks == 0) HPCNN_CUDA(cudaEventRecord(first_, stream_));
+    if (pending_.blocks == 0) {
+      // Timed only while no earlier pair awaits its reading (first_ belongs to it).
+      step_timed_ = !timer_.is_armed();
+      if (step_timed_) HPCNN_CUDA(cudaEventRecord(first_, stream_));
+    }
     HPCNN_NCCL(
         ncclAllReduce(data_ + first, data_ + first, static_cast<size_t>(count), ncclFloat, ncclSum, nccl_, stream_));
     ++pending_.blocks;
@@ -124,13 +165,15 @@ class NcclReducer final : public GradientReducer {
   }
 
   float* data_;
-  int64_t count_, head_, num_blocks_;
-  std::vector<int64_t> covered_;
+  BlockSchedule schedule_;
   cudaStream_t compute_ = nullptr, stream_ = nullptr;
   cudaEvent_t ready_ = nullptr, first_ = nullptr, done_ = nullptr;
+  cudaEvent_t untimed_ = nullptr;  ///< closes a step while done_ still awaits its reading
+  int device_ = 0;                 ///< the backend's GPU (current when the reducer is made)
   ncclComm_t nccl_ = nullptr;
   ReduceStats pending_;
-  double last_busy_s_ = 0.0;
+  bool step_timed_ = false;  ///< this step recorded first_
+  LaggedEventTimer timer_;   ///< busy_s: the last step whose reductions were complete when asked
 };
 
 }  // namespace
