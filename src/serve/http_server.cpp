@@ -124,7 +124,6 @@ std::string address_text(const sockaddr_storage& sa, socklen_t len) {
   return text;
 }
 
-
 struct Request {
   std::string method, path, query, version;
   std::vector<std::pair<std::string, std::string>> headers;  // names lower-case
@@ -143,6 +142,7 @@ struct Refusal {
   int status;
   std::string message;
   std::string allow;
+  bool keep = false;  ///< a request without a body: the connection can go on after the answer
 };
 
 enum class Phase { kIdle, kHeaders, kBody, kChunked, kBusy, kDraining };
@@ -238,9 +238,25 @@ struct HttpServer::Impl {
   }
 
   // ---- answering from the poll loop ----
-  void refuse(Conn& c, const Refusal& r) {
-    const std::string out = serialize(error_reply(r.status, r.message), false, false, r.allow);
+  /// Answers a refusal; returns true when the connection goes on (the next request may follow).
+  bool refuse(Conn& c, const Refusal& r) {
     log.debug(cat(c.peer, " refused: ", r.status, " ", r.message));
+    if (r.keep) {
+      const std::string out = serialize(error_reply(r.status, r.message), true, c.req.method == "HEAD", r.allow);
+      const ssize_t n = send(c.fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n == static_cast<ssize_t>(out.size())) {
+        start_idle(c);
+        return true;
+      }
+      if (n > 0) {  // only part of it fit the socket buffer: close after what was sent
+        shutdown(c.fd, SHUT_WR);
+        c.phase = Phase::kDraining;
+        c.buf.clear();
+        c.deadline = Clock::now() + std::chrono::seconds(1);
+        return false;
+      }
+    }
+    const std::string out = serialize(error_reply(r.status, r.message), false, false, r.allow);
     // Best effort, never blocking: an answer this small fits the socket buffer.
     (void)send(c.fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     shutdown(c.fd, SHUT_WR);
@@ -249,6 +265,7 @@ struct HttpServer::Impl {
     c.phase = Phase::kDraining;
     c.buf.clear();
     c.deadline = Clock::now() + std::chrono::seconds(1);
+    return false;
   }
 
   void start_idle(Conn& c) {
@@ -297,8 +314,7 @@ struct HttpServer::Impl {
       eol = head.find("\r\n");
       const std::string_view h = head.substr(0, eol);
       head = eol == std::string_view::npos ? std::string_view() : head.substr(eol + 2);
-      if (++count > config.max_headers)
-        return Refusal{431, cat("more than ", config.max_headers, " header lines"), ""};
+      if (++count > config.max_headers) return Refusal{431, cat("more than ", config.max_headers, " header lines"), ""};
       if (h.empty() || h[0] == ' ' || h[0] == '\t') return Refusal{400, "malformed header line (folded)", ""};
       const size_t colon = h.find(':');
       if (colon == std::string_view::npos || colon == 0) return Refusal{400, "malformed header line", ""};
@@ -321,21 +337,24 @@ struct HttpServer::Impl {
     if (!has_host && r.version == "HTTP/1.1") return Refusal{400, "no Host header (HTTP/1.1 requires one)", ""};
     const std::string host = r.header("host");
     if (has_host && !host_allowed(host, c))
-      return Refusal{421, "Host '" + host + "' does not name this server (" + config.host + ":" +
-                              std::to_string(port) + ")",
-                     ""};
+      return Refusal{
+          421, "Host '" + host + "' does not name this server (" + config.host + ":" + std::to_string(port) + ")", ""};
     for (const auto& [k, v] : r.headers) {
       if (k == "origin" && (!has_host || lower(v) != "http://" + lower(host)))
         return Refusal{403, "cross-origin requests are refused (Origin: " + v + ")", ""};
     }
 
+    // Refusals of a request without a body keep the connection (pipelined requests go on).
+    const bool bodyless =
+        r.header("transfer-encoding").empty() && (content_lengths == 0 || r.header("content-length") == "0");
+    const bool keep = bodyless && r.keep_alive;
     std::string allow;
     if (r.path == "/" || r.path == "/info") allow = "GET, HEAD";
     if (r.path == "/predict") allow = "POST";
-    if (allow.empty()) return Refusal{404, "no such page: " + r.method + " " + r.path, ""};
-    if (allow.find(r.method) == std::string::npos)
-      return Refusal{405, "method " + r.method + " is not allowed on " + r.path + " (allowed: " + allow + ")",
-                     allow};
+    if (allow.empty()) return Refusal{404, "no such page: " + r.method + " " + r.path, "", keep};
+    if (r.method == "HEAD" ? allow == "POST" : allow.find(r.method) == std::string::npos)
+      return Refusal{405, "method " + r.method + " is not allowed on " + r.path + " (allowed: " + allow + ")", allow,
+                     keep};
 
     const std::string encoding = lower(r.header("content-encoding"));
     if (!encoding.empty() && encoding != "identity")
@@ -343,8 +362,7 @@ struct HttpServer::Impl {
 
     const std::string te = lower(r.header("transfer-encoding"));
     if (content_lengths > 1) return Refusal{400, "more than one Content-Length header", ""};
-    if (!te.empty() && content_lengths > 0)
-      return Refusal{400, "both Content-Length and Transfer-Encoding given", ""};
+    if (!te.empty() && content_lengths > 0) return Refusal{400, "both Content-Length and Transfer-Encoding given", ""};
     if (!te.empty() && te != "chunked") return Refusal{501, "Transfer-Encoding '" + te + "' is not supported", ""};
     const bool expect_continue = lower(r.header("expect")) == "100-continue";
     if (te == "chunked") {
@@ -355,9 +373,8 @@ struct HttpServer::Impl {
       int64_t length = 0;
       if (content_lengths == 1) {
         const std::string text = r.header("content-length");
-        if (text.empty() || text.size() > 18 || !std::all_of(text.begin(), text.end(), [](char ch) {
-              return ch >= '0' && ch <= '9';
-            }))
+        if (text.empty() || text.size() > 18 ||
+            !std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; }))
           return Refusal{400, "Content-Length '" + text + "' is not a number of bytes", ""};
         length = std::stoll(text);
       }
@@ -445,13 +462,16 @@ struct HttpServer::Impl {
         const auto max = static_cast<size_t>(config.max_header_bytes);
         if (end == std::string::npos ? c.buf.size() > max : end + 4 > max) {
           const bool line_alone = c.buf.find("\r\n") == std::string::npos || c.buf.find("\r\n") > max;
-          return refuse(c, line_alone ? Refusal{414, "request line too long", ""}
-                                      : Refusal{431, cat("request headers larger than ", max, " bytes"), ""});
+          refuse(c, line_alone ? Refusal{414, "request line too long", ""}
+                               : Refusal{431, cat("request headers larger than ", max, " bytes"), ""});
+          return;
         }
         if (end == std::string::npos) return;
         const std::string head = c.buf.substr(0, end);
         c.buf.erase(0, end + 4);
-        if (auto refusal = parse_head(c, head)) return refuse(c, *refusal);
+        if (auto refusal = parse_head(c, head)) {
+          if (!refuse(c, *refusal)) return;
+        }
         continue;
       }
       if (c.phase == Phase::kBody) {
@@ -463,7 +483,10 @@ struct HttpServer::Impl {
         return dispatch(c);
       }
       bool complete = false;
-      if (auto refusal = decode_chunks(c, complete)) return refuse(c, *refusal);
+      if (auto refusal = decode_chunks(c, complete)) {
+        refuse(c, *refusal);
+        return;
+      }
       if (!complete) return;
       return dispatch(c);
     }
