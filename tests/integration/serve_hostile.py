@@ -206,10 +206,10 @@ elif check == "methods":
     for method, path, allow in [(b"PUT", b"/predict", b"POST"), (b"DELETE", b"/predict", b"POST"),
                                 (b"PUT", b"/", b"GET, HEAD"), (b"DELETE", b"/info", b"GET, HEAD"),
                                 (b"GET", b"/predict", b"POST")]:
-        reply = exchange(method + b" " + path + b" HTTP/1.1\r\n" + H + b"Content-Length: 0\r\n\r\n")
+        reply = exchange(method + b" " + path + b" HTTP/1.1\r\n" + H + b"Content-Length: 0\r\nConnection: close\r\n\r\n")
         assert reply.startswith(b"HTTP/1.1 405"), (method, path, reply[:80])
         assert b"\r\nAllow: " + allow + b"\r\n" in reply, (method, path, reply[:300])
-    reply = exchange(b"PUT /nowhere HTTP/1.1\r\n" + H + b"Content-Length: 0\r\n\r\n")
+    reply = exchange(b"PUT /nowhere HTTP/1.1\r\n" + H + b"Content-Length: 0\r\nConnection: close\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 404"), reply[:80]
     print("ok")
 
