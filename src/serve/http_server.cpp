@@ -195,6 +195,7 @@ struct HttpServer::Impl {
 
   std::map<uint64_t, Conn> conns;
   uint64_t next_serial = 1;
+  Clock::time_point accept_paused_until;
 
   Impl(const PredictService& s, HttpConfig c, const Logger& l) : service(s), config(std::move(c)), log(l) {}
 
@@ -523,7 +524,12 @@ struct HttpServer::Impl {
       sockaddr_storage sa{};
       socklen_t len = sizeof sa;
       const int fd = accept4(listen_fd, reinterpret_cast<sockaddr*>(&sa), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (fd < 0) return;  // EAGAIN, or a connection that went away (ECONNABORTED), or out of descriptors
+      if (fd < 0) {
+        // Out of descriptors: the pending connection stays queued and the listening
+        // socket stays readable, so stop polling it for a moment instead of spinning.
+        if (errno == EMFILE || errno == ENFILE) accept_paused_until = Clock::now() + std::chrono::milliseconds(100);
+        return;  // EAGAIN, or a connection that went away (ECONNABORTED)
+      }
       const std::string peer = address_text(sa, len);
       if (!make_room(peer)) {
         close(fd);
@@ -608,7 +614,8 @@ struct HttpServer::Impl {
     std::vector<uint64_t> serials;
     std::vector<char> scratch(64 << 10);
     while (!stopping) {
-      fds.assign({pollfd{wake[0], POLLIN, 0}, pollfd{listen_fd, POLLIN, 0}});
+      const bool accepting = Clock::now() >= accept_paused_until;
+      fds.assign({pollfd{wake[0], POLLIN, 0}, pollfd{listen_fd, static_cast<short>(accepting ? POLLIN : 0), 0}});
       serials.clear();
       auto next = Clock::now() + std::chrono::seconds(1);
       for (const auto& [s, c] : conns) {

@@ -121,6 +121,29 @@ if check == "slowloris":
             s.close()
     print("ok")
 
+elif check == "deadline":
+    # One header byte every 0.4 s: each read is quick, but the whole request must arrive within
+    # --timeout 3 s: 408 and the connection closed by then (a per-read timeout never fires).
+    s = socket.create_connection((HOST, PORT), timeout=1)
+    text = b"GET /info HTTP/1.1\r\n" + H + b"X-Slow: " + b"a" * 100
+    t0, answer = time.time(), b""
+    for i in range(len(text)):
+        try:
+            s.send(text[i : i + 1])
+            answer += s.recv(4096)
+            break
+        except socket.timeout:
+            pass
+        except OSError:
+            break
+        if time.time() - t0 > 8:
+            break
+        time.sleep(0.4)
+    took = time.time() - t0
+    s.close()
+    assert answer.startswith(b"HTTP/1.1 408") and took < 5, (answer[:80], took)
+    print("ok", round(took, 1))
+
 elif check == "chunked":
     # 64 MB chunked against the 4 MB default limit: 413, and the peak RSS barely moves.
     before = hwm_kib()

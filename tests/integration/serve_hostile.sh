@@ -10,8 +10,8 @@ require_fashion_mnist
 HOSTILE="$SERVE_DIR/serve_hostile.py"
 
 train_model run 100
-start_server run/model.h5
-for check in slowloris chunked content-length host origin headers pipelining methods; do
+start_server run/model.h5 --timeout 3
+for check in slowloris deadline chunked content-length host origin headers pipelining methods; do
   timeout 60 "$PYTHON" "$HOSTILE" "$check" "$URL" "$SERVER_PID" && pass || fail "serve: $check"
 done
 kill -0 "$SERVER_PID" && pass || fail "the server died during the checks: $(cat serve.err)"
