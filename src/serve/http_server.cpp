@@ -383,7 +383,6 @@ struct HttpServer::Impl {
         return Refusal{413, cat("request body larger than the limit of ", config.max_body_bytes, " bytes"), ""};
       c.phase = Phase::kBody;
       c.body_left = length;
-      r.body.reserve(static_cast<size_t>(length));
     }
     if (expect_continue && (c.phase == Phase::kChunked || c.body_left > 0)) {
       static const char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -684,7 +683,10 @@ struct HttpServer::Impl {
     }
     // Stop: wake the workers, cut every connection (a worker writing to a client
     // that does not read gets an error at once), then close them all.
-    stopping = true;
+    {
+      std::lock_guard<std::mutex> lock(mutex);  // a worker between its check and its wait must not miss this
+      stopping = true;
+    }
     jobs_ready.notify_all();
     for (auto& [s, c] : conns) shutdown(c.fd, SHUT_RDWR);
     for (std::thread& t : workers) t.join();

@@ -23,14 +23,15 @@ SERVER_PID=""
 
 # Beyond loopback: a warning line on stderr, even with -q.
 for host in 0.0.0.0 ::; do
+  rm -f wide.out wide.err  # the background job creates them: no stale line from the last round
   "$HPCNN" serve -q -c run/model.h5 --port 0 --threads 1 --host "$host" > wide.out 2> wide.err &
   pid=$!
-  for _ in $(seq 100); do
-    grep -q '^listening on' wide.out && break
+  for _ in $(seq 200); do
+    grep -qs '^listening on' wide.out && break
     kill -0 "$pid" 2> /dev/null || break
     sleep 0.1
   done
-  if grep -q 'cannot listen' wide.err; then
+  if grep -qs 'cannot listen' wide.err; then
     echo "skip: cannot listen on $host here"
   else
     grep -q "^warning: listening on $host, beyond loopback" wide.err && pass || fail "no warning for --host $host: $(cat wide.err)"
