@@ -185,14 +185,24 @@ int run_serve(const Args& args) {
       "Serve a trained classifier over HTTP: a page to draw on (GET /) and a prediction endpoint\n"
       "(POST /predict: a PNG or JSON pixels -> top-k classes and the preprocessed input, as JSON).\n"
       "Listens on localhost unless --host says otherwise; prints \"listening on URL\" on stdout once\n"
-      "ready. Runs until interrupted (Ctrl-C, SIGTERM).";
+      "ready. Runs until interrupted (Ctrl-C, SIGTERM: open connections are closed at once).\n"
+      "\n"
+      "Limits against hostile clients (src/serve/http_server.hpp): a whole request (headers and body)\n"
+      "must arrive within --timeout seconds (408); a connection with no request under way is closed\n"
+      "after --idle-timeout; at most --max-connections connections, --max-connections-per-client from\n"
+      "one address (the oldest waiting one is closed to make room); at most 100 header lines and\n"
+      "16 KiB of headers (431); bodies over --max-request-bytes get 413, chunked ones as they arrive;\n"
+      "Content-Length must be one plain number (400). The Host header must name this server (421)\n"
+      "and a cross-origin request (an Origin other than the server's own) is refused (403).\n"
+      "Waiting connections hold no thread: --http-threads bounds the requests answered at once.";
   spec.details =
       "Examples:\n"
       "  hpcnn serve --checkpoint results/canvas/model.h5            # then open http://127.0.0.1:8080/\n"
       "  hpcnn serve -c model.h5 --port 0                            # any free port (printed)\n"
       "  curl --data-binary @drawing.png -H 'Content-Type: image/png' http://127.0.0.1:8080/predict";
   std::string checkpoint, data_dir, framing = "fill", backend = "onednn";
-  int top_k = 3, threads = 1, port = 8080, http_threads = 16, timeout = 10;
+  int top_k = 3, threads = 1, port = 8080, http_threads = 16, timeout = 10, idle_timeout = 5;
+  int max_connections = 512, max_per_client = 64;
   long long max_request_bytes = 4 << 20, max_batch = 32;
   std::string host = "127.0.0.1";
   add_model_options(spec, checkpoint, data_dir, framing, top_k, backend, threads);
@@ -201,10 +211,17 @@ int run_serve(const Args& args) {
       ("host", po::value<std::string>(&host)->default_value(host),
        "address to listen on (0.0.0.0: every interface; think before exposing it)")
       ("port,p", po::value<int>(&port)->default_value(port), "TCP port (0: any free port)")
-      ("http-threads", po::value<int>(&http_threads)->default_value(http_threads), "connections served at once")
+      ("http-threads", po::value<int>(&http_threads)->default_value(http_threads), "requests answered at once")
+      ("max-connections", po::value<int>(&max_connections)->default_value(max_connections),
+       "open connections at most, all clients together")
+      ("max-connections-per-client", po::value<int>(&max_per_client)->default_value(max_per_client),
+       "open connections at most from one client address")
       ("max-request-bytes", po::value<long long>(&max_request_bytes)->default_value(max_request_bytes),
        "largest request body accepted (larger: 413)")
-      ("timeout", po::value<int>(&timeout)->default_value(timeout), "seconds a connection may stall in a read or write")
+      ("timeout", po::value<int>(&timeout)->default_value(timeout),
+       "seconds for a whole request (headers and body) to arrive, and for an answer to be taken")
+      ("idle-timeout", po::value<int>(&idle_timeout)->default_value(idle_timeout),
+       "seconds a connection may wait with no request under way (new, or kept alive)")
       ("max-batch", po::value<long long>(&max_batch)->default_value(max_batch),
        "most queued requests answered by one forward pass");
   // clang-format on
@@ -215,6 +232,9 @@ int run_serve(const Args& args) {
   require_range("http-threads", http_threads, 1, 1024);
   require_range<long long>("max-request-bytes", max_request_bytes, 1024, 1LL << 30);
   require_range("timeout", timeout, 1, 3600);
+  require_range("idle-timeout", idle_timeout, 1, 3600);
+  require_range("max-connections", max_connections, 1, 100000);
+  require_range("max-connections-per-client", max_per_client, 1, 100000);
   require_range<long long>("max-batch", max_batch, 1, 4096);
   if (host.empty()) throw UsageError("--host must not be empty");
   const Logger log(common.log_level());
@@ -237,7 +257,21 @@ int run_serve(const Args& args) {
   sc.top_k = std::min(top_k, predictor.num_classes());
   sc.max_body_bytes = max_request_bytes;
   const serve::PredictService service(predictor, sc);
-  serve::HttpServer server(service, {host, port, http_threads, max_request_bytes, timeout}, log);
+  serve::HttpConfig http;
+  http.host = host;
+  http.port = port;
+  http.threads = http_threads;
+  http.max_body_bytes = max_request_bytes;
+  http.timeout_seconds = timeout;
+  http.idle_seconds = idle_timeout;
+  http.max_connections = max_connections;
+  http.max_connections_per_client = max_per_client;
+  serve::HttpServer server(service, http, log);
+  if (!serve::is_loopback_host(host)) {
+    // Printed even with -q: exposing the model to the network should never go unnoticed.
+    std::cerr << "warning: listening on " << host << ", beyond loopback: every machine that can reach this one "
+              << "can use the server (--host 127.0.0.1 keeps it local)" << std::endl;
+  }
   log.info(cat("model ", ckpt.model_name, " (", ckpt.input.str(), " -> ", predictor.num_classes(),
                " classes), framing ", framing, ", ", http_threads, " HTTP threads"));
   std::cout << "listening on " << server.url() << std::endl;  // tests wait for this line

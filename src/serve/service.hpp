@@ -3,7 +3,7 @@
 // Each endpoint is a plain function from the request's body, content type
 // and query parameters to a status, a content type and a body, so the unit
 // tests exercise every answer (valid, oversized, truncated, not an image)
-// without sockets, and http_server.cpp only wires these to cpp-httplib.
+// without sockets, and http_server.cpp only wires these to its HTTP server.
 //
 //   GET  /         the page (page.html, embedded at build time)
 //   GET  /info     the model: name, input shape, classes, framing, limits (JSON)
@@ -46,7 +46,7 @@ struct Reply {
   std::string body;
 };
 
-/// Query parameters as cpp-httplib hands them over (httplib::Params).
+/// Query parameters, percent-decoded (http_server.cpp).
 using QueryParams = std::multimap<std::string, std::string>;
 
 /// Reads a JSON pixel image: {"width": W, "height": H, "pixels": [W*H numbers

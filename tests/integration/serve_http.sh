@@ -26,6 +26,7 @@ from serve_png import drawing, test_samples
 
 u = urlparse(os.environ["URL"])
 host, port = u.hostname, u.port
+H = f"Host: {host}:{port}\r\n".encode()
 
 def request(method, path, body=None, headers=None):
     c = http.client.HTTPConnection(host, port, timeout=10)
@@ -95,13 +96,13 @@ status, _, data = request("GET", "/nowhere")
 assert status == 404 and json.loads(data)["error"], data
 
 # Oversized: refused from the header, before the body is read.
-reply = raw(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 5000000\r\n\r\n"
+reply = raw(b"POST /predict HTTP/1.1\r\n" + H + b"Content-Type: image/png\r\nContent-Length: 5000000\r\n\r\n"
             + png[:1000])
 assert reply.startswith(b"HTTP/1.1 413"), reply[:100]
 # A client that promises 10000 bytes, sends 100 and stalls: dropped after --timeout 2.
 t0 = time.time()
 s = socket.create_connection((host, port), timeout=10)
-s.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 10000\r\n\r\n" + png[:100])
+s.sendall(b"POST /predict HTTP/1.1\r\n" + H + b"Content-Type: image/png\r\nContent-Length: 10000\r\n\r\n" + png[:100])
 try:
     leftover = s.recv(65536)
 except (ConnectionResetError, socket.timeout):
@@ -110,7 +111,7 @@ s.close()
 assert time.time() - t0 < 8, time.time() - t0
 assert not leftover.startswith(b"HTTP/1.1 200"), leftover[:50]
 # ... or hangs up half-way.
-raw(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 10000\r\n\r\n" + png[:100], answer=False)
+raw(b"POST /predict HTTP/1.1\r\n" + H + b"Content-Length: 10000\r\n\r\n" + png[:100], answer=False)
 assert raw(b"GARBAGE\r\n\r\n").startswith(b"HTTP/1.1 400")
 status, _, _ = request("POST", "/predict", png, {"Content-Type": "image/png"})
 assert status == 200, status

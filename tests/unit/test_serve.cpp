@@ -459,3 +459,14 @@ TEST_CASE("HTTP: the endpoints over a localhost socket, limits enforced by the s
   server.stop();
   serving.join();
 }
+
+TEST_CASE("HTTP: only 127.0.0.0/8, ::1 and localhost count as loopback (anything else warns)", "[serve][http]") {
+  for (const char* host : {"127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost", "LOCALHOST"}) {
+    CAPTURE(host);
+    CHECK(is_loopback_host(host));
+  }
+  for (const char* host : {"0.0.0.0", "::", "192.168.1.5", "128.0.0.1", "example.org", "::ffff:127.0.0.1x"}) {
+    CAPTURE(host);
+    CHECK_FALSE(is_loopback_host(host));
+  }
+}
