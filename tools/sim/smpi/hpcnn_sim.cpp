@@ -260,7 +260,11 @@ int main(int argc, char** argv) {
     std::cerr << "hpcnn-sim: " << e.what() << "\n";
     code = 1;
   }
-  if (code != 0) MPI_Abort(MPI_COMM_WORLD, code);
+  // A usage error is every rank's (they all parse the same command line):
+  // they finish together. Any other error may be one rank's alone: it
+  // returns without MPI_Finalize, and smpirun fails with its code (under
+  // SimGrid 3.32, MPI_Abort made smpirun exit 0).
+  if (code == 1) return code;
   MPI_Finalize();
   return code;
 }
