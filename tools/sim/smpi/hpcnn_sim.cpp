@@ -79,7 +79,8 @@ constexpr const char* kUsage =
     "  --ranks-per-node  pretend nodes of this many consecutive ranks (default 0: a node is a simulated host)\n"
     "  --shared          SMPI_SHARED_MALLOC message buffers: timing only, #wrong not checked\n"
     "                    (default auto: above 64 ranks)\n"
-    "  --csv FILE        also write the table as CSV (the columns of hpcnn bench allreduce --csv)\n";
+    "  --csv FILE        also write the table as CSV (the columns of hpcnn bench allreduce --csv;\n                    "
+    "wrong -1: not checked)\n";
 
 struct Options {
   std::vector<comm::AllreduceAlgo> algos = comm::all_allreduce_algos();
@@ -230,8 +231,8 @@ int run(int argc, char** argv) {
                   << (wrong < 0 ? std::string("-") : std::to_string(wrong)) << "\n"
                   << std::flush;
         csv_text << comm::allreduce_name(algo) << "," << p << "," << world.num_nodes() << "," << count << ","
-                 << count * 4 << "," << seconds * 1e6 << "," << alg << "," << bus << ","
-                 << (wrong < 0 ? std::string("") : std::to_string(wrong)) << "\n";
+                 << count * 4 << "," << seconds * 1e6 << "," << alg << "," << bus << "," << wrong
+                 << "\n";  // -1: not checked (docs/formats.md)
       }
     }
   }
