@@ -23,6 +23,7 @@ PACKAGES=(
   munge slurmctld slurmd slurm-client     # jobs/slurm, tested on a local Slurm
   slurm-wlm-basic-plugins                 # srun --mpi=pmix
   iproute2                                # tools/cluster: network namespaces, veth, tc
+  libsimgrid-dev                          # tools/sim: SimGrid SMPI (smpicxx, smpirun; preset smpi)
   dataset-fashion-mnist                   # the built-in default dataset
 )
 

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# ctest label sim (tests/CMakeLists.txt): hpcnn-sim on simulated clusters.
+#   test_sim.sh exact    every algorithm sums exactly (#wrong 0) on 2, 3, 8 and 13 ranks of
+#                        fat-tree, torus, dragonfly and lab platforms, with odd counts
+#   test_sim.sh refusals shm and hier are refused by name on multi-rank nodes (SimGrid shares
+#                        no MPI-3 window memory); auto is refused where it would pick them
+#   test_sim.sh shared   above 64 ranks the buffers are shared and the table says so (#wrong -);
+#                        bad options exit 2
+# Skips (77) without SimGrid (smpicxx, smpirun). Builds build/smpi with the smpi preset when
+# hpcnn-sim is missing or stale (a lock keeps concurrent tests from building at once).
+set -euo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=${SOURCE_DIR:-$(cd "$here/../.." && pwd)}
+mode=${1:?usage: test_sim.sh exact|refusals|shared}
+if ! command -v smpicxx >/dev/null || ! command -v smpirun >/dev/null; then
+  echo "SimGrid SMPI not installed (apt-get install libsimgrid-dev): skipped"
+  exit 77
+fi
+mkdir -p "$root/build"
+(
+  flock 9
+  cd "$root"
+  [[ -f build/smpi/CMakeCache.txt ]] || cmake --preset smpi >/dev/null
+  cmake --build --preset smpi -j2 >/dev/null
+) 9>"$root/build/.smpi.lock"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+# run PLATFORM NODES RANKS_PER_NODE [hpcnn-sim options]: the table in $out.
+run() {
+  local platform=$1 nodes=$2 per_node=$3
+  shift 3
+  HPCNN_SIM=$root/build/smpi/hpcnn-sim bash "$here/run.sh" --platform "$platform" --nodes "$nodes" \
+    --ranks-per-node "$per_node" -- "$@" >"$out" 2>&1 || { cat "$out"; fail "$platform $nodes x $per_node: exit $?"; }
+}
+# Rows of the table: algo count bytes time algBw busBw #wrong.
+rows() { awk '$1 ~ /^(ring|tree|rhd|central|mpi|shm|hier|auto)$/ && NF == 7' "$out"; }
+
+case $mode in
+  exact)
+    # Odd counts: 1 float (fewer than the ranks), 257, and 262147 (several 64 Ki-float chunks).
+    sizes=4,1028,1048588
+    for case in "fattree-100g 2" "torus-100g 3" "dragonfly-100g 8" "fattree-100g 13" "lab 3"; do
+      set -- $case
+      run "$1" "$2" 1 --algo ring,tree,rhd,central,mpi,hier --sizes $sizes --iters 1 --warmup 1
+      n=$(rows | wc -l)
+      [[ $n -eq 18 ]] || { cat "$out"; fail "$1 on $2 ranks: $n rows, expected 6 algorithms x 3 sizes"; }
+      bad=$(rows | awk '$7 != "0"')
+      [[ -z $bad ]] || { cat "$out"; fail "$1 on $2 ranks: wrong sums: $bad"; }
+      grep -q "one per rank, real data" "$out" || fail "$2 ranks: buffers should be private"
+      echo "ok: $1, $2 ranks: 6 algorithms x 3 sizes exact"
+    done
+    ;;
+  refusals)
+    # Two nodes of two ranks: hier needs a shared window inside each node.
+    run fattree-100g 2 2 --algo ring,rhd,shm,hier,auto --sizes 4K,1M --iters 1
+    cat "$out"
+    grep -Eq '^ +hier +262144  refused: SimGrid SMPI does not share MPI-3 windows' "$out" || fail "hier not refused"
+    grep -Eq '^ +shm +262144  skipped: ranks span 2 nodes' "$out" || fail "shm not skipped across nodes"
+    grep -Eq '^ +auto +262144  picks hier, refused' "$out" || fail "auto should be refused where it picks hier"
+    # auto picks mpi below 64 KiB: that one runs, and exactly.
+    [[ $(rows | awk '$1 == "auto" && $3 == 4096 && $7 == "0"' | wc -l) -eq 1 ]] || fail "auto at 4 KiB should run"
+    [[ $(rows | awk '$1 == "ring" || $1 == "rhd"' | awk '$7 == "0"' | wc -l) -eq 4 ]] || fail "ring/rhd rows"
+    # One node of three ranks: shm itself is refused.
+    run fattree-100g 1 3 --algo shm --sizes 4K --iters 1
+    grep -Eq '^ +shm +1024  refused: SimGrid SMPI' "$out" || { cat "$out"; fail "shm not refused"; }
+    ;;
+  shared)
+    run fattree-100g 65 1 --algo ring,rhd --sizes 64K --iters 1 --warmup 0 --csv "$out.csv"
+    cat "$out"
+    grep -q "65 simulated ranks" "$out" || fail "not 65 ranks"
+    grep -q "shared between ranks (SMPI_SHARED_MALLOC, above 64 ranks): timing only" "$out" || fail "no shared note"
+    [[ $(rows | awk '$7 == "-"' | wc -l) -eq 2 ]] || fail "#wrong should read - with shared buffers"
+    grep -q '^ring,65,65,16384,65536,.*,-1$' "$out.csv" || { cat "$out.csv"; fail "csv row (wrong -1: not checked)"; }
+    rm -f "$out.csv"
+    # ... and on request below that.
+    run lab 2 1 --algo ring --sizes 4K --iters 1 --shared on
+    grep -q "shared between ranks (SMPI_SHARED_MALLOC): timing only" "$out" || fail "--shared on"
+    # A bad option: exit 2 and one line naming it.
+    set +e
+    HPCNN_SIM=$root/build/smpi/hpcnn-sim bash "$here/run.sh" --platform lab --nodes 2 -- --sizes 1X >"$out" 2>&1
+    rc=$?
+    set -e
+    [[ $rc -eq 2 ]] || { cat "$out"; fail "bad --sizes: exit $rc, expected 2"; }
+    [[ $(grep -c "hpcnn-sim: --sizes: bad size '1X'" "$out") -eq 1 ]] || { cat "$out"; fail "one error line"; }
+    ;;
+  *) fail "unknown mode $mode" ;;
+esac
+echo "sim $mode: ok"
