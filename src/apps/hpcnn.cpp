@@ -10,6 +10,7 @@
 
 #include "cli/commands.hpp"
 #include "core/error.hpp"
+#include "train/preemption.hpp"
 
 namespace {
 /// After an error: in a multi-rank job, take every rank down now (never leave
@@ -27,6 +28,9 @@ int fail(int code) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // train takes SIGUSR1/SIGTERM in one thread of its own (sigwait): blocked
+  // here, before MPI and OpenMP start threads that would inherit no block.
+  if (argc > 1 && std::string(argv[1]) == "train") hpcnn::train::block_preemption_signals();
   try {
     return hpcnn::cli::dispatch(std::vector<std::string>(argv + 1, argv + argc));
   } catch (const hpcnn::UsageError& e) {

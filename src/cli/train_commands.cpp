@@ -244,6 +244,11 @@ int run_train(const Args& args) {
   // clang-format on
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
+  if (!resume.empty() && c.force) {
+    // --force would silently win and delete the run --resume asks to continue.
+    throw UsageError("--resume " + resume + " and --force contradict each other: --resume continues the run, --force " +
+                     "replaces it; give one");
+  }
   if (!resume.empty()) {
     if (!out.empty() && fs::path(out) != fs::path(resume)) {
       throw UsageError("--resume " + resume + " and --out " + out + " name different run directories");
@@ -363,6 +368,15 @@ int run_train(const Args& args) {
       out.empty() ? (fs::path("results/runs") / (safe_name(c.model) + "-" + timestamp())).string() : out;
   const fs::path run_dir(world.broadcast(run_dir_text));
   c.run_dir = run_dir;
+  if (c.force && !c.init_from.empty()) {
+    // --force clears the run directory before --init-from is read.
+    const fs::path dir = fs::weakly_canonical(run_dir), from = fs::weakly_canonical(c.init_from);
+    const auto [d, f] = std::mismatch(dir.begin(), dir.end(), from.begin(), from.end());
+    if (d == dir.end()) {
+      throw UsageError("--init-from " + c.init_from.string() + " is inside the run directory " + run_dir.string() +
+                       " that --force would clear first: copy it elsewhere, or choose another --out");
+    }
+  }
   c.metrics = run_dir / "metrics.json";
   c.checkpoint = checkpoint.empty() ? run_dir / "model.h5" : fs::path(checkpoint);
 

@@ -1,11 +1,21 @@
 // Preemption: SIGUSR1 / SIGTERM ask the run to stop cleanly.
 //
-// The handler only sets a flag. The trainer reads it after every step; the
-// ranks agree (one sum in the step's loss exchange) on the step to stop
-// after, rank 0 writes a resumable checkpoint, run.json says "preempted" and
-// `hpcnn train` exits with kPreemptedExitCode. Slurm's jobs ask for the
-// signal before the time limit (--signal) and requeue themselves on that
-// status; a requeued job resumes from the checkpoint.
+// No signal handler runs. `hpcnn train` blocks both signals in main(), before
+// MPI, OpenMP or any other thread exists (block_preemption_signals), so every
+// thread inherits the block; PreemptionSignals then takes them in one thread
+// of its own with sigwait and sets a flag. A handler used to run on whatever
+// thread the kernel picked, and 5-25 % of signalled runs died with a corrupt
+// heap (exit 134/139, "corrupted size vs. prev_size", SIGSEGV in
+// dnnl_memory_destroy): a handler's frame pushed onto a oneDNN JIT thread
+// that uses the stack pointer's neighbourhood as scratch. `serve` takes its
+// signals the same way.
+//
+// The trainer reads the flag after every step; the ranks agree (one sum in
+// the step's loss exchange) on the step to stop after, rank 0 writes a
+// resumable checkpoint, run.json says "preempted" and `hpcnn train` exits
+// with kPreemptedExitCode. Slurm's jobs ask for the signal before the time
+// limit (--signal) and requeue themselves on that status; a requeued job
+// resumes from the checkpoint.
 #pragma once
 
 namespace hpcnn::train {
@@ -14,9 +24,17 @@ namespace hpcnn::train {
 /// "try again later").
 inline constexpr int kPreemptedExitCode = 75;
 
-/// Installs the handlers for SIGUSR1 and SIGTERM for its lifetime (restoring
-/// the previous ones after). A second signal while the first is pending
-/// ends the process at once, as the default action would.
+/// Blocks SIGUSR1 and SIGTERM in the calling thread and so in every thread
+/// it starts later. Call first thing in main(), before MPI_Init.
+void block_preemption_signals();
+
+/// For its lifetime, one thread takes SIGUSR1 and SIGTERM (sigwait) and
+/// records the first; a second signal while the first is pending ends the
+/// process at once, as the default action would. On destruction the thread
+/// ends and the calling thread's signal mask is restored: under `hpcnn
+/// train`, whose main() blocked the signals, a signal after the run stays
+/// pending and the process exits with the run's status.
+/// Signals must be process-directed (kill, not raise) to reach it.
 class PreemptionSignals {
  public:
   PreemptionSignals();
@@ -25,7 +43,7 @@ class PreemptionSignals {
   PreemptionSignals& operator=(const PreemptionSignals&) = delete;
 };
 
-/// The signal received (0 when none) since the handlers were installed.
+/// The signal received (0 when none) since the waiter was started.
 int preemption_signal();
 /// Forgets a received signal (tests).
 void clear_preemption_signal();

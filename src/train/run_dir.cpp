@@ -64,7 +64,8 @@ std::string now_iso() {
 }  // namespace
 
 std::vector<std::pair<int64_t, fs::path>> resumable_checkpoints(const fs::path& run_dir,
-                                                                const std::vector<fs::path>& candidates) {
+                                                                const std::vector<fs::path>& candidates,
+                                                                std::vector<std::string>* skipped) {
   std::vector<fs::path> paths = periodic_checkpoints(run_dir);
   for (const fs::path& c : candidates) {
     std::error_code ec;
@@ -75,8 +76,9 @@ std::vector<std::pair<int64_t, fs::path>> resumable_checkpoints(const fs::path& 
     try {
       const Checkpoint c = load_checkpoint(p);
       if (c.state) out.emplace_back(c.state->global_step, p);
-    } catch (const std::exception&) {
+    } catch (const std::exception& e) {
       // A damaged or foreign file is not a resume point; an older one may be.
+      if (skipped != nullptr) skipped->push_back(cat(p.filename().string(), " (", e.what(), ")"));
     }
   }
   std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
@@ -197,16 +199,26 @@ RunPlan RunDirectory::prepare(bool resume_requested, bool force, const fs::path&
                 "replaces it, or choose another --out");
   }
   const int stale = remove_temporaries(dir_);
-  const auto found = resumable_checkpoints(dir_, {final_checkpoint});
+  std::vector<std::string> skipped;
+  const auto found = resumable_checkpoints(dir_, {final_checkpoint}, &skipped);
+  std::string skipped_text;
+  for (const std::string& s : skipped) skipped_text += (skipped_text.empty() ? "" : "; ") + s;
   if (!found.empty()) {
     plan.resume = true;
     plan.checkpoint_step = found.front().first;
     plan.checkpoint = found.front().second;
     plan.note = cat("resuming the ", plan.previous_status.empty() ? "unfinished" : plan.previous_status, " run in ",
                     dir_.string(), " from ", plan.checkpoint.filename().string(), " (step ", plan.checkpoint_step, ")",
+                    skipped.empty() ? std::string() : cat("; skipped unreadable: ", skipped_text),
                     stale > 0 ? cat("; removed ", stale, " leftover temporary file(s)") : std::string());
     return plan;
   }
+  // Checkpoints that exist but cannot be read (truncated, held open for
+  // writing, damaged) are never deleted and never silently replaced by a
+  // run from step 0: hours of a job may be in them.
+  HPCNN_CHECK(skipped.empty(), dir_.string(),
+              ": no checkpoint can be resumed from, and none is deleted: ", skipped_text,
+              ". Move them away to start again from step 0, or --force to replace the run");
   HPCNN_CHECK(plan.previous_status != "complete", "--resume ", dir_.string(),
               ": the run is complete but no resumable checkpoint is left");
   clear();

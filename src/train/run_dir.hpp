@@ -51,9 +51,11 @@ struct RunPlan {
 std::filesystem::path periodic_checkpoint_path(const std::filesystem::path& run_dir, int64_t global_step);
 
 /// The resumable checkpoints among `candidates` and RUN_DIR/checkpoints/,
-/// newest (highest global step) first; unreadable ones are skipped.
+/// newest (highest global step) first; unreadable ones are skipped, and
+/// `skipped` (when given) receives "FILE (why)" for each.
 std::vector<std::pair<int64_t, std::filesystem::path>> resumable_checkpoints(
-    const std::filesystem::path& run_dir, const std::vector<std::filesystem::path>& candidates);
+    const std::filesystem::path& run_dir, const std::vector<std::filesystem::path>& candidates,
+    std::vector<std::string>* skipped = nullptr);
 
 /// Removes all but the newest `keep` periodic checkpoints.
 void prune_checkpoints(const std::filesystem::path& run_dir, int keep);

@@ -2,8 +2,14 @@
 // watchdog's diagnosis, preemption signals and timing files on resume.
 #include <catch2/catch.hpp>
 
+#include <pthread.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
 #include <csignal>
 #include <fstream>
+#include <thread>
 
 #include "backend.hpp"
 #include "core/fs.hpp"
@@ -202,11 +208,32 @@ TEST_CASE("Preemption: the first signal is recorded, not fatal", "[long-jobs]") 
   {
     PreemptionSignals signals;
     CHECK(preemption_signal() == 0);
-    std::raise(SIGUSR1);
+    kill(getpid(), SIGUSR1);  // process-directed, as Slurm and mpirun send it
+    for (int i = 0; i < 200 && preemption_signal() == 0; ++i)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     CHECK(preemption_signal() == SIGUSR1);
     clear_preemption_signal();
   }
   CHECK(preemption_signal() == 0);
+}
+
+TEST_CASE("Preemption: no handler runs on a worker thread, the waiter takes the signal", "[long-jobs]") {
+  // A thread started while the signals are blocked inherits the block: the
+  // signal cannot interrupt it (the heap corruption of issue 32 came from a
+  // handler frame on a oneDNN thread), and only the waiter consumes it.
+  PreemptionSignals signals;
+  std::atomic<bool> worker_blocked{false};
+  std::thread worker([&] {
+    sigset_t mask;
+    pthread_sigmask(SIG_BLOCK, nullptr, &mask);
+    worker_blocked = sigismember(&mask, SIGTERM) == 1 && sigismember(&mask, SIGUSR1) == 1;
+  });
+  worker.join();
+  CHECK(worker_blocked);
+  kill(getpid(), SIGTERM);
+  for (int i = 0; i < 200 && preemption_signal() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  CHECK(preemption_signal() == SIGTERM);
+  clear_preemption_signal();
 }
 
 TEST_CASE("Timing: a resumed run keeps its rows up to the checkpoint", "[long-jobs][timing]") {
