@@ -2,6 +2,8 @@
 // networks, refused by name on backends that do not implement them.
 #include "backend.hpp"
 
+#include <algorithm>
+
 #include "core/error.hpp"
 
 namespace hpcnn::kernels {
@@ -12,6 +14,9 @@ namespace {
               " (batch norm, ReLU6, add, global average pooling and zero padding run on onednn and reference)");
 }
 }  // namespace
+
+float* Backend::allocate_host(int64_t count) { return new float[static_cast<size_t>(std::max<int64_t>(count, 1))](); }
+void Backend::release_host(float* p) { delete[] p; }
 
 std::unique_ptr<BatchNormOp> Backend::make_batch_norm(const NormGeometry&) { refuse(*this, "batch normalisation"); }
 void Backend::relu6_forward(const float*, float*, int64_t) { refuse(*this, "ReLU6"); }

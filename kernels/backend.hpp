@@ -136,6 +136,7 @@ struct TransferCounters {
   int64_t host_to_device_bytes = 0;
   int64_t device_to_host_bytes = 0;
   int64_t uploads = 0, downloads = 0;  ///< calls
+  int64_t host_buffers = 0;            ///< allocate_host buffers not yet released (GPU and poisoned backends)
 };
 
 /// Adam as Keras does it: m, v updated, then
@@ -157,6 +158,12 @@ class Backend {
   virtual void download(float* host_dst, const float* src, int64_t count) = 0;
   virtual void copy(float* dst, const float* src, int64_t count) = 0;
   virtual void fill(float* dst, float value, int64_t count) = 0;
+  /// Host memory for staging transfers (the staged reducer's block buffer),
+  /// zero-initialised: page-locked on a GPU backend (cudaMallocHost, so a
+  /// copy is a DMA that runs asynchronously instead of a bounce through a
+  /// driver buffer), plain memory elsewhere. Free it with release_host.
+  virtual float* allocate_host(int64_t count);
+  virtual void release_host(float* p);
   /// Waits until queued work is done (GPU); a no-op for synchronous backends.
   virtual void synchronize() {}
   /// Host<->device traffic so far (a GPU backend and the poisoned test

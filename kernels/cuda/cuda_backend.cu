@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -665,6 +666,7 @@ class CudaBackend final : public Backend {
     // A constructor that throws runs no destructor: release what was made (issue 33.8).
     try {
       HPCNN_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+      HPCNN_CUDA(cudaStreamCreateWithFlags(&copy_stream_, cudaStreamNonBlocking));
       HPCNN_CUBLAS(cublasCreate(&blas_));
       HPCNN_CUBLAS(cublasSetStream(blas_, stream_));
       // FP32 SGEMM under CUBLAS_DEFAULT_MATH uses no tensor cores and no
@@ -704,13 +706,48 @@ class CudaBackend final : public Backend {
         cudaMemcpyAsync(dst, host_src, static_cast<size_t>(count) * sizeof(float), cudaMemcpyHostToDevice, stream_));
     count_up(count * static_cast<int64_t>(sizeof(float)));
   }
+  // A download waits for the work queued on the compute stream before it
+  // (an event), not for the whole stream, and copies on a stream of its
+  // own: the staged reducer's thread no longer serialises with the kernels
+  // the trainer queues meanwhile (issue 33.3). Each call has its own event,
+  // so the trainer's thread and the reducer's may download at once.
   void download(float* host_dst, const float* src, int64_t count) override {
     if (count <= 0) return;
     bind_thread();
-    HPCNN_CUDA(
-        cudaMemcpyAsync(host_dst, src, static_cast<size_t>(count) * sizeof(float), cudaMemcpyDeviceToHost, stream_));
-    HPCNN_CUDA(cudaStreamSynchronize(stream_));
+    cudaEvent_t queued = nullptr;
+    HPCNN_CUDA(cudaEventCreateWithFlags(&queued, cudaEventDisableTiming));
+    const cudaError_t copied = [&] {
+      cudaError_t e = cudaEventRecord(queued, stream_);
+      if (e == cudaSuccess) e = cudaStreamWaitEvent(copy_stream_, queued, 0);
+      if (e == cudaSuccess) {
+        e = cudaMemcpyAsync(host_dst, src, static_cast<size_t>(count) * sizeof(float), cudaMemcpyDeviceToHost,
+                            copy_stream_);
+      }
+      if (e == cudaSuccess) e = cudaStreamSynchronize(copy_stream_);
+      return e;
+    }();
+    cudaEventDestroy(queued);
+    HPCNN_CUDA(copied);
     count_down(count * static_cast<int64_t>(sizeof(float)));
+  }
+  /// Page-locked (cudaMallocHost): the staged reducer's block buffer, so its
+  /// copies are DMA transfers that run asynchronously to the host.
+  float* allocate_host(int64_t count) override {
+    bind_thread();
+    void* p = nullptr;
+    const size_t bytes = static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(float);
+    HPCNN_CUDA(cudaMallocHost(&p, bytes));
+    std::memset(p, 0, bytes);
+    const std::lock_guard<std::mutex> lock(counter_mutex_);
+    ++counters_.host_buffers;
+    return static_cast<float*>(p);
+  }
+  void release_host(float* p) override {
+    if (p == nullptr) return;
+    bind_thread();
+    cudaFreeHost(p);
+    const std::lock_guard<std::mutex> lock(counter_mutex_);
+    --counters_.host_buffers;
   }
   void copy(float* dst, const float* src, int64_t count) override {
     if (count > 0) {
@@ -855,6 +892,11 @@ class CudaBackend final : public Backend {
  private:
   /// Frees the scratch on the stream, then the handles and the stream (each only if made).
   void release() noexcept {
+    if (copy_stream_ != nullptr) {
+      cudaStreamSynchronize(copy_stream_);
+      cudaStreamDestroy(copy_stream_);
+      copy_stream_ = nullptr;
+    }
     if (stream_ == nullptr) return;
     cudaStreamSynchronize(stream_);
     scratch_rows_ = Scratch();
@@ -918,6 +960,7 @@ class CudaBackend final : public Backend {
   bool allow_tf32_ = false;
   int device_ = 0;
   cudaStream_t stream_ = nullptr;
+  cudaStream_t copy_stream_ = nullptr;  ///< downloads, ordered after the compute stream by an event
   cublasHandle_t blas_ = nullptr;
   cudnnHandle_t dnn_ = nullptr;
   Scratch loss_, scratch_rows_, scratch_labels_, scratch_samples_;

@@ -209,6 +209,19 @@ class PoisonedBackend final : public Backend {
     std::memcpy(host_dst, arena_.alias(src, count), static_cast<size_t>(count) * sizeof(float));
     count_transfer(counters_.device_to_host_bytes, counters_.downloads, count);
   }
+  // Host staging memory is plain memory here; the count of live buffers
+  // lets tests check that the staged reducer takes its buffer from the
+  // backend (page-locked on the GPU) and gives it back.
+  float* allocate_host(int64_t count) override {
+    const std::lock_guard<std::mutex> lock(counter_mutex_);
+    ++counters_.host_buffers;
+    return Backend::allocate_host(count);
+  }
+  void release_host(float* p) override {
+    const std::lock_guard<std::mutex> lock(counter_mutex_);
+    --counters_.host_buffers;
+    Backend::release_host(p);
+  }
   void copy(float* dst, const float* src, int64_t count) override {
     if (count > 0) std::memmove(arena_.alias(dst, count), arena_.alias(src, count), static_cast<size_t>(count) * 4);
   }

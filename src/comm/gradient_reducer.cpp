@@ -98,20 +98,27 @@ class ThreadedReducer : public GradientReducer {
     thread_ = std::thread([this] { run(); });
   }
 
-  ~ThreadedReducer() override {
+  ~ThreadedReducer() override { stop_thread(); }
+
+  /// Stops the communication thread (once; later calls do nothing). True
+  /// when it was joined, false when it was left running: unwinding from an
+  /// error in a multi-rank job, the thread may sit in a collective that the
+  /// other ranks never join; main() is about to abort the job, so do not
+  /// wait for it (and do not free what it may still touch).
+  bool stop_thread() {
+    if (!thread_.joinable()) return !detached_;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       stop_ = true;
     }
     ready_.notify_all();
-    // Unwinding from an error in a multi-rank job, the thread may sit in a
-    // collective that the other ranks never join; main() is about to abort
-    // the job, so do not wait for it.
     if (std::uncaught_exceptions() > 0) {
       thread_.detach();
-    } else {
-      thread_.join();
+      detached_ = true;
+      return false;
     }
+    thread_.join();
+    return true;
   }
 
   void start(int64_t offset, int64_t count) override {
@@ -215,7 +222,8 @@ class ThreadedReducer : public GradientReducer {
   double busy_s_ = 0.0;
   std::exception_ptr error_;
   bool stop_ = false;
-  std::thread thread_;  ///< last: started once everything above exists
+  bool detached_ = false;  ///< stop_thread left the thread running (unwinding)
+  std::thread thread_;     ///< last: started once everything above exists
 };
 
 class HostReducer final : public ThreadedReducer {
@@ -235,18 +243,23 @@ class StagedReducer final : public ThreadedReducer {
       : ThreadedReducer(comm, algo, count),
         backend_(backend),
         device_data_(device_data),
-        staging_(static_cast<size_t>(std::min(count, kReduceBlock))) {}
+        staging_(backend.allocate_host(std::min(count, kReduceBlock))) {}
+  ~StagedReducer() override {
+    if (stop_thread()) backend_.release_host(staging_);  // the thread is done with it
+  }
+  StagedReducer(const StagedReducer&) = delete;
+  StagedReducer& operator=(const StagedReducer&) = delete;
   const char* kind() const override { return "staged"; }
 
  private:
   void reduce_block(int64_t first, int64_t n) override {
-    backend_.download(staging_.data(), device_data_ + first, n);
-    allreduce(comm_, algo_, staging_.data(), n);
-    backend_.upload(device_data_ + first, staging_.data(), n);
+    backend_.download(staging_, device_data_ + first, n);
+    allreduce(comm_, algo_, staging_, n);
+    backend_.upload(device_data_ + first, staging_, n);
   }
   kernels::Backend& backend_;
   float* device_data_;
-  std::vector<float> staging_;  ///< one block; the GPU backend will hand pinned memory here
+  float* staging_;  ///< one block, from Backend::allocate_host (page-locked on the GPU backend)
 };
 
 }  // namespace

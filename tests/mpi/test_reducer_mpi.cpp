@@ -89,11 +89,15 @@ void check_reducers(Communicator& comm, AllreduceAlgo algo) {
       const std::vector<float> in = random_input(comm.rank(), n);
       b->upload(device, in.data(), n);
       {
+        const int64_t buffers_before = b->transfers().host_buffers;
         auto staged = make_staged_reducer(comm, algo, *b, device, n);
         CHECK(std::string(staged->kind()) == "staged");
+        // Its block buffer comes from the backend (page-locked on the GPU).
+        if (b == poisoned.get()) CHECK(b->transfers().host_buffers == buffers_before + 1);
         for (const auto& [first, last] : layers_tail_first(n, 7)) staged->start(first, last - first);
         staged->wait();
       }
+      CHECK(b->transfers().host_buffers == 0);  // and goes back to it
       std::vector<float> out(static_cast<size_t>(n));
       b->download(out.data(), device, n);
       b->release(device);
