@@ -9,6 +9,7 @@
 #include <csignal>
 #include <iomanip>
 #include <iostream>
+#include <map>
 #include <thread>
 
 #include "cli/commands.hpp"
@@ -28,6 +29,9 @@ namespace hpcnn::cli {
 namespace {
 /// A PNG on disk may be larger than what the server accepts (64 Mpixel).
 constexpr int64_t kMaxFilePixels = 8192LL * 8192;
+/// A PNG file predict reads: its size is checked before it is read (predict
+/// /dev/zero read 2.2 GB before looking at the signature).
+constexpr int64_t kMaxPngFileBytes = int64_t{64} << 20;
 
 /// Loads a checkpoint and refuses models that cannot take a grey picture.
 train::Checkpoint load_image_classifier(const std::string& path) {
@@ -126,7 +130,7 @@ int run_predict(const Args& args) {
   std::vector<std::vector<float>> inputs;
   for (const std::string& file : images) {
     try {
-      const serve::GreyImage picture = serve::decode_png(read_text_file(file), kMaxFilePixels);
+      const serve::GreyImage picture = serve::decode_png(read_text_file(file, kMaxPngFileBytes), kMaxFilePixels);
       seen.push_back(serve::preprocess(picture, framing_kind, ckpt.input.h, ckpt.input.w));
     } catch (const serve::BadInput& e) {
       HPCNN_THROW(file, ": ", e.message());
@@ -139,9 +143,15 @@ int run_predict(const Args& args) {
 
   if (!save_dir.empty()) {
     fs::create_directories(save_dir);
+    // DIR/STEM.input.png; inputs that share a stem (a/x.png b/x.png) get
+    // DIR/STEM.I.input.png, I their position on the command line from 0, so
+    // no picture overwrites another.
+    std::map<std::string, int> stems;
+    for (const std::string& image : images) ++stems[fs::path(image).stem().string()];
     for (size_t i = 0; i < images.size(); ++i) {
-      write_file_atomic(fs::path(save_dir) / (fs::path(images[i]).stem().string() + ".input.png"),
-                        serve::encode_png(seen[i].image));
+      const std::string stem = fs::path(images[i]).stem().string();
+      const std::string name = stems[stem] > 1 ? cat(stem, ".", i, ".input.png") : stem + ".input.png";
+      write_file_atomic(fs::path(save_dir) / name, serve::encode_png(seen[i].image));
     }
   }
   if (json) {

@@ -505,6 +505,7 @@ int run_infer(const Args& args) {
     }
     write_file_atomic(path, csv.str());
   };
+  if (!predictions_path.empty()) check_output_path("--predictions", predictions_path, {ckpt_path}, {data_dir});
   const Logger log(common.log_level());
   const data::Manifest manifest = data::load_manifest(data_dir);
   const model::Shape input{manifest.sample_shape[0], manifest.sample_shape[1], manifest.sample_shape[2]};

@@ -1,6 +1,8 @@
 // Atomic file and directory output.
 #include "core/fs.hpp"
 
+#include <algorithm>
+
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -48,8 +50,8 @@ void remove_stale_siblings(const fs::path& parent, const std::string& name) {
 
 void write_file_atomic(const fs::path& path, std::string_view contents) {
   const fs::path tmp = temporary_sibling(path);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  HPCNN_CHECK(fd >= 0, path.string(), ": cannot create: ", std::strerror(errno));
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  HPCNN_CHECK(fd >= 0, path.string(), ": cannot create: ", open_error(errno));
   size_t written = 0;
   while (written < contents.size()) {
     const ssize_t n = ::write(fd, contents.data() + written, contents.size() - written);
@@ -82,7 +84,45 @@ void rename_into_place(const fs::path& tmp, const fs::path& path) {
   }
 }
 
-std::string read_text_file(const fs::path& path) {
+void check_output_path(const std::string& option, const fs::path& out, const std::vector<fs::path>& input_files,
+                       const std::vector<fs::path>& input_dirs) {
+  std::error_code ec;
+  const fs::file_status st = fs::symlink_status(out, ec);
+  if (!ec && fs::exists(st) && !fs::is_regular_file(fs::status(out, ec))) {
+    throw UsageError(option + " " + out.string() + ": exists and is not a regular file (a device, FIFO or directory)");
+  }
+  const fs::path o = fs::weakly_canonical(out, ec);
+  for (const fs::path& in : input_files) {
+    std::error_code e2;
+    if (!in.empty() && fs::weakly_canonical(in, e2) == o) {
+      throw UsageError(option + " " + out.string() + " is also an input of this command (" + in.string() + ")");
+    }
+  }
+  for (const fs::path& dir : input_dirs) {
+    std::error_code e2;
+    const fs::path d = fs::weakly_canonical(dir, e2);
+    if (dir.empty() || e2) continue;
+    const auto [dm, om] = std::mismatch(d.begin(), d.end(), o.begin(), o.end());
+    if (dm == d.end()) {
+      throw UsageError(option + " " + out.string() + " is inside " + dir.string() +
+                       ", which this command reads: write it elsewhere");
+    }
+  }
+}
+
+std::string open_error(int err) {
+  if (err == ELOOP) return "it is a symbolic link, which hpcnn does not follow here (remove it)";
+  return std::strerror(err);
+}
+
+std::string read_text_file(const fs::path& path, int64_t max_bytes) {
+  std::error_code ec;
+  const fs::file_status st = fs::status(path, ec);
+  HPCNN_CHECK(!ec && fs::exists(st), path.string(), ": cannot open: ", ec ? ec.message() : "no such file");
+  HPCNN_CHECK(fs::is_regular_file(st), path.string(), ": not a regular file (a device, FIFO or directory)");
+  const auto size = fs::file_size(path, ec);
+  HPCNN_CHECK(!ec && static_cast<int64_t>(size) <= max_bytes, path.string(), ": ",
+              ec ? ec.message() : cat(size, " bytes, more than the ", max_bytes, " this file may have"));
   std::ifstream in(path, std::ios::binary);
   HPCNN_CHECK(in.good(), path.string(), ": cannot open: ", std::strerror(errno));
   std::ostringstream out;

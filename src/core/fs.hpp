@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace hpcnn {
 
@@ -19,8 +20,25 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view conte
 /// the temporary and throws naming `path`. The last step of every atomic write.
 void rename_into_place(const std::filesystem::path& tmp, const std::filesystem::path& path);
 
-/// Reads a whole (small) file; throws naming the file when it cannot.
-std::string read_text_file(const std::filesystem::path& path);
+/// Reads a whole (small) file; throws naming the file when it cannot, when
+/// it is not a regular file (a device such as /dev/zero or /dev/urandom, a
+/// FIFO, a directory) or when it holds more than `max_bytes` (checked before
+/// reading: a hostile path costs no memory).
+std::string read_text_file(const std::filesystem::path& path, int64_t max_bytes = int64_t{256} << 20);
+
+/// Refuses (UsageError naming `option`) an output path that is not a
+/// regular file where something exists (a device such as /dev/null, a FIFO,
+/// a directory), that is one of `input_files`, or that lies inside one of
+/// `input_dirs` (a dataset being read): `infer --predictions
+/// DATASET/manifest.json` overwrote the manifest of the dataset it read.
+void check_output_path(const std::string& option, const std::filesystem::path& out,
+                       const std::vector<std::filesystem::path>& input_files,
+                       const std::vector<std::filesystem::path>& input_dirs);
+
+/// Why open() failed, in words: ELOOP from O_NOFOLLOW says the path is a
+/// symbolic link, which hpcnn never follows for files it writes in a run
+/// directory (a planted link would make it overwrite the link's target).
+std::string open_error(int err);
 
 /// A directory built under a temporary name and renamed into place by commit().
 /// If commit() is never reached the temporary directory is removed.

@@ -138,11 +138,11 @@ RankTimingWriter::RankTimingWriter(const std::filesystem::path& csv_path, int ra
   std::filesystem::create_directories(csv_path.parent_path());
   if (resume) {
     write_file_atomic(csv_path, kept_rows(csv_path, *resume, offset_s_));
-    fd_ = ::open(csv_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-    HPCNN_CHECK(fd_ >= 0, csv_path.string(), ": cannot open: ", std::strerror(errno));
+    fd_ = ::open(csv_path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC | O_NOFOLLOW);
+    HPCNN_CHECK(fd_ >= 0, csv_path.string(), ": cannot open: ", open_error(errno));
   } else {
-    fd_ = ::open(csv_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644);
-    HPCNN_CHECK(fd_ >= 0, csv_path.string(), ": cannot create: ", std::strerror(errno));
+    fd_ = ::open(csv_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0644);
+    HPCNN_CHECK(fd_ >= 0, csv_path.string(), ": cannot create: ", open_error(errno));
     write_all(fd_, std::string(kCsvHeader) + "\n", csv_path_);
   }
   t0_ = std::chrono::steady_clock::now();

@@ -113,8 +113,8 @@ RunDirectory::RunDirectory(fs::path dir) : dir_(std::move(dir)) {
   fs::create_directories(dir_, ec);
   HPCNN_CHECK(!ec, dir_.string(), ": cannot create the run directory: ", ec.message());
   const fs::path lock = dir_ / ".lock";
-  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  HPCNN_CHECK(lock_fd_ >= 0, dir_.string(), ": cannot write into the run directory: ", std::strerror(errno));
+  lock_fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+  HPCNN_CHECK(lock_fd_ >= 0, lock.string(), ": cannot write into the run directory: ", open_error(errno));
   if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0) {
     const int err = errno;
     char holder[256] = {};

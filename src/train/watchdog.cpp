@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/fs.hpp"
 #include "timing/timing.hpp"
 
 namespace fs = std::filesystem;
@@ -143,8 +144,8 @@ Watchdog::Watchdog(double timeout_s, int rank, int world, fs::path heartbeat_dir
     std::error_code ec;
     fs::create_directories(dir_, ec);
     const fs::path file = dir_ / timing::rank_file_stem(rank_);
-    fd_ = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    HPCNN_CHECK(fd_ >= 0, file.string(), ": cannot create the heartbeat file: ", std::strerror(errno));
+    fd_ = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    HPCNN_CHECK(fd_ >= 0, file.string(), ": cannot create the heartbeat file: ", open_error(errno));
   }
   mark(RunPhase::kSetup);
   write_heartbeat(unix_now());

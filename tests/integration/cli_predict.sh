@@ -99,4 +99,24 @@ for cmd in predict serve; do
   expect_exit 0 "" "$HPCNN" $cmd --help
   grep -q "^Usage: hpcnn $cmd" out.txt && pass || fail "$cmd --help prints no usage line"
 done
+
+# --- hostile inputs and outputs (issue 32.5, 32.7, 32.8) ----------------------------
+expect_exit 1 "/dev/zero: not a regular file" "$HPCNN" predict -q -c lin/model.h5 /dev/zero
+expect_exit 2 "--config /dev/urandom: not a regular file" "$HPCNN" predict -q --config /dev/urandom -c lin/model.h5 raw/000.png
+cp fm/manifest.json manifest.before
+expect_exit 2 "--predictions fm/manifest.json is inside fm, which this command reads" \
+  "$HPCNN" infer -q -c lin/model.h5 --data fm --batch-sizes '' --predictions fm/manifest.json
+cmp -s fm/manifest.json manifest.before && pass || fail "infer --predictions overwrote the dataset's manifest"
+expect_exit 2 "--predictions lin/model.h5 is also an input" \
+  "$HPCNN" infer -q -c lin/model.h5 --data fm --batch-sizes '' --predictions lin/model.h5
+expect_exit 2 "--predictions /dev/null: exists and is not a regular file" \
+  "$HPCNN" infer -q -c lin/model.h5 --data fm --batch-sizes '' --predictions /dev/null
+[[ -c /dev/null ]] && pass || fail "/dev/null is no longer a device"
+mkdir -p a b
+cp raw/000.png a/x.png
+cp raw/001.png b/x.png
+"$HPCNN" predict -q -c lin/model.h5 --save-input same a/x.png b/x.png raw/002.png > /dev/null
+[[ -f same/x.0.input.png && -f same/x.1.input.png && -f same/002.input.png ]] && pass ||
+  fail "--save-input with two x.png kept: $(ls same)"
+cmp -s same/x.0.input.png same/x.1.input.png && fail "the two x.png inputs saved the same picture" || pass
 finish

@@ -8,7 +8,8 @@
 # (exit 143). Rounds: HPCNN_SIGNAL_ROUNDS (default 40). Then the resume
 # paths that used to destroy work: unreadable checkpoints are never deleted
 # nor silently replaced by a run from step 0; --resume with --force and
-# --force with an --init-from inside the run directory are refused.
+# --force with an --init-from inside the run directory are refused; symbolic
+# links planted as a run directory's files are not followed.
 source "$(dirname "$0")/lib.sh"
 export OMP_NUM_THREADS=2
 rounds=${HPCNN_SIGNAL_ROUNDS:-40}
@@ -67,5 +68,17 @@ expect_exit 2 "--resume ref and --force contradict each other" "$HPCNN" train -q
 expect_exit 2 "is inside the run directory ref that --force would clear first" "$HPCNN" "${TRAIN[@]}" --out ref \
   --force --init-from ref/model.h5
 [[ -f ref/model.h5 ]] && pass || fail "--force deleted the model --init-from was to read"
+
+# --- planted symbolic links in a run directory are not followed (32.4) ---------------
+echo "keep me" > victim
+mkdir -p sym1
+ln -s "$PWD/victim" sym1/.lock
+expect_exit 1 "sym1/.lock: cannot write into the run directory: it is a symbolic link" \
+  "$HPCNN" "${TRAIN[@]}" --max-steps 2 --out sym1
+"$HPCNN" "${TRAIN[@]}" --max-steps 2 --out sym2 > /dev/null
+ln -sf "$PWD/victim" sym2/heartbeat/rank-00000
+expect_exit 1 "rank-00000: cannot create the heartbeat file: it is a symbolic link" \
+  "$HPCNN" train -q --resume sym2 --max-steps 4
+[[ $(cat victim) == "keep me" ]] && pass || fail "a symlink in the run directory made train write its target"
 echo "preempt_resume: $CHECKS checks passed, $FAILS failed"
 [[ $FAILS -eq 0 ]]
