@@ -20,29 +20,11 @@
 #include "comm/allreduce.hpp"
 #include "comm/gradient_reducer.hpp"
 #include "comm/mpi_session.hpp"
+#include "core/byte_size.hpp"
 #include "core/check.hpp"
 #include "core/fs.hpp"
 
 namespace hpcnn::cli {
-
-namespace {
-int64_t parse_bytes(const std::string& text, const char* option) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  double scale = 1;
-  const std::string unit = end ? std::string(end) : "";
-  if (unit == "K" || unit == "KB")
-    scale = 1024.0;
-  else if (unit == "M" || unit == "MB")
-    scale = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GB")
-    scale = 1024.0 * 1024 * 1024;
-  else if (!unit.empty() && unit != "B")
-    throw UsageError(cat("--", option, ": bad size '", text, "' (e.g. 8, 64K, 17.4M)"));
-  if (!(v >= 0) || v * scale > 8e9) throw UsageError(cat("--", option, ": bad size '", text, "'"));
-  return static_cast<int64_t>(v * scale);
-}
-}  // namespace
 
 namespace {
 /// The practical ceiling of an all-reduce on one node: every byte must at
@@ -112,10 +94,10 @@ int run_bench_allreduce(const Args& args) {
   }
   std::vector<int64_t> sizes;
   if (!sizes_text.empty()) {
-    for (const std::string& s : split_list(sizes_text, "sizes")) sizes.push_back(parse_bytes(s, "sizes"));
+    for (const std::string& s : split_list(sizes_text, "sizes")) sizes.push_back(parse_byte_size(s, "sizes"));
   } else {
-    const int64_t lo = std::max<int64_t>(parse_bytes(min_text, "min-bytes"), 4);
-    const int64_t hi = parse_bytes(max_text, "max-bytes");
+    const int64_t lo = std::max<int64_t>(parse_byte_size(min_text, "min-bytes"), 4);
+    const int64_t hi = parse_byte_size(max_text, "max-bytes");
     if (hi < lo) throw UsageError("--max-bytes is smaller than --min-bytes");
     for (double b = static_cast<double>(lo); b <= static_cast<double>(hi) * 1.0000001; b *= factor) {
       sizes.push_back(static_cast<int64_t>(b));

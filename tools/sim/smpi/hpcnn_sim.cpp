@@ -22,11 +22,13 @@
 
 #include "comm/allreduce.hpp"
 #include "comm/communicator.hpp"
+#include "core/byte_size.hpp"
 #include "core/check.hpp"
 #include "core/error.hpp"
 
 namespace {
 
+using hpcnn::parse_byte_size;
 using hpcnn::UsageError;
 namespace comm = hpcnn::comm;
 
@@ -41,24 +43,6 @@ std::vector<std::string> split(const std::string& text) {
     if (!item.empty()) out.push_back(item);
   }
   return out;
-}
-
-/// "8", "64K", "17.4M", "1G" (binary units, as bench allreduce reads them).
-int64_t parse_bytes(const std::string& text) {
-  char* end = nullptr;
-  const double v = std::strtod(text.c_str(), &end);
-  const std::string unit = end ? std::string(end) : "";
-  double scale = 1;
-  if (unit == "K" || unit == "KB")
-    scale = 1024.0;
-  else if (unit == "M" || unit == "MB")
-    scale = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GB")
-    scale = 1024.0 * 1024 * 1024;
-  else if (!unit.empty() && unit != "B")
-    throw UsageError("--sizes: bad size '" + text + "' (e.g. 8, 64K, 17.4M)");
-  if (!(v * scale >= 4) || v * scale > 8e9) throw UsageError("--sizes: bad size '" + text + "' (4 bytes to 8 GB)");
-  return static_cast<int64_t>(v * scale);
 }
 
 int parse_int(const std::string& text, const char* option, int lo, int hi) {
@@ -113,7 +97,7 @@ Options parse_options(int argc, char** argv) {
       }
     } else if (arg == "--sizes") {
       o.sizes.clear();
-      for (const std::string& s : split(value)) o.sizes.push_back(parse_bytes(s));
+      for (const std::string& s : split(value)) o.sizes.push_back(parse_byte_size(s, "sizes", 4));
     } else if (arg == "--iters" || arg == "-n") {
       o.iters = parse_int(value, "iters", 1, 100000);
     } else if (arg == "--warmup" || arg == "-w") {
