@@ -21,6 +21,4 @@ bool decide() {
 
 const bool kUseV4 = decide();
 
-const char* chosen() { return use_v4() ? "x86-64-v4" : "baseline"; }
-
 }  // namespace hpcnn::kernels::cpu_clones

@@ -31,8 +31,6 @@ namespace hpcnn::kernels::cpu_clones {
 /// before that reads false and takes the baseline, which computes the same.
 extern const bool kUseV4;
 inline bool use_v4() { return kUseV4; }
-/// "x86-64-v4" or "baseline" (why, for `hpcnn info` and the tests).
-const char* chosen();
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
 #define HPCNN_CPU_CLONE [[gnu::always_inline]] inline

@@ -94,7 +94,8 @@ std::unique_ptr<InferOp> make_infer_dense(const InferDenseSpec& spec, const Infe
 struct Int8Kernels {
   std::string isa;          ///< the best ISA oneDNN may use here, e.g. "avx2"
   bool dot_product = true;  ///< exact s32 accumulation of every product
-  int weight_bits = 8;      ///< 8: weights as stored; 7: halved at load (h above)
+  /// 8: weights as stored; 7: halved at load (h above).
+  int weight_bits() const { return dot_product ? 8 : 7; }
   /// One line for logs and `infer`: e.g. "avx2 (no int8 dot product: weights used as 7-bit)".
   std::string describe() const;
 };

@@ -57,7 +57,7 @@ class InferBase : public InferOp {
   /// 7-bit h of Int8Kernels, as h with doubled scales for a u8 input and as
   /// 2h (which oneDNN halves exactly) with the scales kept for an s8 input.
   InferWeights kernel_weights(const InferWeights& w, int64_t count, int64_t outputs) {
-    if (!int8_ || int8_kernels().weight_bits == 8) return w;
+    if (!int8_ || int8_kernels().dot_product) return w;
     const int times = quant_.is_unsigned ? 1 : 2;
     halved_.resize(static_cast<size_t>(count));
     for (int64_t i = 0; i < count; ++i)
@@ -245,7 +245,6 @@ Int8Kernels int8_kernels() {
   const dnnl::cpu_isa found = dnnl::get_effective_cpu_isa();
   k.dot_product = found == dnnl::cpu_isa::avx512_core_vnni || found == dnnl::cpu_isa::avx512_core_bf16 ||
                   found == dnnl::cpu_isa::avx512_core_amx || found == dnnl::cpu_isa::avx2_vnni;
-  k.weight_bits = k.dot_product ? 8 : 7;
   return k;
 }
 

@@ -1,14 +1,14 @@
 // Option parsing shared by every subcommand.
 #include "cli/options.hpp"
 
-#include "core/fs.hpp"
-
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+
+#include "core/fs.hpp"
 
 namespace hpcnn::cli {
 

@@ -368,14 +368,10 @@ int run_train(const Args& args) {
       out.empty() ? (fs::path("results/runs") / (safe_name(c.model) + "-" + timestamp())).string() : out;
   const fs::path run_dir(world.broadcast(run_dir_text));
   c.run_dir = run_dir;
-  if (c.force && !c.init_from.empty()) {
+  if (c.force && !c.init_from.empty() && path_within(c.init_from, run_dir)) {
     // --force clears the run directory before --init-from is read.
-    const fs::path dir = fs::weakly_canonical(run_dir), from = fs::weakly_canonical(c.init_from);
-    const auto [d, f] = std::mismatch(dir.begin(), dir.end(), from.begin(), from.end());
-    if (d == dir.end()) {
-      throw UsageError("--init-from " + c.init_from.string() + " is inside the run directory " + run_dir.string() +
-                       " that --force would clear first: copy it elsewhere, or choose another --out");
-    }
+    throw UsageError("--init-from " + c.init_from.string() + " is inside the run directory " + run_dir.string() +
+                     " that --force would clear first: copy it elsewhere, or choose another --out");
   }
   c.metrics = run_dir / "metrics.json";
   c.checkpoint = checkpoint.empty() ? run_dir / "model.h5" : fs::path(checkpoint);

@@ -1,10 +1,10 @@
 // Atomic file and directory output.
 #include "core/fs.hpp"
 
-#include <algorithm>
-
 #include <fcntl.h>
 #include <unistd.h>
+
+#include <algorithm>
 
 #include <cerrno>
 #include <cstring>
@@ -84,6 +84,13 @@ void rename_into_place(const fs::path& tmp, const fs::path& path) {
   }
 }
 
+bool path_within(const fs::path& path, const fs::path& dir) {
+  std::error_code path_ec, dir_ec;
+  const fs::path p = fs::weakly_canonical(path, path_ec), d = fs::weakly_canonical(dir, dir_ec);
+  if (path_ec || dir_ec || d.empty()) return false;  // unresolvable: not shown to be inside
+  return std::mismatch(d.begin(), d.end(), p.begin(), p.end()).first == d.end();
+}
+
 void check_output_path(const std::string& option, const fs::path& out, const std::vector<fs::path>& input_files,
                        const std::vector<fs::path>& input_dirs) {
   std::error_code ec;
@@ -99,11 +106,7 @@ void check_output_path(const std::string& option, const fs::path& out, const std
     }
   }
   for (const fs::path& dir : input_dirs) {
-    std::error_code e2;
-    const fs::path d = fs::weakly_canonical(dir, e2);
-    if (dir.empty() || e2) continue;
-    const auto [dm, om] = std::mismatch(d.begin(), d.end(), o.begin(), o.end());
-    if (dm == d.end()) {
+    if (!dir.empty() && path_within(out, dir)) {
       throw UsageError(option + " " + out.string() + " is inside " + dir.string() +
                        ", which this command reads: write it elsewhere");
     }

@@ -26,6 +26,10 @@ void rename_into_place(const std::filesystem::path& tmp, const std::filesystem::
 /// reading: a hostile path costs no memory).
 std::string read_text_file(const std::filesystem::path& path, int64_t max_bytes = int64_t{256} << 20);
 
+/// Whether `path` is `dir` or lies below it, both resolved as far as they
+/// exist (weakly_canonical: symlinks and .. followed).
+bool path_within(const std::filesystem::path& path, const std::filesystem::path& dir);
+
 /// Refuses (UsageError naming `option`) an output path that is not a
 /// regular file where something exists (a device such as /dev/null, a FIFO,
 /// a directory), that is one of `input_files`, or that lies inside one of

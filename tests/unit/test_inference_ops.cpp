@@ -50,7 +50,7 @@ void quantise_weights(const std::vector<float>& w, int64_t oc, std::vector<int8_
     for (int64_t i = 0; i < per; ++i) {
       const auto k = static_cast<size_t>(c * per + i);
       q[k] = static_cast<int8_t>(std::lround(std::clamp(w[k] / s, -127.0f, 127.0f)));
-      dequantised[k] = kernels::int8_kernels().weight_bits == 8 ? s * q[k] : 2 * s * halve_int8_weight(q[k]);
+      dequantised[k] = kernels::int8_kernels().weight_bits() == 8 ? s * q[k] : 2 * s * halve_int8_weight(q[k]);
     }
   }
 }
