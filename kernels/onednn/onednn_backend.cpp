@@ -89,6 +89,27 @@ int64_t private_block() {
 }
 tag private_tag() { return private_block() == 16 ? tag::nChw16c : tag::nChw8c; }
 
+/// The layout BF16 convolutions compute on. oneDNN 2.6's AMX convolutions
+/// (brgconv / jit:avx512_core_amx) run on channels-last activations, and for
+/// training they do not accept format_tag::any (only forward_inference may let
+/// them choose): given `any`, an AMX Xeon ran every BF16 convolution as
+/// jit_bf16:avx512_core_bf16 on nChw16c, 1.8x slower than FP32 (issue 25:
+/// keras-cnn, batch 128, 2 threads, 54.7 vs 30.2 ms a step). So on AMX the
+/// BF16 activations are NHWC explicitly; elsewhere oneDNN's blocked choice
+/// stays (AVX512-BF16 without AMX: measured in results/bf16).
+/// HPCNN_BF16_CONV_LAYOUT=nhwc|blocked|auto overrides the choice, so the NHWC
+/// path is exercised (tests, ONEDNN_VERBOSE) on CPUs without AMX too.
+bool bf16_conv_nhwc() {
+  if (const char* env = std::getenv("HPCNN_BF16_CONV_LAYOUT")) {
+    const std::string v = env;
+    HPCNN_CHECK(v == "nhwc" || v == "blocked" || v == "auto" || v.empty(), "HPCNN_BF16_CONV_LAYOUT='", v,
+                "' (expected nhwc, blocked or auto)");
+    if (v == "nhwc") return true;
+    if (v == "blocked") return false;
+  }
+  return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
+}
+
 /// layouts, or the host's direct small-channel convolution
 /// (make_host_small_conv). HPCNN_ONEDNN_CONV_LAYOUT overrides the choice, for
 /// measurements: plain | blocked (oneDNN) | host (where it suits) | auto.
@@ -162,7 +183,11 @@ class OnednnConv final : public ConvOp {
     blocked_ = bf16 || conv_path(g) == ConvPath::kBlocked;
     // A private side (Backend::has_private_layout) is nChw16c (nChw8c) at
     // the interface too, so in FP32 it needs no reorder at all.
+    const bool nhwc = bf16 && bf16_conv_nhwc();
     const auto act = [&](const memory::dims& d, bool is_private, dt type) {
+      // NHWC (AMX, see bf16_conv_nhwc) also behind a private side: BF16
+      // reorders at the edge anyway, so the layout change rides along.
+      if (nhwc) return memory::desc(d, type, tag::nhwc);
       if (is_private) return memory::desc(d, type, private_tag());
       return blocked_ ? memory::desc(d, type, tag::any) : memory::desc(d, type, tag::nchw);
     };
