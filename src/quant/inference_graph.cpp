@@ -1,6 +1,7 @@
 // Folding, quantisation, the inference engine and the hpcnn-inference file.
 #include "quant/inference_graph.hpp"
 
+#include <omp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -376,11 +377,48 @@ void zero_pad(const Op& op, const float* src, float* dst, int64_t n) {
 }
 }  // namespace
 
+int64_t Engine::chunk_size(int64_t n) const {
+  if (const char* env = std::getenv("HPCNN_INFER_CHUNK")) {
+    char* end = nullptr;
+    const long long v = std::strtoll(env, &end, 10);
+    HPCNN_CHECK(end != env && *end == '\0' && v >= 0, "HPCNN_INFER_CHUNK='", env,
+                "' (expected a sample count, 0: whole batch)");
+    return v == 0 ? n : std::min<int64_t>(n, v);
+  }
+  // Bytes one sample's largest op reads and writes: FP32 tensors, or one
+  // byte per value where an int8 graph passes int8 (an upper bound there).
+  int64_t per_sample = 1;
+  const int64_t value_bytes = graph_.int8 ? 1 : 4;
+  for (const Op& op : graph_.ops) per_sample = std::max(per_sample, (op.in.size() + op.out.size()) * value_bytes);
+  long l2 = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
+  if (l2 <= 0) l2 = 1 << 20;  // not reported (some VMs): 1 MiB, a common L2 per core
+  const int64_t threads = threads_ > 0 ? threads_ : std::max(1, omp_get_max_threads());
+  const double fit = static_cast<double>(l2) * static_cast<double>(threads) / static_cast<double>(per_sample);
+  return std::clamp<int64_t>(std::llround(fit), 1, n);
+}
+
 kernels::LossResult Engine::evaluate(const data::Batch& batch, std::vector<float>* outputs) {
   const int64_t n = batch.count;
   HPCNN_CHECK(n > 0, "empty batch");
   HPCNN_CHECK(static_cast<int64_t>(batch.samples.size()) == n * graph_.input.size(), "batch has ", batch.samples.size(),
               " values, the model's input ", graph_.input.str(), " x ", n, " needs ", n * graph_.input.size());
+  if (observe_ != nullptr && observe_->min.size() != graph_.ops.size()) {
+    observe_->min.assign(graph_.ops.size(), std::numeric_limits<float>::infinity());
+    observe_->max_abs.assign(graph_.ops.size(), 0.0f);
+  }
+  const int64_t chunk = chunk_size(n);
+  std::vector<float> logits;
+  for (int64_t first = 0; first < n; first += chunk) {
+    const int64_t m = std::min(chunk, n - first);
+    const std::vector<float>& out = run_chunk(batch.samples.data() + first * graph_.input.size(), m);
+    if (first == 0) logits.reserve(static_cast<size_t>(n) * (out.size() / static_cast<size_t>(m)));
+    logits.insert(logits.end(), out.begin(), out.end());
+  }
+  if (observe_ != nullptr) observe_->samples += n;
+  return loss_of(batch, logits, outputs);
+}
+
+const std::vector<float>& Engine::run_chunk(const float* samples, int64_t n) {
   Plan& p = plan_for(n);
   // NCHW samples -> NHWC.
   {
@@ -388,12 +426,7 @@ kernels::LossResult Engine::evaluate(const data::Batch& batch, std::vector<float
     float* x = p.tensors[0].data();
     for (int64_t a = 0; a < n; ++a)
       for (int64_t k = 0; k < c; ++k)
-        for (int64_t s = 0; s < hw; ++s)
-          x[(a * hw + s) * c + k] = batch.samples[static_cast<size_t>((a * c + k) * hw + s)];
-  }
-  if (observe_ != nullptr && observe_->min.size() != graph_.ops.size()) {
-    observe_->min.assign(graph_.ops.size(), std::numeric_limits<float>::infinity());
-    observe_->max_abs.assign(graph_.ops.size(), 0.0f);
+        for (int64_t s = 0; s < hw; ++s) x[(a * hw + s) * c + k] = samples[(a * c + k) * hw + s];
   }
   for (size_t k = 0; k < graph_.ops.size(); ++k) {
     const Op& op = graph_.ops[k];
@@ -434,9 +467,13 @@ kernels::LossResult Engine::evaluate(const data::Batch& batch, std::vector<float
       case OpKind::kPad: zero_pad(op, src, dst, n); break;
     }
   }
-  if (observe_ != nullptr) observe_->samples += n;
+  return p.tensors[static_cast<size_t>(graph_.output)];
+}
+
+kernels::LossResult Engine::loss_of(const data::Batch& batch, std::vector<float>& logits,
+                                    std::vector<float>* outputs) const {
   // The loss on the host, as the backends compute it.
-  const std::vector<float>& logits = p.tensors[static_cast<size_t>(graph_.output)];
+  const int64_t n = batch.count;
   const int64_t k = static_cast<int64_t>(logits.size()) / n;
   // The backends' own per-row loss (kernels/common/maths.hpp); the gradient it
   // also writes goes to a scratch row.
@@ -456,7 +493,7 @@ kernels::LossResult Engine::evaluate(const data::Batch& batch, std::vector<float
                                                         unused.data());
     }
   }
-  if (outputs != nullptr) *outputs = logits;
+  if (outputs != nullptr) *outputs = std::move(logits);
   return r;
 }
 

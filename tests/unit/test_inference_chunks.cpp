@@ -1,0 +1,119 @@
+// The inference engine runs a batch in chunks (quant::Engine::chunk_size):
+// the logits, the loss and the calibration ranges must not depend on how the
+// batch was cut, and the chunk size must follow the cache rule.
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstdlib>
+
+#include "backend.hpp"
+#include "model/model.hpp"
+#include "model_test_util.hpp"
+#include "quant/inference_graph.hpp"
+
+using namespace hpcnn;
+using namespace hpcnn::model;
+
+namespace {
+/// HPCNN_INFER_CHUNK set for one scope.
+struct ChunkEnv {
+  explicit ChunkEnv(const char* value) { setenv("HPCNN_INFER_CHUNK", value, 1); }
+  ~ChunkEnv() { unsetenv("HPCNN_INFER_CHUNK"); }
+  ChunkEnv(const ChunkEnv&) = delete;
+  ChunkEnv& operator=(const ChunkEnv&) = delete;
+};
+
+double worst_relative(const std::vector<float>& a, const std::vector<float>& b) {
+  REQUIRE(a.size() == b.size());
+  double worst = 0, scale = 1e-30;
+  for (size_t i = 0; i < a.size(); ++i) {
+    worst = std::max(worst, std::abs(static_cast<double>(a[i]) - b[i]));
+    scale = std::max(scale, std::abs(static_cast<double>(b[i])));
+  }
+  return worst / scale;
+}
+
+const char* const kMobileLike =
+    "conv:16x3:s2:same:nobias bn relu6@s conv:32x1:nobias bn relu6 dwconv:3:same:nobias bn relu6 "
+    "conv:16x1:nobias bn add:s zeropad:0:1:0:1 dwconv:3:s2:nobias bn relu6 conv:24x1 bn relu6 gap dense:10";
+}  // namespace
+
+TEST_CASE("Inference engine: the logits do not depend on the chunk size", "[quant][chunks]") {
+  auto backend = kernels::make_onednn_backend(2);
+  const Shape in{3, 20, 20};
+  const ModelSpec spec = make_model(kMobileLike, &in);
+  Model m(spec, LossKind::kSoftmaxCrossEntropy, *backend, 7);
+  const data::Batch batch = test::random_batch(spec, 23, LossKind::kSoftmaxCrossEntropy, 5);
+  const quant::Graph g = quant::fold(spec, LossKind::kSoftmaxCrossEntropy, m.params_host());
+
+  // Whole batch at once, calibrating: the baseline.
+  std::vector<float> whole;
+  quant::Calibration cal_whole;
+  kernels::LossResult r_whole;
+  {
+    ChunkEnv env("0");
+    quant::Engine e(g, 2);
+    e.observe(&cal_whole);
+    r_whole = e.evaluate(batch, &whole);
+  }
+  quant::Graph g8 = g;
+  quant::quantize(g8, cal_whole);
+  std::vector<float> whole8;
+  {
+    ChunkEnv env("0");
+    quant::Engine e(g8, 2);
+    e.evaluate(batch, &whole8);
+  }
+  for (const char* chunk : {"1", "4", "7", "23", "1000"}) {  // 23 = 3 x 7 + 2: an uneven tail
+    INFO("HPCNN_INFER_CHUNK=" << chunk);
+    ChunkEnv env(chunk);
+    quant::Engine e(g, 2);
+    quant::Calibration cal;
+    e.observe(&cal);
+    std::vector<float> got;
+    const kernels::LossResult r = e.evaluate(batch, &got);
+    CHECK(worst_relative(got, whole) <= 1e-5);
+    CHECK(r.loss_sum == Approx(r_whole.loss_sum).epsilon(1e-5));
+    CHECK(r.correct == r_whole.correct);
+    CHECK(cal.samples == 23);
+    REQUIRE(cal.max_abs.size() == cal_whole.max_abs.size());
+    for (size_t k = 0; k < cal.max_abs.size(); ++k) {
+      CHECK(cal.max_abs[k] == Approx(cal_whole.max_abs[k]).epsilon(1e-5));
+      CHECK(cal.min[k] == Approx(cal_whole.min[k]).epsilon(1e-5).margin(1e-6));
+    }
+    quant::Engine e8(g8, 2);
+    std::vector<float> got8;
+    e8.evaluate(batch, &got8);
+    // Integer accumulation is exact; only the FP32 rescaling may round differently.
+    CHECK(worst_relative(got8, whole8) <= 1e-5);
+  }
+}
+
+TEST_CASE("Inference engine: chunks keep the largest op in the L2 caches", "[quant][chunks]") {
+  auto backend = kernels::make_onednn_backend(1);
+  const Shape small_in{3, 8, 8}, big_in{3, 96, 96};
+  const ModelSpec small = make_model("conv:8x3 relu gap dense:4", &small_in),
+                  big = make_model("conv:128x3:same relu gap dense:4", &big_in);
+  Model ms(small, LossKind::kSoftmaxCrossEntropy, *backend, 1), mb(big, LossKind::kSoftmaxCrossEntropy, *backend, 1);
+  const quant::Graph gs = quant::fold(small, LossKind::kSoftmaxCrossEntropy, ms.params_host()),
+                     gb = quant::fold(big, LossKind::kSoftmaxCrossEntropy, mb.params_host());
+  quant::Engine es(gs, 1), eb(gb, 1), eb2(gb, 2);
+  // 96x96x(3 + 128) FP32 values = 4.8 MB a sample: more than any L2, one at a time.
+  CHECK(eb.chunk_size(64) == 1);
+  // 8x8x(3 + 8) FP32 = 2.8 KB a sample: the whole batch fits.
+  CHECK(es.chunk_size(64) == 64);
+  CHECK(es.chunk_size(1) == 1);
+  CHECK(eb2.chunk_size(64) >= eb.chunk_size(64));
+  {
+    ChunkEnv env("5");
+    CHECK(eb.chunk_size(64) == 5);
+    CHECK(eb.chunk_size(3) == 3);
+  }
+  {
+    ChunkEnv env("0");
+    CHECK(eb.chunk_size(64) == 64);
+  }
+  {
+    ChunkEnv env("-2");
+    CHECK_THROWS_WITH(eb.chunk_size(64), Catch::Contains("HPCNN_INFER_CHUNK"));
+  }
+}
