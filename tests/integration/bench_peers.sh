@@ -62,6 +62,33 @@ cat infer.txt
 grep -qE '^   tiny-cnn +8 +26,594( +[0-9.]+){3} +(torch|keras) +[0-9.]+$' infer.txt && pass ||
   fail "no tiny-cnn batch-8 row with three latencies and a ratio"
 
+# Edge inference: MobileNetV2 0.35 at 96x96x3, hpcnn's folded FP32 and int8
+# files against TensorFlow Lite (tools/bench/peers/edge_infer.py), batch 1 and 2.
+"$HPCNN" data synth circuits -q --train 1200 --test 4 --seed 11 --out "$WORK/circuits" > /dev/null
+"$PYTHON" "$SOURCE_DIR/results/edge-impulse/make_images.py" --out "$WORK/images" --circuits "$WORK/circuits" \
+  --fashion-train 4 --fashion-test 4 > /dev/null
+"$HPCNN" data import-images -q "$WORK/images/parts" --out "$WORK/parts" > /dev/null
+"$HPCNN" train -q --model mobilenetv2:0.35:3 --data "$WORK/parts" --batch 8 --max-steps 2 --threads 1 \
+  --checkpoint-every off --out "$WORK/mobilenet" > /dev/null
+"$HPCNN" quantize -q -c "$WORK/mobilenet/model.h5" --precision fp32 --out "$WORK/m-fp32.h5" > /dev/null
+"$HPCNN" quantize -q -c "$WORK/mobilenet/model.h5" --calibration "$WORK/parts" --samples 16 \
+  --out "$WORK/m-int8.h5" > /dev/null
+EDGE=("$VENV/bin/python" "$SOURCE_DIR/tools/bench/peers/edge_infer.py" --hpcnn "$HPCNN" --venv "$VENV"
+      --fp32 "$WORK/m-fp32.h5" --int8 "$WORK/m-int8.h5" --data "$WORK/parts")
+if "${EDGE[@]}" --threads 1 --batches 1,2 --repeats 1 --infer-repeats 2 --json edge.json > edge.txt 2> edge.log; then
+  pass
+else
+  fail "edge_infer.py exited $?: $(tail -5 edge.log)"
+fi
+cat edge.txt
+for prec in fp32 int8; do
+  grep -qE "^\| $prec \| 1 \| 2 \| [0-9.]+ \| [0-9.]+ \| [0-9.]+x \|$" edge.txt && pass ||
+    fail "no $prec batch-2 row with both latencies and a ratio"
+done
+grep -q '^# CPU: .*TFLite model parameters 420675' edge.txt && pass || fail "no CPU and parameter-count line"
+expect_exit 2 "--int8 is required" "${EDGE[@]:0:8}" --data "$WORK/parts"
+expect_exit 2 "--batches.*positive" "${EDGE[@]}" --batches 0
+
 # Bad input: one line and a non-zero exit, nothing written.
 expect_exit 2 "unknown bogus" "${PEERS[@]}" --networks tiny-cnn --tools hpcnn,bogus --json bad.json
 [[ ! -e bad.json ]] && pass || fail "a failed run left bad.json"
