@@ -357,8 +357,7 @@ void global_avg_pool_grad(cudaStream_t s, const float* dy, float* dx, int64_t pl
 }
 void batch_norm_stats(cudaStream_t s, const float* src, const NormGeometry& g, float* mean, float* inv_std,
                       float* running_mean, float* running_var) {
-  launch_on(s, Grid::kPerChannel, g.c, HPCNN_KERNEL(bn_stats_kernel), src, g, mean, inv_std, running_mean,
-            running_var);
+  launch_on(s, Grid::kPerChannel, g.c, HPCNN_KERNEL(bn_stats_kernel), src, g, mean, inv_std, running_mean, running_var);
 }
 void batch_norm_running(cudaStream_t s, const NormGeometry& g, const float* running_mean, const float* running_var,
                         float* mean, float* inv_std) {
@@ -366,12 +365,11 @@ void batch_norm_running(cudaStream_t s, const NormGeometry& g, const float* runn
 }
 void batch_norm_normalize(cudaStream_t s, const float* src, float* dst, const NormGeometry& g, const float* mean,
                           const float* inv_std, const float* gamma, const float* beta) {
-  launch_on(s, Grid::kPerElement, g.n * g.c * g.h * g.w, HPCNN_KERNEL(bn_normalize_kernel), src, dst, g, mean,
-            inv_std, gamma, beta);
+  launch_on(s, Grid::kPerElement, g.n * g.c * g.h * g.w, HPCNN_KERNEL(bn_normalize_kernel), src, dst, g, mean, inv_std,
+            gamma, beta);
 }
-void batch_norm_backward(cudaStream_t s, const float* src, const float* dy, const float* gamma,
-                         const NormGeometry& g, const float* mean, const float* inv_std, float* dx, float* dgamma,
-                         float* dbeta) {
+void batch_norm_backward(cudaStream_t s, const float* src, const float* dy, const float* gamma, const NormGeometry& g,
+                         const float* mean, const float* inv_std, float* dx, float* dgamma, float* dbeta) {
   launch_on(s, Grid::kPerChannel, g.c, HPCNN_KERNEL(bn_backward_kernel), src, dy, gamma, g, mean, inv_std, dx, dgamma,
             dbeta);
 }

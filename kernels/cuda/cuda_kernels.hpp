@@ -66,9 +66,8 @@ void batch_norm_running(cudaStream_t s, const NormGeometry& g, const float* runn
 void batch_norm_normalize(cudaStream_t s, const float* src, float* dst, const NormGeometry& g, const float* mean,
                           const float* inv_std, const float* gamma, const float* beta);
 /// diff_gamma, diff_beta and diff_src (dx may be null).
-void batch_norm_backward(cudaStream_t s, const float* src, const float* dy, const float* gamma,
-                         const NormGeometry& g, const float* mean, const float* inv_std, float* dx, float* dgamma,
-                         float* dbeta);
+void batch_norm_backward(cudaStream_t s, const float* src, const float* dy, const float* gamma, const NormGeometry& g,
+                         const float* mean, const float* inv_std, float* dx, float* dgamma, float* dbeta);
 
 /// Max pooling; argmax (N, C, OH, OW) keeps each window's winner for the gradient.
 void max_pool(cudaStream_t s, const float* src, float* dst, int64_t* argmax, const PoolGeometry& g);

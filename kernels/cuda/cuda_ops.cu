@@ -259,9 +259,7 @@ class CudaPool final : public PoolOp {
       : stream_(stream), g_(g), argmax_(static_cast<size_t>(g.n * g.c * g.oh * g.ow) * sizeof(int64_t), stream) {
     HPCNN_CHECK(!g.relu_grad, "cuda: pool options this backend does not offer");
   }
-  void forward(const float* src, float* dst) override {
-    gpu::max_pool(stream_, src, dst, argmax_.as<int64_t>(), g_);
-  }
+  void forward(const float* src, float* dst) override { gpu::max_pool(stream_, src, dst, argmax_.as<int64_t>(), g_); }
   void backward(const float* diff_dst, float* diff_src) override {
     gpu::max_pool_grad(stream_, diff_dst, argmax_.as<int64_t>(), diff_src, g_);
   }
