@@ -31,18 +31,36 @@ __global__ void fill_kernel(float* dst, float value, int64_t n) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
   if (i < n) dst[i] = value;
 }
-__global__ void relu_kernel(const float* src, float* dst, int64_t n) {
+/// dst[i] = Op()(src[i]): the one-input element-wise ops.
+template <class Op>
+__global__ void unary_kernel(const float* src, float* dst, int64_t n) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i < n) dst[i] = maths::relu(src[i]);
+  if (i < n) dst[i] = Op()(src[i]);
 }
-__global__ void relu_grad_kernel(const float* y, const float* dy, float* dx, int64_t n) {
+/// dst[i] = Op()(a[i], b[i]): the two-input element-wise ops and the gradients.
+template <class Op>
+__global__ void binary_kernel(const float* a, const float* b, float* dst, int64_t n) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i < n) dx[i] = maths::relu_grad(y[i], dy[i]);
+  if (i < n) dst[i] = Op()(a[i], b[i]);
 }
-__global__ void multiply_kernel(const float* a, const float* b, float* dst, int64_t n) {
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i < n) dst[i] = a[i] * b[i];
-}
+struct Relu {
+  __device__ float operator()(float x) const { return maths::relu(x); }
+};
+struct ReluGrad {
+  __device__ float operator()(float y, float dy) const { return maths::relu_grad(y, dy); }
+};
+struct Relu6 {
+  __device__ float operator()(float x) const { return maths::relu6(x); }
+};
+struct Relu6Grad {
+  __device__ float operator()(float y, float dy) const { return maths::relu6_grad(y, dy); }
+};
+struct Multiply {
+  __device__ float operator()(float a, float b) const { return a * b; }
+};
+struct Add {
+  __device__ float operator()(float a, float b) const { return a + b; }
+};
 __global__ void dropout_kernel(const float* x, float* y, int64_t n, int64_t per_sample, const int64_t* samples,
                                uint64_t layer_key, uint32_t threshold, float keep_scale) {
   const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
@@ -150,18 +168,7 @@ __global__ void crop_kernel(const float* padded, float* dst, int64_t planes, int
 
 // ---- the MobileNet layers (kernels/host_layers.cpp, the same arithmetic) ----------
 
-__global__ void relu6_kernel(const float* src, float* dst, int64_t n) {
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i < n) dst[i] = maths::relu6(src[i]);
-}
-__global__ void relu6_grad_kernel(const float* y, const float* dy, float* dx, int64_t n) {
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i < n) dx[i] = maths::relu6_grad(y[i], dy[i]);
-}
-__global__ void add_kernel(const float* a, const float* b, float* dst, int64_t n) {
-  const int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x;
-  if (i < n) dst[i] = a[i] + b[i];
-}
+// relu6, its gradient and add: unary_kernel / binary_kernel above.
 /// One block per plane, summing by maths::tree_sum's tree (issue 33.7).
 __global__ void gap_kernel(const float* src, float* dst, int64_t planes, int64_t size) {
   __shared__ double lanes[maths::kTreeLanes];
@@ -293,13 +300,13 @@ void fill(cudaStream_t s, float* dst, float value, int64_t n) {
   launch_on(s, Grid::kPerElement, n, HPCNN_KERNEL(fill_kernel), dst, value, n);
 }
 void relu(cudaStream_t s, const float* src, float* dst, int64_t n) {
-  launch_on(s, Grid::kPerElement, n, HPCNN_KERNEL(relu_kernel), src, dst, n);
+  launch_on(s, Grid::kPerElement, n, HPCNN_KERNEL(unary_kernel<Relu>), src, dst, n);
 }
 void relu_grad(cudaStream_t s, const float* y, const float* dy, float* dx, int64_t n) {
-  launch_on(s, Grid::kPerElement, n, HPCNN_KERNEL(relu_grad_kernel), y, dy, dx, n);
+  launch_on(s, Grid::kPerElement, n, HPCNN_KERNEL(binary_kernel<ReluGrad>), y, dy, dx, n);
 }
 void multiply(cudaStream_t s, const float* a, const float* b, float* dst, int64_t n) {
-  launch_on(s, Grid::kPerElement, n, HPCNN_KERNEL(multiply_kernel), a, b, dst, n);
+  launch_on(s, Grid::kPerElement, n, HPCNN_KERNEL(binary_kernel<Multiply>), a, b, dst, n);
 }
 void dropout(cudaStream_t s, const float* x, float* y, int64_t n, int64_t per_sample, const int64_t* samples,
              const DropoutParams& d) {
@@ -341,13 +348,13 @@ void crop(cudaStream_t s, const float* padded, float* dst, int64_t planes, int64
             ph, pw);
 }
 void relu6(cudaStream_t s, const float* src, float* dst, int64_t n) {
-  launch_on(s, Grid::kPerElement, n, HPCNN_KERNEL(relu6_kernel), src, dst, n);
+  launch_on(s, Grid::kPerElement, n, HPCNN_KERNEL(unary_kernel<Relu6>), src, dst, n);
 }
 void relu6_grad(cudaStream_t s, const float* y, const float* dy, float* dx, int64_t n) {
-  launch_on(s, Grid::kPerElement, n, HPCNN_KERNEL(relu6_grad_kernel), y, dy, dx, n);
+  launch_on(s, Grid::kPerElement, n, HPCNN_KERNEL(binary_kernel<Relu6Grad>), y, dy, dx, n);
 }
 void add(cudaStream_t s, const float* a, const float* b, float* dst, int64_t n) {
-  launch_on(s, Grid::kPerElement, n, HPCNN_KERNEL(add_kernel), a, b, dst, n);
+  launch_on(s, Grid::kPerElement, n, HPCNN_KERNEL(binary_kernel<Add>), a, b, dst, n);
 }
 void global_avg_pool(cudaStream_t s, const float* src, float* dst, int64_t planes, int64_t size) {
   launch_on(s, Grid::kPerChannel, planes, HPCNN_KERNEL(gap_kernel), src, dst, planes, size);

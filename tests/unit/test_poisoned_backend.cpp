@@ -15,9 +15,9 @@
 #include "backend.hpp"
 #include "core/error.hpp"
 #include "data/dataset.hpp"
+#include "fixtures.hpp"
 #include "model/model.hpp"
 #include "model/optimizer.hpp"
-#include "fixtures.hpp"
 #include "train/checkpoint.hpp"
 
 using namespace hpcnn;
