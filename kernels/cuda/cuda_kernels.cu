@@ -138,13 +138,8 @@ __global__ void bias_grad_kernel(const float* diff, float* diff_bias, int64_t n,
   const int64_t ch = blockIdx.x;
   const int lane = static_cast<int>(threadIdx.x);
   const auto at = [=](int64_t i) { return diff[((i / plane) * c + ch) * plane + i % plane]; };
-  lanes[lane] = maths::tree_lane_sum(at, n * plane, lane);
-  __syncthreads();
-  for (int s = maths::kTreeLanes / 2; s > 0; s /= 2) {
-    if (lane < s) lanes[lane] += lanes[lane + s];
-    __syncthreads();
-  }
-  if (lane == 0) diff_bias[ch] = static_cast<float>(lanes[0]);
+  const double sum = block_tree_fold(lanes, maths::tree_lane_sum(at, n * plane, lane));
+  if (lane == 0) diff_bias[ch] = static_cast<float>(sum);
 }
 
 // ---- explicit zero padding (for what cuDNN's symmetric padding cannot say) ---------
