@@ -175,19 +175,25 @@ class Backend {
   virtual void* native_stream() { return nullptr; }
 
   // ---- prepared operations ------------------------------------------------
-  /// Whether convolutions of this backend can hand (N, C, H, W) activations
-  /// to each other in a private layout (oneDNN: nChw16c), skipping the
-  /// reorders to and from plain NCHW at each op's edge. A private tensor holds
-  /// exactly N*C*H*W floats (no padding), so ReLU and its gradient, being
-  /// element-wise, run on it unchanged; no other op may read it. The model
-  /// keeps a tensor private only between a conv and a following ReLU + conv.
-  /// Default: no private layout.
+  // The three capability predicates below are optimisations a backend may
+  // offer; only onednn says yes (kernels/onednn/onednn_backend.cpp). The
+  // model sets the matching geometry flag only where the predicate says yes
+  // (src/model/model.cpp); set anyway, cuda refuses it ("conv options this
+  // backend does not offer") and the reference backend ignores it.
   /// Whether make_conv honours ConvGeometry::relu (a ReLU fused into the
   /// convolution's forward, saving a pass over its output). Default: no.
   virtual bool fuses_conv_relu() const { return false; }
   /// Whether make_pool honours PoolGeometry::relu_grad (a ReLU's backward
   /// folded into the max-pool's after it, saving a pass). Default: no.
   virtual bool fuses_relu_into_pool() const { return false; }
+  /// Whether convolutions of this backend can hand (N, C, H, W) activations
+  /// with `channels` channels to each other in a private layout (oneDNN:
+  /// nChw16c), skipping the reorders to and from plain NCHW at each op's
+  /// edge (ConvGeometry::src_private / dst_private). A private tensor holds
+  /// exactly N*C*H*W floats (no padding), so ReLU and its gradient, being
+  /// element-wise, run on it unchanged; no other op may read it. The model
+  /// keeps a tensor private only between a conv and a following ReLU + conv.
+  /// Default: no private layout.
   virtual bool has_private_layout(int64_t channels) const {
     (void)channels;
     return false;
@@ -195,10 +201,11 @@ class Backend {
   virtual std::unique_ptr<ConvOp> make_conv(const ConvGeometry& g) = 0;
   virtual std::unique_ptr<PoolOp> make_pool(const PoolGeometry& g) = 0;
   virtual std::unique_ptr<DenseOp> make_dense(const DenseGeometry& g) = 0;
-  /// The layers of MobileNet-style networks below (batch norm, ReLU6, add,
-  /// global average pooling, zero padding) default to refusing with an
-  /// hpcnn::Error naming the backend; the CPU backends implement them.
-  virtual std::unique_ptr<BatchNormOp> make_batch_norm(const NormGeometry& g);
+  /// The layers of MobileNet-style networks (batch norm here; ReLU6, add,
+  /// global average pooling and zero padding below): every backend
+  /// implements them (host_layers.cpp for onednn and reference, its own
+  /// kernels for cuda, the reference's behind device pointers for poisoned).
+  virtual std::unique_ptr<BatchNormOp> make_batch_norm(const NormGeometry& g) = 0;
 
   // ---- element-wise (count elements) ----------------------------------------
   virtual void relu_forward(const float* src, float* dst, int64_t count) = 0;
@@ -207,24 +214,24 @@ class Backend {
   /// dst = a * b
   virtual void multiply(const float* a, const float* b, float* dst, int64_t count) = 0;
   /// dst = min(max(src, 0), 6)
-  virtual void relu6_forward(const float* src, float* dst, int64_t count);
+  virtual void relu6_forward(const float* src, float* dst, int64_t count) = 0;
   /// diff_src = diff_dst where 0 < dst < 6, else 0 (dst: the forward output)
-  virtual void relu6_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count);
+  virtual void relu6_backward(const float* dst, const float* diff_dst, float* diff_src, int64_t count) = 0;
   /// dst = a + b (dst may be a or b): residual connections and the sum of a
   /// tensor's gradients from its two consumers.
-  virtual void add(const float* a, const float* b, float* dst, int64_t count);
+  virtual void add(const float* a, const float* b, float* dst, int64_t count) = 0;
 
   // ---- spatial reshaping ops on (planes = N * C, H, W) ------------------------
   /// dst (planes) = mean of each H x W plane of src.
-  virtual void global_avg_pool_forward(const float* src, float* dst, int64_t planes, int64_t plane_size);
+  virtual void global_avg_pool_forward(const float* src, float* dst, int64_t planes, int64_t plane_size) = 0;
   /// diff_src = diff_dst / plane_size broadcast over each plane.
-  virtual void global_avg_pool_backward(const float* diff_dst, float* diff_src, int64_t planes, int64_t plane_size);
+  virtual void global_avg_pool_backward(const float* diff_dst, float* diff_src, int64_t planes, int64_t plane_size) = 0;
   /// dst (planes, top + H + bottom, left + W + right) = src padded with zeros.
   virtual void zero_pad_forward(const float* src, float* dst, int64_t planes, int64_t h, int64_t w, int64_t top,
-                                int64_t bottom, int64_t left, int64_t right);
+                                int64_t bottom, int64_t left, int64_t right) = 0;
   /// diff_src (planes, H, W) = the interior of diff_dst (the crop).
   virtual void zero_pad_backward(const float* diff_dst, float* diff_src, int64_t planes, int64_t h, int64_t w,
-                                 int64_t top, int64_t bottom, int64_t left, int64_t right);
+                                 int64_t top, int64_t bottom, int64_t left, int64_t right) = 0;
 
   // ---- dropout (counter-based masks, kernels/common/maths.hpp) ---------------
   /// dst = src * mask and backward diff_src = diff_dst * mask, where the mask of

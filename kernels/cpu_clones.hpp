@@ -5,7 +5,7 @@
 // 4.0 ms baseline, 0.17 ms AVX-512; ReLU's gradient 0.15 -> 0.07 ms (AMD EPYC,
 // 1 thread). Both clones compute bitwise the same: the kernels library is
 // built with -ffp-contract=off, so no multiply-add is fused on either
-// (test_shared_maths, test_onednn_vs_reference check against the reference,
+// (tests/unit/test_host_kernels.cpp checks them against the reference,
 // bitwise where the loops promise it).
 //
 // How: a loop is written once as an HPCNN_CPU_CLONE function and called as

@@ -136,33 +136,43 @@ bool denormals_flushed_here() {
 }
 }  // namespace
 
-const char* backend_name(BackendKind kind) {
-  switch (kind) {
-    case BackendKind::kOnednn: return "onednn";
-    case BackendKind::kReference: return "reference";
-    case BackendKind::kCuda: return "cuda";
-    case BackendKind::kPoisoned: return "poisoned";
+namespace {
+/// The backend registry: one row per BackendKind, in --help's order, with
+/// everything the name, choice list, parser and factory need.
+struct BackendEntry {
+  BackendKind kind;
+  const char* name;
+  const char* note;  ///< appended to the name in backend_choices()
+  bool bf16;         ///< takes --precision bf16
+  std::unique_ptr<Backend> (*make)(const BackendOptions&);
+};
+const BackendEntry kBackends[] = {
+    {BackendKind::kOnednn, "onednn", "", true,
+     [](const BackendOptions& o) { return make_onednn_backend(o.threads, o.precision); }},
+    {BackendKind::kReference, "reference", "", false, [](const BackendOptions&) { return make_reference_backend(); }},
+    {BackendKind::kCuda, "cuda", "", false, [](const BackendOptions& o) { return make_cuda_backend(o); }},
+    {BackendKind::kPoisoned, "poisoned", " (a test backend)", false,
+     [](const BackendOptions&) { return make_poisoned_backend(); }},
+};
+const BackendEntry& backend_entry(BackendKind kind) {
+  for (const BackendEntry& e : kBackends) {
+    if (e.kind == kind) return e;
   }
   HPCNN_THROW("unknown backend kind ", static_cast<int>(kind));
 }
-
-namespace {
-constexpr BackendKind kAllBackends[] = {BackendKind::kOnednn, BackendKind::kReference, BackendKind::kCuda,
-                                        BackendKind::kPoisoned};
 }  // namespace
+
+const char* backend_name(BackendKind kind) { return backend_entry(kind).name; }
 
 std::string backend_choices() {
   std::string text;
-  for (BackendKind k : kAllBackends) {
-    text += std::string(text.empty() ? "" : " | ") + backend_name(k);
-    if (k == BackendKind::kPoisoned) text += " (a test backend)";
-  }
+  for (const BackendEntry& e : kBackends) text += std::string(text.empty() ? "" : " | ") + e.name + e.note;
   return text;
 }
 
 BackendKind parse_backend(const std::string& text) {
-  for (BackendKind k : kAllBackends) {
-    if (text == backend_name(k)) return k;
+  for (const BackendEntry& e : kBackends) {
+    if (text == e.name) return e.kind;
   }
   throw UsageError("--backend: unknown backend '" + text + "' (expected " + backend_choices() + ")");
 }
@@ -176,17 +186,12 @@ Precision parse_precision(const std::string& text) {
 }
 
 std::unique_ptr<Backend> make_backend(BackendKind kind, const BackendOptions& options) {
-  if (options.precision != Precision::kFp32 && kind != BackendKind::kOnednn) {
+  const BackendEntry& e = backend_entry(kind);
+  if (options.precision != Precision::kFp32 && !e.bf16) {
     throw UsageError(std::string("--precision ") + precision_name(options.precision) +
-                     ": only the onednn backend has it, not " + backend_name(kind));
+                     ": only the onednn backend has it, not " + e.name);
   }
-  switch (kind) {
-    case BackendKind::kOnednn: return make_onednn_backend(options.threads, options.precision);
-    case BackendKind::kReference: return make_reference_backend();
-    case BackendKind::kCuda: return make_cuda_backend(options);
-    case BackendKind::kPoisoned: return make_poisoned_backend();
-  }
-  HPCNN_THROW("unknown backend kind ", static_cast<int>(kind));
+  return e.make(options);
 }
 
 std::unique_ptr<Backend> make_backend(BackendKind kind, int threads) {

@@ -4,7 +4,8 @@
 // backends and by nvcc for the CUDA kernels (kernels/cuda/), so the CPU tests
 // exercise the very code a GPU runs. The reference backend keeps its own
 // textbook loops: it is the oracle these are tested against, bitwise
-// (tests/unit/test_shared_maths.cpp).
+// (tests/unit/test_host_kernels.cpp: "Host element-wise ops, dropout and
+// optimizers equal the reference bitwise"; tests/gpu for the CUDA kernels).
 //
 // Bitwise agreement between host and device needs the same operations in the
 // same order: no fused multiply-add contraction (the project builds without
@@ -181,7 +182,7 @@ HPCNN_HD double tree_fold(double* lanes) {
 
 /// The sum of `count` values by that tree: on the host, bitwise what a
 /// CUDA block of kTreeLanes threads computes with tree_lane_sum and the same
-/// fold (kernels/cuda/cuda_backend.cu's bias gradient; tests/gpu checks the
+/// fold (kernels/cuda/cuda_kernels.cu's bias gradient; tests/gpu checks the
 /// two agree bitwise). The CUDA backend used one thread per channel before,
 /// a few dozen busy threads on a whole GPU for a conv's bias gradient.
 template <class At>

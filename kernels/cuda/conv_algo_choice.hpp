@@ -1,6 +1,6 @@
 // Which cuDNN convolution algorithm the CUDA backend takes for one pass,
 // kept free of cuDNN so the CPU-only unit tests check the rule
-// (tests/unit/test_gpu_backends.cpp); cuda_backend.cu fills the options from
+// (tests/unit/test_cuda_logic.cpp); cuda_ops.cu fills the options from
 // cudnnGet*Algorithm_v7's list, best first.
 #pragma once
 

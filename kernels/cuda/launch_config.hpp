@@ -1,6 +1,7 @@
 // Every CUDA kernel launch's grid, computed in one place that checks CUDA's
 // limits (issue 28.3), CUDA-free so the CPU-only unit tests check it on the
-// largest shapes the presets make (tests/unit/test_gpu_backends.cpp).
+// largest shapes the presets make (tests/unit/test_cuda_logic.cpp); the one
+// helper that launches with them is launch_on in cuda_kernels.cu.
 //
 // The limits (CUDA C++ Programming Guide, "Compute capabilities", every
 // architecture since 3.0): gridDim.x <= 2^31 - 1, gridDim.y and gridDim.z

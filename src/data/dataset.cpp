@@ -10,7 +10,6 @@
 #include "core/partition.hpp"
 #include "core/sha256.hpp"
 #include "data/h5.hpp"
-#include "data/sampler.hpp"
 
 namespace fs = std::filesystem;
 using nlohmann::json;

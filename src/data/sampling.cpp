@@ -7,7 +7,6 @@
 #include "core/error.hpp"
 #include "core/partition.hpp"
 #include "core/rng.hpp"
-#include "data/sampler.hpp"
 
 namespace hpcnn::data {
 
@@ -23,6 +22,14 @@ SamplingMode parse_sampling_mode(const std::string& text) {
   if (text == "global") return SamplingMode::kGlobal;
   if (text == "local") return SamplingMode::kLocal;
   throw UsageError("--sampling must be global or local (got '" + text + "')");
+}
+
+std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) {
+  std::vector<int64_t> perm(static_cast<size_t>(n));
+  std::iota(perm.begin(), perm.end(), int64_t{0});
+  Rng rng(derive_key({seed, 0x5348554646ULL /* "SHUFF" */, static_cast<uint64_t>(epoch)}));
+  hpcnn::shuffle(std::span<int64_t>(perm), rng);
+  return perm;
 }
 
 std::vector<std::vector<int>> assign_shards(const SplitInfo& split, int world) {

@@ -35,6 +35,10 @@ const char* sampling_mode_name(SamplingMode mode);
 /// "global" | "local"; UsageError otherwise.
 SamplingMode parse_sampling_mode(const std::string& text);
 
+/// The epoch's global permutation of [0, n), seeded by (seed, epoch) alone:
+/// the same on every rank and for every world size (global mode's order).
+std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
+
 /// Local mode's shards of each rank: every shard to exactly one rank, the
 /// ranks' sample counts balanced greedily. Deterministic.
 std::vector<std::vector<int>> assign_shards(const SplitInfo& split, int world);

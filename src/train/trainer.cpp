@@ -24,7 +24,6 @@
 #include "data/dataset.hpp"
 #include "data/h5.hpp"
 #include "data/prefetch.hpp"
-#include "data/sampler.hpp"
 #include "timing/timing.hpp"
 #include "train/checkpoint.hpp"
 #include "train/preemption.hpp"

@@ -268,3 +268,24 @@ TEST_CASE("cuda: the MobileNet layers equal the reference: convs and the tree-su
     CHECK(worst_relative(names[t], out[1][t], out[0][t]) <= 1e-5);
   }
 }
+
+// Issue 27: before the launch helper, global average pooling and zero padding
+// launched without the `count <= 0` guard the element-wise ops had, so an
+// empty batch threw "CUDA launch of gap_kernel: an empty grid". Every call
+// with no work now queues nothing, as on the host backends.
+TEST_CASE("cuda: calls with no elements queue nothing and leave memory as it was", "[gpu]") {
+  Pair p;
+  DeviceVector x(*p.gpu, std::vector<float>{1.0f, 2.0f, 3.0f, 4.0f}),
+      y(*p.gpu, std::vector<float>{5.0f, 6.0f, 7.0f, 8.0f});
+  p.gpu->relu_forward(x.get(), y.get(), 0);
+  p.gpu->relu6_forward(x.get(), y.get(), 0);
+  p.gpu->add(x.get(), x.get(), y.get(), 0);
+  p.gpu->fill(y.get(), 0.0f, 0);
+  p.gpu->global_avg_pool_forward(x.get(), y.get(), 0, 4);
+  p.gpu->global_avg_pool_backward(x.get(), y.get(), 0, 4);
+  p.gpu->zero_pad_forward(x.get(), y.get(), 0, 1, 1, 0, 1, 0, 1);
+  p.gpu->zero_pad_backward(x.get(), y.get(), 0, 1, 1, 0, 1, 0, 1);
+  p.gpu->adam_update(y.get(), x.get(), y.get(), y.get(), 0, AdamStep{});
+  p.gpu->synchronize();
+  CHECK(y.host() == std::vector<float>{5.0f, 6.0f, 7.0f, 8.0f});
+}

@@ -10,7 +10,6 @@
 #include "core/log.hpp"
 #include "data/dataset.hpp"
 #include "data/prefetch.hpp"
-#include "data/sampler.hpp"
 #include "data/sampling.hpp"
 #include "data/synth/generate.hpp"
 
@@ -110,10 +109,14 @@ TEST_CASE("MPI reader: every sample read by exactly one rank, with the right byt
 
   const Batch all = reference_on_root(w, dir, m);
 
-  for (ShardingMode mode : {ShardingMode::kHyperslab, ShardingMode::kShardPerRank}) {
-    for (int64_t epoch = 0; epoch < 2; ++epoch) {
-      const Sampler sampler(m.split("train"), mode, w.rank, w.size, 77);
-      const std::vector<int64_t> mine = sampler.epoch_indices(epoch);
+  for (SamplingMode mode : {SamplingMode::kGlobal, SamplingMode::kLocal}) {
+    for (int64_t epoch = 1; epoch <= 2; ++epoch) {
+      // The epoch as the trainer reads it: this rank's slice of every step.
+      const EpochPlan plan(mode, m.split("train"), n, 64, w.rank, w.size, 77, epoch);
+      std::vector<int64_t> mine;
+      for (int64_t s = 0; s < plan.steps(); ++s) {
+        mine.insert(mine.end(), plan.step_indices(s).begin(), plan.step_indices(s).end());
+      }
       SplitReader reader(dir, m, "train");
       Batch batch;
       reader.read(mine, batch);
@@ -131,7 +134,7 @@ TEST_CASE("MPI reader: every sample read by exactly one rank, with the right byt
                   sample_counts.data(), sample_displs.data(), MPI_FLOAT, 0, MPI_COMM_WORLD);
 
       if (w.rank == 0) {
-        INFO("mode " << sharding_mode_name(mode) << " epoch " << epoch << " ranks " << w.size);
+        INFO("mode " << sampling_mode_name(mode) << " epoch " << epoch << " ranks " << w.size);
         check_each_sample_once(g, n, all);
         bool bytes_ok = true;
         for (int64_t k = 0; k < n; ++k) {

@@ -5,7 +5,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
-#include "test_helpers.hpp"
+#include "fixtures.hpp"
 
 using namespace hpcnn;
 using namespace hpcnn::cli;

@@ -11,9 +11,8 @@
 #include "data/dataset.hpp"
 #include "data/h5.hpp"
 #include "data/prefetch.hpp"
-#include "data/sampler.hpp"
 #include "data/sampling.hpp"
-#include "test_helpers.hpp"
+#include "fixtures.hpp"
 
 using namespace hpcnn;
 using namespace hpcnn::data;
@@ -55,6 +54,29 @@ TEST_CASE("Epoch plans: every sample exactly once per epoch, p = 1..8, both mode
       check_plan(mode, uneven, uneven.num_samples(), 64, world);
       check_plan(mode, uneven, uneven.num_samples() - 900, 8 * world + 3, world);  // a held-out tail
     }
+  }
+}
+
+TEST_CASE("Epoch permutation: seeded per epoch, a permutation, whatever the world size", "[data-pipeline]") {
+  const auto a = epoch_permutation(1000, 7, 0);
+  CHECK(a == epoch_permutation(1000, 7, 0));
+  CHECK(a != epoch_permutation(1000, 7, 1));
+  CHECK(a != epoch_permutation(1000, 8, 0));
+  std::vector<int64_t> sorted = a;
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<int64_t> iota(1000);
+  std::iota(iota.begin(), iota.end(), 0);
+  CHECK(sorted == iota);
+  // Global mode's ranks, their slices of each step joined, read the permutation for any p.
+  for (int world : {1, 3, 8}) {
+    std::vector<int64_t> joined;
+    std::vector<EpochPlan> plans;
+    for (int r = 0; r < world; ++r)
+      plans.emplace_back(SamplingMode::kGlobal, split_of({1000}), 1000, 64, r, world, 7, 0);
+    for (int64_t s = 0; s < plans[0].steps(); ++s) {
+      for (const EpochPlan& p : plans) joined.insert(joined.end(), p.step_indices(s).begin(), p.step_indices(s).end());
+    }
+    CHECK(joined == a);
   }
 }
 

@@ -8,14 +8,14 @@
 #include "data/h5.hpp"
 #include "data/import_idx.hpp"
 #include "data/inspect.hpp"
-#include "test_helpers.hpp"
+#include "fixtures.hpp"
 
 using namespace hpcnn;
 using namespace hpcnn::data;
 namespace fs = std::filesystem;
 
 namespace {
-const Logger kQuiet(LogLevel::kQuiet);
+using test::kQuiet;
 
 Manifest regression_manifest() {
   Manifest m;

@@ -6,7 +6,7 @@
 
 #include "core/error.hpp"
 #include "data/idx.hpp"
-#include "test_helpers.hpp"
+#include "fixtures.hpp"
 
 using namespace hpcnn;
 using namespace hpcnn::data;

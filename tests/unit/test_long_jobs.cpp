@@ -13,7 +13,7 @@
 
 #include "backend.hpp"
 #include "core/fs.hpp"
-#include "test_helpers.hpp"
+#include "fixtures.hpp"
 #include "timing/timing.hpp"
 #include "train/checkpoint.hpp"
 #include "train/preemption.hpp"

@@ -11,15 +11,16 @@
 
 #include "allreduce_compare.hpp"
 #include "core/error.hpp"
+#include "fixtures.hpp"
 #include "layers.hpp"
 #include "run_timings.hpp"
 #include "scaling.hpp"
 #include "summary.hpp"
-#include "test_helpers.hpp"
 
 using namespace hpcnn;
 using namespace hpcnn::merge;
 using Catch::Matchers::Contains;
+using hpcnn::test::write_text;
 
 namespace {
 
@@ -51,12 +52,6 @@ std::string rank_csv(int rank, const std::vector<FakeStep>& steps, int64_t epoch
     t = begin + s.step();
   }
   return os.str();
-}
-
-void write_text(const std::filesystem::path& path, const std::string& text) {
-  std::filesystem::create_directories(path.parent_path());
-  std::ofstream out(path, std::ios::binary);
-  out << text;
 }
 
 void write_run_json(const std::filesystem::path& dir, int world, int64_t global_batch, const std::string& model = "m") {

@@ -8,10 +8,10 @@
 #include "backend.hpp"
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
+#include "fixtures.hpp"
 #include "host_backend.hpp"
 #include "model/model.hpp"
 #include "model/optimizer.hpp"
-#include "model_test_util.hpp"
 
 using namespace hpcnn;
 using namespace hpcnn::model;

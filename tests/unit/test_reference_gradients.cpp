@@ -250,7 +250,7 @@ TEST_CASE("Conv2d without bias: null bias, same as a zero bias", "[kernels]") {
   CHECK(dwa == dwb);
 }
 
-TEST_CASE("Batch norm: training gradients match finite differences; statistics as Keras", "[kernels][gradcheck]") {
+TEST_CASE("Batch norm: training gradients match finite differences, statistics as Keras", "[kernels][gradcheck]") {
   auto backend = make_reference_backend();
   const NormGeometry g{3, 4, 3, 5, 1e-3f, 0.9f};
   const int64_t count = g.n * g.c * g.h * g.w;

@@ -17,20 +17,20 @@
 #include "core/log.hpp"
 #include "data/dataset.hpp"
 #include "data/import_idx.hpp"
+#include "fixtures.hpp"
 #include "model/model.hpp"
 #include "serve/http_server.hpp"
 #include "serve/image.hpp"
 #include "serve/predictor.hpp"
 #include "serve/preprocess.hpp"
 #include "serve/service.hpp"
-#include "test_helpers.hpp"
 #include "train/checkpoint.hpp"
 
 using namespace hpcnn;
 using namespace hpcnn::serve;
 
 namespace {
-const Logger kQuiet(LogLevel::kQuiet);
+using test::kQuiet;
 
 /// A training-like 28x28 sample: black background, a bright textured object
 /// 28 rows tall and 20 columns wide (columns 4..23), values 40..255.

@@ -8,14 +8,14 @@
 #include "data/synth/circuits.hpp"
 #include "data/synth/generate.hpp"
 #include "data/synth/sky.hpp"
-#include "test_helpers.hpp"
+#include "fixtures.hpp"
 
 using namespace hpcnn;
 using namespace hpcnn::data;
 using namespace hpcnn::data::synth;
 
 namespace {
-const Logger kQuiet(LogLevel::kQuiet);
+using test::kQuiet;
 
 SynthConfig small(Kind kind, const std::filesystem::path& out, int shards) {
   SynthConfig c;
@@ -153,8 +153,7 @@ TEST_CASE("Synth sky: shadows move downwind, so the present predicts the future"
   }
 }
 
-TEST_CASE("Synth sky: a prevailing wind keeps every regime within its spread; the default sky is unchanged",
-          "[synth]") {
+TEST_CASE("Synth sky: a prevailing wind keeps every regime within its spread, the default sky unchanged", "[synth]") {
   const SkyModel any(5, 40000.0);
   const SkyModel any_again(5, 40000.0, 180.0, 1.0);  // the prevailing direction plays no part at 180
   const double towards = 2.0;                        // radians from +x

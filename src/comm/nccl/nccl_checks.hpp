@@ -1,5 +1,5 @@
 // The NCCL reducer's host-side decisions, kept free of CUDA and NCCL so the
-// CPU-only unit tests can check them (tests/unit/test_gpu_backends.cpp):
+// CPU-only unit tests can check them (tests/unit/test_cuda_logic.cpp):
 // when the GPU time of the reductions may be read, and whether two ranks
 // drive the same physical GPU.
 #pragma once

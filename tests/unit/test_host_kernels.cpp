@@ -1,6 +1,9 @@
-// oneDNN against the reference backend, forward and backward, on random
-// shapes: odd sizes, stride 2, same and valid padding. Agreement within 1e-4
-// relative to the largest reference value of each tensor.
+// The host kernels against the reference backend: oneDNN's conv, dense and
+// bf16 paths, the host small-channel conv and max-pool fast paths, forward
+// and backward on random shapes (odd sizes, stride 2, same and valid
+// padding), within 1e-4 relative to the largest reference value of each
+// tensor; and the host element-wise ops, dropout and optimizers over
+// kernels/common/maths.hpp (Adam's streaming path included), bitwise.
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
