@@ -34,8 +34,8 @@ bool engine_safe(const Graph& g) {
       case OpKind::kConv:
       case OpKind::kDense: {
         const int64_t oc = op.kind == OpKind::kConv ? op.out.c : op.out.size();
-        const int64_t count = op.kind == OpKind::kConv ? oc * (op.in.c / op.groups) * op.kernel * op.kernel
-                                                       : oc * op.in.size();
+        const int64_t count =
+            op.kind == OpKind::kConv ? oc * (op.in.c / op.groups) * op.kernel * op.kernel : oc * op.in.size();
         if (op.groups < 1 || op.in.c % op.groups != 0 || op.bias.size() != n(oc)) return false;
         if (g.int8 ? (op.qweights.size() != n(count) || op.wscales.size() != n(oc) || !(op.quant.scale > 0))
                    : op.weights.size() != n(count))
