@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "core/checked.hpp"
 #include "core/error.hpp"
@@ -300,6 +301,31 @@ void read_op(const h5::File& f, const Reader& r, bool int8, int64_t k, int64_t n
   }
 }
 
+/// The first field where `got` (from the file) differs from `want` (folded
+/// from its model_text), as "'field' is X but ... folds to Y"; "" when none.
+std::string first_difference(const Op& got, const Op& want) {
+  const auto differs = [](const char* field, const auto& a, const auto& b) {
+    return cat("'", field, "' is ", a, " but the model ('model_text') folds to ", b);
+  };
+  if (got.kind != want.kind) return differs("kind", op_kind_name(got.kind), op_kind_name(want.kind));
+  for (const auto& [field, a, b] : {std::tuple<const char*, int64_t, int64_t>{"src", got.src, want.src},
+                                    {"src2", got.src2, want.src2},
+                                    {"dst", got.dst, want.dst},
+                                    {"kernel", got.kernel, want.kernel},
+                                    {"stride", got.stride, want.stride},
+                                    {"groups", got.groups, want.groups},
+                                    {"pad_top", got.pad_top, want.pad_top},
+                                    {"pad_bottom", got.pad_bottom, want.pad_bottom},
+                                    {"pad_left", got.pad_left, want.pad_left},
+                                    {"pad_right", got.pad_right, want.pad_right}})
+    if (a != b) return differs(field, a, b);
+  if (got.in != want.in) return differs("in", shape_text(got.in), shape_text(want.in));
+  if (got.out != want.out) return differs("out", shape_text(got.out), shape_text(want.out));
+  if (got.act != want.act) return differs("activation", act_name(got.act), act_name(want.act));
+  if (got.layers != want.layers) return differs("layers", "'" + got.layers + "'", "'" + want.layers + "'");
+  return "";
+}
+
 }  // namespace
 
 void save_graph(const fs::path& path, const Graph& g) {
@@ -446,6 +472,25 @@ Graph load_graph(const fs::path& path) {
     }
     where.clear();
     HPCNN_CHECK(written[static_cast<size_t>(g.output)], "'output' is tensor ", g.output, ", which no op writes");
+    // The ops must be the ones fold() makes of the model the file names: an
+    // op pointed at another tensor of the same shape passes every check
+    // above and computes a different function; only the model tells.
+    const model::ModelSpec spec = [&] {
+      try {
+        return model::resolve(g.model_name, g.model_text, g.input);
+      } catch (const Error& e) {
+        HPCNN_THROW("'model_text' on 'input_shape' ", shape_text(g.input), " is not a model: ", e.message());
+      }
+    }();
+    const Graph want = fold_structure(spec, g.loss);
+    HPCNN_CHECK(want.ops.size() == g.ops.size() && want.num_tensors == g.num_tensors && want.output == g.output,
+                "holds ", g.ops.size(), " ops on ", g.num_tensors, " tensors (output ", g.output,
+                ") but the model ('model_text') folds to ", want.ops.size(), " ops on ", want.num_tensors,
+                " tensors (output ", want.output, ")");
+    for (size_t k = 0; k < g.ops.size(); ++k) {
+      const std::string difference = first_difference(g.ops[k], want.ops[k]);
+      HPCNN_CHECK(difference.empty(), "op ", k, " (", op_kind_name(g.ops[k].kind), "): ", difference);
+    }
     const int64_t outputs = shape_of[static_cast<size_t>(g.output)].size();
     HPCNN_CHECK(g.class_names.empty() || static_cast<int64_t>(g.class_names.size()) == outputs, "'class_names' has ",
                 g.class_names.size(), " names for a model with ", outputs, " outputs");

@@ -79,6 +79,8 @@ struct Graph {
 
 /// The model folded for inference (see above); `params` is its flat buffer.
 Graph fold(const model::ModelSpec& spec, model::LossKind loss, std::span<const float> params);
+/// The same ops without weights: what load_graph compares a file's ops with.
+Graph fold_structure(const model::ModelSpec& spec, model::LossKind loss);
 
 /// Per conv and dense op (by index into Graph::ops): the smallest value and
 /// the largest magnitude its input took over the calibration batches.
