@@ -152,7 +152,8 @@ namespace fs = std::filesystem;
 const char* const kHostileModel =
     "conv:4x3:same relu@a conv:4x3:same add:a maxpool:2 zeropad:1:1:1:1 bn relu6 flatten dense:5";
 
-fs::path write_small_int8_graph(const std::string& tag) {
+/// The small model folded, then quantised to int8 unless `keep_fp32`, saved as quantize saves it.
+fs::path write_small_graph(const std::string& tag, bool keep_fp32 = false) {
   const Shape in{1, 8, 8};
   const ModelSpec spec = make_model(kHostileModel, &in);
   int64_t count = 0;
@@ -167,7 +168,7 @@ fs::path write_small_int8_graph(const std::string& tag) {
     fp32.observe(&cal);
     fp32.evaluate(random_batch(spec, 4, LossKind::kSoftmaxCrossEntropy, 5));
   }
-  quant::quantize(g, cal);
+  if (!keep_fp32) quant::quantize(g, cal);
   const fs::path path = fs::temp_directory_path() / ("hpcnn-hostile-" + tag + "-" + std::to_string(getpid()) + ".h5");
   quant::save_graph(path, g);
   return path;
@@ -227,7 +228,7 @@ struct Hostile {
 }  // namespace
 
 TEST_CASE("Inference files: crafted fields are refused on load naming the op and the field", "[quant][bad-input]") {
-  const fs::path good = write_small_int8_graph("good");
+  const fs::path good = write_small_graph("good");
   {
     const quant::Graph g = quant::load_graph(good);  // the unedited file loads
     REQUIRE(g.ops.size() == 8);
@@ -334,6 +335,16 @@ TEST_CASE("Inference files: crafted fields are refused on load naming the op and
        [](const H5Edit& e) { e.set_int("/", "weight_bytes", 1); },
        {"'weight_bytes' is 1"}},
   };
+  // The other way round: an fp32 file's float weights under "int8".
+  const fs::path fp32 = write_small_graph("fp32", /*fp32=*/true);
+  CHECK_FALSE(quant::load_graph(fp32).int8);
+  {
+    const H5Edit e(fp32);
+    e.set_string("/", "precision", "int8");
+  }
+  CHECK_THROWS_WITH(quant::load_graph(fp32),
+                    Catch::Contains("op 0 (conv): 'weights' is stored as float32 (expected int8)"));
+  fs::remove(fp32);
   for (const Hostile& h : cases) {
     INFO(h.what);
     const fs::path bad = fs::temp_directory_path() / ("hpcnn-hostile-bad-" + std::to_string(getpid()) + ".h5");
