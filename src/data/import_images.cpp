@@ -22,6 +22,7 @@
 #include <exception>
 #include <fstream>
 #include <numeric>
+#include <optional>
 #include <thread>
 
 #include "core/error.hpp"
@@ -71,22 +72,53 @@ struct RawImage {
   bool cmyk = false;      ///< JPEG CMYK/YCCK
   bool inverted = false;  ///< Adobe CMYK: stored inverted (255 = no ink)
   size_t row_bytes = 0;
+  int bytes_per_sample = 1;  ///< as the file stores them: 2 for 16-bit PNGs and 12-bit JPEGs
 };
+
+/// Writes the refusal into `message` when the image passes `limits` (pixels,
+/// then decoded bytes: width x height x channels x bytes per sample).
+bool too_large(uint64_t width, uint64_t height, int channels, int bytes_per_sample, const ImageLimits& limits,
+               char* message, size_t size) {
+  const uint64_t pixels = width * height;  // both < 2^32: no overflow
+  if (pixels > static_cast<uint64_t>(limits.max_pixels)) {
+    std::snprintf(message, size, "%llux%llu pixels is larger than the limit of %lld pixels",
+                  static_cast<unsigned long long>(width), static_cast<unsigned long long>(height),
+                  static_cast<long long>(limits.max_pixels));
+    return true;
+  }
+  const uint64_t bytes = pixels * static_cast<uint64_t>(channels) * static_cast<uint64_t>(bytes_per_sample);
+  if (bytes > static_cast<uint64_t>(limits.max_bytes)) {
+    std::snprintf(message, size,
+                  "%llux%llu pixels of %d channels x %d bytes decode to %llu bytes, larger than the limit of %lld "
+                  "bytes per image",
+                  static_cast<unsigned long long>(width), static_cast<unsigned long long>(height), channels,
+                  bytes_per_sample, static_cast<unsigned long long>(bytes), static_cast<long long>(limits.max_bytes));
+    return true;
+  }
+  return false;
+}
+
+/// Tells the caller (ImageLimits::before_allocating) what this decode will
+/// hold: the interleaved pixels and the planar copy of `planar_channels`.
+void announce(const RawImage& raw, int64_t planar_channels, const ImageLimits& limits) {
+  if (!limits.before_allocating) return;
+  const auto pixels = static_cast<int64_t>(raw.width) * raw.height;
+  limits.before_allocating(static_cast<int64_t>(raw.row_bytes) * raw.height + pixels * planar_channels);
+}
 
 /// Reads the header and sets the transforms to 8-bit grey, grey+alpha, RGB or
 /// RGBA (palettes expanded, 16 bits scaled, no gamma). False on error (message in state).
-bool png_read_header(png_structp png, png_infop info, RawImage* raw, int64_t max_pixels, PngState* state) {
+bool png_read_header(png_structp png, png_infop info, RawImage* raw, const ImageLimits& limits, PngState* state) {
   if (setjmp(png_jmpbuf(png))) return false;
   png_read_info(png, info);
   raw->width = png_get_image_width(png, info);
   raw->height = png_get_image_height(png, info);
-  if (static_cast<uint64_t>(raw->width) * raw->height > static_cast<uint64_t>(max_pixels)) {
-    std::snprintf(state->message, sizeof state->message, "%ux%u pixels is larger than the limit of %lld pixels",
-                  raw->width, raw->height, static_cast<long long>(max_pixels));
+  if (too_large(raw->width, raw->height, 1, 1, limits, state->message, sizeof state->message)) {
     return false;
   }
   const int color_type = png_get_color_type(png, info);
   const int bit_depth = png_get_bit_depth(png, info);
+  raw->bytes_per_sample = bit_depth == 16 ? 2 : 1;
   if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);  // tRNS becomes alpha, dropped later
   if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
   if (bit_depth == 16) png_set_scale_16(png);  // round(v * 255 / 65535)
@@ -94,6 +126,11 @@ bool png_read_header(png_structp png, png_infop info, RawImage* raw, int64_t max
   png_read_update_info(png, info);
   raw->channels = png_get_channels(png, info);
   raw->row_bytes = png_get_rowbytes(png, info);
+  // Channels as decoded (a palette expanded to RGB or RGBA), samples as stored.
+  if (too_large(raw->width, raw->height, raw->channels, raw->bytes_per_sample, limits, state->message,
+                sizeof state->message)) {
+    return false;
+  }
   if (png_get_bit_depth(png, info) != 8 || raw->channels < 1 || raw->channels > 4 ||
       raw->row_bytes != static_cast<size_t>(raw->width) * static_cast<size_t>(raw->channels)) {
     std::snprintf(state->message, sizeof state->message, "unsupported pixel layout (%d channels of %d bits)",
@@ -111,8 +148,8 @@ bool png_read_pixels(png_structp png, png_bytepp rows) {
 }
 
 /// Interleaved 8-bit pixels of a PNG; throws "<name>: bad PNG: ...".
-std::vector<uint8_t> decode_png_raw(std::span<const uint8_t> bytes, std::string_view name, int64_t max_pixels,
-                                    RawImage& raw) {
+std::vector<uint8_t> decode_png_raw(std::span<const uint8_t> bytes, std::string_view name, const ImageLimits& limits,
+                                    int64_t planar_channels, RawImage& raw) {
   PngState state;
   state.data = bytes.data();
   state.size = bytes.size();
@@ -122,7 +159,8 @@ std::vector<uint8_t> decode_png_raw(std::span<const uint8_t> bytes, std::string_
   g.info = png_create_info_struct(g.png);
   HPCNN_CHECK(g.info != nullptr, name, ": cannot start the PNG decoder");
   png_set_read_fn(g.png, &state, png_read_memory);
-  if (!png_read_header(g.png, g.info, &raw, max_pixels, &state)) HPCNN_THROW(name, ": bad PNG: ", state.message);
+  if (!png_read_header(g.png, g.info, &raw, limits, &state)) HPCNN_THROW(name, ": bad PNG: ", state.message);
+  announce(raw, planar_channels, limits);
   std::vector<uint8_t> pixels(raw.row_bytes * raw.height);
   std::vector<png_bytep> rows(raw.height);
   for (uint32_t y = 0; y < raw.height; ++y) rows[y] = pixels.data() + y * raw.row_bytes;
@@ -163,15 +201,16 @@ struct JpegGuard {
   }
 };
 
-bool jpeg_read_header_and_start(JpegGuard* g, const uint8_t* data, size_t size, RawImage* raw, int64_t max_pixels) {
+bool jpeg_read_header_and_start(JpegGuard* g, const uint8_t* data, size_t size, RawImage* raw,
+                                const ImageLimits& limits) {
   if (setjmp(g->err.jump)) return false;
   jpeg_create_decompress(&g->cinfo);
   g->created = true;
   jpeg_mem_src(&g->cinfo, data, static_cast<unsigned long>(size));
   jpeg_read_header(&g->cinfo, TRUE);
-  if (static_cast<uint64_t>(g->cinfo.image_width) * g->cinfo.image_height > static_cast<uint64_t>(max_pixels)) {
-    std::snprintf(g->err.message, sizeof g->err.message, "%ux%u pixels is larger than the limit of %lld pixels",
-                  g->cinfo.image_width, g->cinfo.image_height, static_cast<long long>(max_pixels));
+  raw->bytes_per_sample = g->cinfo.data_precision > 8 ? 2 : 1;
+  if (too_large(g->cinfo.image_width, g->cinfo.image_height, std::max(g->cinfo.num_components, 1),
+                raw->bytes_per_sample, limits, g->err.message, sizeof g->err.message)) {
     return false;
   }
   switch (g->cinfo.jpeg_color_space) {
@@ -203,17 +242,18 @@ bool jpeg_read_pixels(JpegGuard* g, uint8_t* pixels, size_t row_bytes) {
 }
 
 /// Interleaved 8-bit pixels of a JPEG; throws "<name>: bad JPEG: ...".
-std::vector<uint8_t> decode_jpeg_raw(std::span<const uint8_t> bytes, std::string_view name, int64_t max_pixels,
-                                     RawImage& raw) {
+std::vector<uint8_t> decode_jpeg_raw(std::span<const uint8_t> bytes, std::string_view name, const ImageLimits& limits,
+                                     int64_t planar_channels, RawImage& raw) {
   JpegGuard g;
   g.cinfo.err = jpeg_std_error(&g.err.mgr);
   g.err.mgr.error_exit = jpeg_on_error;
   g.err.mgr.emit_message = jpeg_on_message;
-  if (!jpeg_read_header_and_start(&g, bytes.data(), bytes.size(), &raw, max_pixels)) {
+  if (!jpeg_read_header_and_start(&g, bytes.data(), bytes.size(), &raw, limits)) {
     HPCNN_THROW(name, ": bad JPEG: ", g.err.message);
   }
   HPCNN_CHECK(raw.channels == 1 || raw.channels == 3 || (raw.cmyk && raw.channels == 4), name,
               ": bad JPEG: unsupported ", raw.channels, " components");
+  announce(raw, planar_channels, limits);
   std::vector<uint8_t> pixels(raw.row_bytes * raw.height);
   if (!jpeg_read_pixels(&g, pixels.data(), raw.row_bytes)) HPCNN_THROW(name, ": bad JPEG: ", g.err.message);
   return pixels;
@@ -332,14 +372,16 @@ bool is_image_file_name(std::string_view name) {
   return ext == "png" || ext == "jpg" || ext == "jpeg";
 }
 
-DecodedImage decode_image(std::span<const uint8_t> bytes, std::string_view name, bool grayscale, int64_t max_pixels) {
+DecodedImage decode_image(std::span<const uint8_t> bytes, std::string_view name, bool grayscale,
+                          const ImageLimits& limits) {
+  const int64_t planar_channels = grayscale ? 1 : 3;
   static constexpr uint8_t kPng[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
   RawImage raw;
   std::vector<uint8_t> pixels;
   if (bytes.size() >= 8 && std::memcmp(bytes.data(), kPng, 8) == 0) {
-    pixels = decode_png_raw(bytes, name, max_pixels, raw);
+    pixels = decode_png_raw(bytes, name, limits, planar_channels, raw);
   } else if (bytes.size() >= 3 && bytes[0] == 0xFF && bytes[1] == 0xD8 && bytes[2] == 0xFF) {
-    pixels = decode_jpeg_raw(bytes, name, max_pixels, raw);
+    pixels = decode_jpeg_raw(bytes, name, limits, planar_channels, raw);
   } else {
     HPCNN_THROW(name, ": not a PNG or JPEG image (", bytes.empty() ? "empty file" : "unknown signature", ")");
   }
@@ -347,8 +389,29 @@ DecodedImage decode_image(std::span<const uint8_t> bytes, std::string_view name,
   return to_planar(pixels, raw, grayscale);
 }
 
-DecodedImage read_image_file(const fs::path& path, bool grayscale, int64_t max_pixels) {
-  return decode_image(read_file_bytes(path), path.string(), grayscale, max_pixels);
+DecodedImage read_image_file(const fs::path& path, bool grayscale, const ImageLimits& limits) {
+  return decode_image(read_file_bytes(path), path.string(), grayscale, limits);
+}
+
+DecodeBudget::Hold DecodeBudget::reserve(int64_t bytes) {
+  std::unique_lock<std::mutex> lock(mutex_);
+  freed_.wait(lock, [&] { return held_ == 0 || held_ + bytes <= limit_; });
+  held_ += bytes;
+  peak_ = std::max(peak_, held_);
+  return Hold(this, bytes);
+}
+
+void DecodeBudget::release(int64_t bytes) {
+  {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    held_ -= bytes;
+  }
+  freed_.notify_all();
+}
+
+int64_t DecodeBudget::peak() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  return peak_;
 }
 
 ImageTree scan_image_tree(const fs::path& dir) {
@@ -394,7 +457,7 @@ namespace {
 /// Decodes files[first_index + i] for the block's samples, resized into the block,
 /// on up to `threads` threads. Rethrows the error of the first failing sample.
 void decode_block(const std::vector<ImageTree::File>& files, const ImportImagesConfig& config, int threads,
-                  SampleBlock& block) {
+                  DecodeBudget& budget, SampleBlock& block) {
   const int64_t h = config.height, w = config.width;
   const int64_t channels = config.grayscale ? 1 : 3;
   const int64_t elems = channels * h * w;
@@ -404,7 +467,11 @@ void decode_block(const std::vector<ImageTree::File>& files, const ImportImagesC
     for (int64_t i = next++; i < block.count; i = next++) {
       const ImageTree::File& f = files[static_cast<size_t>(block.first_index + i)];
       try {
-        const DecodedImage im = read_image_file(f.path, config.grayscale, config.max_pixels);
+        // Held from the header until the image is resized into the block.
+        std::optional<DecodeBudget::Hold> hold;
+        const ImageLimits limits{config.max_pixels, config.max_image_bytes,
+                                 [&](int64_t bytes) { hold.emplace(budget.reserve(bytes)); }};
+        const DecodedImage im = read_image_file(f.path, config.grayscale, limits);
         uint8_t* dst = block.samples_u8.data() + i * elems;
         for (int64_t c = 0; c < channels; ++c) {
           const uint8_t* src = im.pixels.data() + c * im.height * im.width;
@@ -504,6 +571,7 @@ Manifest import_images(const ImportImagesConfig& config, const Logger& log) {
   // 2. Decode into the shards of a staging directory; rename it into place at the end.
   const int threads =
       config.threads > 0 ? config.threads : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  DecodeBudget budget(config.max_decode_bytes);
   StagingDir staging(config.out, config.force);
   WriteOptions options;
   options.num_shards = config.shards;
@@ -515,7 +583,7 @@ Manifest import_images(const ImportImagesConfig& config, const Logger& log) {
     const std::vector<ImageTree::File>& files = it->second;
     write_split(
         staging.path(), m, split, static_cast<int64_t>(files.size()), options,
-        [&](SampleBlock& block) { decode_block(files, config, threads, block); },
+        [&](SampleBlock& block) { decode_block(files, config, threads, budget, block); },
         [&log, split](int64_t done, int64_t n) { log.progress(cat("import ", split, ": ", done, "/", n, " images")); });
     log.end_progress();
   }

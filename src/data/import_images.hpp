@@ -18,12 +18,16 @@
 // details (alpha, palettes, 16-bit, CMYK, grey conversion).
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <map>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/log.hpp"
@@ -36,6 +40,60 @@ namespace hpcnn::data {
 inline constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
 /// Largest image file read.
 inline constexpr uint64_t kMaxImageFileBytes = uint64_t{1} << 30;
+/// Largest decoded image in bytes: width x height x channels x bytes per
+/// sample as the file stores them (16-bit samples count 2), checked from the
+/// header before anything is allocated. The pixel limit alone let a legal
+/// 2 MB PNG of 16383 x 16383 16-bit RGBA pixels (8 bytes each) cost 2 GB per
+/// decoding thread; 1 GiB still admits an 8-bit RGB image at the pixel limit.
+inline constexpr int64_t kMaxImageBytes = int64_t{1} << 30;
+/// Bytes the decoding threads of one import hold at once (each image's
+/// interleaved pixels and planar copy): a thread whose image would pass it
+/// waits for the others to finish theirs. Above the largest single image, so
+/// one always fits.
+inline constexpr int64_t kMaxDecodeBytes = int64_t{2} << 30;
+
+/// Memory that decoding threads share. reserve() blocks until `bytes` fit
+/// under the limit beside what others hold, or until nobody else holds any
+/// (a request above the limit then runs alone instead of waiting forever).
+class DecodeBudget {
+ public:
+  explicit DecodeBudget(int64_t limit) : limit_(limit) {}
+  DecodeBudget(const DecodeBudget&) = delete;
+  DecodeBudget& operator=(const DecodeBudget&) = delete;
+  /// Gives its bytes back when destroyed.
+  class Hold {
+   public:
+    Hold(DecodeBudget* budget, int64_t bytes) : budget_(budget), bytes_(bytes) {}
+    Hold(Hold&& other) noexcept : budget_(std::exchange(other.budget_, nullptr)), bytes_(other.bytes_) {}
+    Hold& operator=(Hold&&) = delete;
+    ~Hold() {
+      if (budget_ != nullptr) budget_->release(bytes_);
+    }
+
+   private:
+    DecodeBudget* budget_;
+    int64_t bytes_;
+  };
+  Hold reserve(int64_t bytes);
+  /// The most bytes held at once so far.
+  int64_t peak() const;
+
+ private:
+  void release(int64_t bytes);
+  const int64_t limit_;
+  mutable std::mutex mutex_;
+  std::condition_variable freed_;
+  int64_t held_ = 0, peak_ = 0;
+};
+
+/// What decode_image may decode.
+struct ImageLimits {
+  int64_t max_pixels = kMaxImagePixels;  ///< width x height
+  int64_t max_bytes = kMaxImageBytes;    ///< width x height x channels x bytes per sample
+  /// Called once the header passed both limits, before the pixels are
+  /// allocated, with the bytes the decode will hold (interleaved + planar).
+  std::function<void(int64_t)> before_allocating;
+};
 
 /// One decoded image: 8-bit, channel-first planes (C, H, W); C is 3 (R, G, B)
 /// or 1 (grey).
@@ -55,12 +113,12 @@ bool is_image_file_name(std::string_view name);
 /// become round(v * 255 / 65535), CMYK JPEGs are converted to RGB. Grey
 /// output: round((299 R + 587 G + 114 B) / 1000) of RGB images, grey images
 /// as they are. Throws hpcnn::Error starting with `name` for data that is not
-/// a whole, valid PNG or JPEG, or has more than `max_pixels` pixels.
+/// a whole, valid PNG or JPEG, or is larger than `limits` allow.
 DecodedImage decode_image(std::span<const uint8_t> bytes, std::string_view name, bool grayscale,
-                          int64_t max_pixels = kMaxImagePixels);
+                          const ImageLimits& limits = {});
 
 /// Reads and decodes one file; errors name the file.
-DecodedImage read_image_file(const std::filesystem::path& path, bool grayscale, int64_t max_pixels = kMaxImagePixels);
+DecodedImage read_image_file(const std::filesystem::path& path, bool grayscale, const ImageLimits& limits = {});
 
 /// The files of a scanned tree.
 struct ImageTree {
@@ -96,6 +154,8 @@ struct ImportImagesConfig {
   int deflate_level = 0;
   int threads = 0;  ///< decoding threads; 0: all cores
   int64_t max_pixels = kMaxImagePixels;
+  int64_t max_image_bytes = kMaxImageBytes;    ///< per image, decoded (ImageLimits::max_bytes)
+  int64_t max_decode_bytes = kMaxDecodeBytes;  ///< all decoding threads together (DecodeBudget)
   bool force = false;
 };
 

@@ -20,7 +20,13 @@ namespace fs = std::filesystem;
 namespace hpcnn::data {
 
 namespace {
-constexpr uint64_t kMaxNpzBytes = uint64_t{8} << 30;  ///< file and each member, decompressed
+constexpr uint64_t kMaxNpzBytes = uint64_t{8} << 30;  ///< file, each member and all members, decompressed
+/// A deflated member larger than kNpzBombBytes must not expand more than
+/// kNpzBombRatio:1. MNIST's images deflate about 5:1 and CIFAR's barely at
+/// all; only small arrays (sorted labels) reach hundreds, and deflate's own
+/// limit is 1032:1, where a 4 MB member of zeros declares 4 GB.
+constexpr uint64_t kNpzBombBytes = uint64_t{256} << 20;
+constexpr uint64_t kNpzBombRatio = 100;
 
 uint16_t le16(const uint8_t* p) { return static_cast<uint16_t>(p[0] | (p[1] << 8)); }
 uint32_t le32(const uint8_t* p) {
@@ -103,7 +109,7 @@ double NpyArray::value(uint64_t i) const {
   }
 }
 
-NpyArray parse_npy(std::span<const uint8_t> file, std::string_view name) {
+NpyHeader parse_npy_header(std::span<const uint8_t> file, std::string_view name) {
   static constexpr uint8_t kMagic[] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
   HPCNN_CHECK(file.size() >= 10 && std::memcmp(file.data(), kMagic, 6) == 0, name, ": not a .npy array (bad magic)");
   const int major = file[6];
@@ -111,11 +117,15 @@ NpyArray parse_npy(std::span<const uint8_t> file, std::string_view name) {
   const size_t len_bytes = major == 1 ? 2 : 4;
   HPCNN_CHECK(file.size() >= 8 + len_bytes, name, ": truncated .npy header");
   const uint64_t header_len = major == 1 ? le16(file.data() + 8) : le32(file.data() + 8);
+  HPCNN_CHECK(header_len <= kMaxNpyHeaderBytes, name, ": .npy header of ", header_len, " bytes (at most ",
+              kMaxNpyHeaderBytes, ")");
   const uint64_t data_offset = 8 + len_bytes + header_len;
   HPCNN_CHECK(data_offset <= file.size(), name, ": truncated .npy header (", header_len, " bytes promised)");
   const std::string header(reinterpret_cast<const char*>(file.data() + 8 + len_bytes), header_len);
 
-  NpyArray a;
+  NpyHeader h;
+  h.data_offset = data_offset;
+  NpyArray& a = h.array;
   std::string descr = header_field(header, "descr", name);
   HPCNN_CHECK(descr.size() >= 4 && (descr.front() == '\'' || descr.front() == '"') && descr.back() == descr.front(),
               name, ": unsupported dtype ", descr, " (structured or object arrays cannot be imported)");
@@ -156,13 +166,54 @@ NpyArray parse_npy(std::span<const uint8_t> file, std::string_view name) {
     a.shape.push_back(d);
     p += used;
   }
-  const uint64_t payload = file.size() - data_offset;
   HPCNN_CHECK(count <= kMaxNpzBytes / static_cast<uint64_t>(a.item_size), name, ": shape ", shape, " is too large");
-  HPCNN_CHECK(payload == count * static_cast<uint64_t>(a.item_size), name, ": shape ", shape, " of ", a.dtype_name(),
-              " needs ", count * static_cast<uint64_t>(a.item_size), " bytes but the file holds ", payload);
-  a.bytes.assign(file.begin() + static_cast<std::ptrdiff_t>(data_offset), file.end());
-  return a;
+  h.payload_bytes = count * static_cast<uint64_t>(a.item_size);
+  h.shape_text = shape;
+  return h;
 }
+
+NpyArray parse_npy(std::span<const uint8_t> file, std::string_view name) {
+  NpyHeader h = parse_npy_header(file, name);
+  const uint64_t payload = file.size() - h.data_offset;
+  HPCNN_CHECK(payload == h.payload_bytes, name, ": shape ", h.shape_text, " of ", h.array.dtype_name(), " needs ",
+              h.payload_bytes, " bytes but the file holds ", payload);
+  h.array.bytes.assign(file.begin() + static_cast<std::ptrdiff_t>(h.data_offset), file.end());
+  return std::move(h.array);
+}
+
+namespace {
+/// Inflates the raw deflate stream `in` into `out`, never past its end (the
+/// bound): the bytes written, and whether the stream ended there.
+std::pair<uint64_t, bool> inflate_into(const uint8_t* in, uint64_t in_size, std::span<uint8_t> out,
+                                       const std::string& what) {
+  z_stream zs{};
+  HPCNN_CHECK(inflateInit2(&zs, -15) == Z_OK, what, ": cannot start inflate");
+  zs.next_in = const_cast<Bytef*>(in);
+  uint64_t in_left = in_size, out_done = 0;
+  int rc = Z_OK;
+  while (rc == Z_OK) {
+    const auto in_chunk = static_cast<uInt>(std::min<uint64_t>(in_left, 1u << 30));
+    const auto out_chunk = static_cast<uInt>(std::min<uint64_t>(out.size() - out_done, 1u << 30));
+    zs.avail_in = in_chunk;
+    zs.next_out = out.data() + out_done;
+    zs.avail_out = out_chunk;
+    rc = inflate(&zs, Z_NO_FLUSH);
+    in_left -= in_chunk - zs.avail_in;
+    out_done += out_chunk - zs.avail_out;
+    if (rc == Z_BUF_ERROR && (in_left == 0 || out_done == out.size())) break;
+  }
+  inflateEnd(&zs);
+  return {out_done, rc == Z_STREAM_END};
+}
+
+/// One member as the zip directory describes it.
+struct ZipMember {
+  std::string name;
+  uint16_t method = 0;
+  uint32_t crc = 0;
+  uint64_t csize = 0, usize = 0, data = 0;  ///< compressed and declared sizes; offset of the data
+};
+}  // namespace
 
 std::map<std::string, NpyArray> read_npz(const fs::path& path) {
   const std::string name = path.string();
@@ -197,7 +248,9 @@ std::map<std::string, NpyArray> read_npz(const fs::path& path) {
   }
   HPCNN_CHECK(cd_offset <= size && cd_size <= size - cd_offset, name, ": zip directory lies outside the file");
 
-  std::map<std::string, NpyArray> arrays;
+  // The directory first: every member's declared size is checked before anything is inflated.
+  std::vector<ZipMember> members;
+  uint64_t declared = 0;
   uint64_t p = cd_offset;
   for (uint64_t i = 0; i < entries; ++i) {
     HPCNN_CHECK(p + 46 <= cd_offset + cd_size && le32(&f[p]) == 0x02014b50, name, ": damaged zip directory entry ", i);
@@ -228,38 +281,59 @@ std::map<std::string, NpyArray> read_npz(const fs::path& path) {
     const uint64_t data = local + 30 + le16(&f[local + 26]) + le16(&f[local + 28]);
     HPCNN_CHECK(data <= size && csize <= size - data, name, ": member ", member, " runs past the end of the file");
     HPCNN_CHECK(usize <= kMaxNpzBytes, name, ": member ", member, " is larger than ", kMaxNpzBytes, " bytes");
-    std::vector<uint8_t> bytes;
     if (method == 0) {
       HPCNN_CHECK(csize == usize, name, ": member ", member, " is stored with inconsistent sizes");
-      bytes.assign(f.begin() + static_cast<std::ptrdiff_t>(data),
-                   f.begin() + static_cast<std::ptrdiff_t>(data + csize));
     } else if (method == 8) {
       // deflate expands at most ~1032:1: a larger promise is a damaged directory, not a reason to allocate it
       HPCNN_CHECK(usize <= csize * 1032 + 1024, name, ": member ", member, " claims ", usize, " bytes from ", csize,
                   " compressed (damaged directory)");
-      bytes.resize(usize);
-      z_stream zs{};
-      HPCNN_CHECK(inflateInit2(&zs, -15) == Z_OK, name, ": cannot start inflate");
-      zs.next_in = const_cast<Bytef*>(&f[data]);
-      uint64_t in_left = csize, out_done = 0;
-      int rc = Z_OK;
-      while (rc == Z_OK) {
-        const auto in_chunk = static_cast<uInt>(std::min<uint64_t>(in_left, 1u << 30));
-        const auto out_chunk = static_cast<uInt>(std::min<uint64_t>(usize - out_done, 1u << 30));
-        zs.avail_in = in_chunk;
-        zs.next_out = bytes.data() + out_done;
-        zs.avail_out = out_chunk;
-        rc = inflate(&zs, Z_NO_FLUSH);
-        in_left -= in_chunk - zs.avail_in;
-        out_done += out_chunk - zs.avail_out;
-        if (rc == Z_BUF_ERROR && (in_left == 0 || out_done == usize)) break;
-      }
-      inflateEnd(&zs);
-      HPCNN_CHECK(rc == Z_STREAM_END && out_done == usize, name, ": member ", member,
-                  " is damaged (inflate failed or sizes differ)");
+      // Image and label arrays compress a few times, not hundreds: a large
+      // member at a bomb's ratio (4 MB of zeros declaring 4 GB) is refused
+      // before a byte of it is allocated or inflated.
+      HPCNN_CHECK(usize <= kNpzBombBytes || usize <= csize * kNpzBombRatio, name, ": member ", member, " declares ",
+                  usize, " bytes from ", csize, " compressed (", usize / std::max<uint64_t>(csize, 1),
+                  ":1): refused as a decompression bomb (above ", kNpzBombBytes, " bytes, at most ", kNpzBombRatio,
+                  ":1 is accepted)");
     } else {
       HPCNN_THROW(name, ": member ", member, " uses zip compression method ", method, " (only stored and deflate)");
     }
+    declared += usize;
+    HPCNN_CHECK(declared <= kMaxNpzBytes, name, ": the members declare more than ", kMaxNpzBytes,
+                " bytes in all (limit)");
+    members.push_back({member, method, crc, csize, usize, data});
+  }
+
+  std::map<std::string, NpyArray> arrays;
+  for (const ZipMember& m : members) {
+    const std::string& member = m.name;
+    const std::string what = name + ":" + member;
+    // The .npy header from the member's first bytes: its shape must need
+    // exactly the size the directory declares, before the rest is inflated.
+    {
+      std::vector<uint8_t> head(static_cast<size_t>(std::min<uint64_t>(m.usize, kMaxNpyHeaderBytes + 16)));
+      if (m.method == 0) {
+        std::copy_n(f.begin() + static_cast<std::ptrdiff_t>(m.data), head.size(), head.begin());
+      } else {
+        head.resize(static_cast<size_t>(inflate_into(&f[m.data], m.csize, head, what).first));
+      }
+      const NpyHeader h = parse_npy_header(head, what);
+      HPCNN_CHECK(h.data_offset + h.payload_bytes == m.usize, what, ": shape ", h.shape_text, " of ",
+                  h.array.dtype_name(), " needs ", h.data_offset + h.payload_bytes,
+                  " bytes with its header but the zip directory declares ", m.usize);
+    }
+    std::vector<uint8_t> bytes;
+    if (m.method == 0) {
+      bytes.assign(f.begin() + static_cast<std::ptrdiff_t>(m.data),
+                   f.begin() + static_cast<std::ptrdiff_t>(m.data + m.csize));
+    } else {
+      bytes.resize(m.usize);
+      const auto [written, ended] = inflate_into(&f[m.data], m.csize, bytes, what);
+      HPCNN_CHECK(ended && written == m.usize, name, ": member ", member, " is damaged (",
+                  written == m.usize ? "it inflates past the size its directory entry declares: stopped there"
+                                     : "inflate failed or sizes differ",
+                  ")");
+    }
+    const uint32_t crc = m.crc;
     uLong c = crc32(0L, Z_NULL, 0);
     for (uint64_t off = 0; off < bytes.size(); off += 1u << 30) {
       const auto n = static_cast<uInt>(std::min<uint64_t>(bytes.size() - off, 1u << 30));

@@ -37,10 +37,29 @@ struct NpyArray {
   double value(uint64_t i) const;
 };
 
+/// Largest .npy header read (numpy's own reader stops at 10,000 bytes).
+inline constexpr uint64_t kMaxNpyHeaderBytes = 65536;
+
+/// A .npy header: the array without its bytes, where they start, and how many the shape needs.
+struct NpyHeader {
+  NpyArray array;
+  uint64_t data_offset = 0;
+  uint64_t payload_bytes = 0;
+  std::string shape_text;  ///< as written, e.g. "(60000, 28, 28)"
+};
+
+/// Parses the header at the start of a .npy file (`file` may be only its
+/// first bytes); `name` is used in error messages.
+NpyHeader parse_npy_header(std::span<const uint8_t> file, std::string_view name);
+
 /// Parses an in-memory .npy file; `name` is used in error messages.
 NpyArray parse_npy(std::span<const uint8_t> file, std::string_view name);
 
 /// Reads every member of an .npz archive, keyed by name without ".npy".
+/// Before inflating anything it checks every member's declared size (each and
+/// in all at most 8 GiB, a large one at most 100:1 compressed: a bomb is
+/// refused unread); before inflating a member, that its .npy header's shape
+/// needs exactly that size; inflating stops at the declared size.
 std::map<std::string, NpyArray> read_npz(const std::filesystem::path& path);
 
 struct ImportNpzConfig {

@@ -36,6 +36,8 @@ namespace hpcnn::quant {
 
 enum class OpKind { kConv, kDense, kAffine, kRelu, kRelu6, kAdd, kGlobalAvgPool, kMaxPool, kPad };
 const char* op_kind_name(OpKind kind);
+/// Conv and dense: the ops with weight matrices (int8 after quantize()).
+inline bool has_weights(OpKind kind) { return kind == OpKind::kConv || kind == OpKind::kDense; }
 
 struct Op {
   OpKind kind = OpKind::kRelu;
@@ -77,6 +79,8 @@ struct Graph {
 
 /// The model folded for inference (see above); `params` is its flat buffer.
 Graph fold(const model::ModelSpec& spec, model::LossKind loss, std::span<const float> params);
+/// The same ops without weights: what load_graph compares a file's ops with.
+Graph fold_structure(const model::ModelSpec& spec, model::LossKind loss);
 
 /// Per conv and dense op (by index into Graph::ops): the smallest value and
 /// the largest magnitude its input took over the calibration batches.
@@ -126,8 +130,13 @@ class Engine {
   Plan* last_ = nullptr;
 };
 
+// The file (inference_file.cpp, no oneDNN: the fuzz build links it alone).
 /// format "hpcnn-inference": see docs/formats.md. Written to PATH.tmp.PID and renamed.
 void save_graph(const std::filesystem::path& path, const Graph& graph);
+/// Reads and validates a file (docs/formats.md, "What each input file is
+/// checked for on load"): whatever it returns, Engine can run without reading
+/// or writing outside its tensors. Refusals name the file, the op (index and
+/// kind) and the field.
 Graph load_graph(const std::filesystem::path& path);
 /// True when `path` is an HDF5 file with format "hpcnn-inference".
 bool is_inference_file(const std::filesystem::path& path);

@@ -10,11 +10,15 @@
 #include <jpeglib.h>
 // clang-format on
 #include <png.h>
+#include <zlib.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/error.hpp"
@@ -393,10 +397,146 @@ TEST_CASE("import-images: bad trees and corrupt images are errors naming them; n
 
   // decode_image refuses an image above the pixel limit from its header.
   bytes = read_bytes(dir / "full.jpg");
-  CHECK_THAT(error_of([&] { decode_image(bytes, "big.jpg", false, 100); }),
+  CHECK_THAT(error_of([&] {
+               decode_image(bytes, "big.jpg", false, ImageLimits{100, kMaxImageBytes, {}});
+             }),
              Catch::Contains("big.jpg: bad JPEG: 64x64 pixels is larger than the limit of 100 pixels"));
   CHECK(is_image_file_name("x.JpG"));
   CHECK(is_image_file_name("a.b.jpeg"));
   CHECK_FALSE(is_image_file_name("x.gif"));
   CHECK_FALSE(is_image_file_name("png"));
+}
+
+// ---- decoded-byte bounds (issue 26.15) -------------------------------------------
+namespace {
+void put_be32(std::vector<uint8_t>& out, uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) out.push_back(static_cast<uint8_t>(v >> s));
+}
+void put_chunk(std::vector<uint8_t>& png, const char* type, const std::vector<uint8_t>& data) {
+  put_be32(png, static_cast<uint32_t>(data.size()));
+  const size_t at = png.size();
+  png.insert(png.end(), type, type + 4);
+  png.insert(png.end(), data.begin(), data.end());
+  put_be32(png, static_cast<uint32_t>(crc32(0, png.data() + at, static_cast<uInt>(png.size() - at))));
+}
+
+/// A legal PNG of width x height 16-bit RGBA pixels, all zero, made without
+/// compressing its gigabytes: a fresh deflate stream of 1 MiB of zeros ended
+/// by a full flush gives the same bytes every time and ends byte-aligned, so
+/// the IDAT stream is that block repeated, then the rest with Z_FINISH; the
+/// Adler-32 of n zero bytes is (n mod 65521) << 16 | 1.
+std::vector<uint8_t> zero_png_rgba16(uint32_t width, uint32_t height) {
+  const uint64_t raw = uint64_t{height} * (1 + uint64_t{width} * 8);  // a filter byte, then 8 bytes a pixel
+  constexpr uint64_t kBlock = 1 << 20;
+  const std::vector<uint8_t> zeros(kBlock, 0);
+  const auto deflate_zeros = [&](uint64_t n, int flush) {
+    z_stream z{};
+    REQUIRE(deflateInit2(&z, 9, Z_DEFLATED, -15, 9, Z_DEFAULT_STRATEGY) == Z_OK);
+    std::vector<uint8_t> out(deflateBound(&z, static_cast<uLong>(n)) + 64);
+    z.next_in = const_cast<Bytef*>(zeros.data());
+    z.avail_in = static_cast<uInt>(n);
+    z.next_out = out.data();
+    z.avail_out = static_cast<uInt>(out.size());
+    REQUIRE(deflate(&z, flush) == (flush == Z_FINISH ? Z_STREAM_END : Z_OK));
+    REQUIRE(z.avail_in == 0);
+    out.resize(out.size() - z.avail_out);
+    deflateEnd(&z);
+    return out;
+  };
+  std::vector<uint8_t> idat{0x78, 0x01};  // zlib header: deflate, 32 KiB window, no dictionary
+  const std::vector<uint8_t> block = deflate_zeros(kBlock, Z_FULL_FLUSH);
+  for (uint64_t k = 0; k < raw / kBlock; ++k) idat.insert(idat.end(), block.begin(), block.end());
+  const std::vector<uint8_t> rest = deflate_zeros(raw % kBlock, Z_FINISH);
+  idat.insert(idat.end(), rest.begin(), rest.end());
+  put_be32(idat, static_cast<uint32_t>((raw % 65521) << 16 | 1));
+  std::vector<uint8_t> png{0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  std::vector<uint8_t> ihdr;
+  put_be32(ihdr, width);
+  put_be32(ihdr, height);
+  ihdr.insert(ihdr.end(), {16, 6, 0, 0, 0});  // 16 bits, RGBA, deflate, no filter method, no interlace
+  put_chunk(png, "IHDR", ihdr);
+  put_chunk(png, "IDAT", idat);
+  put_chunk(png, "IEND", {});
+  return png;
+}
+}  // namespace
+
+TEST_CASE("import-images: a 16383x16383 16-bit RGBA PNG of 2 MB is refused by the decoded-byte bound",
+          "[import][images][bad-input]") {
+  // The generator makes legal PNGs: a small one decodes (every pixel zero).
+  const std::vector<uint8_t> small = zero_png_rgba16(300, 200);
+  const DecodedImage ok = decode_image(small, "small.png", false);
+  CHECK(ok.width == 300);
+  CHECK(ok.height == 200);
+  CHECK(std::all_of(ok.pixels.begin(), ok.pixels.end(), [](uint8_t v) { return v == 0; }));
+
+  // Under the pixel limit (16383^2 < 2^28), but 8 bytes a pixel: 2 GiB
+  // decoded. Refused from the header, before a byte of pixels is allocated
+  // (the old pixel-only limit decoded it, 1 GiB interleaved + 0.8 GiB planar).
+  const std::vector<uint8_t> huge = zero_png_rgba16(16383, 16383);
+  CHECK(huge.size() < 3'000'000);
+  CHECK(int64_t{16383} * 16383 <= kMaxImagePixels);
+  bool announced = false;
+  const ImageLimits limits{kMaxImagePixels, kMaxImageBytes, [&](int64_t) { announced = true; }};
+  std::string message;
+  try {
+    decode_image(huge, "huge.png", false, limits);
+  } catch (const Error& e) {
+    message = e.message();
+  }
+  CHECK_THAT(message, Catch::Contains("huge.png: bad PNG: 16383x16383 pixels of 4 channels x 2 bytes decode to "
+                                      "2147221512 bytes, larger than the limit of 1073741824 bytes per image"));
+  CHECK_FALSE(announced);
+  // A JPEG is bounded the same way (3 components of 1 byte here).
+  std::vector<uint8_t> rgb(64 * 64 * 3, 90);
+  test::ScratchDir dir("images-bytes");
+  write_jpeg(dir / "a.jpg", 64, 64, 3, rgb);
+  CHECK_THAT(error_of([&] {
+               read_image_file(dir / "a.jpg", false, ImageLimits{kMaxImagePixels, 64 * 64 * 3 - 1, {}});
+             }),
+             Catch::Contains("64x64 pixels of 3 channels x 1 bytes decode to 12288 bytes, larger than the limit of "
+                             "12287 bytes per image"));
+}
+
+TEST_CASE("import-images: decoding threads together hold at most the decode budget", "[import][images]") {
+  DecodeBudget budget(1000);
+  std::atomic<int64_t> held{0}, worst{0};
+  {
+    std::vector<std::jthread> pool;
+    for (int t = 0; t < 8; ++t)
+      pool.emplace_back([&] {
+        for (int k = 0; k < 50; ++k) {
+          const DecodeBudget::Hold hold = budget.reserve(300);
+          const int64_t now = held += 300;
+          int64_t w = worst.load();
+          while (now > w && !worst.compare_exchange_weak(w, now)) {
+          }
+          std::this_thread::yield();
+          held -= 300;
+        }
+      });
+  }
+  CHECK(worst.load() <= 900);  // three of 300 fit under 1000, four do not
+  CHECK(budget.peak() == 900);
+  // One request above the whole budget runs alone instead of waiting forever.
+  { const DecodeBudget::Hold alone = budget.reserve(5000); }
+  CHECK(budget.peak() == 5000);
+
+  // An import on 4 threads with a budget of one image at a time gives the same dataset.
+  test::ScratchDir dir("images-budget");
+  const fs::path tree = dir / "tree";
+  for (int i = 0; i < 8; ++i) {
+    const std::vector<uint8_t> px = pattern(5, 7, 3, i);
+    write_png(tree / (i % 2 ? "b" : "a") / ("i" + std::to_string(i) + ".png"), 7, 5, PNG_FORMAT_RGB, px.data());
+  }
+  ImportImagesConfig c = config_for(dir, 5, 7);
+  c.threads = 4;
+  import_images(c, kQuiet);
+  ImportImagesConfig one = c;
+  one.out = dir / "ds-one-at-a-time";
+  one.max_decode_bytes = 1;
+  import_images(one, kQuiet);
+  const Split a = read_split(c.out, "train"), b = read_split(one.out, "train");
+  CHECK(a.samples == b.samples);
+  CHECK(a.labels == b.labels);
 }

@@ -1,12 +1,17 @@
 // The inference engine (src/quant/): the folded FP32 graph gives the model's
 // own evaluation (batch norm folded, padding folded, activations fused, the
 // NHWC dense permutation), int8 stays close to it, and the file round-trips.
+#include <hdf5.h>
 #include <unistd.h>
+
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <filesystem>
+#include <functional>
+#include <limits>
 
 #include "backend.hpp"
+#include "core/error.hpp"
 #include "core/rng.hpp"
 #include "model/model.hpp"
 #include "model_test_util.hpp"
@@ -128,4 +133,237 @@ TEST_CASE("Inference files: a training checkpoint or junk is refused by name", "
   std::filesystem::remove(path);
   quant::Graph g;
   CHECK_THROWS_WITH(quant::quantize(g, {}), Catch::Contains("no calibration"));
+}
+
+// ---- hostile inference files (issue 26 items 7 and 8) ------------------------------
+//
+// A real quantize output of a small model, then one field at a time edited
+// with the HDF5 C API as an attacker would (h5py does the same): each edit
+// must be refused on load with a message naming the op and the field. Before
+// the loader checked them, these were accepted (version 99, "int4", NaN
+// scales), truncated by a cast (2^62 became 0), or crashed the engine
+// (tensors[-1], a pad past the end of its tensor, a 1000-wide max pool).
+namespace {
+namespace fs = std::filesystem;
+
+// Input 1x8x8: after the max pool, 4x4x4 holds the same 64 values as the
+// input, so an op can be pointed at a tensor of the same element count.
+// Ops: 0 conv+relu, 1 conv, 2 add, 3 maxpool, 4 pad, 5 affine, 6 relu6, 7 dense.
+const char* const kHostileModel =
+    "conv:4x3:same relu@a conv:4x3:same add:a maxpool:2 zeropad:1:1:1:1 bn relu6 flatten dense:5";
+
+/// The small model folded, then quantised to int8 unless `keep_fp32`, saved as quantize saves it.
+fs::path write_small_graph(const std::string& tag, bool keep_fp32 = false) {
+  const Shape in{1, 8, 8};
+  const ModelSpec spec = make_model(kHostileModel, &in);
+  int64_t count = 0;
+  for (const ResolvedLayer& l : spec.layers) count += l.params();
+  std::vector<float> params(static_cast<size_t>(count));
+  Rng rng(11);
+  for (float& p : params) p = static_cast<float>(0.1 + 0.9 * rng.uniform());  // batch-norm variances stay > 0
+  quant::Graph g = quant::fold(spec, LossKind::kSoftmaxCrossEntropy, params);
+  quant::Calibration cal;
+  {
+    quant::Engine fp32(g, 1);
+    fp32.observe(&cal);
+    fp32.evaluate(random_batch(spec, 4, LossKind::kSoftmaxCrossEntropy, 5));
+  }
+  if (!keep_fp32) quant::quantize(g, cal);
+  const fs::path path = fs::temp_directory_path() / ("hpcnn-hostile-" + tag + "-" + std::to_string(getpid()) + ".h5");
+  quant::save_graph(path, g);
+  return path;
+}
+
+struct H5Edit {
+  hid_t file;
+  explicit H5Edit(const fs::path& path) : file(H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT)) { REQUIRE(file >= 0); }
+  ~H5Edit() { H5Fclose(file); }
+  H5Edit(const H5Edit&) = delete;
+  H5Edit& operator=(const H5Edit&) = delete;
+
+  void set_int(const std::string& object, const std::string& name, int64_t v) const {
+    const hid_t o = H5Oopen(file, object.c_str(), H5P_DEFAULT);
+    REQUIRE(o >= 0);
+    H5Adelete(o, name.c_str());
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t a = H5Acreate2(o, name.c_str(), H5T_STD_I64LE, space, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(H5Awrite(a, H5T_NATIVE_INT64, &v) >= 0);
+    H5Aclose(a);
+    H5Sclose(space);
+    H5Oclose(o);
+  }
+  void set_string(const std::string& object, const std::string& name, const std::string& v) const {
+    const hid_t o = H5Oopen(file, object.c_str(), H5P_DEFAULT);
+    REQUIRE(o >= 0);
+    H5Adelete(o, name.c_str());
+    const hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, v.size());
+    const hid_t space = H5Screate(H5S_SCALAR);
+    const hid_t a = H5Acreate2(o, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT);
+    REQUIRE(H5Awrite(a, type, v.data()) >= 0);
+    H5Aclose(a);
+    H5Sclose(space);
+    H5Tclose(type);
+    H5Oclose(o);
+  }
+  /// Sets element 0 of a float32 dataset.
+  void set_first_float(const std::string& name, float v) const {
+    const hid_t d = H5Dopen2(file, name.c_str(), H5P_DEFAULT);
+    REQUIRE(d >= 0);
+    const hid_t space = H5Dget_space(d);
+    std::vector<float> values(static_cast<size_t>(H5Sget_simple_extent_npoints(space)));
+    REQUIRE(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0);
+    values.at(0) = v;
+    REQUIRE(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0);
+    H5Sclose(space);
+    H5Dclose(d);
+  }
+};
+
+struct Hostile {
+  std::string what;
+  std::function<void(const H5Edit&)> edit;
+  std::vector<std::string> message;  // all in the refusal
+};
+}  // namespace
+
+TEST_CASE("Inference files: crafted fields are refused on load naming the op and the field", "[quant][bad-input]") {
+  const fs::path good = write_small_graph("good");
+  {
+    const quant::Graph g = quant::load_graph(good);  // the unedited file loads
+    REQUIRE(g.ops.size() == 8);
+    CHECK(g.ops[2].kind == quant::OpKind::kAdd);
+    CHECK(g.ops[3].kind == quant::OpKind::kMaxPool);
+    CHECK(g.ops[4].kind == quant::OpKind::kPad);
+    CHECK(g.ops[3].out == Shape{4, 4, 4});
+  }
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  const int64_t big = int64_t{1} << 62;
+  const std::vector<Hostile> cases{
+      {"version 99", [](const H5Edit& e) { e.set_int("/", "version", 99); }, {"'version' is 99"}},
+      {"precision int4", [](const H5Edit& e) { e.set_string("/", "precision", "int4"); }, {"'precision' is 'int4'"}},
+      {"precision fp32 on int8 data",
+       [](const H5Edit& e) { e.set_string("/", "precision", "fp32"); },
+       {"op 0 (conv)", "precision is fp32"}},
+      {"num_tensors 2^62",
+       [=](const H5Edit& e) { e.set_int("/", "num_tensors", big); },
+       {"'num_tensors' is 4611686018427387904"}},
+      {"src 2^62",
+       [=](const H5Edit& e) { e.set_int("ops/001", "src", big); },
+       {"op 1 (conv)", "'src' is 4611686018427387904"}},
+      {"src 2^32 + 1 (a 32-bit cast makes it 1)",
+       [](const H5Edit& e) { e.set_int("ops/001", "src", (int64_t{1} << 32) + 1); },
+       {"op 1 (conv)", "'src' is 4294967297"}},
+      {"src a later tensor",
+       [](const H5Edit& e) { e.set_int("ops/001", "src", 5); },
+       {"op 1 (conv)", "'src' is tensor 5, which no earlier op writes"}},
+      {"add src2 -1", [](const H5Edit& e) { e.set_int("ops/002", "src2", -1); }, {"op 2 (add)", "'src2' is -1"}},
+      {"dst written twice",
+       [](const H5Edit& e) { e.set_int("ops/002", "dst", 2); },
+       {"op 2 (add)", "'dst' is tensor 2"}},
+      {"a source of the same element count (the 1x8x8 input for the 4x4x4 pool output)",
+       [](const H5Edit& e) { e.set_int("ops/004", "src", 0); },
+       {"op 4 (pad)", "'in' is 4x4x4 but tensor 0 ('src') is 1x8x8"}},
+      {"a source of the same shape (relu6 reading the pad's output, not the affine's)",
+       [](const H5Edit& e) { e.set_int("ops/006", "src", 5); },
+       {"op 6 (relu6)", "'src' is 5 but the model ('model_text') folds to 6"}},
+      {"a model_text that does not fold to these ops",
+       [](const H5Edit& e) { e.set_string("/", "model_text", "conv:4x3:same relu flatten dense:5"); },
+       {"holds 8 ops on 9 tensors (output 8) but the model ('model_text') folds to 2 ops"}},
+      {"pad larger than the tensor",
+       [](const H5Edit& e) { e.set_int("ops/004", "pad_top", 100); },
+       {"op 4 (pad)", "'out' is 4x6x6", "gives 4x105x6"}},
+      {"pad -1e5",
+       [](const H5Edit& e) { e.set_int("ops/004", "pad_left", -100000); },
+       {"op 4 (pad)", "'pad_left' is -100000"}},
+      {"pad +1e5 with a matching out",
+       [](const H5Edit& e) {
+         e.set_int("ops/004", "pad_right", 100000);
+         e.set_string("ops/004", "out", "4x6x100005");
+       },
+       {"op 5 (affine)", "'in' is 4x6x6 but tensor 5 ('src') is 4x6x100005"}},
+      {"pad on a max pool",
+       [](const H5Edit& e) { e.set_int("ops/003", "pad_top", 1); },
+       {"op 3 (maxpool)", "'pad_top' is 1 (expected 0 to 0)"}},
+      {"max-pool kernel 1000",
+       [](const H5Edit& e) { e.set_int("ops/003", "kernel", 1000); },
+       {"op 3 (maxpool)", "'kernel' 1000 is larger than the input 8x8"}},
+      {"max-pool stride 3 (out recomputed)",
+       [](const H5Edit& e) { e.set_int("ops/003", "stride", 3); },
+       {"op 3 (maxpool)", "'out' is 4x4x4", "gives 4x3x3"}},
+      {"conv out that the geometry does not give",
+       [](const H5Edit& e) { e.set_string("ops/001", "out", "4x8x7"); },
+       {"op 1 (conv)", "'out' is 4x8x7"}},
+      {"conv groups 3",
+       [](const H5Edit& e) { e.set_int("ops/001", "groups", 3); },
+       {"op 1 (conv)", "'groups' 3 does not divide"}},
+      {"weight scale -1",
+       [](const H5Edit& e) { e.set_first_float("ops/000/weight_scales", -1.0f); },
+       {"op 0 (conv)", "'weight_scales'[0] is -1"}},
+      {"weight scale 0",
+       [](const H5Edit& e) { e.set_first_float("ops/001/weight_scales", 0.0f); },
+       {"op 1 (conv)", "'weight_scales'[0] is 0"}},
+      {"weight scale NaN",
+       [=](const H5Edit& e) { e.set_first_float("ops/007/weight_scales", static_cast<float>(nan)); },
+       {"op 7 (dense)", "'weight_scales'[0] is nan"}},
+      {"weight scale infinite",
+       [=](const H5Edit& e) { e.set_first_float("ops/000/weight_scales", static_cast<float>(inf)); },
+       {"op 0 (conv)", "'weight_scales'[0] is inf"}},
+      {"bias NaN",
+       [=](const H5Edit& e) { e.set_first_float("ops/007/bias", static_cast<float>(nan)); },
+       {"op 7 (dense)", "'bias'[0] is nan"}},
+      {"affine shift infinite",
+       [=](const H5Edit& e) { e.set_first_float("ops/005/bias", static_cast<float>(-inf)); },
+       {"op 5 (affine)", "'bias'[0] is -inf"}},
+      {"input scale 0",
+       [](const H5Edit& e) { e.set_string("ops/000", "input_scale", "0"); },
+       {"op 0 (conv)", "'input_scale' is '0'"}},
+      {"input scale nan",
+       [](const H5Edit& e) { e.set_string("ops/007", "input_scale", "nan"); },
+       {"op 7 (dense)", "'input_scale' is 'nan'"}},
+      {"activation on a max pool",
+       [](const H5Edit& e) { e.set_string("ops/003", "activation", "relu"); },
+       {"op 3 (maxpool)", "'activation' is 'relu'"}},
+      {"unknown op kind",
+       [](const H5Edit& e) { e.set_string("ops/006", "kind", "softmax"); },
+       {"op 6: 'kind' is 'softmax'"}},
+      {"output past the tensors", [](const H5Edit& e) { e.set_int("/", "output", 9); }, {"'output' is 9"}},
+      {"class names that do not match the outputs",
+       [](const H5Edit& e) { e.set_string("/", "class_names", "[\"a\",\"b\"]"); },
+       {"'class_names' has 2 names for a model with 5 outputs"}},
+      {"weight_bytes that the weights do not take",
+       [](const H5Edit& e) { e.set_int("/", "weight_bytes", 1); },
+       {"'weight_bytes' is 1"}},
+  };
+  // The other way round: an fp32 file's float weights under "int8".
+  const fs::path fp32 = write_small_graph("fp32", /*fp32=*/true);
+  CHECK_FALSE(quant::load_graph(fp32).int8);
+  {
+    const H5Edit e(fp32);
+    e.set_string("/", "precision", "int8");
+  }
+  CHECK_THROWS_WITH(quant::load_graph(fp32),
+                    Catch::Contains("op 0 (conv): 'weights' is stored as float32 (expected int8)"));
+  fs::remove(fp32);
+  for (const Hostile& h : cases) {
+    INFO(h.what);
+    const fs::path bad = fs::temp_directory_path() / ("hpcnn-hostile-bad-" + std::to_string(getpid()) + ".h5");
+    fs::copy_file(good, bad, fs::copy_options::overwrite_existing);
+    {
+      const H5Edit e(bad);
+      h.edit(e);
+    }
+    std::string message;
+    try {
+      quant::load_graph(bad);
+    } catch (const hpcnn::Error& err) {
+      message = err.message();
+    }
+    INFO(message);
+    CHECK(message.rfind(bad.string() + ": ", 0) == 0);  // names the file first
+    CHECK(message.find('\n') == std::string::npos);     // one line
+    for (const std::string& part : h.message) CHECK_THAT(message, Catch::Contains(part));
+    fs::remove(bad);
+  }
+  fs::remove(good);
 }
