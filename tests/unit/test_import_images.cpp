@@ -342,7 +342,7 @@ TEST_CASE("import-images: train/ test/ validation/ folders are the splits", "[im
   CHECK(!fs::exists(c.out));
 }
 
-TEST_CASE("import-images: bad trees and corrupt images are errors naming them; nothing is written",
+TEST_CASE("import-images: bad trees and corrupt images are errors naming them and nothing is written",
           "[import][images]") {
   test::ScratchDir dir("images-bad");
   const fs::path tree = dir / "tree";

@@ -57,7 +57,7 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b, do
 }
 }  // namespace
 
-TEST_CASE("Folded FP32 graph equals the model's evaluation; int8 tracks it", "[quant][int8]") {
+TEST_CASE("Folded FP32 graph equals the model's evaluation and int8 tracks it", "[quant][int8]") {
   auto backend = kernels::make_onednn_backend(2);
   const Shape in{3, 20, 20};
   for (const std::string& text :
