@@ -52,6 +52,20 @@ Graph fold_graph(const model::ModelSpec& spec, model::LossKind loss, const float
       ++j;
     }
   };
+  // An element-wise op on a flattened map (flatten, then batch norm or an
+  // activation): the values stay as the engine stored the map, (H, W, C),
+  // not in the model's (C, H, W) feature order. So batch norm's per-feature
+  // parameters are reordered to match, and the op's output is registered
+  // with the map's shape, so that a later dense layer still reorders its
+  // weights (before, both were missed: wrong features normalised, and a
+  // dense layer after them read the map in the wrong order). `stored`: the
+  // map's shape when that is the case.
+  const auto stored_map = [&](const Op& op, Shape* stored) {
+    const Shape& ds = data_shape[static_cast<size_t>(op.src)];
+    if (ds.h * ds.w <= 1 || op.in.h * op.in.w > 1) return false;
+    *stored = ds;
+    return true;
+  };
   for (size_t i = 0; i < layers; ++i) {
     const model::ResolvedLayer& l = spec.layers[i];
     const float* p = params != nullptr ? params + offset[i] : nullptr;
@@ -59,6 +73,8 @@ Graph fold_graph(const model::ModelSpec& spec, model::LossKind loss, const float
     op.src = id[i];
     op.in = l.input;
     op.out = l.output;
+    Shape stored_as;  // the output's stored shape, where stored_map says it is a map
+    bool map_kept = false;
     op.layers = label(i);
     size_t last = i;  // the last model layer this op covers
     switch (l.spec.kind) {
@@ -146,13 +162,38 @@ Graph fold_graph(const model::ModelSpec& spec, model::LossKind loss, const float
           op.weights.push_back(static_cast<float>(s));
           op.bias.push_back(static_cast<float>(p[c + k] - p[2 * c + k] * s));
         }
+        map_kept = stored_map(op, &stored_as);
+        if (map_kept && p != nullptr) {
+          // Per feature of the flattened map: the model's (C, H, W) order
+          // becomes the stored (H, W, C) order.
+          const Shape& ds = stored_as;
+          const int64_t hw = ds.h * ds.w;
+          std::vector<float> w(op.weights.size()), b(op.bias.size());
+          for (int64_t ch = 0; ch < ds.c; ++ch)
+            for (int64_t sp = 0; sp < hw; ++sp) {
+              w[static_cast<size_t>(sp * ds.c + ch)] = op.weights[static_cast<size_t>(ch * hw + sp)];
+              b[static_cast<size_t>(sp * ds.c + ch)] = op.bias[static_cast<size_t>(ch * hw + sp)];
+            }
+          op.weights = std::move(w);
+          op.bias = std::move(b);
+        }
         break;
       }
-      case LayerKind::kRelu: op.kind = OpKind::kRelu; break;
-      case LayerKind::kRelu6: op.kind = OpKind::kRelu6; break;
+      case LayerKind::kRelu:
+        op.kind = OpKind::kRelu;
+        map_kept = stored_map(op, &stored_as);
+        break;
+      case LayerKind::kRelu6:
+        op.kind = OpKind::kRelu6;
+        map_kept = stored_map(op, &stored_as);
+        break;
       case LayerKind::kAdd:
         op.kind = OpKind::kAdd;
         op.src2 = id[static_cast<size_t>(l.add_source)];
+        HPCNN_CHECK(data_shape[static_cast<size_t>(op.src)] == data_shape[static_cast<size_t>(op.src2)],
+                    "fold: ", op.layers, " adds tensors stored as ", data_shape[static_cast<size_t>(op.src)].str(),
+                    " and ", data_shape[static_cast<size_t>(op.src2)].str(),
+                    " (a flattened map and another layout): not supported by the inference engine");
         break;
       case LayerKind::kGlobalAvgPool: op.kind = OpKind::kGlobalAvgPool; break;
       case LayerKind::kMaxPool:
@@ -165,7 +206,7 @@ Graph fold_graph(const model::ModelSpec& spec, model::LossKind loss, const float
         id[i + 1] = id[i];
         continue;
     }
-    op.dst = new_tensor(op.out);
+    op.dst = new_tensor(map_kept ? stored_as : op.out);
     for (size_t k = i + 1; k <= last + 1; ++k) id[k] = op.dst;
     g.ops.push_back(std::move(op));
     i = last;

@@ -367,3 +367,34 @@ TEST_CASE("Inference files: crafted fields are refused on load naming the op and
   }
   fs::remove(good);
 }
+
+TEST_CASE("Folded graph: batch norm and activations after a flatten keep the model's feature order", "[quant]") {
+  // The engine stores a flattened map as (H, W, C); batch norm's parameters
+  // are per feature in the model's (C, H, W) order, and a dense layer after
+  // an element-wise op still reads the map.
+  auto backend = kernels::make_onednn_backend(1);
+  const Shape in{2, 6, 6};
+  for (const char* text : {"conv:4x3 relu flatten bn dense:5", "conv:4x3 flatten relu dense:5",
+                           "conv:4x3 flatten bn relu6 dropout:0.1 dense:5"}) {
+    INFO(text);
+    const ModelSpec spec = make_model(text, &in);
+    Model m(spec, LossKind::kSoftmaxCrossEntropy, *backend, 11);
+    m.set_params_host(perturbed_params(m, 4));
+    const data::Batch batch = random_batch(spec, 6, LossKind::kSoftmaxCrossEntropy, 9);
+    std::vector<float> want, got, got_back;
+    m.evaluate(batch, &want);
+    const quant::Graph g = quant::fold(spec, LossKind::kSoftmaxCrossEntropy, m.params_host());
+    quant::Engine e(g, 1);
+    e.evaluate(batch, &got);
+    double scale = 0;
+    CHECK(max_abs_diff(got, want, &scale) <= 1e-4 * std::max(1.0, scale));
+    // The inference file takes it back (its ops are checked against the fold of its model text).
+    const auto path = std::filesystem::temp_directory_path() / ("hpcnn-flat-" + std::to_string(getpid()) + ".h5");
+    quant::save_graph(path, g);
+    const quant::Graph back = quant::load_graph(path);
+    std::filesystem::remove(path);
+    quant::Engine again(back, 1);
+    again.evaluate(batch, &got_back);
+    CHECK(got_back == got);
+  }
+}
