@@ -74,7 +74,7 @@ std::vector<std::pair<int64_t, fs::path>> resumable_checkpoints(const fs::path& 
   std::vector<std::pair<int64_t, fs::path>> out;
   for (const fs::path& p : paths) {
     try {
-      const Checkpoint c = load_checkpoint(p);
+      const Checkpoint c = load_checkpoint(p, /*warn_unverified=*/false);
       if (c.state) out.emplace_back(c.state->global_step, p);
     } catch (const std::exception& e) {
       // A damaged or foreign file is not a resume point; an older one may be.

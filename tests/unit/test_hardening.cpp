@@ -16,6 +16,7 @@
 #include "core/checked.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/sha256.hpp"
 #include "data/dataset.hpp"
 #include "data/h5.hpp"
 #include "data/import_idx.hpp"
@@ -67,7 +68,9 @@ void write_text(const fs::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
 
-/// Replaces dataset `name` of an HDF5 file by a float32 one of `dims` (zeros).
+/// Replaces dataset `name` of an HDF5 file by a float32 one of `dims` (zeros),
+/// with a "sha256" attribute that matches them: a crafted file passes the
+/// checksum check, so what follows it is what these tests reach.
 void replace_dataset(const fs::path& file, const std::string& name, const std::vector<hsize_t>& dims) {
   h5::silence_errors();
   const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
@@ -80,6 +83,16 @@ void replace_dataset(const fs::path& file, const std::string& name, const std::v
   for (hsize_t x : dims) n *= x;
   std::vector<float> zeros(n, 0.0f);
   REQUIRE(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros.data()) >= 0);
+  const std::string digest = sha256_hex({reinterpret_cast<const uint8_t*>(zeros.data()), zeros.size() * 4});
+  const hid_t text = H5Tcopy(H5T_C_S1);
+  H5Tset_size(text, digest.size());
+  const hid_t scalar = H5Screate(H5S_SCALAR);
+  const hid_t a = H5Acreate2(d, "sha256", text, scalar, H5P_DEFAULT, H5P_DEFAULT);
+  REQUIRE(a >= 0);
+  REQUIRE(H5Awrite(a, text, digest.data()) >= 0);
+  H5Aclose(a);
+  H5Sclose(scalar);
+  H5Tclose(text);
   H5Dclose(d);
   H5Sclose(space);
   H5Fclose(f);
