@@ -216,6 +216,8 @@ int run_train(const Args& args) {
        "(a run directory holding an unfinished run is resumed without this, by the same command)")
       ("force", po::bool_switch(&c.force),
        "replace the run found in --out (only hpcnn's own files are removed)")
+      ("restart-from-scratch", po::bool_switch(&c.restart_from_scratch),
+       "start again from step 0 when every checkpoint of the run in --out is invalid (they are kept aside)")
       ("checkpoint-every", po::value<std::string>(&checkpoint_every)->default_value(checkpoint_every)->value_name("N|Ts"),
        "resumable checkpoint every N steps and/or after T of wall time (30s, 10m, 2h; '500,10m'; off);\n"
        "kept in RUN_DIR/checkpoints/")

@@ -26,6 +26,7 @@
 #include "run_timings.hpp"
 #include "test_helpers.hpp"
 #include "train/checkpoint.hpp"
+#include "train/run_dir.hpp"
 
 using namespace hpcnn;
 using Catch::Contains;
@@ -374,4 +375,26 @@ TEST_CASE("Hardening: --force replaces only an empty directory or an hpcnn datas
     CHECK_NOTHROW(data::import_idx(c, kQuiet));
     CHECK(data::load_manifest(c.out).split("train").num_samples() == 40);
   }
+}
+
+TEST_CASE("Hardening: a refused run directory gets no lock file or anything else written into it",
+          "[long-jobs][bad-input]") {
+  // issue 26.3: `train --out /` and --out onto a user's folder left a stray .lock there.
+  test::ScratchDir dir("runlock");
+  const fs::path mine = dir / "mine";
+  write_text(mine / "notes.txt", "mine");
+  CHECK_THROWS_WITH(train::RunDirectory(mine, mine / "model.h5"),
+                    Contains("mine: holds files hpcnn did not write (notes.txt)"));
+  CHECK_FALSE(fs::exists(mine / ".lock"));
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(mine)) ++entries;
+  CHECK(entries == 1);
+  // A file where the directory should be.
+  write_text(dir / "plain", "x");
+  CHECK_THROWS_WITH(train::RunDirectory(dir / "plain"), Contains("plain: exists and is not a directory"));
+  // The run's own final checkpoint (--checkpoint RUN_DIR/best.h5) is not foreign.
+  const fs::path run = dir / "run";
+  write_text(run / "best.h5", "");
+  CHECK_NOTHROW(train::RunDirectory(run, run / "best.h5"));
+  CHECK(fs::exists(run / ".lock"));
 }
