@@ -423,6 +423,7 @@ int run_infer(const Args& args) {
                          backend_name = "onednn", predictions_path;
   int threads = 0, repeats = 10;
   long long eval_batch = 500;
+  bool force = false;
   // clang-format off
   spec.options.add_options()
       ("checkpoint,c", po::value<std::string>(&ckpt_path)->required()->value_name("FILE"), "checkpoint (model.h5)")
@@ -432,6 +433,7 @@ int run_infer(const Args& args) {
        "batch sizes to time ('': no timing)")
       ("predictions", po::value<std::string>(&predictions_path)->value_name("FILE"),
        "write each sample's label or target, prediction and class probabilities to a CSV file")
+      ("force", po::bool_switch(&force), "let --predictions replace an existing file hpcnn did not write")
       ("repeats", po::value<int>(&repeats)->default_value(repeats), "timed runs per batch size")
       ("eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for the accuracy pass")
       ("threads,t", po::value<int>(&threads)->default_value(0), "compute threads (0: default)")
@@ -503,7 +505,10 @@ int run_infer(const Args& args) {
     }
     write_file_atomic(path, csv.str());
   };
-  if (!predictions_path.empty()) check_output_path("--predictions", predictions_path, {ckpt_path}, {data_dir});
+  if (!predictions_path.empty()) {
+    check_output_file("--predictions", predictions_path,
+                      {{ckpt_path}, {data_dir}, force, {}, text_file_starting_with("index,")});
+  }
   const Logger log(common.log_level());
   const data::Manifest manifest = data::load_manifest(data_dir);
   const model::Shape input{manifest.sample_shape[0], manifest.sample_shape[1], manifest.sample_shape[2]};

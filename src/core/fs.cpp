@@ -113,6 +113,24 @@ void check_output_path(const std::string& option, const fs::path& out, const std
   }
 }
 
+void check_output_file(const std::string& option, const fs::path& out, const OutputRules& rules) {
+  check_output_path(option, out, rules.input_files, rules.input_dirs);
+  std::error_code ec;
+  if (rules.force || !fs::exists(fs::symlink_status(out, ec))) return;
+  if (!rules.own_dir.empty() && path_within(out, rules.own_dir)) return;
+  if (rules.written_by_hpcnn && rules.written_by_hpcnn(out)) return;
+  throw UsageError(option + " " + out.string() +
+                   ": exists and is not a file hpcnn wrote: --force replaces it, or choose another path");
+}
+
+std::function<bool(const fs::path&)> text_file_starting_with(std::string prefix) {
+  return [prefix = std::move(prefix)](const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::string head(prefix.size(), '\0');
+    return in.read(head.data(), static_cast<std::streamsize>(head.size())) && head == prefix;
+  };
+}
+
 std::string open_error(int err) {
   if (err == ELOOP) return "it is a symbolic link, which hpcnn does not follow here (remove it)";
   return std::strerror(err);

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,6 +39,29 @@ bool path_within(const std::filesystem::path& path, const std::filesystem::path&
 void check_output_path(const std::string& option, const std::filesystem::path& out,
                        const std::vector<std::filesystem::path>& input_files,
                        const std::vector<std::filesystem::path>& input_dirs);
+
+/// What an output file may replace (check_output_file).
+struct OutputRules {
+  std::vector<std::filesystem::path> input_files;  ///< never the output
+  std::vector<std::filesystem::path> input_dirs;   ///< the output never lies inside one (a dataset)
+  bool force = false;                              ///< an existing file hpcnn did not write may be replaced
+  std::filesystem::path own_dir;                   ///< files under it are hpcnn's (the run directory)
+  /// Recognises a file hpcnn wrote (an HDF5 file with hpcnn's "format"
+  /// attribute, a CSV with hpcnn's header); empty: nothing is hpcnn's.
+  std::function<bool(const std::filesystem::path&)> written_by_hpcnn;
+};
+
+/// The one check for every file hpcnn writes (checkpoint, infer
+/// --predictions, quantize --out, hpcnn-merge's files), made before anything
+/// is written: check_output_path's refusals (not a regular file, an input,
+/// inside an input directory), then an existing file that is neither inside
+/// `own_dir` nor recognised by `written_by_hpcnn` needs `force` (issue 26.1:
+/// `--checkpoint` replaced /dev/null, a shard, any unrelated file).
+void check_output_file(const std::string& option, const std::filesystem::path& out, const OutputRules& rules);
+
+/// A `written_by_hpcnn` for text outputs: the file's first bytes are `prefix`
+/// (hpcnn's CSV header, e.g. "index," for infer --predictions).
+std::function<bool(const std::filesystem::path&)> text_file_starting_with(std::string prefix);
 
 /// Why open() failed, in words: ELOOP from O_NOFOLLOW says the path is a
 /// symbolic link, which hpcnn never follows for files it writes in a run

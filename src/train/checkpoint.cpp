@@ -342,6 +342,28 @@ Checkpoint load_checkpoint(const fs::path& path, bool warn_unverified) {
   return c;
 }
 
+bool hpcnn_hdf5_file(const fs::path& path) {
+  std::lock_guard<std::recursive_mutex> h5lock(h5::library_mutex());
+  try {
+    h5::silence_errors();
+    const h5::File f = h5::File::open_read(path);
+    return f.has_attribute("format") && f.string_attribute("format").rfind("hpcnn-", 0) == 0;
+  } catch (const std::exception&) {
+    return false;  // not HDF5, or damaged: not shown to be hpcnn's
+  }
+}
+
+void check_checkpoint_path(const fs::path& checkpoint, const fs::path& run_dir, const fs::path& data_dir,
+                           const fs::path& init_from, bool force) {
+  OutputRules rules;
+  rules.input_files = {init_from};
+  rules.input_dirs = {data_dir};
+  rules.force = force;
+  rules.own_dir = run_dir;
+  rules.written_by_hpcnn = hpcnn_hdf5_file;
+  check_output_file("--checkpoint", checkpoint, rules);
+}
+
 std::unique_ptr<model::Model> restore_model(const Checkpoint& ckpt, kernels::Backend& backend) {
   model::ModelSpec spec = model::resolve(ckpt.model_name, ckpt.model_text, ckpt.input);
   HPCNN_CHECK(spec.total_params() == static_cast<int64_t>(ckpt.params.size()), "checkpoint holds ", ckpt.params.size(),

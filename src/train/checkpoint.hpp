@@ -89,6 +89,17 @@ void save_checkpoint(const std::filesystem::path& path, const model::Model& mode
 /// is false.
 Checkpoint load_checkpoint(const std::filesystem::path& path, bool warn_unverified = true);
 
+/// Whether `path` is an HDF5 file hpcnn wrote: its root "format" attribute
+/// starts with "hpcnn-" (a checkpoint, an inference file, a shard).
+bool hpcnn_hdf5_file(const std::filesystem::path& path);
+
+/// Checked before a run writes anything: the final checkpoint path must be a
+/// regular file or absent (`--checkpoint /dev/null` replaced the device),
+/// never inside the dataset `data_dir` (onto a shard) nor `init_from`; an
+/// existing file that is not hpcnn's HDF5 and not in `run_dir` needs `force`.
+void check_checkpoint_path(const std::filesystem::path& checkpoint, const std::filesystem::path& run_dir,
+                           const std::filesystem::path& data_dir, const std::filesystem::path& init_from, bool force);
+
 /// Builds the checkpoint's model on `backend` with its parameters loaded.
 /// Throws when the stored parameter count disagrees with the model string.
 std::unique_ptr<model::Model> restore_model(const Checkpoint& ckpt, kernels::Backend& backend);

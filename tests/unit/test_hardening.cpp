@@ -4,6 +4,8 @@
 // files, stale staging directories and --force on a directory that is not a
 // dataset.
 #include <hdf5.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -397,4 +399,57 @@ TEST_CASE("Hardening: a refused run directory gets no lock file or anything else
   write_text(run / "best.h5", "");
   CHECK_NOTHROW(train::RunDirectory(run, run / "best.h5"));
   CHECK(fs::exists(run / ".lock"));
+}
+
+TEST_CASE("Hardening: an output path that is a device or FIFO is refused even with --force and left as it was",
+          "[core][bad-input]") {
+  // issue 26.1: `train --checkpoint /dev/null` replaced the device node with an HDF5 file.
+  test::ScratchDir dir("outpaths");
+  const fs::path fifo = dir / "fifo";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  OutputRules rules;
+  rules.force = true;
+  CHECK_THROWS_WITH(check_output_file("--checkpoint", fifo, rules), Contains("fifo: exists and is not a regular file"));
+  CHECK(fs::is_fifo(fifo));
+  // A character device made in the scratch directory (root only), like /dev/null (1, 3).
+  const fs::path dev = dir / "null";
+  if (mknod(dev.c_str(), S_IFCHR | 0600, makedev(1, 3)) == 0) {
+    CHECK_THROWS_WITH(train::check_checkpoint_path(dev, dir / "run", dir / "data", {}, true),
+                      Contains("--checkpoint " + dev.string() + ": exists and is not a regular file"));
+    CHECK(fs::is_character_file(dev));
+  }
+  CHECK_THROWS_WITH(check_output_file("--out", dir.path(), rules), Contains("is not a regular file"));
+}
+
+TEST_CASE("Hardening: an existing output file hpcnn did not write needs --force", "[checkpoint][bad-input]") {
+  test::ScratchDir dir("outforeign");
+  const fs::path run = dir / "run", data = dir / "data";
+  write_text(dir / "thesis.tex", "precious");
+  CHECK_THROWS_WITH(train::check_checkpoint_path(dir / "thesis.tex", run, data, {}, false),
+                    Contains("thesis.tex: exists and is not a file hpcnn wrote: --force replaces it"));
+  CHECK_NOTHROW(train::check_checkpoint_path(dir / "thesis.tex", run, data, {}, true));
+  CHECK(read_text_file(dir / "thesis.tex") == "precious");  // a check writes nothing
+  // hpcnn's own checkpoint, anything in the run directory, and a new file are fine.
+  auto backend = kernels::make_reference_backend();
+  const model::Shape input{1, 2, 2};
+  model::Model net(model::make_model("flatten dense:3", &input), model::LossKind::kSoftmaxCrossEntropy, *backend, 1);
+  train::save_checkpoint(dir / "old.h5", net, nullptr, 1, 1);
+  CHECK(train::hpcnn_hdf5_file(dir / "old.h5"));
+  CHECK_FALSE(train::hpcnn_hdf5_file(dir / "thesis.tex"));
+  CHECK_NOTHROW(train::check_checkpoint_path(dir / "old.h5", run, data, {}, false));
+  write_text(run / "model.h5", "left by a crash");
+  CHECK_NOTHROW(train::check_checkpoint_path(run / "model.h5", run, data, {}, false));
+  CHECK_NOTHROW(train::check_checkpoint_path(dir / "new.h5", run, data, {}, false));
+  // Onto the dataset's shard, or onto --init-from: refused, --force or not.
+  write_text(data / "train-00000-of-00001.h5", "shard");
+  CHECK_THROWS_WITH(train::check_checkpoint_path(data / "train-00000-of-00001.h5", run, data, {}, true),
+                    Contains("is inside " + data.string() + ", which this command reads"));
+  CHECK_THROWS_WITH(train::check_checkpoint_path(dir / "old.h5", run, data, dir / "old.h5", true),
+                    Contains("is also an input of this command"));
+  // A text output: hpcnn's CSV header marks it as hpcnn's.
+  write_text(dir / "p.csv", "index,label,predicted\n");
+  OutputRules csv;
+  csv.written_by_hpcnn = text_file_starting_with("index,");
+  CHECK_NOTHROW(check_output_file("--predictions", dir / "p.csv", csv));
+  CHECK_THROWS_WITH(check_output_file("--predictions", dir / "thesis.tex", csv), Contains("--force replaces it"));
 }
