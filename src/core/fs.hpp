@@ -68,12 +68,22 @@ std::function<bool(const std::filesystem::path&)> text_file_starting_with(std::s
 /// directory (a planted link would make it overwrite the link's target).
 std::string open_error(int err);
 
+/// Whether `name`, an entry of a dataset directory, is a file hpcnn's
+/// dataset writers make: manifest.json, SPLIT-NNNNN-of-NNNNN.h5 shards, and
+/// their NAME.tmp / NAME.tmp.PID temporaries.
+bool dataset_writer_file(const std::string& name);
+
 /// A directory built under a temporary name and renamed into place by commit().
 /// If commit() is never reached the temporary directory is removed.
 class StagingDir {
  public:
-  /// `overwrite`: replace an existing destination on commit instead of failing.
-  StagingDir(std::filesystem::path destination, bool overwrite);
+  /// `overwrite`: replace an existing destination on commit instead of
+  /// failing. Only the entries `replaceable` recognises are replaced: every
+  /// other entry of the old destination (a user's NOTES.txt, mine/keep) is
+  /// moved into the new one and named in a warning line (issue 26.2: `data
+  /// synth --force` deleted them with the dataset).
+  StagingDir(std::filesystem::path destination, bool overwrite,
+             std::function<bool(const std::string&)> replaceable = dataset_writer_file);
   ~StagingDir();
   StagingDir(const StagingDir&) = delete;
   StagingDir& operator=(const StagingDir&) = delete;
@@ -82,11 +92,16 @@ class StagingDir {
   const std::filesystem::path& path() const { return staging_; }
   const std::filesystem::path& destination() const { return destination_; }
   void commit();
+  /// After commit(): the old destination's entries kept because they were not
+  /// replaceable (names, sorted).
+  const std::vector<std::string>& kept() const { return kept_; }
 
  private:
   std::filesystem::path destination_;
   std::filesystem::path staging_;
   bool overwrite_;
+  std::function<bool(const std::string&)> replaceable_;
+  std::vector<std::string> kept_;
   bool committed_ = false;
 };
 

@@ -59,4 +59,15 @@ expect_exit 2 "--out fifo: exists and is not a regular file" "$HPCNN" quantize -
 "$HPCNN" quantize -q -c r7/model.h5 --precision fp32 --out q.h5 > /dev/null && pass \
   || fail "quantize could not replace its own output"
 [[ -p fifo ]] && pass || fail "the FIFO was replaced"
+
+# --- data synth --force replaces only hpcnn's dataset files (26.2) ---------------------
+echo mine > c/NOTES.txt
+mkdir -p c/mine && echo keep > c/mine/keep
+"$HPCNN" data synth circuits -q --train 64 --test 32 --image-size 16 --shards 2 --out c --force > /dev/null 2> err.txt \
+  || fail "data synth --force: $(cat err.txt)"
+[[ $(cat c/NOTES.txt) == mine && $(cat c/mine/keep) == keep ]] && pass || fail "data --force deleted user files"
+grep -q "c: --force replaced only hpcnn's files; kept 2 it did not write: NOTES.txt, mine" err.txt && pass \
+  || fail "data --force does not name the files it kept: $(cat err.txt)"
+[[ $(ls c/train-*.h5 | wc -l) -eq 2 ]] && pass || fail "the old shards were not replaced: $(ls c)"
+"$HPCNN" data verify c > /dev/null 2>&1 && pass || fail "the replaced dataset does not verify"
 finish

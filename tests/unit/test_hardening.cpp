@@ -343,6 +343,9 @@ TEST_CASE("Hardening: StagingDir removes staging directories of dead processes o
   const fs::path live = dir / (".ds.partial." + std::to_string(getppid()));
   const fs::path other = dir / ".other.partial.4194305";
   for (const fs::path& p : {dead, dead_old, live, other}) fs::create_directories(p / "sub");
+  // An old directory goes only when it holds nothing but hpcnn's files (below: one with a user's file stays).
+  fs::remove_all(dead_old / "sub");
+  write_text(dead_old / "manifest.json", "{}");
   {
     StagingDir staging(dir / "ds", false);
     CHECK(!fs::exists(dead));
@@ -452,4 +455,43 @@ TEST_CASE("Hardening: an existing output file hpcnn did not write needs --force"
   csv.written_by_hpcnn = text_file_starting_with("index,");
   CHECK_NOTHROW(check_output_file("--predictions", dir / "p.csv", csv));
   CHECK_THROWS_WITH(check_output_file("--predictions", dir / "thesis.tex", csv), Contains("--force replaces it"));
+}
+
+TEST_CASE("Hardening: --force onto a dataset keeps the files hpcnn did not write in it", "[dataset][bad-input]") {
+  // issue 26.2: `data synth ... --force` deleted NOTES.txt and mine/keep with the dataset.
+  test::ScratchDir dir("forcekeep");
+  data::ImportIdxConfig c = small_import(dir, 2);
+  data::import_idx(c, kQuiet);
+  write_text(c.out / "NOTES.txt", "notes");
+  write_text(c.out / "mine" / "keep", "keep");
+  c.force = true;
+  c.shards = 1;  // the old two shards are hpcnn's and go
+  data::import_idx(c, kQuiet);
+  CHECK(read_text_file(c.out / "NOTES.txt") == "notes");
+  CHECK(read_text_file(c.out / "mine" / "keep") == "keep");
+  CHECK_FALSE(fs::exists(c.out / data::shard_file_name("train", 1, 2)));
+  CHECK(data::load_manifest(c.out).split("train").shards.size() == 1);
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    CHECK(e.path().filename().string().find(".old.") == std::string::npos);  // nothing left aside
+  }
+}
+
+TEST_CASE("Hardening: StagingDir names what it kept and never removes a dead run's old directory with user files",
+          "[core]") {
+  test::ScratchDir dir("stagingkeep");
+  write_text(dir / "ds" / "manifest.json", "{}");
+  write_text(dir / "ds" / "train-00000-of-00001.h5", "old shard");
+  write_text(dir / "ds" / "NOTES.txt", "notes");
+  // A crash between commit()'s renames leaves the user's file in .ds.old.PID.
+  write_text(dir / ".ds.old.4194305" / "thesis.tex", "precious");
+  write_text(dir / ".ds.old.4194306" / "manifest.json", "{}");
+  StagingDir staging(dir / "ds", true);
+  CHECK(fs::exists(dir / ".ds.old.4194305" / "thesis.tex"));
+  CHECK_FALSE(fs::exists(dir / ".ds.old.4194306"));
+  write_text(staging.path() / "manifest.json", "{\"new\": 1}");
+  staging.commit();
+  CHECK(staging.kept() == std::vector<std::string>{"NOTES.txt"});
+  CHECK(read_text_file(dir / "ds" / "NOTES.txt") == "notes");
+  CHECK_FALSE(fs::exists(dir / "ds" / "train-00000-of-00001.h5"));
+  CHECK(read_text_file(dir / "ds" / "manifest.json") == "{\"new\": 1}");
 }
