@@ -5,6 +5,7 @@
 # a stray .lock. Here with a FIFO and a device node made in the scratch
 # directory (never the real /dev/null).
 source "$(dirname "$0")/lib.sh"
+: "${HPCNN_MERGE:?set HPCNN_MERGE}"
 export OMP_NUM_THREADS=2
 "$HPCNN" data synth circuits -q --train 96 --test 32 --image-size 16 --out c > /dev/null
 TRAIN=(train -q --data c --model 'flatten dense:4' --epochs 1 --batch 32 --threads 2)
@@ -70,4 +71,10 @@ grep -q "c: --force replaced only hpcnn's files; kept 2 it did not write: NOTES.
   || fail "data --force does not name the files it kept: $(cat err.txt)"
 [[ $(ls c/train-*.h5 | wc -l) -eq 2 ]] && pass || fail "the old shards were not replaced: $(ls c)"
 "$HPCNN" data verify c > /dev/null 2>&1 && pass || fail "the replaced dataset does not verify"
+
+# --- hpcnn-merge: --out must be a directory, and no file in it a FIFO ----------------
+expect_exit 2 "--out fifo: exists and is not a directory" "$HPCNN_MERGE" summary -q r7 --out fifo
+mkdir m && mkfifo m/summary.md
+expect_exit 2 "--out m/summary.md: exists and is not a regular file" "$HPCNN_MERGE" summary -q r7 --out m
+[[ -p fifo && -p m/summary.md ]] && pass || fail "hpcnn-merge replaced a FIFO"
 finish
