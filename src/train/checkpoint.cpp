@@ -58,6 +58,9 @@ std::vector<std::string> dataset_names(const h5::File& f) {
 
 /// Checks every dataset's bytes against its "sha256" attribute. Returns false
 /// for a version 1 checkpoint (written before checksums; nothing to check).
+/// Cost: every dataset is read once more; a 286 MB checkpoint (18 M params
+/// with Adam state) took 1.2-1.3 s to `infer` before and 1.5-2.2 s with the
+/// check, on 2 shared cores.
 bool verify_checksums(const h5::File& f, const fs::path& path) {
   const int64_t version = f.has_attribute("version") ? f.int_attribute("version") : 1;
   HPCNN_CHECK(version >= 1 && version <= kCheckpointVersion, path.string(), ": checkpoint version ", version,
