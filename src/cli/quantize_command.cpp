@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "cli/options.hpp"
 #include "core/error.hpp"
+#include "core/fs.hpp"
 #include "data/dataset.hpp"
 #include "quant/inference_graph.hpp"
 #include "train/checkpoint.hpp"
@@ -36,6 +37,7 @@ int run_quantize(const Args& args) {
   std::string ckpt_path, calib_dir, split = "train", out, precision = "int8";
   long long samples = 512, batch = 64;
   int threads = 0;
+  bool force = false;
   // clang-format off
   spec.options.add_options()
       ("checkpoint,c", po::value<std::string>(&ckpt_path)->required()->value_name("FILE"), "training checkpoint (model.h5)")
@@ -46,6 +48,7 @@ int run_quantize(const Args& args) {
        "calibration samples, spread evenly over the split (all when the split is smaller)")
       ("precision", po::value<std::string>(&precision)->default_value(precision), "int8 | fp32 (folded, not quantised)")
       ("out,o", po::value<std::string>(&out)->required()->value_name("FILE"), "inference file to write")
+      ("force", po::bool_switch(&force), "let --out replace an existing file hpcnn did not write")
       ("batch", po::value<long long>(&batch)->default_value(batch), "calibration batch size")
       ("threads,t", po::value<int>(&threads)->default_value(0), "compute threads (0: default)");
   // clang-format on
@@ -59,7 +62,15 @@ int run_quantize(const Args& args) {
   require_range<long long>("samples", samples, 1, 1 << 24);
   require_range<long long>("batch", batch, 1, 1 << 16);
   require_range("threads", threads, 0, 4096);
-  if (fs::exists(out) && fs::equivalent(out, ckpt_path)) throw UsageError("--out would overwrite the checkpoint");
+  // Before anything is read or written: not a device, FIFO or directory, not
+  // the checkpoint, not inside the calibration dataset, and an existing file
+  // only when hpcnn wrote it (or --force).
+  OutputRules rules;
+  rules.input_files = {ckpt_path};
+  if (!calib_dir.empty()) rules.input_dirs = {calib_dir};
+  rules.force = force;
+  rules.written_by_hpcnn = train::hpcnn_hdf5_file;
+  check_output_file("--out", out, rules);
   const Logger log(common.log_level());
 
   const train::Checkpoint ckpt = train::load_checkpoint(ckpt_path);

@@ -216,6 +216,8 @@ int run_train(const Args& args) {
        "(a run directory holding an unfinished run is resumed without this, by the same command)")
       ("force", po::bool_switch(&c.force),
        "replace the run found in --out (only hpcnn's own files are removed)")
+      ("restart-from-scratch", po::bool_switch(&c.restart_from_scratch),
+       "start again from step 0 when every checkpoint of the run in --out is invalid (they are kept aside)")
       ("checkpoint-every", po::value<std::string>(&checkpoint_every)->default_value(checkpoint_every)->value_name("N|Ts"),
        "resumable checkpoint every N steps and/or after T of wall time (30s, 10m, 2h; '500,10m'; off);\n"
        "kept in RUN_DIR/checkpoints/")
@@ -421,6 +423,7 @@ int run_infer(const Args& args) {
                          backend_name = "onednn", predictions_path;
   int threads = 0, repeats = 10;
   long long eval_batch = 500;
+  bool force = false;
   // clang-format off
   spec.options.add_options()
       ("checkpoint,c", po::value<std::string>(&ckpt_path)->required()->value_name("FILE"), "checkpoint (model.h5)")
@@ -430,6 +433,7 @@ int run_infer(const Args& args) {
        "batch sizes to time ('': no timing)")
       ("predictions", po::value<std::string>(&predictions_path)->value_name("FILE"),
        "write each sample's label or target, prediction and class probabilities to a CSV file")
+      ("force", po::bool_switch(&force), "let --predictions replace an existing file hpcnn did not write")
       ("repeats", po::value<int>(&repeats)->default_value(repeats), "timed runs per batch size")
       ("eval-batch", po::value<long long>(&eval_batch)->default_value(eval_batch), "batch size for the accuracy pass")
       ("threads,t", po::value<int>(&threads)->default_value(0), "compute threads (0: default)")
@@ -501,7 +505,10 @@ int run_infer(const Args& args) {
     }
     write_file_atomic(path, csv.str());
   };
-  if (!predictions_path.empty()) check_output_path("--predictions", predictions_path, {ckpt_path}, {data_dir});
+  if (!predictions_path.empty()) {
+    check_output_file("--predictions", predictions_path,
+                      {{ckpt_path}, {data_dir}, force, {}, text_file_starting_with("index,")});
+  }
   const Logger log(common.log_level());
   const data::Manifest manifest = data::load_manifest(data_dir);
   const model::Shape input{manifest.sample_shape[0], manifest.sample_shape[1], manifest.sample_shape[2]};

@@ -9,9 +9,11 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 
 namespace fs = std::filesystem;
 
@@ -29,7 +31,10 @@ bool process_alive(long pid) { return fs::exists(fs::path("/proc") / std::to_str
 /// left by processes that died (killed imports); a live process's are its own
 /// business and stay. A PID reused by an unrelated live process keeps its
 /// leftover until the next run: harmless, and never a live directory lost.
-void remove_stale_siblings(const fs::path& parent, const std::string& name) {
+/// An ".old." directory that still holds entries not `replaceable` (a user's
+/// files, caught by a crash between commit()'s renames) is kept.
+void remove_stale_siblings(const fs::path& parent, const std::string& name,
+                           const std::function<bool(const std::string&)>& replaceable) {
   std::error_code ec;
   fs::directory_iterator it(parent, ec);
   if (ec) return;
@@ -42,6 +47,13 @@ void remove_stale_siblings(const fs::path& parent, const std::string& name) {
       const long pid = std::stol(digits);
       if (pid == static_cast<long>(getpid()) || process_alive(pid)) continue;
       std::error_code ignored;
+      if (prefix.find(".old.") != std::string::npos && replaceable) {
+        bool only_ours = true;
+        for (const auto& inner : fs::directory_iterator(entry.path(), ignored)) {
+          only_ours = only_ours && replaceable(inner.path().filename().string());
+        }
+        if (!only_ours) continue;
+      }
       fs::remove_all(entry.path(), ignored);
     }
   }
@@ -113,6 +125,24 @@ void check_output_path(const std::string& option, const fs::path& out, const std
   }
 }
 
+void check_output_file(const std::string& option, const fs::path& out, const OutputRules& rules) {
+  check_output_path(option, out, rules.input_files, rules.input_dirs);
+  std::error_code ec;
+  if (rules.force || !fs::exists(fs::symlink_status(out, ec))) return;
+  if (!rules.own_dir.empty() && path_within(out, rules.own_dir)) return;
+  if (rules.written_by_hpcnn && rules.written_by_hpcnn(out)) return;
+  throw UsageError(option + " " + out.string() +
+                   ": exists and is not a file hpcnn wrote: --force replaces it, or choose another path");
+}
+
+std::function<bool(const fs::path&)> text_file_starting_with(std::string prefix) {
+  return [prefix = std::move(prefix)](const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::string head(prefix.size(), '\0');
+    return in.read(head.data(), static_cast<std::streamsize>(head.size())) && head == prefix;
+  };
+}
+
 std::string open_error(int err) {
   if (err == ELOOP) return "it is a symbolic link, which hpcnn does not follow here (remove it)";
   return std::strerror(err);
@@ -134,8 +164,14 @@ std::string read_text_file(const fs::path& path, int64_t max_bytes) {
   return out.str();
 }
 
-StagingDir::StagingDir(fs::path destination, bool overwrite)
-    : destination_(std::move(destination)), overwrite_(overwrite) {
+bool dataset_writer_file(const std::string& name) {
+  static const std::regex kShard(R"(.+-\d{5,}-of-\d{5,}\.h5)");
+  static const std::regex kTemporary(R"(.+\.tmp(\.\d+)?)");
+  return name == "manifest.json" || std::regex_match(name, kShard) || std::regex_match(name, kTemporary);
+}
+
+StagingDir::StagingDir(fs::path destination, bool overwrite, std::function<bool(const std::string&)> replaceable)
+    : destination_(std::move(destination)), overwrite_(overwrite), replaceable_(std::move(replaceable)) {
   if (destination_.filename().empty()) destination_ = destination_.parent_path();
   HPCNN_CHECK(overwrite_ || !fs::exists(destination_), destination_.string(),
               ": already exists (use --force to replace it)");
@@ -143,7 +179,7 @@ StagingDir::StagingDir(fs::path destination, bool overwrite)
   std::error_code ec;
   fs::create_directories(parent, ec);
   HPCNN_CHECK(!ec, parent.string(), ": cannot create directory: ", ec.message());
-  remove_stale_siblings(parent, destination_.filename().string());
+  remove_stale_siblings(parent, destination_.filename().string(), replaceable_);
   staging_ = parent / ("." + destination_.filename().string() + ".partial." + std::to_string(getpid()));
   fs::remove_all(staging_, ec);
   fs::create_directory(staging_, ec);
@@ -160,8 +196,20 @@ StagingDir::~StagingDir() {
 void StagingDir::commit() {
   std::error_code ec;
   fs::path old;
+  std::vector<fs::path> carry;  // the old destination's entries that are not ours to replace
   if (fs::exists(destination_)) {
     HPCNN_CHECK(overwrite_, destination_.string(), ": already exists (use --force to replace it)");
+    if (fs::is_directory(fs::symlink_status(destination_))) {
+      for (const auto& entry : fs::directory_iterator(destination_)) {
+        const std::string name = entry.path().filename().string();
+        if (!replaceable_ || !replaceable_(name)) carry.push_back(entry.path());
+      }
+    }
+    std::sort(carry.begin(), carry.end());
+    for (const fs::path& p : carry) {
+      HPCNN_CHECK(!fs::exists(fs::symlink_status(staging_ / p.filename())), destination_.string(), ": ",
+                  p.filename().string(), " is not a file hpcnn replaces, but the new output has one of that name");
+    }
     old = destination_.parent_path() / ("." + destination_.filename().string() + ".old." + std::to_string(getpid()));
     fs::rename(destination_, old, ec);
     HPCNN_CHECK(!ec, destination_.string(), ": cannot move aside: ", ec.message());
@@ -172,7 +220,25 @@ void StagingDir::commit() {
     HPCNN_THROW(destination_.string(), ": cannot move into place: ", ec.message());
   }
   committed_ = true;
-  if (!old.empty()) fs::remove_all(old, ec);
+  if (old.empty()) return;
+  // The user's entries move from the old directory into the new one (one
+  // filesystem: renames); the old one, now only hpcnn's files, goes. Any that
+  // cannot move keeps the old directory, named, rather than being deleted.
+  std::vector<std::string> stuck;
+  for (const fs::path& p : carry) {
+    fs::rename(old / p.filename(), destination_ / p.filename(), ec);
+    (ec ? stuck : kept_).push_back(p.filename().string());
+  }
+  if (!kept_.empty()) {
+    std::string names;
+    for (size_t i = 0; i < kept_.size() && i < 5; ++i) names += (i ? ", " : "") + kept_[i];
+    if (kept_.size() > 5) names += cat(" and ", kept_.size() - 5, " more");
+    Logger().warn(cat(destination_.string(), ": --force replaced only hpcnn's files; kept ", kept_.size(),
+                      " it did not write: ", names));
+  }
+  HPCNN_CHECK(stuck.empty(), destination_.string(), ": could not move back ", stuck.front(), " (and any others) from ",
+              old.string(), ", where they are kept");
+  fs::remove_all(old, ec);
 }
 
 }  // namespace hpcnn

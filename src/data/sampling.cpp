@@ -92,6 +92,14 @@ EpochPlan::EpochPlan(SamplingMode mode, const SplitInfo& split, int64_t n_train,
   std::vector<int64_t> counts(static_cast<size_t>(world)), per_step(static_cast<size_t>(world));
   for (int r = 0; r < world; ++r) {
     counts[static_cast<size_t>(r)] = owned_count(split, owned[static_cast<size_t>(r)], n_train);
+    // A rank without training samples would step with an empty batch all
+    // epoch while the log claims the full global batch (issue 26.6: 1 shard,
+    // 2 ranks ran 16-sample steps under "global batch 32").
+    HPCNN_CHECK(counts[static_cast<size_t>(r)] > 0, "--sampling local: the training data has ", split.shards.size(),
+                " shard(s) for ", world, " ranks, so rank ", r,
+                " would get no samples (local sampling gives each rank whole shards): write the dataset with "
+                "--shards ",
+                world, " or more (hpcnn data synth/import-* --shards N --force), or use --sampling global");
     const auto [lo, hi] = block_range(global_batch, r, world);
     per_step[static_cast<size_t>(r)] = hi - lo;
     steps_ = std::max(steps_, (counts[static_cast<size_t>(r)] + hi - lo - 1) / (hi - lo));

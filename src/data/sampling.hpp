@@ -16,6 +16,8 @@
 //           shuffle is coarser than global's: with many shards and a window
 //           of several blocks, accuracy is close.
 //
+// Local sampling refuses a split where some rank would own no training
+// sample (fewer shards than ranks), naming the remedy.
 // Both read every sample of [0, n_train) exactly once per epoch. The global
 // batch G is split over ranks as block_range(G, r, p); in local mode a rank
 // that has run out of samples contributes none to the last steps.

@@ -6,7 +6,8 @@
 //   /layers/NN_bn/gamma, beta, moving_mean, moving_variance   float32 (C,) batch norm (Keras's names)
 //   /optimizer/a, /optimizer/b    float32 (Q,)  Adam m and v (SGD: velocity, and no b) of the trainable
 //                                               parameters: the last Q = P - trainable_offset
-//   root attributes               format, version, model_name, model_text, input_shape, loss,
+//   every dataset: attribute sha256, the SHA-256 (hex) of its bytes as written (version 2)
+//   root attributes               format, version (2; 1 before checksums), model_name, model_text, input_shape, loss,
 //                                 epoch, seed, num_params, optimizer, lr, beta1, beta2,
 //                                 epsilon, momentum, optimizer_steps, trainable_offset,
 //                                 frozen_layers (--freeze; 0 when absent); and, when trained
@@ -71,6 +72,7 @@ struct Checkpoint {
   std::string sample_dtype;              ///< "uint8" or "float32"
   std::vector<std::string> class_names;  ///< classification only
   std::optional<TrainState> state;       ///< present in checkpoints a run can resume from
+  bool checksums_verified = false;       ///< false: a version 1 file, written before checksums
 };
 
 /// `dataset` (optional) records the training data's name, sample type and
@@ -80,7 +82,23 @@ struct Checkpoint {
 void save_checkpoint(const std::filesystem::path& path, const model::Model& model, const model::Optimizer* optimizer,
                      int64_t epoch, uint64_t seed, const data::Manifest* dataset = nullptr,
                      const TrainState* state = nullptr);
-Checkpoint load_checkpoint(const std::filesystem::path& path);
+/// The one way a checkpoint is read (resume, predict, infer, serve, quantize,
+/// --init-from): every dataset is checked against its SHA-256 attribute, and
+/// NaN or infinite parameters or optimizer state are refused. A version 1
+/// file (no checksums) loads with a one-line warning unless `warn_unverified`
+/// is false.
+Checkpoint load_checkpoint(const std::filesystem::path& path, bool warn_unverified = true);
+
+/// Whether `path` is an HDF5 file hpcnn wrote: its root "format" attribute
+/// starts with "hpcnn-" (a checkpoint, an inference file, a shard).
+bool hpcnn_hdf5_file(const std::filesystem::path& path);
+
+/// Checked before a run writes anything: the final checkpoint path must be a
+/// regular file or absent (`--checkpoint /dev/null` replaced the device),
+/// never inside the dataset `data_dir` (onto a shard) nor `init_from`; an
+/// existing file that is not hpcnn's HDF5 and not in `run_dir` needs `force`.
+void check_checkpoint_path(const std::filesystem::path& checkpoint, const std::filesystem::path& run_dir,
+                           const std::filesystem::path& data_dir, const std::filesystem::path& init_from, bool force);
 
 /// Builds the checkpoint's model on `backend` with its parameters loaded.
 /// Throws when the stored parameter count disagrees with the model string.

@@ -39,6 +39,8 @@ fs::path periodic_checkpoint_path(const fs::path& run_dir, int64_t global_step) 
 }
 
 namespace {
+/// Where --restart-from-scratch keeps the checkpoints it could not use.
+const char* const kRefusedDir = "checkpoints-refused";
 const std::regex kPeriodicName(R"(step-\d{9,}\.h5)");
 const std::regex kTemporaryName(R"(.+\.tmp\.\d+)");
 
@@ -61,11 +63,42 @@ std::string now_iso() {
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
   return buf;
 }
+
+/// Sorts the entries of run directory `dir` into hpcnn's own (into `own`,
+/// when given) and the rest, whose names it returns. `.lock` is neither.
+std::vector<std::string> sort_entries(const fs::path& dir, const fs::path& final_checkpoint,
+                                      std::vector<fs::path>* own) {
+  static const std::set<std::string> kOwn = {"run.json", "metrics.json", "model.h5", "checkpoints", "timing",
+                                             "trace",    "heartbeat",    "merged",   kRefusedDir};
+  static const std::regex kOwnPattern(R"(timing-before-resume-\d+|.+\.tmp\.\d+)");
+  std::vector<std::string> foreign;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    const std::string name = entry.path().filename().string();
+    if (name == ".lock") continue;
+    const bool is_final = final_checkpoint.parent_path() == dir && final_checkpoint.filename() == name;
+    if (kOwn.count(name) != 0 || is_final || std::regex_match(name, kOwnPattern)) {
+      if (own != nullptr) own->push_back(entry.path());
+    } else {
+      foreign.push_back(name);
+    }
+  }
+  return foreign;
+}
+
+[[noreturn]] void refuse_foreign(const fs::path& dir, const std::vector<std::string>& foreign) {
+  std::string names;
+  for (size_t i = 0; i < foreign.size() && i < 3; ++i) names += (i ? ", " : "") + foreign[i];
+  if (foreign.size() > 3) names += cat(" and ", foreign.size() - 3, " more");
+  HPCNN_THROW(dir.string(), ": holds files hpcnn did not write (", names,
+              "): refusing to use it as a run directory (--force removes only hpcnn's own files); choose another "
+              "--out");
+}
 }  // namespace
 
 std::vector<std::pair<int64_t, fs::path>> resumable_checkpoints(const fs::path& run_dir,
                                                                 const std::vector<fs::path>& candidates,
-                                                                std::vector<std::string>* skipped) {
+                                                                std::vector<std::string>* skipped,
+                                                                std::vector<fs::path>* skipped_paths) {
   std::vector<fs::path> paths = periodic_checkpoints(run_dir);
   for (const fs::path& c : candidates) {
     std::error_code ec;
@@ -74,11 +107,12 @@ std::vector<std::pair<int64_t, fs::path>> resumable_checkpoints(const fs::path& 
   std::vector<std::pair<int64_t, fs::path>> out;
   for (const fs::path& p : paths) {
     try {
-      const Checkpoint c = load_checkpoint(p);
+      const Checkpoint c = load_checkpoint(p, /*warn_unverified=*/false);
       if (c.state) out.emplace_back(c.state->global_step, p);
     } catch (const std::exception& e) {
       // A damaged or foreign file is not a resume point; an older one may be.
       if (skipped != nullptr) skipped->push_back(cat(p.filename().string(), " (", e.what(), ")"));
+      if (skipped_paths != nullptr) skipped_paths->push_back(p);
     }
   }
   std::stable_sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
@@ -108,8 +142,15 @@ int remove_temporaries(const fs::path& dir) {
   return removed;
 }
 
-RunDirectory::RunDirectory(fs::path dir) : dir_(std::move(dir)) {
+RunDirectory::RunDirectory(fs::path dir, const fs::path& final_checkpoint) : dir_(std::move(dir)) {
   std::error_code ec;
+  // Decided before anything is written: a refused directory (`--out /`, a
+  // user's folder) once got a stray .lock (issue 26.3).
+  if (fs::exists(fs::symlink_status(dir_, ec))) {
+    HPCNN_CHECK(fs::is_directory(dir_, ec), dir_.string(), ": exists and is not a directory: choose another --out");
+    const std::vector<std::string> foreign = sort_entries(dir_, final_checkpoint, nullptr);
+    if (!foreign.empty()) refuse_foreign(dir_, foreign);
+  }
   fs::create_directories(dir_, ec);
   HPCNN_CHECK(!ec, dir_.string(), ": cannot create the run directory: ", ec.message());
   const fs::path lock = dir_ / ".lock";
@@ -137,32 +178,13 @@ RunDirectory::~RunDirectory() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
 }
 
-RunPlan RunDirectory::prepare(bool resume_requested, bool force, const fs::path& final_checkpoint) {
+RunPlan RunDirectory::prepare(bool resume_requested, bool force, const fs::path& final_checkpoint,
+                              bool restart_from_scratch) {
   RunPlan plan;
   // What is here, and is all of it ours?
-  static const std::set<std::string> kOwn = {"run.json", "metrics.json", "model.h5",  "checkpoints",
-                                             "timing",   "trace",        "heartbeat", "merged"};
-  static const std::regex kOwnPattern(R"(timing-before-resume-\d+|.+\.tmp\.\d+)");
   std::vector<fs::path> own;
-  std::vector<std::string> foreign;
-  for (const auto& entry : fs::directory_iterator(dir_)) {
-    const std::string name = entry.path().filename().string();
-    if (name == ".lock") continue;
-    const bool is_final = final_checkpoint.parent_path() == dir_ && final_checkpoint.filename() == name;
-    if (kOwn.count(name) != 0 || is_final || std::regex_match(name, kOwnPattern)) {
-      own.push_back(entry.path());
-    } else {
-      foreign.push_back(name);
-    }
-  }
-  if (!foreign.empty()) {
-    std::string names;
-    for (size_t i = 0; i < foreign.size() && i < 3; ++i) names += (i ? ", " : "") + foreign[i];
-    if (foreign.size() > 3) names += cat(" and ", foreign.size() - 3, " more");
-    HPCNN_THROW(dir_.string(), ": holds files hpcnn did not write (", names,
-                "): refusing to use it as a run directory (--force removes only hpcnn's own files); choose another "
-                "--out");
-  }
+  const std::vector<std::string> foreign = sort_entries(dir_, final_checkpoint, &own);
+  if (!foreign.empty()) refuse_foreign(dir_, foreign);
   // How the previous run ended.
   const fs::path manifest = dir_ / "run.json";
   if (fs::exists(manifest)) {
@@ -200,30 +222,50 @@ RunPlan RunDirectory::prepare(bool resume_requested, bool force, const fs::path&
   }
   const int stale = remove_temporaries(dir_);
   std::vector<std::string> skipped;
-  const auto found = resumable_checkpoints(dir_, {final_checkpoint}, &skipped);
+  std::vector<fs::path> refused;
+  const auto found = resumable_checkpoints(dir_, {final_checkpoint}, &skipped, &refused);
   std::string skipped_text;
   for (const std::string& s : skipped) skipped_text += (skipped_text.empty() ? "" : "; ") + s;
   if (!found.empty()) {
+    HPCNN_CHECK(!restart_from_scratch, "--restart-from-scratch: ", dir_.string(), " holds a valid checkpoint (",
+                found.front().second.filename().string(), ", step ", found.front().first,
+                "): run without --restart-from-scratch to resume from it, or --force to replace the run");
     plan.resume = true;
     plan.checkpoint_step = found.front().first;
     plan.checkpoint = found.front().second;
     plan.note = cat("resuming the ", plan.previous_status.empty() ? "unfinished" : plan.previous_status, " run in ",
                     dir_.string(), " from ", plan.checkpoint.filename().string(), " (step ", plan.checkpoint_step, ")",
-                    skipped.empty() ? std::string() : cat("; skipped unreadable: ", skipped_text),
+                    skipped.empty() ? std::string() : cat("; skipped invalid checkpoint(s): ", skipped_text),
                     stale > 0 ? cat("; removed ", stale, " leftover temporary file(s)") : std::string());
     return plan;
   }
-  // Checkpoints that exist but cannot be read (truncated, held open for
-  // writing, damaged) are never deleted and never silently replaced by a
-  // run from step 0: hours of a job may be in them.
-  HPCNN_CHECK(skipped.empty(), dir_.string(),
+  // Checkpoints that exist but cannot be used (truncated, held open for
+  // writing, damaged, failing their checksums) are never deleted and never
+  // silently replaced by a run from step 0: hours of a job may be in them.
+  HPCNN_CHECK(skipped.empty() || restart_from_scratch, dir_.string(),
               ": no checkpoint can be resumed from, and none is deleted: ", skipped_text,
-              ". Move them away to start again from step 0, or --force to replace the run");
+              ". --restart-from-scratch starts again from step 0 (keeping them in ", (dir_ / kRefusedDir).string(),
+              "), --force replaces the run");
   HPCNN_CHECK(plan.previous_status != "complete", "--resume ", dir_.string(),
               ": the run is complete but no resumable checkpoint is left");
-  clear();
+  std::string kept;
+  if (!refused.empty()) {
+    // Asked for explicitly: the refused checkpoints move aside, kept.
+    const fs::path aside = dir_ / kRefusedDir;
+    fs::create_directories(aside);
+    for (const fs::path& p : refused) {
+      fs::path to = aside / p.filename();
+      for (int i = 1; fs::exists(fs::symlink_status(to)); ++i) to = aside / cat(p.filename().string(), ".", i);
+      fs::rename(p, to);
+    }
+    kept = cat("; kept the ", refused.size(), " refused checkpoint(s) in ", aside.string());
+  }
+  for (const fs::path& p : own) {
+    if (p.filename() != kRefusedDir) fs::remove_all(p);
+  }
   plan.note = cat("the ", plan.previous_status.empty() ? "unfinished" : plan.previous_status, " run in ", dir_.string(),
-                  " left no checkpoint: starting again from step 0");
+                  refused.empty() ? " left no checkpoint" : " has no valid checkpoint (--restart-from-scratch)",
+                  ": starting again from step 0", kept);
   return plan;
 }
 

@@ -14,13 +14,17 @@
 // A new run into a directory:
 //   - empty or absent                    -> starts afresh
 //   - unfinished (running with no lock holder, preempted, failed)
-//                                        -> resumes from its newest loadable
-//                                           checkpoint (afresh when it has none)
+//                                        -> resumes from its newest valid
+//                                           checkpoint (afresh when it has none;
+//                                           refused when all it has are invalid,
+//                                           unless --restart-from-scratch)
 //   - complete                           -> refused, unless --resume (continue
 //                                           with more --epochs) or --force
 //   - anything hpcnn did not write       -> refused, even with --force
 // --force removes only hpcnn's own files (run.json, metrics.json, model.h5,
-// checkpoints/, timing/, trace/, heartbeat/, merged/ and temporaries).
+// checkpoints/, checkpoints-refused/, timing/, trace/, heartbeat/, merged/ and
+// temporaries). A directory holding anything else is refused before the lock
+// file is written into it.
 #pragma once
 
 #include <cstdint>
@@ -52,10 +56,11 @@ std::filesystem::path periodic_checkpoint_path(const std::filesystem::path& run_
 
 /// The resumable checkpoints among `candidates` and RUN_DIR/checkpoints/,
 /// newest (highest global step) first; unreadable ones are skipped, and
-/// `skipped` (when given) receives "FILE (why)" for each.
+/// `skipped` (when given) receives "FILE (why)" for each, `skipped_paths` its path.
+/// A checkpoint failing load_checkpoint's checks (checksums, finite values) is skipped.
 std::vector<std::pair<int64_t, std::filesystem::path>> resumable_checkpoints(
     const std::filesystem::path& run_dir, const std::vector<std::filesystem::path>& candidates,
-    std::vector<std::string>* skipped = nullptr);
+    std::vector<std::string>* skipped = nullptr, std::vector<std::filesystem::path>* skipped_paths = nullptr);
 
 /// Removes all but the newest `keep` periodic checkpoints.
 void prune_checkpoints(const std::filesystem::path& run_dir, int keep);
@@ -64,8 +69,10 @@ void prune_checkpoints(const std::filesystem::path& run_dir, int keep);
 class RunDirectory {
  public:
   /// Creates the directory and takes its lock; throws naming the holder when
-  /// another live process has it.
-  explicit RunDirectory(std::filesystem::path dir);
+  /// another live process has it. A directory that exists and holds files
+  /// hpcnn did not write (`final_checkpoint` counts as hpcnn's) is refused
+  /// first, before anything (the lock file included) is written into it.
+  explicit RunDirectory(std::filesystem::path dir, const std::filesystem::path& final_checkpoint = {});
   ~RunDirectory();
   RunDirectory(const RunDirectory&) = delete;
   RunDirectory& operator=(const RunDirectory&) = delete;
@@ -75,8 +82,11 @@ class RunDirectory {
   /// Decides from what the directory holds (see the top of this file) and
   /// clears it when starting afresh. `final_checkpoint` is where the run's
   /// model.h5 goes (a resume candidate too). Throws with the reason when the
-  /// directory must not be used.
-  RunPlan prepare(bool resume_requested, bool force, const std::filesystem::path& final_checkpoint);
+  /// directory must not be used. When every checkpoint found is invalid the
+  /// run stops naming them, unless `restart_from_scratch`: then they move
+  /// into RUN_DIR/checkpoints-refused/ and the run starts from step 0.
+  RunPlan prepare(bool resume_requested, bool force, const std::filesystem::path& final_checkpoint,
+                  bool restart_from_scratch = false);
 
   /// Writes run.json (`manifest` plus the status fields), atomically.
   void write_manifest(nlohmann::json manifest, RunStatus status, const std::string& detail = "");

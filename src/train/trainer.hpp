@@ -99,6 +99,7 @@ struct TrainConfig {
   double timeout_s = 600.0;                  ///< watchdog: no progress for this long ends the job (0: off)
   bool resume = false;                       ///< the run directory must hold a run to continue
   bool force = false;                        ///< replace a run found in the run directory
+  bool restart_from_scratch = false;         ///< step 0 although the run's checkpoints are all invalid
   /// Check every shard's SHA-256 against the manifest before training:
   /// auto does it when the training data is preloaded (it is read whole anyway).
   enum class VerifyData { kAuto, kAlways, kNever } verify_data = VerifyData::kAuto;

@@ -1,4 +1,8 @@
 // Checkpoints: save -> load -> identical predictions and optimizer state.
+#include <hdf5.h>
+
+#include <limits>
+
 #include <catch2/catch.hpp>
 
 #include "backend.hpp"
@@ -89,4 +93,98 @@ TEST_CASE("Checkpoint: records the dataset's name, sample type and class names",
   CHECK(without.dataset_name.empty());
   CHECK(without.sample_dtype.empty());
   CHECK(without.class_names.empty());
+}
+
+namespace {
+/// Rewrites dataset `name` of an HDF5 file in place through `edit` (float32
+/// values), leaving its attributes, the recorded checksum included, as they were.
+template <class Edit>
+void edit_float_dataset(const std::filesystem::path& path, const char* name, Edit edit) {
+  const hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+  REQUIRE(f >= 0);
+  const hid_t d = H5Dopen2(f, name, H5P_DEFAULT);
+  REQUIRE(d >= 0);
+  const hid_t space = H5Dget_space(d);
+  std::vector<float> values(static_cast<size_t>(H5Sget_simple_extent_npoints(space)));
+  REQUIRE(H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0);
+  edit(values);
+  REQUIRE(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()) >= 0);
+  H5Sclose(space);
+  H5Dclose(d);
+  H5Fclose(f);
+}
+
+/// A checkpoint of tiny-cnn with Adam state, as training writes it.
+void save_tiny(const std::filesystem::path& path) {
+  auto backend = kernels::make_reference_backend();
+  Model net(make_model("tiny-cnn"), LossKind::kSoftmaxCrossEntropy, *backend, 3);
+  Optimizer opt({}, *backend, net.num_params());
+  train::save_checkpoint(path, net, &opt, 1, 3);
+}
+}  // namespace
+
+TEST_CASE("Checkpoint: bytes changed inside params or a layer view fail the SHA-256 check", "[checkpoint][bad-input]") {
+  // issue 26.4: 64 bytes flipped inside /params were resumed from without complaint.
+  test::ScratchDir dir("ckpt-sha");
+  save_tiny(dir / "m.h5");
+  CHECK(train::load_checkpoint(dir / "m.h5").checksums_verified);
+  std::filesystem::copy_file(dir / "m.h5", dir / "view.h5");
+  edit_float_dataset(dir / "m.h5", "params", [](std::vector<float>& v) {
+    for (size_t i = 100; i < 116; ++i) v[i] = -v[i] * 9e4f;  // 64 bytes
+  });
+  CHECK_THROWS_WITH(train::load_checkpoint(dir / "m.h5"),
+                    Catch::Contains("m.h5") && Catch::Contains("/params fails its SHA-256 check"));
+  // A dataset the loader does not otherwise read is checked too.
+  edit_float_dataset(dir / "view.h5", "layers/01_conv/weights", [](std::vector<float>& v) { v[0] += 1.0f; });
+  CHECK_THROWS_WITH(train::load_checkpoint(dir / "view.h5"),
+                    Catch::Contains("/layers/01_conv/weights fails its SHA-256 check"));
+}
+
+TEST_CASE("Checkpoint: NaN or infinite parameters are refused on load", "[checkpoint][bad-input]") {
+  // issue 26.4: a checkpoint with NaN parameters predicted "nan" classes with exit 0.
+  test::ScratchDir dir("ckpt-nan");
+  auto backend = kernels::make_reference_backend();
+  Model net(make_model("tiny-cnn"), LossKind::kSoftmaxCrossEntropy, *backend, 3);
+  std::vector<float> p = net.params_host();
+  p[7] = std::numeric_limits<float>::quiet_NaN();
+  p[9] = std::numeric_limits<float>::infinity();
+  net.set_params_host(p);
+  train::save_checkpoint(dir / "nan.h5", net, nullptr, 1, 3);  // checksums match: the values themselves are bad
+  CHECK_THROWS_WITH(train::load_checkpoint(dir / "nan.h5"),
+                    Catch::Contains("/params holds 2 NaN or infinite value(s) (the first at index 7"));
+}
+
+TEST_CASE("Checkpoint: a version 1 file without checksums loads unverified but a version 2 file missing one is refused",
+          "[checkpoint][bad-input]") {
+  test::ScratchDir dir("ckpt-v1");
+  save_tiny(dir / "v1.h5");
+  std::filesystem::copy_file(dir / "v1.h5", dir / "stripped.h5");
+  {
+    const hid_t f = H5Fopen((dir / "v1.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(f >= 0);
+    // As version 1 wrote it: no sha256 attribute anywhere.
+    std::vector<std::string> names;
+    const auto visit = [](hid_t, const char* name, const H5O_info_t* info, void* out) -> herr_t {
+      if (info->type == H5O_TYPE_DATASET) static_cast<std::vector<std::string>*>(out)->emplace_back(name);
+      return 0;
+    };
+    REQUIRE(H5Ovisit2(f, H5_INDEX_NAME, H5_ITER_NATIVE, visit, &names, H5O_INFO_BASIC) >= 0);
+    CHECK(names.size() >= 7);
+    for (const std::string& name : names) CHECK(H5Adelete_by_name(f, name.c_str(), "sha256", H5P_DEFAULT) >= 0);
+    const int64_t one = 1;
+    const hid_t a = H5Aopen(f, "version", H5P_DEFAULT);
+    REQUIRE(H5Awrite(a, H5T_NATIVE_INT64, &one) >= 0);
+    H5Aclose(a);
+    H5Fclose(f);
+  }
+  const train::Checkpoint old = train::load_checkpoint(dir / "v1.h5", /*warn_unverified=*/false);
+  CHECK_FALSE(old.checksums_verified);
+  CHECK(old.params.size() > 0);
+  {
+    const hid_t f = H5Fopen((dir / "stripped.h5").c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    REQUIRE(f >= 0);
+    H5Adelete_by_name(f, "params", "sha256", H5P_DEFAULT);
+    H5Fclose(f);
+  }
+  CHECK_THROWS_WITH(train::load_checkpoint(dir / "stripped.h5"), Catch::Contains("/params has no sha256 attribute"));
 }

@@ -3,6 +3,7 @@
 // block cache, and the background reader (bounded, errors named, stops).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <fstream>
 #include <numeric>
 
@@ -22,6 +23,23 @@ namespace {
 /// Every sample of [0, n_train) once per epoch over all ranks; the ranks
 /// agree on the steps; step_samples is the sum of the ranks' slices.
 void check_plan(SamplingMode mode, const SplitInfo& split, int64_t n_train, int64_t global_batch, int world) {
+  if (mode == SamplingMode::kLocal) {
+    // Local mode refuses a split where some rank owns no training sample.
+    bool every_rank_has_data = true;
+    for (const std::vector<int>& shards : assign_shards(split, world)) {
+      int64_t n = 0;
+      for (int s : shards) {
+        const ShardInfo& info = split.shards[static_cast<size_t>(s)];
+        n += std::clamp<int64_t>(n_train - info.first_index, 0, info.num_samples);
+      }
+      every_rank_has_data = every_rank_has_data && n > 0;
+    }
+    if (!every_rank_has_data) {
+      CHECK_THROWS_WITH(EpochPlan(mode, split, n_train, global_batch, 0, world, 5, 1, 2),
+                        Catch::Contains("would get no samples") && Catch::Contains("--sampling global"));
+      return;
+    }
+  }
   for (int64_t epoch = 1; epoch <= 2; ++epoch) {
     std::vector<int> seen(static_cast<size_t>(n_train), 0);
     std::vector<EpochPlan> plans;
@@ -78,6 +96,16 @@ TEST_CASE("Epoch permutation: seeded per epoch, a permutation, whatever the worl
     }
     CHECK(joined == a);
   }
+}
+
+TEST_CASE("Epoch plans: local mode with fewer shards than ranks is refused naming the remedy", "[data-pipeline]") {
+  // issue 26.6: 1 shard, 2 ranks: rank 1 got no data and the epoch ran 16-sample steps under "global batch 32".
+  const SplitInfo one = split_of({256});
+  CHECK_THROWS_WITH(EpochPlan(SamplingMode::kLocal, one, 256, 32, 0, 2, 5, 1),
+                    Catch::Contains("--sampling local: the training data has 1 shard(s) for 2 ranks, so rank 1") &&
+                        Catch::Contains("--shards 2 or more") && Catch::Contains("or use --sampling global"));
+  CHECK_NOTHROW(EpochPlan(SamplingMode::kGlobal, one, 256, 32, 1, 2, 5, 1));
+  CHECK_NOTHROW(EpochPlan(SamplingMode::kLocal, split_of({128, 128}), 256, 32, 1, 2, 5, 1));
 }
 
 TEST_CASE("Epoch plans: global mode is the permutation cut into global batches", "[data-pipeline]") {

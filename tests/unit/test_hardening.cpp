@@ -4,6 +4,8 @@
 // files, stale staging directories and --force on a directory that is not a
 // dataset.
 #include <hdf5.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -16,6 +18,7 @@
 #include "core/checked.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/sha256.hpp"
 #include "data/dataset.hpp"
 #include "data/h5.hpp"
 #include "data/import_idx.hpp"
@@ -25,6 +28,7 @@
 #include "run_timings.hpp"
 #include "test_helpers.hpp"
 #include "train/checkpoint.hpp"
+#include "train/run_dir.hpp"
 
 using namespace hpcnn;
 using Catch::Contains;
@@ -67,7 +71,9 @@ void write_text(const fs::path& path, const std::string& text) {
   std::ofstream(path, std::ios::binary) << text;
 }
 
-/// Replaces dataset `name` of an HDF5 file by a float32 one of `dims` (zeros).
+/// Replaces dataset `name` of an HDF5 file by a float32 one of `dims` (zeros),
+/// with a "sha256" attribute that matches them: a crafted file passes the
+/// checksum check, so what follows it is what these tests reach.
 void replace_dataset(const fs::path& file, const std::string& name, const std::vector<hsize_t>& dims) {
   h5::silence_errors();
   const hid_t f = H5Fopen(file.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
@@ -80,6 +86,16 @@ void replace_dataset(const fs::path& file, const std::string& name, const std::v
   for (hsize_t x : dims) n *= x;
   std::vector<float> zeros(n, 0.0f);
   REQUIRE(H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros.data()) >= 0);
+  const std::string digest = sha256_hex({reinterpret_cast<const uint8_t*>(zeros.data()), zeros.size() * 4});
+  const hid_t text = H5Tcopy(H5T_C_S1);
+  H5Tset_size(text, digest.size());
+  const hid_t scalar = H5Screate(H5S_SCALAR);
+  const hid_t a = H5Acreate2(d, "sha256", text, scalar, H5P_DEFAULT, H5P_DEFAULT);
+  REQUIRE(a >= 0);
+  REQUIRE(H5Awrite(a, text, digest.data()) >= 0);
+  H5Aclose(a);
+  H5Sclose(scalar);
+  H5Tclose(text);
   H5Dclose(d);
   H5Sclose(space);
   H5Fclose(f);
@@ -327,6 +343,9 @@ TEST_CASE("Hardening: StagingDir removes staging directories of dead processes o
   const fs::path live = dir / (".ds.partial." + std::to_string(getppid()));
   const fs::path other = dir / ".other.partial.4194305";
   for (const fs::path& p : {dead, dead_old, live, other}) fs::create_directories(p / "sub");
+  // An old directory goes only when it holds nothing but hpcnn's files (below: one with a user's file stays).
+  fs::remove_all(dead_old / "sub");
+  write_text(dead_old / "manifest.json", "{}");
   {
     StagingDir staging(dir / "ds", false);
     CHECK(!fs::exists(dead));
@@ -361,4 +380,118 @@ TEST_CASE("Hardening: --force replaces only an empty directory or an hpcnn datas
     CHECK_NOTHROW(data::import_idx(c, kQuiet));
     CHECK(data::load_manifest(c.out).split("train").num_samples() == 40);
   }
+}
+
+TEST_CASE("Hardening: a refused run directory gets no lock file or anything else written into it",
+          "[long-jobs][bad-input]") {
+  // issue 26.3: `train --out /` and --out onto a user's folder left a stray .lock there.
+  test::ScratchDir dir("runlock");
+  const fs::path mine = dir / "mine";
+  write_text(mine / "notes.txt", "mine");
+  CHECK_THROWS_WITH(train::RunDirectory(mine, mine / "model.h5"),
+                    Contains("mine: holds files hpcnn did not write (notes.txt)"));
+  CHECK_FALSE(fs::exists(mine / ".lock"));
+  int entries = 0;
+  for ([[maybe_unused]] const auto& e : fs::directory_iterator(mine)) ++entries;
+  CHECK(entries == 1);
+  // A file where the directory should be.
+  write_text(dir / "plain", "x");
+  CHECK_THROWS_WITH(train::RunDirectory(dir / "plain"), Contains("plain: exists and is not a directory"));
+  // The run's own final checkpoint (--checkpoint RUN_DIR/best.h5) is not foreign.
+  const fs::path run = dir / "run";
+  write_text(run / "best.h5", "");
+  CHECK_NOTHROW(train::RunDirectory(run, run / "best.h5"));
+  CHECK(fs::exists(run / ".lock"));
+}
+
+TEST_CASE("Hardening: an output path that is a device or FIFO is refused even with --force and left as it was",
+          "[core][bad-input]") {
+  // issue 26.1: `train --checkpoint /dev/null` replaced the device node with an HDF5 file.
+  test::ScratchDir dir("outpaths");
+  const fs::path fifo = dir / "fifo";
+  REQUIRE(mkfifo(fifo.c_str(), 0600) == 0);
+  OutputRules rules;
+  rules.force = true;
+  CHECK_THROWS_WITH(check_output_file("--checkpoint", fifo, rules), Contains("fifo: exists and is not a regular file"));
+  CHECK(fs::is_fifo(fifo));
+  // A character device made in the scratch directory (root only), like /dev/null (1, 3).
+  const fs::path dev = dir / "null";
+  if (mknod(dev.c_str(), S_IFCHR | 0600, makedev(1, 3)) == 0) {
+    CHECK_THROWS_WITH(train::check_checkpoint_path(dev, dir / "run", dir / "data", {}, true),
+                      Contains("--checkpoint " + dev.string() + ": exists and is not a regular file"));
+    CHECK(fs::is_character_file(dev));
+  }
+  CHECK_THROWS_WITH(check_output_file("--out", dir.path(), rules), Contains("is not a regular file"));
+}
+
+TEST_CASE("Hardening: an existing output file hpcnn did not write needs --force", "[checkpoint][bad-input]") {
+  test::ScratchDir dir("outforeign");
+  const fs::path run = dir / "run", data = dir / "data";
+  write_text(dir / "thesis.tex", "precious");
+  CHECK_THROWS_WITH(train::check_checkpoint_path(dir / "thesis.tex", run, data, {}, false),
+                    Contains("thesis.tex: exists and is not a file hpcnn wrote: --force replaces it"));
+  CHECK_NOTHROW(train::check_checkpoint_path(dir / "thesis.tex", run, data, {}, true));
+  CHECK(read_text_file(dir / "thesis.tex") == "precious");  // a check writes nothing
+  // hpcnn's own checkpoint, anything in the run directory, and a new file are fine.
+  auto backend = kernels::make_reference_backend();
+  const model::Shape input{1, 2, 2};
+  model::Model net(model::make_model("flatten dense:3", &input), model::LossKind::kSoftmaxCrossEntropy, *backend, 1);
+  train::save_checkpoint(dir / "old.h5", net, nullptr, 1, 1);
+  CHECK(train::hpcnn_hdf5_file(dir / "old.h5"));
+  CHECK_FALSE(train::hpcnn_hdf5_file(dir / "thesis.tex"));
+  CHECK_NOTHROW(train::check_checkpoint_path(dir / "old.h5", run, data, {}, false));
+  write_text(run / "model.h5", "left by a crash");
+  CHECK_NOTHROW(train::check_checkpoint_path(run / "model.h5", run, data, {}, false));
+  CHECK_NOTHROW(train::check_checkpoint_path(dir / "new.h5", run, data, {}, false));
+  // Onto the dataset's shard, or onto --init-from: refused, --force or not.
+  write_text(data / "train-00000-of-00001.h5", "shard");
+  CHECK_THROWS_WITH(train::check_checkpoint_path(data / "train-00000-of-00001.h5", run, data, {}, true),
+                    Contains("is inside " + data.string() + ", which this command reads"));
+  CHECK_THROWS_WITH(train::check_checkpoint_path(dir / "old.h5", run, data, dir / "old.h5", true),
+                    Contains("is also an input of this command"));
+  // A text output: hpcnn's CSV header marks it as hpcnn's.
+  write_text(dir / "p.csv", "index,label,predicted\n");
+  OutputRules csv;
+  csv.written_by_hpcnn = text_file_starting_with("index,");
+  CHECK_NOTHROW(check_output_file("--predictions", dir / "p.csv", csv));
+  CHECK_THROWS_WITH(check_output_file("--predictions", dir / "thesis.tex", csv), Contains("--force replaces it"));
+}
+
+TEST_CASE("Hardening: --force onto a dataset keeps the files hpcnn did not write in it", "[dataset][bad-input]") {
+  // issue 26.2: `data synth ... --force` deleted NOTES.txt and mine/keep with the dataset.
+  test::ScratchDir dir("forcekeep");
+  data::ImportIdxConfig c = small_import(dir, 2);
+  data::import_idx(c, kQuiet);
+  write_text(c.out / "NOTES.txt", "notes");
+  write_text(c.out / "mine" / "keep", "keep");
+  c.force = true;
+  c.shards = 1;  // the old two shards are hpcnn's and go
+  data::import_idx(c, kQuiet);
+  CHECK(read_text_file(c.out / "NOTES.txt") == "notes");
+  CHECK(read_text_file(c.out / "mine" / "keep") == "keep");
+  CHECK_FALSE(fs::exists(c.out / data::shard_file_name("train", 1, 2)));
+  CHECK(data::load_manifest(c.out).split("train").shards.size() == 1);
+  for (const auto& e : fs::directory_iterator(dir.path())) {
+    CHECK(e.path().filename().string().find(".old.") == std::string::npos);  // nothing left aside
+  }
+}
+
+TEST_CASE("Hardening: StagingDir names what it kept and never removes a dead run's old directory with user files",
+          "[core]") {
+  test::ScratchDir dir("stagingkeep");
+  write_text(dir / "ds" / "manifest.json", "{}");
+  write_text(dir / "ds" / "train-00000-of-00001.h5", "old shard");
+  write_text(dir / "ds" / "NOTES.txt", "notes");
+  // A crash between commit()'s renames leaves the user's file in .ds.old.PID.
+  write_text(dir / ".ds.old.4194305" / "thesis.tex", "precious");
+  write_text(dir / ".ds.old.4194306" / "manifest.json", "{}");
+  StagingDir staging(dir / "ds", true);
+  CHECK(fs::exists(dir / ".ds.old.4194305" / "thesis.tex"));
+  CHECK_FALSE(fs::exists(dir / ".ds.old.4194306"));
+  write_text(staging.path() / "manifest.json", "{\"new\": 1}");
+  staging.commit();
+  CHECK(staging.kept() == std::vector<std::string>{"NOTES.txt"});
+  CHECK(read_text_file(dir / "ds" / "NOTES.txt") == "notes");
+  CHECK_FALSE(fs::exists(dir / "ds" / "train-00000-of-00001.h5"));
+  CHECK(read_text_file(dir / "ds" / "manifest.json") == "{\"new\": 1}");
 }

@@ -28,7 +28,15 @@ void print_warnings(const std::vector<std::string>& warnings) {
 }
 
 /// Writes each (name, contents) atomically into `out` and says where.
+/// Every target is checked before the first is written: --out must be a
+/// directory (or absent) and no file in it a device, FIFO or directory (the
+/// atomic rename would replace one, as `train --checkpoint /dev/null` did).
 void write_outputs(const fs::path& out, const std::vector<std::pair<std::string, std::string>>& files, bool quiet) {
+  std::error_code ec;
+  if (fs::exists(fs::symlink_status(out, ec)) && !fs::is_directory(out, ec)) {
+    throw hpcnn::UsageError("--out " + out.string() + ": exists and is not a directory");
+  }
+  for (const auto& file : files) hpcnn::check_output_path("--out", out / file.first, {}, {});
   fs::create_directories(out);
   for (const auto& [name, contents] : files) hpcnn::write_file_atomic(out / name, contents);
   if (!quiet) {
