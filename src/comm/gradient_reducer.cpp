@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -262,7 +263,78 @@ class StagedReducer final : public ThreadedReducer {
   float* staging_;  ///< one block, from Backend::allocate_host (page-locked on the GPU backend)
 };
 
+class ShardedHostReducer final : public ThreadedReducer, public ShardedReducer {
+ public:
+  ShardedHostReducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count, GradCompression compression)
+      : ThreadedReducer(comm, algo, count), data_(data), count_(count), compression_(compression) {
+    const ShardPlace place = shard_place(comm);
+    const BlockSchedule blocks(count);
+    for (int64_t b = 0; b < blocks.num_blocks(); ++b) {
+      const int64_t first = blocks.block_start(b);
+      const Range mine = owned_range(algo_, place, blocks.block_end(b) - first);
+      block_starts_.push_back(first);
+      packed_at_.push_back(shard_count_);
+      slices_.emplace_back(first + mine.first, first + mine.second);
+      shard_count_ += mine.second - mine.first;
+    }
+    shard_grads_.resize(static_cast<size_t>(shard_count_));
+  }
+  ~ShardedHostReducer() override { stop_thread(); }  // before the members it uses go
+
+  void start(int64_t offset, int64_t count) override { ThreadedReducer::start(offset, count); }
+  ReduceStats wait() override { return ThreadedReducer::wait(); }
+  AllreduceAlgo algo() const override { return ThreadedReducer::algo(); }
+  const char* kind() const override { return "sharded"; }
+  const std::vector<Range>& slices() const override { return slices_; }
+  int64_t shard_count() const override { return shard_count_; }
+  const float* shard_gradients() const override { return shard_grads_.data(); }
+
+  void all_gather(float* params) override {
+    const BlockSchedule blocks(count_);
+    for (int64_t b = blocks.num_blocks() - 1; b >= 0; --b) {  // the reductions' order
+      const int64_t first = blocks.block_start(b);
+      comm::all_gather(comm_, algo_, params + first, blocks.block_end(b) - first, GradCompression::kNone);
+    }
+  }
+
+ private:
+  void reduce_block(int64_t first, int64_t n) override {
+    const auto b = static_cast<size_t>(std::lower_bound(block_starts_.begin(), block_starts_.end(), first) -
+                                       block_starts_.begin());
+    HPCNN_CHECK(b < block_starts_.size() && block_starts_[b] == first, "sharded reducer: no block starts at ", first);
+    const Range mine = reduce_scatter(comm_, algo_, data_ + first, n, compression_);
+    HPCNN_CHECK(first + mine.first == slices_[b].first && first + mine.second == slices_[b].second,
+                "sharded reducer: block ", b, " reduced to a slice it does not own");
+    std::copy(data_ + first + mine.first, data_ + first + mine.second, shard_grads_.data() + packed_at_[b]);
+  }
+
+  float* data_;
+  const int64_t count_;
+  const GradCompression compression_;
+  std::vector<int64_t> block_starts_, packed_at_;  ///< per block: where it starts, where its slice is packed
+  std::vector<Range> slices_;
+  int64_t shard_count_ = 0;
+  std::vector<float> shard_grads_;
+};
+
 }  // namespace
+
+AllreduceAlgo resolve_sharded_allreduce(const Communicator& comm, AllreduceAlgo algo, int64_t count) {
+  if (algo != AllreduceAlgo::kAuto) return algo;
+  // As `auto` for the all-reduce, restricted to the algorithms with halves:
+  // shared memory inside nodes and a ring between them; in one node the ring
+  // (rhd for latency-bound blocks under 64 KiB).
+  if (comm.num_nodes() > 1 && comm.regular_nodes() && comm.node_size() > 1) return AllreduceAlgo::kHier;
+  const int64_t bytes = std::min(count, kReduceBlock) * static_cast<int64_t>(sizeof(float));
+  return bytes < (int64_t{64} << 10) ? AllreduceAlgo::kRhd : AllreduceAlgo::kRing;
+}
+
+std::unique_ptr<ShardedReducer> make_sharded_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count,
+                                                     GradCompression compression) {
+  const AllreduceAlgo resolved = resolve_sharded_allreduce(comm, algo, count);
+  check_reduce_scatter(resolved, compression);  // before the communication thread starts
+  return std::make_unique<ShardedHostReducer>(comm, resolved, data, count, compression);
+}
 
 std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count) {
   return std::make_unique<HostReducer>(comm, algo, data, count);

@@ -33,6 +33,7 @@
 
 #include "comm/allreduce.hpp"
 #include "comm/communicator.hpp"
+#include "comm/reduce_scatter.hpp"
 
 namespace hpcnn::kernels {
 class Backend;
@@ -133,6 +134,42 @@ bool nccl_compiled();
 /// reduction block, or the whole buffer when it is smaller). The one place
 /// `auto` is resolved for training.
 AllreduceAlgo resolve_allreduce(const Communicator& comm, AllreduceAlgo algo, int64_t count);
+
+/// A sharded optimizer's gradient exchange (ZeRO stages 1-2, issue 30): the
+/// same blocks, issued in the same order as the other reducers, but each is
+/// only reduce-scattered (comm/reduce_scatter.hpp). This rank owns one slice
+/// of every block, the part the algorithm leaves reduced on it; the
+/// optimizer keeps state for these slices only (Optimizer::step_slices) and
+/// reads their reduced gradients from shard_gradients(), packed in slice
+/// order: the only reduced gradients this rank keeps (stage 2; the rest of
+/// the gradient buffer is left undefined). After the step, all_gather()
+/// gives every rank every slice of the updated weights. The sums are bitwise
+/// those of make_host_reducer() with the same algorithm, so the weights are
+/// bitwise those of the unsharded optimizer.
+class ShardedReducer : public GradientReducer {
+ public:
+  /// This rank's slices [first, last) of the buffer, one per block in block
+  /// order (some may be empty).
+  virtual const std::vector<Range>& slices() const = 0;
+  /// Floats in slices(): the optimizer state's size, about count / p.
+  virtual int64_t shard_count() const = 0;
+  /// The reduced gradients of slices(), packed; valid after wait().
+  virtual const float* shard_gradients() const = 0;
+  /// After wait() and the optimizer's step on slices() of `params` (`count`
+  /// floats in host memory): every rank's slices to all ranks, uncompressed,
+  /// block by block in a fixed order. Collective; runs on the caller's
+  /// thread while the communication thread is idle.
+  virtual void all_gather(float* params) = 0;
+};
+
+/// Gradients in host memory, sharded. `algo` must have a reduce-scatter half
+/// (auto picks hier across regular nodes of several ranks, else ring from
+/// 64 KiB blocks and rhd below); others, and compression the algorithm does
+/// not support, are refused by name (UsageError).
+std::unique_ptr<ShardedReducer> make_sharded_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count,
+                                                     GradCompression compression = GradCompression::kNone);
+/// `algo`, or what `auto` picks for a sharded reducer of `count` floats.
+AllreduceAlgo resolve_sharded_allreduce(const Communicator& comm, AllreduceAlgo algo, int64_t count);
 
 /// The MPI thread level the reducers need, and whether this process has it.
 int reducer_thread_level();

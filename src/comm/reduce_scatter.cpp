@@ -60,8 +60,7 @@ Range owned_range(AllreduceAlgo algo, const ShardPlace& place, int64_t count) {
   HPCNN_THROW("unknown all-reduce algorithm ", static_cast<int>(algo));
 }
 
-Range reduce_scatter(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count,
-                     GradCompression compression) {
+Range reduce_scatter(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count, GradCompression compression) {
   check_reduce_scatter(algo, compression);
   switch (algo) {
     case AllreduceAlgo::kRing: return reduce_scatter_ring(comm, data, count, compression);

@@ -73,8 +73,7 @@ void check_halves(Communicator& comm, AllreduceAlgo algo, bool balanced) {
 }
 }  // namespace
 
-TEST_CASE("halves: reduce-scatter then all-gather = all-reduce, bitwise, for ring, rhd and hier",
-          "[mpi][shard]") {
+TEST_CASE("halves: reduce-scatter then all-gather = all-reduce, bitwise, for ring, rhd and hier", "[mpi][shard]") {
   for (const int ranks_per_node : {0, 2, 3}) {
     Communicator comm(MPI_COMM_WORLD, ranks_per_node);
     // Nodes of unequal size (5 ranks in nodes of 2) do not share hier's parts evenly.

@@ -1,0 +1,121 @@
+// The sharded optimizer (ZeRO stages 1-2) under mpirun (1..8 ranks): for
+// ring, rhd, hier and auto, on real and pretend nodes, Adam and SGD with
+// momentum over a few steps of random gradients (started in uneven buckets,
+// tail first) give bitwise the weights of the unsharded optimizer on
+// all-reduced gradients, on every rank, while each rank keeps optimizer state
+// for about count / p parameters.
+#include <mpi.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <vector>
+
+#include "backend.hpp"
+#include "comm/gradient_reducer.hpp"
+#include "core/rng.hpp"
+#include "model/optimizer.hpp"
+#include "mpi_test_util.hpp"
+
+using namespace hpcnn;
+using namespace hpcnn::comm;
+using hpcnn::test::identical_everywhere;
+
+namespace {
+std::vector<float> random_values(uint64_t seed, int r, int64_t n) {
+  std::vector<float> v(static_cast<size_t>(n));
+  Rng rng(derive_key({seed, static_cast<uint64_t>(r)}));
+  for (float& x : v) x = static_cast<float>(rng.uniform(-1, 1));
+  return v;
+}
+
+bool same_bytes(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+/// Buckets of about 0.7 blocks, tail first, as backward finishes them.
+void start_in_buckets(GradientReducer& reducer, int64_t n) {
+  for (int64_t last = n; last > 0;) {
+    const int64_t first = std::max<int64_t>(0, last - 7 * kReduceBlock / 10);
+    reducer.start(first, last - first);
+    last = first;
+  }
+  if (n == 0) reducer.start(0, 0);
+}
+
+void check_sharded_steps(Communicator& comm, AllreduceAlgo algo, model::OptimizerKind kind,
+                         kernels::Backend& backend, int64_t n, bool balanced) {
+  const int p = comm.size();
+  INFO(allreduce_name(algo) << ", " << model::optimizer_name(kind) << " on " << backend.name() << ", " << p
+                            << " ranks, " << comm.num_nodes() << " nodes, " << n << " floats");
+  model::OptimizerConfig config;
+  config.kind = kind;
+  config.lr = 0.01;
+  config.momentum = 0.9;
+  std::vector<float> unsharded = random_values(7, 0, n), sharded = unsharded;  // the same weights everywhere
+  std::vector<float> grads_full(static_cast<size_t>(n)), grads_shard(static_cast<size_t>(n));
+  auto shard_reducer = make_sharded_reducer(comm, algo, grads_shard.data(), n);
+  if (algo != AllreduceAlgo::kAuto) CHECK(shard_reducer->algo() == algo);
+  CHECK(has_reduce_scatter(shard_reducer->algo()));
+  // `auto` resolves among the algorithms with halves: compare with the one it chose.
+  auto full_reducer = make_host_reducer(comm, shard_reducer->algo(), grads_full.data(), n);
+  model::Optimizer full(config, backend, n), part(config, backend, shard_reducer->shard_count());
+  for (int step = 0; step < 3; ++step) {
+    const std::vector<float> grads = random_values(100 + static_cast<uint64_t>(step), comm.rank(), n);
+    grads_full = grads;
+    full_reducer->start(0, n);
+    full_reducer->wait();
+    full.step(unsharded.data(), grads_full.data());
+
+    grads_shard = grads;
+    start_in_buckets(*shard_reducer, n);
+    shard_reducer->wait();
+    part.step_slices(sharded.data(), shard_reducer->shard_gradients(), shard_reducer->slices());
+    shard_reducer->all_gather(sharded.data());
+  }
+  CHECK(same_bytes(sharded, unsharded));
+  CHECK(identical_everywhere(sharded, comm.comm()));
+  // State for about count / p parameters (one block's rounding aside); all of them on some rank.
+  double owned = static_cast<double>(shard_reducer->shard_count());
+  if (balanced) CHECK(std::abs(owned - static_cast<double>(n) / p) <= static_cast<double>(kReduceBlock));
+  comm.sum(&owned, 1);
+  CHECK(owned == static_cast<double>(n));
+  CHECK(part.state_a().size() == static_cast<size_t>(shard_reducer->shard_count()));
+}
+}  // namespace
+
+TEST_CASE("sharded optimizer: Adam and SGD weights = unsharded, bitwise, every algorithm with halves",
+          "[mpi][shard]") {
+  auto reference = kernels::make_reference_backend();
+  for (const int ranks_per_node : {0, 2}) {
+    Communicator comm(MPI_COMM_WORLD, ranks_per_node);
+    for (AllreduceAlgo algo : {AllreduceAlgo::kRing, AllreduceAlgo::kRhd, AllreduceAlgo::kHier, AllreduceAlgo::kAuto}) {
+      if (ranks_per_node != 0 && (algo == AllreduceAlgo::kRing || algo == AllreduceAlgo::kRhd)) continue;
+      const bool balanced = algo != AllreduceAlgo::kHier || comm.regular_nodes();
+      for (const int64_t n : {int64_t{1}, int64_t{comm.size() + 1}, int64_t{1000003}}) {
+        for (const auto kind : {model::OptimizerKind::kAdam, model::OptimizerKind::kSgd}) {
+          check_sharded_steps(comm, algo, kind, *reference, n, balanced);
+        }
+      }
+    }
+  }
+}
+
+// The oneDNN backend updates buffers from 2 Mi floats in a streaming Adam
+// (OpenMP threads, four lanes at a time); the shards step block by block
+// through the plain loop. Both must be adam_one's arithmetic.
+TEST_CASE("sharded optimizer: the host backend's streaming Adam = its block-wise steps, bitwise", "[mpi][shard]") {
+  Communicator comm(MPI_COMM_WORLD);
+  auto host = kernels::make_onednn_backend(2);
+  check_sharded_steps(comm, AllreduceAlgo::kRing, model::OptimizerKind::kAdam, *host, (int64_t{1} << 21) + 777, true);
+}
+
+TEST_CASE("sharded optimizer: algorithms without halves and compression they lack are refused by name",
+          "[mpi][shard]") {
+  Communicator comm(MPI_COMM_WORLD);
+  std::vector<float> g(100);
+  CHECK_THROWS_WITH(make_sharded_reducer(comm, AllreduceAlgo::kTree, g.data(), 100), Catch::Contains("tree"));
+  CHECK_THROWS_WITH(make_sharded_reducer(comm, AllreduceAlgo::kShm, g.data(), 100), Catch::Contains("shm"));
+  CHECK_THROWS_WITH(make_sharded_reducer(comm, AllreduceAlgo::kHier, g.data(), 100, GradCompression::kBf16),
+                    Catch::Contains("hier"));
+}
