@@ -229,13 +229,19 @@ class ThreadedReducer : public GradientReducer {
 
 class HostReducer final : public ThreadedReducer {
  public:
-  HostReducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count)
-      : ThreadedReducer(comm, algo, count), data_(data) {}
+  HostReducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count, GradCompression compression)
+      : ThreadedReducer(comm, algo, count), data_(data), compression_(compression) {}
   const char* kind() const override { return "host"; }
 
  private:
-  void reduce_block(int64_t first, int64_t n) override { allreduce(comm_, algo_, data_ + first, n); }
+  void reduce_block(int64_t first, int64_t n) override {
+    if (compression_ == GradCompression::kNone) return allreduce(comm_, algo_, data_ + first, n);
+    // The all-reduce's two halves, with compressed messages both ways (the sums are bf16-exact).
+    reduce_scatter(comm_, algo_, data_ + first, n, compression_);
+    all_gather(comm_, algo_, data_ + first, n, compression_);
+  }
   float* data_;
+  const GradCompression compression_;
 };
 
 class StagedReducer final : public ThreadedReducer {
@@ -331,13 +337,24 @@ AllreduceAlgo resolve_sharded_allreduce(const Communicator& comm, AllreduceAlgo 
 
 std::unique_ptr<ShardedReducer> make_sharded_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count,
                                                      GradCompression compression) {
-  const AllreduceAlgo resolved = resolve_sharded_allreduce(comm, algo, count);
+  // Only the ring compresses: compressed auto is the ring.
+  const AllreduceAlgo resolved = compression != GradCompression::kNone && algo == AllreduceAlgo::kAuto
+                                     ? AllreduceAlgo::kRing
+                                     : resolve_sharded_allreduce(comm, algo, count);
   check_reduce_scatter(resolved, compression);  // before the communication thread starts
   return std::make_unique<ShardedHostReducer>(comm, resolved, data, count, compression);
 }
 
 std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count) {
-  return std::make_unique<HostReducer>(comm, algo, data, count);
+  return std::make_unique<HostReducer>(comm, algo, data, count, GradCompression::kNone);
+}
+
+std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count,
+                                                   GradCompression compression) {
+  if (compression == GradCompression::kNone) return make_host_reducer(comm, algo, data, count);
+  if (algo == AllreduceAlgo::kAuto) algo = AllreduceAlgo::kRing;  // the one algorithm that compresses
+  check_reduce_scatter(algo, compression);                        // before the communication thread starts
+  return std::make_unique<HostReducer>(comm, algo, data, count, compression);
 }
 
 std::unique_ptr<GradientReducer> make_staged_reducer(Communicator& comm, AllreduceAlgo algo, kernels::Backend& backend,

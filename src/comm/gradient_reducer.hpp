@@ -109,6 +109,13 @@ class GradientReducer {
 /// MPI_THREAD_SERIALIZED or above (checked: throws naming the level granted).
 std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count);
 
+/// The same with compressed messages (comm/reduce_scatter.hpp): each block
+/// is reduce-scattered and all-gathered with bf16 on the wire, so every rank
+/// holds the same bf16-exact sums. kNone is make_host_reducer above. Only
+/// the ring compresses (auto picks it); other algorithms are refused by name.
+std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count,
+                                                   GradCompression compression);
+
 /// Gradients in a backend's device memory: each ready block is downloaded to
 /// a host staging buffer, reduced there by `algo`, and uploaded back. This is
 /// how a GPU backend uses the MPI algorithms.
@@ -164,7 +171,7 @@ class ShardedReducer : public GradientReducer {
 
 /// Gradients in host memory, sharded. `algo` must have a reduce-scatter half
 /// (auto picks hier across regular nodes of several ranks, else ring from
-/// 64 KiB blocks and rhd below); others, and compression the algorithm does
+/// 64 KiB blocks and rhd below; with compression, the ring); others, and compression the algorithm does
 /// not support, are refused by name (UsageError).
 std::unique_ptr<ShardedReducer> make_sharded_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count,
                                                      GradCompression compression = GradCompression::kNone);

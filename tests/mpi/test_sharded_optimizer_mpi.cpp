@@ -43,8 +43,8 @@ void start_in_buckets(GradientReducer& reducer, int64_t n) {
   if (n == 0) reducer.start(0, 0);
 }
 
-void check_sharded_steps(Communicator& comm, AllreduceAlgo algo, model::OptimizerKind kind,
-                         kernels::Backend& backend, int64_t n, bool balanced) {
+void check_sharded_steps(Communicator& comm, AllreduceAlgo algo, model::OptimizerKind kind, kernels::Backend& backend,
+                         int64_t n, bool balanced) {
   const int p = comm.size();
   INFO(allreduce_name(algo) << ", " << model::optimizer_name(kind) << " on " << backend.name() << ", " << p
                             << " ranks, " << comm.num_nodes() << " nodes, " << n << " floats");
@@ -84,8 +84,7 @@ void check_sharded_steps(Communicator& comm, AllreduceAlgo algo, model::Optimize
 }
 }  // namespace
 
-TEST_CASE("sharded optimizer: Adam and SGD weights = unsharded, bitwise, every algorithm with halves",
-          "[mpi][shard]") {
+TEST_CASE("sharded optimizer: Adam and SGD weights = unsharded, bitwise, every algorithm with halves", "[mpi][shard]") {
   auto reference = kernels::make_reference_backend();
   for (const int ranks_per_node : {0, 2}) {
     Communicator comm(MPI_COMM_WORLD, ranks_per_node);
