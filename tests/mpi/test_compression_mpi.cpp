@@ -84,7 +84,7 @@ TEST_CASE("bf16 compression: the ring's sums are deterministic, bf16-exact and w
     }
     CHECK(outside == 0);
     CHECK(not_bf16 == 0);
-    if (p == 1) CHECK(rounded == 0);                                             // nothing travels
+    if (p == 1) CHECK(rounded == 0);                                                // nothing travels
     if (p > 1 && n > 1000) CHECK(rounded > static_cast<int64_t>(once.size()) / 2);  // it did compress
   }
 }

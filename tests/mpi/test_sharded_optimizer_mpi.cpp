@@ -13,6 +13,7 @@
 
 #include "backend.hpp"
 #include "comm/gradient_reducer.hpp"
+#include "comm/shard_state.hpp"
 #include "core/rng.hpp"
 #include "model/optimizer.hpp"
 #include "mpi_test_util.hpp"
@@ -117,4 +118,106 @@ TEST_CASE("sharded optimizer: algorithms without halves and compression they lac
   CHECK_THROWS_WITH(make_sharded_reducer(comm, AllreduceAlgo::kShm, g.data(), 100), Catch::Contains("shm"));
   CHECK_THROWS_WITH(make_sharded_reducer(comm, AllreduceAlgo::kHier, g.data(), 100, GradCompression::kBf16),
                     Catch::Contains("hier"));
+}
+
+// Checkpoints keep the unsharded format: the sharded state gathered on rank 0
+// is bitwise the unsharded optimizer's; scattered again at another rank
+// count (and algorithm) it continues bitwise as the unsharded optimizer
+// restored from the same vectors does, and gathers back to them.
+TEST_CASE("sharded optimizer: state gathered for a checkpoint = unsharded, and resumes at another rank count",
+          "[mpi][shard]") {
+  auto backend = kernels::make_reference_backend();
+  const int64_t n = 3 * kReduceBlock + 12345;
+  model::OptimizerConfig config;  // Adam: two state vectors
+  std::vector<float> saved_a, saved_b, saved_params;
+  int64_t saved_steps = 0;
+  {
+    Communicator comm(MPI_COMM_WORLD);
+    std::vector<float> unsharded = random_values(7, 0, n), sharded = unsharded;
+    std::vector<float> grads_full(static_cast<size_t>(n)), grads_shard(static_cast<size_t>(n));
+    auto shard_reducer = make_sharded_reducer(comm, AllreduceAlgo::kRing, grads_shard.data(), n);
+    auto full_reducer = make_host_reducer(comm, AllreduceAlgo::kRing, grads_full.data(), n);
+    model::Optimizer full(config, *backend, n), part(config, *backend, shard_reducer->shard_count());
+    for (int step = 0; step < 2; ++step) {
+      // Copied into the buffers the reducers hold (a move would replace them).
+      const std::vector<float> grads = random_values(200 + static_cast<uint64_t>(step), comm.rank(), n);
+      grads_full = grads;
+      grads_shard = grads;
+      full_reducer->start(0, n);
+      full_reducer->wait();
+      full.step(unsharded.data(), grads_full.data());
+      start_in_buckets(*shard_reducer, n);
+      shard_reducer->wait();
+      part.step_slices(sharded.data(), shard_reducer->shard_gradients(), shard_reducer->slices());
+      shard_reducer->all_gather(sharded.data());
+    }
+    saved_a = gather_shard(comm, shard_reducer->slices(), part.state_a(), n);
+    saved_b = gather_shard(comm, shard_reducer->slices(), part.state_b(), n);
+    if (comm.rank() == 0) {
+      CHECK(same_bytes(saved_a, full.state_a()));
+      CHECK(same_bytes(saved_b, full.state_b()));
+    } else {
+      CHECK(saved_a.empty());
+    }
+    // As a checkpoint would be read: the same vectors on every rank.
+    saved_a.resize(static_cast<size_t>(n));
+    saved_b.resize(static_cast<size_t>(n));
+    comm.broadcast(saved_a.data(), n);
+    comm.broadcast(saved_b.data(), n);
+    saved_params = sharded;
+    saved_steps = part.steps();
+  }
+  // Resume on the first half of the ranks (at least one), with rhd.
+  int world = 1, me = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  MPI_Comm_rank(MPI_COMM_WORLD, &me);
+  const int k = (world + 1) / 2;
+  MPI_Comm sub = MPI_COMM_NULL;
+  MPI_Comm_split(MPI_COMM_WORLD, me < k ? 0 : MPI_UNDEFINED, me, &sub);
+  if (sub == MPI_COMM_NULL) return;
+  {
+    Communicator comm(sub);
+    INFO("resumed on " << comm.size() << " of " << world << " ranks");
+    std::vector<float> unsharded = saved_params, sharded = saved_params;
+    std::vector<float> grads_full(static_cast<size_t>(n)), grads_shard(static_cast<size_t>(n));
+    auto shard_reducer = make_sharded_reducer(comm, AllreduceAlgo::kRhd, grads_shard.data(), n);
+    auto full_reducer = make_host_reducer(comm, AllreduceAlgo::kRhd, grads_full.data(), n);
+    model::Optimizer full(config, *backend, n), part(config, *backend, shard_reducer->shard_count());
+    full.restore(saved_steps, saved_a, saved_b);
+    part.restore(saved_steps, scatter_shard(saved_a, shard_reducer->slices()),
+                 scatter_shard(saved_b, shard_reducer->slices()));
+    // Round trip before any step.
+    const std::vector<float> again = gather_shard(comm, shard_reducer->slices(), part.state_a(), n);
+    if (comm.rank() == 0) CHECK(same_bytes(again, saved_a));
+    for (int step = 0; step < 2; ++step) {
+      // Copied into the buffers the reducers hold (a move would replace them).
+      const std::vector<float> grads = random_values(300 + static_cast<uint64_t>(step), comm.rank(), n);
+      grads_full = grads;
+      grads_shard = grads;
+      full_reducer->start(0, n);
+      full_reducer->wait();
+      full.step(unsharded.data(), grads_full.data());
+      start_in_buckets(*shard_reducer, n);
+      shard_reducer->wait();
+      part.step_slices(sharded.data(), shard_reducer->shard_gradients(), shard_reducer->slices());
+      shard_reducer->all_gather(sharded.data());
+    }
+    CHECK(same_bytes(sharded, unsharded));
+    const std::vector<float> b = gather_shard(comm, shard_reducer->slices(), part.state_b(), n, comm.size() - 1);
+    if (comm.rank() == comm.size() - 1) CHECK(same_bytes(b, full.state_b()));
+  }
+  MPI_Comm_free(&sub);
+}
+
+TEST_CASE("sharded optimizer: slices that do not tile the buffer are refused on every rank", "[mpi][shard]") {
+  Communicator comm(MPI_COMM_WORLD);
+  const std::vector<Range> everything{{0, 10}};
+  const std::vector<float> values(10, 1.0f);
+  // Every rank claims all of it: p times too many floats (with one rank: fine).
+  if (comm.size() > 1) {
+    CHECK_THROWS_WITH(gather_shard(comm, everything, values, 10), Catch::Contains("slices hold"));
+  } else {
+    CHECK(gather_shard(comm, everything, values, 10) == values);
+  }
+  CHECK_THROWS_WITH(scatter_shard(values, std::vector<Range>{{5, 11}}), Catch::Contains("outside"));
 }
