@@ -41,6 +41,8 @@ class Backend;
 
 namespace hpcnn::comm {
 
+class ShardedReducer;
+
 /// Floats per reduction block: 256 Ki (1 MiB). Large enough that a block is
 /// bandwidth-bound on every algorithm (the ring moves 256 KiB chunks), small
 /// enough that a layer's gradients make several blocks (keras-cnn's 4.8 MB:
@@ -134,6 +136,14 @@ std::unique_ptr<GradientReducer> make_staged_reducer(Communicator& comm, Allredu
 /// stream, or two ranks share one GPU (NCCL refuses that).
 std::unique_ptr<GradientReducer> make_nccl_reducer(Communicator& comm, kernels::Backend& backend, float* device_data,
                                                    int64_t count);
+/// The NCCL reducer sharded (ZeRO stages 1-2): blocks reduce-scattered by
+/// ncclReduceScatter (rank r owns chunk r of p equal chunks of each block),
+/// shard_gradients() and the params of all_gather() in device memory,
+/// all_gather() by ncclAllGather, ordered on the backend's stream like
+/// wait(). Deterministic, but NCCL does not promise its reduce-scatter adds
+/// as its all-reduce does: not bitwise the unsharded NCCL run.
+std::unique_ptr<ShardedReducer> make_nccl_sharded_reducer(Communicator& comm, kernels::Backend& backend,
+                                                          float* device_data, int64_t count);
 /// True when this build contains NCCL.
 bool nccl_compiled();
 
@@ -163,8 +173,9 @@ class ShardedReducer : public GradientReducer {
   /// The reduced gradients of slices(), packed; valid after wait().
   virtual const float* shard_gradients() const = 0;
   /// After wait() and the optimizer's step on slices() of `params` (`count`
-  /// floats in host memory): every rank's slices to all ranks, uncompressed,
-  /// block by block in a fixed order. Collective; runs on the caller's
+  /// floats, where the gradients live: host memory, or device memory for
+  /// NCCL): every rank's slices to all ranks, uncompressed, block by block
+  /// in a fixed order. Collective; the host reducer runs it on the caller's
   /// thread while the communication thread is idle.
   virtual void all_gather(float* params) = 0;
 };

@@ -24,8 +24,8 @@ std::vector<float> gather_shard(Communicator& comm, std::span<const Range> slice
                                 int64_t count, int root) {
   int64_t mine = 0;
   for (const auto& [first, last] : slices) {
-    HPCNN_CHECK(first >= 0 && first <= last && last <= count, "gather_shard: slice [", first, ", ", last,
-                ") outside ", count, " floats");
+    HPCNN_CHECK(first >= 0 && first <= last && last <= count, "gather_shard: slice [", first, ", ", last, ") outside ",
+                count, " floats");
     mine += last - first;
   }
   HPCNN_CHECK(mine == static_cast<int64_t>(packed.size()), "gather_shard: ", packed.size(), " values for slices of ",
