@@ -269,10 +269,14 @@ class StagedReducer final : public ThreadedReducer {
   float* staging_;  ///< one block, from Backend::allocate_host (page-locked on the GPU backend)
 };
 
+/// Sharded, on host gradients or (with a backend) staged through one host
+/// block like StagedReducer: the block is downloaded, reduce-scattered on
+/// the host and only this rank's slice uploaded into the packed device shard.
 class ShardedHostReducer final : public ThreadedReducer, public ShardedReducer {
  public:
-  ShardedHostReducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count, GradCompression compression)
-      : ThreadedReducer(comm, algo, count), data_(data), count_(count), compression_(compression) {
+  ShardedHostReducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count, GradCompression compression,
+                     kernels::Backend* backend)
+      : ThreadedReducer(comm, algo, count), data_(data), count_(count), compression_(compression), backend_(backend) {
     const ShardPlace place = shard_place(comm);
     const BlockSchedule blocks(count);
     for (int64_t b = 0; b < blocks.num_blocks(); ++b) {
@@ -283,23 +287,44 @@ class ShardedHostReducer final : public ThreadedReducer, public ShardedReducer {
       slices_.emplace_back(first + mine.first, first + mine.second);
       shard_count_ += mine.second - mine.first;
     }
-    shard_grads_.resize(static_cast<size_t>(shard_count_));
+    if (backend_ == nullptr) {
+      host_shard_.resize(static_cast<size_t>(shard_count_));
+      shard_grads_ = host_shard_.data();
+    } else {
+      staging_ = backend_->allocate_host(std::min(count, kReduceBlock));
+      shard_grads_ = backend_->allocate(std::max<int64_t>(shard_count_, 1));
+    }
   }
-  ~ShardedHostReducer() override { stop_thread(); }  // before the members it uses go
+  ~ShardedHostReducer() override {
+    // Before the members the thread uses go; the backend's buffers only once it is done with them.
+    if (stop_thread() && backend_ != nullptr) {
+      backend_->release_host(staging_);
+      backend_->release(shard_grads_);
+    }
+  }
+  ShardedHostReducer(const ShardedHostReducer&) = delete;
+  ShardedHostReducer& operator=(const ShardedHostReducer&) = delete;
 
   void start(int64_t offset, int64_t count) override { ThreadedReducer::start(offset, count); }
   ReduceStats wait() override { return ThreadedReducer::wait(); }
   AllreduceAlgo algo() const override { return ThreadedReducer::algo(); }
-  const char* kind() const override { return "sharded"; }
+  const char* kind() const override { return backend_ == nullptr ? "sharded" : "sharded-staged"; }
   const std::vector<Range>& slices() const override { return slices_; }
   int64_t shard_count() const override { return shard_count_; }
-  const float* shard_gradients() const override { return shard_grads_.data(); }
+  const float* shard_gradients() const override { return shard_grads_; }
 
   void all_gather(float* params) override {
     const BlockSchedule blocks(count_);
     for (int64_t b = blocks.num_blocks() - 1; b >= 0; --b) {  // the reductions' order
-      const int64_t first = blocks.block_start(b);
-      comm::all_gather(comm_, algo_, params + first, blocks.block_end(b) - first, GradCompression::kNone);
+      const int64_t first = blocks.block_start(b), n = blocks.block_end(b) - first;
+      if (backend_ == nullptr) {
+        comm::all_gather(comm_, algo_, params + first, n, GradCompression::kNone);
+        continue;
+      }
+      const auto [lo, hi] = slices_[static_cast<size_t>(b)];
+      backend_->download(staging_ + (lo - first), params + lo, hi - lo);
+      comm::all_gather(comm_, algo_, staging_, n, GradCompression::kNone);
+      backend_->upload(params + first, staging_, n);
     }
   }
 
@@ -308,19 +333,31 @@ class ShardedHostReducer final : public ThreadedReducer, public ShardedReducer {
     const auto b = static_cast<size_t>(std::lower_bound(block_starts_.begin(), block_starts_.end(), first) -
                                        block_starts_.begin());
     HPCNN_CHECK(b < block_starts_.size() && block_starts_[b] == first, "sharded reducer: no block starts at ", first);
-    const Range mine = reduce_scatter(comm_, algo_, data_ + first, n, compression_);
+    float* block = data_ + first;
+    if (backend_ != nullptr) {
+      backend_->download(staging_, data_ + first, n);
+      block = staging_;
+    }
+    const Range mine = reduce_scatter(comm_, algo_, block, n, compression_);
     HPCNN_CHECK(first + mine.first == slices_[b].first && first + mine.second == slices_[b].second,
                 "sharded reducer: block ", b, " reduced to a slice it does not own");
-    std::copy(data_ + first + mine.first, data_ + first + mine.second, shard_grads_.data() + packed_at_[b]);
+    if (backend_ == nullptr) {
+      std::copy(block + mine.first, block + mine.second, shard_grads_ + packed_at_[b]);
+    } else {
+      backend_->upload(shard_grads_ + packed_at_[b], block + mine.first, mine.second - mine.first);
+    }
   }
 
   float* data_;
   const int64_t count_;
   const GradCompression compression_;
+  kernels::Backend* backend_;                      ///< null: host memory
   std::vector<int64_t> block_starts_, packed_at_;  ///< per block: where it starts, where its slice is packed
   std::vector<Range> slices_;
   int64_t shard_count_ = 0;
-  std::vector<float> shard_grads_;
+  std::vector<float> host_shard_;  ///< the packed reduced gradients, host reducer
+  float* shard_grads_ = nullptr;   ///< host_shard_, or the backend's device buffer
+  float* staging_ = nullptr;       ///< one block, from Backend::allocate_host (staged only)
 };
 
 }  // namespace
@@ -342,7 +379,17 @@ std::unique_ptr<ShardedReducer> make_sharded_reducer(Communicator& comm, Allredu
                                      ? AllreduceAlgo::kRing
                                      : resolve_sharded_allreduce(comm, algo, count);
   check_reduce_scatter(resolved, compression);  // before the communication thread starts
-  return std::make_unique<ShardedHostReducer>(comm, resolved, data, count, compression);
+  return std::make_unique<ShardedHostReducer>(comm, resolved, data, count, compression, nullptr);
+}
+
+std::unique_ptr<ShardedReducer> make_sharded_staged_reducer(Communicator& comm, AllreduceAlgo algo,
+                                                            kernels::Backend& backend, float* device_data,
+                                                            int64_t count, GradCompression compression) {
+  const AllreduceAlgo resolved = compression != GradCompression::kNone && algo == AllreduceAlgo::kAuto
+                                     ? AllreduceAlgo::kRing
+                                     : resolve_sharded_allreduce(comm, algo, count);
+  check_reduce_scatter(resolved, compression);
+  return std::make_unique<ShardedHostReducer>(comm, resolved, device_data, count, compression, &backend);
 }
 
 std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count) {

@@ -186,6 +186,15 @@ class ShardedReducer : public GradientReducer {
 /// not support, are refused by name (UsageError).
 std::unique_ptr<ShardedReducer> make_sharded_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count,
                                                      GradCompression compression = GradCompression::kNone);
+/// The same for gradients in a backend's device memory (the GPU backend with
+/// the MPI algorithms), staged through one host block as make_staged_reducer:
+/// each block is downloaded, reduce-scattered on the host and this rank's
+/// slice uploaded into a packed device buffer (shard_gradients() is device
+/// memory); all_gather() takes the params in device memory.
+std::unique_ptr<ShardedReducer> make_sharded_staged_reducer(Communicator& comm, AllreduceAlgo algo,
+                                                            kernels::Backend& backend, float* device_data,
+                                                            int64_t count,
+                                                            GradCompression compression = GradCompression::kNone);
 /// `algo`, or what `auto` picks for a sharded reducer of `count` floats.
 AllreduceAlgo resolve_sharded_allreduce(const Communicator& comm, AllreduceAlgo algo, int64_t count);
 

@@ -221,3 +221,51 @@ TEST_CASE("sharded optimizer: slices that do not tile the buffer are refused on 
   }
   CHECK_THROWS_WITH(scatter_shard(values, std::vector<Range>{{5, 11}}), Catch::Contains("outside"));
 }
+
+// The staged path a GPU backend takes with the MPI algorithms, on the
+// poisoned test backend (its device pointers kill the process if the reducer
+// ever dereferences one on the host): weights and the optimizer's state in
+// device memory, bitwise the host path's.
+TEST_CASE("sharded optimizer: staged through a backend's memory = host, bitwise, never touching device memory",
+          "[mpi][shard]") {
+  Communicator comm(MPI_COMM_WORLD);
+  auto reference = kernels::make_reference_backend();
+  auto poisoned = kernels::make_poisoned_backend();
+  const int64_t n = 2 * kReduceBlock + 999;
+  for (AllreduceAlgo algo : {AllreduceAlgo::kRing, AllreduceAlgo::kRhd, AllreduceAlgo::kHier}) {
+    INFO(allreduce_name(algo) << ", " << comm.size() << " ranks");
+    model::OptimizerConfig config;
+    std::vector<float> host_params = random_values(7, 0, n), host_grads(static_cast<size_t>(n));
+    float* dev_params = poisoned->allocate(n);
+    float* dev_grads = poisoned->allocate(n);
+    poisoned->upload(dev_params, host_params.data(), n);
+    {
+      auto host = make_sharded_reducer(comm, algo, host_grads.data(), n);
+      auto staged = make_sharded_staged_reducer(comm, algo, *poisoned, dev_grads, n);
+      CHECK(std::string(staged->kind()) == "sharded-staged");
+      CHECK(staged->slices() == host->slices());
+      model::Optimizer host_opt(config, *reference, host->shard_count());
+      model::Optimizer dev_opt(config, *poisoned, staged->shard_count());
+      for (int step = 0; step < 2; ++step) {
+        const std::vector<float> grads = random_values(400 + static_cast<uint64_t>(step), comm.rank(), n);
+        std::copy(grads.begin(), grads.end(), host_grads.begin());
+        poisoned->upload(dev_grads, grads.data(), n);
+        start_in_buckets(*host, n);
+        host->wait();
+        host_opt.step_slices(host_params.data(), host->shard_gradients(), host->slices());
+        host->all_gather(host_params.data());
+        start_in_buckets(*staged, n);
+        staged->wait();
+        dev_opt.step_slices(dev_params, staged->shard_gradients(), staged->slices());
+        staged->all_gather(dev_params);
+      }
+      CHECK(same_bytes(dev_opt.state_b(), host_opt.state_b()));
+    }
+    CHECK(poisoned->transfers().host_buffers == 0);  // the staging block went back
+    std::vector<float> out(static_cast<size_t>(n));
+    poisoned->download(out.data(), dev_params, n);
+    poisoned->release(dev_params);
+    poisoned->release(dev_grads);
+    CHECK(same_bytes(out, host_params));
+  }
+}
