@@ -27,12 +27,10 @@ void ring_phase(Communicator& comm, float* data, int64_t count, bool reduce, Gra
   const detail::Pacing pace = detail::pacing(comm, right);
   const bool bf16 = compression == GradCompression::kBf16;
   float* incoming = bf16 ? nullptr : comm.scratch(max_segment);
-  // 16-bit messages: this thread's buffers, kept between calls.
-  thread_local std::vector<uint16_t> out16, in16;
-  if (bf16) {
-    out16.resize(static_cast<size_t>(max_segment));
-    in16.resize(static_cast<size_t>(max_segment));
-  }
+  // 16-bit messages: buffers of one segment each, per call (not thread_local:
+  // under SMPI, hpcnn-sim's simulated ranks may share a system thread).
+  std::vector<uint16_t> out16(bf16 ? static_cast<size_t>(max_segment) : 0),
+      in16(bf16 ? static_cast<size_t>(max_segment) : 0);
 
   // One step: send segment `send_seg` to the right while segment `recv_seg`
   // arrives from the left, chunk by chunk (detail::exchange); in the
