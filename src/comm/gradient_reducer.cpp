@@ -7,6 +7,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -228,13 +229,19 @@ class ThreadedReducer : public GradientReducer {
 
 class HostReducer final : public ThreadedReducer {
  public:
-  HostReducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count)
-      : ThreadedReducer(comm, algo, count), data_(data) {}
+  HostReducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count, GradCompression compression)
+      : ThreadedReducer(comm, algo, count), data_(data), compression_(compression) {}
   const char* kind() const override { return "host"; }
 
  private:
-  void reduce_block(int64_t first, int64_t n) override { allreduce(comm_, algo_, data_ + first, n); }
+  void reduce_block(int64_t first, int64_t n) override {
+    if (compression_ == GradCompression::kNone) return allreduce(comm_, algo_, data_ + first, n);
+    // The all-reduce's two halves, with compressed messages both ways (the sums are bf16-exact).
+    reduce_scatter(comm_, algo_, data_ + first, n, compression_);
+    all_gather(comm_, algo_, data_ + first, n, compression_);
+  }
   float* data_;
+  const GradCompression compression_;
 };
 
 class StagedReducer final : public ThreadedReducer {
@@ -262,10 +269,139 @@ class StagedReducer final : public ThreadedReducer {
   float* staging_;  ///< one block, from Backend::allocate_host (page-locked on the GPU backend)
 };
 
+/// Sharded, on host gradients or (with a backend) staged through one host
+/// block like StagedReducer: the block is downloaded, reduce-scattered on
+/// the host and only this rank's slice uploaded into the packed device shard.
+class ShardedHostReducer final : public ThreadedReducer, public ShardedReducer {
+ public:
+  ShardedHostReducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count, GradCompression compression,
+                     kernels::Backend* backend)
+      : ThreadedReducer(comm, algo, count), data_(data), count_(count), compression_(compression), backend_(backend) {
+    const ShardPlace place = shard_place(comm);
+    const BlockSchedule blocks(count);
+    for (int64_t b = 0; b < blocks.num_blocks(); ++b) {
+      const int64_t first = blocks.block_start(b);
+      const Range mine = owned_range(algo_, place, blocks.block_end(b) - first);
+      block_starts_.push_back(first);
+      packed_at_.push_back(shard_count_);
+      slices_.emplace_back(first + mine.first, first + mine.second);
+      shard_count_ += mine.second - mine.first;
+    }
+    if (backend_ == nullptr) {
+      host_shard_.resize(static_cast<size_t>(shard_count_));
+      shard_grads_ = host_shard_.data();
+    } else {
+      staging_ = backend_->allocate_host(std::min(count, kReduceBlock));
+      shard_grads_ = backend_->allocate(std::max<int64_t>(shard_count_, 1));
+    }
+  }
+  ~ShardedHostReducer() override {
+    // Before the members the thread uses go; the backend's buffers only once it is done with them.
+    if (stop_thread() && backend_ != nullptr) {
+      backend_->release_host(staging_);
+      backend_->release(shard_grads_);
+    }
+  }
+  ShardedHostReducer(const ShardedHostReducer&) = delete;
+  ShardedHostReducer& operator=(const ShardedHostReducer&) = delete;
+
+  void start(int64_t offset, int64_t count) override { ThreadedReducer::start(offset, count); }
+  ReduceStats wait() override { return ThreadedReducer::wait(); }
+  AllreduceAlgo algo() const override { return ThreadedReducer::algo(); }
+  const char* kind() const override { return backend_ == nullptr ? "sharded" : "sharded-staged"; }
+  const std::vector<Range>& slices() const override { return slices_; }
+  int64_t shard_count() const override { return shard_count_; }
+  const float* shard_gradients() const override { return shard_grads_; }
+
+  void all_gather(float* params) override {
+    const BlockSchedule blocks(count_);
+    for (int64_t b = blocks.num_blocks() - 1; b >= 0; --b) {  // the reductions' order
+      const int64_t first = blocks.block_start(b), n = blocks.block_end(b) - first;
+      if (backend_ == nullptr) {
+        comm::all_gather(comm_, algo_, params + first, n, GradCompression::kNone);
+        continue;
+      }
+      const auto [lo, hi] = slices_[static_cast<size_t>(b)];
+      backend_->download(staging_ + (lo - first), params + lo, hi - lo);
+      comm::all_gather(comm_, algo_, staging_, n, GradCompression::kNone);
+      backend_->upload(params + first, staging_, n);
+    }
+  }
+
+ private:
+  void reduce_block(int64_t first, int64_t n) override {
+    const auto b = static_cast<size_t>(std::lower_bound(block_starts_.begin(), block_starts_.end(), first) -
+                                       block_starts_.begin());
+    HPCNN_CHECK(b < block_starts_.size() && block_starts_[b] == first, "sharded reducer: no block starts at ", first);
+    float* block = data_ + first;
+    if (backend_ != nullptr) {
+      backend_->download(staging_, data_ + first, n);
+      block = staging_;
+    }
+    const Range mine = reduce_scatter(comm_, algo_, block, n, compression_);
+    HPCNN_CHECK(first + mine.first == slices_[b].first && first + mine.second == slices_[b].second,
+                "sharded reducer: block ", b, " reduced to a slice it does not own");
+    if (backend_ == nullptr) {
+      std::copy(block + mine.first, block + mine.second, shard_grads_ + packed_at_[b]);
+    } else {
+      backend_->upload(shard_grads_ + packed_at_[b], block + mine.first, mine.second - mine.first);
+    }
+  }
+
+  float* data_;
+  const int64_t count_;
+  const GradCompression compression_;
+  kernels::Backend* backend_;                      ///< null: host memory
+  std::vector<int64_t> block_starts_, packed_at_;  ///< per block: where it starts, where its slice is packed
+  std::vector<Range> slices_;
+  int64_t shard_count_ = 0;
+  std::vector<float> host_shard_;  ///< the packed reduced gradients, host reducer
+  float* shard_grads_ = nullptr;   ///< host_shard_, or the backend's device buffer
+  float* staging_ = nullptr;       ///< one block, from Backend::allocate_host (staged only)
+};
+
 }  // namespace
 
+AllreduceAlgo resolve_sharded_allreduce(const Communicator& comm, AllreduceAlgo algo, int64_t count) {
+  if (algo != AllreduceAlgo::kAuto) return algo;
+  // As `auto` for the all-reduce, restricted to the algorithms with halves:
+  // shared memory inside nodes and a ring between them; in one node the ring
+  // (rhd for latency-bound blocks under 64 KiB).
+  if (comm.num_nodes() > 1 && comm.regular_nodes() && comm.node_size() > 1) return AllreduceAlgo::kHier;
+  const int64_t bytes = std::min(count, kReduceBlock) * static_cast<int64_t>(sizeof(float));
+  return bytes < (int64_t{64} << 10) ? AllreduceAlgo::kRhd : AllreduceAlgo::kRing;
+}
+
+std::unique_ptr<ShardedReducer> make_sharded_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count,
+                                                     GradCompression compression) {
+  // Only the ring compresses: compressed auto is the ring.
+  const AllreduceAlgo resolved = compression != GradCompression::kNone && algo == AllreduceAlgo::kAuto
+                                     ? AllreduceAlgo::kRing
+                                     : resolve_sharded_allreduce(comm, algo, count);
+  check_reduce_scatter(resolved, compression);  // before the communication thread starts
+  return std::make_unique<ShardedHostReducer>(comm, resolved, data, count, compression, nullptr);
+}
+
+std::unique_ptr<ShardedReducer> make_sharded_staged_reducer(Communicator& comm, AllreduceAlgo algo,
+                                                            kernels::Backend& backend, float* device_data,
+                                                            int64_t count, GradCompression compression) {
+  const AllreduceAlgo resolved = compression != GradCompression::kNone && algo == AllreduceAlgo::kAuto
+                                     ? AllreduceAlgo::kRing
+                                     : resolve_sharded_allreduce(comm, algo, count);
+  check_reduce_scatter(resolved, compression);
+  return std::make_unique<ShardedHostReducer>(comm, resolved, device_data, count, compression, &backend);
+}
+
 std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count) {
-  return std::make_unique<HostReducer>(comm, algo, data, count);
+  return std::make_unique<HostReducer>(comm, algo, data, count, GradCompression::kNone);
+}
+
+std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count,
+                                                   GradCompression compression) {
+  if (compression == GradCompression::kNone) return make_host_reducer(comm, algo, data, count);
+  if (algo == AllreduceAlgo::kAuto) algo = AllreduceAlgo::kRing;  // the one algorithm that compresses
+  check_reduce_scatter(algo, compression);                        // before the communication thread starts
+  return std::make_unique<HostReducer>(comm, algo, data, count, compression);
 }
 
 std::unique_ptr<GradientReducer> make_staged_reducer(Communicator& comm, AllreduceAlgo algo, kernels::Backend& backend,

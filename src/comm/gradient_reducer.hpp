@@ -33,12 +33,15 @@
 
 #include "comm/allreduce.hpp"
 #include "comm/communicator.hpp"
+#include "comm/reduce_scatter.hpp"
 
 namespace hpcnn::kernels {
 class Backend;
 }
 
 namespace hpcnn::comm {
+
+class ShardedReducer;
 
 /// Floats per reduction block: 256 Ki (1 MiB). Large enough that a block is
 /// bandwidth-bound on every algorithm (the ring moves 256 KiB chunks), small
@@ -108,6 +111,13 @@ class GradientReducer {
 /// MPI_THREAD_SERIALIZED or above (checked: throws naming the level granted).
 std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count);
 
+/// The same with compressed messages (comm/reduce_scatter.hpp): each block
+/// is reduce-scattered and all-gathered with bf16 on the wire, so every rank
+/// holds the same bf16-exact sums. kNone is make_host_reducer above. Only
+/// the ring compresses (auto picks it); other algorithms are refused by name.
+std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count,
+                                                   GradCompression compression);
+
 /// Gradients in a backend's device memory: each ready block is downloaded to
 /// a host staging buffer, reduced there by `algo`, and uploaded back. This is
 /// how a GPU backend uses the MPI algorithms.
@@ -126,6 +136,14 @@ std::unique_ptr<GradientReducer> make_staged_reducer(Communicator& comm, Allredu
 /// stream, or two ranks share one GPU (NCCL refuses that).
 std::unique_ptr<GradientReducer> make_nccl_reducer(Communicator& comm, kernels::Backend& backend, float* device_data,
                                                    int64_t count);
+/// The NCCL reducer sharded (ZeRO stages 1-2): blocks reduce-scattered by
+/// ncclReduceScatter (rank r owns chunk r of p equal chunks of each block),
+/// shard_gradients() and the params of all_gather() in device memory,
+/// all_gather() by ncclAllGather, ordered on the backend's stream like
+/// wait(). Deterministic, but NCCL does not promise its reduce-scatter adds
+/// as its all-reduce does: not bitwise the unsharded NCCL run.
+std::unique_ptr<ShardedReducer> make_nccl_sharded_reducer(Communicator& comm, kernels::Backend& backend,
+                                                          float* device_data, int64_t count);
 /// True when this build contains NCCL.
 bool nccl_compiled();
 
@@ -133,6 +151,52 @@ bool nccl_compiled();
 /// reduction block, or the whole buffer when it is smaller). The one place
 /// `auto` is resolved for training.
 AllreduceAlgo resolve_allreduce(const Communicator& comm, AllreduceAlgo algo, int64_t count);
+
+/// A sharded optimizer's gradient exchange (ZeRO stages 1-2, issue 30): the
+/// same blocks, issued in the same order as the other reducers, but each is
+/// only reduce-scattered (comm/reduce_scatter.hpp). This rank owns one slice
+/// of every block, the part the algorithm leaves reduced on it; the
+/// optimizer keeps state for these slices only (Optimizer::step_slices) and
+/// reads their reduced gradients from shard_gradients(), packed in slice
+/// order: the only reduced gradients this rank keeps (stage 2; the rest of
+/// the gradient buffer is left undefined). After the step, all_gather()
+/// gives every rank every slice of the updated weights. The sums are bitwise
+/// those of make_host_reducer() with the same algorithm, so the weights are
+/// bitwise those of the unsharded optimizer.
+class ShardedReducer : public GradientReducer {
+ public:
+  /// This rank's slices [first, last) of the buffer, one per block in block
+  /// order (some may be empty).
+  virtual const std::vector<Range>& slices() const = 0;
+  /// Floats in slices(): the optimizer state's size, about count / p.
+  virtual int64_t shard_count() const = 0;
+  /// The reduced gradients of slices(), packed; valid after wait().
+  virtual const float* shard_gradients() const = 0;
+  /// After wait() and the optimizer's step on slices() of `params` (`count`
+  /// floats, where the gradients live: host memory, or device memory for
+  /// NCCL): every rank's slices to all ranks, uncompressed, block by block
+  /// in a fixed order. Collective; the host reducer runs it on the caller's
+  /// thread while the communication thread is idle.
+  virtual void all_gather(float* params) = 0;
+};
+
+/// Gradients in host memory, sharded. `algo` must have a reduce-scatter half
+/// (auto picks hier across regular nodes of several ranks, else ring from
+/// 64 KiB blocks and rhd below; with compression, the ring); others, and compression the algorithm does
+/// not support, are refused by name (UsageError).
+std::unique_ptr<ShardedReducer> make_sharded_reducer(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count,
+                                                     GradCompression compression = GradCompression::kNone);
+/// The same for gradients in a backend's device memory (the GPU backend with
+/// the MPI algorithms), staged through one host block as make_staged_reducer:
+/// each block is downloaded, reduce-scattered on the host and this rank's
+/// slice uploaded into a packed device buffer (shard_gradients() is device
+/// memory); all_gather() takes the params in device memory.
+std::unique_ptr<ShardedReducer> make_sharded_staged_reducer(Communicator& comm, AllreduceAlgo algo,
+                                                            kernels::Backend& backend, float* device_data,
+                                                            int64_t count,
+                                                            GradCompression compression = GradCompression::kNone);
+/// `algo`, or what `auto` picks for a sharded reducer of `count` floats.
+AllreduceAlgo resolve_sharded_allreduce(const Communicator& comm, AllreduceAlgo algo, int64_t count);
 
 /// The MPI thread level the reducers need, and whether this process has it.
 int reducer_thread_level();

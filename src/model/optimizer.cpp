@@ -20,13 +20,8 @@ Optimizer::Optimizer(const OptimizerConfig& config, kernels::Backend& backend, i
   if (config_.kind == OptimizerKind::kAdam) b_ = DeviceBuffer(backend, num_params);
 }
 
-void Optimizer::step(float* params, const float* grads) {
+kernels::AdamStep Optimizer::next_adam_step() {
   ++steps_;
-  if (config_.kind == OptimizerKind::kSgd) {
-    backend_.sgd_update(params, grads, a_.get(), count_, static_cast<float>(config_.lr),
-                        static_cast<float>(config_.momentum));
-    return;
-  }
   const double t = static_cast<double>(steps_);
   kernels::AdamStep s;
   s.lr_t =
@@ -34,7 +29,40 @@ void Optimizer::step(float* params, const float* grads) {
   s.beta1 = static_cast<float>(config_.beta1);
   s.beta2 = static_cast<float>(config_.beta2);
   s.epsilon = static_cast<float>(config_.epsilon);
+  return s;
+}
+
+void Optimizer::step(float* params, const float* grads) {
+  const kernels::AdamStep s = next_adam_step();
+  if (config_.kind == OptimizerKind::kSgd) {
+    backend_.sgd_update(params, grads, a_.get(), count_, static_cast<float>(config_.lr),
+                        static_cast<float>(config_.momentum));
+    return;
+  }
   backend_.adam_update(params, grads, a_.get(), b_.get(), count_, s);
+}
+
+void Optimizer::step_slices(float* params, const float* packed_grads,
+                            std::span<const std::pair<int64_t, int64_t>> slices) {
+  int64_t total = 0;
+  for (const auto& [first, last] : slices) {
+    HPCNN_CHECK(first >= 0 && last >= first, "optimizer: bad parameter slice [", first, ", ", last, ")");
+    total += last - first;
+  }
+  HPCNN_CHECK(total == count_, "optimizer: slices of ", total, " parameters for state of ", count_);
+  const kernels::AdamStep s = next_adam_step();
+  int64_t packed = 0;  // where the slice sits in the packed gradients and state
+  for (const auto& [first, last] : slices) {
+    const int64_t n = last - first;
+    if (n == 0) continue;
+    if (config_.kind == OptimizerKind::kSgd) {
+      backend_.sgd_update(params + first, packed_grads + packed, a_.get() + packed, n, static_cast<float>(config_.lr),
+                          static_cast<float>(config_.momentum));
+    } else {
+      backend_.adam_update(params + first, packed_grads + packed, a_.get() + packed, b_.get() + packed, n, s);
+    }
+    packed += n;
+  }
 }
 
 void Optimizer::restore(int64_t steps, std::span<const float> a, std::span<const float> b) {

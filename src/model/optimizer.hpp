@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string>
+#include <utility>
 
 #include "model/model.hpp"
 
@@ -28,6 +30,14 @@ class Optimizer {
   Optimizer(const OptimizerConfig& config, kernels::Backend& backend, int64_t num_params);
   /// Applies one update to `params` from `grads` (both flat, device memory).
   void step(float* params, const float* grads);
+  /// A sharded optimizer's step (ZeRO stage 1-2, issue 30): this optimizer
+  /// holds state for the parameters of `slices` only ([first, last) of the
+  /// flat buffer, whose counts sum to num_params), packed one after another
+  /// in the order given. Updates those parameters of `params` (the whole flat
+  /// buffer) from `packed_grads` (the slices' gradients, packed the same
+  /// way), element by element with the arithmetic of step(): bitwise what
+  /// step() over the whole buffer gives them.
+  void step_slices(float* params, const float* packed_grads, std::span<const std::pair<int64_t, int64_t>> slices);
   const OptimizerConfig& config() const { return config_; }
   int64_t steps() const { return steps_; }
 
@@ -37,6 +47,9 @@ class Optimizer {
   void restore(int64_t steps, std::span<const float> a, std::span<const float> b);
 
  private:
+  /// Counts the step and returns Adam's step constants for it.
+  kernels::AdamStep next_adam_step();
+
   OptimizerConfig config_;
   kernels::Backend& backend_;
   int64_t count_;

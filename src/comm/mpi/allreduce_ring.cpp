@@ -3,27 +3,55 @@
 // receives posted first, a window of sends in flight), and each chunk is added
 // as soon as it lands while later chunks are still on the wire. Segment k ends fully reduced on rank (k - 1) mod p and
 // is copied from there, so all ranks hold bitwise the same sum.
+//
+// The two phases are also the halves a sharded optimizer uses
+// (comm/reduce_scatter.hpp), optionally with bf16 messages.
+#include <vector>
+
 #include "comm/allreduce.hpp"
+#include "comm/compression.hpp"
 #include "comm/mpi/common.hpp"
+#include "comm/reduce_scatter.hpp"
 
 namespace hpcnn::comm {
 
-void allreduce_ring(Communicator& comm, float* data, int64_t count) {
+namespace {
+
+/// One phase of the ring (reduce-scatter when `reduce`, else all-gather) on
+/// p > 1 ranks.
+void ring_phase(Communicator& comm, float* data, int64_t count, bool reduce, GradCompression compression) {
   const int p = comm.size(), r = comm.rank();
-  if (p == 1 || count == 0) return;
   const MPI_Comm c = comm.comm();
   const int right = (r + 1) % p, left = (r + p - 1) % p;
   const int64_t max_segment = block_range(count, 0, p).second;
-  float* incoming = comm.scratch(max_segment);
   const detail::Pacing pace = detail::pacing(comm, right);
+  const bool bf16 = compression == GradCompression::kBf16;
+  float* incoming = bf16 ? nullptr : comm.scratch(max_segment);
+  // 16-bit messages: buffers of one segment each, per call (not thread_local:
+  // under SMPI, hpcnn-sim's simulated ranks may share a system thread).
+  std::vector<uint16_t> out16(bf16 ? static_cast<size_t>(max_segment) : 0),
+      in16(bf16 ? static_cast<size_t>(max_segment) : 0);
 
   // One step: send segment `send_seg` to the right while segment `recv_seg`
   // arrives from the left, chunk by chunk (detail::exchange); in the
   // reduce-scatter each chunk is added as soon as it lands.
-  auto exchange = [&](int send_seg, int recv_seg, bool reduce) {
+  auto exchange = [&](int send_seg, int recv_seg) {
     const auto [s_first, s_last] = block_range(count, send_seg, p);
     const auto [r_first, r_last] = block_range(count, recv_seg, p);
-    if (reduce) {
+    if (bf16) {
+      // Round what leaves once; widen what arrives and add (or copy) it in FP32.
+      for (int64_t i = s_first; i < s_last; ++i) out16[static_cast<size_t>(i - s_first)] = to_bf16(data[i]);
+      detail::exchange(out16.data(), s_last - s_first, right, in16.data(), r_last - r_first, left, c, pace,
+                       [&, r_first = r_first](int64_t off, int64_t n) {
+                         float* dst = data + r_first + off;
+                         const uint16_t* src = in16.data() + off;
+                         if (reduce) {
+                           for (int64_t i = 0; i < n; ++i) dst[i] += from_bf16(src[i]);
+                         } else {
+                           for (int64_t i = 0; i < n; ++i) dst[i] = from_bf16(src[i]);
+                         }
+                       });
+    } else if (reduce) {
       detail::exchange(data + s_first, s_last - s_first, right, incoming, r_last - r_first, left, c, pace,
                        [&, r_first = r_first](int64_t off, int64_t n) {
                          detail::add_into(data + r_first + off, incoming + off, n);
@@ -33,10 +61,39 @@ void allreduce_ring(Communicator& comm, float* data, int64_t count) {
     }
   };
 
-  // Reduce-scatter: at step s, pass on segment (r - s) and fold in segment (r - s - 1).
-  for (int s = 0; s < p - 1; ++s) exchange((r - s + p) % p, (r - s - 1 + 2 * p) % p, true);
-  // All-gather: rank r now owns segment (r + 1) mod p; pass the finished segments around.
-  for (int s = 0; s < p - 1; ++s) exchange((r + 1 - s + p) % p, (r - s + p) % p, false);
+  if (reduce) {
+    // Reduce-scatter: at step s, pass on segment (r - s) and fold in segment (r - s - 1).
+    for (int s = 0; s < p - 1; ++s) exchange((r - s + p) % p, (r - s - 1 + 2 * p) % p);
+    if (bf16) {  // the owner rounds its sum once: what the all-gather sends, exactly
+      const auto [first, last] = ring_owned_range(r, p, count);
+      for (int64_t i = first; i < last; ++i) data[i] = round_bf16(data[i]);
+    }
+  } else {
+    // All-gather: rank r now owns segment (r + 1) mod p; pass the finished segments around.
+    for (int s = 0; s < p - 1; ++s) exchange((r + 1 - s + p) % p, (r - s + p) % p);
+  }
+}
+
+}  // namespace
+
+Range ring_owned_range(int rank, int size, int64_t count) {
+  if (size == 1) return {0, count};
+  return block_range(count, (rank + 1) % size, size);
+}
+
+Range reduce_scatter_ring(Communicator& comm, float* data, int64_t count, GradCompression compression) {
+  if (comm.size() > 1 && count > 0) ring_phase(comm, data, count, true, compression);
+  return ring_owned_range(comm.rank(), comm.size(), count);
+}
+
+void all_gather_ring(Communicator& comm, float* data, int64_t count, GradCompression compression) {
+  if (comm.size() > 1 && count > 0) ring_phase(comm, data, count, false, compression);
+}
+
+void allreduce_ring(Communicator& comm, float* data, int64_t count) {
+  if (comm.size() == 1 || count == 0) return;
+  ring_phase(comm, data, count, true, GradCompression::kNone);
+  ring_phase(comm, data, count, false, GradCompression::kNone);
 }
 
 }  // namespace hpcnn::comm

@@ -78,6 +78,16 @@ using ChunkFn = std::function<void(int64_t offset, int64_t count)>;
 /// later pieces are still on the wire. Defined in exchange.cpp.
 void exchange(const float* send, int64_t send_count, int to, float* recv, int64_t recv_count, int from, MPI_Comm comm,
               Pacing pace, const ChunkFn& on_chunk);
+/// exchange() of 16-bit values (bf16-compressed gradients, MPI_UINT16_T);
+/// counts, chunks and offsets are in elements.
+void exchange(const uint16_t* send, int64_t send_count, int to, uint16_t* recv, int64_t recv_count, int from,
+              MPI_Comm comm, Pacing pace, const ChunkFn& on_chunk);
+
+/// hier's choice between the node leaders: ring for messages from 256 KiB,
+/// recursive halving-doubling below (latency-bound).
+inline bool hier_leaders_use_ring(int64_t count) {
+  return count * static_cast<int64_t>(sizeof(float)) >= (int64_t{256} << 10);
+}
 
 /// Runs on the node leader with the node's sum (rank 0's shared slot piece).
 using LeaderStep = std::function<void(float* node_sum, int64_t n)>;

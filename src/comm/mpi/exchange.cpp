@@ -14,8 +14,11 @@ namespace {
 int chunks_of(int64_t count, int64_t chunk) { return static_cast<int>((count + chunk - 1) / chunk); }
 }  // namespace
 
-void exchange(const float* send, int64_t send_count, int to, float* recv, int64_t recv_count, int from, MPI_Comm comm,
-              Pacing pace, const ChunkFn& on_chunk) {
+namespace {
+/// The exchange for elements of any MPI type `T`.
+template <typename T>
+void exchange_of(const T* send, int64_t send_count, int to, T* recv, int64_t recv_count, int from, MPI_Comm comm,
+                 MPI_Datatype type, Pacing pace, const ChunkFn& on_chunk) {
   const int64_t chunk = pace.chunk;
   auto chunk_len = [chunk](int64_t count, int k) {
     return static_cast<int>(std::min(chunk, count - int64_t{k} * chunk));
@@ -24,13 +27,13 @@ void exchange(const float* send, int64_t send_count, int to, float* recv, int64_
   std::vector<MPI_Request> recvs(static_cast<size_t>(n_recv), MPI_REQUEST_NULL);
   std::vector<MPI_Request> sends(static_cast<size_t>(n_send), MPI_REQUEST_NULL);
   for (int k = 0; k < n_recv; ++k) {
-    MPI_CHECK(MPI_Irecv(recv + int64_t{k} * chunk, chunk_len(recv_count, k), MPI_FLOAT, from, k, comm,
+    MPI_CHECK(MPI_Irecv(recv + int64_t{k} * chunk, chunk_len(recv_count, k), type, from, k, comm,
                         &recvs[static_cast<size_t>(k)]));
   }
   int posted = 0, sent = 0;  // sends [sent, posted) are in flight
   auto top_up = [&] {
     for (; posted < n_send && posted - sent < pace.window; ++posted) {
-      MPI_CHECK(MPI_Isend(send + int64_t{posted} * chunk, chunk_len(send_count, posted), MPI_FLOAT, to, posted, comm,
+      MPI_CHECK(MPI_Isend(send + int64_t{posted} * chunk, chunk_len(send_count, posted), type, to, posted, comm,
                           &sends[static_cast<size_t>(posted)]));
     }
   };
@@ -88,6 +91,18 @@ void exchange(const float* send, int64_t send_count, int to, float* recv, int64_
     ++sent;
     top_up();
   }
+}
+
+}  // namespace
+
+void exchange(const float* send, int64_t send_count, int to, float* recv, int64_t recv_count, int from, MPI_Comm comm,
+              Pacing pace, const ChunkFn& on_chunk) {
+  exchange_of(send, send_count, to, recv, recv_count, from, comm, MPI_FLOAT, pace, on_chunk);
+}
+
+void exchange(const uint16_t* send, int64_t send_count, int to, uint16_t* recv, int64_t recv_count, int from,
+              MPI_Comm comm, Pacing pace, const ChunkFn& on_chunk) {
+  exchange_of(send, send_count, to, recv, recv_count, from, comm, MPI_UINT16_T, pace, on_chunk);
 }
 
 }  // namespace hpcnn::comm::detail

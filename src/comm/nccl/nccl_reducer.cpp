@@ -27,10 +27,18 @@ namespace {
 
 #define HPCNN_NCCL(call) HPCNN_CHECK_CALL(call, ncclResult_t, status == ncclSuccess, ncclGetErrorString(status))
 
-class NcclReducer final : public GradientReducer {
+/// Unsharded: each block all-reduced in place. Sharded (ZeRO, issue 30):
+/// each block reduce-scattered by ncclReduceScatter into this rank's packed
+/// shard of reduced gradients, and all_gather() gathers the updated weights
+/// by ncclAllGather. NCCL cuts a block into p equal chunks (rank r owns chunk
+/// r; the last ones may be short or empty), so a block whose size p does not
+/// divide goes through a zero-padded copy. NCCL's reduce-scatter and
+/// all-reduce need not add in the same order: the sharded NCCL path is
+/// deterministic but not bitwise the unsharded one (the MPI algorithms are).
+class NcclReducer final : public ShardedReducer {
  public:
-  NcclReducer(Communicator& comm, kernels::Backend& backend, float* data, int64_t count)
-      : data_(data), schedule_(count) {
+  NcclReducer(Communicator& comm, kernels::Backend& backend, float* data, int64_t count, bool sharded)
+      : backend_(backend), data_(data), sharded_(sharded), schedule_(count) {
     compute_ = static_cast<cudaStream_t>(backend.native_stream());
     if (compute_ == nullptr) {
       throw UsageError(std::string("--allreduce nccl: the ") + backend.name() +
@@ -65,8 +73,11 @@ class NcclReducer final : public GradientReducer {
     if (comm.rank() == 0) HPCNN_NCCL(ncclGetUniqueId(&id));
     MPI_CHECK(MPI_Bcast(&id, sizeof id, MPI_BYTE, 0, comm.comm()));
     HPCNN_NCCL(ncclCommInitRank(&nccl_, comm.size(), id, comm.rank()));
+    rank_ = comm.rank();
+    ranks_ = comm.size();
     // A constructor that throws runs no destructor: release what was made (issue 33.8).
     try {
+      if (sharded_) plan_shards();
       HPCNN_CUDA(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
       HPCNN_CUDA(cudaEventCreateWithFlags(&ready_, cudaEventDisableTiming));
       HPCNN_CUDA(cudaEventCreate(&first_));
@@ -130,7 +141,36 @@ class NcclReducer final : public GradientReducer {
   }
 
   AllreduceAlgo algo() const override { return AllreduceAlgo::kNccl; }
-  const char* kind() const override { return "nccl"; }
+  const char* kind() const override { return sharded_ ? "nccl-sharded" : "nccl"; }
+
+  const std::vector<Range>& slices() const override { return slices_; }
+  int64_t shard_count() const override { return shard_count_; }
+  const float* shard_gradients() const override { return shard_grads_; }
+
+  /// Orders the gathers after the optimizer's kernels on the compute stream
+  /// and the compute stream after the gathers: no host synchronisation.
+  void all_gather(float* params) override {
+    HPCNN_CHECK(sharded_, "nccl reducer: all_gather() on a reducer made unsharded");
+    HPCNN_CUDA(cudaEventRecord(ready_, compute_));
+    HPCNN_CUDA(cudaStreamWaitEvent(stream_, ready_, 0));
+    for (int64_t b = schedule_.num_blocks() - 1; b >= 0; --b) {  // the reductions' order
+      const int64_t first = schedule_.block_start(b), n = schedule_.block_end(b) - first;
+      const int64_t chunk = chunk_of(n);
+      const auto [lo, hi] = slices_[static_cast<size_t>(b)];
+      // This rank's chunk, zero-padded to the chunk size NCCL sends.
+      HPCNN_CUDA(cudaMemcpyAsync(chunk_buf_, params + lo, static_cast<size_t>(hi - lo) * sizeof(float),
+                                 cudaMemcpyDeviceToDevice, stream_));
+      if (hi - lo < chunk) {
+        HPCNN_CUDA(cudaMemsetAsync(chunk_buf_ + (hi - lo), 0, static_cast<size_t>(chunk - (hi - lo)) * sizeof(float),
+                                   stream_));
+      }
+      HPCNN_NCCL(ncclAllGather(chunk_buf_, padded_, static_cast<size_t>(chunk), ncclFloat, nccl_, stream_));
+      HPCNN_CUDA(cudaMemcpyAsync(params + first, padded_, static_cast<size_t>(n) * sizeof(float),
+                                 cudaMemcpyDeviceToDevice, stream_));
+    }
+    HPCNN_CUDA(cudaEventRecord(untimed_, stream_));
+    HPCNN_CUDA(cudaStreamWaitEvent(compute_, untimed_, 0));
+  }
 
  private:
   /// Teardown, each part only if made. Unwinding from an error (another
@@ -145,6 +185,12 @@ class NcclReducer final : public GradientReducer {
       if (e != nullptr) cudaEventDestroy(e);
     }
     if (stream_ != nullptr) cudaStreamDestroy(stream_);
+    if (!unwinding) {  // the backend's buffers; unwinding, a kernel may still use them
+      for (float* p : {shard_grads_, padded_, chunk_buf_}) {
+        if (p != nullptr) backend_.release(p);
+      }
+    }
+    shard_grads_ = padded_ = chunk_buf_ = nullptr;
     nccl_ = nullptr;
     untimed_ = done_ = first_ = ready_ = nullptr;
     stream_ = nullptr;
@@ -158,13 +204,65 @@ class NcclReducer final : public GradientReducer {
       step_timed_ = !timer_.is_armed();
       if (step_timed_) HPCNN_CUDA(cudaEventRecord(first_, stream_));
     }
-    HPCNN_NCCL(
-        ncclAllReduce(data_ + first, data_ + first, static_cast<size_t>(count), ncclFloat, ncclSum, nccl_, stream_));
+    if (sharded_) {
+      reduce_scatter_block(first, count);
+    } else {
+      HPCNN_NCCL(
+          ncclAllReduce(data_ + first, data_ + first, static_cast<size_t>(count), ncclFloat, ncclSum, nccl_, stream_));
+    }
     ++pending_.blocks;
     pending_.bytes += count * static_cast<int64_t>(sizeof(float));
   }
 
+  /// Floats per rank NCCL's collectives move for a block of `n`.
+  int64_t chunk_of(int64_t n) const { return (n + ranks_ - 1) / ranks_; }
+
+  /// This rank's slice of every block (chunk rank_ of it) and the buffers.
+  void plan_shards() {
+    int64_t largest = 0;
+    for (int64_t b = 0; b < schedule_.num_blocks(); ++b) {
+      const int64_t first = schedule_.block_start(b), n = schedule_.block_end(b) - first;
+      const int64_t chunk = chunk_of(n);
+      const int64_t lo = std::min(n, rank_ * chunk), hi = std::min(n, (rank_ + 1) * chunk);
+      slices_.emplace_back(first + lo, first + hi);
+      block_starts_.push_back(first);
+      packed_at_.push_back(shard_count_);
+      shard_count_ += hi - lo;
+      largest = std::max(largest, chunk);
+    }
+    shard_grads_ = backend_.allocate(std::max<int64_t>(shard_count_, 1));
+    padded_ = backend_.allocate(std::max<int64_t>(largest * ranks_, 1));
+    chunk_buf_ = backend_.allocate(std::max<int64_t>(largest, 1));
+  }
+
+  void reduce_scatter_block(int64_t first, int64_t n) {
+    const int64_t chunk = chunk_of(n);
+    const float* send = data_ + first;
+    if (chunk * ranks_ != n) {  // zero-padded to p equal chunks
+      HPCNN_CUDA(cudaMemcpyAsync(padded_, data_ + first, static_cast<size_t>(n) * sizeof(float),
+                                 cudaMemcpyDeviceToDevice, stream_));
+      HPCNN_CUDA(cudaMemsetAsync(padded_ + n, 0, static_cast<size_t>(chunk * ranks_ - n) * sizeof(float), stream_));
+      send = padded_;
+    }
+    HPCNN_NCCL(ncclReduceScatter(send, chunk_buf_, static_cast<size_t>(chunk), ncclFloat, ncclSum, nccl_, stream_));
+    const auto b = static_cast<size_t>(std::lower_bound(block_starts_.begin(), block_starts_.end(), first) -
+                                       block_starts_.begin());
+    HPCNN_CHECK(b < block_starts_.size() && block_starts_[b] == first, "nccl reducer: no block starts at ", first);
+    const auto [lo, hi] = slices_[b];
+    HPCNN_CUDA(cudaMemcpyAsync(shard_grads_ + packed_at_[b], chunk_buf_, static_cast<size_t>(hi - lo) * sizeof(float),
+                               cudaMemcpyDeviceToDevice, stream_));
+  }
+
+  kernels::Backend& backend_;
   float* data_;
+  const bool sharded_;
+  int rank_ = 0, ranks_ = 1;
+  std::vector<Range> slices_;
+  std::vector<int64_t> block_starts_, packed_at_;  ///< per block: where it starts, where its slice is packed
+  int64_t shard_count_ = 0;
+  float* shard_grads_ = nullptr;  ///< the packed reduced gradients (device)
+  float* padded_ = nullptr;       ///< one block padded to p chunks (device)
+  float* chunk_buf_ = nullptr;    ///< one chunk (device)
   BlockSchedule schedule_;
   cudaStream_t compute_ = nullptr, stream_ = nullptr;
   cudaEvent_t ready_ = nullptr, first_ = nullptr, done_ = nullptr;
@@ -180,7 +278,12 @@ class NcclReducer final : public GradientReducer {
 
 std::unique_ptr<GradientReducer> make_nccl_reducer(Communicator& comm, kernels::Backend& backend, float* device_data,
                                                    int64_t count) {
-  return std::make_unique<NcclReducer>(comm, backend, device_data, count);
+  return std::make_unique<NcclReducer>(comm, backend, device_data, count, false);
+}
+
+std::unique_ptr<ShardedReducer> make_nccl_sharded_reducer(Communicator& comm, kernels::Backend& backend,
+                                                          float* device_data, int64_t count) {
+  return std::make_unique<NcclReducer>(comm, backend, device_data, count, true);
 }
 
 bool nccl_compiled() { return true; }

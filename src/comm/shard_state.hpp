@@ -1,0 +1,28 @@
+// A sharded optimizer's state in checkpoints (issue 30): a checkpoint keeps
+// one full vector per state buffer, as an unsharded run writes it, so a run
+// resumes with or without sharding and at another rank count. On save the
+// ranks' packed slices are gathered to one rank into the full vector; on
+// load every rank (each reads the checkpoint) takes its slices out of it.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "comm/communicator.hpp"
+#include "comm/reduce_scatter.hpp"
+
+namespace hpcnn::comm {
+
+/// The full `count`-float vector on `root` (empty on the other ranks): each
+/// rank's `packed` values of its `slices` (ShardedReducer::slices(), packed
+/// in that order) put in their places. Collective. Throws unless the slices
+/// of all ranks cover [0, count) exactly once.
+std::vector<float> gather_shard(Communicator& comm, std::span<const Range> slices, std::span<const float> packed,
+                                int64_t count, int root = 0);
+
+/// This rank's packed values of `slices` out of a full vector (checked to
+/// hold every slice).
+std::vector<float> scatter_shard(std::span<const float> full, std::span<const Range> slices);
+
+}  // namespace hpcnn::comm

@@ -1,0 +1,175 @@
+// bf16-compressed gradient messages under mpirun (1..8 ranks): the ring's
+// compressed all-reduce is deterministic and identical on every rank, its
+// sums are bf16-exact and within the bound its roundings allow of the exact
+// sum; 1, 2 and 4 ranks summing the same samples agree within the sum of
+// their bounds; a sharded optimizer with compression gives bitwise the
+// weights of the unsharded one with compression.
+#include <mpi.h>
+
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "backend.hpp"
+#include "comm/compression.hpp"
+#include "comm/gradient_reducer.hpp"
+#include "core/rng.hpp"
+#include "model/optimizer.hpp"
+#include "mpi_test_util.hpp"
+
+using namespace hpcnn;
+using namespace hpcnn::comm;
+using hpcnn::test::identical_everywhere;
+
+namespace {
+std::vector<float> random_values(uint64_t seed, int r, int64_t n) {
+  std::vector<float> v(static_cast<size_t>(n));
+  Rng rng(derive_key({seed, static_cast<uint64_t>(r)}));
+  // Magnitudes over several binades, so that roundings happen at many scales.
+  for (float& x : v) x = static_cast<float>(rng.uniform(-1, 1) * std::ldexp(1.0, static_cast<int>(rng.uniform() * 8)));
+  return v;
+}
+
+bool same_bytes(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+/// Sums `data` (this rank's gradients) with the compressed host reducer, in buckets.
+std::vector<float> compressed_sum(Communicator& comm, std::vector<float> data) {
+  const auto n = static_cast<int64_t>(data.size());
+  auto reducer = make_host_reducer(comm, AllreduceAlgo::kAuto, data.data(), n, GradCompression::kBf16);
+  CHECK(reducer->algo() == AllreduceAlgo::kRing);
+  for (int64_t last = n; last > 0;) {
+    const int64_t first = std::max<int64_t>(0, last - kReduceBlock / 3);
+    reducer->start(first, last - first);
+    last = first;
+  }
+  reducer->wait();
+  return data;
+}
+
+/// Rounding bound of the compressed ring for p ranks: the first value sent,
+/// each of the p - 2 partial sums passed on and the owner's sum are rounded
+/// to bf16 once each (relative error <= 2^-8), every partial sum is at most
+/// sum |a|; the p - 1 FP32 additions add 2^-24 each.
+double bound(int p, double sum_abs) {
+  if (p == 1) return 0.0;
+  return (p * kBf16UnitRoundoff + (p - 1) * std::ldexp(1.0, -24)) * sum_abs * (1 + 1e-6);
+}
+}  // namespace
+
+TEST_CASE("bf16 compression: the ring's sums are deterministic, bf16-exact and within the rounding bound",
+          "[mpi][compression]") {
+  Communicator comm(MPI_COMM_WORLD);
+  const int p = comm.size();
+  for (const int64_t n : {int64_t{1}, int64_t{p + 1}, int64_t{1000003}}) {
+    INFO(p << " ranks, " << n << " floats");
+    const std::vector<float> mine = random_values(17, comm.rank(), n);
+    const std::vector<float> once = compressed_sum(comm, mine), twice = compressed_sum(comm, mine);
+    CHECK(same_bytes(once, twice));
+    CHECK(identical_everywhere(once, comm.comm()));
+    // The exact sum and sum |a| in double (exact for these few floats).
+    std::vector<double> exact(mine.begin(), mine.end()), sum_abs(mine.size());
+    for (size_t i = 0; i < mine.size(); ++i) sum_abs[i] = std::abs(mine[i]);
+    MPI_Allreduce(MPI_IN_PLACE, exact.data(), static_cast<int>(n), MPI_DOUBLE, MPI_SUM, comm.comm());
+    MPI_Allreduce(MPI_IN_PLACE, sum_abs.data(), static_cast<int>(n), MPI_DOUBLE, MPI_SUM, comm.comm());
+    int64_t outside = 0, not_bf16 = 0, rounded = 0;
+    for (size_t i = 0; i < once.size(); ++i) {
+      const double err = std::abs(static_cast<double>(once[i]) - exact[i]);
+      if (err > bound(p, sum_abs[i])) ++outside;
+      if (p > 1 && round_bf16(once[i]) != once[i]) ++not_bf16;
+      if (static_cast<float>(exact[i]) != once[i]) ++rounded;
+    }
+    CHECK(outside == 0);
+    CHECK(not_bf16 == 0);
+    if (p == 1) CHECK(rounded == 0);                                                // nothing travels
+    if (p > 1 && n > 1000) CHECK(rounded > static_cast<int64_t>(once.size()) / 2);  // it did compress
+  }
+}
+
+// The same four samples' gradients summed by 1, 2 and 4 ranks (each rank
+// adding its share in FP32 first, as backward does): each within its bound
+// of the exact sum, so any two within the sum of their bounds.
+TEST_CASE("bf16 compression: 1, 2 and 4 ranks agree within the arithmetic's bound", "[mpi][compression]") {
+  int world = 1, me = 0;
+  MPI_Comm_size(MPI_COMM_WORLD, &world);
+  MPI_Comm_rank(MPI_COMM_WORLD, &me);
+  const int64_t n = 300007;
+  std::vector<std::vector<float>> samples;
+  for (int s = 0; s < 4; ++s) samples.push_back(random_values(23, s, n));
+  std::vector<double> exact(static_cast<size_t>(n), 0.0), sum_abs(static_cast<size_t>(n), 0.0);
+  for (const auto& s : samples) {
+    for (size_t i = 0; i < s.size(); ++i) {
+      exact[i] += s[i];
+      sum_abs[i] += std::abs(s[i]);
+    }
+  }
+  std::vector<std::vector<float>> results;  // on rank 0, one per rank count
+  std::vector<int> counts;
+  for (const int p : {1, 2, 4}) {
+    if (p > world) break;
+    MPI_Comm sub = MPI_COMM_NULL;
+    MPI_Comm_split(MPI_COMM_WORLD, me < p ? 0 : MPI_UNDEFINED, me, &sub);
+    if (sub == MPI_COMM_NULL) continue;
+    {
+      Communicator comm(sub);
+      std::vector<float> grads(static_cast<size_t>(n), 0.0f);
+      for (int s = me * 4 / p; s < (me + 1) * 4 / p; ++s) {
+        for (size_t i = 0; i < grads.size(); ++i) grads[i] += samples[static_cast<size_t>(s)][i];
+      }
+      std::vector<float> sum = compressed_sum(comm, grads);
+      if (me == 0) {
+        results.push_back(std::move(sum));
+        counts.push_back(p);
+      }
+    }
+    MPI_Comm_free(&sub);
+  }
+  if (me != 0) return;
+  // 4 samples added in FP32 on a rank before anything travels: 3 more roundings of 2^-24.
+  auto bound_of = [&](int p, size_t i) { return bound(p, sum_abs[i]) + 3 * std::ldexp(1.0, -24) * sum_abs[i]; };
+  for (size_t a = 0; a < results.size(); ++a) {
+    int64_t outside = 0, apart = 0;
+    for (size_t i = 0; i < exact.size(); ++i) {
+      if (std::abs(results[a][i] - exact[i]) > bound_of(counts[a], i)) ++outside;
+      for (size_t b = 0; b < a; ++b) {
+        if (std::abs(static_cast<double>(results[a][i]) - results[b][i]) >
+            bound_of(counts[a], i) + bound_of(counts[b], i)) {
+          ++apart;
+        }
+      }
+    }
+    INFO(counts[a] << " ranks");
+    CHECK(outside == 0);
+    CHECK(apart == 0);
+  }
+}
+
+TEST_CASE("bf16 compression: sharded Adam = unsharded Adam on compressed sums, bitwise", "[mpi][compression]") {
+  Communicator comm(MPI_COMM_WORLD);
+  auto backend = kernels::make_reference_backend();
+  const int64_t n = 1000003;
+  model::OptimizerConfig config;
+  std::vector<float> unsharded = random_values(7, 0, n), sharded = unsharded;
+  std::vector<float> grads_full(static_cast<size_t>(n)), grads_shard(static_cast<size_t>(n));
+  auto full_reducer = make_host_reducer(comm, AllreduceAlgo::kRing, grads_full.data(), n, GradCompression::kBf16);
+  auto shard_reducer = make_sharded_reducer(comm, AllreduceAlgo::kAuto, grads_shard.data(), n, GradCompression::kBf16);
+  CHECK(shard_reducer->algo() == AllreduceAlgo::kRing);
+  model::Optimizer full(config, *backend, n), part(config, *backend, shard_reducer->shard_count());
+  for (int step = 0; step < 3; ++step) {
+    const std::vector<float> grads = random_values(100 + static_cast<uint64_t>(step), comm.rank(), n);
+    grads_full = grads;
+    full_reducer->start(0, n);
+    full_reducer->wait();
+    full.step(unsharded.data(), grads_full.data());
+    grads_shard = grads;
+    shard_reducer->start(0, n);
+    shard_reducer->wait();
+    part.step_slices(sharded.data(), shard_reducer->shard_gradients(), shard_reducer->slices());
+    shard_reducer->all_gather(sharded.data());
+  }
+  CHECK(same_bytes(sharded, unsharded));
+  CHECK(identical_everywhere(sharded, comm.comm()));
+}

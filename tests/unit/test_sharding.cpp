@@ -1,0 +1,76 @@
+// The single-process pieces of the sharded optimizer (issue 30): bf16
+// rounding, Optimizer::step_slices against step(), scatter_shard.
+#include <bit>
+#include <catch2/catch.hpp>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "backend.hpp"
+#include "comm/compression.hpp"
+#include "comm/shard_state.hpp"
+#include "core/error.hpp"
+#include "core/rng.hpp"
+#include "model/optimizer.hpp"
+
+using namespace hpcnn;
+
+TEST_CASE("bf16 rounds to nearest with ties to even and keeps NaN and infinity", "[shard][compression]") {
+  using comm::from_bf16;
+  using comm::round_bf16;
+  using comm::to_bf16;
+  CHECK(round_bf16(1.0f) == 1.0f);
+  // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: the even one (1) wins; 1 + 3 * 2^-8 goes up to 1 + 2^-6.
+  CHECK(round_bf16(1.0f + std::ldexp(1.0f, -8)) == 1.0f);
+  CHECK(round_bf16(1.0f + 3 * std::ldexp(1.0f, -8)) == 1.0f + std::ldexp(1.0f, -6));
+  CHECK(round_bf16(1.0f + std::ldexp(1.0f, -8) + std::ldexp(1.0f, -20)) == 1.0f + std::ldexp(1.0f, -7));
+  CHECK(round_bf16(-2.5f) == -2.5f);
+  CHECK(std::isnan(round_bf16(std::numeric_limits<float>::quiet_NaN())));
+  // A signalling NaN whose payload sits only in the low bits must not become infinity.
+  CHECK(std::isnan(from_bf16(to_bf16(std::bit_cast<float>(0x7f800001U)))));
+  CHECK(round_bf16(std::numeric_limits<float>::infinity()) == std::numeric_limits<float>::infinity());
+  CHECK(std::isinf(round_bf16(std::numeric_limits<float>::max())));  // beyond bf16's largest finite
+  // Relative error within the unit roundoff over many values.
+  Rng rng(derive_key({3}));
+  for (int i = 0; i < 10000; ++i) {
+    const float x = static_cast<float>(rng.uniform(-1, 1) * std::ldexp(1.0, static_cast<int>(rng.uniform() * 40) - 20));
+    CHECK(std::abs(static_cast<double>(round_bf16(x)) - x) <= comm::kBf16UnitRoundoff * std::abs(x));
+  }
+}
+
+TEST_CASE("step_slices over a partition of the buffer in any order = step over all of it, bitwise", "[shard]") {
+  auto backend = kernels::make_reference_backend();
+  const int64_t n = 1000;
+  const std::vector<std::pair<int64_t, int64_t>> slices{{600, 1000}, {0, 250}, {250, 250}, {250, 600}};
+  for (const auto kind : {model::OptimizerKind::kAdam, model::OptimizerKind::kSgd}) {
+    model::OptimizerConfig config;
+    config.kind = kind;
+    config.momentum = 0.9;
+    std::vector<float> whole(static_cast<size_t>(n)), sliced;
+    Rng rng(derive_key({4}));
+    for (float& x : whole) x = static_cast<float>(rng.uniform(-1, 1));
+    sliced = whole;
+    model::Optimizer full(config, *backend, n), part(config, *backend, n);
+    for (int step = 0; step < 3; ++step) {
+      std::vector<float> grads(static_cast<size_t>(n));
+      for (float& g : grads) g = static_cast<float>(rng.uniform(-1, 1));
+      full.step(whole.data(), grads.data());
+      const std::vector<float> packed = comm::scatter_shard(grads, slices);
+      part.step_slices(sliced.data(), packed.data(), slices);
+    }
+    CHECK(std::memcmp(whole.data(), sliced.data(), whole.size() * sizeof(float)) == 0);
+    CHECK(part.steps() == 3);
+    // The state, packed in slice order, is the full state's slices.
+    CHECK(part.state_a() == comm::scatter_shard(full.state_a(), slices));
+  }
+}
+
+TEST_CASE("step_slices refuses slices that do not match its state", "[shard]") {
+  auto backend = kernels::make_reference_backend();
+  model::Optimizer part(model::OptimizerConfig{}, *backend, 10);
+  std::vector<float> params(100), grads(10);
+  const std::vector<std::pair<int64_t, int64_t>> too_many{{0, 6}, {50, 56}};
+  CHECK_THROWS_WITH(part.step_slices(params.data(), grads.data(), too_many), Catch::Contains("slices of 12"));
+  CHECK(part.steps() == 0);  // refused before counting a step
+}
