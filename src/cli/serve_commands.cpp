@@ -20,6 +20,7 @@
 #include "serve/predictor.hpp"
 #include "serve/preprocess.hpp"
 #include "serve/service.hpp"
+#include "serve/transcribe.hpp"
 #include "train/checkpoint.hpp"
 
 namespace fs = std::filesystem;
@@ -103,15 +104,22 @@ int run_predict(const Args& args) {
   spec.details =
       "Examples:\n"
       "  hpcnn predict --checkpoint results/canvas/model.h5 shirt.png trousers.png\n"
-      "  hpcnn predict -c model.h5 --json --top-k 3 --save-input seen/ drawing.png";
+      "  hpcnn predict -c model.h5 --json --top-k 3 --save-input seen/ drawing.png\n"
+      "  hpcnn predict -c results/runs/math/model.h5 --expression sum.png   # one LaTeX line per file\n"
+      "\n"
+      "--expression: each PNG is a one-line handwritten expression; it is cut into glyphs (connected\n"
+      "components, with = and \\div kept whole, left to right), each glyph classified with MNIST framing\n"
+      "(a math-symbols model: results/math), and the LaTeX printed; --json adds each glyph's box and\n"
+      "its top-k alternatives (docs/formats.md, \"Transcriptions\").";
   std::string checkpoint, data_dir, framing = "fill", backend = "onednn", save_dir;
   std::vector<std::string> images;
   int top_k = 3, threads = 0;
-  bool json = false;
+  bool json = false, expression = false;
   add_model_options(spec, checkpoint, data_dir, framing, top_k, backend, threads);
   // clang-format off
   spec.options.add_options()
       ("json", po::bool_switch(&json), "print one JSON document (docs/formats.md) instead of a table")
+      ("expression", po::bool_switch(&expression), "each image is a handwritten expression: print its LaTeX")
       ("save-input", po::value<std::string>(&save_dir)->value_name("DIR"),
        "also write what the model sees (the preprocessed input) as DIR/NAME.input.png")
       ("image", po::value<std::vector<std::string>>(&images)->value_name("IMAGE"),
@@ -126,6 +134,27 @@ int run_predict(const Args& args) {
   const Logger log(common.log_level());
 
   const train::Checkpoint ckpt = load_image_classifier(checkpoint);
+  if (expression) {
+    if (!save_dir.empty()) throw UsageError("--save-input does not apply to --expression");
+    serve::Predictor predictor(ckpt, {kernels::parse_backend(backend), threads, 64});
+    const std::vector<std::string> names = class_names_for(ckpt, predictor.num_classes(), data_dir, log);
+    nlohmann::json doc{{"format", "hpcnn-transcriptions"}, {"version", 1}, {"model", ckpt.model_name}};
+    doc["transcriptions"] = nlohmann::json::array();
+    for (const std::string& file : images) {
+      nlohmann::json t;
+      try {
+        const serve::GreyImage picture = serve::decode_png(read_text_file(file, kMaxPngFileBytes), kMaxFilePixels);
+        t = serve::transcribe(predictor, picture, names, std::min(top_k, predictor.num_classes()));
+      } catch (const serve::BadInput& e) {
+        HPCNN_THROW(file, ": ", e.message());
+      }
+      if (!json) std::cout << file << "  " << t["latex"].get<std::string>() << "\n";
+      doc["transcriptions"].push_back(nlohmann::json{{"file", file}});
+      doc["transcriptions"].back().update(t);
+    }
+    if (json) std::cout << doc.dump(2) << "\n";
+    return 0;
+  }
   std::vector<serve::Preprocessed> seen;
   std::vector<std::vector<float>> inputs;
   for (const std::string& file : images) {

@@ -9,9 +9,24 @@
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace hpcnn::expr {
+
+/// One glyph's candidate tokens with their probabilities, most probable first.
+using Candidates = std::vector<std::pair<std::string, double>>;
+
+/// One token per glyph, left to right: the most probable candidate that keeps
+/// the expression well formed so far, else the most probable one. Well
+/// formed: a binary operator (+ \times \div =) follows a digit, variable or
+/// ")" and is not last; a minus may also open the expression or follow "("
+/// or "="; ")" closes an open "(" after a digit, variable or ")"; "." follows
+/// a digit of a number that has no point yet and is not last; a digit does
+/// not follow ")"; "(" is not last. So a 1 written like ")" with no open
+/// bracket reads as 1, and an "=" whose bars merged into one reads as "-"
+/// only where a minus fits.
+std::vector<std::string> decode_tokens(const std::vector<Candidates>& glyphs);
 
 bool is_spaced_operator(const std::string& token);
 std::string assemble_latex(const std::vector<std::string>& tokens);

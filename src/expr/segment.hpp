@@ -48,9 +48,9 @@ struct Box {
 
 struct Glyph {
   Box box;
-  int parts = 1;   ///< connected components merged into it
-  Image crop;      ///< its ink only, bright on black, kCropMargin black pixels around the box
-  int64_t ink = 0; ///< ink pixels
+  int parts = 1;    ///< connected components merged into it
+  Image crop;       ///< its ink only, bright on black, kCropMargin black pixels around the box
+  int64_t ink = 0;  ///< ink pixels
 };
 
 struct Segmentation {

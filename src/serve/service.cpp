@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "serve/page_html.hpp"  // generated from page.html: kPageHtml
+#include "serve/transcribe.hpp"
 
 namespace hpcnn::serve {
 
@@ -68,6 +69,38 @@ int64_t positive_integer(const nlohmann::json& j, const char* key) {
 std::string param(const QueryParams& params, const std::string& key, const std::string& fallback) {
   const auto it = params.find(key);
   return it == params.end() ? fallback : it->second;
+}
+
+/// ?top_k= (or `fallback`), 1..num_classes; BadInput 400 otherwise.
+int parse_top_k(const QueryParams& params, int fallback, int num_classes) {
+  const std::string top_text = param(params, "top_k", std::to_string(fallback));
+  char* end = nullptr;
+  const long top_k = std::strtol(top_text.c_str(), &end, 10);
+  if (top_text.empty() || *end != '\0' || top_k < 1 || top_k > num_classes) {
+    HPCNN_BAD_INPUT(400, "top_k must be an integer from 1 to ", num_classes, " (got '", top_text, "')");
+  }
+  return static_cast<int>(top_k);
+}
+
+/// The body of /predict and /transcribe: a PNG by its signature, else JSON
+/// pixels by type or first character. BadInput 413/400/415 otherwise.
+GreyImage read_picture(std::string_view body, std::string_view content_type, const ServiceConfig& config,
+                       const char*& source) {
+  if (static_cast<int64_t>(body.size()) > config.max_body_bytes) {
+    HPCNN_BAD_INPUT(413, "request body of ", body.size(), " bytes is larger than the limit of ", config.max_body_bytes);
+  }
+  if (body.empty()) HPCNN_BAD_INPUT(400, "empty request body: send a PNG image or JSON pixels");
+  source = "png";
+  if (looks_like_png(body)) return decode_png(body, config.max_image_pixels);
+  if (starts_with_ci(content_type, "image/png")) {
+    HPCNN_BAD_INPUT(400, "body is not a PNG image (no PNG signature) although Content-Type says image/png");
+  }
+  if (starts_with_ci(content_type, "application/json") || trim_left(body).starts_with('{')) {
+    source = "json";
+    return parse_pixels_json(body, config.max_image_pixels);
+  }
+  HPCNN_BAD_INPUT(415, "unsupported body (Content-Type '", content_type,
+                  "'): send a PNG image (image/png) or JSON pixels (application/json)");
 }
 }  // namespace
 
@@ -135,33 +168,9 @@ Reply PredictService::predict(std::string_view body, std::string_view content_ty
     } catch (const UsageError& e) {
       return error_reply(400, e.what());
     }
-    const std::string top_text = param(params, "top_k", std::to_string(config_.top_k));
-    char* end = nullptr;
-    const long top_k = std::strtol(top_text.c_str(), &end, 10);
-    if (top_text.empty() || *end != '\0' || top_k < 1 || top_k > predictor_.num_classes()) {
-      return error_reply(
-          400, cat("top_k must be an integer from 1 to ", predictor_.num_classes(), " (got '", top_text, "')"));
-    }
-
-    // The body: a PNG by its signature, else JSON by type or first character.
-    if (static_cast<int64_t>(body.size()) > config_.max_body_bytes) {
-      return error_reply(
-          413, cat("request body of ", body.size(), " bytes is larger than the limit of ", config_.max_body_bytes));
-    }
-    if (body.empty()) return error_reply(400, "empty request body: send a PNG image or JSON pixels");
-    GreyImage picture;
+    const int top_k = parse_top_k(params, config_.top_k, predictor_.num_classes());
     const char* source = "png";
-    if (looks_like_png(body)) {
-      picture = decode_png(body, config_.max_image_pixels);
-    } else if (starts_with_ci(content_type, "image/png")) {
-      return error_reply(400, "body is not a PNG image (no PNG signature) although Content-Type says image/png");
-    } else if (starts_with_ci(content_type, kJson) || trim_left(body).starts_with('{')) {
-      picture = parse_pixels_json(body, config_.max_image_pixels);
-      source = "json";
-    } else {
-      return error_reply(415, cat("unsupported body (Content-Type '", content_type,
-                                  "'): send a PNG image (image/png) or JSON pixels (application/json)"));
-    }
+    const GreyImage picture = read_picture(body, content_type, config_, source);
 
     const model::Shape& in = predictor_.input_shape();
     const Preprocessed pre = preprocess(picture, framing, in.h, in.w);
@@ -176,6 +185,25 @@ Reply PredictService::predict(std::string_view body, std::string_view content_ty
                   {"framing", framing_name(framing)},
                   {"inverted", pre.inverted},
                   {"pixels", pre.image.pixels}};
+    j["milliseconds"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return {200, kJson, j.dump() + "\n"};
+  } catch (const BadInput& e) {
+    return error_reply(e.http_status(), e.message());
+  } catch (const std::exception& e) {
+    return error_reply(500, cat("internal error: ", e.what()));
+  }
+}
+
+Reply PredictService::transcribe(std::string_view body, std::string_view content_type,
+                                 const QueryParams& params) const {
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    const int top_k = parse_top_k(params, config_.top_k, predictor_.num_classes());
+    const char* source = "png";
+    const GreyImage picture = read_picture(body, content_type, config_, source);
+    nlohmann::json j = serve::transcribe(predictor_, picture, config_.class_names, top_k);
+    j["model"] = config_.model_name;
+    j["source"] = source;
     j["milliseconds"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return {200, kJson, j.dump() + "\n"};
   } catch (const BadInput& e) {

@@ -9,6 +9,8 @@
 //   GET  /info     the model: name, input shape, classes, framing, limits (JSON)
 //   POST /predict  a PNG (image/png) or JSON pixels (application/json) ->
 //                  the prediction and the preprocessed input (JSON)
+//   POST /transcribe  the same bodies, a handwritten expression -> LaTeX and
+//                  each glyph's box and alternatives (serve/transcribe.hpp)
 // Errors are {"error": "..."} with a 4xx status for anything the client sent
 // wrong and 500 only for a failure on our side. Formats: docs/formats.md.
 #pragma once
@@ -60,6 +62,7 @@ class PredictService {
   Reply page() const;
   Reply info() const;
   Reply predict(std::string_view body, std::string_view content_type, const QueryParams& params) const;
+  Reply transcribe(std::string_view body, std::string_view content_type, const QueryParams& params) const;
 
   const ServiceConfig& config() const { return config_; }
 

@@ -122,10 +122,10 @@ TEST_CASE("Math symbols: the dataset copies the real digits and adds balanced ge
 TEST_CASE("Segmentation: separate strokes become glyphs left to right with their boxes", "[expr]") {
   expr::Image img = blank(120, 40);
   // Drawn right to left: the order must come from the positions.
-  fill(img, 90, 5, 96, 35);    // a "1"
-  fill(img, 50, 18, 70, 22);   // a "-"
-  fill(img, 10, 8, 30, 32);    // a filled block
-  fill(img, 110, 2, 111, 3);   // a one-pixel speck: dropped
+  fill(img, 90, 5, 96, 35);   // a "1"
+  fill(img, 50, 18, 70, 22);  // a "-"
+  fill(img, 10, 8, 30, 32);   // a filled block
+  fill(img, 110, 2, 111, 3);  // a one-pixel speck: dropped
   const expr::Segmentation s = expr::segment(img);
   CHECK_FALSE(s.inverted);
   CHECK(boxes_of(s) == std::vector<expr::Box>{{10, 8, 30, 32}, {50, 18, 70, 22}, {90, 5, 96, 35}});
@@ -158,7 +158,7 @@ TEST_CASE("Segmentation: the bars of = and the dots of div are one glyph each", 
 
 TEST_CASE("Segmentation: a stroke reaching into a neighbour's box stays out of its crop", "[expr]") {
   expr::Image img = blank(80, 50);
-  fill(img, 5, 20, 27, 23);  // a bar ending inside the next glyph's box, not touching it
+  fill(img, 5, 20, 27, 23);       // a bar ending inside the next glyph's box, not touching it
   fill(img, 30, 5, 35, 45, 200);  // the next glyph: a stem with a flag to the left
   fill(img, 25, 5, 30, 8, 200);
   const expr::Segmentation s = expr::segment(img);
@@ -186,4 +186,20 @@ TEST_CASE("LaTeX: operators are spaced, digits and brackets written together", "
         "12 \\times (3 + 4) = 84");
   CHECK(expr::assemble_latex({"-", "0", ".", "5", "\\div", "x"}) == "- 0.5 \\div x");
   CHECK(expr::assemble_latex({}).empty());
+}
+
+TEST_CASE("Decoding: the most probable token that keeps the expression well formed", "[expr]") {
+  using C = expr::Candidates;
+  // A 1 written like ")" with no bracket open reads as 1; the same glyph after "(3" closes it.
+  CHECK(expr::decode_tokens({C{{"1", 0.9}}, C{{")", 0.6}, {"1", 0.4}}}) == std::vector<std::string>{"1", "1"});
+  CHECK(expr::decode_tokens({C{{"(", 0.9}}, C{{"3", 0.9}}, C{{")", 0.6}, {"1", 0.4}}}) ==
+        std::vector<std::string>{"(", "3", ")"});
+  // No operator after an operator or at the end; a minus may open the expression.
+  CHECK(expr::decode_tokens({C{{"-", 0.7}}, C{{"+", 0.6}, {"4", 0.3}}, C{{"=", 0.5}, {"2", 0.4}}}) ==
+        std::vector<std::string>{"-", "4", "2"});
+  // One point per number.
+  CHECK(expr::decode_tokens({C{{"1", 0.9}}, C{{".", 0.9}}, C{{"5", 0.9}}, C{{".", 0.5}, {"0", 0.4}}, C{{"7", 1.0}}}) ==
+        std::vector<std::string>{"1", ".", "5", "0", "7"});
+  // Nothing fits: the most probable one stays.
+  CHECK(expr::decode_tokens({C{{"+", 0.6}, {"=", 0.4}}}) == std::vector<std::string>{"+"});
 }

@@ -11,7 +11,7 @@
 namespace hpcnn::data::synth {
 
 const std::vector<std::string>& math_class_names() {
-  static const std::vector<std::string> names{"0", "1",  "2",      "3",     "4", "5", "6", "7", "8", "9",
+  static const std::vector<std::string> names{"0", "1", "2",       "3",     "4", "5", "6", "7", "8", "9",
                                               "+", "-", "\\times", "\\div", "=", "(", ")", ".", "x", "y"};
   return names;
 }
@@ -46,8 +46,9 @@ Stroke dot(Point c, double r) {
   return s;
 }
 
-/// The strokes of generated class `cls`, in digit-height units (y down, centre near 0).
-std::vector<Stroke> strokes_of(int cls, Rng& rng) {
+/// The strokes of generated class `cls`, in digit-height units (y down, centre near 0);
+/// `pen` is the pen's width, so the bars of = and the dots of \div stay apart.
+std::vector<Stroke> strokes_of(int cls, double pen, Rng& rng) {
   const std::string& name = math_class_names()[static_cast<size_t>(cls)];
   const auto wobble = [&rng](double amount) { return rng.uniform(-amount, amount); };
   if (name == "+") {
@@ -66,12 +67,12 @@ std::vector<Stroke> strokes_of(int cls, Rng& rng) {
             bar({a / 2 + wobble(0.04), -b / 2 + wobble(0.04)}, {-a / 2, b / 2})};
   }
   if (name == "\\div") {
-    const double a = rng.uniform(0.4, 0.85), g = rng.uniform(0.16, 0.32);
-    const double r = rng.uniform(0.0, 0.04);
+    const double a = rng.uniform(0.4, 0.85), r = rng.uniform(0.0, 0.04);
+    const double g = std::max(rng.uniform(0.16, 0.32), 1.6 * pen + r);
     return {bar({-a / 2, wobble(0.02)}, {a / 2, wobble(0.02)}), dot({wobble(0.06), -g}, r), dot({wobble(0.06), g}, r)};
   }
   if (name == "=") {
-    const double a = rng.uniform(0.4, 0.9), g = rng.uniform(0.12, 0.3);
+    const double a = rng.uniform(0.4, 0.9), g = std::max(rng.uniform(0.12, 0.3), 1.8 * pen);
     const double b = a * rng.uniform(0.8, 1.1), shift = wobble(0.1) * a;
     return {bar({-a / 2, -g / 2 + wobble(0.02)}, {a / 2, -g / 2 + wobble(0.02)}),
             bar({-b / 2 + shift, g / 2 + wobble(0.02)}, {b / 2 + shift, g / 2 + wobble(0.02)})};
@@ -91,7 +92,7 @@ std::vector<Stroke> strokes_of(int cls, Rng& rng) {
     // Two back-to-back curves, ")(", touching in the middle.
     const double h = rng.uniform(0.45, 0.75), w = h * rng.uniform(0.35, 0.55), gap = wobble(0.03);
     Stroke left, right;
-    arc(left, -w, 0.0, w, h / 2, -kPi / 2, kPi / 2, 12);  // ")" bulging right
+    arc(left, -w, 0.0, w, h / 2, -kPi / 2, kPi / 2, 12);   // ")" bulging right
     arc(right, w, 0.0, w, h / 2, 1.5 * kPi, kPi / 2, 12);  // "(" bulging left
     for (Point& p : left) p.x -= gap;
     for (Point& p : right) p.x += gap;
@@ -185,8 +186,8 @@ void frame_like_mnist(std::span<const float> ink, int width, int height, std::sp
 void draw_math_symbol(int cls, uint64_t key, std::span<uint8_t> dst) {
   HPCNN_CHECK(cls >= kFirstMathSymbol && cls < kMathClasses, "draw_math_symbol: class ", cls, " is not generated");
   Rng rng(key);
-  std::vector<Stroke> strokes = strokes_of(cls, rng);
   const double pen = rng.uniform(0.06, 0.16);  // pen width, in digit heights
+  std::vector<Stroke> strokes = strokes_of(cls, pen, rng);
   const double slant = rng.uniform(-0.3, 0.3), angle = rng.uniform(-0.12, 0.12);
   const double aspect = rng.uniform(0.85, 1.15);
   const double jitter = rng.uniform(0.0, 0.012);
