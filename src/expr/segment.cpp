@@ -105,6 +105,32 @@ Segmentation segment(const Image& picture) {
     }
   }
 
+  // Flecks: lone components much smaller than the line, away from its baseline.
+  std::vector<int64_t> tops, bottoms;
+  int64_t tallest = 0;
+  for (const Component& c : components) tallest = std::max(tallest, c.box.height());
+  for (const Component& c : components) {
+    if (3 * c.box.height() < tallest) continue;
+    tops.push_back(c.box.y0);
+    bottoms.push_back(c.box.y1);
+  }
+  if (!tops.empty()) {
+    const auto median = [](std::vector<int64_t>& v) {
+      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+      return static_cast<double>(v[v.size() / 2]);
+    };
+    const double top = median(tops), bottom = median(bottoms), line = bottom - top;
+    for (size_t g = groups.size(); g-- > 0;) {
+      const Box& b = boxes[g];
+      const auto side = static_cast<double>(std::max(b.width(), b.height()));
+      const bool on_baseline = b.centre_y() >= top + 0.75 * line;
+      if (groups[g].size() == 1 && (side < kSpeckFraction * line || (side < kPointFraction * line && !on_baseline))) {
+        groups.erase(groups.begin() + static_cast<std::ptrdiff_t>(g));
+        boxes.erase(boxes.begin() + static_cast<std::ptrdiff_t>(g));
+      }
+    }
+  }
+
   std::vector<size_t> order(groups.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(),

@@ -139,6 +139,23 @@ TEST_CASE("Segmentation: separate strokes become glyphs left to right with their
   CHECK(minus.ink == 80);
 }
 
+TEST_CASE("Segmentation: flecks are dropped but a decimal point on the baseline stays", "[expr]") {
+  expr::Image img = blank(200, 80);
+  fill(img, 10, 10, 40, 60);    // a digit, 50 high
+  fill(img, 44, 12, 48, 16);    // a 4x4 fleck beside it (< 10% of 50)
+  fill(img, 50, 30, 58, 38);    // an 8x8 fleck mid-line (16%: a point's size, not its place)
+  fill(img, 60, 10, 90, 60);    // a digit
+  fill(img, 96, 52, 104, 60);   // a point, 8x8 (16%)
+  fill(img, 110, 10, 140, 60);  // a digit
+  const expr::Segmentation s = expr::segment(img);
+  CHECK(boxes_of(s) ==
+        std::vector<expr::Box>{{10, 10, 40, 60}, {60, 10, 90, 60}, {96, 52, 104, 60}, {110, 10, 140, 60}});
+  // Alone, a point is the line.
+  expr::Image dot = blank(30, 30);
+  fill(dot, 12, 12, 16, 16);
+  CHECK(expr::segment(dot).glyphs.size() == 1);
+}
+
 TEST_CASE("Segmentation: the bars of = and the dots of div are one glyph each", "[expr]") {
   expr::Image img = blank(140, 60);
   fill(img, 10, 20, 40, 24);  // =
