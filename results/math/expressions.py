@@ -72,39 +72,52 @@ def load_split(dataset, split):
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def compose(dataset, out_dir, n, seed=1):
+def render(tokens, x, by_class, names, rng):
+    """One line of handwriting: dark ink on white, uint8."""
+    line = int(rng.integers(36, 72))  # line height in pixels
+    pieces = []
+    for t in tokens:
+        pool = by_class[names.index(t)]
+        img = x[pool[rng.integers(0, len(pool))]].astype(np.float32)
+        ys_, xs_ = np.nonzero(img >= 13)
+        img = img[ys_.min():ys_.max() + 1, xs_.min():xs_.max() + 1]
+        size = SIZE.get(t, 1.0) * line * rng.uniform(0.9, 1.1)
+        s = size / (img.shape[0] if t in BY_HEIGHT else max(img.shape))
+        w, h = max(2, round(img.shape[1] * s)), max(2, round(img.shape[0] * s))
+        pieces.append((t, np.asarray(Image.fromarray(img).resize((w, h), Image.BILINEAR))))
+    gaps = [int(rng.uniform(0.15, 0.45) * line) for _ in pieces]
+    width = sum(p.shape[1] for _, p in pieces) + sum(gaps) + 2 * line
+    canvas = np.zeros((2 * line, width), np.float32)
+    cx = line
+    for (t, p), gap in zip(pieces, gaps):
+        cy = line + (CENTRE.get(t, 0.0) + rng.uniform(-0.05, 0.05)) * line
+        top = int(round(cy - p.shape[0] / 2))
+        region = canvas[top:top + p.shape[0], cx:cx + p.shape[1]]
+        np.maximum(region, p, out=region)
+        cx += p.shape[1] + gap
+    return (255 - np.clip(canvas, 0, 255)).astype(np.uint8)
+
+
+def load_test(dataset):
     names = json.load(open(f"{dataset}/manifest.json"))["class_names"]
     x, y = load_split(dataset, "test")
-    by_class = {c: list(np.flatnonzero(y == c)) for c in range(len(names))}
+    return x, {c: list(np.flatnonzero(y == c)) for c in range(len(names))}, names
+
+
+def compose(dataset, out_dir, n, seed=1):
+    x, by_class, names = load_test(dataset)
     rng = np.random.default_rng(seed)
     truth = []
     for i in range(n):
         tokens = random_tokens(rng)
-        line = int(rng.integers(36, 72))  # line height in pixels
-        pieces = []
-        for t in tokens:
-            pool = by_class[names.index(t)]
-            img = x[pool[rng.integers(0, len(pool))]].astype(np.float32)
-            ys_, xs_ = np.nonzero(img >= 13)
-            img = img[ys_.min():ys_.max() + 1, xs_.min():xs_.max() + 1]
-            size = SIZE.get(t, 1.0) * line * rng.uniform(0.9, 1.1)
-            s = size / (img.shape[0] if t in BY_HEIGHT else max(img.shape))
-            w, h = max(2, round(img.shape[1] * s)), max(2, round(img.shape[0] * s))
-            pieces.append((t, np.asarray(Image.fromarray(img).resize((w, h), Image.BILINEAR))))
-        gaps = [int(rng.uniform(0.15, 0.45) * line) for _ in pieces]
-        width = sum(p.shape[1] for _, p in pieces) + sum(gaps) + 2 * line
-        canvas = np.zeros((2 * line, width), np.float32)
-        cx = line
-        for (t, p), gap in zip(pieces, gaps):
-            cy = line + (CENTRE.get(t, 0.0) + rng.uniform(-0.05, 0.05)) * line
-            top = int(round(cy - p.shape[0] / 2))
-            region = canvas[top:top + p.shape[0], cx:cx + p.shape[1]]
-            np.maximum(region, p, out=region)
-            cx += p.shape[1] + gap
-        page = (255 - np.clip(canvas, 0, 255)).astype(np.uint8)
-        Image.fromarray(page).save(f"{out_dir}/{i:04d}.png")
+        Image.fromarray(render(tokens, x, by_class, names, rng)).save(f"{out_dir}/{i:04d}.png")
         truth.append({"file": f"{i:04d}.png", "tokens": tokens})
     json.dump(truth, open(f"{out_dir}/truth.json", "w"))
+
+
+def compose_one(dataset, tokens, path, rng):
+    x, by_class, names = load_test(dataset)
+    Image.fromarray(render(tokens, x, by_class, names, rng)).save(path)
 
 
 def score(truth_file, predictions_file, out_file):

@@ -6,6 +6,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+
+#include "core/fs.hpp"
 
 #include "serve/page_html.hpp"  // generated from page.html: kPageHtml
 #include "serve/transcribe.hpp"
@@ -153,7 +156,9 @@ Reply PredictService::info() const {
                    {"framings", nlohmann::json::array()},
                    {"top_k", config_.top_k},
                    {"max_body_bytes", config_.max_body_bytes},
-                   {"max_image_pixels", config_.max_image_pixels}};
+                   {"max_image_pixels", config_.max_image_pixels},
+                   {"page_mode", config_.page_mode},
+                   {"katex", !config_.katex_dir.empty()}};
   for (const FramingName& f : kFramings) j["framings"].push_back(f.name);
   return {200, kJson, j.dump() + "\n"};
 }
@@ -189,6 +194,39 @@ Reply PredictService::predict(std::string_view body, std::string_view content_ty
     return {200, kJson, j.dump() + "\n"};
   } catch (const BadInput& e) {
     return error_reply(e.http_status(), e.message());
+  } catch (const std::exception& e) {
+    return error_reply(500, cat("internal error: ", e.what()));
+  }
+}
+
+Reply PredictService::asset(std::string_view path) const {
+  constexpr std::string_view kPrefix = "/katex/";
+  std::string_view name = path.substr(std::min(path.size(), kPrefix.size()));
+  const bool font = name.starts_with("fonts/");
+  if (font) name.remove_prefix(6);
+  const bool plain = !name.empty() && name.front() != '.' && std::all_of(name.begin(), name.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
+  });
+  if (!path.starts_with(kPrefix) || !plain || config_.katex_dir.empty()) {
+    return error_reply(404, cat("no such page: GET ", path));
+  }
+  static const std::pair<std::string_view, const char*> kTypes[] = {{".js", "application/javascript"},
+                                                                    {".css", "text/css"},
+                                                                    {".woff2", "font/woff2"},
+                                                                    {".woff", "font/woff"},
+                                                                    {".ttf", "font/ttf"}};
+  const char* type = nullptr;
+  for (const auto& [ext, t] : kTypes) {
+    if (name.ends_with(ext)) type = t;
+  }
+  const std::filesystem::path file =
+      std::filesystem::path(config_.katex_dir) / (font ? "fonts" : "") / std::string(name);
+  std::error_code ec;
+  if (type == nullptr || !std::filesystem::is_regular_file(file, ec)) {
+    return error_reply(404, cat("no such page: GET ", path));
+  }
+  try {
+    return {200, type, read_text_file(file, int64_t{4} << 20)};
   } catch (const std::exception& e) {
     return error_reply(500, cat("internal error: ", e.what()));
   }

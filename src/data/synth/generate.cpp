@@ -141,13 +141,13 @@ Manifest generate(const SynthConfig& config, const Logger& log) {
       gen.update({{"image_size", config.image_size}, {"max_noise", config.max_noise}});
       break;
     case Kind::kMathSymbols:
-      HPCNN_CHECK(!config.digits.empty(), "math-symbols: --digits DIR (a dataset of handwritten digits) is required");
       m.task = Task::kClassification;
       m.sample_type = SampleType::kUInt8;
       m.sample_shape = {1, kMathImageSize, kMathImageSize};
       m.num_classes = kMathClasses;
       m.class_names = math_class_names();
-      m.source = "digits 0-9: the handwritten dataset " + config.digits.string() +
+      m.source = (config.digits.empty() ? std::string("digits 0-9: none")
+                                        : "digits 0-9: the handwritten dataset " + config.digits.string()) +
                  (config.test_digits.empty() ? std::string()
                                              : " (test split: " + config.test_digits.string() + ", reframed)") +
                  "; + - \\times \\div = ( ) . x y: synthetic pen strokes (hpcnn data synth math-symbols)";
@@ -185,7 +185,7 @@ Manifest generate(const SynthConfig& config, const Logger& log) {
   const CircuitStyle style{config.image_size, config.max_noise};
   std::optional<Manifest> digit_manifest, test_digit_manifest;
   if (config.kind == Kind::kMathSymbols) {
-    digit_manifest = load_digit_manifest(config.digits);
+    if (!config.digits.empty()) digit_manifest = load_digit_manifest(config.digits);
     if (!config.test_digits.empty()) test_digit_manifest = load_digit_manifest(config.test_digits);
   }
 
@@ -203,7 +203,7 @@ Manifest generate(const SynthConfig& config, const Logger& log) {
         for (const auto& [split_name, info] : test_digit_manifest->splits) {
           read_digits(config.test_digits, *test_digit_manifest, split_name, true, digits);
         }
-      } else {
+      } else if (digit_manifest) {
         read_digits(config.digits, *digit_manifest, p.name, false, digits);
       }
       count += digits.count();

@@ -52,8 +52,9 @@ struct SynthConfig {
   // `digits` (a 10-class 28x28 uint8 dataset, e.g. mnist5k); with
   // `test_digits`, the test split's digits are every sample of that dataset
   // instead (other writers), reframed like MNIST. The generated symbols of a
-  // split number train/validation/test (-1: as many per class as the split
-  // has digits per class); a split's keys differ from every other split's.
+  // split number train/validation/test (default 3600 train, 1000 test).
+  // Without `digits` the dataset holds the generated symbols only (classes
+  // 0-9 stay in the class list with no samples: for tests without a digit set).
   std::filesystem::path digits, test_digits;
 };
 
