@@ -124,3 +124,11 @@ $PY -c "import json,sys; a=json.load(open(sys.argv[1])); print('12-glyph express
 $PY tests/integration/serve_load.py "$url" "$scratch/twelve.png" "$OUT/latency.json" --path /transcribe \
   --requests 1000 --clients 8 | tee -a "$OUT/latency.txt"
 cp "$scratch/twelve.png" "$OUT/twelve-glyphs.png"
+
+# 7. The page in headless Chromium (when installed): 12 \times (3 + 4) written
+#    with mouse strokes, Transcribe; screenshot.png and page.json.
+if command -v chromium > /dev/null && command -v chromedriver > /dev/null; then
+  PYTHONPATH=tests/integration timeout 120 $PY tests/integration/serve_math_browser.py "$url/" "$scratch/page" \
+    --expression digits > /dev/null && cp "$scratch/page/screenshot.png" "$scratch/page/page.json" "$OUT/" ||
+    echo "the browser session failed (screenshot not updated)"
+fi

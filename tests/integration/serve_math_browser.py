@@ -7,7 +7,8 @@ LaTeX, the number of boxes, whether the formula was rendered by KaTeX, the
 canvas as a PNG (to check against `hpcnn predict --expression`) and a
 screenshot; then Clear. Every wait is bounded.
 
-    serve_math_browser.py URL OUT_DIR
+    serve_math_browser.py URL OUT_DIR [--expression letters|digits]
+("digits" writes 12 \times (3 + 4), for a model that knows digits: results/math)
 writes OUT_DIR/screenshot.png, OUT_DIR/canvas.png and OUT_DIR/page.json.
 """
 import base64
@@ -48,6 +49,23 @@ STROKES = (
 )
 
 
+def at(strokes, dx):
+    return [[(x + dx, y) for x, y in s] for s in strokes]
+
+
+ONE = [[(20, 70), (40, 45), (40, 195)]]
+TWO = [arc(40, 85, 32, 38, math.pi * 1.1, math.pi * 2.25, 14) + [(8, 195), (78, 195)]]
+THREE = [arc(38, 82, 32, 36, -math.pi * 0.9, math.pi * 0.5, 12) + arc(38, 158, 36, 38, -math.pi * 0.5, math.pi * 0.85, 12)]
+FOUR = [[(45, 45), (8, 145), (75, 145)], [(55, 90), (55, 195)]]
+TIMES = [[(10, 95), (60, 150)], [(60, 95), (10, 150)]]
+PLUS = [[(5, 120), (65, 120)], [(35, 90), (35, 150)]]
+OPEN = [arc(60, 120, 45, 80, 0.75 * math.pi, 1.25 * math.pi)]
+CLOSE = [arc(-20, 120, 45, 80, -0.25 * math.pi, 0.25 * math.pi)]
+# "12 \times (3 + 4)"
+DIGITS = (at(ONE, 30) + at(TWO, 100) + at(TIMES, 210) + at(OPEN, 280) + at(THREE, 350) + at(PLUS, 460)
+          + at(FOUR, 560) + at(CLOSE, 680))
+
+
 def draw(driver, canvas, strokes):
     size = canvas.size
     sx, sy = size["width"] / W, size["height"] / H
@@ -67,10 +85,11 @@ def draw(driver, canvas, strokes):
 
 def main():
     url, out = sys.argv[1], sys.argv[2]
+    strokes = DIGITS if sys.argv[3:] == ["--expression", "digits"] else STROKES
     os.makedirs(out, exist_ok=True)
     profile = tempfile.mkdtemp(prefix="hpcnn-chromium-")
     driver = make_driver(profile)
-    driver.set_window_size(1000, 700)
+    driver.set_window_size(1000, 820)
     try:
         wait = WebDriverWait(driver, 30)
         driver.get(url)
@@ -78,7 +97,7 @@ def main():
         canvas = driver.find_element(By.ID, "expr-canvas")
         if not canvas.is_displayed():
             sys.exit("the page did not open on the expression canvas")
-        draw(driver, canvas, STROKES)
+        draw(driver, canvas, strokes)
         driver.find_element(By.ID, "transcribe").click()
         wait.until(lambda d: d.find_element(By.ID, "glyphs").get_attribute("data-count"))
         page = {
