@@ -6,6 +6,7 @@
 // drawn on `serve`'s page get the same answer.
 #include <pthread.h>
 
+#include <algorithm>
 #include <csignal>
 #include <iomanip>
 #include <iostream>
@@ -20,6 +21,7 @@
 #include "serve/predictor.hpp"
 #include "serve/preprocess.hpp"
 #include "serve/service.hpp"
+#include "serve/transcribe.hpp"
 #include "train/checkpoint.hpp"
 
 namespace fs = std::filesystem;
@@ -103,15 +105,22 @@ int run_predict(const Args& args) {
   spec.details =
       "Examples:\n"
       "  hpcnn predict --checkpoint results/canvas/model.h5 shirt.png trousers.png\n"
-      "  hpcnn predict -c model.h5 --json --top-k 3 --save-input seen/ drawing.png";
+      "  hpcnn predict -c model.h5 --json --top-k 3 --save-input seen/ drawing.png\n"
+      "  hpcnn predict -c results/runs/math/model.h5 --expression sum.png   # one LaTeX line per file\n"
+      "\n"
+      "--expression: each PNG is a one-line handwritten expression; it is cut into glyphs (connected\n"
+      "components, with = and \\div kept whole, left to right), each glyph classified with MNIST framing\n"
+      "(a math-symbols model: results/math), and the LaTeX printed; --json adds each glyph's box and\n"
+      "its top-k alternatives (docs/formats.md, \"Transcriptions\").";
   std::string checkpoint, data_dir, framing = "fill", backend = "onednn", save_dir;
   std::vector<std::string> images;
   int top_k = 3, threads = 0;
-  bool json = false;
+  bool json = false, expression = false;
   add_model_options(spec, checkpoint, data_dir, framing, top_k, backend, threads);
   // clang-format off
   spec.options.add_options()
       ("json", po::bool_switch(&json), "print one JSON document (docs/formats.md) instead of a table")
+      ("expression", po::bool_switch(&expression), "each image is a handwritten expression: print its LaTeX")
       ("save-input", po::value<std::string>(&save_dir)->value_name("DIR"),
        "also write what the model sees (the preprocessed input) as DIR/NAME.input.png")
       ("image", po::value<std::vector<std::string>>(&images)->value_name("IMAGE"),
@@ -126,6 +135,27 @@ int run_predict(const Args& args) {
   const Logger log(common.log_level());
 
   const train::Checkpoint ckpt = load_image_classifier(checkpoint);
+  if (expression) {
+    if (!save_dir.empty()) throw UsageError("--save-input does not apply to --expression");
+    serve::Predictor predictor(ckpt, {kernels::parse_backend(backend), threads, 64});
+    const std::vector<std::string> names = class_names_for(ckpt, predictor.num_classes(), data_dir, log);
+    nlohmann::json doc{{"format", "hpcnn-transcriptions"}, {"version", 1}, {"model", ckpt.model_name}};
+    doc["transcriptions"] = nlohmann::json::array();
+    for (const std::string& file : images) {
+      nlohmann::json t;
+      try {
+        const serve::GreyImage picture = serve::decode_png(read_text_file(file, kMaxPngFileBytes), kMaxFilePixels);
+        t = serve::transcribe(predictor, picture, names, std::min(top_k, predictor.num_classes()));
+      } catch (const serve::BadInput& e) {
+        HPCNN_THROW(file, ": ", e.message());
+      }
+      if (!json) std::cout << file << "  " << t["latex"].get<std::string>() << "\n";
+      doc["transcriptions"].push_back(nlohmann::json{{"file", file}});
+      doc["transcriptions"].back().update(t);
+    }
+    if (json) std::cout << doc.dump(2) << "\n";
+    return 0;
+  }
   std::vector<serve::Preprocessed> seen;
   std::vector<std::vector<float>> inputs;
   for (const std::string& file : images) {
@@ -192,8 +222,11 @@ int run_serve(const Args& args) {
   CommandSpec spec;
   spec.name = "hpcnn serve";
   spec.summary =
-      "Serve a trained classifier over HTTP: a page to draw on (GET /) and a prediction endpoint\n"
-      "(POST /predict: a PNG or JSON pixels -> top-k classes and the preprocessed input, as JSON).\n"
+      "Serve a trained classifier over HTTP: a page to draw on (GET /), a prediction endpoint\n"
+      "(POST /predict: a PNG or JSON pixels -> top-k classes and the preprocessed input, as JSON) and\n"
+      "a transcription endpoint (POST /transcribe: a handwritten expression -> LaTeX, each glyph's box\n"
+      "and alternatives; for a math-symbols model, results/math). The page opens on the expression\n"
+      "tool for a math-symbols model, else on one drawing, one class (--page says which).\n"
       "Listens on localhost unless --host says otherwise; prints \"listening on URL\" on stdout once\n"
       "ready. Runs until interrupted (Ctrl-C, SIGTERM: open connections are closed at once).\n"
       "\n"
@@ -207,14 +240,15 @@ int run_serve(const Args& args) {
       "Waiting connections hold no thread: --http-threads bounds the requests answered at once.";
   spec.details =
       "Examples:\n"
-      "  hpcnn serve --checkpoint results/canvas/model.h5            # then open http://127.0.0.1:8080/\n"
+      "  hpcnn serve --checkpoint results/runs/math/model/model.h5   # then open http://127.0.0.1:8080/\n"
+      "  hpcnn serve --checkpoint results/canvas/model.h5 --page glyph   # the Fashion-MNIST demo\n"
       "  hpcnn serve -c model.h5 --port 0                            # any free port (printed)\n"
       "  curl --data-binary @drawing.png -H 'Content-Type: image/png' http://127.0.0.1:8080/predict";
   std::string checkpoint, data_dir, framing = "fill", backend = "onednn";
   int top_k = 3, threads = 1, port = 8080, http_threads = 16, timeout = 10, idle_timeout = 5;
   int max_connections = 512, max_per_client = 64;
   long long max_request_bytes = 4 << 20, max_batch = 32;
-  std::string host = "127.0.0.1";
+  std::string host = "127.0.0.1", page_mode = "auto", katex_dir = "/usr/share/javascript/katex";
   add_model_options(spec, checkpoint, data_dir, framing, top_k, backend, threads);
   // clang-format off
   spec.options.add_options()
@@ -233,7 +267,14 @@ int run_serve(const Args& args) {
       ("idle-timeout", po::value<int>(&idle_timeout)->default_value(idle_timeout),
        "seconds a connection may wait with no request under way (new, or kept alive)")
       ("max-batch", po::value<long long>(&max_batch)->default_value(max_batch),
-       "most queued requests answered by one forward pass");
+       "most queued requests answered by one forward pass")
+      ("page", po::value<std::string>(&page_mode)->default_value(page_mode),
+       "the page opens on: expression (write an expression, get LaTeX: a math-symbols model, results/math) |\n"
+       "glyph (one drawing, one class: e.g. the Fashion-MNIST demo of results/canvas) | auto (expression\n"
+       "when the model's classes include + and =, else glyph)")
+      ("katex-dir", po::value<std::string>(&katex_dir)->default_value(katex_dir),
+       "KaTeX (Debian's libjs-katex) served at /katex/ to render LaTeX without internet; missing: the\n"
+       "page shows the LaTeX source only");
   // clang-format on
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
@@ -247,6 +288,9 @@ int run_serve(const Args& args) {
   require_range("max-connections-per-client", max_per_client, 1, 100000);
   require_range<long long>("max-batch", max_batch, 1, 4096);
   if (host.empty()) throw UsageError("--host must not be empty");
+  if (page_mode != "expression" && page_mode != "glyph" && page_mode != "auto") {
+    throw UsageError("--page must be expression, glyph or auto (got '" + page_mode + "')");
+  }
   const Logger log(common.log_level());
 
   // SIGINT/SIGTERM are taken by one thread (sigwait) that stops the server;
@@ -266,6 +310,15 @@ int run_serve(const Args& args) {
   sc.framing = serve::parse_framing(framing);
   sc.top_k = std::min(top_k, predictor.num_classes());
   sc.max_body_bytes = max_request_bytes;
+  const auto has_class = [&](const char* name) {
+    return std::find(sc.class_names.begin(), sc.class_names.end(), name) != sc.class_names.end();
+  };
+  sc.page_mode = page_mode != "auto" ? page_mode : (has_class("+") && has_class("=") ? "expression" : "glyph");
+  if (fs::is_regular_file(fs::path(katex_dir) / "katex.min.js")) {
+    sc.katex_dir = katex_dir;
+  } else {
+    log.warn("no KaTeX at " + katex_dir + " (apt-get install libjs-katex): the page shows LaTeX source only");
+  }
   const serve::PredictService service(predictor, sc);
   serve::HttpConfig http;
   http.host = host;

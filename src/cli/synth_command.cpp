@@ -16,12 +16,14 @@ int run_data_synth(const Args& args) {
       "Generate a deterministic synthetic dataset (same seed => identical shards):\n"
       "  solar-maps   50x50 irradiance maps of moving cloud shadows; target: centre sensor 10 s later\n"
       "  solar-table  50 sensor readings per row; target: one sensor 10 s later\n"
-      "  circuits     64x64 schematic symbols (resistor, capacitor, inductor, voltage source), balanced";
+      "  circuits     64x64 schematic symbols (resistor, capacitor, inductor, voltage source), balanced\n"
+      "  math-symbols 28x28 digits from --digits DIR plus generated + - \\times \\div = ( ) . x y (--train etc.\n"
+      "               count the generated symbols); --test-digits DIR: held-out digits by other writers";
   spec.details =
       "Examples:\n"
       "  hpcnn data synth circuits --train 8000 --test 2000 --shards 4\n"
       "  hpcnn data synth solar-maps --out datasets/solar --seed 7";
-  std::string kind_text, out;
+  std::string kind_text, out, digits, test_digits;
   long long train = -1, validation = 0, test = -1;
   unsigned long seed = 42;
   data::synth::SynthConfig config;
@@ -29,7 +31,7 @@ int run_data_synth(const Args& args) {
       circuits("circuits", 100, 50);
   // clang-format off
   spec.options.add_options()
-      ("kind", po::value<std::string>(&kind_text)->required()->value_name("KIND"), "solar-maps | solar-table | circuits (positional)")
+      ("kind", po::value<std::string>(&kind_text)->required()->value_name("KIND"), "solar-maps | solar-table | circuits | math-symbols (positional)")
       ("out,o", po::value<std::string>(&out)->value_name("DIR"), "output dataset directory [datasets/KIND]")
       ("train", po::value<long long>(&train)->default_value(-1), "training samples (-1: 20000 maps, 100000 rows, 8000 symbols)")
       ("validation", po::value<long long>(&validation)->default_value(0), "validation samples")
@@ -49,7 +51,9 @@ int run_data_synth(const Args& args) {
        "solar: each wind regime within +-DEG of a prevailing wind (180: any direction; then a snapshot of the\n"
        "sensors cannot tell where shadows go, and no model does much better than a linear fit)")
       ("image-size", po::value<int>(&config.image_size)->default_value(64), "circuits: image side in pixels")
-      ("noise", po::value<double>(&config.max_noise)->default_value(12.0), "circuits: largest pixel-noise std (grey levels)");
+      ("noise", po::value<double>(&config.max_noise)->default_value(12.0), "circuits: largest pixel-noise std (grey levels)")
+      ("digits", po::value<std::string>(&digits)->value_name("DIR"), "math-symbols: 28x28 handwritten digits (each split)")
+      ("test-digits", po::value<std::string>(&test_digits)->value_name("DIR"), "math-symbols: the test split's digits (all of DIR)");
   // clang-format on
   spec.positional.add("kind", 1);
   CommonConfig common;
@@ -60,6 +64,8 @@ int run_data_synth(const Args& args) {
   config.test = test < 0 ? default_test : test;
   config.validation = validation;
   config.seed = seed;
+  config.digits = digits;
+  config.test_digits = test_digits;
   require_range<long long>("train", config.train, 1, 100'000'000);
   require_range<long long>("validation", config.validation, 0, 100'000'000);
   require_range<long long>("test", config.test, 0, 100'000'000);

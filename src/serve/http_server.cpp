@@ -350,8 +350,8 @@ struct HttpServer::Impl {
         r.header("transfer-encoding").empty() && (content_lengths == 0 || r.header("content-length") == "0");
     const bool keep = bodyless && r.keep_alive;
     std::string allow;
-    if (r.path == "/" || r.path == "/info") allow = "GET, HEAD";
-    if (r.path == "/predict") allow = "POST";
+    if (r.path == "/" || r.path == "/info" || r.path.starts_with("/katex/")) allow = "GET, HEAD";
+    if (r.path == "/predict" || r.path == "/transcribe") allow = "POST";
     if (allow.empty()) return Refusal{404, "no such page: " + r.method + " " + r.path, "", keep};
     if (r.method == "HEAD" ? allow == "POST" : allow.find(r.method) == std::string::npos)
       return Refusal{405, "method " + r.method + " is not allowed on " + r.path + " (allowed: " + allow + ")", allow,
@@ -556,6 +556,8 @@ struct HttpServer::Impl {
     try {
       if (r.path == "/") return service.page();
       if (r.path == "/info") return service.info();
+      if (r.path.starts_with("/katex/")) return service.asset(r.path);
+      if (r.path == "/transcribe") return service.transcribe(r.body, r.header("content-type"), parse_query(r.query));
       return service.predict(r.body, r.header("content-type"), parse_query(r.query));
     } catch (const std::exception& e) {
       return error_reply(500, std::string("internal error: ") + e.what());

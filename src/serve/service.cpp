@@ -6,8 +6,12 @@
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
+#include <filesystem>
+
+#include "core/fs.hpp"
 
 #include "serve/page_html.hpp"  // generated from page.html: kPageHtml
+#include "serve/transcribe.hpp"
 
 namespace hpcnn::serve {
 
@@ -69,6 +73,38 @@ std::string param(const QueryParams& params, const std::string& key, const std::
   const auto it = params.find(key);
   return it == params.end() ? fallback : it->second;
 }
+
+/// ?top_k= (or `fallback`), 1..num_classes; BadInput 400 otherwise.
+int parse_top_k(const QueryParams& params, int fallback, int num_classes) {
+  const std::string top_text = param(params, "top_k", std::to_string(fallback));
+  char* end = nullptr;
+  const long top_k = std::strtol(top_text.c_str(), &end, 10);
+  if (top_text.empty() || *end != '\0' || top_k < 1 || top_k > num_classes) {
+    HPCNN_BAD_INPUT(400, "top_k must be an integer from 1 to ", num_classes, " (got '", top_text, "')");
+  }
+  return static_cast<int>(top_k);
+}
+
+/// The body of /predict and /transcribe: a PNG by its signature, else JSON
+/// pixels by type or first character. BadInput 413/400/415 otherwise.
+GreyImage read_picture(std::string_view body, std::string_view content_type, const ServiceConfig& config,
+                       const char*& source) {
+  if (static_cast<int64_t>(body.size()) > config.max_body_bytes) {
+    HPCNN_BAD_INPUT(413, "request body of ", body.size(), " bytes is larger than the limit of ", config.max_body_bytes);
+  }
+  if (body.empty()) HPCNN_BAD_INPUT(400, "empty request body: send a PNG image or JSON pixels");
+  source = "png";
+  if (looks_like_png(body)) return decode_png(body, config.max_image_pixels);
+  if (starts_with_ci(content_type, "image/png")) {
+    HPCNN_BAD_INPUT(400, "body is not a PNG image (no PNG signature) although Content-Type says image/png");
+  }
+  if (starts_with_ci(content_type, "application/json") || trim_left(body).starts_with('{')) {
+    source = "json";
+    return parse_pixels_json(body, config.max_image_pixels);
+  }
+  HPCNN_BAD_INPUT(415, "unsupported body (Content-Type '", content_type,
+                  "'): send a PNG image (image/png) or JSON pixels (application/json)");
+}
 }  // namespace
 
 GreyImage parse_pixels_json(std::string_view body, int64_t max_pixels) {
@@ -120,7 +156,9 @@ Reply PredictService::info() const {
                    {"framings", nlohmann::json::array()},
                    {"top_k", config_.top_k},
                    {"max_body_bytes", config_.max_body_bytes},
-                   {"max_image_pixels", config_.max_image_pixels}};
+                   {"max_image_pixels", config_.max_image_pixels},
+                   {"page_mode", config_.page_mode},
+                   {"katex", !config_.katex_dir.empty()}};
   for (const FramingName& f : kFramings) j["framings"].push_back(f.name);
   return {200, kJson, j.dump() + "\n"};
 }
@@ -135,33 +173,9 @@ Reply PredictService::predict(std::string_view body, std::string_view content_ty
     } catch (const UsageError& e) {
       return error_reply(400, e.what());
     }
-    const std::string top_text = param(params, "top_k", std::to_string(config_.top_k));
-    char* end = nullptr;
-    const long top_k = std::strtol(top_text.c_str(), &end, 10);
-    if (top_text.empty() || *end != '\0' || top_k < 1 || top_k > predictor_.num_classes()) {
-      return error_reply(
-          400, cat("top_k must be an integer from 1 to ", predictor_.num_classes(), " (got '", top_text, "')"));
-    }
-
-    // The body: a PNG by its signature, else JSON by type or first character.
-    if (static_cast<int64_t>(body.size()) > config_.max_body_bytes) {
-      return error_reply(
-          413, cat("request body of ", body.size(), " bytes is larger than the limit of ", config_.max_body_bytes));
-    }
-    if (body.empty()) return error_reply(400, "empty request body: send a PNG image or JSON pixels");
-    GreyImage picture;
+    const int top_k = parse_top_k(params, config_.top_k, predictor_.num_classes());
     const char* source = "png";
-    if (looks_like_png(body)) {
-      picture = decode_png(body, config_.max_image_pixels);
-    } else if (starts_with_ci(content_type, "image/png")) {
-      return error_reply(400, "body is not a PNG image (no PNG signature) although Content-Type says image/png");
-    } else if (starts_with_ci(content_type, kJson) || trim_left(body).starts_with('{')) {
-      picture = parse_pixels_json(body, config_.max_image_pixels);
-      source = "json";
-    } else {
-      return error_reply(415, cat("unsupported body (Content-Type '", content_type,
-                                  "'): send a PNG image (image/png) or JSON pixels (application/json)"));
-    }
+    const GreyImage picture = read_picture(body, content_type, config_, source);
 
     const model::Shape& in = predictor_.input_shape();
     const Preprocessed pre = preprocess(picture, framing, in.h, in.w);
@@ -176,6 +190,58 @@ Reply PredictService::predict(std::string_view body, std::string_view content_ty
                   {"framing", framing_name(framing)},
                   {"inverted", pre.inverted},
                   {"pixels", pre.image.pixels}};
+    j["milliseconds"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+    return {200, kJson, j.dump() + "\n"};
+  } catch (const BadInput& e) {
+    return error_reply(e.http_status(), e.message());
+  } catch (const std::exception& e) {
+    return error_reply(500, cat("internal error: ", e.what()));
+  }
+}
+
+Reply PredictService::asset(std::string_view path) const {
+  constexpr std::string_view kPrefix = "/katex/";
+  std::string_view name = path.substr(std::min(path.size(), kPrefix.size()));
+  const bool font = name.starts_with("fonts/");
+  if (font) name.remove_prefix(6);
+  const bool plain = !name.empty() && name.front() != '.' && std::all_of(name.begin(), name.end(), [](char ch) {
+    return std::isalnum(static_cast<unsigned char>(ch)) || ch == '.' || ch == '_' || ch == '-';
+  });
+  if (!path.starts_with(kPrefix) || !plain || config_.katex_dir.empty()) {
+    return error_reply(404, cat("no such page: GET ", path));
+  }
+  static const std::pair<std::string_view, const char*> kTypes[] = {{".js", "application/javascript"},
+                                                                    {".css", "text/css"},
+                                                                    {".woff2", "font/woff2"},
+                                                                    {".woff", "font/woff"},
+                                                                    {".ttf", "font/ttf"}};
+  const char* type = nullptr;
+  for (const auto& [ext, t] : kTypes) {
+    if (name.ends_with(ext)) type = t;
+  }
+  const std::filesystem::path file =
+      std::filesystem::path(config_.katex_dir) / (font ? "fonts" : "") / std::string(name);
+  std::error_code ec;
+  if (type == nullptr || !std::filesystem::is_regular_file(file, ec)) {
+    return error_reply(404, cat("no such page: GET ", path));
+  }
+  try {
+    return {200, type, read_text_file(file, int64_t{4} << 20)};
+  } catch (const std::exception& e) {
+    return error_reply(500, cat("internal error: ", e.what()));
+  }
+}
+
+Reply PredictService::transcribe(std::string_view body, std::string_view content_type,
+                                 const QueryParams& params) const {
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    const int top_k = parse_top_k(params, config_.top_k, predictor_.num_classes());
+    const char* source = "png";
+    const GreyImage picture = read_picture(body, content_type, config_, source);
+    nlohmann::json j = serve::transcribe(predictor_, picture, config_.class_names, top_k);
+    j["model"] = config_.model_name;
+    j["source"] = source;
     j["milliseconds"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
     return {200, kJson, j.dump() + "\n"};
   } catch (const BadInput& e) {

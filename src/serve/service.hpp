@@ -9,6 +9,10 @@
 //   GET  /info     the model: name, input shape, classes, framing, limits (JSON)
 //   POST /predict  a PNG (image/png) or JSON pixels (application/json) ->
 //                  the prediction and the preprocessed input (JSON)
+//   GET  /katex/F  KaTeX's files from ServiceConfig::katex_dir (Debian's
+//                  libjs-katex), so the page renders LaTeX with no internet
+//   POST /transcribe  the same bodies, a handwritten expression -> LaTeX and
+//                  each glyph's box and alternatives (serve/transcribe.hpp)
 // Errors are {"error": "..."} with a 4xx status for anything the client sent
 // wrong and 500 only for a failure on our side. Formats: docs/formats.md.
 #pragma once
@@ -38,6 +42,11 @@ struct ServiceConfig {
   /// can claim: a 2048 x 2048 PNG decodes to 16 MiB of RGBA, and a PNG that
   /// large can be a few kilobytes on the wire.
   int64_t max_image_pixels = 2048LL * 2048;
+  /// The page's mode on opening: "expression" (write an expression, get
+  /// LaTeX) or "glyph" (one drawing, one class: the Fashion-MNIST demo).
+  std::string page_mode = "expression";
+  /// Where katex.min.js, katex.min.css and fonts/ are ("": /katex/ answers 404).
+  std::string katex_dir;
 };
 
 struct Reply {
@@ -60,6 +69,10 @@ class PredictService {
   Reply page() const;
   Reply info() const;
   Reply predict(std::string_view body, std::string_view content_type, const QueryParams& params) const;
+  /// GET /katex/NAME or /katex/fonts/NAME: a file of katex_dir (names of
+  /// letters, digits, '.', '_' and '-' only, not starting with '.'), else 404.
+  Reply asset(std::string_view path) const;
+  Reply transcribe(std::string_view body, std::string_view content_type, const QueryParams& params) const;
 
   const ServiceConfig& config() const { return config_; }
 

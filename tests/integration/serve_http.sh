@@ -54,7 +54,8 @@ info = json.loads(info)
 assert info["model"] == "tiny-cnn" and info["dataset"] == "fashion-mnist" and len(info["class_names"]) == 10, info
 # The keys docs/formats.md lists, no more, no fewer.
 assert set(info) == {"format", "version", "model", "dataset", "input_shape", "class_names", "framing", "framings",
-                     "top_k", "max_body_bytes", "max_image_pixels"}, sorted(info)
+                     "top_k", "max_body_bytes", "max_image_pixels", "page_mode", "katex"}, sorted(info)
+assert info["page_mode"] == "glyph", info  # --page auto: a Fashion-MNIST model opens on one drawing
 
 # The same PNG: the server's answer is the CLI's.
 png = open("shirt.png", "rb").read()

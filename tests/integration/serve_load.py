@@ -2,12 +2,13 @@
 """Load on hpcnn serve: N requests from C concurrent clients on localhost.
 
 Each client thread keeps one HTTP/1.1 connection (reconnecting when the
-server closes it) and POSTs the same 280x280 canvas-like PNG to /predict.
+server closes it) and POSTs the same PNG to /predict (or --path, e.g.
+/transcribe for an expression).
 Prints and writes (JSON) the error count, wall time, requests/s and latency
 percentiles; exits 1 on any error or when the deadline passes. Latencies are
 reported, not asserted: they depend on the machine.
 
-    serve_load.py URL PNG OUT_JSON [--requests 1000] [--clients 8] [--deadline 120]
+    serve_load.py URL PNG OUT_JSON [--requests 1000] [--clients 8] [--deadline 120] [--path /predict]
 """
 import argparse
 import http.client
@@ -32,6 +33,7 @@ def main():
     ap.add_argument("--requests", type=int, default=1000)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--deadline", type=float, default=120.0)
+    ap.add_argument("--path", default="/predict")
     a = ap.parse_args()
     u = urlparse(a.url)
     body = open(a.png, "rb").read()
@@ -53,13 +55,14 @@ def main():
             try:
                 if conn is None:
                     conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
-                conn.request("POST", "/predict", body=body, headers=headers)
+                conn.request("POST", a.path, body=body, headers=headers)
                 r = conn.getresponse()
                 data = r.read()
                 dt = time.perf_counter() - t0
                 if r.status != 200:
                     raise RuntimeError(f"HTTP {r.status}: {data[:200]!r}")
-                cls = json.loads(data)["class"]
+                answer = json.loads(data)
+                cls = answer["class"] if "class" in answer else answer["latex"]  # /predict or /transcribe
                 if r.will_close:
                     conn.close()
                     conn = None

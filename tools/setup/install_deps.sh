@@ -20,6 +20,7 @@ PACKAGES=(
   python3 python3-h5py python3-numpy      # interop checks
   python3-matplotlib                      # tools/plot
   chromium chromium-driver python3-selenium   # serve's page, tested in a real (headless) browser
+  libjs-katex                             # serve's expression page renders LaTeX with it, served locally
   munge slurmctld slurmd slurm-client     # jobs/slurm, tested on a local Slurm
   slurm-wlm-basic-plugins                 # srun --mpi=pmix
   iproute2                                # tools/cluster: network namespaces, veth, tc

@@ -6,6 +6,10 @@
 //   solar-table  (F, 1, 1) float32 readings of F sensors at time t; target:
 //                sensor `target_sensor` at t + horizon.
 //   circuits     (1, S, S) uint8 schematic symbols, 4 balanced classes.
+//   math-symbols (1, 28, 28) uint8 glyphs of handwritten arithmetic, 20
+//                classes: the digits 0-9 copied from a real handwritten set
+//                (`digits`), + - \times \div = ( ) . x y generated as pen
+//                strokes (math_symbols.hpp), all framed like MNIST.
 //
 // Same seed and parameters => byte-identical shards, whatever the shard count
 // (sample i depends on (seed, split, i) only). The solar splits are disjoint
@@ -22,7 +26,7 @@
 
 namespace hpcnn::data::synth {
 
-enum class Kind { kSolarMaps, kSolarTable, kCircuits };
+enum class Kind { kSolarMaps, kSolarTable, kCircuits, kMathSymbols };
 Kind parse_kind(const std::string& text);  ///< throws UsageError
 const char* kind_name(Kind kind);
 
@@ -44,6 +48,14 @@ struct SynthConfig {
   // circuits
   int image_size = 64;
   double max_noise = 12.0;
+  // math-symbols: the digits of each split are those of the same split of
+  // `digits` (a 10-class 28x28 uint8 dataset, e.g. mnist5k); with
+  // `test_digits`, the test split's digits are every sample of that dataset
+  // instead (other writers), reframed like MNIST. The generated symbols of a
+  // split number train/validation/test (default 3600 train, 1000 test).
+  // Without `digits` the dataset holds the generated symbols only (classes
+  // 0-9 stay in the class list with no samples: for tests without a digit set).
+  std::filesystem::path digits, test_digits;
 };
 
 /// Default sample counts per kind (train, test).

@@ -1,0 +1,34 @@
+// Glyph answers -> one LaTeX string.
+//
+// Each glyph's answer is a class name of the math-symbols dataset, which is
+// its LaTeX ("7", "\times", "("). Binary operators and relations
+// (+ - \times \div =) are set off by spaces, everything else is written
+// together, so "1 2 \times ( 3 + 4 ) = 8 4" becomes "12 \times (3 + 4) = 84"
+// (a command followed by a letter always gets its space, so \times x never
+// becomes \timesx).
+#pragma once
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace hpcnn::expr {
+
+/// One glyph's candidate tokens with their probabilities, most probable first.
+using Candidates = std::vector<std::pair<std::string, double>>;
+
+/// One token per glyph, left to right: the most probable candidate that keeps
+/// the expression well formed so far, else the most probable one. Well
+/// formed: a binary operator (+ \times \div =) follows a digit, variable or
+/// ")" and is not last; a minus may also open the expression or follow "("
+/// or "="; ")" closes an open "(" after a digit, variable or ")"; "." follows
+/// a digit of a number that has no point yet and is not last; a digit does
+/// not follow ")"; "(" is not last. So a 1 written like ")" with no open
+/// bracket reads as 1, and an "=" whose bars merged into one reads as "-"
+/// only where a minus fits.
+std::vector<std::string> decode_tokens(const std::vector<Candidates>& glyphs);
+
+bool is_spaced_operator(const std::string& token);
+std::string assemble_latex(const std::vector<std::string>& tokens);
+
+}  // namespace hpcnn::expr

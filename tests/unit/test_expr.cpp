@@ -1,0 +1,222 @@
+// The math-character tool: generated symbols, the math-symbols dataset,
+// expression segmentation on rendered pictures with known boxes, LaTeX.
+#include <catch2/catch.hpp>
+#include <cmath>
+
+#include "core/rng.hpp"
+#include "data/dataset.hpp"
+#include "data/synth/generate.hpp"
+#include "data/synth/math_symbols.hpp"
+#include "expr/latex.hpp"
+#include "expr/segment.hpp"
+#include "test_helpers.hpp"
+
+using namespace hpcnn;
+
+namespace {
+const Logger kQuiet(LogLevel::kQuiet);
+
+/// A black picture to draw on.
+expr::Image blank(int64_t w, int64_t h) { return {w, h, std::vector<uint8_t>(static_cast<size_t>(w * h), 0)}; }
+
+/// Fills [x0, x1) x [y0, y1) with white: a stroke, a bar or a dot of known box.
+void fill(expr::Image& img, int64_t x0, int64_t y0, int64_t x1, int64_t y1, uint8_t v = 255) {
+  for (int64_t y = y0; y < y1; ++y) {
+    for (int64_t x = x0; x < x1; ++x) img.pixels[static_cast<size_t>(y * img.width + x)] = v;
+  }
+}
+
+std::vector<expr::Box> boxes_of(const expr::Segmentation& s) {
+  std::vector<expr::Box> out;
+  for (const expr::Glyph& g : s.glyphs) out.push_back(g.box);
+  return out;
+}
+}  // namespace
+
+TEST_CASE("Math symbols: every generated class is framed like MNIST and deterministic", "[expr]") {
+  using namespace data::synth;
+  std::vector<uint8_t> a(28 * 28), b(28 * 28), c(28 * 28);
+  for (int cls = kFirstMathSymbol; cls < kMathClasses; ++cls) {
+    INFO("class " << math_class_names()[static_cast<size_t>(cls)]);
+    for (uint64_t key = 1; key <= 20; ++key) {
+      draw_math_symbol(cls, key, a);
+      draw_math_symbol(cls, key, b);
+      draw_math_symbol(cls, key + 1000, c);
+      CHECK(a == b);
+      CHECK(a != c);
+      // The box of the ink (>= 13, as preprocessing counts it) spans about 20
+      // pixels on its longer side, and its centre of mass is near (14, 14).
+      int x0 = 28, y0 = 28, x1 = 0, y1 = 0;
+      double mass = 0, mx = 0, my = 0;
+      for (int y = 0; y < 28; ++y) {
+        for (int x = 0; x < 28; ++x) {
+          const int v = a[static_cast<size_t>(y * 28 + x)];
+          mass += v;
+          mx += v * (x + 0.5);
+          my += v * (y + 0.5);
+          if (v < 13) continue;
+          x0 = std::min(x0, x), x1 = std::max(x1, x + 1), y0 = std::min(y0, y), y1 = std::max(y1, y + 1);
+        }
+      }
+      CHECK(std::max(x1 - x0, y1 - y0) >= 19);
+      CHECK(std::max(x1 - x0, y1 - y0) <= 21);
+      CHECK(std::abs(mx / mass - 14.0) < 1.0);
+      CHECK(std::abs(my / mass - 14.0) < 1.0);
+    }
+  }
+  CHECK(math_class_names().size() == size_t{kMathClasses});
+  CHECK(math_class_names()[12] == "\\times");
+}
+
+TEST_CASE("Math symbols: the dataset copies the real digits and adds balanced generated symbols", "[expr]") {
+  using namespace data;
+  test::ScratchDir dir("math-symbols");
+  // A stand-in digit set: sample i has label i % 10 and every pixel = 10 * label + 1.
+  Manifest digits;
+  digits.name = "digits";
+  digits.num_classes = 10;
+  digits.sample_shape = {1, 28, 28};
+  for (int d = 0; d < 10; ++d) digits.class_names.push_back(std::to_string(d));
+  const auto fill_digits = [](SampleBlock& block) {
+    for (int64_t i = 0; i < block.count; ++i) {
+      const int label = static_cast<int>((block.first_index + i) % 10);
+      std::fill_n(block.samples_u8.begin() + i * 784, 784, static_cast<uint8_t>(10 * label + 1));
+      block.labels[static_cast<size_t>(i)] = label;
+    }
+  };
+  std::filesystem::create_directories(dir / "digits");
+  write_split(dir / "digits", digits, "train", 30, {}, fill_digits);
+  write_split(dir / "digits", digits, "test", 10, {}, fill_digits);
+  save_manifest(dir / "digits", digits);
+
+  synth::SynthConfig config;
+  config.kind = synth::Kind::kMathSymbols;
+  config.out = dir / "math";
+  config.digits = dir / "digits";
+  config.train = 20;  // two of each generated symbol
+  config.test = 10;
+  const Manifest m = synth::generate(config, kQuiet);
+  CHECK(m.num_classes == 20);
+  CHECK(m.class_names == synth::math_class_names());
+  CHECK(m.split("train").num_samples() == 50);
+  CHECK(m.split("test").num_samples() == 20);
+  CHECK(!m.splits.contains("validation"));
+  CHECK(m.generator["digits_per_split"]["train"] == 30);
+  SplitReader reader(config.out, m, "train", false);
+  std::vector<int64_t> idx(50);
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
+  Batch batch;
+  reader.read(idx, batch);
+  std::vector<int> counts(20, 0);
+  for (size_t i = 0; i < 50; ++i) {
+    const int label = batch.labels[i];
+    ++counts[static_cast<size_t>(label)];
+    if (i < 30) {  // the digits, byte for byte
+      CHECK(label == static_cast<int>(i % 10));
+      CHECK(batch.samples[i * 784 + 400] == static_cast<float>(10 * label + 1));
+    }
+  }
+  CHECK(counts == std::vector<int>{3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2});
+}
+
+TEST_CASE("Segmentation: separate strokes become glyphs left to right with their boxes", "[expr]") {
+  expr::Image img = blank(120, 40);
+  // Drawn right to left: the order must come from the positions.
+  fill(img, 90, 5, 96, 35);   // a "1"
+  fill(img, 50, 18, 70, 22);  // a "-"
+  fill(img, 10, 8, 30, 32);   // a filled block
+  fill(img, 110, 2, 111, 3);  // a one-pixel speck: dropped
+  const expr::Segmentation s = expr::segment(img);
+  CHECK_FALSE(s.inverted);
+  CHECK(boxes_of(s) == std::vector<expr::Box>{{10, 8, 30, 32}, {50, 18, 70, 22}, {90, 5, 96, 35}});
+  for (const expr::Glyph& g : s.glyphs) CHECK(g.parts == 1);
+  // The crop is the glyph with a black margin.
+  const expr::Glyph& minus = s.glyphs[1];
+  CHECK(minus.crop.width == 20 + 2 * expr::kCropMargin);
+  CHECK(minus.crop.height == 4 + 2 * expr::kCropMargin);
+  CHECK(minus.crop.at(0, 0) == 0);
+  CHECK(minus.crop.at(expr::kCropMargin, expr::kCropMargin) == 255);
+  CHECK(minus.ink == 80);
+}
+
+TEST_CASE("Segmentation: flecks are dropped but a decimal point on the baseline stays", "[expr]") {
+  expr::Image img = blank(200, 80);
+  fill(img, 10, 10, 40, 60);    // a digit, 50 high
+  fill(img, 44, 12, 48, 16);    // a 4x4 fleck beside it (< 10% of 50)
+  fill(img, 50, 30, 58, 38);    // an 8x8 fleck mid-line (16%: a point's size, not its place)
+  fill(img, 60, 10, 90, 60);    // a digit
+  fill(img, 96, 52, 104, 60);   // a point, 8x8 (16%)
+  fill(img, 110, 10, 140, 60);  // a digit
+  const expr::Segmentation s = expr::segment(img);
+  CHECK(boxes_of(s) ==
+        std::vector<expr::Box>{{10, 10, 40, 60}, {60, 10, 90, 60}, {96, 52, 104, 60}, {110, 10, 140, 60}});
+  // Alone, a point is the line.
+  expr::Image dot = blank(30, 30);
+  fill(dot, 12, 12, 16, 16);
+  CHECK(expr::segment(dot).glyphs.size() == 1);
+}
+
+TEST_CASE("Segmentation: the bars of = and the dots of div are one glyph each", "[expr]") {
+  expr::Image img = blank(140, 60);
+  fill(img, 10, 20, 40, 24);  // =
+  fill(img, 12, 32, 42, 36);
+  fill(img, 60, 28, 90, 32);  // \div: bar and two dots
+  fill(img, 73, 16, 77, 20);
+  fill(img, 74, 40, 78, 44);
+  fill(img, 110, 10, 116, 50);  // a tall stroke after them
+  const expr::Segmentation s = expr::segment(img);
+  REQUIRE(s.glyphs.size() == 3);
+  CHECK(s.glyphs[0].box == expr::Box{10, 20, 42, 36});
+  CHECK(s.glyphs[0].parts == 2);
+  CHECK(s.glyphs[1].box == expr::Box{60, 16, 90, 44});
+  CHECK(s.glyphs[1].parts == 3);
+  CHECK(s.glyphs[2].parts == 1);
+}
+
+TEST_CASE("Segmentation: a stroke reaching into a neighbour's box stays out of its crop", "[expr]") {
+  expr::Image img = blank(80, 50);
+  fill(img, 5, 20, 27, 23);       // a bar ending inside the next glyph's box, not touching it
+  fill(img, 30, 5, 35, 45, 200);  // the next glyph: a stem with a flag to the left
+  fill(img, 25, 5, 30, 8, 200);
+  const expr::Segmentation s = expr::segment(img);
+  REQUIRE(s.glyphs.size() == 2);
+  const expr::Glyph& right = s.glyphs[1];
+  CHECK(right.box == expr::Box{25, 5, 35, 45});
+  // (25, 20) holds the bar's ink in the picture, but the crop has only the 200s.
+  for (const uint8_t v : right.crop.pixels) CHECK((v == 0 || v == 200));
+}
+
+TEST_CASE("Segmentation: dark ink on paper is found the same way, and a blank picture has no glyphs", "[expr]") {
+  expr::Image img = blank(60, 30);
+  fill(img, 5, 5, 15, 25);
+  fill(img, 30, 10, 50, 14);
+  expr::Image paper = img;
+  for (uint8_t& v : paper.pixels) v = static_cast<uint8_t>(255 - v);
+  const expr::Segmentation a = expr::segment(img), b = expr::segment(paper);
+  CHECK(b.inverted);
+  CHECK(boxes_of(a) == boxes_of(b));
+  CHECK(expr::segment(blank(10, 10)).glyphs.empty());
+}
+
+TEST_CASE("LaTeX: operators are spaced, digits and brackets written together", "[expr]") {
+  CHECK(expr::assemble_latex({"1", "2", "\\times", "(", "3", "+", "4", ")", "=", "8", "4"}) ==
+        "12 \\times (3 + 4) = 84");
+  CHECK(expr::assemble_latex({"-", "0", ".", "5", "\\div", "x"}) == "- 0.5 \\div x");
+  CHECK(expr::assemble_latex({}).empty());
+}
+
+TEST_CASE("Decoding: the most probable token that keeps the expression well formed", "[expr]") {
+  using C = expr::Candidates;
+  // A 1 written like ")" with no bracket open reads as 1; the same glyph after "(3" closes it.
+  CHECK(expr::decode_tokens({C{{"1", 0.9}}, C{{")", 0.6}, {"1", 0.4}}}) == std::vector<std::string>{"1", "1"});
+  CHECK(expr::decode_tokens({C{{"(", 0.9}}, C{{"3", 0.9}}, C{{")", 0.6}, {"1", 0.4}}}) ==
+        std::vector<std::string>{"(", "3", ")"});
+  // No operator after an operator or at the end; a minus may open the expression.
+  CHECK(expr::decode_tokens({C{{"-", 0.7}}, C{{"+", 0.6}, {"4", 0.3}}, C{{"=", 0.5}, {"2", 0.4}}}) ==
+        std::vector<std::string>{"-", "4", "2"});
+  // One point per number.
+  CHECK(expr::decode_tokens({C{{"1", 0.9}}, C{{".", 0.9}}, C{{"5", 0.9}}, C{{".", 0.5}, {"0", 0.4}}, C{{"7", 1.0}}}) ==
+        std::vector<std::string>{"1", ".", "5", "0", "7"});
+  // Nothing fits: the most probable one stays.
+  CHECK(expr::decode_tokens({C{{"+", 0.6}, {"=", 0.4}}}) == std::vector<std::string>{"+"});
+}
