@@ -3,7 +3,8 @@
 #   test_sim.sh exact    every algorithm sums exactly (#wrong 0) on 2, 3, 8 and 13 ranks of
 #                        fat-tree, torus, dragonfly and lab platforms, with odd counts
 #   test_sim.sh refusals shm and hier are refused by name on multi-rank nodes (SimGrid shares
-#                        no MPI-3 window memory); auto is refused where it would pick them
+#                        no MPI-3 window memory); auto is refused where it would pick them, and
+#                        picks by its cost model from the link figures (hier on 1, rhd on 100 Gbit/s)
 #   test_sim.sh shared   above 64 ranks the buffers are shared and the table says so (#wrong -);
 #                        bad options exit 2
 # Skips (77) without SimGrid (smpicxx, smpirun). Builds build/smpi with the smpi preset when
@@ -54,14 +55,20 @@ case $mode in
     ;;
   refusals)
     # Two nodes of two ranks: hier needs a shared window inside each node.
-    run fattree-100g 2 2 --algo ring,rhd,shm,hier,auto --sizes 4K,1M --iters 1
+    # Link figures of 1 Gbit/s make auto's cost model pick hier at 1 MiB
+    # (it moves half of rhd's bytes between nodes).
+    HPCNN_LINK=1Gbps,50us run fattree-100g 2 2 --algo ring,rhd,shm,hier,auto --sizes 4K,1M --iters 1
     cat "$out"
     grep -Eq '^ +hier +262144  refused: SimGrid SMPI does not share MPI-3 windows' "$out" || fail "hier not refused"
     grep -Eq '^ +shm +262144  skipped: ranks span 2 nodes' "$out" || fail "shm not skipped across nodes"
     grep -Eq '^ +auto +262144  picks hier, refused' "$out" || fail "auto should be refused where it picks hier"
-    # auto picks mpi below 64 KiB: that one runs, and exactly.
-    [[ $(rows | awk '$1 == "auto" && $3 == 4096 && $7 == "0"' | wc -l) -eq 1 ]] || fail "auto at 4 KiB should run"
     [[ $(rows | awk '$1 == "ring" || $1 == "rhd"' | awk '$7 == "0"' | wc -l) -eq 4 ]] || fail "ring/rhd rows"
+    # The platform's own figures (100 Gbit/s): rhd, which needs no window, at 1 MiB.
+    run fattree-100g 2 2 --algo auto --sizes 4K,1M --iters 1
+    for bytes in 4096 1048576; do
+      grep -q "^# auto picks rhd for $bytes bytes" "$out" || { cat "$out"; fail "auto on 100 Gbit/s should pick rhd"; }
+    done
+    [[ $(rows | awk '$1 == "auto" && $7 == "0"' | wc -l) -eq 2 ]] || { cat "$out"; fail "auto should run, exactly"; }
     # One node of three ranks: shm itself is refused.
     run fattree-100g 1 3 --algo shm --sizes 4K --iters 1
     grep -Eq '^ +shm +1024  refused: SimGrid SMPI' "$out" || { cat "$out"; fail "shm not refused"; }
