@@ -7,12 +7,15 @@
 #                        picks by its cost model from the link figures (hier on 1, rhd on 100 Gbit/s)
 #   test_sim.sh shared   above 64 ranks the buffers are shared and the table says so (#wrong -);
 #                        bad options exit 2
+#   test_sim.sh fit      sweep_fit.sh + hpcnn-merge allreduce --fit (HPCNN_MERGE) make a cost model
+#                        that auto then uses (HPCNN_COST_MODEL); auto_grid.sh tables auto against the best
+#   test_sim.sh scale    scale.sh writes weak and strong tables labelled simulated, efficiency <= 100 %
 # Skips (77) without SimGrid (smpicxx, smpirun). Builds build/smpi with the smpi preset when
 # hpcnn-sim is missing or stale (a lock keeps concurrent tests from building at once).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=${SOURCE_DIR:-$(cd "$here/../.." && pwd)}
-mode=${1:?usage: test_sim.sh exact|refusals|shared}
+mode=${1:?usage: test_sim.sh exact|refusals|shared|fit|scale}
 if ! command -v smpicxx >/dev/null || ! command -v smpirun >/dev/null; then
   echo "SimGrid SMPI not installed (apt-get install libsimgrid-dev): skipped"
   exit 77
@@ -91,6 +94,42 @@ case $mode in
     set -e
     [[ $rc -eq 2 ]] || { cat "$out"; fail "bad --sizes: exit $rc, expected 2"; }
     [[ $(grep -c "hpcnn-sim: --sizes: bad size '1X'" "$out") -eq 1 ]] || { cat "$out"; fail "one error line"; }
+    ;;
+  fit)
+    merge=${HPCNN_MERGE:-$root/build/release/bin/hpcnn-merge}
+    [[ -x $merge ]] || fail "no hpcnn-merge at $merge (build the release preset or set HPCNN_MERGE)"
+    dir=$(mktemp -d)
+    HPCNN_SIM=$root/build/smpi/hpcnn-sim bash "$here/sweep_fit.sh" --ranks 2,3,4,8 --sizes 4K,64K,1M --out "$dir"
+    "$merge" allreduce --fit -q "$dir"/np*.csv --out "$dir" >/dev/null
+    for algo in ring tree rhd central mpi; do
+      grep -q "^| $algo | 12 | " "$dir/fit.md" || { cat "$dir/fit.md"; fail "no fit of $algo over 12 rows"; }
+    done
+    python3 -c "
+import json, sys; m = json.load(open(sys.argv[1]))
+assert m['format'] == 'hpcnn-cost-model' and len(m['algorithms']) == 5, m
+assert all(a['alpha_inter'] > 0 for a in m['algorithms'].values()), m" "$dir/cost_model.json" ||
+      fail "cost_model.json"
+    # auto with that model, over a small grid: every point tabled against the best.
+    HPCNN_SIM=$root/build/smpi/hpcnn-sim HPCNN_MERGE=$merge bash "$here/auto_grid.sh" --model "$dir/cost_model.json" \
+      --platforms lab --ranks 2,3 --sizes 4K,64K,1M --out "$dir/grid" >"$out"
+    cat "$out"
+    grep -q "model: fit $dir/cost_model.json" "$dir/grid/lab/grid.log" || fail "auto did not read HPCNN_COST_MODEL"
+    grep -Eq "^lab: [0-9]+ of 6 points within 10 % of the best; worst: " "$out" || fail "auto against the best"
+    rm -rf "$dir"
+    ;;
+  scale)
+    dir=$(mktemp -d)
+    HPCNN_SIM=$root/build/smpi/hpcnn-sim bash "$here/scale.sh" --platform lab --ranks 2,4 --model keras-cnn \
+      --out "$dir" >"$out"
+    grep -q "^## \*Simulated\* scaling: keras-cnn on lab" "$dir/scaling.md" || { cat "$out"; fail "no simulated label"; }
+    python3 -c "
+import csv, sys; rows = list(csv.DictReader(open(sys.argv[1])))
+assert sorted((r['mode'], int(r['ranks'])) for r in rows) == [(m, p) for m in ('strong', 'weak') for p in (1, 2, 4)], rows
+for r in rows:
+    assert 0 < float(r['efficiency']) <= 1.0 + 1e-9 and float(r['step_ms']) <= float(r['step_no_overlap_ms']) + 1e-9, r
+    assert int(r['ranks']) == 1 or float(r['allreduce_buffer_ms']) > 0, r" "$dir/scaling.csv" ||
+      { cat "$dir/scaling.md"; fail "scaling.csv"; }
+    rm -rf "$dir"
     ;;
   *) fail "unknown mode $mode" ;;
 esac
