@@ -100,6 +100,33 @@ AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string&
     }
     if (!p.best.empty()) f.autos.push_back(p);
   }
+  comm::CostModel own = f.model;
+  own.params.erase(comm::AllreduceAlgo::kMpi);
+  for (const auto& [key, by_algo] : times) {
+    if (own.params.empty()) break;
+    const int ranks = std::get<0>(key), nodes = std::max(1, std::get<1>(key));
+    const comm::Placement where{ranks, (ranks + nodes - 1) / nodes, true};
+    const double bytes = static_cast<double>(std::get<2>(key));
+    // Only algorithms measured here compete, so the pick's time is known.
+    comm::CostModel here = own;
+    for (auto it = here.params.begin(); it != here.params.end();)
+      it = by_algo.count(comm::modelled_name(it->first)) ? std::next(it) : here.params.erase(it);
+    if (here.params.size() < 2) continue;
+    AutoPoint p{ranks, std::get<1>(key), std::get<2>(key), 0, 0, ""};
+    try {
+      p.auto_us = by_algo.at(comm::modelled_name(comm::choose_by_model(here, where, bytes).algo));
+    } catch (const Error&) {
+      continue;  // nothing of these runs on this placement
+    }
+    for (const auto& [algo, params] : here.params) {
+      const double us = by_algo.at(comm::modelled_name(algo));
+      if (p.best.empty() || us < p.best_us) {
+        p.best = comm::modelled_name(algo);
+        p.best_us = us;
+      }
+    }
+    f.picks.push_back(p);
+  }
   return f;
 }
 
@@ -146,23 +173,26 @@ std::string fit_markdown(const AllreduceFit& f) {
        << fixed(p.measured_busbw, 3) << " | " << fixed(p.predicted_busbw, 3) << " | "
        << fixed((p.predicted_us / p.measured_us - 1) * 100, 1) << " % |\n";
   }
-  if (!f.autos.empty()) {
-    const auto worst = std::max_element(f.autos.begin(), f.autos.end(),
+  auto against_best = [&os](const std::vector<AutoPoint>& points, const std::string& title, const std::string& what) {
+    if (points.empty()) return;
+    const auto worst = std::max_element(points.begin(), points.end(),
                                         [](const AutoPoint& a, const AutoPoint& b) { return a.slower() < b.slower(); });
     int within = 0;
-    for (const AutoPoint& p : f.autos) within += p.slower() <= 0.10;
-    os << "\n### auto against the best measured algorithm\n\n"
-       << within << " of " << f.autos.size() << " points within 10 % of the best; worst: " << worst->ranks << " ranks, "
-       << worst->nodes << " node(s), " << size_text(worst->bytes) << ": auto " << fixed(worst->auto_us, 1) << " us, "
-       << worst->best << " " << fixed(worst->best_us, 1) << " us (" << fixed(worst->slower() * 100, 1)
+    for (const AutoPoint& p : points) within += p.slower() <= 0.10;
+    os << "\n### " << title << "\n\n"
+       << within << " of " << points.size() << " points within 10 % of the best; worst: " << worst->ranks << " ranks, "
+       << worst->nodes << " node(s), " << size_text(worst->bytes) << ": " << what << " " << fixed(worst->auto_us, 1)
+       << " us, " << worst->best << " " << fixed(worst->best_us, 1) << " us (" << fixed(worst->slower() * 100, 1)
        << " % slower).\n\n"
-       << "| ranks | nodes | bytes | auto (us) | best | best (us) | auto slower by |\n"
+       << "| ranks | nodes | bytes | " << what << " (us) | best | best (us) | slower by |\n"
        << "| ---: | ---: | ---: | ---: | --- | ---: | ---: |\n";
-    for (const AutoPoint& p : f.autos) {
+    for (const AutoPoint& p : points) {
       os << "| " << p.ranks << " | " << p.nodes << " | " << size_text(p.bytes) << " | " << fixed(p.auto_us, 1) << " | "
          << p.best << " | " << fixed(p.best_us, 1) << " | " << fixed(p.slower() * 100, 1) << " % |\n";
     }
-  }
+  };
+  against_best(f.autos, "auto against the best measured algorithm", "auto");
+  against_best(f.picks, "This fit's pick among hpcnn's algorithms (mpi left out) against the best of them", "pick");
   os << warnings_markdown(f.warnings);
   return os.str();
 }
@@ -201,6 +231,15 @@ nlohmann::json fit_json(const AllreduceFit& f) {
                        {"best_us", p.best_us}});
     j["auto_vs_best"] = autos;
   }
+  nlohmann::json picks = nlohmann::json::array();
+  for (const AutoPoint& p : f.picks)
+    picks.push_back({{"ranks", p.ranks},
+                     {"nodes", p.nodes},
+                     {"bytes", p.bytes},
+                     {"pick_us", p.auto_us},
+                     {"best", p.best},
+                     {"best_us", p.best_us}});
+  j["pick_vs_best"] = picks;
   return j;
 }
 

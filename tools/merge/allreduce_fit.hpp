@@ -42,7 +42,11 @@ struct AllreduceFit {
   std::vector<AlgoFit> fits;     ///< modelled algorithms with enough rows
   std::vector<FitPoint> points;  ///< every row of a fitted algorithm
   std::vector<AutoPoint> autos;  ///< where auto was measured
-  comm::CostModel model;         ///< the fitted parameters (cost_model.json)
+  /// The fitted model's own pick among hpcnn's algorithms (mpi left out: on
+  /// a real cluster it is another library), at every point where they were
+  /// measured: its measured time against the best of them.
+  std::vector<AutoPoint> picks;
+  comm::CostModel model;  ///< the fitted parameters (cost_model.json)
   std::vector<std::string> warnings;
 };
 
