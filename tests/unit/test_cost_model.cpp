@@ -173,6 +173,9 @@ TEST_CASE("hpcnn-merge allreduce --fit recovers the model from bench rows and me
   CHECK(tree[kGamma] == Approx(truth[kGamma]).epsilon(1e-6));
   REQUIRE(f.autos.size() == 30);
   for (const auto& a : f.autos) CHECK(a.slower() == Approx(0.2));
+  // The fit is exact here, so its own pick (tree or rhd) is the faster one everywhere.
+  REQUIRE(f.picks.size() == 30);
+  for (const auto& pick : f.picks) CHECK(pick.slower() == Approx(0).margin(1e-9));
   const std::string md = hpcnn::merge::fit_markdown(f);
   CHECK_THAT(md, Catch::Matchers::Contains("0 of 30 points within 10 % of the best"));
   const CostModel back = CostModel::from_json(hpcnn::merge::fit_json(f));
