@@ -109,6 +109,8 @@ def main():
     ap.add_argument("--batch", type=int, required=True, help="per-rank batch the layer times were measured at")
     ap.add_argument("--optimizer-ms", type=float, default=0.0)
     ap.add_argument("--input-channels", type=int, default=1)
+    ap.add_argument("--compute-speedup", type=float, default=1.0,
+                    help="divide the measured compute by this (what if the ranks were X times faster, e.g. GPUs)")
     ap.add_argument("--sim", required=True)
     ap.add_argument("--ranks", required=True)
     ap.add_argument("--global-batch", type=int, required=True, help="strong scaling's fixed global batch")
@@ -118,6 +120,8 @@ def main():
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     layers_opt_ms = a.optimizer_ms
+    if not a.compute_speedup > 0:
+        ap.error("--compute-speedup must be > 0")
     with open(a.layers) as f:
         layers = [r for r in csv.DictReader(f) if r["rank"] == "0"]
     params = params_per_layer(layers, a.input_channels)
@@ -134,7 +138,7 @@ def main():
         for mode, b in (("weak", a.batch), ("strong", a.global_batch / p)):
             if b < 1:
                 continue
-            w, wo, exposed, compute = step_time(layers, params, b / a.batch, comm)
+            w, wo, exposed, compute = step_time(layers, params, b / a.batch / a.compute_speedup, comm)
             rows.append(dict(mode=mode, ranks=p, algo=algo, batch_per_rank=b, compute_ms=compute * 1e3,
                              step_ms=w * 1e3, step_no_overlap_ms=wo * 1e3, exposed_comm_ms=exposed * 1e3,
                              allreduce_buffer_ms=comm[n * 4] * 1e3))
@@ -151,18 +155,21 @@ def main():
                 r["efficiency_no_overlap"] = base["step_no_overlap_ms"] / r["step_no_overlap_ms"] / r["ranks"]
             r["samples_per_s"] = r["batch_per_rank"] * r["ranks"] / (r["step_ms"] * 1e-3)
     os.makedirs(a.out, exist_ok=True)
+    stem = "scaling" if a.compute_speedup == 1 else f"scaling-compute-x{a.compute_speedup:g}"
     cols = ["mode", "ranks", "algo", "batch_per_rank", "compute_ms", "allreduce_buffer_ms", "step_ms",
             "step_no_overlap_ms", "exposed_comm_ms", "samples_per_s", "efficiency", "efficiency_no_overlap"]
-    with open(os.path.join(a.out, "scaling.csv"), "w", newline="") as f:
+    with open(os.path.join(a.out, stem + ".csv"), "w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=cols, extrasaction="ignore")
         w.writeheader()
         for r in rows:
             w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
-    with open(os.path.join(a.out, "scaling.md"), "w") as f:
+    with open(os.path.join(a.out, stem + ".md"), "w") as f:
         f.write(f"## *Simulated* scaling: {a.model} on {a.platform}\n\n")
         f.write(f"`{a.command}`\n\n")
         f.write(f"Gradient buffer {n} floats ({n * 4 / 1e6:.2f} MB) in blocks of 1 MiB; compute injected from "
-                f"{a.layers} (rank 0, {a.batch} samples a rank), scaled with the per-rank batch; every all-reduce "
+                f"{a.layers} (rank 0, {a.batch} samples a rank), scaled with the per-rank batch"
+                + (f" and divided by {a.compute_speedup:g} (--compute-speedup)" if a.compute_speedup != 1 else "")
+                + "; every all-reduce "
                 f"simulated (hpcnn-sim, SimGrid SMPI) with the real algorithm auto picked. Efficiency: weak = "
                 f"step(1) / step(p), strong = speed-up / p. *Not measured: a prediction.*\n")
         for mode in ("weak", "strong"):
@@ -177,7 +184,7 @@ def main():
                             f"{r['allreduce_buffer_ms']:.2f} | {r['step_ms']:.2f} | {r['exposed_comm_ms']:.2f} | "
                             f"{r['samples_per_s']:.0f} | {r['efficiency'] * 100:.1f} % | "
                             f"{r['efficiency_no_overlap'] * 100:.1f} % |\n")
-    print(open(os.path.join(a.out, "scaling.md")).read())
+    print(open(os.path.join(a.out, stem + ".md")).read())
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 #
 #   bash tools/sim/scale.sh --platform fattree-100g --ranks 16,64,256,1024 --model keras-cnn
 #        [--layers layers.csv --batch 64 --optimizer-ms 2.3] [--global-batch 1024] [--algo auto]
-#        [--cost-model cost_model.json] [--out results/sim/scale-MODEL-PLATFORM]
+#        [--cost-model cost_model.json] [--compute-speedup X] [--out results/sim/scale-MODEL-PLATFORM]
 #
 # Compute is not run: per-layer forward/backward times measured with
 # `hpcnn train --trace` (hpcnn-merge summary's layers.csv, rank 0) are
@@ -14,6 +14,9 @@
 # then schedules the blocks as the reducer does (each once backward has
 # finished it, last block first, one after another) and writes weak and
 # strong scaling tables with and without overlap, labelled *simulated*.
+# --compute-speedup X divides the measured compute (ranks X times faster:
+# what the same network does for GPUs); the tables then go to
+# scaling-compute-xX.{md,csv}.
 #
 # --model keras-cnn takes results/traces/keras-cnn/layers.csv (batch 64 a
 # rank, 1 thread, optimizer 2.29 ms: results/traces/README.md); another model
@@ -21,7 +24,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
-platform=fattree-100g ranks=16,64,256 model= layers= batch= opt= global=1024 algo=auto cost_model= out=
+platform=fattree-100g ranks=16,64,256 model= layers= batch= opt= global=1024 algo=auto cost_model= speedup=1 out=
 command="bash tools/sim/scale.sh $*"
 while [[ $# -gt 0 ]]; do
   case $1 in
@@ -34,8 +37,9 @@ while [[ $# -gt 0 ]]; do
     --global-batch) global=$2; shift 2 ;;
     --algo) algo=$2; shift 2 ;;
     --cost-model) cost_model=$(realpath "$2"); shift 2 ;;
+    --compute-speedup) speedup=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,21p' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "scale.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
 done
@@ -65,4 +69,4 @@ for p in ${ranks//,/ }; do
     --nodes "$p" -- --algo "$algo" --sizes "$sizes" --iters 2 --warmup 1 --shared on --csv "$out/np$p.csv" >>"$log" 2>&1
 done
 python3 "$here/scale.py" --layers "$layers" --batch "$batch" --optimizer-ms "${opt:-0}" --sim "$out" --ranks "$ranks" \
-  --global-batch "$global" --model "$name" --platform "$platform" --command "$command" --out "$out"
+  --global-batch "$global" --compute-speedup "$speedup" --model "$name" --platform "$platform" --command "$command" --out "$out"
