@@ -53,8 +53,7 @@ AllreduceAlgo choose_allreduce(const Communicator& comm, int64_t count) {
   // size (comm/cost_model.hpp; the model: process_cost_model()). It replaced
   // a fixed rule (< 64 KiB mpi, one node shm, multi-rank nodes hier, else
   // ring) that ignored the network: see docs/algorithms.md.
-  const Placement where{comm.size(), comm.node_size(), comm.regular_nodes()};
-  return choose_by_model(process_cost_model(), where, static_cast<double>(count) * sizeof(float)).algo;
+  return choose_by_model(process_cost_model(), placement_of(comm), static_cast<double>(count) * sizeof(float)).algo;
 }
 
 void allreduce(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count) {

@@ -289,8 +289,13 @@ const CostModel& process_cost_model() {
   return kModel;
 }
 
+Placement placement_of(const Communicator& comm) {
+  const int nodes = std::max(1, comm.num_nodes());
+  return {comm.size(), (comm.size() + nodes - 1) / nodes, comm.regular_nodes()};
+}
+
 nlohmann::json auto_choice_json(const Communicator& comm, int64_t count) {
-  const Placement where{comm.size(), comm.node_size(), comm.regular_nodes()};
+  const Placement where = placement_of(comm);
   const double bytes = static_cast<double>(count) * sizeof(float);
   const AutoChoice c = choose_by_model(process_cost_model(), where, bytes);
   nlohmann::json candidates = nlohmann::json::object();

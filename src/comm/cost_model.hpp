@@ -103,6 +103,11 @@ struct AutoChoice {
 /// all_allreduce_algos()). Throws when none can.
 AutoChoice choose_by_model(const CostModel& model, const Placement& where, double bytes);
 
+/// `comm`'s placement, the same on every rank (auto must pick the same
+/// algorithm everywhere): ranks per node is size / nodes rounded up, not this
+/// rank's node size, which differs between ranks on irregular nodes.
+Placement placement_of(const Communicator& comm);
+
 /// The model `auto` uses in this process, read once: HPCNN_COST_MODEL (a
 /// JSON file of hpcnn-merge allreduce --fit), else HPCNN_LINK (link figures,
 /// parse_link_figures), else the defaults of LinkFigures.
