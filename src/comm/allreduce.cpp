@@ -1,6 +1,7 @@
 // Algorithm names, the `auto` policy and the one dispatch switch.
 #include "comm/allreduce.hpp"
 
+#include "comm/cost_model.hpp"
 #include "core/error.hpp"
 
 namespace hpcnn::comm {
@@ -48,14 +49,11 @@ AllreduceAlgo parse_allreduce(const std::string& text) {
 }
 
 AllreduceAlgo choose_allreduce(const Communicator& comm, int64_t count) {
-  const int64_t bytes = count * static_cast<int64_t>(sizeof(float));
-  // Small messages are latency-bound: the library's tuned collective wins.
-  if (bytes < (int64_t{64} << 10)) return AllreduceAlgo::kMpi;
-  // One node: shared memory moves every byte a constant number of times.
-  if (comm.num_nodes() == 1) return AllreduceAlgo::kShm;
-  // Several nodes of several ranks each: shared memory inside, ring between.
-  if (comm.regular_nodes() && comm.node_size() > 1) return AllreduceAlgo::kHier;
-  return AllreduceAlgo::kRing;
+  // The algorithm the cost model predicts fastest for this placement and
+  // size (comm/cost_model.hpp; the model: process_cost_model()). It replaced
+  // a fixed rule (< 64 KiB mpi, one node shm, multi-rank nodes hier, else
+  // ring) that ignored the network: see docs/algorithms.md.
+  return choose_by_model(process_cost_model(), placement_of(comm), static_cast<double>(count) * sizeof(float)).algo;
 }
 
 void allreduce(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count) {

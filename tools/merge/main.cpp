@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "allreduce_compare.hpp"
+#include "allreduce_fit.hpp"
 #include "cli/options.hpp"
 #include "core/build_info_access.hpp"
 #include "core/error.hpp"
@@ -161,24 +162,39 @@ int run_allreduce(const std::vector<std::string>& args) {
       "MPI_Allreduce. Writes allreduce.md, allreduce.csv (long form) and allreduce.json\n"
       "(plot with tools/plot/hpcnn_plot.py allreduce).";
   spec.positional_usage = "CSV...";
-  spec.details = "Example:\n  hpcnn-merge allreduce results/allreduce/np2-sweep.csv results/allreduce/np4-sweep.csv\n";
+  spec.details =
+      "Examples:\n  hpcnn-merge allreduce results/allreduce/np2-sweep.csv results/allreduce/np4-sweep.csv\n"
+      "  hpcnn-merge allreduce --fit results/sim/fit-fattree-100g/np*.csv --out results/sim/fit-fattree-100g\n";
   std::vector<std::string> csvs;
   std::string out;
-  bool strict = false;
+  bool strict = false, fit = false;
   // clang-format off
   spec.options.add_options()
       ("csv", po::value<std::vector<std::string>>(&csvs)->required()->multitoken()->value_name("CSV"),
        "bench CSV files (positional)")
+      ("fit", po::bool_switch(&fit),
+       "fit the cost model (src/comm/cost_model.hpp) per algorithm instead: parameters, residuals,\n"
+       "predicted against measured busBw, auto against the best; writes fit.md, fit.csv and\n"
+       "cost_model.json (HPCNN_COST_MODEL=cost_model.json makes auto use it)")
       ("out,o", po::value<std::string>(&out)->value_name("DIR"),
-       "output directory (default: allreduce-comparison beside the first CSV)")
+       "output directory (default: allreduce-comparison, with --fit allreduce-fit, beside the first CSV)")
       ("strict", po::bool_switch(&strict), "exit 1 when there is any warning");
   // clang-format on
   spec.positional.add("csv", -1);
   cli::CommonConfig common;
   if (!cli::parse(spec, args, common)) return 0;
-  const fs::path out_dir =
-      !out.empty() ? fs::path(out) : fs::path(csvs[0]).lexically_normal().parent_path() / "allreduce-comparison";
+  const fs::path out_dir = !out.empty() ? fs::path(out)
+                                        : fs::path(csvs[0]).lexically_normal().parent_path() /
+                                              (fit ? "allreduce-fit" : "allreduce-comparison");
   std::vector<fs::path> paths(csvs.begin(), csvs.end());
+  if (fit) {
+    const merge::AllreduceFit f = merge::fit_allreduce(paths);
+    return report(out_dir,
+                  {{"fit.md", merge::fit_markdown(f)},
+                   {"fit.csv", merge::fit_csv(f)},
+                   {"cost_model.json", merge::json_text(merge::fit_json(f))}},
+                  f.warnings, common.quiet, strict);
+  }
   const merge::AllreduceComparison c = merge::compare_allreduce(paths);
   return report(out_dir,
                 {{"allreduce.md", merge::comparison_markdown(c)},
@@ -193,6 +209,7 @@ void print_usage(std::ostream& os) {
      << "  summary RUN_DIR                  one run: phases, step time, throughput, comm fraction, imbalance\n"
      << "  scaling --strong|--weak RUN...   speed-up and efficiency over rank counts\n"
      << "  allreduce CSV...                 all-reduce algorithms compared from bench CSVs\n"
+     << "  allreduce --fit CSV...           the all-reduce cost model fitted to bench CSVs\n"
      << "  version                          print the version and exit\n";
 }
 

@@ -3,15 +3,19 @@
 #   test_sim.sh exact    every algorithm sums exactly (#wrong 0) on 2, 3, 8 and 13 ranks of
 #                        fat-tree, torus, dragonfly and lab platforms, with odd counts
 #   test_sim.sh refusals shm and hier are refused by name on multi-rank nodes (SimGrid shares
-#                        no MPI-3 window memory); auto is refused where it would pick them
+#                        no MPI-3 window memory); auto is refused where it would pick them, and
+#                        picks by its cost model from the link figures (hier on 1, rhd on 100 Gbit/s)
 #   test_sim.sh shared   above 64 ranks the buffers are shared and the table says so (#wrong -);
 #                        bad options exit 2
+#   test_sim.sh fit      sweep_fit.sh + hpcnn-merge allreduce --fit (HPCNN_MERGE) make a cost model
+#                        that auto then uses (HPCNN_COST_MODEL); auto_grid.sh tables auto against the best
+#   test_sim.sh scale    scale.sh writes weak and strong tables labelled simulated, efficiency <= 100 %
 # Skips (77) without SimGrid (smpicxx, smpirun). Builds build/smpi with the smpi preset when
 # hpcnn-sim is missing or stale (a lock keeps concurrent tests from building at once).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=${SOURCE_DIR:-$(cd "$here/../.." && pwd)}
-mode=${1:?usage: test_sim.sh exact|refusals|shared}
+mode=${1:?usage: test_sim.sh exact|refusals|shared|fit|scale}
 if ! command -v smpicxx >/dev/null || ! command -v smpirun >/dev/null; then
   echo "SimGrid SMPI not installed (apt-get install libsimgrid-dev): skipped"
   exit 77
@@ -54,14 +58,20 @@ case $mode in
     ;;
   refusals)
     # Two nodes of two ranks: hier needs a shared window inside each node.
-    run fattree-100g 2 2 --algo ring,rhd,shm,hier,auto --sizes 4K,1M --iters 1
+    # Link figures of 1 Gbit/s make auto's cost model pick hier at 1 MiB
+    # (it moves half of rhd's bytes between nodes).
+    HPCNN_LINK=1Gbps,50us run fattree-100g 2 2 --algo ring,rhd,shm,hier,auto --sizes 4K,1M --iters 1
     cat "$out"
     grep -Eq '^ +hier +262144  refused: SimGrid SMPI does not share MPI-3 windows' "$out" || fail "hier not refused"
     grep -Eq '^ +shm +262144  skipped: ranks span 2 nodes' "$out" || fail "shm not skipped across nodes"
     grep -Eq '^ +auto +262144  picks hier, refused' "$out" || fail "auto should be refused where it picks hier"
-    # auto picks mpi below 64 KiB: that one runs, and exactly.
-    [[ $(rows | awk '$1 == "auto" && $3 == 4096 && $7 == "0"' | wc -l) -eq 1 ]] || fail "auto at 4 KiB should run"
     [[ $(rows | awk '$1 == "ring" || $1 == "rhd"' | awk '$7 == "0"' | wc -l) -eq 4 ]] || fail "ring/rhd rows"
+    # The platform's own figures (100 Gbit/s): rhd, which needs no window, at 1 MiB.
+    run fattree-100g 2 2 --algo auto --sizes 4K,1M --iters 1
+    for bytes in 4096 1048576; do
+      grep -q "^# auto picks rhd for $bytes bytes" "$out" || { cat "$out"; fail "auto on 100 Gbit/s should pick rhd"; }
+    done
+    [[ $(rows | awk '$1 == "auto" && $7 == "0"' | wc -l) -eq 2 ]] || { cat "$out"; fail "auto should run, exactly"; }
     # One node of three ranks: shm itself is refused.
     run fattree-100g 1 3 --algo shm --sizes 4K --iters 1
     grep -Eq '^ +shm +1024  refused: SimGrid SMPI' "$out" || { cat "$out"; fail "shm not refused"; }
@@ -84,6 +94,42 @@ case $mode in
     set -e
     [[ $rc -eq 2 ]] || { cat "$out"; fail "bad --sizes: exit $rc, expected 2"; }
     [[ $(grep -c "hpcnn-sim: --sizes: bad size '1X'" "$out") -eq 1 ]] || { cat "$out"; fail "one error line"; }
+    ;;
+  fit)
+    merge=${HPCNN_MERGE:-$root/build/release/bin/hpcnn-merge}
+    [[ -x $merge ]] || fail "no hpcnn-merge at $merge (build the release preset or set HPCNN_MERGE)"
+    dir=$(mktemp -d)
+    HPCNN_SIM=$root/build/smpi/hpcnn-sim bash "$here/sweep_fit.sh" --ranks 2,3,4,8 --sizes 4K,64K,1M --out "$dir"
+    "$merge" allreduce --fit -q "$dir"/np*.csv --out "$dir" >/dev/null
+    for algo in ring tree rhd central mpi; do
+      grep -q "^| $algo | 12 | " "$dir/fit.md" || { cat "$dir/fit.md"; fail "no fit of $algo over 12 rows"; }
+    done
+    python3 -c "
+import json, sys; m = json.load(open(sys.argv[1]))
+assert m['format'] == 'hpcnn-cost-model' and len(m['algorithms']) == 5, m
+assert all(a['alpha_inter'] > 0 for a in m['algorithms'].values()), m" "$dir/cost_model.json" ||
+      fail "cost_model.json"
+    # auto with that model, over a small grid: every point tabled against the best.
+    HPCNN_SIM=$root/build/smpi/hpcnn-sim HPCNN_MERGE=$merge bash "$here/auto_grid.sh" --model "$dir/cost_model.json" \
+      --platforms lab --ranks 2,3 --sizes 4K,64K,1M --out "$dir/grid" >"$out"
+    cat "$out"
+    grep -q "model: fit $dir/cost_model.json" "$dir/grid/lab/grid.log" || fail "auto did not read HPCNN_COST_MODEL"
+    grep -Eq "^lab: [0-9]+ of 6 points within 10 % of the best; worst: " "$out" || fail "auto against the best"
+    rm -rf "$dir"
+    ;;
+  scale)
+    dir=$(mktemp -d)
+    HPCNN_SIM=$root/build/smpi/hpcnn-sim bash "$here/scale.sh" --platform lab --ranks 2,4 --model keras-cnn \
+      --out "$dir" >"$out"
+    grep -q "^## \*Simulated\* scaling: keras-cnn on lab" "$dir/scaling.md" || { cat "$out"; fail "no simulated label"; }
+    python3 -c "
+import csv, sys; rows = list(csv.DictReader(open(sys.argv[1])))
+assert sorted((r['mode'], int(r['ranks'])) for r in rows) == [(m, p) for m in ('strong', 'weak') for p in (1, 2, 4)], rows
+for r in rows:
+    assert 0 < float(r['efficiency']) <= 1.0 + 1e-9 and float(r['step_ms']) >= float(r['compute_ms']) - 1e-9, r
+    assert int(r['ranks']) == 1 or float(r['allreduce_buffer_ms']) > 0, r" "$dir/scaling.csv" ||
+      { cat "$dir/scaling.md"; fail "scaling.csv"; }
+    rm -rf "$dir"
     ;;
   *) fail "unknown mode $mode" ;;
 esac

@@ -22,6 +22,7 @@
 
 #include "comm/allreduce.hpp"
 #include "comm/communicator.hpp"
+#include "comm/cost_model.hpp"
 #include "core/byte_size.hpp"
 #include "core/check.hpp"
 #include "core/error.hpp"
@@ -155,6 +156,9 @@ int run(int argc, char** argv) {
     std::cout << "# hpcnn-sim (SimGrid SMPI): " << p << " simulated ranks, " << world.num_nodes() << " node(s) of "
               << world.node_size() << (o.ranks_per_node > 0 ? " (pretend)" : "") << ", " << o.iters
               << " iterations after " << o.warmup << " warm-up, float32 sum; time is simulated\n";
+    if (std::find(o.algos.begin(), o.algos.end(), comm::AllreduceAlgo::kAuto) != o.algos.end())
+      std::cout << "# auto: the algorithm the cost model predicts fastest; model: " << comm::process_cost_model().source
+                << "\n";
     if (shared)
       std::cout << "# buffers: shared between ranks (SMPI_SHARED_MALLOC"
                 << (o.shared == "auto" ? ", above 64 ranks" : "") << "): timing only, #wrong not checked (-)\n";
@@ -186,6 +190,12 @@ int run(int argc, char** argv) {
           std::cout << std::setw(8) << comm::allreduce_name(algo) << std::setw(13) << count << "  " << why << "\n"
                     << std::flush;
         continue;
+      }
+      if (algo == comm::AllreduceAlgo::kAuto && me == 0) {
+        const nlohmann::json choice = comm::auto_choice_json(world, count);
+        std::cout << "# auto picks " << choice["algo"].get<std::string>() << " for " << count * 4
+                  << " bytes (predicted " << std::fixed << std::setprecision(1) << choice["predicted_us"].get<double>()
+                  << " us)\n";
       }
       long long wrong = -1;
       if (!shared) {

@@ -1,0 +1,425 @@
+// The all-reduce cost model: term counts per algorithm, predictions, the
+// model-based `auto`, and the non-negative least-squares fit.
+#include "comm/cost_model.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <limits>
+
+#include "core/error.hpp"
+
+namespace hpcnn::comm {
+
+namespace {
+
+/// The modelled algorithms in all_allreduce_algos()' order, with their names:
+/// this file is also linked into hpcnn-merge, without the comm library
+/// (test_cost_model checks the names against modelled_name()).
+constexpr std::pair<AllreduceAlgo, const char*> kModelled[] = {
+    {AllreduceAlgo::kRing, "ring"},       {AllreduceAlgo::kTree, "tree"}, {AllreduceAlgo::kRhd, "rhd"},
+    {AllreduceAlgo::kCentral, "central"}, {AllreduceAlgo::kMpi, "mpi"},   {AllreduceAlgo::kShm, "shm"},
+    {AllreduceAlgo::kHier, "hier"}};
+
+/// Bytes a chunk of detail::exchange, tree and central moves (kChunk floats).
+constexpr double kChunkBytes = 256.0 * 1024.0;
+
+int floor_log2(int p) {
+  int k = 0;
+  while ((2 << k) <= p) ++k;
+  return k;
+}
+
+using Terms = std::array<double, kCostTerms>;
+
+/// Inside a node a message is copied twice (into the MPI library's shared
+/// segment and out of it: Open MPI's vader without CMA), so its bytes count
+/// twice against the memory bandwidth.
+constexpr double kIntraCopies = 2.0;
+
+/// Latency and bandwidth counts `messages`, `link_bytes` on the link class of
+/// `where` (between nodes when there are several, else inside the node).
+void add_link(Terms& t, const Placement& where, double messages, double link_bytes) {
+  const bool inter = where.nodes() > 1;
+  t[inter ? kAlphaInter : kAlphaIntra] += messages;
+  t[inter ? kBetaInter : kBetaIntra] += inter ? link_bytes : kIntraCopies * link_bytes;
+}
+
+/// Ring: 2(p-1) steps of S/p bytes each way, S(p-1)/p reduced. With
+/// consecutive ranks on a node only one flow a direction leaves each node,
+/// so the node's link carries what one rank sends; with several ranks a node
+/// the other ranks of the ring pass the same bytes through memory at the same
+/// time, counted on top (an upper bound: the two overlap).
+void ring_terms(Terms& t, const Placement& where, double s) {
+  const double p = where.ranks;
+  add_link(t, where, 2 * (p - 1), 2 * s * (p - 1) / p);
+  if (where.nodes() > 1 && where.ranks_per_node > 1) t[kBetaIntra] += kIntraCopies * 2 * s * (p - 1) / p;
+  t[kGamma] += s * (p - 1) / p;
+}
+
+/// Rabenseifner over p' = 2^floor(log2 p) ranks: halving at partner
+/// distance p'/2, p'/4, .. 1 (S/2, S/4, .. bytes), doubling back in reverse.
+/// A step whose partner is on another node (distance >= ranks per node)
+/// sends from every rank of the node at once: the node's link carries
+/// ranks-per-node flows. With p > p' the paired ranks first hand over S and
+/// get the result back (two more messages of S).
+void rhd_terms(Terms& t, const Placement& where, double s) {
+  const int p2 = 1 << floor_log2(where.ranks);
+  const int q = std::min(where.ranks_per_node, where.ranks);
+  double part = s;
+  for (int dist = p2 / 2; dist >= 1; dist /= 2) {
+    part /= 2;
+    const bool inter = where.nodes() > 1 && dist >= q;
+    t[inter ? kAlphaInter : kAlphaIntra] += 2;  // halving and doubling
+    t[inter ? kBetaInter : kBetaIntra] += 2 * part * (inter ? q : kIntraCopies);
+    t[kGamma] += part;
+  }
+  if (where.ranks > p2) {
+    // The paired ranks are the first 2(p - p') ranks, neighbours: inside a
+    // node unless nodes hold one rank.
+    const bool inter = where.nodes() > 1 && q == 1;
+    t[inter ? kAlphaInter : kAlphaIntra] += 2;
+    t[inter ? kBetaInter : kBetaIntra] += 2 * s * (inter ? 1 : kIntraCopies);
+    t[kGamma] += s;
+  }
+}
+
+/// Binary tree, chunk by chunk: up (receive from up to two children, add,
+/// send to the parent), then down (receive, send to the children), each a
+/// pipeline of k chunks over depth d: k + d - 1 chunk steps of (children + 1)
+/// blocking transfers.
+void tree_terms(Terms& t, const Placement& where, double s) {
+  const int p = where.ranks;
+  const double k = std::max(1.0, std::ceil(s / kChunkBytes)), d = floor_log2(p);
+  const double children = std::min(2, p - 1), steps = k + d - 1, chunk = s / k;
+  add_link(t, where, 2 * steps * (children + 1), 2 * steps * (children + 1) * chunk);
+  t[kGamma] += steps * children * chunk;
+}
+
+/// Everyone sends to rank 0, which adds in rank order and sends back, chunk by
+/// chunk: 2(p-1) blocking transfers per chunk at rank 0.
+void central_terms(Terms& t, const Placement& where, double s) {
+  const double p = where.ranks, k = std::max(1.0, std::ceil(s / kChunkBytes));
+  add_link(t, where, 2 * (p - 1) * k, 2 * (p - 1) * s);
+  t[kGamma] += (p - 1) * s;
+}
+
+/// One node's shared window: copy in, sum a 1/q slice of every slot, copy out
+/// (about 3 S of memory traffic a rank), 3 barriers of log2 q steps.
+void shm_terms(Terms& t, int q, double s) {
+  t[kAlphaIntra] += 3.0 * std::max(1, floor_log2(q) + (q > (1 << floor_log2(q)) ? 1 : 0));
+  t[kBetaIntra] += 3 * s;
+  t[kGamma] += s * (q - 1) / q;
+}
+
+}  // namespace
+
+const char* modelled_name(AllreduceAlgo algo) {
+  for (const auto& [a, name] : kModelled)
+    if (a == algo) return name;
+  return algo == AllreduceAlgo::kAuto ? "auto" : algo == AllreduceAlgo::kNccl ? "nccl" : "unknown";
+}
+
+std::vector<AllreduceAlgo> modelled_algos() {
+  std::vector<AllreduceAlgo> out;
+  for (const auto& entry : kModelled) out.push_back(entry.first);
+  return out;
+}
+
+AllreduceAlgo parse_modelled(const std::string& name) {
+  for (const auto& [a, n] : kModelled)
+    if (name == n) return a;
+  HPCNN_THROW("cost model: unknown algorithm '", name, "'");
+}
+
+const char* cost_term_name(int term) {
+  static const char* const kNames[kCostTerms] = {"alpha_inter", "beta_inter", "alpha_intra", "beta_intra", "gamma"};
+  return term >= 0 && term < kCostTerms ? kNames[term] : "unknown";
+}
+
+Terms cost_terms(AllreduceAlgo algo, const Placement& where, double bytes) {
+  HPCNN_CHECK(where.ranks >= 1 && where.ranks_per_node >= 1, "cost model: bad placement of ", where.ranks,
+              " ranks on nodes of ", where.ranks_per_node);
+  Terms t{};
+  if (where.ranks == 1 || bytes <= 0) return t;
+  switch (algo) {
+    case AllreduceAlgo::kRing: ring_terms(t, where, bytes); break;
+    // The library's own choice; modelled as Rabenseifner (Open MPI's and
+    // MPICH's rule for large messages; the fit absorbs the rest).
+    case AllreduceAlgo::kMpi:
+    case AllreduceAlgo::kRhd: rhd_terms(t, where, bytes); break;
+    case AllreduceAlgo::kTree: tree_terms(t, where, bytes); break;
+    case AllreduceAlgo::kCentral: central_terms(t, where, bytes); break;
+    case AllreduceAlgo::kShm:
+      HPCNN_CHECK(where.nodes() == 1, "cost model: shm runs on one node, not ", where.nodes());
+      shm_terms(t, where.ranks, bytes);
+      break;
+    case AllreduceAlgo::kHier: {
+      // shm inside each node, the leaders' ring (>= 256 KiB) or rhd between nodes.
+      const int q = std::min(where.ranks, where.ranks_per_node);
+      if (q > 1) shm_terms(t, q, bytes);
+      const Placement leaders{where.nodes(), 1, true};
+      if (leaders.ranks > 1) (bytes >= kChunkBytes ? ring_terms : rhd_terms)(t, leaders, bytes);
+      break;
+    }
+    case AllreduceAlgo::kNccl:
+    case AllreduceAlgo::kAuto: HPCNN_THROW("cost model: no model for ", modelled_name(algo));
+  }
+  return t;
+}
+
+double predict_seconds(const CostParams& params, AllreduceAlgo algo, const Placement& where, double bytes) {
+  const Terms t = cost_terms(algo, where, bytes);
+  double s = 0;
+  for (int i = 0; i < kCostTerms; ++i) s += params[i] * t[static_cast<size_t>(i)];
+  return s;
+}
+
+namespace {
+
+/// "100Gbps" -> bytes a second; "2us" -> seconds. Returns false on junk.
+bool parse_quantity(const std::string& text, bool rate, double& out) {
+  char* end = nullptr;
+  const double v = std::strtod(text.c_str(), &end);
+  if (end == text.c_str() || !(v > 0) || !std::isfinite(v)) return false;
+  const std::string unit(end);
+  static const std::map<std::string, double> kRates{{"Gbps", 1e9 / 8}, {"Mbps", 1e6 / 8}, {"Kbps", 1e3 / 8},
+                                                    {"GBps", 1e9},     {"MBps", 1e6},     {"Bps", 1.0}};
+  static const std::map<std::string, double> kTimes{{"s", 1.0}, {"ms", 1e-3}, {"us", 1e-6}, {"ns", 1e-9}};
+  const auto& units = rate ? kRates : kTimes;
+  const auto it = units.find(unit);
+  if (it == units.end()) return false;
+  out = v * it->second;
+  return true;
+}
+
+}  // namespace
+
+LinkFigures parse_link_figures(const std::string& text) {
+  LinkFigures f;
+  const size_t comma = text.find(',');
+  const std::string rate = text.substr(0, comma), latency = comma == std::string::npos ? "" : text.substr(comma + 1);
+  if (!parse_quantity(rate, true, f.bandwidth_bytes_s) ||
+      (!latency.empty() && !parse_quantity(latency, false, f.latency_s)))
+    throw UsageError(cat("link figures '", text, "': expected RATE[,LATENCY], e.g. 100Gbps,2us (rates in Gbps, ",
+                         "Mbps, GBps or MBps; latency in s, ms, us or ns)"));
+  return f;
+}
+
+CostModel CostModel::from_links(const LinkFigures& links, const std::string& source) {
+  CostModel m;
+  m.source = source;
+  CostParams p;
+  p.values = {links.latency_s, 1.0 / links.bandwidth_bytes_s, links.memory_latency_s,
+              1.0 / links.memory_bandwidth_bytes_s, 1.0 / links.reduce_bytes_s};
+  for (AllreduceAlgo a : modelled_algos()) {
+    if (a != AllreduceAlgo::kMpi) m.params[a] = p;
+  }
+  return m;
+}
+
+CostModel CostModel::from_json(const nlohmann::json& j) {
+  CostModel m;
+  try {
+    HPCNN_CHECK(j.value("format", "") == "hpcnn-cost-model", "not an hpcnn cost model (format '", j.value("format", ""),
+                "')");
+    m.source = j.value("source", "");
+    for (const auto& [name, entry] : j.at("algorithms").items()) {
+      CostParams p;
+      for (int t = 0; t < kCostTerms; ++t) p.values[static_cast<size_t>(t)] = entry.at(cost_term_name(t)).get<double>();
+      m.params[parse_modelled(name)] = p;
+    }
+  } catch (const nlohmann::json::exception& e) {
+    HPCNN_THROW("cost model: ", e.what());
+  }
+  return m;
+}
+
+nlohmann::json CostModel::to_json() const {
+  nlohmann::json algos = nlohmann::json::object();
+  for (const auto& [algo, p] : params) {
+    nlohmann::json entry;
+    for (int t = 0; t < kCostTerms; ++t) entry[cost_term_name(t)] = p[t];
+    algos[modelled_name(algo)] = entry;
+  }
+  return {{"format", "hpcnn-cost-model"}, {"version", 1}, {"source", source}, {"algorithms", algos}};
+}
+
+AutoChoice choose_by_model(const CostModel& model, const Placement& where, double bytes) {
+  AutoChoice choice;
+  choice.predicted_s = std::numeric_limits<double>::infinity();
+  const bool one_node = where.nodes() == 1, multi_rank_nodes = where.ranks_per_node > 1 && where.ranks > 1;
+  for (AllreduceAlgo a : modelled_algos()) {
+    const auto it = model.params.find(a);
+    if (it == model.params.end()) continue;
+    if (a == AllreduceAlgo::kShm && !(one_node && multi_rank_nodes)) continue;
+    if (a == AllreduceAlgo::kHier && (one_node || !multi_rank_nodes || !where.regular)) continue;
+    const double s = predict_seconds(it->second, a, where, bytes);
+    choice.candidates.emplace_back(a, s);
+    if (s < choice.predicted_s) {
+      choice.predicted_s = s;
+      choice.algo = a;
+    }
+  }
+  HPCNN_CHECK(!choice.candidates.empty(), "cost model (", model.source, ") has no algorithm that runs on ", where.ranks,
+              " ranks");
+  return choice;
+}
+
+const CostModel& process_cost_model() {
+  static const CostModel kModel = [] {
+    if (const char* file = std::getenv("HPCNN_COST_MODEL"); file != nullptr && *file != '\0') {
+      std::ifstream in(file);
+      HPCNN_CHECK(in.good(), "HPCNN_COST_MODEL: cannot read ", file);
+      nlohmann::json j;
+      try {
+        in >> j;
+      } catch (const nlohmann::json::exception& e) {
+        HPCNN_THROW("HPCNN_COST_MODEL ", file, ": ", e.what());
+      }
+      CostModel m = CostModel::from_json(j);
+      m.source = cat("fit ", file, m.source.empty() ? "" : cat(" (", m.source, ")"));
+      return m;
+    }
+    if (const char* link = std::getenv("HPCNN_LINK"); link != nullptr && *link != '\0')
+      return CostModel::from_links(parse_link_figures(link), cat("link figures HPCNN_LINK=", link));
+    return CostModel::from_links(LinkFigures{}, "default link figures (10 Gbit/s, 20 us)");
+  }();
+  return kModel;
+}
+
+Placement placement_of(const Communicator& comm) {
+  const int nodes = std::max(1, comm.num_nodes());
+  return {comm.size(), (comm.size() + nodes - 1) / nodes, comm.regular_nodes()};
+}
+
+nlohmann::json auto_choice_json(const Communicator& comm, int64_t count) {
+  const Placement where = placement_of(comm);
+  const double bytes = static_cast<double>(count) * sizeof(float);
+  const AutoChoice c = choose_by_model(process_cost_model(), where, bytes);
+  nlohmann::json candidates = nlohmann::json::object();
+  for (const auto& [a, s] : c.candidates) candidates[modelled_name(a)] = s * 1e6;
+  return {{"algo", modelled_name(c.algo)},
+          {"predicted_us", c.predicted_s * 1e6},
+          {"bytes", count * static_cast<int64_t>(sizeof(float))},
+          {"ranks", where.ranks},
+          {"ranks_per_node", where.ranks_per_node},
+          {"model", process_cost_model().source},
+          {"candidates_us", candidates}};
+}
+
+namespace {
+
+/// Solves the normal equations of the columns `use` (weighted rows already
+/// applied) by Gaussian elimination with partial pivoting on unit-scaled
+/// columns. False when singular (a column a combination of the others).
+bool solve_subset(const std::vector<Terms>& rows, const std::vector<double>& y, const std::vector<int>& use,
+                  const Terms& scale, std::vector<double>& x) {
+  const size_t k = use.size();
+  std::vector<std::vector<double>> a(k, std::vector<double>(k + 1, 0.0));
+  for (size_t r = 0; r < rows.size(); ++r) {
+    for (size_t i = 0; i < k; ++i) {
+      const double xi = rows[r][static_cast<size_t>(use[i])] / scale[static_cast<size_t>(use[i])];
+      for (size_t j = 0; j < k; ++j)
+        a[i][j] += xi * rows[r][static_cast<size_t>(use[j])] / scale[static_cast<size_t>(use[j])];
+      a[i][k] += xi * y[r];
+    }
+  }
+  for (size_t c = 0; c < k; ++c) {
+    size_t pivot = c;
+    for (size_t r = c + 1; r < k; ++r)
+      if (std::fabs(a[r][c]) > std::fabs(a[pivot][c])) pivot = r;
+    // Unit-norm columns: a pivot this small means the column is (nearly) a
+    // combination of those before it.
+    if (std::fabs(a[pivot][c]) < 1e-9) return false;
+    std::swap(a[c], a[pivot]);
+    for (size_t r = 0; r < k; ++r) {
+      if (r == c) continue;
+      const double f = a[r][c] / a[c][c];
+      for (size_t j = c; j <= k; ++j) a[r][j] -= f * a[c][j];
+    }
+  }
+  x.assign(k, 0.0);
+  for (size_t i = 0; i < k; ++i) x[i] = a[i][k] / a[i][i] / scale[static_cast<size_t>(use[i])];
+  return true;
+}
+
+}  // namespace
+
+CostFit fit_cost(AllreduceAlgo algo, const std::vector<CostSample>& samples) {
+  // Relative error: each row divided by its measured time, so a 4 KiB
+  // all-reduce of 20 us counts as much as one of 64 MiB taking 100 ms.
+  std::vector<Terms> rows;
+  std::vector<double> y;
+  for (const CostSample& s : samples) {
+    if (s.algo != algo || !(s.seconds > 0)) continue;
+    Terms t = cost_terms(algo, s.where, s.bytes);
+    for (double& v : t) v /= s.seconds;
+    rows.push_back(t);
+    y.push_back(1.0);
+  }
+  CostFit fit;
+  fit.samples = static_cast<int>(rows.size());
+  Terms scale{};
+  std::vector<int> exercised;
+  for (int i = 0; i < kCostTerms; ++i) {
+    double sq = 0;
+    for (const Terms& r : rows) sq += r[static_cast<size_t>(i)] * r[static_cast<size_t>(i)];
+    scale[static_cast<size_t>(i)] = std::sqrt(sq);
+    fit.exercised[static_cast<size_t>(i)] = sq > 0;
+    if (sq > 0) exercised.push_back(i);
+  }
+  HPCNN_CHECK(!exercised.empty() && fit.samples >= static_cast<int>(exercised.size()), "cost model fit of ",
+              modelled_name(algo), ": ", fit.samples, " measurement(s) for ", exercised.size(), " parameters");
+  // Non-negative least squares by trying every subset of the exercised terms
+  // (at most 2^5): the best solution with no negative parameter wins.
+  double best = std::numeric_limits<double>::infinity();
+  std::vector<int> best_use;
+  std::vector<double> best_x;
+  const size_t n = exercised.size();
+  for (unsigned mask = 1; mask < (1u << n); ++mask) {
+    std::vector<int> use;
+    for (size_t i = 0; i < n; ++i)
+      if (mask & (1u << i)) use.push_back(exercised[i]);
+    std::vector<double> x;
+    if (!solve_subset(rows, y, use, scale, x)) continue;
+    if (std::any_of(x.begin(), x.end(), [](double v) { return v < 0; })) continue;
+    double sse = 0;
+    for (size_t r = 0; r < rows.size(); ++r) {
+      double pred = 0;
+      for (size_t i = 0; i < use.size(); ++i) pred += x[i] * rows[r][static_cast<size_t>(use[i])];
+      sse += (pred - y[r]) * (pred - y[r]);
+    }
+    // Ties (a collinear term adds nothing): the smaller subset.
+    if (sse < best * (1 - 1e-12) || (sse <= best * (1 + 1e-12) && use.size() < best_use.size())) {
+      best = sse;
+      best_use = use;
+      best_x = x;
+    }
+  }
+  HPCNN_CHECK(!best_use.empty(), "cost model fit of ", modelled_name(algo), ": no non-negative solution");
+  for (size_t i = 0; i < best_use.size(); ++i) fit.params.values[static_cast<size_t>(best_use[i])] = best_x[i];
+  // A term is collinear when the full set including it is singular but the
+  // set without it is not, i.e. it cannot be told apart from the others.
+  for (int t : exercised) {
+    std::vector<int> all = exercised, without;
+    for (int u : exercised)
+      if (u != t) without.push_back(u);
+    std::vector<double> x;
+    fit.collinear[static_cast<size_t>(t)] =
+        !solve_subset(rows, y, all, scale, x) && (without.empty() || solve_subset(rows, y, without, scale, x));
+  }
+  double sq = 0;
+  for (size_t r = 0; r < rows.size(); ++r) {
+    double pred = 0;
+    for (int i = 0; i < kCostTerms; ++i) pred += fit.params[i] * rows[r][static_cast<size_t>(i)];
+    const double rel = pred - 1.0;  // rows are divided by the measured time
+    sq += rel * rel;
+    fit.max_relative = std::max(fit.max_relative, std::fabs(rel));
+  }
+  fit.rms_relative = std::sqrt(sq / static_cast<double>(rows.size()));
+  return fit;
+}
+
+}  // namespace hpcnn::comm

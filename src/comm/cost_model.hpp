@@ -1,0 +1,145 @@
+// The all-reduce cost model: per algorithm an alpha-beta-gamma model,
+//
+//   time = alpha_inter * A_inter + beta_inter * B_inter
+//        + alpha_intra * A_intra + beta_intra * B_intra + gamma * R,
+//
+// where A counts the messages on the critical path, B the bytes a rank's link
+// carries one way on it (inter: between nodes, intra: inside a node, through
+// memory), R the bytes one rank reduces; cost_terms() gives the counts of
+// each algorithm from its steps (docs/algorithms.md), the parameters come
+// from link figures (a default, or the platform's) or from a least-squares fit
+// to measurements (hpcnn-merge allreduce --fit). `auto` picks the algorithm
+// the model predicts fastest (choose_by_model).
+//
+// Pure arithmetic: no MPI call is made here, and nothing of the comm library
+// is used, so hpcnn-merge links it alone (library hpcnn_cost_model).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "comm/allreduce.hpp"
+
+namespace hpcnn::comm {
+
+/// Where an all-reduce runs: `ranks` ranks on nodes of `ranks_per_node`
+/// (the last node may hold fewer; `regular` false means not every node holds
+/// the same number of consecutive ranks, which hier needs).
+struct Placement {
+  int ranks = 1;
+  int ranks_per_node = 1;
+  bool regular = true;
+  int nodes() const { return (ranks + ranks_per_node - 1) / ranks_per_node; }
+};
+
+/// The algorithms the model knows (ring, tree, rhd, central, mpi, shm, hier,
+/// in all_allreduce_algos() order), their names, a name back to the enum.
+std::vector<AllreduceAlgo> modelled_algos();
+const char* modelled_name(AllreduceAlgo algo);
+AllreduceAlgo parse_modelled(const std::string& name);
+
+inline constexpr int kCostTerms = 5;
+/// Term order in cost_terms() and CostParams::values().
+enum CostTerm { kAlphaInter = 0, kBetaInter = 1, kAlphaIntra = 2, kBetaIntra = 3, kGamma = 4 };
+/// "alpha_inter", "beta_inter", "alpha_intra", "beta_intra", "gamma".
+const char* cost_term_name(int term);
+
+/// One algorithm's parameters: seconds per message, seconds per byte.
+struct CostParams {
+  std::array<double, kCostTerms> values{};
+  double operator[](int term) const { return values[static_cast<size_t>(term)]; }
+};
+
+/// The counts of each term for one all-reduce of `bytes` by `algo` (not auto
+/// or nccl) on `where`. Throws for shm across nodes.
+std::array<double, kCostTerms> cost_terms(AllreduceAlgo algo, const Placement& where, double bytes);
+double predict_seconds(const CostParams& params, AllreduceAlgo algo, const Placement& where, double bytes);
+
+/// Physical figures a model can be built from without measurements. The
+/// network's default is commodity Ethernet (10 Gbit/s, 20 us through the
+/// TCP stack): where it is slower than assumed, auto errs towards algorithms
+/// that move fewer bytes between nodes (hier), which costs little on a fast
+/// network; the other way round it would cost a lot. HPCNN_LINK sets them.
+struct LinkFigures {
+  double latency_s = 20e-6;               ///< one message between nodes, software included
+  double bandwidth_bytes_s = 1.25e9;      ///< a node's link, each way (10 Gbit/s)
+  double memory_latency_s = 1e-6;         ///< one message (or barrier step) inside a node
+  double memory_bandwidth_bytes_s = 8e9;  ///< one core copying (memcpy of 18 MB here: 7-10 GB/s)
+  double reduce_bytes_s = 8e9;            ///< one core adding float arrays, bytes of input a second
+};
+
+/// "100Gbps,2us" (link rate, SimGrid/bit units Gbps, Mbps, GBps, MBps; one-way latency us, ms, ns or s)
+/// over the defaults; throws UsageError naming the text.
+LinkFigures parse_link_figures(const std::string& text);
+
+/// Per algorithm its parameters; algorithms without any cannot be chosen.
+struct CostModel {
+  std::map<AllreduceAlgo, CostParams> params;
+  std::string source;  ///< where the numbers came from, for run.json and reports
+
+  /// The same physical parameters for ring, tree, rhd, central, shm and hier
+  /// (mpi is the library's own choice: no model without a fit).
+  static CostModel from_links(const LinkFigures& links, const std::string& source);
+  /// The JSON written by hpcnn-merge allreduce --fit (docs/formats.md, "cost model").
+  static CostModel from_json(const nlohmann::json& j);
+  nlohmann::json to_json() const;
+};
+
+/// What `auto` chooses: the algorithm, its predicted time, every candidate's.
+struct AutoChoice {
+  AllreduceAlgo algo = AllreduceAlgo::kRing;
+  double predicted_s = 0;
+  std::vector<std::pair<AllreduceAlgo, double>> candidates;  ///< predicted seconds, in all_allreduce_algos() order
+};
+
+/// The algorithms `model` has parameters for and that can run on `where`
+/// (shm: one node of several ranks; hier: several regular nodes of several
+/// ranks), the fastest predicted first chosen (ties: the earlier in
+/// all_allreduce_algos()). Throws when none can.
+AutoChoice choose_by_model(const CostModel& model, const Placement& where, double bytes);
+
+/// `comm`'s placement, the same on every rank (auto must pick the same
+/// algorithm everywhere): ranks per node is size / nodes rounded up, not this
+/// rank's node size, which differs between ranks on irregular nodes.
+Placement placement_of(const Communicator& comm);
+
+/// The model `auto` uses in this process, read once: HPCNN_COST_MODEL (a
+/// JSON file of hpcnn-merge allreduce --fit), else HPCNN_LINK (link figures,
+/// parse_link_figures), else the defaults of LinkFigures.
+const CostModel& process_cost_model();
+
+/// For run.json: what auto picks for `count` floats on `comm` and why,
+/// {"algo", "predicted_us", "bytes", "ranks", "ranks_per_node", "model",
+/// "candidates_us": {algo: us}}. Makes no MPI call.
+nlohmann::json auto_choice_json(const Communicator& comm, int64_t count);
+
+/// One measurement: `algo` on `where` reduced `bytes` in `seconds`.
+struct CostSample {
+  AllreduceAlgo algo = AllreduceAlgo::kRing;
+  Placement where;
+  double bytes = 0, seconds = 0;
+};
+
+struct CostFit {
+  CostParams params;
+  /// Per term: false when no sample exercises it (its parameter stays 0).
+  std::array<bool, kCostTerms> exercised{};
+  /// Per term: true when it is exercised but a combination of the others
+  /// (ring's gamma and beta: it reduces half of what it receives): its
+  /// share is folded into the others and it is reported as 0.
+  std::array<bool, kCostTerms> collinear{};
+  int samples = 0;
+  double rms_relative = 0, max_relative = 0;  ///< of (predicted - measured) / measured
+};
+
+/// Least squares on the relative error, every parameter >= 0, over the
+/// samples of `algo` (the others are ignored). Throws with fewer samples than
+/// exercised terms.
+CostFit fit_cost(AllreduceAlgo algo, const std::vector<CostSample>& samples);
+
+}  // namespace hpcnn::comm

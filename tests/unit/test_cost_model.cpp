@@ -1,0 +1,183 @@
+// The all-reduce cost model (src/comm/cost_model.hpp): the fit recovers known
+// parameters from synthetic measurements, `auto` picks what the model says.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "allreduce_fit.hpp"
+#include "comm/cost_model.hpp"
+#include "core/error.hpp"
+
+using namespace hpcnn::comm;
+
+namespace {
+
+/// Synthetic measurements of `algo` from `truth` at every placement and size,
+/// each time multiplied by (1 + noise * (+1, -1, +1, ...)).
+std::vector<CostSample> synthetic(AllreduceAlgo algo, const CostParams& truth, const std::vector<Placement>& places,
+                                  const std::vector<double>& sizes, double noise = 0) {
+  std::vector<CostSample> out;
+  int i = 0;
+  for (const Placement& where : places) {
+    for (double bytes : sizes) {
+      const double sign = (i++ % 2 == 0) ? 1.0 : -1.0;
+      out.push_back({algo, where, bytes, predict_seconds(truth, algo, where, bytes) * (1 + sign * noise)});
+    }
+  }
+  return out;
+}
+
+std::vector<Placement> one_rank_per_node(std::vector<int> ranks) {
+  std::vector<Placement> out;
+  for (int p : ranks) out.push_back({p, 1, true});
+  return out;
+}
+
+const std::vector<double> kSizes{4096, 65536, 1 << 20, 16 << 20, 64 << 20};
+
+}  // namespace
+
+TEST_CASE("The tree fit recovers latency, bandwidth and reduction cost from synthetic measurements", "[cost_model]") {
+  CostParams truth;
+  truth.values = {7e-6, 1.0 / 12.5e9, 0, 0, 1.0 / 6e9};
+  const auto samples = synthetic(AllreduceAlgo::kTree, truth, one_rank_per_node({2, 3, 5, 8, 16, 64, 256}), kSizes);
+  const CostFit fit = fit_cost(AllreduceAlgo::kTree, samples);
+  CHECK(fit.samples == 35);
+  CHECK(fit.params[kAlphaInter] == Approx(truth[kAlphaInter]).epsilon(1e-6));
+  CHECK(fit.params[kBetaInter] == Approx(truth[kBetaInter]).epsilon(1e-6));
+  CHECK(fit.params[kGamma] == Approx(truth[kGamma]).epsilon(1e-6));
+  CHECK_FALSE(fit.exercised[kAlphaIntra]);
+  CHECK_FALSE(fit.exercised[kBetaIntra]);
+  CHECK_FALSE(fit.collinear[kGamma]);
+  CHECK(fit.max_relative < 1e-9);
+}
+
+TEST_CASE("The hier fit separates the intra-node from the inter-node parameters", "[cost_model]") {
+  CostParams truth;
+  truth.values = {20e-6, 1.0 / 1.25e8, 2e-6, 1.0 / 8e9, 1.0 / 5e9};
+  std::vector<Placement> places;
+  for (int nodes : {2, 3, 4, 8})
+    for (int per_node : {2, 4, 8}) places.push_back({nodes * per_node, per_node, true});
+  const CostFit fit = fit_cost(AllreduceAlgo::kHier, synthetic(AllreduceAlgo::kHier, truth, places, kSizes));
+  for (int t = 0; t < kCostTerms; ++t) {
+    INFO(cost_term_name(t));
+    CHECK(fit.params[t] == Approx(truth[t]).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("The ring fit recovers its latency and reports gamma as not separable from beta", "[cost_model]") {
+  // The ring reduces exactly half of what it receives, at every p: gamma and
+  // beta only ever appear as beta + gamma / 2.
+  CostParams truth;
+  truth.values = {3e-6, 1.0 / 12.5e9, 0, 0, 1.0 / 8e9};
+  const auto samples = synthetic(AllreduceAlgo::kRing, truth, one_rank_per_node({2, 4, 7, 16, 64}), kSizes);
+  const CostFit fit = fit_cost(AllreduceAlgo::kRing, samples);
+  CHECK(fit.params[kAlphaInter] == Approx(truth[kAlphaInter]).epsilon(1e-6));
+  CHECK(fit.collinear[kBetaInter]);
+  CHECK(fit.collinear[kGamma]);
+  CHECK(fit.params[kBetaInter] + fit.params[kGamma] / 2 == Approx(truth[kBetaInter] + truth[kGamma] / 2).epsilon(1e-6));
+  CHECK(fit.max_relative < 1e-9);
+}
+
+TEST_CASE("A fit on noisy measurements stays near the truth and reports the noise as residual", "[cost_model]") {
+  CostParams truth;
+  truth.values = {7e-6, 1.0 / 12.5e9, 0, 0, 1.0 / 6e9};
+  const auto samples = synthetic(AllreduceAlgo::kCentral, truth, one_rank_per_node({2, 3, 5, 8, 16, 32}), kSizes, 0.05);
+  const CostFit fit = fit_cost(AllreduceAlgo::kCentral, samples);
+  CHECK(fit.rms_relative == Approx(0.05).margin(0.01));
+  CHECK(fit.max_relative < 0.07);
+  CHECK(fit.params[kAlphaInter] == Approx(truth[kAlphaInter]).epsilon(0.15));
+}
+
+TEST_CASE("A fit refuses fewer measurements than parameters", "[cost_model]") {
+  CostParams truth;
+  truth.values = {7e-6, 1.0 / 12.5e9, 0, 0, 1.0 / 6e9};
+  const auto samples = synthetic(AllreduceAlgo::kTree, truth, one_rank_per_node({4}), {1 << 20});
+  CHECK_THROWS_AS(fit_cost(AllreduceAlgo::kTree, samples), hpcnn::Error);
+}
+
+TEST_CASE("Auto by the model picks rhd for small messages and ring for large ones on 96 ranks", "[cost_model]") {
+  // 96 is no power of two: rhd's paired ranks move 2 S more, which only
+  // matters when bandwidth does.
+  const CostModel m = CostModel::from_links(LinkFigures{}, "test");
+  const Placement many{96, 1, true};
+  CHECK(choose_by_model(m, many, 4096).algo == AllreduceAlgo::kRhd);
+  CHECK(choose_by_model(m, many, 64 << 20).algo == AllreduceAlgo::kRing);
+  // Without a fit mpi has no model and is never chosen.
+  for (const auto& [a, s] : choose_by_model(m, many, 4096).candidates) CHECK(a != AllreduceAlgo::kMpi);
+}
+
+TEST_CASE("Auto by the model picks shm on one node and hier on several nodes of several ranks", "[cost_model]") {
+  const CostModel m = CostModel::from_links(LinkFigures{}, "test");
+  CHECK(choose_by_model(m, {8, 8, true}, 16 << 20).algo == AllreduceAlgo::kShm);
+  // 512 KiB on 8 nodes of 8: hier's leaders make 14 steps, the ring 126.
+  CHECK(choose_by_model(m, {64, 8, true}, 512 << 10).algo == AllreduceAlgo::kHier);
+  // Irregular nodes: hier is not a candidate.
+  for (const auto& [a, s] : choose_by_model(m, {64, 8, false}, 512 << 10).candidates) CHECK(a != AllreduceAlgo::kHier);
+}
+
+TEST_CASE("A fitted model survives its JSON and predicts the same times", "[cost_model]") {
+  CostModel m;
+  m.source = "test";
+  m.params[AllreduceAlgo::kRing].values = {3e-6, 8e-11, 0, 0, 1e-10};
+  m.params[AllreduceAlgo::kMpi].values = {2e-6, 9e-11, 0, 0, 0};
+  const CostModel back = CostModel::from_json(nlohmann::json::parse(m.to_json().dump()));
+  REQUIRE(back.params.size() == 2);
+  const Placement where{32, 1, true};
+  CHECK(predict_seconds(back.params.at(AllreduceAlgo::kRing), AllreduceAlgo::kRing, where, 1e6) ==
+        predict_seconds(m.params.at(AllreduceAlgo::kRing), AllreduceAlgo::kRing, where, 1e6));
+  CHECK(choose_by_model(back, where, 1e6).algo == choose_by_model(m, where, 1e6).algo);
+  CHECK_THROWS_AS(CostModel::from_json(nlohmann::json{{"format", "other"}}), hpcnn::Error);
+}
+
+TEST_CASE("Link figures parse with units and reject junk", "[cost_model]") {
+  const LinkFigures f = parse_link_figures("25Gbps,2us");
+  CHECK(f.bandwidth_bytes_s == Approx(25e9 / 8));
+  CHECK(f.latency_s == Approx(2e-6));
+  CHECK(parse_link_figures("1GBps").bandwidth_bytes_s == Approx(1e9));
+  CHECK_THROWS_AS(parse_link_figures("fast"), hpcnn::UsageError);
+  CHECK_THROWS_AS(parse_link_figures("10Gbps,soon"), hpcnn::UsageError);
+}
+
+TEST_CASE("The cost model names its algorithms as allreduce_name does", "[cost_model]") {
+  CHECK(modelled_algos() == all_allreduce_algos());
+  for (AllreduceAlgo a : all_allreduce_algos()) {
+    CHECK(std::string(modelled_name(a)) == allreduce_name(a));
+    CHECK(parse_modelled(allreduce_name(a)) == a);
+  }
+}
+
+TEST_CASE("hpcnn-merge allreduce --fit recovers the model from bench rows and measures auto against the best",
+          "[cost_model]") {
+  CostParams truth;
+  truth.values = {7e-6, 1.0 / 12.5e9, 0, 0, 1.0 / 6e9};
+  std::vector<hpcnn::merge::BenchRow> rows;
+  for (int p : {2, 3, 5, 8, 16, 64}) {
+    for (double bytes : kSizes) {
+      const double tree_s = predict_seconds(truth, AllreduceAlgo::kTree, {p, 1, true}, bytes);
+      const double rhd_s = predict_seconds(truth, AllreduceAlgo::kRhd, {p, 1, true}, bytes);
+      const auto b = static_cast<int64_t>(bytes);
+      rows.push_back({"tree", p, p, b / 4, b, tree_s * 1e6, 0, 0, 0});
+      rows.push_back({"rhd", p, p, b / 4, b, rhd_s * 1e6, 0, 0, -1});  // -1: not checked, still used
+      rows.push_back({"auto", p, p, b / 4, b, rhd_s * 1.2e6, 0, 0, 0});
+      rows.push_back({"central", p, p, b / 4, b, 1.0, 0, 0, 5});  // wrong: left out
+    }
+  }
+  const hpcnn::merge::AllreduceFit f = hpcnn::merge::fit_allreduce(rows, "test");
+  REQUIRE(f.fits.size() == 2);
+  CHECK(f.model.params.count(AllreduceAlgo::kCentral) == 0);
+  const CostParams& tree = f.model.params.at(AllreduceAlgo::kTree);
+  CHECK(tree[kAlphaInter] == Approx(truth[kAlphaInter]).epsilon(1e-6));
+  CHECK(tree[kGamma] == Approx(truth[kGamma]).epsilon(1e-6));
+  REQUIRE(f.autos.size() == 30);
+  for (const auto& a : f.autos) CHECK(a.slower() == Approx(0.2));
+  // The fit is exact here, so its own pick (tree or rhd) is the faster one everywhere.
+  REQUIRE(f.picks.size() == 30);
+  for (const auto& pick : f.picks) CHECK(pick.slower() == Approx(0).margin(1e-9));
+  const std::string md = hpcnn::merge::fit_markdown(f);
+  CHECK_THAT(md, Catch::Matchers::Contains("0 of 30 points within 10 % of the best"));
+  const CostModel back = CostModel::from_json(hpcnn::merge::fit_json(f));
+  CHECK(back.params.at(AllreduceAlgo::kTree)[kGamma] == tree[kGamma]);
+}
