@@ -171,6 +171,19 @@ std::string effective_config(const CommandSpec& spec, const po::variables_map& v
   return os.str();
 }
 
+uint64_t parse_unsigned(const char* option, const std::string& text) {
+  uint64_t v = 0;
+  bool ok = !text.empty() && text.size() <= 20;
+  for (const char ch : text) {
+    if (!ok) break;
+    const auto digit = static_cast<uint64_t>(ch - '0');
+    ok = ch >= '0' && ch <= '9' && v <= (UINT64_MAX - digit) / 10;
+    v = v * 10 + digit;
+  }
+  if (!ok) throw UsageError(cat("--", option, " must be a whole number from 0 to ", UINT64_MAX, " (got '", text, "')"));
+  return v;
+}
+
 std::vector<std::string> split_list(const std::string& text, const char* option) {
   std::vector<std::string> out;
   std::string item;

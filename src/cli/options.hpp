@@ -9,6 +9,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -68,6 +69,19 @@ void require_range(const char* option, T value, T lo, T hi) {
     throw UsageError(cat("--", option, " must be between ", lo, " and ", hi, " (got ", value, ")"));
   }
 }
+
+/// Throws UsageError unless lo < value <= hi (a bound the value may not
+/// reach: --adam-epsilon 0 divides by zero on the first step).
+template <typename T>
+void require_range_above(const char* option, T value, T lo, T hi) {
+  if (!(value > lo && value <= hi)) {
+    throw UsageError(cat("--", option, " must be greater than ", lo, " and at most ", hi, " (got ", value, ")"));
+  }
+}
+
+/// `text` as an unsigned 64-bit number: digits only. Boost reads "-1" into an
+/// unsigned option as 18446744073709551615; this refuses it, naming the option.
+uint64_t parse_unsigned(const char* option, const std::string& text);
 
 /// Splits "a,b,c" (empty items rejected).
 std::vector<std::string> split_list(const std::string& text, const char* option);

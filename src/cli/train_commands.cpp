@@ -156,7 +156,7 @@ int run_train(const Args& args) {
       "75 stopped on a signal (resumable).";
   train::TrainConfig c;
   std::string data_dir = "datasets/fashion-mnist", out, optimizer = "adam", checkpoint;
-  unsigned long seed = 42;
+  std::string seed = std::to_string(c.seed);
   std::string allreduce = "auto", bucket_text = "auto", backend = "onednn", precision = "fp32";
   long long batch = 128, global_batch = 0, max_steps = 0, eval_batch = 500, cache_mb = 4096;
   int ranks_per_node = 0;
@@ -183,7 +183,7 @@ int run_train(const Args& args) {
       ("lr", po::value<double>(&c.optimizer.lr)->default_value(0.001), "learning rate")
       ("momentum", po::value<double>(&c.optimizer.momentum)->default_value(0.0), "SGD momentum [0, 1)")
       ("adam-epsilon", po::value<double>(&c.optimizer.epsilon)->default_value(1e-7), "Adam epsilon (Keras 2: 1e-7)")
-      ("seed", po::value<unsigned long>(&seed)->default_value(42), "seed for initialisation, shuffling and dropout")
+      ("seed", po::value<std::string>(&seed)->default_value(seed)->value_name("N"), "seed for initialisation, shuffling and dropout")
       ("threads,t", po::value<int>(&c.threads)->default_value(0), "compute threads (0: OMP_NUM_THREADS or all cores)")
       ("backend", po::value<std::string>(&backend)->default_value(backend), kernels::backend_choices().c_str())
       ("precision", po::value<std::string>(&precision)->default_value(precision),
@@ -278,7 +278,7 @@ int run_train(const Args& args) {
         else if (option == "adam-epsilon")
           c.optimizer.epsilon = v.get<double>();
         else if (option == "seed")
-          seed = v.get<unsigned long>();
+          seed = std::to_string(v.get<uint64_t>());
         else if (option == "threads")
           c.threads = v.get<int>();
         else if (option == "backend")
@@ -342,7 +342,7 @@ int run_train(const Args& args) {
   require_range<long long>("eval-batch", eval_batch, 1, 1 << 20);
   require_range("lr", c.optimizer.lr, 1e-12, 1e6);
   require_range("momentum", c.optimizer.momentum, 0.0, 0.999999);
-  require_range("adam-epsilon", c.optimizer.epsilon, 0.0, 1.0);
+  require_range_above("adam-epsilon", c.optimizer.epsilon, 0.0, 1.0);
   require_range("threads", c.threads, 0, 4096);
   require_range("gpu", c.gpu, -1, 1023);
   require_range("validation-split", c.validation_split, 0.0, 0.99);
@@ -356,7 +356,7 @@ int run_train(const Args& args) {
   } else if (!c.init_until.empty()) {
     throw UsageError("--init-until " + c.init_until + " needs --init-from CHECKPOINT");
   }
-  c.seed = seed;
+  c.seed = parse_unsigned("seed", seed);
   c.batch = batch;
   c.global_batch = global_batch;
   c.max_steps = max_steps;
@@ -385,7 +385,7 @@ int run_train(const Args& args) {
   const train::TrainResult r = train::train(c, log, &world);
   if (r.preempted_by != 0) {
     if (world.rank() == 0) {
-      std::cout << "preempted: signal " << r.preempted_by << " after global step " << r.global_steps
+      std::cout << "preempted: " << train::signal_name(r.preempted_by) << " after global step " << r.global_steps
                 << "; checkpoint in " << (c.run_dir / "checkpoints").string() << "; resume with the same command or "
                 << "hpcnn train --resume " << c.run_dir.string() << "\n";
     }

@@ -28,6 +28,7 @@
 #include "timing/timing.hpp"
 #include "train/checkpoint.hpp"
 #include "train/preemption.hpp"
+#include "train/ranks_agree.hpp"
 #include "train/run_dir.hpp"
 #include "train/watchdog.hpp"
 
@@ -188,18 +189,6 @@ EvalMetrics evaluate(model::Model& model, data::SplitReader& reader, int64_t fir
 }
 
 namespace {
-/// Stops every rank, naming what differs, unless all ranks agree on each
-/// (name, text) pair. Every rank reaches the same verdict, so none is left
-/// waiting in a collective.
-void check_ranks_agree(comm::Communicator& comm, const std::vector<std::pair<std::string, std::string>>& items) {
-  if (comm.size() == 1) return;
-  for (const auto& [what, text] : items) {
-    const std::string digest = sha256_hex({reinterpret_cast<const uint8_t*>(text.data()), text.size()});
-    const unsigned long long h = std::stoull(digest.substr(0, 15), nullptr, 16);
-    HPCNN_CHECK(comm.all_equal(h), "ranks disagree on the ", what, ": every rank must be started with the same ", what,
-                " (this rank's: ", text.substr(0, 120), ")");
-  }
-}
 std::string now_text() {
   const std::time_t now = std::time(nullptr);
   char text[32];
@@ -363,7 +352,7 @@ class TrainingRun {
   struct StepOutcome {
     kernels::LossResult loss;
     int64_t samples = 0;          ///< in the global batch
-    bool stop = false;            ///< some rank was asked to stop (agreed by all)
+    int stop_signal = 0;          ///< the signal some rank was asked to stop by (agreed by all; 0: none)
     bool checkpoint_due = false;  ///< rank 0's wall-time checkpoint interval passed (agreed by all)
   };
   StepOutcome step(int epoch, int64_t step_in_epoch, const data::EpochPlan& plan, data::Prefetcher* prefetch);
@@ -458,7 +447,14 @@ std::string resume_mismatch(const nlohmann::json& recorded, const nlohmann::json
   for (const char* key : kKeys) {
     const nlohmann::json a = value(recorded, key);
     const nlohmann::json b = value(current, key);
-    if (a != b) return cat(option_name(key), " is ", b.dump(), " here but ", a.dump(), " in the run being resumed");
+    if (a == b) continue;
+    if (std::string(key) == "global_batch" && current.value("global_batch_requested", int64_t{-1}) == 0) {
+      // The global batch came from --batch (x ranks): name the option typed.
+      return cat("--batch ", current.value("batch", int64_t{0}), " on ", current.value("world_size", 0),
+                 " rank(s) is a global batch of ", b.dump(), " here but ", a.dump(),
+                 " in the run being resumed (--global-batch ", a.dump(), " keeps it on any rank count)");
+    }
+    return cat(option_name(key), " is ", b.dump(), " here but ", a.dump(), " in the run being resumed");
   }
   // Local sampling deals shards by rank: another rank count is another trajectory.
   if (recorded.value("sampling", std::string()) == "local" &&
@@ -688,7 +684,9 @@ void TrainingRun::prepare_run_directory(const nlohmann::json& resolved) {
         resume_ckpt_ = load_checkpoint(plan_.checkpoint);
         const TrainState& s = *resume_ckpt_->state;
         const nlohmann::json recorded = s.history.value("config", nlohmann::json::object());
-        const std::string differs = resume_mismatch(recorded, resolved);
+        nlohmann::json current = resolved;
+        current["global_batch_requested"] = c_.global_batch;  // 0: --batch decided it (for the message only)
+        const std::string differs = resume_mismatch(recorded, current);
         HPCNN_CHECK(differs.empty(), "cannot resume ", c_.run_dir.string(), ": ", differs,
                     " (a different run needs another --out, or --force to replace this one)");
         HPCNN_CHECK(s.history.value("dataset_digest", std::string()) == dataset_digest(manifest_), "cannot resume ",
@@ -907,7 +905,7 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   // act on together (a stop was asked for somewhere; rank 0's checkpoint
   // interval passed). One rank alone needs no exchange.
   double flags[2] = {
-      preemption_signal() != 0 ? 1.0 : 0.0,
+      stop_vote(preemption_signal()),
       rank_ == 0 && c_.checkpoint_every_seconds > 0 && seconds_since(last_checkpoint_) >= c_.checkpoint_every_seconds
           ? 1.0
           : 0.0};
@@ -923,7 +921,7 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   } else if (comm_ != nullptr && world_ > 1) {
     comm_->sum(flags, 2);
   }
-  out.stop = flags[0] > 0;
+  out.stop_signal = stop_signal_from_votes(flags[0]);
   out.checkpoint_due = flags[1] > 0;
   if (timer_) {
     timer_->record(epoch, step_in_epoch + 1, timing::Phase::kAllreduce, first_start_s_ >= 0 ? first_start_s_ : t_wait,
@@ -978,17 +976,18 @@ bool TrainingRun::epoch(int epoch, int64_t first_step) {
     ++p.steps;
     ++global_step_;
     const bool due_by_steps = c_.checkpoint_every_steps > 0 && global_step_ % c_.checkpoint_every_steps == 0;
-    if (r.stop || r.checkpoint_due || due_by_steps) {
+    if (r.stop_signal != 0 || r.checkpoint_due || due_by_steps) {
       p.seconds = seconds_before + seconds_since(epoch_start);
       save_state(periodic_checkpoint_path(c_.run_dir, global_step_), epoch, s + 1, false, &p);
     }
-    if (r.stop) {
-      stop_signal_ = preemption_signal() != 0 ? preemption_signal() : SIGTERM;
+    if (r.stop_signal != 0) {
+      stop_signal_ = r.stop_signal;
       result_.train_seconds += seconds_since(epoch_start);
       log_.end_progress();
       if (rank_ == 0) {
-        log_.info(cat("stopping on a signal after global step ", global_step_, " (epoch ", epoch, " step ", s + 1,
-                      "): checkpoint written, resume with the same command or --resume ", c_.run_dir.string()));
+        log_.info(cat("stopping on ", signal_name(stop_signal_), " after global step ", global_step_, " (epoch ", epoch,
+                      " step ", s + 1, "): checkpoint written, resume with the same command or --resume ",
+                      c_.run_dir.string()));
       }
       return false;
     }
@@ -1084,7 +1083,7 @@ TrainResult TrainingRun::run() {
     result_.preempted_by = stop_signal_;
     if (run_dir_) {
       run_dir_->set_status(RunStatus::kPreempted,
-                           cat("signal ", stop_signal_, " after global step ", global_step_, "; resumable"));
+                           cat(signal_name(stop_signal_), " after global step ", global_step_, "; resumable"));
     }
     if (comm_ != nullptr) comm_->barrier();
     return result_;

@@ -156,7 +156,9 @@ struct TrainResult {
 /// The option (as on the command line, "--lr") whose value in `current`
 /// differs from `recorded`, both resolved configurations; "" when a run with
 /// `recorded` may be resumed with `current` (the epochs, --max-steps, threads,
-/// all-reduce, buckets and rank count may change; the global batch may not).
+/// all-reduce, buckets and rank count may change; the global batch may not:
+/// named as --batch when `current` has "global_batch_requested": 0, i.e. the
+/// per-rank batch decided it).
 std::string resume_mismatch(const nlohmann::json& recorded, const nlohmann::json& current);
 
 /// Throws unless a model with this output and loss suits `manifest`'s task
