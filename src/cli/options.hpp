@@ -9,7 +9,6 @@
 
 #include <boost/program_options.hpp>
 
-#include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -55,6 +54,10 @@ void parse_config_stream(const CommandSpec& spec, std::istream& in, const std::s
 /// `vm` is finite.
 void require_finite(const po::variables_map& vm);
 
+/// An option's stored value as text ("" when empty), as the effective
+/// configuration shows it.
+std::string value_text(const boost::any& value);
+
 /// The effective configuration as "key = value" lines, in declaration order.
 std::string effective_config(const CommandSpec& spec, const po::variables_map& vm);
 
@@ -69,19 +72,6 @@ void require_range(const char* option, T value, T lo, T hi) {
     throw UsageError(cat("--", option, " must be between ", lo, " and ", hi, " (got ", value, ")"));
   }
 }
-
-/// Throws UsageError unless lo < value <= hi (a bound the value may not
-/// reach: --adam-epsilon 0 divides by zero on the first step).
-template <typename T>
-void require_range_above(const char* option, T value, T lo, T hi) {
-  if (!(value > lo && value <= hi)) {
-    throw UsageError(cat("--", option, " must be greater than ", lo, " and at most ", hi, " (got ", value, ")"));
-  }
-}
-
-/// `text` as an unsigned 64-bit number: digits only. Boost reads "-1" into an
-/// unsigned option as 18446744073709551615; this refuses it, naming the option.
-uint64_t parse_unsigned(const char* option, const std::string& text);
 
 /// Splits "a,b,c" (empty items rejected).
 std::vector<std::string> split_list(const std::string& text, const char* option);

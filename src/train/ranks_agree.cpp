@@ -16,7 +16,9 @@ using nlohmann::json;
 /// arrays of equal length item by item); false when they are equal.
 bool first_difference(const json& a, const json& b, std::string& path, json& va, json& vb) {
   if (a == b) return false;
-  const auto child = [&](const std::string& step) { return path.empty() || step.front() == '[' ? path + step : path + "." + step; };
+  const auto child = [&](const std::string& step) {
+    return path.empty() || step.front() == '[' ? path + step : path + "." + step;
+  };
   if (a.is_object() && b.is_object()) {
     for (const auto& [key, value] : a.items()) {
       const json other = b.contains(key) ? b.at(key) : json();
