@@ -13,7 +13,8 @@ constexpr int kMaxShards = 65536;
 
 void add_compute_options(po::options_description& options, ComputeOptions& values, unsigned which) {
   static const std::string backend_help = kernels::backend_choices();
-  static const std::string threads_help = cat("compute threads (0: OMP_NUM_THREADS or all cores) (0..", kMaxThreads, ")");
+  static const std::string threads_help =
+      cat("compute threads (0: OMP_NUM_THREADS or all cores) (0..", kMaxThreads, ")");
   static const std::string gpu_help =
       cat("cuda: the GPU of this rank (-1: the rank's index on its node modulo the visible GPUs) (-1..", kMaxGpu, ")");
   auto add = options.add_options();

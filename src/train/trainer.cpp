@@ -75,8 +75,18 @@ class TrainingRun {
   void grads_ready(int64_t first, int64_t count);
   /// Hands the finished gradients [first, last) to the reducer.
   void start_bucket(int64_t first, int64_t last);
+  // The constructor's named steps, in order (after agreeing, pre-flight, the
+  // backend and the all-reduce resolved):
   /// Decides what to do with the run directory (rank 0) and tells every rank.
   void prepare_run_directory(const nlohmann::json& resolved);
+  /// Every rank starts from rank 0's weights (and, resuming, its optimizer state).
+  void broadcast_start();
+  /// The gradient exchange, built once (none on one rank or with --compute-only).
+  void build_exchange(bool exchange);
+  /// The readers, the first epoch's plan, the cache or preload, the checksums.
+  void open_data();
+  /// The result so far (resumed epochs), run.json, this rank's timing file.
+  void open_run_record();
   /// Writes a resumable checkpoint to `path` (rank 0; the others go on).
   /// `drop_last_epoch`: the last entry of result_.epochs is the epoch in
   /// progress (cut short by --max-steps), kept out of the finished ones.
@@ -195,6 +205,23 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
     optimizer_->restore(resume_ckpt_->optimizer_steps, resume_ckpt_->optimizer_a, resume_ckpt_->optimizer_b);
   }
 
+  broadcast_start();
+  build_exchange(exchange);
+  if (rank_ == 0) {
+    if (net_->frozen_layers() > 0) {
+      log.info(cat("freeze: layers 1-", net_->frozen_layers(), " frozen (", train_offset_,
+                   " parameters); training layers ", net_->frozen_layers() + 1, "-", net_->spec().layers.size(), " (",
+                   train_count_, " parameters)"));
+    }
+    log.info(cat("model ", c.model, ": ", net_->num_params(), " parameters, backend ", backend_->name(), ", dataset ",
+                 manifest_.name, " (", manifest_.split("train").num_samples(), " training samples)"));
+  }
+
+  open_data();
+  open_run_record();
+}
+
+void TrainingRun::broadcast_start() {
   // Every rank starts from rank 0's weights (and, resuming, its optimizer state).
   std::string shapes;
   for (const model::ParamView& v : net_->param_views()) shapes += cat(v.weights_count, "+", v.bias_count, ";");
@@ -208,6 +235,9 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
     comm_.broadcast(b.data(), static_cast<int64_t>(b.size()));
     optimizer_->restore(resume_->global_step, a, b);
   }
+}
+
+void TrainingRun::build_exchange(bool exchange) {
   // The gradient exchange, built once.
   // Gradients in device memory go through host staging buffers (the MPI
   // algorithms) on a GPU backend; never hand device pointers to host code.
@@ -220,24 +250,17 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
       reducer_ = comm::make_host_reducer(comm_, algo_, net_->grads() + train_offset_, train_count_);
     }
   }
-  if (rank_ == 0) {
-    if (net_->frozen_layers() > 0) {
-      log.info(cat("freeze: layers 1-", net_->frozen_layers(), " frozen (", train_offset_,
-                   " parameters); training layers ", net_->frozen_layers() + 1, "-", net_->spec().layers.size(), " (",
-                   train_count_, " parameters)"));
-    }
-    log.info(cat("model ", c.model, ": ", net_->num_params(), " parameters, backend ", backend_->name(), ", dataset ",
-                 manifest_.name, " (", manifest_.split("train").num_samples(), " training samples)"));
-  }
+}
 
+void TrainingRun::open_data() {
   // Training / validation ranges.
-  train_reader_ = std::make_unique<data::SplitReader>(c.data_dir, manifest_, "train");
-  const TrainSplit ranges = train_split(c, manifest_);  // pre-flight refused one without training samples
+  train_reader_ = std::make_unique<data::SplitReader>(c_.data_dir, manifest_, "train");
+  const TrainSplit ranges = train_split(c_, manifest_);  // pre-flight refused one without training samples
   n_train_ = ranges.train;
   n_holdout_ = ranges.holdout;
   if (manifest_.splits.count("validation") > 0)
-    val_reader_ = std::make_unique<data::SplitReader>(c.data_dir, manifest_, "validation");
-  if (c.augment.enabled()) augment_.emplace(c.augment, c.seed, manifest_);
+    val_reader_ = std::make_unique<data::SplitReader>(c_.data_dir, manifest_, "validation");
+  if (c_.augment.enabled()) augment_.emplace(c_.augment, c_.seed, manifest_);
   // What this rank reads: every shard (global) or its own (local). They are
   // preloaded when they fit in --cache-mb; otherwise read through a bounded
   // cache (local: whole blocks, each once per epoch; global: HDF5's chunk
@@ -246,14 +269,14 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   const data::EpochPlan& first_plan = plan_for(start_position().first);
   steps_per_epoch_ = first_plan.steps();
   const std::vector<int>& my_shards = first_plan.shards();
-  cache_bytes_ = c.cache_mb * (int64_t{1} << 20);
+  cache_bytes_ = c_.cache_mb * (int64_t{1} << 20);
   const bool preload = train_reader_->preload_bytes(my_shards) <= cache_bytes_;
-  if (!preload && c.sampling == data::SamplingMode::kLocal) {
+  if (!preload && c_.sampling == data::SamplingMode::kLocal) {
     // A shuffle window is visited sample by sample: all of its blocks must stay cached.
-    const int64_t window_bytes = (c.shuffle_window + 1) * data::kBlockRows * train_reader_->bytes_per_sample();
+    const int64_t window_bytes = (c_.shuffle_window + 1) * data::kBlockRows * train_reader_->bytes_per_sample();
     if (window_bytes > cache_bytes_ && rank_ == 0) {
-      log.info(cat("data: --cache-mb ", c.cache_mb, " cannot hold a shuffle window of ", c.shuffle_window,
-                   " blocks: the block cache takes ", (window_bytes + (1 << 20) - 1) >> 20, " MB"));
+      log_.info(cat("data: --cache-mb ", c_.cache_mb, " cannot hold a shuffle window of ", c_.shuffle_window,
+                    " blocks: the block cache takes ", (window_bytes + (1 << 20) - 1) >> 20, " MB"));
     }
     train_reader_->set_block_cache(std::max(cache_bytes_, window_bytes));
   } else if (!preload) {
@@ -261,23 +284,25 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
         int64_t{1} << 20, cache_bytes_ / std::max<int64_t>(1, static_cast<int64_t>(my_shards.size())))));
   }
   if (rank_ == 0) {
-    log.info(cat(
-        "data: ", data::sampling_mode_name(c.sampling), " sampling, rank 0 reads ", my_shards.size(), " of ",
+    log_.info(cat(
+        "data: ", data::sampling_mode_name(c_.sampling), " sampling, rank 0 reads ", my_shards.size(), " of ",
         manifest_.split("train").shards.size(), " shard(s), ",
-        preload ? "preloaded" : (c.sampling == data::SamplingMode::kLocal ? "through a block cache" : "from storage"),
-        c.prefetch > 0 ? cat(", ", c.prefetch, " batches read ahead") : std::string(", read in the step")));
+        preload ? "preloaded" : (c_.sampling == data::SamplingMode::kLocal ? "through a block cache" : "from storage"),
+        c_.prefetch > 0 ? cat(", ", c_.prefetch, " batches read ahead") : std::string(", read in the step")));
   }
-  if (c.verify_data == TrainConfig::VerifyData::kAlways ||
-      (c.verify_data == TrainConfig::VerifyData::kAuto && preload)) {
+  if (c_.verify_data == TrainConfig::VerifyData::kAlways ||
+      (c_.verify_data == TrainConfig::VerifyData::kAuto && preload)) {
     mark(RunPhase::kData);
     std::vector<std::string> splits;
     for (const auto& [name, split] : manifest_.splits) splits.push_back(name);
-    data::verify_checksums(c.data_dir, manifest_, splits);
+    data::verify_checksums(c_.data_dir, manifest_, splits);
   }
   if (preload) train_reader_->preload(my_shards);
+}
 
+void TrainingRun::open_run_record() {
   // The run directory: run.json, then this rank's timing file.
-  result_.model = c.model;
+  result_.model = c_.model;
   result_.params = net_->num_params();
   result_.world_size = world_;
   result_.global_batch = global_batch_;
@@ -292,8 +317,8 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
       for (const auto& e : resume_->history["epochs"]) result_.epochs.push_back(epoch_from_json(e));
     }
   }
-  if (!c.run_dir.empty()) {
-    nlohmann::json manifest = run_manifest(c, comm_, global_batch_, algo_, bucket_mb_, *backend_);
+  if (!c_.run_dir.empty()) {
+    nlohmann::json manifest = run_manifest(c_, comm_, global_batch_, algo_, bucket_mb_, *backend_);
     if (run_dir_) {
       nlohmann::json resumes = decision_.resume ? decision_.previous_resumes : nlohmann::json::array();
       if (resume_) resumes.push_back({{"from_step", resume_->global_step}, {"world_size", world_}, {"at", now_text()}});
@@ -305,8 +330,8 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
     if (resume_ && decision_.previous_world_size == world_) {
       keep = timing::ResumePoint{resume_->epoch, resume_->steps_in_epoch};
     }
-    timer_.emplace(c.run_dir / "timing" / (stem + ".csv"), rank_,
-                   c.trace ? c.run_dir / "trace" / (stem + ".json") : std::filesystem::path(), keep);
+    timer_.emplace(c_.run_dir / "timing" / (stem + ".csv"), rank_,
+                   c_.trace ? c_.run_dir / "trace" / (stem + ".json") : std::filesystem::path(), keep);
     if (timer_->tracing()) {
       std::vector<timing::LayerLabel> labels;
       for (size_t i = 0; i < net_->spec().layers.size(); ++i) {
