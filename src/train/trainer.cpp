@@ -27,6 +27,7 @@
 #include "train/ranks_agree.hpp"
 #include "train/run_dir.hpp"
 #include "train/run_record.hpp"
+#include "train/step_timeline.hpp"
 #include "train/transfer.hpp"
 #include "train/watchdog.hpp"
 
@@ -118,7 +119,6 @@ class TrainingRun {
   /// The trainable part of the flat buffers, [train_offset_, num_params()):
   /// all of it unless --freeze. Reduction ranges count from train_offset_.
   int64_t train_offset_ = 0, train_count_ = 0;
-  double first_start_s_ = -1;  ///< when this step's first bucket started (timer clock)
   std::unique_ptr<data::SplitReader> train_reader_;
   std::unique_ptr<data::SplitReader> val_reader_;
   std::optional<data::Augmenter> augment_;  ///< training batches only; empty when --augment is off
@@ -126,6 +126,7 @@ class TrainingRun {
   int64_t cache_bytes_ = 0;                    ///< --cache-mb
   std::optional<data::EpochPlan> epoch_plan_;  ///< the current epoch's plan
   std::optional<timing::RankTimingWriter> timer_;
+  StepTimeline timeline_;  ///< the step's phases on timer_ (nothing without a run directory)
   std::optional<model::HostLayerRecorder> layer_recorder_;  ///< with --trace only: per-layer events
   data::Batch batch_;
   TrainResult result_;
@@ -332,6 +333,7 @@ void TrainingRun::open_run_record() {
     }
     timer_.emplace(c_.run_dir / "timing" / (stem + ".csv"), rank_,
                    c_.trace ? c_.run_dir / "trace" / (stem + ".json") : std::filesystem::path(), keep);
+    timeline_ = StepTimeline(&*timer_);
     if (timer_->tracing()) {
       std::vector<timing::LayerLabel> labels;
       for (size_t i = 0; i < net_->spec().layers.size(); ++i) {
@@ -471,7 +473,7 @@ void TrainingRun::grads_ready(int64_t first, int64_t count) {
 }
 
 void TrainingRun::start_bucket(int64_t first, int64_t last) {
-  if (first_start_s_ < 0 && timer_) first_start_s_ = timer_->now();
+  timeline_.bucket_started();
   reducer_->start(first, last - first);
 }
 
@@ -486,9 +488,8 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   model::Model::StepTimes st;
   double data_s = 0.0;
   int64_t data_bytes = 0, queue = 0;
-  const double t_step = timer_ ? timer_->now() : 0.0;
+  const double t_step = timeline_.begin(epoch, step_in_epoch + 1, n);
   buckets_->reset();
-  first_start_s_ = -1;
   model::Model::GradsReadyFn hook;
   if (reducer_) hook = [this](int64_t f, int64_t k) { grads_ready(f, k); };
   if (n > 0) {
@@ -503,9 +504,9 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
       data_bytes = train_reader_->bytes_read() - before;
       if (augment_) augment_->apply(batch_, epoch);
     }
-    const double t_data = timer_ ? timer_->now() : 0.0;
+    const double t_data = timeline_.now();
     mark(RunPhase::kCompute, epoch, step_in_epoch + 1);
-    out.loss = net_->train_step(batch_, 1.0f / static_cast<float>(len), epoch, timer_ ? &st : nullptr, hook,
+    out.loss = net_->train_step(batch_, 1.0f / static_cast<float>(len), epoch, timeline_.on() ? &st : nullptr, hook,
                                 layer_recorder_ ? &*layer_recorder_ : nullptr);
     data_s = t_data - t_step;
   } else {
@@ -514,20 +515,18 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   }
   // Every phase gets its row on every rank, zero seconds when it did not run.
   const double t_backward = t_step + data_s + st.forward_s;
-  if (timer_) {
-    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kData, t_step, data_s, data_bytes, n, queue);
-    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kForward, t_step + data_s, st.forward_s, 0, n);
-    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kBackward, t_backward, st.backward_s, 0, n);
-    // Layer spans count from their pass's start, so they nest inside the phase events just recorded.
-    if (layer_recorder_) {
-      for (const model::LayerRecorder::Span& span : layer_recorder_->take()) {
-        const bool fwd = span.pass == model::LayerRecorder::Pass::kForward;
-        timer_->record_layer(epoch, step_in_epoch + 1, fwd ? timing::Phase::kForward : timing::Phase::kBackward,
-                             span.layer, (fwd ? t_step + data_s : t_backward) + span.start_s, span.seconds);
-      }
+  timeline_.phase(timing::Phase::kData, t_step, data_s, data_bytes, queue);
+  timeline_.phase(timing::Phase::kForward, t_step + data_s, st.forward_s);
+  timeline_.phase(timing::Phase::kBackward, t_backward, st.backward_s);
+  // Layer spans count from their pass's start, so they nest inside the phase events just recorded.
+  if (layer_recorder_) {
+    for (const model::LayerRecorder::Span& span : layer_recorder_->take()) {
+      const bool fwd = span.pass == model::LayerRecorder::Pass::kForward;
+      timeline_.layer(fwd ? timing::Phase::kForward : timing::Phase::kBackward, span.layer,
+                      (fwd ? t_step + data_s : t_backward) + span.start_s, span.seconds);
     }
   }
-  const double t_wait = timer_ ? timer_->now() : 0.0;
+  const double t_wait = timeline_.now();
   mark(RunPhase::kCollective, epoch, step_in_epoch + 1);
   comm::ReduceStats rs;
   // The step's small exchange: the loss sums, and two flags every rank must
@@ -552,11 +551,8 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   }
   out.stop_signal = stop_signal_from_votes(flags[0]);
   out.checkpoint_due = flags[1] > 0;
-  if (timer_) {
-    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kAllreduce, first_start_s_ >= 0 ? first_start_s_ : t_wait,
-                   rs.busy_s, rs.bytes, n);
-    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kAllreduceWait, t_wait, timer_->now() - t_wait, 0, n);
-  }
+  timeline_.phase(timing::Phase::kAllreduce, timeline_.allreduce_start(t_wait), rs.busy_s, rs.bytes);
+  timeline_.phase(timing::Phase::kAllreduceWait, t_wait, timeline_.now() - t_wait);
   // Every rank sees the same global loss, so all stop together.
   if (!std::isfinite(out.loss.loss_sum)) {
     HPCNN_THROW("non-finite loss at epoch ", epoch, ", step ", step_in_epoch + 1, " (global step ", global_step_ + 1,
@@ -564,14 +560,12 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
                 ") or run hpcnn data verify");
   }
   mark(RunPhase::kOptimizer, epoch, step_in_epoch + 1);
-  const double t_opt = timer_ ? timer_->now() : 0.0;
+  const double t_opt = timeline_.now();
   optimizer_->step(net_->params() + train_offset_, net_->grads() + train_offset_);
-  if (timer_) {
-    const double t_end = timer_->now();
-    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kOptimizer, t_opt, t_end - t_opt, 0, n);
-    timer_->record(epoch, step_in_epoch + 1, timing::Phase::kStep, t_step, t_end - t_step, rs.bytes, n);
-    timer_->end_step();
-  }
+  const double t_end = timeline_.now();
+  timeline_.phase(timing::Phase::kOptimizer, t_opt, t_end - t_opt);
+  timeline_.phase(timing::Phase::kStep, t_step, t_end - t_step, rs.bytes);
+  timeline_.end();
   return out;
 }
 
