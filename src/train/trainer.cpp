@@ -28,12 +28,11 @@
 #include "train/run_dir.hpp"
 #include "train/run_record.hpp"
 #include "train/step_timeline.hpp"
+#include "train/training_run.hpp"
 #include "train/transfer.hpp"
 #include "train/watchdog.hpp"
 
 namespace hpcnn::train {
-
-using Clock = std::chrono::steady_clock;
 
 namespace {
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
@@ -45,104 +44,6 @@ std::string eta_text(double seconds) {
   return buf;
 }
 }  // namespace
-
-namespace {
-
-/// One training run, set up once (constructor), then driven step by step
-/// (step) and epoch by epoch (epoch); train() strings them together. A
-/// gradient goes: backward reports each layer's finished range -> the run
-/// gathers ranges into a bucket -> the reducer all-reduces it on its thread
-/// while backward goes on -> wait() before the optimizer.
-class TrainingRun {
- public:
-  TrainingRun(const TrainConfig& c, const Logger& log, comm::Communicator& comm);
-  /// Trains every epoch (or until max_steps), evaluates, writes metrics.
-  TrainResult run();
-  /// Records a failure in run.json (rank 0; best effort).
-  void mark_failed(const std::string& why);
-
- private:
-  struct StepOutcome {
-    kernels::LossResult loss;
-    int64_t samples = 0;          ///< in the global batch
-    int stop_signal = 0;          ///< the signal some rank was asked to stop by (agreed by all; 0: none)
-    bool checkpoint_due = false;  ///< rank 0's wall-time checkpoint interval passed (agreed by all)
-  };
-  StepOutcome step(int epoch, int64_t step_in_epoch, const data::EpochPlan& plan, data::Prefetcher* prefetch);
-  /// Runs one epoch from step `first_step`; false when the run should not go on
-  /// (max_steps reached before it started, or a stop was agreed).
-  bool epoch(int epoch, int64_t first_step);
-  /// Backward's hook: a layer's gradients [first, first + count) are final.
-  void grads_ready(int64_t first, int64_t count);
-  /// Hands the finished gradients [first, last) to the reducer.
-  void start_bucket(int64_t first, int64_t last);
-  // The constructor's named steps, in order (after agreeing, pre-flight, the
-  // backend and the all-reduce resolved):
-  /// Decides what to do with the run directory (rank 0) and tells every rank.
-  void prepare_run_directory(const nlohmann::json& resolved);
-  /// Every rank starts from rank 0's weights (and, resuming, its optimizer state).
-  void broadcast_start();
-  /// The gradient exchange, built once (none on one rank or with --compute-only).
-  void build_exchange(bool exchange);
-  /// The readers, the first epoch's plan, the cache or preload, the checksums.
-  void open_data();
-  /// The result so far (resumed epochs), run.json, this rank's timing file.
-  void open_run_record();
-  /// Writes a resumable checkpoint to `path` (rank 0; the others go on).
-  /// `drop_last_epoch`: the last entry of result_.epochs is the epoch in
-  /// progress (cut short by --max-steps), kept out of the finished ones.
-  void save_state(const std::filesystem::path& path, int epoch, int64_t steps_in_epoch, bool epoch_done,
-                  const EpochProgress* progress, bool drop_last_epoch = false);
-  nlohmann::json history(const EpochProgress* progress, bool drop_last_epoch = false) const;
-  /// Where training starts: (1, 0), or where the resumed run stood.
-  std::pair<int, int64_t> start_position() const;
-  /// This rank's reading plan for `epoch` (made once per epoch, kept until the next).
-  const data::EpochPlan& plan_for(int epoch);
-  void mark(RunPhase phase, int64_t epoch = 0, int64_t step = 0) {
-    if (watchdog_) watchdog_->mark(phase, epoch, step);
-  }
-
-  const TrainConfig& c_;
-  const Logger& log_;
-  comm::Communicator& comm_;
-  const int world_, rank_;
-  const data::Manifest manifest_;
-  const bool classification_;
-  std::unique_ptr<kernels::Backend> backend_;
-  std::unique_ptr<model::Model> net_;
-  std::unique_ptr<model::Optimizer> optimizer_;
-  int64_t global_batch_ = 0;
-  std::unique_ptr<comm::GradientReducer> reducer_;         ///< null on one rank and with --compute-only
-  comm::AllreduceAlgo algo_ = comm::AllreduceAlgo::kAuto;  ///< what runs (resolved)
-  double bucket_mb_ = 0.0;                                 ///< --bucket-mb, auto resolved
-  std::optional<BucketAccumulator> buckets_;               ///< backward's finished ranges -> buckets for the reducer
-  /// The trainable part of the flat buffers, [train_offset_, num_params()):
-  /// all of it unless --freeze. Reduction ranges count from train_offset_.
-  int64_t train_offset_ = 0, train_count_ = 0;
-  std::unique_ptr<data::SplitReader> train_reader_;
-  std::unique_ptr<data::SplitReader> val_reader_;
-  std::optional<data::Augmenter> augment_;  ///< training batches only; empty when --augment is off
-  int64_t n_train_ = 0, n_holdout_ = 0, steps_per_epoch_ = 0, global_step_ = 0;
-  int64_t cache_bytes_ = 0;                    ///< --cache-mb
-  std::optional<data::EpochPlan> epoch_plan_;  ///< the current epoch's plan
-  std::optional<timing::RankTimingWriter> timer_;
-  StepTimeline timeline_;  ///< the step's phases on timer_ (nothing without a run directory)
-  std::optional<model::HostLayerRecorder> layer_recorder_;  ///< with --trace only: per-layer events
-  data::Batch batch_;
-  TrainResult result_;
-  // Long jobs.
-  std::unique_ptr<RunDirectory> run_dir_;  ///< rank 0, with a run directory
-  std::unique_ptr<Watchdog> watchdog_;
-  RunPlan decision_;                       ///< rank 0's verdict on the run directory (new run or resume), shared
-  std::optional<TrainState> resume_;       ///< where the resumed run stood
-  std::optional<Checkpoint> resume_ckpt_;  ///< rank 0: the checkpoint resumed from
-  Clock::time_point last_checkpoint_ = Clock::now();
-  int stop_signal_ = 0;  ///< agreed: stop after the current step
-};
-
-}  // namespace
-
-namespace {
 
 TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communicator& comm)
     : c_(c),
@@ -344,119 +245,6 @@ void TrainingRun::open_run_record() {
       layer_recorder_.emplace(*backend_);
     }
   }
-}
-
-void TrainingRun::prepare_run_directory(const nlohmann::json& resolved) {
-  // Rank 0 decides; every rank learns the verdict (or the same error).
-  std::string error;
-  nlohmann::json verdict;
-  if (rank_ == 0) {
-    try {
-      run_dir_ = std::make_unique<RunDirectory>(c_.run_dir);
-      decision_ = run_dir_->prepare(c_.resume, c_.force, c_.checkpoint);
-      check_writable(c_.checkpoint, "--checkpoint");
-      check_writable(c_.run_dir / "metrics.json", "the run directory's");
-      if (decision_.resume) {
-        resume_ckpt_ = load_checkpoint(decision_.checkpoint);
-        const TrainState& s = *resume_ckpt_->state;
-        const nlohmann::json recorded = s.history.value("config", nlohmann::json::object());
-        nlohmann::json current = resolved;
-        current["global_batch_requested"] = c_.global_batch;  // 0: --batch decided it (for the message only)
-        const std::string differs = resume_mismatch(recorded, current);
-        HPCNN_CHECK(differs.empty(), "cannot resume ", c_.run_dir.string(), ": ", differs,
-                    " (a different run needs another --out, or --force to replace this one)");
-        HPCNN_CHECK(s.history.value("dataset_digest", std::string()) == dataset_digest(manifest_), "cannot resume ",
-                    c_.run_dir.string(), ": dataset '", manifest_.name,
-                    "' is not the data the run was trained on (its manifest differs)");
-        const bool done = (s.epoch_done && s.epoch >= c_.epochs) || (c_.max_steps > 0 && s.global_step >= c_.max_steps);
-        HPCNN_CHECK(!done, "cannot resume ", c_.run_dir.string(), ": nothing left to train (the run stands at epoch ",
-                    s.epoch, s.epoch_done ? " done" : "", ", step ", s.global_step,
-                    "): raise --epochs or --max-steps to continue it");
-        if (decision_.previous_world_size != world_ && decision_.previous_world_size > 0) {
-          // Other ranks' files would not line up: keep the old timing aside.
-          std::error_code ec;
-          std::filesystem::rename(c_.run_dir / "timing", c_.run_dir / cat("timing-before-resume-", s.global_step), ec);
-        }
-        verdict["state"] = state_to_json(s);
-      }
-      verdict["resume"] = decision_.resume;
-      verdict["note"] = decision_.note;
-      verdict["previous_world_size"] = decision_.previous_world_size;
-      verdict["checkpoint_step"] = decision_.checkpoint_step;
-    } catch (const Error& e) {
-      error = e.message();
-      run_dir_.reset();
-    } catch (const std::exception& e) {
-      error = e.what();
-      run_dir_.reset();
-    }
-  }
-  if (world_ > 1) {
-    error = comm_.broadcast(error);
-    const std::string text = comm_.broadcast(error.empty() ? verdict.dump() : std::string("{}"));
-    if (rank_ != 0) verdict = nlohmann::json::parse(text);
-  }
-  if (!error.empty()) {
-    // Rank 0 reports; the others end quietly with it.
-    if (rank_ == 0) throw Error(error, __FILE__, __LINE__);
-    throw Error(cat("rank 0 stopped: ", error), __FILE__, __LINE__);
-  }
-  decision_.resume = verdict.value("resume", false);
-  decision_.note = verdict.value("note", std::string());
-  decision_.previous_world_size = verdict.value("previous_world_size", 0);
-  decision_.checkpoint_step = verdict.value("checkpoint_step", int64_t{0});
-  if (decision_.resume) resume_ = state_from_json(verdict["state"]);
-  if (rank_ == 0) log_.info(decision_.note);
-  // The watchdog, once every rank knows the run directory is usable.
-  std::function<void(const std::string&)> on_stall;
-  if (rank_ == 0) on_stall = [this](const std::string& why) { run_dir_->set_status(RunStatus::kFailed, why); };
-  watchdog_ = std::make_unique<Watchdog>(c_.timeout_s, rank_, world_, c_.run_dir / "heartbeat", on_stall);
-}
-
-void TrainingRun::mark_failed(const std::string& why) {
-  if (!run_dir_) return;
-  try {
-    run_dir_->set_status(RunStatus::kFailed, why);
-  } catch (const std::exception&) {
-    // The error being reported matters more.
-  }
-}
-
-nlohmann::json TrainingRun::history(const EpochProgress* progress, bool drop_last_epoch) const {
-  nlohmann::json epochs = nlohmann::json::array();
-  const size_t finished = result_.epochs.size() - (drop_last_epoch && !result_.epochs.empty() ? 1 : 0);
-  for (size_t i = 0; i < finished; ++i) epochs.push_back(result_.epochs[i].to_json());
-  const double dropped = finished < result_.epochs.size() ? result_.epochs.back().seconds : 0.0;
-  nlohmann::json h{
-      {"epochs", epochs},
-      {"train_seconds", result_.train_seconds - dropped},
-      {"config", resolved_config(c_, world_, global_batch_, comm::allreduce_name(algo_), bucket_mb_)},
-      {"dataset_digest", dataset_digest(manifest_)},
-  };
-  if (progress != nullptr) h["partial"] = progress->to_json();
-  return h;
-}
-
-void TrainingRun::save_state(const std::filesystem::path& path, int epoch, int64_t steps_in_epoch, bool epoch_done,
-                             const EpochProgress* progress, bool drop_last_epoch) {
-  last_checkpoint_ = Clock::now();
-  if (rank_ != 0) return;
-  mark(RunPhase::kCheckpoint, epoch, steps_in_epoch);
-  TrainState state;
-  state.global_step = global_step_;
-  state.epoch = epoch;
-  state.steps_in_epoch = steps_in_epoch;
-  state.epoch_done = epoch_done;
-  state.history = history(progress, drop_last_epoch);
-  state.step_losses = result_.step_losses;
-  save_checkpoint(path, *net_, optimizer_.get(), epoch, c_.seed, &manifest_, &state);
-  if (path.parent_path() == c_.run_dir / "checkpoints") prune_checkpoints(c_.run_dir, c_.keep_checkpoints);
-}
-
-std::pair<int, int64_t> TrainingRun::start_position() const {
-  if (!resume_) return {1, 0};
-  if (resume_->epoch_done) return {static_cast<int>(resume_->epoch) + 1, 0};
-  return {static_cast<int>(resume_->epoch), resume_->steps_in_epoch};
 }
 
 const data::EpochPlan& TrainingRun::plan_for(int epoch) {
@@ -734,7 +522,6 @@ TrainResult TrainingRun::run() {
   comm_.barrier();  // nobody leaves while rank 0 still writes
   return result_;
 }
-}  // namespace
 
 TrainResult train(const TrainConfig& c, const Logger& log, comm::Communicator& comm) {
   PreemptionSignals signals;
