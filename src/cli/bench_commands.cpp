@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/option_groups.hpp"
 #include "cli/options.hpp"
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
@@ -17,23 +18,23 @@ int run_bench_layers(const Args& args) {
   spec.summary =
       "Time forward and backward of every layer of a model over random data (synchronising after each\n"
       "layer), after warm-up steps. Shows where a training step's time goes.";
-  std::string model_name = "keras-cnn", input_text, backend_name = "onednn", precision = "fp32";
+  std::string model_name = "keras-cnn", input_text;
+  ComputeOptions compute;
   long long batch = 128;
-  int threads = 0, steps = 10, warmup = 2;
+  int steps = 10, warmup = 2;
   // clang-format off
   spec.options.add_options()
       ("model,m", po::value<std::string>(&model_name)->default_value(model_name), "preset or model string")
       ("input", po::value<std::string>(&input_text)->value_name("CxHxW"), "input shape [the preset's]")
       ("batch,b", po::value<long long>(&batch)->default_value(batch), "batch size")
       ("steps", po::value<int>(&steps)->default_value(steps), "timed steps")
-      ("warmup", po::value<int>(&warmup)->default_value(warmup), "untimed steps first")
-      ("threads,t", po::value<int>(&threads)->default_value(0), "compute threads (0: default)")
-      ("backend", po::value<std::string>(&backend_name)->default_value(backend_name), kernels::backend_choices().c_str())
-      ("precision", po::value<std::string>(&precision)->default_value(precision),
-       "convolution arithmetic: fp32 | bf16 (onednn, CPUs with AVX512-BF16 or AMX)");
+      ("warmup", po::value<int>(&warmup)->default_value(warmup), "untimed steps first");
   // clang-format on
+  constexpr unsigned kCompute = kThreadsOption | kBackendOption | kPrecisionOption;
+  add_compute_options(spec.options, compute, kCompute);
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
+  check_compute_options(compute, kCompute);
   require_range<long long>("batch", batch, 1, 1 << 20);
   require_range("steps", steps, 1, 1000000);
   require_range("warmup", warmup, 0, 1000000);
@@ -41,9 +42,9 @@ int run_bench_layers(const Args& args) {
   if (!input_text.empty()) input = model::parse_shape(input_text);
   model::ModelSpec m = model::make_model(model_name, input_text.empty() ? nullptr : &input);
   kernels::BackendOptions options;
-  options.threads = threads;
-  options.precision = kernels::parse_precision(precision);
-  auto backend = kernels::make_backend(kernels::parse_backend(backend_name), options);
+  options.threads = compute.threads;
+  options.precision = kernels::parse_precision(compute.precision);
+  auto backend = kernels::make_backend(kernels::parse_backend(compute.backend), options);
   const int64_t outputs = m.output().size();
   const bool classification = outputs > 1;
   model::Model net(m, classification ? model::LossKind::kSoftmaxCrossEntropy : model::LossKind::kMeanSquaredError,

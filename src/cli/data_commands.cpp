@@ -4,6 +4,7 @@
 #include <tuple>
 
 #include "cli/commands.hpp"
+#include "cli/option_groups.hpp"
 #include "cli/options.hpp"
 #include "core/fs.hpp"
 #include "data/augment.hpp"
@@ -67,16 +68,16 @@ int run_data_import_idx(const Args& args) {
       ("class-names", po::value<std::string>(&class_names)->value_name("A,B,..."),
        "comma-separated class names [known for fashion-mnist and mnist, else 0..K-1]")
       ("classes", po::value<int>(&config.num_classes)->default_value(0), "number of classes (0: largest label + 1)")
-      ("shards", po::value<int>(&config.shards)->default_value(1), "shard files per split (1..65536)")
       ("validation-fraction", po::value<double>(&config.validation_fraction)->default_value(0.0),
        "fraction of the training images, taken from the end, that form the validation split [0, 1)")
       ("deflate", po::value<int>(&config.deflate_level)->default_value(0), "gzip level for shard chunks (0 = none, 1..9)")
       ("force", po::bool_switch(&config.force),
        "replace an existing output directory");
   // clang-format on
+  add_shards_option(spec.options, config.shards);
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
-  require_range("shards", config.shards, 1, 65536);
+  check_shards(config.shards);
   require_range("classes", config.num_classes, 0, 65536);
   require_range("deflate", config.deflate_level, 0, 9);
   require_range("validation-fraction", config.validation_fraction, 0.0, 0.999);
@@ -144,7 +145,6 @@ int run_data_import_npz(const Args& args) {
       ("class-names", po::value<std::string>(&class_names)->value_name("A,B,..."),
        "comma-separated class names [0..K-1]")
       ("classes", po::value<int>(&config.num_classes)->default_value(0), "number of classes (0: largest label + 1)")
-      ("shards", po::value<int>(&config.shards)->default_value(1), "shard files per split (1..65536)")
       ("test-fraction", po::value<double>(&config.test_fraction)->default_value(0.0),
        "fraction of the shuffled samples that form the test split, when the file has no test arrays [0, 1)")
       ("validation-fraction", po::value<double>(&config.validation_fraction)->default_value(0.0),
@@ -162,9 +162,10 @@ int run_data_import_npz(const Args& args) {
        "replace an existing output directory");
   // clang-format on
   spec.positional.add("input", 1);
+  add_shards_option(spec.options, config.shards);
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
-  require_range("shards", config.shards, 1, 65536);
+  check_shards(config.shards);
   require_range("classes", config.num_classes, 0, 65536);
   require_range("deflate", config.deflate_level, 0, 9);
   require_range("test-fraction", config.test_fraction, 0.0, 0.999);
@@ -221,7 +222,6 @@ int run_data_import_images(const Args& args) {
       ("size", po::value<std::string>(&size)->default_value(size)->value_name("HxW"),
        "resize every image to HxW (bilinear)")
       ("grayscale", po::bool_switch(&config.grayscale), "store one grey channel instead of RGB")
-      ("shards", po::value<int>(&config.shards)->default_value(1), "shard files per split (1..65536)")
       ("test-fraction", po::value<double>(&config.test_fraction)->default_value(0.0),
        "fraction of the shuffled images that form the test split, when DIR has no train/ and test/ folders [0, 1)")
       ("validation-fraction", po::value<double>(&config.validation_fraction)->default_value(0.0),
@@ -235,9 +235,10 @@ int run_data_import_images(const Args& args) {
        "replace an existing output directory");
   // clang-format on
   spec.positional.add("input", 1);
+  add_shards_option(spec.options, config.shards);
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
-  require_range("shards", config.shards, 1, 65536);
+  check_shards(config.shards);
   require_range("deflate", config.deflate_level, 0, 9);
   require_range("threads", config.threads, 0, 4096);
   require_range("test-fraction", config.test_fraction, 0.0, 0.999);

@@ -17,8 +17,7 @@ LogLevel CommonConfig::log_level() const {
   return verbose ? LogLevel::kDebug : LogLevel::kInfo;
 }
 
-namespace {
-std::string value_to_string(const boost::any& value) {
+std::string value_text(const boost::any& value) {
   if (value.empty()) return "";
   if (auto* s = boost::any_cast<std::string>(&value)) return *s;
   if (auto* i = boost::any_cast<int>(&value)) return std::to_string(*i);
@@ -38,6 +37,8 @@ std::string value_to_string(const boost::any& value) {
   }
   return "<value>";
 }
+
+namespace {
 
 // Boost.Program_options 1.74 fills %value%, %canonical_option% and the like
 // into its error messages with a loop that never ends when the text put in
@@ -166,7 +167,7 @@ std::string effective_config(const CommandSpec& spec, const po::variables_map& v
   for (const auto& option : spec.options.options()) {
     const std::string& key = option->long_name();
     if (key == "help" || key == "config" || !vm.count(key)) continue;
-    os << key << " = " << value_to_string(vm[key].value()) << "\n";
+    os << key << " = " << value_text(vm[key].value()) << "\n";
   }
   return os.str();
 }

@@ -54,6 +54,10 @@ void parse_config_stream(const CommandSpec& spec, std::istream& in, const std::s
 /// `vm` is finite.
 void require_finite(const po::variables_map& vm);
 
+/// An option's stored value as text ("" when empty), as the effective
+/// configuration shows it.
+std::string value_text(const boost::any& value);
+
 /// The effective configuration as "key = value" lines, in declaration order.
 std::string effective_config(const CommandSpec& spec, const po::variables_map& vm);
 

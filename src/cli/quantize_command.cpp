@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "cli/commands.hpp"
+#include "cli/option_groups.hpp"
 #include "cli/options.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
@@ -36,7 +37,7 @@ int run_quantize(const Args& args) {
       "  hpcnn quantize -c run/model.h5 --precision fp32 --out run/model-fp32.h5";
   std::string ckpt_path, calib_dir, split = "train", out, precision = "int8";
   long long samples = 512, batch = 64;
-  int threads = 0;
+  ComputeOptions compute;
   bool force = false;
   // clang-format off
   spec.options.add_options()
@@ -49,11 +50,12 @@ int run_quantize(const Args& args) {
       ("precision", po::value<std::string>(&precision)->default_value(precision), "int8 | fp32 (folded, not quantised)")
       ("out,o", po::value<std::string>(&out)->required()->value_name("FILE"), "inference file to write")
       ("force", po::bool_switch(&force), "let --out replace an existing file hpcnn did not write")
-      ("batch", po::value<long long>(&batch)->default_value(batch), "calibration batch size")
-      ("threads,t", po::value<int>(&threads)->default_value(0), "compute threads (0: default)");
+      ("batch", po::value<long long>(&batch)->default_value(batch), "calibration batch size");
   // clang-format on
+  add_compute_options(spec.options, compute, kThreadsOption);
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
+  const int threads = compute.threads;
   if (precision != "int8" && precision != "fp32") {
     throw UsageError("--precision must be int8 or fp32 (got '" + precision + "')");
   }
@@ -61,7 +63,7 @@ int run_quantize(const Args& args) {
   if (int8 && calib_dir.empty()) throw UsageError("--precision int8 needs --calibration DATASET");
   require_range<long long>("samples", samples, 1, 1 << 24);
   require_range<long long>("batch", batch, 1, 1 << 16);
-  require_range("threads", threads, 0, 4096);
+  check_compute_options(compute, kThreadsOption);
   // Before anything is read or written: not a device, FIFO or directory, not
   // the checkpoint, not inside the calibration dataset, and an existing file
   // only when hpcnn wrote it (or --force).

@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.hpp"
+#include "cli/option_groups.hpp"
 #include "cli/options.hpp"
 #include "data/inspect.hpp"
 #include "data/synth/generate.hpp"
@@ -37,7 +38,6 @@ int run_data_synth(const Args& args) {
       ("validation", po::value<long long>(&validation)->default_value(0), "validation samples")
       ("test", po::value<long long>(&test)->default_value(-1), "test samples (-1: 2000 maps, 10000 rows, 2000 symbols)")
       ("seed", po::value<unsigned long>(&seed)->default_value(42), "random seed")
-      ("shards", po::value<int>(&config.shards)->default_value(1), "shard files per split (1..65536)")
       ("deflate", po::value<int>(&config.deflate_level)->default_value(0), "gzip level for shard chunks (0 = none)")
       ("force", po::bool_switch(&config.force),
        "replace an existing output directory")
@@ -56,6 +56,7 @@ int run_data_synth(const Args& args) {
       ("test-digits", po::value<std::string>(&test_digits)->value_name("DIR"), "math-symbols: the test split's digits (all of DIR)");
   // clang-format on
   spec.positional.add("kind", 1);
+  add_shards_option(spec.options, config.shards);
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
   config.kind = data::synth::parse_kind(kind_text);
@@ -69,7 +70,7 @@ int run_data_synth(const Args& args) {
   require_range<long long>("train", config.train, 1, 100'000'000);
   require_range<long long>("validation", config.validation, 0, 100'000'000);
   require_range<long long>("test", config.test, 0, 100'000'000);
-  require_range("shards", config.shards, 1, 65536);
+  check_shards(config.shards);
   require_range("deflate", config.deflate_level, 0, 9);
   require_range("horizon", config.horizon_s, 0.0, 3600.0);
   require_range("interval", config.interval_s, 0.0, 3600.0);

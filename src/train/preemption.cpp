@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <csignal>
+#include <string>
 #include <thread>
 
 namespace hpcnn::train {
@@ -67,5 +68,25 @@ PreemptionSignals::~PreemptionSignals() {
 
 int preemption_signal() { return g_signal.load(); }
 void clear_preemption_signal() { g_signal = 0; }
+
+std::string signal_name(int sig) {
+  if (sig == SIGUSR1) return "SIGUSR1";
+  if (sig == SIGTERM) return "SIGTERM";
+  return "signal " + std::to_string(sig);
+}
+
+namespace {
+constexpr double kUsr1Vote = 1 << 20;
+}
+
+double stop_vote(int sig) {
+  if (sig == 0) return 0.0;
+  return sig == SIGUSR1 ? kUsr1Vote : 1.0;
+}
+
+int stop_signal_from_votes(double votes) {
+  if (votes >= kUsr1Vote) return SIGUSR1;
+  return votes > 0 ? SIGTERM : 0;
+}
 
 }  // namespace hpcnn::train

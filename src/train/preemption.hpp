@@ -18,6 +18,8 @@
 // resumes from the checkpoint.
 #pragma once
 
+#include <string>
+
 namespace hpcnn::train {
 
 /// Exit status of `hpcnn train` after a clean stop on a signal (EX_TEMPFAIL:
@@ -47,5 +49,18 @@ class PreemptionSignals {
 int preemption_signal();
 /// Forgets a received signal (tests).
 void clear_preemption_signal();
+
+/// How messages name a signal: "SIGUSR1", "SIGTERM", else "signal N".
+std::string signal_name(int sig);
+
+/// The stop vote a rank adds to the step's exchange for the signal it
+/// received (0: none). The sum over ranks still says which signal it was:
+/// SIGUSR1 counts 2^20 (so up to 2^20 - 1 SIGTERM votes stay below it), any
+/// other 1. A rank that was not signalled itself used to report SIGTERM
+/// ("signal 15") for a job stopped with SIGUSR1.
+double stop_vote(int sig);
+/// The signal the job stops on from the summed votes (0: no stop); SIGUSR1
+/// when any rank got it, else SIGTERM.
+int stop_signal_from_votes(double votes);
 
 }  // namespace hpcnn::train

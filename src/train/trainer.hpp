@@ -40,7 +40,7 @@ namespace hpcnn::train {
 inline constexpr double kAutoBucketMb = 1.0;
 
 struct TrainConfig {
-  std::filesystem::path data_dir;
+  std::filesystem::path data_dir = "datasets/fashion-mnist";
   std::string model = "keras-cnn";
   int epochs = 1;
   int64_t batch = 128;       ///< per-rank batch (weak scaling) unless global_batch is set
@@ -106,7 +106,8 @@ struct TrainConfig {
 
   /// Every option that can change the results (not paths of outputs, not
   /// logging): what run.json and metrics.json record as the configuration and
-  /// what the ranks must agree on before training.
+  /// what the ranks must agree on before training. Generated from the options
+  /// table (train/train_options.hpp): the rows with a run.json key.
   nlohmann::json to_json() const;
 };
 
@@ -154,10 +155,18 @@ struct TrainResult {
   nlohmann::json to_json(const TrainConfig& config) const;
 };
 
+/// The configuration as run (run.json's and metrics.json's "config"):
+/// to_json() with what the run resolved (the world size, the global batch,
+/// the all-reduce that ran instead of `auto`, the bucket size).
+nlohmann::json resolved_config(const TrainConfig& c, int world, int64_t global_batch, const std::string& allreduce,
+                               double bucket_mb);
+
 /// The option (as on the command line, "--lr") whose value in `current`
 /// differs from `recorded`, both resolved configurations; "" when a run with
 /// `recorded` may be resumed with `current` (the epochs, --max-steps, threads,
-/// all-reduce, buckets and rank count may change; the global batch may not).
+/// all-reduce, buckets and rank count may change; the global batch may not:
+/// named as --batch when `current` has "global_batch_requested": 0, i.e. the
+/// per-rank batch decided it).
 std::string resume_mismatch(const nlohmann::json& recorded, const nlohmann::json& current);
 
 /// Throws unless a model with this output and loss suits `manifest`'s task
@@ -172,12 +181,12 @@ void check_model_fits(const model::ModelSpec& spec, model::LossKind loss, const 
 EvalMetrics evaluate(model::Model& model, data::SplitReader& reader, int64_t first, int64_t count, int64_t batch,
                      comm::Communicator* comm = nullptr, const std::function<void()>& on_batch = {});
 
-/// Trains on the ranks of `comm` (nullptr: this process alone). Every rank
+/// Trains on the ranks of `comm` (one rank: this process alone). Every rank
 /// returns the same result; only rank 0 writes files (each rank writes its
 /// own timing and heartbeat file). With a run directory: takes its lock,
 /// resumes an unfinished run found there, checkpoints periodically, stops
 /// cleanly on SIGUSR1/SIGTERM (result.preempted_by) and is watched by the
 /// watchdog (exit kWatchdogExitCode when a rank stalls).
-TrainResult train(const TrainConfig& config, const Logger& log, comm::Communicator* comm = nullptr);
+TrainResult train(const TrainConfig& config, const Logger& log, comm::Communicator& comm);
 
 }  // namespace hpcnn::train

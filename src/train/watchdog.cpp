@@ -85,9 +85,6 @@ std::string diagnose_stall(int my_rank, const std::vector<Heartbeat>& beats, int
   std::string head = cat("watchdog: rank ", my_rank, " made no progress for ", seconds_text(timeout_s));
   if (mine != nullptr) head += cat(" (in ", mine->phase, where(*mine), ")");
   std::vector<std::string> culprits;
-  if (mine != nullptr && !phase_text_waits(mine->phase)) {
-    culprits.push_back(cat("rank ", my_rank, " itself is stuck in ", mine->phase));
-  }
   std::vector<bool> seen(static_cast<size_t>(std::max(world, 0)), false);
   int waiting = 0;
   for (const Heartbeat& b : beats) {
@@ -114,6 +111,14 @@ std::string diagnose_stall(int my_rank, const std::vector<Heartbeat>& beats, int
     }
   } else if (missing > 4) {
     culprits.push_back(cat(missing, " ranks left no heartbeat"));
+  }
+  // This rank outside a collective blames itself only when no other rank is
+  // stuck or silent: a rank whose step waits on another one (a GPU stream
+  // behind a collective, a bucket handed to the reducer) stalls in its own
+  // phase too, and used to print that it itself was stuck beside the rank
+  // that was.
+  if (culprits.empty() && mine != nullptr && !phase_text_waits(mine->phase)) {
+    culprits.push_back(cat("rank ", my_rank, " itself is stuck in ", mine->phase));
   }
   std::string body;
   if (culprits.empty()) {

@@ -1,0 +1,45 @@
+// Pre-flight checks (train/preflight.hpp): what the run refuses before it
+// claims the run directory or starts a collective.
+#include <catch2/catch.hpp>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "data/synth/generate.hpp"
+#include "test_helpers.hpp"
+#include "train/preflight.hpp"
+
+using namespace hpcnn;
+using namespace hpcnn::train;
+
+TEST_CASE("Pre-flight: a validation split that leaves no training samples is refused before the run directory exists",
+          "[preflight]") {
+  test::ScratchDir dir("preflight");
+  data::synth::SynthConfig synth;
+  synth.out = dir / "three";
+  synth.train = 3;
+  synth.test = 0;
+  const data::Manifest manifest = data::synth::generate(synth, Logger(LogLevel::kQuiet));
+  const model::Shape input{manifest.sample_shape[0], manifest.sample_shape[1], manifest.sample_shape[2]};
+  const model::ModelSpec spec = model::make_model("circuit-cnn", &input);
+  TrainConfig c;
+  c.data_dir = synth.out;
+  c.model = "circuit-cnn";
+  c.run_dir = dir / "run";
+  c.batch = 2;
+  CHECK_NOTHROW(preflight_checks(c, manifest, spec, model::LossKind::kSoftmaxCrossEntropy, 1));
+  CHECK(train_split(c, manifest).train == 3);
+  c.validation_split = 0.9;
+  CHECK(train_split(c, manifest).holdout == 3);
+  CHECK_THROWS_WITH(preflight_checks(c, manifest, spec, model::LossKind::kSoftmaxCrossEntropy, 1),
+                    Catch::Contains("--validation-split 0.9 leaves no training samples"));
+  c.validation_split = 0.0;
+  CHECK_THROWS_WITH(preflight_checks(c, manifest, spec, model::LossKind::kSoftmaxCrossEntropy, 4),
+                    Catch::Contains("cannot train on 4 ranks: the dataset has only 3 training samples"));
+  c.allreduce = comm::AllreduceAlgo::kNccl;
+  CHECK_THROWS_AS(preflight_checks(c, manifest, spec, model::LossKind::kSoftmaxCrossEntropy, 1), UsageError);
+  c.allreduce = comm::AllreduceAlgo::kAuto;
+  CHECK_THROWS_WITH(preflight_checks(c, manifest, spec, model::LossKind::kMeanSquaredError, 1),
+                    Catch::Contains("is a regression model"));
+  // Nothing was written.
+  CHECK(!std::filesystem::exists(c.run_dir));
+}
