@@ -33,6 +33,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, HERE)
+from peers import parse_infer_table  # noqa: E402  (the same `hpcnn infer` table reader)
 
 
 def die(msg, code=1):
@@ -120,14 +122,7 @@ def run_hpcnn(args, path, threads):
     r = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
     if r.returncode != 0:
         die(f"{' '.join(cmd)} failed: {(r.stderr or r.stdout).strip()[-300:]}")
-    ms = {}
-    for line in r.stdout.splitlines():
-        m = re.match(r"^\s*(\d+)\s+([\d.]+)\s+[\d.]+\s+\d+\s*$", line)
-        if m:
-            ms[m.group(1)] = float(m.group(2))
-    if sorted(ms, key=int) != [str(b) for b in args.batches]:
-        die(f"hpcnn infer printed no timing for every batch size: {r.stdout[-300:]}")
-    return ms
+    return parse_infer_table(r.stdout, args.batches)
 
 
 def run_tflite(args, precision, threads):

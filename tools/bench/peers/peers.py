@@ -552,14 +552,19 @@ def run_hpcnn_infer(args, checkpoint, data):
     r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=args.timeout)
     if r.returncode != 0:
         die(f"hpcnn failed ({' '.join(cmd)}): {tail(r)}")
+    return dict(ms=parse_infer_table(r.stdout, args.infer_batches))
+
+
+def parse_infer_table(stdout, batches):
+    """{batch: median ms} from `hpcnn infer`'s timing table (batch, median ms, min ms, samples/s)."""
     ms = {}
-    for line in r.stdout.splitlines():
+    for line in stdout.splitlines():
         m = re.match(r"^\s*(\d+)\s+([\d.]+)\s+[\d.]+\s+\d+\s*$", line)
         if m:
             ms[m.group(1)] = float(m.group(2))
-    if sorted(ms, key=int) != [str(b) for b in sorted(args.infer_batches)]:
-        die(f"hpcnn infer printed no timing for every batch size: {r.stdout[-300:]}")
-    return dict(ms=ms)
+    if sorted(ms, key=int) != [str(b) for b in sorted(batches)]:
+        die(f"hpcnn infer printed no timing for every batch size: {stdout[-300:]}")
+    return ms
 
 
 def make_checkpoint(args, net, data, where):
