@@ -13,6 +13,7 @@
 
 #include "comm/allreduce.hpp"
 #include "comm/communicator.hpp"
+#include "comm/cost_model.hpp"
 #include "comm/gradient_reducer.hpp"
 #include "comm/nccl/nccl_info.hpp"
 #include "core/error.hpp"
@@ -225,6 +226,10 @@ void TrainingRun::open_run_record() {
       nlohmann::json resumes = decision_.resume ? decision_.previous_resumes : nlohmann::json::array();
       if (resume_) resumes.push_back({{"from_step", resume_->global_step}, {"world_size", world_}, {"at", now_text()}});
       manifest["resumes"] = resumes;
+      // `auto`: which algorithm the cost model picked for a reduction block
+      // and what it predicted for each (docs/formats.md, run.json).
+      if (c_.allreduce == comm::AllreduceAlgo::kAuto && algo_ != comm::AllreduceAlgo::kNccl && world_ > 1)
+        manifest["allreduce_auto"] = comm::auto_choice_json(comm_, std::min(net_->num_params(), comm::kReduceBlock));
       run_dir_->write_manifest(manifest, RunStatus::kRunning);
     }
     const std::string stem = timing::rank_file_stem(rank_);

@@ -22,6 +22,18 @@ done
 "$PYTHON" "$TESTS/rank_gap.py" --steps 20 tiny1 tiny2 tiny4 && pass || fail "tiny-cnn step losses differ between rank counts"
 "$PYTHON" "$TESTS/rank_gap.py" --steps 4 keras1 keras3 && pass || fail "keras-cnn step losses differ between rank counts"
 
+# --- auto: run.json records the cost model's pick and its predictions ----------
+"${MPIRUN[@]}" -n 2 "$HPCNN" train -q --model tiny-cnn --data fm --global-batch 16 --max-steps 2 --threads 1 \
+  --allreduce auto --out auto2 > /dev/null
+"$PYTHON" -c "
+import json
+r = json.load(open('auto2/run.json'))
+a = r['allreduce_auto']
+assert a['ranks'] == 2 and a['bytes'] > 0 and a['predicted_us'] > 0, a
+assert a['algo'] in a['candidates_us'] and a['predicted_us'] == min(a['candidates_us'].values()), a
+assert r['config']['allreduce'] == a['algo'], (r['config']['allreduce'], a)" && pass ||
+  fail "run.json's allreduce_auto does not record the algorithm auto ran with"
+
 # --- gradients reduced in buckets during backward = after it, bitwise -------------
 # keras-cnn's 1.2 M parameters make 5 reduction blocks; 0.05 MB buckets start
 # them layer by layer while backward runs, 0 starts one range after backward.
