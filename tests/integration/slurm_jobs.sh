@@ -57,8 +57,12 @@ fi
 sbatch --test-only -p cpu "$JOBS/train_cpu.sh" > /dev/null 2>&1 && pass || fail "train_cpu.sh --test-only"
 
 # --- real jobs: they share 2 CPUs, so Slurm runs them one after another ---------------
-train=$(HPCNN_MAX_STEPS=400 submit train_cpu.sh)
-plain=$(HPCNN_MAX_STEPS=400 submit train_cpu.sh)  # the same job, never signalled
+# 1,000 steps over 5 epochs: the signal below comes after ~30 steps and must
+# find the job still training. With 400 steps of 1 epoch (234 steps on 2
+# ranks) an idle machine finished the epoch in 1.2 s, before the signal
+# arrived, and the job ended without requeueing.
+train=$(HPCNN_EPOCHS=5 HPCNN_MAX_STEPS=1000 submit train_cpu.sh)
+plain=$(HPCNN_EPOCHS=5 HPCNN_MAX_STEPS=1000 submit train_cpu.sh)  # the same job, never signalled
 bench=$(HPCNN_SIZES=1K,64K,1M HPCNN_ITERS=3 HPCNN_WARMUP=1 HPCNN_ALGOS=ring,rhd,mpi,shm submit bench_allreduce.sh)
 strong=$(HPCNN_GLOBAL_BATCH=64 submit scaling_strong.sh)
 weak=$(HPCNN_BATCH=32 submit scaling_weak.sh)
@@ -99,7 +103,7 @@ PY
 import json, os, sys
 train, bench, strong, weak, mlp = sys.argv[1:]
 s = json.load(open(f"{train}/run/merged/summary.json"))
-assert s["ranks_present"] == 2 and s["world_size"] == 2 and s["steps_used"] == 234, s  # 1 epoch: 235 steps
+assert s["ranks_present"] == 2 and s["world_size"] == 2 and s["steps_used"] == 999, s  # 1,000 steps, the first a warm-up
 assert json.load(open(f"{train}/run/metrics.json"))["config"]["world_size"] == 2
 assert os.path.exists(f"{train}/signal-usr1.txt"), "USR1 not recorded"
 assert "SIGUSR1" in open(f"{train}/job.log").read()
