@@ -28,7 +28,24 @@ struct Engine::Plan {
   std::vector<std::unique_ptr<kernels::InferOp>> ops;  // per op (conv / dense only)
 };
 
-Engine::Engine(const Graph& graph, int threads) : graph_(graph), threads_(threads) {}
+namespace {
+/// Samples whose largest op's input and output fit the threads' L2 caches
+/// together (Engine::chunk_size): bytes one sample's largest op reads and
+/// writes, FP32 tensors or one byte per value where an int8 graph passes int8
+/// (an upper bound there), against the L2 size times the threads.
+double samples_in_l2(const Graph& graph, int threads) {
+  int64_t per_sample = 1;
+  const int64_t value_bytes = graph.int8 ? 1 : 4;
+  for (const Op& op : graph.ops) per_sample = std::max(per_sample, (op.in.size() + op.out.size()) * value_bytes);
+  long l2 = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
+  if (l2 <= 0) l2 = 1 << 20;  // not reported (some VMs): 1 MiB, a common L2 per core
+  const int64_t t = threads > 0 ? threads : std::max(1, omp_get_max_threads());
+  return static_cast<double>(l2) * static_cast<double>(t) / static_cast<double>(per_sample);
+}
+}  // namespace
+
+Engine::Engine(const Graph& graph, int threads)
+    : graph_(graph), threads_(threads), samples_in_l2_(samples_in_l2(graph, threads)) {}
 Engine::~Engine() = default;
 
 Engine::Plan& Engine::plan_for(int64_t n) {
@@ -137,16 +154,7 @@ int64_t Engine::chunk_size(int64_t n) const {
                 "' (expected a sample count, 0: whole batch)");
     return v == 0 ? n : std::min<int64_t>(n, v);
   }
-  // Bytes one sample's largest op reads and writes: FP32 tensors, or one
-  // byte per value where an int8 graph passes int8 (an upper bound there).
-  int64_t per_sample = 1;
-  const int64_t value_bytes = graph_.int8 ? 1 : 4;
-  for (const Op& op : graph_.ops) per_sample = std::max(per_sample, (op.in.size() + op.out.size()) * value_bytes);
-  long l2 = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
-  if (l2 <= 0) l2 = 1 << 20;  // not reported (some VMs): 1 MiB, a common L2 per core
-  const int64_t threads = threads_ > 0 ? threads_ : std::max(1, omp_get_max_threads());
-  const double fit = static_cast<double>(l2) * static_cast<double>(threads) / static_cast<double>(per_sample);
-  return std::clamp<int64_t>(std::llround(fit), 1, n);
+  return std::clamp<int64_t>(std::llround(samples_in_l2_), 1, n);
 }
 
 kernels::LossResult Engine::evaluate(const data::Batch& batch, std::vector<float>* outputs) {

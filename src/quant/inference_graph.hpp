@@ -125,6 +125,7 @@ class Engine {
   kernels::LossResult loss_of(const data::Batch& batch, std::vector<float>& logits, std::vector<float>* outputs) const;
   const Graph& graph_;
   int threads_;
+  double samples_in_l2_;  ///< chunk_size's cache rule, worked out once from the graph
   Calibration* observe_ = nullptr;
   std::vector<std::unique_ptr<Plan>> plans_;
   Plan* last_ = nullptr;
