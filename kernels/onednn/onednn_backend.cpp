@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include <cstdlib>
+#include <initializer_list>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
 #include <string>
@@ -89,6 +90,22 @@ int64_t private_block() {
 }
 tag private_tag() { return private_block() == 16 ? tag::nChw16c : tag::nChw8c; }
 
+/// A measurement override read from the environment variable `name`: one
+/// of `choices`, the last of which ("auto") is also what an unset or empty
+/// variable means; anything else is an error naming the variable and the
+/// choices.
+std::string env_choice(const char* name, std::initializer_list<const char*> choices) {
+  const char* env = std::getenv(name);
+  const std::string v = env != nullptr && *env != '\0' ? env : *(choices.end() - 1);
+  std::string expected;
+  for (const char* c : choices) {
+    if (v == c) return v;
+    expected += expected.empty() ? "" : (c == *(choices.end() - 1) ? " or " : ", ");
+    expected += c;
+  }
+  HPCNN_THROW(name, "='", v, "' (expected ", expected, ")");
+}
+
 /// The layout BF16 convolutions compute on. oneDNN 2.6's AMX convolutions
 /// (brgconv / jit:avx512_core_amx) run on channels-last activations, and for
 /// training they do not accept format_tag::any (only forward_inference may let
@@ -100,13 +117,8 @@ tag private_tag() { return private_block() == 16 ? tag::nChw16c : tag::nChw8c; }
 /// HPCNN_BF16_CONV_LAYOUT=nhwc|blocked|auto overrides the choice, so the NHWC
 /// path is exercised (tests, ONEDNN_VERBOSE) on CPUs without AMX too.
 bool bf16_conv_nhwc() {
-  if (const char* env = std::getenv("HPCNN_BF16_CONV_LAYOUT")) {
-    const std::string v = env;
-    HPCNN_CHECK(v == "nhwc" || v == "blocked" || v == "auto" || v.empty(), "HPCNN_BF16_CONV_LAYOUT='", v,
-                "' (expected nhwc, blocked or auto)");
-    if (v == "nhwc") return true;
-    if (v == "blocked") return false;
-  }
+  const std::string v = env_choice("HPCNN_BF16_CONV_LAYOUT", {"nhwc", "blocked", "auto"});
+  if (v != "auto") return v == "nhwc";
   return dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
 }
 
@@ -116,13 +128,9 @@ bool bf16_conv_nhwc() {
 enum class ConvPath { kPlain, kBlocked, kHost };
 
 ConvPath conv_path(const ConvGeometry& g) {
-  if (const char* env = std::getenv("HPCNN_ONEDNN_CONV_LAYOUT")) {
-    const std::string v = env;
-    if (v == "plain") return ConvPath::kPlain;
-    if (v == "blocked") return ConvPath::kBlocked;
-    HPCNN_CHECK(v == "auto" || v == "host" || v.empty(), "HPCNN_ONEDNN_CONV_LAYOUT='", v,
-                "' (expected plain, blocked, host or auto)");
-  }
+  const std::string v = env_choice("HPCNN_ONEDNN_CONV_LAYOUT", {"plain", "blocked", "host", "auto"});
+  if (v == "plain") return ConvPath::kPlain;
+  if (v == "blocked") return ConvPath::kBlocked;
   // Blocked layouts (nChw16c) pad channels to 16: worth it when the output
   // has whole blocks of channels, and needed when a side is private.
   if (g.src_private || g.dst_private) return ConvPath::kBlocked;
@@ -139,13 +147,7 @@ ConvPath conv_path(const ConvGeometry& g) {
 /// (for measurements, and for runs that must match earlier releases' bits);
 /// auto (the default) is the rule above.
 dnnl::algorithm conv_algorithm(const ConvGeometry& g, bool bf16, bool blocked) {
-  bool allow = true;
-  if (const char* env = std::getenv("HPCNN_ONEDNN_CONV_ALGO")) {
-    const std::string v = env;
-    HPCNN_CHECK(v == "direct" || v == "auto" || v.empty(), "HPCNN_ONEDNN_CONV_ALGO='", v,
-                "' (expected direct or auto)");
-    allow = v != "direct";
-  }
+  const bool allow = env_choice("HPCNN_ONEDNN_CONV_ALGO", {"direct", "auto"}) != "direct";
   const bool suits =
       !bf16 && blocked && g.groups == 1 && g.kh == 3 && g.kw == 3 && g.stride == 1 && g.ic % 16 == 0 && g.oc % 16 == 0;
   return allow && suits ? dnnl::algorithm::convolution_winograd : dnnl::algorithm::convolution_direct;
