@@ -134,6 +134,13 @@ Communicator* Communicator::leaders() {
   return leaders_.get();
 }
 
+int64_t Communicator::buffer_bytes() const {
+  int64_t floats = static_cast<int64_t>(scratch_.capacity());
+  if (window_ != MPI_WIN_NULL && !window_pinned_) floats += slots_.capacity;
+  const int64_t leaders = leaders_ ? leaders_->buffer_bytes() : 0;
+  return floats * static_cast<int64_t>(sizeof(float)) + leaders;
+}
+
 float* Communicator::scratch(int64_t count) {
   if (static_cast<int64_t>(scratch_.size()) < count) scratch_.resize(static_cast<size_t>(count));
   return scratch_.data();

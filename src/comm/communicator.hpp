@@ -67,6 +67,10 @@ class Communicator {
 
   /// Host scratch space of at least `count` floats (grown on demand, reused).
   float* scratch(int64_t count);
+  /// Bytes the all-reduces keep between calls: the scratch space (the node
+  /// leaders' too) and this rank's slot of the node-shared window, unless the
+  /// window holds the gradients themselves (then they count as gradients).
+  int64_t buffer_bytes() const;
 
   /// A node-shared window with one slot of `count` floats per node rank, plus
   /// the base pointer of every node rank's slot. Reallocated (collectively on

@@ -246,10 +246,12 @@ class HostReducer final : public ThreadedReducer {
 
 class StagedReducer final : public ThreadedReducer {
  public:
-  StagedReducer(Communicator& comm, AllreduceAlgo algo, kernels::Backend& backend, float* device_data, int64_t count)
+  StagedReducer(Communicator& comm, AllreduceAlgo algo, kernels::Backend& backend, float* device_data, int64_t count,
+                GradCompression compression)
       : ThreadedReducer(comm, algo, count),
         backend_(backend),
         device_data_(device_data),
+        compression_(compression),
         staging_(backend.allocate_host(std::min(count, kReduceBlock))) {}
   ~StagedReducer() override {
     if (stop_thread()) backend_.release_host(staging_);  // the thread is done with it
@@ -261,11 +263,17 @@ class StagedReducer final : public ThreadedReducer {
  private:
   void reduce_block(int64_t first, int64_t n) override {
     backend_.download(staging_, device_data_ + first, n);
-    allreduce(comm_, algo_, staging_, n);
+    if (compression_ == GradCompression::kNone) {
+      allreduce(comm_, algo_, staging_, n);
+    } else {  // as HostReducer: both halves in 16 bits
+      reduce_scatter(comm_, algo_, staging_, n, compression_);
+      all_gather(comm_, algo_, staging_, n, compression_);
+    }
     backend_.upload(device_data_ + first, staging_, n);
   }
   kernels::Backend& backend_;
   float* device_data_;
+  const GradCompression compression_;
   float* staging_;  ///< one block, from Backend::allocate_host (page-locked on the GPU backend)
 };
 
@@ -405,8 +413,12 @@ std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, Allreduce
 }
 
 std::unique_ptr<GradientReducer> make_staged_reducer(Communicator& comm, AllreduceAlgo algo, kernels::Backend& backend,
-                                                     float* device_data, int64_t count) {
-  return std::make_unique<StagedReducer>(comm, algo, backend, device_data, count);
+                                                     float* device_data, int64_t count, GradCompression compression) {
+  if (compression != GradCompression::kNone) {
+    if (algo == AllreduceAlgo::kAuto) algo = AllreduceAlgo::kRing;  // the one algorithm that compresses
+    check_reduce_scatter(algo, compression);                        // before the communication thread starts
+  }
+  return std::make_unique<StagedReducer>(comm, algo, backend, device_data, count, compression);
 }
 
 }  // namespace hpcnn::comm

@@ -120,9 +120,11 @@ std::unique_ptr<GradientReducer> make_host_reducer(Communicator& comm, Allreduce
 
 /// Gradients in a backend's device memory: each ready block is downloaded to
 /// a host staging buffer, reduced there by `algo`, and uploaded back. This is
-/// how a GPU backend uses the MPI algorithms.
+/// how a GPU backend uses the MPI algorithms. With compression, as the
+/// compressed make_host_reducer (the ring only).
 std::unique_ptr<GradientReducer> make_staged_reducer(Communicator& comm, AllreduceAlgo algo, kernels::Backend& backend,
-                                                     float* device_data, int64_t count);
+                                                     float* device_data, int64_t count,
+                                                     GradCompression compression = GradCompression::kNone);
 
 /// Gradients in a GPU backend's memory, reduced by NCCL on the device
 /// (src/comm/nccl/nccl_reducer.cpp): rank 0's ncclUniqueId is broadcast over

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 #include <hdf5.h>
 
@@ -152,10 +153,10 @@ TrainState read_train_state(const h5::File& f, const fs::path& path) {
   }
   return s;
 }
-}  // namespace
 
-void save_checkpoint(const fs::path& path, const model::Model& model, const model::Optimizer* optimizer, int64_t epoch,
-                     uint64_t seed, const data::Manifest* dataset, const TrainState* state) {
+/// Both save_checkpoint()s: the optimizer's state as full vectors (or none).
+void write_checkpoint(const fs::path& path, const model::Model& model, const OptimizerState* optimizer, int64_t epoch,
+                      uint64_t seed, const data::Manifest* dataset, const TrainState* state) {
   if (path.has_parent_path()) fs::create_directories(path.parent_path());
   const fs::path tmp = path.string() + ".tmp." + std::to_string(getpid());
   std::lock_guard<std::recursive_mutex> h5lock(h5::library_mutex());  // the background reader may be reading
@@ -216,9 +217,9 @@ void save_checkpoint(const fs::path& path, const model::Model& model, const mode
       f.set_attribute("class_names", nlohmann::json(dataset->class_names).dump());
     }
     if (optimizer != nullptr) {
-      const model::OptimizerConfig& c = optimizer->config();
+      const model::OptimizerConfig& c = optimizer->config;
       f.create_group("optimizer");
-      const std::vector<float> a = optimizer->state_a();
+      const std::vector<float>& a = optimizer->a;
       // The optimizer keeps state for the trainable part only, the last
       // num_params - trainable_offset parameters (all of them unless frozen).
       const auto q = static_cast<hsize_t>(a.size());
@@ -228,11 +229,12 @@ void save_checkpoint(const fs::path& path, const model::Model& model, const mode
       f.set_attribute("frozen_layers", static_cast<int64_t>(model.frozen_layers()));
       put("optimizer/a", h5::ElementType::kFloat32, {q}, a.data());
       if (c.kind == model::OptimizerKind::kAdam) {
-        const std::vector<float> b = optimizer->state_b();
+        const std::vector<float>& b = optimizer->b;
+        HPCNN_CHECK(b.size() == a.size(), "checkpoint: Adam's v holds ", b.size(), " values, its m ", a.size());
         put("optimizer/b", h5::ElementType::kFloat32, {q}, b.data());
       }
       f.set_attribute("optimizer", std::string(model::optimizer_name(c.kind)));
-      f.set_attribute("optimizer_steps", optimizer->steps());
+      f.set_attribute("optimizer_steps", optimizer->steps);
       // Doubles as text: exact round trip, readable in h5dump.
       for (const auto& [key, value] : {std::pair<const char*, double>{"lr", c.lr},
                                        {"beta1", c.beta1},
@@ -253,6 +255,20 @@ void save_checkpoint(const fs::path& path, const model::Model& model, const mode
     throw;
   }
   rename_into_place(tmp, path);
+}
+}  // namespace
+
+void save_checkpoint(const fs::path& path, const model::Model& model, const model::Optimizer* optimizer, int64_t epoch,
+                     uint64_t seed, const data::Manifest* dataset, const TrainState* state) {
+  std::optional<OptimizerState> o;
+  if (optimizer != nullptr) o = OptimizerState{optimizer->config(), optimizer->steps(), optimizer->state_a(), {}};
+  if (o && o->config.kind == model::OptimizerKind::kAdam) o->b = optimizer->state_b();
+  write_checkpoint(path, model, o ? &*o : nullptr, epoch, seed, dataset, state);
+}
+
+void save_checkpoint(const fs::path& path, const model::Model& model, const OptimizerState& optimizer, int64_t epoch,
+                     uint64_t seed, const data::Manifest* dataset, const TrainState* state) {
+  write_checkpoint(path, model, &optimizer, epoch, seed, dataset, state);
 }
 
 Checkpoint load_checkpoint(const fs::path& path, bool warn_unverified) {

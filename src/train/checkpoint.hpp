@@ -75,11 +75,25 @@ struct Checkpoint {
   bool checksums_verified = false;       ///< false: a version 1 file, written before checksums
 };
 
+/// An optimizer's state as a checkpoint stores it: the full vectors of the
+/// trainable parameters. A sharded optimizer (--shard-optimizer) holds only
+/// its slices; the trainer gathers them into this on one rank before saving.
+struct OptimizerState {
+  model::OptimizerConfig config;
+  int64_t steps = 0;
+  std::vector<float> a, b;  ///< Adam m and v (SGD: velocity, b empty)
+};
+
 /// `dataset` (optional) records the training data's name, sample type and
 /// class names; `state` (optional) makes the checkpoint resumable. Written to
 /// PATH.tmp.PID and renamed: on any failure the temporary is removed and the
 /// previous file at `path` (if any) is left as it was.
 void save_checkpoint(const std::filesystem::path& path, const model::Model& model, const model::Optimizer* optimizer,
+                     int64_t epoch, uint64_t seed, const data::Manifest* dataset = nullptr,
+                     const TrainState* state = nullptr);
+/// The same with the optimizer's state given as full vectors (one file in the
+/// same format, whoever held the state).
+void save_checkpoint(const std::filesystem::path& path, const model::Model& model, const OptimizerState& optimizer,
                      int64_t epoch, uint64_t seed, const data::Manifest* dataset = nullptr,
                      const TrainState* state = nullptr);
 /// The one way a checkpoint is read (resume, predict, infer, serve, quantize,

@@ -105,6 +105,7 @@ nlohmann::json TrainingRun::history(const EpochProgress* progress, bool drop_las
 void TrainingRun::save_state(const std::filesystem::path& path, int epoch, int64_t steps_in_epoch, bool epoch_done,
                              const EpochProgress* progress, bool drop_last_epoch) {
   last_checkpoint_ = Clock::now();
+  const OptimizerState optimizer = update_->gather_state();  // collective when sharded: before rank 0 goes on alone
   if (rank_ != 0) return;
   mark(RunPhase::kCheckpoint, epoch, steps_in_epoch);
   TrainState state;
@@ -114,7 +115,7 @@ void TrainingRun::save_state(const std::filesystem::path& path, int epoch, int64
   state.epoch_done = epoch_done;
   state.history = history(progress, drop_last_epoch);
   state.step_losses = result_.step_losses;
-  save_checkpoint(path, *net_, optimizer_.get(), epoch, c_.seed, &manifest_, &state);
+  save_checkpoint(path, *net_, optimizer, epoch, c_.seed, &manifest_, &state);
   if (path.parent_path() == c_.run_dir / "checkpoints") prune_checkpoints(c_.run_dir, c_.keep_checkpoints);
 }
 

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "comm/allreduce.hpp"
+#include "comm/reduce_scatter.hpp"
 #include "core/error.hpp"
 
 namespace hpcnn::train {
@@ -266,6 +267,17 @@ std::vector<TrainOption> make_table() {
         a.config.bucket_mb = v;
       },
       [](const TrainConfig& c) { return c.bucket_mb < 0 ? json("auto") : json(c.bucket_mb); }));
+  // Not kTrajectory: bitwise the unsharded run, so a run resumes with it switched (the same command without it).
+  t.push_back(switch_option("shard-optimizer", "shard_optimizer", kRestored,
+      [](auto& c) -> auto& { return c.shard_optimizer; },
+      "ZeRO stages 1-2: reduce-scatter the gradients, keep optimizer state and reduced gradients for this\n"
+      "rank's 1/ranks only, all-gather the weights (ring, rhd, hier); bitwise the unsharded run"));
+  t.push_back(custom("grad-compression", "grad_compression", kTrajectory | kRestored | O::kNewerKey, "",
+      "gradient messages in 16 bits: none | bf16 (each hop adds in FP32 and rounds once; the ring only;\n"
+      "changes results, deterministically)", "bf16",
+      [](const TrainArgs& a) { return std::string(comm::grad_compression_name(a.config.grad_compression)); },
+      [](TrainArgs& a, const std::string& s) { a.config.grad_compression = comm::parse_grad_compression(s); },
+      [](const TrainConfig& c) { return json(comm::grad_compression_name(c.grad_compression)); }));
   t.push_back(switch_option("compute-only", "compute_only", kRestored, [](auto& c) -> auto& { return c.compute_only; },
       "measurement only: skip the gradient exchange (the ranks then train apart); the baseline for overlap"));
   t.push_back(custom("ranks-per-node", "", 0, "", "pretend nodes of this many ranks for hier/auto (0: real nodes) (0..1048576)",

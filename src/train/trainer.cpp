@@ -23,6 +23,7 @@
 #include "timing/timing.hpp"
 #include "train/buckets.hpp"
 #include "train/checkpoint.hpp"
+#include "train/memory_breakdown.hpp"
 #include "train/preemption.hpp"
 #include "train/preflight.hpp"
 #include "train/ranks_agree.hpp"
@@ -32,6 +33,7 @@
 #include "train/training_run.hpp"
 #include "train/transfer.hpp"
 #include "train/watchdog.hpp"
+#include "train/weight_update.hpp"
 
 namespace hpcnn::train {
 
@@ -77,9 +79,7 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   global_batch_ = c.global_batch > 0 ? c.global_batch : c.batch * world_;
   // The all-reduce, resolved once (`auto` by the size of a reduction block).
   const bool exchange = world_ > 1 && !c.compute_only;
-  const bool nccl = c.allreduce == comm::AllreduceAlgo::kNccl ||
-                    (c.allreduce == comm::AllreduceAlgo::kAuto && gpu_stream && comm::nccl_compiled());
-  algo_ = nccl ? comm::AllreduceAlgo::kNccl : comm::resolve_allreduce(comm_, c.allreduce, n_params);
+  algo_ = resolve_run_allreduce(comm_, c, n_params, gpu_stream);
   bucket_mb_ = c.bucket_mb >= 0 ? c.bucket_mb : (comm_.num_nodes() > 1 ? kAutoBucketMb : 0.0);
 
   // The run directory: a new run, or the unfinished one found there resumed.
@@ -87,9 +87,9 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
     prepare_run_directory(resolved_config(c, world_, global_batch_, comm::allreduce_name(algo_), bucket_mb_));
   }
   // Shared memory inside a node reduces in place when the gradients live in
-  // the node's shared window (host memory only).
+  // the node's shared window (host memory only; not sharded: its halves copy).
   float* grads_storage = nullptr;
-  if (exchange && backend_->device() == kernels::DeviceKind::kCpu && comm_.node_size() > 1 &&
+  if (exchange && !c.shard_optimizer && backend_->device() == kernels::DeviceKind::kCpu && comm_.node_size() > 1 &&
       (algo_ == comm::AllreduceAlgo::kShm || algo_ == comm::AllreduceAlgo::kHier)) {
     grads_storage = comm_.gradient_window(n_params);
   }
@@ -102,14 +102,10 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   buckets_.emplace(train_count_,
                    static_cast<int64_t>(bucket_mb_ * double(1 << 20)) / static_cast<int64_t>(sizeof(float)));
   if (!c.init_from.empty() && !resume_ckpt_ && rank_ == 0) init_from_checkpoint(*net_, c, log);
-  optimizer_ = std::make_unique<model::Optimizer>(c.optimizer, *backend_, train_count_);
-  if (resume_ckpt_) {  // rank 0 holds the checkpoint; the broadcasts below hand it on
-    net_->set_params_host(resume_ckpt_->params);
-    optimizer_->restore(resume_ckpt_->optimizer_steps, resume_ckpt_->optimizer_a, resume_ckpt_->optimizer_b);
-  }
-
+  // rank 0 holds the checkpoint; broadcast_start hands it on.
+  if (resume_ckpt_) net_->set_params_host(resume_ckpt_->params);
+  update_ = std::make_unique<WeightUpdate>(comm_, *backend_, *net_, c, algo_, exchange);
   broadcast_start();
-  build_exchange(exchange);
   if (rank_ == 0) {
     if (net_->frozen_layers() > 0) {
       log.info(cat("freeze: layers 1-", net_->frozen_layers(), " frozen (", train_offset_,
@@ -132,26 +128,11 @@ void TrainingRun::broadcast_start() {
   std::vector<float> params = net_->params_host();
   comm_.broadcast(params.data(), static_cast<int64_t>(params.size()));
   net_->set_params_host(params);
-  if (resume_ && world_ > 1) {
-    std::vector<float> a = optimizer_->state_a(), b = optimizer_->state_b();
-    comm_.broadcast(a.data(), static_cast<int64_t>(a.size()));
-    comm_.broadcast(b.data(), static_cast<int64_t>(b.size()));
-    optimizer_->restore(resume_->global_step, a, b);
-  }
-}
-
-void TrainingRun::build_exchange(bool exchange) {
-  // The gradient exchange, built once.
-  // Gradients in device memory go through host staging buffers (the MPI
-  // algorithms) on a GPU backend; never hand device pointers to host code.
-  if (exchange) {
-    if (algo_ == comm::AllreduceAlgo::kNccl) {
-      reducer_ = comm::make_nccl_reducer(comm_, *backend_, net_->grads() + train_offset_, train_count_);
-    } else if (backend_->device() == kernels::DeviceKind::kGpu) {
-      reducer_ = comm::make_staged_reducer(comm_, algo_, *backend_, net_->grads() + train_offset_, train_count_);
-    } else {
-      reducer_ = comm::make_host_reducer(comm_, algo_, net_->grads() + train_offset_, train_count_);
-    }
+  if (resume_) {  // rank 0's checkpoint state: every rank takes what it keeps (its slices, sharded)
+    static const std::vector<float> kNone;
+    update_->restore(world_ > 1 ? resume_->global_step : resume_ckpt_->optimizer_steps,
+                     resume_ckpt_ ? resume_ckpt_->optimizer_a : kNone,
+                     resume_ckpt_ ? resume_ckpt_->optimizer_b : kNone);
   }
 }
 
@@ -267,7 +248,7 @@ void TrainingRun::grads_ready(int64_t first, int64_t count) {
 
 void TrainingRun::start_bucket(int64_t first, int64_t last) {
   timeline_.bucket_started();
-  reducer_->start(first, last - first);
+  update_->start(first, last - first);
 }
 
 TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, const data::EpochPlan& plan,
@@ -284,7 +265,7 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   const double t_step = timeline_.begin(epoch, step_in_epoch + 1, n);
   buckets_->reset();
   model::Model::GradsReadyFn hook;
-  if (reducer_) hook = [this](int64_t f, int64_t k) { grads_ready(f, k); };
+  if (update_->reducing()) hook = [this](int64_t f, int64_t k) { grads_ready(f, k); };
   if (n > 0) {
     mark(RunPhase::kData, epoch, step_in_epoch + 1);
     if (prefetch != nullptr) {
@@ -330,9 +311,9 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
       rank_ == 0 && c_.checkpoint_every_seconds > 0 && seconds_since(last_checkpoint_) >= c_.checkpoint_every_seconds
           ? 1.0
           : 0.0};
-  if (reducer_) {
+  if (update_->reducing()) {
     if (const auto rest = buckets_->finish()) start_bucket(rest->first, rest->second);  // since the last bucket
-    rs = reducer_->wait();
+    rs = update_->wait();
     double sums[4] = {out.loss.loss_sum, static_cast<double>(out.loss.correct), flags[0], flags[1]};
     comm_.sum(sums, 4);
     out.loss.loss_sum = sums[0];
@@ -354,7 +335,7 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   }
   mark(RunPhase::kOptimizer, epoch, step_in_epoch + 1);
   const double t_opt = timeline_.now();
-  optimizer_->step(net_->params() + train_offset_, net_->grads() + train_offset_);
+  update_->apply();  // sharded: the all-gather of the weights too
   const double t_end = timeline_.now();
   timeline_.phase(timing::Phase::kOptimizer, t_opt, t_end - t_opt);
   timeline_.phase(timing::Phase::kStep, t_step, t_end - t_step, rs.bytes);
@@ -514,8 +495,9 @@ TrainResult TrainingRun::run() {
                             [this] { mark(RunPhase::kEvaluate); });
   }
   log_.debug(cat("run took ", seconds_since(run_start), " s"));
-  const std::string mine = process_resources(rank_).dump();
-  for (const std::string& text : comm_.gather(mine)) {
+  nlohmann::json mine = process_resources(rank_);
+  mine["memory"] = memory_breakdown(*net_, (global_batch_ + world_ - 1) / world_, *update_, comm_, mine);
+  for (const std::string& text : comm_.gather(mine.dump())) {
     if (!text.empty()) result_.ranks.push_back(nlohmann::json::parse(text));
   }
   if (!c_.metrics.empty() && rank_ == 0) {

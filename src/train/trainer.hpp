@@ -21,6 +21,7 @@
 
 #include "backend.hpp"
 #include "comm/allreduce.hpp"
+#include "comm/reduce_scatter.hpp"
 #include "core/log.hpp"
 #include "data/augment.hpp"
 #include "data/sampling.hpp"
@@ -52,6 +53,12 @@ struct TrainConfig {
   /// else 0: inside one node the shared-memory reduction competes with
   /// backward for the same cores, measured 4.5 % slower on keras-cnn, 2 ranks).
   double bucket_mb = -1.0;
+  /// ZeRO stages 1-2 (train/weight_update.hpp): gradients reduce-scattered,
+  /// each rank's optimizer state and reduced gradients for its slices only,
+  /// weights all-gathered. Bitwise the unsharded run (ring, rhd, hier).
+  bool shard_optimizer = false;
+  /// Gradient messages in bf16 (comm/reduce_scatter.hpp): changes results.
+  comm::GradCompression grad_compression = comm::GradCompression::kNone;
   model::OptimizerConfig optimizer;
   uint64_t seed = 42;
   int threads = 0;  ///< 0: the runtime's default

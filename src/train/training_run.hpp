@@ -25,6 +25,7 @@
 #include "train/step_timeline.hpp"
 #include "train/trainer.hpp"
 #include "train/watchdog.hpp"
+#include "train/weight_update.hpp"
 
 namespace hpcnn::train {
 
@@ -64,8 +65,6 @@ class TrainingRun {
   void prepare_run_directory(const nlohmann::json& resolved);
   /// Every rank starts from rank 0's weights (and, resuming, its optimizer state).
   void broadcast_start();
-  /// The gradient exchange, built once (none on one rank or with --compute-only).
-  void build_exchange(bool exchange);
   /// The readers, the first epoch's plan, the cache or preload, the checksums.
   void open_data();
   /// The result so far (resumed epochs), run.json, this rank's timing file.
@@ -92,9 +91,8 @@ class TrainingRun {
   const bool classification_;
   std::unique_ptr<kernels::Backend> backend_;
   std::unique_ptr<model::Model> net_;
-  std::unique_ptr<model::Optimizer> optimizer_;
+  std::unique_ptr<WeightUpdate> update_;  ///< the gradient exchange and the optimizer, plain or sharded
   int64_t global_batch_ = 0;
-  std::unique_ptr<comm::GradientReducer> reducer_;         ///< null on one rank and with --compute-only
   comm::AllreduceAlgo algo_ = comm::AllreduceAlgo::kAuto;  ///< what runs (resolved)
   double bucket_mb_ = 0.0;                                 ///< --bucket-mb, auto resolved
   std::optional<BucketAccumulator> buckets_;               ///< backward's finished ranges -> buckets for the reducer

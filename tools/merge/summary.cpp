@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <iomanip>
 #include <limits>
 #include <map>
@@ -74,6 +75,28 @@ nlohmann::json stats_json(const Stats& s) {
 nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(nullptr); }
 }  // namespace
 
+/// The breakdown's parts, in the order the report shows them.
+constexpr const char* kMemoryParts[] = {"weights_bytes",     "gradients_bytes",     "optimizer_state_bytes",
+                                        "activations_bytes", "communication_bytes", "other_bytes",
+                                        "peak_rss_bytes"};
+
+nlohmann::json memory_from_metrics(const nlohmann::json& metrics) {
+  nlohmann::json out = nlohmann::json::array();
+  if (!metrics.is_object() || !metrics.contains("ranks") || !metrics["ranks"].is_array()) return out;
+  for (const nlohmann::json& r : metrics["ranks"]) {
+    if (!r.is_object() || !r.contains("memory") || !r["memory"].is_object() || !r.contains("rank") ||
+        !r["rank"].is_number_integer())
+      continue;
+    nlohmann::json m{{"rank", r["rank"]}};
+    for (const char* part : kMemoryParts) {
+      const auto it = r["memory"].find(part);
+      if (it != r["memory"].end() && it->is_number()) m[part] = *it;
+    }
+    out.push_back(m);
+  }
+  return out;
+}
+
 RunSummary summarize(const RunTimings& run, const SummaryOptions& options) {
   HPCNN_CHECK(!run.ranks.empty(), run.dir.string(), ": no rank with timing to summarise");
   RunSummary s;
@@ -83,6 +106,11 @@ RunSummary summarize(const RunTimings& run, const SummaryOptions& options) {
   s.ranks_present = static_cast<int>(run.ranks.size());
   s.missing_ranks = run.missing_ranks;
   s.warnings = run.warnings;
+  // The memory breakdown, when the run finished and wrote metrics.json.
+  if (std::ifstream in(run.dir / "metrics.json"); in) {
+    const nlohmann::json metrics = nlohmann::json::parse(in, nullptr, false);
+    s.memory = memory_from_metrics(metrics);
+  }
 
   const auto index = common_steps(run, s.warnings);
   const size_t n_common = index[0].size();
@@ -186,6 +214,18 @@ std::string summary_markdown(const RunSummary& s) {
     os << "| " << timing::phase_name(static_cast<Phase>(p)) << " | " << st.count << " | " << ms(st.mean) << " | "
        << ms(st.median) << " | " << ms(st.p95) << " | " << ms(st.max) << " | " << fixed(st.total, 3) << " |\n";
   }
+  if (!s.memory.empty()) {
+    // MB = 2^20 bytes; "other" is the peak RSS less the parts (libraries, data, workspaces).
+    os << "\n| rank | weights MB | gradients MB | optimizer state MB | activations MB | communication MB | "
+          "other MB | peak RSS MB |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+    for (const nlohmann::json& m : s.memory) {
+      os << "| " << m["rank"].get<int64_t>();
+      for (const char* part : kMemoryParts) {
+        os << " | " << (m.contains(part) ? fixed(m[part].get<double>() / double(1 << 20), 1) : std::string("n/a"));
+      }
+      os << " |\n";
+    }
+  }
   os << warnings_markdown(s.warnings);
   return os.str();
 }
@@ -229,6 +269,7 @@ nlohmann::json summary_json(const RunSummary& s) {
           {"read_mb_per_s_total", s.read_mb_per_s_total},
           {"data_wait_fraction", s.data_wait_fraction},
           {"mean_queue_depth", s.mean_queue_depth},
+          {"memory", s.memory},
           {"warnings", s.warnings}};
 }
 

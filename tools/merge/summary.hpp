@@ -69,8 +69,16 @@ struct RunSummary {
   double data_wait_fraction = 0;      ///< (rank, step) pairs that waited on data / all
   double mean_queue_depth = 0;        ///< 0 without a background reader
   int slowest_rank = 0;               ///< the rank with the most compute time
+  /// Per rank, where its memory went (metrics.json's ranks[].memory, with
+  /// "rank"): empty when the run wrote no metrics.json or no breakdown.
+  nlohmann::json memory = nlohmann::json::array();
   std::vector<std::string> warnings;  ///< from loading and summarising
 };
+
+/// The memory breakdown of metrics.json (`hpcnn train`'s ranks[].memory) as
+/// summarize() keeps it: one object per rank that has one, fields that are
+/// not numbers left out (metrics.json is input).
+nlohmann::json memory_from_metrics(const nlohmann::json& metrics);
 
 RunSummary summarize(const RunTimings& run, const SummaryOptions& options = {});
 

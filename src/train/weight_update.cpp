@@ -1,0 +1,137 @@
+// The gradient exchange and the optimizer, plain or sharded (weight_update.hpp).
+#include "train/weight_update.hpp"
+
+#include <algorithm>
+#include <string>
+
+#include "comm/shard_state.hpp"
+#include "core/error.hpp"
+
+namespace hpcnn::train {
+
+comm::AllreduceAlgo resolve_run_allreduce(const comm::Communicator& comm, const TrainConfig& c, int64_t n_params,
+                                          bool gpu_stream) {
+  using comm::AllreduceAlgo;
+  const bool compressed = c.grad_compression != comm::GradCompression::kNone;
+  if (c.allreduce == AllreduceAlgo::kNccl) {
+    if (compressed) {
+      throw UsageError(std::string("--grad-compression ") + comm::grad_compression_name(c.grad_compression) +
+                       " runs on the ring all-reduce only, not 'nccl'");
+    }
+    return AllreduceAlgo::kNccl;
+  }
+  // `auto` on a GPU backend is NCCL (its sharded variant too), unless the
+  // messages are compressed: that is the MPI ring's (staged through the host).
+  if (c.allreduce == AllreduceAlgo::kAuto && gpu_stream && comm::nccl_compiled() && !compressed) {
+    return AllreduceAlgo::kNccl;
+  }
+  AllreduceAlgo algo = c.allreduce;
+  if (compressed && algo == AllreduceAlgo::kAuto) algo = AllreduceAlgo::kRing;  // the one algorithm that compresses
+  if (c.shard_optimizer) algo = comm::resolve_sharded_allreduce(comm, algo, n_params);
+  algo = comm::resolve_allreduce(comm, algo, n_params);
+  // Refused here, before the run directory or a collective, on every rank alike.
+  if (c.shard_optimizer && !comm::has_reduce_scatter(algo)) {
+    throw UsageError(std::string("--shard-optimizer needs an all-reduce with a reduce-scatter half (ring, rhd, hier; "
+                                 "auto picks among them), not '") +
+                     comm::allreduce_name(algo) + "'");
+  }
+  if (compressed) comm::check_reduce_scatter(algo, c.grad_compression);
+  return algo;
+}
+
+WeightUpdate::WeightUpdate(comm::Communicator& comm, kernels::Backend& backend, model::Model& net, const TrainConfig& c,
+                           comm::AllreduceAlgo algo, bool exchange)
+    : comm_(comm),
+      backend_(backend),
+      net_(net),
+      offset_(net.trainable_offset()),
+      count_(net.num_params() - net.trainable_offset()) {
+  // Gradients in device memory go through host staging buffers (the MPI
+  // algorithms) on a GPU backend; never hand device pointers to host code.
+  float* grads = net_.grads() + offset_;
+  const bool gpu = backend_.device() == kernels::DeviceKind::kGpu;
+  const comm::GradCompression z = c.grad_compression;
+  if (exchange && c.shard_optimizer) {
+    std::unique_ptr<comm::ShardedReducer> r;
+    if (algo == comm::AllreduceAlgo::kNccl) {
+      r = comm::make_nccl_sharded_reducer(comm_, backend_, grads, count_);
+    } else if (gpu) {
+      r = comm::make_sharded_staged_reducer(comm_, algo, backend_, grads, count_, z);
+    } else {
+      r = comm::make_sharded_reducer(comm_, algo, grads, count_, z);
+    }
+    sharded_ = r.get();
+    reducer_ = std::move(r);
+  } else if (exchange) {
+    if (algo == comm::AllreduceAlgo::kNccl) {
+      reducer_ = comm::make_nccl_reducer(comm_, backend_, grads, count_);
+    } else if (gpu) {
+      reducer_ = comm::make_staged_reducer(comm_, algo, backend_, grads, count_, z);
+    } else {
+      reducer_ = comm::make_host_reducer(comm_, algo, grads, count_, z);
+    }
+  }
+  optimizer_ = std::make_unique<model::Optimizer>(c.optimizer, backend_, sharded_ ? sharded_->shard_count() : count_);
+}
+
+void WeightUpdate::apply() {
+  float* params = net_.params() + offset_;
+  if (sharded_ == nullptr) {
+    optimizer_->step(params, net_.grads() + offset_);
+    return;
+  }
+  optimizer_->step_slices(params, sharded_->shard_gradients(), sharded_->slices());
+  sharded_->all_gather(params);
+}
+
+void WeightUpdate::restore(int64_t steps, const std::vector<float>& a, const std::vector<float>& b) {
+  std::vector<float> full_a = a, full_b = b;
+  if (comm_.size() > 1) {  // rank 0 read the checkpoint
+    const bool adam = optimizer_->config().kind == model::OptimizerKind::kAdam;
+    full_a.resize(static_cast<size_t>(count_));
+    full_b.resize(adam ? static_cast<size_t>(count_) : 0);
+    comm_.broadcast(full_a.data(), static_cast<int64_t>(full_a.size()));
+    comm_.broadcast(full_b.data(), static_cast<int64_t>(full_b.size()));
+  }
+  if (sharded_ == nullptr) {
+    optimizer_->restore(steps, full_a, full_b);
+    return;
+  }
+  const std::vector<comm::Range>& slices = sharded_->slices();
+  const std::vector<float> mine_b = full_b.empty() ? std::vector<float>() : comm::scatter_shard(full_b, slices);
+  optimizer_->restore(steps, comm::scatter_shard(full_a, slices), mine_b);
+}
+
+OptimizerState WeightUpdate::gather_state() const {
+  OptimizerState s{optimizer_->config(), optimizer_->steps(), {}, {}};
+  const bool adam = s.config.kind == model::OptimizerKind::kAdam;
+  if (sharded_ == nullptr) {
+    if (comm_.rank() != 0) return s;
+    s.a = optimizer_->state_a();
+    if (adam) s.b = optimizer_->state_b();
+    return s;
+  }
+  const std::vector<comm::Range>& slices = sharded_->slices();
+  s.a = comm::gather_shard(comm_, slices, optimizer_->state_a(), count_);
+  if (adam) s.b = comm::gather_shard(comm_, slices, optimizer_->state_b(), count_);
+  return s;
+}
+
+int64_t WeightUpdate::optimizer_state_bytes() const {
+  const int64_t n = sharded_ ? sharded_->shard_count() : count_;
+  const int64_t buffers = optimizer_->config().kind == model::OptimizerKind::kAdam ? 2 : 1;
+  return n * buffers * static_cast<int64_t>(sizeof(float));
+}
+
+int64_t WeightUpdate::reduced_gradient_bytes() const {
+  return sharded_ ? sharded_->shard_count() * static_cast<int64_t>(sizeof(float)) : 0;
+}
+
+int64_t WeightUpdate::staging_bytes() const {
+  if (reducer_ == nullptr || backend_.device() != kernels::DeviceKind::kGpu ||
+      reducer_->algo() == comm::AllreduceAlgo::kNccl)
+    return 0;
+  return std::min(count_, comm::kReduceBlock) * static_cast<int64_t>(sizeof(float));
+}
+
+}  // namespace hpcnn::train

@@ -1,0 +1,94 @@
+// A training step's weight update: the gradient exchange and the optimizer,
+// plain or sharded (--shard-optimizer, ZeRO stages 1-2, issue 30).
+//
+// Plain: every block of the gradients is all-reduced, every rank runs the
+// optimizer over all of them and keeps the full optimizer state.
+//
+// Sharded: every block is reduce-scattered (the first half of the same
+// ring / rhd / hier all-reduce, over the same fixed blocks, in the same
+// order), so each rank holds the full sum of one slice of each block and
+// keeps only those (stage 2); the optimizer keeps state for those slices only
+// and updates them (stage 1, Optimizer::step_slices); the updated weights are
+// all-gathered. Each sum is made by the same additions in the same order as
+// the all-reduce's, and the optimizer's arithmetic is per element: the weights
+// are bitwise the plain run's (tests/integration/zero_train.sh). One rank, or
+// --compute-only, has nothing to shard and runs plain.
+//
+// Checkpoints keep one full state vector (checkpoint.hpp): gather_state()
+// gathers the slices on rank 0 (comm::gather_shard), restore() takes each
+// rank's slices out of the full vectors (comm::scatter_shard), so a run
+// resumes with or without sharding and at another rank count.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "comm/communicator.hpp"
+#include "comm/gradient_reducer.hpp"
+#include "model/model.hpp"
+#include "model/optimizer.hpp"
+#include "train/checkpoint.hpp"
+#include "train/trainer.hpp"
+
+namespace hpcnn::train {
+
+/// The all-reduce a run uses, `auto` resolved once (by the size of a
+/// reduction block): NCCL when asked for, or for `auto` on a GPU backend with
+/// a stream (`gpu_stream`) and NCCL compiled in, when nothing is compressed;
+/// with --shard-optimizer `auto` picks among ring, rhd and hier; with
+/// --grad-compression bf16 it is the ring. Refuses (UsageError, one line
+/// naming it) an algorithm without a reduce-scatter half under
+/// --shard-optimizer and anything but the ring under compression.
+comm::AllreduceAlgo resolve_run_allreduce(const comm::Communicator& comm, const TrainConfig& c, int64_t n_params,
+                                          bool gpu_stream);
+
+class WeightUpdate {
+ public:
+  /// Builds the optimizer over the trainable parameters of `net`
+  /// ([offset, offset + count) of its flat buffers) and, when `exchange`,
+  /// the gradient exchange (collective). `algo` is resolve_run_allreduce()'s.
+  WeightUpdate(comm::Communicator& comm, kernels::Backend& backend, model::Model& net, const TrainConfig& c,
+               comm::AllreduceAlgo algo, bool exchange);
+  WeightUpdate(const WeightUpdate&) = delete;
+  WeightUpdate& operator=(const WeightUpdate&) = delete;
+
+  /// Gradients are exchanged (more than one rank, not --compute-only).
+  bool reducing() const { return reducer_ != nullptr; }
+  /// The optimizer holds this rank's slices only.
+  bool sharded() const { return sharded_ != nullptr; }
+  /// Trainable gradients [first, first + count) are final (counted from the
+  /// trainable offset): the exchange may start on them.
+  void start(int64_t first, int64_t count) { reducer_->start(first, count); }
+  /// Waits for the exchange of the whole buffer.
+  comm::ReduceStats wait() { return reducer_->wait(); }
+  /// The optimizer's step on the reduced gradients; sharded, then the
+  /// all-gather of the updated weights (collective).
+  void apply();
+
+  /// Resuming: rank 0 passes the checkpoint's full state vectors (the other
+  /// ranks' are ignored); every rank takes what it keeps. Collective when
+  /// there is more than one rank.
+  void restore(int64_t steps, const std::vector<float>& a, const std::vector<float>& b);
+  /// The optimizer's full state on rank 0, for a checkpoint (the other
+  /// ranks get empty vectors). Collective when sharded.
+  OptimizerState gather_state() const;
+
+  /// Bytes of this rank's optimizer state (Adam: m and v; SGD: velocity).
+  int64_t optimizer_state_bytes() const;
+  /// Bytes of the reduced gradients a sharded run keeps (its packed slices; 0 plain).
+  int64_t reduced_gradient_bytes() const;
+  /// Bytes of the host staging block of a GPU backend's MPI exchange.
+  int64_t staging_bytes() const;
+
+ private:
+  comm::Communicator& comm_;
+  kernels::Backend& backend_;
+  model::Model& net_;
+  const int64_t offset_, count_;
+  std::unique_ptr<comm::GradientReducer> reducer_;  ///< null on one rank and with --compute-only
+  comm::ShardedReducer* sharded_ = nullptr;         ///< reducer_, when sharded
+  std::unique_ptr<model::Optimizer> optimizer_;
+};
+
+}  // namespace hpcnn::train
