@@ -267,8 +267,9 @@ std::vector<TrainOption> make_table() {
         a.config.bucket_mb = v;
       },
       [](const TrainConfig& c) { return c.bucket_mb < 0 ? json("auto") : json(c.bucket_mb); }));
-  // Not kTrajectory: bitwise the unsharded run, so a run resumes with it switched (the same command without it).
-  t.push_back(switch_option("shard-optimizer", "shard_optimizer", kRestored,
+  // Neither trajectory (bitwise the unsharded run) nor restored: a resume
+  // shards when its command line says so, so it may switch either way.
+  t.push_back(switch_option("shard-optimizer", "shard_optimizer", 0,
       [](auto& c) -> auto& { return c.shard_optimizer; },
       "ZeRO stages 1-2: reduce-scatter the gradients, keep optimizer state and reduced gradients for this\n"
       "rank's 1/ranks only, all-gather the weights (ring, rhd, hier); bitwise the unsharded run"));

@@ -35,7 +35,10 @@ comm::AllreduceAlgo resolve_run_allreduce(const comm::Communicator& comm, const 
                                  "auto picks among them), not '") +
                      comm::allreduce_name(algo) + "'");
   }
-  if (compressed) comm::check_reduce_scatter(algo, c.grad_compression);
+  if (compressed && algo != AllreduceAlgo::kRing) {
+    throw UsageError(std::string("--grad-compression ") + comm::grad_compression_name(c.grad_compression) +
+                     " runs on the ring all-reduce only, not '" + comm::allreduce_name(algo) + "'");
+  }
   return algo;
 }
 
