@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# Issue 30: what --shard-optimizer and --grad-compression bf16 buy. Parts
+# (PARTS="a b c" by default; d only when named, on a quiet machine):
+#  a  optimizer-state bytes per rank at 1, 2 and 4 ranks, from metrics.json's
+#     memory breakdown (mlp:3200-1600-832, Adam, --shard-optimizer) -> state.md
+#  b  mlp:3200-1600-832 on 2 ranks: median step time with and without
+#     --shard-optimizer, runs alternated A B A B (REPEATS pairs, default 3),
+#     `uptime` load written beside each run -> step_time.md
+#  c  keras-cnn, 10 epochs of Fashion-MNIST on 2 ranks: test accuracy with
+#     --grad-compression bf16 and without (about 25 min per run on 2 idle
+#     cores) -> accuracy.md
+#  d  mlp:25600-12800-6656 (414 M parameters): peak RSS of 1 rank unsharded
+#     and of 2 ranks sharded, at the global batch 1000 of
+#     results/mlp-family/largest.sh, 3 steps, with the breakdown -> largest.md.
+#     Needs MemAvailable >= 40 GB (the 1-rank run peaked at 17 GB; 2 sharded
+#     ranks each hold the weights and gradients whole): refused below that.
+# Step times on a shared machine are noisy: compare only the ratios of
+# alternated runs, at the load written beside them.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+HPCNN=${HPCNN:-build/release/bin/hpcnn}
+PY=/usr/bin/python3
+OUT=results/zero
+RUNS=${HPCNN_RUNS:-results/runs/zero}
+PARTS=" ${PARTS:-a b c} "
+REPEATS=${REPEATS:-3}
+MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader)
+mkdir -p "$OUT" "$RUNS"
+[[ -f datasets/mlp-table/manifest.json ]] ||
+  $HPCNN data synth solar-table -q --train 1000 --test 1000 --out datasets/mlp-table > /dev/null
+MLP=(train -q --force --data datasets/mlp-table --model mlp:3200-1600-832 --threads 1 --seed 42
+  --checkpoint-every off --allreduce ring)
+load() { uptime | sed 's/.*load average: //'; }
+
+if [[ $PARTS == *" a "* ]]; then
+  for p in 1 2 4; do
+    "${MPIRUN[@]}" -n $p $HPCNN "${MLP[@]}" --global-batch 100 --max-steps 3 --shard-optimizer \
+      --out "$RUNS/state-p$p" --checkpoint /tmp/hpcnn-zero-a.h5 > /dev/null
+  done
+  rm -f /tmp/hpcnn-zero-a.h5
+  $PY - "$RUNS" > "$OUT/state.md" <<'PY'
+import json, sys
+runs = sys.argv[1]
+full = None
+print("| ranks | params | optimizer state per rank (MB) | full / ranks (MB) | max deviation from full / ranks | sum over ranks = full |")
+print("| ---: | ---: | --- | ---: | ---: | --- |")
+for p in (1, 2, 4):
+    m = json.load(open(f"{runs}/state-p{p}/metrics.json"))
+    state = [r["memory"]["optimizer_state_bytes"] for r in m["ranks"]]
+    full = full or sum(state)
+    dev = max(abs(s - full / p) for s in state)
+    print(f"| {p} | {m['params']:,} | {', '.join(f'{s / 2**20:.2f}' for s in state)} | {full / p / 2**20:.2f} | "
+          f"{dev / 2**20:.3f} MB ({dev / (262144 * 8):.2f} blocks) | {'yes' if sum(state) == full else 'NO'} |")
+PY
+  cat "$OUT/state.md"
+fi
+
+if [[ $PARTS == *" b "* ]]; then
+  echo "run,shard,load_before" > "$OUT/step_time_runs.csv"
+  for rep in $(seq "$REPEATS"); do
+    for shard in 0 1; do
+      flag=()
+      [[ $shard == 1 ]] && flag=(--shard-optimizer)
+      dir=$RUNS/step-$shard-r$rep
+      echo "$dir,$shard,$(load | tr ',' ' ')" >> "$OUT/step_time_runs.csv"
+      "${MPIRUN[@]}" -n 2 $HPCNN "${MLP[@]}" --global-batch 100 --epochs 4 --max-steps 40 "${flag[@]}" \
+        --out "$dir" --checkpoint /tmp/hpcnn-zero-b.h5 > /dev/null
+    done
+  done
+  rm -f /tmp/hpcnn-zero-b.h5
+  $PY - "$RUNS" "$REPEATS" "$OUT/step_time_runs.csv" > "$OUT/step_time.md" <<'PY'
+import csv, statistics, sys
+runs, repeats, loads = sys.argv[1], int(sys.argv[2]), {r["run"]: r["load_before"] for r in csv.DictReader(open(sys.argv[3]))}
+def phase_median(d, phase):
+    """Median over steps (the first 5 left out) of the slowest rank's time in `phase`."""
+    per_step = {}
+    for r in (0, 1):
+        for row in csv.DictReader(open(f"{d}/timing/rank-{r:05d}.csv")):
+            if row["phase"] == phase:
+                k = (int(row["epoch"]), int(row["step"]))
+                per_step[k] = max(per_step.get(k, 0.0), float(row["seconds"]))
+    return statistics.median(v for k, v in sorted(per_step.items())[5:])
+print("| repeat | step ms, plain | step ms, sharded | ratio | optimizer ms, plain | optimizer ms, sharded (+ all-gather) | load (1, 5, 15 min) before plain / sharded |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+ratios = []
+for rep in range(1, repeats + 1):
+    a, b = f"{runs}/step-0-r{rep}", f"{runs}/step-1-r{rep}"
+    sa, sb = phase_median(a, "step"), phase_median(b, "step")
+    ratios.append(sb / sa)
+    print(f"| {rep} | {sa * 1e3:.1f} | {sb * 1e3:.1f} | {sb / sa:.3f} | {phase_median(a, 'optimizer') * 1e3:.1f} | "
+          f"{phase_median(b, 'optimizer') * 1e3:.1f} | {loads[a]} / {loads[b]} |")
+print(f"\nMedian ratio sharded / plain over {repeats} alternated pairs: **{statistics.median(ratios):.3f}**")
+PY
+  cat "$OUT/step_time.md"
+fi
+
+if [[ $PARTS == *" c "* ]]; then
+  [[ -f datasets/fashion-mnist/manifest.json ]] || $HPCNN data import-idx -q --out datasets/fashion-mnist > /dev/null
+  for z in none bf16; do
+    "${MPIRUN[@]}" -n 2 $HPCNN train -q --force --data datasets/fashion-mnist --model keras-cnn --epochs 10 \
+      --global-batch 128 --threads 1 --seed 42 --allreduce ring --grad-compression $z --checkpoint-every off \
+      --out "$RUNS/acc-$z" > /dev/null
+  done
+  $PY - "$RUNS" > "$OUT/accuracy.md" <<'PY'
+import json, sys
+print("| gradients | test accuracy | test loss | train s |")
+print("| --- | ---: | ---: | ---: |")
+acc = {}
+for z in ("none", "bf16"):
+    m = json.load(open(f"{sys.argv[1]}/acc-{z}/metrics.json"))
+    acc[z] = m["test"]["accuracy"]
+    print(f"| {'fp32' if z == 'none' else z} | {100 * acc[z]:.2f} % | {m['test']['loss']:.4f} | {m['train_seconds']:.0f} |")
+print(f"\nbf16 - fp32: {100 * (acc['bf16'] - acc['none']):+.2f} points (target: within 0.3)")
+PY
+  cat "$OUT/accuracy.md"
+fi
+
+if [[ $PARTS == *" d "* ]]; then
+  free_gb=$(awk '/MemAvailable/ {print int($2 / 1048576)}' /proc/meminfo)
+  if (( free_gb < 40 )); then echo "run.sh d: needs ~40 GB available, $free_gb GB here" >&2; exit 1; fi
+  BIG=(train -q --force --data datasets/mlp-table --model mlp:25600-12800-6656 --global-batch 1000 --threads 2
+    --seed 42 --checkpoint-every off --allreduce ring --max-steps 3 --checkpoint /tmp/hpcnn-zero-d.h5)
+  $HPCNN "${BIG[@]}" --out "$RUNS/big-p1" > /dev/null
+  "${MPIRUN[@]}" -n 2 $HPCNN "${BIG[@]}" --threads 1 --shard-optimizer --out "$RUNS/big-p2-sharded" > /dev/null
+  rm -f /tmp/hpcnn-zero-d.h5
+  $PY - "$RUNS" > "$OUT/largest.md" <<'PY'
+import json, sys
+parts = ("weights", "gradients", "optimizer_state", "activations", "communication", "other", "peak_rss")
+print("| run | rank | " + " | ".join(f"{p.replace('_', ' ')} MB" for p in parts) + " |")
+print("| --- | ---: |" + " ---: |" * len(parts))
+peak = {}
+for run in ("big-p1", "big-p2-sharded"):
+    m = json.load(open(f"{sys.argv[1]}/{run}/metrics.json"))
+    for r in m["ranks"]:
+        mem = r["memory"]
+        peak[run] = max(peak.get(run, 0), mem["peak_rss_bytes"])
+        print(f"| {run} | {r['rank']} | " + " | ".join(f"{mem[p + '_bytes'] / 2**20:.0f}" for p in parts) + " |")
+print(f"\nPeak RSS per rank, 2 sharded / 1 unsharded: **{peak['big-p2-sharded'] / peak['big-p1']:.3f}** (target <= 0.5)")
+PY
+  cat "$OUT/largest.md"
+fi
