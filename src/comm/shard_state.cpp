@@ -94,4 +94,55 @@ std::vector<float> scatter_shard(std::span<const float> full, std::span<const Ra
   return packed;
 }
 
+std::vector<float> scatter_shard(Communicator& comm, std::span<const Range> slices, std::span<const float> full,
+                                 int64_t count, int root) {
+  const bool at_root = comm.rank() == root;
+  // Checked on every rank before the scatter, so a bad vector or slice throws everywhere instead of hanging.
+  int64_t held = at_root ? static_cast<int64_t>(full.size()) : 0;
+  MPI_CHECK(MPI_Bcast(&held, 1, MPI_INT64_T, root, comm.comm()));
+  HPCNN_CHECK(held == count, "scatter_shard: rank ", root, " holds ", held, " floats, not ", count);
+  std::vector<int64_t> flat;
+  int64_t mine = 0;
+  int inside = 1;
+  for (const auto& [first, last] : slices) {
+    if (!(first >= 0 && first <= last && last <= count)) inside = 0;
+    flat.push_back(first);
+    flat.push_back(last);
+    mine += last - first;
+  }
+  MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &inside, 1, MPI_INT, MPI_MIN, comm.comm()));
+  HPCNN_CHECK(inside == 1, "scatter_shard: a rank's slice lies outside the ", count, " floats");
+  const int p = comm.size();
+  const int n_flat = as_int(static_cast<int64_t>(flat.size()), "slice bounds");
+  const int n_values = as_int(mine, "values");
+  std::vector<int> flat_counts(static_cast<size_t>(p)), value_counts(static_cast<size_t>(p));
+  MPI_CHECK(MPI_Gather(&n_flat, 1, MPI_INT, flat_counts.data(), 1, MPI_INT, root, comm.comm()));
+  MPI_CHECK(MPI_Gather(&n_values, 1, MPI_INT, value_counts.data(), 1, MPI_INT, root, comm.comm()));
+  std::vector<int> flat_at(static_cast<size_t>(p), 0), value_at(static_cast<size_t>(p), 0);
+  int64_t all_flat = 0, all_values = 0;
+  if (at_root) {
+    for (int r = 0; r < p; ++r) {
+      flat_at[static_cast<size_t>(r)] = as_int(all_flat, "slice bounds");
+      value_at[static_cast<size_t>(r)] = as_int(all_values, "values");
+      all_flat += flat_counts[static_cast<size_t>(r)];
+      all_values += value_counts[static_cast<size_t>(r)];
+    }
+  }
+  std::vector<int64_t> all_bounds(static_cast<size_t>(all_flat));
+  MPI_CHECK(MPI_Gatherv(flat.data(), n_flat, MPI_INT64_T, all_bounds.data(), flat_counts.data(), flat_at.data(),
+                        MPI_INT64_T, root, comm.comm()));
+  // Root packs every rank's slices in rank order (the bounds were checked by their owners).
+  std::vector<float> send;
+  if (at_root) {
+    send.reserve(static_cast<size_t>(all_values));
+    for (size_t k = 0; k + 1 < all_bounds.size(); k += 2) {
+      send.insert(send.end(), full.begin() + all_bounds[k], full.begin() + all_bounds[k + 1]);
+    }
+  }
+  std::vector<float> packed(static_cast<size_t>(mine));
+  MPI_CHECK(MPI_Scatterv(send.data(), value_counts.data(), value_at.data(), MPI_FLOAT, packed.data(), n_values,
+                         MPI_FLOAT, root, comm.comm()));
+  return packed;
+}
+
 }  // namespace hpcnn::comm

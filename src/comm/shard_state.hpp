@@ -25,4 +25,12 @@ std::vector<float> gather_shard(Communicator& comm, std::span<const Range> slice
 /// hold every slice).
 std::vector<float> scatter_shard(std::span<const float> full, std::span<const Range> slices);
 
+/// The same when only `root` holds the full vector (`full`, read on root
+/// only; `count` floats): root sends each rank just its slices, so no other
+/// rank ever holds the whole vector (a resumed sharded run's optimizer
+/// state). Collective; throws on every rank unless root's vector has `count`
+/// floats and every slice lies inside it.
+std::vector<float> scatter_shard(Communicator& comm, std::span<const Range> slices, std::span<const float> full,
+                                 int64_t count, int root = 0);
+
 }  // namespace hpcnn::comm

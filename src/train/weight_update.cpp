@@ -88,21 +88,24 @@ void WeightUpdate::apply() {
 }
 
 void WeightUpdate::restore(int64_t steps, const std::vector<float>& a, const std::vector<float>& b) {
-  std::vector<float> full_a = a, full_b = b;
-  if (comm_.size() > 1) {  // rank 0 read the checkpoint
-    const bool adam = optimizer_->config().kind == model::OptimizerKind::kAdam;
-    full_a.resize(static_cast<size_t>(count_));
-    full_b.resize(adam ? static_cast<size_t>(count_) : 0);
-    comm_.broadcast(full_a.data(), static_cast<int64_t>(full_a.size()));
-    comm_.broadcast(full_b.data(), static_cast<int64_t>(full_b.size()));
-  }
-  if (sharded_ == nullptr) {
-    optimizer_->restore(steps, full_a, full_b);
+  const bool adam = optimizer_->config().kind == model::OptimizerKind::kAdam;
+  if (sharded_ != nullptr) {  // rank 0 read the checkpoint and sends each rank its slices only
+    const std::vector<comm::Range>& slices = sharded_->slices();
+    const std::vector<float> mine_a = comm::scatter_shard(comm_, slices, a, count_);
+    const std::vector<float> mine_b = adam ? comm::scatter_shard(comm_, slices, b, count_) : std::vector<float>();
+    optimizer_->restore(steps, mine_a, mine_b);
     return;
   }
-  const std::vector<comm::Range>& slices = sharded_->slices();
-  const std::vector<float> mine_b = full_b.empty() ? std::vector<float>() : comm::scatter_shard(full_b, slices);
-  optimizer_->restore(steps, comm::scatter_shard(full_a, slices), mine_b);
+  if (comm_.size() == 1) {
+    optimizer_->restore(steps, a, b);
+    return;
+  }
+  std::vector<float> full_a = a, full_b = b;  // rank 0 read the checkpoint
+  full_a.resize(static_cast<size_t>(count_));
+  full_b.resize(adam ? static_cast<size_t>(count_) : 0);
+  comm_.broadcast(full_a.data(), static_cast<int64_t>(full_a.size()));
+  comm_.broadcast(full_b.data(), static_cast<int64_t>(full_b.size()));
+  optimizer_->restore(steps, full_a, full_b);
 }
 
 OptimizerState WeightUpdate::gather_state() const {

@@ -15,8 +15,8 @@
 // --compute-only, has nothing to shard and runs plain.
 //
 // Checkpoints keep one full state vector (checkpoint.hpp): gather_state()
-// gathers the slices on rank 0 (comm::gather_shard), restore() takes each
-// rank's slices out of the full vectors (comm::scatter_shard), so a run
+// gathers the slices on rank 0 (comm::gather_shard), restore() has rank 0
+// send each rank its slices of the full vectors (comm::scatter_shard), so a run
 // resumes with or without sharding and at another rank count.
 #pragma once
 
