@@ -29,6 +29,8 @@ run 2 b "${MLP[@]}" --max-steps 6 "${BF[@]}"
 run 2 s "${MLP[@]}" --max-steps 6 "${BF[@]}" --shard-optimizer
 same_weights a b && pass || fail "two identical bf16 runs differ"
 same_weights a s && pass || fail "bf16 sharded != bf16 unsharded"
+run 2 bucketed "${MLP[@]}" --max-steps 6 "${BF[@]}" --bucket-mb 0.3
+same_weights a bucketed && pass || fail "bf16 in buckets during backward != bf16 after it"
 ! same_weights fp32 a 2> /dev/null && pass || fail "bf16 compression changed nothing"
 "$PYTHON" -c "
 import json

@@ -56,6 +56,10 @@ for np in 1 2 3 4; do
     same_state mlp-$np-$algo-0 mlp-$np-$algo-1 && pass || fail "mlp on $np rank(s), $algo: sharded != unsharded"
   done
 done
+# hier on the one real node (no pretend nodes): the node's shared-memory sum only.
+run 3 hier-node-0 "${MLP[@]}" --max-steps 3 --allreduce hier
+run 3 hier-node-1 "${MLP[@]}" --max-steps 3 --allreduce hier --shard-optimizer
+same_state hier-node-0 hier-node-1 && pass || fail "hier on one node: sharded != unsharded"
 # The CNN with SGD and momentum, with --freeze (the frozen conv is not reduced) and with buckets.
 for np in 2 3; do
   for variant in plain freeze bucket; do
