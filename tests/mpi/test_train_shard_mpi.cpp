@@ -52,8 +52,7 @@ TEST_CASE("scatter_shard from one rank gives each rank its slices of the full ve
   }
 }
 
-TEST_CASE("scatter_shard from one rank refuses a short vector or a slice outside it on every rank",
-          "[mpi][shard]") {
+TEST_CASE("scatter_shard from one rank refuses a short vector or a slice outside it on every rank", "[mpi][shard]") {
   Communicator comm(MPI_COMM_WORLD);
   const std::vector<Range> none;
   const std::vector<float> short_vector(comm.rank() == 0 ? 5 : 0, 1.0f);
