@@ -41,6 +41,12 @@ struct InferConvSpec {
   InputQuant quant;       ///< int8 only
   bool src_int8 = false;  ///< int8: src is u8/s8 (quantised by its producer), not FP32
   Int8Tensor dst_int8;    ///< int8: write dst quantised with this scale instead of FP32
+  /// dst += the conv's output (after the activation), as a oneDNN sum
+  /// post-op: dst holds the tensor to add on entry (a residual add fused into
+  /// the conv before it). An int8 dst holds it in its own units times
+  /// `sum_scale` (that tensor's scale over dst's).
+  bool sum = false;
+  float sum_scale = 1.0f;
 };
 
 struct InferDenseSpec {

@@ -23,10 +23,51 @@ using model::Shape;
 
 struct Engine::Plan {
   int64_t n = 0;
-  std::vector<std::vector<float>> tensors;             // FP32, or u8/s8 in the first bytes (int8_tensor)
+  std::vector<std::vector<float>> buffers;             // FP32, or u8/s8 in the first bytes (int8_tensor)
+  std::vector<int> buffer;                             // per tensor: the buffer holding it
   std::vector<bool> int8_tensor;                       // written quantised by an int8 op for int8 readers
   std::vector<std::unique_ptr<kernels::InferOp>> ops;  // per op (conv / dense only)
+  std::vector<bool> sum;                               // per op: a conv that also does the add after it
+  std::vector<bool> done;                              // per op: an add the conv before it did
+  float* data(int tensor) { return buffers[static_cast<size_t>(buffer[static_cast<size_t>(tensor)])].data(); }
 };
+
+namespace {
+/// Residual adds the conv before them does as a sum post-op (MobileNetV2's
+/// projecting 1x1 conv): per add op, the index of that conv, or -1. The conv
+/// writes into the other operand's buffer, which holds the skip tensor, and
+/// that buffer becomes the add's output, so the add costs no host loop and
+/// no pass over memory. Allowed when the conv's output is read by the add
+/// alone, and the skip tensor by no op from the conv on but the add (the
+/// conv overwrites it in place), and the skip is not the model's input.
+std::vector<int> fused_adds(const Graph& g) {
+  const size_t ops = g.ops.size();
+  std::vector<int> producer(static_cast<size_t>(g.num_tensors), -1);
+  std::vector<std::vector<size_t>> readers(static_cast<size_t>(g.num_tensors));
+  for (size_t k = 0; k < ops; ++k) {
+    producer[static_cast<size_t>(g.ops[k].dst)] = static_cast<int>(k);
+    readers[static_cast<size_t>(g.ops[k].src)].push_back(k);
+    if (g.ops[k].src2 >= 0) readers[static_cast<size_t>(g.ops[k].src2)].push_back(k);
+  }
+  std::vector<int> fused(ops, -1);
+  for (size_t k = 0; k < ops; ++k) {
+    const Op& add = g.ops[k];
+    if (add.kind != OpKind::kAdd || add.src == add.src2 || add.dst == g.output) continue;
+    for (const auto& [a, b] : {std::pair{add.src, add.src2}, std::pair{add.src2, add.src}}) {
+      const int j = producer[static_cast<size_t>(a)];
+      if (j < 0 || g.ops[static_cast<size_t>(j)].kind != OpKind::kConv || b == 0 ||
+          producer[static_cast<size_t>(b)] >= j || readers[static_cast<size_t>(a)].size() != 1)
+        continue;
+      bool free = true;  // nothing from the conv on reads the skip, but the add
+      for (size_t r : readers[static_cast<size_t>(b)]) free = free && (r == k || static_cast<int>(r) < j);
+      if (!free) continue;
+      fused[k] = j;
+      break;
+    }
+  }
+  return fused;
+}
+}  // namespace
 
 namespace {
 /// Samples whose largest op's input and output fit the threads' L2 caches
@@ -45,7 +86,13 @@ double samples_in_l2(const Graph& graph, int threads) {
 }  // namespace
 
 Engine::Engine(const Graph& graph, int threads)
-    : graph_(graph), threads_(threads), samples_in_l2_(samples_in_l2(graph, threads)) {}
+    : graph_(graph), threads_(threads), samples_in_l2_(samples_in_l2(graph, threads)), fuse_adds_(true) {
+  if (const char* env = std::getenv("HPCNN_INFER_FUSE")) {
+    const std::string v = env;
+    HPCNN_CHECK(v == "0" || v == "1", "HPCNN_INFER_FUSE='", v, "' (expected 0 or 1)");
+    fuse_adds_ = v == "1";
+  }
+}
 Engine::~Engine() = default;
 
 Engine::Plan& Engine::plan_for(int64_t n) {
@@ -53,9 +100,25 @@ Engine::Plan& Engine::plan_for(int64_t n) {
     if (p->n == n) return *(last_ = p.get());
   auto plan = std::make_unique<Plan>();
   plan->n = n;
-  plan->tensors.resize(static_cast<size_t>(graph_.num_tensors));
-  plan->tensors[0].resize(static_cast<size_t>(n * graph_.input.size()));
   plan->ops.resize(graph_.ops.size());
+  plan->sum.assign(graph_.ops.size(), false);
+  plan->done.assign(graph_.ops.size(), false);
+  // One buffer per tensor, but a fused add's output and its conv's share the skip tensor's.
+  plan->buffer.resize(static_cast<size_t>(graph_.num_tensors));
+  for (int t = 0; t < graph_.num_tensors; ++t) plan->buffer[static_cast<size_t>(t)] = t;
+  const std::vector<int> fused = fuse_adds_ ? fused_adds(graph_) : std::vector<int>(graph_.ops.size(), -1);
+  for (size_t k = 0; k < graph_.ops.size(); ++k) {
+    if (fused[k] < 0) continue;
+    const Op& add = graph_.ops[k];
+    const Op& conv = graph_.ops[static_cast<size_t>(fused[k])];
+    const int skip = add.src == conv.dst ? add.src2 : add.src;
+    const int into = plan->buffer[static_cast<size_t>(skip)];
+    plan->buffer[static_cast<size_t>(conv.dst)] = plan->buffer[static_cast<size_t>(add.dst)] = into;
+    plan->sum[static_cast<size_t>(fused[k])] = true;
+    plan->done[k] = true;
+  }
+  plan->buffers.resize(static_cast<size_t>(graph_.num_tensors));
+  plan->buffers[0].resize(static_cast<size_t>(n * graph_.input.size()));
   // An int8 op hands its output to its readers quantised when they all are
   // int8 ops (with the same input scale: they read the same tensor, so
   // calibration gave them the same one); otherwise in FP32.
@@ -84,7 +147,8 @@ Engine::Plan& Engine::plan_for(int64_t n) {
   for (size_t k = 0; k < graph_.ops.size(); ++k) {
     const Op& op = graph_.ops[k];
     const bool src_int8 = plan->int8_tensor[static_cast<size_t>(op.src)];
-    plan->tensors[static_cast<size_t>(op.dst)].resize(static_cast<size_t>(n * op.out.size()));
+    auto& dst_buffer = plan->buffers[static_cast<size_t>(plan->buffer[static_cast<size_t>(op.dst)])];
+    dst_buffer.resize(std::max(dst_buffer.size(), static_cast<size_t>(n * op.out.size())));
     const kernels::InferWeights w{op.weights.empty() ? nullptr : op.weights.data(),
                                   op.qweights.empty() ? nullptr : op.qweights.data(),
                                   op.wscales.empty() ? nullptr : op.wscales.data(), op.bias.data()};
@@ -92,6 +156,7 @@ Engine::Plan& Engine::plan_for(int64_t n) {
       kernels::InferConvSpec s{n,         op.in.c,   op.in.h,     op.in.w,     op.out.c,      op.kernel,    op.kernel,
                                op.stride, op.groups, op.pad_top,  op.pad_left, op.pad_bottom, op.pad_right, op.out.h,
                                op.out.w,  op.act,    graph_.int8, op.quant,    src_int8,      dst_int8[k]};
+      s.sum = plan->sum[k];
       plan->ops[k] = kernels::make_infer_conv(s, w, threads_);
     } else if (op.kind == OpKind::kDense) {
       kernels::InferDenseSpec s{n, op.in.size(), op.out.size(), op.act, graph_.int8, op.quant, src_int8, dst_int8[k]};
@@ -183,15 +248,15 @@ const std::vector<float>& Engine::run_chunk(const float* samples, int64_t n) {
   // NCHW samples -> NHWC.
   {
     const int64_t c = graph_.input.c, hw = graph_.input.h * graph_.input.w;
-    float* x = p.tensors[0].data();
+    float* x = p.data(0);
     for (int64_t a = 0; a < n; ++a)
       for (int64_t k = 0; k < c; ++k)
         for (int64_t s = 0; s < hw; ++s) x[(a * hw + s) * c + k] = samples[(a * c + k) * hw + s];
   }
   for (size_t k = 0; k < graph_.ops.size(); ++k) {
     const Op& op = graph_.ops[k];
-    const float* src = p.tensors[static_cast<size_t>(op.src)].data();
-    float* dst = p.tensors[static_cast<size_t>(op.dst)].data();
+    const float* src = p.data(op.src);
+    float* dst = p.data(op.dst);
     const int64_t count = n * op.out.size();
     if (observe_ != nullptr && has_weights(op.kind)) {
       float lo = observe_->min[k], hi = observe_->max_abs[k];
@@ -202,6 +267,7 @@ const std::vector<float>& Engine::run_chunk(const float* samples, int64_t n) {
       observe_->min[k] = lo;
       observe_->max_abs[k] = hi;
     }
+    if (p.done[k]) continue;  // the conv before it added (sum post-op)
     switch (op.kind) {
       case OpKind::kConv:
       case OpKind::kDense: p.ops[k]->run(src, dst); break;
@@ -217,7 +283,7 @@ const std::vector<float>& Engine::run_chunk(const float* samples, int64_t n) {
         for (int64_t i = 0; i < count; ++i) dst[i] = kernels::maths::relu6(src[i]);
         break;
       case OpKind::kAdd: {
-        const float* b = p.tensors[static_cast<size_t>(op.src2)].data();
+        const float* b = p.data(op.src2);
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < count; ++i) dst[i] = src[i] + b[i];
         break;
@@ -227,7 +293,7 @@ const std::vector<float>& Engine::run_chunk(const float* samples, int64_t n) {
       case OpKind::kPad: zero_pad(op, src, dst, n); break;
     }
   }
-  return p.tensors[static_cast<size_t>(graph_.output)];
+  return p.buffers[static_cast<size_t>(p.buffer[static_cast<size_t>(graph_.output)])];
 }
 
 kernels::LossResult Engine::loss_of(const data::Batch& batch, std::vector<float>& logits,
@@ -261,7 +327,9 @@ std::vector<std::string> Engine::implementations() const {
   std::vector<std::string> out;
   if (last_ == nullptr) return out;
   for (size_t k = 0; k < graph_.ops.size(); ++k)
-    if (last_->ops[k]) out.push_back(cat(graph_.ops[k].layers, ": ", last_->ops[k]->implementation()));
+    if (last_->ops[k])
+      out.push_back(cat(graph_.ops[k].layers, last_->sum[k] ? " + the add after it (sum post-op)" : "", ": ",
+                        last_->ops[k]->implementation()));
   return out;
 }
 

@@ -126,6 +126,10 @@ class Engine {
   const Graph& graph_;
   int threads_;
   double samples_in_l2_;  ///< chunk_size's cache rule, worked out once from the graph
+  /// Residual adds done by the conv before them (a sum post-op) where the
+  /// graph allows; HPCNN_INFER_FUSE=0 turns that off, for measurements and
+  /// as the tests' reference.
+  bool fuse_adds_;
   Calibration* observe_ = nullptr;
   std::vector<std::unique_ptr<Plan>> plans_;
   Plan* last_ = nullptr;
