@@ -8,7 +8,11 @@
 // applies the activation as a post-op.
 #include <omp.h>
 
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
 #include <unordered_map>
@@ -172,6 +176,67 @@ class InferPrimitive : public InferBase {
   std::unordered_map<int, memory> args_;
 };
 
+/// Which of oneDNN's implementations of `desc` the engine runs. oneDNN
+/// offers them best first by its own rules, which favour its brgemm kernels;
+/// for the engine's small NHWC convolutions its older direct jit kernels were
+/// faster (MobileNetV2 0.35, 96x96, AMD EPYC AVX-512 VNNI, 1 thread, batch
+/// 1: int8 0.215 -> 0.197 ms, FP32 0.325 -> 0.304 ms; the study in
+/// results/mobilenet-infer/README.md). So the engine takes oneDNN's first
+/// "jit" implementation, unless its first choice uses AMX (brgemm is the
+/// only kernel family with AMX) or it offers no jit one.
+/// HPCNN_INFER_TUNE=0 keeps oneDNN's first choice; =1 makes each
+/// implementation (but the reference ones), times it on zeroed scratch
+/// tensors (the best of 5 runs after a warm-up) and keeps the fastest:
+/// faster still for FP32 (0.27 ms above) but it costs ~0.7 s per batch size
+/// for MobileNetV2 and its choice can change from run to run, so it is for
+/// measurements, not the default.
+template <typename PrimitiveDesc, typename Primitive, typename Desc>
+PrimitiveDesc chosen_impl(const Desc& desc, const dnnl::primitive_attr& attr, const dnnl::engine& engine,
+                          dnnl::stream& stream) {
+  PrimitiveDesc pd(desc, attr, engine);
+  const char* env = std::getenv("HPCNN_INFER_TUNE");
+  const std::string mode = env != nullptr ? env : "";
+  HPCNN_CHECK(mode.empty() || mode == "0" || mode == "1", "HPCNN_INFER_TUNE='", mode,
+              "' (expected 0: oneDNN's choice, 1: the fastest measured)");
+  const auto name = [&] { return std::string(pd.impl_info_str()); };
+  if (mode == "0") return pd;
+  int index = 0, best = 0;
+  if (mode.empty()) {
+    if (name().find("amx") != std::string::npos) return pd;
+    do
+      if (name().rfind("jit", 0) == 0) return pd;
+    while (pd.next_impl());
+    return PrimitiveDesc(desc, attr, engine);
+  }
+  double best_time = std::numeric_limits<double>::infinity();
+  do {
+    if (name().rfind("ref", 0) == 0) continue;
+    Primitive p(pd);
+    std::unordered_map<int, memory> args;
+    for (const auto& [arg, md] :
+         {std::pair{DNNL_ARG_SRC, pd.src_desc()}, std::pair{DNNL_ARG_WEIGHTS, pd.weights_desc()},
+          std::pair{DNNL_ARG_BIAS, pd.bias_desc()}, std::pair{DNNL_ARG_DST, pd.dst_desc()}}) {
+      memory m(md, engine);
+      std::memset(m.get_data_handle(), 0, md.get_size());
+      args[arg] = m;
+    }
+    double t = std::numeric_limits<double>::infinity();
+    for (int run = 0; run < 6; ++run) {
+      const auto start = std::chrono::steady_clock::now();
+      p.execute(stream, args);
+      stream.wait();
+      if (run > 0) t = std::min(t, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    if (t < best_time) {
+      best_time = t;
+      best = index;
+    }
+  } while (++index, pd.next_impl());
+  pd = PrimitiveDesc(desc, attr, engine);
+  for (int i = 0; i < best; ++i) pd.next_impl();
+  return pd;
+}
+
 /// u8 or s8 for a quantised tensor, FP32 otherwise.
 dt act_type(bool quantised, const InputQuant& q) { return !quantised ? dt::f32 : (q.is_unsigned ? dt::u8 : dt::s8); }
 
@@ -192,10 +257,10 @@ class InferConv final : public InferPrimitive<dnnl::convolution_forward::primiti
     const memory::desc src_md(src_dims, src_type, tag::nhwc),
         dst_md(dst_dims, act_type(s.dst_int8.on, s.dst_int8.quant), tag::nhwc), w_md(w_dims, w_type, tag::any),
         b_md({s.oc}, dt::f32, tag::x);
-    finish(dnnl::convolution_forward::primitive_desc(
+    finish(chosen_impl<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward>(
                dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                                src_md, w_md, b_md, dst_md, strides, pad_l, pad_r),
-               attr, engine_),
+               attr, engine_, stream_),
            memory::desc(src_dims, s.src_int8 ? src_type : dt::f32, tag::nhwc),
            memory::desc(w_dims, w_type, grouped ? tag::goihw : tag::oihw), w, s.oc);
   }

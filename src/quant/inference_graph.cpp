@@ -29,6 +29,7 @@ struct Engine::Plan {
   std::vector<std::unique_ptr<kernels::InferOp>> ops;  // per op (conv / dense only)
   std::vector<bool> sum;                               // per op: a conv that also does the add after it
   std::vector<bool> done;                              // per op: an add the conv before it did
+  std::vector<bool> int8_out;                          // per op: writes u8/s8
   float* data(int tensor) { return buffers[static_cast<size_t>(buffer[static_cast<size_t>(tensor)])].data(); }
 };
 
@@ -119,31 +120,73 @@ Engine::Plan& Engine::plan_for(int64_t n) {
   }
   plan->buffers.resize(static_cast<size_t>(graph_.num_tensors));
   plan->buffers[0].resize(static_cast<size_t>(n * graph_.input.size()));
-  // An int8 op hands its output to its readers quantised when they all are
-  // int8 ops (with the same input scale: they read the same tensor, so
-  // calibration gave them the same one); otherwise in FP32.
-  std::vector<std::vector<size_t>> readers(static_cast<size_t>(graph_.num_tensors));
+  // int8 tensors: an int8 op hands its output to its readers quantised when
+  // they all are int8 ops (with the same input scale: they read the same
+  // tensor, so calibration gave them the same one); otherwise in FP32. A
+  // fused add reads its skip tensor in place: the conv before it adds the
+  // skip (sum post-op) and writes the add's output into the same buffer. So
+  // the skip and the output are int8 together or not at all, with one
+  // signedness, and the conv rescales the skip from its scale to the
+  // output's (sum_scale); MobileNetV2 then stays int8 through its residual
+  // adds instead of quantising each block's input again.
+  const auto tensors = static_cast<size_t>(graph_.num_tensors);
+  std::vector<std::vector<size_t>> readers(tensors);
+  std::vector<bool> weighted_out(tensors, false), fused_out(tensors, false);
+  std::vector<int> skip_of(graph_.ops.size(), -1), add_of(graph_.ops.size(), -1);  // per fused add / its conv
   for (size_t k = 0; k < graph_.ops.size(); ++k) {
-    readers[static_cast<size_t>(graph_.ops[k].src)].push_back(k);
-    if (graph_.ops[k].src2 >= 0) readers[static_cast<size_t>(graph_.ops[k].src2)].push_back(k);
-  }
-  plan->int8_tensor.assign(static_cast<size_t>(graph_.num_tensors), false);
-  std::vector<kernels::Int8Tensor> dst_int8(graph_.ops.size());
-  for (size_t k = 0; k < graph_.ops.size() && graph_.int8 && observe_ == nullptr; ++k) {
     const Op& op = graph_.ops[k];
-    const auto& r = readers[static_cast<size_t>(op.dst)];
-    if (!has_weights(op.kind) || op.dst == graph_.output || r.empty()) continue;
-    bool all = true;
-    for (size_t j : r) {
-      const Op& reader = graph_.ops[j];
-      all = all && has_weights(reader.kind) && reader.src == op.dst &&
-            reader.quant.scale == graph_.ops[r[0]].quant.scale &&
-            reader.quant.is_unsigned == graph_.ops[r[0]].quant.is_unsigned;
-    }
-    if (!all) continue;
-    dst_int8[k] = {true, graph_.ops[r[0]].quant};
-    plan->int8_tensor[static_cast<size_t>(op.dst)] = true;
+    readers[static_cast<size_t>(op.src)].push_back(k);
+    if (op.src2 >= 0) readers[static_cast<size_t>(op.src2)].push_back(k);
+    weighted_out[static_cast<size_t>(op.dst)] = has_weights(op.kind);
+    if (fused[k] < 0) continue;
+    skip_of[k] = op.src == graph_.ops[static_cast<size_t>(fused[k])].dst ? op.src2 : op.src;
+    add_of[static_cast<size_t>(fused[k])] = static_cast<int>(k);
+    fused_out[static_cast<size_t>(op.dst)] = true;
   }
+  plan->int8_tensor.assign(tensors, false);
+  std::vector<kernels::InputQuant> tensor_quant(tensors);
+  for (size_t t = 1; t < tensors && graph_.int8 && observe_ == nullptr; ++t) {
+    if (static_cast<int>(t) == graph_.output || !(weighted_out[t] || fused_out[t])) continue;
+    const Op* first = nullptr;
+    bool all = true;
+    for (size_t j : readers[t]) {
+      const Op& reader = graph_.ops[j];
+      if (skip_of[j] == static_cast<int>(t)) continue;  // a fused add: its conv reads the tensor
+      all = all && has_weights(reader.kind) && reader.src == static_cast<int>(t) &&
+            (first == nullptr ||
+             (reader.quant.scale == first->quant.scale && reader.quant.is_unsigned == first->quant.is_unsigned));
+      if (first == nullptr) first = &reader;
+    }
+    if (!all || first == nullptr) continue;
+    plan->int8_tensor[t] = true;
+    tensor_quant[t] = first->quant;
+  }
+  for (bool changed = true; changed;) {  // chained adds share one buffer: to a fixed point
+    changed = false;
+    for (size_t k = 0; k < graph_.ops.size(); ++k) {
+      if (skip_of[k] < 0) continue;
+      const auto b = static_cast<size_t>(skip_of[k]), d = static_cast<size_t>(graph_.ops[k].dst);
+      const bool both =
+          plan->int8_tensor[b] && plan->int8_tensor[d] && tensor_quant[b].is_unsigned == tensor_quant[d].is_unsigned;
+      if (both || (!plan->int8_tensor[b] && !plan->int8_tensor[d])) continue;
+      plan->int8_tensor[b] = plan->int8_tensor[d] = false;
+      changed = true;
+    }
+  }
+  std::vector<kernels::Int8Tensor> dst_int8(graph_.ops.size());
+  std::vector<float> sum_scale(graph_.ops.size(), 1.0f);
+  for (size_t k = 0; k < graph_.ops.size(); ++k) {
+    if (!has_weights(graph_.ops[k].kind)) continue;
+    // A fused conv writes the add's output.
+    const int add = add_of[k];
+    const auto t = static_cast<size_t>(add >= 0 ? graph_.ops[static_cast<size_t>(add)].dst : graph_.ops[k].dst);
+    if (!plan->int8_tensor[t]) continue;
+    dst_int8[k] = {true, tensor_quant[t]};
+    if (add >= 0)
+      sum_scale[k] = tensor_quant[static_cast<size_t>(skip_of[static_cast<size_t>(add)])].scale / tensor_quant[t].scale;
+  }
+  plan->int8_out.assign(graph_.ops.size(), false);
+  for (size_t k = 0; k < graph_.ops.size(); ++k) plan->int8_out[k] = dst_int8[k].on;
   for (size_t k = 0; k < graph_.ops.size(); ++k) {
     const Op& op = graph_.ops[k];
     const bool src_int8 = plan->int8_tensor[static_cast<size_t>(op.src)];
@@ -157,6 +200,7 @@ Engine::Plan& Engine::plan_for(int64_t n) {
                                op.stride, op.groups, op.pad_top,  op.pad_left, op.pad_bottom, op.pad_right, op.out.h,
                                op.out.w,  op.act,    graph_.int8, op.quant,    src_int8,      dst_int8[k]};
       s.sum = plan->sum[k];
+      s.sum_scale = sum_scale[k];
       plan->ops[k] = kernels::make_infer_conv(s, w, threads_);
     } else if (op.kind == OpKind::kDense) {
       kernels::InferDenseSpec s{n, op.in.size(), op.out.size(), op.act, graph_.int8, op.quant, src_int8, dst_int8[k]};
@@ -328,8 +372,8 @@ std::vector<std::string> Engine::implementations() const {
   if (last_ == nullptr) return out;
   for (size_t k = 0; k < graph_.ops.size(); ++k)
     if (last_->ops[k])
-      out.push_back(cat(graph_.ops[k].layers, last_->sum[k] ? " + the add after it (sum post-op)" : "", ": ",
-                        last_->ops[k]->implementation()));
+      out.push_back(cat(graph_.ops[k].layers, last_->sum[k] ? " + the add after it (sum post-op)" : "",
+                        last_->int8_out[k] ? " -> int8" : "", ": ", last_->ops[k]->implementation()));
   return out;
 }
 
