@@ -15,6 +15,7 @@
 #include "backend.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "model/fusion.hpp"
 #include "model/model.hpp"
 #include "model_test_util.hpp"
 #include "quant/inference_graph.hpp"
@@ -504,4 +505,37 @@ TEST_CASE("Inference engine: int8 runs through chained residual adds within the 
     agree += std::max_element(x, x + k) - x == std::max_element(y, y + k) - y;
   }
   CHECK(agree >= 20);
+}
+
+TEST_CASE("Fusion rules: the trainer and the folder read one table and never fuse across a tensor an add reads",
+          "[quant][fusion]") {
+  const Shape in{3, 20, 20};
+  // Layers: 0 conv, 1 relu, 2 maxpool, 3 conv@a, 4 bn, 5 add:a, 6 relu6, 7 zeropad, 8 conv, 9 bn, 10 relu6, 11 gap, 12
+  // dense, 13 relu
+  const ModelSpec spec = make_model(
+      "conv:8x3 relu maxpool:2 conv:8x3:same@a bn add:a relu6 zeropad:1:1:1:1 conv:8x3 bn relu6 gap dense:4 relu", &in);
+  const std::vector<bool> read = add_inputs(spec);
+  REQUIRE(read.size() == spec.layers.size() + 1);
+  CHECK(read[4]);  // conv@a's output: the bn's input, read by the add
+  using F = Fuser;
+  CHECK(may_fuse(F::kTraining, LayerKind::kConv, spec, read, 1));  // conv + relu: both
+  CHECK(may_fuse(F::kInference, LayerKind::kConv, spec, read, 1));
+  CHECK(may_fuse(F::kTraining, LayerKind::kRelu, spec, read, 2));  // relu into the pool: training only
+  CHECK(!may_fuse(F::kInference, LayerKind::kRelu, spec, read, 2));
+  CHECK(!may_fuse(F::kInference, LayerKind::kConv, spec, read, 4));  // the add reads the conv's output
+  CHECK(!may_fuse(F::kInference, LayerKind::kAdd, spec, read, 6));   // relu6 after the add: no rule
+  CHECK(may_fuse(F::kInference, LayerKind::kZeroPad, spec, read, 8));
+  CHECK(may_fuse(F::kInference, LayerKind::kConv, spec, read, 9));   // bn folded
+  CHECK(!may_fuse(F::kTraining, LayerKind::kConv, spec, read, 9));   // the trainer keeps batch norm
+  CHECK(may_fuse(F::kInference, LayerKind::kConv, spec, read, 10));  // relu6 after the folded bn
+  CHECK(may_fuse(F::kInference, LayerKind::kDense, spec, read, 13));
+  CHECK(!may_fuse(F::kInference, LayerKind::kDense, spec, read, 14));  // past the last layer
+  // fold() follows the table: conv+relu, pool, conv (bn and the add apart), add, relu6, pad+conv+bn+relu6, gap,
+  // dense+relu.
+  const quant::Graph g = quant::fold_structure(spec, LossKind::kSoftmaxCrossEntropy);
+  std::vector<quant::OpKind> kinds;
+  for (const quant::Op& op : g.ops) kinds.push_back(op.kind);
+  using K = quant::OpKind;
+  CHECK(kinds == std::vector<K>{K::kConv, K::kMaxPool, K::kConv, K::kAffine, K::kAdd, K::kRelu6, K::kConv,
+                                K::kGlobalAvgPool, K::kDense});
 }
