@@ -94,7 +94,9 @@ std::unique_ptr<InferOp> make_infer_dense(const InferDenseSpec& spec, const Infe
 /// fixes the 7-bit weights itself, once, at load: h = clamp(round(q / 2),
 /// -63, 63) (half away from zero), and hands oneDNN h with the scale doubled
 /// (u8 input: 2 x 255 x 63 = 32130 fits) or 2h with the scale kept (s8
-/// input: oneDNN's halving of an even value is exact). Either way the kernels
+/// input to a convolution: oneDNN's halving of an even value is exact; its
+/// inner product does not halve, so a dense layer gets h with the scale
+/// doubled for either input). Either way the kernels
 /// multiply w = 2 x scale x h: at most one 8-bit step from the stored weight,
 /// and exact arithmetic from there.
 struct Int8Kernels {
