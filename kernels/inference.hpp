@@ -41,6 +41,12 @@ struct InferConvSpec {
   InputQuant quant;       ///< int8 only
   bool src_int8 = false;  ///< int8: src is u8/s8 (quantised by its producer), not FP32
   Int8Tensor dst_int8;    ///< int8: write dst quantised with this scale instead of FP32
+  /// dst += the conv's output (after the activation), as a oneDNN sum
+  /// post-op: dst holds the tensor to add on entry (a residual add fused into
+  /// the conv before it). An int8 dst holds it in its own units times
+  /// `sum_scale` (that tensor's scale over dst's).
+  bool sum = false;
+  float sum_scale = 1.0f;
 };
 
 struct InferDenseSpec {
@@ -88,7 +94,9 @@ std::unique_ptr<InferOp> make_infer_dense(const InferDenseSpec& spec, const Infe
 /// fixes the 7-bit weights itself, once, at load: h = clamp(round(q / 2),
 /// -63, 63) (half away from zero), and hands oneDNN h with the scale doubled
 /// (u8 input: 2 x 255 x 63 = 32130 fits) or 2h with the scale kept (s8
-/// input: oneDNN's halving of an even value is exact). Either way the kernels
+/// input to a convolution: oneDNN's halving of an even value is exact; its
+/// inner product does not halve, so a dense layer gets h with the scale
+/// doubled for either input). Either way the kernels
 /// multiply w = 2 x scale x h: at most one 8-bit step from the stored weight,
 /// and exact arithmetic from there.
 struct Int8Kernels {

@@ -8,7 +8,11 @@
 // applies the activation as a post-op.
 #include <omp.h>
 
+#include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
 #include <unordered_map>
@@ -28,17 +32,18 @@ using dt = memory::data_type;
 
 /// The activation as a post-op (nothing for kNone). It acts on the scaled
 /// output: with an int8 dst of scale s, ReLU6's bound is 6 / s.
-dnnl::primitive_attr make_attr(Activation act, const std::vector<float>* scales, float dst_scale) {
+/// With `sum`, dst += that result (times sum_scale) after the activation.
+dnnl::primitive_attr make_attr(Activation act, const std::vector<float>* scales, float dst_scale, bool sum = false,
+                               float sum_scale = 1.0f) {
   dnnl::primitive_attr attr;
-  if (act != Activation::kNone) {
-    dnnl::post_ops ops;
-    if (act == Activation::kRelu) {
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
-    } else {
-      ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f / dst_scale);
-    }
-    attr.set_post_ops(ops);
+  dnnl::post_ops ops;
+  if (act == Activation::kRelu) {
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0.0f, 0.0f);
+  } else if (act == Activation::kRelu6) {
+    ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_clip, 0.0f, 6.0f / dst_scale);
   }
+  if (sum) ops.append_sum(sum_scale);
+  if (ops.len() > 0) attr.set_post_ops(ops);
   // Per output channel: dim 1 of dst (N, C, ...).
   if (scales != nullptr) attr.set_output_scales(1 << 1, *scales);
   return attr;
@@ -54,17 +59,21 @@ class InferBase : public InferOp {
   }
 
   /// The weights handed to oneDNN: as given, or (no int8 dot product) the
-  /// 7-bit h of Int8Kernels, as h with doubled scales for a u8 input and as
-  /// 2h (which oneDNN halves exactly) with the scales kept for an s8 input.
-  InferWeights kernel_weights(const InferWeights& w, int64_t count, int64_t outputs) {
+  /// 7-bit h of Int8Kernels, as h with doubled scales for a u8 input and,
+  /// for a convolution, as 2h (which oneDNN halves exactly) with the scales
+  /// kept for an s8 input. oneDNN's inner product does not halve its weights
+  /// for an s8 input (`halves_s8` false): with 2h it saturated and a dense
+  /// layer reading a signed input was off by 5 % under AVX2 and AVX-512
+  /// without VNNI, so it gets h with doubled scales for either input.
+  InferWeights kernel_weights(const InferWeights& w, int64_t count, int64_t outputs, bool halves_s8) {
     if (!int8_ || int8_kernels().dot_product) return w;
-    const int times = quant_.is_unsigned ? 1 : 2;
+    const bool as_u8 = quant_.is_unsigned || !halves_s8;
+    const int times = as_u8 ? 1 : 2;
     halved_.resize(static_cast<size_t>(count));
     for (int64_t i = 0; i < count; ++i)
       halved_[static_cast<size_t>(i)] = static_cast<int8_t>(times * halve_int8_weight(w.s8[i]));
     doubled_.resize(static_cast<size_t>(outputs));
-    for (int64_t c = 0; c < outputs; ++c)
-      doubled_[static_cast<size_t>(c)] = (quant_.is_unsigned ? 2.0f : 1.0f) * w.scales[c];
+    for (int64_t c = 0; c < outputs; ++c) doubled_[static_cast<size_t>(c)] = (as_u8 ? 2.0f : 1.0f) * w.scales[c];
     InferWeights k = w;
     k.s8 = halved_.data();
     k.scales = doubled_.data();
@@ -83,7 +92,7 @@ class InferBase : public InferOp {
   /// Prepares the src side: the user's FP32 `user` tensor, quantised (int8)
   /// into the primitive's `working` descriptor, or handed over as is.
   void prepare_src(const memory::desc& user, const memory::desc& working) {
-    src_user_ = user;
+    src_user_ = memory(user, engine_, nullptr);
     if (working != user) {
       src_working_ = memory(working, engine_);
       dnnl::primitive_attr attr;
@@ -109,10 +118,11 @@ class InferBase : public InferOp {
       for (int64_t c = 0; c < count; ++c) bias_[static_cast<size_t>(c)] /= bias_div_ * wscales_[static_cast<size_t>(c)];
   }
 
-  memory src_memory(const void* src) {
-    memory u(src_user_, engine_, const_cast<void*>(src));
-    if (!src_working_) return u;
-    src_reorder_->execute(stream_, u, *src_working_);
+  /// The src the primitive reads: the user's tensor at `src`, or its quantised copy.
+  const memory& src_memory(const void* src) {
+    src_user_.set_data_handle(const_cast<void*>(src));
+    if (!src_working_) return src_user_;
+    src_reorder_->execute(stream_, src_user_, *src_working_);
     return *src_working_;
   }
 
@@ -120,7 +130,7 @@ class InferBase : public InferOp {
   dnnl::stream stream_{engine_};
   bool int8_;
   InputQuant quant_;
-  memory::desc src_user_;
+  memory src_user_;  ///< its handle set per run
   std::optional<memory> src_working_;
   std::optional<dnnl::reorder> src_reorder_;
   std::vector<float> out_scales_;  ///< int8: input scale x weight scale (/ dst scale) per output channel
@@ -137,11 +147,13 @@ template <typename PrimitiveDesc, typename Primitive>
 class InferPrimitive : public InferBase {
  public:
   using InferBase::InferBase;
+  /// The memory objects and their argument map are made once; a run only
+  /// sets the src and dst handles (at batch 1, making them per run was
+  /// measurable against 50-odd convolutions of a few microseconds each).
   void run(const void* src, void* dst) override {
-    primitive_.execute(stream_, {{DNNL_ARG_SRC, src_memory(src)},
-                                 {DNNL_ARG_WEIGHTS, weights_},
-                                 {DNNL_ARG_BIAS, bias_mem_},
-                                 {DNNL_ARG_DST, memory(pd_.dst_desc(), engine_, dst)}});
+    args_[DNNL_ARG_SRC] = src_memory(src);
+    dst_.set_data_handle(dst);
+    primitive_.execute(stream_, args_);
     stream_.wait();
   }
   std::string implementation() const override { return pd_.impl_info_str(); }
@@ -157,13 +169,77 @@ class InferPrimitive : public InferBase {
     weights_ = prepare_weights(w_user, pd_.weights_desc(), int8_ ? static_cast<const void*>(w.s8) : w.f32);
     set_bias(w.bias, outputs);
     bias_mem_ = memory(memory::desc({outputs}, dt::f32, tag::x), engine_, bias_.data());
+    dst_ = memory(pd_.dst_desc(), engine_, nullptr);
+    args_ = {{DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_mem_}, {DNNL_ARG_DST, dst_}};
   }
 
  private:
   PrimitiveDesc pd_;
   Primitive primitive_;
-  memory weights_, bias_mem_;
+  memory weights_, bias_mem_, dst_;
+  std::unordered_map<int, memory> args_;
 };
+
+/// Which of oneDNN's implementations of `desc` the engine runs. oneDNN
+/// offers them best first by its own rules, which favour its brgemm kernels;
+/// for the engine's small NHWC convolutions its older direct jit kernels were
+/// faster (MobileNetV2 0.35, 96x96, AMD EPYC AVX-512 VNNI, 1 thread, batch
+/// 1: int8 0.215 -> 0.197 ms, FP32 0.325 -> 0.304 ms; the study in
+/// results/mobilenet-infer/README.md). So the engine takes oneDNN's first
+/// "jit" implementation, unless its first choice uses AMX (brgemm is the
+/// only kernel family with AMX) or it offers no jit one.
+/// HPCNN_INFER_TUNE=0 keeps oneDNN's first choice; =1 makes each
+/// implementation (but the reference ones), times it on zeroed scratch
+/// tensors (the best of 5 runs after a warm-up) and keeps the fastest:
+/// faster still for FP32 (0.27 ms above) but it costs ~0.7 s per batch size
+/// for MobileNetV2 and its choice can change from run to run, so it is for
+/// measurements, not the default.
+template <typename PrimitiveDesc, typename Primitive, typename Desc>
+PrimitiveDesc chosen_impl(const Desc& desc, const dnnl::primitive_attr& attr, const dnnl::engine& engine,
+                          dnnl::stream& stream) {
+  PrimitiveDesc pd(desc, attr, engine);
+  const char* env = std::getenv("HPCNN_INFER_TUNE");
+  const std::string mode = env != nullptr ? env : "";
+  HPCNN_CHECK(mode.empty() || mode == "0" || mode == "1", "HPCNN_INFER_TUNE='", mode,
+              "' (expected 0: oneDNN's choice, 1: the fastest measured)");
+  const auto name = [&] { return std::string(pd.impl_info_str()); };
+  if (mode == "0") return pd;
+  int index = 0, best = 0;
+  if (mode.empty()) {
+    if (name().find("amx") != std::string::npos) return pd;
+    do
+      if (name().rfind("jit", 0) == 0) return pd;
+    while (pd.next_impl());
+    return PrimitiveDesc(desc, attr, engine);
+  }
+  double best_time = std::numeric_limits<double>::infinity();
+  do {
+    if (name().rfind("ref", 0) == 0) continue;
+    Primitive p(pd);
+    std::unordered_map<int, memory> args;
+    for (const auto& [arg, md] :
+         {std::pair{DNNL_ARG_SRC, pd.src_desc()}, std::pair{DNNL_ARG_WEIGHTS, pd.weights_desc()},
+          std::pair{DNNL_ARG_BIAS, pd.bias_desc()}, std::pair{DNNL_ARG_DST, pd.dst_desc()}}) {
+      memory m(md, engine);
+      std::memset(m.get_data_handle(), 0, md.get_size());
+      args[arg] = m;
+    }
+    double t = std::numeric_limits<double>::infinity();
+    for (int run = 0; run < 6; ++run) {
+      const auto start = std::chrono::steady_clock::now();
+      p.execute(stream, args);
+      stream.wait();
+      if (run > 0) t = std::min(t, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    if (t < best_time) {
+      best_time = t;
+      best = index;
+    }
+  } while (++index, pd.next_impl());
+  pd = PrimitiveDesc(desc, attr, engine);
+  for (int i = 0; i < best; ++i) pd.next_impl();
+  return pd;
+}
 
 /// u8 or s8 for a quantised tensor, FP32 otherwise.
 dt act_type(bool quantised, const InputQuant& q) { return !quantised ? dt::f32 : (q.is_unsigned ? dt::u8 : dt::s8); }
@@ -171,7 +247,7 @@ dt act_type(bool quantised, const InputQuant& q) { return !quantised ? dt::f32 :
 class InferConv final : public InferPrimitive<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward> {
  public:
   InferConv(const InferConvSpec& s, const InferWeights& given, int threads) : InferPrimitive(threads, s.int8, s.quant) {
-    const InferWeights w = kernel_weights(given, s.oc * (s.ic / s.groups) * s.kh * s.kw, s.oc);
+    const InferWeights w = kernel_weights(given, s.oc * (s.ic / s.groups) * s.kh * s.kw, s.oc, true);
     const bool grouped = s.groups > 1;
     const memory::dims src_dims{s.n, s.ic, s.ih, s.iw}, dst_dims{s.n, s.oc, s.oh, s.ow},
         w_dims = grouped ? memory::dims{s.groups, s.oc / s.groups, s.ic / s.groups, s.kh, s.kw}
@@ -179,16 +255,16 @@ class InferConv final : public InferPrimitive<dnnl::convolution_forward::primiti
         strides{s.stride, s.stride}, pad_l{s.pad_top, s.pad_left}, pad_r{s.pad_bottom, s.pad_right};
     const dt src_type = act_type(s.int8, s.quant), w_type = s.int8 ? dt::s8 : dt::f32;
     if (s.int8) set_out_scales(w.scales, s.oc, s.dst_int8);
-    const dnnl::primitive_attr attr =
-        make_attr(s.act, s.int8 ? &out_scales_ : nullptr, s.dst_int8.on ? s.dst_int8.quant.scale : 1.0f);
+    const dnnl::primitive_attr attr = make_attr(s.act, s.int8 ? &out_scales_ : nullptr,
+                                                s.dst_int8.on ? s.dst_int8.quant.scale : 1.0f, s.sum, s.sum_scale);
     // NHWC activations; the weights in whatever layout the kernel prefers.
     const memory::desc src_md(src_dims, src_type, tag::nhwc),
         dst_md(dst_dims, act_type(s.dst_int8.on, s.dst_int8.quant), tag::nhwc), w_md(w_dims, w_type, tag::any),
         b_md({s.oc}, dt::f32, tag::x);
-    finish(dnnl::convolution_forward::primitive_desc(
+    finish(chosen_impl<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward>(
                dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                                src_md, w_md, b_md, dst_md, strides, pad_l, pad_r),
-               attr, engine_),
+               attr, engine_, stream_),
            memory::desc(src_dims, s.src_int8 ? src_type : dt::f32, tag::nhwc),
            memory::desc(w_dims, w_type, grouped ? tag::goihw : tag::oihw), w, s.oc);
   }
@@ -199,7 +275,7 @@ class InferDense final
  public:
   InferDense(const InferDenseSpec& s, const InferWeights& given, int threads)
       : InferPrimitive(threads, s.int8, s.quant) {
-    const InferWeights w = kernel_weights(given, s.out * s.in, s.out);
+    const InferWeights w = kernel_weights(given, s.out * s.in, s.out, false);
     const dt src_type = act_type(s.int8, s.quant), w_type = s.int8 ? dt::s8 : dt::f32;
     if (s.int8) set_out_scales(w.scales, s.out, s.dst_int8);
     const dnnl::primitive_attr attr =

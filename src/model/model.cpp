@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
+#include "model/fusion.hpp"
 
 namespace hpcnn::model {
 
@@ -183,17 +184,19 @@ Model::Plan& Model::plan_for(int64_t n) {
   // A ReLU right after a conv runs inside the conv's forward where the backend
   // can (Backend::fuses_conv_relu): the conv writes the ReLU's output, and the
   // two layers share that buffer (nothing reads the value before the ReLU).
+  // (The rules: model/fusion.hpp, shared with the inference folder.)
+  const std::vector<bool> add_read = add_inputs(spec_);
   p.relu_fused.assign(layers, false);
   for (size_t i = 1; i < layers; ++i)
-    p.relu_fused[i] =
-        kind(i) == LayerKind::kRelu && kind(i - 1) == LayerKind::kConv && backend_.fuses_conv_relu() && !shared(i);
+    p.relu_fused[i] = kind(i) == LayerKind::kRelu && backend_.fuses_conv_relu() &&
+                      may_fuse(Fuser::kTraining, kind(i - 1), spec_, add_read, i);
   // A ReLU right before a max-pool leaves its backward to the pool where the
   // backend can (Backend::fuses_relu_into_pool): the pool passes gradient
   // only where the ReLU would, and the ReLU's input gradient is the pool's.
   p.relu_in_pool.assign(layers, false);
   for (size_t i = 0; i + 1 < layers; ++i)
-    p.relu_in_pool[i] = kind(i) == LayerKind::kRelu && kind(i + 1) == LayerKind::kMaxPool &&
-                        backend_.fuses_relu_into_pool() && !shared(i + 1);
+    p.relu_in_pool[i] = kind(i + 1) == LayerKind::kMaxPool && backend_.fuses_relu_into_pool() &&
+                        may_fuse(Fuser::kTraining, kind(i), spec_, add_read, i + 1);
   for (size_t i = 0; i < layers; ++i) {
     const ResolvedLayer& l = spec_.layers[i];
     const int64_t out = n * l.output.size();

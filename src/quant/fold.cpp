@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "core/error.hpp"
+#include "model/fusion.hpp"
 #include "quant/inference_graph.hpp"
 
 namespace hpcnn::quant {
@@ -27,9 +28,7 @@ Graph fold_graph(const model::ModelSpec& spec, model::LossKind loss, const float
   std::vector<int64_t> offset(layers + 1, 0);
   for (size_t i = 0; i < layers; ++i) offset[i + 1] = offset[i] + spec.layers[i].params();
   // Tensors an add reads: nothing may be folded across them.
-  std::vector<bool> shared(layers + 1, false);
-  for (const model::ResolvedLayer& l : spec.layers)
-    if (l.spec.kind == LayerKind::kAdd) shared[static_cast<size_t>(l.add_source)] = true;
+  const std::vector<bool> add_read = model::add_inputs(spec);
   std::vector<int> id(layers + 1, 0);         // model tensor k -> graph tensor
   std::vector<Shape> data_shape{spec.input};  // graph tensor -> the (C, H, W) of its NHWC data
   const auto new_tensor = [&](const Shape& s) {
@@ -46,7 +45,9 @@ Graph fold_graph(const model::ModelSpec& spec, model::LossKind loss, const float
   } pad;
   // Folds an activation right after layer j - 1 into `op` (when no add reads between).
   const auto fuse_activation = [&](Op& op, size_t& j) {
-    if (j < layers && (kind(j) == LayerKind::kRelu || kind(j) == LayerKind::kRelu6) && !shared[j]) {
+    const LayerKind head = op.kind == OpKind::kConv ? LayerKind::kConv : LayerKind::kDense;
+    if ((kind(j) == LayerKind::kRelu || kind(j) == LayerKind::kRelu6) &&
+        model::may_fuse(model::Fuser::kInference, head, spec, add_read, j)) {
       op.act = kind(j) == LayerKind::kRelu ? kernels::Activation::kRelu : kernels::Activation::kRelu6;
       op.layers += " + " + label(j);
       ++j;
@@ -83,7 +84,7 @@ Graph fold_graph(const model::ModelSpec& spec, model::LossKind loss, const float
         op.pad_bottom = l.spec.pad[1];
         op.pad_left = l.spec.pad[2];
         op.pad_right = l.spec.pad[3];
-        if (kind(i + 1) == LayerKind::kConv && !shared[i + 1]) {  // the conv pads instead
+        if (model::may_fuse(model::Fuser::kInference, LayerKind::kZeroPad, spec, add_read, i + 1)) {  // the conv pads
           pad = {true, op.pad_top, op.pad_bottom, op.pad_left, op.pad_right, l.input, op.layers};
           id[i + 1] = id[i];
           continue;
@@ -114,7 +115,8 @@ Graph fold_graph(const model::ModelSpec& spec, model::LossKind loss, const float
           if (l.spec.bias) op.bias.assign(p + l.weights, p + l.weights + l.bias);
         }
         size_t j = i + 1;
-        if (kind(j) == LayerKind::kBatchNorm && !shared[j]) {
+        if (kind(j) == LayerKind::kBatchNorm &&
+            model::may_fuse(model::Fuser::kInference, LayerKind::kConv, spec, add_read, j)) {
           // y = gamma (conv + b - mean) / sqrt(var + eps) + beta: scale each
           // output channel's weights and bias (no weights: nothing to scale).
           const model::ResolvedLayer& bn = spec.layers[j];

@@ -23,10 +23,52 @@ using model::Shape;
 
 struct Engine::Plan {
   int64_t n = 0;
-  std::vector<std::vector<float>> tensors;             // FP32, or u8/s8 in the first bytes (int8_tensor)
+  std::vector<std::vector<float>> buffers;             // FP32, or u8/s8 in the first bytes (int8_tensor)
+  std::vector<int> buffer;                             // per tensor: the buffer holding it
   std::vector<bool> int8_tensor;                       // written quantised by an int8 op for int8 readers
   std::vector<std::unique_ptr<kernels::InferOp>> ops;  // per op (conv / dense only)
+  std::vector<bool> sum;                               // per op: a conv that also does the add after it
+  std::vector<bool> done;                              // per op: an add the conv before it did
+  std::vector<bool> int8_out;                          // per op: writes u8/s8
+  float* data(int tensor) { return buffers[static_cast<size_t>(buffer[static_cast<size_t>(tensor)])].data(); }
 };
+
+namespace {
+/// Residual adds the conv before them does as a sum post-op (MobileNetV2's
+/// projecting 1x1 conv): per add op, the index of that conv, or -1. The conv
+/// writes into the other operand's buffer, which holds the skip tensor, and
+/// that buffer becomes the add's output, so the add costs no host loop and
+/// no pass over memory. Allowed when the conv's output is read by the add
+/// alone, and the skip tensor by no op from the conv on but the add (the
+/// conv overwrites it in place), and the skip is not the model's input.
+std::vector<int> fused_adds(const Graph& g) {
+  const size_t ops = g.ops.size();
+  std::vector<int> producer(static_cast<size_t>(g.num_tensors), -1);
+  std::vector<std::vector<size_t>> readers(static_cast<size_t>(g.num_tensors));
+  for (size_t k = 0; k < ops; ++k) {
+    producer[static_cast<size_t>(g.ops[k].dst)] = static_cast<int>(k);
+    readers[static_cast<size_t>(g.ops[k].src)].push_back(k);
+    if (g.ops[k].src2 >= 0) readers[static_cast<size_t>(g.ops[k].src2)].push_back(k);
+  }
+  std::vector<int> fused(ops, -1);
+  for (size_t k = 0; k < ops; ++k) {
+    const Op& add = g.ops[k];
+    if (add.kind != OpKind::kAdd || add.src == add.src2 || add.dst == g.output) continue;
+    for (const auto& [a, b] : {std::pair{add.src, add.src2}, std::pair{add.src2, add.src}}) {
+      const int j = producer[static_cast<size_t>(a)];
+      if (j < 0 || g.ops[static_cast<size_t>(j)].kind != OpKind::kConv || b == 0 ||
+          producer[static_cast<size_t>(b)] >= j || readers[static_cast<size_t>(a)].size() != 1)
+        continue;
+      bool free = true;  // nothing from the conv on reads the skip, but the add
+      for (size_t r : readers[static_cast<size_t>(b)]) free = free && (r == k || static_cast<int>(r) < j);
+      if (!free) continue;
+      fused[k] = j;
+      break;
+    }
+  }
+  return fused;
+}
+}  // namespace
 
 namespace {
 /// Samples whose largest op's input and output fit the threads' L2 caches
@@ -45,7 +87,13 @@ double samples_in_l2(const Graph& graph, int threads) {
 }  // namespace
 
 Engine::Engine(const Graph& graph, int threads)
-    : graph_(graph), threads_(threads), samples_in_l2_(samples_in_l2(graph, threads)) {}
+    : graph_(graph), threads_(threads), samples_in_l2_(samples_in_l2(graph, threads)), fuse_adds_(true) {
+  if (const char* env = std::getenv("HPCNN_INFER_FUSE")) {
+    const std::string v = env;
+    HPCNN_CHECK(v == "0" || v == "1", "HPCNN_INFER_FUSE='", v, "' (expected 0 or 1)");
+    fuse_adds_ = v == "1";
+  }
+}
 Engine::~Engine() = default;
 
 Engine::Plan& Engine::plan_for(int64_t n) {
@@ -53,38 +101,97 @@ Engine::Plan& Engine::plan_for(int64_t n) {
     if (p->n == n) return *(last_ = p.get());
   auto plan = std::make_unique<Plan>();
   plan->n = n;
-  plan->tensors.resize(static_cast<size_t>(graph_.num_tensors));
-  plan->tensors[0].resize(static_cast<size_t>(n * graph_.input.size()));
   plan->ops.resize(graph_.ops.size());
-  // An int8 op hands its output to its readers quantised when they all are
-  // int8 ops (with the same input scale: they read the same tensor, so
-  // calibration gave them the same one); otherwise in FP32.
-  std::vector<std::vector<size_t>> readers(static_cast<size_t>(graph_.num_tensors));
+  plan->sum.assign(graph_.ops.size(), false);
+  plan->done.assign(graph_.ops.size(), false);
+  // One buffer per tensor, but a fused add's output and its conv's share the skip tensor's.
+  plan->buffer.resize(static_cast<size_t>(graph_.num_tensors));
+  for (int t = 0; t < graph_.num_tensors; ++t) plan->buffer[static_cast<size_t>(t)] = t;
+  const std::vector<int> fused = fuse_adds_ ? fused_adds(graph_) : std::vector<int>(graph_.ops.size(), -1);
   for (size_t k = 0; k < graph_.ops.size(); ++k) {
-    readers[static_cast<size_t>(graph_.ops[k].src)].push_back(k);
-    if (graph_.ops[k].src2 >= 0) readers[static_cast<size_t>(graph_.ops[k].src2)].push_back(k);
+    if (fused[k] < 0) continue;
+    const Op& add = graph_.ops[k];
+    const Op& conv = graph_.ops[static_cast<size_t>(fused[k])];
+    const int skip = add.src == conv.dst ? add.src2 : add.src;
+    const int into = plan->buffer[static_cast<size_t>(skip)];
+    plan->buffer[static_cast<size_t>(conv.dst)] = plan->buffer[static_cast<size_t>(add.dst)] = into;
+    plan->sum[static_cast<size_t>(fused[k])] = true;
+    plan->done[k] = true;
   }
-  plan->int8_tensor.assign(static_cast<size_t>(graph_.num_tensors), false);
-  std::vector<kernels::Int8Tensor> dst_int8(graph_.ops.size());
-  for (size_t k = 0; k < graph_.ops.size() && graph_.int8 && observe_ == nullptr; ++k) {
+  plan->buffers.resize(static_cast<size_t>(graph_.num_tensors));
+  plan->buffers[0].resize(static_cast<size_t>(n * graph_.input.size()));
+  // int8 tensors: an int8 op hands its output to its readers quantised when
+  // they all are int8 ops (with the same input scale: they read the same
+  // tensor, so calibration gave them the same one); otherwise in FP32. A
+  // fused add reads its skip tensor in place: the conv before it adds the
+  // skip (sum post-op) and writes the add's output into the same buffer. So
+  // the skip and the output are int8 together or not at all, with one
+  // signedness, and the conv rescales the skip from its scale to the
+  // output's (sum_scale); MobileNetV2 then stays int8 through its residual
+  // adds instead of quantising each block's input again.
+  const auto tensors = static_cast<size_t>(graph_.num_tensors);
+  std::vector<std::vector<size_t>> readers(tensors);
+  std::vector<bool> weighted_out(tensors, false), fused_out(tensors, false);
+  std::vector<int> skip_of(graph_.ops.size(), -1), add_of(graph_.ops.size(), -1);  // per fused add / its conv
+  for (size_t k = 0; k < graph_.ops.size(); ++k) {
     const Op& op = graph_.ops[k];
-    const auto& r = readers[static_cast<size_t>(op.dst)];
-    if (!has_weights(op.kind) || op.dst == graph_.output || r.empty()) continue;
-    bool all = true;
-    for (size_t j : r) {
-      const Op& reader = graph_.ops[j];
-      all = all && has_weights(reader.kind) && reader.src == op.dst &&
-            reader.quant.scale == graph_.ops[r[0]].quant.scale &&
-            reader.quant.is_unsigned == graph_.ops[r[0]].quant.is_unsigned;
-    }
-    if (!all) continue;
-    dst_int8[k] = {true, graph_.ops[r[0]].quant};
-    plan->int8_tensor[static_cast<size_t>(op.dst)] = true;
+    readers[static_cast<size_t>(op.src)].push_back(k);
+    if (op.src2 >= 0) readers[static_cast<size_t>(op.src2)].push_back(k);
+    weighted_out[static_cast<size_t>(op.dst)] = has_weights(op.kind);
+    if (fused[k] < 0) continue;
+    skip_of[k] = op.src == graph_.ops[static_cast<size_t>(fused[k])].dst ? op.src2 : op.src;
+    add_of[static_cast<size_t>(fused[k])] = static_cast<int>(k);
+    fused_out[static_cast<size_t>(op.dst)] = true;
   }
+  plan->int8_tensor.assign(tensors, false);
+  std::vector<kernels::InputQuant> tensor_quant(tensors);
+  for (size_t t = 1; t < tensors && graph_.int8 && observe_ == nullptr; ++t) {
+    if (static_cast<int>(t) == graph_.output || !(weighted_out[t] || fused_out[t])) continue;
+    const Op* first = nullptr;
+    bool all = true;
+    for (size_t j : readers[t]) {
+      const Op& reader = graph_.ops[j];
+      if (skip_of[j] == static_cast<int>(t)) continue;  // a fused add: its conv reads the tensor
+      all = all && has_weights(reader.kind) && reader.src == static_cast<int>(t) &&
+            (first == nullptr ||
+             (reader.quant.scale == first->quant.scale && reader.quant.is_unsigned == first->quant.is_unsigned));
+      if (first == nullptr) first = &reader;
+    }
+    if (!all || first == nullptr) continue;
+    plan->int8_tensor[t] = true;
+    tensor_quant[t] = first->quant;
+  }
+  for (bool changed = true; changed;) {  // chained adds share one buffer: to a fixed point
+    changed = false;
+    for (size_t k = 0; k < graph_.ops.size(); ++k) {
+      if (skip_of[k] < 0) continue;
+      const auto b = static_cast<size_t>(skip_of[k]), d = static_cast<size_t>(graph_.ops[k].dst);
+      const bool both =
+          plan->int8_tensor[b] && plan->int8_tensor[d] && tensor_quant[b].is_unsigned == tensor_quant[d].is_unsigned;
+      if (both || (!plan->int8_tensor[b] && !plan->int8_tensor[d])) continue;
+      plan->int8_tensor[b] = plan->int8_tensor[d] = false;
+      changed = true;
+    }
+  }
+  std::vector<kernels::Int8Tensor> dst_int8(graph_.ops.size());
+  std::vector<float> sum_scale(graph_.ops.size(), 1.0f);
+  for (size_t k = 0; k < graph_.ops.size(); ++k) {
+    if (!has_weights(graph_.ops[k].kind)) continue;
+    // A fused conv writes the add's output.
+    const int add = add_of[k];
+    const auto t = static_cast<size_t>(add >= 0 ? graph_.ops[static_cast<size_t>(add)].dst : graph_.ops[k].dst);
+    if (!plan->int8_tensor[t]) continue;
+    dst_int8[k] = {true, tensor_quant[t]};
+    if (add >= 0)
+      sum_scale[k] = tensor_quant[static_cast<size_t>(skip_of[static_cast<size_t>(add)])].scale / tensor_quant[t].scale;
+  }
+  plan->int8_out.assign(graph_.ops.size(), false);
+  for (size_t k = 0; k < graph_.ops.size(); ++k) plan->int8_out[k] = dst_int8[k].on;
   for (size_t k = 0; k < graph_.ops.size(); ++k) {
     const Op& op = graph_.ops[k];
     const bool src_int8 = plan->int8_tensor[static_cast<size_t>(op.src)];
-    plan->tensors[static_cast<size_t>(op.dst)].resize(static_cast<size_t>(n * op.out.size()));
+    auto& dst_buffer = plan->buffers[static_cast<size_t>(plan->buffer[static_cast<size_t>(op.dst)])];
+    dst_buffer.resize(std::max(dst_buffer.size(), static_cast<size_t>(n * op.out.size())));
     const kernels::InferWeights w{op.weights.empty() ? nullptr : op.weights.data(),
                                   op.qweights.empty() ? nullptr : op.qweights.data(),
                                   op.wscales.empty() ? nullptr : op.wscales.data(), op.bias.data()};
@@ -92,6 +199,8 @@ Engine::Plan& Engine::plan_for(int64_t n) {
       kernels::InferConvSpec s{n,         op.in.c,   op.in.h,     op.in.w,     op.out.c,      op.kernel,    op.kernel,
                                op.stride, op.groups, op.pad_top,  op.pad_left, op.pad_bottom, op.pad_right, op.out.h,
                                op.out.w,  op.act,    graph_.int8, op.quant,    src_int8,      dst_int8[k]};
+      s.sum = plan->sum[k];
+      s.sum_scale = sum_scale[k];
       plan->ops[k] = kernels::make_infer_conv(s, w, threads_);
     } else if (op.kind == OpKind::kDense) {
       kernels::InferDenseSpec s{n, op.in.size(), op.out.size(), op.act, graph_.int8, op.quant, src_int8, dst_int8[k]};
@@ -183,15 +292,15 @@ const std::vector<float>& Engine::run_chunk(const float* samples, int64_t n) {
   // NCHW samples -> NHWC.
   {
     const int64_t c = graph_.input.c, hw = graph_.input.h * graph_.input.w;
-    float* x = p.tensors[0].data();
+    float* x = p.data(0);
     for (int64_t a = 0; a < n; ++a)
       for (int64_t k = 0; k < c; ++k)
         for (int64_t s = 0; s < hw; ++s) x[(a * hw + s) * c + k] = samples[(a * c + k) * hw + s];
   }
   for (size_t k = 0; k < graph_.ops.size(); ++k) {
     const Op& op = graph_.ops[k];
-    const float* src = p.tensors[static_cast<size_t>(op.src)].data();
-    float* dst = p.tensors[static_cast<size_t>(op.dst)].data();
+    const float* src = p.data(op.src);
+    float* dst = p.data(op.dst);
     const int64_t count = n * op.out.size();
     if (observe_ != nullptr && has_weights(op.kind)) {
       float lo = observe_->min[k], hi = observe_->max_abs[k];
@@ -202,6 +311,7 @@ const std::vector<float>& Engine::run_chunk(const float* samples, int64_t n) {
       observe_->min[k] = lo;
       observe_->max_abs[k] = hi;
     }
+    if (p.done[k]) continue;  // the conv before it added (sum post-op)
     switch (op.kind) {
       case OpKind::kConv:
       case OpKind::kDense: p.ops[k]->run(src, dst); break;
@@ -217,7 +327,7 @@ const std::vector<float>& Engine::run_chunk(const float* samples, int64_t n) {
         for (int64_t i = 0; i < count; ++i) dst[i] = kernels::maths::relu6(src[i]);
         break;
       case OpKind::kAdd: {
-        const float* b = p.tensors[static_cast<size_t>(op.src2)].data();
+        const float* b = p.data(op.src2);
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < count; ++i) dst[i] = src[i] + b[i];
         break;
@@ -227,7 +337,7 @@ const std::vector<float>& Engine::run_chunk(const float* samples, int64_t n) {
       case OpKind::kPad: zero_pad(op, src, dst, n); break;
     }
   }
-  return p.tensors[static_cast<size_t>(graph_.output)];
+  return p.buffers[static_cast<size_t>(p.buffer[static_cast<size_t>(graph_.output)])];
 }
 
 kernels::LossResult Engine::loss_of(const data::Batch& batch, std::vector<float>& logits,
@@ -261,7 +371,9 @@ std::vector<std::string> Engine::implementations() const {
   std::vector<std::string> out;
   if (last_ == nullptr) return out;
   for (size_t k = 0; k < graph_.ops.size(); ++k)
-    if (last_->ops[k]) out.push_back(cat(graph_.ops[k].layers, ": ", last_->ops[k]->implementation()));
+    if (last_->ops[k])
+      out.push_back(cat(graph_.ops[k].layers, last_->sum[k] ? " + the add after it (sum post-op)" : "",
+                        last_->int8_out[k] ? " -> int8" : "", ": ", last_->ops[k]->implementation()));
   return out;
 }
 

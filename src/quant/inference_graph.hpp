@@ -9,8 +9,11 @@
 // them. quantize() then gives every convolution and dense layer int8 weights
 // with one symmetric scale per output channel and one scale for its input,
 // from the ranges a calibration pass observed (u8 for inputs that were never
-// negative, s8 otherwise). Activations stay FP32 NHWC between ops; each int8
-// op quantises its input on the way in (kernels/inference.hpp).
+// negative, s8 otherwise). Activations are NHWC between ops: int8 from an
+// int8 op to int8 readers that share its scale, FP32 otherwise, where the
+// int8 op quantises its input on the way in (kernels/inference.hpp). The
+// Engine does a residual add in the conv before it (oneDNN's sum post-op,
+// in place in the skip tensor's buffer; in int8 too) where the graph allows.
 //
 // Files: save_graph() writes HDF5 with format "hpcnn-inference" (docs/formats.md),
 // readable by h5dump/h5py; `hpcnn infer` runs either a training checkpoint or
@@ -126,6 +129,10 @@ class Engine {
   const Graph& graph_;
   int threads_;
   double samples_in_l2_;  ///< chunk_size's cache rule, worked out once from the graph
+  /// Residual adds done by the conv before them (a sum post-op) where the
+  /// graph allows; HPCNN_INFER_FUSE=0 turns that off, for measurements and
+  /// as the tests' reference.
+  bool fuse_adds_;
   Calibration* observe_ = nullptr;
   std::vector<std::unique_ptr<Plan>> plans_;
   Plan* last_ = nullptr;

@@ -138,11 +138,14 @@ TEST_CASE("Inference conv (fp32 and int8, NHWC, fused activation) equals the ref
 
 TEST_CASE("Inference dense (fp32 and int8) equals the reference", "[kernels][onednn][int8]") {
   auto ref = make_reference_backend();
-  for (const bool int8 : {false, true}) {
+  // int8 with a u8 input (after a ReLU) and an s8 one (e.g. a pooled sum of residual adds).
+  for (const auto& [int8, is_unsigned] : {std::pair{false, true}, std::pair{true, true}, std::pair{true, false}}) {
+    INFO("int8 " << int8 << " unsigned input " << is_unsigned);
     const DenseGeometry g{5, 72, 3};
-    auto src = random_vector(g.n * g.in, 1, 0.0f, 4.0f);
+    auto src = random_vector(g.n * g.in, 1, is_unsigned ? 0.0f : -4.0f, 4.0f);
     const auto w = random_vector(g.out * g.in, 2), bias = random_vector(g.out, 3);
-    InferDenseSpec s{g.n, g.in, g.out, Activation::kNone, int8, {4.0f / 255.0f, true}, false, {}};
+    InferDenseSpec s{g.n,   g.in, g.out, Activation::kNone, int8, {4.0f / (is_unsigned ? 255.0f : 127.0f), is_unsigned},
+                     false, {}};
     std::vector<float> x = src, wr = w, scales;
     std::vector<int8_t> q;
     if (int8) {
