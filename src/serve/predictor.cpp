@@ -84,12 +84,23 @@ std::vector<Prediction> Predictor::predict(const std::vector<std::vector<float>>
 
 void Predictor::run(const train::Checkpoint& checkpoint) {
   // Built here, not in the constructor: the backend's thread count applies to this thread.
+  // The backend also sets this thread's OpenMP thread count, which the folded engine's host ops use.
   std::unique_ptr<kernels::Backend> backend;
   std::unique_ptr<model::Model> net;
+  std::unique_ptr<quant::Graph> graph;
+  std::unique_ptr<quant::Engine> engine;
   try {
     backend = kernels::make_backend(config_.backend, config_.threads);
-    net = train::restore_model(checkpoint, *backend);
-    num_classes_ = static_cast<int>(net->spec().output().size());
+    folded_ = config_.folded && config_.backend == kernels::BackendKind::kOnednn;
+    if (folded_) {
+      const model::ModelSpec spec = model::resolve(checkpoint.model_name, checkpoint.model_text, checkpoint.input);
+      graph = std::make_unique<quant::Graph>(quant::fold(spec, checkpoint.loss, checkpoint.params));
+      engine = std::make_unique<quant::Engine>(*graph, config_.threads);
+      num_classes_ = static_cast<int>(spec.output().size());
+    } else {
+      net = train::restore_model(checkpoint, *backend);
+      num_classes_ = static_cast<int>(net->spec().output().size());
+    }
   } catch (...) {
     ready_.set_exception(std::current_exception());
     return;
@@ -121,7 +132,11 @@ void Predictor::run(const train::Checkpoint& checkpoint) {
       batch.labels.assign(static_cast<size_t>(n), 0);  // evaluate() computes a loss; the labels are unused
       batch.indices.resize(static_cast<size_t>(n));
       std::iota(batch.indices.begin(), batch.indices.end(), int64_t{0});
-      net->evaluate(batch, &logits);
+      if (engine) {
+        engine->evaluate(batch, &logits);
+      } else {
+        net->evaluate(batch, &logits);
+      }
     } catch (...) {
       for (auto& job : jobs) job->result.set_exception(std::current_exception());
       continue;

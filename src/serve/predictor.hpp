@@ -7,6 +7,13 @@
 // inputs and wait; the worker takes everything queued (up to max_batch) as
 // one batch, so concurrent HTTP requests share forward passes instead of
 // queueing behind a lock one by one.
+//
+// On the oneDNN backend the worker runs the model folded for inference
+// (quant::fold + quant::Engine, FP32: dropout and flatten gone, ReLU fused
+// into the layer before it, oneDNN primitives prepared once per batch size)
+// rather than the training Model, whose forward also keeps what a backward
+// pass would need. Measured on a 12-glyph /transcribe request: see
+// results/math/README.md. Other backends run the training Model.
 #pragma once
 
 #include <condition_variable>
@@ -23,6 +30,7 @@
 
 #include "backend.hpp"
 #include "model/model_spec.hpp"
+#include "quant/inference_graph.hpp"
 #include "train/checkpoint.hpp"
 
 namespace hpcnn::serve {
@@ -41,6 +49,8 @@ struct PredictorConfig {
   kernels::BackendKind backend = kernels::BackendKind::kOnednn;
   int threads = 1;         ///< compute threads of the worker (0: the runtime's default)
   int64_t max_batch = 32;  ///< most inputs per forward pass
+  /// oneDNN only: run the folded inference graph (false: the training Model, as before).
+  bool folded = true;
 };
 
 class Predictor {
@@ -53,6 +63,8 @@ class Predictor {
   Predictor& operator=(const Predictor&) = delete;
 
   const model::Shape& input_shape() const { return input_; }
+  /// Whether the worker runs the folded inference graph (see above).
+  bool folded() const { return folded_; }
   int num_classes() const { return num_classes_; }
 
   /// Classifies each input (input_shape().size() floats); thread-safe, blocks
@@ -70,6 +82,7 @@ class Predictor {
   PredictorConfig config_;
   model::Shape input_;
   int num_classes_ = 0;
+  bool folded_ = false;
   std::promise<void> ready_;  ///< the worker's model is built (or failed)
   std::mutex mutex_;
   std::condition_variable wake_;

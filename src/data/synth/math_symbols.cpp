@@ -248,4 +248,61 @@ void draw_math_symbol(int cls, uint64_t key, std::span<uint8_t> dst) {
   frame_like_mnist(ink, size, size, dst);
 }
 
+void elastic_digit(std::span<const uint8_t> src, uint64_t key, std::span<uint8_t> dst) {
+  constexpr int n = kMathImageSize;
+  constexpr size_t pixels = size_t{n} * n;
+  HPCNN_CHECK(src.size() == pixels && dst.size() == pixels, "elastic_digit: 28x28 images expected");
+  Rng rng(key);
+  // Gaussian kernel, truncated at 3 sigma, normalised.
+  constexpr int radius = static_cast<int>(3 * kElasticSigma);
+  std::vector<double> kernel(2 * radius + 1);
+  double ksum = 0.0;
+  for (int k = -radius; k <= radius; ++k) {
+    ksum += kernel[static_cast<size_t>(k + radius)] = std::exp(-0.5 * k * k / (kElasticSigma * kElasticSigma));
+  }
+  for (double& v : kernel) v /= ksum;
+  const auto smooth = [&](std::vector<double>& field) {  // separable, zero outside
+    std::vector<double> tmp(pixels, 0.0);
+    for (int y = 0; y < n; ++y) {
+      for (int x = 0; x < n; ++x) {
+        double acc = 0.0;
+        for (int k = -radius; k <= radius; ++k) {
+          if (x + k >= 0 && x + k < n) acc += kernel[static_cast<size_t>(k + radius)] * field[y * n + x + k];
+        }
+        tmp[static_cast<size_t>(y * n + x)] = acc;
+      }
+    }
+    for (int y = 0; y < n; ++y) {
+      for (int x = 0; x < n; ++x) {
+        double acc = 0.0;
+        for (int k = -radius; k <= radius; ++k) {
+          if (y + k >= 0 && y + k < n) acc += kernel[static_cast<size_t>(k + radius)] * tmp[(y + k) * n + x];
+        }
+        field[static_cast<size_t>(y * n + x)] = acc;
+      }
+    }
+  };
+  std::vector<double> dx(pixels), dy(pixels);
+  for (double& v : dx) v = rng.uniform(-1.0, 1.0);
+  for (double& v : dy) v = rng.uniform(-1.0, 1.0);
+  smooth(dx);
+  smooth(dy);
+  const double shear = rng.uniform(-0.15, 0.15);
+  const auto at = [&](int x, int y) -> double {
+    return x < 0 || y < 0 || x >= n || y >= n ? 0.0 : src[static_cast<size_t>(y * n + x)] / 255.0;
+  };
+  std::vector<float> ink(pixels);
+  for (int y = 0; y < n; ++y) {
+    for (int x = 0; x < n; ++x) {
+      const size_t i = static_cast<size_t>(y * n + x);
+      const double sx = x + kElasticAlpha * dx[i] + shear * (y - n / 2.0), sy = y + kElasticAlpha * dy[i];
+      const int x0 = static_cast<int>(std::floor(sx)), y0 = static_cast<int>(std::floor(sy));
+      const double fx = sx - x0, fy = sy - y0;
+      ink[i] = static_cast<float>((1 - fy) * ((1 - fx) * at(x0, y0) + fx * at(x0 + 1, y0)) +
+                                  fy * ((1 - fx) * at(x0, y0 + 1) + fx * at(x0 + 1, y0 + 1)));
+    }
+  }
+  frame_like_mnist(ink, n, n, dst);
+}
+
 }  // namespace hpcnn::data::synth
