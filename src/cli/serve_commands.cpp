@@ -68,14 +68,33 @@ std::vector<std::string> class_names_for(const train::Checkpoint& ckpt, int num_
   return names;
 }
 
+/// --checkpoint and the --ensemble members, loaded; `pointers` for serve::Predictor.
+struct Members {
+  std::vector<train::Checkpoint> checkpoints;
+  std::vector<const train::Checkpoint*> pointers() const {
+    std::vector<const train::Checkpoint*> out;
+    for (const train::Checkpoint& c : checkpoints) out.push_back(&c);
+    return out;
+  }
+};
+Members load_members(const std::string& checkpoint, const std::vector<std::string>& ensemble) {
+  Members m;
+  m.checkpoints.push_back(load_image_classifier(checkpoint));
+  for (const std::string& path : ensemble) m.checkpoints.push_back(load_image_classifier(path));
+  return m;
+}
+
 void add_model_options(CommandSpec& spec, std::string& checkpoint, std::string& data_dir, std::string& framing,
-                       int& top_k, std::string& backend, int& threads) {
+                       int& top_k, std::string& backend, int& threads, std::vector<std::string>& ensemble) {
   const std::string framing_help =
       "how a picture is cropped and placed in the input: " + serve::framing_choices() + " (see docs/formats.md)";
   // clang-format off
   spec.options.add_options()
       ("checkpoint,c", po::value<std::string>(&checkpoint)->required()->value_name("FILE"),
        "checkpoint of a classifier of one-channel images (model.h5)")
+      ("ensemble", po::value<std::vector<std::string>>(&ensemble)->value_name("FILE"),
+       "another checkpoint of the same input and classes, whose probabilities are averaged with\n"
+       "--checkpoint's (repeat for more: an ensemble)")
       ("data,d", po::value<std::string>(&data_dir)->value_name("DIR"),
        "name the classes from this dataset's manifest [the names recorded in the checkpoint]")
       ("framing", po::value<std::string>(&framing)->default_value(framing), framing_help.c_str())
@@ -116,7 +135,8 @@ int run_predict(const Args& args) {
   std::vector<std::string> images;
   int top_k = 3, threads = 0, views = serve::kDefaultViews;
   bool json = false, expression = false;
-  add_model_options(spec, checkpoint, data_dir, framing, top_k, backend, threads);
+  std::vector<std::string> ensemble;
+  add_model_options(spec, checkpoint, data_dir, framing, top_k, backend, threads, ensemble);
   // clang-format off
   spec.options.add_options()
       ("json", po::bool_switch(&json), "print one JSON document (docs/formats.md) instead of a table")
@@ -137,10 +157,11 @@ int run_predict(const Args& args) {
   const serve::Framing framing_kind = serve::parse_framing(framing);
   const Logger log(common.log_level());
 
-  const train::Checkpoint ckpt = load_image_classifier(checkpoint);
+  const Members members = load_members(checkpoint, ensemble);
+  const train::Checkpoint& ckpt = members.checkpoints.front();
   if (expression) {
     if (!save_dir.empty()) throw UsageError("--save-input does not apply to --expression");
-    serve::Predictor predictor(ckpt, {kernels::parse_backend(backend), threads, 64});
+    serve::Predictor predictor(members.pointers(), {kernels::parse_backend(backend), threads, 64});
     const std::vector<std::string> names = class_names_for(ckpt, predictor.num_classes(), data_dir, log);
     nlohmann::json doc{{"format", "hpcnn-transcriptions"}, {"version", 1}, {"model", ckpt.model_name}};
     doc["transcriptions"] = nlohmann::json::array();
@@ -170,7 +191,7 @@ int run_predict(const Args& args) {
     }
     inputs.push_back(seen.back().input);
   }
-  serve::Predictor predictor(ckpt, {kernels::parse_backend(backend), threads, 64});
+  serve::Predictor predictor(members.pointers(), {kernels::parse_backend(backend), threads, 64});
   const std::vector<std::string> names = class_names_for(ckpt, predictor.num_classes(), data_dir, log);
   const std::vector<serve::Prediction> predictions = predictor.predict(inputs);
 
@@ -253,7 +274,8 @@ int run_serve(const Args& args) {
   long long max_request_bytes = 4 << 20, max_batch = 32;
   int views = serve::kDefaultViews;
   std::string host = "127.0.0.1", page_mode = "auto", katex_dir = "/usr/share/javascript/katex", engine = "folded";
-  add_model_options(spec, checkpoint, data_dir, framing, top_k, backend, threads);
+  std::vector<std::string> ensemble;
+  add_model_options(spec, checkpoint, data_dir, framing, top_k, backend, threads, ensemble);
   // clang-format off
   spec.options.add_options()
       ("host", po::value<std::string>(&host)->default_value(host),
@@ -314,8 +336,10 @@ int run_serve(const Args& args) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  const train::Checkpoint ckpt = load_image_classifier(checkpoint);
-  serve::Predictor predictor(ckpt, {kernels::parse_backend(backend), threads, max_batch, engine == "folded"});
+  const Members members = load_members(checkpoint, ensemble);
+  const train::Checkpoint& ckpt = members.checkpoints.front();
+  serve::Predictor predictor(members.pointers(),
+                             {kernels::parse_backend(backend), threads, max_batch, engine == "folded"});
   serve::ServiceConfig sc;
   sc.model_name = ckpt.model_name;
   sc.dataset = ckpt.dataset_name;

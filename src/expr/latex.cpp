@@ -28,7 +28,8 @@ bool is_operand_end(Kind k) { return k == Kind::kDigit || k == Kind::kVariable |
 
 std::vector<std::string> decode_tokens(const std::vector<Candidates>& glyphs) { return decode(glyphs, {}).tokens; }
 
-Decoded decode(const std::vector<Candidates>& glyphs, const std::vector<bool>& raised) {
+Decoded decode(const std::vector<Candidates>& glyphs, const std::vector<bool>& raised,
+               const std::vector<bool>& point_sized) {
   Decoded decoded;
   std::vector<std::string>& out = decoded.tokens;
   Kind prev = Kind::kStart;
@@ -59,6 +60,16 @@ Decoded decode(const std::vector<Candidates>& glyphs, const std::vector<bool>& r
         chosen = token;
         break;
       }
+    }
+    if (i < point_sized.size() && point_sized[i]) {
+      const bool digit_next =
+          i + 1 < glyphs.size() && !glyphs[i + 1].empty() && kind_of(glyphs[i + 1].front().first) == Kind::kDigit;
+      if (!(allowed(".") && digit_next)) {  // a fleck: no token, and the state stays as it was
+        decoded.raised.push_back(false);
+        out.emplace_back();
+        continue;
+      }
+      chosen = ".";
     }
     decoded.raised.push_back(superscript);
     const Kind k = kind_of(chosen);

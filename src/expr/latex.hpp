@@ -28,7 +28,7 @@ using Candidates = std::vector<std::pair<std::string, double>>;
 /// only where a minus fits.
 std::vector<std::string> decode_tokens(const std::vector<Candidates>& glyphs);
 
-/// Tokens and which of them are superscripts.
+/// Tokens ("" for a glyph read as a fleck) and which of them are superscripts.
 struct Decoded {
   std::vector<std::string> tokens;
   std::vector<bool> raised;
@@ -38,7 +38,13 @@ struct Decoded {
 /// or a variable is a superscript and reads as that token (a digit may then
 /// follow ")": (x+1)^2); a raised operator, bracket or point stays on the line
 /// and is decoded as any other glyph.
-Decoded decode(const std::vector<Candidates>& glyphs, const std::vector<bool>& raised);
+///
+/// `point_sized` (empty for none): glyphs that are a decimal point or a fleck
+/// (segment.hpp). Such a glyph reads as "." where a point fits and the next
+/// glyph's most probable token is a digit; otherwise it is a fleck: its token
+/// is "" (dropped; transcribe leaves it out).
+Decoded decode(const std::vector<Candidates>& glyphs, const std::vector<bool>& raised,
+               const std::vector<bool>& point_sized = {});
 
 bool is_spaced_operator(const std::string& token);
 /// `raised` (empty for none, else one per token): each run of raised tokens

@@ -106,6 +106,7 @@ Segmentation segment(const Image& picture) {
   }
 
   // Flecks: lone components much smaller than the line, away from its baseline.
+  std::vector<bool> point_sized(groups.size(), false);
   std::vector<int64_t> tops, bottoms;
   int64_t tallest = 0;
   for (const Component& c : components) tallest = std::max(tallest, c.box.height());
@@ -132,9 +133,11 @@ Segmentation segment(const Image& picture) {
       }
       const bool lone_fleck =
           groups[g].size() == 1 && (side < kSpeckFraction * line || (side < kPointFraction * line && !on_baseline));
+      if (groups[g].size() == 1 && side < kPointFraction * line) point_sized[g] = true;  // kept: on the baseline
       if (lone_fleck || all_flecks) {
         groups.erase(groups.begin() + static_cast<std::ptrdiff_t>(g));
         boxes.erase(boxes.begin() + static_cast<std::ptrdiff_t>(g));
+        point_sized.erase(point_sized.begin() + static_cast<std::ptrdiff_t>(g));
       }
     }
   }
@@ -167,7 +170,8 @@ Segmentation segment(const Image& picture) {
     Glyph glyph;
     glyph.box = boxes[g];
     glyph.parts = static_cast<int>(groups[g].size());
-    glyph.raised = !out.glyphs.empty() && base_height > 0.0 &&
+    glyph.point_sized = point_sized[g];
+    glyph.raised = !glyph.point_sized && !out.glyphs.empty() && base_height > 0.0 &&
                    static_cast<double>(glyph.box.height()) <= kRaisedHeight * base_height &&
                    glyph.box.centre_y() <= base_top + kRaisedCentre * base_height &&
                    static_cast<double>(glyph.box.y1) <= base_top + (0.5 + kRaisedBottom) * base_height;

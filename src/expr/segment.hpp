@@ -81,6 +81,10 @@ struct Glyph {
   Image crop;           ///< its ink only, bright on black, kCropMargin black pixels around the box
   int64_t ink = 0;      ///< ink pixels
   bool raised = false;  ///< small and above the baseline band: a superscript (see above)
+  /// A lone component kept only because it can be a decimal point (smaller
+  /// than kPointFraction of the line, on the baseline): a point or nothing
+  /// (expr::decode).
+  bool point_sized = false;
 };
 
 struct Segmentation {

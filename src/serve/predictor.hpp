@@ -58,6 +58,10 @@ class Predictor {
   /// Builds the checkpoint's model on the worker thread; throws what that throws
   /// (unknown backend, parameter count mismatch) and unless it is a classifier.
   Predictor(const train::Checkpoint& checkpoint, const PredictorConfig& config);
+  /// An ensemble: every checkpoint's model (the same input shape and class
+  /// count) classifies each batch, and a prediction's probabilities are the
+  /// mean of their softmaxes. One checkpoint is the constructor above.
+  Predictor(const std::vector<const train::Checkpoint*>& checkpoints, const PredictorConfig& config);
   ~Predictor();
   Predictor(const Predictor&) = delete;
   Predictor& operator=(const Predictor&) = delete;
@@ -66,6 +70,8 @@ class Predictor {
   /// Whether the worker runs the folded inference graph (see above).
   bool folded() const { return folded_; }
   int num_classes() const { return num_classes_; }
+  /// Models whose probabilities are averaged (1 unless an ensemble).
+  int members() const { return members_; }
 
   /// Classifies each input (input_shape().size() floats); thread-safe, blocks
   /// until done. Throws what the forward pass throws.
@@ -77,12 +83,13 @@ class Predictor {
     const std::vector<float>* input = nullptr;
     std::promise<Prediction> result;
   };
-  void run(const train::Checkpoint& checkpoint);
+  void run(const std::vector<const train::Checkpoint*>& checkpoints);
 
   PredictorConfig config_;
   model::Shape input_;
   int num_classes_ = 0;
   bool folded_ = false;
+  int members_ = 1;
   std::promise<void> ready_;  ///< the worker's model is built (or failed)
   std::mutex mutex_;
   std::condition_variable wake_;

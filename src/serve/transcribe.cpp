@@ -54,13 +54,24 @@ nlohmann::json transcribe(Predictor& predictor, const GreyImage& picture, const 
     for (const size_t cls : order) c.emplace_back(class_names[cls], p[cls]);
     candidates.push_back(std::move(c));
   }
-  std::vector<bool> raised;
-  for (const expr::Glyph& g : seg.glyphs) raised.push_back(g.raised);
-  const expr::Decoded decoded = expr::decode(candidates, raised);
+  std::vector<bool> raised, point_sized;
+  for (const expr::Glyph& g : seg.glyphs) {
+    raised.push_back(g.raised);
+    point_sized.push_back(g.point_sized);
+  }
+  const expr::Decoded decoded = expr::decode(candidates, raised, point_sized);
   const std::vector<std::string>& tokens = decoded.tokens;
+  std::vector<std::string> kept_tokens;  // without the flecks ("")
+  std::vector<bool> kept_raised;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i].empty()) continue;
+    kept_tokens.push_back(tokens[i]);
+    kept_raised.push_back(decoded.raised[i]);
+  }
   nlohmann::json glyphs = nlohmann::json::array();
   const int k = std::min<int>(top_k, static_cast<int>(class_names.size()));
   for (size_t i = 0; i < seg.glyphs.size(); ++i) {
+    if (tokens[i].empty()) continue;  // a fleck (expr::decode)
     const expr::Glyph& g = seg.glyphs[i];
     const expr::Candidates& c = candidates[i];
     nlohmann::json alternatives = nlohmann::json::array();
@@ -79,7 +90,7 @@ nlohmann::json transcribe(Predictor& predictor, const GreyImage& picture, const 
   }
   return {{"format", "hpcnn-transcription"},
           {"version", 1},
-          {"latex", expr::assemble_latex(tokens, decoded.raised)},
+          {"latex", expr::assemble_latex(kept_tokens, kept_raised)},
           {"glyphs", std::move(glyphs)},
           {"inverted", seg.inverted},
           {"width", picture.width},

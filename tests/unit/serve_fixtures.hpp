@@ -3,6 +3,7 @@
 // configuration for it.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,14 +16,15 @@
 
 namespace hpcnn::test {
 
-/// A small untrained classifier of 1x28x28 images (tiny-cnn, 10 classes, seed
-/// 5) saved with a dataset name and class names, and its checkpoint loaded.
+/// A small untrained classifier of 1x28x28 images (tiny-cnn, 10 classes,
+/// initialised from `seed`) saved with a dataset name and class names, and its checkpoint loaded.
 struct TinyClassifier {
   ScratchDir dir;
   train::Checkpoint ckpt;
-  TinyClassifier(const std::string& dataset, std::vector<std::string> class_names) : dir("serve-model") {
+  TinyClassifier(const std::string& dataset, std::vector<std::string> class_names, uint64_t seed = 5)
+      : dir("serve-model") {
     auto backend = kernels::make_reference_backend();
-    model::Model net(model::make_model("tiny-cnn"), model::LossKind::kSoftmaxCrossEntropy, *backend, 5);
+    model::Model net(model::make_model("tiny-cnn"), model::LossKind::kSoftmaxCrossEntropy, *backend, seed);
     data::Manifest m;
     m.name = dataset;
     m.class_names = std::move(class_names);

@@ -259,6 +259,22 @@ TEST_CASE("Decoding: raised digits and variables become superscripts and raised 
   CHECK(expr::assemble_latex(d.tokens, d.raised) == "3 - 4");
 }
 
+TEST_CASE("Decoding: a point-sized glyph is a point before a digit, else a fleck that is left out", "[expr]") {
+  using C = expr::Candidates;
+  const std::vector<bool> middle{false, true, false, false};
+  // 2 . 5: read as a point even when the model's best guess for the blob is a digit.
+  expr::Decoded d = expr::decode({C{{"2", 0.9}}, C{{"6", 0.6}, {".", 0.3}}, C{{"5", 0.9}}, C{{"1", 0.9}}}, {}, middle);
+  CHECK(d.tokens == std::vector<std::string>{"2", ".", "5", "1"});
+  // 2 (fleck) - 4: no digit follows, so it is a fleck.
+  d = expr::decode({C{{"2", 0.9}}, C{{"6", 0.6}, {".", 0.3}}, C{{"-", 0.9}}, C{{"4", 0.9}}}, {}, middle);
+  CHECK(d.tokens == std::vector<std::string>{"2", "", "-", "4"});
+  // Last, or after an operator: a fleck.
+  d = expr::decode({C{{"2", 0.9}}, C{{"9", 0.9}}, C{{"6", 0.6}}}, {}, {false, false, true});
+  CHECK(d.tokens.back().empty());
+  d = expr::decode({C{{"-", 0.9}}, C{{"6", 0.6}}, C{{"3", 0.6}}}, {}, {false, true, false});
+  CHECK(d.tokens == std::vector<std::string>{"-", "", "3"});
+}
+
 TEST_CASE("Segmentation: flecks are dropped but a decimal point on the baseline stays", "[expr]") {
   expr::Image img = blank(200, 80);
   fill(img, 10, 10, 40, 60);    // a digit, 50 high
@@ -270,6 +286,9 @@ TEST_CASE("Segmentation: flecks are dropped but a decimal point on the baseline 
   const expr::Segmentation s = expr::segment(img);
   CHECK(boxes_of(s) ==
         std::vector<expr::Box>{{10, 10, 40, 60}, {60, 10, 90, 60}, {96, 52, 104, 60}, {110, 10, 140, 60}});
+  std::vector<bool> point_sized;
+  for (const expr::Glyph& g : s.glyphs) point_sized.push_back(g.point_sized);
+  CHECK(point_sized == std::vector<bool>{false, false, true, false});  // a point or nothing, for the decoder
   // Alone, a point is the line.
   expr::Image dot = blank(30, 30);
   fill(dot, 12, 12, 16, 16);

@@ -314,6 +314,36 @@ TEST_CASE("Predictor: the folded inference graph answers as the training model d
   }
 }
 
+TEST_CASE("Predictor: an ensemble answers the mean of its members' probabilities", "[serve][predictor]") {
+  const TinyModel a;
+  const test::TinyClassifier b("toy", a.ckpt.class_names, 6);
+  Predictor alone_a(a.ckpt, {kernels::BackendKind::kOnednn, 1, 8});
+  Predictor alone_b(b.ckpt, {kernels::BackendKind::kOnednn, 1, 8});
+  Predictor both({&a.ckpt, &b.ckpt}, {kernels::BackendKind::kOnednn, 1, 8});
+  CHECK(both.members() == 2);
+  CHECK(alone_a.members() == 1);
+  std::vector<std::vector<float>> inputs;
+  for (int i = 0; i < 5; ++i)
+    inputs.push_back(preprocess(grey(28, 28, object_sample(i)), Framing::kNone, 28, 28).input);
+  const std::vector<Prediction> pa = alone_a.predict(inputs), pb = alone_b.predict(inputs), mean = both.predict(inputs);
+  bool members_differ = false;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    for (size_t k = 0; k < 10; ++k) {
+      CHECK(mean[i].probabilities[k] == Approx((pa[i].probabilities[k] + pb[i].probabilities[k]) / 2).margin(1e-12));
+      members_differ = members_differ || std::abs(pa[i].probabilities[k] - pb[i].probabilities[k]) > 1e-3;
+    }
+  }
+  CHECK(members_differ);  // else the mean would say nothing
+  // Members must take the same input.
+  test::ScratchDir dir("ensemble-mismatch");
+  auto backend = kernels::make_reference_backend();
+  const model::Shape small{1, 14, 14};
+  model::Model other(model::make_model("flatten dense:10", &small), model::LossKind::kSoftmaxCrossEntropy, *backend, 5);
+  train::save_checkpoint(dir / "o.h5", other, nullptr, 1, 5, nullptr);
+  const train::Checkpoint o = train::load_checkpoint(dir / "o.h5");
+  CHECK_THROWS_WITH(Predictor({&a.ckpt, &o}, {}), Catch::Contains("ensemble"));
+}
+
 TEST_CASE("Predictor: a regression checkpoint is refused", "[serve][predictor][bad-input]") {
   test::ScratchDir dir("serve-regression");
   auto backend = kernels::make_reference_backend();
