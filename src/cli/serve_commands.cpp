@@ -273,7 +273,7 @@ int run_serve(const Args& args) {
   int max_connections = 512, max_per_client = 64;
   long long max_request_bytes = 4 << 20, max_batch = 32;
   int views = serve::kDefaultViews;
-  std::string host = "127.0.0.1", page_mode = "auto", katex_dir = "/usr/share/javascript/katex", engine = "folded";
+  std::string host = "127.0.0.1", page_mode = "auto", katex_dir = "/usr/share/javascript/katex", engine = "model";
   std::vector<std::string> ensemble;
   add_model_options(spec, checkpoint, data_dir, framing, top_k, backend, threads, ensemble);
   // clang-format off
@@ -297,8 +297,8 @@ int run_serve(const Args& args) {
       ("views", po::value<int>(&views)->default_value(views)->value_name("N"),
        "/transcribe: classify each glyph in N framings (1 to 5) and average (serve/transcribe.hpp)")
       ("engine", po::value<std::string>(&engine)->default_value(engine),
-       "onednn backend: folded (the model folded for inference, src/quant) | model (the training Model,\n"
-       "as before: for comparisons)")
+       "onednn backend: model (the training Model) | folded (the model folded for inference, src/quant;\n"
+       "no faster for the math-symbols CNN: results/math)")
       ("page", po::value<std::string>(&page_mode)->default_value(page_mode),
        "the page opens on: expression (write an expression, get LaTeX: a math-symbols model, results/math) |\n"
        "glyph (one drawing, one class: e.g. the Fashion-MNIST demo of results/canvas) | auto (expression\n"

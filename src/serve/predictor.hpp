@@ -8,12 +8,13 @@
 // one batch, so concurrent HTTP requests share forward passes instead of
 // queueing behind a lock one by one.
 //
-// On the oneDNN backend the worker runs the model folded for inference
-// (quant::fold + quant::Engine, FP32: dropout and flatten gone, ReLU fused
-// into the layer before it, oneDNN primitives prepared once per batch size)
-// rather than the training Model, whose forward also keeps what a backward
-// pass would need. Measured on a 12-glyph /transcribe request: see
-// results/math/README.md. Other backends run the training Model.
+// With PredictorConfig::folded (oneDNN only) the worker runs the model folded
+// for inference (quant::fold + quant::Engine, FP32: dropout and flatten gone,
+// ReLU fused into the layer before it) instead of the training Model. For the
+// math-symbols CNN on a 12-glyph /transcribe request it was no cheaper: 0.82x
+// and 1.09x of the Model's server-side milliseconds in two alternated runs
+// on the shared 2 cores (results/math/README.md), the forward pass being a
+// small part of a request; so the Model stays the default.
 #pragma once
 
 #include <condition_variable>
@@ -49,8 +50,8 @@ struct PredictorConfig {
   kernels::BackendKind backend = kernels::BackendKind::kOnednn;
   int threads = 1;         ///< compute threads of the worker (0: the runtime's default)
   int64_t max_batch = 32;  ///< most inputs per forward pass
-  /// oneDNN only: run the folded inference graph (false: the training Model, as before).
-  bool folded = true;
+  /// oneDNN only: run the folded inference graph instead of the training Model.
+  bool folded = false;
 };
 
 class Predictor {
