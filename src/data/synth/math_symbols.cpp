@@ -7,6 +7,7 @@
 
 #include "core/check.hpp"
 #include "core/rng.hpp"
+#include "data/synth/strokes.hpp"
 
 namespace hpcnn::data::synth {
 
@@ -18,11 +19,6 @@ const std::vector<std::string>& math_class_names() {
 
 namespace {
 constexpr double kPi = std::numbers::pi;
-
-struct Point {
-  double x, y;
-};
-using Stroke = std::vector<Point>;  // a polyline; one point is a dot
 
 void arc(Stroke& s, double cx, double cy, double rx, double ry, double a0, double a1, int steps) {
   for (int i = 0; i <= steps; ++i) {
@@ -111,16 +107,6 @@ std::vector<Stroke> strokes_of(int cls, double pen, Rng& rng) {
     return {u, long_arm};
   }
   return {bar({-w / 2, -h / 2}, {w / 12 + wobble(0.04), 0.02}), long_arm};
-}
-
-/// Distance from p to segment ab (a == b: to the point).
-double segment_distance(Point p, Point a, Point b) {
-  const double dx = b.x - a.x, dy = b.y - a.y;
-  const double len2 = dx * dx + dy * dy;
-  double t = len2 > 0 ? ((p.x - a.x) * dx + (p.y - a.y) * dy) / len2 : 0.0;
-  t = std::clamp(t, 0.0, 1.0);
-  const double ex = a.x + t * dx - p.x, ey = a.y + t * dy - p.y;
-  return std::sqrt(ex * ex + ey * ey);
 }
 
 /// Area weights of one axis: source pixel p in [begin, end) covers output
@@ -228,22 +214,7 @@ void draw_math_symbol(int cls, uint64_t key, std::span<uint8_t> dst) {
   for (Stroke& stroke : strokes) {
     for (Point& p : stroke) p = {ox + scale * p.x, oy + scale * p.y};
     if (stroke.size() == 1) stroke.push_back(stroke.front());
-    for (size_t k = 0; k + 1 < stroke.size(); ++k) {
-      const Point a = stroke[k], b = stroke[k + 1];
-      const double reach = width / 2 + 1;
-      const int px0 = std::max(0, static_cast<int>(std::floor(std::min(a.x, b.x) - reach)));
-      const int px1 = std::min(size - 1, static_cast<int>(std::ceil(std::max(a.x, b.x) + reach)));
-      const int py0 = std::max(0, static_cast<int>(std::floor(std::min(a.y, b.y) - reach)));
-      const int py1 = std::min(size - 1, static_cast<int>(std::ceil(std::max(a.y, b.y) + reach)));
-      for (int py = py0; py <= py1; ++py) {
-        for (int px = px0; px <= px1; ++px) {
-          const double d = segment_distance({px + 0.5, py + 0.5}, a, b);
-          const double v = std::clamp(width / 2 + 0.5 - d, 0.0, 1.0);
-          float& cell = ink[static_cast<size_t>(py * size + px)];
-          cell = std::max(cell, static_cast<float>(v));
-        }
-      }
-    }
+    for (size_t k = 0; k + 1 < stroke.size(); ++k) draw_segment(stroke[k], stroke[k + 1], width, size, ink);
   }
   frame_like_mnist(ink, size, size, dst);
 }
