@@ -28,9 +28,9 @@
 // extra glyphs; a size rule alone could not tell them from points.)
 //
 // Superscripts, by position: the baseline band is the median top to median
-// bottom of the components at least kBaseFraction (60%) as tall as the
+// bottom of the components at least kBaseFraction (80%) as tall as the
 // tallest (so small raised glyphs do not pull it up: in 2^{10} it is the 2's);
-// a glyph after the first whose box is at most kRaisedHeight (70%) of that
+// a glyph after the first whose box is at most kRaisedHeight (80%) of that
 // band's height, whose centre lies in its top kRaisedCentre (40%) and whose
 // bottom is above its middle plus kRaisedBottom (10%) is marked raised. A
 // minus or a point stays on the line: their centres sit at the middle and at
@@ -53,8 +53,8 @@ inline constexpr int64_t kMinComponentPixels = 3;
 inline constexpr int kCropMargin = 2;
 inline constexpr double kSpeckFraction = 0.1;
 inline constexpr double kPointFraction = 0.25;
-inline constexpr double kBaseFraction = 0.6;
-inline constexpr double kRaisedHeight = 0.7;
+inline constexpr double kBaseFraction = 0.8;
+inline constexpr double kRaisedHeight = 0.8;
 inline constexpr double kRaisedCentre = 0.4;
 inline constexpr double kRaisedBottom = 0.1;
 

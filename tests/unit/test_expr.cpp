@@ -223,6 +223,21 @@ TEST_CASE("Segmentation: a small glyph above the baseline is a superscript but a
   for (const expr::Glyph& g : s.glyphs) raised.push_back(g.raised);
   CHECK(raised == std::vector<bool>{false, true, true, false, false, false});
 
+  // x^2 + 1 with a short x: the band is the 1's, not the x's; and x^2 alone: the x's.
+  const auto raised_of = [](const expr::Image& picture) {
+    std::vector<bool> r;
+    for (const expr::Glyph& g : expr::segment(picture).glyphs) r.push_back(g.raised);
+    return r;
+  };
+  expr::Image x2 = blank(160, 100);
+  fill(x2, 10, 41, 40, 80);    // x, 39 high
+  fill(x2, 50, 18, 68, 48);    // 2, 30 high, raised
+  fill(x2, 80, 42, 110, 78);   // +
+  fill(x2, 130, 30, 140, 90);  // 1, 60 high
+  CHECK(raised_of(x2) == std::vector<bool>{false, true, false, false});
+  fill(x2, 80, 30, 160, 100, 0);  // x^2 alone
+  CHECK(raised_of(x2) == std::vector<bool>{false, true});
+
   // A first glyph is never raised, whatever its place.
   expr::Image first = blank(120, 100);
   fill(first, 10, 5, 20, 30);
