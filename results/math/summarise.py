@@ -1,7 +1,10 @@
 #!/usr/bin/python3
 """Per-class accuracy and confusion matrices of the math-symbols model.
 
-  summarise.py OUT_DIR NAME=PREDICTIONS.csv...   (hpcnn infer --predictions)
+  summarise.py OUT_DIR NAME=PREDICTIONS.csv[+PREDICTIONS.csv...]...   (hpcnn infer --predictions)
+
+Several files joined by + are an ensemble: their probabilities are averaged,
+as `hpcnn predict/serve --ensemble` does.
 
 Writes OUT_DIR/per_class.md (a table: one column per test set), per_class.json
 and OUT_DIR/confusion-NAME.png (rows: true class, columns: predicted; counts).
@@ -24,9 +27,13 @@ def main():
     sets = [a.split("=", 1) for a in sys.argv[2:]]
     table, doc = {}, {}
     for name, path in sets:
-        rows = list(csv.DictReader(open(path)))
+        prob = None
+        for part in path.split("+"):
+            rows = list(csv.DictReader(open(part)))
+            q = np.array([[float(r[f"p_{k}"]) for k in range(20)] for r in rows])
+            prob = q if prob is None else prob + q
         y = np.array([int(r["label"]) for r in rows])
-        p = np.array([int(r["predicted"]) for r in rows])
+        p = prob.argmax(axis=1)
         cm = np.zeros((20, 20), int)
         np.add.at(cm, (y, p), 1)
         per = {NAMES[c]: {"n": int((y == c).sum()), "accuracy": float((p[y == c] == c).mean())} for c in range(20)}

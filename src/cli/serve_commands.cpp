@@ -68,14 +68,33 @@ std::vector<std::string> class_names_for(const train::Checkpoint& ckpt, int num_
   return names;
 }
 
+/// --checkpoint and the --ensemble members, loaded; `pointers` for serve::Predictor.
+struct Members {
+  std::vector<train::Checkpoint> checkpoints;
+  std::vector<const train::Checkpoint*> pointers() const {
+    std::vector<const train::Checkpoint*> out;
+    for (const train::Checkpoint& c : checkpoints) out.push_back(&c);
+    return out;
+  }
+};
+Members load_members(const std::string& checkpoint, const std::vector<std::string>& ensemble) {
+  Members m;
+  m.checkpoints.push_back(load_image_classifier(checkpoint));
+  for (const std::string& path : ensemble) m.checkpoints.push_back(load_image_classifier(path));
+  return m;
+}
+
 void add_model_options(CommandSpec& spec, std::string& checkpoint, std::string& data_dir, std::string& framing,
-                       int& top_k, std::string& backend, int& threads) {
+                       int& top_k, std::string& backend, int& threads, std::vector<std::string>& ensemble) {
   const std::string framing_help =
       "how a picture is cropped and placed in the input: " + serve::framing_choices() + " (see docs/formats.md)";
   // clang-format off
   spec.options.add_options()
       ("checkpoint,c", po::value<std::string>(&checkpoint)->required()->value_name("FILE"),
        "checkpoint of a classifier of one-channel images (model.h5)")
+      ("ensemble", po::value<std::vector<std::string>>(&ensemble)->value_name("FILE"),
+       "another checkpoint of the same input and classes, whose probabilities are averaged with\n"
+       "--checkpoint's (repeat for more: an ensemble)")
       ("data,d", po::value<std::string>(&data_dir)->value_name("DIR"),
        "name the classes from this dataset's manifest [the names recorded in the checkpoint]")
       ("framing", po::value<std::string>(&framing)->default_value(framing), framing_help.c_str())
@@ -114,13 +133,16 @@ int run_predict(const Args& args) {
       "its top-k alternatives (docs/formats.md, \"Transcriptions\").";
   std::string checkpoint, data_dir, framing = "fill", backend = "onednn", save_dir;
   std::vector<std::string> images;
-  int top_k = 3, threads = 0;
+  int top_k = 3, threads = 0, views = serve::kDefaultViews;
   bool json = false, expression = false;
-  add_model_options(spec, checkpoint, data_dir, framing, top_k, backend, threads);
+  std::vector<std::string> ensemble;
+  add_model_options(spec, checkpoint, data_dir, framing, top_k, backend, threads, ensemble);
   // clang-format off
   spec.options.add_options()
       ("json", po::bool_switch(&json), "print one JSON document (docs/formats.md) instead of a table")
       ("expression", po::bool_switch(&expression), "each image is a handwritten expression: print its LaTeX")
+      ("views", po::value<int>(&views)->default_value(views)->value_name("N"),
+       "--expression: classify each glyph in N framings (1 to 5) and average (serve/transcribe.hpp)")
       ("save-input", po::value<std::string>(&save_dir)->value_name("DIR"),
        "also write what the model sees (the preprocessed input) as DIR/NAME.input.png")
       ("image", po::value<std::vector<std::string>>(&images)->value_name("IMAGE"),
@@ -130,14 +152,16 @@ int run_predict(const Args& args) {
   CommonConfig common;
   if (!parse(spec, args, common)) return 0;
   check_model_options(framing, top_k, backend, threads);
+  require_range("views", views, 1, serve::kMaxViews);
   if (images.empty()) throw UsageError("no IMAGE given: name one or more PNG files");
   const serve::Framing framing_kind = serve::parse_framing(framing);
   const Logger log(common.log_level());
 
-  const train::Checkpoint ckpt = load_image_classifier(checkpoint);
+  const Members members = load_members(checkpoint, ensemble);
+  const train::Checkpoint& ckpt = members.checkpoints.front();
   if (expression) {
     if (!save_dir.empty()) throw UsageError("--save-input does not apply to --expression");
-    serve::Predictor predictor(ckpt, {kernels::parse_backend(backend), threads, 64});
+    serve::Predictor predictor(members.pointers(), {kernels::parse_backend(backend), threads, 64});
     const std::vector<std::string> names = class_names_for(ckpt, predictor.num_classes(), data_dir, log);
     nlohmann::json doc{{"format", "hpcnn-transcriptions"}, {"version", 1}, {"model", ckpt.model_name}};
     doc["transcriptions"] = nlohmann::json::array();
@@ -145,7 +169,7 @@ int run_predict(const Args& args) {
       nlohmann::json t;
       try {
         const serve::GreyImage picture = serve::decode_png(read_text_file(file, kMaxPngFileBytes), kMaxFilePixels);
-        t = serve::transcribe(predictor, picture, names, std::min(top_k, predictor.num_classes()));
+        t = serve::transcribe(predictor, picture, names, std::min(top_k, predictor.num_classes()), views);
       } catch (const serve::BadInput& e) {
         HPCNN_THROW(file, ": ", e.message());
       }
@@ -167,7 +191,7 @@ int run_predict(const Args& args) {
     }
     inputs.push_back(seen.back().input);
   }
-  serve::Predictor predictor(ckpt, {kernels::parse_backend(backend), threads, 64});
+  serve::Predictor predictor(members.pointers(), {kernels::parse_backend(backend), threads, 64});
   const std::vector<std::string> names = class_names_for(ckpt, predictor.num_classes(), data_dir, log);
   const std::vector<serve::Prediction> predictions = predictor.predict(inputs);
 
@@ -248,8 +272,10 @@ int run_serve(const Args& args) {
   int top_k = 3, threads = 1, port = 8080, http_threads = 16, timeout = 10, idle_timeout = 5;
   int max_connections = 512, max_per_client = 64;
   long long max_request_bytes = 4 << 20, max_batch = 32;
-  std::string host = "127.0.0.1", page_mode = "auto", katex_dir = "/usr/share/javascript/katex";
-  add_model_options(spec, checkpoint, data_dir, framing, top_k, backend, threads);
+  int views = serve::kDefaultViews;
+  std::string host = "127.0.0.1", page_mode = "auto", katex_dir = "/usr/share/javascript/katex", engine = "model";
+  std::vector<std::string> ensemble;
+  add_model_options(spec, checkpoint, data_dir, framing, top_k, backend, threads, ensemble);
   // clang-format off
   spec.options.add_options()
       ("host", po::value<std::string>(&host)->default_value(host),
@@ -268,6 +294,11 @@ int run_serve(const Args& args) {
        "seconds a connection may wait with no request under way (new, or kept alive)")
       ("max-batch", po::value<long long>(&max_batch)->default_value(max_batch),
        "most queued requests answered by one forward pass")
+      ("views", po::value<int>(&views)->default_value(views)->value_name("N"),
+       "/transcribe: classify each glyph in N framings (1 to 5) and average (serve/transcribe.hpp)")
+      ("engine", po::value<std::string>(&engine)->default_value(engine),
+       "onednn backend: model (the training Model) | folded (the model folded for inference, src/quant;\n"
+       "no faster for the math-symbols CNN: results/math)")
       ("page", po::value<std::string>(&page_mode)->default_value(page_mode),
        "the page opens on: expression (write an expression, get LaTeX: a math-symbols model, results/math) |\n"
        "glyph (one drawing, one class: e.g. the Fashion-MNIST demo of results/canvas) | auto (expression\n"
@@ -288,6 +319,10 @@ int run_serve(const Args& args) {
   require_range("max-connections-per-client", max_per_client, 1, 100000);
   require_range<long long>("max-batch", max_batch, 1, 4096);
   if (host.empty()) throw UsageError("--host must not be empty");
+  require_range("views", views, 1, serve::kMaxViews);
+  if (engine != "folded" && engine != "model") {
+    throw UsageError("--engine must be folded or model (got '" + engine + "')");
+  }
   if (page_mode != "expression" && page_mode != "glyph" && page_mode != "auto") {
     throw UsageError("--page must be expression, glyph or auto (got '" + page_mode + "')");
   }
@@ -301,8 +336,10 @@ int run_serve(const Args& args) {
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
-  const train::Checkpoint ckpt = load_image_classifier(checkpoint);
-  serve::Predictor predictor(ckpt, {kernels::parse_backend(backend), threads, max_batch});
+  const Members members = load_members(checkpoint, ensemble);
+  const train::Checkpoint& ckpt = members.checkpoints.front();
+  serve::Predictor predictor(members.pointers(),
+                             {kernels::parse_backend(backend), threads, max_batch, engine == "folded"});
   serve::ServiceConfig sc;
   sc.model_name = ckpt.model_name;
   sc.dataset = ckpt.dataset_name;
@@ -310,6 +347,7 @@ int run_serve(const Args& args) {
   sc.framing = serve::parse_framing(framing);
   sc.top_k = std::min(top_k, predictor.num_classes());
   sc.max_body_bytes = max_request_bytes;
+  sc.views = views;
   const auto has_class = [&](const char* name) {
     return std::find(sc.class_names.begin(), sc.class_names.end(), name) != sc.class_names.end();
   };

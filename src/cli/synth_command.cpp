@@ -53,7 +53,9 @@ int run_data_synth(const Args& args) {
       ("image-size", po::value<int>(&config.image_size)->default_value(64), "circuits: image side in pixels")
       ("noise", po::value<double>(&config.max_noise)->default_value(12.0), "circuits: largest pixel-noise std (grey levels)")
       ("digits", po::value<std::string>(&digits)->value_name("DIR"), "math-symbols: 28x28 handwritten digits (each split)")
-      ("test-digits", po::value<std::string>(&test_digits)->value_name("DIR"), "math-symbols: the test split's digits (all of DIR)");
+      ("test-digits", po::value<std::string>(&test_digits)->value_name("DIR"), "math-symbols: the test split's digits (all of DIR)")
+      ("digit-copies", po::value<int>(&config.digit_copies)->default_value(0)->value_name("N"),
+       "math-symbols: N elastic distortions of each training digit, added to the training split");
   // clang-format on
   spec.positional.add("kind", 1);
   add_shards_option(spec.options, config.shards);
@@ -70,6 +72,7 @@ int run_data_synth(const Args& args) {
   require_range<long long>("train", config.train, 1, 100'000'000);
   require_range<long long>("validation", config.validation, 0, 100'000'000);
   require_range<long long>("test", config.test, 0, 100'000'000);
+  require_range<int>("digit-copies", config.digit_copies, 0, 100);
   check_shards(config.shards);
   require_range("deflate", config.deflate_level, 0, 9);
   require_range("horizon", config.horizon_s, 0.0, 3600.0);

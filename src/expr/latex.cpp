@@ -26,8 +26,12 @@ Kind kind_of(const std::string& t) {
 bool is_operand_end(Kind k) { return k == Kind::kDigit || k == Kind::kVariable || k == Kind::kClose; }
 }  // namespace
 
-std::vector<std::string> decode_tokens(const std::vector<Candidates>& glyphs) {
-  std::vector<std::string> out;
+std::vector<std::string> decode_tokens(const std::vector<Candidates>& glyphs) { return decode(glyphs, {}).tokens; }
+
+Decoded decode(const std::vector<Candidates>& glyphs, const std::vector<bool>& raised,
+               const std::vector<bool>& point_sized) {
+  Decoded decoded;
+  std::vector<std::string>& out = decoded.tokens;
   Kind prev = Kind::kStart;
   std::string prev_token;
   int open = 0;
@@ -48,12 +52,26 @@ std::vector<std::string> decode_tokens(const std::vector<Candidates>& glyphs) {
     };
     if (glyphs[i].empty()) continue;
     std::string chosen = glyphs[i].front().first;
+    const Kind top = kind_of(chosen);
+    const bool superscript = i < raised.size() && raised[i] && (top == Kind::kDigit || top == Kind::kVariable);
     for (const auto& [token, probability] : glyphs[i]) {
+      if (superscript) break;  // the most probable digit or variable, wherever it stands
       if (allowed(token)) {
         chosen = token;
         break;
       }
     }
+    if (i < point_sized.size() && point_sized[i]) {
+      const bool digit_next =
+          i + 1 < glyphs.size() && !glyphs[i + 1].empty() && kind_of(glyphs[i + 1].front().first) == Kind::kDigit;
+      if (!(allowed(".") && digit_next)) {  // a fleck: no token, and the state stays as it was
+        decoded.raised.push_back(false);
+        out.emplace_back();
+        continue;
+      }
+      chosen = ".";
+    }
+    decoded.raised.push_back(superscript);
     const Kind k = kind_of(chosen);
     if (k == Kind::kOpen) ++open;
     if (k == Kind::kClose && open > 0) --open;
@@ -63,13 +81,22 @@ std::vector<std::string> decode_tokens(const std::vector<Candidates>& glyphs) {
     prev_token = chosen;
     out.push_back(chosen);
   }
-  return out;
+  return decoded;
 }
 
-std::string assemble_latex(const std::vector<std::string>& tokens) {
+std::string assemble_latex(const std::vector<std::string>& tokens, const std::vector<bool>& raised) {
+  const auto is_raised = [&](size_t i) { return i < raised.size() && raised[i]; };
   std::string out;
   for (size_t i = 0; i < tokens.size(); ++i) {
     const std::string& t = tokens[i];
+    if (is_raised(i)) {  // a superscript run: ^2 or ^{10}
+      size_t end = i;
+      std::string run;
+      while (end < tokens.size() && is_raised(end)) run += tokens[end++];
+      out += end - i == 1 && run.size() == 1 ? "^" + run : "^{" + run + "}";
+      i = end - 1;
+      continue;
+    }
     const bool spaced = is_spaced_operator(t) || (i > 0 && is_spaced_operator(tokens[i - 1]));
     // A control word (\times) runs into a following letter unless separated.
     const bool after_command =

@@ -28,7 +28,27 @@ using Candidates = std::vector<std::pair<std::string, double>>;
 /// only where a minus fits.
 std::vector<std::string> decode_tokens(const std::vector<Candidates>& glyphs);
 
+/// Tokens ("" for a glyph read as a fleck) and which of them are superscripts.
+struct Decoded {
+  std::vector<std::string> tokens;
+  std::vector<bool> raised;
+};
+/// decode_tokens with the segmentation's superscript marks (`raised`, one per
+/// glyph, empty for none): a raised glyph whose most probable token is a digit
+/// or a variable is a superscript and reads as that token (a digit may then
+/// follow ")": (x+1)^2); a raised operator, bracket or point stays on the line
+/// and is decoded as any other glyph.
+///
+/// `point_sized` (empty for none): glyphs that are a decimal point or a fleck
+/// (segment.hpp). Such a glyph reads as "." where a point fits and the next
+/// glyph's most probable token is a digit; otherwise it is a fleck: its token
+/// is "" (dropped; transcribe leaves it out).
+Decoded decode(const std::vector<Candidates>& glyphs, const std::vector<bool>& raised,
+               const std::vector<bool>& point_sized = {});
+
 bool is_spaced_operator(const std::string& token);
-std::string assemble_latex(const std::vector<std::string>& tokens);
+/// `raised` (empty for none, else one per token): each run of raised tokens
+/// becomes a superscript, ^2 for one character, ^{10} for more.
+std::string assemble_latex(const std::vector<std::string>& tokens, const std::vector<bool>& raised = {});
 
 }  // namespace hpcnn::expr

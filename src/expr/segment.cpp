@@ -106,6 +106,7 @@ Segmentation segment(const Image& picture) {
   }
 
   // Flecks: lone components much smaller than the line, away from its baseline.
+  std::vector<bool> point_sized(groups.size(), false);
   std::vector<int64_t> tops, bottoms;
   int64_t tallest = 0;
   for (const Component& c : components) tallest = std::max(tallest, c.box.height());
@@ -124,12 +125,42 @@ Segmentation segment(const Image& picture) {
       const Box& b = boxes[g];
       const auto side = static_cast<double>(std::max(b.width(), b.height()));
       const bool on_baseline = b.centre_y() >= top + 0.75 * line;
-      if (groups[g].size() == 1 && (side < kSpeckFraction * line || (side < kPointFraction * line && !on_baseline))) {
+      // A group made only of fleck-sized parts (a dotted trace beside a digit) is flecks too.
+      bool all_flecks = groups[g].size() > 1;
+      for (const size_t c : groups[g]) {
+        const Box& p = components[c].box;
+        all_flecks = all_flecks && static_cast<double>(std::max(p.width(), p.height())) < kPointFraction * line;
+      }
+      const bool lone_fleck =
+          groups[g].size() == 1 && (side < kSpeckFraction * line || (side < kPointFraction * line && !on_baseline));
+      if (groups[g].size() == 1 && side < kPointFraction * line) point_sized[g] = true;  // kept: on the baseline
+      if (lone_fleck || all_flecks) {
         groups.erase(groups.begin() + static_cast<std::ptrdiff_t>(g));
         boxes.erase(boxes.begin() + static_cast<std::ptrdiff_t>(g));
+        point_sized.erase(point_sized.begin() + static_cast<std::ptrdiff_t>(g));
       }
     }
   }
+
+  // Superscripts: the band of the glyphs of full height (see segment.hpp).
+  double base_top = 0.0, base_bottom = 0.0;
+  {
+    int64_t tallest_group = 0;
+    for (const Box& b : boxes) tallest_group = std::max(tallest_group, b.height());
+    std::vector<int64_t> base_tops, base_bottoms;
+    for (const Box& b : boxes) {
+      if (static_cast<double>(b.height()) < kBaseFraction * static_cast<double>(tallest_group)) continue;
+      base_tops.push_back(b.y0);
+      base_bottoms.push_back(b.y1);
+    }
+    if (!base_tops.empty()) {
+      std::sort(base_tops.begin(), base_tops.end());
+      std::sort(base_bottoms.begin(), base_bottoms.end());
+      base_top = static_cast<double>(base_tops[base_tops.size() / 2]);
+      base_bottom = static_cast<double>(base_bottoms[base_bottoms.size() / 2]);
+    }
+  }
+  const double base_height = base_bottom - base_top;
 
   std::vector<size_t> order(groups.size());
   std::iota(order.begin(), order.end(), size_t{0});
@@ -139,6 +170,11 @@ Segmentation segment(const Image& picture) {
     Glyph glyph;
     glyph.box = boxes[g];
     glyph.parts = static_cast<int>(groups[g].size());
+    glyph.point_sized = point_sized[g];
+    glyph.raised = !glyph.point_sized && !out.glyphs.empty() && base_height > 0.0 &&
+                   static_cast<double>(glyph.box.height()) <= kRaisedHeight * base_height &&
+                   glyph.box.centre_y() <= base_top + kRaisedCentre * base_height &&
+                   static_cast<double>(glyph.box.y1) <= base_top + (0.5 + kRaisedBottom) * base_height;
     glyph.crop.width = glyph.box.width() + 2 * kCropMargin;
     glyph.crop.height = glyph.box.height() + 2 * kCropMargin;
     glyph.crop.pixels.assign(static_cast<size_t>(glyph.crop.width * glyph.crop.height), 0);

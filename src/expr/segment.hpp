@@ -19,9 +19,22 @@
 // tallest; a lone component smaller on both sides than kSpeckFraction (10%)
 // of the line's height is dropped wherever it is, and one smaller than
 // kPointFraction (25%) unless its centre lies in the bottom quarter of the
-// band, where a decimal point is written. (On 500 expressions composed from
+// band, where a decimal point is written. A glyph merged from several
+// components all smaller than kPointFraction of the line is dropped too: a
+// dotted trace beside a digit (scanner dust in MNIST images) stacks into one
+// tall group of flecks, which gave 12 extra glyphs on those 500 expressions.
+// (On 500 expressions composed from
 // MNIST test digits, flecks of 8-11 pixels beside 60-70 pixel digits gave 40
 // extra glyphs; a size rule alone could not tell them from points.)
+//
+// Superscripts, by position: the baseline band is the median top to median
+// bottom of the components at least kBaseFraction (80%) as tall as the
+// tallest (so small raised glyphs do not pull it up: in 2^{10} it is the 2's);
+// a glyph after the first whose box is at most kRaisedHeight (80%) of that
+// band's height, whose centre lies in its top kRaisedCentre (40%) and whose
+// bottom is above its middle plus kRaisedBottom (10%) is marked raised. A
+// minus or a point stays on the line: their centres sit at the middle and at
+// the bottom (the decoder also keeps operators on the line, latex.hpp).
 //
 // Glyphs are ordered by the centre of their boxes from left to right. Each
 // glyph's crop holds only its own components' ink (a neighbour's stroke that
@@ -40,6 +53,10 @@ inline constexpr int64_t kMinComponentPixels = 3;
 inline constexpr int kCropMargin = 2;
 inline constexpr double kSpeckFraction = 0.1;
 inline constexpr double kPointFraction = 0.25;
+inline constexpr double kBaseFraction = 0.8;
+inline constexpr double kRaisedHeight = 0.8;
+inline constexpr double kRaisedCentre = 0.4;
+inline constexpr double kRaisedBottom = 0.1;
 
 /// Row-major 8-bit grey pixels (0 = black).
 struct Image {
@@ -60,9 +77,14 @@ struct Box {
 
 struct Glyph {
   Box box;
-  int parts = 1;    ///< connected components merged into it
-  Image crop;       ///< its ink only, bright on black, kCropMargin black pixels around the box
-  int64_t ink = 0;  ///< ink pixels
+  int parts = 1;        ///< connected components merged into it
+  Image crop;           ///< its ink only, bright on black, kCropMargin black pixels around the box
+  int64_t ink = 0;      ///< ink pixels
+  bool raised = false;  ///< small and above the baseline band: a superscript (see above)
+  /// A lone component kept only because it can be a decimal point (smaller
+  /// than kPointFraction of the line, on the baseline): a point or nothing
+  /// (expr::decode).
+  bool point_sized = false;
 };
 
 struct Segmentation {

@@ -37,12 +37,23 @@ nlohmann::json Prediction::to_json(const std::vector<std::string>& class_names, 
 }
 
 Predictor::Predictor(const train::Checkpoint& checkpoint, const PredictorConfig& config)
-    : config_(config), input_(checkpoint.input) {
-  HPCNN_CHECK(checkpoint.loss == model::LossKind::kSoftmaxCrossEntropy, "checkpoint model '", checkpoint.model_name,
-              "' was trained with ", model::loss_name(checkpoint.loss), " (regression): prediction needs a classifier");
+    : Predictor(std::vector<const train::Checkpoint*>{&checkpoint}, config) {}
+
+Predictor::Predictor(const std::vector<const train::Checkpoint*>& checkpoints, const PredictorConfig& config)
+    : config_(config) {
+  HPCNN_CHECK(!checkpoints.empty(), "predictor: no checkpoint");
+  input_ = checkpoints.front()->input;
+  members_ = static_cast<int>(checkpoints.size());
+  for (const train::Checkpoint* checkpoint : checkpoints) {
+    HPCNN_CHECK(checkpoint->loss == model::LossKind::kSoftmaxCrossEntropy, "checkpoint model '", checkpoint->model_name,
+                "' was trained with ", model::loss_name(checkpoint->loss),
+                " (regression): prediction needs a classifier");
+    HPCNN_CHECK(checkpoint->input == input_, "ensemble: model '", checkpoint->model_name, "' takes ",
+                checkpoint->input.str(), ", the first one ", input_.str());
+  }
   HPCNN_CHECK(config.max_batch >= 1, "predictor: max_batch must be positive");
   std::future<void> ready = ready_.get_future();
-  worker_ = std::thread([this, &checkpoint] { run(checkpoint); });
+  worker_ = std::thread([this, &checkpoints] { run(checkpoints); });
   try {
     ready.get();
   } catch (...) {
@@ -82,23 +93,45 @@ std::vector<Prediction> Predictor::predict(const std::vector<std::vector<float>>
   return out;
 }
 
-void Predictor::run(const train::Checkpoint& checkpoint) {
+void Predictor::run(const std::vector<const train::Checkpoint*>& checkpoints) {
   // Built here, not in the constructor: the backend's thread count applies to this thread.
+  // The backend also sets this thread's OpenMP thread count, which the folded engine's host ops use.
   std::unique_ptr<kernels::Backend> backend;
-  std::unique_ptr<model::Model> net;
+  struct Member {
+    std::unique_ptr<model::Model> net;
+    std::unique_ptr<quant::Graph> graph;
+    std::unique_ptr<quant::Engine> engine;
+  };
+  std::vector<Member> members(checkpoints.size());
   try {
     backend = kernels::make_backend(config_.backend, config_.threads);
-    net = train::restore_model(checkpoint, *backend);
-    num_classes_ = static_cast<int>(net->spec().output().size());
+    folded_ = config_.folded && config_.backend == kernels::BackendKind::kOnednn;
+    for (size_t m = 0; m < checkpoints.size(); ++m) {
+      const train::Checkpoint& checkpoint = *checkpoints[m];
+      int classes = 0;
+      if (folded_) {
+        const model::ModelSpec spec = model::resolve(checkpoint.model_name, checkpoint.model_text, checkpoint.input);
+        members[m].graph = std::make_unique<quant::Graph>(quant::fold(spec, checkpoint.loss, checkpoint.params));
+        members[m].engine = std::make_unique<quant::Engine>(*members[m].graph, config_.threads);
+        classes = static_cast<int>(spec.output().size());
+      } else {
+        members[m].net = train::restore_model(checkpoint, *backend);
+        classes = static_cast<int>(members[m].net->spec().output().size());
+      }
+      HPCNN_CHECK(m == 0 || classes == num_classes_, "ensemble: model '", checkpoint.model_name, "' has ", classes,
+                  " classes, the first one ", num_classes_);
+      num_classes_ = classes;
+    }
   } catch (...) {
     ready_.set_exception(std::current_exception());
     return;
   }
-  ready_.set_value();  // `checkpoint` may be gone from here on
+  ready_.set_value();  // `checkpoints` may be gone from here on
 
   const int64_t elems = input_.size();
   data::Batch batch;
   std::vector<float> logits;
+  std::vector<double> probabilities;  // n x classes, summed over the members
   for (;;) {
     std::vector<std::shared_ptr<Job>> jobs;
     {
@@ -121,21 +154,35 @@ void Predictor::run(const train::Checkpoint& checkpoint) {
       batch.labels.assign(static_cast<size_t>(n), 0);  // evaluate() computes a loss; the labels are unused
       batch.indices.resize(static_cast<size_t>(n));
       std::iota(batch.indices.begin(), batch.indices.end(), int64_t{0});
-      net->evaluate(batch, &logits);
+      probabilities.assign(static_cast<size_t>(n * num_classes_), 0.0);
+      for (Member& member : members) {
+        if (member.engine) {
+          member.engine->evaluate(batch, &logits);
+        } else {
+          member.net->evaluate(batch, &logits);
+        }
+        // Softmax per sample, in double, max-subtracted.
+        for (int64_t s = 0; s < n; ++s) {
+          const float* z = logits.data() + s * num_classes_;
+          const double zmax = *std::max_element(z, z + num_classes_);
+          double* p = probabilities.data() + s * num_classes_;
+          std::vector<double> e(static_cast<size_t>(num_classes_));
+          double sum = 0.0;
+          for (int k = 0; k < num_classes_; ++k)
+            sum += e[static_cast<size_t>(k)] = std::exp(static_cast<double>(z[k]) - zmax);
+          for (int k = 0; k < num_classes_; ++k) p[k] += e[static_cast<size_t>(k)] / sum;
+        }
+      }
     } catch (...) {
       for (auto& job : jobs) job->result.set_exception(std::current_exception());
       continue;
     }
-    // Softmax per sample, in double, max-subtracted.
     for (int64_t s = 0; s < n; ++s) {
-      const float* z = logits.data() + s * num_classes_;
-      const double zmax = *std::max_element(z, z + num_classes_);
       Prediction p;
-      p.probabilities.resize(static_cast<size_t>(num_classes_));
-      double sum = 0.0;
-      for (int k = 0; k < num_classes_; ++k)
-        sum += p.probabilities[static_cast<size_t>(k)] = std::exp(static_cast<double>(z[k]) - zmax);
-      for (double& v : p.probabilities) v /= sum;
+      p.probabilities.assign(probabilities.begin() + s * num_classes_, probabilities.begin() + (s + 1) * num_classes_);
+      if (members.size() > 1) {
+        for (double& v : p.probabilities) v /= static_cast<double>(members.size());
+      }
       jobs[static_cast<size_t>(s)]->result.set_value(std::move(p));
     }
   }

@@ -7,6 +7,14 @@
 // inputs and wait; the worker takes everything queued (up to max_batch) as
 // one batch, so concurrent HTTP requests share forward passes instead of
 // queueing behind a lock one by one.
+//
+// With PredictorConfig::folded (oneDNN only) the worker runs the model folded
+// for inference (quant::fold + quant::Engine, FP32: dropout and flatten gone,
+// ReLU fused into the layer before it) instead of the training Model. For the
+// math-symbols CNN on a 12-glyph /transcribe request it was no cheaper: 0.82x
+// and 1.09x of the Model's server-side milliseconds in two alternated runs
+// on the shared 2 cores (results/math/README.md), the forward pass being a
+// small part of a request; so the Model stays the default.
 #pragma once
 
 #include <condition_variable>
@@ -23,6 +31,7 @@
 
 #include "backend.hpp"
 #include "model/model_spec.hpp"
+#include "quant/inference_graph.hpp"
 #include "train/checkpoint.hpp"
 
 namespace hpcnn::serve {
@@ -41,6 +50,8 @@ struct PredictorConfig {
   kernels::BackendKind backend = kernels::BackendKind::kOnednn;
   int threads = 1;         ///< compute threads of the worker (0: the runtime's default)
   int64_t max_batch = 32;  ///< most inputs per forward pass
+  /// oneDNN only: run the folded inference graph instead of the training Model.
+  bool folded = false;
 };
 
 class Predictor {
@@ -48,12 +59,20 @@ class Predictor {
   /// Builds the checkpoint's model on the worker thread; throws what that throws
   /// (unknown backend, parameter count mismatch) and unless it is a classifier.
   Predictor(const train::Checkpoint& checkpoint, const PredictorConfig& config);
+  /// An ensemble: every checkpoint's model (the same input shape and class
+  /// count) classifies each batch, and a prediction's probabilities are the
+  /// mean of their softmaxes. One checkpoint is the constructor above.
+  Predictor(const std::vector<const train::Checkpoint*>& checkpoints, const PredictorConfig& config);
   ~Predictor();
   Predictor(const Predictor&) = delete;
   Predictor& operator=(const Predictor&) = delete;
 
   const model::Shape& input_shape() const { return input_; }
+  /// Whether the worker runs the folded inference graph (see above).
+  bool folded() const { return folded_; }
   int num_classes() const { return num_classes_; }
+  /// Models whose probabilities are averaged (1 unless an ensemble).
+  int members() const { return members_; }
 
   /// Classifies each input (input_shape().size() floats); thread-safe, blocks
   /// until done. Throws what the forward pass throws.
@@ -65,11 +84,13 @@ class Predictor {
     const std::vector<float>* input = nullptr;
     std::promise<Prediction> result;
   };
-  void run(const train::Checkpoint& checkpoint);
+  void run(const std::vector<const train::Checkpoint*>& checkpoints);
 
   PredictorConfig config_;
   model::Shape input_;
   int num_classes_ = 0;
+  bool folded_ = false;
+  int members_ = 1;
   std::promise<void> ready_;  ///< the worker's model is built (or failed)
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -54,7 +54,7 @@ std::vector<std::vector<std::pair<int64_t, double>>> axis_weights(const AxisMap&
 }
 }  // namespace
 
-Preprocessed preprocess(const GreyImage& picture, Framing framing, int64_t height, int64_t width) {
+Preprocessed preprocess(const GreyImage& picture, Framing framing, int64_t height, int64_t width, double mnist_box) {
   const int64_t pw = picture.width, ph = picture.height;
   HPCNN_CHECK(pw > 0 && ph > 0 && static_cast<int64_t>(picture.pixels.size()) == pw * ph, "preprocess: ", pw, "x", ph,
               " picture with ", picture.pixels.size(), " pixels");
@@ -110,7 +110,7 @@ Preprocessed preprocess(const GreyImage& picture, Framing framing, int64_t heigh
       break;
     }
     case Framing::kMnist: {
-      const double s = std::min(w * 20.0 / 28.0 / bw, h * 20.0 / 28.0 / bh);
+      const double s = std::min(w * mnist_box / 28.0 / bw, h * mnist_box / 28.0 / bh);
       double mass = 0.0, mx = 0.0, my = 0.0;  // centre of mass, relative to (x0, y0)
       for (int64_t y = y0; y < y1; ++y) {
         for (int64_t x = x0; x < x1; ++x) {

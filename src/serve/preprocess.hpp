@@ -67,6 +67,10 @@ struct Preprocessed {
 };
 
 /// Steps 1-4 above for a model input of height x width pixels (one channel).
-Preprocessed preprocess(const GreyImage& picture, Framing framing, int64_t height, int64_t width);
+/// `mnist_box`: the longer side of the mnist framing in pixels of a 28-pixel
+/// input (20, MNIST's; other values frame the drawing smaller or larger, for
+/// the views of serve/transcribe.hpp).
+Preprocessed preprocess(const GreyImage& picture, Framing framing, int64_t height, int64_t width,
+                        double mnist_box = 20.0);
 
 }  // namespace hpcnn::serve

@@ -239,7 +239,7 @@ Reply PredictService::transcribe(std::string_view body, std::string_view content
     const int top_k = parse_top_k(params, config_.top_k, predictor_.num_classes());
     const char* source = "png";
     const GreyImage picture = read_picture(body, content_type, config_, source);
-    nlohmann::json j = serve::transcribe(predictor_, picture, config_.class_names, top_k);
+    nlohmann::json j = serve::transcribe(predictor_, picture, config_.class_names, top_k, config_.views);
     j["model"] = config_.model_name;
     j["source"] = source;
     j["milliseconds"] = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();

@@ -37,6 +37,7 @@ struct ServiceConfig {
   std::vector<std::string> class_names;  ///< one per model output
   Framing framing = Framing::kFill;      ///< default; ?framing= overrides per request
   int top_k = 3;                         ///< default; ?top_k= overrides per request
+  int views = 1;                         ///< /transcribe: framings per glyph (serve/transcribe.hpp)
   int64_t max_body_bytes = 4 << 20;      ///< larger bodies: 413
   /// Larger images (PNG header or JSON size): 413. Bounds the memory a request
   /// can claim: a 2048 x 2048 PNG decodes to 16 MiB of RGBA, and a PNG that

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <numeric>
 
+#include "core/check.hpp"
 #include "expr/latex.hpp"
 #include "expr/segment.hpp"
 #include "serve/preprocess.hpp"
@@ -11,7 +12,8 @@
 namespace hpcnn::serve {
 
 nlohmann::json transcribe(Predictor& predictor, const GreyImage& picture, const std::vector<std::string>& class_names,
-                          int top_k) {
+                          int top_k, int views) {
+  HPCNN_CHECK(views >= 1 && views <= kMaxViews, "transcribe: views must be 1 to ", kMaxViews, " (got ", views, ")");
   const expr::Segmentation seg = expr::segment({picture.width, picture.height, picture.pixels});
   if (seg.glyphs.empty()) {
     HPCNN_BAD_INPUT(422, "blank image: no pixel stands out from the background by ", kInkThreshold,
@@ -25,9 +27,21 @@ nlohmann::json transcribe(Predictor& predictor, const GreyImage& picture, const 
   std::vector<std::vector<float>> inputs;
   for (const expr::Glyph& g : seg.glyphs) {
     const GreyImage crop{g.crop.width, g.crop.height, g.crop.pixels};
-    inputs.push_back(preprocess(crop, Framing::kMnist, in.h, in.w).input);
+    for (int v = 0; v < views; ++v) {
+      inputs.push_back(preprocess(crop, Framing::kMnist, in.h, in.w, kViewBoxes[v]).input);
+    }
   }
-  const std::vector<Prediction> predictions = predictor.predict(inputs);
+  // One batch for every view of every glyph; a glyph's probabilities are its views' mean.
+  const std::vector<Prediction> all = predictor.predict(inputs);
+  std::vector<Prediction> predictions(seg.glyphs.size());
+  for (size_t i = 0; i < predictions.size(); ++i) {
+    predictions[i] = all[i * static_cast<size_t>(views)];
+    for (int v = 1; v < views; ++v) {
+      const std::vector<double>& p = all[i * static_cast<size_t>(views) + static_cast<size_t>(v)].probabilities;
+      for (size_t k = 0; k < p.size(); ++k) predictions[i].probabilities[k] += p[k];
+    }
+    for (double& p : predictions[i].probabilities) p /= views;
+  }
 
   // Every class, most probable first, for the decoder; the top k for the answer.
   std::vector<expr::Candidates> candidates;
@@ -40,10 +54,24 @@ nlohmann::json transcribe(Predictor& predictor, const GreyImage& picture, const 
     for (const size_t cls : order) c.emplace_back(class_names[cls], p[cls]);
     candidates.push_back(std::move(c));
   }
-  const std::vector<std::string> tokens = expr::decode_tokens(candidates);
+  std::vector<bool> raised, point_sized;
+  for (const expr::Glyph& g : seg.glyphs) {
+    raised.push_back(g.raised);
+    point_sized.push_back(g.point_sized);
+  }
+  const expr::Decoded decoded = expr::decode(candidates, raised, point_sized);
+  const std::vector<std::string>& tokens = decoded.tokens;
+  std::vector<std::string> kept_tokens;  // without the flecks ("")
+  std::vector<bool> kept_raised;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    if (tokens[i].empty()) continue;
+    kept_tokens.push_back(tokens[i]);
+    kept_raised.push_back(decoded.raised[i]);
+  }
   nlohmann::json glyphs = nlohmann::json::array();
   const int k = std::min<int>(top_k, static_cast<int>(class_names.size()));
   for (size_t i = 0; i < seg.glyphs.size(); ++i) {
+    if (tokens[i].empty()) continue;  // a fleck (expr::decode)
     const expr::Glyph& g = seg.glyphs[i];
     const expr::Candidates& c = candidates[i];
     nlohmann::json alternatives = nlohmann::json::array();
@@ -57,11 +85,12 @@ nlohmann::json transcribe(Predictor& predictor, const GreyImage& picture, const 
                       {"latex", tokens[i]},
                       {"probability", chosen_probability},
                       {"by_rule", tokens[i] != c.front().first},
+                      {"superscript", static_cast<bool>(decoded.raised[i])},
                       {"alternatives", std::move(alternatives)}});
   }
   return {{"format", "hpcnn-transcription"},
           {"version", 1},
-          {"latex", expr::assemble_latex(tokens)},
+          {"latex", expr::assemble_latex(kept_tokens, kept_raised)},
           {"glyphs", std::move(glyphs)},
           {"inverted", seg.inverted},
           {"width", picture.width},

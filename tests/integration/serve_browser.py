@@ -53,10 +53,11 @@ def make_driver(user_data_dir):
     return driver
 
 
-def draw(driver, canvas, strokes):
-    # W3C actions measure offsets from the element's centre; the canvas is shown at 280 x 280.
+def draw(driver, canvas, strokes, width=280, height=280):
+    """Strokes (polylines in the canvas's own width x height pixels) as pointer drags.
+    W3C actions measure offsets from the element's centre; the canvas may be shown scaled."""
     size = canvas.size
-    sx, sy = size["width"] / 280.0, size["height"] / 280.0
+    sx, sy = size["width"] / float(width), size["height"] / float(height)
     for stroke in strokes:
         points = []  # interpolate, so the page gets a stream of pointermove events
         for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):

@@ -19,11 +19,10 @@ import shutil
 import sys
 import tempfile
 
-from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from serve_browser import make_driver
+from serve_browser import draw, make_driver
 
 W, H = 840, 240
 
@@ -66,23 +65,6 @@ DIGITS = (at(ONE, 30) + at(TWO, 100) + at(TIMES, 210) + at(OPEN, 280) + at(THREE
           + at(FOUR, 560) + at(CLOSE, 680))
 
 
-def draw(driver, canvas, strokes):
-    size = canvas.size
-    sx, sy = size["width"] / W, size["height"] / H
-    for stroke in strokes:
-        points = []
-        for (x0, y0), (x1, y1) in zip(stroke, stroke[1:]):
-            n = max(2, int(max(abs(x1 - x0), abs(y1 - y0)) / 8))
-            points += [(x0 + (x1 - x0) * t / n, y0 + (y1 - y0) * t / n) for t in range(n)]
-        points.append(stroke[-1])
-        chain = ActionChains(driver, duration=10)
-        off = [(int(x * sx - size["width"] / 2), int(y * sy - size["height"] / 2)) for x, y in points]
-        chain.move_to_element_with_offset(canvas, *off[0]).click_and_hold()
-        for x, y in off[1:]:
-            chain.move_to_element_with_offset(canvas, x, y)
-        chain.release().perform()
-
-
 def main():
     url, out = sys.argv[1], sys.argv[2]
     strokes = DIGITS if sys.argv[3:] == ["--expression", "digits"] else STROKES
@@ -97,7 +79,7 @@ def main():
         canvas = driver.find_element(By.ID, "expr-canvas")
         if not canvas.is_displayed():
             sys.exit("the page did not open on the expression canvas")
-        draw(driver, canvas, strokes)
+        draw(driver, canvas, strokes, W, H)
         driver.find_element(By.ID, "transcribe").click()
         wait.until(lambda d: d.find_element(By.ID, "glyphs").get_attribute("data-count"))
         page = {

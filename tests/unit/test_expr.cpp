@@ -119,6 +119,75 @@ TEST_CASE("Math symbols: the dataset copies the real digits and adds balanced ge
   CHECK(counts == std::vector<int>{3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2});
 }
 
+TEST_CASE("Math symbols: elastic copies of the training digits are distorted, reframed and keep their labels",
+          "[expr]") {
+  using namespace data;
+  // A digit-like stroke: a bar of a "1" in a 28x28 frame.
+  std::vector<uint8_t> one(28 * 28, 0), a(28 * 28), b(28 * 28), c(28 * 28);
+  for (int y = 4; y < 24; ++y) {
+    for (int x = 12; x < 16; ++x) one[static_cast<size_t>(y * 28 + x)] = 255;
+  }
+  synth::elastic_digit(one, 7, a);
+  synth::elastic_digit(one, 7, b);
+  synth::elastic_digit(one, 8, c);
+  CHECK(a == b);  // deterministic in the key
+  CHECK(a != c);
+  CHECK(a != one);  // distorted
+  int x0 = 28, y0 = 28, x1 = 0, y1 = 0;
+  for (int y = 0; y < 28; ++y) {
+    for (int x = 0; x < 28; ++x) {
+      if (a[static_cast<size_t>(y * 28 + x)] < 13) continue;
+      x0 = std::min(x0, x), x1 = std::max(x1, x + 1), y0 = std::min(y0, y), y1 = std::max(y1, y + 1);
+    }
+  }
+  CHECK(std::max(x1 - x0, y1 - y0) >= 19);  // framed like MNIST again
+  CHECK(std::max(x1 - x0, y1 - y0) <= 21);
+
+  // In the dataset: the copies follow the originals in the training split only.
+  test::ScratchDir dir("math-elastic");
+  Manifest digits;
+  digits.name = "digits";
+  digits.num_classes = 10;
+  digits.sample_shape = {1, 28, 28};
+  for (int d = 0; d < 10; ++d) digits.class_names.push_back(std::to_string(d));
+  const auto fill_digits = [&one](SampleBlock& block) {
+    for (int64_t i = 0; i < block.count; ++i) {
+      std::copy(one.begin(), one.end(), block.samples_u8.begin() + i * 784);
+      block.labels[static_cast<size_t>(i)] = static_cast<int>((block.first_index + i) % 10);
+    }
+  };
+  std::filesystem::create_directories(dir / "digits");
+  write_split(dir / "digits", digits, "train", 10, {}, fill_digits);
+  write_split(dir / "digits", digits, "test", 10, {}, fill_digits);
+  save_manifest(dir / "digits", digits);
+  synth::SynthConfig config;
+  config.kind = synth::Kind::kMathSymbols;
+  config.out = dir / "math";
+  config.digits = dir / "digits";
+  config.digit_copies = 2;
+  config.train = 10;
+  config.test = 10;
+  const Manifest m = synth::generate(config, kQuiet);
+  CHECK(m.split("train").num_samples() == 10 + 2 * 10 + 10);
+  CHECK(m.split("test").num_samples() == 10 + 10);
+  CHECK(m.generator["digit_elastic_copies"] == 2);
+  CHECK(m.generator["digits_per_split"]["train"] == 30);
+  CHECK(m.generator["digits_per_split"]["test"] == 10);
+  SplitReader reader(config.out, m, "train", false);
+  std::vector<int64_t> idx(30);
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = static_cast<int64_t>(i);
+  Batch batch;
+  reader.read(idx, batch);
+  for (size_t i = 0; i < 30; ++i) {
+    INFO("sample " << i);
+    CHECK(batch.labels[i] == static_cast<int>(i % 10));  // copy k of digit i follows all the originals
+    const bool same_as_original =
+        std::equal(one.begin(), one.end(), batch.samples.begin() + static_cast<std::ptrdiff_t>(i * 784),
+                   [](uint8_t u, float f) { return static_cast<float>(u) == f; });
+    CHECK(same_as_original == (i < 10));
+  }
+}
+
 TEST_CASE("Segmentation: separate strokes become glyphs left to right with their boxes", "[expr]") {
   expr::Image img = blank(120, 40);
   // Drawn right to left: the order must come from the positions.
@@ -139,6 +208,88 @@ TEST_CASE("Segmentation: separate strokes become glyphs left to right with their
   CHECK(minus.ink == 80);
 }
 
+TEST_CASE("Segmentation: a small glyph above the baseline is a superscript but a minus is not", "[expr]") {
+  // "2^{10} - 3" drawn as blocks: the base digits span rows 20..80.
+  expr::Image img = blank(260, 100);
+  fill(img, 10, 20, 40, 80);    // "2", full height
+  fill(img, 46, 10, 52, 40);    // "1", half height, raised
+  fill(img, 58, 10, 74, 40);    // "0", raised
+  fill(img, 100, 48, 130, 53);  // "-": mid-line
+  fill(img, 150, 20, 180, 80);  // "3"
+  fill(img, 190, 62, 206, 78);  // a small glyph low on the line: not raised
+  const expr::Segmentation s = expr::segment(img);
+  REQUIRE(s.glyphs.size() == 6);
+  std::vector<bool> raised;
+  for (const expr::Glyph& g : s.glyphs) raised.push_back(g.raised);
+  CHECK(raised == std::vector<bool>{false, true, true, false, false, false});
+
+  // x^2 + 1 with a short x: the band is the 1's, not the x's; and x^2 alone: the x's.
+  const auto raised_of = [](const expr::Image& picture) {
+    std::vector<bool> r;
+    for (const expr::Glyph& g : expr::segment(picture).glyphs) r.push_back(g.raised);
+    return r;
+  };
+  expr::Image x2 = blank(160, 100);
+  fill(x2, 10, 41, 40, 80);    // x, 39 high
+  fill(x2, 50, 18, 68, 48);    // 2, 30 high, raised
+  fill(x2, 80, 42, 110, 78);   // +
+  fill(x2, 130, 30, 140, 90);  // 1, 60 high
+  CHECK(raised_of(x2) == std::vector<bool>{false, true, false, false});
+  fill(x2, 80, 30, 160, 100, 0);  // x^2 alone
+  CHECK(raised_of(x2) == std::vector<bool>{false, true});
+
+  // A first glyph is never raised, whatever its place.
+  expr::Image first = blank(120, 100);
+  fill(first, 10, 5, 20, 30);
+  fill(first, 40, 20, 70, 80);
+  const expr::Segmentation f = expr::segment(first);
+  REQUIRE(f.glyphs.size() == 2);
+  CHECK_FALSE(f.glyphs[0].raised);
+}
+
+TEST_CASE("Decoding: raised digits and variables become superscripts and raised operators stay on the line", "[expr]") {
+  using C = expr::Candidates;
+  // 2^{10}
+  expr::Decoded d = expr::decode({C{{"2", 0.9}}, C{{"1", 0.8}}, C{{"0", 0.9}}}, {false, true, true});
+  CHECK(d.tokens == std::vector<std::string>{"2", "1", "0"});
+  CHECK(d.raised == std::vector<bool>{false, true, true});
+  CHECK(expr::assemble_latex(d.tokens, d.raised) == "2^{10}");
+  // (x + 1)^2: a raised digit may follow ")"; on the line it could not.
+  d = expr::decode(
+      {C{{"(", 0.9}}, C{{"x", 0.9}}, C{{"+", 0.9}}, C{{"1", 0.9}}, C{{")", 0.9}}, C{{"2", 0.6}, {"=", 0.3}}},
+      {false, false, false, false, false, true});
+  CHECK(expr::assemble_latex(d.tokens, d.raised) == "(x + 1)^2");
+  const std::vector<C> bracket_two{C{{"(", 0.9}}, C{{"x", 0.9}}, C{{")", 0.9}}, C{{"2", 0.6}, {"+", 0.3}},
+                                   C{{"1", 0.9}}};
+  CHECK(expr::decode_tokens(bracket_two)[3] == "+");
+  CHECK(expr::decode(bracket_two, {false, false, false, true, false}).tokens[3] == "2");
+  // x^2 + y^2 = 1
+  d = expr::decode(
+      {C{{"x", 0.9}}, C{{"2", 0.9}}, C{{"+", 0.9}}, C{{"y", 0.9}}, C{{"2", 0.9}}, C{{"=", 0.9}}, C{{"1", 0.9}}},
+      {false, true, false, false, true, false, false});
+  CHECK(expr::assemble_latex(d.tokens, d.raised) == "x^2 + y^2 = 1");
+  // A minus written high is still a minus, decoded with the line's rules.
+  d = expr::decode({C{{"3", 0.9}}, C{{"-", 0.8}, {"1", 0.2}}, C{{"4", 0.9}}}, {false, true, false});
+  CHECK(d.raised == std::vector<bool>{false, false, false});
+  CHECK(expr::assemble_latex(d.tokens, d.raised) == "3 - 4");
+}
+
+TEST_CASE("Decoding: a point-sized glyph is a point before a digit, else a fleck that is left out", "[expr]") {
+  using C = expr::Candidates;
+  const std::vector<bool> middle{false, true, false, false};
+  // 2 . 5: read as a point even when the model's best guess for the blob is a digit.
+  expr::Decoded d = expr::decode({C{{"2", 0.9}}, C{{"6", 0.6}, {".", 0.3}}, C{{"5", 0.9}}, C{{"1", 0.9}}}, {}, middle);
+  CHECK(d.tokens == std::vector<std::string>{"2", ".", "5", "1"});
+  // 2 (fleck) - 4: no digit follows, so it is a fleck.
+  d = expr::decode({C{{"2", 0.9}}, C{{"6", 0.6}, {".", 0.3}}, C{{"-", 0.9}}, C{{"4", 0.9}}}, {}, middle);
+  CHECK(d.tokens == std::vector<std::string>{"2", "", "-", "4"});
+  // Last, or after an operator: a fleck.
+  d = expr::decode({C{{"2", 0.9}}, C{{"9", 0.9}}, C{{"6", 0.6}}}, {}, {false, false, true});
+  CHECK(d.tokens.back().empty());
+  d = expr::decode({C{{"-", 0.9}}, C{{"6", 0.6}}, C{{"3", 0.6}}}, {}, {false, true, false});
+  CHECK(d.tokens == std::vector<std::string>{"-", "", "3"});
+}
+
 TEST_CASE("Segmentation: flecks are dropped but a decimal point on the baseline stays", "[expr]") {
   expr::Image img = blank(200, 80);
   fill(img, 10, 10, 40, 60);    // a digit, 50 high
@@ -150,10 +301,27 @@ TEST_CASE("Segmentation: flecks are dropped but a decimal point on the baseline 
   const expr::Segmentation s = expr::segment(img);
   CHECK(boxes_of(s) ==
         std::vector<expr::Box>{{10, 10, 40, 60}, {60, 10, 90, 60}, {96, 52, 104, 60}, {110, 10, 140, 60}});
+  std::vector<bool> point_sized;
+  for (const expr::Glyph& g : s.glyphs) point_sized.push_back(g.point_sized);
+  CHECK(point_sized == std::vector<bool>{false, false, true, false});  // a point or nothing, for the decoder
   // Alone, a point is the line.
   expr::Image dot = blank(30, 30);
   fill(dot, 12, 12, 16, 16);
   CHECK(expr::segment(dot).glyphs.size() == 1);
+}
+
+TEST_CASE("Segmentation: a dotted trace of flecks stacked beside a digit is dropped", "[expr]") {
+  expr::Image img = blank(200, 80);
+  fill(img, 10, 10, 40, 60);  // a digit, 50 high
+  // Three 9x3 flecks stacked at the digit's right (stacked: merged into one group of 3 parts).
+  fill(img, 44, 12, 53, 15);
+  fill(img, 44, 32, 53, 35);
+  fill(img, 44, 52, 53, 55);
+  fill(img, 70, 10, 100, 60);   // a digit
+  fill(img, 120, 28, 150, 32);  // "=": two bars of 30, a line's 60%
+  fill(img, 120, 40, 150, 44);
+  const expr::Segmentation s = expr::segment(img);
+  CHECK(boxes_of(s) == std::vector<expr::Box>{{10, 10, 40, 60}, {70, 10, 100, 60}, {120, 28, 150, 44}});
 }
 
 TEST_CASE("Segmentation: the bars of = and the dots of div are one glyph each", "[expr]") {

@@ -8,6 +8,7 @@
 #include "serve/predictor.hpp"
 #include "serve/service.hpp"
 #include "serve/transcribe.hpp"
+#include "serve_fixtures.hpp"
 #include "test_helpers.hpp"
 #include "train/checkpoint.hpp"
 
@@ -16,18 +17,8 @@ using namespace hpcnn::serve;
 
 namespace {
 /// An untrained tiny-cnn whose classes are named like the digits of math-symbols.
-struct DigitModel {
-  test::ScratchDir dir{"expr-serve-model"};
-  train::Checkpoint ckpt;
-  DigitModel() {
-    auto backend = kernels::make_reference_backend();
-    model::Model net(model::make_model("tiny-cnn"), model::LossKind::kSoftmaxCrossEntropy, *backend, 5);
-    data::Manifest m;
-    m.name = "digits";
-    for (int d = 0; d < 10; ++d) m.class_names.push_back(std::to_string(d));
-    train::save_checkpoint(dir / "m.h5", net, nullptr, 1, 5, &m);
-    ckpt = train::load_checkpoint(dir / "m.h5");
-  }
+struct DigitModel : test::TinyClassifier {
+  DigitModel() : TinyClassifier("digits", {"0", "1", "2", "3", "4", "5", "6", "7", "8", "9"}) {}
 };
 
 /// JSON pixels of a white picture with black blocks [x0, y0, x1, y1).
@@ -45,11 +36,7 @@ std::string picture_json(int w, int h, const std::vector<std::array<int, 4>>& bl
 TEST_CASE("Transcribe: one glyph per mark, left to right, with boxes and top-k alternatives", "[expr][serve]") {
   DigitModel tiny;
   Predictor predictor(tiny.ckpt, {kernels::BackendKind::kOnednn, 1, 8});
-  ServiceConfig config;
-  config.model_name = tiny.ckpt.model_name;
-  config.class_names = tiny.ckpt.class_names;
-  config.max_body_bytes = 256 * 1024;
-  const PredictService service(predictor, config);
+  const PredictService service(predictor, test::service_config(tiny.ckpt));
   const std::string body = picture_json(200, 60, {{150, 10, 160, 50}, {10, 10, 40, 50}, {80, 20, 110, 40}});
   const Reply r = service.transcribe(body, "application/json", {{"top_k", "2"}});
   REQUIRE(r.status == 200);
@@ -72,9 +59,7 @@ TEST_CASE("Transcribe: one glyph per mark, left to right, with boxes and top-k a
 TEST_CASE("Transcribe: the limits and errors of predict apply", "[expr][serve][bad-input]") {
   DigitModel tiny;
   Predictor predictor(tiny.ckpt, {kernels::BackendKind::kOnednn, 1, 8});
-  ServiceConfig config;
-  config.model_name = tiny.ckpt.model_name;
-  config.class_names = tiny.ckpt.class_names;
+  ServiceConfig config = test::service_config(tiny.ckpt);
   config.max_body_bytes = 64 * 1024;
   const PredictService service(predictor, config);
   const std::string one = picture_json(40, 40, {{10, 10, 20, 30}});

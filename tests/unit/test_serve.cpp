@@ -24,6 +24,7 @@
 #include "serve/predictor.hpp"
 #include "serve/preprocess.hpp"
 #include "serve/service.hpp"
+#include "serve_fixtures.hpp"
 #include "train/checkpoint.hpp"
 
 using namespace hpcnn;
@@ -106,29 +107,11 @@ int status_of(const std::function<void()>& f) {
 }
 
 /// A small untrained classifier of 1x28x28 images with its checkpoint loaded.
-struct TinyModel {
-  test::ScratchDir dir{"serve-model"};
-  train::Checkpoint ckpt;
-  TinyModel() {
-    auto backend = kernels::make_reference_backend();
-    model::Model net(model::make_model("tiny-cnn"), model::LossKind::kSoftmaxCrossEntropy, *backend, 5);
-    data::Manifest m;
-    m.name = "toy";
-    m.class_names = {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"};
-    train::save_checkpoint(dir / "m.h5", net, nullptr, 1, 5, &m);
-    ckpt = train::load_checkpoint(dir / "m.h5");
-  }
+struct TinyModel : test::TinyClassifier {
+  TinyModel()
+      : TinyClassifier("toy", {"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"}) {}
 };
-
-ServiceConfig service_config(const train::Checkpoint& ckpt) {
-  ServiceConfig c;
-  c.model_name = ckpt.model_name;
-  c.dataset = ckpt.dataset_name;
-  c.class_names = ckpt.class_names;
-  c.max_body_bytes = 256 * 1024;
-  c.max_image_pixels = 1000 * 1000;
-  return c;
-}
+using test::service_config;
 
 nlohmann::json body_json(const Reply& r) { return nlohmann::json::parse(r.body); }
 }  // namespace
@@ -306,6 +289,59 @@ TEST_CASE("Predictor: concurrent callers get their own answers, batched", "[serv
   CHECK(j["top"][0]["probability"] >= j["top"][1]["probability"]);
   CHECK(j["name"] == tiny.ckpt.class_names[j["class"].get<size_t>()]);
   CHECK(j["probabilities"].size() == 10);
+}
+
+TEST_CASE("Predictor: the folded inference graph answers as the training model does", "[serve][predictor]") {
+  const TinyModel tiny;
+  Predictor folded(tiny.ckpt, {kernels::BackendKind::kOnednn, 1, 8, true});
+  Predictor model(tiny.ckpt, {kernels::BackendKind::kOnednn, 1, 8, false});
+  Predictor reference(tiny.ckpt, {kernels::BackendKind::kReference, 1, 8, true});  // folding is oneDNN's only
+  CHECK(folded.folded());
+  CHECK_FALSE(model.folded());
+  CHECK_FALSE(reference.folded());
+  CHECK(folded.num_classes() == 10);
+  std::vector<std::vector<float>> inputs;
+  for (int i = 0; i < 12; ++i)
+    inputs.push_back(preprocess(grey(28, 28, object_sample(i)), Framing::kNone, 28, 28).input);
+  // One batch of 12 (a 12-glyph expression), then single inputs: each batch size has its own plan.
+  for (const size_t n : {size_t{12}, size_t{1}}) {
+    const std::vector<std::vector<float>> some(inputs.begin(), inputs.begin() + static_cast<std::ptrdiff_t>(n));
+    const std::vector<Prediction> a = folded.predict(some), b = model.predict(some);
+    REQUIRE(a.size() == n);
+    for (size_t i = 0; i < n; ++i) {
+      for (size_t k = 0; k < 10; ++k) CHECK(a[i].probabilities[k] == Approx(b[i].probabilities[k]).margin(1e-5));
+    }
+  }
+}
+
+TEST_CASE("Predictor: an ensemble answers the mean of its members' probabilities", "[serve][predictor]") {
+  const TinyModel a;
+  const test::TinyClassifier b("toy", a.ckpt.class_names, 6);
+  Predictor alone_a(a.ckpt, {kernels::BackendKind::kOnednn, 1, 8});
+  Predictor alone_b(b.ckpt, {kernels::BackendKind::kOnednn, 1, 8});
+  Predictor both({&a.ckpt, &b.ckpt}, {kernels::BackendKind::kOnednn, 1, 8});
+  CHECK(both.members() == 2);
+  CHECK(alone_a.members() == 1);
+  std::vector<std::vector<float>> inputs;
+  for (int i = 0; i < 5; ++i)
+    inputs.push_back(preprocess(grey(28, 28, object_sample(i)), Framing::kNone, 28, 28).input);
+  const std::vector<Prediction> pa = alone_a.predict(inputs), pb = alone_b.predict(inputs), mean = both.predict(inputs);
+  bool members_differ = false;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    for (size_t k = 0; k < 10; ++k) {
+      CHECK(mean[i].probabilities[k] == Approx((pa[i].probabilities[k] + pb[i].probabilities[k]) / 2).margin(1e-12));
+      members_differ = members_differ || std::abs(pa[i].probabilities[k] - pb[i].probabilities[k]) > 1e-3;
+    }
+  }
+  CHECK(members_differ);  // else the mean would say nothing
+  // Members must take the same input.
+  test::ScratchDir dir("ensemble-mismatch");
+  auto backend = kernels::make_reference_backend();
+  const model::Shape small{1, 14, 14};
+  model::Model other(model::make_model("flatten dense:10", &small), model::LossKind::kSoftmaxCrossEntropy, *backend, 5);
+  train::save_checkpoint(dir / "o.h5", other, nullptr, 1, 5, nullptr);
+  const train::Checkpoint o = train::load_checkpoint(dir / "o.h5");
+  CHECK_THROWS_WITH(Predictor({&a.ckpt, &o}, {}), Catch::Contains("ensemble"));
 }
 
 TEST_CASE("Predictor: a regression checkpoint is refused", "[serve][predictor][bad-input]") {

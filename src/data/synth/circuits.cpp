@@ -1,4 +1,4 @@
-// Symbol strokes and an anti-aliased segment rasteriser.
+// Circuit symbol strokes (drawn by strokes.hpp's rasteriser).
 #include "data/synth/circuits.hpp"
 
 #include <algorithm>
@@ -6,6 +6,7 @@
 #include <numbers>
 
 #include "core/rng.hpp"
+#include "data/synth/strokes.hpp"
 
 namespace hpcnn::data::synth {
 
@@ -15,10 +16,6 @@ const std::vector<std::string>& symbol_names() {
 }
 
 namespace {
-struct Point {
-  double x, y;
-};
-using Stroke = std::vector<Point>;  // a polyline
 
 void arc(Stroke& s, double cx, double cy, double r, double a0, double a1, int steps) {
   for (int i = 0; i <= steps; ++i) {
@@ -97,16 +94,6 @@ std::vector<Stroke> voltage_source(Rng& rng) {
   }
   return out;
 }
-
-/// Distance from p to segment ab.
-double segment_distance(Point p, Point a, Point b) {
-  const double dx = b.x - a.x, dy = b.y - a.y;
-  const double len2 = dx * dx + dy * dy;
-  double t = len2 > 0 ? ((p.x - a.x) * dx + (p.y - a.y) * dy) / len2 : 0.0;
-  t = std::clamp(t, 0.0, 1.0);
-  const double ex = a.x + t * dx - p.x, ey = a.y + t * dy - p.y;
-  return std::sqrt(ex * ex + ey * ey);
-}
 }  // namespace
 
 void draw_symbol(Symbol symbol, uint64_t key, const CircuitStyle& style, std::span<uint8_t> dst) {
@@ -134,22 +121,7 @@ void draw_symbol(Symbol symbol, uint64_t key, const CircuitStyle& style, std::sp
       const double x = p.x + jitter * rng.normal(), y = p.y + jitter * rng.normal();
       p = {centre + shift_x + scale * (c * x - s * y), centre + shift_y + scale * (s * x + c * y)};
     }
-    for (size_t k = 0; k + 1 < stroke.size(); ++k) {
-      const Point a = stroke[k], b = stroke[k + 1];
-      const double reach = width / 2 + 1;
-      const int x0 = std::max(0, static_cast<int>(std::floor(std::min(a.x, b.x) - reach)));
-      const int x1 = std::min(style.image_size - 1, static_cast<int>(std::ceil(std::max(a.x, b.x) + reach)));
-      const int y0 = std::max(0, static_cast<int>(std::floor(std::min(a.y, b.y) - reach)));
-      const int y1 = std::min(style.image_size - 1, static_cast<int>(std::ceil(std::max(a.y, b.y) + reach)));
-      for (int py = y0; py <= y1; ++py) {
-        for (int px = x0; px <= x1; ++px) {
-          const double d = segment_distance({px + 0.5, py + 0.5}, a, b);
-          const double v = std::clamp(width / 2 + 0.5 - d, 0.0, 1.0);
-          float& cell = ink[static_cast<size_t>(py * style.image_size + px)];
-          cell = std::max(cell, static_cast<float>(v));
-        }
-      }
-    }
+    for (size_t k = 0; k + 1 < stroke.size(); ++k) draw_segment(stroke[k], stroke[k + 1], width, style.image_size, ink);
   }
   for (size_t i = 0; i < dst.size(); ++i) {
     const double v = 255.0 * ink[i] + noise * rng.normal();

@@ -156,6 +156,11 @@ Manifest generate(const SynthConfig& config, const Logger& log) {
            {"test_digits", config.test_digits.string()},
            {"generated_per_split", {{"train", config.train}, {"validation", config.validation}, {"test", config.test}}},
            {"framing", "mnist: longer side 20 of 28 pixels, centre of mass centred"}});
+      // Recorded only when used, so manifests made without it stay as they were.
+      if (config.digit_copies > 0) {
+        gen["digit_elastic_copies"] = config.digit_copies;
+        m.source += cat("; training digits each followed by ", config.digit_copies, " elastic distortions of it");
+      }
       break;
   }
   // Recorded only when not the default, so default manifests stay as they were.
@@ -205,6 +210,22 @@ Manifest generate(const SynthConfig& config, const Logger& log) {
         }
       } else if (digit_manifest) {
         read_digits(config.digits, *digit_manifest, p.name, false, digits);
+        if (p.id == 0 && config.digit_copies > 0) {
+          // Elastic copies of the training digits, after the originals.
+          constexpr size_t frame = size_t{kMathImageSize} * kMathImageSize;
+          const int64_t originals = digits.count();
+          for (int copy = 1; copy <= config.digit_copies; ++copy) {
+            for (int64_t i = 0; i < originals; ++i) {
+              const size_t at = digits.pixels.size();
+              digits.pixels.resize(at + frame);
+              elastic_digit(std::span<const uint8_t>(digits.pixels).subspan(static_cast<size_t>(i) * frame, frame),
+                            derive_key({config.seed, 0x454C4153ULL /* "ELAS" */, static_cast<uint64_t>(i),
+                                        static_cast<uint64_t>(copy)}),
+                            std::span(digits.pixels).subspan(at, frame));
+              digits.labels.push_back(digits.labels[static_cast<size_t>(i)]);
+            }
+          }
+        }
       }
       count += digits.count();
       m.generator["digits_per_split"][p.name] = digits.count();

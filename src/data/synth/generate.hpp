@@ -56,6 +56,10 @@ struct SynthConfig {
   // Without `digits` the dataset holds the generated symbols only (classes
   // 0-9 stay in the class list with no samples: for tests without a digit set).
   std::filesystem::path digits, test_digits;
+  // math-symbols: each training digit is followed by this many elastic
+  // distortions of it (elastic_digit, keyed by seed, index and copy); the
+  // validation and test splits keep their digits as they are.
+  int digit_copies = 0;
 };
 
 /// Default sample counts per kind (train, test).

@@ -7,6 +7,7 @@
 
 #include "core/check.hpp"
 #include "core/rng.hpp"
+#include "data/synth/strokes.hpp"
 
 namespace hpcnn::data::synth {
 
@@ -18,11 +19,6 @@ const std::vector<std::string>& math_class_names() {
 
 namespace {
 constexpr double kPi = std::numbers::pi;
-
-struct Point {
-  double x, y;
-};
-using Stroke = std::vector<Point>;  // a polyline; one point is a dot
 
 void arc(Stroke& s, double cx, double cy, double rx, double ry, double a0, double a1, int steps) {
   for (int i = 0; i <= steps; ++i) {
@@ -111,16 +107,6 @@ std::vector<Stroke> strokes_of(int cls, double pen, Rng& rng) {
     return {u, long_arm};
   }
   return {bar({-w / 2, -h / 2}, {w / 12 + wobble(0.04), 0.02}), long_arm};
-}
-
-/// Distance from p to segment ab (a == b: to the point).
-double segment_distance(Point p, Point a, Point b) {
-  const double dx = b.x - a.x, dy = b.y - a.y;
-  const double len2 = dx * dx + dy * dy;
-  double t = len2 > 0 ? ((p.x - a.x) * dx + (p.y - a.y) * dy) / len2 : 0.0;
-  t = std::clamp(t, 0.0, 1.0);
-  const double ex = a.x + t * dx - p.x, ey = a.y + t * dy - p.y;
-  return std::sqrt(ex * ex + ey * ey);
 }
 
 /// Area weights of one axis: source pixel p in [begin, end) covers output
@@ -228,24 +214,66 @@ void draw_math_symbol(int cls, uint64_t key, std::span<uint8_t> dst) {
   for (Stroke& stroke : strokes) {
     for (Point& p : stroke) p = {ox + scale * p.x, oy + scale * p.y};
     if (stroke.size() == 1) stroke.push_back(stroke.front());
-    for (size_t k = 0; k + 1 < stroke.size(); ++k) {
-      const Point a = stroke[k], b = stroke[k + 1];
-      const double reach = width / 2 + 1;
-      const int px0 = std::max(0, static_cast<int>(std::floor(std::min(a.x, b.x) - reach)));
-      const int px1 = std::min(size - 1, static_cast<int>(std::ceil(std::max(a.x, b.x) + reach)));
-      const int py0 = std::max(0, static_cast<int>(std::floor(std::min(a.y, b.y) - reach)));
-      const int py1 = std::min(size - 1, static_cast<int>(std::ceil(std::max(a.y, b.y) + reach)));
-      for (int py = py0; py <= py1; ++py) {
-        for (int px = px0; px <= px1; ++px) {
-          const double d = segment_distance({px + 0.5, py + 0.5}, a, b);
-          const double v = std::clamp(width / 2 + 0.5 - d, 0.0, 1.0);
-          float& cell = ink[static_cast<size_t>(py * size + px)];
-          cell = std::max(cell, static_cast<float>(v));
-        }
-      }
-    }
+    for (size_t k = 0; k + 1 < stroke.size(); ++k) draw_segment(stroke[k], stroke[k + 1], width, size, ink);
   }
   frame_like_mnist(ink, size, size, dst);
+}
+
+void elastic_digit(std::span<const uint8_t> src, uint64_t key, std::span<uint8_t> dst) {
+  constexpr int n = kMathImageSize;
+  constexpr size_t pixels = size_t{n} * n;
+  HPCNN_CHECK(src.size() == pixels && dst.size() == pixels, "elastic_digit: 28x28 images expected");
+  Rng rng(key);
+  // Gaussian kernel, truncated at 3 sigma, normalised.
+  constexpr int radius = static_cast<int>(3 * kElasticSigma);
+  std::vector<double> kernel(2 * radius + 1);
+  double ksum = 0.0;
+  for (int k = -radius; k <= radius; ++k) {
+    ksum += kernel[static_cast<size_t>(k + radius)] = std::exp(-0.5 * k * k / (kElasticSigma * kElasticSigma));
+  }
+  for (double& v : kernel) v /= ksum;
+  const auto smooth = [&](std::vector<double>& field) {  // separable, zero outside
+    std::vector<double> tmp(pixels, 0.0);
+    for (int y = 0; y < n; ++y) {
+      for (int x = 0; x < n; ++x) {
+        double acc = 0.0;
+        for (int k = -radius; k <= radius; ++k) {
+          if (x + k >= 0 && x + k < n) acc += kernel[static_cast<size_t>(k + radius)] * field[y * n + x + k];
+        }
+        tmp[static_cast<size_t>(y * n + x)] = acc;
+      }
+    }
+    for (int y = 0; y < n; ++y) {
+      for (int x = 0; x < n; ++x) {
+        double acc = 0.0;
+        for (int k = -radius; k <= radius; ++k) {
+          if (y + k >= 0 && y + k < n) acc += kernel[static_cast<size_t>(k + radius)] * tmp[(y + k) * n + x];
+        }
+        field[static_cast<size_t>(y * n + x)] = acc;
+      }
+    }
+  };
+  std::vector<double> dx(pixels), dy(pixels);
+  for (double& v : dx) v = rng.uniform(-1.0, 1.0);
+  for (double& v : dy) v = rng.uniform(-1.0, 1.0);
+  smooth(dx);
+  smooth(dy);
+  const double shear = rng.uniform(-0.15, 0.15);
+  const auto at = [&](int x, int y) -> double {
+    return x < 0 || y < 0 || x >= n || y >= n ? 0.0 : src[static_cast<size_t>(y * n + x)] / 255.0;
+  };
+  std::vector<float> ink(pixels);
+  for (int y = 0; y < n; ++y) {
+    for (int x = 0; x < n; ++x) {
+      const size_t i = static_cast<size_t>(y * n + x);
+      const double sx = x + kElasticAlpha * dx[i] + shear * (y - n / 2.0), sy = y + kElasticAlpha * dy[i];
+      const int x0 = static_cast<int>(std::floor(sx)), y0 = static_cast<int>(std::floor(sy));
+      const double fx = sx - x0, fy = sy - y0;
+      ink[i] = static_cast<float>((1 - fy) * ((1 - fx) * at(x0, y0) + fx * at(x0 + 1, y0)) +
+                                  fy * ((1 - fx) * at(x0, y0 + 1) + fx * at(x0 + 1, y0 + 1)));
+    }
+  }
+  frame_like_mnist(ink, n, n, dst);
 }
 
 }  // namespace hpcnn::data::synth

@@ -39,4 +39,14 @@ void draw_math_symbol(int cls, uint64_t key, std::span<uint8_t> dst);
 /// into dst (28*28 bytes, 0..255). A blank image gives a blank frame.
 void frame_like_mnist(std::span<const float> ink, int width, int height, std::span<uint8_t> dst);
 
+/// An elastic distortion of a 28x28 digit (Simard et al. 2003, the classic
+/// lever for MNIST with little data): a random displacement field per axis,
+/// uniform in [-1, 1] per pixel, smoothed by a Gaussian of kElasticSigma
+/// pixels and scaled by kElasticAlpha, plus a small random shear; the image is
+/// resampled bilinearly at the displaced positions and framed again like MNIST.
+/// Deterministic in `key`. src and dst: 28*28 bytes (may not alias).
+void elastic_digit(std::span<const uint8_t> src, uint64_t key, std::span<uint8_t> dst);
+inline constexpr double kElasticAlpha = 34.0;
+inline constexpr double kElasticSigma = 4.0;
+
 }  // namespace hpcnn::data::synth
