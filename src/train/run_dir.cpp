@@ -142,15 +142,20 @@ int remove_temporaries(const fs::path& dir) {
   return removed;
 }
 
-RunDirectory::RunDirectory(fs::path dir, const fs::path& final_checkpoint) : dir_(std::move(dir)) {
+void RunDirectory::check_usable(const fs::path& dir, const fs::path& final_checkpoint) {
   std::error_code ec;
   // Decided before anything is written: a refused directory (`--out /`, a
   // user's folder) once got a stray .lock (issue 26.3).
-  if (fs::exists(fs::symlink_status(dir_, ec))) {
-    HPCNN_CHECK(fs::is_directory(dir_, ec), dir_.string(), ": exists and is not a directory: choose another --out");
-    const std::vector<std::string> foreign = sort_entries(dir_, final_checkpoint, nullptr);
-    if (!foreign.empty()) refuse_foreign(dir_, foreign);
+  if (fs::exists(fs::symlink_status(dir, ec))) {
+    HPCNN_CHECK(fs::is_directory(dir, ec), dir.string(), ": exists and is not a directory: choose another --out");
+    const std::vector<std::string> foreign = sort_entries(dir, final_checkpoint, nullptr);
+    if (!foreign.empty()) refuse_foreign(dir, foreign);
   }
+}
+
+RunDirectory::RunDirectory(fs::path dir, const fs::path& final_checkpoint) : dir_(std::move(dir)) {
+  check_usable(dir_, final_checkpoint);
+  std::error_code ec;
   fs::create_directories(dir_, ec);
   HPCNN_CHECK(!ec, dir_.string(), ": cannot create the run directory: ", ec.message());
   const fs::path lock = dir_ / ".lock";

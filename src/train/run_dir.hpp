@@ -73,6 +73,10 @@ class RunDirectory {
   /// hpcnn did not write (`final_checkpoint` counts as hpcnn's) is refused
   /// first, before anything (the lock file included) is written into it.
   explicit RunDirectory(std::filesystem::path dir, const std::filesystem::path& final_checkpoint = {});
+  /// The constructor's refusals that need no lock: `dir` is absent, or a
+  /// directory holding nothing hpcnn did not write. Reads only (pre-flight
+  /// calls it before anything is written).
+  static void check_usable(const std::filesystem::path& dir, const std::filesystem::path& final_checkpoint = {});
   ~RunDirectory();
   RunDirectory(const RunDirectory&) = delete;
   RunDirectory& operator=(const RunDirectory&) = delete;

@@ -43,3 +43,28 @@ TEST_CASE("Pre-flight: a validation split that leaves no training samples is ref
   // Nothing was written.
   CHECK(!std::filesystem::exists(c.run_dir));
 }
+
+TEST_CASE("Pre-flight: a --freeze that names no layer or freezes every parameter is refused before the model is built",
+          "[preflight]") {
+  test::ScratchDir dir("preflight-freeze");
+  data::synth::SynthConfig synth;
+  synth.out = dir / "four";
+  synth.train = 4;
+  synth.test = 0;
+  const data::Manifest manifest = data::synth::generate(synth, Logger(LogLevel::kQuiet));
+  const model::Shape input{manifest.sample_shape[0], manifest.sample_shape[1], manifest.sample_shape[2]};
+  const model::ModelSpec spec = model::make_model("circuit-cnn", &input);  // 15 layers, the last two dense
+  TrainConfig c;
+  c.data_dir = synth.out;
+  c.model = "circuit-cnn";
+  c.run_dir = dir / "run";
+  c.batch = 2;
+  const auto check = [&] { preflight_checks(c, manifest, spec, model::LossKind::kSoftmaxCrossEntropy, 1); };
+  c.freeze = "12";  // leaves dense:4 to train
+  CHECK_NOTHROW(check());
+  c.freeze = "nope";
+  CHECK_THROWS_WITH(check(), Catch::Contains("model 'circuit-cnn': no layer 'nope'"));
+  c.freeze = "15";
+  CHECK_THROWS_WITH(check(), Catch::Contains("--freeze 15 freezes every parameter of model 'circuit-cnn'"));
+  CHECK(!std::filesystem::exists(c.run_dir));
+}
