@@ -128,7 +128,7 @@ int run_data_import_npz(const Args& args) {
       "  hpcnn data import-npz digits.npz --max-value 16 --resize 28x28 --test-fraction 0.2 --out datasets/digits";
   std::string input, out, name, class_names, image_shape, resize;
   data::ImportNpzConfig config;
-  unsigned long seed = 1;
+  std::string seed = "1";
   // clang-format off
   spec.options.add_options()
       ("input", po::value<std::string>(&input)->required()->value_name("FILE"), ".npz archive (positional)")
@@ -149,7 +149,7 @@ int run_data_import_npz(const Args& args) {
        "fraction of the shuffled samples that form the test split, when the file has no test arrays [0, 1)")
       ("validation-fraction", po::value<double>(&config.validation_fraction)->default_value(0.0),
        "fraction of the training samples, taken from the end, that form the validation split [0, 1)")
-      ("seed", po::value<unsigned long>(&seed)->default_value(1),
+      ("seed", po::value<std::string>(&seed)->default_value(seed),
        "shuffle the (training) samples with this seed before splitting (0: keep the file's order)")
       ("max-value", po::value<double>(&config.max_value)->default_value(255.0),
        "the largest pixel value: [0, V] maps to 0..255 (16 for scikit-learn's digits, 1 for [0, 1] floats)")
@@ -176,7 +176,7 @@ int run_data_import_npz(const Args& args) {
   if (config.test_images_key.empty() != config.test_labels_key.empty()) {
     throw UsageError("--test-images and --test-labels must be given together");
   }
-  config.seed = seed;
+  config.seed = parse_seed(seed);
   config.input = input;
   config.name = !name.empty() ? name : fs::path(input).stem().string();
   if (config.name.empty()) config.name = "npz";
@@ -212,7 +212,7 @@ int run_data_import_images(const Args& args) {
       "  hpcnn data import-images ~/pets --size 64x64 --grayscale --shards 4 --out datasets/pets-grey";
   std::string input, out, name, size = "96x96";
   data::ImportImagesConfig config;
-  unsigned long seed = 1;
+  std::string seed = "1";
   // clang-format off
   spec.options.add_options()
       ("input", po::value<std::string>(&input)->required()->value_name("DIR"),
@@ -227,7 +227,7 @@ int run_data_import_images(const Args& args) {
       ("validation-fraction", po::value<double>(&config.validation_fraction)->default_value(0.0),
        "fraction of the training images, taken from the end, that form the validation split, when DIR has no "
        "validation/ folder [0, 1)")
-      ("seed", po::value<unsigned long>(&seed)->default_value(1),
+      ("seed", po::value<std::string>(&seed)->default_value(seed),
        "shuffle the (training) images with this seed before splitting (0: class, then file name order)")
       ("threads,t", po::value<int>(&config.threads)->default_value(0), "decoding threads (0: all cores)")
       ("deflate", po::value<int>(&config.deflate_level)->default_value(0), "gzip level for shard chunks (0 = none, 1..9)")
@@ -244,7 +244,7 @@ int run_data_import_images(const Args& args) {
   require_range("test-fraction", config.test_fraction, 0.0, 0.999);
   require_range("validation-fraction", config.validation_fraction, 0.0, 0.999);
   std::tie(config.height, config.width) = parse_hw("size", size);
-  config.seed = seed;
+  config.seed = parse_seed(seed);
   config.input = input;
   config.name = !name.empty() ? name : fs::path(input).lexically_normal().filename().string();
   if (config.name.empty() || config.name == "." || config.name == "..") {
@@ -318,13 +318,13 @@ int run_data_augment(const Args& args) {
       "  hpcnn data augment datasets/circuits --augment on --samples 8 --epochs 6 --out augmented.png";
   std::string dir, augment = "on", out;
   long long first = 0, samples = 8, epochs = 6, zoom = 2;
-  unsigned long seed = 42;
+  std::string seed_text = "42";
   // clang-format off
   spec.options.add_options()
       ("dir", po::value<std::string>(&dir)->required()->value_name("DIR"), "dataset directory (positional)")
       ("augment", po::value<std::string>(&augment)->default_value(augment)->value_name("SPEC"),
        "as hpcnn train --augment")
-      ("seed", po::value<unsigned long>(&seed)->default_value(seed), "as hpcnn train --seed")
+      ("seed", po::value<std::string>(&seed_text)->default_value(seed_text), "as hpcnn train --seed")
       ("first", po::value<long long>(&first)->default_value(first), "first training sample (global index)")
       ("samples", po::value<long long>(&samples)->default_value(samples), "rows: consecutive samples from --first")
       ("epochs", po::value<long long>(&epochs)->default_value(epochs), "columns: epochs 1..N")
@@ -337,6 +337,7 @@ int run_data_augment(const Args& args) {
   require_range<long long>("samples", samples, 1, 256);
   require_range<long long>("epochs", epochs, 1, 64);
   require_range<long long>("zoom", zoom, 1, 16);
+  const uint64_t seed = parse_seed(seed_text);
   const data::AugmentSpec aug = data::parse_augment(augment);
   const data::Manifest manifest = data::load_manifest(dir);
   const data::Augmenter augmenter(aug, seed, manifest);  // refuses data that are not images

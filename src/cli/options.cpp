@@ -2,6 +2,7 @@
 #include "cli/options.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -170,6 +171,15 @@ std::string effective_config(const CommandSpec& spec, const po::variables_map& v
     os << key << " = " << value_text(vm[key].value()) << "\n";
   }
   return os.str();
+}
+
+uint64_t parse_seed(const std::string& text) {
+  uint64_t v = 0;
+  const auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (text.empty() || ec != std::errc() || p != text.data() + text.size()) {
+    throw UsageError(cat("--seed must be a whole number from 0 to ", UINT64_MAX, " (got '", text, "')"));
+  }
+  return v;
 }
 
 std::vector<std::string> split_list(const std::string& text, const char* option) {

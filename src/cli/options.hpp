@@ -9,6 +9,7 @@
 
 #include <boost/program_options.hpp>
 
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <vector>
@@ -72,6 +73,13 @@ void require_range(const char* option, T value, T lo, T hi) {
     throw UsageError(cat("--", option, " must be between ", lo, " and ", hi, " (got ", value, ")"));
   }
 }
+
+/// The value of --seed: a whole number from 0 to 2^64-1. Commands declare
+/// --seed as text and read it here, since Boost's unsigned parsing accepts a
+/// sign and wraps it (`hpcnn data synth --seed -1` ran with seed
+/// 18446744073709551615). Throws UsageError naming --seed, in the words of
+/// `hpcnn train --seed`.
+uint64_t parse_seed(const std::string& text);
 
 /// Splits "a,b,c" (empty items rejected).
 std::vector<std::string> split_list(const std::string& text, const char* option);

@@ -26,7 +26,7 @@ int run_data_synth(const Args& args) {
       "  hpcnn data synth solar-maps --out datasets/solar --seed 7";
   std::string kind_text, out, digits, test_digits;
   long long train = -1, validation = 0, test = -1;
-  unsigned long seed = 42;
+  std::string seed = "42";
   data::synth::SynthConfig config;
   po::options_description common_opts("Options", 100, 50), solar("solar-maps / solar-table", 100, 50),
       circuits("circuits", 100, 50);
@@ -37,7 +37,7 @@ int run_data_synth(const Args& args) {
       ("train", po::value<long long>(&train)->default_value(-1), "training samples (-1: 20000 maps, 100000 rows, 8000 symbols)")
       ("validation", po::value<long long>(&validation)->default_value(0), "validation samples")
       ("test", po::value<long long>(&test)->default_value(-1), "test samples (-1: 2000 maps, 10000 rows, 2000 symbols)")
-      ("seed", po::value<unsigned long>(&seed)->default_value(42), "random seed")
+      ("seed", po::value<std::string>(&seed)->default_value(seed), "random seed")
       ("deflate", po::value<int>(&config.deflate_level)->default_value(0), "gzip level for shard chunks (0 = none)")
       ("force", po::bool_switch(&config.force),
        "replace an existing output directory")
@@ -66,7 +66,7 @@ int run_data_synth(const Args& args) {
   config.train = train < 0 ? default_train : train;
   config.test = test < 0 ? default_test : test;
   config.validation = validation;
-  config.seed = seed;
+  config.seed = parse_seed(seed);
   config.digits = digits;
   config.test_digits = test_digits;
   require_range<long long>("train", config.train, 1, 100'000'000);

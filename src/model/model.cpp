@@ -1,4 +1,4 @@
-// Model: flat buffers, per-batch-size plans, forward/backward through the backend.
+// Model: flat buffers, per-batch-size workspaces, forward/backward through the backend.
 #include "model/model.hpp"
 
 #include <unistd.h>
@@ -86,9 +86,9 @@ void dropout_mask(uint64_t seed, int64_t epoch, int layer, int64_t sample_index,
     mask[e] = kernels::maths::dropout_mask_value(key, static_cast<int64_t>(e), d.threshold, d.keep_scale);
 }
 
-// ---- Plan: ops and buffers for one batch size --------------------------------
+// ---- Workspace: ops and buffers for one batch size --------------------------
 
-struct Model::Plan {
+struct Model::Workspace {
   int64_t n = 0;
   std::vector<std::unique_ptr<kernels::ConvOp>> conv;  // per layer (null unless conv)
   std::vector<std::unique_ptr<kernels::PoolOp>> pool;
@@ -109,10 +109,10 @@ struct Model::Plan {
 };
 
 namespace {
-/// Floats a plan holds per sample: the input, then each layer's output and
-/// its gradient (an upper bound of what plan_for allocates). Checked: `what`
+/// Floats a workspace holds per sample: the input, then each layer's output and
+/// its gradient (an upper bound of what workspace_for allocates). Checked: `what`
 /// names the overflow.
-int64_t plan_floats_per_sample(const ModelSpec& spec, const std::string& what) {
+int64_t workspace_floats_per_sample(const ModelSpec& spec, const std::string& what) {
   int64_t per_sample = spec.input.size();
   for (const ResolvedLayer& l : spec.layers) per_sample = checked_add(per_sample, 2 * l.output.size(), what);
   return per_sample;
@@ -137,7 +137,7 @@ void slice_batch(const data::Batch& batch, int64_t first, int64_t n, data::Batch
 void require_batch_fits(const ModelSpec& spec, int64_t n) {
   HPCNN_CHECK(n >= 1, "batch of ", n, " samples");
   const std::string what = cat("a batch of ", n, " samples of model '", spec.name, "'");
-  const int64_t floats = checked_mul(plan_floats_per_sample(spec, what), n, what);
+  const int64_t floats = checked_mul(workspace_floats_per_sample(spec, what), n, what);
   const double bytes = static_cast<double>(floats) * sizeof(float);
   const long pages = ::sysconf(_SC_PHYS_PAGES), page_size = ::sysconf(_SC_PAGESIZE);
   const double physical = pages > 0 && page_size > 0 ? static_cast<double>(pages) * static_cast<double>(page_size) : 0;
@@ -145,12 +145,12 @@ void require_batch_fits(const ModelSpec& spec, int64_t n) {
               "this machine's ", physical / (1 << 30), " GiB (a smaller --batch?)");
 }
 
-Model::Plan& Model::plan_for(int64_t n) {
-  auto it = plans_.find(n);
-  if (it != plans_.end()) return *it->second;
+Model::Workspace& Model::workspace_for(int64_t n) {
+  auto it = workspaces_.find(n);
+  if (it != workspaces_.end()) return *it->second;
   require_batch_fits(spec_, n);
-  auto plan = std::make_unique<Plan>();
-  Plan& p = *plan;
+  auto ws = std::make_unique<Workspace>();
+  Workspace& p = *ws;
   p.n = n;
   const size_t layers = spec_.layers.size();
   p.conv.resize(layers);
@@ -251,8 +251,8 @@ Model::Plan& Model::plan_for(int64_t n) {
     p.diff[k] = flatten_consumes || pool_relu ? p.diff[k + 1] : p.make(backend_, n * spec_.layers[k - 1].output.size());
   }
   if (loss_ == LossKind::kMeanSquaredError) p.targets = DeviceBuffer(backend_, n * spec_.output().size());
-  plans_[n] = std::move(plan);
-  return *plans_[n];
+  workspaces_[n] = std::move(ws);
+  return *workspaces_[n];
 }
 
 // ---- construction -------------------------------------------------------------
@@ -351,7 +351,7 @@ Model::~Model() = default;
 
 // ---- forward / backward --------------------------------------------------------
 
-void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t epoch, LayerRecorder* recorder) {
+void Model::forward(Workspace& p, const data::Batch& batch, bool training, int64_t epoch, LayerRecorder* recorder) {
   const int64_t n = p.n;
   HPCNN_CHECK(static_cast<int64_t>(batch.samples.size()) == n * spec_.input.size(), "batch has ", batch.samples.size(),
               " values, model input ", spec_.input.str(), " x ", n, " needs ", n * spec_.input.size());
@@ -407,7 +407,7 @@ void Model::forward(Plan& p, const data::Batch& batch, bool training, int64_t ep
   }
 }
 
-void Model::loss_and_diff(Plan& p, const data::Batch& batch, float scale) {
+void Model::loss_and_diff(Workspace& p, const data::Batch& batch, float scale) {
   const int64_t out = spec_.output().size();
   float* logits = p.act.back();
   float* diff = p.diff.back();
@@ -440,7 +440,7 @@ void grads_ready(const ParamView& v, const Model::GradsReadyFn& on_grads_ready) 
 kernels::LossResult Model::train_step(const data::Batch& batch, float loss_scale, int64_t epoch, StepTimes* times,
                                       const GradsReadyFn& on_grads_ready, LayerRecorder* recorder) {
   HPCNN_CHECK(batch.count > 0, "empty batch");
-  Plan& p = plan_for(batch.count);
+  Workspace& p = workspace_for(batch.count);
   const auto t0 = std::chrono::steady_clock::now();
   if (recorder != nullptr) recorder->pass_begin(LayerRecorder::Pass::kForward);  // after t0: spans start >= 0
   forward(p, batch, /*training=*/true, epoch, recorder);
@@ -539,14 +539,14 @@ int64_t Model::trainable_offset() const {
 
 kernels::LossResult Model::evaluate(const data::Batch& batch, std::vector<float>* outputs) {
   HPCNN_CHECK(batch.count > 0, "empty batch");
-  // A large batch of a large model runs in chunks, so that a plan's buffers
+  // A large batch of a large model runs in chunks, so that a workspace's buffers
   // (every layer's output and gradient) stay within kEvalBudgetFloats: a
   // MobileNetV2 at 96x96 needs 21 MB per sample, 10 GB at --eval-batch 500,
   // and page-faulting that in was 5x slower per sample than chunks of 100.
   // The backend keeps adding to one loss accumulator across chunks, so the
   // summed loss is added in the same order as in one pass.
   constexpr int64_t kEvalBudgetFloats = int64_t{256} << 20;  // 1 GiB
-  const int64_t per_sample = plan_floats_per_sample(spec_, cat("model '", spec_.name, "'"));
+  const int64_t per_sample = workspace_floats_per_sample(spec_, cat("model '", spec_.name, "'"));
   const int64_t chunk = eval_chunk_ > 0 ? eval_chunk_ : std::max<int64_t>(1, kEvalBudgetFloats / per_sample);
   const int64_t out = spec_.output().size();
   if (outputs != nullptr) outputs->resize(static_cast<size_t>(batch.count * out));
@@ -555,7 +555,7 @@ kernels::LossResult Model::evaluate(const data::Batch& batch, std::vector<float>
     const int64_t n = std::min(chunk, batch.count - first);
     if (n < batch.count) slice_batch(batch, first, n, part);
     const data::Batch& b = n < batch.count ? part : batch;
-    Plan& p = plan_for(n);
+    Workspace& p = workspace_for(n);
     forward(p, b, /*training=*/false, 0);
     loss_and_diff(p, b, 1.0f);  // adds to the backend's accumulator; read once below
     if (outputs != nullptr) backend_.download(outputs->data() + first * out, p.act.back(), n * out);

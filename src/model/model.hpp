@@ -70,7 +70,7 @@ class DeviceBuffer {
 /// Throws hpcnn::Error naming the batch size and the memory needed when a
 /// batch of `n` samples of `spec` (input, activations, gradients, masks)
 /// overflows or would not fit in this machine's memory. Model checks it before
-/// building a plan; callers that fill a batch first check it before that.
+/// building a workspace; callers that fill a batch first check it before that.
 void require_batch_fits(const ModelSpec& spec, int64_t n);
 
 /// Times train_step layer by layer for `hpcnn train --trace`. The model calls
@@ -186,11 +186,12 @@ class Model {
   void set_eval_chunk(int64_t samples) { eval_chunk_ = samples; }
 
  private:
-  struct Plan;
-  Plan& plan_for(int64_t n);
-  void forward(Plan& plan, const data::Batch& batch, bool training, int64_t epoch, LayerRecorder* recorder = nullptr);
+  struct Workspace;
+  Workspace& workspace_for(int64_t n);
+  void forward(Workspace& ws, const data::Batch& batch, bool training, int64_t epoch,
+               LayerRecorder* recorder = nullptr);
   /// Queues the loss and its gradient; the backend keeps the loss until read_loss().
-  void loss_and_diff(Plan& plan, const data::Batch& batch, float scale);
+  void loss_and_diff(Workspace& ws, const data::Batch& batch, float scale);
 
   ModelSpec spec_;
   LossKind loss_;
@@ -201,7 +202,7 @@ class Model {
   std::vector<ParamView> views_;  ///< one per layer (zero counts for parameter-free layers)
   size_t frozen_ = 0;             ///< leading layers that get no gradient (set_frozen_layers)
   int64_t eval_chunk_ = 0;        ///< set_eval_chunk
-  std::map<int64_t, std::unique_ptr<Plan>> plans_;
+  std::map<int64_t, std::unique_ptr<Workspace>> workspaces_;
   bool profiling_ = false;
   std::vector<LayerTime> layer_times_;  ///< per layer, then the loss
 };

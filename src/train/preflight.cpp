@@ -9,8 +9,11 @@
 #include <cstring>
 
 #include "comm/allreduce.hpp"
+#include "comm/communicator.hpp"
 #include "core/error.hpp"
 #include "data/dataset.hpp"
+#include "train/checkpoint.hpp"
+#include "train/run_dir.hpp"
 
 namespace hpcnn::train {
 
@@ -54,6 +57,35 @@ void preflight_checks(const TrainConfig& c, const data::Manifest& manifest, cons
   if (c.checkpoint_every_steps > 0 || c.checkpoint_every_seconds > 0) {
     HPCNN_CHECK(!c.run_dir.empty(), "periodic checkpoints need a run directory");
   }
+  // --freeze: the layers up to the one named get no gradient; what follows
+  // them in the flat parameter buffer (state included, as Model counts it)
+  // is what trains.
+  const size_t frozen = c.freeze.empty() ? 0 : spec.layer_index(c.freeze) + 1;
+  int64_t trainable = 0;
+  for (size_t i = frozen; i < spec.layers.size(); ++i) trainable += spec.layers[i].params();
+  HPCNN_CHECK(trainable > 0, "--freeze ", c.freeze, " freezes every parameter of model '", c.model,
+              "': nothing left to train");
+}
+
+void check_outputs(const TrainConfig& c, comm::Communicator& comm) {
+  std::string error;
+  if (comm.rank() == 0) {
+    try {
+      check_checkpoint_path(c.checkpoint, c.run_dir, c.data_dir, c.init_from, c.force);
+      RunDirectory::check_usable(c.run_dir, c.checkpoint);
+      check_writable(c.checkpoint, "--checkpoint");
+      check_writable(c.run_dir / "metrics.json", "the run directory's");
+    } catch (const Error& e) {
+      error = e.message();
+    } catch (const std::exception& e) {
+      error = e.what();
+    }
+  }
+  if (comm.size() > 1) error = comm.broadcast(error);
+  if (error.empty()) return;
+  // Rank 0 reports; the others end quietly with it (as the run directory's verdict does).
+  if (comm.rank() == 0) throw Error(error, __FILE__, __LINE__);
+  throw Error(cat("rank 0 stopped: ", error), __FILE__, __LINE__);
 }
 
 void check_writable(const std::filesystem::path& path, const char* what) {

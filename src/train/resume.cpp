@@ -16,11 +16,9 @@ void TrainingRun::prepare_run_directory(const nlohmann::json& resolved) {
   nlohmann::json verdict;
   if (rank_ == 0) {
     try {
-      check_checkpoint_path(c_.checkpoint, c_.run_dir, c_.data_dir, c_.init_from, c_.force);
+      // Pre-flight (check_outputs) has checked --checkpoint's path and that it and the run directory can be written.
       run_dir_ = std::make_unique<RunDirectory>(c_.run_dir, c_.checkpoint);
       decision_ = run_dir_->prepare(c_.resume, c_.force, c_.checkpoint, c_.restart_from_scratch);
-      check_writable(c_.checkpoint, "--checkpoint");
-      check_writable(c_.run_dir / "metrics.json", "the run directory's");
       if (decision_.resume) {
         resume_ckpt_ = load_checkpoint(decision_.checkpoint);
         const TrainState& s = *resume_ckpt_->state;

@@ -142,15 +142,20 @@ int remove_temporaries(const fs::path& dir) {
   return removed;
 }
 
-RunDirectory::RunDirectory(fs::path dir, const fs::path& final_checkpoint) : dir_(std::move(dir)) {
+void RunDirectory::check_usable(const fs::path& dir, const fs::path& final_checkpoint) {
   std::error_code ec;
   // Decided before anything is written: a refused directory (`--out /`, a
   // user's folder) once got a stray .lock (issue 26.3).
-  if (fs::exists(fs::symlink_status(dir_, ec))) {
-    HPCNN_CHECK(fs::is_directory(dir_, ec), dir_.string(), ": exists and is not a directory: choose another --out");
-    const std::vector<std::string> foreign = sort_entries(dir_, final_checkpoint, nullptr);
-    if (!foreign.empty()) refuse_foreign(dir_, foreign);
+  if (fs::exists(fs::symlink_status(dir, ec))) {
+    HPCNN_CHECK(fs::is_directory(dir, ec), dir.string(), ": exists and is not a directory: choose another --out");
+    const std::vector<std::string> foreign = sort_entries(dir, final_checkpoint, nullptr);
+    if (!foreign.empty()) refuse_foreign(dir, foreign);
   }
+}
+
+RunDirectory::RunDirectory(fs::path dir, const fs::path& final_checkpoint) : dir_(std::move(dir)) {
+  check_usable(dir_, final_checkpoint);
+  std::error_code ec;
   fs::create_directories(dir_, ec);
   HPCNN_CHECK(!ec, dir_.string(), ": cannot create the run directory: ", ec.message());
   const fs::path lock = dir_ / ".lock";
@@ -178,9 +183,9 @@ RunDirectory::~RunDirectory() {
   if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the lock
 }
 
-RunPlan RunDirectory::prepare(bool resume_requested, bool force, const fs::path& final_checkpoint,
-                              bool restart_from_scratch) {
-  RunPlan plan;
+RunDecision RunDirectory::prepare(bool resume_requested, bool force, const fs::path& final_checkpoint,
+                                  bool restart_from_scratch) {
+  RunDecision decision;
   // What is here, and is all of it ours?
   std::vector<fs::path> own;
   const std::vector<std::string> foreign = sort_entries(dir_, final_checkpoint, &own);
@@ -191,31 +196,32 @@ RunPlan RunDirectory::prepare(bool resume_requested, bool force, const fs::path&
     nlohmann::json previous = nlohmann::json::parse(read_text_file(manifest), nullptr, false);
     if (previous.is_object()) {
       // run.json from before status was recorded: complete when it has metrics.
-      plan.previous_status = previous.value("status", fs::exists(dir_ / "metrics.json") ? "complete" : "running");
+      decision.previous_status = previous.value("status", fs::exists(dir_ / "metrics.json") ? "complete" : "running");
       if (previous.contains("world_size") && previous["world_size"].is_number_integer()) {
-        plan.previous_world_size = previous["world_size"].get<int>();
+        decision.previous_world_size = previous["world_size"].get<int>();
       }
-      if (previous.contains("resumes") && previous["resumes"].is_array()) plan.previous_resumes = previous["resumes"];
+      if (previous.contains("resumes") && previous["resumes"].is_array())
+        decision.previous_resumes = previous["resumes"];
     } else {
-      plan.previous_status = "running";  // a damaged run.json: treat the run as unfinished
+      decision.previous_status = "running";  // a damaged run.json: treat the run as unfinished
     }
   }
-  HPCNN_CHECK(!resume_requested || !plan.previous_status.empty(), "--resume ", dir_.string(),
+  HPCNN_CHECK(!resume_requested || !decision.previous_status.empty(), "--resume ", dir_.string(),
               ": no run.json there: not an hpcnn run directory");
   auto clear = [&] {
     for (const fs::path& p : own) fs::remove_all(p);
   };
   if (own.empty()) {
-    plan.note = "new run";
-    return plan;
+    decision.note = "new run";
+    return decision;
   }
   if (force) {
     clear();
-    plan.note = cat("--force: replaced the previous run (",
-                    plan.previous_status.empty() ? "no status" : plan.previous_status, ")");
-    return plan;
+    decision.note = cat("--force: replaced the previous run (",
+                        decision.previous_status.empty() ? "no status" : decision.previous_status, ")");
+    return decision;
   }
-  if (plan.previous_status == "complete" && !resume_requested) {
+  if (decision.previous_status == "complete" && !resume_requested) {
     HPCNN_THROW(dir_.string(),
                 ": holds a complete run: --resume continues it (with a larger --epochs or --max-steps), --force "
                 "replaces it, or choose another --out");
@@ -230,14 +236,15 @@ RunPlan RunDirectory::prepare(bool resume_requested, bool force, const fs::path&
     HPCNN_CHECK(!restart_from_scratch, "--restart-from-scratch: ", dir_.string(), " holds a valid checkpoint (",
                 found.front().second.filename().string(), ", step ", found.front().first,
                 "): run without --restart-from-scratch to resume from it, or --force to replace the run");
-    plan.resume = true;
-    plan.checkpoint_step = found.front().first;
-    plan.checkpoint = found.front().second;
-    plan.note = cat("resuming the ", plan.previous_status.empty() ? "unfinished" : plan.previous_status, " run in ",
-                    dir_.string(), " from ", plan.checkpoint.filename().string(), " (step ", plan.checkpoint_step, ")",
-                    skipped.empty() ? std::string() : cat("; skipped invalid checkpoint(s): ", skipped_text),
-                    stale > 0 ? cat("; removed ", stale, " leftover temporary file(s)") : std::string());
-    return plan;
+    decision.resume = true;
+    decision.checkpoint_step = found.front().first;
+    decision.checkpoint = found.front().second;
+    decision.note =
+        cat("resuming the ", decision.previous_status.empty() ? "unfinished" : decision.previous_status, " run in ",
+            dir_.string(), " from ", decision.checkpoint.filename().string(), " (step ", decision.checkpoint_step, ")",
+            skipped.empty() ? std::string() : cat("; skipped invalid checkpoint(s): ", skipped_text),
+            stale > 0 ? cat("; removed ", stale, " leftover temporary file(s)") : std::string());
+    return decision;
   }
   // Checkpoints that exist but cannot be used (truncated, held open for
   // writing, damaged, failing their checksums) are never deleted and never
@@ -246,7 +253,7 @@ RunPlan RunDirectory::prepare(bool resume_requested, bool force, const fs::path&
               ": no checkpoint can be resumed from, and none is deleted: ", skipped_text,
               ". --restart-from-scratch starts again from step 0 (keeping them in ", (dir_ / kRefusedDir).string(),
               "), --force replaces the run");
-  HPCNN_CHECK(plan.previous_status != "complete", "--resume ", dir_.string(),
+  HPCNN_CHECK(decision.previous_status != "complete", "--resume ", dir_.string(),
               ": the run is complete but no resumable checkpoint is left");
   std::string kept;
   if (!refused.empty()) {
@@ -263,10 +270,11 @@ RunPlan RunDirectory::prepare(bool resume_requested, bool force, const fs::path&
   for (const fs::path& p : own) {
     if (p.filename() != kRefusedDir) fs::remove_all(p);
   }
-  plan.note = cat("the ", plan.previous_status.empty() ? "unfinished" : plan.previous_status, " run in ", dir_.string(),
-                  refused.empty() ? " left no checkpoint" : " has no valid checkpoint (--restart-from-scratch)",
-                  ": starting again from step 0", kept);
-  return plan;
+  decision.note =
+      cat("the ", decision.previous_status.empty() ? "unfinished" : decision.previous_status, " run in ", dir_.string(),
+          refused.empty() ? " left no checkpoint" : " has no valid checkpoint (--restart-from-scratch)",
+          ": starting again from step 0", kept);
+  return decision;
 }
 
 void RunDirectory::write_manifest(nlohmann::json manifest, RunStatus status, const std::string& detail) {

@@ -41,7 +41,7 @@ enum class RunStatus { kRunning, kComplete, kPreempted, kFailed };
 const char* run_status_name(RunStatus status);
 
 /// What a new run does with the directory it was given.
-struct RunPlan {
+struct RunDecision {
   bool resume = false;                                        ///< continue from `checkpoint`
   std::filesystem::path checkpoint;                           ///< the newest loadable resumable checkpoint
   int64_t checkpoint_step = 0;                                ///< its global step
@@ -73,6 +73,10 @@ class RunDirectory {
   /// hpcnn did not write (`final_checkpoint` counts as hpcnn's) is refused
   /// first, before anything (the lock file included) is written into it.
   explicit RunDirectory(std::filesystem::path dir, const std::filesystem::path& final_checkpoint = {});
+  /// The constructor's refusals that need no lock: `dir` is absent, or a
+  /// directory holding nothing hpcnn did not write. Reads only (pre-flight
+  /// calls it before anything is written).
+  static void check_usable(const std::filesystem::path& dir, const std::filesystem::path& final_checkpoint = {});
   ~RunDirectory();
   RunDirectory(const RunDirectory&) = delete;
   RunDirectory& operator=(const RunDirectory&) = delete;
@@ -85,8 +89,8 @@ class RunDirectory {
   /// directory must not be used. When every checkpoint found is invalid the
   /// run stops naming them, unless `restart_from_scratch`: then they move
   /// into RUN_DIR/checkpoints-refused/ and the run starts from step 0.
-  RunPlan prepare(bool resume_requested, bool force, const std::filesystem::path& final_checkpoint,
-                  bool restart_from_scratch = false);
+  RunDecision prepare(bool resume_requested, bool force, const std::filesystem::path& final_checkpoint,
+                      bool restart_from_scratch = false);
 
   /// Writes run.json (`manifest` plus the status fields), atomically.
   void write_manifest(nlohmann::json manifest, RunStatus status, const std::string& detail = "");

@@ -65,6 +65,7 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
       classification_ ? model::LossKind::kSoftmaxCrossEntropy : model::LossKind::kMeanSquaredError;
   // Everything that can be refused is, before the run directory or a collective.
   preflight_checks(c, manifest_, spec, loss_kind, world_);
+  if (!c.run_dir.empty()) check_outputs(c, comm_);
   kernels::BackendOptions backend_options;
   backend_options.threads = c.threads;
   backend_options.precision = c.precision;
@@ -96,9 +97,7 @@ TrainingRun::TrainingRun(const TrainConfig& c, const Logger& log, comm::Communic
   net_ = std::make_unique<model::Model>(std::move(spec), loss_kind, *backend_, c.seed, grads_storage);
   if (!c.freeze.empty()) net_->set_frozen_layers(net_->spec().layer_index(c.freeze) + 1);
   train_offset_ = net_->trainable_offset();
-  train_count_ = net_->num_params() - train_offset_;
-  HPCNN_CHECK(train_count_ > 0, "--freeze ", c.freeze, " freezes every parameter of model '", c.model,
-              "': nothing left to train");
+  train_count_ = net_->num_params() - train_offset_;  // > 0: pre-flight refused a --freeze of everything
   buckets_.emplace(train_count_,
                    static_cast<int64_t>(bucket_mb_ * double(1 << 20)) / static_cast<int64_t>(sizeof(float)));
   if (!c.init_from.empty() && !resume_ckpt_ && rank_ == 0) init_from_checkpoint(*net_, c, log);

@@ -113,7 +113,7 @@ class TrainingRun {
   // Long jobs.
   std::unique_ptr<RunDirectory> run_dir_;  ///< rank 0, with a run directory
   std::unique_ptr<Watchdog> watchdog_;
-  RunPlan decision_;                       ///< rank 0's verdict on the run directory (new run or resume), shared
+  RunDecision decision_;                   ///< rank 0's verdict on the run directory (new run or resume), shared
   std::optional<TrainState> resume_;       ///< where the resumed run stood
   std::optional<Checkpoint> resume_ckpt_;  ///< rank 0: the checkpoint resumed from
   Clock::time_point last_checkpoint_ = Clock::now();

@@ -1,4 +1,4 @@
-// Fuzzes dataset manifests (data/dataset.cpp): JSON text -> Manifest with its
+// Fuzzes dataset manifests (data/dataset_manifest.cpp): JSON text -> Manifest with its
 // limits and consistency checks, then back to JSON and through again (what
 // is accepted must round-trip). Seeds: manifests written by import-idx and synth.
 #include <nlohmann/json.hpp>

@@ -1,4 +1,4 @@
-// Fuzzes the shard reader (data/dataset.cpp SplitReader over data/h5.cpp):
+// Fuzzes the shard reader (data/dataset_reader.cpp SplitReader over data/h5.cpp):
 // the input is written as the one shard of a fixed manifest (8 uint8 samples
 // of 1x4x4, 4 classes) and read as training does — a batch of scattered
 // indices, then a preload of the whole shard. Seed: that shard as written by

@@ -38,13 +38,6 @@ with h5py.File(path, "r+") as f:
         f.attrs["version"] = np.int64(1)
 PY
 }
-run_json_status() {
-  "$PYTHON" - "$1" "$2" << 'PY'
-import json, sys
-run = json.load(open(sys.argv[1] + "/run.json")); run["status"] = sys.argv[2]
-json.dump(run, open(sys.argv[1] + "/run.json", "w"))
-PY
-}
 
 # --- predict / infer refuse a damaged or NaN checkpoint --------------------------------
 cp run/model.h5 flipped.h5 && edit flip flipped.h5
@@ -60,7 +53,7 @@ cp run/model.h5 v1.h5 && edit v1 v1.h5
 # --- resume skips the damaged newest checkpoint, naming it ----------------------------
 cp -r run part
 rm part/model.h5
-run_json_status part preempted
+set_run_status part preempted
 edit flip part/checkpoints/step-000000006.h5
 "$HPCNN" "${LOUD[@]}" --out part --checkpoint-every 3 --keep-checkpoints 5 --max-steps 8 > out.txt 2> err.txt \
   || fail "resume past a damaged checkpoint: $(cat err.txt)"
@@ -72,7 +65,7 @@ grep -q "from step-000000003.h5 (step 3); skipped invalid checkpoint(s): step-00
 # --- none valid: stop naming each, delete nothing; --restart-from-scratch keeps them ---
 cp -r run bad
 rm bad/model.h5
-run_json_status bad preempted
+set_run_status bad preempted
 edit flip bad/checkpoints/step-000000003.h5
 edit nan bad/checkpoints/step-000000006.h5
 before=$(ls bad/checkpoints | sort | tr '\n' ' ')
@@ -87,7 +80,7 @@ grep -q "starting again from step 0; kept the 2 refused checkpoint(s) in bad/che
   && pass || fail "the refused checkpoints were not kept: $(ls -R bad)"
 [[ -f bad/model.h5 ]] && pass || fail "the restarted run did not finish"
 # A valid checkpoint is never thrown away by --restart-from-scratch.
-cp -r run good && rm good/model.h5 && run_json_status good preempted
+cp -r run good && rm good/model.h5 && set_run_status good preempted
 expect_exit 1 "--restart-from-scratch: good holds a valid checkpoint \(step-000000006.h5, step 6\)" \
   "$HPCNN" "${TRAIN[@]}" --out good --checkpoint-every 3 --max-steps 8 --restart-from-scratch
 finish

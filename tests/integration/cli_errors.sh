@@ -52,6 +52,19 @@ expect_exit 1 "layer 3 'dense:32768'.*total parameter count" "$HPCNN" summary -q
 expect_exit 2 "^hpcnn: usage error: --allreduce nccl reduces GPU memory: it needs --backend cuda" \
   "$HPCNN" train -q --data tiny-ds --model circuit-cnn --allreduce nccl --out nccl-run
 [[ ! -e nccl-run/model.h5 ]] && pass || fail "--allreduce nccl on onednn trained anyway"
+# Pre-flight: a bad --freeze and an unwritable --checkpoint are refused before
+# the run directory is claimed, so no run directory is left behind (both
+# were refused only after it was made, issue 27).
+expect_exit 1 "model 'circuit-cnn': no layer 'nope'" \
+  "$HPCNN" train -q --data tiny-ds --model circuit-cnn --freeze nope --out frozen-run
+[[ ! -e frozen-run ]] && pass || fail "a refused --freeze left its run directory behind"
+expect_exit 1 "--freeze 15 freezes every parameter of model 'circuit-cnn'" \
+  "$HPCNN" train -q --data tiny-ds --model circuit-cnn --freeze 15 --out frozen-run
+[[ ! -e frozen-run ]] && pass || fail "a --freeze of every layer left its run directory behind"
+printf 'a file\n' > plain-file
+expect_exit 1 "--checkpoint plain-file/model.h5: cannot create its directory" \
+  "$HPCNN" train -q --data tiny-ds --model circuit-cnn --checkpoint plain-file/model.h5 --out probe-run
+[[ ! -e probe-run ]] && pass || fail "an unwritable --checkpoint left its run directory behind"
 if ! "$HPCNN" bench layers -q --backend cuda --model tiny-cnn --batch 2 --steps 1 --warmup 0 > cuda.out 2>&1; then
   rc=0
   "$HPCNN" bench layers -q --backend cuda --model tiny-cnn --batch 2 --steps 1 --warmup 0 > /dev/null 2>&1 || rc=$?

@@ -61,6 +61,19 @@ assert la == lb, "step losses differ"
 PY
 }
 
+# status_of DIR: run.json's status of run directory DIR.
+status_of() { "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["status"])' "$1/run.json"; }
+
+# set_run_status DIR STATUS: rewrites run.json's status, as a run stopped
+# in that state (or a requeued job) leaves it.
+set_run_status() {
+  "$PYTHON" - "$1" "$2" << 'PY'
+import json, sys
+run = json.load(open(sys.argv[1] + "/run.json")); run["status"] = sys.argv[2]
+json.dump(run, open(sys.argv[1] + "/run.json", "w"))
+PY
+}
+
 finish() {
   echo "$CHECKS checks passed, $FAILS failed"
   [[ $FAILS -eq 0 ]]

@@ -15,7 +15,6 @@ MODEL='conv:8x3:same relu maxpool:2 flatten dense:32 relu dropout:0.25 dense:4'
 TRAIN=(train -q --data c --model "$MODEL" --epochs 2 --threads 1)
 CK=(--checkpoint-every 7)
 
-status_of() { "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["status"])' "$1/run.json"; }
 
 # --- uninterrupted references ---------------------------------------------------
 "$HPCNN" "${TRAIN[@]}" --batch 32 --out ref1 > /dev/null

@@ -17,7 +17,6 @@ rounds=${HPCNN_SIGNAL_ROUNDS:-40}
 TRAIN=(train -q --data c --model 'conv:8x3:same relu maxpool:2 flatten dense:64 relu dense:4' --epochs 2 --batch 32
   --threads 2)
 "$HPCNN" "${TRAIN[@]}" --out ref > /dev/null
-status_of() { "$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["status"])' "$1/run.json"; }
 start=$(date +%s%N)
 "$HPCNN" "${TRAIN[@]}" --out timed > /dev/null
 run_ms=$((($(date +%s%N) - start) / 1000000))
@@ -49,11 +48,9 @@ done
 
 # --- every checkpoint unreadable: refuse, delete nothing ------------------------------
 "$HPCNN" "${TRAIN[@]}" --out trunc --checkpoint-every 5 --max-steps 12 > /dev/null
+set_run_status trunc preempted  # an interrupted run, as a requeued job finds it
 "$PYTHON" - <<'PY'
-import json, os
-run = json.load(open("trunc/run.json"))
-run["status"] = "preempted"  # an interrupted run, as a requeued job finds it
-json.dump(run, open("trunc/run.json", "w"))
+import os
 for name in os.listdir("trunc/checkpoints"):
     os.truncate(f"trunc/checkpoints/{name}", 1000)
 os.remove("trunc/model.h5")

@@ -22,6 +22,7 @@
 using namespace hpcnn;
 using namespace hpcnn::comm;
 using hpcnn::test::identical_everywhere;
+using hpcnn::test::same_bytes;
 
 namespace {
 std::vector<float> random_values(uint64_t seed, int r, int64_t n) {
@@ -30,10 +31,6 @@ std::vector<float> random_values(uint64_t seed, int r, int64_t n) {
   // Magnitudes over several binades, so that roundings happen at many scales.
   for (float& x : v) x = static_cast<float>(rng.uniform(-1, 1) * std::ldexp(1.0, static_cast<int>(rng.uniform() * 8)));
   return v;
-}
-
-bool same_bytes(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
 }
 
 /// Sums `data` (this rank's gradients) with the compressed host reducer, in buckets.

@@ -20,15 +20,10 @@
 using namespace hpcnn;
 using namespace hpcnn::comm;
 using hpcnn::test::identical_everywhere;
+using hpcnn::test::random_floats;
+using hpcnn::test::same_bytes;
 
 namespace {
-std::vector<float> random_input(int r, int64_t n) {
-  std::vector<float> v(static_cast<size_t>(n));
-  Rng rng(derive_key({91, static_cast<uint64_t>(r)}));
-  for (float& x : v) x = static_cast<float>(rng.uniform(-1, 1));
-  return v;
-}
-
 /// Uneven "layers": sizes from a few floats to more than a block, the same on
 /// every rank (seeded by n), as ranges [first, last) in backward order (tail first).
 std::vector<std::pair<int64_t, int64_t>> layers_tail_first(int64_t n, uint64_t seed) {
@@ -45,10 +40,6 @@ std::vector<std::pair<int64_t, int64_t>> layers_tail_first(int64_t n, uint64_t s
   return out;
 }
 
-bool same_bytes(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
-
 void check_reducers(Communicator& comm, AllreduceAlgo algo) {
   const int p = comm.size();
   auto backend = kernels::make_reference_backend();
@@ -57,7 +48,7 @@ void check_reducers(Communicator& comm, AllreduceAlgo algo) {
        {int64_t{0}, int64_t{1}, int64_t{std::max(p - 1, 0)}, int64_t{p + 1}, int64_t{1000003}, 3 * kReduceBlock}) {
     INFO(allreduce_name(algo) << ", " << p << " ranks, " << comm.num_nodes() << " nodes, " << n << " floats");
     // Unbucketed: one range once backward is over.
-    std::vector<float> whole = random_input(comm.rank(), n);
+    std::vector<float> whole = random_floats(91, comm.rank(), n);
     {
       auto reducer = make_host_reducer(comm, algo, whole.data(), n);
       CHECK(reducer->algo() != AllreduceAlgo::kAuto);
@@ -68,11 +59,11 @@ void check_reducers(Communicator& comm, AllreduceAlgo algo) {
     CHECK(identical_everywhere(whole, comm.comm()));
     // Bucketed, two different uneven splits, two steps each (the reducer is reused).
     for (uint64_t seed : {5u, 6u}) {
-      std::vector<float> bucketed = random_input(comm.rank(), n);
+      std::vector<float> bucketed = random_floats(91, comm.rank(), n);
       auto reducer = make_host_reducer(comm, algo, bucketed.data(), n);
       for (int step = 0; step < 2; ++step) {
         if (step == 1) {  // a second step on the same buffer
-          const std::vector<float> fresh = random_input(comm.rank(), n);
+          const std::vector<float> fresh = random_floats(91, comm.rank(), n);
           std::copy(fresh.begin(), fresh.end(), bucketed.begin());
         }
         for (const auto& [first, last] : layers_tail_first(n, seed)) reducer->start(first, last - first);
@@ -86,7 +77,7 @@ void check_reducers(Communicator& comm, AllreduceAlgo algo) {
     for (kernels::Backend* b : {backend.get(), poisoned.get()}) {
       INFO("staged on " << b->name());
       float* device = b->allocate(n);
-      const std::vector<float> in = random_input(comm.rank(), n);
+      const std::vector<float> in = random_floats(91, comm.rank(), n);
       b->upload(device, in.data(), n);
       {
         const int64_t buffers_before = b->transfers().host_buffers;
@@ -144,7 +135,7 @@ TEST_CASE("reducer: zero-copy shm and hier (gradients inside the node window) = 
         if (algo == AllreduceAlgo::kShm && plain_comm.num_nodes() > 1) continue;
         INFO(allreduce_name(algo) << ", " << plain_comm.size() << " ranks, " << plain_comm.num_nodes() << " nodes, "
                                   << n << " floats");
-        std::vector<float> copied = random_input(plain_comm.rank(), n);
+        std::vector<float> copied = random_floats(91, plain_comm.rank(), n);
         {
           auto reducer = make_host_reducer(plain_comm, algo, copied.data(), n);
           reducer->start(0, n);
@@ -153,7 +144,7 @@ TEST_CASE("reducer: zero-copy shm and hier (gradients inside the node window) = 
         Communicator window_comm(MPI_COMM_WORLD, ranks_per_node);
         float* window = window_comm.gradient_window(n);
         CHECK(window_comm.offset_in_my_slot(window, n) == 0);
-        const std::vector<float> in = random_input(window_comm.rank(), n);
+        const std::vector<float> in = random_floats(91, window_comm.rank(), n);
         std::copy(in.begin(), in.end(), window);
         {
           auto reducer = make_host_reducer(window_comm, algo, window, n);

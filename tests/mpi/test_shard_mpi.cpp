@@ -18,19 +18,10 @@
 
 using namespace hpcnn;
 using namespace hpcnn::comm;
+using hpcnn::test::random_floats;
+using hpcnn::test::same_bytes;
 
 namespace {
-std::vector<float> random_input(int r, int64_t n, uint64_t seed = 93) {
-  std::vector<float> v(static_cast<size_t>(n));
-  Rng rng(derive_key({seed, static_cast<uint64_t>(r)}));
-  for (float& x : v) x = static_cast<float>(rng.uniform(-1, 1));
-  return v;
-}
-
-bool same_bytes(const float* a, const float* b, int64_t n) {
-  return n == 0 || std::memcmp(a, b, static_cast<size_t>(n) * sizeof(float)) == 0;
-}
-
 /// Every rank's owned range, on every rank, in rank order.
 std::vector<Range> all_ranges(const Range& mine, MPI_Comm c) {
   int p = 1;
@@ -49,7 +40,7 @@ void check_halves(Communicator& comm, AllreduceAlgo algo, bool balanced) {
   for (int64_t n : {int64_t{0}, int64_t{1}, int64_t{std::max(p - 1, 0)}, int64_t{p + 1}, int64_t{1000},
                     int64_t{65536 + 7}, int64_t{262144}}) {
     INFO(allreduce_name(algo) << ", " << p << " ranks, " << comm.num_nodes() << " nodes, " << n << " floats");
-    const std::vector<float> in = random_input(comm.rank(), n);
+    const std::vector<float> in = random_floats(93, comm.rank(), n);
     std::vector<float> expected = in;
     allreduce(comm, algo, expected.data(), n);
     std::vector<float> halves = in;

@@ -21,19 +21,10 @@
 using namespace hpcnn;
 using namespace hpcnn::comm;
 using hpcnn::test::identical_everywhere;
+using hpcnn::test::random_floats;
+using hpcnn::test::same_bytes;
 
 namespace {
-std::vector<float> random_values(uint64_t seed, int r, int64_t n) {
-  std::vector<float> v(static_cast<size_t>(n));
-  Rng rng(derive_key({seed, static_cast<uint64_t>(r)}));
-  for (float& x : v) x = static_cast<float>(rng.uniform(-1, 1));
-  return v;
-}
-
-bool same_bytes(const std::vector<float>& a, const std::vector<float>& b) {
-  return a.size() == b.size() && (a.empty() || std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
-}
-
 /// Buckets of about 0.7 blocks, tail first, as backward finishes them.
 void start_in_buckets(GradientReducer& reducer, int64_t n) {
   for (int64_t last = n; last > 0;) {
@@ -53,7 +44,7 @@ void check_sharded_steps(Communicator& comm, AllreduceAlgo algo, model::Optimize
   config.kind = kind;
   config.lr = 0.01;
   config.momentum = 0.9;
-  std::vector<float> unsharded = random_values(7, 0, n), sharded = unsharded;  // the same weights everywhere
+  std::vector<float> unsharded = random_floats(7, 0, n), sharded = unsharded;  // the same weights everywhere
   std::vector<float> grads_full(static_cast<size_t>(n)), grads_shard(static_cast<size_t>(n));
   auto shard_reducer = make_sharded_reducer(comm, algo, grads_shard.data(), n);
   if (algo != AllreduceAlgo::kAuto) CHECK(shard_reducer->algo() == algo);
@@ -62,7 +53,7 @@ void check_sharded_steps(Communicator& comm, AllreduceAlgo algo, model::Optimize
   auto full_reducer = make_host_reducer(comm, shard_reducer->algo(), grads_full.data(), n);
   model::Optimizer full(config, backend, n), part(config, backend, shard_reducer->shard_count());
   for (int step = 0; step < 3; ++step) {
-    const std::vector<float> grads = random_values(100 + static_cast<uint64_t>(step), comm.rank(), n);
+    const std::vector<float> grads = random_floats(100 + static_cast<uint64_t>(step), comm.rank(), n);
     grads_full = grads;
     full_reducer->start(0, n);
     full_reducer->wait();
@@ -133,14 +124,14 @@ TEST_CASE("sharded optimizer: state gathered for a checkpoint = unsharded, and r
   int64_t saved_steps = 0;
   {
     Communicator comm(MPI_COMM_WORLD);
-    std::vector<float> unsharded = random_values(7, 0, n), sharded = unsharded;
+    std::vector<float> unsharded = random_floats(7, 0, n), sharded = unsharded;
     std::vector<float> grads_full(static_cast<size_t>(n)), grads_shard(static_cast<size_t>(n));
     auto shard_reducer = make_sharded_reducer(comm, AllreduceAlgo::kRing, grads_shard.data(), n);
     auto full_reducer = make_host_reducer(comm, AllreduceAlgo::kRing, grads_full.data(), n);
     model::Optimizer full(config, *backend, n), part(config, *backend, shard_reducer->shard_count());
     for (int step = 0; step < 2; ++step) {
       // Copied into the buffers the reducers hold (a move would replace them).
-      const std::vector<float> grads = random_values(200 + static_cast<uint64_t>(step), comm.rank(), n);
+      const std::vector<float> grads = random_floats(200 + static_cast<uint64_t>(step), comm.rank(), n);
       grads_full = grads;
       grads_shard = grads;
       full_reducer->start(0, n);
@@ -191,7 +182,7 @@ TEST_CASE("sharded optimizer: state gathered for a checkpoint = unsharded, and r
     if (comm.rank() == 0) CHECK(same_bytes(again, saved_a));
     for (int step = 0; step < 2; ++step) {
       // Copied into the buffers the reducers hold (a move would replace them).
-      const std::vector<float> grads = random_values(300 + static_cast<uint64_t>(step), comm.rank(), n);
+      const std::vector<float> grads = random_floats(300 + static_cast<uint64_t>(step), comm.rank(), n);
       grads_full = grads;
       grads_shard = grads;
       full_reducer->start(0, n);
@@ -235,7 +226,7 @@ TEST_CASE("sharded optimizer: staged through a backend's memory = host, bitwise,
   for (AllreduceAlgo algo : {AllreduceAlgo::kRing, AllreduceAlgo::kRhd, AllreduceAlgo::kHier}) {
     INFO(allreduce_name(algo) << ", " << comm.size() << " ranks");
     model::OptimizerConfig config;
-    std::vector<float> host_params = random_values(7, 0, n), host_grads(static_cast<size_t>(n));
+    std::vector<float> host_params = random_floats(7, 0, n), host_grads(static_cast<size_t>(n));
     float* dev_params = poisoned->allocate(n);
     float* dev_grads = poisoned->allocate(n);
     poisoned->upload(dev_params, host_params.data(), n);
@@ -247,7 +238,7 @@ TEST_CASE("sharded optimizer: staged through a backend's memory = host, bitwise,
       model::Optimizer host_opt(config, *reference, host->shard_count());
       model::Optimizer dev_opt(config, *poisoned, staged->shard_count());
       for (int step = 0; step < 2; ++step) {
-        const std::vector<float> grads = random_values(400 + static_cast<uint64_t>(step), comm.rank(), n);
+        const std::vector<float> grads = random_floats(400 + static_cast<uint64_t>(step), comm.rank(), n);
         std::copy(grads.begin(), grads.end(), host_grads.begin());
         poisoned->upload(dev_grads, grads.data(), n);
         start_in_buckets(*host, n);

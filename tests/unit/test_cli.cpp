@@ -107,3 +107,28 @@ TEST_CASE("CLI: a switch never swallows the positional argument after it", "[cli
   CHECK(common.quiet);
   CHECK(dir == "some/dir");
 }
+
+TEST_CASE("CLI: the data commands refuse a negative --seed instead of wrapping it to 2^64 - 1", "[cli][bad-input]") {
+  // Boost parsed --seed -1 into an unsigned long as 18446744073709551615;
+  // `hpcnn train` refused it, `hpcnn data ...` ran with it.
+  test::ScratchDir dir("seed");
+  const std::string out = (dir / "never").string();
+  const std::vector<std::vector<std::string>> commands = {
+      {"data", "synth", "circuits", "-q", "--train", "4", "--test", "4", "--out", out, "--seed", "-1"},
+      {"data", "import-npz", (dir / "missing.npz").string(), "-q", "--out", out, "--seed", "-1"},
+      {"data", "import-images", (dir / "missing").string(), "-q", "--out", out, "--seed=-1"},
+      {"data", "augment", (dir / "missing").string(), "-q", "--out", (dir / "grid.png").string(), "--seed", "-1"},
+  };
+  for (const auto& args : commands) {
+    INFO(args[1]);
+    CHECK_THROWS_AS(dispatch(args), UsageError);
+    CHECK_THROWS_WITH(dispatch(args),
+                      Catch::Contains("--seed must be a whole number from 0 to 18446744073709551615 (got '-1')"));
+  }
+  CHECK(!std::filesystem::exists(out));
+  CHECK(parse_seed("0") == 0);
+  CHECK(parse_seed("18446744073709551615") == UINT64_MAX);
+  for (const char* bad : {"", "+1", "-0", "1.5", "18446744073709551616", " 7", "7 "}) {
+    CHECK_THROWS_AS(parse_seed(bad), UsageError);
+  }
+}

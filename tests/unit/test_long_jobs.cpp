@@ -93,8 +93,8 @@ TEST_CASE("Run directory: one live run, states, --force only on hpcnn's files", 
   const fs::path run = dir / "run";
   {
     RunDirectory rd(run);
-    const RunPlan plan = rd.prepare(false, false, run / "model.h5");
-    CHECK_FALSE(plan.resume);
+    const RunDecision decision = rd.prepare(false, false, run / "model.h5");
+    CHECK_FALSE(decision.resume);
     // A second run into the same directory while this one lives.
     CHECK_THROWS_WITH(RunDirectory(run), Catch::Contains("in use by a live run (pid"));
     rd.write_manifest({{"world_size", 2}}, RunStatus::kRunning);
@@ -110,8 +110,8 @@ TEST_CASE("Run directory: one live run, states, --force only on hpcnn's files", 
                       Catch::Contains("complete but no resumable checkpoint"));
     std::ofstream(run / "metrics.json") << "{}";
     std::ofstream(run / "model.h5.tmp.999999") << "x";
-    const RunPlan plan = rd.prepare(false, true, run / "model.h5");
-    CHECK_FALSE(plan.resume);
+    const RunDecision decision = rd.prepare(false, true, run / "model.h5");
+    CHECK_FALSE(decision.resume);
     CHECK_FALSE(fs::exists(run / "run.json"));
     CHECK_FALSE(fs::exists(run / "metrics.json"));
     CHECK_FALSE(fs::exists(run / "model.h5.tmp.999999"));
@@ -130,11 +130,11 @@ TEST_CASE("Run directory: one live run, states, --force only on hpcnn's files", 
     s.step_losses.assign(4, 1.0);
     save_small(periodic_checkpoint_path(r2, 4), &s);
     std::ofstream(r2 / "checkpoints" / "step-000000008.h5.tmp.123") << "x";
-    const RunPlan plan = rd.prepare(false, false, r2 / "model.h5");
-    CHECK(plan.resume);
-    CHECK(plan.checkpoint_step == 4);
-    CHECK(plan.previous_status == "preempted");
-    CHECK(plan.previous_world_size == 1);
+    const RunDecision decision = rd.prepare(false, false, r2 / "model.h5");
+    CHECK(decision.resume);
+    CHECK(decision.checkpoint_step == 4);
+    CHECK(decision.previous_status == "preempted");
+    CHECK(decision.previous_world_size == 1);
     CHECK_FALSE(fs::exists(r2 / "checkpoints" / "step-000000008.h5.tmp.123"));
   }
   CHECK_THROWS_WITH(RunDirectory(dir / "r3").prepare(true, false, dir / "r3" / "model.h5"),

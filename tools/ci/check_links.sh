@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Every relative link in README.md, docs/*.md and results/README.md must
-# resolve: the file or folder exists and, for a link into a Markdown file
-# with a #fragment, that file has a heading with that anchor (GitHub's rule:
-# lower case, punctuation dropped, spaces to hyphens). Links inside code
-# blocks and inline code are not links. Cheap (well under a second), so
-# .ci/run calls it before the test suite. Exit 1 lists every broken link.
+# Every relative link in README.md, docs/*.md, results/README.md and each
+# study's results/*/README.md must resolve: the file or folder exists and,
+# for a link into a Markdown file with a #fragment, that file has a heading
+# with that anchor (GitHub's rule: lower case, punctuation dropped, spaces
+# to hyphens). Links inside code blocks and inline code are not links.
+# Cheap (well under a second), so .ci/run calls it before the test suite.
+# Exit 1 lists every broken link.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-exec python3 - README.md docs/*.md results/README.md <<'PY'
+exec python3 - README.md docs/*.md results/README.md results/*/README.md <<'PY'
 import os, re, sys
 
 def anchors(path, cache={}):
