@@ -5,7 +5,6 @@
 // differs from the plain one at the interface (see Staged below).
 #include <omp.h>
 
-#include <algorithm>
 #include <cstdlib>
 #include <initializer_list>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -303,29 +302,6 @@ class OnednnConv final : public ConvOp {
       bw_diff_w_;
 };
 
-/// Whether a dense layer's backward passes run as oneDNN matmuls on the plain
-/// weights (as its forward does) or as inner products.
-/// HPCNN_ONEDNN_DENSE_BWD=matmul|inner-product|auto overrides the choice, for
-/// measurements; auto: matmul.
-bool dense_backward_matmul() {
-  return env_choice("HPCNN_ONEDNN_DENSE_BWD", {"matmul", "inner-product", "auto"}) != "inner-product";
-}
-
-/// sums[j] = sum over the n rows of m (n, k) of m[i][j], rows in order (the
-/// bias gradient of a dense layer): each thread owns a range of columns, so
-/// the sums do not depend on the thread count.
-void column_sums(const float* m, int64_t n, int64_t k, float* sums) {
-  constexpr int64_t kBlock = 64;  // columns a task: 256 bytes of each row
-#pragma omp parallel for schedule(static) if (n * k >= 1 << 15)
-  for (int64_t j0 = 0; j0 < k; j0 += kBlock) {
-    const int64_t j1 = std::min(k, j0 + kBlock);
-    float acc[kBlock] = {};
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t j = j0; j < j1; ++j) acc[j - j0] += m[i * k + j];
-    for (int64_t j = j0; j < j1; ++j) sums[j] = acc[j - j0];
-  }
-}
-
 class OnednnDense final : public DenseOp {
  public:
   OnednnDense(Context& ctx, const DenseGeometry& g) : ctx_(ctx) {
@@ -361,22 +337,6 @@ class OnednnDense final : public DenseOp {
     bwd_w_ = dnnl::inner_product_backward_weights(bwd_w_pd_);
     bd_w_.emplace(ctx, w_user, bwd_data_pd_.weights_desc());
     bw_diff_w_.emplace(ctx, w_user, bwd_w_pd_.diff_weights_desc());
-    // The backward passes as matmuls as well, for the same reason
-    // (dense_backward_matmul): diff_src (N, IN) = diff_dst (N, OUT) x W (OUT,
-    // IN) with W as it is; diff_W (OUT, IN) = diff_dst^T x src, diff_dst read
-    // transposed in place through strides {1, OUT}; the bias gradient, the
-    // column sums of diff_dst, on the host.
-    bwd_mm_ = dense_backward_matmul();
-    if (bwd_mm_) {
-      const memory::desc w_plain(memory::dims{g.out, g.in}, dt::f32, memory::dims{g.in, 1});
-      const memory::desc diff_dst_t(memory::dims{g.out, g.n}, dt::f32, memory::dims{1, g.out});
-      bd_mm_ = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(dst_md_, w_plain, src_md_), ctx.engine));
-      bw_mm_ = dnnl::matmul(dnnl::matmul::primitive_desc(dnnl::matmul::desc(diff_dst_t, src_md_, w_plain), ctx.engine));
-      diff_dst_t_md_ = diff_dst_t;
-      w_plain_md_ = w_plain;
-    }
-    n_ = g.n;
-    out_ = g.out;
   }
 
   void forward(const float* src, const float* weights, const float* bias, float* dst) override {
@@ -388,13 +348,6 @@ class OnednnDense final : public DenseOp {
   }
 
   void backward_data(const float* diff_dst, const float* weights, float* diff_src) override {
-    if (bwd_mm_) {
-      bd_mm_.execute(ctx_.stream, {{DNNL_ARG_SRC, memory(dst_md_, ctx_.engine, const_cast<float*>(diff_dst))},
-                                   {DNNL_ARG_WEIGHTS, memory(w_plain_md_, ctx_.engine, const_cast<float*>(weights))},
-                                   {DNNL_ARG_DST, memory(src_md_, ctx_.engine, diff_src)}});
-      ctx_.stream.wait();
-      return;
-    }
     bwd_data_.execute(ctx_.stream, {{DNNL_ARG_DIFF_DST, memory(dst_md_, ctx_.engine, const_cast<float*>(diff_dst))},
                                     {DNNL_ARG_WEIGHTS, bd_w_->in(weights)},
                                     {DNNL_ARG_DIFF_SRC, memory(src_md_, ctx_.engine, diff_src)}});
@@ -402,14 +355,6 @@ class OnednnDense final : public DenseOp {
   }
 
   void backward_weights(const float* src, const float* diff_dst, float* diff_weights, float* diff_bias) override {
-    if (bwd_mm_) {
-      bw_mm_.execute(ctx_.stream, {{DNNL_ARG_SRC, memory(diff_dst_t_md_, ctx_.engine, const_cast<float*>(diff_dst))},
-                                   {DNNL_ARG_WEIGHTS, memory(src_md_, ctx_.engine, const_cast<float*>(src))},
-                                   {DNNL_ARG_DST, memory(w_plain_md_, ctx_.engine, diff_weights)}});
-      ctx_.stream.wait();
-      if (diff_bias != nullptr) column_sums(diff_dst, n_, out_, diff_bias);
-      return;
-    }
     memory dw = bw_diff_w_->out(diff_weights);
     bwd_w_.execute(ctx_.stream, {{DNNL_ARG_SRC, memory(src_md_, ctx_.engine, const_cast<float*>(src))},
                                  {DNNL_ARG_DIFF_DST, memory(dst_md_, ctx_.engine, const_cast<float*>(diff_dst))},
@@ -427,10 +372,6 @@ class OnednnDense final : public DenseOp {
   dnnl::inner_product_backward_weights::primitive_desc bwd_w_pd_;
   memory::desc mm_w_md_, mm_bias_md_;
   dnnl::matmul fwd_mm_;
-  bool bwd_mm_ = false;  ///< the backward passes as matmuls (dense_backward_matmul)
-  int64_t n_ = 0, out_ = 0;
-  memory::desc diff_dst_t_md_, w_plain_md_;
-  dnnl::matmul bd_mm_, bw_mm_;
   dnnl::inner_product_backward_data bwd_data_;
   dnnl::inner_product_backward_weights bwd_w_;
   std::optional<Staged> bd_w_, bw_diff_w_;
