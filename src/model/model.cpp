@@ -561,9 +561,10 @@ int64_t Model::eval_chunk_size(int64_t n) const {
   if (eval_chunk_ > 0) return eval_chunk_;
   // A large batch runs in chunks. On the CPU, by the cache rule the inference
   // engine uses (core/cache_chunk.hpp): as many samples as keep the largest
-  // layer's input and output in the threads' L2 caches. mnist-cnn at batch
-  // 512 in one pass streamed 223 MB of activations through memory and ran no
-  // faster per sample than Keras; see results/peers. On every device, at most
+  // op's input and output in the threads' L2 caches. mnist-cnn at batch 512
+  // (223 MB of buffers in one pass) on AMD EPYC: 19-sample chunks on 2 threads
+  // took 11% less CPU time than the whole batch, 10-sample chunks on 1 thread
+  // 4% less (hpcnn-eval-chunks, results/peers/README.md). On every device, at most
   // kEvalBudgetFloats of a plan's buffers (every layer's output and gradient):
   // a MobileNetV2 at 96x96 needs 21 MB per sample, 10 GB at --eval-batch 500,
   // and page-faulting that in was 5x slower per sample than chunks of 100.
