@@ -186,8 +186,9 @@ class Model {
   void set_eval_chunk(int64_t samples) { eval_chunk_ = samples; }
   /// Samples per forward pass of evaluate() for a batch of `n`: set_eval_chunk's
   /// count where set; otherwise, on a CPU backend, the cache rule the inference
-  /// engine uses too (core/cache_chunk.hpp: the largest layer's input and output
-  /// in the threads' L2 caches; HPCNN_INFER_CHUNK overrides it), and on every
+  /// engine uses too (core/cache_chunk.hpp: the largest op's input and output
+  /// in the threads' L2 caches, counting the layers the engine's folded graph
+  /// keeps; HPCNN_INFER_CHUNK overrides it), and on every
   /// backend at most as many as keep the pass's buffers within 1 GiB.
   int64_t eval_chunk_size(int64_t n) const;
 
