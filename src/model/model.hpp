@@ -182,8 +182,15 @@ class Model {
   /// batch larger than the evaluation chunk runs in chunks (see set_eval_chunk).
   kernels::LossResult evaluate(const data::Batch& batch, std::vector<float>* outputs = nullptr);
   /// At most `samples` samples per forward pass of evaluate(); 0 (the
-  /// default): as many as keep the pass's buffers within 1 GiB.
+  /// default): eval_chunk_size's rule.
   void set_eval_chunk(int64_t samples) { eval_chunk_ = samples; }
+  /// Samples per forward pass of evaluate() for a batch of `n`: set_eval_chunk's
+  /// count where set; otherwise, on a CPU backend, the cache rule the inference
+  /// engine uses too (core/cache_chunk.hpp: the largest op's input and output
+  /// in the threads' L2 caches, counting the layers the engine's folded graph
+  /// keeps; HPCNN_INFER_CHUNK overrides it), and on every
+  /// backend at most as many as keep the pass's buffers within 1 GiB.
+  int64_t eval_chunk_size(int64_t n) const;
 
  private:
   struct Workspace;

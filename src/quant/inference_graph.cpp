@@ -2,7 +2,6 @@
 #include "quant/inference_graph.hpp"
 
 #include <omp.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -11,6 +10,7 @@
 #include <limits>
 
 #include "common/maths.hpp"
+#include "core/cache_chunk.hpp"
 #include "core/error.hpp"
 #include "data/dataset.hpp"
 
@@ -71,23 +71,19 @@ std::vector<int> fused_adds(const Graph& g) {
 }  // namespace
 
 namespace {
-/// Samples whose largest op's input and output fit the threads' L2 caches
-/// together (Engine::chunk_size): bytes one sample's largest op reads and
-/// writes, FP32 tensors or one byte per value where an int8 graph passes int8
-/// (an upper bound there), against the L2 size times the threads.
-double samples_in_l2(const Graph& graph, int threads) {
+/// The cache rule's samples-in-L2 for this graph (core/cache_chunk.hpp): bytes
+/// one sample's largest op reads and writes, FP32 tensors or one byte per
+/// value where an int8 graph passes int8 (an upper bound there).
+double graph_samples_in_l2(const Graph& graph, int threads) {
   int64_t per_sample = 1;
   const int64_t value_bytes = graph.int8 ? 1 : 4;
   for (const Op& op : graph.ops) per_sample = std::max(per_sample, (op.in.size() + op.out.size()) * value_bytes);
-  long l2 = ::sysconf(_SC_LEVEL2_CACHE_SIZE);
-  if (l2 <= 0) l2 = 1 << 20;  // not reported (some VMs): 1 MiB, a common L2 per core
-  const int64_t t = threads > 0 ? threads : std::max(1, omp_get_max_threads());
-  return static_cast<double>(l2) * static_cast<double>(t) / static_cast<double>(per_sample);
+  return samples_in_l2(per_sample, threads > 0 ? threads : std::max(1, omp_get_max_threads()));
 }
 }  // namespace
 
 Engine::Engine(const Graph& graph, int threads)
-    : graph_(graph), threads_(threads), samples_in_l2_(samples_in_l2(graph, threads)), fuse_adds_(true) {
+    : graph_(graph), threads_(threads), samples_in_l2_(graph_samples_in_l2(graph, threads)), fuse_adds_(true) {
   if (const char* env = std::getenv("HPCNN_INFER_FUSE")) {
     const std::string v = env;
     HPCNN_CHECK(v == "0" || v == "1", "HPCNN_INFER_FUSE='", v, "' (expected 0 or 1)");
@@ -255,16 +251,7 @@ void zero_pad(const Op& op, const float* src, float* dst, int64_t n) {
 }
 }  // namespace
 
-int64_t Engine::chunk_size(int64_t n) const {
-  if (const char* env = std::getenv("HPCNN_INFER_CHUNK")) {
-    char* end = nullptr;
-    const long long v = std::strtoll(env, &end, 10);
-    HPCNN_CHECK(end != env && *end == '\0' && v >= 0, "HPCNN_INFER_CHUNK='", env,
-                "' (expected a sample count, 0: whole batch)");
-    return v == 0 ? n : std::min<int64_t>(n, v);
-  }
-  return std::clamp<int64_t>(std::llround(samples_in_l2_), 1, n);
-}
+int64_t Engine::chunk_size(int64_t n) const { return cache_chunk(n, samples_in_l2_); }
 
 kernels::LossResult Engine::evaluate(const data::Batch& batch, std::vector<float>* outputs) {
   const int64_t n = batch.count;

@@ -1,11 +1,13 @@
 // The inference engine runs a batch in chunks (quant::Engine::chunk_size):
 // the logits, the loss and the calibration ranges must not depend on how the
 // batch was cut, and the chunk size must follow the cache rule.
+#include <omp.h>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
 
 #include "backend.hpp"
+#include "core/cache_chunk.hpp"
 #include "model/model.hpp"
 #include "model_test_util.hpp"
 #include "quant/inference_graph.hpp"
@@ -115,5 +117,78 @@ TEST_CASE("Inference engine: chunks keep the largest op in the L2 caches", "[qua
   {
     ChunkEnv env("-2");
     CHECK_THROWS_WITH(eb.chunk_size(64), Catch::Contains("HPCNN_INFER_CHUNK"));
+  }
+}
+
+TEST_CASE("Cache rule: a chunk holds the samples whose largest op fits the threads' L2 caches", "[quant][chunks]") {
+  // 1 MiB of L2 a thread, 90 KB a sample (mnist-cnn's conv: 28x28x1 in, 26x26x32 out, FP32).
+  const int64_t mib = int64_t{1} << 20, conv = (784 + 21632) * 4;
+  CHECK(samples_in_l2(conv, 1, mib) == Approx(11.70).epsilon(1e-3));
+  CHECK(samples_in_l2(conv, 2, mib) == Approx(23.39).epsilon(1e-3));
+  CHECK(cache_chunk(512, samples_in_l2(conv, 2, mib)) == 23);
+  CHECK(cache_chunk(10, samples_in_l2(conv, 2, mib)) == 10);     // never more than the batch
+  CHECK(cache_chunk(512, samples_in_l2(8 * mib, 1, mib)) == 1);  // a sample that spills: one at a time
+  CHECK(l2_cache_bytes() > 0);
+  CHECK_THROWS_WITH(samples_in_l2(0, 1, mib), Catch::Contains("cache rule"));
+  ChunkEnv env("7");
+  CHECK(cache_chunk(512, 23.4) == 7);
+}
+
+TEST_CASE("Model evaluation and the inference engine chunk a batch by the same cache rule", "[quant][chunks]") {
+  for (const int threads : {1, 2}) {
+    auto backend = kernels::make_onednn_backend(threads);
+    for (const char* name : {"mnist-cnn", "keras-cnn", "tiny-cnn", "mlp:800-400-208"}) {
+      INFO(name << ", " << threads << " thread(s)");
+      const ModelSpec spec = make_model(name, nullptr);
+      const LossKind loss = spec.output().size() > 1 ? LossKind::kSoftmaxCrossEntropy : LossKind::kMeanSquaredError;
+      Model m(spec, loss, *backend, 3);
+      const quant::Graph g = quant::fold(spec, loss, m.params_host());
+      quant::Engine e(g, threads);
+      for (const int64_t n : {1, 2, 64, 512}) CHECK(m.eval_chunk_size(n) == e.chunk_size(n));
+    }
+  }
+  // mnist-cnn at batch 512 on 2 threads: its largest op is the max pool (26x26x32
+  // in, 13x13x32 out, 108 KB a sample), 19 samples a chunk where the L2 is 1
+  // MiB a core; the whole batch at once before (the 1 GiB budget alone).
+  auto backend = kernels::make_onednn_backend(2);
+  Model m(make_model("mnist-cnn", nullptr), LossKind::kSoftmaxCrossEntropy, *backend, 3);
+  CHECK(m.eval_chunk_size(512) < 512);
+  CHECK(m.eval_chunk_size(512) ==
+        cache_chunk(512, samples_in_l2((21632 + 5408) * 4, std::max(1, omp_get_max_threads()))));
+  {
+    ChunkEnv env("0");
+    CHECK(m.eval_chunk_size(512) == 512);
+  }
+  m.set_eval_chunk(5);
+  CHECK(m.eval_chunk_size(512) == 5);
+}
+
+TEST_CASE("Model evaluation in cache-rule chunks equals one pass over the batch", "[model][chunks]") {
+  // The reference backend's arithmetic per sample does not depend on the
+  // batch: chunked and whole must agree bit for bit. oneDNN picks kernels by
+  // batch size: there within FP32 rounding.
+  for (const bool fast : {false, true}) {
+    INFO((fast ? "onednn" : "reference"));
+    auto backend = fast ? kernels::make_onednn_backend(2) : kernels::make_reference_backend();
+    const ModelSpec spec = make_model("mnist-cnn", nullptr);
+    Model m(spec, LossKind::kSoftmaxCrossEntropy, *backend, 11);
+    const data::Batch batch = test::random_batch(spec, 100, LossKind::kSoftmaxCrossEntropy, 6);
+    REQUIRE(m.eval_chunk_size(batch.count) < batch.count);  // the rule cuts it (an uneven tail too, mostly)
+    std::vector<float> chunked, whole;
+    const kernels::LossResult a = m.evaluate(batch, &chunked);
+    kernels::LossResult b;
+    {
+      ChunkEnv env("0");
+      REQUIRE(m.eval_chunk_size(batch.count) == batch.count);
+      b = m.evaluate(batch, &whole);
+    }
+    CHECK(a.correct == b.correct);
+    if (fast) {
+      CHECK(a.loss_sum == Approx(b.loss_sum).epsilon(1e-5));
+      CHECK(worst_relative(chunked, whole) <= 1e-5);
+    } else {
+      CHECK(a.loss_sum == b.loss_sum);
+      CHECK(chunked == whole);
+    }
   }
 }
