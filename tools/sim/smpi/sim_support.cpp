@@ -1,6 +1,7 @@
 // What the simulation build needs from src/core/check.cpp without its HDF5
 // half: the MPI error text behind MPI_CHECK.
 #include <chrono>
+#include <thread>
 
 #include "core/check.hpp"
 
@@ -14,6 +15,18 @@ std::string mpi_error_string(int code) {
 }
 
 }  // namespace hpcnn::detail
+
+// A failed MPI_Testany in detail::exchange's spin costs 1 us of simulated
+// time, here rather than by SMPI's smpi/test setting, which run.sh sets to 0:
+// SimGrid 3.32's MPI_Testany sleeps smpi/test times a counter that every
+// failed test of any rank raises (one static for the whole simulation; only
+// a success resets it), so with hundreds of ranks polling, one test cost tens
+// of microseconds and every hop of a ring was found late: a 4-byte ring on 64
+// simulated fat-tree nodes took 31 us a hop, 2.7 us with MPI_Waitany
+// (results/sim/pacing.txt). smpi/grow-injected-times:no does not reach it.
+namespace hpcnn::comm::detail {
+void spin_pause() { std::this_thread::sleep_for(std::chrono::microseconds(1)); }
+}  // namespace hpcnn::comm::detail
 
 // std::chrono::steady_clock, read in simulated time. detail::exchange
 // (src/comm/mpi/exchange.cpp) decides between spinning and sleeping from how
