@@ -139,7 +139,9 @@ for r in rows:
     # blocks in MPI_Waitany. The network is the same 32 hosts either way, so
     # the waits' pacing is the only difference. Before the back-off (50 us
     # sleeps once waits averaged 300 us) the paced ring took 2.2-2.7x as long:
-    # 1118.9 against 498.0 us at 4 KiB (results/sim/pacing.txt).
+    # 1118.9 against 498.0 us at 4 KiB with SMPI's default latency factors
+    # (results/sim/pacing.txt); now, with factors 1, 250.5 against 247.5 us
+    # (the closest: ring at 64 KiB, 313.1 against 257.0).
     declare -A paced blocking
     for rpn in 0 32; do
       HPCNN_SIM=$root/build/smpi/hpcnn-sim bash "$here/run.sh" --platform fattree-100g --nodes 32 \
