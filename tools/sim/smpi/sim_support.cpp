@@ -29,12 +29,10 @@ void spin_pause() { std::this_thread::sleep_for(std::chrono::microseconds(1)); }
 }  // namespace hpcnn::comm::detail
 
 // std::chrono::steady_clock, read in simulated time. detail::exchange
-// (src/comm/mpi/exchange.cpp) decides between spinning and sleeping from how
-// long its recent waits lasted on this clock; on the real clock, with
-// hundreds of simulated ranks taking turns on one core, every wait looked
-// long, so every wait slept 50 us of simulated time even on a 100 Gbit/s
-// fat-tree (a 4 KiB ring on 128 ranks: 77 us per step). On the simulated
-// clock the heuristic sees the waits a real cluster would. hpcnn-sim is
+// (src/comm/mpi/exchange.cpp) spins, then sleeps in proportion to how long
+// the wait has lasted on this clock; on the real clock, with hundreds of
+// simulated ranks taking turns on one core, every wait looked long (before
+// the back-off, a 4 KiB ring on 128 ranks: 77 us per step). hpcnn-sim is
 // linked with -Bsymbolic-functions so its own calls bind to this definition.
 namespace std::chrono {
 inline namespace _V2 {
