@@ -7,7 +7,7 @@
 #
 # Memory: the message buffer is one SMPI_SHARED_MALLOC block mapped by every rank, so VmRSS counts it once per
 # rank (RssFile: 1,024 x 17.4 MB = 18 GB at 1,024 ranks) although it is 17.4 MB of memory; what the simulation
-# really holds is RssAnon (sampled every 2 s): 0.42 GB at 1,024 ranks in the ring phase (this branch).
+# really holds is RssAnon (sampled every 2 s): at 1,024 ranks 0.42 GB entering the ring, 1.56 GB and growing late in it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=results/sim/scale-1024-4096.txt
