@@ -9,8 +9,12 @@
 
 namespace hpcnn::comm {
 
-Communicator::Communicator(MPI_Comm parent, int ranks_per_node) {
-  MPI_CHECK(MPI_Comm_dup(parent, &comm_));
+Communicator::Communicator(MPI_Comm parent, int ranks_per_node, bool duplicate) : owns_comm_(duplicate) {
+  if (duplicate) {
+    MPI_CHECK(MPI_Comm_dup(parent, &comm_));
+  } else {
+    comm_ = parent;
+  }
   MPI_CHECK(MPI_Comm_rank(comm_, &rank_));
   MPI_CHECK(MPI_Comm_size(comm_, &size_));
   if (ranks_per_node > 0) {
@@ -24,7 +28,6 @@ Communicator::Communicator(MPI_Comm parent, int ranks_per_node) {
   MPI_CHECK(MPI_Bcast(&leader, 1, MPI_INT, 0, node_comm_));
   node_of_.resize(static_cast<size_t>(size_));
   MPI_CHECK(MPI_Allgather(&leader, 1, MPI_INT, node_of_.data(), 1, MPI_INT, comm_));
-  MPI_CHECK(MPI_Comm_split(comm_, node_rank_ == 0 ? 0 : MPI_UNDEFINED, rank_, &leader_comm_));
   int leaders = node_rank_ == 0 ? 1 : 0;
   MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &leaders, 1, MPI_INT, MPI_SUM, comm_));
   num_nodes_ = leaders;
@@ -38,6 +41,7 @@ Communicator::Communicator(MPI_Comm parent, int ranks_per_node) {
 
 Communicator::Communicator(Communicator&& other) noexcept
     : comm_(other.comm_),
+      owns_comm_(other.owns_comm_),
       node_comm_(other.node_comm_),
       leader_comm_(other.leader_comm_),
       rank_(other.rank_),
@@ -64,6 +68,7 @@ Communicator::~Communicator() {
   if (finalized || std::uncaught_exceptions() > 0) return;
   leaders_.reset();
   free_window();
+  if (!owns_comm_) comm_ = MPI_COMM_NULL;  // the parent's, not ours to free
   for (MPI_Comm* c : {&leader_comm_, &node_comm_, &comm_}) {
     if (*c != MPI_COMM_NULL) MPI_Comm_free(c);
   }
@@ -129,8 +134,24 @@ std::string Communicator::broadcast(std::string text, int root) {
 }
 
 Communicator* Communicator::leaders() {
-  if (leader_comm_ == MPI_COMM_NULL) return nullptr;
-  if (!leaders_) leaders_ = std::make_unique<Communicator>(leader_comm_, 1);
+  if (node_rank_ != 0) return nullptr;
+  if (!leaders_) {
+    // Made here, by the leaders alone (MPI_Comm_create_group), not in the
+    // constructor by every rank (MPI_Comm_split): only hier and the
+    // hierarchical reduce-scatter need it, and under SimGrid SMPI a split of
+    // p ranks costs O(p^2) (every rank's copy of the new group): 1.7 s of CPU
+    // at 256 ranks, a quarter of the set-up at 1,024 (results/sim/scale-1024-4096.txt).
+    std::vector<int> ranks;
+    for (int r = 0; r < size_; ++r)
+      if (node_of_[static_cast<size_t>(r)] == r) ranks.push_back(r);
+    MPI_Group all = MPI_GROUP_NULL, group = MPI_GROUP_NULL;
+    MPI_CHECK(MPI_Comm_group(comm_, &all));
+    MPI_CHECK(MPI_Group_incl(all, static_cast<int>(ranks.size()), ranks.data(), &group));
+    MPI_CHECK(MPI_Comm_create_group(comm_, group, 0, &leader_comm_));
+    MPI_Group_free(&group);
+    MPI_Group_free(&all);
+    leaders_ = std::make_unique<Communicator>(leader_comm_, 1);
+  }
   return leaders_.get();
 }
 

@@ -22,7 +22,12 @@ std::string mpi_library_version();
 
 class Communicator {
  public:
-  explicit Communicator(MPI_Comm parent, int ranks_per_node = 0);
+  /// `duplicate` false uses `parent` itself instead of a duplicate (never
+  /// freed here): for hpcnn-sim, whose simulated ranks do nothing else with
+  /// MPI_COMM_WORLD, because under SimGrid SMPI every new communicator of p
+  /// ranks costs O(p^2) (each rank's copy of its group): MPI_Comm_dup of
+  /// 1,024 ranks took ~20 s of CPU (results/sim/scale-1024-4096.txt).
+  explicit Communicator(MPI_Comm parent, int ranks_per_node = 0, bool duplicate = true);
   ~Communicator();
   Communicator(Communicator&& other) noexcept;
   Communicator& operator=(Communicator&&) = delete;
@@ -36,7 +41,7 @@ class Communicator {
   MPI_Comm node_comm() const { return node_comm_; }
   int node_rank() const { return node_rank_; }
   int node_size() const { return node_size_; }
-  /// Communicator of the node leaders; MPI_COMM_NULL on other ranks.
+  /// Communicator of the node leaders once leaders() has made it; MPI_COMM_NULL before and on other ranks.
   MPI_Comm leader_comm() const { return leader_comm_; }
   int num_nodes() const { return num_nodes_; }
   /// True when every node holds the same number of consecutive ranks.
@@ -95,6 +100,7 @@ class Communicator {
   void free_window();
 
   MPI_Comm comm_ = MPI_COMM_NULL;
+  bool owns_comm_ = true;  ///< comm_ is our duplicate (freed with us), not the parent
   MPI_Comm node_comm_ = MPI_COMM_NULL;
   MPI_Comm leader_comm_ = MPI_COMM_NULL;
   int rank_ = 0, size_ = 1, node_rank_ = 0, node_size_ = 1, num_nodes_ = 1;

@@ -7,6 +7,7 @@
 #
 #   bash tools/sim/auto_grid.sh [--model cost_model.json] [--platforms fattree-100g,torus-100g,dragonfly-100g]
 #                               [--ranks 2,4,8,16,32,64] [--sizes S,S,..] [--out results/sim/auto-grid]
+#                               [--cfg=SIMGRID_SETTING ...] [--algo ring,tree,rhd,central]
 #
 # --model: the cost model auto uses (HPCNN_COST_MODEL; default: none, i.e.
 # each platform's link figures). Sizes (default) 4 KiB to 64 MiB up to 16
@@ -15,6 +16,8 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
 model= platforms=fattree-100g,torus-100g,dragonfly-100g ranks=2,4,8,16,32,64 sizes_given= out=$root/results/sim/auto-grid
+algos=ring,tree,rhd,central,mpi,auto  # --algo: what runs beside auto (leave mpi out with a model without it)
+cfg=()  # --cfg=... settings for smpirun (run.sh), e.g. --cfg=smpi/simulate-computation:no
 while [[ $# -gt 0 ]]; do
   case $1 in
     --model) model=$(realpath "$2"); shift 2 ;;
@@ -22,6 +25,8 @@ while [[ $# -gt 0 ]]; do
     --ranks) ranks=$2; shift 2 ;;
     --sizes) sizes_given=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
+    --algo) algos=$2,auto; shift 2 ;;
+    --cfg=*) cfg+=("$1"); shift ;;
     -h|--help) sed -n '2,15p' "${BASH_SOURCE[0]}"; exit 0 ;;
     *) echo "auto_grid.sh: unknown option '$1'" >&2; exit 2 ;;
   esac
@@ -32,13 +37,13 @@ for platform in ${platforms//,/ }; do
   dir=$out/$platform
   mkdir -p "$dir"
   log=$dir/grid.log
-  echo "# bash tools/sim/auto_grid.sh ${model:+--model $model} --ranks $ranks ($(date -u +%FT%TZ), $(git -C "$root" rev-parse --short HEAD))" >"$log"
+  echo "# bash tools/sim/auto_grid.sh ${model:+--model $model} --ranks $ranks ${cfg[*]-} ($(date -u +%FT%TZ), $(git -C "$root" rev-parse --short HEAD))" >"$log"
   for p in ${ranks//,/ }; do
     sizes=4K,64K,1M,16M
     ((p <= 16)) && sizes=$sizes,64M
     [[ -n $sizes_given ]] && sizes=$sizes_given
     start=$(date +%s)
-    bash "$here/run.sh" --platform "$platform" --nodes "$p" -- --algo ring,tree,rhd,central,mpi,auto --sizes "$sizes" \
+    bash "$here/run.sh" --platform "$platform" --nodes "$p" ${cfg[@]+"${cfg[@]}"} -- --algo "$algos" --sizes "$sizes" \
       --iters 2 --warmup 1 --shared on --csv "$dir/np$p.csv" >>"$log" 2>&1
     echo "## $p ranks: wall $(($(date +%s) - start)) s" >>"$log"
   done

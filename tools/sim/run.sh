@@ -14,10 +14,18 @@
 # SimGrid settings, and why (docs/simulation.md):
 #   smpi/host-speed = the platform's core speed: the CPU time the code spends
 #     between MPI calls (the reductions) is measured here and injected 1:1;
-#   smpi/test:1e-6: a failed MPI_Test/Testany costs 1 us of simulated time
-#     (SimGrid's default 100 us made a 4 KiB ring 10x slower than its network);
+#   smpi/test:0: a failed MPI_Test/Testany costs no simulated time in SMPI
+#     itself; hpcnn-sim charges 1 us for each failed test of exchange's spin
+#     (tools/sim/smpi/sim_support.cpp: SMPI's own cost grows with every failed
+#     test of any rank, 31 us a ring hop on 64 ranks);
 #   smpi/cpu-threshold:1e-5: bursts under 10 us between MPI calls are not
 #     injected (the simulator's own bookkeeping lands in them).
+#   smpi/lat-factor:0:1, smpi/bw-factor:0:1: a message takes the platform's
+#     latency and bandwidth as written. SMPI's defaults (calibrated on one
+#     Gigabit Ethernet cluster) multiply the latency by 2.0 below 257 bytes up
+#     to 11.6 from 64 KiB and scale the bandwidth by size in steps, so a
+#     64 KiB chunk on the 1 us fat-tree paid 46 us of latency, and no alpha-beta
+#     model fitted across those steps (57 % off at 64 KiB, results/sim/fit-fattree-100g);
 #   smpi/coll-selector:ompi: MPI collectives (the `mpi` algorithm, and the
 #     Communicator's set-up) use Open MPI's decision rules, as on the lab and
 #     most clusters; SimGrid's default allgather posts p-1 requests a rank and
@@ -57,5 +65,6 @@ if [[ -z ${HPCNN_COST_MODEL:-} && -z ${HPCNN_LINK:-} ]]; then
 fi
 cd "$work"
 exec smpirun -np "$ranks" -platform "$xml" -hostfile "$hosts" \
-  --cfg=smpi/host-speed:"$speed" --cfg=smpi/test:1e-6 --cfg=smpi/cpu-threshold:1e-5 --cfg=smpi/coll-selector:ompi \
+  --cfg=smpi/host-speed:"$speed" --cfg=smpi/test:0 --cfg=smpi/cpu-threshold:1e-5 \
+  --cfg=smpi/lat-factor:0:1 --cfg=smpi/bw-factor:0:1 --cfg=smpi/coll-selector:ompi \
   --log=root.thres:warning --log=smpi_mpi.thres:error ${extra[@]+"${extra[@]}"} "$sim" "$@"

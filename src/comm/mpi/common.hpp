@@ -48,15 +48,29 @@ struct Pacing {
 /// trips, so there every chunk is posted at once.
 inline constexpr int kRemoteSendWindow = 2;
 /// Across nodes a chunk takes milliseconds on the wire (256 KiB at 1 Gbit/s:
-/// 2 ms), so waiting in 50 us sleeps costs little and frees the core for
-/// backward, which the reduction overlaps (results/overlap/).
+/// 2 ms), so waiting in sleeps of up to 50 us costs little and frees the core
+/// for backward, which the reduction overlaps (results/overlap/).
 inline constexpr int kRemotePollSleepUs = 50;
-/// ...when waits have recently lasted longer than this (else spin first, up
-/// to this long): a 256 KiB chunk on an unshaped link (veth, 1.7 GB/s) lands
-/// in about 150 us, and always sleeping cut a 2-node ring there from 1.71 to
-/// 0.49 GB/s busBw; always spinning 300 us first, at the communication
-/// thread's raised priority, took that time from backward at 1 Gbit/s.
-inline constexpr int kSpinBeforeSleepUs = 300;
+/// A wait across nodes first spins this long (a small message on a fast
+/// network lands within it), then sleeps an eighth of the time waited so far
+/// between tests (at least 1 us, at most kRemotePollSleepUs), so a message
+/// is found at most ~12 % of its wait after it landed. Before, a wait slept
+/// 50 us at a time as soon as this thread's recent waits averaged over 300
+/// us, and in a ring, a chain, one rank's late wake-up delays every rank
+/// after it: a 4-byte ring on 256 simulated 100 Gbit/s nodes took 34.3 ms,
+/// 67 us a step (docs/simulation.md, results/sim/pacing.txt). The back-off
+/// keeps long waits (1 Gbit/s) as sleepy as before: 50 us sleeps once a
+/// wait has lasted 400 us.
+inline constexpr double kSpinBeforeSleepUs = 10;
+inline constexpr double kMinPollSleepUs = 1;
+inline constexpr double kPollBackoffDivisor = 8;
+
+/// Between two tests of the spin: nothing (hpcnn-sim: 1 us of simulated time).
+void spin_pause();
+
+/// How long a wait across nodes sleeps before its next test, having waited
+/// `waited_us` so far (0: test again at once); defined in exchange.cpp.
+double poll_sleep_us(double waited_us, int max_sleep_us);
 
 /// Pacing for messages from this rank to `peer`: windowed chunks across
 /// nodes; inside a node, chunks all posted at once (`whole_locally`: one

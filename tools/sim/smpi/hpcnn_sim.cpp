@@ -142,7 +142,10 @@ std::string refusal(comm::AllreduceAlgo algo, const comm::Communicator& world, i
 
 int run(int argc, char** argv) {
   const Options o = parse_options(argc, argv);
-  comm::Communicator world(MPI_COMM_WORLD, o.ranks_per_node);
+  // MPI_COMM_WORLD itself, not a duplicate: nothing else talks on it here, and
+  // under SMPI a new communicator of p ranks costs O(p^2) (Communicator's
+  // constructor; results/sim/scale-1024-4096.txt).
+  comm::Communicator world(MPI_COMM_WORLD, o.ranks_per_node, /*duplicate=*/false);
   const int p = world.size(), me = world.rank();
   if (o.help) {
     if (me == 0) std::cout << kUsage;

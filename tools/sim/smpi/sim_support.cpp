@@ -1,6 +1,7 @@
 // What the simulation build needs from src/core/check.cpp without its HDF5
 // half: the MPI error text behind MPI_CHECK.
 #include <chrono>
+#include <thread>
 
 #include "core/check.hpp"
 
@@ -15,13 +16,23 @@ std::string mpi_error_string(int code) {
 
 }  // namespace hpcnn::detail
 
+// A failed MPI_Testany in detail::exchange's spin costs 1 us of simulated
+// time, here rather than by SMPI's smpi/test setting, which run.sh sets to 0:
+// SimGrid 3.32's MPI_Testany sleeps smpi/test times a counter that every
+// failed test of any rank raises (one static for the whole simulation; only
+// a success resets it), so with hundreds of ranks polling, one test cost tens
+// of microseconds and every hop of a ring was found late: a 4-byte ring on 64
+// simulated fat-tree nodes took 31 us a hop, 2.7 us with MPI_Waitany
+// (results/sim/pacing.txt). smpi/grow-injected-times:no does not reach it.
+namespace hpcnn::comm::detail {
+void spin_pause() { std::this_thread::sleep_for(std::chrono::microseconds(1)); }
+}  // namespace hpcnn::comm::detail
+
 // std::chrono::steady_clock, read in simulated time. detail::exchange
-// (src/comm/mpi/exchange.cpp) decides between spinning and sleeping from how
-// long its recent waits lasted on this clock; on the real clock, with
-// hundreds of simulated ranks taking turns on one core, every wait looked
-// long, so every wait slept 50 us of simulated time even on a 100 Gbit/s
-// fat-tree (a 4 KiB ring on 128 ranks: 77 us per step). On the simulated
-// clock the heuristic sees the waits a real cluster would. hpcnn-sim is
+// (src/comm/mpi/exchange.cpp) spins, then sleeps in proportion to how long
+// the wait has lasted on this clock; on the real clock, with hundreds of
+// simulated ranks taking turns on one core, every wait looked long (before
+// the back-off, a 4 KiB ring on 128 ranks: 77 us per step). hpcnn-sim is
 // linked with -Bsymbolic-functions so its own calls bind to this definition.
 namespace std::chrono {
 inline namespace _V2 {
