@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 #include "comm/allreduce.hpp"
 #include "comm/communicator.hpp"
@@ -89,11 +90,27 @@ void check_outputs(const TrainConfig& c, comm::Communicator& comm) {
 }
 
 void check_writable(const std::filesystem::path& path, const char* what) {
+  namespace fs = std::filesystem;
   std::error_code ec;
-  if (path.has_parent_path()) std::filesystem::create_directories(path.parent_path(), ec);
+  // The directories this probe makes are taken away again: a check leaves
+  // nothing behind, so a run refused after it (an --allreduce that
+  // --shard-optimizer cannot use, say) leaves no empty run directory.
+  std::vector<fs::path> made;
+  for (fs::path dir = path.parent_path(); !dir.empty() && !fs::exists(dir, ec); dir = dir.parent_path()) {
+    made.push_back(dir);
+    if (dir == dir.parent_path()) break;
+  }
+  struct Cleanup {
+    std::vector<fs::path>& dirs;
+    ~Cleanup() {
+      std::error_code ignored;
+      for (const fs::path& d : dirs) fs::remove(d, ignored);  // deepest first; only if empty
+    }
+  } cleanup{made};
+  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
   HPCNN_CHECK(!ec, what, " ", path.string(), ": cannot create its directory: ", ec.message());
-  HPCNN_CHECK(!std::filesystem::is_directory(path, ec), what, " ", path.string(), ": is a directory");
-  const std::filesystem::path probe = path.string() + ".tmp." + std::to_string(getpid());
+  HPCNN_CHECK(!fs::is_directory(path, ec), what, " ", path.string(), ": is a directory");
+  const fs::path probe = path.string() + ".tmp." + std::to_string(getpid());
   const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   HPCNN_CHECK(fd >= 0, what, " ", path.string(), ": cannot be written: ", std::strerror(errno));
   ::close(fd);

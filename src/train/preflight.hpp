@@ -49,7 +49,7 @@ void preflight_checks(const TrainConfig& c, const data::Manifest& manifest, cons
 void check_outputs(const TrainConfig& c, comm::Communicator& comm);
 
 /// Fails now, not after training, when `path` cannot be written (creates its
-/// directory and probes with a temporary file that it removes).
+/// directory and probes with a temporary file; removes both again).
 void check_writable(const std::filesystem::path& path, const char* what);
 
 }  // namespace hpcnn::train
