@@ -70,9 +70,14 @@ class WeightUpdate {
   /// ranks' are ignored); every rank takes what it keeps. Collective when
   /// there is more than one rank.
   void restore(int64_t steps, const std::vector<float>& a, const std::vector<float>& b);
-  /// The optimizer's full state on rank 0, for a checkpoint (the other
-  /// ranks get empty vectors). Collective when sharded.
-  OptimizerState gather_state() const;
+  /// The optimizer's full state for a checkpoint, one vector at a time:
+  /// each_vector(sink) hands rank 0's sink each full vector (a, then Adam's
+  /// b; the other ranks' sink is not called). Sharded, it is collective
+  /// (every rank calls it, once per checkpoint) and gathers one vector at a
+  /// time: rank 0 holds one full vector, never m and v at once. A CPU
+  /// backend's state is read in place (no copy of it); a sink that throws
+  /// does not stop the gathers (rethrown after them, so no rank hangs).
+  OptimizerStateStream state_stream() const;
 
   /// Bytes of this rank's optimizer state (Adam: m and v; SGD: velocity).
   int64_t optimizer_state_bytes() const;
