@@ -158,11 +158,11 @@ TrainState read_train_state(const h5::File& f, const fs::path& path) {
 /// a time (or none).
 void write_checkpoint(const fs::path& path, const model::Model& model, const OptimizerStateStream* optimizer,
                       int64_t epoch, uint64_t seed, const data::Manifest* dataset, const TrainState* state) {
-  if (path.has_parent_path()) fs::create_directories(path.parent_path());
   const fs::path tmp = path.string() + ".tmp." + std::to_string(getpid());
   std::lock_guard<std::recursive_mutex> h5lock(h5::library_mutex());  // the background reader may be reading
   bool streamed = false;  // each_vector() called: it may be collective, so exactly once whatever fails
   try {
+    if (path.has_parent_path()) fs::create_directories(path.parent_path());
     h5::File f = h5::File::create(tmp);
     // Every dataset carries the SHA-256 of its bytes as written: a flipped
     // byte anywhere in the data is found on load, not trained on (issue 26.4).

@@ -157,7 +157,17 @@ int64_t WeightUpdate::optimizer_state_bytes() const {
 }
 
 int64_t WeightUpdate::reduced_gradient_bytes() const {
-  return sharded_ ? sharded_->shard_count() * static_cast<int64_t>(sizeof(float)) : 0;
+  // The host reducer packs them in place, inside the gradient buffer; the
+  // staged and NCCL reducers into a device buffer of their own.
+  if (sharded_ == nullptr || backend_.device() != kernels::DeviceKind::kGpu) return 0;
+  return sharded_->shard_count() * static_cast<int64_t>(sizeof(float));
+}
+
+int64_t WeightUpdate::checkpoint_bytes() const {
+  if (comm_.rank() != 0) return 0;
+  constexpr auto kFloat = static_cast<int64_t>(sizeof(float));
+  if (backend_.device() == kernels::DeviceKind::kGpu) return (net_.num_params() + count_) * kFloat;
+  return sharded_ != nullptr ? count_ * kFloat : 0;
 }
 
 int64_t WeightUpdate::staging_bytes() const {

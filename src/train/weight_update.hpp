@@ -81,8 +81,15 @@ class WeightUpdate {
 
   /// Bytes of this rank's optimizer state (Adam: m and v; SGD: velocity).
   int64_t optimizer_state_bytes() const;
-  /// Bytes of the reduced gradients a sharded run keeps (its packed slices; 0 plain).
+  /// Bytes of the reduced gradients a sharded run keeps beside the gradient
+  /// buffer (a GPU backend's packed slices; 0 plain, and 0 on the host, which
+  /// packs them inside the gradient buffer).
   int64_t reduced_gradient_bytes() const;
+  /// Host bytes rank 0 holds only while it writes a checkpoint (0 on the
+  /// other ranks): one gathered full state vector when sharded on a CPU
+  /// backend (the unsharded state and the parameters are written in place);
+  /// on a GPU backend the downloaded parameters and one state vector.
+  int64_t checkpoint_bytes() const;
   /// Bytes of the host staging block of a GPU backend's MPI exchange.
   int64_t staging_bytes() const;
 
