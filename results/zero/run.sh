@@ -14,6 +14,10 @@
 #     results/mlp-family/largest.sh, 3 steps, with the breakdown -> largest.md.
 #     Needs MemAvailable >= 40 GB (the 1-rank run peaked at 17 GB; 2 sharded
 #     ranks each hold the weights and gradients whole): refused below that.
+#  e  the 1/16 proxy of d, mlp:6400-3200-1664 (26 M parameters, W = 100 MB of
+#     weights): peak RSS and breakdown of 1 rank unsharded and of 2 ranks
+#     sharded, global batch 1000, 3 steps, final checkpoint written
+#     (PARTS=e; about a minute, under 1.2 GB per process) -> memory.md
 # Step times on a shared machine are noisy: compare only the ratios of
 # alternated runs, at the load written beside them.
 set -euo pipefail
@@ -125,7 +129,7 @@ if [[ $PARTS == *" d "* ]]; then
   rm -f /tmp/hpcnn-zero-d.h5
   $PY - "$RUNS" > "$OUT/largest.md" <<'PY'
 import json, sys
-parts = ("weights", "gradients", "optimizer_state", "activations", "communication", "other", "peak_rss")
+parts = ("weights", "gradients", "optimizer_state", "activations", "communication", "checkpoint", "other", "peak_rss")
 print("| run | rank | " + " | ".join(f"{p.replace('_', ' ')} MB" for p in parts) + " |")
 print("| --- | ---: |" + " ---: |" * len(parts))
 peak = {}
@@ -134,8 +138,31 @@ for run in ("big-p1", "big-p2-sharded"):
     for r in m["ranks"]:
         mem = r["memory"]
         peak[run] = max(peak.get(run, 0), mem["peak_rss_bytes"])
-        print(f"| {run} | {r['rank']} | " + " | ".join(f"{mem[p + '_bytes'] / 2**20:.0f}" for p in parts) + " |")
+        print(f"| {run} | {r['rank']} | " + " | ".join(f"{mem.get(p + '_bytes', 0) / 2**20:.0f}" for p in parts) + " |")
 print(f"\nPeak RSS per rank, 2 sharded / 1 unsharded: **{peak['big-p2-sharded'] / peak['big-p1']:.3f}** (target <= 0.5)")
 PY
   cat "$OUT/largest.md"
+fi
+
+if [[ $PARTS == *" e "* ]]; then
+  PROXY=(train -q --force --data datasets/mlp-table --model mlp:6400-3200-1664 --global-batch 1000 --threads 1
+    --seed 42 --checkpoint-every off --allreduce ring --max-steps 3 --checkpoint /tmp/hpcnn-zero-e.h5)
+  $HPCNN "${PROXY[@]}" --out "$RUNS/proxy-p1" > /dev/null
+  "${MPIRUN[@]}" -n 2 $HPCNN "${PROXY[@]}" --shard-optimizer --out "$RUNS/proxy-p2-sharded" > /dev/null
+  rm -f /tmp/hpcnn-zero-e.h5
+  $PY - "$RUNS" > "$OUT/memory.md" <<'PY'
+import json, sys
+parts = ("weights", "gradients", "optimizer_state", "activations", "communication", "checkpoint", "other", "peak_rss")
+print("| run | rank | " + " | ".join(f"{p.replace('_', ' ')} MB" for p in parts) + " |")
+print("| --- | ---: |" + " ---: |" * len(parts))
+peak = {}
+for run in ("proxy-p1", "proxy-p2-sharded"):
+    m = json.load(open(f"{sys.argv[1]}/{run}/metrics.json"))
+    for r in m["ranks"]:
+        mem = r["memory"]
+        peak[run] = max(peak.get(run, 0), mem["peak_rss_bytes"])
+        print(f"| {run} | {r['rank']} | " + " | ".join(f"{mem.get(p + '_bytes', 0) / 2**20:.0f}" for p in parts) + " |")
+print(f"\nHighest peak RSS per rank, 2 sharded / 1 unsharded: **{peak['proxy-p2-sharded'] / peak['proxy-p1']:.3f}** (target <= 0.5)")
+PY
+  cat "$OUT/memory.md"
 fi

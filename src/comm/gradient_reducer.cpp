@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <exception>
 #include <iterator>
@@ -296,8 +297,7 @@ class ShardedHostReducer final : public ThreadedReducer, public ShardedReducer {
       shard_count_ += mine.second - mine.first;
     }
     if (backend_ == nullptr) {
-      host_shard_.resize(static_cast<size_t>(shard_count_));
-      shard_grads_ = host_shard_.data();
+      shard_grads_ = data_;  // packed in place by wait()
     } else {
       staging_ = backend_->allocate_host(std::min(count, kReduceBlock));
       shard_grads_ = backend_->allocate(std::max<int64_t>(shard_count_, 1));
@@ -314,7 +314,11 @@ class ShardedHostReducer final : public ThreadedReducer, public ShardedReducer {
   ShardedHostReducer& operator=(const ShardedHostReducer&) = delete;
 
   void start(int64_t offset, int64_t count) override { ThreadedReducer::start(offset, count); }
-  ReduceStats wait() override { return ThreadedReducer::wait(); }
+  ReduceStats wait() override {
+    const ReduceStats stats = ThreadedReducer::wait();
+    if (backend_ == nullptr) pack_in_place();
+    return stats;
+  }
   AllreduceAlgo algo() const override { return ThreadedReducer::algo(); }
   const char* kind() const override { return backend_ == nullptr ? "sharded" : "sharded-staged"; }
   const std::vector<Range>& slices() const override { return slices_; }
@@ -349,10 +353,25 @@ class ShardedHostReducer final : public ThreadedReducer, public ShardedReducer {
     const Range mine = reduce_scatter(comm_, algo_, block, n, compression_);
     HPCNN_CHECK(first + mine.first == slices_[b].first && first + mine.second == slices_[b].second,
                 "sharded reducer: block ", b, " reduced to a slice it does not own");
-    if (backend_ == nullptr) {
-      std::copy(block + mine.first, block + mine.second, shard_grads_ + packed_at_[b]);
-    } else {
+    // Host: the sum stays where the reduce-scatter left it until wait() packs it.
+    if (backend_ != nullptr)
       backend_->upload(shard_grads_ + packed_at_[b], block + mine.first, mine.second - mine.first);
+  }
+
+  /// Stage 2 without a second gradient buffer (issue 30: a packed copy of
+  /// the slices was half a gradient buffer more on every rank): once every
+  /// block is reduced, each slice moves down to its packed place at the
+  /// front of the gradient buffer itself, in ascending order. A slice's
+  /// packed place lies at or below it and above the slices still to move
+  /// (packed_at_[b] + its size = packed_at_[b + 1] <= the block start of
+  /// b + 1), so nothing is overwritten before it has moved. Backward
+  /// overwrites the whole buffer in the next step.
+  void pack_in_place() {
+    for (size_t b = 0; b < slices_.size(); ++b) {
+      const auto [lo, hi] = slices_[b];
+      if (lo != packed_at_[b] && hi > lo) {
+        std::memmove(data_ + packed_at_[b], data_ + lo, static_cast<size_t>(hi - lo) * sizeof(float));
+      }
     }
   }
 
@@ -363,9 +382,8 @@ class ShardedHostReducer final : public ThreadedReducer, public ShardedReducer {
   std::vector<int64_t> block_starts_, packed_at_;  ///< per block: where it starts, where its slice is packed
   std::vector<Range> slices_;
   int64_t shard_count_ = 0;
-  std::vector<float> host_shard_;  ///< the packed reduced gradients, host reducer
-  float* shard_grads_ = nullptr;   ///< host_shard_, or the backend's device buffer
-  float* staging_ = nullptr;       ///< one block, from Backend::allocate_host (staged only)
+  float* shard_grads_ = nullptr;  ///< data_ (packed in place, host), or the backend's device buffer
+  float* staging_ = nullptr;      ///< one block, from Backend::allocate_host (staged only)
 };
 
 }  // namespace

@@ -161,7 +161,9 @@ AllreduceAlgo resolve_allreduce(const Communicator& comm, AllreduceAlgo algo, in
 /// optimizer keeps state for these slices only (Optimizer::step_slices) and
 /// reads their reduced gradients from shard_gradients(), packed in slice
 /// order: the only reduced gradients this rank keeps (stage 2; the rest of
-/// the gradient buffer is left undefined). After the step, all_gather()
+/// the gradient buffer is left undefined). On the host they are packed in
+/// place, at the front of the gradient buffer (no second buffer); the staged
+/// and NCCL reducers pack them into a device buffer of shard_count() floats. After the step, all_gather()
 /// gives every rank every slice of the updated weights. The sums are bitwise
 /// those of make_host_reducer() with the same algorithm, so the weights are
 /// bitwise those of the unsharded optimizer.

@@ -36,51 +36,84 @@ std::vector<float> gather_shard(Communicator& comm, std::span<const Range> slice
   HPCNN_CHECK(total == count, "gather_shard: the ranks' slices hold ", total, " of ", count, " floats");
   const int p = comm.size();
   const bool at_root = comm.rank() == root;
-  // 1. The slices, as (first, last) pairs; 2. the values.
+  // 1. The slices, as (first, last) pairs; 2. the values, slice by slice.
   std::vector<int64_t> flat;
   for (const auto& [first, last] : slices) {
     flat.push_back(first);
     flat.push_back(last);
   }
   const int n_flat = as_int(static_cast<int64_t>(flat.size()), "slice bounds");
-  std::vector<int> flat_counts(static_cast<size_t>(p)), value_counts(static_cast<size_t>(p));
-  const int n_values = as_int(mine, "values");
+  std::vector<int> flat_counts(static_cast<size_t>(p));
   MPI_CHECK(MPI_Gather(&n_flat, 1, MPI_INT, flat_counts.data(), 1, MPI_INT, root, comm.comm()));
-  MPI_CHECK(MPI_Gather(&n_values, 1, MPI_INT, value_counts.data(), 1, MPI_INT, root, comm.comm()));
-  std::vector<int> flat_at(static_cast<size_t>(p), 0), value_at(static_cast<size_t>(p), 0);
-  int64_t all_flat = 0, all_values = 0;
+  std::vector<int> flat_at(static_cast<size_t>(p), 0);
+  int64_t all_flat = 0;
   if (at_root) {
     for (int r = 0; r < p; ++r) {
       flat_at[static_cast<size_t>(r)] = as_int(all_flat, "slice bounds");
-      value_at[static_cast<size_t>(r)] = as_int(all_values, "values");
       all_flat += flat_counts[static_cast<size_t>(r)];
-      all_values += value_counts[static_cast<size_t>(r)];
     }
   }
   std::vector<int64_t> all_bounds(static_cast<size_t>(all_flat));
-  std::vector<float> values(static_cast<size_t>(all_values));
   MPI_CHECK(MPI_Gatherv(flat.data(), n_flat, MPI_INT64_T, all_bounds.data(), flat_counts.data(), flat_at.data(),
                         MPI_INT64_T, root, comm.comm()));
-  MPI_CHECK(MPI_Gatherv(packed.data(), n_values, MPI_FLOAT, values.data(), value_counts.data(), value_at.data(),
-                        MPI_FLOAT, root, comm.comm()));
-  if (!at_root) return {};
-  // Put every slice in place (ranks in order, each rank's slices in order)
-  // and check that they tile [0, count).
+  // Root checks that the slices tile [0, count) before any value moves, and
+  // says so to every rank: a bad tiling throws everywhere instead of hanging.
+  int tiled = 1;
+  int64_t gap_at = 0;
+  if (at_root) {
+    std::vector<Range> seen;
+    for (size_t k = 0; k + 1 < all_bounds.size(); k += 2) {
+      if (all_bounds[k + 1] > all_bounds[k]) seen.emplace_back(all_bounds[k], all_bounds[k + 1]);
+    }
+    std::sort(seen.begin(), seen.end());
+    int64_t next = 0;
+    for (const auto& [first, last] : seen) {
+      if (first != next) {
+        tiled = 0;
+        gap_at = std::min(first, next);
+        break;
+      }
+      next = last;
+    }
+  }
+  MPI_CHECK(MPI_Bcast(&tiled, 1, MPI_INT, root, comm.comm()));
+  MPI_CHECK(MPI_Bcast(&gap_at, 1, MPI_INT64_T, root, comm.comm()));
+  HPCNN_CHECK(tiled == 1, "gather_shard: the ranks' slices overlap or leave a gap at ", gap_at);
+  // The values go straight to their places in root's full vector, one
+  // message per slice (issue 30): root holds the full vector and nothing
+  // else, not a second, packed copy of it (it did: 2 full vectors at once).
+  constexpr int kTag = 0x5a17;
+  std::vector<MPI_Request> requests;
+  if (!at_root) {
+    int64_t at = 0;
+    for (const auto& [first, last] : slices) {
+      if (last == first) continue;
+      requests.emplace_back();
+      MPI_CHECK(MPI_Isend(packed.data() + at, as_int(last - first, "values"), MPI_FLOAT, root, kTag, comm.comm(),
+                          &requests.back()));
+      at += last - first;
+    }
+    MPI_CHECK(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE));
+    return {};
+  }
   std::vector<float> full(static_cast<size_t>(count));
-  std::vector<Range> seen;
-  int64_t from = 0;
-  for (size_t k = 0; k + 1 < all_bounds.size(); k += 2) {
-    const int64_t first = all_bounds[k], last = all_bounds[k + 1];
-    std::copy_n(values.begin() + from, last - first, full.begin() + first);
-    from += last - first;
-    if (last > first) seen.emplace_back(first, last);
+  for (int r = 0; r < p; ++r) {
+    const int64_t* bounds = all_bounds.data() + flat_at[static_cast<size_t>(r)];
+    int64_t from = 0;  // into `packed`, for root's own slices
+    for (int k = 0; k + 1 < flat_counts[static_cast<size_t>(r)]; k += 2) {
+      const int64_t first = bounds[k], last = bounds[k + 1];
+      if (last == first) continue;
+      if (r == root) {
+        std::copy_n(packed.begin() + from, last - first, full.begin() + first);
+        from += last - first;
+        continue;
+      }
+      requests.emplace_back();
+      MPI_CHECK(MPI_Irecv(full.data() + first, as_int(last - first, "values"), MPI_FLOAT, r, kTag, comm.comm(),
+                          &requests.back()));
+    }
   }
-  std::sort(seen.begin(), seen.end());
-  int64_t next = 0;
-  for (const auto& [first, last] : seen) {
-    HPCNN_CHECK(first == next, "gather_shard: the ranks' slices overlap or leave a gap at ", std::min(first, next));
-    next = last;
-  }
+  MPI_CHECK(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE));
   return full;
 }
 

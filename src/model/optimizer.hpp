@@ -44,6 +44,9 @@ class Optimizer {
   /// State for checkpoints: step count and the moment buffers (m, v or velocity).
   std::vector<float> state_a() const { return a_.to_host(); }
   std::vector<float> state_b() const { return b_.to_host(); }
+  /// The same in place, in the backend's memory (host memory on a CPU backend): no copy for a checkpoint.
+  std::span<const float> state_a_in_place() const { return {a_.get(), static_cast<size_t>(a_.count())}; }
+  std::span<const float> state_b_in_place() const { return {b_.get(), static_cast<size_t>(b_.count())}; }
   void restore(int64_t steps, std::span<const float> a, std::span<const float> b);
 
  private:

@@ -154,13 +154,15 @@ TrainState read_train_state(const h5::File& f, const fs::path& path) {
   return s;
 }
 
-/// Both save_checkpoint()s: the optimizer's state as full vectors (or none).
-void write_checkpoint(const fs::path& path, const model::Model& model, const OptimizerState* optimizer, int64_t epoch,
-                      uint64_t seed, const data::Manifest* dataset, const TrainState* state) {
-  if (path.has_parent_path()) fs::create_directories(path.parent_path());
+/// Every save_checkpoint(): the optimizer's state streamed one full vector at
+/// a time (or none).
+void write_checkpoint(const fs::path& path, const model::Model& model, const OptimizerStateStream* optimizer,
+                      int64_t epoch, uint64_t seed, const data::Manifest* dataset, const TrainState* state) {
   const fs::path tmp = path.string() + ".tmp." + std::to_string(getpid());
   std::lock_guard<std::recursive_mutex> h5lock(h5::library_mutex());  // the background reader may be reading
+  bool streamed = false;  // each_vector() called: it may be collective, so exactly once whatever fails
   try {
+    if (path.has_parent_path()) fs::create_directories(path.parent_path());
     h5::File f = h5::File::create(tmp);
     // Every dataset carries the SHA-256 of its bytes as written: a flipped
     // byte anywhere in the data is found on load, not trained on (issue 26.4).
@@ -171,7 +173,17 @@ void write_checkpoint(const fs::path& path, const model::Model& model, const Opt
       for (const hsize_t d : dims) bytes *= static_cast<size_t>(d);
       f.set_attribute("sha256", sha256_hex({static_cast<const uint8_t*>(values), bytes}), name);
     };
-    const std::vector<float> params = model.params_host();
+    // A CPU backend's parameters are written in place: a copy was one more
+    // full parameter vector at the peak of the run (issue 30). A GPU
+    // backend's are downloaded (host memory is not what limits it).
+    std::vector<float> downloaded;
+    std::span<const float> params;
+    if (model.backend().device() == kernels::DeviceKind::kCpu) {
+      params = {model.params(), static_cast<size_t>(model.num_params())};
+    } else {
+      downloaded = model.params_host();
+      params = downloaded;
+    }
     const auto p = static_cast<hsize_t>(params.size());
     put("params", h5::ElementType::kFloat32, {p}, params.data());
     f.create_group("layers");
@@ -219,20 +231,24 @@ void write_checkpoint(const fs::path& path, const model::Model& model, const Opt
     if (optimizer != nullptr) {
       const model::OptimizerConfig& c = optimizer->config;
       f.create_group("optimizer");
-      const std::vector<float>& a = optimizer->a;
       // The optimizer keeps state for the trainable part only, the last
       // num_params - trainable_offset parameters (all of them unless frozen).
-      const auto q = static_cast<hsize_t>(a.size());
-      HPCNN_CHECK(q == p - static_cast<hsize_t>(model.trainable_offset()), "checkpoint: the optimizer holds ", q,
-                  " values for ", p - static_cast<hsize_t>(model.trainable_offset()), " trainable parameters");
+      const hsize_t q = p - static_cast<hsize_t>(model.trainable_offset());
       f.set_attribute("trainable_offset", model.trainable_offset());
       f.set_attribute("frozen_layers", static_cast<int64_t>(model.frozen_layers()));
-      put("optimizer/a", h5::ElementType::kFloat32, {q}, a.data());
-      if (c.kind == model::OptimizerKind::kAdam) {
-        const std::vector<float>& b = optimizer->b;
-        HPCNN_CHECK(b.size() == a.size(), "checkpoint: Adam's v holds ", b.size(), " values, its m ", a.size());
-        put("optimizer/b", h5::ElementType::kFloat32, {q}, b.data());
-      }
+      // One vector at a time: a, then Adam's b, each written and let go
+      // before the next is gathered (issue 30: rank 0 held both at once).
+      const int vectors = c.kind == model::OptimizerKind::kAdam ? 2 : 1;
+      int written = 0;
+      streamed = true;
+      optimizer->each_vector([&](std::span<const float> v) {
+        HPCNN_CHECK(written < vectors, "checkpoint: the optimizer hands more than ", vectors, " state vectors");
+        HPCNN_CHECK(v.size() == q, "checkpoint: the optimizer holds ", v.size(), " values for ", q,
+                    " trainable parameters");
+        put(written == 0 ? "optimizer/a" : "optimizer/b", h5::ElementType::kFloat32, {q}, v.data());
+        ++written;
+      });
+      HPCNN_CHECK(written == vectors, "checkpoint: the optimizer handed ", written, " state vectors, not ", vectors);
       f.set_attribute("optimizer", std::string(model::optimizer_name(c.kind)));
       f.set_attribute("optimizer_steps", optimizer->steps);
       // Doubles as text: exact round trip, readable in h5dump.
@@ -250,6 +266,12 @@ void write_checkpoint(const fs::path& path, const model::Model& model, const Opt
     f.flush();
     f.close();
   } catch (...) {
+    if (optimizer != nullptr && !streamed) {
+      try {  // the other ranks may be waiting in its gathers: take part, drop the vectors
+        optimizer->each_vector([](std::span<const float>) {});
+      } catch (...) {  // the first failure is the one to report
+      }
+    }
     std::error_code ignored;
     fs::remove(tmp, ignored);  // never leave PATH.tmp.PID behind
     throw;
@@ -260,14 +282,36 @@ void write_checkpoint(const fs::path& path, const model::Model& model, const Opt
 
 void save_checkpoint(const fs::path& path, const model::Model& model, const model::Optimizer* optimizer, int64_t epoch,
                      uint64_t seed, const data::Manifest* dataset, const TrainState* state) {
-  std::optional<OptimizerState> o;
-  if (optimizer != nullptr) o = OptimizerState{optimizer->config(), optimizer->steps(), optimizer->state_a(), {}};
-  if (o && o->config.kind == model::OptimizerKind::kAdam) o->b = optimizer->state_b();
-  write_checkpoint(path, model, o ? &*o : nullptr, epoch, seed, dataset, state);
+  if (optimizer == nullptr) {
+    write_checkpoint(path, model, nullptr, epoch, seed, dataset, state);
+    return;
+  }
+  const bool adam = optimizer->config().kind == model::OptimizerKind::kAdam;
+  const bool host = model.backend().device() == kernels::DeviceKind::kCpu;
+  OptimizerStateStream o{optimizer->config(), optimizer->steps(), [&](const auto& sink) {
+                           // In place on a CPU backend; else one vector downloaded at a time.
+                           if (host) {
+                             sink(optimizer->state_a_in_place());
+                             if (adam) sink(optimizer->state_b_in_place());
+                             return;
+                           }
+                           sink(optimizer->state_a());
+                           if (adam) sink(optimizer->state_b());
+                         }};
+  write_checkpoint(path, model, &o, epoch, seed, dataset, state);
 }
 
 void save_checkpoint(const fs::path& path, const model::Model& model, const OptimizerState& optimizer, int64_t epoch,
                      uint64_t seed, const data::Manifest* dataset, const TrainState* state) {
+  const OptimizerStateStream o{optimizer.config, optimizer.steps, [&](const auto& sink) {
+                                 sink(optimizer.a);
+                                 if (optimizer.config.kind == model::OptimizerKind::kAdam) sink(optimizer.b);
+                               }};
+  write_checkpoint(path, model, &o, epoch, seed, dataset, state);
+}
+
+void save_checkpoint(const fs::path& path, const model::Model& model, const OptimizerStateStream& optimizer,
+                     int64_t epoch, uint64_t seed, const data::Manifest* dataset, const TrainState* state) {
   write_checkpoint(path, model, &optimizer, epoch, seed, dataset, state);
 }
 

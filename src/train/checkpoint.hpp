@@ -24,7 +24,9 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -84,6 +86,19 @@ struct OptimizerState {
   std::vector<float> a, b;  ///< Adam m and v (SGD: velocity, b empty)
 };
 
+/// The same handed to the writer one full vector at a time (issue 30: the
+/// writer never holds m and v at once, and a CPU backend's unsharded state is
+/// written in place). each_vector(sink) calls sink with a, then Adam's b;
+/// each span is valid during its call only. It may be collective (a sharded
+/// optimizer gathers each vector as it goes): the writer calls it exactly
+/// once, also when the write failed before (then with a sink that drops the
+/// vectors), so the other ranks never wait for it.
+struct OptimizerStateStream {
+  model::OptimizerConfig config;
+  int64_t steps = 0;
+  std::function<void(const std::function<void(std::span<const float>)>& sink)> each_vector;
+};
+
 /// `dataset` (optional) records the training data's name, sample type and
 /// class names; `state` (optional) makes the checkpoint resumable. Written to
 /// PATH.tmp.PID and renamed: on any failure the temporary is removed and the
@@ -96,6 +111,10 @@ void save_checkpoint(const std::filesystem::path& path, const model::Model& mode
 void save_checkpoint(const std::filesystem::path& path, const model::Model& model, const OptimizerState& optimizer,
                      int64_t epoch, uint64_t seed, const data::Manifest* dataset = nullptr,
                      const TrainState* state = nullptr);
+/// The same with the optimizer's state streamed (OptimizerStateStream).
+void save_checkpoint(const std::filesystem::path& path, const model::Model& model,
+                     const OptimizerStateStream& optimizer, int64_t epoch, uint64_t seed,
+                     const data::Manifest* dataset = nullptr, const TrainState* state = nullptr);
 /// The one way a checkpoint is read (resume, predict, infer, serve, quantize,
 /// --init-from): every dataset is checked against its SHA-256 attribute, and
 /// NaN or infinite parameters or optimizer state are refused. A version 1

@@ -18,6 +18,7 @@ nlohmann::json memory_breakdown(const model::Model& net, int64_t batch, const We
       {"optimizer_state_bytes", update.optimizer_state_bytes()},
       {"activations_bytes", per_sample * batch * kFloat},
       {"communication_bytes", update.staging_bytes() + comm.buffer_bytes()},
+      {"checkpoint_bytes", update.checkpoint_bytes()},
       {"device", gpu ? "gpu" : "cpu"},
   };
   const double peak_mb = resources.value("peak_rss_mb", 0.0);
@@ -29,7 +30,7 @@ nlohmann::json memory_breakdown(const model::Model& net, int64_t batch, const We
     int64_t parts = 0;
     for (const char* k : {"weights_bytes", "gradients_bytes", "optimizer_state_bytes", "activations_bytes"})
       parts += m[k].get<int64_t>();
-    m["other_bytes"] = peak - parts - m["communication_bytes"].get<int64_t>();
+    m["other_bytes"] = peak - parts - m["communication_bytes"].get<int64_t>() - m["checkpoint_bytes"].get<int64_t>();
   }
   return m;
 }

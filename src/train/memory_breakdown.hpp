@@ -14,7 +14,9 @@ namespace hpcnn::train {
 /// This rank's memory in bytes, by part:
 ///  weights_bytes          the flat parameter buffer (every rank holds all of it)
 ///  gradients_bytes        backward's local gradient buffer, plus the packed
-///                         reduced slices a sharded run keeps (stage 2)
+///                         reduced slices a sharded run keeps beside it on a
+///                         GPU backend (stage 2; on the host they are packed
+///                         inside the gradient buffer)
 ///  optimizer_state_bytes  Adam's m and v (SGD: velocity): of this rank's
 ///                         slices only when sharded, so about full / ranks
 ///  activations_bytes      a training batch of `batch` samples: the input and
@@ -23,6 +25,10 @@ namespace hpcnn::train {
 ///                         forward-only batches are not counted)
 ///  communication_bytes    the all-reduces' scratch and shared-window slot,
 ///                         the staging block of a GPU run
+///  checkpoint_bytes       host memory rank 0 holds only while writing a
+///                         checkpoint (WeightUpdate::checkpoint_bytes: one
+///                         gathered state vector when sharded; 0 elsewhere
+///                         on a CPU backend, which writes in place)
 ///  peak_rss_bytes         VmHWM; other_bytes = peak_rss_bytes minus the parts
 ///                         above on a CPU backend (libraries, training data,
 ///                         kernel workspaces, allocator slack; may be negative

@@ -103,8 +103,13 @@ nlohmann::json TrainingRun::history(const EpochProgress* progress, bool drop_las
 void TrainingRun::save_state(const std::filesystem::path& path, int epoch, int64_t steps_in_epoch, bool epoch_done,
                              const EpochProgress* progress, bool drop_last_epoch) {
   last_checkpoint_ = Clock::now();
-  const OptimizerState optimizer = update_->gather_state();  // collective when sharded: before rank 0 goes on alone
-  if (rank_ != 0) return;
+  // Sharded, the state is gathered one vector at a time while rank 0 writes
+  // (issue 30): the other ranks take part in those gathers, then return.
+  const OptimizerStateStream optimizer = update_->state_stream();
+  if (rank_ != 0) {
+    optimizer.each_vector([](std::span<const float>) {});
+    return;
+  }
   mark(RunPhase::kCheckpoint, epoch, steps_in_epoch);
   TrainState state;
   state.global_step = global_step_;

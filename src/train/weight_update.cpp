@@ -2,6 +2,9 @@
 #include "train/weight_update.hpp"
 
 #include <algorithm>
+#include <exception>
+#include <functional>
+#include <span>
 #include <string>
 
 #include "comm/shard_state.hpp"
@@ -108,18 +111,42 @@ void WeightUpdate::restore(int64_t steps, const std::vector<float>& a, const std
   optimizer_->restore(steps, full_a, full_b);
 }
 
-OptimizerState WeightUpdate::gather_state() const {
-  OptimizerState s{optimizer_->config(), optimizer_->steps(), {}, {}};
+OptimizerStateStream WeightUpdate::state_stream() const {
+  OptimizerStateStream s{optimizer_->config(), optimizer_->steps(), {}};
   const bool adam = s.config.kind == model::OptimizerKind::kAdam;
-  if (sharded_ == nullptr) {
-    if (comm_.rank() != 0) return s;
-    s.a = optimizer_->state_a();
-    if (adam) s.b = optimizer_->state_b();
-    return s;
-  }
-  const std::vector<comm::Range>& slices = sharded_->slices();
-  s.a = comm::gather_shard(comm_, slices, optimizer_->state_a(), count_);
-  if (adam) s.b = comm::gather_shard(comm_, slices, optimizer_->state_b(), count_);
+  s.each_vector = [this, adam](const std::function<void(std::span<const float>)>& sink) {
+    const bool host = backend_.device() == kernels::DeviceKind::kCpu;
+    // The state in place on a CPU backend, else downloaded (one vector at a time).
+    const auto with_state = [&](bool b, const auto& use) {
+      if (host) {
+        use(b ? optimizer_->state_b_in_place() : optimizer_->state_a_in_place());
+      } else {
+        const std::vector<float> v = b ? optimizer_->state_b() : optimizer_->state_a();
+        use(std::span<const float>(v));
+      }
+    };
+    if (sharded_ == nullptr) {
+      if (comm_.rank() != 0) return;
+      with_state(false, sink);
+      if (adam) with_state(true, sink);
+      return;
+    }
+    std::exception_ptr failed;
+    const auto gather = [&](bool b) {
+      with_state(b, [&](std::span<const float> mine) {
+        const std::vector<float> full = comm::gather_shard(comm_, sharded_->slices(), mine, count_);
+        if (comm_.rank() != 0 || failed) return;
+        try {
+          sink(full);
+        } catch (...) {  // the other ranks are in the next gather: finish it, then report
+          failed = std::current_exception();
+        }
+      });
+    };
+    gather(false);
+    if (adam) gather(true);
+    if (failed) std::rethrow_exception(failed);
+  };
   return s;
 }
 
@@ -130,7 +157,17 @@ int64_t WeightUpdate::optimizer_state_bytes() const {
 }
 
 int64_t WeightUpdate::reduced_gradient_bytes() const {
-  return sharded_ ? sharded_->shard_count() * static_cast<int64_t>(sizeof(float)) : 0;
+  // The host reducer packs them in place, inside the gradient buffer; the
+  // staged and NCCL reducers into a device buffer of their own.
+  if (sharded_ == nullptr || backend_.device() != kernels::DeviceKind::kGpu) return 0;
+  return sharded_->shard_count() * static_cast<int64_t>(sizeof(float));
+}
+
+int64_t WeightUpdate::checkpoint_bytes() const {
+  if (comm_.rank() != 0) return 0;
+  constexpr auto kFloat = static_cast<int64_t>(sizeof(float));
+  if (backend_.device() == kernels::DeviceKind::kGpu) return (net_.num_params() + count_) * kFloat;
+  return sharded_ != nullptr ? count_ * kFloat : 0;
 }
 
 int64_t WeightUpdate::staging_bytes() const {

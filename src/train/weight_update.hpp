@@ -70,14 +70,26 @@ class WeightUpdate {
   /// ranks' are ignored); every rank takes what it keeps. Collective when
   /// there is more than one rank.
   void restore(int64_t steps, const std::vector<float>& a, const std::vector<float>& b);
-  /// The optimizer's full state on rank 0, for a checkpoint (the other
-  /// ranks get empty vectors). Collective when sharded.
-  OptimizerState gather_state() const;
+  /// The optimizer's full state for a checkpoint, one vector at a time:
+  /// each_vector(sink) hands rank 0's sink each full vector (a, then Adam's
+  /// b; the other ranks' sink is not called). Sharded, it is collective
+  /// (every rank calls it, once per checkpoint) and gathers one vector at a
+  /// time: rank 0 holds one full vector, never m and v at once. A CPU
+  /// backend's state is read in place (no copy of it); a sink that throws
+  /// does not stop the gathers (rethrown after them, so no rank hangs).
+  OptimizerStateStream state_stream() const;
 
   /// Bytes of this rank's optimizer state (Adam: m and v; SGD: velocity).
   int64_t optimizer_state_bytes() const;
-  /// Bytes of the reduced gradients a sharded run keeps (its packed slices; 0 plain).
+  /// Bytes of the reduced gradients a sharded run keeps beside the gradient
+  /// buffer (a GPU backend's packed slices; 0 plain, and 0 on the host, which
+  /// packs them inside the gradient buffer).
   int64_t reduced_gradient_bytes() const;
+  /// Host bytes rank 0 holds only while it writes a checkpoint (0 on the
+  /// other ranks): one gathered full state vector when sharded on a CPU
+  /// backend (the unsharded state and the parameters are written in place);
+  /// on a GPU backend the downloaded parameters and one state vector.
+  int64_t checkpoint_bytes() const;
   /// Bytes of the host staging block of a GPU backend's MPI exchange.
   int64_t staging_bytes() const;
 

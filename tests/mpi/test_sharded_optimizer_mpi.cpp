@@ -211,6 +211,14 @@ TEST_CASE("sharded optimizer: slices that do not tile the buffer are refused on 
     CHECK(gather_shard(comm, everything, values, 10) == values);
   }
   CHECK_THROWS_WITH(scatter_shard(values, std::vector<Range>{{5, 11}}), Catch::Contains("outside"));
+  // The right total, but the ranks' slices overlap (and leave a gap): root
+  // finds it before any value moves and every rank throws.
+  if (comm.size() > 1) {
+    const int64_t n = 4 * static_cast<int64_t>(comm.size());
+    const std::vector<Range> first_half{{0, 4}};
+    const std::vector<float> four(4, 2.0f);
+    CHECK_THROWS_WITH(gather_shard(comm, first_half, four, n), Catch::Contains("overlap or leave a gap"));
+  }
 }
 
 // The staged path a GPU backend takes with the MPI algorithms, on the

@@ -1,6 +1,7 @@
 // Checkpoints: save -> load -> identical predictions and optimizer state.
 #include <hdf5.h>
 
+#include <fstream>
 #include <limits>
 
 #include <catch2/catch.hpp>
@@ -187,4 +188,59 @@ TEST_CASE("Checkpoint: a version 1 file without checksums loads unverified but a
     H5Fclose(f);
   }
   CHECK_THROWS_WITH(train::load_checkpoint(dir / "stripped.h5"), Catch::Contains("/params has no sha256 attribute"));
+}
+
+// Issue 30: a sharded run gathers the optimizer state collectively while
+// rank 0 writes it, so the writer hands it over one vector at a time (the
+// file equals the one written from full vectors) and calls the stream
+// exactly once also when the write fails before reaching it (a directory
+// that cannot be created): otherwise the other ranks would wait in a gather.
+TEST_CASE("Checkpoint: a streamed optimizer state writes the same file and is drained once when the write fails",
+          "[checkpoint]") {
+  test::ScratchDir dir("ckpt-stream");
+  auto backend = kernels::make_onednn_backend(1);
+  Model net(make_model("tiny-cnn"), LossKind::kSoftmaxCrossEntropy, *backend, 11);
+  const auto n = static_cast<size_t>(net.num_params());
+  std::vector<float> a(n), b(n);
+  for (size_t i = 0; i < n; ++i) {
+    a[i] = 0.25f * static_cast<float>(i % 7);
+    b[i] = 1e-3f * static_cast<float>(i % 5);
+  }
+  const model::OptimizerConfig config;
+  train::save_checkpoint(dir / "full.h5", net, train::OptimizerState{config, 3, a, b}, 1, 11);
+  int calls = 0, vectors = 0;
+  const train::OptimizerStateStream stream{config, 3, [&](const auto& sink) {
+                                             ++calls;
+                                             std::vector<float> v = a;  // let go before the next, as a gather does
+                                             sink(v);
+                                             ++vectors;
+                                             v = b;
+                                             sink(v);
+                                             ++vectors;
+                                           }};
+  train::save_checkpoint(dir / "streamed.h5", net, stream, 1, 11);
+  CHECK(calls == 1);
+  CHECK(vectors == 2);
+  const train::Checkpoint full = train::load_checkpoint(dir / "full.h5");
+  const train::Checkpoint streamed = train::load_checkpoint(dir / "streamed.h5");
+  CHECK(streamed.optimizer_a == full.optimizer_a);
+  CHECK(streamed.optimizer_b == full.optimizer_b);
+  CHECK(streamed.params == full.params);
+
+  // A regular file where the checkpoint's directory should be: the write fails
+  // before the optimizer section, and the stream is still run once.
+  { std::ofstream(dir / "blocker") << "x"; }
+  calls = vectors = 0;
+  CHECK_THROWS(train::save_checkpoint(dir / "blocker" / "sub" / "c.h5", net, stream, 1, 11));
+  CHECK(calls == 1);
+  CHECK(vectors == 2);
+  // A state of the wrong length is refused by name, after the stream ran once.
+  calls = 0;
+  const train::OptimizerStateStream short_stream{config, 3, [&](const auto& sink) {
+                                                   ++calls;
+                                                   sink(std::vector<float>(n - 1));
+                                                 }};
+  CHECK_THROWS_WITH(train::save_checkpoint(dir / "short.h5", net, short_stream, 1, 11),
+                    Catch::Contains("the optimizer holds"));
+  CHECK(calls == 1);
 }
