@@ -1,7 +1,9 @@
 // Model: flat buffers, per-batch-size workspaces, forward/backward through the backend.
 #include "model/model.hpp"
 
+#if defined(_OPENMP)
 #include <omp.h>
+#endif
 #include <unistd.h>
 
 #include <algorithm>
@@ -138,7 +140,14 @@ double eval_samples_in_l2(const ModelSpec& spec) {
       default: most = std::max(most, l.input.size() + l.output.size());
     }
   }
-  return samples_in_l2(most * static_cast<int64_t>(sizeof(float)), std::max(1, omp_get_max_threads()));
+  // The threads the backend's OpenMP runs with (the fuzz build, without
+  // OpenMP, counts one).
+#if defined(_OPENMP)
+  const int threads = std::max(1, omp_get_max_threads());
+#else
+  const int threads = 1;
+#endif
+  return samples_in_l2(most * static_cast<int64_t>(sizeof(float)), threads);
 }
 
 /// `n` samples of `batch` from `first` into `out` (labels, targets and
