@@ -29,6 +29,7 @@ import argparse
 import csv
 import math
 import os
+import sys
 
 K_REDUCE_BLOCK = 1 << 18  # floats, src/comm/gradient_reducer.hpp
 EXTRAPOLATE_FROM = 256 * 1024  # bytes: sizes on the all-reduce's bandwidth line
@@ -165,6 +166,11 @@ def reducer_sizes(n):
 
 
 def plot(rows, path, title):
+    # tools/sim/platform.py would shadow the standard library's platform module that matplotlib imports.
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != here]
+    if os.path.dirname(os.path.abspath(getattr(sys.modules.get("platform"), "__file__", "") or "/")) == here:
+        del sys.modules["platform"]
     try:
         import matplotlib
         matplotlib.use("Agg")
