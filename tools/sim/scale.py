@@ -3,6 +3,7 @@
 
   scale.py --layers layers.csv --batch 64 --sim DIR --ranks 16,64 --out DIR [--model NAME --platform NAME]
   scale.py --sizes-of layers.csv      (the reducer's sizes in bytes: buffer, 1 MiB block, head block)
+  scale.py --self-test                (checks the schedule and the line; exit 1 on a failure)
 
 layers.csv: `hpcnn-merge summary`'s layers.csv (median ms) or
 results/traces/layer_min.py's layers-min.csv (minimum ms, and an `optimizer`
@@ -196,7 +197,41 @@ def plot(rows, path, title):
     fig.savefig(path, dpi=100)
 
 
+def self_test():
+    """Checks of the schedule and the line (no simulator needed); exit 1 on a failure."""
+    ok = True
+
+    def check(what, got, want):
+        nonlocal ok
+        good = abs(got - want) <= 1e-12 + 1e-9 * abs(want)
+        ok &= good
+        print(f"{'ok' if good else 'FAILED'}: {what}: {got:.9g} (expected {want:.9g})")
+
+    # Two layers of one block each (forward order): layer 0 has 2^18 floats, layer 1 has 2^18.
+    params, blocks = [K_REDUCE_BLOCK, K_REDUCE_BLOCK], blocks_of(2 * K_REDUCE_BLOCK)
+    # Backward: layer 1 (1 s), then layer 0 (1 s); each block takes 0.5 s to reduce.
+    end, done = overlapped_backward([1.0, 1.0], params, blocks, [0.5, 0.5], 1.0)
+    check("no slow-down: backward end", end, 2.0)
+    check("no slow-down: the second block is done 0.5 s after backward", done, 2.5)
+    # s = 2: layer 0 runs 0.5 s beside block 1 (0.25 s of its work), then 0.75 s alone: 1 + 0.5 + 0.75.
+    end, done = overlapped_backward([1.0, 1.0], params, blocks, [0.5, 0.5], 2.0)
+    check("slow-down 2: backward end", end, 2.25)
+    check("slow-down 2: the last block starts when backward ends", done, 2.75)
+    # A block as long as all backward: backward runs s times slower from the first block on.
+    end, done = overlapped_backward([1.0, 1.0], params, blocks, [10.0, 10.0], 1.5)
+    check("slow-down 1.5 under one long block: backward end", end, 2.5)
+    check("slow-down 1.5 under one long block: blocks back to back", done, 21.0)
+    a, b = line_through({262144: 1.0 + 2.0 * 262144, 1048576: 1.0 + 2.0 * 1048576, 4799528: 1.0 + 2.0 * 4799528})
+    check("line through exact points: intercept", a, 1.0)
+    check("line through exact points: slope", b, 2.0)
+    check("the reducer's blocks cover the buffer", sum(e - s for s, e in blocks_of(1199882)), 1199882)
+    check("keras-cnn: a head block of 151306 floats first", blocks_of(1199882)[0][1], 151306)
+    return 0 if ok else 1
+
+
 def main():
+    if "--self-test" in sys.argv[1:]:
+        raise SystemExit(self_test())
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes-of", help="print the reducer's sizes for this layers.csv and exit")
     ap.add_argument("--layers")
