@@ -5,8 +5,11 @@
 # ways alternated round by round: --compute-only (the compute the predictor is
 # given), --bucket-mb 0 (no overlap) and --bucket-mb 1 (overlap). Writes
 # measured-Nn.csv (medians over rounds of the per-step medians after 5
-# warm-up steps: step, forward, backward, optimizer, all-reduce, waited) and
-# machine-Nn.txt (load before and after) beside this script.
+# warm-up steps: step, forward, backward, optimizer, all-reduce, waited),
+# measured-Nn-min.csv (the same phases, each the minimum over every step
+# after the warm-up of every round, a step's phase taken on its slowest rank:
+# the figure least disturbed by other load) and machine-Nn.txt (load before
+# and after) beside this script.
 #
 #   bash results/sim/validate-keras-cnn-lab/run-emulated.sh 4    (root; ~4 min on 4 nodes)
 # Environment: HPCNN_BIN (build/release/bin), HPCNN_ROUNDS (2), HPCNN_STEPS (30).
@@ -42,6 +45,30 @@ for round in $(seq "$rounds"); do
   done
 done
 echo "# load after: $(uptime)" >> "$here/machine-${nodes}n.txt"
+python3 - "$work" "$rounds" "$here/measured-${nodes}n-min.csv" << 'PY'
+import collections, csv, glob, sys
+work, rounds, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+phases = ("step", "forward", "backward", "optimizer", "allreduce", "allreduce_wait")
+with open(out, "w", newline="") as f:
+    w = csv.writer(f)
+    w.writerow(["run"] + [f"{p}_ms" for p in phases] + ["steps"])
+    for mode in ("compute-only", "bucket-0", "bucket-1"):
+        best, steps = {p: float("inf") for p in phases}, 0
+        for r in range(1, rounds + 1):
+            per = collections.defaultdict(float)  # (epoch, step, phase) -> slowest rank's seconds
+            for path in glob.glob(f"{work}/{mode}-{r}/timing/rank-*.csv"):
+                for row in csv.DictReader(open(path)):
+                    k = (int(row["epoch"]), int(row["step"]), row["phase"])
+                    per[k] = max(per[k], float(row["seconds"]))
+            keys = sorted({(e, s) for e, s, _ in per})[5:]
+            steps += len(keys)
+            for p in phases:
+                vals = [per[(e, s, p)] * 1e3 for e, s in keys if (e, s, p) in per]
+                if vals:
+                    best[p] = min(best[p], min(vals))
+        w.writerow([mode] + [round(best[p], 3) if best[p] != float("inf") else 0.0 for p in phases] + [steps])
+print(open(out).read())
+PY
 python3 - "$work" "$rounds" "$here/measured-${nodes}n.csv" << 'PY'
 import csv, json, statistics, sys
 work, rounds, out = sys.argv[1], int(sys.argv[2]), sys.argv[3]
