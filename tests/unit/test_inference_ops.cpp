@@ -136,6 +136,53 @@ TEST_CASE("Inference conv (fp32 and int8, NHWC, fused activation) equals the ref
   }
 }
 
+TEST_CASE("Inference fp32 1x1 conv to 8 or 24 channels runs oneDNN's AVX2 kernel and equals the reference",
+          "[kernels][onednn][infer]") {
+  // The AVX-512 1x1 kernel pads 8 or 24 output channels to 16 or 32 lanes
+  // (fp32_1x1_kernel in onednn_inference.cpp); where oneDNN may use AVX2 or
+  // better the engine takes its AVX2 kernel for them, and keeps oneDNN's
+  // choice for 16, 48 and 56 channels.
+  auto ref = make_reference_backend();
+  const std::string isa = int8_kernels().isa;
+  const bool has_avx512 = isa.find("avx512") != std::string::npos,
+             has_avx2 = has_avx512 || isa.find("avx2") != std::string::npos;
+  INFO("oneDNN's ISA: " << isa);
+  struct Case {
+    int64_t n, ic, hw, oc;
+    bool avx2;
+  };
+  for (const Case& c : {Case{1, 16, 48, 8, true}, Case{2, 96, 6, 24, true}, Case{1, 48, 12, 16, false},
+                        Case{1, 8, 12, 48, false}, Case{1, 192, 3, 56, false}}) {
+    INFO("1x1 conv ic" << c.ic << " " << c.hw << "x" << c.hw << " oc" << c.oc << " n" << c.n);
+    ConvGeometry g{c.n, c.ic, c.hw, c.hw, c.oc, 1, 1, 1, 0, 0, 0, 0, c.hw, c.hw};
+    const auto src = random_vector(g.n * g.ic * g.ih * g.iw, 7, -3.0f, 3.0f);
+    const auto w = random_vector(g.oc * g.ic, 8);
+    const auto bias = random_vector(g.oc, 9);
+    std::vector<float> want(static_cast<size_t>(g.n * g.oc * g.oh * g.ow));
+    ref->make_conv(g)->forward(src.data(), w.data(), bias.data(), want.data());
+    for (float& v : want) v = activate(v, Activation::kRelu6);
+    const auto want_nhwc = nchw_to_nhwc(want, g.n, g.oc, g.oh, g.ow);
+    InferConvSpec s{g.n,   g.ic, g.ih,  g.iw, g.oc, 1, 1, 1, 1, 0, 0, 0, 0, g.oh, g.ow, Activation::kRelu6,
+                    false, {},   false, {}};
+    auto op = make_infer_conv(s, {w.data(), nullptr, nullptr, bias.data()}, 1);
+    const std::string impl = op->implementation();
+    INFO("oneDNN: " << impl);
+    const bool avx2_kernel = impl.rfind("jit_1x1:avx2", 0) == 0;
+    if (c.avx2 && has_avx2) CHECK(avx2_kernel);
+    if (!c.avx2 && has_avx512) CHECK(!avx2_kernel);  // below AVX-512 it is oneDNN's own first choice
+    const auto in_nhwc = nchw_to_nhwc(src, g.n, g.ic, g.ih, g.iw);
+    std::vector<float> got(want.size());
+    op->run(in_nhwc.data(), got.data());
+    double worst = 0, scale = 1e-30;
+    for (size_t i = 0; i < got.size(); ++i) {
+      worst = std::max(worst, std::abs(static_cast<double>(got[i]) - want_nhwc[i]));
+      scale = std::max(scale, std::abs(static_cast<double>(want_nhwc[i])));
+    }
+    INFO("worst " << worst << " scale " << scale);
+    CHECK(worst <= 2e-5 * scale);
+  }
+}
+
 TEST_CASE("Inference dense (fp32 and int8) equals the reference", "[kernels][onednn][int8]") {
   auto ref = make_reference_backend();
   // int8 with a u8 input (after a ReLU) and an s8 one (e.g. a pooled sum of residual adds).
