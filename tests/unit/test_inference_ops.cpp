@@ -140,8 +140,8 @@ TEST_CASE("Inference fp32 1x1 conv to 8 or 24 channels runs oneDNN's AVX2 kernel
           "[kernels][onednn][infer]") {
   // The AVX-512 1x1 kernel pads 8 or 24 output channels to 16 or 32 lanes
   // (fp32_1x1_kernel in onednn_inference.cpp); where oneDNN may use AVX2 or
-  // better the engine takes its AVX2 kernel for them, and keeps oneDNN's
-  // choice for 16, 48 and 56 channels.
+  // better the engine takes its AVX2 kernel for them over 6x6 pixels or
+  // more, and keeps the jit choice for 16, 48 and 56 channels and for 8 at 3x3.
   auto ref = make_reference_backend();
   const std::string isa = int8_kernels().isa;
   const bool has_avx512 = isa.find("avx512") != std::string::npos,
@@ -152,7 +152,7 @@ TEST_CASE("Inference fp32 1x1 conv to 8 or 24 channels runs oneDNN's AVX2 kernel
     bool avx2;
   };
   for (const Case& c : {Case{1, 16, 48, 8, true}, Case{2, 96, 6, 24, true}, Case{1, 48, 12, 16, false},
-                        Case{1, 8, 12, 48, false}, Case{1, 192, 3, 56, false}}) {
+                        Case{1, 8, 12, 48, false}, Case{1, 192, 3, 56, false}, Case{1, 1280, 3, 8, false}}) {
     INFO("1x1 conv ic" << c.ic << " " << c.hw << "x" << c.hw << " oc" << c.oc << " n" << c.n);
     ConvGeometry g{c.n, c.ic, c.hw, c.hw, c.oc, 1, 1, 1, 0, 0, 0, 0, c.hw, c.hw};
     const auto src = random_vector(g.n * g.ic * g.ih * g.iw, 7, -3.0f, 3.0f);
@@ -171,6 +171,48 @@ TEST_CASE("Inference fp32 1x1 conv to 8 or 24 channels runs oneDNN's AVX2 kernel
     if (c.avx2 && has_avx2) CHECK(avx2_kernel);
     if (!c.avx2 && has_avx512) CHECK(!avx2_kernel);  // below AVX-512 it is oneDNN's own first choice
     const auto in_nhwc = nchw_to_nhwc(src, g.n, g.ic, g.ih, g.iw);
+    std::vector<float> got(want.size());
+    op->run(in_nhwc.data(), got.data());
+    double worst = 0, scale = 1e-30;
+    for (size_t i = 0; i < got.size(); ++i) {
+      worst = std::max(worst, std::abs(static_cast<double>(got[i]) - want_nhwc[i]));
+      scale = std::max(scale, std::abs(static_cast<double>(want_nhwc[i])));
+    }
+    INFO("worst " << worst << " scale " << scale);
+    CHECK(worst <= 2e-5 * scale);
+  }
+}
+
+TEST_CASE("Inference ops under 65536 multiply-adds run on one thread of two and equal the reference",
+          "[kernels][onednn][infer]") {
+  // A depthwise 3x3 over 144 channels at 6x6 (46656 multiply-adds: 1.6 us
+  // on one thread) runs serially (serial_macs in onednn_inference.cpp); a
+  // 1x1 16->96 at 12x12 (221184) keeps both threads, also when made after
+  // the small one ran (the team is restored).
+  auto ref = make_reference_backend();
+  struct Case {
+    int64_t ic, hw, oc, k, groups;
+    bool serial;
+  };
+  for (const Case& c : {Case{144, 6, 144, 3, 144, true}, Case{16, 12, 96, 1, 1, false}}) {
+    INFO("conv ic" << c.ic << " " << c.hw << "x" << c.hw << " oc" << c.oc << " k" << c.k << " g" << c.groups);
+    const int64_t pad = c.k / 2;
+    ConvGeometry g{1, c.ic, c.hw, c.hw, c.oc, c.k, c.k, 1, pad, pad, pad, pad, c.hw, c.hw};
+    g.groups = c.groups;
+    const auto src = random_vector(g.ic * g.ih * g.iw, 7, -3.0f, 3.0f);
+    const auto w = random_vector(g.oc * (g.ic / g.groups) * g.kh * g.kw, 8);
+    const auto bias = random_vector(g.oc, 9);
+    std::vector<float> want(static_cast<size_t>(g.oc * g.oh * g.ow));
+    ref->make_conv(g)->forward(src.data(), w.data(), bias.data(), want.data());
+    const auto want_nhwc = nchw_to_nhwc(want, 1, g.oc, g.oh, g.ow);
+    InferConvSpec s{1,        g.ic, g.ih,  g.iw, g.oc, g.kh, g.kw, 1,
+                    g.groups, pad,  pad,   pad,  pad,  g.oh, g.ow, Activation::kNone,
+                    false,    {},   false, {}};
+    auto op = make_infer_conv(s, {w.data(), nullptr, nullptr, bias.data()}, 2);
+    const std::string impl = op->implementation();
+    INFO("oneDNN: " << impl);
+    CHECK((impl.find("(1 thread)") != std::string::npos) == c.serial);
+    const auto in_nhwc = nchw_to_nhwc(src, 1, g.ic, g.ih, g.iw);
     std::vector<float> got(want.size());
     op->run(in_nhwc.data(), got.data());
     double worst = 0, scale = 1e-30;
