@@ -299,23 +299,27 @@ PrimitiveDesc chosen_impl(const Desc& desc, const dnnl::primitive_attr& attr, co
 
 /// The implementation an FP32 1x1 convolution prefers (a name prefix), or
 /// nullptr for the jit rule of chosen_impl. oneDNN's AVX-512 1x1 kernel
-/// computes output channels in blocks of 16 lanes; for 8 or 24 of them it
-/// pads a half or a third of its work away, and its AVX2 kernel (blocks of
-/// 8) wastes none. On AMD Zen 4, which runs AVX-512 as two 256-bit halves,
-/// that waste is paid in full: MobileNetV2 0.35's 1x1 convolutions to 8 and
-/// 24 channels, batch 1, 1 thread, medians of 400 alternated runs (AMD EPYC,
-/// load 4-6): 16->8 at 48x48 16.3 -> 8.6 us, 48->8 at 24x24 9.5 -> 7.1 us,
-/// 96->24 at 6x6 2.5 -> 1.9 us, 144->24 at 6x6 (sum post-op) 3.5 -> 2.6 us.
-/// With 56 output channels (1/8 padded) the AVX-512 kernel stayed ahead
-/// (2.4 against 2.6 us), so the rule is fewer than 32 channels, not a
-/// multiple of 16; and at least 36 output pixels (6x6): over the 9 of the
-/// head's 1280->8 at 3x3 the AVX-512 kernel was ahead (3.7 against 4.7 us).
-/// On a CPU with full-width AVX-512 units both kernels do the same useful
-/// work per cycle there (unmeasured). int8 keeps its kernels (an AVX2 int8
-/// kernel has no VNNI: 7-bit weights, kernels::Int8Kernels).
+/// works on channels in blocks of 16 lanes, output channels and the
+/// reduction over input channels alike; for 8 or 24 of them it pads a half
+/// or a third of its work away, and its AVX2 kernel (blocks of 8) wastes
+/// none. On AMD Zen 4, which runs AVX-512 as two 256-bit halves, that waste
+/// is paid in full. MobileNetV2 0.35's 1x1 convolutions, batch 1, 1 thread,
+/// medians of 400 alternated runs (AMD EPYC, load 4-15; the study in
+/// results/mobilenet-infer/README.md): to 8 or 24 channels, 16->8 at 48x48
+/// 16.3 -> 8.6 us, 48->8 at 24x24 9.5 -> 7.1 us, 144->24 at 6x6 (sum
+/// post-op) 3.5 -> 2.6 us; from 8 or 24 channels, 8->48 at 48x48 28.4 ->
+/// 19.4 us, 8->48 at 24x24 7.5 -> 5.2 us, 24->144 at 6x6 3.0 -> 2.7 us.
+/// With 56 channels (1/8 padded) the AVX-512 kernel stayed ahead (192->56 at
+/// 3x3: 2.4 against 2.6 us), so the rule is fewer than 32 channels, not a
+/// multiple of 16, in or out; and at least 36 output pixels (6x6): over the
+/// 9 of the head's 1280->8 at 3x3 the AVX-512 kernel was ahead (3.7 against
+/// 4.7 us). On a CPU with full-width AVX-512 units both kernels do the same
+/// useful work per cycle there (unmeasured). int8 keeps its kernels (an AVX2
+/// int8 kernel has no VNNI: 7-bit weights, kernels::Int8Kernels).
 const char* fp32_1x1_kernel(const InferConvSpec& s) {
-  const bool narrow = s.oc < 32 && s.oc % 16 != 0 && s.n * s.oh * s.ow >= 36;
-  return !s.int8 && s.kh == 1 && s.kw == 1 && s.groups == 1 && narrow ? "jit_1x1:avx2" : nullptr;
+  const auto narrow = [](int64_t channels) { return channels < 32 && channels % 16 != 0; };
+  const bool avx2 = (narrow(s.oc) || narrow(s.ic)) && s.n * s.oh * s.ow >= 36;
+  return !s.int8 && s.kh == 1 && s.kw == 1 && s.groups == 1 && avx2 ? "jit_1x1:avx2" : nullptr;
 }
 
 /// u8 or s8 for a quantised tensor, FP32 otherwise.
