@@ -311,14 +311,15 @@ PrimitiveDesc chosen_impl(const Desc& desc, const dnnl::primitive_attr& attr, co
 /// 19.4 us, 8->48 at 24x24 7.5 -> 5.2 us, 24->144 at 6x6 3.0 -> 2.7 us.
 /// With 56 channels (1/8 padded) the AVX-512 kernel stayed ahead (192->56 at
 /// 3x3: 2.4 against 2.6 us), so the rule is fewer than 32 channels, not a
-/// multiple of 16, in or out; and at least 36 output pixels (6x6): over the
+/// multiple of 16, in or out; and at least 36 output pixels a sample (6x6,
+/// so a sample gets the same kernel in a chunk of any size): over the
 /// 9 of the head's 1280->8 at 3x3 the AVX-512 kernel was ahead (3.7 against
 /// 4.7 us). On a CPU with full-width AVX-512 units both kernels do the same
 /// useful work per cycle there (unmeasured). int8 keeps its kernels (an AVX2
 /// int8 kernel has no VNNI: 7-bit weights, kernels::Int8Kernels).
 const char* fp32_1x1_kernel(const InferConvSpec& s) {
   const auto narrow = [](int64_t channels) { return channels < 32 && channels % 16 != 0; };
-  const bool avx2 = (narrow(s.oc) || narrow(s.ic)) && s.n * s.oh * s.ow >= 36;
+  const bool avx2 = (narrow(s.oc) || narrow(s.ic)) && s.oh * s.ow >= 36;
   return !s.int8 && s.kh == 1 && s.kw == 1 && s.groups == 1 && avx2 ? "jit_1x1:avx2" : nullptr;
 }
 

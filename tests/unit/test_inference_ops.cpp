@@ -141,7 +141,8 @@ TEST_CASE("Inference fp32 1x1 conv to or from 8 or 24 channels runs oneDNN's AVX
   // The AVX-512 1x1 kernel pads 8 or 24 channels (in or out) to 16 or 32 lanes
   // (fp32_1x1_kernel in onednn_inference.cpp); where oneDNN may use AVX2 or
   // better the engine takes its AVX2 kernel for them over 6x6 pixels or
-  // more, and keeps the jit choice for 48->16 and 192->56 and for 1280->8 at 3x3.
+  // more a sample, and keeps the jit choice for 48->16 and 192->56 and for
+  // 1280->8 at 3x3 (in a batch of 4 too: a sample gets one kernel at any chunk size).
   auto ref = make_reference_backend();
   const std::string isa = int8_kernels().isa;
   const bool has_avx512 = isa.find("avx512") != std::string::npos,
@@ -151,9 +152,9 @@ TEST_CASE("Inference fp32 1x1 conv to or from 8 or 24 channels runs oneDNN's AVX
     int64_t n, ic, hw, oc;
     bool avx2;
   };
-  for (const Case& c :
-       {Case{1, 16, 48, 8, true}, Case{2, 96, 6, 24, true}, Case{1, 48, 12, 16, false}, Case{1, 8, 12, 48, true},
-        Case{1, 24, 6, 144, true}, Case{1, 192, 3, 56, false}, Case{1, 1280, 3, 8, false}}) {
+  for (const Case& c : {Case{1, 16, 48, 8, true}, Case{2, 96, 6, 24, true}, Case{1, 48, 12, 16, false},
+                        Case{1, 8, 12, 48, true}, Case{1, 24, 6, 144, true}, Case{1, 192, 3, 56, false},
+                        Case{1, 1280, 3, 8, false}, Case{4, 1280, 3, 8, false}}) {
     INFO("1x1 conv ic" << c.ic << " " << c.hw << "x" << c.hw << " oc" << c.oc << " n" << c.n);
     ConvGeometry g{c.n, c.ic, c.hw, c.hw, c.oc, 1, 1, 1, 0, 0, 0, 0, c.hw, c.hw};
     const auto src = random_vector(g.n * g.ic * g.ih * g.iw, 7, -3.0f, 3.0f);
