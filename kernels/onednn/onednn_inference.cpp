@@ -49,12 +49,55 @@ dnnl::primitive_attr make_attr(Activation act, const std::vector<float>* scales,
   return attr;
 }
 
+/// Ops of fewer multiply-adds per run than this run on one thread when the
+/// engine has several: a tiny op (MobileNetV2 0.35's depthwise layers at 6x6
+/// and 3x3 at batch 1: 27k-62k multiply-adds, 1.0-1.6 us on one thread, AMD
+/// EPYC) gains less from splitting than an OpenMP fork and join costs. At
+/// 65536 that is the ops under ~2 us on one thread there; the figure is a
+/// bound from that single-thread cost, not a tuned optimum.
+/// HPCNN_INFER_SERIAL_MACS=N sets it (0: every op uses every thread), for
+/// measurements.
+int64_t serial_macs() {
+  static const int64_t value = [] {
+    const char* env = std::getenv("HPCNN_INFER_SERIAL_MACS");
+    if (env == nullptr) return int64_t{65536};
+    char* end = nullptr;
+    const long long v = std::strtoll(env, &end, 10);
+    HPCNN_CHECK(*env != '\0' && *end == '\0' && v >= 0, "HPCNN_INFER_SERIAL_MACS='", env,
+                "' (expected a count of multiply-adds, 0 or more)");
+    return static_cast<int64_t>(v);
+  }();
+  return value;
+}
+
+/// While alive and `on`, oneDNN runs on one OpenMP thread (its jit kernels
+/// read the thread count when made, its depthwise one when run); then the
+/// engine's team again.
+class OneThread {
+ public:
+  OneThread(bool on, int team) : on_(on), team_(team) {
+    if (on_) omp_set_num_threads(1);
+  }
+  ~OneThread() {
+    if (on_) omp_set_num_threads(team_);
+  }
+  OneThread(const OneThread&) = delete;
+  OneThread& operator=(const OneThread&) = delete;
+
+ private:
+  bool on_;
+  int team_;
+};
+
 /// Shared by conv and dense: the engine, the quantising reorder of the
-/// input, and the weights and bias in the primitive's layouts.
+/// input, and the weights and bias in the primitive's layouts. `macs`: the
+/// op's multiply-adds per run (serial_macs).
 class InferBase : public InferOp {
  protected:
-  InferBase(int threads, bool int8, const InputQuant& quant) : int8_(int8), quant_(quant) {
+  InferBase(int threads, bool int8, const InputQuant& quant, int64_t macs) : int8_(int8), quant_(quant) {
     if (threads > 0) omp_set_num_threads(threads);
+    team_ = omp_get_max_threads();
+    serial_ = team_ > 1 && macs < serial_macs();
     flush_denormals_on_compute_threads();
   }
 
@@ -128,6 +171,8 @@ class InferBase : public InferOp {
 
   dnnl::engine engine_{dnnl::engine::kind::cpu, 0};
   dnnl::stream stream_{engine_};
+  int team_ = 1;         ///< the engine's OpenMP threads
+  bool serial_ = false;  ///< a tiny op: made and run on one thread (serial_macs)
   bool int8_;
   InputQuant quant_;
   memory src_user_;  ///< its handle set per run
@@ -151,12 +196,15 @@ class InferPrimitive : public InferBase {
   /// sets the src and dst handles (at batch 1, making them per run was
   /// measurable against 50-odd convolutions of a few microseconds each).
   void run(const void* src, void* dst) override {
+    const OneThread one(serial_, team_);
     args_[DNNL_ARG_SRC] = src_memory(src);
     dst_.set_data_handle(dst);
     primitive_.execute(stream_, args_);
     stream_.wait();
   }
-  std::string implementation() const override { return pd_.impl_info_str(); }
+  std::string implementation() const override {
+    return std::string(pd_.impl_info_str()) + (serial_ ? " (1 thread)" : "");
+  }
 
  protected:
   /// `pd` made; `w_user` the user's plain weights (FP32 or s8) at `w`;
@@ -194,9 +242,11 @@ class InferPrimitive : public InferBase {
 /// faster still for FP32 (0.27 ms above) but it costs ~0.7 s per batch size
 /// for MobileNetV2 and its choice can change from run to run, so it is for
 /// measurements, not the default.
+/// `prefer` (the default mode only): an implementation name prefix taken
+/// first where oneDNN offers one (fp32_1x1_kernel below), before the jit rule.
 template <typename PrimitiveDesc, typename Primitive, typename Desc>
 PrimitiveDesc chosen_impl(const Desc& desc, const dnnl::primitive_attr& attr, const dnnl::engine& engine,
-                          dnnl::stream& stream) {
+                          dnnl::stream& stream, const char* prefer = nullptr) {
   PrimitiveDesc pd(desc, attr, engine);
   const char* env = std::getenv("HPCNN_INFER_TUNE");
   const std::string mode = env != nullptr ? env : "";
@@ -207,6 +257,12 @@ PrimitiveDesc chosen_impl(const Desc& desc, const dnnl::primitive_attr& attr, co
   int index = 0, best = 0;
   if (mode.empty()) {
     if (name().find("amx") != std::string::npos) return pd;
+    if (prefer != nullptr) {
+      do
+        if (name().rfind(prefer, 0) == 0) return pd;
+      while (pd.next_impl());
+      pd = PrimitiveDesc(desc, attr, engine);
+    }
     do
       if (name().rfind("jit", 0) == 0) return pd;
     while (pd.next_impl());
@@ -241,12 +297,40 @@ PrimitiveDesc chosen_impl(const Desc& desc, const dnnl::primitive_attr& attr, co
   return pd;
 }
 
+/// The implementation an FP32 1x1 convolution prefers (a name prefix), or
+/// nullptr for the jit rule of chosen_impl. oneDNN's AVX-512 1x1 kernel
+/// works on channels in blocks of 16 lanes, output channels and the
+/// reduction over input channels alike; for 8 or 24 of them it pads a half
+/// or a third of its work away, and its AVX2 kernel (blocks of 8) wastes
+/// none. On AMD Zen 4, which runs AVX-512 as two 256-bit halves, that waste
+/// is paid in full. MobileNetV2 0.35's 1x1 convolutions, batch 1, 1 thread,
+/// medians of 400 alternated runs (AMD EPYC, load 4-15; the study in
+/// results/mobilenet-infer/README.md): to 8 or 24 channels, 16->8 at 48x48
+/// 16.3 -> 8.6 us, 48->8 at 24x24 9.5 -> 7.1 us, 144->24 at 6x6 (sum
+/// post-op) 3.5 -> 2.6 us; from 8 or 24 channels, 8->48 at 48x48 28.4 ->
+/// 19.4 us, 8->48 at 24x24 7.5 -> 5.2 us, 24->144 at 6x6 3.0 -> 2.7 us.
+/// With 56 channels (1/8 padded) the AVX-512 kernel stayed ahead (192->56 at
+/// 3x3: 2.4 against 2.6 us), so the rule is fewer than 32 channels, not a
+/// multiple of 16, in or out; and at least 36 output pixels a sample (6x6,
+/// so a sample gets the same kernel in a chunk of any size): over the
+/// 9 of the head's 1280->8 at 3x3 the AVX-512 kernel was ahead (3.7 against
+/// 4.7 us). On a CPU with full-width AVX-512 units both kernels do the same
+/// useful work per cycle there (unmeasured). int8 keeps its kernels (an AVX2
+/// int8 kernel has no VNNI: 7-bit weights, kernels::Int8Kernels).
+const char* fp32_1x1_kernel(const InferConvSpec& s) {
+  const auto narrow = [](int64_t channels) { return channels < 32 && channels % 16 != 0; };
+  const bool avx2 = (narrow(s.oc) || narrow(s.ic)) && s.oh * s.ow >= 36;
+  return !s.int8 && s.kh == 1 && s.kw == 1 && s.groups == 1 && avx2 ? "jit_1x1:avx2" : nullptr;
+}
+
 /// u8 or s8 for a quantised tensor, FP32 otherwise.
 dt act_type(bool quantised, const InputQuant& q) { return !quantised ? dt::f32 : (q.is_unsigned ? dt::u8 : dt::s8); }
 
 class InferConv final : public InferPrimitive<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward> {
  public:
-  InferConv(const InferConvSpec& s, const InferWeights& given, int threads) : InferPrimitive(threads, s.int8, s.quant) {
+  InferConv(const InferConvSpec& s, const InferWeights& given, int threads)
+      : InferPrimitive(threads, s.int8, s.quant, s.n * s.oh * s.ow * s.oc * (s.ic / s.groups) * s.kh * s.kw) {
+    const OneThread one(serial_, team_);
     const InferWeights w = kernel_weights(given, s.oc * (s.ic / s.groups) * s.kh * s.kw, s.oc, true);
     const bool grouped = s.groups > 1;
     const memory::dims src_dims{s.n, s.ic, s.ih, s.iw}, dst_dims{s.n, s.oc, s.oh, s.ow},
@@ -264,7 +348,7 @@ class InferConv final : public InferPrimitive<dnnl::convolution_forward::primiti
     finish(chosen_impl<dnnl::convolution_forward::primitive_desc, dnnl::convolution_forward>(
                dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                                src_md, w_md, b_md, dst_md, strides, pad_l, pad_r),
-               attr, engine_, stream_),
+               attr, engine_, stream_, fp32_1x1_kernel(s)),
            memory::desc(src_dims, s.src_int8 ? src_type : dt::f32, tag::nhwc),
            memory::desc(w_dims, w_type, grouped ? tag::goihw : tag::oihw), w, s.oc);
   }
@@ -274,7 +358,8 @@ class InferDense final
     : public InferPrimitive<dnnl::inner_product_forward::primitive_desc, dnnl::inner_product_forward> {
  public:
   InferDense(const InferDenseSpec& s, const InferWeights& given, int threads)
-      : InferPrimitive(threads, s.int8, s.quant) {
+      : InferPrimitive(threads, s.int8, s.quant, s.n * s.in * s.out) {
+    const OneThread one(serial_, team_);
     const InferWeights w = kernel_weights(given, s.out * s.in, s.out, false);
     const dt src_type = act_type(s.int8, s.quant), w_type = s.int8 ? dt::s8 : dt::f32;
     if (s.int8) set_out_scales(w.scales, s.out, s.dst_int8);

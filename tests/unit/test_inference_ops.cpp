@@ -136,6 +136,97 @@ TEST_CASE("Inference conv (fp32 and int8, NHWC, fused activation) equals the ref
   }
 }
 
+TEST_CASE("Inference fp32 1x1 conv to or from 8 or 24 channels runs oneDNN's AVX2 kernel and equals the reference",
+          "[kernels][onednn][infer]") {
+  // The AVX-512 1x1 kernel pads 8 or 24 channels (in or out) to 16 or 32 lanes
+  // (fp32_1x1_kernel in onednn_inference.cpp); where oneDNN may use AVX2 or
+  // better the engine takes its AVX2 kernel for them over 6x6 pixels or
+  // more a sample, and keeps the jit choice for 48->16 and 192->56 and for
+  // 1280->8 at 3x3 (in a batch of 4 too: a sample gets one kernel at any chunk size).
+  auto ref = make_reference_backend();
+  const std::string isa = int8_kernels().isa;
+  const bool has_avx512 = isa.find("avx512") != std::string::npos,
+             has_avx2 = has_avx512 || isa.find("avx2") != std::string::npos;
+  INFO("oneDNN's ISA: " << isa);
+  struct Case {
+    int64_t n, ic, hw, oc;
+    bool avx2;
+  };
+  for (const Case& c : {Case{1, 16, 48, 8, true}, Case{2, 96, 6, 24, true}, Case{1, 48, 12, 16, false},
+                        Case{1, 8, 12, 48, true}, Case{1, 24, 6, 144, true}, Case{1, 192, 3, 56, false},
+                        Case{1, 1280, 3, 8, false}, Case{4, 1280, 3, 8, false}}) {
+    INFO("1x1 conv ic" << c.ic << " " << c.hw << "x" << c.hw << " oc" << c.oc << " n" << c.n);
+    ConvGeometry g{c.n, c.ic, c.hw, c.hw, c.oc, 1, 1, 1, 0, 0, 0, 0, c.hw, c.hw};
+    const auto src = random_vector(g.n * g.ic * g.ih * g.iw, 7, -3.0f, 3.0f);
+    const auto w = random_vector(g.oc * g.ic, 8);
+    const auto bias = random_vector(g.oc, 9);
+    std::vector<float> want(static_cast<size_t>(g.n * g.oc * g.oh * g.ow));
+    ref->make_conv(g)->forward(src.data(), w.data(), bias.data(), want.data());
+    for (float& v : want) v = activate(v, Activation::kRelu6);
+    const auto want_nhwc = nchw_to_nhwc(want, g.n, g.oc, g.oh, g.ow);
+    InferConvSpec s{g.n,   g.ic, g.ih,  g.iw, g.oc, 1, 1, 1, 1, 0, 0, 0, 0, g.oh, g.ow, Activation::kRelu6,
+                    false, {},   false, {}};
+    auto op = make_infer_conv(s, {w.data(), nullptr, nullptr, bias.data()}, 1);
+    const std::string impl = op->implementation();
+    INFO("oneDNN: " << impl);
+    const bool avx2_kernel = impl.rfind("jit_1x1:avx2", 0) == 0;
+    if (c.avx2 && has_avx2) CHECK(avx2_kernel);
+    if (!c.avx2 && has_avx512) CHECK(!avx2_kernel);  // below AVX-512 it is oneDNN's own first choice
+    const auto in_nhwc = nchw_to_nhwc(src, g.n, g.ic, g.ih, g.iw);
+    std::vector<float> got(want.size());
+    op->run(in_nhwc.data(), got.data());
+    double worst = 0, scale = 1e-30;
+    for (size_t i = 0; i < got.size(); ++i) {
+      worst = std::max(worst, std::abs(static_cast<double>(got[i]) - want_nhwc[i]));
+      scale = std::max(scale, std::abs(static_cast<double>(want_nhwc[i])));
+    }
+    INFO("worst " << worst << " scale " << scale);
+    CHECK(worst <= 2e-5 * scale);
+  }
+}
+
+TEST_CASE("Inference ops under 65536 multiply-adds run on one thread of two and equal the reference",
+          "[kernels][onednn][infer]") {
+  // A depthwise 3x3 over 144 channels at 6x6 (46656 multiply-adds: 1.6 us
+  // on one thread) runs serially (serial_macs in onednn_inference.cpp); a
+  // 1x1 16->96 at 12x12 (221184) keeps both threads, also when made after
+  // the small one ran (the team is restored).
+  auto ref = make_reference_backend();
+  struct Case {
+    int64_t ic, hw, oc, k, groups;
+    bool serial;
+  };
+  for (const Case& c : {Case{144, 6, 144, 3, 144, true}, Case{16, 12, 96, 1, 1, false}}) {
+    INFO("conv ic" << c.ic << " " << c.hw << "x" << c.hw << " oc" << c.oc << " k" << c.k << " g" << c.groups);
+    const int64_t pad = c.k / 2;
+    ConvGeometry g{1, c.ic, c.hw, c.hw, c.oc, c.k, c.k, 1, pad, pad, pad, pad, c.hw, c.hw};
+    g.groups = c.groups;
+    const auto src = random_vector(g.ic * g.ih * g.iw, 7, -3.0f, 3.0f);
+    const auto w = random_vector(g.oc * (g.ic / g.groups) * g.kh * g.kw, 8);
+    const auto bias = random_vector(g.oc, 9);
+    std::vector<float> want(static_cast<size_t>(g.oc * g.oh * g.ow));
+    ref->make_conv(g)->forward(src.data(), w.data(), bias.data(), want.data());
+    const auto want_nhwc = nchw_to_nhwc(want, 1, g.oc, g.oh, g.ow);
+    InferConvSpec s{1,        g.ic, g.ih,  g.iw, g.oc, g.kh, g.kw, 1,
+                    g.groups, pad,  pad,   pad,  pad,  g.oh, g.ow, Activation::kNone,
+                    false,    {},   false, {}};
+    auto op = make_infer_conv(s, {w.data(), nullptr, nullptr, bias.data()}, 2);
+    const std::string impl = op->implementation();
+    INFO("oneDNN: " << impl);
+    CHECK((impl.find("(1 thread)") != std::string::npos) == c.serial);
+    const auto in_nhwc = nchw_to_nhwc(src, 1, g.ic, g.ih, g.iw);
+    std::vector<float> got(want.size());
+    op->run(in_nhwc.data(), got.data());
+    double worst = 0, scale = 1e-30;
+    for (size_t i = 0; i < got.size(); ++i) {
+      worst = std::max(worst, std::abs(static_cast<double>(got[i]) - want_nhwc[i]));
+      scale = std::max(scale, std::abs(static_cast<double>(want_nhwc[i])));
+    }
+    INFO("worst " << worst << " scale " << scale);
+    CHECK(worst <= 2e-5 * scale);
+  }
+}
+
 TEST_CASE("Inference dense (fp32 and int8) equals the reference", "[kernels][onednn][int8]") {
   auto ref = make_reference_backend();
   // int8 with a u8 input (after a ReLU) and an s8 one (e.g. a pooled sum of residual adds).
