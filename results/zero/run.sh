@@ -12,8 +12,11 @@
 #  d  mlp:25600-12800-6656 (414 M parameters): peak RSS of 1 rank unsharded
 #     and of 2 ranks sharded, at the global batch 1000 of
 #     results/mlp-family/largest.sh, 3 steps, with the breakdown -> largest.md.
-#     Needs MemAvailable >= 40 GB (the 1-rank run peaked at 17 GB; 2 sharded
-#     ranks each hold the weights and gradients whole): refused below that.
+#     The two configurations run one after the other, never at once; each is
+#     refused unless MemAvailable >= 18 GB just before it starts (the 1-rank
+#     run peaked at 17.0 GB on main in results/mlp-family, before the
+#     checkpoint copies were cut; a sharded rank is expected at 6.5-10 GB, so
+#     2 ranks at 13-19 GB: see README part d). About 5 minutes on 2 cores.
 #  e  the 1/16 proxy of d, mlp:6400-3200-1664 (26 M parameters, W = 100 MB of
 #     weights): peak RSS and breakdown of 1 rank unsharded and of 2 ranks
 #     sharded, global batch 1000, 3 steps, final checkpoint written
@@ -120,11 +123,16 @@ PY
 fi
 
 if [[ $PARTS == *" d "* ]]; then
-  free_gb=$(awk '/MemAvailable/ {print int($2 / 1048576)}' /proc/meminfo)
-  if (( free_gb < 40 )); then echo "run.sh d: needs ~40 GB available, $free_gb GB here" >&2; exit 1; fi
+  need_gb() {  # MemAvailable just before each configuration (they never run at once)
+    local free_gb
+    free_gb=$(awk '/MemAvailable/ {print int($2 / 1048576)}' /proc/meminfo)
+    if ((free_gb < $1)); then echo "run.sh d: $2 needs ~$1 GB available, $free_gb GB here" >&2; exit 1; fi
+  }
   BIG=(train -q --force --data datasets/mlp-table --model mlp:25600-12800-6656 --global-batch 1000 --threads 2
     --seed 42 --checkpoint-every off --allreduce ring --max-steps 3 --checkpoint /tmp/hpcnn-zero-d.h5)
+  need_gb 18 "1 rank unsharded"
   $HPCNN "${BIG[@]}" --out "$RUNS/big-p1" > /dev/null
+  need_gb 18 "2 ranks sharded"
   "${MPIRUN[@]}" -n 2 $HPCNN "${BIG[@]}" --threads 1 --shard-optimizer --out "$RUNS/big-p2-sharded" > /dev/null
   rm -f /tmp/hpcnn-zero-d.h5
   $PY - "$RUNS" > "$OUT/largest.md" <<'PY'

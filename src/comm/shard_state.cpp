@@ -4,7 +4,9 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <exception>
 #include <limits>
+#include <numeric>
 
 #include "core/check.hpp"
 #include "core/error.hpp"
@@ -20,8 +22,18 @@ int as_int(int64_t n, const char* what) {
 }
 }  // namespace
 
-std::vector<float> gather_shard(Communicator& comm, std::span<const Range> slices, std::span<const float> packed,
-                                int64_t count, int root) {
+namespace {
+/// gather_shard's checks and bookkeeping: every rank's slice bounds on root
+/// (flat (first, last) pairs, rank r's at flat_at[r], flat_counts[r] of
+/// them), after checking on every rank that the slices hold `packed` and
+/// tile [0, count) (throws everywhere otherwise, never hangs).
+struct GatheredBounds {
+  std::vector<int64_t> all_bounds;
+  std::vector<int> flat_counts, flat_at;
+};
+
+GatheredBounds gather_bounds(Communicator& comm, std::span<const Range> slices, std::span<const float> packed,
+                             int64_t count, int root) {
   int64_t mine = 0;
   for (const auto& [first, last] : slices) {
     HPCNN_CHECK(first >= 0 && first <= last && last <= count, "gather_shard: slice [", first, ", ", last, ") outside ",
@@ -43,9 +55,12 @@ std::vector<float> gather_shard(Communicator& comm, std::span<const Range> slice
     flat.push_back(last);
   }
   const int n_flat = as_int(static_cast<int64_t>(flat.size()), "slice bounds");
-  std::vector<int> flat_counts(static_cast<size_t>(p));
+  GatheredBounds g;
+  std::vector<int>& flat_counts = g.flat_counts;
+  flat_counts.resize(static_cast<size_t>(p));
   MPI_CHECK(MPI_Gather(&n_flat, 1, MPI_INT, flat_counts.data(), 1, MPI_INT, root, comm.comm()));
-  std::vector<int> flat_at(static_cast<size_t>(p), 0);
+  std::vector<int>& flat_at = g.flat_at;
+  flat_at.assign(static_cast<size_t>(p), 0);
   int64_t all_flat = 0;
   if (at_root) {
     for (int r = 0; r < p; ++r) {
@@ -53,7 +68,8 @@ std::vector<float> gather_shard(Communicator& comm, std::span<const Range> slice
       all_flat += flat_counts[static_cast<size_t>(r)];
     }
   }
-  std::vector<int64_t> all_bounds(static_cast<size_t>(all_flat));
+  std::vector<int64_t>& all_bounds = g.all_bounds;
+  all_bounds.resize(static_cast<size_t>(all_flat));
   MPI_CHECK(MPI_Gatherv(flat.data(), n_flat, MPI_INT64_T, all_bounds.data(), flat_counts.data(), flat_at.data(),
                         MPI_INT64_T, root, comm.comm()));
   // Root checks that the slices tile [0, count) before any value moves, and
@@ -79,6 +95,17 @@ std::vector<float> gather_shard(Communicator& comm, std::span<const Range> slice
   MPI_CHECK(MPI_Bcast(&tiled, 1, MPI_INT, root, comm.comm()));
   MPI_CHECK(MPI_Bcast(&gap_at, 1, MPI_INT64_T, root, comm.comm()));
   HPCNN_CHECK(tiled == 1, "gather_shard: the ranks' slices overlap or leave a gap at ", gap_at);
+  return g;
+}
+}  // namespace
+
+std::vector<float> gather_shard(Communicator& comm, std::span<const Range> slices, std::span<const float> packed,
+                                int64_t count, int root) {
+  GatheredBounds g = gather_bounds(comm, slices, packed, count, root);
+  const std::vector<int64_t>& all_bounds = g.all_bounds;
+  const std::vector<int>&flat_counts = g.flat_counts, &flat_at = g.flat_at;
+  const int p = comm.size();
+  const bool at_root = comm.rank() == root;
   // The values go straight to their places in root's full vector, one
   // message per slice (issue 30): root holds the full vector and nothing
   // else, not a second, packed copy of it (it did: 2 full vectors at once).
@@ -115,6 +142,90 @@ std::vector<float> gather_shard(Communicator& comm, std::span<const Range> slice
   }
   MPI_CHECK(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE));
   return full;
+}
+
+void gather_shard_windows(Communicator& comm, std::span<const Range> slices, std::span<const float> packed,
+                          int64_t count, int64_t window,
+                          const std::function<void(int64_t first, std::span<const float> values)>& sink, int root) {
+  HPCNN_CHECK(window > 0, "gather_shard_windows: window of ", window, " floats");
+  const GatheredBounds g = gather_bounds(comm, slices, packed, count, root);
+  const int p = comm.size();
+  const bool at_root = comm.rank() == root;
+  // Each rank's slices in ascending order with where their values sit in
+  // `packed` (root sorts every rank's bounds the same way): both sides cut
+  // them at the window boundaries into the same pieces, in the same order,
+  // so root's receives match the owners' sends one to one (MPI keeps the
+  // order of messages between two ranks on one tag).
+  struct Piece {
+    int64_t first, last, packed_at;
+  };
+  const auto sorted = [](const int64_t* bounds, int n_flat) {
+    std::vector<Piece> v;
+    int64_t at = 0;
+    for (int k = 0; k + 1 < n_flat; k += 2) {
+      v.push_back({bounds[k], bounds[k + 1], at});
+      at += bounds[k + 1] - bounds[k];
+    }
+    std::sort(v.begin(), v.end(), [](const Piece& x, const Piece& y) { return x.first < y.first; });
+    return v;
+  };
+  constexpr int kTag = 0x5a18;
+  const int64_t windows = count == 0 ? 1 : (count + window - 1) / window;
+  if (!at_root) {
+    std::vector<int64_t> flat;
+    for (const auto& [first, last] : slices) {
+      flat.push_back(first);
+      flat.push_back(last);
+    }
+    for (const Piece& s : sorted(flat.data(), static_cast<int>(flat.size()))) {
+      for (int64_t lo = s.first; lo < s.last;) {  // cut at the window boundaries
+        const int64_t hi = std::min(s.last, (lo / window + 1) * window);
+        MPI_CHECK(MPI_Send(packed.data() + s.packed_at + (lo - s.first), as_int(hi - lo, "values"), MPI_FLOAT, root,
+                           kTag, comm.comm()));
+        lo = hi;
+      }
+    }
+    return;
+  }
+  std::vector<std::vector<Piece>> pieces(static_cast<size_t>(p));
+  std::vector<size_t> next(static_cast<size_t>(p), 0);  // each rank's first piece not wholly received
+  for (int r = 0; r < p; ++r) {
+    pieces[static_cast<size_t>(r)] =
+        sorted(g.all_bounds.data() + g.flat_at[static_cast<size_t>(r)], g.flat_counts[static_cast<size_t>(r)]);
+  }
+  std::vector<float> buffer(static_cast<size_t>(std::min(count, window)));
+  std::vector<MPI_Request> requests;
+  std::exception_ptr failed;
+  for (int64_t w = 0; w < windows; ++w) {
+    const int64_t w0 = w * window, w1 = std::min(count, w0 + window);
+    requests.clear();
+    for (int r = 0; r < p; ++r) {
+      const std::vector<Piece>& mine = pieces[static_cast<size_t>(r)];
+      size_t& k = next[static_cast<size_t>(r)];
+      for (; k < mine.size() && mine[k].first < w1; ++k) {
+        const Piece& s = mine[k];
+        const int64_t lo = std::max(s.first, w0), hi = std::min(s.last, w1);
+        if (hi > lo) {
+          if (r == root) {
+            std::copy_n(packed.begin() + s.packed_at + (lo - s.first), hi - lo, buffer.begin() + (lo - w0));
+          } else {
+            requests.emplace_back();
+            MPI_CHECK(MPI_Irecv(buffer.data() + (lo - w0), as_int(hi - lo, "values"), MPI_FLOAT, r, kTag, comm.comm(),
+                                &requests.back()));
+          }
+        }
+        if (s.last > w1) break;  // the rest of this piece is in the next window
+      }
+    }
+    MPI_CHECK(MPI_Waitall(static_cast<int>(requests.size()), requests.data(), MPI_STATUSES_IGNORE));
+    if (failed) continue;
+    try {
+      sink(w0, std::span<const float>(buffer.data(), static_cast<size_t>(w1 - w0)));
+    } catch (...) {  // the owners are still sending: receive the rest, then report
+      failed = std::current_exception();
+    }
+  }
+  if (failed) std::rethrow_exception(failed);
 }
 
 std::vector<float> scatter_shard(std::span<const float> full, std::span<const Range> slices) {

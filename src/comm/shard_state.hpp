@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <vector>
 
@@ -20,6 +21,19 @@ namespace hpcnn::comm {
 /// of all ranks cover [0, count) exactly once.
 std::vector<float> gather_shard(Communicator& comm, std::span<const Range> slices, std::span<const float> packed,
                                 int64_t count, int root = 0);
+
+/// The same full vector handed to `sink` on `root` in windows of `window`
+/// floats, [0, window), [window, 2 window), ... in ascending order (the last
+/// one shorter), each window's values received straight from their owners
+/// (issue 30: root holds one window, not the full vector, while it writes a
+/// checkpoint). `sink` is called on root only, with a span valid during the
+/// call; count == 0 gives one empty call. A sink that throws does not stop
+/// the gathers: the rest of the windows are received and dropped, then the
+/// first exception is rethrown (the other ranks never hang). Collective, with
+/// gather_shard's checks (slices of all ranks tile [0, count)).
+void gather_shard_windows(Communicator& comm, std::span<const Range> slices, std::span<const float> packed,
+                          int64_t count, int64_t window,
+                          const std::function<void(int64_t first, std::span<const float> values)>& sink, int root = 0);
 
 /// This rank's packed values of `slices` out of a full vector (checked to
 /// hold every slice).

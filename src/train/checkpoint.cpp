@@ -154,13 +154,74 @@ TrainState read_train_state(const h5::File& f, const fs::path& path) {
   return s;
 }
 
-/// Every save_checkpoint(): the optimizer's state streamed one full vector at
-/// a time (or none).
+/// One float32 (count,) dataset written chunk by chunk in ascending order
+/// (issue 30: a sharded optimizer's state arrives from its owners in ~1 MiB
+/// blocks, and rank 0 never holds the whole vector). The dataset is created
+/// exactly as File::write_small creates it (contiguous, no timestamps) and
+/// each chunk goes to its hyperslab; the SHA-256 attribute is computed over
+/// the chunks in order, so the file is byte for byte the one a single write
+/// of the whole vector gives (tests/unit/test_checkpoint.cpp).
+class ChunkedVectorWriter {
+ public:
+  ChunkedVectorWriter(h5::File& f, std::string name, hsize_t count) : f_(f), name_(std::move(name)), count_(count) {
+    const std::string where = f_.path().string() + ": writing dataset " + name_;
+    const hsize_t dims[1] = {count_};
+    const h5::Handle space(H5Screate_simple(1, dims, nullptr), H5Sclose);
+    HPCNN_CHECK(space.valid(), where);
+    const h5::Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
+    HPCNN_CHECK(dcpl.valid() && H5Pset_obj_track_times(dcpl.get(), false) >= 0, where);
+    dataset_ = h5::Handle(H5Dcreate2(f_.id(), name_.c_str(), h5::native_type(h5::ElementType::kFloat32), space.get(),
+                                     H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                          H5Dclose);
+    HPCNN_CHECK(dataset_.valid(), where);
+  }
+
+  hsize_t written() const { return next_; }
+
+  void write(int64_t first, std::span<const float> values) {
+    const auto at = static_cast<hsize_t>(first), n = static_cast<hsize_t>(values.size());
+    HPCNN_CHECK(first >= 0 && at == next_ && n <= count_ - next_, "checkpoint: /", name_, " got values [", first, ", ",
+                first + static_cast<int64_t>(n), ") after ", next_, " of ", count_, " (chunks must come in order)");
+    if (n > 0) {
+      const std::string where = f_.path().string() + ": writing dataset " + name_;
+      const h5::Handle file_space(H5Dget_space(dataset_.get()), H5Sclose);
+      const hsize_t start[1] = {at}, size[1] = {n};
+      HPCNN_CHECK(file_space.valid() &&
+                      H5Sselect_hyperslab(file_space.get(), H5S_SELECT_SET, start, nullptr, size, nullptr) >= 0,
+                  where);
+      const h5::Handle memory_space(H5Screate_simple(1, size, nullptr), H5Sclose);
+      HPCNN_CHECK(
+          memory_space.valid() && H5Dwrite(dataset_.get(), h5::native_type(h5::ElementType::kFloat32),
+                                           memory_space.get(), file_space.get(), H5P_DEFAULT, values.data()) >= 0,
+          where);
+      sha_.update({reinterpret_cast<const uint8_t*>(values.data()), values.size_bytes()});
+    }
+    next_ += n;
+  }
+
+  /// After the last chunk: closes the dataset and sets its sha256 attribute.
+  void finish() {
+    HPCNN_CHECK(next_ == count_, "checkpoint: /", name_, " got ", next_, " of its ", count_, " values");
+    dataset_.reset();
+    f_.set_attribute("sha256", sha_.hex_digest(), name_);
+  }
+
+ private:
+  h5::File& f_;
+  const std::string name_;
+  const hsize_t count_;
+  h5::Handle dataset_;
+  hsize_t next_ = 0;
+  Sha256 sha_;
+};
+
+/// Every save_checkpoint(): the optimizer's state streamed chunk by chunk
+/// (or none).
 void write_checkpoint(const fs::path& path, const model::Model& model, const OptimizerStateStream* optimizer,
                       int64_t epoch, uint64_t seed, const data::Manifest* dataset, const TrainState* state) {
   const fs::path tmp = path.string() + ".tmp." + std::to_string(getpid());
   std::lock_guard<std::recursive_mutex> h5lock(h5::library_mutex());  // the background reader may be reading
-  bool streamed = false;  // each_vector() called: it may be collective, so exactly once whatever fails
+  bool streamed = false;  // each_chunk() called: it may be collective, so exactly once whatever fails
   try {
     if (path.has_parent_path()) fs::create_directories(path.parent_path());
     h5::File f = h5::File::create(tmp);
@@ -236,19 +297,31 @@ void write_checkpoint(const fs::path& path, const model::Model& model, const Opt
       const hsize_t q = p - static_cast<hsize_t>(model.trainable_offset());
       f.set_attribute("trainable_offset", model.trainable_offset());
       f.set_attribute("frozen_layers", static_cast<int64_t>(model.frozen_layers()));
-      // One vector at a time: a, then Adam's b, each written and let go
-      // before the next is gathered (issue 30: rank 0 held both at once).
+      // Chunk by chunk: a, then Adam's b, each vector's values written as
+      // they come (issue 30: rank 0 held a gathered full vector at a time).
       const int vectors = c.kind == model::OptimizerKind::kAdam ? 2 : 1;
-      int written = 0;
+      std::optional<ChunkedVectorWriter> writer;
+      int current = -1;
       streamed = true;
-      optimizer->each_vector([&](std::span<const float> v) {
-        HPCNN_CHECK(written < vectors, "checkpoint: the optimizer hands more than ", vectors, " state vectors");
-        HPCNN_CHECK(v.size() == q, "checkpoint: the optimizer holds ", v.size(), " values for ", q,
+      optimizer->each_chunk([&](int vector, int64_t first, std::span<const float> values) {
+        HPCNN_CHECK(vector >= 0 && vector < vectors, "checkpoint: the optimizer hands state vector ", vector, " of ",
+                    vectors);
+        if (vector != current) {
+          HPCNN_CHECK(vector == current + 1 && (!writer || writer->written() == q),
+                      "checkpoint: the optimizer's state vectors come out of order or incomplete");
+          if (writer) writer->finish();
+          writer.emplace(f, vector == 0 ? "optimizer/a" : "optimizer/b", q);
+          current = vector;
+        }
+        HPCNN_CHECK(first + static_cast<int64_t>(values.size()) <= static_cast<int64_t>(q),
+                    "checkpoint: the optimizer holds ", first + static_cast<int64_t>(values.size()), " values for ", q,
                     " trainable parameters");
-        put(written == 0 ? "optimizer/a" : "optimizer/b", h5::ElementType::kFloat32, {q}, v.data());
-        ++written;
+        writer->write(first, values);
       });
-      HPCNN_CHECK(written == vectors, "checkpoint: the optimizer handed ", written, " state vectors, not ", vectors);
+      HPCNN_CHECK(current == vectors - 1 && writer->written() == q, "checkpoint: the optimizer handed ", current + 1,
+                  " state vectors, not ", vectors, " (or the last is incomplete: the optimizer holds ",
+                  writer ? writer->written() : 0, " values for ", q, " trainable parameters)");
+      writer->finish();
       f.set_attribute("optimizer", std::string(model::optimizer_name(c.kind)));
       f.set_attribute("optimizer_steps", optimizer->steps);
       // Doubles as text: exact round trip, readable in h5dump.
@@ -268,7 +341,7 @@ void write_checkpoint(const fs::path& path, const model::Model& model, const Opt
   } catch (...) {
     if (optimizer != nullptr && !streamed) {
       try {  // the other ranks may be waiting in its gathers: take part, drop the vectors
-        optimizer->each_vector([](std::span<const float>) {});
+        optimizer->each_chunk([](int, int64_t, std::span<const float>) {});
       } catch (...) {  // the first failure is the one to report
       }
     }
@@ -288,24 +361,24 @@ void save_checkpoint(const fs::path& path, const model::Model& model, const mode
   }
   const bool adam = optimizer->config().kind == model::OptimizerKind::kAdam;
   const bool host = model.backend().device() == kernels::DeviceKind::kCpu;
-  OptimizerStateStream o{optimizer->config(), optimizer->steps(), [&](const auto& sink) {
+  OptimizerStateStream o{optimizer->config(), optimizer->steps(), [&](const OptimizerStateStream::Sink& sink) {
                            // In place on a CPU backend; else one vector downloaded at a time.
                            if (host) {
-                             sink(optimizer->state_a_in_place());
-                             if (adam) sink(optimizer->state_b_in_place());
+                             sink(0, 0, optimizer->state_a_in_place());
+                             if (adam) sink(1, 0, optimizer->state_b_in_place());
                              return;
                            }
-                           sink(optimizer->state_a());
-                           if (adam) sink(optimizer->state_b());
+                           sink(0, 0, optimizer->state_a());
+                           if (adam) sink(1, 0, optimizer->state_b());
                          }};
   write_checkpoint(path, model, &o, epoch, seed, dataset, state);
 }
 
 void save_checkpoint(const fs::path& path, const model::Model& model, const OptimizerState& optimizer, int64_t epoch,
                      uint64_t seed, const data::Manifest* dataset, const TrainState* state) {
-  const OptimizerStateStream o{optimizer.config, optimizer.steps, [&](const auto& sink) {
-                                 sink(optimizer.a);
-                                 if (optimizer.config.kind == model::OptimizerKind::kAdam) sink(optimizer.b);
+  const OptimizerStateStream o{optimizer.config, optimizer.steps, [&](const OptimizerStateStream::Sink& sink) {
+                                 sink(0, 0, optimizer.a);
+                                 if (optimizer.config.kind == model::OptimizerKind::kAdam) sink(1, 0, optimizer.b);
                                }};
   write_checkpoint(path, model, &o, epoch, seed, dataset, state);
 }

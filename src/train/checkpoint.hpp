@@ -86,17 +86,22 @@ struct OptimizerState {
   std::vector<float> a, b;  ///< Adam m and v (SGD: velocity, b empty)
 };
 
-/// The same handed to the writer one full vector at a time (issue 30: the
-/// writer never holds m and v at once, and a CPU backend's unsharded state is
-/// written in place). each_vector(sink) calls sink with a, then Adam's b;
-/// each span is valid during its call only. It may be collective (a sharded
-/// optimizer gathers each vector as it goes): the writer calls it exactly
-/// once, also when the write failed before (then with a sink that drops the
-/// vectors), so the other ranks never wait for it.
+/// The same handed to the writer piece by piece (issue 30: the writer never
+/// holds a full state vector it does not already own). each_chunk(sink)
+/// calls sink(vector, first, values) for vector 0 (a), then Adam's 1 (b):
+/// each vector's chunks in ascending order, contiguous, covering [0, Q)
+/// (at least one call per vector, an empty one when Q is 0); each span is
+/// valid during its call only. A CPU backend's unsharded state comes as one
+/// chunk per vector, in place; a sharded optimizer's in blocks of about
+/// 1 MiB as they arrive from their owners, so rank 0 holds one block, not
+/// one full vector (the file is the same). It may be collective: the writer
+/// calls it exactly once, also when the write failed before (then with a
+/// sink that drops the chunks), so the other ranks never wait for it.
 struct OptimizerStateStream {
+  using Sink = std::function<void(int vector, int64_t first, std::span<const float> values)>;
   model::OptimizerConfig config;
   int64_t steps = 0;
-  std::function<void(const std::function<void(std::span<const float>)>& sink)> each_vector;
+  std::function<void(const Sink& sink)> each_chunk;
 };
 
 /// `dataset` (optional) records the training data's name, sample type and

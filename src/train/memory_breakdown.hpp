@@ -27,8 +27,8 @@ namespace hpcnn::train {
 ///                         the staging block of a GPU run
 ///  checkpoint_bytes       host memory rank 0 holds only while writing a
 ///                         checkpoint (WeightUpdate::checkpoint_bytes: one
-///                         gathered state vector when sharded; 0 elsewhere
-///                         on a CPU backend, which writes in place)
+///                         1 MiB window of the gathered state when sharded;
+///                         0 elsewhere on a CPU backend, which writes in place)
 ///  peak_rss_bytes         VmHWM; other_bytes = peak_rss_bytes minus the parts
 ///                         above on a CPU backend (libraries, training data,
 ///                         kernel workspaces, allocator slack; may be negative

@@ -103,11 +103,11 @@ nlohmann::json TrainingRun::history(const EpochProgress* progress, bool drop_las
 void TrainingRun::save_state(const std::filesystem::path& path, int epoch, int64_t steps_in_epoch, bool epoch_done,
                              const EpochProgress* progress, bool drop_last_epoch) {
   last_checkpoint_ = Clock::now();
-  // Sharded, the state is gathered one vector at a time while rank 0 writes
+  // Sharded, the state is gathered one window at a time while rank 0 writes
   // (issue 30): the other ranks take part in those gathers, then return.
   const OptimizerStateStream optimizer = update_->state_stream();
   if (rank_ != 0) {
-    optimizer.each_vector([](std::span<const float>) {});
+    optimizer.each_chunk([](int, int64_t, std::span<const float>) {});
     return;
   }
   mark(RunPhase::kCheckpoint, epoch, steps_in_epoch);

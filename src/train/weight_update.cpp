@@ -12,6 +12,12 @@
 
 namespace hpcnn::train {
 
+namespace {
+/// Floats of a sharded optimizer's state rank 0 holds at a time while it
+/// writes a checkpoint: one reduction block (1 MiB).
+constexpr int64_t kStateWindow = comm::kReduceBlock;
+}  // namespace
+
 comm::AllreduceAlgo resolve_run_allreduce(const comm::Communicator& comm, const TrainConfig& c, int64_t n_params,
                                           bool gpu_stream) {
   using comm::AllreduceAlgo;
@@ -114,7 +120,7 @@ void WeightUpdate::restore(int64_t steps, const std::vector<float>& a, const std
 OptimizerStateStream WeightUpdate::state_stream() const {
   OptimizerStateStream s{optimizer_->config(), optimizer_->steps(), {}};
   const bool adam = s.config.kind == model::OptimizerKind::kAdam;
-  s.each_vector = [this, adam](const std::function<void(std::span<const float>)>& sink) {
+  s.each_chunk = [this, adam](const OptimizerStateStream::Sink& sink) {
     const bool host = backend_.device() == kernels::DeviceKind::kCpu;
     // The state in place on a CPU backend, else downloaded (one vector at a time).
     const auto with_state = [&](bool b, const auto& use) {
@@ -127,24 +133,29 @@ OptimizerStateStream WeightUpdate::state_stream() const {
     };
     if (sharded_ == nullptr) {
       if (comm_.rank() != 0) return;
-      with_state(false, sink);
-      if (adam) with_state(true, sink);
+      with_state(false, [&](std::span<const float> v) { sink(0, 0, v); });
+      if (adam) with_state(true, [&](std::span<const float> v) { sink(1, 0, v); });
       return;
     }
+    // Sharded: rank 0 receives one window of each vector at a time from the
+    // slices' owners and writes it before the next (issue 30: it gathered a
+    // whole vector, 1 W of host memory at 414 M parameters, before writing).
     std::exception_ptr failed;
-    const auto gather = [&](bool b) {
-      with_state(b, [&](std::span<const float> mine) {
-        const std::vector<float> full = comm::gather_shard(comm_, sharded_->slices(), mine, count_);
-        if (comm_.rank() != 0 || failed) return;
-        try {
-          sink(full);
-        } catch (...) {  // the other ranks are in the next gather: finish it, then report
-          failed = std::current_exception();
-        }
+    const auto gather = [&](int vector) {
+      with_state(vector == 1, [&](std::span<const float> mine) {
+        comm::gather_shard_windows(comm_, sharded_->slices(), mine, count_, kStateWindow,
+                                   [&](int64_t first, std::span<const float> values) {
+                                     if (!failed) sink(vector, first, values);
+                                   });
       });
     };
-    gather(false);
-    if (adam) gather(true);
+    for (int vector = 0; vector < (adam ? 2 : 1); ++vector) {
+      try {  // a failed sink drains its vector's gathers and the next vector's (dropped), then it is reported
+        gather(vector);
+      } catch (...) {
+        if (!failed) failed = std::current_exception();
+      }
+    }
     if (failed) std::rethrow_exception(failed);
   };
   return s;
@@ -167,7 +178,7 @@ int64_t WeightUpdate::checkpoint_bytes() const {
   if (comm_.rank() != 0) return 0;
   constexpr auto kFloat = static_cast<int64_t>(sizeof(float));
   if (backend_.device() == kernels::DeviceKind::kGpu) return (net_.num_params() + count_) * kFloat;
-  return sharded_ != nullptr ? count_ * kFloat : 0;
+  return sharded_ != nullptr ? std::min(count_, kStateWindow) * kFloat : 0;
 }
 
 int64_t WeightUpdate::staging_bytes() const {

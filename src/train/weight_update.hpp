@@ -14,8 +14,9 @@
 // are bitwise the plain run's (tests/integration/zero_train.sh). One rank, or
 // --compute-only, has nothing to shard and runs plain.
 //
-// Checkpoints keep one full state vector (checkpoint.hpp): gather_state()
-// gathers the slices on rank 0 (comm::gather_shard), restore() has rank 0
+// Checkpoints keep one full state vector (checkpoint.hpp): state_stream()
+// gathers the slices on rank 0 window by window while it writes them
+// (comm::gather_shard_windows), restore() has rank 0
 // send each rank its slices of the full vectors (comm::scatter_shard), so a run
 // resumes with or without sharding and at another rank count.
 #pragma once
@@ -70,13 +71,13 @@ class WeightUpdate {
   /// ranks' are ignored); every rank takes what it keeps. Collective when
   /// there is more than one rank.
   void restore(int64_t steps, const std::vector<float>& a, const std::vector<float>& b);
-  /// The optimizer's full state for a checkpoint, one vector at a time:
-  /// each_vector(sink) hands rank 0's sink each full vector (a, then Adam's
-  /// b; the other ranks' sink is not called). Sharded, it is collective
-  /// (every rank calls it, once per checkpoint) and gathers one vector at a
-  /// time: rank 0 holds one full vector, never m and v at once. A CPU
-  /// backend's state is read in place (no copy of it); a sink that throws
-  /// does not stop the gathers (rethrown after them, so no rank hangs).
+  /// The optimizer's full state for a checkpoint, chunk by chunk
+  /// (OptimizerStateStream; rank 0's sink only is called). Unsharded: each
+  /// full vector in one chunk (in place on a CPU backend). Sharded, it is
+  /// collective (every rank calls it, once per checkpoint) and hands rank 0
+  /// one 1 MiB window at a time as it arrives from the slices' owners: rank 0
+  /// never holds a full state vector it does not own. A sink that throws does
+  /// not stop the gathers (rethrown after them, so no rank hangs).
   OptimizerStateStream state_stream() const;
 
   /// Bytes of this rank's optimizer state (Adam: m and v; SGD: velocity).
@@ -86,8 +87,8 @@ class WeightUpdate {
   /// packs them inside the gradient buffer).
   int64_t reduced_gradient_bytes() const;
   /// Host bytes rank 0 holds only while it writes a checkpoint (0 on the
-  /// other ranks): one gathered full state vector when sharded on a CPU
-  /// backend (the unsharded state and the parameters are written in place);
+  /// other ranks): one 1 MiB window of the gathered state when sharded on a
+  /// CPU backend (the unsharded state and the parameters are written in place);
   /// on a GPU backend the downloaded parameters and one state vector.
   int64_t checkpoint_bytes() const;
   /// Bytes of the host staging block of a GPU backend's MPI exchange.

@@ -12,6 +12,7 @@
 
 #include "comm/gradient_reducer.hpp"
 #include "comm/shard_state.hpp"
+#include "core/error.hpp"
 
 using namespace hpcnn;
 using namespace hpcnn::comm;
@@ -61,4 +62,69 @@ TEST_CASE("scatter_shard from one rank refuses a short vector or a slice outside
   // Only the last rank's slice is outside: every rank throws all the same.
   const std::vector<Range> mine = comm.rank() == comm.size() - 1 ? std::vector<Range>{{8, 12}} : none;
   CHECK_THROWS_WITH(scatter_shard(comm, mine, full, 10), Catch::Contains("a rank's slice lies outside the 10 floats"));
+}
+
+// Issue 30: rank 0 writes a sharded optimizer's state window by window as it
+// arrives from the slices' owners (gather_shard_windows), never holding the
+// full vector. The windows put together must be gather_shard's vector
+// bitwise, in ascending order, whatever the window size against the blocks
+// (smaller than a slice, across slice and block bounds, the whole vector);
+// a sink that throws is rethrown on root after every window was received
+// (the other ranks return: nobody hangs), and an empty vector is one call.
+TEST_CASE("gather_shard_windows hands root the gathered vector window by window in order", "[mpi][shard]") {
+  Communicator comm(MPI_COMM_WORLD);
+  const int64_t n = 2 * kReduceBlock + 12345;  // a short first block
+  std::vector<float> full(static_cast<size_t>(n));
+  std::iota(full.begin(), full.end(), 0.5f);
+  for (AllreduceAlgo algo : {AllreduceAlgo::kRing, AllreduceAlgo::kRhd, AllreduceAlgo::kHier}) {
+    const std::vector<Range> slices = slices_of(comm, algo, n);
+    const std::vector<float> mine = scatter_shard(full, slices);
+    for (int root : {0, comm.size() - 1}) {
+      for (const int64_t window : {int64_t{1000}, int64_t{12345}, kReduceBlock, n + 7}) {
+        INFO(allreduce_name(algo) << ", root " << root << ", window " << window);
+        std::vector<float> got;
+        int calls = 0;
+        bool ordered = true;
+        gather_shard_windows(
+            comm, slices, mine, n, window,
+            [&](int64_t first, std::span<const float> values) {
+              ordered = ordered && first == static_cast<int64_t>(got.size()) &&
+                        static_cast<int64_t>(values.size()) == std::min(window, n - first);
+              got.insert(got.end(), values.begin(), values.end());
+              ++calls;
+            },
+            root);
+        if (comm.rank() != root) {
+          CHECK(calls == 0);
+          continue;
+        }
+        CHECK(ordered);
+        CHECK(calls == (n + window - 1) / window);
+        REQUIRE(got.size() == full.size());
+        CHECK(std::memcmp(got.data(), full.data(), full.size() * sizeof(float)) == 0);
+      }
+    }
+    // A sink that fails at its second window: rethrown on root only, after
+    // the remaining windows were drained (the next collective still pairs).
+    int calls = 0;
+    const auto failing = [&](int64_t, std::span<const float>) {
+      if (++calls == 2) HPCNN_THROW("disk full");
+    };
+    if (comm.rank() == 0) {
+      CHECK_THROWS_WITH(gather_shard_windows(comm, slices, mine, n, 1000, failing), Catch::Contains("disk full"));
+      CHECK(calls == 2);
+    } else {
+      CHECK_NOTHROW(gather_shard_windows(comm, slices, mine, n, 1000, failing));
+    }
+    const std::vector<float> again = gather_shard(comm, slices, mine, n);
+    if (comm.rank() == 0) CHECK(std::memcmp(again.data(), full.data(), full.size() * sizeof(float)) == 0);
+  }
+  int empty_calls = 0;
+  gather_shard_windows(comm, std::vector<Range>{}, std::vector<float>{}, 0, 1000,
+                       [&](int64_t first, std::span<const float> values) {
+                         CHECK(first == 0);
+                         CHECK(values.empty());
+                         ++empty_calls;
+                       });
+  CHECK(empty_calls == (comm.rank() == 0 ? 1 : 0));
 }

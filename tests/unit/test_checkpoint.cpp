@@ -9,6 +9,7 @@
 #include "backend.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
+#include "core/sha256.hpp"
 #include "data/dataset.hpp"
 #include "data/h5.hpp"
 #include "test_helpers.hpp"
@@ -191,12 +192,15 @@ TEST_CASE("Checkpoint: a version 1 file without checksums loads unverified but a
 }
 
 // Issue 30: a sharded run gathers the optimizer state collectively while
-// rank 0 writes it, so the writer hands it over one vector at a time (the
-// file equals the one written from full vectors) and calls the stream
-// exactly once also when the write fails before reaching it (a directory
-// that cannot be created): otherwise the other ranks would wait in a gather.
-TEST_CASE("Checkpoint: a streamed optimizer state writes the same file and is drained once when the write fails",
-          "[checkpoint]") {
+// rank 0 writes it, so the writer takes it chunk by chunk as it arrives (the
+// file is byte for byte the one written from full vectors, whatever the
+// chunks) and calls the stream exactly once also when the write fails before
+// reaching it (a directory that cannot be created): otherwise the other ranks
+// would wait in a gather.
+TEST_CASE(
+    "Checkpoint: a streamed optimizer state writes the same file in any chunks and is drained once when the write "
+    "fails",
+    "[checkpoint]") {
   test::ScratchDir dir("ckpt-stream");
   auto backend = kernels::make_onednn_backend(1);
   Model net(make_model("tiny-cnn"), LossKind::kSoftmaxCrossEntropy, *backend, 11);
@@ -209,23 +213,34 @@ TEST_CASE("Checkpoint: a streamed optimizer state writes the same file and is dr
   const model::OptimizerConfig config;
   train::save_checkpoint(dir / "full.h5", net, train::OptimizerState{config, 3, a, b}, 1, 11);
   int calls = 0, vectors = 0;
-  const train::OptimizerStateStream stream{config, 3, [&](const auto& sink) {
-                                             ++calls;
-                                             std::vector<float> v = a;  // let go before the next, as a gather does
-                                             sink(v);
-                                             ++vectors;
-                                             v = b;
-                                             sink(v);
-                                             ++vectors;
-                                           }};
-  train::save_checkpoint(dir / "streamed.h5", net, stream, 1, 11);
-  CHECK(calls == 1);
-  CHECK(vectors == 2);
-  const train::Checkpoint full = train::load_checkpoint(dir / "full.h5");
-  const train::Checkpoint streamed = train::load_checkpoint(dir / "streamed.h5");
-  CHECK(streamed.optimizer_a == full.optimizer_a);
-  CHECK(streamed.optimizer_b == full.optimizer_b);
-  CHECK(streamed.params == full.params);
+  size_t chunk = n;  // floats per chunk
+  const train::OptimizerStateStream stream{
+      config, 3, [&](const train::OptimizerStateStream::Sink& sink) {
+        ++calls;
+        for (int k = 0; k < 2; ++k) {
+          const std::vector<float>& full = k == 0 ? a : b;
+          for (size_t at = 0; at < n; at += chunk) {
+            // A copy let go after the call, as a gathered window is.
+            const std::vector<float> piece(full.begin() + static_cast<std::ptrdiff_t>(at),
+                                           full.begin() + static_cast<std::ptrdiff_t>(std::min(n, at + chunk)));
+            sink(k, static_cast<int64_t>(at), piece);
+          }
+          ++vectors;
+        }
+      }};
+  for (const size_t c : {n, size_t{1000}, size_t{7}}) {
+    chunk = c;
+    calls = vectors = 0;
+    train::save_checkpoint(dir / "streamed.h5", net, stream, 1, 11);
+    CHECK(calls == 1);
+    CHECK(vectors == 2);
+    CHECK(sha256_file(dir / "streamed.h5") == sha256_file(dir / "full.h5"));  // the same bytes
+    const train::Checkpoint full = train::load_checkpoint(dir / "full.h5");
+    const train::Checkpoint streamed = train::load_checkpoint(dir / "streamed.h5");
+    CHECK(streamed.optimizer_a == full.optimizer_a);
+    CHECK(streamed.optimizer_b == full.optimizer_b);
+    CHECK(streamed.params == full.params);
+  }
 
   // A regular file where the checkpoint's directory should be: the write fails
   // before the optimizer section, and the stream is still run once.
@@ -236,11 +251,18 @@ TEST_CASE("Checkpoint: a streamed optimizer state writes the same file and is dr
   CHECK(vectors == 2);
   // A state of the wrong length is refused by name, after the stream ran once.
   calls = 0;
-  const train::OptimizerStateStream short_stream{config, 3, [&](const auto& sink) {
+  const train::OptimizerStateStream short_stream{config, 3, [&](const train::OptimizerStateStream::Sink& sink) {
                                                    ++calls;
-                                                   sink(std::vector<float>(n - 1));
+                                                   sink(0, 0, std::vector<float>(n - 1));
                                                  }};
   CHECK_THROWS_WITH(train::save_checkpoint(dir / "short.h5", net, short_stream, 1, 11),
                     Catch::Contains("the optimizer holds"));
   CHECK(calls == 1);
+  // Chunks out of order (a gap) are refused by name.
+  const train::OptimizerStateStream gap_stream{config, 3, [&](const train::OptimizerStateStream::Sink& sink) {
+                                                 sink(0, 0, std::span<const float>(a.data(), 10));
+                                                 sink(0, 20, std::span<const float>(a.data() + 20, n - 20));
+                                               }};
+  CHECK_THROWS_WITH(train::save_checkpoint(dir / "gap.h5", net, gap_stream, 1, 11),
+                    Catch::Contains("chunks must come in order"));
 }
