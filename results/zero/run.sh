@@ -7,8 +7,10 @@
 #     --shard-optimizer, runs alternated A B A B (REPEATS pairs, default 3),
 #     `uptime` load written beside each run -> step_time.md
 #  c  keras-cnn, 10 epochs of Fashion-MNIST on 2 ranks: test accuracy with
-#     --grad-compression bf16 and without (about 25 min per run on 2 idle
-#     cores) -> accuracy.md
+#     --grad-compression bf16 and without (C_MODES="none bf16 fp16" adds
+#     fp16) -> accuracy.md. Duration: see results/zero/README.md, part c.
+#     C_EPOCHS=1 C_MAX_STEPS=40 is a smoke run of the same commands
+#     (-> $RUNS/accuracy-smoke.md)
 #  d  mlp:25600-12800-6656 (414 M parameters): peak RSS of 1 rank unsharded
 #     and of 2 ranks sharded, at the global batch 1000 of
 #     results/mlp-family/largest.sh, 3 steps, with the breakdown -> largest.md.
@@ -102,24 +104,41 @@ PY
 fi
 
 if [[ $PARTS == *" c "* ]]; then
+  # C_EPOCHS / C_MAX_STEPS shorten it to a smoke run (its table then goes to
+  # $RUNS/accuracy-smoke.md, never over accuracy.md); C_MODES adds fp16.
+  epochs=${C_EPOCHS:-10} max_steps=${C_MAX_STEPS:-0} modes=${C_MODES:-none bf16}
+  table=$OUT/accuracy.md
+  [[ $epochs == 10 && $max_steps == 0 ]] || table=$RUNS/accuracy-smoke.md
   [[ -f datasets/fashion-mnist/manifest.json ]] || $HPCNN data import-idx -q --out datasets/fashion-mnist > /dev/null
-  for z in none bf16; do
-    "${MPIRUN[@]}" -n 2 $HPCNN train -q --force --data datasets/fashion-mnist --model keras-cnn --epochs 10 \
-      --global-batch 128 --threads 1 --seed 42 --allreduce ring --grad-compression $z --checkpoint-every off \
-      --out "$RUNS/acc-$z" > /dev/null
+  for z in $modes; do
+    echo "[zero c] $z: $epochs epochs (max steps $max_steps), load $(load), $(date -u +%H:%M:%S)"
+    t0=$(date +%s)
+    "${MPIRUN[@]}" -n 2 $HPCNN train -q --force --data datasets/fashion-mnist --model keras-cnn --epochs "$epochs" \
+      --max-steps "$max_steps" --global-batch 128 --threads 1 --seed 42 --allreduce ring --grad-compression $z \
+      --checkpoint-every off --out "$RUNS/acc-$z" > /dev/null
+    echo "$(($(date +%s) - t0)) $(load)" > "$RUNS/acc-$z/wall.txt"
   done
-  $PY - "$RUNS" > "$OUT/accuracy.md" <<'PY'
+  $PY - "$RUNS" "$epochs" "$max_steps" $modes > "$table" <<'PY'
 import json, sys
-print("| gradients | test accuracy | test loss | train s |")
-print("| --- | ---: | ---: | ---: |")
+runs, epochs, max_steps, modes = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+print(f"keras-cnn, Fashion-MNIST, 2 ranks x 1 thread, global batch 128, ring, {epochs} epochs"
+      + (f", at most {max_steps} steps (smoke run)" if max_steps != "0" else ""))
+print()
+print("| gradients | test accuracy | test loss | train s | wall s | load (1, 5, 15 min) after |")
+print("| --- | ---: | ---: | ---: | ---: | --- |")
 acc = {}
-for z in ("none", "bf16"):
-    m = json.load(open(f"{sys.argv[1]}/acc-{z}/metrics.json"))
+for z in modes:
+    m = json.load(open(f"{runs}/acc-{z}/metrics.json"))
+    wall, load = open(f"{runs}/acc-{z}/wall.txt").read().split(" ", 1)
     acc[z] = m["test"]["accuracy"]
-    print(f"| {'fp32' if z == 'none' else z} | {100 * acc[z]:.2f} % | {m['test']['loss']:.4f} | {m['train_seconds']:.0f} |")
-print(f"\nbf16 - fp32: {100 * (acc['bf16'] - acc['none']):+.2f} points (target: within 0.3)")
+    print(f"| {'fp32' if z == 'none' else z} | {100 * acc[z]:.2f} % | {m['test']['loss']:.4f} | "
+          f"{m['train_seconds']:.0f} | {wall} | {load.strip()} |")
+print()
+for z in modes:
+    if z != "none" and "none" in acc:
+        print(f"{z} - fp32: {100 * (acc[z] - acc['none']):+.2f} points (target for bf16: within 0.3)  ")
 PY
-  cat "$OUT/accuracy.md"
+  cat "$table"
 fi
 
 if [[ $PARTS == *" d "* ]]; then

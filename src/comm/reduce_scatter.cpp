@@ -11,10 +11,18 @@ namespace hpcnn::comm {
 GradCompression parse_grad_compression(const std::string& text) {
   if (text == "none") return GradCompression::kNone;
   if (text == "bf16") return GradCompression::kBf16;
-  throw UsageError("unknown gradient compression '" + text + "' (expected none or bf16)");
+  if (text == "fp16") return GradCompression::kFp16;
+  throw UsageError("unknown gradient compression '" + text + "' (expected none, bf16 or fp16)");
 }
 
-const char* grad_compression_name(GradCompression c) { return c == GradCompression::kBf16 ? "bf16" : "none"; }
+const char* grad_compression_name(GradCompression c) {
+  switch (c) {
+    case GradCompression::kBf16: return "bf16";
+    case GradCompression::kFp16: return "fp16";
+    case GradCompression::kNone: break;
+  }
+  return "none";
+}
 
 ShardPlace shard_place(Communicator& comm) {
   ShardPlace place;
@@ -44,9 +52,9 @@ void check_reduce_scatter(AllreduceAlgo algo, GradCompression compression) {
     throw UsageError(std::string("the all-reduce '") + allreduce_name(algo) +
                      "' has no reduce-scatter half for a sharded optimizer (ring, rhd and hier have)");
   }
-  if (compression == GradCompression::kBf16 && algo != AllreduceAlgo::kRing) {
-    throw UsageError(std::string("bf16 gradient compression runs on the ring all-reduce only, not '") +
-                     allreduce_name(algo) + "'");
+  if (compression != GradCompression::kNone && algo != AllreduceAlgo::kRing) {
+    throw UsageError(std::string(grad_compression_name(compression)) +
+                     " gradient compression runs on the ring all-reduce only, not '" + allreduce_name(algo) + "'");
   }
 }
 

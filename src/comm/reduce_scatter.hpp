@@ -31,6 +31,11 @@
 // is to nearest even, in a fixed order: deterministic. With one rank nothing
 // travels and nothing is rounded. Compression covers ring only for now (rhd
 // and hier are refused by name).
+//
+// fp16 compression (kFp16): the same, in IEEE half precision (11 significant
+// bits against bf16's 8, but 5 exponent bits: subnormal below 2^-14, 0 at
+// 2^-25 and below, finite values beyond 65504 clamped to 65504; see
+// comm/compression.hpp). Same order, one rounding per hop, FP32 adds.
 #pragma once
 
 #include <cstdint>
@@ -42,8 +47,8 @@
 
 namespace hpcnn::comm {
 
-enum class GradCompression { kNone, kBf16 };
-/// "none" | "bf16"; UsageError otherwise.
+enum class GradCompression { kNone, kBf16, kFp16 };
+/// "none" | "bf16" | "fp16"; UsageError otherwise.
 GradCompression parse_grad_compression(const std::string& text);
 const char* grad_compression_name(GradCompression c);
 
@@ -77,7 +82,7 @@ Range owned_range(AllreduceAlgo algo, const ShardPlace& place, int64_t count);
 Range reduce_scatter(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count,
                      GradCompression compression = GradCompression::kNone);
 /// The reverse: every rank's owned_range() of `data` to all ranks. With kBf16
-/// the values travel in 16 bits and must be bf16-exact (reduce_scatter's
+/// (kFp16) the values travel in 16 bits and must be bf16- (fp16-) exact (reduce_scatter's
 /// compressed sums are; weights are not: gather weights uncompressed).
 void all_gather(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count,
                 GradCompression compression = GradCompression::kNone);

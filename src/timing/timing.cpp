@@ -27,6 +27,7 @@ const char* phase_name(Phase phase) {
     case Phase::kAllreduce: return "allreduce";
     case Phase::kAllreduceWait: return "allreduce_wait";
     case Phase::kOptimizer: return "optimizer";
+    case Phase::kAllgather: return "allgather";
     case Phase::kStep: return "step";
   }
   return "unknown";

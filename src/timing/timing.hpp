@@ -6,10 +6,12 @@
 // `data` row the bytes read from storage for this step's batch (0 when it
 // came from memory); queue: on the `data` row, the batches the background
 // reader had ready when the step took its own (0 without one).
-// phases: data, forward, backward, allreduce, allreduce_wait, optimizer, and
-// step (the whole step). start_s counts from a barrier all ranks pass just before the first
-// step, so rows of different ranks line up. Each step's rows are appended
-// with one write(2) call: a rank that dies mid-run leaves complete rows only.
+// phases: data, forward, backward, allreduce, allreduce_wait, optimizer,
+// allgather (a sharded optimizer's all-gather of the updated weights; 0 s
+// without --shard-optimizer) and step (the whole step). start_s counts
+// from a barrier all ranks pass just before the first step, so rows of
+// different ranks line up. Each step's rows are appended with one write(2)
+// call: a rank that dies mid-run leaves complete rows only.
 // With a trace path the same events also go to a Chrome-trace JSON (written
 // at the end, atomically), which chrome://tracing and Perfetto open, and
 // with it each layer's forward and backward (record_layer; trace only).
@@ -35,9 +37,12 @@ struct LayerLabel {
 /// allreduce: the communication thread's time reducing this step's gradients
 /// (it overlaps backward); allreduce_wait: how long the step then waited for
 /// it before the optimizer (the exposed part). Files written before
-/// allreduce_wait existed lack that row; readers take it as 0.
-enum class Phase { kData, kForward, kBackward, kAllreduce, kAllreduceWait, kOptimizer, kStep };
-inline constexpr int kNumPhases = 7;
+/// allreduce_wait existed lack that row; readers take it as 0. allgather: a
+/// sharded optimizer's all-gather of the updated weights, after the optimizer
+/// (0 s unsharded); files from before it (where the optimizer row includes
+/// the all-gather) lack that row; readers take it as 0 too.
+enum class Phase { kData, kForward, kBackward, kAllreduce, kAllreduceWait, kOptimizer, kAllgather, kStep };
+inline constexpr int kNumPhases = 8;
 const char* phase_name(Phase phase);
 /// The inverse of phase_name(); false for any other text.
 bool parse_phase(std::string_view name, Phase& phase);

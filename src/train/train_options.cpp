@@ -274,8 +274,8 @@ std::vector<TrainOption> make_table() {
       "ZeRO stages 1-2: reduce-scatter the gradients, keep optimizer state and reduced gradients for this\n"
       "rank's 1/ranks only, all-gather the weights (ring, rhd, hier); bitwise the unsharded run"));
   t.push_back(custom("grad-compression", "grad_compression", kTrajectory | kRestored | O::kNewerKey, "",
-      "gradient messages in 16 bits: none | bf16 (each hop adds in FP32 and rounds once; the ring only;\n"
-      "changes results, deterministically)", "bf16",
+      "gradient messages in 16 bits: none | bf16 | fp16 (each hop adds in FP32 and rounds once; the ring\n"
+      "only; changes results, deterministically; fp16 clamps beyond 65504)", "bf16",
       [](const TrainArgs& a) { return std::string(comm::grad_compression_name(a.config.grad_compression)); },
       [](TrainArgs& a, const std::string& s) { a.config.grad_compression = comm::parse_grad_compression(s); },
       [](const TrainConfig& c) { return json(comm::grad_compression_name(c.grad_compression)); }));

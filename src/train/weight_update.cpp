@@ -2,6 +2,7 @@
 #include "train/weight_update.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <functional>
 #include <span>
@@ -93,7 +94,9 @@ void WeightUpdate::apply() {
     return;
   }
   optimizer_->step_slices(params, sharded_->shard_gradients(), sharded_->slices());
+  const auto t_gather = std::chrono::steady_clock::now();  // the trace's allgather phase
   sharded_->all_gather(params);
+  all_gather_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_gather).count();
 }
 
 void WeightUpdate::restore(int64_t steps, const std::vector<float>& a, const std::vector<float>& b) {

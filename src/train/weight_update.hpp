@@ -66,6 +66,9 @@ class WeightUpdate {
   /// The optimizer's step on the reduced gradients; sharded, then the
   /// all-gather of the updated weights (collective).
   void apply();
+  /// Seconds the last apply() spent in the all-gather (0 unsharded): the
+  /// trace's allgather phase.
+  double all_gather_seconds() const { return all_gather_s_; }
 
   /// Resuming: rank 0 passes the checkpoint's full state vectors (the other
   /// ranks' are ignored); every rank takes what it keeps. Collective when
@@ -102,6 +105,7 @@ class WeightUpdate {
   std::unique_ptr<comm::GradientReducer> reducer_;  ///< null on one rank and with --compute-only
   comm::ShardedReducer* sharded_ = nullptr;         ///< reducer_, when sharded
   std::unique_ptr<model::Optimizer> optimizer_;
+  double all_gather_s_ = 0;
 };
 
 }  // namespace hpcnn::train

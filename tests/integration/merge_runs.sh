@@ -40,12 +40,12 @@ for np in (1, 2):
     # one rank has no all-reduce at all; two have some (how much varies with load)
     assert (np == 1) == (s["comm_fraction"] == 0), s["comm_fraction"]
     phases = [r["phase"] for r in csv.DictReader(open(f"runs/np{np}/merged/summary.csv"))]
-    assert phases == ["data", "forward", "backward", "allreduce", "allreduce_wait", "optimizer", "step",
+    assert phases == ["data", "forward", "backward", "allreduce", "allreduce_wait", "optimizer", "allgather", "step",
                       "step_slowest"], phases
     assert (s["hidden_fraction"] is None) == (np == 1) and (np == 1 or 0 <= s["hidden_fraction"] <= 1), s
     trace = json.load(open(f"runs/np{np}/merged/trace.json"))
     spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
-    assert len(spans) == np * 12 * 7 and {e["pid"] for e in spans} == set(range(np)), len(spans)
+    assert len(spans) == np * 12 * 8 and {e["pid"] for e in spans} == set(range(np)), len(spans)
 PY
 
 # --- strong scaling and plots -----------------------------------------------

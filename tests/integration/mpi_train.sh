@@ -72,9 +72,9 @@ assert run["format"] == "hpcnn-run" and run["world_size"] == 2 and len(run["host
 assert run["config"]["allreduce"] == "shm" and run["git_revision"], run
 for r in (0, 1):
     rows = list(csv.DictReader(open(f"timed/timing/rank-{r:05d}.csv")))
-    assert len(rows) == 6 * 7, len(rows)                      # 6 steps x 7 phases
+    assert len(rows) == 6 * 8, len(rows)                      # 6 steps x 8 phases
     assert {x["phase"] for x in rows} == {"data", "forward", "backward", "allreduce", "allreduce_wait",
-                                          "optimizer", "step"}
+                                          "optimizer", "allgather", "step"}
     assert all(x["rank"] == str(r) for x in rows)
     steps = [x for x in rows if x["phase"] == "step"]
     assert [int(x["step"]) for x in steps] == list(range(1, 7))
@@ -85,7 +85,7 @@ for r in (0, 1):
     trace = json.load(open(f"timed/trace/rank-{r:05d}.json"))
     spans = [e for e in trace["traceEvents"] if e["ph"] == "X"]
     phases = [e for e in spans if e.get("cat") != "layer"]  # then 9 layers x 2 passes x 6 steps
-    assert len(phases) == 42 and len(spans) == 42 + 108 and all(e["pid"] == r for e in spans)
+    assert len(phases) == 48 and len(spans) == 48 + 108 and all(e["pid"] == r for e in spans)
 assert not __import__("os").path.exists("timed/timing/rank-00002.csv")
 PY
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# --grad-compression bf16 (issue 30) in `hpcnn train`: gradient messages in
+# --grad-compression bf16 and fp16 (issue 30) in `hpcnn train`: gradient messages in
 # 16 bits on the ring, each hop adding in FP32 and rounding once. It changes
 # results (the FP32 run differs), deterministically: two identical runs are
 # bitwise equal, sharded = unsharded bitwise, a run cut short and resumed is
@@ -63,8 +63,28 @@ for algo in rhd hier tree; do
     "$HPCNN" train -q --data st --model mlp:8 --max-steps 1 --allreduce $algo "${BF[@]}" \
     --out refused-$algo
 done
-expect_exit 2 "unknown gradient compression 'fp8' \(expected none or bf16\)" \
+expect_exit 2 "unknown gradient compression 'fp8' \(expected none, bf16 or fp16\)" \
   "$HPCNN" train -q --data st --model mlp:8 --max-steps 1 --grad-compression fp8 --out refused-fp8
+
+# --- fp16: the same guarantees (deterministic, sharded = unsharded, in buckets, resumes, recorded, checked) ---
+FP=(--grad-compression fp16)
+run 2 h1 "${MLP[@]}" --max-steps 6 "${FP[@]}"
+run 2 h2 "${MLP[@]}" --max-steps 6 "${FP[@]}"
+run 2 hs "${MLP[@]}" --max-steps 6 "${FP[@]}" --shard-optimizer --bucket-mb 0.3
+same_weights h1 h2 && pass || fail "two identical fp16 runs differ"
+same_weights h1 hs && pass || fail "fp16 sharded in buckets != fp16 unsharded"
+! same_weights h1 a 2> /dev/null && ! same_weights h1 fp32 2> /dev/null && pass ||
+  fail "fp16 compression gives the bf16 or the FP32 run"
+"$PYTHON" -c "import json; assert json.load(open('h1/run.json'))['config']['grad_compression'] == 'fp16'" && pass ||
+  fail "run.json does not record --grad-compression fp16"
+run 2 hcut "${MLP[@]}" --max-steps 3 "${FP[@]}"
+cp -r hcut hcut2
+"${MPIRUN[@]}" -n 2 "$HPCNN" train -q --resume hcut --max-steps 6 > /dev/null 2> err.txt || fail "resume: $(cat err.txt)"
+same_weights h1 hcut && pass || fail "fp16 run cut at 3 and resumed: not the uninterrupted run"
+expect_exit 1 "cannot resume hcut2: --grad-compression is \"bf16\" here but \"fp16\" in the run being resumed" \
+  "$HPCNN" train -q --resume hcut2 --max-steps 6 --grad-compression bf16
+expect_exit 2 "^hpcnn: usage error: --grad-compression fp16 runs on the ring all-reduce only, not 'rhd'" \
+  "$HPCNN" train -q --data st --model mlp:8 --max-steps 1 --allreduce rhd "${FP[@]}" --out refused-fp16
 
 # --- 1, 2 and 4 ranks ----------------------------------------------------------------
 # One SGD step (momentum 0, lr 1): w1 = w0 - g, in FP32. p ranks send their

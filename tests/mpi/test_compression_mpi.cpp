@@ -1,4 +1,4 @@
-// bf16-compressed gradient messages under mpirun (1..8 ranks): the ring's
+// bf16- and fp16-compressed gradient messages under mpirun (1..8 ranks): the ring's
 // compressed all-reduce is deterministic and identical on every rank, its
 // sums are bf16-exact and within the bound its roundings allow of the exact
 // sum; 1, 2 and 4 ranks summing the same samples agree within the sum of
@@ -10,6 +10,7 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "backend.hpp"
@@ -34,9 +35,10 @@ std::vector<float> random_values(uint64_t seed, int r, int64_t n) {
 }
 
 /// Sums `data` (this rank's gradients) with the compressed host reducer, in buckets.
-std::vector<float> compressed_sum(Communicator& comm, std::vector<float> data) {
+std::vector<float> compressed_sum(Communicator& comm, std::vector<float> data,
+                                  GradCompression compression = GradCompression::kBf16) {
   const auto n = static_cast<int64_t>(data.size());
-  auto reducer = make_host_reducer(comm, AllreduceAlgo::kAuto, data.data(), n, GradCompression::kBf16);
+  auto reducer = make_host_reducer(comm, AllreduceAlgo::kAuto, data.data(), n, compression);
   CHECK(reducer->algo() == AllreduceAlgo::kRing);
   for (int64_t last = n; last > 0;) {
     const int64_t first = std::max<int64_t>(0, last - kReduceBlock / 3);
@@ -55,16 +57,25 @@ double bound(int p, double sum_abs) {
   if (p == 1) return 0.0;
   return (p * kBf16UnitRoundoff + (p - 1) * std::ldexp(1.0, -24)) * sum_abs * (1 + 1e-6);
 }
+/// fp16's: the same p roundings, each within 2^-11 relative in the normal
+/// range or 2^-25 absolute below it (no overflow: |sums| < 65504 here).
+double bound_fp16(int p, double sum_abs) {
+  if (p == 1) return 0.0;
+  return ((p * kFp16UnitRoundoff + (p - 1) * std::ldexp(1.0, -24)) * sum_abs + p * kFp16SubnormalHalfSpacing) *
+         (1 + 1e-6);
+}
 }  // namespace
 
-TEST_CASE("bf16 compression: the ring's sums are deterministic, bf16-exact and within the rounding bound",
+TEST_CASE("bf16 and fp16 compression: the ring's sums are deterministic, 16-bit-exact and within the rounding bound",
           "[mpi][compression]") {
   Communicator comm(MPI_COMM_WORLD);
   const int p = comm.size();
+  const GradCompression z = GENERATE(GradCompression::kBf16, GradCompression::kFp16);
+  const bool fp16 = z == GradCompression::kFp16;
   for (const int64_t n : {int64_t{1}, int64_t{p + 1}, int64_t{1000003}}) {
-    INFO(p << " ranks, " << n << " floats");
+    INFO(grad_compression_name(z) << ", " << p << " ranks, " << n << " floats");
     const std::vector<float> mine = random_values(17, comm.rank(), n);
-    const std::vector<float> once = compressed_sum(comm, mine), twice = compressed_sum(comm, mine);
+    const std::vector<float> once = compressed_sum(comm, mine, z), twice = compressed_sum(comm, mine, z);
     CHECK(same_bytes(once, twice));
     CHECK(identical_everywhere(once, comm.comm()));
     // The exact sum and sum |a| in double (exact for these few floats).
@@ -75,8 +86,8 @@ TEST_CASE("bf16 compression: the ring's sums are deterministic, bf16-exact and w
     int64_t outside = 0, not_bf16 = 0, rounded = 0;
     for (size_t i = 0; i < once.size(); ++i) {
       const double err = std::abs(static_cast<double>(once[i]) - exact[i]);
-      if (err > bound(p, sum_abs[i])) ++outside;
-      if (p > 1 && round_bf16(once[i]) != once[i]) ++not_bf16;
+      if (err > (fp16 ? bound_fp16(p, sum_abs[i]) : bound(p, sum_abs[i]))) ++outside;
+      if (p > 1 && (fp16 ? round_fp16(once[i]) : round_bf16(once[i])) != once[i]) ++not_bf16;
       if (static_cast<float>(exact[i]) != once[i]) ++rounded;
     }
     CHECK(outside == 0);
@@ -144,15 +155,42 @@ TEST_CASE("bf16 compression: 1, 2 and 4 ranks agree within the arithmetic's boun
   }
 }
 
-TEST_CASE("bf16 compression: sharded Adam = unsharded Adam on compressed sums, bitwise", "[mpi][compression]") {
+// fp16's overflow: sums beyond 65504 arrive clamped to +-65504 (finite),
+// the same on every rank; infinities and NaN still arrive as such.
+TEST_CASE("fp16 compression: sums beyond the largest fp16 arrive clamped, infinities and NaN pass",
+          "[mpi][compression]") {
   Communicator comm(MPI_COMM_WORLD);
+  const int p = comm.size();
+  std::vector<float> mine{40000.0f, -40000.0f, 1.0f, 1.0f, 0.5f};
+  if (comm.rank() == 0) {
+    mine[2] = std::numeric_limits<float>::infinity();
+    mine[3] = std::numeric_limits<float>::quiet_NaN();
+  }
+  const std::vector<float> sum = compressed_sum(comm, mine, GradCompression::kFp16);
+  CHECK(identical_everywhere(sum, comm.comm()));
+  if (p == 1) {
+    CHECK(sum[0] == 40000.0f);  // nothing travels, nothing is rounded
+  } else {
+    CHECK(sum[0] == kFp16Max);
+    CHECK(sum[1] == -kFp16Max);
+  }
+  CHECK(std::isinf(sum[2]));
+  CHECK(std::isnan(sum[3]));
+  CHECK(sum[4] == 0.5f * static_cast<float>(p));
+}
+
+TEST_CASE("bf16 and fp16 compression: sharded Adam = unsharded Adam on compressed sums, bitwise",
+          "[mpi][compression]") {
+  Communicator comm(MPI_COMM_WORLD);
+  const GradCompression z = GENERATE(GradCompression::kBf16, GradCompression::kFp16);
+  INFO(grad_compression_name(z));
   auto backend = kernels::make_reference_backend();
   const int64_t n = 1000003;
   model::OptimizerConfig config;
   std::vector<float> unsharded = random_values(7, 0, n), sharded = unsharded;
   std::vector<float> grads_full(static_cast<size_t>(n)), grads_shard(static_cast<size_t>(n));
-  auto full_reducer = make_host_reducer(comm, AllreduceAlgo::kRing, grads_full.data(), n, GradCompression::kBf16);
-  auto shard_reducer = make_sharded_reducer(comm, AllreduceAlgo::kAuto, grads_shard.data(), n, GradCompression::kBf16);
+  auto full_reducer = make_host_reducer(comm, AllreduceAlgo::kRing, grads_full.data(), n, z);
+  auto shard_reducer = make_sharded_reducer(comm, AllreduceAlgo::kAuto, grads_shard.data(), n, z);
   CHECK(shard_reducer->algo() == AllreduceAlgo::kRing);
   model::Optimizer full(config, *backend, n), part(config, *backend, shard_reducer->shard_count());
   for (int step = 0; step < 3; ++step) {

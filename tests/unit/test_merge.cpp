@@ -160,6 +160,32 @@ TEST_CASE("merge: summary of a clean two-rank run has the hand-computed values",
   }
 }
 
+TEST_CASE("merge: a sharded optimizer's allgather rows are their own phase, and files without them read as 0 s",
+          "[merge]") {
+  test::ScratchDir dir("merge-allgather");
+  write_run_json(dir.path(), 2, 8);
+  // Rank 0 wrote allgather rows (a newer file), rank 1 did not (an older one).
+  std::string rank0 = rank_csv(0, kRank0);
+  for (int step = 1; step <= 3; ++step) rank0 += cat("0,1,", step, ",allgather,0,0.125,0,4\n");
+  write_text(dir / "timing/rank-00000.csv", rank0);
+  write_text(dir / "timing/rank-00001.csv", rank_csv(1, kRank1));
+  const RunSummary s = summarize(load_run(dir.path()), {0});
+  CHECK(s.warnings.empty());
+  CHECK(s.steps_used == 3);
+  const Stats& gather = s.phase[static_cast<int>(Phase::kAllgather)];
+  CHECK(gather.count == 6);
+  CHECK(gather.total == 0.375);
+  CHECK(gather.max == 0.125);
+  CHECK(s.phase[static_cast<int>(Phase::kOptimizer)].total == 0);  // the all-gather is not counted there
+  const nlohmann::json j = summary_json(s);
+  CHECK(j["phases"]["allgather"]["total_s"] == 0.375);
+  CHECK_THAT(summary_csv(s), Contains("\nallgather,6,"));
+  CHECK_THAT(summary_markdown(s), Contains("| allgather | 6 |"));
+  Phase parsed = Phase::kData;
+  CHECK(timing::parse_phase("allgather", parsed));
+  CHECK(parsed == Phase::kAllgather);
+}
+
 TEST_CASE("merge: a cut-off rank file: partial line and incomplete step dropped, named in warnings", "[merge]") {
   test::ScratchDir dir("merge-truncated");
   write_run_json(dir.path(), 2, 8);

@@ -1,5 +1,5 @@
-// The single-process pieces of the sharded optimizer (issue 30): bf16
-// rounding, Optimizer::step_slices against step(), scatter_shard.
+// The single-process pieces of the sharded optimizer (issue 30): bf16 and
+// fp16 rounding, Optimizer::step_slices against step(), scatter_shard.
 #include <bit>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -37,6 +37,63 @@ TEST_CASE("bf16 rounds to nearest with ties to even and keeps NaN and infinity",
     const float x = static_cast<float>(rng.uniform(-1, 1) * std::ldexp(1.0, static_cast<int>(rng.uniform() * 40) - 20));
     CHECK(std::abs(static_cast<double>(round_bf16(x)) - x) <= comm::kBf16UnitRoundoff * std::abs(x));
   }
+}
+
+TEST_CASE("fp16 rounds to nearest with ties to even, keeps subnormals, NaN and infinity and clamps overflow",
+          "[shard][compression]") {
+  using comm::from_fp16;
+  using comm::round_fp16;
+  using comm::to_fp16;
+  CHECK(to_fp16(1.0f) == 0x3c00);
+  CHECK(to_fp16(-2.0f) == 0xc000);
+  CHECK(to_fp16(0.0f) == 0x0000);
+  CHECK(to_fp16(-0.0f) == 0x8000);
+  // 1 + 2^-11 is halfway between 1 and 1 + 2^-10: the even one (1) wins; 1 + 3 * 2^-11 goes up to 1 + 2^-9.
+  CHECK(round_fp16(1.0f + std::ldexp(1.0f, -11)) == 1.0f);
+  CHECK(round_fp16(1.0f + 3 * std::ldexp(1.0f, -11)) == 1.0f + std::ldexp(1.0f, -9));
+  CHECK(round_fp16(1.0f + std::ldexp(1.0f, -11) + std::ldexp(1.0f, -20)) == 1.0f + std::ldexp(1.0f, -10));
+  // Subnormals: spacing 2^-24; 2^-25 is a tie between 0 and 2^-24 (0 is even), just above it rounds up.
+  CHECK(to_fp16(std::ldexp(1.0f, -24)) == 0x0001);
+  CHECK(to_fp16(std::ldexp(1.0f, -25)) == 0x0000);
+  CHECK(to_fp16(std::ldexp(1.0f, -25) * 1.0001f) == 0x0001);
+  CHECK(to_fp16(3 * std::ldexp(1.0f, -25)) == 0x0002);                      // 1.5 units: ties to even (2)
+  CHECK(to_fp16(std::ldexp(1.0f, -14)) == 0x0400);                          // the smallest normal
+  CHECK(to_fp16(std::ldexp(1.0f, -14) - std::ldexp(1.0f, -26)) == 0x0400);  // a subnormal rounding up into it
+  CHECK(round_fp16(std::ldexp(1.0f, -30)) == 0.0f);
+  // Overflow is clamped to the largest finite, infinities and NaN pass.
+  CHECK(round_fp16(65504.0f) == 65504.0f);
+  CHECK(round_fp16(65519.0f) == 65504.0f);
+  CHECK(round_fp16(65520.0f) == comm::kFp16Max);  // IEEE would give infinity here
+  CHECK(round_fp16(-1e30f) == -comm::kFp16Max);
+  CHECK(round_fp16(std::numeric_limits<float>::max()) == comm::kFp16Max);
+  CHECK(round_fp16(std::numeric_limits<float>::infinity()) == std::numeric_limits<float>::infinity());
+  CHECK(round_fp16(-std::numeric_limits<float>::infinity()) == -std::numeric_limits<float>::infinity());
+  CHECK(std::isnan(round_fp16(std::numeric_limits<float>::quiet_NaN())));
+  CHECK(std::isnan(from_fp16(to_fp16(std::bit_cast<float>(0x7f800001U)))));  // low-bit payload: still NaN
+  // Every finite fp16 value converts to float and back unchanged.
+  int64_t changed = 0;
+  for (uint32_t h = 0; h < 0x10000U; ++h) {
+    const auto v = static_cast<uint16_t>(h);
+    if ((v & 0x7c00U) == 0x7c00U) continue;  // infinities and NaN
+    changed += to_fp16(from_fp16(v)) != v ? 1 : 0;
+  }
+  CHECK(changed == 0);
+  // Within the unit roundoff (normal range) or half the subnormal spacing, over many values.
+  Rng rng(derive_key({5}));
+  int64_t outside = 0;
+  for (int i = 0; i < 100000; ++i) {
+    const float x = static_cast<float>(rng.uniform(-1, 1) * std::ldexp(1.0, static_cast<int>(rng.uniform() * 44) - 28));
+    const double err = std::abs(static_cast<double>(round_fp16(x)) - x);
+    outside += err > comm::kFp16UnitRoundoff * std::abs(x) + comm::kFp16SubnormalHalfSpacing ? 1 : 0;
+#if defined(__FLT16_MAX__)
+    // The compiler's IEEE conversion, where it has one, agrees bit for bit below the clamp.
+    if (std::abs(x) < 65504.0f) {
+      const _Float16 ref = static_cast<_Float16>(x);
+      outside += std::bit_cast<uint16_t>(ref) != to_fp16(x) ? 1 : 0;
+    }
+#endif
+  }
+  CHECK(outside == 0);
 }
 
 TEST_CASE("step_slices over a partition of the buffer in any order = step over all of it, bitwise", "[shard]") {

@@ -25,6 +25,23 @@ TEST_CASE("memory_from_metrics keeps each rank's numeric parts and drops the res
   CHECK(m[1]["peak_rss_bytes"].get<double>() == 6e9);
 }
 
+TEST_CASE("the summary shows the memory a checkpoint held as its own column, n/a for older metrics.json",
+          "[merge][memory]") {
+  const json metrics = json::parse(R"({"ranks": [
+      {"rank": 0, "memory": {"weights_bytes": 1048576, "checkpoint_bytes": 2097152, "other_bytes": 0}},
+      {"rank": 1, "memory": {"weights_bytes": 1048576, "other_bytes": 0}}]})");
+  hpcnn::merge::RunSummary s;
+  s.run = "r";
+  s.memory = memory_from_metrics(metrics);
+  REQUIRE(s.memory.size() == 2);
+  CHECK(s.memory[0]["checkpoint_bytes"] == 2097152);
+  CHECK(hpcnn::merge::summary_json(s)["memory"][0]["checkpoint_bytes"] == 2097152);
+  const std::string md = hpcnn::merge::summary_markdown(s);
+  CHECK_THAT(md, Catch::Contains("| communication MB | checkpoint MB | other MB | peak RSS MB |"));
+  CHECK_THAT(md, Catch::Contains("| 0 | 1.0 | n/a | n/a | n/a | n/a | 2.0 | 0.0 | n/a |"));
+  CHECK_THAT(md, Catch::Contains("| 1 | 1.0 | n/a | n/a | n/a | n/a | n/a | 0.0 | n/a |"));  // an older file
+}
+
 TEST_CASE("memory_from_metrics of a metrics.json without ranks is empty", "[merge][memory]") {
   for (const char* text : {"{}", "[]", "3", R"({"ranks": {}})", R"({"ranks": null})"}) {
     INFO(text);
@@ -38,6 +55,6 @@ TEST_CASE("the summary report shows the memory breakdown as one row per rank in 
   s.memory = json::parse(R"([{"rank": 0, "weights_bytes": 1048576, "optimizer_state_bytes": 3145728}])");
   const std::string md = hpcnn::merge::summary_markdown(s);
   CHECK_THAT(md, Catch::Contains("| rank | weights MB | gradients MB | optimizer state MB"));
-  CHECK_THAT(md, Catch::Contains("| 0 | 1.0 | n/a | 3.0 | n/a | n/a | n/a | n/a |"));
+  CHECK_THAT(md, Catch::Contains("| 0 | 1.0 | n/a | 3.0 | n/a | n/a | n/a | n/a | n/a |"));
   CHECK(hpcnn::merge::summary_json(s)["memory"][0]["optimizer_state_bytes"] == 3145728);
 }

@@ -123,8 +123,9 @@ RankTimings parse_rank_csv(std::string_view text, int rank, const std::string& f
     warnings.push_back(cat(file, ": ", duplicate_rows, " repeated (epoch, step, phase) row(s): first kept"));
   }
   int64_t incomplete = 0;
-  // allreduce_wait is optional: files from before it existed lack it (0 s).
-  const unsigned optional = 1u << static_cast<int>(Phase::kAllreduceWait);
+  // allreduce_wait and allgather are optional: files from before they existed lack them (0 s).
+  const unsigned optional =
+      (1u << static_cast<int>(Phase::kAllreduceWait)) | (1u << static_cast<int>(Phase::kAllgather));
   const unsigned all = ((1u << kNumPhases) - 1) & ~optional;
   for (const auto& key : order) {
     const Pending& p = pending.at(key);

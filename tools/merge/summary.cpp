@@ -76,9 +76,11 @@ nlohmann::json finite_or_null(double v) { return std::isfinite(v) ? nlohmann::js
 }  // namespace
 
 /// The breakdown's parts, in the order the report shows them.
+/// checkpoint_bytes: what rank 0 holds only while writing a checkpoint
+/// (metrics.json from before it lack it: n/a).
 constexpr const char* kMemoryParts[] = {"weights_bytes",     "gradients_bytes",     "optimizer_state_bytes",
-                                        "activations_bytes", "communication_bytes", "other_bytes",
-                                        "peak_rss_bytes"};
+                                        "activations_bytes", "communication_bytes", "checkpoint_bytes",
+                                        "other_bytes",       "peak_rss_bytes"};
 
 nlohmann::json memory_from_metrics(const nlohmann::json& metrics) {
   nlohmann::json out = nlohmann::json::array();
@@ -217,7 +219,8 @@ std::string summary_markdown(const RunSummary& s) {
   if (!s.memory.empty()) {
     // MB = 2^20 bytes; "other" is the peak RSS less the parts (libraries, data, workspaces).
     os << "\n| rank | weights MB | gradients MB | optimizer state MB | activations MB | communication MB | "
-          "other MB | peak RSS MB |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n";
+          "checkpoint MB | other MB | peak RSS MB |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+          "|\n";
     for (const nlohmann::json& m : s.memory) {
       os << "| " << m["rank"].get<int64_t>();
       for (const char* part : kMemoryParts) {

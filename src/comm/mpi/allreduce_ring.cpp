@@ -5,7 +5,7 @@
 // is copied from there, so all ranks hold bitwise the same sum.
 //
 // The two phases are also the halves a sharded optimizer uses
-// (comm/reduce_scatter.hpp), optionally with bf16 messages.
+// (comm/reduce_scatter.hpp), optionally with 16-bit (bf16, fp16) messages.
 #include <vector>
 
 #include "comm/allreduce.hpp"
@@ -17,6 +17,34 @@ namespace hpcnn::comm {
 
 namespace {
 
+/// The 16-bit formats' conversions, as types, so each loop inlines its own.
+struct Bf16Codec {
+  static uint16_t encode(float x) { return to_bf16(x); }
+  static float decode(uint16_t h) { return from_bf16(h); }
+};
+struct Fp16Codec {
+  static uint16_t encode(float x) { return to_fp16(x); }
+  static float decode(uint16_t h) { return from_fp16(h); }
+};
+
+/// One step of a compressed phase: round what leaves once; widen what arrives
+/// and add (or copy) it in FP32.
+template <typename Codec>
+void exchange16(float* data, uint16_t* out16, uint16_t* in16, Range send, Range recv, int right, int left, MPI_Comm c,
+                const detail::Pacing& pace, bool reduce) {
+  for (int64_t i = send.first; i < send.second; ++i) out16[i - send.first] = Codec::encode(data[i]);
+  detail::exchange(out16, send.second - send.first, right, in16, recv.second - recv.first, left, c, pace,
+                   [&](int64_t off, int64_t n) {
+                     float* dst = data + recv.first + off;
+                     const uint16_t* src = in16 + off;
+                     if (reduce) {
+                       for (int64_t i = 0; i < n; ++i) dst[i] += Codec::decode(src[i]);
+                     } else {
+                       for (int64_t i = 0; i < n; ++i) dst[i] = Codec::decode(src[i]);
+                     }
+                   });
+}
+
 /// One phase of the ring (reduce-scatter when `reduce`, else all-gather) on
 /// p > 1 ranks.
 void ring_phase(Communicator& comm, float* data, int64_t count, bool reduce, GradCompression compression) {
@@ -25,48 +53,41 @@ void ring_phase(Communicator& comm, float* data, int64_t count, bool reduce, Gra
   const int right = (r + 1) % p, left = (r + p - 1) % p;
   const int64_t max_segment = block_range(count, 0, p).second;
   const detail::Pacing pace = detail::pacing(comm, right);
-  const bool bf16 = compression == GradCompression::kBf16;
-  float* incoming = bf16 ? nullptr : comm.scratch(max_segment);
+  const bool packed = compression != GradCompression::kNone;
+  float* incoming = packed ? nullptr : comm.scratch(max_segment);
   // 16-bit messages: buffers of one segment each, per call (not thread_local:
   // under SMPI, hpcnn-sim's simulated ranks may share a system thread).
-  std::vector<uint16_t> out16(bf16 ? static_cast<size_t>(max_segment) : 0),
-      in16(bf16 ? static_cast<size_t>(max_segment) : 0);
+  std::vector<uint16_t> out16(packed ? static_cast<size_t>(max_segment) : 0),
+      in16(packed ? static_cast<size_t>(max_segment) : 0);
 
   // One step: send segment `send_seg` to the right while segment `recv_seg`
   // arrives from the left, chunk by chunk (detail::exchange); in the
   // reduce-scatter each chunk is added as soon as it lands.
   auto exchange = [&](int send_seg, int recv_seg) {
-    const auto [s_first, s_last] = block_range(count, send_seg, p);
-    const auto [r_first, r_last] = block_range(count, recv_seg, p);
-    if (bf16) {
-      // Round what leaves once; widen what arrives and add (or copy) it in FP32.
-      for (int64_t i = s_first; i < s_last; ++i) out16[static_cast<size_t>(i - s_first)] = to_bf16(data[i]);
-      detail::exchange(out16.data(), s_last - s_first, right, in16.data(), r_last - r_first, left, c, pace,
-                       [&, r_first = r_first](int64_t off, int64_t n) {
-                         float* dst = data + r_first + off;
-                         const uint16_t* src = in16.data() + off;
-                         if (reduce) {
-                           for (int64_t i = 0; i < n; ++i) dst[i] += from_bf16(src[i]);
-                         } else {
-                           for (int64_t i = 0; i < n; ++i) dst[i] = from_bf16(src[i]);
-                         }
-                       });
+    const Range send = block_range(count, send_seg, p), recv = block_range(count, recv_seg, p);
+    if (compression == GradCompression::kBf16) {
+      exchange16<Bf16Codec>(data, out16.data(), in16.data(), send, recv, right, left, c, pace, reduce);
+    } else if (compression == GradCompression::kFp16) {
+      exchange16<Fp16Codec>(data, out16.data(), in16.data(), send, recv, right, left, c, pace, reduce);
     } else if (reduce) {
-      detail::exchange(data + s_first, s_last - s_first, right, incoming, r_last - r_first, left, c, pace,
-                       [&, r_first = r_first](int64_t off, int64_t n) {
-                         detail::add_into(data + r_first + off, incoming + off, n);
-                       });
+      detail::exchange(data + send.first, send.second - send.first, right, incoming, recv.second - recv.first, left, c,
+                       pace,
+                       [&](int64_t off, int64_t n) { detail::add_into(data + recv.first + off, incoming + off, n); });
     } else {  // the all-gather receives in place
-      detail::exchange(data + s_first, s_last - s_first, right, data + r_first, r_last - r_first, left, c, pace, {});
+      detail::exchange(data + send.first, send.second - send.first, right, data + recv.first, recv.second - recv.first,
+                       left, c, pace, {});
     }
   };
 
   if (reduce) {
     // Reduce-scatter: at step s, pass on segment (r - s) and fold in segment (r - s - 1).
     for (int s = 0; s < p - 1; ++s) exchange((r - s + p) % p, (r - s - 1 + 2 * p) % p);
-    if (bf16) {  // the owner rounds its sum once: what the all-gather sends, exactly
-      const auto [first, last] = ring_owned_range(r, p, count);
+    // The owner rounds its sum once: what the all-gather sends, exactly.
+    const auto [first, last] = ring_owned_range(r, p, count);
+    if (compression == GradCompression::kBf16) {
       for (int64_t i = first; i < last; ++i) data[i] = round_bf16(data[i]);
+    } else if (compression == GradCompression::kFp16) {
+      for (int64_t i = first; i < last; ++i) data[i] = round_fp16(data[i]);
     }
   } else {
     // All-gather: rank r now owns segment (r + 1) mod p; pass the finished segments around.
