@@ -1,7 +1,9 @@
 // LaTeX assembly (see latex.hpp).
 #include "expr/latex.hpp"
 
+#include <algorithm>
 #include <cctype>
+#include <cmath>
 
 namespace hpcnn::expr {
 
@@ -24,64 +26,109 @@ Kind kind_of(const std::string& t) {
 }
 
 bool is_operand_end(Kind k) { return k == Kind::kDigit || k == Kind::kVariable || k == Kind::kClose; }
+
+/// Where a left-to-right reading stands: what the rules of latex.hpp look at.
+struct State {
+  Kind prev = Kind::kStart;
+  bool after_equals = false;
+  int open = 0;
+  bool number_has_point = false;
+  bool operator==(const State&) const = default;
+
+  bool allows(const std::string& t, bool last) const {
+    switch (kind_of(t)) {
+      case Kind::kBinary: return is_operand_end(prev) && !last;
+      case Kind::kMinus:
+        return (is_operand_end(prev) || prev == Kind::kStart || prev == Kind::kOpen || after_equals) && !last;
+      case Kind::kClose: return open > 0 && is_operand_end(prev);
+      case Kind::kPoint: return prev == Kind::kDigit && !number_has_point && !last;
+      case Kind::kDigit: return prev != Kind::kClose;
+      case Kind::kOpen: return prev != Kind::kPoint && !last;
+      default: return true;
+    }
+  }
+  State after(const std::string& t) const {
+    State s = *this;
+    const Kind k = kind_of(t);
+    if (k == Kind::kOpen) ++s.open;
+    if (k == Kind::kClose && s.open > 0) --s.open;
+    if (k == Kind::kPoint) s.number_has_point = true;
+    if (k != Kind::kDigit && k != Kind::kPoint) s.number_has_point = false;
+    s.prev = k;
+    s.after_equals = t == "=";
+    return s;
+  }
+};
+
+/// One reading so far: its state, log-probability and tokens.
+struct Reading {
+  State state;
+  double score = 0.0;
+  Decoded decoded;
+};
+
+double log_probability(double p) { return std::log(std::max(p, 1e-30)); }
 }  // namespace
 
 std::vector<std::string> decode_tokens(const std::vector<Candidates>& glyphs) { return decode(glyphs, {}).tokens; }
 
 Decoded decode(const std::vector<Candidates>& glyphs, const std::vector<bool>& raised,
                const std::vector<bool>& point_sized) {
-  Decoded decoded;
-  std::vector<std::string>& out = decoded.tokens;
-  Kind prev = Kind::kStart;
-  std::string prev_token;
-  int open = 0;
-  bool number_has_point = false;
-  for (size_t i = 0; i < glyphs.size(); ++i) {
-    const bool last = i + 1 == glyphs.size();
-    const auto allowed = [&](const std::string& t) {
-      switch (kind_of(t)) {
-        case Kind::kBinary: return is_operand_end(prev) && !last;
-        case Kind::kMinus:
-          return (is_operand_end(prev) || prev == Kind::kStart || prev == Kind::kOpen || prev_token == "=") && !last;
-        case Kind::kClose: return open > 0 && is_operand_end(prev);
-        case Kind::kPoint: return prev == Kind::kDigit && !number_has_point && !last;
-        case Kind::kDigit: return prev != Kind::kClose;
-        case Kind::kOpen: return prev != Kind::kPoint && !last;
-        default: return true;
-      }
-    };
-    if (glyphs[i].empty()) continue;
-    std::string chosen = glyphs[i].front().first;
-    const Kind top = kind_of(chosen);
-    const bool superscript = i < raised.size() && raised[i] && (top == Kind::kDigit || top == Kind::kVariable);
-    for (const auto& [token, probability] : glyphs[i]) {
-      if (superscript) break;  // the most probable digit or variable, wherever it stands
-      if (allowed(token)) {
-        chosen = token;
-        break;
+  // Every well-formed reading is kept, one per state (the best); a state is
+  // small (the previous kind, the open brackets, a point in the number), so
+  // this is exact and cheap: a few states times 20 classes per glyph.
+  std::vector<Reading> readings(1);
+  const auto add = [](std::vector<Reading>& next, Reading r) {
+    for (Reading& other : next) {
+      if (other.state == r.state) {
+        if (r.score > other.score) other = std::move(r);
+        return;
       }
     }
-    if (i < point_sized.size() && point_sized[i]) {
-      const bool digit_next =
-          i + 1 < glyphs.size() && !glyphs[i + 1].empty() && kind_of(glyphs[i + 1].front().first) == Kind::kDigit;
-      if (!(allowed(".") && digit_next)) {  // a fleck: no token, and the state stays as it was
-        decoded.raised.push_back(false);
-        out.emplace_back();
+    next.push_back(std::move(r));
+  };
+  for (size_t i = 0; i < glyphs.size(); ++i) {
+    if (glyphs[i].empty()) continue;
+    const bool last = i + 1 == glyphs.size();
+    const std::string& top = glyphs[i].front().first;
+    const Kind top_kind = kind_of(top);
+    const bool superscript =
+        i < raised.size() && raised[i] && (top_kind == Kind::kDigit || top_kind == Kind::kVariable);
+    const bool point = i < point_sized.size() && point_sized[i];
+    const bool digit_next =
+        i + 1 < glyphs.size() && !glyphs[i + 1].empty() && kind_of(glyphs[i + 1].front().first) == Kind::kDigit;
+    std::vector<Reading> next;
+    for (const Reading& r : readings) {
+      const auto extend = [&](const std::string& token, double score, bool is_raised) {
+        Reading e = r;
+        e.score += score;
+        e.decoded.raised.push_back(is_raised);
+        e.decoded.tokens.push_back(token);
+        if (!token.empty()) e.state = r.state.after(token);  // a fleck leaves the state as it was
+        add(next, std::move(e));
+      };
+      if (point && !superscript) {
+        // A point where one fits before a digit, else a fleck: no choice, no score.
+        extend(r.state.allows(".", last) && digit_next ? "." : "", 0.0, false);
         continue;
       }
-      chosen = ".";
+      if (superscript) {  // the most probable digit or variable, wherever it stands
+        extend(top, log_probability(glyphs[i].front().second), true);
+        continue;
+      }
+      bool any = false;
+      for (const auto& [token, probability] : glyphs[i]) {
+        if (!r.state.allows(token, last)) continue;
+        extend(token, log_probability(probability), false);
+        any = true;
+      }
+      if (!any) extend(top, log_probability(glyphs[i].front().second), false);  // nothing fits: the most probable
     }
-    decoded.raised.push_back(superscript);
-    const Kind k = kind_of(chosen);
-    if (k == Kind::kOpen) ++open;
-    if (k == Kind::kClose && open > 0) --open;
-    if (k == Kind::kPoint) number_has_point = true;
-    if (k != Kind::kDigit && k != Kind::kPoint) number_has_point = false;
-    prev = k;
-    prev_token = chosen;
-    out.push_back(chosen);
+    readings = std::move(next);
   }
-  return decoded;
+  const auto best = std::max_element(readings.begin(), readings.end(),
+                                     [](const Reading& a, const Reading& b) { return a.score < b.score; });
+  return best->decoded;
 }
 
 std::string assemble_latex(const std::vector<std::string>& tokens, const std::vector<bool>& raised) {

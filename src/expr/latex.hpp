@@ -17,8 +17,13 @@ namespace hpcnn::expr {
 /// One glyph's candidate tokens with their probabilities, most probable first.
 using Candidates = std::vector<std::pair<std::string, double>>;
 
-/// One token per glyph, left to right: the most probable candidate that keeps
-/// the expression well formed so far, else the most probable one. Well
+/// One token per glyph, left to right: the most probable well-formed reading
+/// of the whole line (the largest product of the chosen candidates'
+/// probabilities over all readings that obey the rules below; where no
+/// candidate of a glyph fits, its most probable one). Whole line, not glyph by
+/// glyph: a 1 written like "(" before "=" reads "1 = 1", where choosing "(" first
+/// would force the "=" into a "-" ("( - 1"); on 1,000 validation expressions
+/// this read 4 more right than the glyph-by-glyph choice (results/math). Well
 /// formed: a binary operator (+ \times \div =) follows a digit, variable or
 /// ")" and is not last; a minus may also open the expression or follow "("
 /// or "="; ")" closes an open "(" after a digit, variable or ")"; "." follows

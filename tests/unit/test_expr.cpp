@@ -388,3 +388,14 @@ TEST_CASE("Decoding: the most probable token that keeps the expression well form
   // Nothing fits: the most probable one stays.
   CHECK(expr::decode_tokens({C{{"+", 0.6}, {"=", 0.4}}}) == std::vector<std::string>{"+"});
 }
+
+TEST_CASE("Decoding: the most probable reading of the whole line wins over the best first glyph", "[expr]") {
+  using C = expr::Candidates;
+  // A 1 written like "(": choosing "(" first would leave only "-" for the "=" after it
+  // (0.6 x 0.1 x 0.9 = 0.054); "1 = 1" is the more probable reading (0.4 x 0.9 x 0.9 = 0.324).
+  CHECK(expr::decode_tokens({C{{"(", 0.6}, {"1", 0.4}}, C{{"=", 0.9}, {"-", 0.1}}, C{{"1", 0.9}}}) ==
+        std::vector<std::string>{"1", "=", "1"});
+  // Where the later glyph does not care, the first glyph's best candidate stays: "( - 1".
+  CHECK(expr::decode_tokens({C{{"(", 0.6}, {"1", 0.4}}, C{{"-", 0.9}, {"=", 0.1}}, C{{"1", 0.9}}}) ==
+        std::vector<std::string>{"(", "-", "1"});
+}
