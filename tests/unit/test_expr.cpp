@@ -290,6 +290,30 @@ TEST_CASE("Decoding: a point-sized glyph is a point before a digit, else a fleck
   CHECK(d.tokens == std::vector<std::string>{"-", "", "3"});
 }
 
+TEST_CASE("Segmentation: a detached serif or tail abutting a glyph joins it but a superscript or minus does not",
+          "[expr]") {
+  expr::Image img = blank(200, 70);
+  fill(img, 40, 10, 50, 60);    // a stroke 50 high: the line
+  fill(img, 32, 12, 38, 28);    // its serif, 6x16, 2 pixels to its top left (a 7's start drawn apart)
+  fill(img, 80, 10, 90, 60);    // a stroke
+  fill(img, 91, 46, 96, 60);    // its tail, 5x14, 1 pixel to its bottom right
+  fill(img, 120, 10, 130, 60);  // a stroke
+  fill(img, 131, 10, 139, 28);  // a superscript, 8x18, abutting its top right: stays a glyph
+  fill(img, 148, 33, 168, 38);  // a minus, 20x5 (flat), 2 pixels before the next stroke: stays a glyph
+  fill(img, 170, 10, 180, 60);  // a stroke
+  const expr::Segmentation s = expr::segment(img);
+  CHECK(boxes_of(s) == std::vector<expr::Box>{{32, 10, 50, 60},
+                                              {80, 10, 96, 60},
+                                              {120, 10, 130, 60},
+                                              {131, 10, 139, 28},
+                                              {148, 33, 168, 38},
+                                              {170, 10, 180, 60}});
+  REQUIRE(s.glyphs.size() == 6);
+  CHECK(s.glyphs[0].parts == 2);
+  CHECK(s.glyphs[1].parts == 2);
+  CHECK(s.glyphs[3].raised);
+}
+
 TEST_CASE("Segmentation: flecks are dropped but a decimal point on the baseline stays", "[expr]") {
   expr::Image img = blank(200, 80);
   fill(img, 10, 10, 40, 60);    // a digit, 50 high
