@@ -95,6 +95,11 @@ Decoded decode(const std::vector<Candidates>& glyphs, const std::vector<bool>& r
     const bool superscript =
         i < raised.size() && raised[i] && (top_kind == Kind::kDigit || top_kind == Kind::kVariable);
     const bool point = i < point_sized.size() && point_sized[i];
+    double point_probability = 0.0;
+    for (const auto& [token, probability] : glyphs[i]) {
+      if (token == ".") point_probability = probability;
+    }
+    const bool looks_like_point = point_probability >= kPointMinProbability;
     const bool digit_next =
         i + 1 < glyphs.size() && !glyphs[i + 1].empty() && kind_of(glyphs[i + 1].front().first) == Kind::kDigit;
     std::vector<Reading> next;
@@ -109,7 +114,7 @@ Decoded decode(const std::vector<Candidates>& glyphs, const std::vector<bool>& r
       };
       if (point && !superscript) {
         // A point where one fits before a digit, else a fleck: no choice, no score.
-        extend(r.state.allows(".", last) && digit_next ? "." : "", 0.0, false);
+        extend(r.state.allows(".", last) && digit_next && looks_like_point ? "." : "", 0.0, false);
         continue;
       }
       if (superscript) {  // the most probable digit or variable, wherever it stands
@@ -126,8 +131,11 @@ Decoded decode(const std::vector<Candidates>& glyphs, const std::vector<bool>& r
     }
     readings = std::move(next);
   }
-  const auto best = std::max_element(readings.begin(), readings.end(),
-                                     [](const Reading& a, const Reading& b) { return a.score < b.score; });
+  // The most probable reading that closes every bracket it opens; where none does, the most probable.
+  const auto best = std::max_element(readings.begin(), readings.end(), [](const Reading& a, const Reading& b) {
+    if ((a.state.open == 0) != (b.state.open == 0)) return b.state.open == 0;
+    return a.score < b.score;
+  });
   return best->decoded;
 }
 

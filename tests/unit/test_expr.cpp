@@ -283,6 +283,9 @@ TEST_CASE("Decoding: a point-sized glyph is a point before a digit, else a fleck
   // 2 (fleck) - 4: no digit follows, so it is a fleck.
   d = expr::decode({C{{"2", 0.9}}, C{{"6", 0.6}, {".", 0.3}}, C{{"-", 0.9}}, C{{"4", 0.9}}}, {}, middle);
   CHECK(d.tokens == std::vector<std::string>{"2", "", "-", "4"});
+  // Before a digit but not a point to the classifier ("." under kPointMinProbability): a fleck.
+  d = expr::decode({C{{"2", 0.9}}, C{{"1", 0.9}, {".", 0.05}}, C{{"5", 0.9}}, C{{"1", 0.9}}}, {}, middle);
+  CHECK(d.tokens == std::vector<std::string>{"2", "", "5", "1"});
   // Last, or after an operator: a fleck.
   d = expr::decode({C{{"2", 0.9}}, C{{"9", 0.9}}, C{{"6", 0.6}}}, {}, {false, false, true});
   CHECK(d.tokens.back().empty());
@@ -419,7 +422,13 @@ TEST_CASE("Decoding: the most probable reading of the whole line wins over the b
   // (0.6 x 0.1 x 0.9 = 0.054); "1 = 1" is the more probable reading (0.4 x 0.9 x 0.9 = 0.324).
   CHECK(expr::decode_tokens({C{{"(", 0.6}, {"1", 0.4}}, C{{"=", 0.9}, {"-", 0.1}}, C{{"1", 0.9}}}) ==
         std::vector<std::string>{"1", "=", "1"});
-  // Where the later glyph does not care, the first glyph's best candidate stays: "( - 1".
-  CHECK(expr::decode_tokens({C{{"(", 0.6}, {"1", 0.4}}, C{{"-", 0.9}, {"=", 0.1}}, C{{"1", 0.9}}}) ==
-        std::vector<std::string>{"(", "-", "1"});
+  // Brackets balance where some reading balances them: a 1 written like "(" twice in "171 - y".
+  CHECK(expr::decode_tokens({C{{"(", 0.55}, {"1", 0.45}}, C{{"7", 0.9}}, C{{"(", 0.55}, {"1", 0.45}}, C{{"-", 0.9}},
+                             C{{"y", 0.9}}}) == std::vector<std::string>{"1", "7", "1", "-", "y"});
+  // None balances them ("(" is all the first glyph can be): the most probable reading stands.
+  CHECK(expr::decode_tokens({C{{"(", 1.0}}, C{{"7", 0.9}}, C{{"+", 0.9}}, C{{"1", 0.9}}}) ==
+        std::vector<std::string>{"(", "7", "+", "1"});
+  // Where the later glyphs do not care, the first glyph's best candidate stays: "(-1)".
+  CHECK(expr::decode_tokens({C{{"(", 0.6}, {"1", 0.4}}, C{{"-", 0.9}, {"=", 0.1}}, C{{"1", 0.9}}, C{{")", 0.9}}}) ==
+        std::vector<std::string>{"(", "-", "1", ")"});
 }
