@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Handwritten expressions composed from held-out glyph images, and their score.
 
-  expressions.py compose DATASET OUT_DIR N [SEED]
+  expressions.py compose DATASET OUT_DIR N [SEED [SPLIT]]
       Writes OUT_DIR/NNNN.png (dark ink on white, like a drawing on the page)
       and OUT_DIR/truth.json: N random expressions of 3-12 glyphs (numbers
       with decimal points, + - \\times \\div, brackets, x, y, an optional
@@ -98,14 +98,14 @@ def render(tokens, x, by_class, names, rng):
     return (255 - np.clip(canvas, 0, 255)).astype(np.uint8)
 
 
-def load_test(dataset):
+def load_test(dataset, split="test"):
     names = json.load(open(f"{dataset}/manifest.json"))["class_names"]
-    x, y = load_split(dataset, "test")
+    x, y = load_split(dataset, split)
     return x, {c: list(np.flatnonzero(y == c)) for c in range(len(names))}, names
 
 
-def compose(dataset, out_dir, n, seed=1):
-    x, by_class, names = load_test(dataset)
+def compose(dataset, out_dir, n, seed=1, split="test"):
+    x, by_class, names = load_test(dataset, split)
     rng = np.random.default_rng(seed)
     truth = []
     for i in range(n):
@@ -149,6 +149,7 @@ def score(truth_file, predictions_file, out_file):
 
 if __name__ == "__main__":
     if sys.argv[1] == "compose":
-        compose(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 1)
+        compose(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]) if len(sys.argv) > 5 else 1,
+                sys.argv[6] if len(sys.argv) > 6 else "test")
     else:
         score(*sys.argv[2:5])

@@ -17,8 +17,17 @@ namespace hpcnn::expr {
 /// One glyph's candidate tokens with their probabilities, most probable first.
 using Candidates = std::vector<std::pair<std::string, double>>;
 
-/// One token per glyph, left to right: the most probable candidate that keeps
-/// the expression well formed so far, else the most probable one. Well
+/// One token per glyph, left to right: the most probable well-formed reading
+/// of the whole line (the largest product of the chosen candidates'
+/// probabilities over all readings that obey the rules below; where no
+/// candidate of a glyph fits, its most probable one). Whole line, not glyph by
+/// glyph: a 1 written like "(" before "=" reads "1 = 1", where choosing "(" first
+/// would force the "=" into a "-" ("( - 1"); on 1,000 validation expressions
+/// this read 4 more right than the glyph-by-glyph choice (results/math). A
+/// reading that closes every "(" it opens wins over one that does not, however
+/// probable (a whole expression has its brackets balanced; where no reading
+/// balances them, the most probable stands): a 1 written like "(" in "171 - y"
+/// no longer reads "(7( - y" (+13 of those 1,000). Well
 /// formed: a binary operator (+ \times \div =) follows a digit, variable or
 /// ")" and is not last; a minus may also open the expression or follow "("
 /// or "="; ")" closes an open "(" after a digit, variable or ")"; "." follows
@@ -40,11 +49,17 @@ struct Decoded {
 /// and is decoded as any other glyph.
 ///
 /// `point_sized` (empty for none): glyphs that are a decimal point or a fleck
-/// (segment.hpp). Such a glyph reads as "." where a point fits and the next
-/// glyph's most probable token is a digit; otherwise it is a fleck: its token
-/// is "" (dropped; transcribe leaves it out).
+/// (segment.hpp). Such a glyph reads as "." where a point fits, the next
+/// glyph's most probable token is a digit and the classifier gives "." at
+/// least kPointMinProbability; otherwise it is a fleck: its token is ""
+/// (dropped; transcribe leaves it out). The classifier's word: on 1,000
+/// validation expressions (results/math) the points it read gave "." 0.23 to
+/// 1.0, the flecks beside digits that became points 0.001 to 0.09 (+9 right).
 Decoded decode(const std::vector<Candidates>& glyphs, const std::vector<bool>& raised,
                const std::vector<bool>& point_sized = {});
+
+/// See decode: the least probability of "." for a point-sized glyph to be a point.
+inline constexpr double kPointMinProbability = 0.15;
 
 bool is_spaced_operator(const std::string& token);
 /// `raised` (empty for none, else one per token): each run of raised tokens

@@ -121,6 +121,40 @@ Segmentation segment(const Image& picture) {
       return static_cast<double>(v[v.size() / 2]);
     };
     const double top = median(tops), bottom = median(bottoms), line = bottom - top;
+    // Detached stroke ends (segment.hpp): a small upright part abutting a
+    // full-height glyph, at its top left (a 7's or 1's serif) or its bottom
+    // right (a tail), joins it.
+    for (bool joined = true; joined;) {
+      joined = false;
+      for (size_t g = 0; g < groups.size() && !joined; ++g) {
+        const Box& a = boxes[g];
+        const auto side = static_cast<double>(std::max(a.width(), a.height()));
+        if (groups[g].size() != 1 || side < kPointFraction * line || side >= kStrokeEndFraction * line ||
+            a.width() >= a.height()) {
+          continue;
+        }
+        for (size_t n = 0; n < groups.size(); ++n) {
+          const Box& b = boxes[n];
+          if (n == g || static_cast<double>(b.height()) < kStrokeEndFraction * line ||
+              overlap(a.y0, a.y1, b.y0, b.y1) <= 0) {
+            continue;
+          }
+          // Beside it: the part's centre outside the glyph's box, its near edge within the gap.
+          const bool serif = a.centre_x() < static_cast<double>(b.x0) &&
+                             static_cast<double>(b.x0 - a.x1) <= kStrokeEndGap * line && a.centre_y() < b.centre_y();
+          const bool tail = a.centre_x() > static_cast<double>(b.x1) &&
+                            static_cast<double>(a.x0 - b.x1) <= kStrokeEndGap * line && a.centre_y() > b.centre_y();
+          if (!serif && !tail) continue;
+          boxes[n] = unite(boxes[n], boxes[g]);
+          groups[n].insert(groups[n].end(), groups[g].begin(), groups[g].end());
+          groups.erase(groups.begin() + static_cast<std::ptrdiff_t>(g));
+          boxes.erase(boxes.begin() + static_cast<std::ptrdiff_t>(g));
+          joined = true;
+          break;
+        }
+      }
+    }
+    point_sized.assign(groups.size(), false);
     for (size_t g = groups.size(); g-- > 0;) {
       const Box& b = boxes[g];
       const auto side = static_cast<double>(std::max(b.width(), b.height()));

@@ -13,6 +13,17 @@
 //   nested   one lies horizontally within the other (80% of the narrower
 //            one's width): a 4 or a + drawn in strokes that do not touch.
 //
+// Detached stroke ends: a lone component that is taller than wide, at least
+// kPointFraction (25%) and under kStrokeEndFraction (50%) of the line's height
+// (below), that overlaps a glyph of at least half the line vertically, abuts
+// its box horizontally (a gap of at most kStrokeEndGap, 5% of the line) and
+// lies at its top left (the serif that starts a 7 or a 1) or at its bottom
+// right (the tail that ends a 9) joins it. Separate glyphs stand further
+// apart; a superscript sits at the top right of its base and a minus is
+// flat, so neither joins. On 1,000 validation expressions (results/math) a 7
+// whose serif was drawn apart read "1 7" or "9 7" 16 times and a 9 with a
+// detached tail "9 1" 12 times: 28 of the 40 wrong glyph counts.
+//
 // After merging, small lone components are flecks of a stroke and dropped
 // unless they can be a decimal point. The line is the band from the median top
 // to the median bottom of the components at least a third as tall as the
@@ -53,6 +64,8 @@ inline constexpr int64_t kMinComponentPixels = 3;
 inline constexpr int kCropMargin = 2;
 inline constexpr double kSpeckFraction = 0.1;
 inline constexpr double kPointFraction = 0.25;
+inline constexpr double kStrokeEndFraction = 0.5;
+inline constexpr double kStrokeEndGap = 0.05;
 inline constexpr double kBaseFraction = 0.8;
 inline constexpr double kRaisedHeight = 0.8;
 inline constexpr double kRaisedCentre = 0.4;

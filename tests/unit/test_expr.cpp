@@ -283,11 +283,38 @@ TEST_CASE("Decoding: a point-sized glyph is a point before a digit, else a fleck
   // 2 (fleck) - 4: no digit follows, so it is a fleck.
   d = expr::decode({C{{"2", 0.9}}, C{{"6", 0.6}, {".", 0.3}}, C{{"-", 0.9}}, C{{"4", 0.9}}}, {}, middle);
   CHECK(d.tokens == std::vector<std::string>{"2", "", "-", "4"});
+  // Before a digit but not a point to the classifier ("." under kPointMinProbability): a fleck.
+  d = expr::decode({C{{"2", 0.9}}, C{{"1", 0.9}, {".", 0.05}}, C{{"5", 0.9}}, C{{"1", 0.9}}}, {}, middle);
+  CHECK(d.tokens == std::vector<std::string>{"2", "", "5", "1"});
   // Last, or after an operator: a fleck.
   d = expr::decode({C{{"2", 0.9}}, C{{"9", 0.9}}, C{{"6", 0.6}}}, {}, {false, false, true});
   CHECK(d.tokens.back().empty());
   d = expr::decode({C{{"-", 0.9}}, C{{"6", 0.6}}, C{{"3", 0.6}}}, {}, {false, true, false});
   CHECK(d.tokens == std::vector<std::string>{"-", "", "3"});
+}
+
+TEST_CASE("Segmentation: a detached serif or tail abutting a glyph joins it but a superscript or minus does not",
+          "[expr]") {
+  expr::Image img = blank(200, 70);
+  fill(img, 40, 10, 50, 60);    // a stroke 50 high: the line
+  fill(img, 32, 12, 38, 28);    // its serif, 6x16, 2 pixels to its top left (a 7's start drawn apart)
+  fill(img, 80, 10, 90, 60);    // a stroke
+  fill(img, 91, 46, 96, 60);    // its tail, 5x14, 1 pixel to its bottom right
+  fill(img, 120, 10, 130, 60);  // a stroke
+  fill(img, 131, 10, 139, 28);  // a superscript, 8x18, abutting its top right: stays a glyph
+  fill(img, 148, 33, 168, 38);  // a minus, 20x5 (flat), 2 pixels before the next stroke: stays a glyph
+  fill(img, 170, 10, 180, 60);  // a stroke
+  const expr::Segmentation s = expr::segment(img);
+  CHECK(boxes_of(s) == std::vector<expr::Box>{{32, 10, 50, 60},
+                                              {80, 10, 96, 60},
+                                              {120, 10, 130, 60},
+                                              {131, 10, 139, 28},
+                                              {148, 33, 168, 38},
+                                              {170, 10, 180, 60}});
+  REQUIRE(s.glyphs.size() == 6);
+  CHECK(s.glyphs[0].parts == 2);
+  CHECK(s.glyphs[1].parts == 2);
+  CHECK(s.glyphs[3].raised);
 }
 
 TEST_CASE("Segmentation: flecks are dropped but a decimal point on the baseline stays", "[expr]") {
@@ -387,4 +414,21 @@ TEST_CASE("Decoding: the most probable token that keeps the expression well form
         std::vector<std::string>{"1", ".", "5", "0", "7"});
   // Nothing fits: the most probable one stays.
   CHECK(expr::decode_tokens({C{{"+", 0.6}, {"=", 0.4}}}) == std::vector<std::string>{"+"});
+}
+
+TEST_CASE("Decoding: the most probable reading of the whole line wins over the best first glyph", "[expr]") {
+  using C = expr::Candidates;
+  // A 1 written like "(": choosing "(" first would leave only "-" for the "=" after it
+  // (0.6 x 0.1 x 0.9 = 0.054); "1 = 1" is the more probable reading (0.4 x 0.9 x 0.9 = 0.324).
+  CHECK(expr::decode_tokens({C{{"(", 0.6}, {"1", 0.4}}, C{{"=", 0.9}, {"-", 0.1}}, C{{"1", 0.9}}}) ==
+        std::vector<std::string>{"1", "=", "1"});
+  // Brackets balance where some reading balances them: a 1 written like "(" twice in "171 - y".
+  CHECK(expr::decode_tokens({C{{"(", 0.55}, {"1", 0.45}}, C{{"7", 0.9}}, C{{"(", 0.55}, {"1", 0.45}}, C{{"-", 0.9}},
+                             C{{"y", 0.9}}}) == std::vector<std::string>{"1", "7", "1", "-", "y"});
+  // None balances them ("(" is all the first glyph can be): the most probable reading stands.
+  CHECK(expr::decode_tokens({C{{"(", 1.0}}, C{{"7", 0.9}}, C{{"+", 0.9}}, C{{"1", 0.9}}}) ==
+        std::vector<std::string>{"(", "7", "+", "1"});
+  // Where the later glyphs do not care, the first glyph's best candidate stays: "(-1)".
+  CHECK(expr::decode_tokens({C{{"(", 0.6}, {"1", 0.4}}, C{{"-", 0.9}, {"=", 0.1}}, C{{"1", 0.9}}, C{{")", 0.9}}}) ==
+        std::vector<std::string>{"(", "-", "1", ")"});
 }
