@@ -31,10 +31,28 @@ inline double samples_in_l2(int64_t bytes_per_sample, int threads, int64_t l2_by
   return static_cast<double>(l2_bytes) * static_cast<double>(threads) / static_cast<double>(bytes_per_sample);
 }
 
-/// Samples per chunk for a batch of `n` under the cache rule: samples_in_l2
-/// rounded, at least 1 and at most n. HPCNN_INFER_CHUNK=N overrides it (0:
+/// The weights term of the cache rule: every chunk reads each op's weights
+/// again, and a weight matrix larger than a core's L2 comes from L3 or memory
+/// each time. A chunk whose largest op moves, on each of `threads` threads, as
+/// many bytes (`bytes_per_sample`: that op's input and output for one sample)
+/// as the largest weight matrix (`weight_bytes`) keeps that re-read to at most
+/// half of the traffic: `threads` x weights / bytes. Weights within the L2 ask
+/// for no more than samples_in_l2 already gives, and the chunk's working set
+/// grows to the weights' size and no further. mnist-cnn: dense:64's 1.4 MB
+/// against the max pool's 108 KB a sample, 13 samples a thread, where the L2
+/// term alone gave 10 (chunks of 32 were 1.09x faster than 10 on 1 thread and
+/// 1.22x faster than 19 on 2, quiet, results/peers/README.md).
+inline double samples_for_weights(int64_t weight_bytes, int64_t bytes_per_sample, int threads) {
+  HPCNN_CHECK(weight_bytes >= 0 && bytes_per_sample > 0 && threads > 0, "cache rule: ", weight_bytes,
+              " bytes of weights, ", bytes_per_sample, " bytes a sample, ", threads, " threads");
+  return static_cast<double>(weight_bytes) * static_cast<double>(threads) / static_cast<double>(bytes_per_sample);
+}
+
+/// Samples per chunk for a batch of `n` under the cache rule: the larger of
+/// samples_in_l2 and the ops' samples_for_weights (the caller's
+/// `samples_in_l2`), rounded, at least 1 and at most n. HPCNN_INFER_CHUNK=N overrides it (0:
 /// the whole batch), for measurements; both forward passes read it.
-inline int64_t cache_chunk(int64_t n, double samples_in_l2) {
+inline int64_t cache_chunk(int64_t n, double samples) {
   if (const char* env = std::getenv("HPCNN_INFER_CHUNK")) {
     char* end = nullptr;
     const long long v = std::strtoll(env, &end, 10);
@@ -42,7 +60,7 @@ inline int64_t cache_chunk(int64_t n, double samples_in_l2) {
                 "' (expected a sample count, 0: whole batch)");
     return v == 0 ? n : std::min<int64_t>(n, v);
   }
-  return std::clamp<int64_t>(std::llround(samples_in_l2), 1, std::max<int64_t>(n, 1));
+  return std::clamp<int64_t>(std::llround(samples), 1, std::max<int64_t>(n, 1));
 }
 
 }  // namespace hpcnn

@@ -122,12 +122,13 @@ int64_t workspace_floats_per_sample(const ModelSpec& spec, const std::string& wh
   return per_sample;
 }
 
-/// The cache rule's samples-in-L2 (core/cache_chunk.hpp) for an evaluation
-/// pass: bytes one sample's largest op reads and writes, FP32 (an upper bound
-/// under bf16), on the backend's OpenMP threads. The ops are the layers the
-/// inference engine's folded graph keeps (conv, dense, pools, pad, add);
-/// activations, dropout, flatten and batch norm fold into the op before them
-/// or run in place, so both passes chunk a model alike.
+/// The cache rule's samples a chunk (core/cache_chunk.hpp) for an evaluation
+/// pass: the larger of the samples whose largest op's input and output fit the
+/// threads' L2 and samples_for_weights of the largest conv or dense weight
+/// matrix, FP32 (an upper bound under bf16), on the backend's OpenMP threads. The ops are the
+/// layers the inference engine's folded graph keeps (conv, dense, pools, pad,
+/// add); activations, dropout, flatten and batch norm fold into the op before
+/// them or run in place, so both passes chunk a model alike.
 double eval_samples_in_l2(const ModelSpec& spec) {
   int64_t most = 1;
   for (const ResolvedLayer& l : spec.layers) {
@@ -140,14 +141,19 @@ double eval_samples_in_l2(const ModelSpec& spec) {
       default: most = std::max(most, l.input.size() + l.output.size());
     }
   }
-  // The threads the backend's OpenMP runs with (the fuzz build, without
-  // OpenMP, counts one).
+  int64_t weights = 0;  // the largest weight matrix (conv and dense)
+  for (const ResolvedLayer& l : spec.layers)
+    if (l.spec.kind == LayerKind::kConv || l.spec.kind == LayerKind::kDense) weights = std::max(weights, l.weights);
+      // The threads the backend's OpenMP runs with (the fuzz build, without
+      // OpenMP, counts one).
 #if defined(_OPENMP)
   const int threads = std::max(1, omp_get_max_threads());
 #else
   const int threads = 1;
 #endif
-  return samples_in_l2(most * static_cast<int64_t>(sizeof(float)), threads);
+  const int64_t bytes = most * static_cast<int64_t>(sizeof(float));
+  return std::max(samples_in_l2(bytes, threads),
+                  samples_for_weights(weights * static_cast<int64_t>(sizeof(float)), bytes, threads));
 }
 
 /// `n` samples of `batch` from `first` into `out` (labels, targets and
@@ -573,10 +579,12 @@ int64_t Model::eval_chunk_size(int64_t n) const {
   if (eval_chunk_ > 0) return eval_chunk_;
   // A large batch runs in chunks. On the CPU, by the cache rule the inference
   // engine uses (core/cache_chunk.hpp): as many samples as keep the largest
-  // op's input and output in the threads' L2 caches. mnist-cnn at batch 512
-  // (223 MB of buffers in one pass) on AMD EPYC: 19-sample chunks on 2 threads
-  // took 11% less CPU time than the whole batch, 10-sample chunks on 1 thread
-  // 4% less (hpcnn-eval-chunks, results/peers/README.md). On every device, at most
+  // op's input and output in the threads' L2 caches, or, where a weight matrix
+  // is larger than the L2, as move its bytes through that op on each thread.
+  // mnist-cnn at batch 512 (223 MB of buffers in one pass) on AMD EPYC:
+  // 19-sample chunks (the L2 term) on 2 threads took 11% less CPU time than the
+  // whole batch, 10-sample chunks on 1 thread 4% less; chunks of 32 were faster
+  // still (hpcnn-eval-chunks, results/peers/README.md). On every device, at most
   // kEvalBudgetFloats of a plan's buffers (every layer's output and gradient):
   // a MobileNetV2 at 96x96 needs 21 MB per sample, 10 GB at --eval-batch 500,
   // and page-faulting that in was 5x slower per sample than chunks of 100.

@@ -71,14 +71,22 @@ std::vector<int> fused_adds(const Graph& g) {
 }  // namespace
 
 namespace {
-/// The cache rule's samples-in-L2 for this graph (core/cache_chunk.hpp): bytes
-/// one sample's largest op reads and writes, FP32 tensors or one byte per
-/// value where an int8 graph passes int8 (an upper bound there).
+/// The cache rule's samples a chunk for this graph (core/cache_chunk.hpp): the
+/// larger of the samples whose largest op's input and output fit the threads'
+/// L2 and samples_for_weights of the largest weight matrix; FP32 tensors and
+/// weights, or one byte per value where an int8 graph passes int8 (an upper
+/// bound there).
 double graph_samples_in_l2(const Graph& graph, int threads) {
   int64_t per_sample = 1;
   const int64_t value_bytes = graph.int8 ? 1 : 4;
   for (const Op& op : graph.ops) per_sample = std::max(per_sample, (op.in.size() + op.out.size()) * value_bytes);
-  return samples_in_l2(per_sample, threads > 0 ? threads : std::max(1, omp_get_max_threads()));
+  int64_t weights = 0;  // the largest weight matrix
+  for (const Op& op : graph.ops)
+    if (has_weights(op.kind))
+      weights = std::max(weights, op.kind == OpKind::kDense ? op.in.size() * op.out.size()
+                                                            : op.out.c * (op.in.c / op.groups) * op.kernel * op.kernel);
+  const int t = threads > 0 ? threads : std::max(1, omp_get_max_threads());
+  return std::max(samples_in_l2(per_sample, t), samples_for_weights(weights * value_bytes, per_sample, t));
 }
 }  // namespace
 

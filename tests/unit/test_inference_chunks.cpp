@@ -134,6 +134,25 @@ TEST_CASE("Cache rule: a chunk holds the samples whose largest op fits the threa
   CHECK(cache_chunk(512, 23.4) == 7);
 }
 
+TEST_CASE("Cache rule: a chunk moves at least the largest weight matrix through its largest op on each thread",
+          "[quant][chunks]") {
+  // mnist-cnn: dense:64 on 13x13x32 = 5408 inputs, 1.4 MB of FP32 weights,
+  // re-read every chunk; its largest op (the max pool) moves 108 KB a sample.
+  const int64_t mib = int64_t{1} << 20, dense = 5408 * 64 * 4, pool = (21632 + 5408) * 4;
+  CHECK(samples_for_weights(dense, pool, 1) == Approx(12.80).epsilon(1e-3));
+  CHECK(samples_for_weights(dense, pool, 2) == Approx(25.61).epsilon(1e-3));
+  // Larger than the L2 term (10 and 19 samples on a 1 MiB L2): the weights decide.
+  CHECK(cache_chunk(512, std::max(samples_in_l2(pool, 1, mib), samples_for_weights(dense, pool, 1))) == 13);
+  CHECK(cache_chunk(512, std::max(samples_in_l2(pool, 2, mib), samples_for_weights(dense, pool, 2))) == 26);
+  // Weights within the L2 never ask for more than the L2 term (MobileNetV2's
+  // largest FP32 matrix is 573 KB): conv nets keep their chunks.
+  for (const int threads : {1, 2})
+    for (const int64_t weights : {int64_t{0}, 573 * int64_t{1000}, mib})
+      CHECK(samples_for_weights(weights, 442 * 1000, threads) <= samples_in_l2(442 * 1000, threads, mib));
+  CHECK(samples_for_weights(0, pool, 1) == 0.0);
+  CHECK_THROWS_WITH(samples_for_weights(dense, 0, 1), Catch::Contains("cache rule"));
+}
+
 TEST_CASE("Model evaluation and the inference engine chunk a batch by the same cache rule", "[quant][chunks]") {
   for (const int threads : {1, 2}) {
     auto backend = kernels::make_onednn_backend(threads);
@@ -148,13 +167,18 @@ TEST_CASE("Model evaluation and the inference engine chunk a batch by the same c
     }
   }
   // mnist-cnn at batch 512 on 2 threads: its largest op is the max pool (26x26x32
-  // in, 13x13x32 out, 108 KB a sample), 19 samples a chunk where the L2 is 1
-  // MiB a core; the whole batch at once before (the 1 GiB budget alone).
+  // in, 13x13x32 out, 108 KB a sample), 19 samples a chunk by the L2 where the
+  // L2 is 1 MiB a core; dense:64's 1.4 MB of weights ask for 26, and decide
+  // wherever the L2 is smaller than they are. The whole batch at once before
+  // the cache rule (the 1 GiB budget alone).
   auto backend = kernels::make_onednn_backend(2);
   Model m(make_model("mnist-cnn", nullptr), LossKind::kSoftmaxCrossEntropy, *backend, 3);
+  const int threads = std::max(1, omp_get_max_threads());
+  const int64_t pool = (21632 + 5408) * 4, dense = 5408 * 64 * 4;
   CHECK(m.eval_chunk_size(512) < 512);
   CHECK(m.eval_chunk_size(512) ==
-        cache_chunk(512, samples_in_l2((21632 + 5408) * 4, std::max(1, omp_get_max_threads()))));
+        cache_chunk(512, std::max(samples_in_l2(pool, threads), samples_for_weights(dense, pool, threads))));
+  if (l2_cache_bytes() < dense) CHECK(m.eval_chunk_size(512) > cache_chunk(512, samples_in_l2(pool, threads)));
   {
     ChunkEnv env("0");
     CHECK(m.eval_chunk_size(512) == 512);

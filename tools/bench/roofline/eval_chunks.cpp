@@ -6,9 +6,10 @@
 // count).
 //
 // Usage: hpcnn-eval-chunks [--model mnist-cnn] [--batch 512] [--threads 1]
-//                          [--rounds 9] [--passes 10] [--chunks rule,0,16,32,64]
-//   a chunk: "rule" (Model::eval_chunk_size's cache rule), 0 (the whole batch
-//   under the 1 GiB budget, the rule before issue 25) or a sample count.
+//                          [--rounds 9] [--passes 10] [--chunks rule,l2,0,16,32,64]
+//   a chunk: "rule" (Model::eval_chunk_size's cache rule), "l2" (the rule's
+//   L2 term alone: the rule before its weights term), 0 (the whole batch under
+//   the 1 GiB budget, the rule before issue 25) or a sample count.
 #include <omp.h>
 #include <time.h>
 
@@ -22,6 +23,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "core/cache_chunk.hpp"
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
 #include "model/model.hpp"
@@ -33,7 +35,7 @@ using namespace hpcnn;
 [[noreturn]] void usage(const std::string& why) {
   std::cerr << "hpcnn-eval-chunks: " << why
             << " (usage: hpcnn-eval-chunks [--model M] [--batch N] [--threads T] [--rounds R] [--passes P] "
-               "[--chunks rule,0,16,...])\n";
+               "[--chunks rule,l2,0,16,...])\n";
   std::exit(2);
 }
 
@@ -41,6 +43,24 @@ double cpu_s() {
   timespec t{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
   return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+}
+
+/// The cache rule's L2 term alone (core/cache_chunk.hpp): the samples whose
+/// largest op's input and output (FP32) fit the threads' L2, the ops counted
+/// as Model's eval_samples_in_l2 counts them.
+int64_t l2_term_chunk(const model::ModelSpec& spec, int64_t batch) {
+  int64_t most = 1;
+  for (const model::ResolvedLayer& l : spec.layers) {
+    switch (l.spec.kind) {
+      case model::LayerKind::kRelu:
+      case model::LayerKind::kRelu6:
+      case model::LayerKind::kDropout:
+      case model::LayerKind::kFlatten:
+      case model::LayerKind::kBatchNorm: break;
+      default: most = std::max(most, l.input.size() + l.output.size());
+    }
+  }
+  return cache_chunk(batch, samples_in_l2(most * 4, std::max(1, omp_get_max_threads())));
 }
 
 double median(std::vector<double> v) {
@@ -104,6 +124,9 @@ int main(int argc, char** argv) {
       for (size_t k = 0; k < chunks.size(); ++k) {
         if (chunks[k] == "rule") {
           unsetenv("HPCNN_INFER_CHUNK");
+        } else if (chunks[k] == "l2") {
+          unsetenv("HPCNN_INFER_CHUNK");
+          setenv("HPCNN_INFER_CHUNK", std::to_string(l2_term_chunk(spec, batch)).c_str(), 1);
         } else {
           setenv("HPCNN_INFER_CHUNK", chunks[k].c_str(), 1);
         }
