@@ -30,6 +30,14 @@
 #     Communicator's set-up) use Open MPI's decision rules, as on the lab and
 #     most clusters; SimGrid's default allgather posts p-1 requests a rank and
 #     did not finish the Communicator's set-up on 1,024 ranks in 4.6 minutes.
+#   smpi/bcast:binomial_tree: SimGrid 3.32's Open MPI rules broadcast small
+#     messages on 64-4,095 ranks with mvapich2_knomial_intra_node, which first
+#     builds every node's communicator (O(p^2) under SMPI); a small
+#     MPI_Allreduce from 256 ranks is a reduce and such a broadcast, so the
+#     Communicator's first one cost 4.8 s of CPU on 256 ranks (0.02 s with
+#     binomial_tree, Open MPI's own "binomial"). MPI_Allreduce never
+#     broadcasts from 128 KiB; below, from 128 ranks, `mpi`'s broadcast half
+#     is now a binomial tree.
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -67,4 +75,4 @@ cd "$work"
 exec smpirun -np "$ranks" -platform "$xml" -hostfile "$hosts" \
   --cfg=smpi/host-speed:"$speed" --cfg=smpi/test:0 --cfg=smpi/cpu-threshold:1e-5 \
   --cfg=smpi/lat-factor:0:1 --cfg=smpi/bw-factor:0:1 --cfg=smpi/coll-selector:ompi \
-  --log=root.thres:warning --log=smpi_mpi.thres:error ${extra[@]+"${extra[@]}"} "$sim" "$@"
+  --cfg=smpi/bcast:binomial_tree --log=root.thres:warning --log=smpi_mpi.thres:error ${extra[@]+"${extra[@]}"} "$sim" "$@"
