@@ -66,8 +66,8 @@ void ring_terms(Terms& t, const Placement& where, double s) {
 /// (Placement::nodes_per_switch n > 1, distance >= n nodes) sends every
 /// node's flows of the switch over its one link to the partner switch: n
 /// times the bytes. On the simulated dragonfly (4 nodes a router) 16 ranks of
-/// 16 MiB took 9,852.8 us against 2,522 us predicted without this (-74 %),
-/// 8,580 us with it (results/sim/auto-grid/README.md). With p > p' the
+/// 16 MiB took 9,852.8 us against 2,525 us from the link rate alone (-74 %),
+/// 8,564 us with it (results/sim/auto-grid/README.md). With p > p' the
 /// paired ranks first hand over S and get the result back (two more messages
 /// of S).
 void rhd_terms(Terms& t, const Placement& where, double s) {
