@@ -108,7 +108,8 @@ struct AutoChoice {
 
 /// The algorithms `model` has parameters for and that can run on `where`
 /// (shm: one node of several ranks; hier: several regular nodes of several
-/// ranks), the fastest predicted first chosen (ties: the earlier in
+/// ranks; mpi: not where Open MPI's rules reduce then broadcast, which its
+/// model does not describe), the fastest predicted first chosen (ties: the earlier in
 /// all_allreduce_algos()). Throws when none can.
 AutoChoice choose_by_model(const CostModel& model, const Placement& where, double bytes);
 

@@ -166,6 +166,25 @@ TEST_CASE("On switches of 4 nodes rhd's far steps share one link and auto picks 
   CHECK_THROWS_AS(parse_link_figures("100Gbps,1us,four"), hpcnn::UsageError);
 }
 
+TEST_CASE("Auto does not pick mpi where Open MPI's rules reduce then broadcast, as for 64 KiB on 128 ranks",
+          "[cost_model]") {
+  CostModel m = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
+  m.params[AllreduceAlgo::kMpi].values = {0.5e-6, 1.0 / 12.5e9, 0, 0, 0};  // faster than rhd everywhere
+  const auto has_mpi = [&](int ranks, double bytes) {
+    for (const auto& [a, s] : choose_by_model(m, {ranks, 1, true}, bytes).candidates)
+      if (a == AllreduceAlgo::kMpi) return true;
+    return false;
+  };
+  CHECK(choose_by_model(m, {64, 1, true}, 65536).algo == AllreduceAlgo::kMpi);
+  CHECK(choose_by_model(m, {128, 1, true}, 65536).algo == AllreduceAlgo::kRhd);
+  CHECK(!has_mpi(128, 4096));
+  CHECK(has_mpi(128, 131072));
+  CHECK(!has_mpi(256, 2048));
+  CHECK(has_mpi(256, 4096));
+  CHECK(!has_mpi(1024, 1024));
+  CHECK(has_mpi(1024, 2048));
+}
+
 TEST_CASE("The cost model names its algorithms as allreduce_name does", "[cost_model]") {
   CHECK(modelled_algos() == all_allreduce_algos());
   for (AllreduceAlgo a : all_allreduce_algos()) {
