@@ -7,7 +7,11 @@
 #
 # Memory: the message buffer is one SMPI_SHARED_MALLOC block mapped by every rank, so VmRSS counts it once per
 # rank (RssFile: 1,024 x 17.4 MB = 18 GB at 1,024 ranks) although it is 17.4 MB of memory; what the simulation
-# really holds is RssAnon (sampled every 2 s): at 1,024 ranks 0.42 GB entering the ring, 1.56 GB and growing late in it.
+# really holds is RssAnon (sampled every 2 s): 193 MB at 1,024 ranks (since the blocking waits, 85856d1), 340 MB
+# for the set-up alone at 4,096.
+# Expected on a quiet machine (one core busy): 1,024 ranks about 140 s (137 s of CPU measured at load 10-14,
+# 918 s of wall time there); 4,096 ranks about 2,800 s (47 min; extrapolated as p^2.2 from 256-1,024 ranks:
+# 6.7, 30.0, 137 s of CPU), under 1 GB of RssAnon. About 50 minutes in all.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=results/sim/scale-1024-4096.txt

@@ -34,6 +34,11 @@ struct Placement {
   int ranks = 1;
   int ranks_per_node = 1;
   bool regular = true;
+  /// Nodes that share one switch whose link towards another switch carries
+  /// all their flows to it (a dragonfly's router, one link a router pair);
+  /// 0 or 1: no such sharing (a full-bisection fat-tree). Set from the model
+  /// (CostModel::nodes_per_switch) by choose_by_model.
+  int nodes_per_switch = 0;
   int nodes() const { return (ranks + ranks_per_node - 1) / ranks_per_node; }
 };
 
@@ -71,16 +76,20 @@ struct LinkFigures {
   double memory_latency_s = 1e-6;         ///< one message (or barrier step) inside a node
   double memory_bandwidth_bytes_s = 8e9;  ///< one core copying (memcpy of 18 MB here: 7-10 GB/s)
   double reduce_bytes_s = 8e9;            ///< one core adding float arrays, bytes of input a second
+  int nodes_per_switch = 0;               ///< Placement::nodes_per_switch of the network (0: full bisection)
 };
 
-/// "100Gbps,2us" (link rate, SimGrid/bit units Gbps, Mbps, GBps, MBps; one-way latency us, ms, ns or s)
-/// over the defaults; throws UsageError naming the text.
+/// "100Gbps,2us[,4]" (link rate, SimGrid/bit units Gbps, Mbps, GBps, MBps; one-way latency us, ms, ns or
+/// s; nodes a switch, LinkFigures::nodes_per_switch) over the defaults; throws UsageError naming the text.
 LinkFigures parse_link_figures(const std::string& text);
 
 /// Per algorithm its parameters; algorithms without any cannot be chosen.
 struct CostModel {
   std::map<AllreduceAlgo, CostParams> params;
   std::string source;  ///< where the numbers came from, for run.json and reports
+  /// The network's Placement::nodes_per_switch (JSON "nodes_per_switch",
+  /// optional; a fit on one topology applied to another sets it by hand).
+  int nodes_per_switch = 0;
 
   /// The same physical parameters for ring, tree, rhd, central, shm and hier
   /// (mpi is the library's own choice: no model without a fit).
@@ -99,7 +108,8 @@ struct AutoChoice {
 
 /// The algorithms `model` has parameters for and that can run on `where`
 /// (shm: one node of several ranks; hier: several regular nodes of several
-/// ranks), the fastest predicted first chosen (ties: the earlier in
+/// ranks; mpi: not where Open MPI's rules reduce then broadcast, which its
+/// model does not describe), the fastest predicted first chosen (ties: the earlier in
 /// all_allreduce_algos()). Throws when none can.
 AutoChoice choose_by_model(const CostModel& model, const Placement& where, double bytes);
 

@@ -141,6 +141,50 @@ TEST_CASE("Link figures parse with units and reject junk", "[cost_model]") {
   CHECK_THROWS_AS(parse_link_figures("10Gbps,soon"), hpcnn::UsageError);
 }
 
+TEST_CASE("On switches of 4 nodes rhd's far steps share one link and auto picks ring for 16 MiB on 16 nodes",
+          "[cost_model]") {
+  // The simulated dragonfly (4 nodes a router, one link a router pair): rhd's
+  // partners at 4 and 8 nodes sit behind another router, and the 4 nodes'
+  // flows share that link; the ring's one crossing flow does not.
+  const double s = 16 << 20;
+  const Placement shared{16, 1, true, 4}, full{16, 1, true};
+  CHECK(cost_terms(AllreduceAlgo::kRhd, shared, s)[kBetaInter] == Approx(2 * (4 * s / 2 + 4 * s / 4 + s / 8 + s / 16)));
+  CHECK(cost_terms(AllreduceAlgo::kRhd, full, s)[kBetaInter] == Approx(2 * s * 15 / 16));
+  CHECK(cost_terms(AllreduceAlgo::kRing, shared, s) == cost_terms(AllreduceAlgo::kRing, full, s));
+  const CostModel flat = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
+  const CostModel dragonfly = CostModel::from_links(parse_link_figures("100Gbps,1us,4"), "test");
+  CHECK(dragonfly.nodes_per_switch == 4);
+  CHECK(choose_by_model(flat, full, s).algo == AllreduceAlgo::kRhd);  // rhd's 8 steps against the ring's 30
+  CHECK(choose_by_model(dragonfly, full, s).algo == AllreduceAlgo::kRing);
+  CHECK(choose_by_model(dragonfly, full, 4096).algo == AllreduceAlgo::kRhd);  // latency-bound: sharing costs little
+  // A fit from another topology takes the figure by hand in its JSON.
+  nlohmann::json j = flat.to_json();
+  CHECK(!j.contains("nodes_per_switch"));
+  j["nodes_per_switch"] = 4;
+  CHECK(choose_by_model(CostModel::from_json(j), full, s).algo == AllreduceAlgo::kRing);
+  CHECK(CostModel::from_json(dragonfly.to_json()).nodes_per_switch == 4);
+  CHECK_THROWS_AS(parse_link_figures("100Gbps,1us,four"), hpcnn::UsageError);
+}
+
+TEST_CASE("Auto does not pick mpi where Open MPI's rules reduce then broadcast, as for 64 KiB on 128 ranks",
+          "[cost_model]") {
+  CostModel m = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
+  m.params[AllreduceAlgo::kMpi].values = {0.5e-6, 1.0 / 12.5e9, 0, 0, 0};  // faster than rhd everywhere
+  const auto has_mpi = [&](int ranks, double bytes) {
+    for (const auto& [a, s] : choose_by_model(m, {ranks, 1, true}, bytes).candidates)
+      if (a == AllreduceAlgo::kMpi) return true;
+    return false;
+  };
+  CHECK(choose_by_model(m, {64, 1, true}, 65536).algo == AllreduceAlgo::kMpi);
+  CHECK(choose_by_model(m, {128, 1, true}, 65536).algo == AllreduceAlgo::kRhd);
+  CHECK(!has_mpi(128, 4096));
+  CHECK(has_mpi(128, 131072));
+  CHECK(!has_mpi(256, 2048));
+  CHECK(has_mpi(256, 4096));
+  CHECK(!has_mpi(1024, 1024));
+  CHECK(has_mpi(1024, 2048));
+}
+
 TEST_CASE("The cost model names its algorithms as allreduce_name does", "[cost_model]") {
   CHECK(modelled_algos() == all_allreduce_algos());
   for (AllreduceAlgo a : all_allreduce_algos()) {

@@ -11,8 +11,8 @@
 #                        that auto then uses (HPCNN_COST_MODEL); auto_grid.sh tables auto against the best
 #   test_sim.sh scale    scale.sh writes weak and strong tables labelled simulated, efficiency <= 100 %
 #   test_sim.sh pacing   ring and rhd across 32 nodes (exchange's spin-then-back-off waits) take at
-#                        most 1.25x the time of the same run with blocking MPI_Waitany (one pretend
-#                        node); compute not injected, so the simulated times are deterministic
+#                        most 1.25x the time of the same run with blocking MPI_Waitany (--pacing
+#                        block); compute not injected, so the simulated times are deterministic
 # Skips (77) without SimGrid (smpicxx, smpirun). Builds build/smpi with the smpi preset when
 # hpcnn-sim is missing or stale (a lock keeps concurrent tests from building at once).
 set -euo pipefail
@@ -135,20 +135,22 @@ for r in rows:
     rm -rf "$dir"
     ;;
   pacing)
-    # Across nodes detail::exchange tests and sleeps; on one (pretend) node it
-    # blocks in MPI_Waitany. The network is the same 32 hosts either way, so
-    # the waits' pacing is the only difference. Before the back-off (50 us
-    # sleeps once waits averaged 300 us) the paced ring took 2.2-2.7x as long:
-    # 1118.9 against 498.0 us at 4 KiB with SMPI's default latency factors
-    # (results/sim/pacing.txt); now, with factors 1, 250.5 against 247.5 us
-    # (the closest: ring at 64 KiB, 313.1 against 257.0).
+    # hpcnn-sim --pacing poll waits across nodes as hpcnn does on a real
+    # cluster (detail::exchange tests, spins, then sleeps); --pacing block (the
+    # simulator's default, cheaper to simulate) waits in MPI_Waitany. Same 32
+    # hosts, same chunks and windows: the waits are the only difference.
+    # Before the back-off (50 us sleeps once waits averaged 300 us) the paced
+    # ring took 2.2-2.7x as long as blocking waits: 1118.9 against 498.0 us at
+    # 4 KiB with SMPI's default latency factors (results/sim/pacing.txt).
     declare -A paced blocking
-    for rpn in 0 32; do
+    for pacing in poll block; do
       HPCNN_SIM=$root/build/smpi/hpcnn-sim bash "$here/run.sh" --platform fattree-100g --nodes 32 \
         --cfg=smpi/simulate-computation:no -- --algo ring,rhd --sizes 4K,64K --iters 3 --warmup 1 \
-        --ranks-per-node $rpn >"$out" 2>&1 || { cat "$out"; fail "32 nodes, --ranks-per-node $rpn: exit $?"; }
+        --pacing $pacing >"$out" 2>&1 || { cat "$out"; fail "32 nodes, --pacing $pacing: exit $?"; }
+      grep -q "^# waits across nodes: $( [[ $pacing == poll ]] && echo polled || echo blocking)" "$out" ||
+        { cat "$out"; fail "--pacing $pacing not in the header"; }
       while read -r algo bytes us; do
-        if [[ $rpn -eq 0 ]]; then paced[$algo.$bytes]=$us; else blocking[$algo.$bytes]=$us; fi
+        if [[ $pacing == poll ]]; then paced[$algo.$bytes]=$us; else blocking[$algo.$bytes]=$us; fi
       done < <(rows | awk '{print $1, $3, $4}')
     done
     [[ ${#paced[@]} -eq 4 && ${#blocking[@]} -eq 4 ]] || { cat "$out"; fail "expected 4 rows each"; }
@@ -157,6 +159,11 @@ for r in rows:
       awk -v a="${paced[$key]}" -v b="${blocking[$key]}" 'BEGIN { exit !(a <= 1.25 * b) }' ||
         fail "$key: paced waits took ${paced[$key]} us, over 1.25x the blocking ${blocking[$key]} us"
     done
+    # The polled waits cost their simulated 1 us tests somewhere: identical
+    # times everywhere would mean --pacing poll never reached the exchange.
+    differ=0
+    for key in "${!paced[@]}"; do [[ ${paced[$key]} == "${blocking[$key]}" ]] || differ=1; done
+    [[ $differ -eq 1 ]] || fail "--pacing poll gave the blocking times exactly: the polled waits did not run"
     ;;
   *) fail "unknown mode $mode" ;;
 esac

@@ -67,6 +67,9 @@ inline constexpr double kPollBackoffDivisor = 8;
 
 /// Between two tests of the spin: nothing (hpcnn-sim: 1 us of simulated time).
 void spin_pause();
+/// Whether waits across nodes block in MPI_Waitany instead of testing and
+/// sleeping: false (hpcnn-sim: true unless `--pacing poll`); exchange.cpp.
+bool block_remote_waits();
 
 /// How long a wait across nodes sleeps before its next test, having waited
 /// `waited_us` so far (0: test again at once); defined in exchange.cpp.

@@ -18,6 +18,14 @@ namespace hpcnn::comm::detail {
 // in simulated time, which SMPI's own per-test cost models badly (see there).
 __attribute__((weak)) void spin_pause() {}
 
+// No: a real cluster's communication thread must leave the core to compute.
+// hpcnn-sim (tools/sim/smpi/sim_support.cpp) says yes unless run with
+// `--pacing poll`: under SMPI every MPI_Testany and every sleep is a simcall
+// and a switch to SimGrid's maestro and back, so a paced wait costs up to 10
+// simulated tests and a few sleeps where MPI_Waitany costs one, and the
+// simulated ranks share no core with compute threads anyway.
+__attribute__((weak)) bool block_remote_waits() { return false; }
+
 double poll_sleep_us(double waited_us, int max_sleep_us) {
   if (waited_us < kSpinBeforeSleepUs) return 0;
   return std::min<double>(max_sleep_us, std::max(kMinPollSleepUs, waited_us / kPollBackoffDivisor));
@@ -68,8 +76,9 @@ void exchange_of(const T* send, int64_t send_count, int to, T* recv, int64_t rec
   // nodes) MPI_Testany, spinning briefly and then backing off in sleeps, so a
   // communication thread waiting on the network leaves the core to the
   // compute threads (detail::poll_sleep_us says how long each sleep is).
-  auto wait_any = [&pace](MPI_Request* pending, int* which) {
-    if (pace.poll_sleep_us <= 0) {
+  const bool block = pace.poll_sleep_us <= 0 || block_remote_waits();
+  auto wait_any = [&pace, block](MPI_Request* pending, int* which) {
+    if (block) {
       MPI_CHECK(MPI_Waitany(2, pending, which, MPI_STATUS_IGNORE));
       return;
     }

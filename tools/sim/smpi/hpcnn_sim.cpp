@@ -26,6 +26,7 @@
 #include "core/byte_size.hpp"
 #include "core/check.hpp"
 #include "core/error.hpp"
+#include "sim_support.hpp"
 
 namespace {
 
@@ -57,13 +58,15 @@ int parse_int(const std::string& text, const char* option, int lo, int hi) {
 
 constexpr const char* kUsage =
     "usage: smpirun [smpirun options] hpcnn-sim [--algo all|A,B,..] [--sizes S,S,..] [--iters N] [--warmup N]\n"
-    "                 [--ranks-per-node N] [--shared auto|on|off] [--csv FILE]\n"
+    "                 [--ranks-per-node N] [--shared auto|on|off] [--pacing block|poll] [--csv FILE]\n"
     "  --algo            ring, tree, rhd, central, mpi, shm, hier, auto, or all (default all)\n"
     "  --sizes           message sizes in bytes, K/M/G binary units (default 4K,256K,17.4M)\n"
     "  --iters/--warmup  timed and untimed iterations per size (default 5 and 1)\n"
     "  --ranks-per-node  pretend nodes of this many consecutive ranks (default 0: a node is a simulated host)\n"
     "  --shared          SMPI_SHARED_MALLOC message buffers: timing only, #wrong not checked\n"
     "                    (default auto: above 64 ranks)\n"
+    "  --pacing          waits across nodes: block in MPI_Waitany (default; the fastest to simulate) or\n"
+    "                    poll (test, spin, then sleep, as hpcnn on a real cluster)\n"
     "  --csv FILE        also write the table as CSV (the columns of hpcnn bench allreduce --csv;\n                    "
     "wrong -1: not checked)\n";
 
@@ -71,7 +74,7 @@ struct Options {
   std::vector<comm::AllreduceAlgo> algos = comm::all_allreduce_algos();
   std::vector<int64_t> sizes{4096, 256 * 1024, static_cast<int64_t>(17.4 * 1024 * 1024)};
   int iters = 5, warmup = 1, ranks_per_node = 0;
-  std::string shared = "auto", csv;
+  std::string shared = "auto", pacing = "block", csv;
   bool help = false;
 };
 
@@ -109,6 +112,10 @@ Options parse_options(int argc, char** argv) {
       if (value != "auto" && value != "on" && value != "off")
         throw UsageError("--shared: expected auto, on or off, got '" + value + "'");
       o.shared = value;
+    } else if (arg == "--pacing") {
+      if (value != "block" && value != "poll")
+        throw UsageError("--pacing: expected block or poll, got '" + value + "'");
+      o.pacing = value;
     } else if (arg == "--csv") {
       o.csv = value;
     } else {
@@ -142,6 +149,7 @@ std::string refusal(comm::AllreduceAlgo algo, const comm::Communicator& world, i
 
 int run(int argc, char** argv) {
   const Options o = parse_options(argc, argv);
+  hpcnn::sim::set_block_remote_waits(o.pacing == "block");
   // MPI_COMM_WORLD itself, not a duplicate: nothing else talks on it here, and
   // under SMPI a new communicator of p ranks costs O(p^2) (Communicator's
   // constructor; results/sim/scale-1024-4096.txt).
@@ -158,7 +166,10 @@ int run(int argc, char** argv) {
   if (me == 0) {
     std::cout << "# hpcnn-sim (SimGrid SMPI): " << p << " simulated ranks, " << world.num_nodes() << " node(s) of "
               << world.node_size() << (o.ranks_per_node > 0 ? " (pretend)" : "") << ", " << o.iters
-              << " iterations after " << o.warmup << " warm-up, float32 sum; time is simulated\n";
+              << " iterations after " << o.warmup << " warm-up, float32 sum; time is simulated\n"
+              << "# waits across nodes: "
+              << (o.pacing == "block" ? "blocking (MPI_Waitany)" : "polled (test, spin, sleep, as on a real cluster)")
+              << "\n";
     if (std::find(o.algos.begin(), o.algos.end(), comm::AllreduceAlgo::kAuto) != o.algos.end())
       std::cout << "# auto: the algorithm the cost model predicts fastest; model: " << comm::process_cost_model().source
                 << "\n";
