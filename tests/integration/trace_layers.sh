@@ -90,12 +90,12 @@ for run, ranks, steps in (("tiny-plain", 2, 5), ("keras-plain", 1, 3)):
     assert not os.path.exists(f"{run}/trace"), run
     assert not os.path.exists(f"{run}/merged/layers.csv") and not os.path.exists(f"{run}/merged/layers.md"), run
     trace = json.load(open(f"{run}/merged/trace.json"))["traceEvents"]
-    assert not [e for e in trace if e.get("cat") == "layer"] and len([e for e in trace if e["ph"] == "X"]) == ranks * steps * 7
+    assert not [e for e in trace if e.get("cat") == "layer"] and len([e for e in trace if e["ph"] == "X"]) == ranks * steps * 8
     traced = run.replace("plain", "traced")
     for r in range(ranks):
         a = list(csv.reader(open(f"{run}/timing/rank-{r:05d}.csv")))
         b = list(csv.reader(open(f"{traced}/timing/rank-{r:05d}.csv")))
-        assert a[0] == b[0] and len(a) == len(b) == 1 + steps * 7, (len(a), len(b))
+        assert a[0] == b[0] and len(a) == len(b) == 1 + steps * 8, (len(a), len(b))
         assert [x[:4] for x in a] == [x[:4] for x in b]  # the same rows, the times aside
 PY
 finish
