@@ -124,14 +124,14 @@ assert all(a['alpha_inter'] > 0 for a in m['algorithms'].values()), m" "$dir/cos
     dir=$(mktemp -d)
     HPCNN_SIM=$root/build/smpi/hpcnn-sim bash "$here/scale.sh" --platform lab --ranks 2,4 --model keras-cnn \
       --out "$dir" >"$out"
-    grep -q "^## \*Simulated\* scaling: keras-cnn on lab" "$dir/scaling.md" || { cat "$out"; fail "no simulated label"; }
+    grep -q "^## \*Simulated\* scaling: keras-cnn on lab" "$dir/scaling-keras-cnn.md" || { cat "$out"; fail "no simulated label"; }
     python3 -c "
 import csv, sys; rows = list(csv.DictReader(open(sys.argv[1])))
 assert sorted((r['mode'], int(r['ranks'])) for r in rows) == [(m, p) for m in ('strong', 'weak') for p in (1, 2, 4)], rows
 for r in rows:
     assert 0 < float(r['efficiency']) <= 1.0 + 1e-9 and float(r['step_ms']) >= float(r['compute_ms']) - 1e-9, r
-    assert int(r['ranks']) == 1 or float(r['allreduce_buffer_ms']) > 0, r" "$dir/scaling.csv" ||
-      { cat "$dir/scaling.md"; fail "scaling.csv"; }
+    assert int(r['ranks']) == 1 or float(r['allreduce_buffer_ms']) > 0, r" "$dir/scaling-keras-cnn.csv" ||
+      { cat "$dir/scaling-keras-cnn.md"; fail "scaling.csv"; }
     rm -rf "$dir"
     ;;
   pacing)
