@@ -27,6 +27,23 @@ std::vector<float> nchw_to_nhwc(const std::vector<float>& x, int64_t n, int64_t 
   return y;
 }
 
+/// Runs `op` on `in_nhwc` and returns the worst absolute difference of its
+/// output from `want_nhwc` and the largest |want| (at least 1e-30), which the
+/// tests bound the difference by.
+struct Deviation {
+  double worst = 0, scale = 1e-30;
+};
+Deviation run_against(InferOp& op, const std::vector<float>& in_nhwc, const std::vector<float>& want_nhwc) {
+  std::vector<float> got(want_nhwc.size());
+  op.run(in_nhwc.data(), got.data());
+  Deviation d;
+  for (size_t i = 0; i < got.size(); ++i) {
+    d.worst = std::max(d.worst, std::abs(static_cast<double>(got[i]) - want_nhwc[i]));
+    d.scale = std::max(d.scale, std::abs(static_cast<double>(want_nhwc[i])));
+  }
+  return d;
+}
+
 float activate(float x, Activation act) {
   if (act == Activation::kRelu) return x < 0 ? 0 : x;
   if (act == Activation::kRelu6) return x < 0 ? 0 : (x > 6 ? 6 : x);
@@ -172,14 +189,7 @@ TEST_CASE("Inference fp32 1x1 conv to or from 8 or 24 channels runs oneDNN's AVX
     const bool avx2_kernel = impl.rfind("jit_1x1:avx2", 0) == 0;
     if (c.avx2 && has_avx2) CHECK(avx2_kernel);
     if (!c.avx2 && has_avx512) CHECK(!avx2_kernel);  // below AVX-512 it is oneDNN's own first choice
-    const auto in_nhwc = nchw_to_nhwc(src, g.n, g.ic, g.ih, g.iw);
-    std::vector<float> got(want.size());
-    op->run(in_nhwc.data(), got.data());
-    double worst = 0, scale = 1e-30;
-    for (size_t i = 0; i < got.size(); ++i) {
-      worst = std::max(worst, std::abs(static_cast<double>(got[i]) - want_nhwc[i]));
-      scale = std::max(scale, std::abs(static_cast<double>(want_nhwc[i])));
-    }
+    const auto [worst, scale] = run_against(*op, nchw_to_nhwc(src, g.n, g.ic, g.ih, g.iw), want_nhwc);
     INFO("worst " << worst << " scale " << scale);
     CHECK(worst <= 2e-5 * scale);
   }
@@ -214,14 +224,7 @@ TEST_CASE("Inference ops under 65536 multiply-adds run on one thread of two and 
     const std::string impl = op->implementation();
     INFO("oneDNN: " << impl);
     CHECK((impl.find("(1 thread)") != std::string::npos) == c.serial);
-    const auto in_nhwc = nchw_to_nhwc(src, 1, g.ic, g.ih, g.iw);
-    std::vector<float> got(want.size());
-    op->run(in_nhwc.data(), got.data());
-    double worst = 0, scale = 1e-30;
-    for (size_t i = 0; i < got.size(); ++i) {
-      worst = std::max(worst, std::abs(static_cast<double>(got[i]) - want_nhwc[i]));
-      scale = std::max(scale, std::abs(static_cast<double>(want_nhwc[i])));
-    }
+    const auto [worst, scale] = run_against(*op, nchw_to_nhwc(src, 1, g.ic, g.ih, g.iw), want_nhwc);
     INFO("worst " << worst << " scale " << scale);
     CHECK(worst <= 2e-5 * scale);
   }
