@@ -147,10 +147,10 @@ if [[ $PARTS == *" d "* ]]; then
     free_gb=$(awk '/MemAvailable/ {print int($2 / 1048576)}' /proc/meminfo)
     if ((free_gb < $1)); then echo "run.sh d: $2 needs ~$1 GB available, $free_gb GB here" >&2; exit 1; fi
   }
-  BIG=(train -q --force --data datasets/mlp-table --model mlp:25600-12800-6656 --global-batch 1000 --threads 2
+  BIG=(train -q --force --data datasets/mlp-table --model mlp:25600-12800-6656 --global-batch 1000
     --seed 42 --checkpoint-every off --allreduce ring --max-steps 3 --checkpoint /tmp/hpcnn-zero-d.h5)
   need_gb 18 "1 rank unsharded"
-  $HPCNN "${BIG[@]}" --out "$RUNS/big-p1" > /dev/null
+  $HPCNN "${BIG[@]}" --threads 2 --out "$RUNS/big-p1" > /dev/null
   need_gb 18 "2 ranks sharded"
   "${MPIRUN[@]}" -n 2 $HPCNN "${BIG[@]}" --threads 1 --shard-optimizer --out "$RUNS/big-p2-sharded" > /dev/null
   rm -f /tmp/hpcnn-zero-d.h5
