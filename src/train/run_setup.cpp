@@ -39,9 +39,7 @@ void TrainingRun::broadcast_start() {
   std::string shapes;
   for (const model::ParamView& v : net_->param_views()) shapes += cat(v.weights_count, "+", v.bias_count, ";");
   check_ranks_agree(comm_, {{"parameter shapes", shapes}});
-  std::vector<float> params = net_->params_host();
-  comm_.broadcast(params.data(), static_cast<int64_t>(params.size()));
-  net_->set_params_host(params);
+  broadcast_params(comm_, *backend_, net_->params(), net_->num_params());
   if (resume_) {  // rank 0's checkpoint state: every rank takes what it keeps (its slices, sharded)
     static const std::vector<float> kNone;
     update_->restore(world_ > 1 ? resume_->global_step : resume_ckpt_->optimizer_steps,

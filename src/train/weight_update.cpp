@@ -7,6 +7,7 @@
 #include <functional>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "comm/shard_state.hpp"
 #include "core/error.hpp"
@@ -50,6 +51,22 @@ comm::AllreduceAlgo resolve_run_allreduce(const comm::Communicator& comm, const 
                      " runs on the ring all-reduce only, not '" + comm::allreduce_name(algo) + "'");
   }
   return algo;
+}
+
+void broadcast_params(comm::Communicator& comm, kernels::Backend& backend, float* params, int64_t count) {
+  if (comm.size() == 1) return;
+  const bool host = backend.device() == kernels::DeviceKind::kCpu;
+  std::vector<float> window(host ? 0 : static_cast<size_t>(std::min(count, kBroadcastWindow)));
+  for (int64_t first = 0; first < count; first += kBroadcastWindow) {
+    const int64_t n = std::min(kBroadcastWindow, count - first);
+    if (host) {
+      comm.broadcast(params + first, n);
+      continue;
+    }
+    if (comm.rank() == 0) backend.download(window.data(), params + first, n);
+    comm.broadcast(window.data(), n);
+    if (comm.rank() != 0) backend.upload(params + first, window.data(), n);
+  }
 }
 
 WeightUpdate::WeightUpdate(comm::Communicator& comm, kernels::Backend& backend, model::Model& net, const TrainConfig& c,

@@ -44,6 +44,18 @@ namespace hpcnn::train {
 comm::AllreduceAlgo resolve_run_allreduce(const comm::Communicator& comm, const TrainConfig& c, int64_t n_params,
                                           bool gpu_stream);
 
+/// Rank 0's `count` parameters (`params`, in the backend's memory) to every
+/// rank, in place: on a CPU backend straight from and into `params`, on a GPU
+/// backend through one host window of kBroadcastWindow floats at a time.
+/// Nothing with one rank. Collective. (Issue 30: the run's start copied every
+/// parameter to a host vector and back, a second W beside the weights,
+/// gradients and optimizer state: the peak of every run whose weights
+/// outweigh its activations, 1.58 GB of the 414 M MLP's 8.1 GB.)
+void broadcast_params(comm::Communicator& comm, kernels::Backend& backend, float* params, int64_t count);
+/// Floats per MPI_Bcast of broadcast_params (64 MiB): large messages, and a
+/// GPU backend's host window.
+inline constexpr int64_t kBroadcastWindow = int64_t{1} << 24;
+
 class WeightUpdate {
  public:
   /// Builds the optimizer over the trainable parameters of `net`
