@@ -22,7 +22,10 @@
 #  e  the 1/16 proxy of d, mlp:6400-3200-1664 (26 M parameters, W = 100 MB of
 #     weights): peak RSS and breakdown of 1 rank unsharded and of 2 ranks
 #     sharded, global batch 1000, 3 steps, final checkpoint written
-#     (PARTS=e; about a minute, under 1.2 GB per process) -> memory.md
+#     (PARTS=e; about a minute, under 1.2 GB per process) -> memory.md.
+#     E_MODEL=mlp:12800-6400-3328 E_OUT=memory-half.md: the half-width model
+#     (103 M parameters, W = 396 MB > its activations, as at full size; about
+#     5 minutes, 2.3 GB for the 1-rank run, 1.6 GB per sharded rank)
 # Step times on a shared machine are noisy: compare only the ratios of
 # alternated runs, at the load written beside them.
 set -euo pipefail
@@ -172,12 +175,16 @@ PY
 fi
 
 if [[ $PARTS == *" e "* ]]; then
-  PROXY=(train -q --force --data datasets/mlp-table --model mlp:6400-3200-1664 --global-batch 1000 --threads 1
+  E_MODEL=${E_MODEL:-mlp:6400-3200-1664}
+  E_OUT=${E_OUT:-memory.md}
+  ERUNS=$RUNS/${E_OUT%.md}  # a run directory per table
+  PROXY=(train -q --force --data datasets/mlp-table --model "$E_MODEL" --global-batch 1000 --threads 1
     --seed 42 --checkpoint-every off --allreduce ring --max-steps 3 --checkpoint /tmp/hpcnn-zero-e.h5)
-  $HPCNN "${PROXY[@]}" --out "$RUNS/proxy-p1" > /dev/null
-  "${MPIRUN[@]}" -n 2 $HPCNN "${PROXY[@]}" --shard-optimizer --out "$RUNS/proxy-p2-sharded" > /dev/null
+  load_before=$(load)
+  $HPCNN "${PROXY[@]}" --out "$ERUNS/proxy-p1" > /dev/null
+  "${MPIRUN[@]}" -n 2 $HPCNN "${PROXY[@]}" --shard-optimizer --out "$ERUNS/proxy-p2-sharded" > /dev/null
   rm -f /tmp/hpcnn-zero-e.h5
-  $PY - "$RUNS" > "$OUT/memory.md" <<'PY'
+  $PY - "$ERUNS" > "$OUT/$E_OUT" <<'PY'
 import json, sys
 parts = ("weights", "gradients", "optimizer_state", "activations", "communication", "checkpoint", "other", "peak_rss")
 print("| run | rank | " + " | ".join(f"{p.replace('_', ' ')} MB" for p in parts) + " |")
@@ -191,5 +198,6 @@ for run in ("proxy-p1", "proxy-p2-sharded"):
         print(f"| {run} | {r['rank']} | " + " | ".join(f"{mem.get(p + '_bytes', 0) / 2**20:.0f}" for p in parts) + " |")
 print(f"\nHighest peak RSS per rank, 2 sharded / 1 unsharded: **{peak['proxy-p2-sharded'] / peak['proxy-p1']:.3f}** (target <= 0.5)")
 PY
-  cat "$OUT/memory.md"
+  echo "(load average before / after: $load_before / $(load))" >> "$OUT/$E_OUT"
+  cat "$OUT/$E_OUT"
 fi
