@@ -308,15 +308,31 @@ Model::Model(ModelSpec spec, LossKind loss, kernels::Backend& backend, uint64_t 
   params_ = DeviceBuffer(backend_, offset);
   grads_ =
       grads_storage != nullptr ? DeviceBuffer::borrow(backend_, grads_storage, offset) : DeviceBuffer(backend_, offset);
-  // Keras defaults: glorot_uniform kernels, zero biases.
-  std::vector<float> host(static_cast<size_t>(offset), 0.0f);
+  // Keras defaults: glorot_uniform kernels, zero biases (allocate() zeroes).
+  // Written a window at a time, straight into the parameters on a CPU
+  // backend: the same values in the same order. (Issue 30: a host vector of
+  // every parameter was one W more beside the weights and the zeroed
+  // gradients while the model was built, 3 W: above a sharded rank's
+  // training peak from 4 ranks on, 2.5 W with Adam.)
+  constexpr int64_t kInitWindow = int64_t{1} << 20;
+  const bool host = backend_.device() == kernels::DeviceKind::kCpu;
+  std::vector<float> window(host ? 0 : static_cast<size_t>(std::min(offset, kInitWindow)));
+  // params [first, first + count) = gen(), gen() ... in order.
+  const auto put = [&](int64_t first, int64_t count, const auto& gen) {
+    for (int64_t at = 0; at < count; at += kInitWindow) {
+      const int64_t n = std::min(kInitWindow, count - at);
+      float* dst = host ? params_.get() + first + at : window.data();
+      for (int64_t j = 0; j < n; ++j) dst[j] = gen();
+      if (!host) backend_.upload(params_.get() + first + at, window.data(), n);
+    }
+  };
   for (const ParamView& v : views_) {
     if (v.weights_count == 0) continue;
     const ResolvedLayer& l = spec_.layers[static_cast<size_t>(v.layer)];
     if (l.spec.kind == LayerKind::kBatchNorm) {
       // Keras: gamma 1, beta 0, running mean 0, running variance 1.
-      std::fill_n(host.begin() + v.weights_offset, v.weights_count, 1.0f);
-      std::fill_n(host.begin() + v.state_offset + v.state_count / 2, v.state_count / 2, 1.0f);
+      put(v.weights_offset, v.weights_count, [] { return 1.0f; });
+      put(v.state_offset + v.state_count / 2, v.state_count / 2, [] { return 1.0f; });
       continue;
     }
     // Keras's fans of a kernel (KH, KW, IN, OUT): IN and OUT times KH * KW;
@@ -327,11 +343,8 @@ Model::Model(ModelSpec spec, LossKind loss, kernels::Backend& backend, uint64_t 
     const double fan_out = static_cast<double>(l.spec.depthwise ? 1 : l.output.c) * receptive;
     const double limit = std::sqrt(6.0 / (fan_in + fan_out));
     Rng rng(derive_key({seed_, 0x494E4954ULL /* "INIT" */, static_cast<uint64_t>(v.layer)}));
-    for (int64_t j = 0; j < v.weights_count; ++j) {
-      host[static_cast<size_t>(v.weights_offset + j)] = static_cast<float>(rng.uniform(-limit, limit));
-    }
+    put(v.weights_offset, v.weights_count, [&] { return static_cast<float>(rng.uniform(-limit, limit)); });
   }
-  params_.from_host(host);
   reset_layer_times();
 }
 
