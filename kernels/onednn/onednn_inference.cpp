@@ -319,7 +319,7 @@ PrimitiveDesc chosen_impl(const Desc& desc, const dnnl::primitive_attr& attr, co
 /// int8 kernel has no VNNI: 7-bit weights, kernels::Int8Kernels).
 const char* fp32_1x1_kernel(const InferConvSpec& s) {
   const auto narrow = [](int64_t channels) { return channels < 32 && channels % 16 != 0; };
-  const bool avx2 = (narrow(s.oc) || narrow(s.ic)) && s.oh * s.ow >= 36;
+  const bool avx2 = (narrow(s.oc) || narrow(s.ic)) && (s.rule_pixels > 0 ? s.rule_pixels : s.oh * s.ow) >= 36;
   return !s.int8 && s.kh == 1 && s.kw == 1 && s.groups == 1 && avx2 ? "jit_1x1:avx2" : nullptr;
 }
 
