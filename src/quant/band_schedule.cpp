@@ -16,15 +16,21 @@
 namespace hpcnn::quant {
 
 bool band_schedule_wanted(int64_t n, int threads) {
-  static const bool on = [] {
-    const char* env = std::getenv("HPCNN_INFER_BANDS");
-    if (env == nullptr) return true;
-    const std::string v = env;
-    HPCNN_CHECK(v == "0" || v == "1", "HPCNN_INFER_BANDS='", v, "' (expected 0 or 1)");
-    return v == "1";
-  }();
+  // Read on each call (a few hundred nanoseconds), so tests can set it.
+  const char* env = std::getenv("HPCNN_INFER_BANDS");
+  const std::string v = env != nullptr ? env : "1";
+  HPCNN_CHECK(v == "0" || v == "1", "HPCNN_INFER_BANDS='", v, "' (expected 0 or 1)");
+  const bool on = v == "1";
   const int t = threads > 0 ? threads : omp_get_max_threads();
   return on && n == 1 && t > 1;
+}
+
+bool band_schedule_wanted(int64_t n, int threads, bool int8) {
+  // int8 without an int8 dot product (7-bit weights, kernels::Int8Kernels):
+  // the usual schedule. Bands there were not bitwise equal to the whole op in
+  // every shape (band() above), and these CPUs are not the ones the band
+  // schedule was measured on.
+  return band_schedule_wanted(n, threads) && (!int8 || kernels::int8_kernels().dot_product);
 }
 
 namespace {
@@ -44,8 +50,16 @@ struct Rows {
   }
 };
 
-/// Thread t's share of `h` rows out of `threads`.
-Rows band(int64_t h, int t, int threads) { return {h * t / threads, h * (t + 1) / threads}; }
+/// Thread t's share of `h` rows out of `threads`: bands of at least 2 rows
+/// (fewer bands than threads where `h` is small; the others idle). A band of
+/// one row of a 5x5 map is a few hundred multiply-adds per channel; and under
+/// ONEDNN_MAX_CPU_ISA=AVX512_CORE with 3 threads, int8 1x1 convs over one row
+/// of 5 pixels gave other logits than the whole op (not explained; the
+/// tests' 35x35 MobileNetV2), which 2-row bands do not.
+Rows band(int64_t h, int t, int threads) {
+  const int64_t bands = std::clamp<int64_t>(h / 2, 1, threads);
+  return t < bands ? Rows{h * t / bands, h * (t + 1) / bands} : Rows{};
+}
 
 /// Ops whose output is not split by rows: they read the whole input (a dense
 /// layer, a global pool) and thread 0 runs them.
@@ -84,34 +98,54 @@ BandSchedule::BandSchedule(const Graph& graph, std::vector<BandOp> ops, std::vec
     const Op& op = graph_.ops[k];
     Step s;
     s.op = static_cast<int>(k);
-    for (int t = 0; t < threads_; ++t) {
-      const Rows out = whole(op.kind) ? (t == 0 ? Rows{0, op.out.h} : Rows{}) : band(op.out.h, t, threads_);
-      Rows in = out;
-      if (whole(op.kind)) {
-        in = out.empty() ? Rows{} : Rows{0, op.in.h};
-      } else if (op.kind == OpKind::kConv || op.kind == OpKind::kMaxPool) {
-        in = window_rows(op, out);
-      } else if (op.kind == OpKind::kPad) {
-        in = out.empty() ? Rows{}
-                         : Rows{std::max<int64_t>(0, out.lo - op.pad_top), std::min(op.in.h, out.hi - op.pad_top)};
-      }
-      s.out.push_back(out);
-      s.in.push_back(in);
-      if (op.kind == OpKind::kConv) {
-        std::unique_ptr<kernels::InferOp> kernel;
-        if (!out.empty()) {
-          kernels::InferConvSpec c = *ops_[k].conv;
-          c.rule_pixels = c.oh * c.ow;  // the kernel rules see the whole op's size, not the band's
-          c.ih = in.hi - in.lo;
-          c.oh = out.hi - out.lo;
-          c.pad_top = in.lo - (out.lo * op.stride - op.pad_top);
-          c.pad_bottom = (out.hi - 1) * op.stride - op.pad_top + op.kernel - in.hi;
-          kernel = kernels::make_infer_conv(c, ops_[k].weights, 1);
+    // A conv whose bands oneDNN would run with another implementation than
+    // the whole op (a band too small for its jit kernel, say) runs whole on
+    // thread 0: another kernel may round differently, and without VNNI the
+    // engine's 7-bit weights rely on the jit kernels' own halving
+    // (kernels::Int8Kernels). Seen under ONEDNN_MAX_CPU_ISA=AVX512_CORE
+    // with 3 threads (int8 logits off); measured, not assumed, per op.
+    for (bool all_rows : {whole(op.kind), true}) {
+      s.out.clear(), s.in.clear(), s.kernels.clear();
+      std::string whole_impl;
+      bool same = true;
+      for (int t = 0; t < threads_; ++t) {
+        const Rows out = all_rows ? (t == 0 ? Rows{0, op.out.h} : Rows{}) : band(op.out.h, t, threads_);
+        Rows in = out;
+        if (whole(op.kind)) {
+          // All of src, in whatever shape its producer wrote it (a dense
+          // layer's input is the flattened (C x H x W, 1, 1)).
+          in = out.empty() ? Rows{} : Rows{0, std::numeric_limits<int64_t>::max()};
+        } else if (op.kind == OpKind::kConv || op.kind == OpKind::kMaxPool) {
+          in = window_rows(op, out);
+        } else if (op.kind == OpKind::kPad) {
+          in = out.empty() ? Rows{}
+                           : Rows{std::max<int64_t>(0, out.lo - op.pad_top), std::min(op.in.h, out.hi - op.pad_top)};
         }
-        s.kernels.push_back(std::move(kernel));
-      } else if (op.kind == OpKind::kDense) {
-        s.kernels.push_back(out.empty() ? nullptr : kernels::make_infer_dense(*ops_[k].dense, ops_[k].weights, 1));
+        s.out.push_back(out);
+        s.in.push_back(in);
+        if (op.kind == OpKind::kConv) {
+          std::unique_ptr<kernels::InferOp> kernel;
+          if (!out.empty()) {
+            kernels::InferConvSpec c = *ops_[k].conv;
+            c.rule_pixels = c.oh * c.ow;  // the kernel rules see the whole op's size, not the band's
+            c.ih = in.hi - in.lo;
+            c.oh = out.hi - out.lo;
+            c.pad_top = in.lo - (out.lo * op.stride - op.pad_top);
+            c.pad_bottom = (out.hi - 1) * op.stride - op.pad_top + op.kernel - in.hi;
+            kernel = kernels::make_infer_conv(c, ops_[k].weights, 1);
+            if (!all_rows) {
+              if (whole_impl.empty())
+                whole_impl = kernels::make_infer_conv(*ops_[k].conv, ops_[k].weights, 1)->implementation();
+              same = same && kernel->implementation() == whole_impl;
+            }
+          }
+          s.kernels.push_back(std::move(kernel));
+        } else if (op.kind == OpKind::kDense) {
+          s.kernels.push_back(out.empty() ? nullptr : kernels::make_infer_dense(*ops_[k].dense, ops_[k].weights, 1));
+        }
       }
+      if (all_rows || same) break;
+      ++whole_convs_;
     }
     steps_.push_back(std::move(s));
   }
@@ -183,8 +217,9 @@ void BandSchedule::run_band(const Step& s, int t) {
   auto* const dst_bytes = static_cast<char*>(dst.data);
   switch (op.kind) {
     case OpKind::kConv:
-      s.kernels[static_cast<size_t>(t)]->run(src_bytes + in.lo * row_bytes(op.in, src.int8),
-                                             dst_bytes + out.lo * row_bytes(op.out, dst.int8));
+      s.kernels[static_cast<size_t>(t)]->run(
+          src_bytes + in.lo * row_bytes(op.in, src.int8),
+          dst_bytes + out.lo * row_bytes(op.out, ops_[static_cast<size_t>(s.op)].dst_int8));
       return;
     case OpKind::kDense: s.kernels[static_cast<size_t>(t)]->run(src.data, dst.data); return;
     default: break;

@@ -34,6 +34,7 @@ namespace hpcnn::quant {
 /// Per graph op: what the band schedule runs.
 struct BandOp {
   bool skip = false;                             ///< an add the conv before it did (sum post-op)
+  bool dst_int8 = false;                         ///< writes u8/s8 (a fused add's tensor may not say so)
   const kernels::InferConvSpec* conv = nullptr;  ///< conv: its spec at batch 1
   const kernels::InferDenseSpec* dense = nullptr;
   kernels::InferWeights weights;
@@ -50,6 +51,9 @@ struct BandTensor {
 /// `threads` threads: n == 1, threads > 1 (0: OpenMP's default), and
 /// HPCNN_INFER_BANDS not 0.
 bool band_schedule_wanted(int64_t n, int threads);
+/// The same for a graph, int8 or not: and for int8, only where oneDNN's int8
+/// kernels have a dot product (kernels::Int8Kernels).
+bool band_schedule_wanted(int64_t n, int threads, bool int8);
 
 class BandSchedule {
  public:
@@ -62,6 +66,8 @@ class BandSchedule {
   /// Barriers per pass (for the measurement notes and the tests).
   int barriers() const;
   int threads() const { return threads_; }
+  /// Convs run whole on one thread: their bands would take another oneDNN implementation.
+  int whole_convs() const { return whole_convs_; }
 
  private:
   struct Step;
@@ -72,6 +78,7 @@ class BandSchedule {
   int threads_;
   std::vector<Step> steps_;        ///< the input's copy, then the ops, in order
   const float* sample_ = nullptr;  ///< run()'s sample
+  int whole_convs_ = 0;
 };
 
 }  // namespace hpcnn::quant

@@ -281,7 +281,7 @@ kernels::LossResult Engine::evaluate(const data::Batch& batch, std::vector<float
     observe_->min.assign(graph_.ops.size(), std::numeric_limits<float>::infinity());
     observe_->max_abs.assign(graph_.ops.size(), 0.0f);
   }
-  if (observe_ == nullptr && band_schedule_wanted(n, threads_)) {  // batch 1 on several threads
+  if (observe_ == nullptr && band_schedule_wanted(n, threads_, graph_.int8)) {  // batch 1 on several threads
     std::vector<float> logits = run_bands(batch.samples.data());
     return loss_of(batch, logits, outputs);
   }
@@ -356,6 +356,7 @@ std::vector<float> Engine::run_bands(const float* sample) {
     std::vector<BandOp> ops(graph_.ops.size());
     for (size_t k = 0; k < ops.size(); ++k) {
       ops[k].skip = p.done[k];
+      ops[k].dst_int8 = p.int8_out[k];
       ops[k].conv = graph_.ops[k].kind == OpKind::kConv ? &p.conv_spec[k] : nullptr;
       ops[k].dense = graph_.ops[k].kind == OpKind::kDense ? &p.dense_spec[k] : nullptr;
       ops[k].weights = p.weights[k];

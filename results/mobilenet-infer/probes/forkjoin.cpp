@@ -28,8 +28,9 @@ int main() {
     }
   }
   for (auto* v : {&fork, &barrier}) std::sort(v->begin(), v->end());
-  std::printf("threads %d: fork+join median %.2f us (p10 %.2f, p90 %.2f); barrier median %.2f us (p10 %.2f, p90 %.2f)\n",
-              omp_get_max_threads(), fork[runs / 2], fork[runs / 10], fork[runs * 9 / 10], barrier[runs / 2],
-              barrier[runs / 10], barrier[runs * 9 / 10]);
+  std::printf(
+      "threads %d: fork+join median %.2f us (p10 %.2f, p90 %.2f); barrier median %.2f us (p10 %.2f, p90 %.2f)\n",
+      omp_get_max_threads(), fork[runs / 2], fork[runs / 10], fork[runs * 9 / 10], barrier[runs / 2],
+      barrier[runs / 10], barrier[runs * 9 / 10]);
   return sink < 0;
 }
