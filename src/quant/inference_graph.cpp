@@ -406,6 +406,9 @@ std::vector<std::string> Engine::implementations() const {
     if (last_->ops[k])
       out.push_back(cat(graph_.ops[k].layers, last_->sum[k] ? " + the add after it (sum post-op)" : "",
                         last_->int8_out[k] ? " -> int8" : "", ": ", last_->ops[k]->implementation()));
+  if (last_->bands)  // batch 1 on several threads ran as bands (band_schedule.hpp)
+    out.push_back(cat("batch 1: band schedule on ", last_->bands->threads(), " threads, ", last_->bands->barriers(),
+                      " barriers a pass, ", last_->bands->whole_convs(), " conv(s) run whole"));
   return out;
 }
 

@@ -41,6 +41,10 @@ std::vector<float> logits_at_batch_1(const quant::Graph& g, int threads, const M
     e.evaluate(one, &out);
     all.insert(all.end(), out.begin(), out.end());
   }
+  // The engine took the band schedule where it should (its last line of implementations()).
+  const std::vector<std::string> impl = e.implementations();
+  const bool bands = !impl.empty() && impl.back().rfind("batch 1: band schedule on ", 0) == 0;
+  CHECK(bands == quant::band_schedule_wanted(1, threads, g.int8));
   return all;
 }
 
