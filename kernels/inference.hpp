@@ -47,6 +47,10 @@ struct InferConvSpec {
   /// `sum_scale` (that tensor's scale over dst's).
   bool sum = false;
   float sum_scale = 1.0f;
+  /// Output pixels a sample the kernel choice counts (fp32_1x1_kernel), 0:
+  /// oh x ow. A band of the op's rows (src/quant/band_schedule.hpp) passes
+  /// the whole op's, so it runs the kernel the whole op would.
+  int64_t rule_pixels = 0;
 };
 
 struct InferDenseSpec {

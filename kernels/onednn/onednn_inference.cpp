@@ -44,6 +44,12 @@ dnnl::primitive_attr make_attr(Activation act, const std::vector<float>* scales,
   }
   if (sum) ops.append_sum(sum_scale);
   if (ops.len() > 0) attr.set_post_ops(ops);
+  // Each op owns its scratchpad. oneDNN's default (library mode) shares one
+  // per thread that made the primitive, and the band schedule
+  // (src/quant/band_schedule.hpp) makes every band's kernel on one thread and
+  // runs them on several at once: with the shared one, concurrent bands
+  // overwrote each other's scratch (logits wrong in the band tests).
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   // Per output channel: dim 1 of dst (N, C, ...).
   if (scales != nullptr) attr.set_output_scales(1 << 1, *scales);
   return attr;
@@ -218,13 +224,17 @@ class InferPrimitive : public InferBase {
     set_bias(w.bias, outputs);
     bias_mem_ = memory(memory::desc({outputs}, dt::f32, tag::x), engine_, bias_.data());
     dst_ = memory(pd_.dst_desc(), engine_, nullptr);
-    args_ = {{DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_BIAS, bias_mem_}, {DNNL_ARG_DST, dst_}};
+    scratchpad_ = memory(pd_.scratchpad_desc(), engine_);
+    args_ = {{DNNL_ARG_WEIGHTS, weights_},
+             {DNNL_ARG_BIAS, bias_mem_},
+             {DNNL_ARG_DST, dst_},
+             {DNNL_ARG_SCRATCHPAD, scratchpad_}};
   }
 
  private:
   PrimitiveDesc pd_;
   Primitive primitive_;
-  memory weights_, bias_mem_, dst_;
+  memory weights_, bias_mem_, dst_, scratchpad_;
   std::unordered_map<int, memory> args_;
 };
 
@@ -275,7 +285,8 @@ PrimitiveDesc chosen_impl(const Desc& desc, const dnnl::primitive_attr& attr, co
     std::unordered_map<int, memory> args;
     for (const auto& [arg, md] :
          {std::pair{DNNL_ARG_SRC, pd.src_desc()}, std::pair{DNNL_ARG_WEIGHTS, pd.weights_desc()},
-          std::pair{DNNL_ARG_BIAS, pd.bias_desc()}, std::pair{DNNL_ARG_DST, pd.dst_desc()}}) {
+          std::pair{DNNL_ARG_BIAS, pd.bias_desc()}, std::pair{DNNL_ARG_DST, pd.dst_desc()},
+          std::pair{DNNL_ARG_SCRATCHPAD, pd.scratchpad_desc()}}) {
       memory m(md, engine);
       std::memset(m.get_data_handle(), 0, md.get_size());
       args[arg] = m;
@@ -319,7 +330,7 @@ PrimitiveDesc chosen_impl(const Desc& desc, const dnnl::primitive_attr& attr, co
 /// int8 kernel has no VNNI: 7-bit weights, kernels::Int8Kernels).
 const char* fp32_1x1_kernel(const InferConvSpec& s) {
   const auto narrow = [](int64_t channels) { return channels < 32 && channels % 16 != 0; };
-  const bool avx2 = (narrow(s.oc) || narrow(s.ic)) && s.oh * s.ow >= 36;
+  const bool avx2 = (narrow(s.oc) || narrow(s.ic)) && (s.rule_pixels > 0 ? s.rule_pixels : s.oh * s.ow) >= 36;
   return !s.int8 && s.kh == 1 && s.kw == 1 && s.groups == 1 && avx2 ? "jit_1x1:avx2" : nullptr;
 }
 

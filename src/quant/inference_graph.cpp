@@ -13,6 +13,7 @@
 #include "core/cache_chunk.hpp"
 #include "core/error.hpp"
 #include "data/dataset.hpp"
+#include "quant/band_schedule.hpp"
 
 namespace hpcnn::quant {
 
@@ -30,6 +31,10 @@ struct Engine::Plan {
   std::vector<bool> sum;                               // per op: a conv that also does the add after it
   std::vector<bool> done;                              // per op: an add the conv before it did
   std::vector<bool> int8_out;                          // per op: writes u8/s8
+  std::vector<kernels::InferConvSpec> conv_spec;       // per op: what made ops[k] (conv)
+  std::vector<kernels::InferDenseSpec> dense_spec;     // per op: what made ops[k] (dense)
+  std::vector<kernels::InferWeights> weights;          // per op: its weights as given to ops[k]
+  std::unique_ptr<BandSchedule> bands;                 // batch 1 on several threads (run_bands), made on first use
   float* data(int tensor) { return buffers[static_cast<size_t>(buffer[static_cast<size_t>(tensor)])].data(); }
 };
 
@@ -191,6 +196,9 @@ Engine::Plan& Engine::plan_for(int64_t n) {
   }
   plan->int8_out.assign(graph_.ops.size(), false);
   for (size_t k = 0; k < graph_.ops.size(); ++k) plan->int8_out[k] = dst_int8[k].on;
+  plan->conv_spec.resize(graph_.ops.size());
+  plan->dense_spec.resize(graph_.ops.size());
+  plan->weights.resize(graph_.ops.size());
   for (size_t k = 0; k < graph_.ops.size(); ++k) {
     const Op& op = graph_.ops[k];
     const bool src_int8 = plan->int8_tensor[static_cast<size_t>(op.src)];
@@ -199,6 +207,7 @@ Engine::Plan& Engine::plan_for(int64_t n) {
     const kernels::InferWeights w{op.weights.empty() ? nullptr : op.weights.data(),
                                   op.qweights.empty() ? nullptr : op.qweights.data(),
                                   op.wscales.empty() ? nullptr : op.wscales.data(), op.bias.data()};
+    plan->weights[k] = w;
     if (op.kind == OpKind::kConv) {
       kernels::InferConvSpec s{n,         op.in.c,   op.in.h,     op.in.w,     op.out.c,      op.kernel,    op.kernel,
                                op.stride, op.groups, op.pad_top,  op.pad_left, op.pad_bottom, op.pad_right, op.out.h,
@@ -206,9 +215,11 @@ Engine::Plan& Engine::plan_for(int64_t n) {
       s.sum = plan->sum[k];
       s.sum_scale = sum_scale[k];
       plan->ops[k] = kernels::make_infer_conv(s, w, threads_);
+      plan->conv_spec[k] = s;
     } else if (op.kind == OpKind::kDense) {
       kernels::InferDenseSpec s{n, op.in.size(), op.out.size(), op.act, graph_.int8, op.quant, src_int8, dst_int8[k]};
       plan->ops[k] = kernels::make_infer_dense(s, w, threads_);
+      plan->dense_spec[k] = s;
     }
   }
   plans_.push_back(std::move(plan));
@@ -269,6 +280,10 @@ kernels::LossResult Engine::evaluate(const data::Batch& batch, std::vector<float
   if (observe_ != nullptr && observe_->min.size() != graph_.ops.size()) {
     observe_->min.assign(graph_.ops.size(), std::numeric_limits<float>::infinity());
     observe_->max_abs.assign(graph_.ops.size(), 0.0f);
+  }
+  if (observe_ == nullptr && band_schedule_wanted(n, threads_, graph_.int8)) {  // batch 1 on several threads
+    std::vector<float> logits = run_bands(batch.samples.data());
+    return loss_of(batch, logits, outputs);
   }
   const int64_t chunk = chunk_size(n);
   std::vector<float> logits;
@@ -335,6 +350,28 @@ const std::vector<float>& Engine::run_chunk(const float* samples, int64_t n) {
   return p.buffers[static_cast<size_t>(p.buffer[static_cast<size_t>(graph_.output)])];
 }
 
+std::vector<float> Engine::run_bands(const float* sample) {
+  Plan& p = plan_for(1);
+  if (!p.bands) {
+    std::vector<BandOp> ops(graph_.ops.size());
+    for (size_t k = 0; k < ops.size(); ++k) {
+      ops[k].skip = p.done[k];
+      ops[k].dst_int8 = p.int8_out[k];
+      ops[k].conv = graph_.ops[k].kind == OpKind::kConv ? &p.conv_spec[k] : nullptr;
+      ops[k].dense = graph_.ops[k].kind == OpKind::kDense ? &p.dense_spec[k] : nullptr;
+      ops[k].weights = p.weights[k];
+    }
+    std::vector<BandTensor> tensors(static_cast<size_t>(graph_.num_tensors));
+    for (int t = 0; t < graph_.num_tensors; ++t)
+      tensors[static_cast<size_t>(t)] = {p.data(t), p.int8_tensor[static_cast<size_t>(t)],
+                                         p.buffer[static_cast<size_t>(t)]};
+    p.bands = std::make_unique<BandSchedule>(graph_, std::move(ops), std::move(tensors),
+                                             threads_ > 0 ? threads_ : omp_get_max_threads());
+  }
+  p.bands->run(sample);
+  return p.buffers[static_cast<size_t>(p.buffer[static_cast<size_t>(graph_.output)])];
+}
+
 kernels::LossResult Engine::loss_of(const data::Batch& batch, std::vector<float>& logits,
                                     std::vector<float>* outputs) const {
   // The loss on the host, as the backends compute it.
@@ -369,6 +406,9 @@ std::vector<std::string> Engine::implementations() const {
     if (last_->ops[k])
       out.push_back(cat(graph_.ops[k].layers, last_->sum[k] ? " + the add after it (sum post-op)" : "",
                         last_->int8_out[k] ? " -> int8" : "", ": ", last_->ops[k]->implementation()));
+  if (last_->bands)  // batch 1 on several threads ran as bands (band_schedule.hpp)
+    out.push_back(cat("batch 1: band schedule on ", last_->bands->threads(), " threads, ", last_->bands->barriers(),
+                      " barriers a pass, ", last_->bands->whole_convs(), " conv(s) run whole"));
   return out;
 }
 

@@ -125,6 +125,9 @@ class Engine {
   Plan& plan_for(int64_t n);
   /// Runs every op on `n` NCHW samples; the output tensor (n, K).
   const std::vector<float>& run_chunk(const float* samples, int64_t n);
+  /// Batch 1 on several threads: one parallel region, each thread a band of
+  /// every op's rows (band_schedule.hpp); the logits (1, K).
+  std::vector<float> run_bands(const float* sample);
   kernels::LossResult loss_of(const data::Batch& batch, std::vector<float>& logits, std::vector<float>* outputs) const;
   const Graph& graph_;
   int threads_;
