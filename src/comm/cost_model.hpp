@@ -65,6 +65,13 @@ struct CostParams {
 std::array<double, kCostTerms> cost_terms(AllreduceAlgo algo, const Placement& where, double bytes);
 double predict_seconds(const CostParams& params, AllreduceAlgo algo, const Placement& where, double bytes);
 
+/// What `mpi` (the MPI library's MPI_Allreduce) runs for `bytes` on `ranks`
+/// ranks: Open MPI 4.1's fixed decision rules for a commutative operation,
+/// which SimGrid's `smpi/coll-selector:ompi` copies. cost_terms(kMpi) counts
+/// the terms of that algorithm.
+enum class MpiAllreduce { kRecursiveDoubling, kRing, kRabenseifner, kReduceBroadcast };
+MpiAllreduce mpi_algorithm(int ranks, double bytes);
+
 /// Physical figures a model can be built from without measurements. The
 /// network's default is commodity Ethernet (10 Gbit/s, 20 us through the
 /// TCP stack): where it is slower than assumed, auto errs towards algorithms

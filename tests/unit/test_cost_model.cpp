@@ -175,7 +175,7 @@ TEST_CASE("Auto does not pick mpi where Open MPI's rules reduce then broadcast, 
       if (a == AllreduceAlgo::kMpi) return true;
     return false;
   };
-  CHECK(choose_by_model(m, {64, 1, true}, 65536).algo == AllreduceAlgo::kMpi);
+  CHECK(choose_by_model(m, {64, 1, true}, 1 << 20).algo == AllreduceAlgo::kMpi);
   CHECK(choose_by_model(m, {128, 1, true}, 65536).algo == AllreduceAlgo::kRhd);
   CHECK(!has_mpi(128, 4096));
   CHECK(has_mpi(128, 131072));
@@ -183,6 +183,32 @@ TEST_CASE("Auto does not pick mpi where Open MPI's rules reduce then broadcast, 
   CHECK(has_mpi(256, 4096));
   CHECK(!has_mpi(1024, 1024));
   CHECK(has_mpi(1024, 2048));
+}
+
+TEST_CASE("mpi is modelled as the algorithm Open MPI's rules run, recursive doubling for 64 KiB on 64 ranks",
+          "[cost_model]") {
+  const double s = 65536;
+  CHECK(mpi_algorithm(64, s) == MpiAllreduce::kRecursiveDoubling);
+  CHECK(mpi_algorithm(64, 1 << 20) == MpiAllreduce::kRabenseifner);
+  CHECK(mpi_algorithm(3, 4096) == MpiAllreduce::kRing);
+  CHECK(mpi_algorithm(8, 4096) == MpiAllreduce::kRecursiveDoubling);
+  CHECK(mpi_algorithm(128, 65536) == MpiAllreduce::kReduceBroadcast);
+  CHECK(mpi_algorithm(1024, 1 << 20) == MpiAllreduce::kRabenseifner);
+  // Recursive doubling: 6 exchanges of the whole buffer; Rabenseifner moves 2 S (p-1)/p in 12.
+  const Placement where{64, 1, true};
+  const auto rdb = cost_terms(AllreduceAlgo::kMpi, where, s);
+  CHECK(rdb[kAlphaInter] == 6);
+  CHECK(rdb[kBetaInter] == Approx(6 * s));
+  CHECK(rdb[kGamma] == Approx(6 * s));
+  CHECK(cost_terms(AllreduceAlgo::kMpi, where, 1 << 20) == cost_terms(AllreduceAlgo::kRhd, where, 1 << 20));
+  CHECK(cost_terms(AllreduceAlgo::kMpi, {3, 1, true}, 4096) == cost_terms(AllreduceAlgo::kRing, {3, 1, true}, 4096));
+  // 13 ranks: 8 in the doubling, the 5 others folded in and out (2 messages of S).
+  CHECK(cost_terms(AllreduceAlgo::kMpi, {13, 1, true}, 4096)[kAlphaInter] == 3 + 2);
+  // With the same link figures as rhd, auto now takes rhd where mpi doubles
+  // (simulated torus, 64 ranks, 64 KiB: mpi 60.1 us, rhd 37.2 us).
+  CostModel m = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
+  m.params[AllreduceAlgo::kMpi] = m.params.at(AllreduceAlgo::kRhd);
+  CHECK(choose_by_model(m, where, s).algo == AllreduceAlgo::kRhd);
 }
 
 TEST_CASE("The cost model names its algorithms as allreduce_name does", "[cost_model]") {

@@ -49,6 +49,46 @@ std::string param_text(int term, double v) {
   return fixed(1.0 / v / 1e9, 2) + " GB/s";
 }
 
+/// Per algorithm, the time error (predicted / measured - 1) by rank count
+/// (rows) and size (columns), and its worst point: where a term is missing the
+/// errors line up along a row (a rank count: the topology), a column (a size:
+/// latency against bandwidth) or a diagonal.
+std::string residual_tables(const AllreduceFit& f) {
+  std::ostringstream os;
+  os << "\n### Residuals: time error by rank count and size\n";
+  for (const AlgoFit& af : f.fits) {
+    std::vector<int64_t> sizes;
+    std::map<std::pair<int, int>, std::map<int64_t, double>> cells;
+    const FitPoint* worst = nullptr;
+    for (const FitPoint& p : f.points) {
+      if (p.algo != af.algo) continue;
+      if (std::find(sizes.begin(), sizes.end(), p.bytes) == sizes.end()) sizes.push_back(p.bytes);
+      const double err = p.predicted_us / p.measured_us - 1;
+      cells[{p.ranks, p.nodes}][p.bytes] = err;
+      if (worst == nullptr || std::fabs(err) > std::fabs(worst->predicted_us / worst->measured_us - 1)) worst = &p;
+    }
+    if (worst == nullptr) continue;
+    std::sort(sizes.begin(), sizes.end());
+    os << "\n"
+       << af.algo << " (rms " << fixed(af.fit.rms_relative * 100, 1) << " %; worst " << worst->ranks << " ranks, "
+       << size_text(worst->bytes) << ": " << fixed((worst->predicted_us / worst->measured_us - 1) * 100, 1)
+       << " %)\n\n| ranks | nodes |";
+    for (int64_t b : sizes) os << " " << size_text(b) << " |";
+    os << "\n| ---: | ---: |";
+    for (size_t i = 0; i < sizes.size(); ++i) os << " ---: |";
+    os << "\n";
+    for (const auto& [where, by_size] : cells) {
+      os << "| " << where.first << " | " << where.second << " |";
+      for (int64_t b : sizes) {
+        const auto it = by_size.find(b);
+        os << " " << (it == by_size.end() ? std::string("") : fixed(it->second * 100, 1) + " %") << " |";
+      }
+      os << "\n";
+    }
+  }
+  return os.str();
+}
+
 }  // namespace
 
 AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source) {
@@ -165,6 +205,7 @@ std::string fit_markdown(const AllreduceFit& f) {
     }
     os << " " << fixed(af.fit.rms_relative * 100, 1) << " % | " << fixed(af.fit.max_relative * 100, 1) << " % |\n";
   }
+  os << residual_tables(f);
   os << "\n### Predicted against measured busBw (GB/s)\n\n| algo | ranks | nodes | bytes | measured | predicted | time "
         "error |\n"
      << "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
