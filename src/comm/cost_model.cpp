@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <map>
 
 #include "core/error.hpp"
 
@@ -33,6 +34,39 @@ int floor_log2(int p) {
 
 using Terms = std::array<double, kCostTerms>;
 
+/// One step in which every rank sends to another at once, on the fat-tree of
+/// Placement::nodes_per_leaf: the most flows between nodes that share one
+/// directed link (a node's link to its leaf, a leaf's up-link to a spine, a
+/// spine's down-link to a leaf) and the most links one flow crosses. SimGrid's
+/// FatTreeZone (3.32) goes up from a leaf to spine d mod k for destination
+/// node d. Without leaves: a node's link carries the flows of its ranks, and 2
+/// links.
+struct StepLoad {
+  int flows = 0, links = 0;
+};
+
+template <typename Partner>
+StepLoad step_load(const Placement& where, int senders, Partner partner_of) {
+  const int q = std::max(1, where.ranks_per_node), k = where.nodes_per_leaf;
+  std::map<std::array<int, 3>, int> load;  // {kind, a, b}: 0 node up, 1 node down, 2 leaf up, 3 spine down
+  StepLoad out;
+  for (int r = 0; r < senders; ++r) {
+    const int to = partner_of(r);
+    if (to < 0) continue;
+    const int a = r / q, b = to / q;
+    if (a == b) continue;
+    const int up = ++load[{0, a, 0}], down = ++load[{1, b, 0}];
+    out.flows = std::max({out.flows, up, down});
+    out.links = std::max(out.links, 2);
+    if (k > 0 && a / k != b / k) {
+      const int spine = b % k;
+      out.flows = std::max({out.flows, ++load[{2, a / k, spine}], ++load[{3, spine, b / k}]});
+      out.links = 4;
+    }
+  }
+  return out;
+}
+
 /// Inside a node a message is copied twice (into the MPI library's shared
 /// segment and out of it: Open MPI's vader without CMA), so its bytes count
 /// twice against the memory bandwidth.
@@ -54,8 +88,25 @@ void add_link(Terms& t, const Placement& where, double messages, double link_byt
 void ring_terms(Terms& t, const Placement& where, double s) {
   const double p = where.ranks;
   add_link(t, where, 2 * (p - 1), 2 * s * (p - 1) / p);
+  if (where.nodes() > 1)
+    t[kHop] += 2 * (p - 1) * step_load(where, where.ranks, [&](int r) { return (r + 1) % where.ranks; }).links;
   if (where.nodes() > 1 && where.ranks_per_node > 1) t[kBetaIntra] += kIntraCopies * 2 * s * (p - 1) / p;
   t[kGamma] += s * (p - 1) / p;
+}
+
+/// The fold of rhd and rdb with p > p' ranks: the first 2(p - p') ranks pair
+/// up, neighbours, the even one hands over S and gets the result back: two
+/// more messages of S, inside a node unless nodes hold one rank.
+void fold_terms(Terms& t, const Placement& where, double s) {
+  const int q = std::min(where.ranks_per_node, where.ranks);
+  const bool inter = where.nodes() > 1 && q == 1;
+  t[inter ? kAlphaInter : kAlphaIntra] += 2;
+  t[inter ? kBetaInter : kBetaIntra] += 2 * s * (inter ? 1 : kIntraCopies);
+  t[kGamma] += s;
+  if (inter) {
+    const int extra = where.ranks - (1 << floor_log2(where.ranks));
+    t[kHop] += 2 * step_load(where, 2 * extra, [](int r) { return r % 2 == 0 ? r + 1 : -1; }).links;
+  }
 }
 
 /// Rabenseifner over p' = 2^floor(log2 p) ranks: halving at partner
@@ -74,22 +125,28 @@ void rhd_terms(Terms& t, const Placement& where, double s) {
   const int p2 = 1 << floor_log2(where.ranks);
   const int q = std::min(where.ranks_per_node, where.ranks);
   const int n = std::max(1, where.nodes_per_switch);
+  const int extra = where.ranks - p2;
+  const auto real_rank = [extra](int v) { return v < extra ? 2 * v + 1 : v + extra; };  // allreduce_rhd.cpp
   double part = s;
   for (int dist = p2 / 2; dist >= 1; dist /= 2) {
     part /= 2;
     const bool inter = where.nodes() > 1 && dist >= q;
-    const int sharing = inter && n > 1 && dist / q >= n ? n : 1;  // nodes whose flows share one link
-    t[inter ? kAlphaInter : kAlphaIntra] += 2;                    // halving and doubling
-    t[inter ? kBetaInter : kBetaIntra] += 2 * part * (inter ? q * sharing : kIntraCopies);
+    int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);  // flows on the busiest link
+    if (inter && where.nodes_per_leaf > 0) {
+      const StepLoad load = step_load(where, p2, [&](int v) { return real_rank(v ^ dist); });
+      flows = load.flows;
+      t[kHop] += 2 * load.links;
+    } else if (inter) {
+      t[kHop] += 2 * 2;
+    }
+    t[inter ? kAlphaInter : kAlphaIntra] += 2;  // halving and doubling
+    t[inter ? kBetaInter : kBetaIntra] += 2 * part * (inter ? flows : kIntraCopies);
     t[kGamma] += part;
   }
   if (where.ranks > p2) {
     // The paired ranks are the first 2(p - p') ranks, neighbours: inside a
     // node unless nodes hold one rank.
-    const bool inter = where.nodes() > 1 && q == 1;
-    t[inter ? kAlphaInter : kAlphaIntra] += 2;
-    t[inter ? kBetaInter : kBetaIntra] += 2 * s * (inter ? 1 : kIntraCopies);
-    t[kGamma] += s;
+    fold_terms(t, where, s);
   }
 }
 
@@ -103,19 +160,23 @@ void rdb_terms(Terms& t, const Placement& where, double s) {
   const int p2 = 1 << floor_log2(where.ranks);
   const int q = std::min(where.ranks_per_node, where.ranks);
   const int n = std::max(1, where.nodes_per_switch);
+  const int extra = where.ranks - p2;
+  const auto real_rank = [extra](int v) { return v < extra ? 2 * v + 1 : v + extra; };
   for (int dist = 1; dist < p2; dist *= 2) {
     const bool inter = where.nodes() > 1 && dist >= q;
-    const int sharing = inter && n > 1 && dist / q >= n ? n : 1;
+    int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);
+    if (inter && where.nodes_per_leaf > 0) {
+      const StepLoad load = step_load(where, p2, [&](int v) { return real_rank(v ^ dist); });
+      flows = load.flows;
+      t[kHop] += load.links;
+    } else if (inter) {
+      t[kHop] += 2;
+    }
     t[inter ? kAlphaInter : kAlphaIntra] += 1;
-    t[inter ? kBetaInter : kBetaIntra] += s * (inter ? q * sharing : kIntraCopies);
+    t[inter ? kBetaInter : kBetaIntra] += s * (inter ? flows : kIntraCopies);
     t[kGamma] += s;
   }
-  if (where.ranks > p2) {
-    const bool inter = where.nodes() > 1 && q == 1;
-    t[inter ? kAlphaInter : kAlphaIntra] += 2;
-    t[inter ? kBetaInter : kBetaIntra] += 2 * s * (inter ? 1 : kIntraCopies);
-    t[kGamma] += s;
-  }
+  if (where.ranks > p2) fold_terms(t, where, s);
 }
 
 /// Binary tree, chunk by chunk: up (receive from up to two children, add,
@@ -133,6 +194,8 @@ void tree_terms(Terms& t, const Placement& where, double s) {
     busiest = std::max(busiest, (2 * r + 1 < p) + (2 * r + 2 < p) + (r > 0 ? 1 : 0));
   const double children = std::min(2, p - 1), steps = k + d - 1, chunk = s / k;
   add_link(t, where, 2 * steps * busiest, 2 * steps * busiest * chunk);
+  if (where.nodes() > 1)
+    t[kHop] += 2 * steps * busiest * step_load(where, p, [](int r) { return r == 0 ? -1 : (r - 1) / 2; }).links;
   t[kGamma] += steps * children * chunk;
 }
 
@@ -145,6 +208,8 @@ void central_terms(Terms& t, const Placement& where, double s) {
   const double remote = p - 1 - local;
   t[kAlphaInter] += 2 * remote * k;
   t[kBetaInter] += 2 * remote * s;
+  if (remote > 0)
+    t[kHop] += 2 * remote * k * step_load(where, where.ranks, [](int r) { return r == 0 ? -1 : 0; }).links;
   t[kAlphaIntra] += 2 * local * k;
   t[kBetaIntra] += kIntraCopies * 2 * local * s;
   t[kGamma] += (p - 1) * s;
@@ -206,7 +271,8 @@ AllreduceAlgo parse_modelled(const std::string& name) {
 }
 
 const char* cost_term_name(int term) {
-  static const char* const kNames[kCostTerms] = {"alpha_inter", "beta_inter", "alpha_intra", "beta_intra", "gamma"};
+  static const char* const kNames[kCostTerms] = {"alpha_inter", "beta_inter", "alpha_intra",
+                                                 "beta_intra",  "gamma",      "alpha_hop"};
   return term >= 0 && term < kCostTerms ? kNames[term] : "unknown";
 }
 
@@ -311,8 +377,12 @@ CostModel CostModel::from_links(const LinkFigures& links, const std::string& sou
   CostModel m;
   m.source = source;
   CostParams p;
-  p.values = {links.latency_s, 1.0 / links.bandwidth_bytes_s, links.memory_latency_s,
-              1.0 / links.memory_bandwidth_bytes_s, 1.0 / links.reduce_bytes_s};
+  p.values = {links.latency_s,
+              1.0 / links.bandwidth_bytes_s,
+              links.memory_latency_s,
+              1.0 / links.memory_bandwidth_bytes_s,
+              1.0 / links.reduce_bytes_s,
+              0.0};
   for (AllreduceAlgo a : modelled_algos()) {
     if (a != AllreduceAlgo::kMpi) m.params[a] = p;
   }
@@ -327,9 +397,18 @@ CostModel CostModel::from_json(const nlohmann::json& j) {
                 "')");
     m.source = j.value("source", "");
     m.nodes_per_switch = j.value("nodes_per_switch", 0);
+    if (j.contains("fattree_nodes_per_leaf")) {
+      const auto& leaf = j.at("fattree_nodes_per_leaf");
+      HPCNN_CHECK(leaf.is_number_integer() || leaf == "sqrt", "fattree_nodes_per_leaf: a number or \"sqrt\", not ",
+                  leaf.dump());
+      m.fattree_leaf = leaf.is_number_integer() ? leaf.get<int>() : -1;
+    }
     for (const auto& [name, entry] : j.at("algorithms").items()) {
       CostParams p;
-      for (int t = 0; t < kCostTerms; ++t) p.values[static_cast<size_t>(t)] = entry.at(cost_term_name(t)).get<double>();
+      // alpha_hop is newer than the format: 0 where a model lacks it.
+      for (int t = 0; t < kCostTerms; ++t)
+        p.values[static_cast<size_t>(t)] =
+            t == kHop ? entry.value(cost_term_name(t), 0.0) : entry.at(cost_term_name(t)).get<double>();
       m.params[parse_modelled(name)] = p;
     }
   } catch (const nlohmann::json::exception& e) {
@@ -347,12 +426,20 @@ nlohmann::json CostModel::to_json() const {
   }
   nlohmann::json j{{"format", "hpcnn-cost-model"}, {"version", 1}, {"source", source}, {"algorithms", algos}};
   if (nodes_per_switch > 1) j["nodes_per_switch"] = nodes_per_switch;
+  if (fattree_leaf > 0) j["fattree_nodes_per_leaf"] = fattree_leaf;
+  if (fattree_leaf < 0) j["fattree_nodes_per_leaf"] = "sqrt";
   return j;
+}
+
+int CostModel::leaf_for(int nodes) const {
+  if (fattree_leaf >= 0) return fattree_leaf;
+  return std::max(1, static_cast<int>(std::ceil(std::sqrt(static_cast<double>(nodes)))));
 }
 
 AutoChoice choose_by_model(const CostModel& model, const Placement& placement, double bytes) {
   Placement where = placement;
   if (where.nodes_per_switch == 0) where.nodes_per_switch = model.nodes_per_switch;
+  if (where.nodes_per_leaf == 0) where.nodes_per_leaf = model.leaf_for(where.nodes());
   AutoChoice choice;
   choice.predicted_s = std::numeric_limits<double>::infinity();
   const bool one_node = where.nodes() == 1, multi_rank_nodes = where.ranks_per_node > 1 && where.ranks > 1;
@@ -480,6 +567,24 @@ CostFit fit_cost(AllreduceAlgo algo, const std::vector<CostSample>& samples) {
     fit.exercised[static_cast<size_t>(i)] = sq > 0;
     if (sq > 0) exercised.push_back(i);
   }
+  // Without fat-tree leaves every message between nodes crosses 2 links:
+  // the hop term is alpha_inter twice over, folded into it (not fitted).
+  if (fit.exercised[kHop] && fit.exercised[kAlphaInter]) {
+    bool proportional = true;
+    double ratio = 0;
+    for (const Terms& r : rows) {
+      if (r[kAlphaInter] <= 0) {
+        proportional = proportional && r[kHop] == 0;
+        continue;
+      }
+      if (ratio == 0) ratio = r[kHop] / r[kAlphaInter];
+      proportional = proportional && std::fabs(r[kHop] - ratio * r[kAlphaInter]) <= 1e-9 * r[kHop];
+    }
+    if (proportional) {
+      fit.collinear[kHop] = true;
+      exercised.erase(std::find(exercised.begin(), exercised.end(), static_cast<int>(kHop)));
+    }
+  }
   HPCNN_CHECK(!exercised.empty() && fit.samples >= static_cast<int>(exercised.size()), "cost model fit of ",
               modelled_name(algo), ": ", fit.samples, " measurement(s) for ", exercised.size(), " parameters");
   // Non-negative least squares by trying every subset of the exercised terms
@@ -513,6 +618,7 @@ CostFit fit_cost(AllreduceAlgo algo, const std::vector<CostSample>& samples) {
   // A term is collinear when the full set including it is singular but the
   // set without it is not, i.e. it cannot be told apart from the others.
   for (int t : exercised) {
+    if (t == kHop && fit.collinear[kHop]) continue;
     std::vector<int> all = exercised, without;
     for (int u : exercised)
       if (u != t) without.push_back(u);

@@ -21,9 +21,12 @@ bool modelled(const std::string& algo) {
   return false;
 }
 
-comm::Placement placement_of(const BenchRow& r) {
+comm::Placement placement_of(const BenchRow& r, const comm::CostModel& model) {
   const int nodes = std::max(1, r.nodes);
-  return {r.ranks, (r.ranks + nodes - 1) / nodes, true};
+  comm::Placement where{r.ranks, (r.ranks + nodes - 1) / nodes, true};
+  where.nodes_per_switch = model.nodes_per_switch;
+  where.nodes_per_leaf = model.leaf_for(nodes);
+  return where;
 }
 
 double bus_bw(double bytes, int ranks, double seconds) {
@@ -45,7 +48,7 @@ std::string size_text(int64_t b) {
 /// A parameter as people read it: latency in us, bandwidth terms as GB/s.
 std::string param_text(int term, double v) {
   if (v <= 0) return "0";
-  if (term == comm::kAlphaInter || term == comm::kAlphaIntra) return fixed(v * 1e6, 2) + " us";
+  if (term == comm::kAlphaInter || term == comm::kAlphaIntra || term == comm::kHop) return fixed(v * 1e6, 2) + " us";
   return fixed(1.0 / v / 1e9, 2) + " GB/s";
 }
 
@@ -91,9 +94,10 @@ std::string residual_tables(const AllreduceFit& f) {
 
 }  // namespace
 
-AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source) {
+AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source, int fattree_leaf) {
   AllreduceFit f;
   f.model.source = source;
+  f.model.fattree_leaf = fattree_leaf;
   std::map<std::string, std::vector<comm::CostSample>> samples;
   std::map<std::string, std::vector<const BenchRow*>> used;
   using Key = std::tuple<int, int, int64_t>;
@@ -103,7 +107,7 @@ AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string&
     times[Key{r.ranks, r.nodes, r.bytes}][r.algo] = r.time_us;
     if (!modelled(r.algo)) continue;
     samples[r.algo].push_back(
-        {comm::parse_modelled(r.algo), placement_of(r), static_cast<double>(r.bytes), r.time_us * 1e-6});
+        {comm::parse_modelled(r.algo), placement_of(r, f.model), static_cast<double>(r.bytes), r.time_us * 1e-6});
     used[r.algo].push_back(&r);
   }
   for (comm::AllreduceAlgo a : comm::modelled_algos()) {
@@ -113,7 +117,8 @@ AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string&
       AlgoFit af{name, comm::fit_cost(a, samples[name])};
       f.model.params[a] = af.fit.params;
       for (const BenchRow* r : used[name]) {
-        const double pred = comm::predict_seconds(af.fit.params, a, placement_of(*r), static_cast<double>(r->bytes));
+        const double pred =
+            comm::predict_seconds(af.fit.params, a, placement_of(*r, f.model), static_cast<double>(r->bytes));
         f.points.push_back({name, r->ranks, r->nodes, r->bytes, r->time_us, pred * 1e6,
                             bus_bw(static_cast<double>(r->bytes), r->ranks, r->time_us * 1e-6),
                             bus_bw(static_cast<double>(r->bytes), r->ranks, pred)});
@@ -170,7 +175,7 @@ AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string&
   return f;
 }
 
-AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files) {
+AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, int fattree_leaf) {
   HPCNN_CHECK(!csv_files.empty(), "no bench CSV files given");
   std::vector<BenchRow> rows;
   std::vector<std::string> warnings;
@@ -179,7 +184,7 @@ AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files) 
     for (const BenchRow& r : parse_bench_csv(read_text_file(path), path.string(), warnings)) rows.push_back(r);
     source += (source.empty() ? "" : " ") + path.filename().string();
   }
-  AllreduceFit f = fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source));
+  AllreduceFit f = fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source), fattree_leaf);
   f.warnings.insert(f.warnings.begin(), warnings.begin(), warnings.end());
   return f;
 }

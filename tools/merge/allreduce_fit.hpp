@@ -53,8 +53,9 @@ struct AllreduceFit {
 /// Rows with wrong > 0 and algorithms without a model (auto, nccl) are left
 /// out of the fit; ranks per node is ranks / nodes, rounded up. An algorithm
 /// with fewer rows than parameters is skipped with a warning.
-AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source);
-AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files);
+/// `fattree_leaf`: CostModel::fattree_leaf of the network measured (0: none).
+AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source, int fattree_leaf = 0);
+AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, int fattree_leaf = 0);
 
 std::string fit_markdown(const AllreduceFit& f);
 /// One row per measurement: algo, ranks, nodes, bytes, measured/predicted us and busBw.
