@@ -213,8 +213,9 @@ TEST_CASE("mpi is modelled as the algorithm Open MPI's rules run, recursive doub
 
 TEST_CASE("On a fat-tree of 3-node leaves rhd's far partners share up-links and cross 4 links", "[cost_model]") {
   // 8 nodes, leaves {0,1,2} {3,4,5} {6,7}, up-link to spine d mod 3: at
-  // distance 4, nodes 0 and 2 both reach leaf 1 or 2 through spine 1 (to 4 and
-  // 6... ) -- simulated 16 MiB: 4,299.7 us against 2,349 us from the link rate.
+  // distance 4 nodes 3 and 5 send to 7 and 1, at distance 2 to 1 and 7, both
+  // times through leaf 1's one up-link to spine 1 (7 mod 3 = 1 mod 3). Simulated,
+  // 16 MiB: 4,299.7 us against 2,349 us from the link rate.
   const double s = 16 << 20;
   Placement leaves{8, 1, true};
   leaves.nodes_per_leaf = 3;
@@ -249,6 +250,20 @@ TEST_CASE("On a fat-tree of 3-node leaves rhd's far partners share up-links and 
   nlohmann::json old = m.to_json();
   old["algorithms"]["ring"].erase("alpha_hop");
   CHECK(CostModel::from_json(old).params.at(AllreduceAlgo::kRing)[kHop] == 0);
+}
+
+TEST_CASE("The tree's time is the busiest rank's chunk cycles plus the pipeline's fill and eager chunks overlap",
+          "[cost_model]") {
+  const Placement eight{8, 1, true};  // depth 3, ranks 1-2 have 2 children and a parent: 3 transfers a chunk
+  const double chunk = 256 * 1024;
+  // 16 MiB: 64 chunks of 256 KiB (sent by rendezvous: one transfer after another).
+  const auto big = cost_terms(AllreduceAlgo::kTree, eight, 64 * chunk);
+  CHECK(big[kAlphaInter] == 2 * (64 * 3 + 2));
+  CHECK(big[kBetaInter] == Approx(2 * (64 * 3 + 2) * chunk));
+  // 64 KiB: one eager chunk; the send up overlaps, the 2 children's chunks share the link.
+  const auto small = cost_terms(AllreduceAlgo::kTree, eight, 65536);
+  CHECK(small[kAlphaInter] == 2 * (3 + 2));
+  CHECK(small[kBetaInter] == Approx(2 * (2 + 2) * 65536.0));
 }
 
 TEST_CASE("The cost model names its algorithms as allreduce_name does", "[cost_model]") {
