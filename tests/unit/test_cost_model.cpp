@@ -201,7 +201,10 @@ TEST_CASE("mpi is modelled as the algorithm Open MPI's rules run, recursive doub
   CHECK(rdb[kBetaInter] == Approx(6 * s));
   CHECK(rdb[kGamma] == Approx(6 * s));
   CHECK(cost_terms(AllreduceAlgo::kMpi, where, 1 << 20) == cost_terms(AllreduceAlgo::kRhd, where, 1 << 20));
-  CHECK(cost_terms(AllreduceAlgo::kMpi, {3, 1, true}, 4096) == cost_terms(AllreduceAlgo::kRing, {3, 1, true}, 4096));
+  CHECK(cost_terms(AllreduceAlgo::kMpi, {2, 1, true}, 4096) == cost_terms(AllreduceAlgo::kRing, {2, 1, true}, 4096));
+  // 1,024 floats on 3 ranks: the ring leaves 1 over, reduced and broadcast (2 x 2 messages).
+  CHECK(cost_terms(AllreduceAlgo::kMpi, {3, 1, true}, 4096)[kAlphaInter] ==
+        cost_terms(AllreduceAlgo::kRing, {3, 1, true}, 4096)[kAlphaInter] + 4);
   // 13 ranks: 8 in the doubling, the 5 others folded in and out (2 messages of S).
   CHECK(cost_terms(AllreduceAlgo::kMpi, {13, 1, true}, 4096)[kAlphaInter] == 3 + 2);
   // With the same link figures as rhd, auto now takes rhd where mpi doubles
