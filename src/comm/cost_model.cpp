@@ -52,6 +52,43 @@ StepLoad step_load(const Placement& where, int senders, Partner partner_of) {
   const int q = std::max(1, where.ranks_per_node), k = where.nodes_per_leaf;
   std::map<std::array<int, 3>, int> load;  // {kind, a, b}: 0 node up, 1 node down, 2 leaf up, 3 spine down
   StepLoad out;
+  if (where.has_torus()) {
+    const auto& dims = where.torus_dims;
+    for (int r = 0; r < senders; ++r) {
+      const int to = partner_of(r);
+      if (to < 0 || r / q == to / q) continue;
+      // SimGrid's TorusZone: dimension by dimension, x first, the shorter way
+      // round (decided on the source's coordinates); moving up uses the
+      // current node's link of that dimension, moving down the next node's.
+      const int src = r / q, dst = to / q;
+      int cur = src, hops = 0;
+      while (cur != dst) {
+        int product = 1;
+        for (int j = 0; j < 3; ++j) {
+          const int dim = std::max(1, dims[static_cast<size_t>(j)]);
+          const int here = (cur / product) % dim, there = (dst / product) % dim, mine = (src / product) % dim;
+          if (here != there) {
+            const bool up =
+                (there > mine && there <= mine + dim / 2) || (mine > dim / 2 && (mine + dim / 2) % dim >= there);
+            int next = 0;
+            if (up) {
+              next = here == dim - 1 ? cur + product - product * dim : cur + product;
+              out.flows = std::max(out.flows, ++load[{4 + j, cur, 1}]);
+            } else {
+              next = here == 0 ? cur - product + product * dim : cur - product;
+              out.flows = std::max(out.flows, ++load[{4 + j, next, 0}]);
+            }
+            cur = next;
+            ++hops;
+            break;
+          }
+          product *= dim;
+        }
+      }
+      out.links = std::max(out.links, hops);
+    }
+    return out;
+  }
   for (int r = 0; r < senders; ++r) {
     const int to = partner_of(r);
     if (to < 0) continue;
@@ -90,8 +127,13 @@ void add_link(Terms& t, const Placement& where, double messages, double link_byt
 void ring_terms(Terms& t, const Placement& where, double s) {
   const double p = where.ranks;
   add_link(t, where, 2 * (p - 1), 2 * s * (p - 1) / p);
-  if (where.nodes() > 1)
-    t[kHop] += 2 * (p - 1) * step_load(where, where.ranks, [&](int r) { return (r + 1) % where.ranks; }).links;
+  if (where.nodes() > 1) {
+    const StepLoad load = step_load(where, where.ranks, [&](int r) { return (r + 1) % where.ranks; });
+    t[kHop] += 2 * (p - 1) * load.links;
+    // On a torus the hops that wrap to the next row share links (on the
+    // fat-tree and without a topology one flow leaves each node: load 1).
+    if (where.has_torus() && where.ranks_per_node == 1) t[kBetaInter] += 2 * s * (p - 1) / p * (load.flows - 1);
+  }
   if (where.nodes() > 1 && where.ranks_per_node > 1) t[kBetaIntra] += kIntraCopies * 2 * s * (p - 1) / p;
   t[kGamma] += s * (p - 1) / p;
 }
@@ -134,7 +176,7 @@ void rhd_terms(Terms& t, const Placement& where, double s) {
     part /= 2;
     const bool inter = where.nodes() > 1 && dist >= q;
     int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);  // flows on the busiest link
-    if (inter && where.nodes_per_leaf > 0) {
+    if (inter && (where.nodes_per_leaf > 0 || where.has_torus())) {
       const StepLoad load = step_load(where, p2, [&](int v) { return real_rank(v ^ dist); });
       flows = load.flows;
       t[kHop] += 2 * load.links;
@@ -167,7 +209,7 @@ void rdb_terms(Terms& t, const Placement& where, double s) {
   for (int dist = 1; dist < p2; dist *= 2) {
     const bool inter = where.nodes() > 1 && dist >= q;
     int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);
-    if (inter && where.nodes_per_leaf > 0) {
+    if (inter && (where.nodes_per_leaf > 0 || where.has_torus())) {
       const StepLoad load = step_load(where, p2, [&](int v) { return real_rank(v ^ dist); });
       flows = load.flows;
       t[kHop] += load.links;
@@ -425,6 +467,15 @@ CostModel CostModel::from_json(const nlohmann::json& j) {
                   leaf.dump());
       m.fattree_leaf = leaf.is_number_integer() ? leaf.get<int>() : -1;
     }
+    if (j.contains("torus_dims")) {
+      const auto& dims = j.at("torus_dims");
+      if (dims == "cbrt") {
+        m.torus_cbrt = true;
+      } else {
+        HPCNN_CHECK(dims.is_array() && dims.size() == 3, "torus_dims: [x, y, z] or \"cbrt\", not ", dims.dump());
+        for (size_t i = 0; i < 3; ++i) m.torus_dims[i] = dims.at(i).get<int>();
+      }
+    }
     for (const auto& [name, entry] : j.at("algorithms").items()) {
       CostParams p;
       // alpha_hop is newer than the format: 0 where a model lacks it.
@@ -450,7 +501,18 @@ nlohmann::json CostModel::to_json() const {
   if (nodes_per_switch > 1) j["nodes_per_switch"] = nodes_per_switch;
   if (fattree_leaf > 0) j["fattree_nodes_per_leaf"] = fattree_leaf;
   if (fattree_leaf < 0) j["fattree_nodes_per_leaf"] = "sqrt";
+  if (torus_cbrt) j["torus_dims"] = "cbrt";
+  if (!torus_cbrt && torus_dims[0] > 0) j["torus_dims"] = torus_dims;
   return j;
+}
+
+std::array<int, 3> CostModel::torus_for(int nodes) const {
+  if (!torus_cbrt) return torus_dims;
+  int x = std::max(1, static_cast<int>(std::lround(std::cbrt(static_cast<double>(nodes)))));
+  while (x > 1 && x * x * x > nodes * 1.5) --x;
+  const int y = std::max(1, static_cast<int>(std::ceil(std::sqrt(static_cast<double>(nodes) / x))));
+  const int z = std::max(1, (nodes + x * y - 1) / (x * y));
+  return {x, y, z};
 }
 
 int CostModel::leaf_for(int nodes) const {
@@ -462,6 +524,7 @@ AutoChoice choose_by_model(const CostModel& model, const Placement& placement, d
   Placement where = placement;
   if (where.nodes_per_switch == 0) where.nodes_per_switch = model.nodes_per_switch;
   if (where.nodes_per_leaf == 0) where.nodes_per_leaf = model.leaf_for(where.nodes());
+  if (!where.has_torus()) where.torus_dims = model.torus_for(where.nodes());
   AutoChoice choice;
   choice.predicted_s = std::numeric_limits<double>::infinity();
   const bool one_node = where.nodes() == 1, multi_rank_nodes = where.ranks_per_node > 1 && where.ranks > 1;

@@ -48,6 +48,12 @@ struct Placement {
   /// leaves, 2 inside one (the hop term). Set from the model
   /// (CostModel::fattree_leaf) by choose_by_model.
   int nodes_per_leaf = 0;
+  /// A 3-D torus of these sides (x fastest in the node number), SimGrid's
+  /// TorusZone routing (dimension order, the shorter way round, one link a
+  /// hop); all 0: no torus known. Then, as on the fat-tree, a step's bytes
+  /// count as often as the most flows on one link and its hops are counted.
+  std::array<int, 3> torus_dims{};
+  bool has_torus() const { return torus_dims[0] > 0; }
   int nodes() const { return (ranks + ranks_per_node - 1) / ranks_per_node; }
 };
 
@@ -115,6 +121,13 @@ struct CostModel {
   int fattree_leaf = 0;
   /// Placement::nodes_per_leaf for `nodes` nodes under fattree_leaf.
   int leaf_for(int nodes) const;
+  /// Placement::torus_dims: fixed sides, or (torus_cbrt) the sides
+  /// tools/sim/platform.py gives a torus of n nodes (x = round(cbrt n), less
+  /// while x^3 > 1.5 n; y = ceil(sqrt(n / x)); z = ceil(n / (x y))). JSON
+  /// "torus_dims": [x, y, z] or "cbrt".
+  std::array<int, 3> torus_dims{};
+  bool torus_cbrt = false;
+  std::array<int, 3> torus_for(int nodes) const;
 
   /// The same physical parameters for ring, tree, rhd, central, shm and hier
   /// (mpi is the library's own choice: no model without a fit).

@@ -26,6 +26,7 @@ comm::Placement placement_of(const BenchRow& r, const comm::CostModel& model) {
   comm::Placement where{r.ranks, (r.ranks + nodes - 1) / nodes, true};
   where.nodes_per_switch = model.nodes_per_switch;
   where.nodes_per_leaf = model.leaf_for(nodes);
+  where.torus_dims = model.torus_for(nodes);
   return where;
 }
 
@@ -94,10 +95,12 @@ std::string residual_tables(const AllreduceFit& f) {
 
 }  // namespace
 
-AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source, int fattree_leaf) {
+AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source, int fattree_leaf,
+                           bool torus_cbrt) {
   AllreduceFit f;
   f.model.source = source;
   f.model.fattree_leaf = fattree_leaf;
+  f.model.torus_cbrt = torus_cbrt;
   std::map<std::string, std::vector<comm::CostSample>> samples;
   std::map<std::string, std::vector<const BenchRow*>> used;
   using Key = std::tuple<int, int, int64_t>;
@@ -175,7 +178,7 @@ AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string&
   return f;
 }
 
-AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, int fattree_leaf) {
+AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, int fattree_leaf, bool torus_cbrt) {
   HPCNN_CHECK(!csv_files.empty(), "no bench CSV files given");
   std::vector<BenchRow> rows;
   std::vector<std::string> warnings;
@@ -184,7 +187,7 @@ AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, 
     for (const BenchRow& r : parse_bench_csv(read_text_file(path), path.string(), warnings)) rows.push_back(r);
     source += (source.empty() ? "" : " ") + path.filename().string();
   }
-  AllreduceFit f = fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source), fattree_leaf);
+  AllreduceFit f = fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source), fattree_leaf, torus_cbrt);
   f.warnings.insert(f.warnings.begin(), warnings.begin(), warnings.end());
   return f;
 }

@@ -168,7 +168,7 @@ int run_allreduce(const std::vector<std::string>& args) {
   std::vector<std::string> csvs;
   std::string out;
   std::string fattree_leaf;
-  bool strict = false, fit = false;
+  bool strict = false, fit = false, torus = false;
   // clang-format off
   spec.options.add_options()
       ("csv", po::value<std::vector<std::string>>(&csvs)->required()->multitoken()->value_name("CSV"),
@@ -181,6 +181,9 @@ int run_allreduce(const std::vector<std::string>& args) {
        "with --fit: the measurements ran on a two-level fat-tree of N nodes a leaf (sqrt: ceil(sqrt(nodes)),\n"
        "as tools/sim/platform.py builds one per run), so rhd's shared up-links and the hops between\n"
        "leaves are counted (Placement::nodes_per_leaf); the model keeps it")
+      ("torus", po::bool_switch(&torus),
+       "with --fit: the measurements ran on 3-D tori as tools/sim/platform.py builds one per run\n"
+       "(sides from the cube root of the nodes), so far partners' hops and shared links are counted")
       ("out,o", po::value<std::string>(&out)->value_name("DIR"),
        "output directory (default: allreduce-comparison, with --fit allreduce-fit, beside the first CSV)")
       ("strict", po::bool_switch(&strict), "exit 1 when there is any warning");
@@ -205,7 +208,7 @@ int run_allreduce(const std::vector<std::string>& args) {
         throw hpcnn::UsageError(hpcnn::cat("--fattree-leaf '", fattree_leaf, "': expected a number of nodes or sqrt"));
       }
     }
-    const merge::AllreduceFit f = merge::fit_allreduce(paths, leaf);
+    const merge::AllreduceFit f = merge::fit_allreduce(paths, leaf, torus);
     return report(out_dir,
                   {{"fit.md", merge::fit_markdown(f)},
                    {"fit.csv", merge::fit_csv(f)},
