@@ -96,9 +96,10 @@ std::string residual_tables(const AllreduceFit& f) {
 }  // namespace
 
 AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source, int fattree_leaf,
-                           bool torus_cbrt) {
+                           bool torus_cbrt, int nodes_per_switch) {
   AllreduceFit f;
   f.model.source = source;
+  f.model.nodes_per_switch = nodes_per_switch;
   f.model.fattree_leaf = fattree_leaf;
   f.model.torus_cbrt = torus_cbrt;
   std::map<std::string, std::vector<comm::CostSample>> samples;
@@ -178,7 +179,8 @@ AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string&
   return f;
 }
 
-AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, int fattree_leaf, bool torus_cbrt) {
+AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, int fattree_leaf, bool torus_cbrt,
+                           int nodes_per_switch) {
   HPCNN_CHECK(!csv_files.empty(), "no bench CSV files given");
   std::vector<BenchRow> rows;
   std::vector<std::string> warnings;
@@ -187,7 +189,7 @@ AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, 
     for (const BenchRow& r : parse_bench_csv(read_text_file(path), path.string(), warnings)) rows.push_back(r);
     source += (source.empty() ? "" : " ") + path.filename().string();
   }
-  AllreduceFit f = fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source), fattree_leaf, torus_cbrt);
+  AllreduceFit f = fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source), fattree_leaf, torus_cbrt, nodes_per_switch);
   f.warnings.insert(f.warnings.begin(), warnings.begin(), warnings.end());
   return f;
 }

@@ -169,6 +169,7 @@ int run_allreduce(const std::vector<std::string>& args) {
   std::string out;
   std::string fattree_leaf;
   bool strict = false, fit = false, torus = false;
+  int nodes_per_switch = 0;
   // clang-format off
   spec.options.add_options()
       ("csv", po::value<std::vector<std::string>>(&csvs)->required()->multitoken()->value_name("CSV"),
@@ -181,6 +182,9 @@ int run_allreduce(const std::vector<std::string>& args) {
        "with --fit: the measurements ran on a two-level fat-tree of N nodes a leaf (sqrt: ceil(sqrt(nodes)),\n"
        "as tools/sim/platform.py builds one per run), so rhd's shared up-links and the hops between\n"
        "leaves are counted (Placement::nodes_per_leaf); the model keeps it")
+      ("nodes-per-switch", po::value<int>(&nodes_per_switch)->value_name("N"),
+       "with --fit: N consecutive nodes share one switch's link to another switch (a dragonfly's router),\n"
+       "so rhd's and mpi's far steps carry N times the bytes (CostModel::nodes_per_switch); the model keeps it")
       ("torus", po::bool_switch(&torus),
        "with --fit: the measurements ran on 3-D tori as tools/sim/platform.py builds one per run\n"
        "(sides from the cube root of the nodes), so far partners' hops and shared links are counted")
@@ -208,7 +212,7 @@ int run_allreduce(const std::vector<std::string>& args) {
         throw hpcnn::UsageError(hpcnn::cat("--fattree-leaf '", fattree_leaf, "': expected a number of nodes or sqrt"));
       }
     }
-    const merge::AllreduceFit f = merge::fit_allreduce(paths, leaf, torus);
+    const merge::AllreduceFit f = merge::fit_allreduce(paths, leaf, torus, nodes_per_switch);
     return report(out_dir,
                   {{"fit.md", merge::fit_markdown(f)},
                    {"fit.csv", merge::fit_csv(f)},
