@@ -189,7 +189,8 @@ AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, 
     for (const BenchRow& r : parse_bench_csv(read_text_file(path), path.string(), warnings)) rows.push_back(r);
     source += (source.empty() ? "" : " ") + path.filename().string();
   }
-  AllreduceFit f = fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source), fattree_leaf, torus_cbrt, nodes_per_switch);
+  AllreduceFit f =
+      fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source), fattree_leaf, torus_cbrt, nodes_per_switch);
   f.warnings.insert(f.warnings.begin(), warnings.begin(), warnings.end());
   return f;
 }
