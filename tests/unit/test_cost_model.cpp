@@ -334,6 +334,42 @@ TEST_CASE("hpcnn-merge allreduce --fit recovers the model from bench rows and me
   for (const auto& pick : f.picks) CHECK(pick.slower() == Approx(0).margin(1e-9));
   const std::string md = hpcnn::merge::fit_markdown(f);
   CHECK_THAT(md, Catch::Matchers::Contains("0 of 30 points within 10 % of the best"));
+  // The residual tables: one row per rank count, one column per size, and the worst point.
+  CHECK_THAT(md, Catch::Matchers::Contains("### Residuals: time error by rank count and size"));
+  CHECK_THAT(md, Catch::Matchers::Contains("| ranks | nodes | 4 KiB | 64 KiB | 1 MiB | 16 MiB | 64 MiB |"));
+  CHECK_THAT(md, Catch::Matchers::Contains("| 64 | 64 | 0.0 % | 0.0 % | 0.0 % | 0.0 % | 0.0 % |"));
   const CostModel back = CostModel::from_json(hpcnn::merge::fit_json(f));
   CHECK(back.params.at(AllreduceAlgo::kTree)[kGamma] == tree[kGamma]);
+}
+
+TEST_CASE("hpcnn-merge allreduce --fit counts the network's structure and keeps it in the model", "[cost_model]") {
+  // rhd measured on 8-node fat-trees of 3-node leaves and on dragonflies of 4 nodes a router: the fit with
+  // the structure recovers the link; without it, it cannot.
+  CostParams truth;
+  truth.values = {1e-6, 1.0 / 12.5e9, 0, 0, 0, 1e-6};
+  CostModel sqrt_leaves;
+  sqrt_leaves.fattree_leaf = -1;
+  for (int variant = 0; variant < 2; ++variant) {
+    std::vector<hpcnn::merge::BenchRow> rows;
+    for (int p : {2, 4, 8, 16, 32}) {
+      Placement where{p, 1, true};
+      if (variant == 0) where.nodes_per_leaf = sqrt_leaves.leaf_for(p);
+      if (variant == 1) where.nodes_per_switch = 4;
+      for (double bytes : kSizes) {
+        const auto b = static_cast<int64_t>(bytes);
+        rows.push_back(
+            {"rhd", p, p, b / 4, b, predict_seconds(truth, AllreduceAlgo::kRhd, where, bytes) * 1e6, 0, 0, 0});
+      }
+    }
+    const auto with = variant == 0 ? hpcnn::merge::fit_allreduce(rows, "test", -1)
+                                   : hpcnn::merge::fit_allreduce(rows, "test", 0, false, 4);
+    const auto without = hpcnn::merge::fit_allreduce(rows, "test");
+    REQUIRE(with.fits.size() == 1);
+    CHECK(with.fits[0].fit.max_relative < 1e-6);
+    CHECK(with.model.params.at(AllreduceAlgo::kRhd)[kBetaInter] == Approx(truth[kBetaInter]).epsilon(1e-6));
+    CHECK(without.fits[0].fit.max_relative > 0.05);
+    const CostModel back = CostModel::from_json(hpcnn::merge::fit_json(with));
+    CHECK(back.fattree_leaf == (variant == 0 ? -1 : 0));
+    CHECK(back.nodes_per_switch == (variant == 1 ? 4 : 0));
+  }
 }

@@ -85,7 +85,8 @@ std::string residual_tables(const AllreduceFit& f) {
       os << "| " << where.first << " | " << where.second << " |";
       for (int64_t b : sizes) {
         const auto it = by_size.find(b);
-        os << " " << (it == by_size.end() ? std::string("") : fixed(it->second * 100, 1) + " %") << " |";
+        const double pct = it == by_size.end() || std::fabs(it->second) < 5e-4 ? 0.0 : it->second * 100;  // no "-0.0"
+        os << " " << (it == by_size.end() ? std::string("") : fixed(pct, 1) + " %") << " |";
       }
       os << "\n";
     }
