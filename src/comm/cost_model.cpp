@@ -41,8 +41,7 @@ using Terms = std::array<double, kCostTerms>;
 /// directed link (a node's link to its leaf, a leaf's up-link to a spine, a
 /// spine's down-link to a leaf) and the most links one flow crosses. SimGrid's
 /// FatTreeZone (3.32) goes up from a leaf to spine d mod k for destination
-/// node d. Without leaves: a node's link carries the flows of its ranks, and 2
-/// links.
+/// node d. On the torus of Placement::torus_dims: its dimension-order routes.
 struct StepLoad {
   int flows = 0, links = 0;
 };
@@ -50,8 +49,19 @@ struct StepLoad {
 template <typename Partner>
 StepLoad step_load(const Placement& where, int senders, Partner partner_of) {
   const int q = std::max(1, where.ranks_per_node), k = where.nodes_per_leaf;
-  std::map<std::array<int, 3>, int> load;  // {kind, a, b}: 0 node up, 1 node down, 2 leaf up, 3 spine down
   StepLoad out;
+  // No topology known: 2 links between nodes (flows not counted: the callers
+  // use them only with a topology). Said without walking every flow, which
+  // would cost auto O(p) map updates per algorithm on each all-reduce it
+  // resolves.
+  if (k <= 0 && !where.has_torus()) {
+    for (int r = 0; r < senders && out.links == 0; ++r) {
+      const int to = partner_of(r);
+      if (to >= 0 && r / q != to / q) out = {1, 2};
+    }
+    return out;
+  }
+  std::map<std::array<int, 3>, int> load;  // {kind, a, b}: 0 node up, 1 node down, 2 leaf up, 3 spine down
   if (where.has_torus()) {
     const auto& dims = where.torus_dims;
     for (int r = 0; r < senders; ++r) {
