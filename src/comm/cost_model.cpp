@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <limits>
+#include <map>
 
 #include "core/error.hpp"
 
@@ -24,6 +25,8 @@ constexpr std::pair<AllreduceAlgo, const char*> kModelled[] = {
 
 /// Bytes a chunk of detail::exchange, tree and central moves (kChunk floats).
 constexpr double kChunkBytes = 256.0 * 1024.0;
+/// Messages up to this size are sent eagerly (tree_terms).
+constexpr double kEagerBytes = 65536.0;
 
 int floor_log2(int p) {
   int k = 0;
@@ -32,6 +35,86 @@ int floor_log2(int p) {
 }
 
 using Terms = std::array<double, kCostTerms>;
+
+/// One step in which every rank sends to another at once, on the fat-tree of
+/// Placement::nodes_per_leaf: the most flows between nodes that share one
+/// directed link (a node's link to its leaf, a leaf's up-link to a spine, a
+/// spine's down-link to a leaf) and the most links one flow crosses. SimGrid's
+/// FatTreeZone (3.32) goes up from a leaf to spine d mod k for destination
+/// node d. On the torus of Placement::torus_dims: its dimension-order routes.
+struct StepLoad {
+  int flows = 0, links = 0;
+};
+
+template <typename Partner>
+StepLoad step_load(const Placement& where, int senders, Partner partner_of) {
+  const int q = std::max(1, where.ranks_per_node), k = where.nodes_per_leaf;
+  StepLoad out;
+  // No topology known: 2 links between nodes (flows not counted: the callers
+  // use them only with a topology). Said without walking every flow, which
+  // would cost auto O(p) map updates per algorithm on each all-reduce it
+  // resolves.
+  if (k <= 0 && !where.has_torus()) {
+    for (int r = 0; r < senders && out.links == 0; ++r) {
+      const int to = partner_of(r);
+      if (to >= 0 && r / q != to / q) out = {1, 2};
+    }
+    return out;
+  }
+  std::map<std::array<int, 3>, int> load;  // {kind, a, b}: 0 node up, 1 node down, 2 leaf up, 3 spine down
+  if (where.has_torus()) {
+    const auto& dims = where.torus_dims;
+    for (int r = 0; r < senders; ++r) {
+      const int to = partner_of(r);
+      if (to < 0 || r / q == to / q) continue;
+      // SimGrid's TorusZone: dimension by dimension, x first, the shorter way
+      // round (decided on the source's coordinates); moving up uses the
+      // current node's link of that dimension, moving down the next node's.
+      const int src = r / q, dst = to / q;
+      int cur = src, hops = 0;
+      while (cur != dst) {
+        int product = 1;
+        for (int j = 0; j < 3; ++j) {
+          const int dim = std::max(1, dims[static_cast<size_t>(j)]);
+          const int here = (cur / product) % dim, there = (dst / product) % dim, mine = (src / product) % dim;
+          if (here != there) {
+            const bool up =
+                (there > mine && there <= mine + dim / 2) || (mine > dim / 2 && (mine + dim / 2) % dim >= there);
+            int next = 0;
+            if (up) {
+              next = here == dim - 1 ? cur + product - product * dim : cur + product;
+              out.flows = std::max(out.flows, ++load[{4 + j, cur, 1}]);
+            } else {
+              next = here == 0 ? cur - product + product * dim : cur - product;
+              out.flows = std::max(out.flows, ++load[{4 + j, next, 0}]);
+            }
+            cur = next;
+            ++hops;
+            break;
+          }
+          product *= dim;
+        }
+      }
+      out.links = std::max(out.links, hops);
+    }
+    return out;
+  }
+  for (int r = 0; r < senders; ++r) {
+    const int to = partner_of(r);
+    if (to < 0) continue;
+    const int a = r / q, b = to / q;
+    if (a == b) continue;
+    const int up = ++load[{0, a, 0}], down = ++load[{1, b, 0}];
+    out.flows = std::max({out.flows, up, down});
+    out.links = std::max(out.links, 2);
+    if (k > 0 && a / k != b / k) {
+      const int spine = b % k;
+      out.flows = std::max({out.flows, ++load[{2, a / k, spine}], ++load[{3, spine, b / k}]});
+      out.links = 4;
+    }
+  }
+  return out;
+}
 
 /// Inside a node a message is copied twice (into the MPI library's shared
 /// segment and out of it: Open MPI's vader without CMA), so its bytes count
@@ -54,8 +137,30 @@ void add_link(Terms& t, const Placement& where, double messages, double link_byt
 void ring_terms(Terms& t, const Placement& where, double s) {
   const double p = where.ranks;
   add_link(t, where, 2 * (p - 1), 2 * s * (p - 1) / p);
+  if (where.nodes() > 1) {
+    const StepLoad load = step_load(where, where.ranks, [&](int r) { return (r + 1) % where.ranks; });
+    t[kHop] += 2 * (p - 1) * load.links;
+    // On a torus the hops that wrap to the next row share links (on the
+    // fat-tree and without a topology one flow leaves each node: load 1).
+    if (where.has_torus() && where.ranks_per_node == 1) t[kBetaInter] += 2 * s * (p - 1) / p * (load.flows - 1);
+  }
   if (where.nodes() > 1 && where.ranks_per_node > 1) t[kBetaIntra] += kIntraCopies * 2 * s * (p - 1) / p;
   t[kGamma] += s * (p - 1) / p;
+}
+
+/// The fold of rhd and rdb with p > p' ranks: the first 2(p - p') ranks pair
+/// up, neighbours, the even one hands over S and gets the result back: two
+/// more messages of S, inside a node unless nodes hold one rank.
+void fold_terms(Terms& t, const Placement& where, double s) {
+  const int q = std::min(where.ranks_per_node, where.ranks);
+  const bool inter = where.nodes() > 1 && q == 1;
+  t[inter ? kAlphaInter : kAlphaIntra] += 2;
+  t[inter ? kBetaInter : kBetaIntra] += 2 * s * (inter ? 1 : kIntraCopies);
+  t[kGamma] += s;
+  if (inter) {
+    const int extra = where.ranks - (1 << floor_log2(where.ranks));
+    t[kHop] += 2 * step_load(where, 2 * extra, [](int r) { return r % 2 == 0 ? r + 1 : -1; }).links;
+  }
 }
 
 /// Rabenseifner over p' = 2^floor(log2 p) ranks: halving at partner
@@ -74,23 +179,58 @@ void rhd_terms(Terms& t, const Placement& where, double s) {
   const int p2 = 1 << floor_log2(where.ranks);
   const int q = std::min(where.ranks_per_node, where.ranks);
   const int n = std::max(1, where.nodes_per_switch);
+  const int extra = where.ranks - p2;
+  const auto real_rank = [extra](int v) { return v < extra ? 2 * v + 1 : v + extra; };  // allreduce_rhd.cpp
   double part = s;
   for (int dist = p2 / 2; dist >= 1; dist /= 2) {
     part /= 2;
     const bool inter = where.nodes() > 1 && dist >= q;
-    const int sharing = inter && n > 1 && dist / q >= n ? n : 1;  // nodes whose flows share one link
-    t[inter ? kAlphaInter : kAlphaIntra] += 2;                    // halving and doubling
-    t[inter ? kBetaInter : kBetaIntra] += 2 * part * (inter ? q * sharing : kIntraCopies);
+    int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);  // flows on the busiest link
+    if (inter && (where.nodes_per_leaf > 0 || where.has_torus())) {
+      const StepLoad load = step_load(where, p2, [&](int v) { return real_rank(v ^ dist); });
+      flows = load.flows;
+      t[kHop] += 2 * load.links;
+    } else if (inter) {
+      t[kHop] += 2 * 2;
+    }
+    t[inter ? kAlphaInter : kAlphaIntra] += 2;  // halving and doubling
+    t[inter ? kBetaInter : kBetaIntra] += 2 * part * (inter ? flows : kIntraCopies);
     t[kGamma] += part;
   }
   if (where.ranks > p2) {
     // The paired ranks are the first 2(p - p') ranks, neighbours: inside a
     // node unless nodes hold one rank.
-    const bool inter = where.nodes() > 1 && q == 1;
-    t[inter ? kAlphaInter : kAlphaIntra] += 2;
-    t[inter ? kBetaInter : kBetaIntra] += 2 * s * (inter ? 1 : kIntraCopies);
+    fold_terms(t, where, s);
+  }
+}
+
+/// Recursive doubling over p' = 2^floor(log2 p) ranks: log2 p' exchanges of
+/// the whole buffer with partners 1, 2, .. p'/2 ranks away, each reduced; with
+/// p > p' the paired ranks first hand over S and get the result back. Open
+/// MPI's (and SimGrid's copy of its rules) `allreduce_intra_recursivedoubling`,
+/// which `mpi` runs for small messages (mpi_algorithm). Far partners share a
+/// switch's link as in rhd_terms.
+void rdb_terms(Terms& t, const Placement& where, double s) {
+  const int p2 = 1 << floor_log2(where.ranks);
+  const int q = std::min(where.ranks_per_node, where.ranks);
+  const int n = std::max(1, where.nodes_per_switch);
+  const int extra = where.ranks - p2;
+  const auto real_rank = [extra](int v) { return v < extra ? 2 * v + 1 : v + extra; };
+  for (int dist = 1; dist < p2; dist *= 2) {
+    const bool inter = where.nodes() > 1 && dist >= q;
+    int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);
+    if (inter && (where.nodes_per_leaf > 0 || where.has_torus())) {
+      const StepLoad load = step_load(where, p2, [&](int v) { return real_rank(v ^ dist); });
+      flows = load.flows;
+      t[kHop] += load.links;
+    } else if (inter) {
+      t[kHop] += 2;
+    }
+    t[inter ? kAlphaInter : kAlphaIntra] += 1;
+    t[inter ? kBetaInter : kBetaIntra] += s * (inter ? flows : kIntraCopies);
     t[kGamma] += s;
   }
+  if (where.ranks > p2) fold_terms(t, where, s);
 }
 
 /// Binary tree, chunk by chunk: up (receive from up to two children, add,
@@ -107,7 +247,20 @@ void tree_terms(Terms& t, const Placement& where, double s) {
   for (int r = 0; r < std::min(p, 3); ++r)
     busiest = std::max(busiest, (2 * r + 1 < p) + (2 * r + 2 < p) + (r > 0 ? 1 : 0));
   const double children = std::min(2, p - 1), steps = k + d - 1, chunk = s / k;
-  add_link(t, where, 2 * steps * busiest, 2 * steps * busiest * chunk);
+  // Chunks up to the eager limit are sent without waiting for the receiver
+  // (SimGrid's smpi/send-is-detached-thresh and Open MPI's TCP eager limit,
+  // 64 KiB): the send to the parent overlaps the children's receives, and a
+  // chunk step takes the children's chunks on the busiest link, not all
+  // three transfers one after another.
+  const double on_link = chunk <= kEagerBytes ? children : busiest;
+  // The critical path: k chunk cycles of the busiest rank, plus d - 1 single
+  // hops filling the pipeline (each phase). Counting busiest transfers on the
+  // fill steps too over-predicted 1 MiB (4 chunks) by 18-21 % on 8 and 16
+  // simulated fat-tree ranks while 16 MiB (64 chunks) was 12-14 % short.
+  const double messages = k * busiest + (d - 1), link_chunks = k * on_link + (d - 1);
+  add_link(t, where, 2 * messages, 2 * link_chunks * chunk);
+  if (where.nodes() > 1)
+    t[kHop] += 2 * messages * step_load(where, p, [](int r) { return r == 0 ? -1 : (r - 1) / 2; }).links;
   t[kGamma] += steps * children * chunk;
 }
 
@@ -120,6 +273,8 @@ void central_terms(Terms& t, const Placement& where, double s) {
   const double remote = p - 1 - local;
   t[kAlphaInter] += 2 * remote * k;
   t[kBetaInter] += 2 * remote * s;
+  if (remote > 0)
+    t[kHop] += 2 * remote * k * step_load(where, where.ranks, [](int r) { return r == 0 ? -1 : 0; }).links;
   t[kAlphaIntra] += 2 * local * k;
   t[kBetaIntra] += kIntraCopies * 2 * local * s;
   t[kGamma] += (p - 1) * s;
@@ -134,6 +289,33 @@ void shm_terms(Terms& t, int q, double s) {
 }
 
 }  // namespace
+
+MpiAllreduce mpi_algorithm(int ranks, double bytes) {
+  using M = MpiAllreduce;
+  const auto b = bytes;
+  // Open MPI 4.1 coll/tuned ompi_coll_tuned_allreduce_intra_dec_fixed, a
+  // commutative operation (SimGrid 3.32's smpi_openmpi_selector.cpp copies
+  // it): segmented ring counted as a ring, "nonoverlapping" as reduce then
+  // broadcast.
+  if (ranks < 4) {
+    if (b < 8) return M::kRing;
+    if (b < 4096) return M::kRecursiveDoubling;
+    if (b < 8192) return M::kRing;
+    if (b < 16384) return M::kRecursiveDoubling;
+    return b < 262144 ? M::kRing : M::kRabenseifner;
+  }
+  if (ranks < 8) return b < 16 ? M::kRing : b < 8192 ? M::kRecursiveDoubling : M::kRabenseifner;
+  if (ranks < 16) return b < 8192 ? M::kRecursiveDoubling : M::kRabenseifner;
+  if (ranks < 32) return b < 64 ? M::kRing : b < 4096 ? M::kRecursiveDoubling : M::kRabenseifner;
+  if (ranks < 64) return b < 128 ? M::kRing : M::kRabenseifner;
+  if (ranks < 128) return b < 262144 ? M::kRecursiveDoubling : M::kRabenseifner;
+  if (ranks < 256) return b < 131072 ? M::kReduceBroadcast : b < 262144 ? M::kRecursiveDoubling : M::kRabenseifner;
+  if (ranks < 512) return b < 4096 ? M::kReduceBroadcast : M::kRabenseifner;
+  if (ranks < 2048) return b < 2048 ? M::kReduceBroadcast : b < 16384 ? M::kRecursiveDoubling : M::kRabenseifner;
+  if (ranks < 4096)
+    return b < 2048 ? M::kReduceBroadcast : b < 4096 ? M::kRing : b < 16384 ? M::kRecursiveDoubling : M::kRabenseifner;
+  return b < 2048 ? M::kReduceBroadcast : b < 16384 ? M::kRing : b < 32768 ? M::kRecursiveDoubling : M::kRabenseifner;
+}
 
 const char* modelled_name(AllreduceAlgo algo) {
   for (const auto& [a, name] : kModelled)
@@ -154,7 +336,8 @@ AllreduceAlgo parse_modelled(const std::string& name) {
 }
 
 const char* cost_term_name(int term) {
-  static const char* const kNames[kCostTerms] = {"alpha_inter", "beta_inter", "alpha_intra", "beta_intra", "gamma"};
+  static const char* const kNames[kCostTerms] = {"alpha_inter", "beta_inter", "alpha_intra",
+                                                 "beta_intra",  "gamma",      "alpha_hop"};
   return term >= 0 && term < kCostTerms ? kNames[term] : "unknown";
 }
 
@@ -165,9 +348,36 @@ Terms cost_terms(AllreduceAlgo algo, const Placement& where, double bytes) {
   if (where.ranks == 1 || bytes <= 0) return t;
   switch (algo) {
     case AllreduceAlgo::kRing: ring_terms(t, where, bytes); break;
-    // The library's own choice; modelled as Rabenseifner (Open MPI's and
-    // MPICH's rule for large messages; the fit absorbs the rest).
+    // The library's own choice, per size and rank count as Open MPI's fixed
+    // rules pick it (mpi_algorithm). Modelled as Rabenseifner everywhere, the
+    // fit was 22.1 % rms off on the simulated fat-tree (65 % at 4 KiB on 3
+    // ranks, where the library runs a ring), and auto picked mpi's recursive
+    // doubling for 64 KiB on 64 torus ranks: 60.1 us against rhd's 37.2
+    // (results/sim/auto-grid-32-128).
     case AllreduceAlgo::kMpi:
+      switch (mpi_algorithm(where.ranks, bytes)) {
+        case MpiAllreduce::kRecursiveDoubling: rdb_terms(t, where, bytes); break;
+        case MpiAllreduce::kRing: {
+          ring_terms(t, where, bytes);
+          // The logical ring (SimGrid's allreduce__lr) reduces the count %
+          // p floats left over by a reduce and a broadcast: 2 ceil(log2 p)
+          // more messages (3 ranks, 4 KiB: 28.1 us simulated against the
+          // ring's 21.3).
+          const auto floats = static_cast<int64_t>(bytes / sizeof(float));
+          if (floats % where.ranks != 0) add_link(t, where, 2 * std::ceil(std::log2(where.ranks)), 0);
+          break;
+        }
+        case MpiAllreduce::kRabenseifner: rhd_terms(t, where, bytes); break;
+        // Not a candidate of auto (choose_by_model); a binomial reduce and
+        // broadcast of the whole buffer, for the fit's sake.
+        case MpiAllreduce::kReduceBroadcast: {
+          const double steps = 2.0 * std::ceil(std::log2(where.ranks));
+          add_link(t, where, steps, steps * bytes);
+          t[kGamma] += bytes * std::ceil(std::log2(where.ranks));
+          break;
+        }
+      }
+      break;
     case AllreduceAlgo::kRhd: rhd_terms(t, where, bytes); break;
     case AllreduceAlgo::kTree: tree_terms(t, where, bytes); break;
     case AllreduceAlgo::kCentral: central_terms(t, where, bytes); break;
@@ -241,8 +451,12 @@ CostModel CostModel::from_links(const LinkFigures& links, const std::string& sou
   CostModel m;
   m.source = source;
   CostParams p;
-  p.values = {links.latency_s, 1.0 / links.bandwidth_bytes_s, links.memory_latency_s,
-              1.0 / links.memory_bandwidth_bytes_s, 1.0 / links.reduce_bytes_s};
+  p.values = {links.latency_s,
+              1.0 / links.bandwidth_bytes_s,
+              links.memory_latency_s,
+              1.0 / links.memory_bandwidth_bytes_s,
+              1.0 / links.reduce_bytes_s,
+              0.0};
   for (AllreduceAlgo a : modelled_algos()) {
     if (a != AllreduceAlgo::kMpi) m.params[a] = p;
   }
@@ -257,9 +471,27 @@ CostModel CostModel::from_json(const nlohmann::json& j) {
                 "')");
     m.source = j.value("source", "");
     m.nodes_per_switch = j.value("nodes_per_switch", 0);
+    if (j.contains("fattree_nodes_per_leaf")) {
+      const auto& leaf = j.at("fattree_nodes_per_leaf");
+      HPCNN_CHECK(leaf.is_number_integer() || leaf == "sqrt", "fattree_nodes_per_leaf: a number or \"sqrt\", not ",
+                  leaf.dump());
+      m.fattree_leaf = leaf.is_number_integer() ? leaf.get<int>() : -1;
+    }
+    if (j.contains("torus_dims")) {
+      const auto& dims = j.at("torus_dims");
+      if (dims == "cbrt") {
+        m.torus_cbrt = true;
+      } else {
+        HPCNN_CHECK(dims.is_array() && dims.size() == 3, "torus_dims: [x, y, z] or \"cbrt\", not ", dims.dump());
+        for (size_t i = 0; i < 3; ++i) m.torus_dims[i] = dims.at(i).get<int>();
+      }
+    }
     for (const auto& [name, entry] : j.at("algorithms").items()) {
       CostParams p;
-      for (int t = 0; t < kCostTerms; ++t) p.values[static_cast<size_t>(t)] = entry.at(cost_term_name(t)).get<double>();
+      // alpha_hop is newer than the format: 0 where a model lacks it.
+      for (int t = 0; t < kCostTerms; ++t)
+        p.values[static_cast<size_t>(t)] =
+            t == kHop ? entry.value(cost_term_name(t), 0.0) : entry.at(cost_term_name(t)).get<double>();
       m.params[parse_modelled(name)] = p;
     }
   } catch (const nlohmann::json::exception& e) {
@@ -277,28 +509,32 @@ nlohmann::json CostModel::to_json() const {
   }
   nlohmann::json j{{"format", "hpcnn-cost-model"}, {"version", 1}, {"source", source}, {"algorithms", algos}};
   if (nodes_per_switch > 1) j["nodes_per_switch"] = nodes_per_switch;
+  if (fattree_leaf > 0) j["fattree_nodes_per_leaf"] = fattree_leaf;
+  if (fattree_leaf < 0) j["fattree_nodes_per_leaf"] = "sqrt";
+  if (torus_cbrt) j["torus_dims"] = "cbrt";
+  if (!torus_cbrt && torus_dims[0] > 0) j["torus_dims"] = torus_dims;
   return j;
 }
 
-namespace {
-/// Whether Open MPI 4.1's fixed rules for a commutative MPI_Allreduce (coll
-/// tuned, allreduce "nonoverlapping"; the table SimGrid's ompi selector
-/// copies) reduce to one rank and broadcast back, which the model's `mpi`
-/// (Rabenseifner) does not describe: from 128 ranks below 128 KiB (128-255
-/// ranks), 4 KiB (256-511) or 2 KiB. Simulated on 128 fat-tree ranks at 64
-/// KiB: 737.8 us, rhd 64.5 us, and auto had picked mpi
-/// (results/sim/auto-grid-32-128).
-bool mpi_reduces_then_broadcasts(int ranks, double bytes) {
-  if (ranks < 128) return false;
-  if (ranks < 256) return bytes < 131072;
-  if (ranks < 512) return bytes < 4096;
-  return bytes < 2048;
+std::array<int, 3> CostModel::torus_for(int nodes) const {
+  if (!torus_cbrt) return torus_dims;
+  int x = std::max(1, static_cast<int>(std::lround(std::cbrt(static_cast<double>(nodes)))));
+  while (x > 1 && x * x * x > nodes * 1.5) --x;
+  const int y = std::max(1, static_cast<int>(std::ceil(std::sqrt(static_cast<double>(nodes) / x))));
+  const int z = std::max(1, (nodes + x * y - 1) / (x * y));
+  return {x, y, z};
 }
-}  // namespace
+
+int CostModel::leaf_for(int nodes) const {
+  if (fattree_leaf >= 0) return fattree_leaf;
+  return std::max(1, static_cast<int>(std::ceil(std::sqrt(static_cast<double>(nodes)))));
+}
 
 AutoChoice choose_by_model(const CostModel& model, const Placement& placement, double bytes) {
   Placement where = placement;
   if (where.nodes_per_switch == 0) where.nodes_per_switch = model.nodes_per_switch;
+  if (where.nodes_per_leaf == 0) where.nodes_per_leaf = model.leaf_for(where.nodes());
+  if (!where.has_torus()) where.torus_dims = model.torus_for(where.nodes());
   AutoChoice choice;
   choice.predicted_s = std::numeric_limits<double>::infinity();
   const bool one_node = where.nodes() == 1, multi_rank_nodes = where.ranks_per_node > 1 && where.ranks > 1;
@@ -307,7 +543,10 @@ AutoChoice choose_by_model(const CostModel& model, const Placement& placement, d
     if (it == model.params.end()) continue;
     if (a == AllreduceAlgo::kShm && !(one_node && multi_rank_nodes)) continue;
     if (a == AllreduceAlgo::kHier && (one_node || !multi_rank_nodes || !where.regular)) continue;
-    if (a == AllreduceAlgo::kMpi && mpi_reduces_then_broadcasts(where.ranks, bytes)) continue;
+    // Reduce then broadcast: its time depends on the library's reduce and
+    // broadcast choices, which the model does not follow (128 fat-tree ranks,
+    // 64 KiB: 737.8 us, rhd 64.5 us; results/sim/auto-grid-32-128).
+    if (a == AllreduceAlgo::kMpi && mpi_algorithm(where.ranks, bytes) == MpiAllreduce::kReduceBroadcast) continue;
     const double s = predict_seconds(it->second, a, where, bytes);
     choice.candidates.emplace_back(a, s);
     if (s < choice.predicted_s) {
@@ -423,6 +662,24 @@ CostFit fit_cost(AllreduceAlgo algo, const std::vector<CostSample>& samples) {
     fit.exercised[static_cast<size_t>(i)] = sq > 0;
     if (sq > 0) exercised.push_back(i);
   }
+  // Without fat-tree leaves every message between nodes crosses 2 links:
+  // the hop term is alpha_inter twice over, folded into it (not fitted).
+  if (fit.exercised[kHop] && fit.exercised[kAlphaInter]) {
+    bool proportional = true;
+    double ratio = 0;
+    for (const Terms& r : rows) {
+      if (r[kAlphaInter] <= 0) {
+        proportional = proportional && r[kHop] == 0;
+        continue;
+      }
+      if (ratio == 0) ratio = r[kHop] / r[kAlphaInter];
+      proportional = proportional && std::fabs(r[kHop] - ratio * r[kAlphaInter]) <= 1e-9 * r[kHop];
+    }
+    if (proportional) {
+      fit.collinear[kHop] = true;
+      exercised.erase(std::find(exercised.begin(), exercised.end(), static_cast<int>(kHop)));
+    }
+  }
   HPCNN_CHECK(!exercised.empty() && fit.samples >= static_cast<int>(exercised.size()), "cost model fit of ",
               modelled_name(algo), ": ", fit.samples, " measurement(s) for ", exercised.size(), " parameters");
   // Non-negative least squares by trying every subset of the exercised terms
@@ -456,6 +713,7 @@ CostFit fit_cost(AllreduceAlgo algo, const std::vector<CostSample>& samples) {
   // A term is collinear when the full set including it is singular but the
   // set without it is not, i.e. it cannot be told apart from the others.
   for (int t : exercised) {
+    if (t == kHop && fit.collinear[kHop]) continue;
     std::vector<int> all = exercised, without;
     for (int u : exercised)
       if (u != t) without.push_back(u);

@@ -39,6 +39,21 @@ struct Placement {
   /// 0 or 1: no such sharing (a full-bisection fat-tree). Set from the model
   /// (CostModel::nodes_per_switch) by choose_by_model.
   int nodes_per_switch = 0;
+  /// A two-level fat-tree of leaf switches of this many nodes, as many spine
+  /// switches as a leaf has nodes (full bisection) and SimGrid's FatTreeZone
+  /// routing (d-mod-k: towards node d through spine d mod k); 0: no leaves
+  /// known. Then a step's bytes count as often as the most flows that share
+  /// one link on it (rhd's partners at some distances share up-links where
+  /// the leaf size is no power of two) and its messages cross 4 links between
+  /// leaves, 2 inside one (the hop term). Set from the model
+  /// (CostModel::fattree_leaf) by choose_by_model.
+  int nodes_per_leaf = 0;
+  /// A 3-D torus of these sides (x fastest in the node number), SimGrid's
+  /// TorusZone routing (dimension order, the shorter way round, one link a
+  /// hop); all 0: no torus known. Then, as on the fat-tree, a step's bytes
+  /// count as often as the most flows on one link and its hops are counted.
+  std::array<int, 3> torus_dims{};
+  bool has_torus() const { return torus_dims[0] > 0; }
   int nodes() const { return (ranks + ranks_per_node - 1) / ranks_per_node; }
 };
 
@@ -48,10 +63,13 @@ std::vector<AllreduceAlgo> modelled_algos();
 const char* modelled_name(AllreduceAlgo algo);
 AllreduceAlgo parse_modelled(const std::string& name);
 
-inline constexpr int kCostTerms = 5;
-/// Term order in cost_terms() and CostParams::values().
-enum CostTerm { kAlphaInter = 0, kBetaInter = 1, kAlphaIntra = 2, kBetaIntra = 3, kGamma = 4 };
-/// "alpha_inter", "beta_inter", "alpha_intra", "beta_intra", "gamma".
+inline constexpr int kCostTerms = 6;
+/// Term order in cost_terms() and CostParams::values(). kHop: seconds per
+/// link a message crosses on the longest path of its step (a switch hop's
+/// latency); without leaves (Placement::nodes_per_leaf 0) every message
+/// between nodes crosses 2 and the term folds into alpha_inter.
+enum CostTerm { kAlphaInter = 0, kBetaInter = 1, kAlphaIntra = 2, kBetaIntra = 3, kGamma = 4, kHop = 5 };
+/// "alpha_inter", "beta_inter", "alpha_intra", "beta_intra", "gamma", "alpha_hop".
 const char* cost_term_name(int term);
 
 /// One algorithm's parameters: seconds per message, seconds per byte.
@@ -64,6 +82,13 @@ struct CostParams {
 /// or nccl) on `where`. Throws for shm across nodes.
 std::array<double, kCostTerms> cost_terms(AllreduceAlgo algo, const Placement& where, double bytes);
 double predict_seconds(const CostParams& params, AllreduceAlgo algo, const Placement& where, double bytes);
+
+/// What `mpi` (the MPI library's MPI_Allreduce) runs for `bytes` on `ranks`
+/// ranks: Open MPI 4.1's fixed decision rules for a commutative operation,
+/// which SimGrid's `smpi/coll-selector:ompi` copies. cost_terms(kMpi) counts
+/// the terms of that algorithm.
+enum class MpiAllreduce { kRecursiveDoubling, kRing, kRabenseifner, kReduceBroadcast };
+MpiAllreduce mpi_algorithm(int ranks, double bytes);
 
 /// Physical figures a model can be built from without measurements. The
 /// network's default is commodity Ethernet (10 Gbit/s, 20 us through the
@@ -90,6 +115,19 @@ struct CostModel {
   /// The network's Placement::nodes_per_switch (JSON "nodes_per_switch",
   /// optional; a fit on one topology applied to another sets it by hand).
   int nodes_per_switch = 0;
+  /// Placement::nodes_per_leaf of the network: N > 0 nodes a leaf, -1 the
+  /// leaf size tools/sim/platform.py gives a fat-tree of n nodes,
+  /// ceil(sqrt(n)) (JSON "fattree_nodes_per_leaf": N or "sqrt"), 0 none.
+  int fattree_leaf = 0;
+  /// Placement::nodes_per_leaf for `nodes` nodes under fattree_leaf.
+  int leaf_for(int nodes) const;
+  /// Placement::torus_dims: fixed sides, or (torus_cbrt) the sides
+  /// tools/sim/platform.py gives a torus of n nodes (x = round(cbrt n), less
+  /// while x^3 > 1.5 n; y = ceil(sqrt(n / x)); z = ceil(n / (x y))). JSON
+  /// "torus_dims": [x, y, z] or "cbrt".
+  std::array<int, 3> torus_dims{};
+  bool torus_cbrt = false;
+  std::array<int, 3> torus_for(int nodes) const;
 
   /// The same physical parameters for ring, tree, rhd, central, shm and hier
   /// (mpi is the library's own choice: no model without a fit).

@@ -175,7 +175,7 @@ TEST_CASE("Auto does not pick mpi where Open MPI's rules reduce then broadcast, 
       if (a == AllreduceAlgo::kMpi) return true;
     return false;
   };
-  CHECK(choose_by_model(m, {64, 1, true}, 65536).algo == AllreduceAlgo::kMpi);
+  CHECK(choose_by_model(m, {64, 1, true}, 1 << 20).algo == AllreduceAlgo::kMpi);
   CHECK(choose_by_model(m, {128, 1, true}, 65536).algo == AllreduceAlgo::kRhd);
   CHECK(!has_mpi(128, 4096));
   CHECK(has_mpi(128, 131072));
@@ -183,6 +183,118 @@ TEST_CASE("Auto does not pick mpi where Open MPI's rules reduce then broadcast, 
   CHECK(has_mpi(256, 4096));
   CHECK(!has_mpi(1024, 1024));
   CHECK(has_mpi(1024, 2048));
+}
+
+TEST_CASE("mpi is modelled as the algorithm Open MPI's rules run, recursive doubling for 64 KiB on 64 ranks",
+          "[cost_model]") {
+  const double s = 65536;
+  CHECK(mpi_algorithm(64, s) == MpiAllreduce::kRecursiveDoubling);
+  CHECK(mpi_algorithm(64, 1 << 20) == MpiAllreduce::kRabenseifner);
+  CHECK(mpi_algorithm(3, 4096) == MpiAllreduce::kRing);
+  CHECK(mpi_algorithm(8, 4096) == MpiAllreduce::kRecursiveDoubling);
+  CHECK(mpi_algorithm(128, 65536) == MpiAllreduce::kReduceBroadcast);
+  CHECK(mpi_algorithm(1024, 1 << 20) == MpiAllreduce::kRabenseifner);
+  // Recursive doubling: 6 exchanges of the whole buffer; Rabenseifner moves 2 S (p-1)/p in 12.
+  const Placement where{64, 1, true};
+  const auto rdb = cost_terms(AllreduceAlgo::kMpi, where, s);
+  CHECK(rdb[kAlphaInter] == 6);
+  CHECK(rdb[kBetaInter] == Approx(6 * s));
+  CHECK(rdb[kGamma] == Approx(6 * s));
+  CHECK(cost_terms(AllreduceAlgo::kMpi, where, 1 << 20) == cost_terms(AllreduceAlgo::kRhd, where, 1 << 20));
+  CHECK(cost_terms(AllreduceAlgo::kMpi, {2, 1, true}, 4096) == cost_terms(AllreduceAlgo::kRing, {2, 1, true}, 4096));
+  // 1,024 floats on 3 ranks: the ring leaves 1 over, reduced and broadcast (2 x 2 messages).
+  CHECK(cost_terms(AllreduceAlgo::kMpi, {3, 1, true}, 4096)[kAlphaInter] ==
+        cost_terms(AllreduceAlgo::kRing, {3, 1, true}, 4096)[kAlphaInter] + 4);
+  // 13 ranks: 8 in the doubling, the 5 others folded in and out (2 messages of S).
+  CHECK(cost_terms(AllreduceAlgo::kMpi, {13, 1, true}, 4096)[kAlphaInter] == 3 + 2);
+  // With the same link figures as rhd, auto now takes rhd where mpi doubles
+  // (simulated torus, 64 ranks, 64 KiB: mpi 60.1 us, rhd 37.2 us).
+  CostModel m = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
+  m.params[AllreduceAlgo::kMpi] = m.params.at(AllreduceAlgo::kRhd);
+  CHECK(choose_by_model(m, where, s).algo == AllreduceAlgo::kRhd);
+}
+
+TEST_CASE("On a fat-tree of 3-node leaves rhd's far partners share up-links and cross 4 links", "[cost_model]") {
+  // 8 nodes, leaves {0,1,2} {3,4,5} {6,7}, up-link to spine d mod 3: at
+  // distance 4 nodes 3 and 5 send to 7 and 1, at distance 2 to 1 and 7, both
+  // times through leaf 1's one up-link to spine 1 (7 mod 3 = 1 mod 3). Simulated,
+  // 16 MiB: 4,299.7 us against 2,349 us from the link rate.
+  const double s = 16 << 20;
+  Placement leaves{8, 1, true};
+  leaves.nodes_per_leaf = 3;
+  const Placement flat{8, 1, true};
+  const auto t = cost_terms(AllreduceAlgo::kRhd, leaves, s);
+  CHECK(t[kBetaInter] == Approx(2 * (2 * s / 2 + 2 * s / 4 + s / 8)));  // 2 flows a link at distance 4 and 2
+  CHECK(cost_terms(AllreduceAlgo::kRhd, flat, s)[kBetaInter] == Approx(2 * s * 7 / 8));
+  CHECK(t[kHop] == 3 * 2 * 4);                                         // every step crosses leaves
+  CHECK(cost_terms(AllreduceAlgo::kRhd, flat, s)[kHop] == 3 * 2 * 2);  // node, switch, node
+  // Square leaves (16 nodes of 4): d-mod-k spreads every step over the spines.
+  Placement square{16, 1, true};
+  square.nodes_per_leaf = 4;
+  CHECK(cost_terms(AllreduceAlgo::kRhd, square, s)[kBetaInter] == Approx(2 * s * 15 / 16));
+  // The ring: 2 ranks on one leaf cross 2 links a step, 3 ranks on leaves of 2 cross 4.
+  Placement two{2, 1, true}, three{3, 1, true};
+  two.nodes_per_leaf = 2;
+  three.nodes_per_leaf = 2;
+  CHECK(cost_terms(AllreduceAlgo::kRing, two, s)[kHop] == 2 * 2);
+  CHECK(cost_terms(AllreduceAlgo::kRing, three, s)[kHop] == 4 * 4);
+  // The model carries the leaf size, "sqrt" as platform.py builds a fat-tree per run.
+  CostModel m = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
+  m.fattree_leaf = -1;
+  CHECK(m.leaf_for(32) == 6);
+  const CostModel back = CostModel::from_json(nlohmann::json::parse(m.to_json().dump()));
+  CHECK(back.fattree_leaf == -1);
+  m.fattree_leaf = 3;
+  CHECK(CostModel::from_json(m.to_json()).fattree_leaf == 3);
+  nlohmann::json bad = m.to_json();
+  bad["fattree_nodes_per_leaf"] = "wide";
+  CHECK_THROWS_AS(CostModel::from_json(bad), hpcnn::Error);
+  // A model written before alpha_hop reads as alpha_hop 0.
+  nlohmann::json old = m.to_json();
+  old["algorithms"]["ring"].erase("alpha_hop");
+  CHECK(CostModel::from_json(old).params.at(AllreduceAlgo::kRing)[kHop] == 0);
+}
+
+TEST_CASE("On a 3-D torus rhd's far partners take several hops over shared links, the ring's neighbours one",
+          "[cost_model]") {
+  // 32 nodes on 3 x 4 x 3 (platform.py's sides), x fastest: rhd's partner 16
+  // nodes away is 1 step in z and 1 in y (16 = 1 x 12 + 1 x 3 + 1), and the
+  // flows of a step meet on the links of those dimensions.
+  CostModel m = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
+  m.torus_cbrt = true;
+  CHECK(m.torus_for(32) == std::array<int, 3>{3, 4, 3});
+  CHECK(m.torus_for(8) == std::array<int, 3>{2, 2, 2});
+  Placement torus{32, 1, true};
+  torus.torus_dims = m.torus_for(32);
+  const Placement flat{32, 1, true};
+  const double s = 16 << 20;
+  const auto rhd = cost_terms(AllreduceAlgo::kRhd, torus, s);
+  CHECK(rhd[kBetaInter] > 1.5 * cost_terms(AllreduceAlgo::kRhd, flat, s)[kBetaInter]);
+  CHECK(rhd[kHop] > cost_terms(AllreduceAlgo::kRhd, flat, s)[kHop]);
+  // The ring: every hop 1 link in x except the row ends; its bytes grow far less.
+  const auto ring = cost_terms(AllreduceAlgo::kRing, torus, s);
+  CHECK(ring[kBetaInter] < 1.5 * cost_terms(AllreduceAlgo::kRing, flat, s)[kBetaInter]);
+  // Simulated (results/sim/fit-torus-100g-nocross), 16 MiB on 32 ranks: ring 2,838 us, rhd 5,207 us; with
+  // the same link figures for both the model now ranks them so (without the torus: rhd).
+  CHECK(choose_by_model(m, torus, s).algo == AllreduceAlgo::kRing);
+  CHECK(choose_by_model(m, flat, s).algo == AllreduceAlgo::kRing);  // the model's torus applies to every placement
+  const CostModel plain = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
+  CHECK(choose_by_model(plain, flat, s).algo == AllreduceAlgo::kRhd);
+  CHECK(CostModel::from_json(m.to_json()).torus_cbrt);
+}
+
+TEST_CASE("The tree's time is the busiest rank's chunk cycles plus the pipeline's fill and eager chunks overlap",
+          "[cost_model]") {
+  const Placement eight{8, 1, true};  // depth 3, ranks 1-2 have 2 children and a parent: 3 transfers a chunk
+  const double chunk = 256 * 1024;
+  // 16 MiB: 64 chunks of 256 KiB (sent by rendezvous: one transfer after another).
+  const auto big = cost_terms(AllreduceAlgo::kTree, eight, 64 * chunk);
+  CHECK(big[kAlphaInter] == 2 * (64 * 3 + 2));
+  CHECK(big[kBetaInter] == Approx(2 * (64 * 3 + 2) * chunk));
+  // 64 KiB: one eager chunk; the send up overlaps, the 2 children's chunks share the link.
+  const auto small = cost_terms(AllreduceAlgo::kTree, eight, 65536);
+  CHECK(small[kAlphaInter] == 2 * (3 + 2));
+  CHECK(small[kBetaInter] == Approx(2 * (2 + 2) * 65536.0));
 }
 
 TEST_CASE("The cost model names its algorithms as allreduce_name does", "[cost_model]") {
@@ -222,6 +334,42 @@ TEST_CASE("hpcnn-merge allreduce --fit recovers the model from bench rows and me
   for (const auto& pick : f.picks) CHECK(pick.slower() == Approx(0).margin(1e-9));
   const std::string md = hpcnn::merge::fit_markdown(f);
   CHECK_THAT(md, Catch::Matchers::Contains("0 of 30 points within 10 % of the best"));
+  // The residual tables: one row per rank count, one column per size, and the worst point.
+  CHECK_THAT(md, Catch::Matchers::Contains("### Residuals: time error by rank count and size"));
+  CHECK_THAT(md, Catch::Matchers::Contains("| ranks | nodes | 4 KiB | 64 KiB | 1 MiB | 16 MiB | 64 MiB |"));
+  CHECK_THAT(md, Catch::Matchers::Contains("| 64 | 64 | 0.0 % | 0.0 % | 0.0 % | 0.0 % | 0.0 % |"));
   const CostModel back = CostModel::from_json(hpcnn::merge::fit_json(f));
   CHECK(back.params.at(AllreduceAlgo::kTree)[kGamma] == tree[kGamma]);
+}
+
+TEST_CASE("hpcnn-merge allreduce --fit counts the network's structure and keeps it in the model", "[cost_model]") {
+  // rhd measured on 8-node fat-trees of 3-node leaves and on dragonflies of 4 nodes a router: the fit with
+  // the structure recovers the link; without it, it cannot.
+  CostParams truth;
+  truth.values = {1e-6, 1.0 / 12.5e9, 0, 0, 0, 1e-6};
+  CostModel sqrt_leaves;
+  sqrt_leaves.fattree_leaf = -1;
+  for (int variant = 0; variant < 2; ++variant) {
+    std::vector<hpcnn::merge::BenchRow> rows;
+    for (int p : {2, 4, 8, 16, 32}) {
+      Placement where{p, 1, true};
+      if (variant == 0) where.nodes_per_leaf = sqrt_leaves.leaf_for(p);
+      if (variant == 1) where.nodes_per_switch = 4;
+      for (double bytes : kSizes) {
+        const auto b = static_cast<int64_t>(bytes);
+        rows.push_back(
+            {"rhd", p, p, b / 4, b, predict_seconds(truth, AllreduceAlgo::kRhd, where, bytes) * 1e6, 0, 0, 0});
+      }
+    }
+    const auto with = variant == 0 ? hpcnn::merge::fit_allreduce(rows, "test", -1)
+                                   : hpcnn::merge::fit_allreduce(rows, "test", 0, false, 4);
+    const auto without = hpcnn::merge::fit_allreduce(rows, "test");
+    REQUIRE(with.fits.size() == 1);
+    CHECK(with.fits[0].fit.max_relative < 1e-6);
+    CHECK(with.model.params.at(AllreduceAlgo::kRhd)[kBetaInter] == Approx(truth[kBetaInter]).epsilon(1e-6));
+    CHECK(without.fits[0].fit.max_relative > 0.05);
+    const CostModel back = CostModel::from_json(hpcnn::merge::fit_json(with));
+    CHECK(back.fattree_leaf == (variant == 0 ? -1 : 0));
+    CHECK(back.nodes_per_switch == (variant == 1 ? 4 : 0));
+  }
 }

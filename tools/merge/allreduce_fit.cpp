@@ -21,9 +21,13 @@ bool modelled(const std::string& algo) {
   return false;
 }
 
-comm::Placement placement_of(const BenchRow& r) {
+comm::Placement placement_of(const BenchRow& r, const comm::CostModel& model) {
   const int nodes = std::max(1, r.nodes);
-  return {r.ranks, (r.ranks + nodes - 1) / nodes, true};
+  comm::Placement where{r.ranks, (r.ranks + nodes - 1) / nodes, true};
+  where.nodes_per_switch = model.nodes_per_switch;
+  where.nodes_per_leaf = model.leaf_for(nodes);
+  where.torus_dims = model.torus_for(nodes);
+  return where;
 }
 
 double bus_bw(double bytes, int ranks, double seconds) {
@@ -45,15 +49,60 @@ std::string size_text(int64_t b) {
 /// A parameter as people read it: latency in us, bandwidth terms as GB/s.
 std::string param_text(int term, double v) {
   if (v <= 0) return "0";
-  if (term == comm::kAlphaInter || term == comm::kAlphaIntra) return fixed(v * 1e6, 2) + " us";
+  if (term == comm::kAlphaInter || term == comm::kAlphaIntra || term == comm::kHop) return fixed(v * 1e6, 2) + " us";
   return fixed(1.0 / v / 1e9, 2) + " GB/s";
+}
+
+/// Per algorithm, the time error (predicted / measured - 1) by rank count
+/// (rows) and size (columns), and its worst point: where a term is missing the
+/// errors line up along a row (a rank count: the topology), a column (a size:
+/// latency against bandwidth) or a diagonal.
+std::string residual_tables(const AllreduceFit& f) {
+  std::ostringstream os;
+  os << "\n### Residuals: time error by rank count and size\n";
+  for (const AlgoFit& af : f.fits) {
+    std::vector<int64_t> sizes;
+    std::map<std::pair<int, int>, std::map<int64_t, double>> cells;
+    const FitPoint* worst = nullptr;
+    for (const FitPoint& p : f.points) {
+      if (p.algo != af.algo) continue;
+      if (std::find(sizes.begin(), sizes.end(), p.bytes) == sizes.end()) sizes.push_back(p.bytes);
+      const double err = p.predicted_us / p.measured_us - 1;
+      cells[{p.ranks, p.nodes}][p.bytes] = err;
+      if (worst == nullptr || std::fabs(err) > std::fabs(worst->predicted_us / worst->measured_us - 1)) worst = &p;
+    }
+    if (worst == nullptr) continue;
+    std::sort(sizes.begin(), sizes.end());
+    os << "\n"
+       << af.algo << " (rms " << fixed(af.fit.rms_relative * 100, 1) << " %; worst " << worst->ranks << " ranks, "
+       << size_text(worst->bytes) << ": " << fixed((worst->predicted_us / worst->measured_us - 1) * 100, 1)
+       << " %)\n\n| ranks | nodes |";
+    for (int64_t b : sizes) os << " " << size_text(b) << " |";
+    os << "\n| ---: | ---: |";
+    for (size_t i = 0; i < sizes.size(); ++i) os << " ---: |";
+    os << "\n";
+    for (const auto& [where, by_size] : cells) {
+      os << "| " << where.first << " | " << where.second << " |";
+      for (int64_t b : sizes) {
+        const auto it = by_size.find(b);
+        const double pct = it == by_size.end() || std::fabs(it->second) < 5e-4 ? 0.0 : it->second * 100;  // no "-0.0"
+        os << " " << (it == by_size.end() ? std::string("") : fixed(pct, 1) + " %") << " |";
+      }
+      os << "\n";
+    }
+  }
+  return os.str();
 }
 
 }  // namespace
 
-AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source) {
+AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source, int fattree_leaf,
+                           bool torus_cbrt, int nodes_per_switch) {
   AllreduceFit f;
   f.model.source = source;
+  f.model.nodes_per_switch = nodes_per_switch;
+  f.model.fattree_leaf = fattree_leaf;
+  f.model.torus_cbrt = torus_cbrt;
   std::map<std::string, std::vector<comm::CostSample>> samples;
   std::map<std::string, std::vector<const BenchRow*>> used;
   using Key = std::tuple<int, int, int64_t>;
@@ -63,7 +112,7 @@ AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string&
     times[Key{r.ranks, r.nodes, r.bytes}][r.algo] = r.time_us;
     if (!modelled(r.algo)) continue;
     samples[r.algo].push_back(
-        {comm::parse_modelled(r.algo), placement_of(r), static_cast<double>(r.bytes), r.time_us * 1e-6});
+        {comm::parse_modelled(r.algo), placement_of(r, f.model), static_cast<double>(r.bytes), r.time_us * 1e-6});
     used[r.algo].push_back(&r);
   }
   for (comm::AllreduceAlgo a : comm::modelled_algos()) {
@@ -73,7 +122,8 @@ AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string&
       AlgoFit af{name, comm::fit_cost(a, samples[name])};
       f.model.params[a] = af.fit.params;
       for (const BenchRow* r : used[name]) {
-        const double pred = comm::predict_seconds(af.fit.params, a, placement_of(*r), static_cast<double>(r->bytes));
+        const double pred =
+            comm::predict_seconds(af.fit.params, a, placement_of(*r, f.model), static_cast<double>(r->bytes));
         f.points.push_back({name, r->ranks, r->nodes, r->bytes, r->time_us, pred * 1e6,
                             bus_bw(static_cast<double>(r->bytes), r->ranks, r->time_us * 1e-6),
                             bus_bw(static_cast<double>(r->bytes), r->ranks, pred)});
@@ -130,7 +180,8 @@ AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string&
   return f;
 }
 
-AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files) {
+AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, int fattree_leaf, bool torus_cbrt,
+                           int nodes_per_switch) {
   HPCNN_CHECK(!csv_files.empty(), "no bench CSV files given");
   std::vector<BenchRow> rows;
   std::vector<std::string> warnings;
@@ -139,7 +190,8 @@ AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files) 
     for (const BenchRow& r : parse_bench_csv(read_text_file(path), path.string(), warnings)) rows.push_back(r);
     source += (source.empty() ? "" : " ") + path.filename().string();
   }
-  AllreduceFit f = fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source));
+  AllreduceFit f =
+      fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source), fattree_leaf, torus_cbrt, nodes_per_switch);
   f.warnings.insert(f.warnings.begin(), warnings.begin(), warnings.end());
   return f;
 }
@@ -165,6 +217,7 @@ std::string fit_markdown(const AllreduceFit& f) {
     }
     os << " " << fixed(af.fit.rms_relative * 100, 1) << " % | " << fixed(af.fit.max_relative * 100, 1) << " % |\n";
   }
+  os << residual_tables(f);
   os << "\n### Predicted against measured busBw (GB/s)\n\n| algo | ranks | nodes | bytes | measured | predicted | time "
         "error |\n"
      << "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";

@@ -167,7 +167,9 @@ int run_allreduce(const std::vector<std::string>& args) {
       "  hpcnn-merge allreduce --fit results/sim/fit-fattree-100g/np*.csv --out results/sim/fit-fattree-100g\n";
   std::vector<std::string> csvs;
   std::string out;
-  bool strict = false, fit = false;
+  std::string fattree_leaf;
+  bool strict = false, fit = false, torus = false;
+  int nodes_per_switch = 0;
   // clang-format off
   spec.options.add_options()
       ("csv", po::value<std::vector<std::string>>(&csvs)->required()->multitoken()->value_name("CSV"),
@@ -176,6 +178,16 @@ int run_allreduce(const std::vector<std::string>& args) {
        "fit the cost model (src/comm/cost_model.hpp) per algorithm instead: parameters, residuals,\n"
        "predicted against measured busBw, auto against the best; writes fit.md, fit.csv and\n"
        "cost_model.json (HPCNN_COST_MODEL=cost_model.json makes auto use it)")
+      ("fattree-leaf", po::value<std::string>(&fattree_leaf)->value_name("N|sqrt"),
+       "with --fit: the measurements ran on a two-level fat-tree of N nodes a leaf (sqrt: ceil(sqrt(nodes)),\n"
+       "as tools/sim/platform.py builds one per run), so rhd's shared up-links and the hops between\n"
+       "leaves are counted (Placement::nodes_per_leaf); the model keeps it")
+      ("nodes-per-switch", po::value<int>(&nodes_per_switch)->value_name("N"),
+       "with --fit: N consecutive nodes share one switch's link to another switch (a dragonfly's router),\n"
+       "so rhd's and mpi's far steps carry N times the bytes (CostModel::nodes_per_switch); the model keeps it")
+      ("torus", po::bool_switch(&torus),
+       "with --fit: the measurements ran on 3-D tori as tools/sim/platform.py builds one per run\n"
+       "(sides from the cube root of the nodes), so far partners' hops and shared links are counted")
       ("out,o", po::value<std::string>(&out)->value_name("DIR"),
        "output directory (default: allreduce-comparison, with --fit allreduce-fit, beside the first CSV)")
       ("strict", po::bool_switch(&strict), "exit 1 when there is any warning");
@@ -188,7 +200,19 @@ int run_allreduce(const std::vector<std::string>& args) {
                                               (fit ? "allreduce-fit" : "allreduce-comparison");
   std::vector<fs::path> paths(csvs.begin(), csvs.end());
   if (fit) {
-    const merge::AllreduceFit f = merge::fit_allreduce(paths);
+    int leaf = 0;
+    if (!fattree_leaf.empty()) {
+      char* end = nullptr;
+      const long n = std::strtol(fattree_leaf.c_str(), &end, 10);
+      if (fattree_leaf == "sqrt") {
+        leaf = -1;
+      } else if (*end == '\0' && n >= 1 && n <= 1 << 20) {
+        leaf = static_cast<int>(n);
+      } else {
+        throw hpcnn::UsageError(hpcnn::cat("--fattree-leaf '", fattree_leaf, "': expected a number of nodes or sqrt"));
+      }
+    }
+    const merge::AllreduceFit f = merge::fit_allreduce(paths, leaf, torus, nodes_per_switch);
     return report(out_dir,
                   {{"fit.md", merge::fit_markdown(f)},
                    {"fit.csv", merge::fit_csv(f)},
