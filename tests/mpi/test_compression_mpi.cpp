@@ -16,6 +16,7 @@
 #include "backend.hpp"
 #include "comm/compression.hpp"
 #include "comm/gradient_reducer.hpp"
+#include "comm/mpi/common.hpp"
 #include "core/rng.hpp"
 #include "model/optimizer.hpp"
 #include "mpi_test_util.hpp"
@@ -207,4 +208,37 @@ TEST_CASE("bf16 and fp16 compression: sharded Adam = unsharded Adam on compresse
   }
   CHECK(same_bytes(sharded, unsharded));
   CHECK(identical_everywhere(sharded, comm.comm()));
+}
+
+TEST_CASE("16-bit exchanges travel in pieces of the float exchange's bytes, each landing whole and in order",
+          "[mpi][compression]") {
+  // Issue 30: 16-bit pieces of comm::detail::kChunk elements made twice the pieces
+  // (and waits) per byte that floats make. A ring step's exchange with the
+  // neighbours, of 2.5 float chunks' worth of elements: 3 pieces of floats
+  // and 2 (before: 3) of 16-bit values.
+  Communicator comm(MPI_COMM_WORLD);
+  const int p = comm.size(), r = comm.rank(), right = (r + 1) % p, left = (r + p - 1) % p;
+  const comm::detail::Pacing pace{comm::detail::kChunk, 2, 0};
+  const int64_t n = 5 * comm::detail::kChunk / 2;
+  std::vector<float> send32(static_cast<size_t>(n)), recv32(static_cast<size_t>(n), -1.0f);
+  std::vector<uint16_t> send16(static_cast<size_t>(n)), recv16(static_cast<size_t>(n), 0xffffU);
+  for (int64_t i = 0; i < n; ++i) {
+    send32[static_cast<size_t>(i)] = static_cast<float>(r * 7 + i % 1000);
+    send16[static_cast<size_t>(i)] = static_cast<uint16_t>((r * 7 + i) & 0x7fff);
+  }
+  std::vector<std::pair<int64_t, int64_t>> pieces32, pieces16;
+  comm::detail::exchange(send32.data(), n, right, recv32.data(), n, left, comm.comm(), pace,
+                   [&](int64_t off, int64_t cnt) { pieces32.emplace_back(off, cnt); });
+  bool landed = true;  // each piece is complete when it is handed over
+  comm::detail::exchange(send16.data(), n, right, recv16.data(), n, left, comm.comm(), pace, [&](int64_t off, int64_t cnt) {
+    pieces16.emplace_back(off, cnt);
+    for (int64_t i = off; i < off + cnt; ++i) landed &= recv16[static_cast<size_t>(i)] == ((left * 7 + i) & 0x7fff);
+  });
+  CHECK(landed);
+  const std::vector<std::pair<int64_t, int64_t>> floats{
+      {0, comm::detail::kChunk}, {comm::detail::kChunk, comm::detail::kChunk}, {2 * comm::detail::kChunk, comm::detail::kChunk / 2}};
+  const std::vector<std::pair<int64_t, int64_t>> halves{{0, 2 * comm::detail::kChunk}, {2 * comm::detail::kChunk, comm::detail::kChunk / 2}};
+  CHECK(pieces32 == floats);
+  CHECK(pieces16 == halves);
+  CHECK(recv32[3] == static_cast<float>(left * 7 + 3));
 }

@@ -96,7 +96,8 @@ using ChunkFn = std::function<void(int64_t offset, int64_t count)>;
 void exchange(const float* send, int64_t send_count, int to, float* recv, int64_t recv_count, int from, MPI_Comm comm,
               Pacing pace, const ChunkFn& on_chunk);
 /// exchange() of 16-bit values (bf16-compressed gradients, MPI_UINT16_T);
-/// counts, chunks and offsets are in elements.
+/// counts and offsets are in elements, and the pieces are of the same bytes
+/// as the float exchange's (2 x pace.chunk elements): fewer waits per byte.
 void exchange(const uint16_t* send, int64_t send_count, int to, uint16_t* recv, int64_t recv_count, int from,
               MPI_Comm comm, Pacing pace, const ChunkFn& on_chunk);
 
