@@ -218,7 +218,9 @@ TEST_CASE("16-bit exchanges travel in pieces of the float exchange's bytes, each
   // and 2 (before: 3) of 16-bit values.
   Communicator comm(MPI_COMM_WORLD);
   const int p = comm.size(), r = comm.rank(), right = (r + 1) % p, left = (r + p - 1) % p;
-  const comm::detail::Pacing pace{comm::detail::kChunk, 2, 0};
+  // Blocking waits (inside a node) and paced ones (across nodes: an untested first sleep, then the back-off).
+  const int poll_us = GENERATE(0, comm::detail::kRemotePollSleepUs);
+  const comm::detail::Pacing pace{comm::detail::kChunk, 2, poll_us};
   const int64_t n = 5 * comm::detail::kChunk / 2;
   std::vector<float> send32(static_cast<size_t>(n)), recv32(static_cast<size_t>(n), -1.0f);
   std::vector<uint16_t> send16(static_cast<size_t>(n)), recv16(static_cast<size_t>(n), 0xffffU);
@@ -228,17 +230,40 @@ TEST_CASE("16-bit exchanges travel in pieces of the float exchange's bytes, each
   }
   std::vector<std::pair<int64_t, int64_t>> pieces32, pieces16;
   comm::detail::exchange(send32.data(), n, right, recv32.data(), n, left, comm.comm(), pace,
-                   [&](int64_t off, int64_t cnt) { pieces32.emplace_back(off, cnt); });
+                         [&](int64_t off, int64_t cnt) { pieces32.emplace_back(off, cnt); });
   bool landed = true;  // each piece is complete when it is handed over
-  comm::detail::exchange(send16.data(), n, right, recv16.data(), n, left, comm.comm(), pace, [&](int64_t off, int64_t cnt) {
-    pieces16.emplace_back(off, cnt);
-    for (int64_t i = off; i < off + cnt; ++i) landed &= recv16[static_cast<size_t>(i)] == ((left * 7 + i) & 0x7fff);
-  });
+  comm::detail::exchange(send16.data(), n, right, recv16.data(), n, left, comm.comm(), pace,
+                         [&](int64_t off, int64_t cnt) {
+                           pieces16.emplace_back(off, cnt);
+                           for (int64_t i = off; i < off + cnt; ++i)
+                             landed &= recv16[static_cast<size_t>(i)] == ((left * 7 + i) & 0x7fff);
+                         });
   CHECK(landed);
-  const std::vector<std::pair<int64_t, int64_t>> floats{
-      {0, comm::detail::kChunk}, {comm::detail::kChunk, comm::detail::kChunk}, {2 * comm::detail::kChunk, comm::detail::kChunk / 2}};
-  const std::vector<std::pair<int64_t, int64_t>> halves{{0, 2 * comm::detail::kChunk}, {2 * comm::detail::kChunk, comm::detail::kChunk / 2}};
+  const std::vector<std::pair<int64_t, int64_t>> floats{{0, comm::detail::kChunk},
+                                                        {comm::detail::kChunk, comm::detail::kChunk},
+                                                        {2 * comm::detail::kChunk, comm::detail::kChunk / 2}};
+  const std::vector<std::pair<int64_t, int64_t>> halves{{0, 2 * comm::detail::kChunk},
+                                                        {2 * comm::detail::kChunk, comm::detail::kChunk / 2}};
   CHECK(pieces32 == floats);
   CHECK(pieces16 == halves);
   CHECK(recv32[3] == static_cast<float>(left * 7 + 3));
+}
+
+TEST_CASE("The arrival estimate starts at 10 GB/s, drops at once, rises by at most 5 % a transfer, ignores small ones",
+          "[compression]") {
+  using comm::detail::ArrivalEstimate;
+  ArrivalEstimate e;
+  CHECK(e.ns_per_byte == ArrivalEstimate::kFastestNsPerByte);
+  e.observe(8e6, 1 << 20);  // 1 Gbit/s: the estimate creeps up, not jumps
+  CHECK(e.ns_per_byte == Approx(0.1 * 1.05));
+  for (int i = 0; i < 200; ++i) e.observe(8e6, 1 << 20);
+  CHECK(e.ns_per_byte == Approx(8e6 / (1 << 20)));
+  e.observe(1e3, 1 << 15);  // 32 KiB: latency, not the link
+  CHECK(e.ns_per_byte == Approx(8e6 / (1 << 20)));
+  e.observe(4e6, 1 << 20);  // faster: at once
+  CHECK(e.ns_per_byte == Approx(4e6 / (1 << 20)));
+  // Sleeps untested through the pieces before and the first 64 KiB of its own, no further.
+  const double per_byte = e.ns_per_byte;
+  CHECK(e.first_sleep_ns(0, 1 << 18) == Approx(0.75 * per_byte * (1 << 16)));
+  CHECK(e.first_sleep_ns(1 << 18, 1 << 10) == Approx(0.75 * per_byte * ((1 << 18) + (1 << 10))));
 }

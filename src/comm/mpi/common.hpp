@@ -3,6 +3,7 @@
 
 #include <mpi.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <utility>
@@ -64,6 +65,54 @@ inline constexpr int kRemotePollSleepUs = 50;
 inline constexpr double kSpinBeforeSleepUs = 10;
 inline constexpr double kMinPollSleepUs = 1;
 inline constexpr double kPollBackoffDivisor = 8;
+
+/// How soon a receive across nodes can have landed, learnt from this
+/// thread's earlier ones, so that a wait first sleeps part of that time in
+/// one go instead of spinning and backing off from 10 us. On 2 emulated
+/// nodes at 1 Gbit/s (results/overlap/bf16/README.md) a 2 ms wait for a
+/// 256 KiB piece was ~60 wake-ups of the communication thread (the
+/// back-off's ramp from 10 us to 400 us alone is ~30); a bf16 step, ~350 of
+/// them, 10 ms of its CPU per step and rank (28 us each, 70 % in the kernel:
+/// context switches, timers), taken from backward on the shared cores.
+///
+/// Only so far, though, as the bytes flow without this rank: Open MPI sends
+/// a large message's first kHandshakeBytes (its TCP eager limit, 64 KiB by
+/// default) and the rest once the receiver has answered, and each side
+/// answers only inside an MPI call. Sleeping untested through a whole
+/// piece would stall that handshake, and the stalled transfers, observed,
+/// would lengthen the sleeps: so a wait sleeps untested only until the
+/// first kHandshakeBytes of its piece can have arrived (after the pieces
+/// before it), then backs off as before, never more than kRemotePollSleepUs
+/// at a time.
+///
+/// The estimate errs low, since sleeping past an arrival delays the ring
+/// while waking early only costs the back-off it replaces: it starts at
+/// kFastestNsPerByte (10 GB/s), drops at once to a faster observation and
+/// rises by at most kEstimateRise per observation (so a peer that was late
+/// once, its bytes taking longer than the link needs, moves it little).
+/// Only transfers of kMinLearnBytes or more are observed (smaller ones measure
+/// latency, not the link).
+struct ArrivalEstimate {
+  static constexpr double kFastestNsPerByte = 0.1;
+  static constexpr double kEstimateRise = 1.05;
+  static constexpr int64_t kMinLearnBytes = int64_t{64} << 10;
+  /// The share of the predicted time slept in one go.
+  static constexpr double kSleepFraction = 0.75;
+  static constexpr int64_t kHandshakeBytes = int64_t{64} << 10;
+
+  double ns_per_byte = kFastestNsPerByte;
+
+  /// A transfer of `bytes` took `ns` from posting to its last byte's arrival.
+  void observe(double ns, int64_t bytes) {
+    if (bytes < kMinLearnBytes || !(ns > 0)) return;
+    ns_per_byte = std::min(ns / static_cast<double>(bytes), ns_per_byte * kEstimateRise);
+  }
+  /// How long after posting a wait for a piece of `piece_bytes`, after
+  /// `before_bytes` of earlier pieces, may sleep untested.
+  double first_sleep_ns(int64_t before_bytes, int64_t piece_bytes) const {
+    return kSleepFraction * ns_per_byte * static_cast<double>(before_bytes + std::min(piece_bytes, kHandshakeBytes));
+  }
+};
 
 /// Between two tests of the spin: nothing (hpcnn-sim: 1 us of simulated time).
 void spin_pause();
