@@ -249,21 +249,25 @@ TEST_CASE("16-bit exchanges travel in pieces of the float exchange's bytes, each
   CHECK(recv32[3] == static_cast<float>(left * 7 + 3));
 }
 
-TEST_CASE("The arrival estimate starts at 10 GB/s, drops at once, rises by at most 5 % a transfer, ignores small ones",
-          "[compression]") {
+TEST_CASE("The arrival estimate is the median of the last 15 transfers and ignores small ones", "[compression]") {
   using comm::detail::ArrivalEstimate;
   ArrivalEstimate e;
   CHECK(e.ns_per_byte == ArrivalEstimate::kFastestNsPerByte);
-  e.observe(8e6, 1 << 20);  // 1 Gbit/s: the estimate creeps up, not jumps
-  CHECK(e.ns_per_byte == Approx(0.1 * 1.05));
-  for (int i = 0; i < 200; ++i) e.observe(8e6, 1 << 20);
+  for (int i = 0; i < 14; ++i) e.observe(8e6, 1 << 20);  // 1 Gbit/s, but too few yet
+  CHECK(e.ns_per_byte == ArrivalEstimate::kFastestNsPerByte);
+  e.observe(8e6, 1 << 20);
+  CHECK(e.ns_per_byte == Approx(8e6 / (1 << 20)));
+  // Bytes that were waiting (the peer ahead) and late peers: outliers, up to 7 of 15.
+  for (int i = 0; i < 4; ++i) e.observe(1e3, 1 << 20);
+  for (int i = 0; i < 3; ++i) e.observe(1e9, 1 << 20);
   CHECK(e.ns_per_byte == Approx(8e6 / (1 << 20)));
   e.observe(1e3, 1 << 15);  // 32 KiB: latency, not the link
   CHECK(e.ns_per_byte == Approx(8e6 / (1 << 20)));
-  e.observe(4e6, 1 << 20);  // faster: at once
+  for (int i = 0; i < 8; ++i) e.observe(4e6, 1 << 20);  // the link got faster
   CHECK(e.ns_per_byte == Approx(4e6 / (1 << 20)));
-  // Sleeps untested through the pieces before and the first 64 KiB of its own, no further.
+  // Sleeps untested through the pieces before and the first 64 KiB of its own, no further, at most 2 ms.
   const double per_byte = e.ns_per_byte;
   CHECK(e.first_sleep_ns(0, 1 << 18) == Approx(0.75 * per_byte * (1 << 16)));
   CHECK(e.first_sleep_ns(1 << 18, 1 << 10) == Approx(0.75 * per_byte * ((1 << 18) + (1 << 10))));
+  CHECK(e.first_sleep_ns(1 << 30, 1 << 18) == ArrivalEstimate::kMaxFirstSleepNs);
 }

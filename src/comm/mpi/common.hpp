@@ -4,6 +4,7 @@
 #include <mpi.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <utility>
@@ -85,33 +86,45 @@ inline constexpr double kPollBackoffDivisor = 8;
 /// before it), then backs off as before, never more than kRemotePollSleepUs
 /// at a time.
 ///
-/// The estimate errs low, since sleeping past an arrival delays the ring
-/// while waking early only costs the back-off it replaces: it starts at
-/// kFastestNsPerByte (10 GB/s), drops at once to a faster observation and
-/// rises by at most kEstimateRise per observation (so a peer that was late
-/// once, its bytes taking longer than the link needs, moves it little).
+/// The estimate is the median of the last kWindow observations: a transfer
+/// whose bytes were already waiting (the peer ran ahead) looks infinitely
+/// fast, one whose peer was late looks slow, and both happen at every bucket
+/// (a running minimum, tried first, sat at the fast outliers and saved
+/// nothing). Until kWindow transfers are seen it is kFastestNsPerByte
+/// (10 GB/s: a short first sleep, the old behaviour), and an untested sleep
+/// never exceeds kMaxFirstSleepNs, so that a slow start cannot make it long.
 /// Only transfers of kMinLearnBytes or more are observed (smaller ones measure
 /// latency, not the link).
 struct ArrivalEstimate {
   static constexpr double kFastestNsPerByte = 0.1;
-  static constexpr double kEstimateRise = 1.05;
+  static constexpr int kWindow = 15;
   static constexpr int64_t kMinLearnBytes = int64_t{64} << 10;
   /// The share of the predicted time slept in one go.
   static constexpr double kSleepFraction = 0.75;
   static constexpr int64_t kHandshakeBytes = int64_t{64} << 10;
+  static constexpr double kMaxFirstSleepNs = 2e6;
 
   double ns_per_byte = kFastestNsPerByte;
 
   /// A transfer of `bytes` took `ns` from posting to its last byte's arrival.
   void observe(double ns, int64_t bytes) {
     if (bytes < kMinLearnBytes || !(ns > 0)) return;
-    ns_per_byte = std::min(ns / static_cast<double>(bytes), ns_per_byte * kEstimateRise);
+    recent_[static_cast<size_t>(seen_ % kWindow)] = ns / static_cast<double>(bytes);
+    if (++seen_ < kWindow) return;
+    std::array<double, kWindow> sorted = recent_;
+    std::nth_element(sorted.begin(), sorted.begin() + kWindow / 2, sorted.end());
+    ns_per_byte = sorted[kWindow / 2];
   }
   /// How long after posting a wait for a piece of `piece_bytes`, after
   /// `before_bytes` of earlier pieces, may sleep untested.
   double first_sleep_ns(int64_t before_bytes, int64_t piece_bytes) const {
-    return kSleepFraction * ns_per_byte * static_cast<double>(before_bytes + std::min(piece_bytes, kHandshakeBytes));
+    return std::min(kMaxFirstSleepNs, kSleepFraction * ns_per_byte *
+                                          static_cast<double>(before_bytes + std::min(piece_bytes, kHandshakeBytes)));
   }
+
+ private:
+  std::array<double, kWindow> recent_{};
+  int64_t seen_ = 0;
 };
 
 /// Between two tests of the spin: nothing (hpcnn-sim: 1 us of simulated time).
