@@ -18,7 +18,9 @@
 #
 # Environment: HPCNN_VARIANTS (space-separated NAME=BINDIR[,VAR=VALUE...];
 # default "bf16=build/release/bin"), HPCNN_MODES (compute-only bf16), HPCNN_ROUNDS (3),
-# HPCNN_S1 (15), HPCNN_S2 (75), HPCNN_LINK (1gbit).
+# HPCNN_S1 (15), HPCNN_S2 (75), HPCNN_LINK (1gbit), HPCNN_NICE (0: the jobs' nice
+# value; -5 gives them most of a loaded machine, the communication thread
+# staying at its own -10).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 here=$root/results/overlap/bf16
@@ -50,7 +52,7 @@ sys_snapshot() {  # user system softirq (ticks, all CPUs) and the ksoftirqd thre
   awk -v k="$k" '/^cpu /{print $2 + $3, $4, $8, k}' /proc/stat
 }
 
-echo "# $(date -Is) $(git -C "$root" rev-parse --short HEAD); variants: ${variants[*]}; modes: ${modes[*]}; load before: $(cut -d' ' -f1-3 /proc/loadavg)" > "$work/log"
+echo "# $(date -Is) $(git -C "$root" rev-parse --short HEAD); variants: ${variants[*]}; modes: ${modes[*]}; nice ${HPCNN_NICE:-0}; load before: $(cut -d' ' -f1-3 /proc/loadavg)" > "$work/log"
 for round in $(seq "$rounds"); do
   for v in "${variants[@]}"; do
     name=${v%%=*} spec=${v#*=}
@@ -69,7 +71,7 @@ for round in $(seq "$rounds"); do
       for steps in "$s1" "$s2"; do
         run=$work/$name-$mode-$round-$steps
         before=$(sys_snapshot)
-        bash "$C" run env "${envs[@]}" timeout 600 mpirun -x OMP_NUM_THREADS=1 "${xs[@]}" -H node1:1,node2:1 -np 2 \
+        nice -n "${HPCNN_NICE:-0}" bash "$C" run env "${envs[@]}" timeout 600 mpirun -x OMP_NUM_THREADS=1 "${xs[@]}" -H node1:1,node2:1 -np 2 \
           python3 "$here/cpu_wrap.py" "$run-cpu" "$bin/hpcnn" train -q --model keras-cnn --data "$work/fm" \
           --global-batch 128 --threads 1 --max-steps "$steps" "${extra[@]}" --out "$run" > /dev/null 2> "$work/err.txt" ||
           { cat "$work/err.txt" >&2; exit 1; }
