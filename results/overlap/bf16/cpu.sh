@@ -128,6 +128,7 @@ lines += ["", "Per step: (S2-step run - S1-step run) / (S2 - S1), S1 = %d, S2 = 
           "and both ranks." % (s1, s2, rounds), "",
           "| variant | mode | " + " | ".join(c[0] for c in cols) + " |",
           "| --- | --- | " + " | ".join("---:" for _ in cols) + " |"]
+per_round = []
 for name in names:
     for mode in modes:
         rows = []
@@ -144,6 +145,10 @@ for name in names:
             rows.append(row)
         med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
         lines.append(f"| {name} | {mode} | " + " | ".join(f"{med[c[1]]:.1f}" for c in cols) + " |")
+        per_round.append(f"- {name} {mode}, per round: comm thread ms " + ", ".join(f"{r['comm']:.1f}" for r in rows) +
+                         "; wake-ups " + ", ".join(f"{r['comm_wakes']:.0f}" for r in rows) +
+                         "; compute thread ms " + ", ".join(f"{r['compute']:.1f}" for r in rows))
+lines += [""] + per_round
 text = "\n".join(lines) + "\n"
 open(out_file, "w").write(text)
 print(text)
