@@ -58,6 +58,7 @@ read -r tx1 _ < <(bash "$CLUSTER" counters node1)
 # The login node's environment: Open MPI over the cluster subnet, yielding when idle.
 crun env > env.txt
 grep -qx "OMPI_MCA_mpi_yield_when_idle=1" env.txt && grep -qx "OMPI_MCA_btl_tcp_if_include=10.213.0.0/24" env.txt \
+  && grep -qx "OMPI_MCA_btl_tcp_eager_limit=524288" env.txt && grep -qx "OMPI_MCA_btl_tcp_sndbuf=4194304" env.txt \
   && [[ $(crun hostname) == login ]] && pass || fail "run's environment: $(grep OMPI env.txt)"
 
 # Every process it started is recorded with its PID.

@@ -16,6 +16,7 @@
 #include "backend.hpp"
 #include "comm/compression.hpp"
 #include "comm/gradient_reducer.hpp"
+#include "comm/mpi/common.hpp"
 #include "core/rng.hpp"
 #include "model/optimizer.hpp"
 #include "mpi_test_util.hpp"
@@ -207,4 +208,66 @@ TEST_CASE("bf16 and fp16 compression: sharded Adam = unsharded Adam on compresse
   }
   CHECK(same_bytes(sharded, unsharded));
   CHECK(identical_everywhere(sharded, comm.comm()));
+}
+
+TEST_CASE("16-bit exchanges travel in pieces of the float exchange's bytes, each landing whole and in order",
+          "[mpi][compression]") {
+  // Issue 30: 16-bit pieces of comm::detail::kChunk elements made twice the pieces
+  // (and waits) per byte that floats make. A ring step's exchange with the
+  // neighbours, of 2.5 float chunks' worth of elements: 3 pieces of floats
+  // and 2 (before: 3) of 16-bit values.
+  Communicator comm(MPI_COMM_WORLD);
+  const int p = comm.size(), r = comm.rank(), right = (r + 1) % p, left = (r + p - 1) % p;
+  // Blocking waits (inside a node) and paced ones (across nodes: an untested first sleep, then the back-off).
+  const int poll_us = GENERATE(0, comm::detail::kRemotePollSleepUs);
+  const comm::detail::Pacing pace{comm::detail::kChunk, 2, poll_us};
+  const int64_t n = 5 * comm::detail::kChunk / 2;
+  std::vector<float> send32(static_cast<size_t>(n)), recv32(static_cast<size_t>(n), -1.0f);
+  std::vector<uint16_t> send16(static_cast<size_t>(n)), recv16(static_cast<size_t>(n), 0xffffU);
+  for (int64_t i = 0; i < n; ++i) {
+    send32[static_cast<size_t>(i)] = static_cast<float>(r * 7 + i % 1000);
+    send16[static_cast<size_t>(i)] = static_cast<uint16_t>((r * 7 + i) & 0x7fff);
+  }
+  std::vector<std::pair<int64_t, int64_t>> pieces32, pieces16;
+  comm::detail::exchange(send32.data(), n, right, recv32.data(), n, left, comm.comm(), pace,
+                         [&](int64_t off, int64_t cnt) { pieces32.emplace_back(off, cnt); });
+  bool landed = true;  // each piece is complete when it is handed over
+  comm::detail::exchange(send16.data(), n, right, recv16.data(), n, left, comm.comm(), pace,
+                         [&](int64_t off, int64_t cnt) {
+                           pieces16.emplace_back(off, cnt);
+                           for (int64_t i = off; i < off + cnt; ++i)
+                             landed &= recv16[static_cast<size_t>(i)] == ((left * 7 + i) & 0x7fff);
+                         });
+  CHECK(landed);
+  const std::vector<std::pair<int64_t, int64_t>> floats{{0, comm::detail::kChunk},
+                                                        {comm::detail::kChunk, comm::detail::kChunk},
+                                                        {2 * comm::detail::kChunk, comm::detail::kChunk / 2}};
+  const std::vector<std::pair<int64_t, int64_t>> halves{{0, 2 * comm::detail::kChunk},
+                                                        {2 * comm::detail::kChunk, comm::detail::kChunk / 2}};
+  CHECK(pieces32 == floats);
+  CHECK(pieces16 == halves);
+  CHECK(recv32[3] == static_cast<float>(left * 7 + 3));
+}
+
+TEST_CASE("The arrival estimate is the median of the last 15 transfers and ignores small ones", "[compression]") {
+  using comm::detail::ArrivalEstimate;
+  ArrivalEstimate e;
+  CHECK(e.ns_per_byte == ArrivalEstimate::kFastestNsPerByte);
+  for (int i = 0; i < 14; ++i) e.observe(8e6, 1 << 20);  // 1 Gbit/s, but too few yet
+  CHECK(e.ns_per_byte == ArrivalEstimate::kFastestNsPerByte);
+  e.observe(8e6, 1 << 20);
+  CHECK(e.ns_per_byte == Approx(8e6 / (1 << 20)));
+  // Bytes that were waiting (the peer ahead) and late peers: outliers, up to 7 of 15.
+  for (int i = 0; i < 4; ++i) e.observe(1e3, 1 << 20);
+  for (int i = 0; i < 3; ++i) e.observe(1e9, 1 << 20);
+  CHECK(e.ns_per_byte == Approx(8e6 / (1 << 20)));
+  e.observe(1e3, 1 << 15);  // 32 KiB: latency, not the link
+  CHECK(e.ns_per_byte == Approx(8e6 / (1 << 20)));
+  for (int i = 0; i < 8; ++i) e.observe(4e6, 1 << 20);  // the link got faster
+  CHECK(e.ns_per_byte == Approx(4e6 / (1 << 20)));
+  // Sleeps untested through the pieces before and the first 64 KiB of its own, no further, at most 2 ms.
+  const double per_byte = e.ns_per_byte;
+  CHECK(e.first_sleep_ns(0, 1 << 18) == Approx(0.75 * per_byte * (1 << 16)));
+  CHECK(e.first_sleep_ns(1 << 18, 1 << 10) == Approx(0.75 * per_byte * ((1 << 18) + (1 << 10))));
+  CHECK(e.first_sleep_ns(1 << 30, 1 << 18) == ArrivalEstimate::kMaxFirstSleepNs);
 }

@@ -38,7 +38,8 @@
 #   they fail half-way.
 # - OMPI_MCA_mpi_yield_when_idle=1 in `run`: the nodes share the machine's
 #   cores, and Open MPI cannot see that oversubscription; it would busy-poll
-#   (about 100x slower).
+#   (about 100x slower). And TCP messages up to 512 KiB sent eagerly into 4 MiB
+#   socket buffers (see cluster_env).
 #
 # State: $HPCNN_CLUSTER_STATE (default /run/hpcnn-cluster). Needs root,
 # iproute2 (ip, tc), util-linux (nsenter, unshare); Open MPI for `run mpirun`;
@@ -244,6 +245,16 @@ cluster_env() {
   echo "OMPI_MCA_hwloc_base_binding_policy=none"
   echo "OMPI_MCA_rmaps_base_oversubscribe=1"
   echo "OMPI_MCA_mpi_yield_when_idle=1"
+  # Whole 256 KiB pieces (hpcnn's chunks, src/comm/mpi/common.hpp) sent eagerly
+  # into socket buffers that hold them: Open MPI's TCP default sends 64 KiB and
+  # the rest only once the receiver, inside an MPI call, has answered, so every
+  # piece waited for a round trip through both ranks' polling threads. A 1 MiB
+  # ring all-reduce on 2 nodes at 1 Gbit/s under load 14: 8.8-13.9 ms and
+  # 0.34-0.47 s CPU per rank for 110 of them, against 13.7-28.0 ms and
+  # 0.50-0.56 s (results/overlap/bf16/README.md, issue 30).
+  echo "OMPI_MCA_btl_tcp_eager_limit=524288"
+  echo "OMPI_MCA_btl_tcp_sndbuf=4194304"
+  echo "OMPI_MCA_btl_tcp_rcvbuf=4194304"
 }
 
 run() {

@@ -3,6 +3,8 @@
 
 #include <mpi.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <utility>
@@ -65,6 +67,66 @@ inline constexpr double kSpinBeforeSleepUs = 10;
 inline constexpr double kMinPollSleepUs = 1;
 inline constexpr double kPollBackoffDivisor = 8;
 
+/// How soon a receive across nodes can have landed, learnt from this
+/// thread's earlier ones, so that a wait first sleeps part of that time in
+/// one go instead of spinning and backing off from 10 us. On 2 emulated
+/// nodes at 1 Gbit/s (results/overlap/bf16/README.md) a 2 ms wait for a
+/// 256 KiB piece was ~60 wake-ups of the communication thread (the
+/// back-off's ramp from 10 us to 400 us alone is ~30); a bf16 step, ~350 of
+/// them, 10 ms of its CPU per step and rank (28 us each, 70 % in the kernel:
+/// context switches, timers), taken from backward on the shared cores.
+///
+/// Only so far, though, as the bytes flow without this rank: Open MPI sends
+/// a large message's first kHandshakeBytes (its TCP eager limit, 64 KiB by
+/// default) and the rest once the receiver has answered, and each side
+/// answers only inside an MPI call. Sleeping untested through a whole
+/// piece would stall that handshake, and the stalled transfers, observed,
+/// would lengthen the sleeps: so a wait sleeps untested only until the
+/// first kHandshakeBytes of its piece can have arrived (after the pieces
+/// before it), then backs off as before, never more than kRemotePollSleepUs
+/// at a time.
+///
+/// The estimate is the median of the last kWindow observations: a transfer
+/// whose bytes were already waiting (the peer ran ahead) looks infinitely
+/// fast, one whose peer was late looks slow, and both happen at every bucket
+/// (a running minimum, tried first, sat at the fast outliers and saved
+/// nothing). Until kWindow transfers are seen it is kFastestNsPerByte
+/// (10 GB/s: a short first sleep, the old behaviour), and an untested sleep
+/// never exceeds kMaxFirstSleepNs, so that a slow start cannot make it long.
+/// Only transfers of kMinLearnBytes or more are observed (smaller ones measure
+/// latency, not the link).
+struct ArrivalEstimate {
+  static constexpr double kFastestNsPerByte = 0.1;
+  static constexpr int kWindow = 15;
+  static constexpr int64_t kMinLearnBytes = int64_t{64} << 10;
+  /// The share of the predicted time slept in one go.
+  static constexpr double kSleepFraction = 0.75;
+  static constexpr int64_t kHandshakeBytes = int64_t{64} << 10;
+  static constexpr double kMaxFirstSleepNs = 2e6;
+
+  double ns_per_byte = kFastestNsPerByte;
+
+  /// A transfer of `bytes` took `ns` from posting to its last byte's arrival.
+  void observe(double ns, int64_t bytes) {
+    if (bytes < kMinLearnBytes || !(ns > 0)) return;
+    recent_[static_cast<size_t>(seen_ % kWindow)] = ns / static_cast<double>(bytes);
+    if (++seen_ < kWindow) return;
+    std::array<double, kWindow> sorted = recent_;
+    std::nth_element(sorted.begin(), sorted.begin() + kWindow / 2, sorted.end());
+    ns_per_byte = sorted[kWindow / 2];
+  }
+  /// How long after posting a wait for a piece of `piece_bytes`, after
+  /// `before_bytes` of earlier pieces, may sleep untested.
+  double first_sleep_ns(int64_t before_bytes, int64_t piece_bytes) const {
+    return std::min(kMaxFirstSleepNs, kSleepFraction * ns_per_byte *
+                                          static_cast<double>(before_bytes + std::min(piece_bytes, kHandshakeBytes)));
+  }
+
+ private:
+  std::array<double, kWindow> recent_{};
+  int64_t seen_ = 0;
+};
+
 /// Between two tests of the spin: nothing (hpcnn-sim: 1 us of simulated time).
 void spin_pause();
 /// Whether waits across nodes block in MPI_Waitany instead of testing and
@@ -96,7 +158,8 @@ using ChunkFn = std::function<void(int64_t offset, int64_t count)>;
 void exchange(const float* send, int64_t send_count, int to, float* recv, int64_t recv_count, int from, MPI_Comm comm,
               Pacing pace, const ChunkFn& on_chunk);
 /// exchange() of 16-bit values (bf16-compressed gradients, MPI_UINT16_T);
-/// counts, chunks and offsets are in elements.
+/// counts and offsets are in elements, and the pieces are of the same bytes
+/// as the float exchange's (2 x pace.chunk elements): fewer waits per byte.
 void exchange(const uint16_t* send, int64_t send_count, int to, uint16_t* recv, int64_t recv_count, int from,
               MPI_Comm comm, Pacing pace, const ChunkFn& on_chunk);
 

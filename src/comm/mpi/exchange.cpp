@@ -54,7 +54,15 @@ namespace {
 template <typename T>
 void exchange_of(const T* send, int64_t send_count, int to, T* recv, int64_t recv_count, int from, MPI_Comm comm,
                  MPI_Datatype type, Pacing pace, const ChunkFn& on_chunk) {
-  const int64_t chunk = pace.chunk;
+  // Pieces of the same bytes whatever the element: pace.chunk counts floats.
+  // 16-bit messages in pieces of pace.chunk elements (128 KiB) made twice the
+  // pieces and waits a float message makes, each wait a dozen wake-ups of
+  // the communication thread, whose CPU backward loses on the emulated nodes
+  // (results/overlap/bf16/README.md); and under Open MPI's TCP
+  // btl_tcp_min_rdma_pipeline_size (192 KiB) a piece is received through a
+  // bounce buffer, not into place. (A whole-range chunk stays whole.)
+  const int64_t chunk =
+      pace.chunk >= (int64_t{1} << 40) ? pace.chunk : pace.chunk * static_cast<int64_t>(sizeof(float) / sizeof(T));
   auto chunk_len = [chunk](int64_t count, int k) {
     return static_cast<int>(std::min(chunk, count - int64_t{k} * chunk));
   };
@@ -77,19 +85,30 @@ void exchange_of(const T* send, int64_t send_count, int to, T* recv, int64_t rec
   // communication thread waiting on the network leaves the core to the
   // compute threads (detail::poll_sleep_us says how long each sleep is).
   const bool block = pace.poll_sleep_us <= 0 || block_remote_waits();
-  auto wait_any = [&pace, block](MPI_Request* pending, int* which) {
+  // Across nodes: this thread's estimate of how soon bytes can arrive
+  // (ArrivalEstimate); a wait may sleep until `not_before` untested. Per
+  // thread, as the communication thread is one per process (under SMPI the
+  // waits block and never read it).
+  thread_local ArrivalEstimate arrival;
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point posted_at = Clock::now();
+  auto wait_any = [&pace, block](MPI_Request* pending, int* which, Clock::time_point not_before) {
     if (block) {
       MPI_CHECK(MPI_Waitany(2, pending, which, MPI_STATUS_IGNORE));
       return;
     }
     allow_short_sleeps();
     int done = 0;
-    const auto start = std::chrono::steady_clock::now();
+    const auto start = Clock::now();
     while (true) {
       MPI_CHECK(MPI_Testany(2, pending, which, &done, MPI_STATUS_IGNORE));
       if (done) break;
-      const double waited_us =
-          std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - start).count();
+      const auto now = Clock::now();
+      if (now < not_before) {  // too soon for the bytes: one sleep, then test
+        std::this_thread::sleep_for(not_before - now);
+        continue;
+      }
+      const double waited_us = std::chrono::duration<double, std::micro>(now - start).count();
       const double sleep_us = poll_sleep_us(waited_us, pace.poll_sleep_us);
       if (sleep_us > 0) {
         std::this_thread::sleep_for(std::chrono::duration<double, std::micro>(sleep_us));
@@ -99,13 +118,23 @@ void exchange_of(const T* send, int64_t send_count, int to, T* recv, int64_t rec
     }
   };
   top_up();
+  Clock::time_point landed_at = posted_at;  // when the last receive was seen complete
   for (int k = 0; k < n_recv; ++k) {
+    // Receive k cannot land before the pieces before it and its own first
+    // bytes have crossed (ArrivalEstimate::first_sleep_ns). While sends wait
+    // to be posted, a finished send must be seen at once (it opens the
+    // window): then no untested sleep.
+    const int64_t piece_bytes = chunk_len(recv_count, k) * static_cast<int64_t>(sizeof(T));
+    const Clock::time_point not_before =
+        block || posted < n_send ? posted_at
+                                 : posted_at + std::chrono::nanoseconds(static_cast<int64_t>(arrival.first_sleep_ns(
+                                                   int64_t{k} * chunk * static_cast<int64_t>(sizeof(T)), piece_bytes)));
     // Wait for receive k; whenever the oldest send finishes first, refill the window.
     while (true) {
       MPI_Request pending[2] = {recvs[static_cast<size_t>(k)],
                                 sent < posted ? sends[static_cast<size_t>(sent)] : MPI_REQUEST_NULL};
       int which = MPI_UNDEFINED;
-      wait_any(pending, &which);
+      wait_any(pending, &which, not_before);
       recvs[static_cast<size_t>(k)] = pending[0];
       if (sent < posted) sends[static_cast<size_t>(sent)] = pending[1];
       if (which == 1) {
@@ -115,12 +144,18 @@ void exchange_of(const T* send, int64_t send_count, int to, T* recv, int64_t rec
       }
       break;  // receive k is complete (which == 0)
     }
+    landed_at = Clock::now();
     if (on_chunk) on_chunk(int64_t{k} * chunk, chunk_len(recv_count, k));
+  }
+  if (!block && n_recv > 0) {
+    // From posting to the last piece seen (the on_chunk work left out).
+    arrival.observe(std::chrono::duration<double, std::nano>(landed_at - posted_at).count(),
+                    recv_count * static_cast<int64_t>(sizeof(T)));
   }
   while (sent < n_send) {
     MPI_Request pending[2] = {sends[static_cast<size_t>(sent)], MPI_REQUEST_NULL};
     int which = MPI_UNDEFINED;
-    wait_any(pending, &which);
+    wait_any(pending, &which, posted_at);
     sends[static_cast<size_t>(sent)] = pending[0];
     ++sent;
     top_up();
