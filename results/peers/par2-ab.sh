@@ -8,6 +8,7 @@
 # mnist-cnn batch 512 (a training checkpoint: Model::evaluate) and
 # MobileNetV2 0.35 96x96 batch 64, FP32 and int8 (quant::Engine).
 #   bash results/peers/par2-ab.sh            # ROUNDS (5) pairs a row
+#   BASE=old/hpcnn THREADS=1 ROWS=mnist bash results/peers/par2-ab.sh   # against another binary
 # Needs a release build, datasets/fashion-mnist and the MobileNet files of
 # results/mobilenet-infer/run.sh (results/runs/mobilenet-infer/model-*.h5).
 set -euo pipefail
@@ -23,13 +24,18 @@ if [[ ! -f $WORK/mnist/model.h5 ]]; then
   $HPCNN train -q --force --model mnist-cnn --data "$MNIST" --batch 2 --max-steps 1 --threads 2 \
     --verify-data never --checkpoint-every off --out "$WORK/mnist" > /dev/null
 fi
+# A: HPCNN_INFER_SCHEDULE=ops, or with BASE=PATH that binary (e.g. main's
+# before this branch: the max pool's argmax too). THREADS (2) threads;
+# OMP_WAIT_POLICY is passed on (passive: no spinning counted as CPU time).
+THREADS=${THREADS:-2}
 # one MODE CKPT DATA SPLIT BATCH: "median_ms cpu_s" of one fresh process.
 one() {
-  local mode=$1 ckpt=$2 data=$3 split=$4 batch=$5 envs=()
-  [[ $mode == ops ]] && envs=(HPCNN_INFER_SCHEDULE=ops)
+  local mode=$1 ckpt=$2 data=$3 split=$4 batch=$5 envs=() bin=$HPCNN
+  [[ $mode == ops && -z ${BASE:-} ]] && envs=(HPCNN_INFER_SCHEDULE=ops)
+  [[ $mode == ops && -n ${BASE:-} ]] && bin=$BASE
   local out
-  out=$(env "${envs[@]}" OMP_NUM_THREADS=2 perf stat -x, -e task-clock -o "$WORK/perf.txt" \
-    "$HPCNN" infer -q -c "$ckpt" -d "$data" --split "$split" --threads 2 --batch-sizes "$batch" --repeats 20)
+  out=$(env "${envs[@]}" OMP_NUM_THREADS=$THREADS perf stat -x, -e task-clock -o "$WORK/perf.txt" \
+    "$bin" infer -q -c "$ckpt" -d "$data" --split "$split" --threads $THREADS --batch-sizes "$batch" --repeats 20)
   local ms cpu
   ms=$(awk -v b="$batch" '$1 == b && NF == 4 {print $2}' <<< "$out")
   cpu=$(awk -F, '/task-clock/ {printf "%.3f", $1 / 1000}' "$WORK/perf.txt")
@@ -53,9 +59,15 @@ print(f"| {name} | {st.median(a):.2f} | {st.median(b):.2f} | {st.median(a) / st.
       f"{st.median(ac):.2f} | {st.median(bc):.2f} | {st.median(ac) / st.median(bc):.2f}x | {load} |")
 EOF
 }
-echo "# $(lscpu | sed -n 's/^Model name: *//p'), $(date -u +%FT%TZ), $ROUNDS alternated pairs of fresh processes"
-echo "| row (2 threads) | ops: ms | chunks: ms | speed-up | ops: CPU s | chunks: CPU s | CPU ratio | load after |"
+a=$([[ -n ${BASE:-} ]] && echo "base" || echo "ops")
+echo "# $(lscpu | sed -n 's/^Model name: *//p'), $(date -u +%FT%TZ), $ROUNDS alternated pairs of fresh processes," \
+  "$THREADS thread(s), A: ${BASE:-HPCNN_INFER_SCHEDULE=ops}, OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-unset}"
+echo "| row ($THREADS threads) | $a: ms | new: ms | speed-up | $a: CPU s | new: CPU s | CPU ratio | load after |"
 echo "|---|---|---|---|---|---|---|---|"
-row "mnist-cnn batch 512 (Model::evaluate)" "$WORK/mnist/model.h5" "$MNIST" test 512
-row "MobileNetV2 0.35 96x96 FP32 batch 64 (Engine)" "$MOB/model-fp32.h5" "$MOBDATA" test 64
-row "MobileNetV2 0.35 96x96 int8 batch 64 (Engine)" "$MOB/model-int8.h5" "$MOBDATA" test 64
+for r in ${ROWS:-mnist fp32 int8}; do
+  case $r in
+    mnist) row "mnist-cnn batch 512 (Model::evaluate)" "$WORK/mnist/model.h5" "$MNIST" test 512 ;;
+    fp32) row "MobileNetV2 0.35 96x96 FP32 batch 64 (Engine)" "$MOB/model-fp32.h5" "$MOBDATA" test 64 ;;
+    int8) row "MobileNetV2 0.35 96x96 int8 batch 64 (Engine)" "$MOB/model-int8.h5" "$MOBDATA" test 64 ;;
+  esac
+done
