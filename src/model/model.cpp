@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <exception>
@@ -652,64 +653,71 @@ Model::Workspace& Model::eval_slot_workspace(size_t slot, int64_t n) {
 
 kernels::LossResult Model::evaluate_slots(const data::Batch& batch, const ChunkSchedule& plan,
                                           std::vector<float>* outputs) {
-  // Rounds of plan.slots chunks: each chunk's forward on its own thread in
-  // its slot's workspace, whose ops were made while the OpenMP team was one
-  // thread, so they are the ops a one-thread model makes and run as they do
-  // (oneDNN runs sequentially inside a parallel region, the host loops'
-  // nested regions get one thread): a sample's outputs are bitwise a
-  // one-thread evaluation's with the same chunks. Then, in chunk order on
-  // this thread, each chunk's loss into the backend's accumulator, as the
-  // one-chunk-at-a-time loop adds them: the same loss too.
+  // Each chunk's forward on one thread in that thread's slot workspace,
+  // whose ops were made while the OpenMP team was one thread, so they are the
+  // ops a one-thread model makes and run as they do (oneDNN runs
+  // sequentially inside a parallel region, the host loops' nested regions
+  // get one thread): a sample's outputs are bitwise a one-thread
+  // evaluation's with the same chunks. Chunks go to whichever thread is
+  // free (on a shared machine one thread may get less CPU). Then, in chunk
+  // order on this thread, each chunk's loss into the backend's accumulator,
+  // as the one-chunk-at-a-time loop adds them: the same loss too.
   const int64_t count = batch.count, chunk = plan.chunk, out = spec_.output().size();
+  const int64_t chunks = (count + chunk - 1) / chunk, tail = count - (chunks - 1) * chunk;
   const auto slots = static_cast<size_t>(plan.slots);
+  std::vector<std::array<Workspace*, 2>> ws(slots);  // per slot: a whole chunk's, the tail's
+  {
 #if defined(_OPENMP)
-  const int team = omp_get_max_threads();
+    const int team = omp_get_max_threads();
+    omp_set_num_threads(1);
 #endif
-  std::vector<Workspace*> ws(slots, nullptr);
-  std::vector<data::Batch> parts(slots);
-  std::exception_ptr failed;
-  for (int64_t first = 0; first < count; first += chunk * plan.slots) {
-    const size_t used = static_cast<size_t>(std::min<int64_t>(plan.slots, (count - first + chunk - 1) / chunk));
-    for (size_t s = 0; s < used; ++s) {
-      const int64_t at = first + static_cast<int64_t>(s) * chunk, n = std::min(chunk, count - at);
-      slice_batch(batch, at, n, parts[s]);
-      if (ws[s] == nullptr || ws[s]->n != n) {
+    try {
+      for (size_t s = 0; s < slots; ++s) ws[s] = {&eval_slot_workspace(s, chunk), &eval_slot_workspace(s, tail)};
+    } catch (...) {
 #if defined(_OPENMP)
-        omp_set_num_threads(1);
+      omp_set_num_threads(team);
 #endif
-        try {
-          ws[s] = &eval_slot_workspace(s, n);
-        } catch (...) {
-#if defined(_OPENMP)
-          omp_set_num_threads(team);
-#endif
-          throw;
-        }
-#if defined(_OPENMP)
-        omp_set_num_threads(team);
-#endif
-      }
+      throw;
     }
-#pragma omp parallel for num_threads(plan.slots) schedule(static, 1)
-    for (size_t s = 0; s < used; ++s) {
 #if defined(_OPENMP)
-      omp_set_num_threads(1);
+    omp_set_num_threads(team);
 #endif
+  }
+  std::vector<float> logits(static_cast<size_t>(count * out));
+  std::exception_ptr failed;
+#pragma omp parallel num_threads(plan.slots)
+  {
+#if defined(_OPENMP)
+    omp_set_num_threads(1);
+    const auto slot = static_cast<size_t>(omp_get_thread_num());
+#else
+    const size_t slot = 0;
+#endif
+    data::Batch part;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t first = c * chunk, n = std::min(chunk, count - first);
       try {
-        forward(*ws[s], parts[s], /*training=*/false, 0);
+        slice_batch(batch, first, n, part);
+        Workspace& w = *ws[slot][n == chunk ? 0 : 1];
+        forward(w, part, /*training=*/false, 0);
+        backend_.download(logits.data() + first * out, w.act.back(), n * out);
       } catch (...) {
 #pragma omp critical(hpcnn_model_slots)
         if (!failed) failed = std::current_exception();
       }
     }
-    if (failed) std::rethrow_exception(failed);
-    for (size_t s = 0; s < used; ++s) {
-      loss_and_diff(*ws[s], parts[s], 1.0f);
-      if (outputs != nullptr)
-        backend_.download(outputs->data() + (first + static_cast<int64_t>(s) * chunk) * out, ws[s]->act.back(),
-                          ws[s]->n * out);
-    }
   }
+  if (failed) std::rethrow_exception(failed);
+  data::Batch part;
+  for (int64_t first = 0; first < count; first += chunk) {
+    const int64_t n = std::min(chunk, count - first);
+    slice_batch(batch, first, n, part);
+    Workspace& w = *ws[0][n == chunk ? 0 : 1];
+    backend_.upload(w.act.back(), logits.data() + first * out, n * out);
+    loss_and_diff(w, part, 1.0f);
+  }
+  if (outputs != nullptr) std::copy(logits.begin(), logits.end(), outputs->begin());
   return backend_.read_loss();
 }
 
