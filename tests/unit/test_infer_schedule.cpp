@@ -188,6 +188,29 @@ TEST_CASE("Model evaluation: one chunk per thread gives each sample the outputs 
     CHECK(a.loss_sum == b.loss_sum);  // added chunk by chunk in the same order
     CHECK(a.correct == b.correct);
   }
+  SECTION("reference: a regression model's outputs and squared error") {
+    auto backend = kernels::make_reference_backend();
+    omp_set_num_threads(2);
+    const Shape in{2, 9, 9};
+    const ModelSpec reg = make_model("conv:8x3 relu flatten dense:3", &in);
+    Model m(reg, LossKind::kMeanSquaredError, *backend, 5);
+    const data::Batch b = test::random_batch(reg, 31, LossKind::kMeanSquaredError, 8);
+    std::vector<float> chunked, whole;
+    kernels::LossResult ra, rb;
+    {
+      const Env env("HPCNN_INFER_CHUNK", "4");  // 7 x 4 + 3
+      REQUIRE(m.eval_schedule(31).slots == 2);
+      ra = m.evaluate(b, &chunked);
+    }
+    {
+      const Env env("HPCNN_INFER_SCHEDULE", "ops");
+      const Env chunk_env("HPCNN_INFER_CHUNK", "4");
+      REQUIRE(m.eval_schedule(31).slots == 1);
+      rb = m.evaluate(b, &whole);
+    }
+    CHECK(same_bits(chunked, whole));
+    CHECK(ra.loss_sum == rb.loss_sum);
+  }
 }
 
 TEST_CASE("Host max-pool's evaluation forward equals its training forward bitwise on ties, NaN and -inf",
