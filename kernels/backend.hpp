@@ -83,6 +83,9 @@ class PoolOp {
   virtual ~PoolOp() = default;
   virtual void forward(const float* src, float* dst) = 0;
   virtual void backward(const float* diff_dst, float* diff_src) = 0;
+  /// The same dst as forward, keeping nothing for backward (evaluation):
+  /// a backend may skip the argmax there.
+  virtual void forward_inference(const float* src, float* dst) { forward(src, dst); }
 };
 
 /// Batch normalisation prepared for one geometry. gamma, beta, running_mean

@@ -219,7 +219,10 @@ int run_infer(const Args& args) {
       "  hpcnn infer -c model.h5 --predictions test.csv --batch-sizes ''   # one CSV row per sample, no timing\n"
       "  hpcnn infer -c model-int8.h5 --data datasets/parts --batch-sizes 1,64,512   # an int8 model\n"
       "--predictions CSV columns (docs/formats.md): index,label,predicted,p_0..p_K-1 (classification) or\n"
-      "index,target,predicted (regression; target_J,predicted_J when a sample has several targets).";
+      "index,target,predicted (regression; target_J,predicted_J when a sample has several targets).\n"
+      "--threads on the CPU: a batch runs in chunks that fit the L2 cache; with at least one chunk per\n"
+      "thread each thread runs whole chunks alone, otherwise each layer is split over the threads\n"
+      "(docs/training.md; HPCNN_INFER_SCHEDULE=ops|chunks forces one, for measurements).";
   std::string ckpt_path, data_dir = "datasets/fashion-mnist", split = "test", sizes_text = "2,64,512,1024",
                          predictions_path;
   ComputeOptions compute;

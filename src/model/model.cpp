@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
+#include <exception>
 #include <utility>
 
 #include "common/maths.hpp"
@@ -129,7 +131,7 @@ int64_t workspace_floats_per_sample(const ModelSpec& spec, const std::string& wh
 /// layers the inference engine's folded graph keeps (conv, dense, pools, pad,
 /// add); activations, dropout, flatten and batch norm fold into the op before
 /// them or run in place, so both passes chunk a model alike.
-double eval_samples_in_l2(const ModelSpec& spec) {
+double eval_samples_in_l2(const ModelSpec& spec, int threads) {
   int64_t most = 1;
   for (const ResolvedLayer& l : spec.layers) {
     switch (l.spec.kind) {
@@ -144,13 +146,6 @@ double eval_samples_in_l2(const ModelSpec& spec) {
   int64_t weights = 0;  // the largest weight matrix (conv and dense)
   for (const ResolvedLayer& l : spec.layers)
     if (l.spec.kind == LayerKind::kConv || l.spec.kind == LayerKind::kDense) weights = std::max(weights, l.weights);
-      // The threads the backend's OpenMP runs with (the fuzz build, without
-      // OpenMP, counts one).
-#if defined(_OPENMP)
-  const int threads = std::max(1, omp_get_max_threads());
-#else
-  const int threads = 1;
-#endif
   const int64_t bytes = most * static_cast<int64_t>(sizeof(float));
   return std::max(samples_in_l2(bytes, threads),
                   samples_for_weights(weights * static_cast<int64_t>(sizeof(float)), bytes, threads));
@@ -438,7 +433,13 @@ void Model::forward(Workspace& p, const data::Batch& batch, bool training, int64
         backend_.zero_pad_forward(src, dst, n * l.input.c, l.input.h, l.input.w, l.spec.pad[0], l.spec.pad[1],
                                   l.spec.pad[2], l.spec.pad[3]);
         break;
-      case LayerKind::kMaxPool: p.pool[i]->forward(src, dst); break;
+      case LayerKind::kMaxPool:  // evaluation has no backward: no argmax
+        if (training) {
+          p.pool[i]->forward(src, dst);
+        } else {
+          p.pool[i]->forward_inference(src, dst);
+        }
+        break;
       case LayerKind::kDense: p.dense[i]->forward(src, params + v.weights_offset, params + v.bias_offset, dst); break;
       case LayerKind::kRelu:
         if (!p.relu_fused[i]) backend_.relu_forward(src, dst, count);  // fused: the conv wrote it (src == dst)
@@ -588,8 +589,17 @@ int64_t Model::trainable_offset() const {
   return frozen_ < views_.size() ? views_[frozen_].weights_offset : num_params();
 }
 
-int64_t Model::eval_chunk_size(int64_t n) const {
-  if (eval_chunk_ > 0) return eval_chunk_;
+int64_t Model::eval_chunk_size(int64_t n) const { return eval_schedule(n).chunk; }
+
+ChunkSchedule Model::eval_schedule(int64_t n) const {
+  // The threads the backend's OpenMP runs with (the fuzz build, without
+  // OpenMP, counts one).
+#if defined(_OPENMP)
+  const int threads = std::max(1, omp_get_max_threads());
+#else
+  const int threads = 1;
+#endif
+  if (eval_chunk_ > 0) return {eval_chunk_, 1};
   // A large batch runs in chunks. On the CPU, by the cache rule the inference
   // engine uses (core/cache_chunk.hpp): as many samples as keep the largest
   // op's input and output in the threads' L2 caches, or, where a weight matrix
@@ -603,19 +613,27 @@ int64_t Model::eval_chunk_size(int64_t n) const {
   // and page-faulting that in was 5x slower per sample than chunks of 100.
   constexpr int64_t kEvalBudgetFloats = int64_t{256} << 20;  // 1 GiB
   const int64_t per_sample = workspace_floats_per_sample(spec_, cat("model '", spec_.name, "'"));
-  int64_t chunk = std::max<int64_t>(1, kEvalBudgetFloats / per_sample);
-  if (backend_.device() == kernels::DeviceKind::kCpu)
-    chunk = std::min(chunk, cache_chunk(n, eval_samples_in_l2(spec_)));
-  return chunk;
+  const int64_t budget = std::max<int64_t>(1, kEvalBudgetFloats / per_sample);
+  if (backend_.device() != kernels::DeviceKind::kCpu) return {budget, 1};
+  // On the CPU, chunk_schedule decides between one chunk per thread and each
+  // op split over the threads (not while profiling: the layer clocks are
+  // one set). The slots' workspaces count against the budget together.
+  ChunkSchedule plan =
+      profiling_ ? ChunkSchedule{cache_chunk(n, eval_samples_in_l2(spec_, threads)), 1}
+                 : chunk_schedule(n, threads, eval_samples_in_l2(spec_, 1), eval_samples_in_l2(spec_, threads));
+  plan.chunk = std::min(plan.chunk, std::max<int64_t>(1, budget / plan.slots));
+  return plan;
 }
 
 kernels::LossResult Model::evaluate(const data::Batch& batch, std::vector<float>* outputs) {
   HPCNN_CHECK(batch.count > 0, "empty batch");
   // The backend keeps adding to one loss accumulator across chunks, so the
   // summed loss is added in the same order as in one pass.
-  const int64_t chunk = eval_chunk_size(batch.count);
+  const ChunkSchedule plan = eval_schedule(batch.count);
+  const int64_t chunk = plan.chunk;
   const int64_t out = spec_.output().size();
   if (outputs != nullptr) outputs->resize(static_cast<size_t>(batch.count * out));
+  if (plan.slots > 1) return evaluate_slots(batch, plan, outputs);
   data::Batch part;
   for (int64_t first = 0; first < batch.count; first += chunk) {
     const int64_t n = std::min(chunk, batch.count - first);
@@ -626,6 +644,93 @@ kernels::LossResult Model::evaluate(const data::Batch& batch, std::vector<float>
     loss_and_diff(p, b, 1.0f);  // adds to the backend's accumulator; read once below
     if (outputs != nullptr) backend_.download(outputs->data() + first * out, p.act.back(), n * out);
   }
+  return backend_.read_loss();
+}
+
+Model::Workspace& Model::eval_slot_workspace(size_t slot, int64_t n) {
+  // workspace_for builds into workspaces_: swapped with the slot's map for
+  // the call, so a slot's workspaces (their ops made on one thread: the
+  // caller's) are its own and training's stay as they were.
+  if (eval_slots_.size() <= slot) eval_slots_.resize(slot + 1);
+  std::swap(workspaces_, eval_slots_[slot]);
+  Workspace* ws = nullptr;
+  try {
+    ws = &workspace_for(n);
+  } catch (...) {
+    std::swap(workspaces_, eval_slots_[slot]);
+    throw;
+  }
+  std::swap(workspaces_, eval_slots_[slot]);
+  return *ws;
+}
+
+kernels::LossResult Model::evaluate_slots(const data::Batch& batch, const ChunkSchedule& plan,
+                                          std::vector<float>* outputs) {
+  // Each chunk's forward on one thread in that thread's slot workspace,
+  // whose ops were made while the OpenMP team was one thread, so they are the
+  // ops a one-thread model makes and run as they do (oneDNN runs
+  // sequentially inside a parallel region, the host loops' nested regions
+  // get one thread): a sample's outputs are bitwise a one-thread
+  // evaluation's with the same chunks. Chunks go to whichever thread is
+  // free (on a shared machine one thread may get less CPU). Then, in chunk
+  // order on this thread, each chunk's loss into the backend's accumulator,
+  // as the one-chunk-at-a-time loop adds them: the same loss too.
+  const int64_t count = batch.count, chunk = plan.chunk, out = spec_.output().size();
+  const int64_t chunks = (count + chunk - 1) / chunk, tail = count - (chunks - 1) * chunk;
+  const auto slots = static_cast<size_t>(plan.slots);
+  std::vector<std::array<Workspace*, 2>> ws(slots);  // per slot: a whole chunk's, the tail's
+  {
+#if defined(_OPENMP)
+    const int team = omp_get_max_threads();
+    omp_set_num_threads(1);
+#endif
+    try {
+      for (size_t s = 0; s < slots; ++s) ws[s] = {&eval_slot_workspace(s, chunk), &eval_slot_workspace(s, tail)};
+    } catch (...) {
+#if defined(_OPENMP)
+      omp_set_num_threads(team);
+#endif
+      throw;
+    }
+#if defined(_OPENMP)
+    omp_set_num_threads(team);
+#endif
+  }
+  std::vector<float> logits(static_cast<size_t>(count * out));
+  std::exception_ptr failed;
+#pragma omp parallel num_threads(plan.slots)
+  {
+#if defined(_OPENMP)
+    omp_set_num_threads(1);
+    const auto slot = static_cast<size_t>(omp_get_thread_num());
+#else
+    const size_t slot = 0;
+#endif
+    data::Batch part;
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t first = c * chunk, n = std::min(chunk, count - first);
+      try {
+        slice_batch(batch, first, n, part);
+        Workspace& w = *ws[slot][n == chunk ? 0 : 1];
+        forward(w, part, /*training=*/false, 0);
+        backend_.download(logits.data() + first * out, w.act.back(), n * out);
+      } catch (...) {
+#pragma omp critical(hpcnn_model_slots)
+        if (!failed) failed = std::current_exception();
+      }
+    }
+  }
+  if (failed) std::rethrow_exception(failed);
+  data::Batch part;
+  for (int64_t first = 0; first < count; first += chunk) {
+    const int64_t n = std::min(chunk, count - first);
+    slice_batch(batch, first, n, part);
+    Workspace& w = *ws[0][n == chunk ? 0 : 1];
+    backend_.upload(w.act.back(), logits.data() + first * out, n * out);
+    loss_and_diff(w, part, 1.0f);
+  }
+  if (outputs != nullptr) std::copy(logits.begin(), logits.end(), outputs->begin());
   return backend_.read_loss();
 }
 

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "core/cache_chunk.hpp"
 #include "model/model_spec.hpp"
 
 namespace hpcnn::data {
@@ -191,6 +192,11 @@ class Model {
   /// keeps; HPCNN_INFER_CHUNK overrides it), and on every
   /// backend at most as many as keep the pass's buffers within 1 GiB.
   int64_t eval_chunk_size(int64_t n) const;
+  /// How evaluate() runs a batch of `n`: eval_chunk_size's chunks one at a
+  /// time, each op on all the backend's threads, or (a CPU backend, a batch
+  /// of at least as many one-thread chunks as threads: chunk_schedule in
+  /// core/cache_chunk.hpp) one chunk per thread. set_eval_chunk: one at a time.
+  ChunkSchedule eval_schedule(int64_t n) const;
 
  private:
   struct Workspace;
@@ -199,6 +205,10 @@ class Model {
                LayerRecorder* recorder = nullptr);
   /// Queues the loss and its gradient; the backend keeps the loss until read_loss().
   void loss_and_diff(Workspace& ws, const data::Batch& batch, float scale);
+  /// evaluate() one chunk per thread (eval_schedule's slots > 1).
+  kernels::LossResult evaluate_slots(const data::Batch& batch, const ChunkSchedule& plan, std::vector<float>* outputs);
+  /// Slot `slot`'s workspace for `n` samples (made on the calling thread's OpenMP team).
+  Workspace& eval_slot_workspace(size_t slot, int64_t n);
 
   ModelSpec spec_;
   LossKind loss_;
@@ -210,6 +220,8 @@ class Model {
   size_t frozen_ = 0;             ///< leading layers that get no gradient (set_frozen_layers)
   int64_t eval_chunk_ = 0;        ///< set_eval_chunk
   std::map<int64_t, std::unique_ptr<Workspace>> workspaces_;
+  /// evaluate_slots: per thread, its workspaces by batch size.
+  std::vector<std::map<int64_t, std::unique_ptr<Workspace>>> eval_slots_;
   bool profiling_ = false;
   std::vector<LayerTime> layer_times_;  ///< per layer, then the loss
 };

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <limits>
 
 #include "common/maths.hpp"
@@ -96,7 +97,11 @@ double graph_samples_in_l2(const Graph& graph, int threads) {
 }  // namespace
 
 Engine::Engine(const Graph& graph, int threads)
-    : graph_(graph), threads_(threads), samples_in_l2_(graph_samples_in_l2(graph, threads)), fuse_adds_(true) {
+    : graph_(graph),
+      threads_(threads),
+      samples_in_l2_(graph_samples_in_l2(graph, threads)),
+      samples_one_(graph_samples_in_l2(graph, 1)),
+      fuse_adds_(true) {
   if (const char* env = std::getenv("HPCNN_INFER_FUSE")) {
     const std::string v = env;
     HPCNN_CHECK(v == "0" || v == "1", "HPCNN_INFER_FUSE='", v, "' (expected 0 or 1)");
@@ -270,7 +275,13 @@ void zero_pad(const Op& op, const float* src, float* dst, int64_t n) {
 }
 }  // namespace
 
-int64_t Engine::chunk_size(int64_t n) const { return cache_chunk(n, samples_in_l2_); }
+ChunkSchedule Engine::schedule(int64_t n) const {
+  // Calibration records each op's input range into one Calibration: one chunk at a time.
+  if (observe_ != nullptr) return {cache_chunk(n, samples_in_l2_), 1};
+  return chunk_schedule(n, threads_ > 0 ? threads_ : std::max(1, omp_get_max_threads()), samples_one_, samples_in_l2_);
+}
+
+int64_t Engine::chunk_size(int64_t n) const { return schedule(n).chunk; }
 
 kernels::LossResult Engine::evaluate(const data::Batch& batch, std::vector<float>* outputs) {
   const int64_t n = batch.count;
@@ -285,8 +296,13 @@ kernels::LossResult Engine::evaluate(const data::Batch& batch, std::vector<float
     std::vector<float> logits = run_bands(batch.samples.data());
     return loss_of(batch, logits, outputs);
   }
-  const int64_t chunk = chunk_size(n);
+  const ChunkSchedule plan = schedule(n);
+  const int64_t chunk = plan.chunk;
   std::vector<float> logits;
+  if (plan.slots > 1) {
+    run_slots(batch.samples.data(), n, plan, logits);
+    return loss_of(batch, logits, outputs);
+  }
   for (int64_t first = 0; first < n; first += chunk) {
     const int64_t m = std::min(chunk, n - first);
     const std::vector<float>& out = run_chunk(batch.samples.data() + first * graph_.input.size(), m);
@@ -295,6 +311,45 @@ kernels::LossResult Engine::evaluate(const data::Batch& batch, std::vector<float
   }
   if (observe_ != nullptr) observe_->samples += n;
   return loss_of(batch, logits, outputs);
+}
+
+void Engine::run_slots(const float* samples, int64_t n, const ChunkSchedule& plan, std::vector<float>& logits) {
+  // One engine a slot, each with its own plans (tensors, oneDNN ops and
+  // their memory objects) made and run on its one thread: oneDNN runs a
+  // primitive sequentially inside an OpenMP parallel region, and its kernels
+  // made for one thread there are the ones a one-thread engine makes, so a
+  // sample's logits are bitwise those of Engine(graph, 1) with the same
+  // chunks (test_infer_schedule.cpp).
+  while (slots_.size() < static_cast<size_t>(plan.slots)) slots_.push_back(std::make_unique<Engine>(graph_, 1));
+  int64_t outs = 0;  // logits a sample
+  for (const Op& op : graph_.ops)
+    if (op.dst == graph_.output) outs = op.out.size();
+  logits.assign(static_cast<size_t>(n * outs), 0.0f);
+  const int64_t chunks = (n + plan.chunk - 1) / plan.chunk, in = graph_.input.size();
+  std::exception_ptr failed;
+#pragma omp parallel num_threads(plan.slots)
+  {
+    // Only this thread's own team inside (a host loop's nested region, the
+    // kernels' thread count when made): one thread.
+    omp_set_num_threads(1);
+    Engine& slot = *slots_[static_cast<size_t>(omp_get_thread_num())];
+    // Dynamic: on a shared machine a thread that gets less CPU takes fewer chunks.
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const int64_t first = c * plan.chunk, m = std::min(plan.chunk, n - first);
+      try {
+        const std::vector<float>& out = slot.run_chunk(samples + first * in, m);
+        std::copy_n(out.begin(), m * outs, logits.begin() + first * outs);
+      } catch (...) {
+#pragma omp critical(hpcnn_engine_slots)
+        if (!failed) failed = std::current_exception();
+      }
+    }
+  }
+  if (failed) std::rethrow_exception(failed);
+  for (const auto& slot : slots_)  // implementations(): the ops a slot ran on a whole chunk (one thread)
+    for (const auto& p : slot->plans_)
+      if (p->n == plan.chunk) last_ = p.get();
 }
 
 const std::vector<float>& Engine::run_chunk(const float* samples, int64_t n) {

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "backend.hpp"
+#include "core/cache_chunk.hpp"
 #include "inference.hpp"
 #include "model/model.hpp"
 #include "model/model_spec.hpp"
@@ -114,6 +115,11 @@ class Engine {
   /// batch 2, where its 48x48x48 activations stay in the 1 MiB L2.
   /// HPCNN_INFER_CHUNK=N overrides it (0: the whole batch), for measurements.
   int64_t chunk_size(int64_t n) const;
+  /// How evaluate() runs a batch of `n` on the engine's threads
+  /// (core/cache_chunk.hpp's chunk_schedule): one chunk at a time with each op
+  /// split over the threads, or one chunk per thread, each on one-thread
+  /// copies of the ops. One chunk at a time while observe() is set.
+  ChunkSchedule schedule(int64_t n) const;
   /// While set, evaluate() records each conv and dense op's input range into it.
   void observe(Calibration* calibration) { observe_ = calibration; }
   /// Each conv / dense op's oneDNN implementation at the last batch size run ("op: impl").
@@ -128,10 +134,13 @@ class Engine {
   /// Batch 1 on several threads: one parallel region, each thread a band of
   /// every op's rows (band_schedule.hpp); the logits (1, K).
   std::vector<float> run_bands(const float* sample);
+  /// `plan.slots` chunks at once, one per thread, on slots_; the logits (n, K) into `logits`.
+  void run_slots(const float* samples, int64_t n, const ChunkSchedule& plan, std::vector<float>& logits);
   kernels::LossResult loss_of(const data::Batch& batch, std::vector<float>& logits, std::vector<float>* outputs) const;
   const Graph& graph_;
   int threads_;
   double samples_in_l2_;  ///< chunk_size's cache rule, worked out once from the graph
+  double samples_one_;    ///< the same rule for one thread (a chunk per thread: schedule())
   /// Residual adds done by the conv before them (a sum post-op) where the
   /// graph allows; HPCNN_INFER_FUSE=0 turns that off, for measurements and
   /// as the tests' reference.
@@ -139,6 +148,8 @@ class Engine {
   Calibration* observe_ = nullptr;
   std::vector<std::unique_ptr<Plan>> plans_;
   Plan* last_ = nullptr;
+  /// One-thread engines on the same graph, one per thread of the chunk-per-thread schedule.
+  std::vector<std::unique_ptr<Engine>> slots_;
 };
 
 // The file (inference_file.cpp, no oneDNN: the fuzz build links it alone).

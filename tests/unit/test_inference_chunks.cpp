@@ -167,18 +167,21 @@ TEST_CASE("Model evaluation and the inference engine chunk a batch by the same c
     }
   }
   // mnist-cnn at batch 512 on 2 threads: its largest op is the max pool (26x26x32
-  // in, 13x13x32 out, 108 KB a sample), 19 samples a chunk by the L2 where the
-  // L2 is 1 MiB a core; dense:64's 1.4 MB of weights ask for 26, and decide
-  // wherever the L2 is smaller than they are. The whole batch at once before
-  // the cache rule (the 1 GiB budget alone).
+  // in, 13x13x32 out, 108 KB a sample), 10 samples a chunk by one thread's L2
+  // where the L2 is 1 MiB a core; dense:64's 1.4 MB of weights ask for 13,
+  // and decide wherever the L2 is smaller than they are. 40 such chunks: one
+  // per thread at a time (chunk_schedule), evened out. The whole batch at
+  // once before the cache rule (the 1 GiB budget alone).
   auto backend = kernels::make_onednn_backend(2);
   Model m(make_model("mnist-cnn", nullptr), LossKind::kSoftmaxCrossEntropy, *backend, 3);
   const int threads = std::max(1, omp_get_max_threads());
   const int64_t pool = (21632 + 5408) * 4, dense = 5408 * 64 * 4;
+  const auto rule = [&](int t) { return std::max(samples_in_l2(pool, t), samples_for_weights(dense, pool, t)); };
   CHECK(m.eval_chunk_size(512) < 512);
-  CHECK(m.eval_chunk_size(512) ==
-        cache_chunk(512, std::max(samples_in_l2(pool, threads), samples_for_weights(dense, pool, threads))));
-  if (l2_cache_bytes() < dense) CHECK(m.eval_chunk_size(512) > cache_chunk(512, samples_in_l2(pool, threads)));
+  CHECK(m.eval_schedule(512).slots == threads);
+  CHECK(m.eval_chunk_size(512) == chunk_schedule(512, threads, rule(1), rule(threads)).chunk);
+  CHECK(m.eval_chunk_size(512) <= cache_chunk(512, rule(1)));
+  if (l2_cache_bytes() < dense) CHECK(m.eval_chunk_size(512) > cache_chunk(512, samples_in_l2(pool, 1)));
   {
     ChunkEnv env("0");
     CHECK(m.eval_chunk_size(512) == 512);
