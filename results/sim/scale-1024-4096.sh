@@ -7,6 +7,9 @@
 #   bash results/sim/scale-1024-4096.sh [RANKS ...]     # default 1024 4096; appends to results/sim/scale-1024-4096.txt
 #   ALGO=rhd,tree bash results/sim/scale-1024-4096.sh 4096
 #   NICE=10 ...                                         # niceness of the simulation (default 0)
+#   SIZE=1M ...                                         # the all-reduce's size (default 17.4M)
+#   RSS_LIMIT_MB=5000 ...                               # stop the simulation above this RssAnon (default 5000)
+# rhd needs count/2 floats of private scratch a rank (4,096 x 8.7 MB = 36 GB at 17.4 MB): run it smaller.
 #
 # SimGrid setting added to run.sh's: smpi/send-is-detached-thresh:0 (every send a rendezvous). SimGrid 3.32
 # keeps every detached (eager, < 64 KiB) send in flight in one list, scanned in full each time one of them
@@ -24,13 +27,13 @@ cd "$(dirname "$0")/../.."
 out=results/sim/scale-1024-4096.txt
 algo=${ALGO:-ring}
 [[ -x build/smpi/hpcnn-sim ]] || { cmake --preset smpi >/dev/null && cmake --build --preset smpi -j2 >/dev/null; }
-echo "# bash results/sim/scale-1024-4096.sh $* (ALGO=$algo NICE=${NICE:-0}; $(date -u +%FT%TZ), $(git rev-parse --short HEAD), load: $(cut -d' ' -f1-3 /proc/loadavg); $(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | xargs))" >>"$out"
+echo "# bash results/sim/scale-1024-4096.sh $* (ALGO=$algo SIZE=${SIZE:-17.4M} NICE=${NICE:-0}; $(date -u +%FT%TZ), $(git rev-parse --short HEAD), load: $(cut -d' ' -f1-3 /proc/loadavg); $(grep -m1 "model name" /proc/cpuinfo | cut -d: -f2 | xargs))" >>"$out"
 descendants() { local c; for c in $(pgrep -P "$1"); do echo "$c"; descendants "$c"; done; }
 for p in ${@:-1024 4096}; do
   log=$(mktemp)
   /usr/bin/time -f 'wall %e s, user %U s, sys %S s' -o "$log.time" \
     nice -n "${NICE:-0}" bash tools/sim/run.sh --platform fattree-100g --nodes "$p" \
-    --cfg=smpi/send-is-detached-thresh:0 -- --algo "$algo" --sizes 17.4M --iters 1 --warmup 0 >"$log" 2>&1 &
+    --cfg=smpi/send-is-detached-thresh:0 -- --algo "$algo" --sizes "${SIZE:-17.4M}" --iters 1 --warmup 0 >"$log" 2>&1 &
   pid=$!
   peak=0 header_at=
   start=$(date +%s)
@@ -39,12 +42,16 @@ for p in ${@:-1024 4096}; do
       [[ $(cat "/proc/$s/comm" 2>/dev/null) == smpimain ]] || continue
       kb=$(awk '/RssAnon/ {print $2}' "/proc/$s/status" 2>/dev/null || echo 0)
       ((kb > peak)) && peak=$kb
+      if ((kb > ${RSS_LIMIT_MB:-5000} * 1024)); then
+        echo "# stopped: RssAnon $((kb / 1024)) MB over RSS_LIMIT_MB=${RSS_LIMIT_MB:-5000}" >>"$log"
+        kill "$s"
+      fi
     done
     [[ -z $header_at ]] && grep -q "^# hpcnn-sim" "$log" && header_at=$(($(date +%s) - start))
     sleep 2
   done
   wait "$pid" || true
-  { grep -E "^# (platform|hpcnn-sim)|^ +(ring|rhd|tree|central|mpi) " "$log"; cat "$log.time"
+  { grep -E "^# (platform|hpcnn-sim|stopped)|^ +(ring|rhd|tree|central|mpi) " "$log"; cat "$log.time"
     echo "# $p ranks: set-up (until the table's header) ~${header_at:-?} s of wall time; peak RssAnon $((peak / 1024)) MB; load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"; } >>"$out"
   rm -f "$log" "$log.time"
 done
