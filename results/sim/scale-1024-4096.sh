@@ -19,6 +19,11 @@
 # small sends that a rank does not wait for change: tree +20 %, central +37 % at 4 KiB on 16 ranks
 # (docs/simulation.md, "1,024 ranks").
 #
+# And smpi/shared-malloc-blocksize:33554432: SimGrid maps the shared buffer as blocks of this size (default
+# 1 MiB), one mapping each per rank: 17.4 MB on 4,096 ranks is 73,000 mappings, over Linux's vm.max_map_count
+# (65,530), and smpirun aborted (exit 134) once the set-up was done. With 32 MiB blocks it is one a rank.
+# Simulated times do not depend on it (it only says which pages the ranks share).
+#
 # Memory: the message buffer is one SMPI_SHARED_MALLOC block mapped by every rank, so VmRSS counts it once per
 # rank (RssFile: 1,024 x 17.4 MB = 18 GB at 1,024 ranks) although it is 17.4 MB of memory; what the simulation
 # really holds is RssAnon, sampled every 2 s from the simulation this script started (not any other).
@@ -33,7 +38,7 @@ for p in ${@:-1024 4096}; do
   log=$(mktemp)
   /usr/bin/time -f 'wall %e s, user %U s, sys %S s' -o "$log.time" \
     nice -n "${NICE:-0}" bash tools/sim/run.sh --platform fattree-100g --nodes "$p" \
-    --cfg=smpi/send-is-detached-thresh:0 -- --algo "$algo" --sizes "${SIZE:-17.4M}" --iters 1 --warmup 0 >"$log" 2>&1 &
+    --cfg=smpi/send-is-detached-thresh:0 --cfg=smpi/shared-malloc-blocksize:33554432 -- --algo "$algo" --sizes "${SIZE:-17.4M}" --iters 1 --warmup 0 >"$log" 2>&1 &
   pid=$!
   peak=0 header_at=
   start=$(date +%s)
@@ -50,8 +55,8 @@ for p in ${@:-1024 4096}; do
     [[ -z $header_at ]] && grep -q "^# hpcnn-sim" "$log" && header_at=$(($(date +%s) - start))
     sleep 2
   done
-  wait "$pid" || true
-  { grep -E "^# (platform|hpcnn-sim|stopped)|^ +(ring|rhd|tree|central|mpi) " "$log"; cat "$log.time"
+  wait "$pid" || tail -n 5 "$log" | sed 's/^/# error: /' >>"$log"
+  { grep -E "^# (platform|hpcnn-sim|stopped|error)|^ +(ring|rhd|tree|central|mpi) " "$log"; cat "$log.time"
     echo "# $p ranks: set-up (until the table's header) ~${header_at:-?} s of wall time; peak RssAnon $((peak / 1024)) MB; load at the end: $(cut -d' ' -f1-3 /proc/loadavg)"; } >>"$out"
   rm -f "$log" "$log.time"
 done
