@@ -13,12 +13,15 @@
 #   test_sim.sh pacing   ring and rhd across 32 nodes (exchange's spin-then-back-off waits) take at
 #                        most 1.25x the time of the same run with blocking MPI_Waitany (--pacing
 #                        block); compute not injected, so the simulated times are deterministic
+#   test_sim.sh calls    under --pacing block a ring or rhd step of one piece each way is one
+#                        MPI_Sendrecv (SMPI's time-independent trace), not Irecv, Isend and two
+#                        Waitany; --pacing poll keeps them
 # Skips (77) without SimGrid (smpicxx, smpirun). Builds build/smpi with the smpi preset when
 # hpcnn-sim is missing or stale (a lock keeps concurrent tests from building at once).
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=${SOURCE_DIR:-$(cd "$here/../.." && pwd)}
-mode=${1:?usage: test_sim.sh exact|refusals|shared|fit|scale|pacing}
+mode=${1:?usage: test_sim.sh exact|refusals|shared|fit|scale|pacing|calls}
 if ! command -v smpicxx >/dev/null || ! command -v smpirun >/dev/null; then
   echo "SimGrid SMPI not installed (apt-get install libsimgrid-dev): skipped"
   exit 77
@@ -164,6 +167,36 @@ for r in rows:
     differ=0
     for key in "${!paced[@]}"; do [[ ${paced[$key]} == "${blocking[$key]}" ]] || differ=1; done
     [[ $differ -eq 1 ]] || fail "--pacing poll gave the blocking times exactly: the polled waits did not run"
+    ;;
+  calls)
+    # Every MPI call under SMPI costs two reads of the thread's CPU clock
+    # (system calls) and SimGrid's request layer: at 4,096 ranks the ring's
+    # steps are most of the simulation's work (docs/simulation.md, "1,024
+    # ranks"). SMPI's time-independent trace lists each rank's MPI calls.
+    trace=$(mktemp -d)
+    trap 'rm -f "$out"; rm -rf "$trace"' EXIT
+    for pacing in block poll; do
+      rm -rf "$trace"/*
+      HPCNN_SIM=$root/build/smpi/hpcnn-sim bash "$here/run.sh" --platform fattree-100g --nodes 4 \
+        --cfg=tracing:yes --cfg=tracing/smpi:yes --cfg=tracing/smpi/format:TI --cfg=tracing/filename:"$trace/ti" \
+        -- --algo ring,rhd --sizes 64K --iters 1 --warmup 0 --pacing $pacing >"$out" 2>&1 ||
+        { cat "$out"; fail "4 nodes, --pacing $pacing: exit $?"; }
+      bad=$(rows | awk '$7 != "0"')
+      [[ -z $bad ]] || { cat "$out"; fail "--pacing $pacing: wrong sums: $bad"; }
+      files=("$trace"/ti_files/*rank-*.txt)
+      [[ ${#files[@]} -eq 4 ]] || fail "--pacing $pacing: ${#files[@]} trace files, expected 4"
+      # Per rank, checked and timed run: ring 2 x 2 x (p-1) = 12 steps, rhd 2 x 2 x log2 p = 8.
+      sendrecv=$(cat "${files[@]}" | awk '$2 == "sendRecv"' | wc -l)
+      waits=$(cat "${files[@]}" | awk '$2 ~ /^(isend|irecv|waitany|testany|wait|test)$/' | wc -l)
+      echo "--pacing $pacing: $sendrecv sendRecv, $waits isend/irecv/wait/test calls (4 ranks)"
+      if [[ $pacing == block ]]; then
+        [[ $sendrecv -eq $((4 * 20)) && $waits -eq 0 ]] ||
+          fail "--pacing block: expected 80 sendRecv and no isend/irecv/waits, got $sendrecv and $waits"
+      else
+        [[ $sendrecv -eq 0 && $waits -gt 0 ]] ||
+          fail "--pacing poll: expected exchange's Irecv/Isend/Testany, got $sendrecv sendRecv and $waits"
+      fi
+    done
     ;;
   *) fail "unknown mode $mode" ;;
 esac
