@@ -1,6 +1,9 @@
 // Helpers for kernel tests: random buffers, device round trips, geometries.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "backend.hpp"
@@ -54,6 +57,18 @@ inline kernels::ConvGeometry conv_geometry(int64_t n, int64_t ic, int64_t ih, in
   g.oh = dim(ih, g.pad_top, g.pad_bottom);
   g.ow = dim(iw, g.pad_left, g.pad_right);
   return g;
+}
+
+/// The largest absolute difference over the largest magnitude of `want`
+/// (infinity when the sizes differ): one scale for a whole output.
+inline double worst_relative(const std::vector<float>& got, const std::vector<float>& want) {
+  if (got.size() != want.size()) return std::numeric_limits<double>::infinity();
+  double worst = 0, scale = 1e-30;
+  for (size_t i = 0; i < got.size(); ++i) {
+    worst = std::max(worst, std::abs(static_cast<double>(got[i]) - want[i]));
+    scale = std::max(scale, std::abs(static_cast<double>(want[i])));
+  }
+  return worst / scale;
 }
 
 }  // namespace hpcnn::test

@@ -48,15 +48,7 @@ std::vector<float> logits_at_batch_1(const quant::Graph& g, int threads, const M
   return all;
 }
 
-double worst_relative(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double worst = 0, scale = 1e-30;
-  for (size_t i = 0; i < a.size(); ++i) {
-    worst = std::max(worst, std::abs(static_cast<double>(a[i]) - b[i]));
-    scale = std::max(scale, std::abs(static_cast<double>(b[i])));
-  }
-  return worst / scale;
-}
+using test::worst_relative;
 
 /// FP32 and int8 graphs of `text` at `in`, batch norm statistics from one
 /// training step (momentum 0 in the MobileNet spec) or as initialised.

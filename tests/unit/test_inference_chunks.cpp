@@ -24,15 +24,7 @@ struct ChunkEnv {
   ChunkEnv& operator=(const ChunkEnv&) = delete;
 };
 
-double worst_relative(const std::vector<float>& a, const std::vector<float>& b) {
-  REQUIRE(a.size() == b.size());
-  double worst = 0, scale = 1e-30;
-  for (size_t i = 0; i < a.size(); ++i) {
-    worst = std::max(worst, std::abs(static_cast<double>(a[i]) - b[i]));
-    scale = std::max(scale, std::abs(static_cast<double>(b[i])));
-  }
-  return worst / scale;
-}
+using test::worst_relative;
 
 const char* const kMobileLike =
     "conv:16x3:s2:same:nobias bn relu6@s conv:32x1:nobias bn relu6 dwconv:3:same:nobias bn relu6 "
