@@ -679,23 +679,6 @@ kernels::LossResult Model::evaluate_slots(const data::Batch& batch, const ChunkS
   const int64_t chunks = (count + chunk - 1) / chunk, tail = count - (chunks - 1) * chunk;
   const auto slots = static_cast<size_t>(plan.slots);
   std::vector<std::array<Workspace*, 2>> ws(slots);  // per slot: a whole chunk's, the tail's
-  {
-#if defined(_OPENMP)
-    const int team = omp_get_max_threads();
-    omp_set_num_threads(1);
-#endif
-    try {
-      for (size_t s = 0; s < slots; ++s) ws[s] = {&eval_slot_workspace(s, chunk), &eval_slot_workspace(s, tail)};
-    } catch (...) {
-#if defined(_OPENMP)
-      omp_set_num_threads(team);
-#endif
-      throw;
-    }
-#if defined(_OPENMP)
-    omp_set_num_threads(team);
-#endif
-  }
   std::vector<float> logits(static_cast<size_t>(count * out));
   std::exception_ptr failed;
 #pragma omp parallel num_threads(plan.slots)
@@ -706,18 +689,33 @@ kernels::LossResult Model::evaluate_slots(const data::Batch& batch, const ChunkS
 #else
     const size_t slot = 0;
 #endif
-    data::Batch part;
+    // Each thread makes its own slot's ops, one at a time (workspace_for
+    // fills a shared map). Not on the calling thread: oneDNN 2.6 built
+    // without DNNL_ENABLE_CONCURRENT_EXEC gives many primitives a global
+    // scratchpad tied to the thread that made them, so two slots' primitives
+    // made on one thread and run at once on two crashed keras-cnn's
+    // evaluation (conv -> relu -> conv, integration.quickstart_main).
+#pragma omp critical(hpcnn_model_slot_make)
+    try {
+      ws[slot] = {&eval_slot_workspace(slot, chunk), &eval_slot_workspace(slot, tail)};
+    } catch (...) {
+      if (!failed) failed = std::current_exception();
+    }
+#pragma omp barrier
+    if (!failed) {
+      data::Batch part;
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t first = c * chunk, n = std::min(chunk, count - first);
-      try {
-        slice_batch(batch, first, n, part);
-        Workspace& w = *ws[slot][n == chunk ? 0 : 1];
-        forward(w, part, /*training=*/false, 0);
-        backend_.download(logits.data() + first * out, w.act.back(), n * out);
-      } catch (...) {
+      for (int64_t c = 0; c < chunks; ++c) {
+        const int64_t first = c * chunk, n = std::min(chunk, count - first);
+        try {
+          slice_batch(batch, first, n, part);
+          Workspace& w = *ws[slot][n == chunk ? 0 : 1];
+          forward(w, part, /*training=*/false, 0);
+          backend_.download(logits.data() + first * out, w.act.back(), n * out);
+        } catch (...) {
 #pragma omp critical(hpcnn_model_slots)
-        if (!failed) failed = std::current_exception();
+          if (!failed) failed = std::current_exception();
+        }
       }
     }
   }
