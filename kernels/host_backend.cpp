@@ -69,7 +69,9 @@ HPCNN_CPU_CLONE void sgd_range(float* p, const float* g, float* velocity, int64_
 /// same maximum and the same winner (first maximum, NaN wins). keras-cnn's
 /// pool at batch 128, 2 threads: 5.8 -> 0.65 ms (`hpcnn bench layers`). Not
 /// cloned for AVX-512: GCC's vectorisation of the strided loads made it 3x
-/// slower (1.3 -> 4.0 ms on 1 thread).
+/// slower (1.3 -> 4.0 ms on 1 thread). Without kArgmax (evaluation: no
+/// backward) the winners are not stored: the same selects, the same values.
+template <bool kArgmax>
 void pool_2x2_row(const float* plane, int64_t iw, int64_t oh, int64_t ow_count, float* dst, int32_t* at) {
   const float* r0 = plane + 2 * oh * iw;
   const float* r1 = r0 + iw;
@@ -92,14 +94,14 @@ void pool_2x2_row(const float* plane, int64_t iw, int64_t oh, int64_t ow_count, 
     where = take ? base + width + c + 1 : where;
     best = take ? x3 : best;
     dst[ow] = best;
-    at[ow] = where;
+    if constexpr (kArgmax) at[ow] = where;
   }
 }
 /// Other windows: the same rule as maths::max_pool_window, with K a
 /// constant for the common sides so the window unrolls into selects without
 /// branches on the data (a mispredicted branch per element made tiny-cnn's
 /// 4x4 pool 0.39 ms at batch 64 on 1 thread; unrolled 0.1 ms).
-template <int K>
+template <int K, bool kArgmax>
 void pool_window_row(const float* plane, int64_t iw, int64_t oh, int64_t ow_count, int64_t kernel, int64_t stride,
                      float* dst, int32_t* at) {
   const int64_t k = K > 0 ? K : kernel;
@@ -116,34 +118,7 @@ void pool_window_row(const float* plane, int64_t iw, int64_t oh, int64_t ow_coun
       }
     }
     dst[ow] = best;
-    at[ow] = where;
-  }
-}
-/// pool_2x2_row's maxima without the winners, for evaluation: the same
-/// selects in the same order, so the same values (NaN wins), and no argmax
-/// stores (the max pool was ~31 % of a 1-thread mnist-cnn evaluation pass).
-void pool_2x2_row_values(const float* plane, int64_t iw, int64_t oh, int64_t ow_count, float* dst) {
-  const float* r0 = plane + 2 * oh * iw;
-  const float* r1 = r0 + iw;
-  for (int64_t ow = 0; ow < ow_count; ++ow) {
-    float best = -HPCNN_INFF;
-    for (const float x : {r0[2 * ow], r0[2 * ow + 1], r1[2 * ow], r1[2 * ow + 1]})
-      best = x > best || std::isnan(x) ? x : best;
-    dst[ow] = best;
-  }
-}
-/// pool_window_row's maxima without the winners.
-template <int K>
-void pool_window_row_values(const float* plane, int64_t iw, int64_t oh, int64_t ow_count, int64_t kernel,
-                            int64_t stride, float* dst) {
-  const int64_t k = K > 0 ? K : kernel;
-  for (int64_t ow = 0; ow < ow_count; ++ow) {
-    float best = -HPCNN_INFF;
-    for (int64_t kh = 0; kh < k; ++kh) {
-      const float* row = plane + (oh * stride + kh) * iw + ow * stride;
-      for (int64_t kw = 0; kw < k; ++kw) best = row[kw] > best || std::isnan(row[kw]) ? row[kw] : best;
-    }
-    dst[ow] = best;
+    if constexpr (kArgmax) at[ow] = where;
   }
 }
 }  // namespace
@@ -280,47 +255,10 @@ class HostMaxPool final : public PoolOp {
   explicit HostMaxPool(const PoolGeometry& g) : g_(g), argmax_(static_cast<size_t>(g.n * g.c * g.oh * g.ow)) {}
 
   // src (N, C, IH, IW) -> dst (N, C, OH, OW); argmax_ holds the winner's offset in its plane.
-  void forward(const float* src, float* dst) override {
-    const int64_t planes = g_.n * g_.c, in_plane = g_.ih * g_.iw, out_plane = g_.oh * g_.ow;
-#pragma omp parallel for schedule(static)
-    for (int64_t p = 0; p < planes; ++p) {
-      const float* s = src + p * in_plane;
-      float* d = dst + p * out_plane;
-      int32_t* a = argmax_.data() + p * out_plane;
-      if (g_.kernel == 2 && g_.stride == 2) {
-        for (int64_t oh = 0; oh < g_.oh; ++oh) pool_2x2_row(s, g_.iw, oh, g_.ow, d + oh * g_.ow, a + oh * g_.ow);
-      } else {
-        const auto row = g_.kernel == 3 ? pool_window_row<3> : g_.kernel == 4 ? pool_window_row<4> : pool_window_row<0>;
-        for (int64_t oh = 0; oh < g_.oh; ++oh)
-          row(s, g_.iw, oh, g_.ow, g_.kernel, g_.stride, d + oh * g_.ow, a + oh * g_.ow);
-      }
-      // A ReLU's gradient folded in: src is its output, so the winner is
-      // where its gradient passes, exactly when the maximum is > 0 (the
-      // ReLU's rule on its output; NaN and 0 stop it). Stopped winners are
-      // stored complemented (~at < 0).
-      if (g_.relu_grad) {
-        for (int64_t o = 0; o < out_plane; ++o) a[o] = d[o] > 0.0f ? a[o] : ~a[o];
-      }
-    }
-  }
+  void forward(const float* src, float* dst) override { pool<true>(src, dst); }
 
   // forward's dst alone: no argmax written (evaluation has no backward).
-  void forward_inference(const float* src, float* dst) override {
-    const int64_t planes = g_.n * g_.c, in_plane = g_.ih * g_.iw, out_plane = g_.oh * g_.ow;
-#pragma omp parallel for schedule(static)
-    for (int64_t p = 0; p < planes; ++p) {
-      const float* s = src + p * in_plane;
-      float* d = dst + p * out_plane;
-      if (g_.kernel == 2 && g_.stride == 2) {
-        for (int64_t oh = 0; oh < g_.oh; ++oh) pool_2x2_row_values(s, g_.iw, oh, g_.ow, d + oh * g_.ow);
-      } else {
-        const auto row = g_.kernel == 3   ? pool_window_row_values<3>
-                         : g_.kernel == 4 ? pool_window_row_values<4>
-                                          : pool_window_row_values<0>;
-        for (int64_t oh = 0; oh < g_.oh; ++oh) row(s, g_.iw, oh, g_.ow, g_.kernel, g_.stride, d + oh * g_.ow);
-      }
-    }
-  }
+  void forward_inference(const float* src, float* dst) override { pool<false>(src, dst); }
 
   void backward(const float* diff_dst, float* diff_src) override {
     const int64_t planes = g_.n * g_.c, in_plane = g_.ih * g_.iw, out_plane = g_.oh * g_.ow;
@@ -340,6 +278,36 @@ class HostMaxPool final : public PoolOp {
   }
 
  private:
+  template <bool kArgmax>
+  void pool(const float* src, float* dst) {
+    const int64_t planes = g_.n * g_.c, in_plane = g_.ih * g_.iw, out_plane = g_.oh * g_.ow;
+#pragma omp parallel for schedule(static)
+    for (int64_t p = 0; p < planes; ++p) {
+      const float* s = src + p * in_plane;
+      float* d = dst + p * out_plane;
+      int32_t* a = kArgmax ? argmax_.data() + p * out_plane : nullptr;
+      if (g_.kernel == 2 && g_.stride == 2) {
+        for (int64_t oh = 0; oh < g_.oh; ++oh)
+          pool_2x2_row<kArgmax>(s, g_.iw, oh, g_.ow, d + oh * g_.ow, kArgmax ? a + oh * g_.ow : nullptr);
+      } else {
+        const auto row = g_.kernel == 3   ? pool_window_row<3, kArgmax>
+                         : g_.kernel == 4 ? pool_window_row<4, kArgmax>
+                                          : pool_window_row<0, kArgmax>;
+        for (int64_t oh = 0; oh < g_.oh; ++oh)
+          row(s, g_.iw, oh, g_.ow, g_.kernel, g_.stride, d + oh * g_.ow, kArgmax ? a + oh * g_.ow : nullptr);
+      }
+      // A ReLU's gradient folded in: src is its output, so the winner is
+      // where its gradient passes, exactly when the maximum is > 0 (the
+      // ReLU's rule on its output; NaN and 0 stop it). Stopped winners are
+      // stored complemented (~at < 0).
+      if constexpr (kArgmax) {
+        if (g_.relu_grad) {
+          for (int64_t o = 0; o < out_plane; ++o) a[o] = d[o] > 0.0f ? a[o] : ~a[o];
+        }
+      }
+    }
+  }
+
   PoolGeometry g_;
   std::vector<int32_t> argmax_;
 };
