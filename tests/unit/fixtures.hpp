@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -115,5 +116,24 @@ inline data::Batch random_batch(const model::ModelSpec& m, int64_t n, model::Los
   }
   return b;
 }
+
+/// An environment variable set for one scope, unset after it.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
+  ~ScopedEnv() { unsetenv(name_); }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  const char* name_;
+};
+
+/// A small MobileNetV2-like network (conv, 1x1, depthwise, a residual add, a
+/// pad, a strided depthwise, global pool, dense) for the inference engine's
+/// tests, on a (3, 20, 20) input.
+inline const char* const kMobileLike =
+    "conv:16x3:s2:same:nobias bn relu6@s conv:32x1:nobias bn relu6 dwconv:3:same:nobias bn relu6 "
+    "conv:16x1:nobias bn add:s zeropad:0:1:0:1 dwconv:3:s2:nobias bn relu6 conv:24x1 bn relu6 gap dense:10";
 
 }  // namespace hpcnn::test

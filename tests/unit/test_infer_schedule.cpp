@@ -22,16 +22,7 @@ using namespace hpcnn;
 using namespace hpcnn::model;
 
 namespace {
-/// An environment variable set for one scope.
-struct Env {
-  Env(const char* name, const char* value) : name_(name) { setenv(name, value, 1); }
-  ~Env() { unsetenv(name_); }
-  Env(const Env&) = delete;
-  Env& operator=(const Env&) = delete;
-
- private:
-  const char* name_;
-};
+using Env = test::ScopedEnv;
 
 /// Bitwise equality of two float vectors (NaN payloads included); the first difference in INFO.
 bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
@@ -44,9 +35,7 @@ bool same_bits(const std::vector<float>& a, const std::vector<float>& b) {
   return true;
 }
 
-const char* const kMobileLike =
-    "conv:16x3:s2:same:nobias bn relu6@s conv:32x1:nobias bn relu6 dwconv:3:same:nobias bn relu6 "
-    "conv:16x1:nobias bn add:s zeropad:0:1:0:1 dwconv:3:s2:nobias bn relu6 conv:24x1 bn relu6 gap dense:10";
+using test::kMobileLike;
 }  // namespace
 
 TEST_CASE("Chunk schedule: one chunk per thread where every thread gets one, evened out", "[infer][schedule]") {

@@ -23,13 +23,6 @@ using namespace hpcnn::model;
 using hpcnn::test::random_batch;
 
 namespace {
-/// HPCNN_INFER_BANDS set for one scope.
-struct BandsEnv {
-  explicit BandsEnv(const char* value) { setenv("HPCNN_INFER_BANDS", value, 1); }
-  ~BandsEnv() { unsetenv("HPCNN_INFER_BANDS"); }
-  BandsEnv(const BandsEnv&) = delete;
-  BandsEnv& operator=(const BandsEnv&) = delete;
-};
 
 /// The logits of `samples` single-sample batches, one evaluate() each.
 std::vector<float> logits_at_batch_1(const quant::Graph& g, int threads, const ModelSpec& spec, int samples) {
@@ -84,7 +77,7 @@ void check_bands(const Graphs& g, int samples) {
     CHECK(worst_relative(logits_at_batch_1(g.fp32, threads, g.spec, samples), want) <= 1e-5);
     CHECK(logits_at_batch_1(g.int8, threads, g.spec, samples) == want8);
   }
-  BandsEnv off("0");
+  const test::ScopedEnv off("HPCNN_INFER_BANDS", "0");
   CHECK_FALSE(quant::band_schedule_wanted(1, 2));
   CHECK(logits_at_batch_1(g.int8, 2, g.spec, samples) == want8);
 }

@@ -17,18 +17,13 @@ using namespace hpcnn::model;
 
 namespace {
 /// HPCNN_INFER_CHUNK set for one scope.
-struct ChunkEnv {
-  explicit ChunkEnv(const char* value) { setenv("HPCNN_INFER_CHUNK", value, 1); }
-  ~ChunkEnv() { unsetenv("HPCNN_INFER_CHUNK"); }
-  ChunkEnv(const ChunkEnv&) = delete;
-  ChunkEnv& operator=(const ChunkEnv&) = delete;
+struct ChunkEnv : test::ScopedEnv {
+  explicit ChunkEnv(const char* value) : ScopedEnv("HPCNN_INFER_CHUNK", value) {}
 };
 
 using test::worst_relative;
 
-const char* const kMobileLike =
-    "conv:16x3:s2:same:nobias bn relu6@s conv:32x1:nobias bn relu6 dwconv:3:same:nobias bn relu6 "
-    "conv:16x1:nobias bn add:s zeropad:0:1:0:1 dwconv:3:s2:nobias bn relu6 conv:24x1 bn relu6 gap dense:10";
+using test::kMobileLike;
 }  // namespace
 
 TEST_CASE("Inference engine: the logits do not depend on the chunk size", "[quant][chunks]") {
