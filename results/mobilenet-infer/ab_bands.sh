@@ -6,14 +6,4 @@
 # reads the inference files run.sh wrote); ~1 min on 2 idle cores. Prints
 # each side's median ms per inference and CPU seconds per process. A
 # 2-thread figure from a loaded machine measures the load, not the schedule.
-set -euo pipefail
-cd "$(dirname "$0")/../.."
-HPCNN=${HPCNN:-build/release/bin/hpcnn}
-WORK=${HPCNN_WORK:-results/runs/mobilenet-infer}
-DATA=${HPCNN_DATA:-datasets/mobilenet-infer}
-for precision in fp32 int8; do
-  echo "== $precision, ${HPCNN_THREADS:-2} threads, batch 1: A = HPCNN_INFER_BANDS=0, B = default (bands)"
-  A=$HPCNN B=$HPCNN A_ENV="HPCNN_INFER_BANDS=0" \
-    bash results/mobilenet-infer/ab.sh "$WORK/model-$precision.h5" "$DATA/parts" 1 "${HPCNN_INFER_REPEATS:-2000}" \
-    "${HPCNN_THREADS:-2}" "${HPCNN_REPEATS:-7}"
-done
+exec bash "$(dirname "$0")/ab_env.sh" HPCNN_INFER_BANDS=0 "default (bands)"
