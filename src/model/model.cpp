@@ -16,6 +16,7 @@
 #include "common/maths.hpp"
 #include "core/cache_chunk.hpp"
 #include "core/checked.hpp"
+#include "core/chunk_slots.hpp"
 #include "core/error.hpp"
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
@@ -680,46 +681,27 @@ kernels::LossResult Model::evaluate_slots(const data::Batch& batch, const ChunkS
   const auto slots = static_cast<size_t>(plan.slots);
   std::vector<std::array<Workspace*, 2>> ws(slots);  // per slot: a whole chunk's, the tail's
   std::vector<float> logits(static_cast<size_t>(count * out));
-  std::exception_ptr failed;
-#pragma omp parallel num_threads(plan.slots)
-  {
-#if defined(_OPENMP)
-    omp_set_num_threads(1);
-    const auto slot = static_cast<size_t>(omp_get_thread_num());
-#else
-    const size_t slot = 0;
-#endif
-    // Each thread makes its own slot's ops, one at a time (workspace_for
-    // fills a shared map). Not on the calling thread: oneDNN 2.6 built
-    // without DNNL_ENABLE_CONCURRENT_EXEC gives many primitives a global
-    // scratchpad tied to the thread that made them, so two slots' primitives
-    // made on one thread and run at once on two crashed keras-cnn's
-    // evaluation (conv -> relu -> conv, integration.quickstart_main).
-#pragma omp critical(hpcnn_model_slot_make)
-    try {
-      ws[slot] = {&eval_slot_workspace(slot, chunk), &eval_slot_workspace(slot, tail)};
-    } catch (...) {
-      if (!failed) failed = std::current_exception();
-    }
-#pragma omp barrier
-    if (!failed) {
-      data::Batch part;
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t c = 0; c < chunks; ++c) {
+  std::vector<data::Batch> parts(slots);
+  // Each thread makes its own slot's ops (run_chunk_slots' prepare, one
+  // thread at a time: workspace_for fills a shared map). Not on the calling
+  // thread: oneDNN 2.6 built without DNNL_ENABLE_CONCURRENT_EXEC gives many
+  // primitives a global scratchpad tied to the thread that made them, so two
+  // slots' primitives made on one thread and run at once on two crashed
+  // keras-cnn's evaluation (conv -> relu -> conv, integration.quickstart_main).
+  run_chunk_slots(
+      plan.slots, chunks,
+      [&](int slot) {
+        ws[static_cast<size_t>(slot)] = {&eval_slot_workspace(static_cast<size_t>(slot), chunk),
+                                         &eval_slot_workspace(static_cast<size_t>(slot), tail)};
+      },
+      [&](int slot, int64_t c) {
         const int64_t first = c * chunk, n = std::min(chunk, count - first);
-        try {
-          slice_batch(batch, first, n, part);
-          Workspace& w = *ws[slot][n == chunk ? 0 : 1];
-          forward(w, part, /*training=*/false, 0);
-          backend_.download(logits.data() + first * out, w.act.back(), n * out);
-        } catch (...) {
-#pragma omp critical(hpcnn_model_slots)
-          if (!failed) failed = std::current_exception();
-        }
-      }
-    }
-  }
-  if (failed) std::rethrow_exception(failed);
+        data::Batch& part = parts[static_cast<size_t>(slot)];
+        slice_batch(batch, first, n, part);
+        Workspace& w = *ws[static_cast<size_t>(slot)][n == chunk ? 0 : 1];
+        forward(w, part, /*training=*/false, 0);
+        backend_.download(logits.data() + first * out, w.act.back(), n * out);
+      });
   data::Batch part;
   for (int64_t first = 0; first < count; first += chunk) {
     const int64_t n = std::min(chunk, count - first);

@@ -12,6 +12,7 @@
 
 #include "common/maths.hpp"
 #include "core/cache_chunk.hpp"
+#include "core/chunk_slots.hpp"
 #include "core/error.hpp"
 #include "data/dataset.hpp"
 #include "quant/band_schedule.hpp"
@@ -326,27 +327,13 @@ void Engine::run_slots(const float* samples, int64_t n, const ChunkSchedule& pla
     if (op.dst == graph_.output) outs = op.out.size();
   logits.assign(static_cast<size_t>(n * outs), 0.0f);
   const int64_t chunks = (n + plan.chunk - 1) / plan.chunk, in = graph_.input.size();
-  std::exception_ptr failed;
-#pragma omp parallel num_threads(plan.slots)
-  {
-    // Only this thread's own team inside (a host loop's nested region, the
-    // kernels' thread count when made): one thread.
-    omp_set_num_threads(1);
-    Engine& slot = *slots_[static_cast<size_t>(omp_get_thread_num())];
-    // Dynamic: on a shared machine a thread that gets less CPU takes fewer chunks.
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t first = c * plan.chunk, m = std::min(plan.chunk, n - first);
-      try {
-        const std::vector<float>& out = slot.run_chunk(samples + first * in, m);
+  run_chunk_slots(
+      plan.slots, chunks, [](int) {},
+      [&](int slot, int64_t c) {
+        const int64_t first = c * plan.chunk, m = std::min(plan.chunk, n - first);
+        const std::vector<float>& out = slots_[static_cast<size_t>(slot)]->run_chunk(samples + first * in, m);
         std::copy_n(out.begin(), m * outs, logits.begin() + first * outs);
-      } catch (...) {
-#pragma omp critical(hpcnn_engine_slots)
-        if (!failed) failed = std::current_exception();
-      }
-    }
-  }
-  if (failed) std::rethrow_exception(failed);
+      });
   for (const auto& slot : slots_)  // implementations(): the ops a slot ran on a whole chunk (one thread)
     for (const auto& p : slot->plans_)
       if (p->n == plan.chunk) last_ = p.get();
