@@ -398,7 +398,7 @@ TEST_CASE("A shaper's token bucket as deep as a chunk lets central's gather and 
   CHECK(predict_seconds(wire, AllreduceAlgo::kCentral, eight, s) == Approx(1.3497).epsilon(0.10));
 }
 
-TEST_CASE("A shaper's token bucket saves the tree one bucket a phase, nothing inside a node", "[cost_model]") {
+TEST_CASE("A shaper's token bucket saves the tree one bucket a phase and its pipeline fill", "[cost_model]") {
   const double chunk = 256 * 1024, s = 64 * chunk;
   Placement two{2, 1, true};
   const double wire = cost_terms(AllreduceAlgo::kTree, two, s)[kBetaInter];
@@ -406,6 +406,11 @@ TEST_CASE("A shaper's token bucket saves the tree one bucket a phase, nothing in
   CHECK(cost_terms(AllreduceAlgo::kTree, two, s)[kBetaInter] == Approx(wire - 2 * chunk));
   // A phase smaller than twice the bucket: the two directions take turns, half of it counts.
   CHECK(cost_terms(AllreduceAlgo::kTree, two, 4096)[kBetaInter] == Approx(4096));
+  // 8 ranks, depth 3: 3 transfers a chunk at ranks 1-2; the 2 fill hops of a chunk ride full buckets.
+  Placement eight{8, 1, true};
+  CHECK(cost_terms(AllreduceAlgo::kTree, eight, s)[kBetaInter] == Approx(2 * (64 * 3 + 2) * chunk));
+  eight.link_burst_bytes = chunk;
+  CHECK(cost_terms(AllreduceAlgo::kTree, eight, s)[kBetaInter] == Approx(2 * (64 * 3 - 1) * chunk));
 }
 
 TEST_CASE("hpcnn-merge allreduce --fit with the lab's bucket fits tree and central within 15 % at 16 MiB",
