@@ -233,6 +233,23 @@ void rdb_terms(Terms& t, const Placement& where, double s) {
   if (where.ranks > p2) fold_terms(t, where, s);
 }
 
+/// Bytes of a phase that carries `phase_bytes` one way over a link shaped by
+/// a token bucket of Placement::link_burst_bytes b, when the phases alternate
+/// with equal ones the other way (tree: up then down; central: gather then
+/// broadcast at the root) and the bench repeats them: the idle direction
+/// refills at the link rate r for as long as the other phase lasts, up to b,
+/// and sends that much at the underlying speed. A phase then takes t with
+/// t = (X - min(b, r t)) / r: X - b once X >= 2b, X / 2 below (the two
+/// directions take turns, each refilling while the other sends). Counted as
+/// bytes the rate does not limit. On tools/cluster's 1 Gbit/s lab (b 256 KiB,
+/// one chunk) central's 2 ranks of 16 MiB took 140.8 ms, not 268 ms
+/// (2 x 16 MiB at 125 MB/s): each chunk goes up while the down direction
+/// refills, and back while the up one does; 8 ranks on 4 nodes (6 chunks a
+/// phase through the root's node link) 1,350 ms, and 10 S / r = 1,342 ms.
+double burst_saving(const Placement& where, double phase_bytes) {
+  return where.nodes() > 1 ? std::min(where.link_burst_bytes, phase_bytes / 2) : 0.0;
+}
+
 /// Binary tree, chunk by chunk: up (receive from up to two children, add,
 /// send to the parent), then down (receive, send to the children), each a
 /// pipeline of k chunks over depth d: k + d - 1 chunk steps, each as long as
@@ -258,7 +275,17 @@ void tree_terms(Terms& t, const Placement& where, double s) {
   // fill steps too over-predicted 1 MiB (4 chunks) by 18-21 % on 8 and 16
   // simulated fat-tree ranks while 16 MiB (64 chunks) was 12-14 % short.
   const double messages = k * busiest + (d - 1), link_chunks = k * on_link + (d - 1);
-  add_link(t, where, 2 * messages, 2 * link_chunks * chunk);
+  // Up then down: each phase's busiest direction idles in the other phase
+  // (a shaper's bucket refills then; burst_saving). The d - 1 fill hops carry
+  // one chunk each over links that idled through the other phase too: with a
+  // bucket of a chunk or more they pass at the underlying speed. Counted at
+  // the rate, the lab fit was 15-18 % short at 16 MiB on every placement and
+  // 37-46 % over at 64 KiB on 4 ranks (a 64 KiB phase is 2 chunks at rank 0
+  // and 1 of fill); without them 4-9 % and 17-24 %.
+  const double phase_bytes = k * on_link * chunk;
+  const double fill_bytes =
+      where.nodes() > 1 && where.link_burst_bytes >= chunk ? 0.0 : (link_chunks - k * on_link) * chunk;
+  add_link(t, where, 2 * messages, 2 * (phase_bytes - burst_saving(where, phase_bytes) + fill_bytes));
   if (where.nodes() > 1)
     t[kHop] += 2 * messages * step_load(where, p, [](int r) { return r == 0 ? -1 : (r - 1) / 2; }).links;
   t[kGamma] += steps * children * chunk;
@@ -266,13 +293,18 @@ void tree_terms(Terms& t, const Placement& where, double s) {
 
 /// Everyone sends to rank 0, which adds in rank order and sends back, chunk by
 /// chunk: 2(p-1) blocking transfers per chunk at rank 0, of which those with
-/// the other ranks of rank 0's node go through memory, not the link.
+/// the other ranks of rank 0's node go through memory, not the link. Rank 0
+/// receives all of a chunk's messages before it sends any (blocking, in rank
+/// order), so a chunk is two phases of `remote` chunks each on rank 0's node
+/// link, one a direction: with a shaper's bucket each phase counts less
+/// (burst_saving); without one (a wire, the simulator) both count in full.
 void central_terms(Terms& t, const Placement& where, double s) {
   const double p = where.ranks, k = std::max(1.0, std::ceil(s / kChunkBytes));
   const double local = where.nodes() > 1 ? std::min(where.ranks_per_node, where.ranks) - 1 : p - 1;
   const double remote = p - 1 - local;
+  const double phase_bytes = remote * s / k;
   t[kAlphaInter] += 2 * remote * k;
-  t[kBetaInter] += 2 * remote * s;
+  t[kBetaInter] += 2 * k * (phase_bytes - (remote > 0 ? burst_saving(where, phase_bytes) : 0.0));
   if (remote > 0)
     t[kHop] += 2 * remote * k * step_load(where, where.ranks, [](int r) { return r == 0 ? -1 : 0; }).links;
   t[kAlphaIntra] += 2 * local * k;
@@ -471,6 +503,8 @@ CostModel CostModel::from_json(const nlohmann::json& j) {
                 "')");
     m.source = j.value("source", "");
     m.nodes_per_switch = j.value("nodes_per_switch", 0);
+    m.link_burst_bytes = j.value("link_burst_bytes", 0.0);
+    HPCNN_CHECK(m.link_burst_bytes >= 0, "link_burst_bytes: bytes >= 0, not ", m.link_burst_bytes);
     if (j.contains("fattree_nodes_per_leaf")) {
       const auto& leaf = j.at("fattree_nodes_per_leaf");
       HPCNN_CHECK(leaf.is_number_integer() || leaf == "sqrt", "fattree_nodes_per_leaf: a number or \"sqrt\", not ",
@@ -509,6 +543,7 @@ nlohmann::json CostModel::to_json() const {
   }
   nlohmann::json j{{"format", "hpcnn-cost-model"}, {"version", 1}, {"source", source}, {"algorithms", algos}};
   if (nodes_per_switch > 1) j["nodes_per_switch"] = nodes_per_switch;
+  if (link_burst_bytes > 0) j["link_burst_bytes"] = link_burst_bytes;
   if (fattree_leaf > 0) j["fattree_nodes_per_leaf"] = fattree_leaf;
   if (fattree_leaf < 0) j["fattree_nodes_per_leaf"] = "sqrt";
   if (torus_cbrt) j["torus_dims"] = "cbrt";

@@ -54,6 +54,13 @@ struct Placement {
   /// count as often as the most flows on one link and its hops are counted.
   std::array<int, 3> torus_dims{};
   bool has_torus() const { return torus_dims[0] > 0; }
+  /// Depth in bytes of a token-bucket shaper on each direction of a node's
+  /// link (tools/cluster's `tc tbf ... burst 256kb`); 0: none (a wire, the
+  /// simulator). A direction that idled banks up to this many bytes, which
+  /// then pass at the underlying speed: tree's and central's phases, which
+  /// use one direction of the busiest link then the other, count less (see
+  /// tree_terms, central_terms). Set from the model (CostModel::link_burst_bytes).
+  double link_burst_bytes = 0;
   int nodes() const { return (ranks + ranks_per_node - 1) / ranks_per_node; }
 };
 
@@ -127,6 +134,9 @@ struct CostModel {
   /// "torus_dims": [x, y, z] or "cbrt".
   std::array<int, 3> torus_dims{};
   bool torus_cbrt = false;
+  /// Placement::link_burst_bytes of the network (JSON "link_burst_bytes",
+  /// optional; hpcnn-merge allreduce --fit --link-burst).
+  double link_burst_bytes = 0;
   std::array<int, 3> torus_for(int nodes) const;
 
   /// The same physical parameters for ring, tree, rhd, central, shm and hier

@@ -27,6 +27,7 @@ comm::Placement placement_of(const BenchRow& r, const comm::CostModel& model) {
   where.nodes_per_switch = model.nodes_per_switch;
   where.nodes_per_leaf = model.leaf_for(nodes);
   where.torus_dims = model.torus_for(nodes);
+  where.link_burst_bytes = model.link_burst_bytes;
   return where;
 }
 
@@ -97,12 +98,13 @@ std::string residual_tables(const AllreduceFit& f) {
 }  // namespace
 
 AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source, int fattree_leaf,
-                           bool torus_cbrt, int nodes_per_switch) {
+                           bool torus_cbrt, int nodes_per_switch, double link_burst_bytes) {
   AllreduceFit f;
   f.model.source = source;
   f.model.nodes_per_switch = nodes_per_switch;
   f.model.fattree_leaf = fattree_leaf;
   f.model.torus_cbrt = torus_cbrt;
+  f.model.link_burst_bytes = link_burst_bytes;
   std::map<std::string, std::vector<comm::CostSample>> samples;
   std::map<std::string, std::vector<const BenchRow*>> used;
   using Key = std::tuple<int, int, int64_t>;
@@ -155,7 +157,8 @@ AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string&
   for (const auto& [key, by_algo] : times) {
     if (own.params.empty()) break;
     const int ranks = std::get<0>(key), nodes = std::max(1, std::get<1>(key));
-    const comm::Placement where{ranks, (ranks + nodes - 1) / nodes, true};
+    comm::Placement where{ranks, (ranks + nodes - 1) / nodes, true};
+    where.link_burst_bytes = own.link_burst_bytes;  // choose_by_model fills in the rest from the model
     const double bytes = static_cast<double>(std::get<2>(key));
     // Only algorithms measured here compete, so the pick's time is known.
     comm::CostModel here = own;
@@ -181,7 +184,7 @@ AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string&
 }
 
 AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, int fattree_leaf, bool torus_cbrt,
-                           int nodes_per_switch) {
+                           int nodes_per_switch, double link_burst_bytes) {
   HPCNN_CHECK(!csv_files.empty(), "no bench CSV files given");
   std::vector<BenchRow> rows;
   std::vector<std::string> warnings;
@@ -190,8 +193,8 @@ AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, 
     for (const BenchRow& r : parse_bench_csv(read_text_file(path), path.string(), warnings)) rows.push_back(r);
     source += (source.empty() ? "" : " ") + path.filename().string();
   }
-  AllreduceFit f =
-      fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source), fattree_leaf, torus_cbrt, nodes_per_switch);
+  AllreduceFit f = fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source), fattree_leaf, torus_cbrt,
+                                 nodes_per_switch, link_burst_bytes);
   f.warnings.insert(f.warnings.begin(), warnings.begin(), warnings.end());
   return f;
 }

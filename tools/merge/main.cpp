@@ -1,5 +1,7 @@
 // hpcnn-merge: turns run directories and bench CSVs into tables, JSON and
 // merged traces. Subcommands: summary, scaling, allreduce (see --help).
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -167,7 +169,7 @@ int run_allreduce(const std::vector<std::string>& args) {
       "  hpcnn-merge allreduce --fit results/sim/fit-fattree-100g/np*.csv --out results/sim/fit-fattree-100g\n";
   std::vector<std::string> csvs;
   std::string out;
-  std::string fattree_leaf;
+  std::string fattree_leaf, link_burst;
   bool strict = false, fit = false, torus = false;
   int nodes_per_switch = 0;
   // clang-format off
@@ -185,6 +187,10 @@ int run_allreduce(const std::vector<std::string>& args) {
       ("nodes-per-switch", po::value<int>(&nodes_per_switch)->value_name("N"),
        "with --fit: N consecutive nodes share one switch's link to another switch (a dragonfly's router),\n"
        "so rhd's and mpi's far steps carry N times the bytes (CostModel::nodes_per_switch); the model keeps it")
+      ("link-burst", po::value<std::string>(&link_burst)->value_name("BYTES"),
+       "with --fit: every node link is shaped by a token bucket this deep each way (tools/cluster's\n"
+       "tc tbf burst: 256KiB), so tree's and central's phases, which use one direction then the other,\n"
+       "count less (Placement::link_burst_bytes); N, NKiB or NMiB; the model keeps it")
       ("torus", po::bool_switch(&torus),
        "with --fit: the measurements ran on 3-D tori as tools/sim/platform.py builds one per run\n"
        "(sides from the cube root of the nodes), so far partners' hops and shared links are counted")
@@ -212,7 +218,17 @@ int run_allreduce(const std::vector<std::string>& args) {
         throw hpcnn::UsageError(hpcnn::cat("--fattree-leaf '", fattree_leaf, "': expected a number of nodes or sqrt"));
       }
     }
-    const merge::AllreduceFit f = merge::fit_allreduce(paths, leaf, torus, nodes_per_switch);
+    double burst = 0;
+    if (!link_burst.empty()) {
+      char* end = nullptr;
+      const double n = std::strtod(link_burst.c_str(), &end);
+      const std::string unit(end);
+      const double scale = unit.empty() ? 1.0 : unit == "KiB" ? 1024.0 : unit == "MiB" ? 1048576.0 : 0.0;
+      if (end == link_burst.c_str() || !(n >= 0) || !std::isfinite(n) || scale == 0)
+        throw hpcnn::UsageError(hpcnn::cat("--link-burst '", link_burst, "': expected bytes, e.g. 262144 or 256KiB"));
+      burst = n * scale;
+    }
+    const merge::AllreduceFit f = merge::fit_allreduce(paths, leaf, torus, nodes_per_switch, burst);
     return report(out_dir,
                   {{"fit.md", merge::fit_markdown(f)},
                    {"fit.csv", merge::fit_csv(f)},

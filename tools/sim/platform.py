@@ -15,7 +15,10 @@ The switch layout follows from `nodes`:
   fattree:   2 levels, k = ceil(sqrt(nodes)) nodes per leaf switch, as many
              spine switches as a leaf has nodes (full bisection), SimGrid FAT_TREE;
   dragonfly: 4 nodes per router, 4 routers per chassis, 2 chassis per group,
-             as many groups as needed, SimGrid DRAGONFLY;
+             as many groups as needed, SimGrid DRAGONFLY; above 128 nodes
+             (4 groups) more routers per chassis, as many as the groups
+             (SimGrid 3.32 joins groups through chassis 0's routers only:
+             at most as many groups as routers per chassis);
   torus:     3-D, sides as near equal as possible, SimGrid TORUS;
   flat:      every node on one switch through its own link (the lab of tools/cluster/).
 Hosts are rounded up to fill the topology; the hostfile lists only `nodes` of them.
@@ -53,6 +56,15 @@ def read_config(path):
     return values
 
 
+def check_dragonfly(groups, routers):
+    """Refuses a dragonfly SimGrid 3.32 cannot route (DragonflyZone.hpp, LIMITATIONS)."""
+    if groups > routers:
+        sys.exit(
+            f"dragonfly of {groups} groups and {routers} routers a chassis: SimGrid 3.32 attaches the links"
+            " between groups to chassis 0's routers only, so it allows at most as many groups as routers a chassis"
+        )
+
+
 def layout(topology, nodes):
     """(hosts, SimGrid topology name, topo_parameters) for `nodes` nodes."""
     if topology == "fattree":
@@ -63,6 +75,17 @@ def layout(topology, nodes):
     if topology == "dragonfly":
         per_router, routers, chassis = 4, 4, 2
         groups = max(1, math.ceil(nodes / (per_router * routers * chassis)))
+        # SimGrid 3.32's DragonflyZone links group i to group j through router
+        # j of group i's chassis 0 and routes there through green link j of a
+        # chassis of `routers`: with more groups than routers a chassis, the
+        # routes to group >= routers read past that vector and smpirun
+        # crashes at start-up (192 and 256 nodes: 6 and 8 groups of 4 routers
+        # a chassis). So add routers a chassis (the same 4 nodes a router,
+        # the cost model's nodes_per_switch) until the groups fit.
+        while groups > routers:
+            routers += 1
+            groups = math.ceil(nodes / (per_router * routers * chassis))
+        check_dragonfly(groups, routers)
         # groups,links between groups; chassis,links; routers,links; nodes per router
         return groups * chassis * routers * per_router, "DRAGONFLY", f"{groups},1;{chassis},1;{routers},1;{per_router}"
     if topology == "torus":
@@ -77,7 +100,35 @@ def layout(topology, nodes):
     sys.exit(f"unknown topology '{topology}' (fattree, dragonfly, torus or flat)")
 
 
+def self_test():
+    """The dragonfly's layout: unchanged up to 128 nodes, within SimGrid's limit above (ctest label sim)."""
+    for nodes in range(1, 4097):
+        hosts, topo, params = layout("dragonfly", nodes)
+        blue, black, green, per_router = params.split(";")
+        groups, routers = int(blue.split(",")[0]), int(green.split(",")[0])
+        chassis = int(black.split(",")[0])
+        assert topo == "DRAGONFLY" and per_router == "4" and chassis == 2, (nodes, params)
+        assert groups <= routers, f"{nodes} nodes: {groups} groups, {routers} routers a chassis"
+        assert hosts == groups * chassis * routers * 4 and hosts >= nodes, (nodes, hosts, params)
+        if nodes <= 128:  # the platforms every recorded dragonfly result ran on
+            assert params == f"{math.ceil(nodes / 32)},1;2,1;4,1;4", (nodes, params)
+        else:  # no more routers than the groups need: one fewer would not fit them
+            fewer = routers - 1
+            assert fewer < 4 or math.ceil(nodes / (8 * fewer)) > fewer, (nodes, params)
+    assert layout("dragonfly", 256)[2] == "6,1;2,1;6,1;4"
+    assert layout("dragonfly", 1024)[2] == "11,1;2,1;12,1;4"
+    try:
+        check_dragonfly(6, 4)
+        raise AssertionError("6 groups of 4 routers a chassis accepted")
+    except SystemExit as e:
+        assert "at most as many groups as routers a chassis" in str(e.code), e.code
+    print("platform.py self-test: ok (dragonfly 1-4096 nodes)")
+
+
 def main():
+    if sys.argv[1:] == ["--self-test"]:
+        self_test()
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config")
     for key in DEFAULTS:
