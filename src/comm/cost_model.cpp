@@ -233,6 +233,50 @@ void rdb_terms(Terms& t, const Placement& where, double s) {
   if (where.ranks > p2) fold_terms(t, where, s);
 }
 
+/// Rabenseifner as the MPI library runs it (Open MPI 4.1's
+/// allreduce_intra_redscat_allgather, SimGrid's allreduce__rab_rdb): the
+/// reduce-scatter halves the vector while the distance doubles, S/2 to the
+/// partner 1 rank away, S/4 to 2 ranks away, .. S/p' to p'/2 away, and the
+/// allgather runs the same steps backwards; the paired ranks of p > p' fold
+/// in and out as in rdb. hpcnn's rhd halves over the far partner first
+/// (allreduce_rhd.cpp), so where far partners share links (fat-tree leaves,
+/// torus rows, a switch's link) their loads differ: on the simulated fat-tree
+/// the library's 32 ranks of 16 MiB took 3,155.4 us, rhd 4,526.3, and the
+/// model counted both as rhd (mpi 10.1 % over; results/sim/mpi-selector).
+/// Flows are counted from the real ranks that take part (the first 2(p - p')
+/// in pairs, their odd member).
+void rab_terms(Terms& t, const Placement& where, double s) {
+  const int p2 = 1 << floor_log2(where.ranks);
+  const int q = std::min(where.ranks_per_node, where.ranks);
+  const int n = std::max(1, where.nodes_per_switch);
+  const int extra = where.ranks - p2;
+  const auto real_rank = [extra](int v) { return v < extra ? 2 * v + 1 : v + extra; };
+  const auto virtual_rank = [extra](int r) { return r < 2 * extra ? (r % 2 == 1 ? r / 2 : -1) : r - extra; };
+  double part = s;
+  for (int dist = 1; dist < p2; dist *= 2) {
+    part /= 2;
+    const auto partner = [&](int r) {
+      const int v = virtual_rank(r);
+      return v < 0 ? -1 : real_rank(v ^ dist);
+    };
+    // Between nodes when some pair is (with p > p' the partners are further
+    // apart than dist: 13 ranks on nodes of 2, distance 1 pairs ranks 1 and 3).
+    const bool inter = where.nodes() > 1 && step_load(Placement{where.ranks, q, true}, where.ranks, partner).links > 0;
+    int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);
+    if (inter && (where.nodes_per_leaf > 0 || where.has_torus())) {
+      const StepLoad load = step_load(where, where.ranks, partner);
+      flows = std::max(1, load.flows);
+      t[kHop] += 2 * load.links;
+    } else if (inter) {
+      t[kHop] += 2 * 2;
+    }
+    t[inter ? kAlphaInter : kAlphaIntra] += 2;  // the reduce-scatter's step and the allgather's
+    t[inter ? kBetaInter : kBetaIntra] += 2 * part * (inter ? flows : kIntraCopies);
+    t[kGamma] += part;
+  }
+  if (where.ranks > p2) fold_terms(t, where, s);
+}
+
 /// Binary tree, chunk by chunk: up (receive from up to two children, add,
 /// send to the parent), then down (receive, send to the children), each a
 /// pipeline of k chunks over depth d: k + d - 1 chunk steps, each as long as
@@ -360,14 +404,24 @@ Terms cost_terms(AllreduceAlgo algo, const Placement& where, double bytes) {
         case MpiAllreduce::kRing: {
           ring_terms(t, where, bytes);
           // The logical ring (SimGrid's allreduce__lr) reduces the count %
-          // p floats left over by a reduce and a broadcast: 2 ceil(log2 p)
-          // more messages (3 ranks, 4 KiB: 28.1 us simulated against the
-          // ring's 21.3).
+          // p floats left over by a reduce and a broadcast of a few bytes,
+          // sent eagerly: the reduce is linear below 8 ranks (the root's
+          // receives overlap: one message), else binomial (floor(log2 p)
+          // messages one after another), the binomial broadcast's longest
+          // chain is floor(log2 p). Each crosses the links between the root
+          // and the farthest rank. Counted as 2 ceil(log2 p) messages
+          // without their links, the fit was 27.0 % short at 3 ranks, 4 KiB
+          // (26.8 us simulated, the ring part 17.4; results/sim/mpi-selector).
           const auto floats = static_cast<int64_t>(bytes / sizeof(float));
-          if (floats % where.ranks != 0) add_link(t, where, 2 * std::ceil(std::log2(where.ranks)), 0);
+          if (floats % where.ranks != 0) {
+            const int chain = floor_log2(where.ranks), messages = (where.ranks < 8 ? 1 : chain) + chain;
+            add_link(t, where, messages, 0);
+            if (where.nodes() > 1)
+              t[kHop] += messages * step_load(where, where.ranks, [](int r) { return r == 0 ? -1 : 0; }).links;
+          }
           break;
         }
-        case MpiAllreduce::kRabenseifner: rhd_terms(t, where, bytes); break;
+        case MpiAllreduce::kRabenseifner: rab_terms(t, where, bytes); break;
         // Not a candidate of auto (choose_by_model); a binomial reduce and
         // broadcast of the whole buffer, for the fit's sake.
         case MpiAllreduce::kReduceBroadcast: {

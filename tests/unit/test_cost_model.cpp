@@ -202,9 +202,10 @@ TEST_CASE("mpi is modelled as the algorithm Open MPI's rules run, recursive doub
   CHECK(rdb[kGamma] == Approx(6 * s));
   CHECK(cost_terms(AllreduceAlgo::kMpi, where, 1 << 20) == cost_terms(AllreduceAlgo::kRhd, where, 1 << 20));
   CHECK(cost_terms(AllreduceAlgo::kMpi, {2, 1, true}, 4096) == cost_terms(AllreduceAlgo::kRing, {2, 1, true}, 4096));
-  // 1,024 floats on 3 ranks: the ring leaves 1 over, reduced and broadcast (2 x 2 messages).
+  // 1,024 floats on 3 ranks: the ring leaves 1 over, reduced (linear, eager:
+  // one message) and broadcast (binomial: a chain of 1 on 3 ranks).
   CHECK(cost_terms(AllreduceAlgo::kMpi, {3, 1, true}, 4096)[kAlphaInter] ==
-        cost_terms(AllreduceAlgo::kRing, {3, 1, true}, 4096)[kAlphaInter] + 4);
+        cost_terms(AllreduceAlgo::kRing, {3, 1, true}, 4096)[kAlphaInter] + 2);
   // 13 ranks: 8 in the doubling, the 5 others folded in and out (2 messages of S).
   CHECK(cost_terms(AllreduceAlgo::kMpi, {13, 1, true}, 4096)[kAlphaInter] == 3 + 2);
   // With the same link figures as rhd, auto now takes rhd where mpi doubles
@@ -212,6 +213,46 @@ TEST_CASE("mpi is modelled as the algorithm Open MPI's rules run, recursive doub
   CostModel m = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
   m.params[AllreduceAlgo::kMpi] = m.params.at(AllreduceAlgo::kRhd);
   CHECK(choose_by_model(m, where, s).algo == AllreduceAlgo::kRhd);
+}
+
+TEST_CASE("mpi's Rabenseifner halves over the nearest partner first as the library runs it, not in rhd's order",
+          "[cost_model]") {
+  // 8 nodes on leaves {0,1,2} {3,4,5} {6,7}, up-link to spine d mod 3. The
+  // library (Open MPI's redscat_allgather, SimGrid's rab_rdb) sends S/2 at
+  // distance 1 (one flow a link), S/4 at distance 2 (nodes 3 and 5 send to 1
+  // and 7 through leaf 1's up-link to spine 1: 2 flows), S/8 at distance 4 (3
+  // and 5 to 7 and 1: 2 flows); rhd sends S/2 at distance 4 (2 flows). Counted
+  // as rhd, mpi's 32 simulated fat-tree ranks of 16 MiB were predicted 10.1 %
+  // slow (results/sim/fit-fattree-100g-nocross).
+  const double s = 16 << 20;
+  Placement leaves{8, 1, true};
+  leaves.nodes_per_leaf = 3;
+  const auto mpi = cost_terms(AllreduceAlgo::kMpi, leaves, s);
+  CHECK(mpi[kBetaInter] == Approx(2 * (s / 2 + 2 * s / 4 + 2 * s / 8)));
+  CHECK(mpi[kBetaInter] < cost_terms(AllreduceAlgo::kRhd, leaves, s)[kBetaInter]);
+  CHECK(mpi[kAlphaInter] == 6);
+  // Without a topology the two orders move the same bytes in the same messages.
+  const Placement flat{8, 1, true};
+  CHECK(cost_terms(AllreduceAlgo::kMpi, flat, s) == cost_terms(AllreduceAlgo::kRhd, flat, s));
+  // 13 ranks: the folded ranks' partners are the odd ones of the first 10
+  // (virtual rank v is real 2v + 1 below 5): every pair crosses nodes of 2
+  // ranks, so all 3 steps are between nodes.
+  const auto folded = cost_terms(AllreduceAlgo::kMpi, {13, 2, true}, s);
+  CHECK(folded[kAlphaInter] == 2 * 3);
+}
+
+TEST_CASE("The left-over floats of mpi's logical ring cross the links between the root and the farthest rank",
+          "[cost_model]") {
+  // 3 nodes on leaves {0,1} {2}: rank 2 is 4 links from the root. Simulated,
+  // 4 KiB: 26.8 us, the ring part alone 17.4 (results/sim/mpi-selector).
+  Placement leaves{3, 1, true};
+  leaves.nodes_per_leaf = 2;
+  const auto mpi = cost_terms(AllreduceAlgo::kMpi, leaves, 4096);
+  const auto ring = cost_terms(AllreduceAlgo::kRing, leaves, 4096);
+  CHECK(mpi[kAlphaInter] == ring[kAlphaInter] + 2);
+  CHECK(mpi[kHop] == ring[kHop] + 2 * 4);
+  // 1,026 floats divide by 3: no left-over, the plain ring.
+  CHECK(cost_terms(AllreduceAlgo::kMpi, leaves, 4104) == cost_terms(AllreduceAlgo::kRing, leaves, 4104));
 }
 
 TEST_CASE("On a fat-tree of 3-node leaves rhd's far partners share up-links and cross 4 links", "[cost_model]") {
