@@ -8,6 +8,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <mutex>
 
 #include "core/error.hpp"
 
@@ -613,6 +614,32 @@ AutoChoice choose_by_model(const CostModel& model, const Placement& placement, d
   return choice;
 }
 
+AutoChoice AutoChoiceCache::choose(const Placement& where, double bytes) {
+  const Key key{where.ranks,          where.ranks_per_node, where.regular, where.nodes_per_switch,
+                where.nodes_per_leaf, where.torus_dims,     bytes};
+  {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = choices_.find(key);
+    if (it != choices_.end()) return it->second;
+  }
+  // Computed outside the lock (milliseconds with a topology); two threads
+  // asking at once both compute it, the same answer.
+  AutoChoice choice = choose_by_model(model_, where, bytes);
+  const std::lock_guard<std::mutex> lock(mutex_);
+  if (choices_.size() < kMaxEntries) choices_.emplace(key, choice);
+  return choice;
+}
+
+size_t AutoChoiceCache::size() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  return choices_.size();
+}
+
+AutoChoiceCache& process_choice_cache() {
+  static AutoChoiceCache cache(process_cost_model());
+  return cache;
+}
+
 const CostModel& process_cost_model() {
   static const CostModel kModel = [] {
     if (const char* file = std::getenv("HPCNN_COST_MODEL"); file != nullptr && *file != '\0') {
@@ -643,7 +670,7 @@ Placement placement_of(const Communicator& comm) {
 nlohmann::json auto_choice_json(const Communicator& comm, int64_t count) {
   const Placement where = placement_of(comm);
   const double bytes = static_cast<double>(count) * sizeof(float);
-  const AutoChoice c = choose_by_model(process_cost_model(), where, bytes);
+  const AutoChoice c = process_choice_cache().choose(where, bytes);
   nlohmann::json candidates = nlohmann::json::object();
   for (const auto& [a, s] : c.candidates) candidates[modelled_name(a)] = s * 1e6;
   return {{"algo", modelled_name(c.algo)},

@@ -2,7 +2,10 @@
 // parameters from synthetic measurements, `auto` picks what the model says.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -412,5 +415,93 @@ TEST_CASE("hpcnn-merge allreduce --fit counts the network's structure and keeps 
     const CostModel back = CostModel::from_json(hpcnn::merge::fit_json(with));
     CHECK(back.fattree_leaf == (variant == 0 ? -1 : 0));
     CHECK(back.nodes_per_switch == (variant == 1 ? 4 : 0));
+  }
+}
+
+namespace {
+
+/// The fat-tree fit's parameters (results/sim/fit-fattree-100g-nocross/refit-mpi-terms), rounded, with
+/// the topology `kind`: 0 fat-tree leaves of sqrt(nodes), 1 the torus platform.py builds.
+CostModel topology_model(int kind) {
+  CostModel m;
+  m.source = "test";
+  m.params[AllreduceAlgo::kRing].values = {0, 1 / 12.0e9, 0, 0, 0, 1.0e-6};
+  m.params[AllreduceAlgo::kTree].values = {0.94e-6, 1 / 13.7e9, 0, 0, 1 / 41.2e9, 0.37e-6};
+  m.params[AllreduceAlgo::kRhd].values = {0.41e-6, 1 / 15.5e9, 0, 0, 1 / 30.2e9, 0.80e-6};
+  m.params[AllreduceAlgo::kCentral].values = {1.54e-6, 1 / 11.7e9, 0, 0, 0, 0.07e-6};
+  m.params[AllreduceAlgo::kMpi].values = {0, 1 / 12.9e9, 0, 0, 0, 0.97e-6};
+  if (kind == 0) m.fattree_leaf = -1;
+  if (kind == 1) m.torus_cbrt = true;
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("The cached auto choice equals the uncached one over ranks, sizes and topologies", "[cost_model]") {
+  for (int kind : {0, 1}) {
+    const CostModel m = topology_model(kind);
+    AutoChoiceCache cache(m);
+    size_t keys = 0;
+    for (int round = 0; round < 2; ++round) {  // the second round answers from the cache
+      for (int p : {2, 3, 5, 8, 13, 32, 64, 100, 256}) {
+        for (int q : {1, 2}) {
+          for (double bytes : {4.0, 4096.0, 65536.0, 1048576.0, 17.4e6}) {
+            const Placement where{p, q, p % q == 0};
+            const AutoChoice want = choose_by_model(m, where, bytes), got = cache.choose(where, bytes);
+            CHECK(got.algo == want.algo);
+            CHECK(got.predicted_s == want.predicted_s);
+            CHECK(got.candidates == want.candidates);
+            if (round == 0) ++keys;
+          }
+        }
+      }
+      CHECK(cache.size() == keys);
+    }
+    // A placement that differs only in its topology fields is another key.
+    Placement other{64, 1, true};
+    other.nodes_per_leaf = 4;
+    CHECK(cache.choose(other, 65536).candidates == choose_by_model(m, other, 65536).candidates);
+    CHECK(cache.size() == keys + 1);
+  }
+}
+
+TEST_CASE("The auto choice cache stops remembering past its bound and still answers", "[cost_model]") {
+  const CostModel m = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
+  AutoChoiceCache cache(m);
+  const Placement where{16, 1, true};
+  for (size_t i = 0; i < AutoChoiceCache::kMaxEntries + 10; ++i) cache.choose(where, 4.0 * static_cast<double>(i + 1));
+  CHECK(cache.size() == AutoChoiceCache::kMaxEntries);
+  const double past = 4.0 * static_cast<double>(AutoChoiceCache::kMaxEntries + 100);
+  CHECK(cache.choose(where, past).algo == choose_by_model(m, where, past).algo);
+}
+
+// Not run by default (hidden tag): auto decisions per second at 1,024 ranks with a topology model, the
+// uncached choose_by_model and the cache alternated A B A B, medians; results/sim/auto-cache/README.md.
+TEST_CASE("Auto decisions per second with and without the cache at 1,024 ranks", "[.auto-cache-bench]") {
+  for (int kind : {0, 1}) {
+    const CostModel m = topology_model(kind);
+    AutoChoiceCache cache(m);
+    const Placement where{1024, 1, true};
+    const std::vector<double> sizes{65536, 1 << 20, 16 << 20};
+    std::vector<double> uncached, cached;
+    for (int rep = 0; rep < 5; ++rep) {
+      for (int variant = 0; variant < 2; ++variant) {
+        const int n = variant == 0 ? 20 : 200000;
+        const auto t0 = std::chrono::steady_clock::now();
+        int sink = 0;
+        for (int i = 0; i < n; ++i) {
+          const double bytes = sizes[static_cast<size_t>(i) % sizes.size()];
+          sink +=
+              static_cast<int>(variant == 0 ? choose_by_model(m, where, bytes).algo : cache.choose(where, bytes).algo);
+        }
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        (variant == 0 ? uncached : cached).push_back(n / s);
+        CHECK(sink >= 0);
+      }
+    }
+    std::sort(uncached.begin(), uncached.end());
+    std::sort(cached.begin(), cached.end());
+    std::printf("%s, 1024 ranks, 64 KiB / 1 MiB / 16 MiB: uncached %.0f decisions/s, cached %.0f decisions/s (%.0fx)\n",
+                kind == 0 ? "fat-tree (sqrt leaves)" : "torus (cbrt)", uncached[2], cached[2], cached[2] / uncached[2]);
   }
 }
