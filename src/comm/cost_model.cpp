@@ -205,6 +205,17 @@ void rhd_terms(Terms& t, const Placement& where, double s) {
   }
 }
 
+/// The partner of real rank r at virtual distance `dist` in the library's
+/// recursive doubling and Rabenseifner with `extra` = p - p' ranks folded in
+/// (the even ones of the first 2 extra, which sit the steps out: -1).
+/// Virtual rank v is real 2v + 1 below extra, else v + extra.
+int library_partner(int extra, int r, int dist) {
+  const int v = r < 2 * extra ? (r % 2 == 1 ? r / 2 : -1) : r - extra;
+  if (v < 0) return -1;
+  const int u = v ^ dist;
+  return u < extra ? 2 * u + 1 : u + extra;
+}
+
 /// Recursive doubling over p' = 2^floor(log2 p) ranks: log2 p' exchanges of
 /// the whole buffer with partners 1, 2, .. p'/2 ranks away, each reduced; with
 /// p > p' the paired ranks first hand over S and get the result back. Open
@@ -216,13 +227,15 @@ void rdb_terms(Terms& t, const Placement& where, double s) {
   const int q = std::min(where.ranks_per_node, where.ranks);
   const int n = std::max(1, where.nodes_per_switch);
   const int extra = where.ranks - p2;
-  const auto real_rank = [extra](int v) { return v < extra ? 2 * v + 1 : v + extra; };
   for (int dist = 1; dist < p2; dist *= 2) {
-    const bool inter = where.nodes() > 1 && dist >= q;
+    // The flows of the real ranks that take part (counted from virtual
+    // ranks as sources, 13 ranks put ranks 0-7 in the steps, not 1, 3, .. 12).
+    const auto partner = [&](int r) { return library_partner(extra, r, dist); };
+    const bool inter = where.nodes() > 1 && step_load(Placement{where.ranks, q, true}, where.ranks, partner).links > 0;
     int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);
     if (inter && (where.nodes_per_leaf > 0 || where.has_torus())) {
-      const StepLoad load = step_load(where, p2, [&](int v) { return real_rank(v ^ dist); });
-      flows = load.flows;
+      const StepLoad load = step_load(where, where.ranks, partner);
+      flows = std::max(1, load.flows);
       t[kHop] += load.links;
     } else if (inter) {
       t[kHop] += 2;
@@ -251,15 +264,10 @@ void rab_terms(Terms& t, const Placement& where, double s) {
   const int q = std::min(where.ranks_per_node, where.ranks);
   const int n = std::max(1, where.nodes_per_switch);
   const int extra = where.ranks - p2;
-  const auto real_rank = [extra](int v) { return v < extra ? 2 * v + 1 : v + extra; };
-  const auto virtual_rank = [extra](int r) { return r < 2 * extra ? (r % 2 == 1 ? r / 2 : -1) : r - extra; };
   double part = s;
   for (int dist = 1; dist < p2; dist *= 2) {
     part /= 2;
-    const auto partner = [&](int r) {
-      const int v = virtual_rank(r);
-      return v < 0 ? -1 : real_rank(v ^ dist);
-    };
+    const auto partner = [&](int r) { return library_partner(extra, r, dist); };
     // Between nodes when some pair is (with p > p' the partners are further
     // apart than dist: 13 ranks on nodes of 2, distance 1 pairs ranks 1 and 3).
     const bool inter = where.nodes() > 1 && step_load(Placement{where.ranks, q, true}, where.ranks, partner).links > 0;

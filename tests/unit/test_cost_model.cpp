@@ -244,6 +244,20 @@ TEST_CASE("mpi's Rabenseifner halves over the nearest partner first as the libra
   CHECK(folded[kAlphaInter] == 2 * 3);
 }
 
+TEST_CASE("mpi's recursive doubling counts the links of the ranks that take part, not of the first 2^k ranks",
+          "[cost_model]") {
+  // 5 nodes on leaves {0,1,2} {3,4}: rank 0 folds into rank 1 (2 links, in and out), then ranks 1-4
+  // double: distance 1 pairs 1-2 and 3-4 (inside a leaf, 2 links), distance 2 pairs 1-3 and 2-4 (across,
+  // 4 links). Counted from ranks 0-3 as senders, distance 1 had 0-2, 1-1, 2-4 (across) and 3-3: 12
+  // links, and the fit was 26.3 % over at 5 ranks, 4 KiB (results/sim/fit-fattree-100g-nocross).
+  Placement leaves{5, 1, true};
+  leaves.nodes_per_leaf = 3;
+  REQUIRE(mpi_algorithm(5, 4096) == MpiAllreduce::kRecursiveDoubling);
+  const auto t = cost_terms(AllreduceAlgo::kMpi, leaves, 4096);
+  CHECK(t[kHop] == 2 + 4 + 2 * 2);
+  CHECK(t[kAlphaInter] == 2 + 2);
+}
+
 TEST_CASE("The left-over floats of mpi's logical ring cross the links between the root and the farthest rank",
           "[cost_model]") {
   // 3 nodes on leaves {0,1} {2}: rank 2 is 4 links from the root. Simulated,
