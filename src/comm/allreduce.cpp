@@ -52,8 +52,10 @@ AllreduceAlgo choose_allreduce(const Communicator& comm, int64_t count) {
   // The algorithm the cost model predicts fastest for this placement and
   // size (comm/cost_model.hpp; the model: process_cost_model()). It replaced
   // a fixed rule (< 64 KiB mpi, one node shm, multi-rank nodes hier, else
-  // ring) that ignored the network: see docs/algorithms.md.
-  return choose_by_model(process_cost_model(), placement_of(comm), static_cast<double>(count) * sizeof(float)).algo;
+  // ring) that ignored the network: see docs/algorithms.md. Remembered per
+  // placement and size (process_choice_cache): with a topology model one
+  // decision walks every flow of every step, milliseconds at 1,024 ranks.
+  return process_choice_cache().choose(placement_of(comm), static_cast<double>(count) * sizeof(float)).algo;
 }
 
 void allreduce(Communicator& comm, AllreduceAlgo algo, float* data, int64_t count) {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <limits>
 #include <map>
+#include <mutex>
 
 #include "core/error.hpp"
 
@@ -204,6 +205,17 @@ void rhd_terms(Terms& t, const Placement& where, double s) {
   }
 }
 
+/// The partner of real rank r at virtual distance `dist` in the library's
+/// recursive doubling and Rabenseifner with `extra` = p - p' ranks folded in
+/// (the even ones of the first 2 extra, which sit the steps out: -1).
+/// Virtual rank v is real 2v + 1 below extra, else v + extra.
+int library_partner(int extra, int r, int dist) {
+  const int v = r < 2 * extra ? (r % 2 == 1 ? r / 2 : -1) : r - extra;
+  if (v < 0) return -1;
+  const int u = v ^ dist;
+  return u < extra ? 2 * u + 1 : u + extra;
+}
+
 /// Recursive doubling over p' = 2^floor(log2 p) ranks: log2 p' exchanges of
 /// the whole buffer with partners 1, 2, .. p'/2 ranks away, each reduced; with
 /// p > p' the paired ranks first hand over S and get the result back. Open
@@ -215,13 +227,15 @@ void rdb_terms(Terms& t, const Placement& where, double s) {
   const int q = std::min(where.ranks_per_node, where.ranks);
   const int n = std::max(1, where.nodes_per_switch);
   const int extra = where.ranks - p2;
-  const auto real_rank = [extra](int v) { return v < extra ? 2 * v + 1 : v + extra; };
   for (int dist = 1; dist < p2; dist *= 2) {
-    const bool inter = where.nodes() > 1 && dist >= q;
+    // The flows of the real ranks that take part (counted from virtual
+    // ranks as sources, 13 ranks put ranks 0-7 in the steps, not 1, 3, .. 12).
+    const auto partner = [&](int r) { return library_partner(extra, r, dist); };
+    const bool inter = where.nodes() > 1 && step_load(Placement{where.ranks, q, true}, where.ranks, partner).links > 0;
     int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);
     if (inter && (where.nodes_per_leaf > 0 || where.has_torus())) {
-      const StepLoad load = step_load(where, p2, [&](int v) { return real_rank(v ^ dist); });
-      flows = load.flows;
+      const StepLoad load = step_load(where, where.ranks, partner);
+      flows = std::max(1, load.flows);
       t[kHop] += load.links;
     } else if (inter) {
       t[kHop] += 2;
@@ -248,6 +262,45 @@ void rdb_terms(Terms& t, const Placement& where, double s) {
 /// phase through the root's node link) 1,350 ms, and 10 S / r = 1,342 ms.
 double burst_saving(const Placement& where, double phase_bytes) {
   return where.nodes() > 1 ? std::min(where.link_burst_bytes, phase_bytes / 2) : 0.0;
+}
+
+/// Rabenseifner as the MPI library runs it (Open MPI 4.1's
+/// allreduce_intra_redscat_allgather, SimGrid's allreduce__rab_rdb): the
+/// reduce-scatter halves the vector while the distance doubles, S/2 to the
+/// partner 1 rank away, S/4 to 2 ranks away, .. S/p' to p'/2 away, and the
+/// allgather runs the same steps backwards; the paired ranks of p > p' fold
+/// in and out as in rdb. hpcnn's rhd halves over the far partner first
+/// (allreduce_rhd.cpp), so where far partners share links (fat-tree leaves,
+/// torus rows, a switch's link) their loads differ: on the simulated fat-tree
+/// the library's 32 ranks of 16 MiB took 3,155.4 us, rhd 4,526.3, and the
+/// model counted both as rhd (mpi 10.1 % over; results/sim/mpi-selector).
+/// Flows are counted from the real ranks that take part (the first 2(p - p')
+/// in pairs, their odd member).
+void rab_terms(Terms& t, const Placement& where, double s) {
+  const int p2 = 1 << floor_log2(where.ranks);
+  const int q = std::min(where.ranks_per_node, where.ranks);
+  const int n = std::max(1, where.nodes_per_switch);
+  const int extra = where.ranks - p2;
+  double part = s;
+  for (int dist = 1; dist < p2; dist *= 2) {
+    part /= 2;
+    const auto partner = [&](int r) { return library_partner(extra, r, dist); };
+    // Between nodes when some pair is (with p > p' the partners are further
+    // apart than dist: 13 ranks on nodes of 2, distance 1 pairs ranks 1 and 3).
+    const bool inter = where.nodes() > 1 && step_load(Placement{where.ranks, q, true}, where.ranks, partner).links > 0;
+    int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);
+    if (inter && (where.nodes_per_leaf > 0 || where.has_torus())) {
+      const StepLoad load = step_load(where, where.ranks, partner);
+      flows = std::max(1, load.flows);
+      t[kHop] += 2 * load.links;
+    } else if (inter) {
+      t[kHop] += 2 * 2;
+    }
+    t[inter ? kAlphaInter : kAlphaIntra] += 2;  // the reduce-scatter's step and the allgather's
+    t[inter ? kBetaInter : kBetaIntra] += 2 * part * (inter ? flows : kIntraCopies);
+    t[kGamma] += part;
+  }
+  if (where.ranks > p2) fold_terms(t, where, s);
 }
 
 /// Binary tree, chunk by chunk: up (receive from up to two children, add,
@@ -392,14 +445,24 @@ Terms cost_terms(AllreduceAlgo algo, const Placement& where, double bytes) {
         case MpiAllreduce::kRing: {
           ring_terms(t, where, bytes);
           // The logical ring (SimGrid's allreduce__lr) reduces the count %
-          // p floats left over by a reduce and a broadcast: 2 ceil(log2 p)
-          // more messages (3 ranks, 4 KiB: 28.1 us simulated against the
-          // ring's 21.3).
+          // p floats left over by a reduce and a broadcast of a few bytes,
+          // sent eagerly: the reduce is linear below 8 ranks (the root's
+          // receives overlap: one message), else binomial (floor(log2 p)
+          // messages one after another), the binomial broadcast's longest
+          // chain is floor(log2 p). Each crosses the links between the root
+          // and the farthest rank. Counted as 2 ceil(log2 p) messages
+          // without their links, the fit was 27.0 % short at 3 ranks, 4 KiB
+          // (26.8 us simulated, the ring part 17.4; results/sim/mpi-selector).
           const auto floats = static_cast<int64_t>(bytes / sizeof(float));
-          if (floats % where.ranks != 0) add_link(t, where, 2 * std::ceil(std::log2(where.ranks)), 0);
+          if (floats % where.ranks != 0) {
+            const int chain = floor_log2(where.ranks), messages = (where.ranks < 8 ? 1 : chain) + chain;
+            add_link(t, where, messages, 0);
+            if (where.nodes() > 1)
+              t[kHop] += messages * step_load(where, where.ranks, [](int r) { return r == 0 ? -1 : 0; }).links;
+          }
           break;
         }
-        case MpiAllreduce::kRabenseifner: rhd_terms(t, where, bytes); break;
+        case MpiAllreduce::kRabenseifner: rab_terms(t, where, bytes); break;
         // Not a candidate of auto (choose_by_model); a binomial reduce and
         // broadcast of the whole buffer, for the fit's sake.
         case MpiAllreduce::kReduceBroadcast: {
@@ -570,6 +633,7 @@ AutoChoice choose_by_model(const CostModel& model, const Placement& placement, d
   if (where.nodes_per_switch == 0) where.nodes_per_switch = model.nodes_per_switch;
   if (where.nodes_per_leaf == 0) where.nodes_per_leaf = model.leaf_for(where.nodes());
   if (!where.has_torus()) where.torus_dims = model.torus_for(where.nodes());
+  if (where.link_burst_bytes == 0) where.link_burst_bytes = model.link_burst_bytes;
   AutoChoice choice;
   choice.predicted_s = std::numeric_limits<double>::infinity();
   const bool one_node = where.nodes() == 1, multi_rank_nodes = where.ranks_per_node > 1 && where.ranks > 1;
@@ -592,6 +656,32 @@ AutoChoice choose_by_model(const CostModel& model, const Placement& placement, d
   HPCNN_CHECK(!choice.candidates.empty(), "cost model (", model.source, ") has no algorithm that runs on ", where.ranks,
               " ranks");
   return choice;
+}
+
+AutoChoice AutoChoiceCache::choose(const Placement& where, double bytes) {
+  const Key key{where.ranks,          where.ranks_per_node, where.regular,          where.nodes_per_switch,
+                where.nodes_per_leaf, where.torus_dims,     where.link_burst_bytes, bytes};
+  {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    const auto it = choices_.find(key);
+    if (it != choices_.end()) return it->second;
+  }
+  // Computed outside the lock (milliseconds with a topology); two threads
+  // asking at once both compute it, the same answer.
+  AutoChoice choice = choose_by_model(model_, where, bytes);
+  const std::lock_guard<std::mutex> lock(mutex_);
+  if (choices_.size() < kMaxEntries) choices_.emplace(key, choice);
+  return choice;
+}
+
+size_t AutoChoiceCache::size() const {
+  const std::lock_guard<std::mutex> lock(mutex_);
+  return choices_.size();
+}
+
+AutoChoiceCache& process_choice_cache() {
+  static AutoChoiceCache cache(process_cost_model());
+  return cache;
 }
 
 const CostModel& process_cost_model() {
@@ -624,7 +714,7 @@ Placement placement_of(const Communicator& comm) {
 nlohmann::json auto_choice_json(const Communicator& comm, int64_t count) {
   const Placement where = placement_of(comm);
   const double bytes = static_cast<double>(count) * sizeof(float);
-  const AutoChoice c = choose_by_model(process_cost_model(), where, bytes);
+  const AutoChoice c = process_choice_cache().choose(where, bytes);
   nlohmann::json candidates = nlohmann::json::object();
   for (const auto& [a, s] : c.candidates) candidates[modelled_name(a)] = s * 1e6;
   return {{"algo", modelled_name(c.algo)},

@@ -18,7 +18,9 @@
 #include <array>
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -160,6 +162,32 @@ struct AutoChoice {
 /// model does not describe), the fastest predicted first chosen (ties: the earlier in
 /// all_allreduce_algos()). Throws when none can.
 AutoChoice choose_by_model(const CostModel& model, const Placement& where, double bytes);
+
+/// choose_by_model's answers for one model, remembered per (placement, byte
+/// count): with a topology (fat-tree leaves, a torus) each decision walks
+/// every flow of every step of every candidate, milliseconds at 1,024 ranks
+/// (results/sim/auto-cache), and auto decides on every bucket of every step.
+/// The model must outlive the cache and not change while it is used. Safe to
+/// call from several threads. Holds at most kMaxEntries answers; past that it
+/// answers without remembering.
+class AutoChoiceCache {
+ public:
+  static constexpr size_t kMaxEntries = 4096;
+  explicit AutoChoiceCache(const CostModel& model) : model_(model) {}
+  /// choose_by_model(model, where, bytes), computed once per key.
+  AutoChoice choose(const Placement& where, double bytes);
+  size_t size() const;
+
+ private:
+  using Key = std::tuple<int, int, bool, int, int, std::array<int, 3>, double, double>;  // ..., burst, bytes
+  const CostModel& model_;
+  mutable std::mutex mutex_;
+  std::map<Key, AutoChoice> choices_;
+};
+
+/// The cache of process_cost_model()'s choices (choose_allreduce and
+/// auto_choice_json go through it).
+AutoChoiceCache& process_choice_cache();
 
 /// `comm`'s placement, the same on every rank (auto must pick the same
 /// algorithm everywhere): ranks per node is size / nodes rounded up, not this

@@ -2,7 +2,10 @@
 // parameters from synthetic measurements, `auto` picks what the model says.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -202,9 +205,10 @@ TEST_CASE("mpi is modelled as the algorithm Open MPI's rules run, recursive doub
   CHECK(rdb[kGamma] == Approx(6 * s));
   CHECK(cost_terms(AllreduceAlgo::kMpi, where, 1 << 20) == cost_terms(AllreduceAlgo::kRhd, where, 1 << 20));
   CHECK(cost_terms(AllreduceAlgo::kMpi, {2, 1, true}, 4096) == cost_terms(AllreduceAlgo::kRing, {2, 1, true}, 4096));
-  // 1,024 floats on 3 ranks: the ring leaves 1 over, reduced and broadcast (2 x 2 messages).
+  // 1,024 floats on 3 ranks: the ring leaves 1 over, reduced (linear, eager:
+  // one message) and broadcast (binomial: a chain of 1 on 3 ranks).
   CHECK(cost_terms(AllreduceAlgo::kMpi, {3, 1, true}, 4096)[kAlphaInter] ==
-        cost_terms(AllreduceAlgo::kRing, {3, 1, true}, 4096)[kAlphaInter] + 4);
+        cost_terms(AllreduceAlgo::kRing, {3, 1, true}, 4096)[kAlphaInter] + 2);
   // 13 ranks: 8 in the doubling, the 5 others folded in and out (2 messages of S).
   CHECK(cost_terms(AllreduceAlgo::kMpi, {13, 1, true}, 4096)[kAlphaInter] == 3 + 2);
   // With the same link figures as rhd, auto now takes rhd where mpi doubles
@@ -212,6 +216,60 @@ TEST_CASE("mpi is modelled as the algorithm Open MPI's rules run, recursive doub
   CostModel m = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
   m.params[AllreduceAlgo::kMpi] = m.params.at(AllreduceAlgo::kRhd);
   CHECK(choose_by_model(m, where, s).algo == AllreduceAlgo::kRhd);
+}
+
+TEST_CASE("mpi's Rabenseifner halves over the nearest partner first as the library runs it, not in rhd's order",
+          "[cost_model]") {
+  // 8 nodes on leaves {0,1,2} {3,4,5} {6,7}, up-link to spine d mod 3. The
+  // library (Open MPI's redscat_allgather, SimGrid's rab_rdb) sends S/2 at
+  // distance 1 (one flow a link), S/4 at distance 2 (nodes 3 and 5 send to 1
+  // and 7 through leaf 1's up-link to spine 1: 2 flows), S/8 at distance 4 (3
+  // and 5 to 7 and 1: 2 flows); rhd sends S/2 at distance 4 (2 flows). Counted
+  // as rhd, mpi's 32 simulated fat-tree ranks of 16 MiB were predicted 10.1 %
+  // slow (results/sim/fit-fattree-100g-nocross).
+  const double s = 16 << 20;
+  Placement leaves{8, 1, true};
+  leaves.nodes_per_leaf = 3;
+  const auto mpi = cost_terms(AllreduceAlgo::kMpi, leaves, s);
+  CHECK(mpi[kBetaInter] == Approx(2 * (s / 2 + 2 * s / 4 + 2 * s / 8)));
+  CHECK(mpi[kBetaInter] < cost_terms(AllreduceAlgo::kRhd, leaves, s)[kBetaInter]);
+  CHECK(mpi[kAlphaInter] == 6);
+  // Without a topology the two orders move the same bytes in the same messages.
+  const Placement flat{8, 1, true};
+  CHECK(cost_terms(AllreduceAlgo::kMpi, flat, s) == cost_terms(AllreduceAlgo::kRhd, flat, s));
+  // 13 ranks: the folded ranks' partners are the odd ones of the first 10
+  // (virtual rank v is real 2v + 1 below 5): every pair crosses nodes of 2
+  // ranks, so all 3 steps are between nodes.
+  const auto folded = cost_terms(AllreduceAlgo::kMpi, {13, 2, true}, s);
+  CHECK(folded[kAlphaInter] == 2 * 3);
+}
+
+TEST_CASE("mpi's recursive doubling counts the links of the ranks that take part, not of the first 2^k ranks",
+          "[cost_model]") {
+  // 5 nodes on leaves {0,1,2} {3,4}: rank 0 folds into rank 1 (2 links, in and out), then ranks 1-4
+  // double: distance 1 pairs 1-2 and 3-4 (inside a leaf, 2 links), distance 2 pairs 1-3 and 2-4 (across,
+  // 4 links). Counted from ranks 0-3 as senders, distance 1 had 0-2, 1-1, 2-4 (across) and 3-3: 12
+  // links, and the fit was 26.3 % over at 5 ranks, 4 KiB (results/sim/fit-fattree-100g-nocross).
+  Placement leaves{5, 1, true};
+  leaves.nodes_per_leaf = 3;
+  REQUIRE(mpi_algorithm(5, 4096) == MpiAllreduce::kRecursiveDoubling);
+  const auto t = cost_terms(AllreduceAlgo::kMpi, leaves, 4096);
+  CHECK(t[kHop] == 2 + 4 + 2 * 2);
+  CHECK(t[kAlphaInter] == 2 + 2);
+}
+
+TEST_CASE("The left-over floats of mpi's logical ring cross the links between the root and the farthest rank",
+          "[cost_model]") {
+  // 3 nodes on leaves {0,1} {2}: rank 2 is 4 links from the root. Simulated,
+  // 4 KiB: 26.8 us, the ring part alone 17.4 (results/sim/mpi-selector).
+  Placement leaves{3, 1, true};
+  leaves.nodes_per_leaf = 2;
+  const auto mpi = cost_terms(AllreduceAlgo::kMpi, leaves, 4096);
+  const auto ring = cost_terms(AllreduceAlgo::kRing, leaves, 4096);
+  CHECK(mpi[kAlphaInter] == ring[kAlphaInter] + 2);
+  CHECK(mpi[kHop] == ring[kHop] + 2 * 4);
+  // 1,026 floats divide by 3: no left-over, the plain ring.
+  CHECK(cost_terms(AllreduceAlgo::kMpi, leaves, 4104) == cost_terms(AllreduceAlgo::kRing, leaves, 4104));
 }
 
 TEST_CASE("On a fat-tree of 3-node leaves rhd's far partners share up-links and cross 4 links", "[cost_model]") {
@@ -450,4 +508,92 @@ TEST_CASE("hpcnn-merge allreduce --fit with the lab's bucket fits tree and centr
   auto bad = f.model.to_json();
   bad["link_burst_bytes"] = -1;
   CHECK_THROWS_AS(CostModel::from_json(bad), hpcnn::Error);
+}
+
+namespace {
+
+/// The fat-tree fit's parameters (results/sim/fit-fattree-100g-nocross/refit-mpi-terms), rounded, with
+/// the topology `kind`: 0 fat-tree leaves of sqrt(nodes), 1 the torus platform.py builds.
+CostModel topology_model(int kind) {
+  CostModel m;
+  m.source = "test";
+  m.params[AllreduceAlgo::kRing].values = {0, 1 / 12.0e9, 0, 0, 0, 1.0e-6};
+  m.params[AllreduceAlgo::kTree].values = {0.94e-6, 1 / 13.7e9, 0, 0, 1 / 41.2e9, 0.37e-6};
+  m.params[AllreduceAlgo::kRhd].values = {0.41e-6, 1 / 15.5e9, 0, 0, 1 / 30.2e9, 0.80e-6};
+  m.params[AllreduceAlgo::kCentral].values = {1.54e-6, 1 / 11.7e9, 0, 0, 0, 0.07e-6};
+  m.params[AllreduceAlgo::kMpi].values = {0, 1 / 12.9e9, 0, 0, 0, 0.97e-6};
+  if (kind == 0) m.fattree_leaf = -1;
+  if (kind == 1) m.torus_cbrt = true;
+  return m;
+}
+
+}  // namespace
+
+TEST_CASE("The cached auto choice equals the uncached one over ranks, sizes and topologies", "[cost_model]") {
+  for (int kind : {0, 1}) {
+    const CostModel m = topology_model(kind);
+    AutoChoiceCache cache(m);
+    size_t keys = 0;
+    for (int round = 0; round < 2; ++round) {  // the second round answers from the cache
+      for (int p : {2, 3, 5, 8, 13, 32, 64, 100, 256}) {
+        for (int q : {1, 2}) {
+          for (double bytes : {4.0, 4096.0, 65536.0, 1048576.0, 17.4e6}) {
+            const Placement where{p, q, p % q == 0};
+            const AutoChoice want = choose_by_model(m, where, bytes), got = cache.choose(where, bytes);
+            CHECK(got.algo == want.algo);
+            CHECK(got.predicted_s == want.predicted_s);
+            CHECK(got.candidates == want.candidates);
+            if (round == 0) ++keys;
+          }
+        }
+      }
+      CHECK(cache.size() == keys);
+    }
+    // A placement that differs only in its topology fields is another key.
+    Placement other{64, 1, true};
+    other.nodes_per_leaf = 4;
+    CHECK(cache.choose(other, 65536).candidates == choose_by_model(m, other, 65536).candidates);
+    CHECK(cache.size() == keys + 1);
+  }
+}
+
+TEST_CASE("The auto choice cache stops remembering past its bound and still answers", "[cost_model]") {
+  const CostModel m = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
+  AutoChoiceCache cache(m);
+  const Placement where{16, 1, true};
+  for (size_t i = 0; i < AutoChoiceCache::kMaxEntries + 10; ++i) cache.choose(where, 4.0 * static_cast<double>(i + 1));
+  CHECK(cache.size() == AutoChoiceCache::kMaxEntries);
+  const double past = 4.0 * static_cast<double>(AutoChoiceCache::kMaxEntries + 100);
+  CHECK(cache.choose(where, past).algo == choose_by_model(m, where, past).algo);
+}
+
+// Not run by default (hidden tag): auto decisions per second at 1,024 ranks with a topology model, the
+// uncached choose_by_model and the cache alternated A B A B, medians; results/sim/auto-cache/README.md.
+TEST_CASE("Auto decisions per second with and without the cache at 1,024 ranks", "[.auto-cache-bench]") {
+  for (int kind : {0, 1}) {
+    const CostModel m = topology_model(kind);
+    AutoChoiceCache cache(m);
+    const Placement where{1024, 1, true};
+    const std::vector<double> sizes{65536, 1 << 20, 16 << 20};
+    std::vector<double> uncached, cached;
+    for (int rep = 0; rep < 5; ++rep) {
+      for (int variant = 0; variant < 2; ++variant) {
+        const int n = variant == 0 ? 20 : 200000;
+        const auto t0 = std::chrono::steady_clock::now();
+        int sink = 0;
+        for (int i = 0; i < n; ++i) {
+          const double bytes = sizes[static_cast<size_t>(i) % sizes.size()];
+          sink +=
+              static_cast<int>(variant == 0 ? choose_by_model(m, where, bytes).algo : cache.choose(where, bytes).algo);
+        }
+        const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        (variant == 0 ? uncached : cached).push_back(n / s);
+        CHECK(sink >= 0);
+      }
+    }
+    std::sort(uncached.begin(), uncached.end());
+    std::sort(cached.begin(), cached.end());
+    std::printf("%s, 1024 ranks, 64 KiB / 1 MiB / 16 MiB: uncached %.0f decisions/s, cached %.0f decisions/s (%.0fx)\n",
+                kind == 0 ? "fat-tree (sqrt leaves)" : "torus (cbrt)", uncached[2], cached[2], cached[2] / uncached[2]);
+  }
 }
