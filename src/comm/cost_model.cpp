@@ -47,6 +47,59 @@ struct StepLoad {
   int flows = 0, links = 0;
 };
 
+/// A directed link of the dragonfly: {kind, from, to}; kinds (apart from
+/// step_load's fat-tree and torus kinds): node to its router (from: the node),
+/// router to node, a chassis' router pair, a router pair between chassis of a
+/// group (from, to: routers), between groups (from, to: groups).
+enum DragonflyLink { kNodeUp = 8, kNodeDown, kGreen, kBlack, kBlue };
+
+/// The links of SimGrid 3.32's DragonflyZone::get_local_route from node `src`
+/// to node `dst` (another node) on the dragonfly `d` of Placement::dragonfly,
+/// appended to `links`. Router (g, c, b) is number (g C + c) B + b. To another
+/// group: to router g' of the chassis (a green link), to chassis 0 (black),
+/// over the one blue link of the group pair to router g of the other group's
+/// chassis 0; then to the destination's router (green), then to its chassis
+/// (black). SimGrid takes the router after that green hop to be in chassis 0
+/// whichever chassis it is in, and we count what it routes: inside a group,
+/// from chassis 1 to a router of another blade in chassis 1 the route
+/// crosses chassis 1's green link and then chassis 0 -> 1's black link of the
+/// destination's blade; to chassis 0 it crosses no black link.
+void dragonfly_route(const std::array<int, 4>& d, int src, int dst, std::vector<std::array<int, 3>>& links) {
+  const int chassis = d[1], routers = d[2], per_router = d[3], per_group = chassis * routers * per_router;
+  HPCNN_CHECK(std::max(src, dst) < d[0] * per_group, "cost model: node ", std::max(src, dst),
+              " outside the dragonfly of ", d[0], " group(s) of ", per_group, " nodes");
+  struct At {
+    int g, c, b;
+  };
+  const auto router = [&](At a) { return (a.g * chassis + a.c) * routers + a.b; };
+  const At from{src / per_group, src % per_group / (routers * per_router), src % (routers * per_router) / per_router};
+  const At to{dst / per_group, dst % per_group / (routers * per_router), dst % (routers * per_router) / per_router};
+  links.push_back({kNodeUp, src, 0});
+  if (router(from) != router(to)) {
+    At cur = from;
+    if (to.g != cur.g) {
+      if (cur.b != to.g) {
+        const At next{cur.g, cur.c, to.g};
+        links.push_back({kGreen, router(cur), router(next)});
+        cur = next;
+      }
+      if (cur.c != 0) {
+        const At next{cur.g, 0, to.g};
+        links.push_back({kBlack, router(cur), router(next)});
+        cur = next;
+      }
+      links.push_back({kBlue, from.g, to.g});
+      cur = {to.g, 0, from.g};
+    }
+    if (to.b != cur.b) {
+      links.push_back({kGreen, router(cur), router({cur.g, cur.c, to.b})});
+      cur = {to.g, 0, to.b};  // SimGrid's currentRouter: chassis 0, not cur.c
+    }
+    if (to.c != cur.c) links.push_back({kBlack, router(cur), router({cur.g, to.c, cur.b})});
+  }
+  links.push_back({kNodeDown, dst, 0});
+}
+
 template <typename Partner>
 StepLoad step_load(const Placement& where, int senders, Partner partner_of) {
   const int q = std::max(1, where.ranks_per_node), k = where.nodes_per_leaf;
@@ -55,7 +108,7 @@ StepLoad step_load(const Placement& where, int senders, Partner partner_of) {
   // use them only with a topology). Said without walking every flow, which
   // would cost auto O(p) map updates per algorithm on each all-reduce it
   // resolves.
-  if (k <= 0 && !where.has_torus()) {
+  if (k <= 0 && !where.has_torus() && !where.has_dragonfly()) {
     for (int r = 0; r < senders && out.links == 0; ++r) {
       const int to = partner_of(r);
       if (to >= 0 && r / q != to / q) out = {1, 2};
@@ -63,6 +116,18 @@ StepLoad step_load(const Placement& where, int senders, Partner partner_of) {
     return out;
   }
   std::map<std::array<int, 3>, int> load;  // {kind, a, b}: 0 node up, 1 node down, 2 leaf up, 3 spine down
+  if (where.has_dragonfly()) {
+    std::vector<std::array<int, 3>> route;
+    for (int r = 0; r < senders; ++r) {
+      const int to = partner_of(r);
+      if (to < 0 || r / q == to / q) continue;
+      route.clear();
+      dragonfly_route(where.dragonfly, r / q, to / q, route);
+      for (const auto& link : route) out.flows = std::max(out.flows, ++load[link]);
+      out.links = std::max(out.links, static_cast<int>(route.size()));
+    }
+    return out;
+  }
   if (where.has_torus()) {
     const auto& dims = where.torus_dims;
     for (int r = 0; r < senders; ++r) {
@@ -115,6 +180,13 @@ StepLoad step_load(const Placement& where, int senders, Partner partner_of) {
     }
   }
   return out;
+}
+
+/// Whether step_load counts the flows on each link of `where`'s network (a
+/// fat-tree's leaves, a torus, a dragonfly), not only whether a step leaves
+/// the node.
+bool has_routes(const Placement& where) {
+  return where.nodes_per_leaf > 0 || where.has_torus() || where.has_dragonfly();
 }
 
 /// Inside a node a message is copied twice (into the MPI library's shared
@@ -187,7 +259,7 @@ void rhd_terms(Terms& t, const Placement& where, double s) {
     part /= 2;
     const bool inter = where.nodes() > 1 && dist >= q;
     int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);  // flows on the busiest link
-    if (inter && (where.nodes_per_leaf > 0 || where.has_torus())) {
+    if (inter && has_routes(where)) {
       const StepLoad load = step_load(where, p2, [&](int v) { return real_rank(v ^ dist); });
       flows = load.flows;
       t[kHop] += 2 * load.links;
@@ -233,7 +305,7 @@ void rdb_terms(Terms& t, const Placement& where, double s) {
     const auto partner = [&](int r) { return library_partner(extra, r, dist); };
     const bool inter = where.nodes() > 1 && step_load(Placement{where.ranks, q, true}, where.ranks, partner).links > 0;
     int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);
-    if (inter && (where.nodes_per_leaf > 0 || where.has_torus())) {
+    if (inter && has_routes(where)) {
       const StepLoad load = step_load(where, where.ranks, partner);
       flows = std::max(1, load.flows);
       t[kHop] += load.links;
@@ -289,7 +361,7 @@ void rab_terms(Terms& t, const Placement& where, double s) {
     // apart than dist: 13 ranks on nodes of 2, distance 1 pairs ranks 1 and 3).
     const bool inter = where.nodes() > 1 && step_load(Placement{where.ranks, q, true}, where.ranks, partner).links > 0;
     int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);
-    if (inter && (where.nodes_per_leaf > 0 || where.has_torus())) {
+    if (inter && has_routes(where)) {
       const StepLoad load = step_load(where, where.ranks, partner);
       flows = std::max(1, load.flows);
       t[kHop] += 2 * load.links;
@@ -494,6 +566,12 @@ Terms cost_terms(AllreduceAlgo algo, const Placement& where, double bytes) {
   return t;
 }
 
+LinkLoad step_link_load(const Placement& where, const std::vector<int>& partner) {
+  const StepLoad load =
+      step_load(where, static_cast<int>(partner.size()), [&](int r) { return partner[static_cast<size_t>(r)]; });
+  return {load.flows, load.links};
+}
+
 double predict_seconds(const CostParams& params, AllreduceAlgo algo, const Placement& where, double bytes) {
   const Terms t = cost_terms(algo, where, bytes);
   double s = 0;
@@ -583,6 +661,19 @@ CostModel CostModel::from_json(const nlohmann::json& j) {
         for (size_t i = 0; i < 3; ++i) m.torus_dims[i] = dims.at(i).get<int>();
       }
     }
+    if (j.contains("dragonfly")) {
+      const auto& d = j.at("dragonfly");
+      if (d == "platform") {
+        m.dragonfly_platform = true;
+      } else {
+        HPCNN_CHECK(d.is_array() && d.size() == 4, "dragonfly: [groups, chassis, routers, nodes] or \"platform\", not ",
+                    d.dump());
+        for (size_t i = 0; i < 4; ++i) {
+          m.dragonfly[i] = d.at(i).get<int>();
+          HPCNN_CHECK(m.dragonfly[i] >= 1, "dragonfly: every count >= 1, not ", d.dump());
+        }
+      }
+    }
     for (const auto& [name, entry] : j.at("algorithms").items()) {
       CostParams p;
       // alpha_hop is newer than the format: 0 where a model lacks it.
@@ -611,7 +702,25 @@ nlohmann::json CostModel::to_json() const {
   if (fattree_leaf < 0) j["fattree_nodes_per_leaf"] = "sqrt";
   if (torus_cbrt) j["torus_dims"] = "cbrt";
   if (!torus_cbrt && torus_dims[0] > 0) j["torus_dims"] = torus_dims;
+  if (dragonfly_platform) j["dragonfly"] = "platform";
+  if (!dragonfly_platform && dragonfly[0] > 0) j["dragonfly"] = dragonfly;
   return j;
+}
+
+std::array<int, 4> CostModel::dragonfly_for(int nodes) const {
+  if (!dragonfly_platform) return dragonfly;
+  // tools/sim/platform.py's layout(): 4 nodes a router, 2 chassis a group, 4
+  // routers a chassis, as many groups as needed; SimGrid 3.32 joins groups
+  // through chassis 0's routers only (at most as many groups as routers a
+  // chassis), so while the groups outnumber them, one more router a chassis.
+  constexpr int kPerRouter = 4, kChassis = 2;
+  const int n = std::max(1, nodes);
+  int routers = 4, groups = (n + kPerRouter * routers * kChassis - 1) / (kPerRouter * routers * kChassis);
+  while (groups > routers) {
+    ++routers;
+    groups = (n + kPerRouter * routers * kChassis - 1) / (kPerRouter * routers * kChassis);
+  }
+  return {groups, kChassis, routers, kPerRouter};
 }
 
 std::array<int, 3> CostModel::torus_for(int nodes) const {
@@ -633,6 +742,7 @@ AutoChoice choose_by_model(const CostModel& model, const Placement& placement, d
   if (where.nodes_per_switch == 0) where.nodes_per_switch = model.nodes_per_switch;
   if (where.nodes_per_leaf == 0) where.nodes_per_leaf = model.leaf_for(where.nodes());
   if (!where.has_torus()) where.torus_dims = model.torus_for(where.nodes());
+  if (!where.has_dragonfly()) where.dragonfly = model.dragonfly_for(where.nodes());
   if (where.link_burst_bytes == 0) where.link_burst_bytes = model.link_burst_bytes;
   AutoChoice choice;
   choice.predicted_s = std::numeric_limits<double>::infinity();
@@ -659,8 +769,15 @@ AutoChoice choose_by_model(const CostModel& model, const Placement& placement, d
 }
 
 AutoChoice AutoChoiceCache::choose(const Placement& where, double bytes) {
-  const Key key{where.ranks,          where.ranks_per_node, where.regular,          where.nodes_per_switch,
-                where.nodes_per_leaf, where.torus_dims,     where.link_burst_bytes, bytes};
+  const Key key{where.ranks,
+                where.ranks_per_node,
+                where.regular,
+                where.nodes_per_switch,
+                where.nodes_per_leaf,
+                where.torus_dims,
+                where.dragonfly,
+                where.link_burst_bytes,
+                bytes};
   {
     const std::lock_guard<std::mutex> lock(mutex_);
     const auto it = choices_.find(key);

@@ -56,6 +56,18 @@ struct Placement {
   /// count as often as the most flows on one link and its hops are counted.
   std::array<int, 3> torus_dims{};
   bool has_torus() const { return torus_dims[0] > 0; }
+  /// A dragonfly of {groups, chassis a group, routers a chassis, nodes a
+  /// router} (SimGrid's topo_parameters "G,1;C,1;R,1;N", nodes numbered
+  /// router by router, chassis by chassis, group by group) and SimGrid 3.32's
+  /// DragonflyZone routing (minimal, static: a group reaches group j only
+  /// through router j of its chassis 0, one link a group pair); all 0: no
+  /// dragonfly known. Then, as on the torus, a step's bytes count as often as
+  /// the most flows on one directed link (a node's, a router pair's in a
+  /// chassis, between chassis, between groups) and the links of its longest
+  /// route are counted. Set from the model (CostModel::dragonfly_for) by
+  /// choose_by_model.
+  std::array<int, 4> dragonfly{};
+  bool has_dragonfly() const { return dragonfly[0] > 0; }
   /// Depth in bytes of a token-bucket shaper on each direction of a node's
   /// link (tools/cluster's `tc tbf ... burst 256kb`); 0: none (a wire, the
   /// simulator). A direction that idled banks up to this many bytes, which
@@ -91,6 +103,15 @@ struct CostParams {
 /// or nccl) on `where`. Throws for shm across nodes.
 std::array<double, kCostTerms> cost_terms(AllreduceAlgo algo, const Placement& where, double bytes);
 double predict_seconds(const CostParams& params, AllreduceAlgo algo, const Placement& where, double bytes);
+
+/// One step in which rank r sends to partner[r] (-1: nothing) on `where`'s
+/// network, as the terms count it: the most flows that share one directed
+/// link and the most links one flow crosses (with a fat-tree's leaves, a
+/// torus or a dragonfly; without, 1 and 2 where some flow leaves its node).
+struct LinkLoad {
+  int flows = 0, links = 0;
+};
+LinkLoad step_link_load(const Placement& where, const std::vector<int>& partner);
 
 /// What `mpi` (the MPI library's MPI_Allreduce) runs for `bytes` on `ranks`
 /// ranks: Open MPI 4.1's fixed decision rules for a commutative operation,
@@ -140,6 +161,15 @@ struct CostModel {
   /// optional; hpcnn-merge allreduce --fit --link-burst).
   double link_burst_bytes = 0;
   std::array<int, 3> torus_for(int nodes) const;
+  /// Placement::dragonfly: a fixed layout, or (dragonfly_platform) the one
+  /// tools/sim/platform.py builds for n nodes (4 nodes a router, 2 chassis a
+  /// group, 4 routers a chassis and ceil(n / 32) groups; while the groups
+  /// outnumber the routers a chassis, which SimGrid 3.32 cannot route, one
+  /// more router a chassis and groups = ceil(n / (8 routers))). JSON
+  /// "dragonfly": [groups, chassis, routers, nodes] or "platform".
+  std::array<int, 4> dragonfly{};
+  bool dragonfly_platform = false;
+  std::array<int, 4> dragonfly_for(int nodes) const;
 
   /// The same physical parameters for ring, tree, rhd, central, shm and hier
   /// (mpi is the library's own choice: no model without a fit).
@@ -179,7 +209,8 @@ class AutoChoiceCache {
   size_t size() const;
 
  private:
-  using Key = std::tuple<int, int, bool, int, int, std::array<int, 3>, double, double>;  // ..., burst, bytes
+  using Key = std::tuple<int, int, bool, int, int, std::array<int, 3>, std::array<int, 4>, double,
+                         double>;  // ..., burst, bytes
   const CostModel& model_;
   mutable std::mutex mutex_;
   std::map<Key, AutoChoice> choices_;

@@ -341,6 +341,132 @@ TEST_CASE("On a 3-D torus rhd's far partners take several hops over shared links
   CHECK(CostModel::from_json(m.to_json()).torus_cbrt);
 }
 
+namespace {
+
+/// 16 nodes on a dragonfly of 2 groups of 2 chassis of 2 routers of 2 nodes
+/// (SimGrid "2,1;2,1;2,1;2"): node = 8 group + 4 chassis + 2 router + node.
+Placement small_dragonfly(int ranks = 16) {
+  Placement d{ranks, 1, true};
+  d.dragonfly = {2, 2, 2, 2};
+  return d;
+}
+
+/// One flow from `src` to `dst`, every other rank silent.
+std::vector<int> one_flow(int ranks, int src, int dst) {
+  std::vector<int> partner(static_cast<size_t>(ranks), -1);
+  partner[static_cast<size_t>(src)] = dst;
+  return partner;
+}
+
+}  // namespace
+
+TEST_CASE("On a small dragonfly the routes and flows per link are SimGrid's, counted by hand", "[cost_model]") {
+  const Placement d = small_dragonfly();
+  // Inside a router: the two node links.
+  CHECK(step_link_load(d, one_flow(16, 0, 1)).links == 2);
+  // Node 0 (group 0, chassis 0, router 0) to node 15 (group 1, chassis 1,
+  // router 1): node link, green to router 1 (the one linked to group 1),
+  // blue, green to router 1 of group 1's chassis 0, black to chassis 1, node link.
+  CHECK(step_link_load(d, one_flow(16, 0, 15)).links == 6);
+  // Node 4 (chassis 1, router 0) to node 0 (chassis 0, router 0): black.
+  CHECK(step_link_load(d, one_flow(16, 4, 0)).links == 3);
+  // SimGrid's quirk: after a green hop it takes the router to be in chassis
+  // 0. Node 4 to node 6 (both chassis 1): green in chassis 1, then chassis 0
+  // -> 1's black link: 4 links, not 3; node 4 to node 2 (chassis 0): no black.
+  CHECK(step_link_load(d, one_flow(16, 4, 6)).links == 4);
+  CHECK(step_link_load(d, one_flow(16, 4, 2)).links == 3);
+  // Every node of group 0 to its partner 8 away (rhd's first step): all 8
+  // flows on group 0 -> 1's one blue link; chassis 1's 4 flows share its
+  // black link to router 1 of chassis 0, chassis 0's two of router 0 share
+  // its green link to router 1.
+  std::vector<int> far(16, -1);
+  for (int r = 0; r < 8; ++r) far[static_cast<size_t>(r)] = r + 8;
+  CHECK(step_link_load(d, far).flows == 8);
+  CHECK(step_link_load(d, far).links == 6);
+  std::vector<int> chassis1(16, -1);  // nodes 4-7 only: their black link is the busiest
+  for (int r = 4; r < 8; ++r) chassis1[static_cast<size_t>(r)] = r + 8;
+  CHECK(step_link_load(d, chassis1).flows == 4);
+  std::vector<int> router0(16, -1);  // nodes 0 and 1 only: router 0's green link
+  for (int r = 0; r < 2; ++r) router0[static_cast<size_t>(r)] = r + 8;
+  CHECK(step_link_load(d, router0).flows == 2);
+  // Rabenseifner's first step (partner 1 away): every pair inside its router.
+  std::vector<int> near(16);
+  for (int r = 0; r < 16; ++r) near[static_cast<size_t>(r)] = r ^ 1;
+  CHECK(step_link_load(d, near).flows == 1);
+  CHECK(step_link_load(d, near).links == 2);
+  // A node outside the layout is refused, not routed.
+  CHECK_THROWS_AS(step_link_load(small_dragonfly(20), one_flow(20, 0, 17)), hpcnn::Error);
+}
+
+TEST_CASE("On a dragonfly rhd's far-first halving loads the global link with more flows than the near-first one",
+          "[cost_model]") {
+  const double s = 16 << 20;
+  const Placement d = small_dragonfly();
+  // rhd (allreduce_rhd.cpp): S/2 at distance 8 (8 flows on the blue link),
+  // S/4 at 4 (2 on a black link), S/8 at 2 (2 on a green link), S/16 at 1
+  // (1), each step there and back: 2 (8 S/2 + 2 S/4 + 2 S/8 + S/16).
+  const auto rhd = cost_terms(AllreduceAlgo::kRhd, d, s);
+  CHECK(rhd[kBetaInter] == Approx(2 * (8 * s / 2 + 2 * s / 4 + 2 * s / 8 + s / 16)));
+  // The library's Rabenseifner (mpi above 8 KiB on 16 ranks): S/2 at
+  // distance 1 (1 flow), S/4 at 2 (2), S/8 at 4 (2), S/16 at 8 (8 flows).
+  REQUIRE(mpi_algorithm(16, s) == MpiAllreduce::kRabenseifner);
+  const auto rab = cost_terms(AllreduceAlgo::kMpi, d, s);
+  CHECK(rab[kBetaInter] == Approx(2 * (s / 2 + 2 * s / 4 + 2 * s / 8 + 8 * s / 16)));
+  CHECK(rhd[kBetaInter] > 2.5 * rab[kBetaInter]);
+  // The same hops, in the other order.
+  CHECK(rhd[kHop] == Approx(rab[kHop]));
+  // Without the dragonfly (2 nodes a switch only) far steps counted 2 flows:
+  // rhd 2 (2 S/2 + 2 S/4 + 2 S/8 + S/16).
+  Placement switches{16, 1, true};
+  switches.nodes_per_switch = 2;
+  CHECK(cost_terms(AllreduceAlgo::kRhd, switches, s)[kBetaInter] ==
+        Approx(2 * (2 * s / 2 + 2 * s / 4 + 2 * s / 8 + s / 16)));
+  // With the same parameters auto (which takes the model's dragonfly)
+  // predicts mpi faster than rhd; the ring, one flow a link, keeps its bytes.
+  CostModel m = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
+  m.params[AllreduceAlgo::kMpi] = m.params.at(AllreduceAlgo::kRhd);
+  m.dragonfly = {2, 2, 2, 2};
+  const Placement flat{16, 1, true};
+  double rhd_s = 0, mpi_s = 0;
+  for (const auto& [algo, seconds] : choose_by_model(m, flat, s).candidates) {
+    if (algo == AllreduceAlgo::kRhd) rhd_s = seconds;
+    if (algo == AllreduceAlgo::kMpi) mpi_s = seconds;
+  }
+  CHECK(mpi_s > 0);
+  CHECK(rhd_s > 2 * mpi_s);
+  CHECK(cost_terms(AllreduceAlgo::kRing, d, s)[kBetaInter] ==
+        Approx(cost_terms(AllreduceAlgo::kRing, flat, s)[kBetaInter]));
+}
+
+TEST_CASE("The model's dragonfly is platform.py's layout for each node count and survives its JSON", "[cost_model]") {
+  CostModel m = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
+  CHECK(m.dragonfly_for(256) == std::array<int, 4>{0, 0, 0, 0});
+  m.dragonfly_platform = true;
+  // results/sim/dragonfly-256: "6,1;2,1;6,1;4"; up to 128 nodes 4 routers a chassis.
+  CHECK(m.dragonfly_for(256) == std::array<int, 4>{6, 2, 6, 4});
+  CHECK(m.dragonfly_for(128) == std::array<int, 4>{4, 2, 4, 4});
+  CHECK(m.dragonfly_for(32) == std::array<int, 4>{1, 2, 4, 4});
+  CHECK(m.dragonfly_for(33) == std::array<int, 4>{2, 2, 4, 4});
+  CHECK(m.dragonfly_for(1024) == std::array<int, 4>{11, 2, 12, 4});
+  CHECK(m.dragonfly_for(2) == std::array<int, 4>{1, 2, 4, 4});
+  const CostModel back = CostModel::from_json(nlohmann::json::parse(m.to_json().dump()));
+  CHECK(back.dragonfly_platform);
+  CHECK(back.dragonfly_for(256) == std::array<int, 4>{6, 2, 6, 4});
+  m.dragonfly_platform = false;
+  m.dragonfly = {2, 2, 2, 2};
+  CHECK(CostModel::from_json(m.to_json()).dragonfly == std::array<int, 4>{2, 2, 2, 2});
+  nlohmann::json bad = m.to_json();
+  bad["dragonfly"] = {2, 2, 0, 2};
+  CHECK_THROWS_AS(CostModel::from_json(bad), hpcnn::Error);
+  bad["dragonfly"] = "wide";
+  CHECK_THROWS_AS(CostModel::from_json(bad), hpcnn::Error);
+  // A model without the key has no dragonfly: the fat-tree's and torus' terms are untouched.
+  nlohmann::json none = m.to_json();
+  none.erase("dragonfly");
+  CHECK_FALSE(CostModel::from_json(none).dragonfly_platform);
+  CHECK(CostModel::from_json(none).dragonfly[0] == 0);
+}
+
 TEST_CASE("The tree's time is the busiest rank's chunk cycles plus the pipeline's fill and eager chunks overlap",
           "[cost_model]") {
   const Placement eight{8, 1, true};  // depth 3, ranks 1-2 have 2 children and a parent: 3 transfers a chunk

@@ -27,6 +27,7 @@ comm::Placement placement_of(const BenchRow& r, const comm::CostModel& model) {
   where.nodes_per_switch = model.nodes_per_switch;
   where.nodes_per_leaf = model.leaf_for(nodes);
   where.torus_dims = model.torus_for(nodes);
+  where.dragonfly = model.dragonfly_for(nodes);
   where.link_burst_bytes = model.link_burst_bytes;
   return where;
 }
@@ -98,8 +99,9 @@ std::string residual_tables(const AllreduceFit& f) {
 }  // namespace
 
 AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source, int fattree_leaf,
-                           bool torus_cbrt, int nodes_per_switch, double link_burst_bytes) {
+                           bool torus_cbrt, int nodes_per_switch, double link_burst_bytes, bool dragonfly_platform) {
   AllreduceFit f;
+  f.model.dragonfly_platform = dragonfly_platform;
   f.model.source = source;
   f.model.nodes_per_switch = nodes_per_switch;
   f.model.fattree_leaf = fattree_leaf;
@@ -184,7 +186,7 @@ AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string&
 }
 
 AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, int fattree_leaf, bool torus_cbrt,
-                           int nodes_per_switch, double link_burst_bytes) {
+                           int nodes_per_switch, double link_burst_bytes, bool dragonfly_platform) {
   HPCNN_CHECK(!csv_files.empty(), "no bench CSV files given");
   std::vector<BenchRow> rows;
   std::vector<std::string> warnings;
@@ -194,7 +196,7 @@ AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, 
     source += (source.empty() ? "" : " ") + path.filename().string();
   }
   AllreduceFit f = fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source), fattree_leaf, torus_cbrt,
-                                 nodes_per_switch, link_burst_bytes);
+                                 nodes_per_switch, link_burst_bytes, dragonfly_platform);
   f.warnings.insert(f.warnings.begin(), warnings.begin(), warnings.end());
   return f;
 }

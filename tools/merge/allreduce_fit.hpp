@@ -54,11 +54,14 @@ struct AllreduceFit {
 /// out of the fit; ranks per node is ranks / nodes, rounded up. An algorithm
 /// with fewer rows than parameters is skipped with a warning.
 /// `fattree_leaf`, `torus_cbrt`, `nodes_per_switch`, `link_burst_bytes`: CostModel::fattree_leaf,
-/// torus_cbrt, nodes_per_switch and link_burst_bytes of the network measured.
+/// torus_cbrt, nodes_per_switch and link_burst_bytes of the network measured; `dragonfly_platform`:
+/// CostModel::dragonfly_platform (the dragonflies tools/sim/platform.py builds).
 AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source, int fattree_leaf = 0,
-                           bool torus_cbrt = false, int nodes_per_switch = 0, double link_burst_bytes = 0);
+                           bool torus_cbrt = false, int nodes_per_switch = 0, double link_burst_bytes = 0,
+                           bool dragonfly_platform = false);
 AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, int fattree_leaf = 0,
-                           bool torus_cbrt = false, int nodes_per_switch = 0, double link_burst_bytes = 0);
+                           bool torus_cbrt = false, int nodes_per_switch = 0, double link_burst_bytes = 0,
+                           bool dragonfly_platform = false);
 
 std::string fit_markdown(const AllreduceFit& f);
 /// One row per measurement: algo, ranks, nodes, bytes, measured/predicted us and busBw.

@@ -170,7 +170,7 @@ int run_allreduce(const std::vector<std::string>& args) {
   std::vector<std::string> csvs;
   std::string out;
   std::string fattree_leaf, link_burst;
-  bool strict = false, fit = false, torus = false;
+  bool strict = false, fit = false, torus = false, dragonfly = false;
   int nodes_per_switch = 0;
   // clang-format off
   spec.options.add_options()
@@ -194,6 +194,10 @@ int run_allreduce(const std::vector<std::string>& args) {
       ("torus", po::bool_switch(&torus),
        "with --fit: the measurements ran on 3-D tori as tools/sim/platform.py builds one per run\n"
        "(sides from the cube root of the nodes), so far partners' hops and shared links are counted")
+      ("dragonfly", po::bool_switch(&dragonfly),
+       "with --fit: the measurements ran on dragonflies as tools/sim/platform.py builds one per run\n"
+       "(4 nodes a router, 2 chassis a group), so each step's flows on the routes SimGrid takes between\n"
+       "routers, chassis and groups are counted (CostModel::dragonfly_platform); the model keeps it")
       ("out,o", po::value<std::string>(&out)->value_name("DIR"),
        "output directory (default: allreduce-comparison, with --fit allreduce-fit, beside the first CSV)")
       ("strict", po::bool_switch(&strict), "exit 1 when there is any warning");
@@ -228,7 +232,7 @@ int run_allreduce(const std::vector<std::string>& args) {
         throw hpcnn::UsageError(hpcnn::cat("--link-burst '", link_burst, "': expected bytes, e.g. 262144 or 256KiB"));
       burst = n * scale;
     }
-    const merge::AllreduceFit f = merge::fit_allreduce(paths, leaf, torus, nodes_per_switch, burst);
+    const merge::AllreduceFit f = merge::fit_allreduce(paths, leaf, torus, nodes_per_switch, burst, dragonfly);
     return report(out_dir,
                   {{"fit.md", merge::fit_markdown(f)},
                    {"fit.csv", merge::fit_csv(f)},
