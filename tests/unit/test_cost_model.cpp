@@ -438,6 +438,38 @@ TEST_CASE("On a dragonfly rhd's far-first halving loads the global link with mor
         Approx(cost_terms(AllreduceAlgo::kRing, flat, s)[kBetaInter]));
 }
 
+TEST_CASE("rhd's flows on 13 ranks are counted from the real ranks that take part, not ranks 0 to 7", "[cost_model]") {
+  // 13 nodes on platform.py's dragonfly (routers of nodes 0-3, 4-7, 8-11,
+  // 12). Virtual rank v is real 2v + 1 below 5, else v + 5: at distance 4
+  // real 1 and 3 (router 0) send to 9 and 10 (router 2), 5 and 7 (router 1)
+  // to 11 and 12: 2 flows a green link, S/2 each; at distance 2 real 1 and 3
+  // to 5 and 7: 2 flows, S/4; distance 1 pairs 1-3, 5-7, 9-10 inside a
+  // router and 11-12 across: 1 flow, S/8; the fold 2 S inside routers. Taken
+  // as ranks 0-7 (before), distance 4 put 0-3 (router 0) onto router 2: 3
+  // flows, 7.25 S in all.
+  const double s = 16 << 20;
+  Placement d{13, 1, true};
+  d.dragonfly = {1, 2, 4, 4};
+  CHECK(cost_terms(AllreduceAlgo::kRhd, d, s)[kBetaInter] == Approx(2 * (2 * s / 2 + 2 * s / 4 + s / 8) + 2 * s));
+}
+
+TEST_CASE("On a dragonfly the tree's chunk steps take as long as the busiest link's parent flows", "[cost_model]") {
+  // 64 ranks on 2 groups: ranks 32-63 (group 1) have parents 15-31 (group
+  // 0), 32 flows on the one blue link from group 1 to group 0; a chunk step
+  // carries 32 chunks there, not the busiest rank's 3 transfers.
+  const double s = 16 << 20;
+  Placement d{64, 1, true};
+  d.dragonfly = {2, 2, 4, 4};
+  std::vector<int> parent(64);
+  for (int r = 0; r < 64; ++r) parent[static_cast<size_t>(r)] = r == 0 ? -1 : (r - 1) / 2;
+  REQUIRE(step_link_load(d, parent).flows == 32);
+  const Placement flat{64, 1, true};
+  const double ratio =
+      cost_terms(AllreduceAlgo::kTree, d, s)[kBetaInter] / cost_terms(AllreduceAlgo::kTree, flat, s)[kBetaInter];
+  CHECK(ratio > 32.0 / 3 * 0.9);  // 64 chunks of 32 against 3, and the pipeline's fill hops at 1
+  CHECK(ratio < 32.0 / 3);
+}
+
 TEST_CASE("The model's dragonfly is platform.py's layout for each node count and survives its JSON", "[cost_model]") {
   CostModel m = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
   CHECK(m.dragonfly_for(256) == std::array<int, 4>{0, 0, 0, 0});
