@@ -215,9 +215,9 @@ void ring_terms(Terms& t, const Placement& where, double s) {
     t[kHop] += 2 * (p - 1) * load.links;
     // On a torus the hops that wrap to the next row share links (on the
     // fat-tree and without a topology one flow leaves each node: load 1). On
-    // a dragonfly of 3 groups or more the wrap from the last node lands in
-    // group 0 on router "last group" of chassis 0 and shares its green link
-    // to router 0 with the hop from chassis 0 to 1 (128 nodes: 127 -> 0 and
+    // a dragonfly the wrap from the last node lands in group 0 on router
+    // "last group" of chassis 0, whose green link to router 0 the hop from
+    // chassis 0 to 1 may take too (platform.py's 128 nodes: 127 -> 0 and
     // 15 -> 16; SimGrid's routes, results/sim/auto-grid-32-1024/dragonfly-term):
     // 16 MiB on 128 ranks took 6,609.9 us, 4,198.3 counted with 1 flow.
     if ((where.has_torus() || where.has_dragonfly()) && where.ranks_per_node == 1)

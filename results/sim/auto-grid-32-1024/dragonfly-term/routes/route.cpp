@@ -1,8 +1,8 @@
 // SimGrid's routes between hosts of a platform: route PLATFORM.xml < "src dst" lines; prints the link names a line
 #include <cstdio>
 #include <iostream>
-#include <string>
 #include <simgrid/s4u.hpp>
+#include <string>
 int main(int argc, char** argv) {
   simgrid::s4u::Engine e(&argc, argv);
   e.load_platform(argv[1]);
