@@ -738,6 +738,31 @@ TEST_CASE("The cached auto choice equals the uncached one over ranks, sizes and 
   }
 }
 
+TEST_CASE("The cached auto choice equals the uncached one on the dragonfly and its layout is part of the key",
+          "[cost_model]") {
+  CostModel m = topology_model(-1);
+  m.dragonfly_platform = true;
+  AutoChoiceCache cache(m);
+  for (int p : {2, 13, 32, 64, 100, 256}) {
+    for (int q : {1, 2}) {
+      for (double bytes : {4096.0, 1048576.0, 17.4e6}) {
+        const Placement where{p, q, p % q == 0};
+        const AutoChoice want = choose_by_model(m, where, bytes), got = cache.choose(where, bytes);
+        CHECK(got.algo == want.algo);
+        CHECK(got.candidates == want.candidates);
+        CHECK(cache.choose(where, bytes).candidates == want.candidates);
+      }
+    }
+  }
+  const size_t keys = cache.size();
+  Placement other{64, 1, true};
+  other.dragonfly = {8, 2, 2, 2};  // not the model's layout for 64 nodes ({2, 2, 4, 4})
+  const AutoChoice fixed = cache.choose(other, 1048576);
+  CHECK(fixed.candidates == choose_by_model(m, other, 1048576).candidates);
+  CHECK(fixed.candidates != cache.choose(Placement{64, 1, true}, 1048576).candidates);
+  CHECK(cache.size() == keys + 1);
+}
+
 TEST_CASE("The auto choice cache stops remembering past its bound and still answers", "[cost_model]") {
   const CostModel m = CostModel::from_links(parse_link_figures("100Gbps,1us"), "test");
   AutoChoiceCache cache(m);
