@@ -127,6 +127,23 @@ struct ArrivalEstimate {
   int64_t seen_ = 0;
 };
 
+/// What this thread's exchanges did while waiting (exchange.cpp counts; the
+/// reducer's communication thread writes them out under HPCNN_COMM_COUNTERS,
+/// results/overlap/bf16/wakeups.md). Each test and each sleep is a wake-up of
+/// the thread or a pass through Open MPI's progress (its TCP sockets' poll and
+/// reads), both CPU taken from backward on the emulated nodes.
+struct WaitCounters {
+  int64_t exchanges = 0;        ///< exchange() calls
+  int64_t pieces = 0;           ///< pieces received
+  int64_t blocking_waits = 0;   ///< MPI_Waitany calls (inside a node, hpcnn-sim)
+  int64_t tests = 0;            ///< MPI_Testany calls (each one pass of Open MPI's progress)
+  int64_t untested_sleeps = 0;  ///< sleeps before the bytes can have arrived (ArrivalEstimate)
+  int64_t backoff_sleeps = 0;   ///< sleeps between tests once they can have
+  double slept_ns = 0;          ///< asked for, in both kinds of sleep
+};
+/// This thread's counters (exchange.cpp).
+WaitCounters& wait_counters();
+
 /// Between two tests of the spin: nothing (hpcnn-sim: 1 us of simulated time).
 void spin_pause();
 /// Whether waits across nodes block in MPI_Waitany instead of testing and

@@ -26,6 +26,11 @@ __attribute__((weak)) void spin_pause() {}
 // simulated ranks share no core with compute threads anyway.
 __attribute__((weak)) bool block_remote_waits() { return false; }
 
+WaitCounters& wait_counters() {
+  thread_local WaitCounters counters;
+  return counters;
+}
+
 double poll_sleep_us(double waited_us, int max_sleep_us) {
   if (waited_us < kSpinBeforeSleepUs) return 0;
   return std::min<double>(max_sleep_us, std::max(kMinPollSleepUs, waited_us / kPollBackoffDivisor));
@@ -105,8 +110,11 @@ void exchange_of(const T* send, int64_t send_count, int to, T* recv, int64_t rec
   thread_local ArrivalEstimate arrival;
   using Clock = std::chrono::steady_clock;
   const Clock::time_point posted_at = Clock::now();
-  auto wait_any = [&pace, block](MPI_Request* pending, int* which, Clock::time_point not_before) {
+  WaitCounters& counted = wait_counters();
+  ++counted.exchanges;
+  auto wait_any = [&pace, &counted, block](MPI_Request* pending, int* which, Clock::time_point not_before) {
     if (block) {
+      ++counted.blocking_waits;
       MPI_CHECK(MPI_Waitany(2, pending, which, MPI_STATUS_IGNORE));
       return;
     }
@@ -114,16 +122,21 @@ void exchange_of(const T* send, int64_t send_count, int to, T* recv, int64_t rec
     int done = 0;
     const auto start = Clock::now();
     while (true) {
+      ++counted.tests;
       MPI_CHECK(MPI_Testany(2, pending, which, &done, MPI_STATUS_IGNORE));
       if (done) break;
       const auto now = Clock::now();
       if (now < not_before) {  // too soon for the bytes: one sleep, then test
+        ++counted.untested_sleeps;
+        counted.slept_ns += std::chrono::duration<double, std::nano>(not_before - now).count();
         std::this_thread::sleep_for(not_before - now);
         continue;
       }
       const double waited_us = std::chrono::duration<double, std::micro>(now - start).count();
       const double sleep_us = poll_sleep_us(waited_us, pace.poll_sleep_us);
       if (sleep_us > 0) {
+        ++counted.backoff_sleeps;
+        counted.slept_ns += sleep_us * 1e3;
         std::this_thread::sleep_for(std::chrono::duration<double, std::micro>(sleep_us));
       } else {
         spin_pause();
@@ -158,6 +171,7 @@ void exchange_of(const T* send, int64_t send_count, int to, T* recv, int64_t rec
       break;  // receive k is complete (which == 0)
     }
     landed_at = Clock::now();
+    ++counted.pieces;
     if (on_chunk) on_chunk(int64_t{k} * chunk, chunk_len(recv_count, k));
   }
   if (!block && n_recv > 0) {
