@@ -10,7 +10,7 @@
 #   bash results/overlap/bf16/bitwise.sh BIN_A BIN_B     (root; ~2 min)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
-a=${1:?BIN_A (a build's bin directory)} b=${2:?BIN_B}
+a=${1:?BIN_A (the bin directory of a build)} b=${2:?BIN_B}
 C=$root/tools/cluster/cluster.sh
 export HPCNN_CLUSTER_STATE=/run/hpcnn-cluster-bitwise
 work=$(mktemp -d /tmp/hpcnn-bitwise-XXXXXX)
@@ -28,7 +28,7 @@ for mode in bf16 fp32; do
       --model keras-cnn --data "$work/fm" --global-batch 128 --threads 1 --max-steps 20 "${extra[@]}" \
       --out "$work/$mode-$side" > /dev/null 2> "$work/err.txt" || { cat "$work/err.txt" >&2; exit 1; }
   done
-  python3 - "$work/$mode-a" "$work/$mode-b" "$mode" << 'PY'
+  "${PYTHON:-/usr/bin/python3}" - "$work/$mode-a" "$work/$mode-b" "$mode" << 'PY'
 import json, sys
 import h5py, numpy as np
 a, b = (h5py.File(f"{d}/model.h5")["params"][()] for d in sys.argv[1:3])
