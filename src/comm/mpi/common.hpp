@@ -51,7 +51,10 @@ struct Pacing {
 inline constexpr int kRemoteSendWindow = 2;
 /// Across nodes a chunk takes milliseconds on the wire (256 KiB at 1 Gbit/s:
 /// 2 ms), so waiting in sleeps of up to 50 us costs little and frees the core
-/// for backward, which the reduction overlaps (results/overlap/).
+/// for backward, which the reduction overlaps (results/overlap/). On a link
+/// whose pieces take longer, a long wait sleeps up to an eighth of a piece's
+/// transfer (ArrivalEstimate::max_poll_sleep_us); after untested sleeps, 50
+/// us is the shortest back-off sleep (paced_sleep_us).
 inline constexpr int kRemotePollSleepUs = 50;
 /// A wait across nodes first spins this long (a small message on a fast
 /// network lands within it), then sleeps an eighth of the time waited so far
@@ -83,8 +86,8 @@ inline constexpr double kPollBackoffDivisor = 8;
 /// piece would stall that handshake, and the stalled transfers, observed,
 /// would lengthen the sleeps: so with a piece over the eager limit a wait
 /// sleeps untested only until the first eager-limit bytes of its piece can
-/// have arrived (after the pieces before it), then backs off as before,
-/// never more than kRemotePollSleepUs at a time. A piece within the eager
+/// have arrived (after the pieces before it), then backs off
+/// (paced_sleep_us). A piece within the eager
 /// limit (the emulated cluster sends up to 512 KiB eagerly,
 /// tools/cluster/cluster.sh) flows whole without the receiver: its wait
 /// sleeps untested until the whole piece can have arrived, in sleeps of
@@ -110,8 +113,8 @@ struct ArrivalEstimate {
   /// Open MPI's TCP eager limit by default (btl_tcp_eager_limit), and where
   /// it cannot be read (tcp_eager_limit()).
   static constexpr int64_t kDefaultEagerBytes = int64_t{64} << 10;
-  /// Open MPI's eager limit counts its fragment header (ob1's match header
-  /// and the TCP transport's, 40 bytes in 4.1): a piece fits with this room.
+  /// Open MPI's eager limit counts its fragment headers (ob1's and the TCP
+  /// transport's, a few tens of bytes): a piece fits with this much room.
   static constexpr int64_t kEagerHeaderBytes = 64;
   static constexpr double kMaxUntestedNs = 4e6;
   /// Below this much time left, the bytes may be there: test and back off.
