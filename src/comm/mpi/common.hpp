@@ -51,10 +51,10 @@ struct Pacing {
 inline constexpr int kRemoteSendWindow = 2;
 /// Across nodes a chunk takes milliseconds on the wire (256 KiB at 1 Gbit/s:
 /// 2 ms), so waiting in sleeps of up to 50 us costs little and frees the core
-/// for backward, which the reduction overlaps (results/overlap/). On a link
-/// whose pieces take longer, a long wait sleeps up to an eighth of a piece's
-/// transfer (ArrivalEstimate::max_poll_sleep_us); after untested sleeps, 50
-/// us is the shortest back-off sleep (paced_sleep_us).
+/// for backward, which the reduction overlaps (results/overlap/). After
+/// untested sleeps (paced_sleep_us) it is the shortest back-off sleep, and a
+/// long wait sleeps up to an eighth of a piece's transfer
+/// (ArrivalEstimate::max_poll_sleep_us).
 inline constexpr int kRemotePollSleepUs = 50;
 /// A wait across nodes first spins this long (a small message on a fast
 /// network lands within it), then sleeps an eighth of the time waited so far
@@ -208,7 +208,8 @@ double poll_sleep_us(double waited_us, double max_sleep_us);
 /// arrived, from `floor_us` (kRemotePollSleepUs: the first tests come 50 us
 /// apart, not after a ramp from 1 us) to `max_us`
 /// (ArrivalEstimate::max_poll_sleep_us); a wait without untested sleeps
-/// backs off as poll_sleep_us() says. Defined in exchange.cpp.
+/// backs off as poll_sleep_us() says, up to `floor_us` as before. Defined in
+/// exchange.cpp.
 double paced_sleep_us(double waited_us, double left_us, bool slept_untested, double floor_us, double max_us,
                       bool* untested);
 

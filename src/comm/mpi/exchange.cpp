@@ -63,7 +63,9 @@ double paced_sleep_us(double waited_us, double left_us, bool slept_untested, dou
   *untested = untested_us > 0;
   if (*untested) return untested_us;
   if (slept_untested) return std::clamp(std::max(-left_us, 0.0) / kPollBackoffDivisor, floor_us, max_us);
-  return poll_sleep_us(waited_us, max_us);
+  // No estimate to go by (the first transfers, a fast link, sends waiting
+  // for the window to open): the back-off as it was, up to floor_us.
+  return poll_sleep_us(waited_us, floor_us);
 }
 
 namespace {
