@@ -11,16 +11,20 @@
 #include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <exception>
+#include <fstream>
 #include <iterator>
 #include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include "backend.hpp"
+#include "comm/mpi/common.hpp"
 #include "core/check.hpp"
 #include "core/error.hpp"
 
@@ -186,7 +190,7 @@ class ThreadedReducer : public GradientReducer {
       {
         std::unique_lock<std::mutex> lock(mutex_);
         ready_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-        if (stop_) return;
+        if (stop_) break;
         b = queue_.front();
         queue_.pop_front();
       }
@@ -203,8 +207,45 @@ class ThreadedReducer : public GradientReducer {
         ++done_;
         if (failure && !error_) error_ = failure;
       }
+      ++blocks_reduced_;
       done_cv_.notify_all();
     }
+    write_counters();
+  }
+
+  /// HPCNN_COMM_COUNTERS=PREFIX: as it ends, the communication thread writes
+  /// PREFIX-RANK.json with what it cost (results/overlap/bf16/wakeups.md):
+  /// its own CPU and context switches (getrusage RUSAGE_THREAD: voluntary
+  /// ones are its wake-ups), its read and write system calls
+  /// (/proc/thread-self/io: Open MPI's TCP transport reads and writes its
+  /// sockets with readv and writev; every pass of its progress that finds a
+  /// socket readable is one), and its exchanges' waits
+  /// (detail::WaitCounters). A run's figures per step are the difference
+  /// of two runs of different lengths (results/overlap/bf16/cpu.sh).
+  void write_counters() const {
+    const char* prefix = std::getenv("HPCNN_COMM_COUNTERS");
+    if (prefix == nullptr || *prefix == '\0') return;
+    rusage use{};
+    getrusage(RUSAGE_THREAD, &use);
+    std::map<std::string, int64_t> io;
+    std::ifstream io_file("/proc/thread-self/io");
+    for (std::string key; io_file >> key;) {
+      int64_t value = 0;
+      if (io_file >> value) io[key.substr(0, key.size() - 1)] = value;  // "syscr:" -> syscr
+    }
+    const detail::WaitCounters& w = detail::wait_counters();
+    auto seconds = [](const timeval& t) {
+      return static_cast<double>(t.tv_sec) + 1e-6 * static_cast<double>(t.tv_usec);
+    };
+    std::ofstream out(std::string(prefix) + "-" + std::to_string(comm_.rank()) + ".json");
+    out << "{\"blocks\": " << blocks_reduced_ << ", \"user_s\": " << seconds(use.ru_utime)
+        << ", \"sys_s\": " << seconds(use.ru_stime) << ", \"voluntary_switches\": " << use.ru_nvcsw
+        << ", \"involuntary_switches\": " << use.ru_nivcsw << ", \"read_syscalls\": " << io["syscr"]
+        << ", \"write_syscalls\": " << io["syscw"] << ", \"read_bytes\": " << io["rchar"]
+        << ", \"write_bytes\": " << io["wchar"] << ", \"exchanges\": " << w.exchanges << ", \"pieces\": " << w.pieces
+        << ", \"blocking_waits\": " << w.blocking_waits << ", \"tests\": " << w.tests
+        << ", \"untested_sleeps\": " << w.untested_sleeps << ", \"backoff_sleeps\": " << w.backoff_sleeps
+        << ", \"slept_s\": " << 1e-9 * w.slept_ns << "}\n";
   }
 
   /// The communication thread wakes for every chunk while backward keeps the
@@ -224,6 +265,7 @@ class ThreadedReducer : public GradientReducer {
   std::condition_variable ready_, done_cv_;
   std::deque<int64_t> queue_;  ///< blocks waiting for the communication thread
   int64_t queued_ = 0, done_ = 0;
+  int64_t blocks_reduced_ = 0;  ///< by the communication thread, ever (its own)
   double busy_s_ = 0.0;
   std::exception_ptr error_;
   bool stop_ = false;

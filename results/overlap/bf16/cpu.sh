@@ -90,6 +90,8 @@ import json, os, statistics, sys
 work, rounds, s1, s2, out_file, modes = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5], sys.argv[6].split()
 names = sys.argv[7:]
 tick = os.sysconf("SC_CLK_TCK")
+COUNTERS = ["voluntary_switches", "involuntary_switches", "tests", "untested_sleeps", "backoff_sleeps", "read_syscalls",
+            "write_syscalls", "exchanges", "pieces", "blocks"]
 
 def per_rank(prefix):
     ranks = []
@@ -107,6 +109,12 @@ def per_rank(prefix):
             "comm_wakes": sum(t["vcsw"] for t in comm),
             "compute_preempt": sum(t["ivcsw"] for t in th if t["main"]),
         })
+        c = f"{prefix}-cpu-comm-{r}.json"  # the thread's own counters (HPCNN_COMM_COUNTERS), absent for compute-only
+        own = json.load(open(c)) if os.path.exists(c) else {}
+        for k in COUNTERS:
+            ranks[-1][k] = own.get(k, 0)
+        ranks[-1]["own_cpu"] = own.get("user_s", 0) + own.get("sys_s", 0)
+        ranks[-1]["own_sys"] = own.get("sys_s", 0)
     return {k: sum(r[k] for r in ranks) / 2 for k in ranks[0]}  # mean over the 2 ranks
 
 def system(prefix):
@@ -128,6 +136,15 @@ lines += ["", "Per step: (S2-step run - S1-step run) / (S2 - S1), S1 = %d, S2 = 
           "and both ranks." % (s1, s2, rounds), "",
           "| variant | mode | " + " | ".join(c[0] for c in cols) + " |",
           "| --- | --- | " + " | ".join("---:" for _ in cols) + " |"]
+own_cols = [("CPU ms", "own_cpu"), ("of which kernel", "own_sys"), ("wake-ups (voluntary switches)", "voluntary_switches"),
+            ("preemptions", "involuntary_switches"), ("MPI_Testany", "tests"), ("untested sleeps", "untested_sleeps"),
+            ("back-off sleeps", "backoff_sleeps"), ("socket reads (readv)", "read_syscalls"),
+            ("socket writes (writev)", "write_syscalls"), ("exchanges", "exchanges"), ("pieces", "pieces"),
+            ("blocks", "blocks")]
+own = ["", "The communication thread's own counters per step and rank (HPCNN_COMM_COUNTERS: getrusage "
+       "RUSAGE_THREAD, /proc/thread-self/io, the exchange's waits):", "",
+       "| variant | mode | " + " | ".join(c[0] for c in own_cols) + " |",
+       "| --- | --- | " + " | ".join("---:" for _ in own_cols) + " |"]
 per_round = []
 for name in names:
     for mode in modes:
@@ -139,16 +156,18 @@ for name in names:
             row = {k: (pb[k] - pa[k]) / (s2 - s1) for k in pa}
             row.update({k: (sb[k] - sa[k]) / (s2 - s1) for k in sa})
             for k in row:
-                if k not in ("comm_wakes", "compute_preempt"):
+                if k not in ["comm_wakes", "compute_preempt"] + COUNTERS:
                     row[k] *= 1e3
             row["step"], row["backward"] = step_ms(b)
             rows.append(row)
         med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
         lines.append(f"| {name} | {mode} | " + " | ".join(f"{med[c[1]]:.1f}" for c in cols) + " |")
+        if med["exchanges"] > 0:
+            own.append(f"| {name} | {mode} | " + " | ".join(f"{med[c[1]]:.1f}" for c in own_cols) + " |")
         per_round.append(f"- {name} {mode}, per round: comm thread ms " + ", ".join(f"{r['comm']:.1f}" for r in rows) +
                          "; wake-ups " + ", ".join(f"{r['comm_wakes']:.0f}" for r in rows) +
                          "; compute thread ms " + ", ".join(f"{r['compute']:.1f}" for r in rows))
-lines += [""] + per_round
+lines += own + [""] + per_round
 text = "\n".join(lines) + "\n"
 open(out_file, "w").write(text)
 print(text)

@@ -8,7 +8,9 @@ clock ticks of 10 ms) and .../status (voluntary and involuntary context
 switches) are sampled every 50 ms and the last sample kept: exact for threads
 idle at the end (the communication thread, 'hpcnn-comm', is: no exchange after
 the last step), within 50 ms for the others. The compute thread is the main
-thread (--threads 1); its figure is the total minus the other threads.
+thread (--threads 1); its figure is the total minus the other threads. The
+communication thread itself writes argv[1]-comm-RANK.json as it ends
+(HPCNN_COMM_COUNTERS).
 """
 import json
 import os
@@ -19,7 +21,9 @@ import threading
 
 prefix, cmd = sys.argv[1], sys.argv[2:]
 tick = os.sysconf("SC_CLK_TCK")
-child = subprocess.Popen(cmd)
+# The communication thread's own counters (src/comm/gradient_reducer.cpp, write_counters):
+# exact CPU (RUSAGE_THREAD), wake-ups, tests, sleeps, Open MPI's socket reads and writes.
+child = subprocess.Popen(cmd, env=dict(os.environ, HPCNN_COMM_COUNTERS=f"{prefix}-comm"))
 threads = {}  # tid -> last sample
 stop = threading.Event()
 

@@ -51,7 +51,10 @@ struct Pacing {
 inline constexpr int kRemoteSendWindow = 2;
 /// Across nodes a chunk takes milliseconds on the wire (256 KiB at 1 Gbit/s:
 /// 2 ms), so waiting in sleeps of up to 50 us costs little and frees the core
-/// for backward, which the reduction overlaps (results/overlap/).
+/// for backward, which the reduction overlaps (results/overlap/). After
+/// untested sleeps (paced_sleep_us) it is the shortest back-off sleep, and a
+/// long wait sleeps up to an eighth of a piece's transfer
+/// (ArrivalEstimate::max_poll_sleep_us).
 inline constexpr int kRemotePollSleepUs = 50;
 /// A wait across nodes first spins this long (a small message on a fast
 /// network lands within it), then sleeps an eighth of the time waited so far
@@ -77,32 +80,47 @@ inline constexpr double kPollBackoffDivisor = 8;
 /// context switches, timers), taken from backward on the shared cores.
 ///
 /// Only so far, though, as the bytes flow without this rank: Open MPI sends
-/// a large message's first kHandshakeBytes (its TCP eager limit, 64 KiB by
-/// default) and the rest once the receiver has answered, and each side
+/// a large message's first bytes, up to its TCP eager limit (64 KiB by
+/// default), and the rest once the receiver has answered, and each side
 /// answers only inside an MPI call. Sleeping untested through a whole
 /// piece would stall that handshake, and the stalled transfers, observed,
-/// would lengthen the sleeps: so a wait sleeps untested only until the
-/// first kHandshakeBytes of its piece can have arrived (after the pieces
-/// before it), then backs off as before, never more than kRemotePollSleepUs
-/// at a time.
+/// would lengthen the sleeps: so with a piece over the eager limit a wait
+/// sleeps untested only until the first eager-limit bytes of its piece can
+/// have arrived (after the pieces before it), then backs off
+/// (paced_sleep_us). A piece within the eager
+/// limit (the emulated cluster sends up to 512 KiB eagerly,
+/// tools/cluster/cluster.sh) flows whole without the receiver: its wait
+/// sleeps untested until the whole piece can have arrived, in sleeps of
+/// kSleepFraction of the time left, each followed by one test, until less
+/// than kMinUntestedSleepNs is left (issue 30: a 2 ms piece took one 0.4 ms
+/// sleep and then ~30 tests 50 us apart; now 3-4 sleeps).
 ///
 /// The estimate is the median of the last kWindow observations: a transfer
 /// whose bytes were already waiting (the peer ran ahead) looks infinitely
 /// fast, one whose peer was late looks slow, and both happen at every bucket
 /// (a running minimum, tried first, sat at the fast outliers and saved
 /// nothing). Until kWindow transfers are seen it is kFastestNsPerByte
-/// (10 GB/s: a short first sleep, the old behaviour), and an untested sleep
-/// never exceeds kMaxFirstSleepNs, so that a slow start cannot make it long.
+/// (10 GB/s: a short first sleep, the old behaviour), and the untested sleeps
+/// never reach past kMaxUntestedNs, so that a slow start cannot make them long.
 /// Only transfers of kMinLearnBytes or more are observed (smaller ones measure
 /// latency, not the link).
 struct ArrivalEstimate {
   static constexpr double kFastestNsPerByte = 0.1;
   static constexpr int kWindow = 15;
   static constexpr int64_t kMinLearnBytes = int64_t{64} << 10;
-  /// The share of the predicted time slept in one go.
+  /// The share of the time left that one untested sleep takes.
   static constexpr double kSleepFraction = 0.75;
-  static constexpr int64_t kHandshakeBytes = int64_t{64} << 10;
-  static constexpr double kMaxFirstSleepNs = 2e6;
+  /// Open MPI's TCP eager limit by default (btl_tcp_eager_limit), and where
+  /// it cannot be read (tcp_eager_limit()).
+  static constexpr int64_t kDefaultEagerBytes = int64_t{64} << 10;
+  /// Open MPI's eager limit counts its fragment headers (ob1's and the TCP
+  /// transport's, a few tens of bytes): a piece fits with this much room.
+  static constexpr int64_t kEagerHeaderBytes = 64;
+  static constexpr double kMaxUntestedNs = 4e6;
+  /// Below this much time left, the bytes may be there: test and back off.
+  static constexpr double kMinUntestedSleepNs = 50e3;
+  /// The back-off's longest sleep for the slowest links (max_poll_sleep_us).
+  static constexpr double kMaxPollSleepUs = 500;
 
   double ns_per_byte = kFastestNsPerByte;
 
@@ -115,17 +133,61 @@ struct ArrivalEstimate {
     std::nth_element(sorted.begin(), sorted.begin() + kWindow / 2, sorted.end());
     ns_per_byte = sorted[kWindow / 2];
   }
-  /// How long after posting a wait for a piece of `piece_bytes`, after
-  /// `before_bytes` of earlier pieces, may sleep untested.
-  double first_sleep_ns(int64_t before_bytes, int64_t piece_bytes) const {
-    return std::min(kMaxFirstSleepNs, kSleepFraction * ns_per_byte *
-                                          static_cast<double>(before_bytes + std::min(piece_bytes, kHandshakeBytes)));
+  /// When, after posting, the bytes that a piece of `piece_bytes` sends
+  /// without the receiver's answer can have arrived, after `before_bytes`
+  /// of earlier pieces, with the sender's eager limit at `eager_bytes`: the
+  /// whole piece when it fits that limit, else its first `eager_bytes`.
+  double arrival_ns(int64_t before_bytes, int64_t piece_bytes, int64_t eager_bytes) const {
+    const int64_t flowing =
+        piece_bytes + kEagerHeaderBytes <= eager_bytes ? piece_bytes : std::min(piece_bytes, eager_bytes);
+    return std::min(kMaxUntestedNs, ns_per_byte * static_cast<double>(before_bytes + flowing));
+  }
+  /// The longest back-off sleep of a wait for a piece of `piece_bytes`: an
+  /// eighth of the piece's transfer at the estimated rate (the back-off's
+  /// own bound on how late bytes are found), at least `floor_us`
+  /// (kRemotePollSleepUs), at most kMaxPollSleepUs. Past its untested sleeps
+  /// a wait's bytes are late, under load by up to tens of ms (the peer
+  /// behind): in 50 us sleeps those waits were ~160 of the communication
+  /// thread's ~180 wake-ups a bf16 step (load 8-10, issue 30). A 256 KiB
+  /// piece at 1 Gbit/s (2.1 ms): 260 us; at 100 Gbit/s still 50 us.
+  double max_poll_sleep_us(int64_t piece_bytes, double floor_us) const {
+    const double eighth_us = ns_per_byte * static_cast<double>(piece_bytes) / kPollBackoffDivisor / 1e3;
+    return std::max(floor_us, std::min(kMaxPollSleepUs, eighth_us));
+  }
+  /// How long a wait sleeps untested with `left_ns` to go to arrival_ns():
+  /// kSleepFraction of it, and 0 (test, then back off) once less than
+  /// kMinUntestedSleepNs is left.
+  static double untested_sleep_ns(double left_ns) {
+    return left_ns < kMinUntestedSleepNs ? 0 : std::max(kMinUntestedSleepNs, kSleepFraction * left_ns);
   }
 
  private:
   std::array<double, kWindow> recent_{};
   int64_t seen_ = 0;
 };
+
+/// What this thread's exchanges did while waiting (exchange.cpp counts; the
+/// reducer's communication thread writes them out under HPCNN_COMM_COUNTERS,
+/// results/overlap/bf16/wakeups.md). Each test and each sleep is a wake-up of
+/// the thread or a pass through Open MPI's progress (its TCP sockets' poll and
+/// reads), both CPU taken from backward on the emulated nodes.
+struct WaitCounters {
+  int64_t exchanges = 0;        ///< exchange() calls
+  int64_t pieces = 0;           ///< pieces received
+  int64_t blocking_waits = 0;   ///< MPI_Waitany calls (inside a node, hpcnn-sim)
+  int64_t tests = 0;            ///< MPI_Testany calls (each one pass of Open MPI's progress)
+  int64_t untested_sleeps = 0;  ///< sleeps before the bytes can have arrived (ArrivalEstimate)
+  int64_t backoff_sleeps = 0;   ///< sleeps between tests once they can have
+  double slept_ns = 0;          ///< asked for, in both kinds of sleep
+};
+/// This thread's counters (exchange.cpp).
+WaitCounters& wait_counters();
+
+/// The TCP eager limit Open MPI sends with (btl_tcp_eager_limit, read once
+/// from OMPI_MCA_btl_tcp_eager_limit; the receiver assumes its peers run
+/// with its own settings), or ArrivalEstimate::kDefaultEagerBytes where it
+/// is not set there. Defined in exchange.cpp.
+int64_t tcp_eager_limit();
 
 /// Between two tests of the spin: nothing (hpcnn-sim: 1 us of simulated time).
 void spin_pause();
@@ -135,7 +197,21 @@ bool block_remote_waits();
 
 /// How long a wait across nodes sleeps before its next test, having waited
 /// `waited_us` so far (0: test again at once); defined in exchange.cpp.
-double poll_sleep_us(double waited_us, int max_sleep_us);
+double poll_sleep_us(double waited_us, double max_sleep_us);
+
+/// How long a paced wait sleeps before its next test (0: test again at
+/// once): `waited_us` into the wait, `left_us` before its bytes can have
+/// arrived (ArrivalEstimate::arrival_ns; <= 0: they can), `slept_untested`
+/// whether it has slept untested already. Untested sleeps first
+/// (ArrivalEstimate::untested_sleep_ns; `*untested` says so); after them the
+/// bytes are late, and it sleeps an eighth of the time since they could have
+/// arrived, from `floor_us` (kRemotePollSleepUs: the first tests come 50 us
+/// apart, not after a ramp from 1 us) to `max_us`
+/// (ArrivalEstimate::max_poll_sleep_us); a wait without untested sleeps
+/// backs off as poll_sleep_us() says, up to `floor_us` as before. Defined in
+/// exchange.cpp.
+double paced_sleep_us(double waited_us, double left_us, bool slept_untested, double floor_us, double max_us,
+                      bool* untested);
 
 /// Pacing for messages from this rank to `peer`: windowed chunks across
 /// nodes; inside a node, chunks all posted at once (`whole_locally`: one

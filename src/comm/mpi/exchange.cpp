@@ -3,6 +3,7 @@
 // topped up as the oldest completes, and each received chunk is handed to the
 // caller in order while the rest are still travelling.
 #include <chrono>
+#include <cstdlib>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -26,9 +27,45 @@ __attribute__((weak)) void spin_pause() {}
 // simulated ranks share no core with compute threads anyway.
 __attribute__((weak)) bool block_remote_waits() { return false; }
 
-double poll_sleep_us(double waited_us, int max_sleep_us) {
+WaitCounters& wait_counters() {
+  thread_local WaitCounters counters;
+  return counters;
+}
+
+// From Open MPI's environment, not through the MPI tool interface: Open MPI
+// 4.1's MPI_T_init_thread resets the MPI library's thread level to the one
+// it is given (ompi_mpi_thread_level), and on first use registers every
+// framework's parameters, both from the communication thread while the
+// library is in use; with MPI_THREAD_SINGLE the next reducer refused to
+// start ("needs MPI_THREAD_SERIALIZED", tests/mpi at 3 ranks). mpirun passes
+// its --mca settings on in this form too; only those in mca-params.conf
+// files are missed, and then a wait keeps to the default's 64 KiB.
+int64_t tcp_eager_limit() {
+  static const int64_t limit = [] {
+    const char* set = std::getenv("OMPI_MCA_btl_tcp_eager_limit");
+    if (set == nullptr || *set == '\0') return ArrivalEstimate::kDefaultEagerBytes;
+    char* end = nullptr;
+    const long long bytes = std::strtoll(set, &end, 10);
+    // Open MPI also takes suffixes (k, m); those, and nonsense, keep the default.
+    return *end == '\0' && bytes > 0 ? static_cast<int64_t>(bytes) : ArrivalEstimate::kDefaultEagerBytes;
+  }();
+  return limit;
+}
+
+double poll_sleep_us(double waited_us, double max_sleep_us) {
   if (waited_us < kSpinBeforeSleepUs) return 0;
-  return std::min<double>(max_sleep_us, std::max(kMinPollSleepUs, waited_us / kPollBackoffDivisor));
+  return std::min(max_sleep_us, std::max(kMinPollSleepUs, waited_us / kPollBackoffDivisor));
+}
+
+double paced_sleep_us(double waited_us, double left_us, bool slept_untested, double floor_us, double max_us,
+                      bool* untested) {
+  const double untested_us = 1e-3 * ArrivalEstimate::untested_sleep_ns(1e3 * left_us);
+  *untested = untested_us > 0;
+  if (*untested) return untested_us;
+  if (slept_untested) return std::clamp(std::max(-left_us, 0.0) / kPollBackoffDivisor, floor_us, max_us);
+  // No estimate to go by (the first transfers, a fast link, sends waiting
+  // for the window to open): the back-off as it was, up to floor_us.
+  return poll_sleep_us(waited_us, floor_us);
 }
 
 namespace {
@@ -105,25 +142,32 @@ void exchange_of(const T* send, int64_t send_count, int to, T* recv, int64_t rec
   thread_local ArrivalEstimate arrival;
   using Clock = std::chrono::steady_clock;
   const Clock::time_point posted_at = Clock::now();
-  auto wait_any = [&pace, block](MPI_Request* pending, int* which, Clock::time_point not_before) {
+  WaitCounters& counted = wait_counters();
+  ++counted.exchanges;
+  auto wait_any = [&pace, &counted, block](MPI_Request* pending, int* which, Clock::time_point not_before,
+                                           double max_sleep_us) {
     if (block) {
+      ++counted.blocking_waits;
       MPI_CHECK(MPI_Waitany(2, pending, which, MPI_STATUS_IGNORE));
       return;
     }
     allow_short_sleeps();
     int done = 0;
+    bool slept_untested = false;
     const auto start = Clock::now();
     while (true) {
+      ++counted.tests;
       MPI_CHECK(MPI_Testany(2, pending, which, &done, MPI_STATUS_IGNORE));
       if (done) break;
       const auto now = Clock::now();
-      if (now < not_before) {  // too soon for the bytes: one sleep, then test
-        std::this_thread::sleep_for(not_before - now);
-        continue;
-      }
-      const double waited_us = std::chrono::duration<double, std::micro>(now - start).count();
-      const double sleep_us = poll_sleep_us(waited_us, pace.poll_sleep_us);
+      bool untested = false;
+      const double sleep_us = paced_sleep_us(std::chrono::duration<double, std::micro>(now - start).count(),
+                                             std::chrono::duration<double, std::micro>(not_before - now).count(),
+                                             slept_untested, pace.poll_sleep_us, max_sleep_us, &untested);
+      slept_untested |= untested;
       if (sleep_us > 0) {
+        ++(untested ? counted.untested_sleeps : counted.backoff_sleeps);
+        counted.slept_ns += sleep_us * 1e3;
         std::this_thread::sleep_for(std::chrono::duration<double, std::micro>(sleep_us));
       } else {
         spin_pause();
@@ -133,21 +177,23 @@ void exchange_of(const T* send, int64_t send_count, int to, T* recv, int64_t rec
   top_up();
   Clock::time_point landed_at = posted_at;  // when the last receive was seen complete
   for (int k = 0; k < n_recv; ++k) {
-    // Receive k cannot land before the pieces before it and its own first
-    // bytes have crossed (ArrivalEstimate::first_sleep_ns). While sends wait
-    // to be posted, a finished send must be seen at once (it opens the
-    // window): then no untested sleep.
+    // Receive k cannot land before the pieces before it and what of its own
+    // flows without this rank have crossed (ArrivalEstimate::arrival_ns).
+    // While sends wait to be posted, a finished send must be seen at once
+    // (it opens the window): then no untested sleep.
     const int64_t piece_bytes = chunk_len(recv_count, k) * static_cast<int64_t>(sizeof(T));
     const Clock::time_point not_before =
-        block || posted < n_send ? posted_at
-                                 : posted_at + std::chrono::nanoseconds(static_cast<int64_t>(arrival.first_sleep_ns(
-                                                   int64_t{k} * chunk * static_cast<int64_t>(sizeof(T)), piece_bytes)));
+        block || posted < n_send
+            ? posted_at
+            : posted_at + std::chrono::nanoseconds(static_cast<int64_t>(arrival.arrival_ns(
+                              int64_t{k} * chunk * static_cast<int64_t>(sizeof(T)), piece_bytes, tcp_eager_limit())));
+    const double max_sleep_us = arrival.max_poll_sleep_us(piece_bytes, pace.poll_sleep_us);
     // Wait for receive k; whenever the oldest send finishes first, refill the window.
     while (true) {
       MPI_Request pending[2] = {recvs[static_cast<size_t>(k)],
                                 sent < posted ? sends[static_cast<size_t>(sent)] : MPI_REQUEST_NULL};
       int which = MPI_UNDEFINED;
-      wait_any(pending, &which, not_before);
+      wait_any(pending, &which, not_before, max_sleep_us);
       recvs[static_cast<size_t>(k)] = pending[0];
       if (sent < posted) sends[static_cast<size_t>(sent)] = pending[1];
       if (which == 1) {
@@ -158,6 +204,7 @@ void exchange_of(const T* send, int64_t send_count, int to, T* recv, int64_t rec
       break;  // receive k is complete (which == 0)
     }
     landed_at = Clock::now();
+    ++counted.pieces;
     if (on_chunk) on_chunk(int64_t{k} * chunk, chunk_len(recv_count, k));
   }
   if (!block && n_recv > 0) {
@@ -168,7 +215,7 @@ void exchange_of(const T* send, int64_t send_count, int to, T* recv, int64_t rec
   while (sent < n_send) {
     MPI_Request pending[2] = {sends[static_cast<size_t>(sent)], MPI_REQUEST_NULL};
     int which = MPI_UNDEFINED;
-    wait_any(pending, &which, posted_at);
+    wait_any(pending, &which, posted_at, pace.poll_sleep_us);
     sends[static_cast<size_t>(sent)] = pending[0];
     ++sent;
     top_up();
