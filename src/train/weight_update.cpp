@@ -92,6 +92,9 @@ WeightUpdate::WeightUpdate(comm::Communicator& comm, kernels::Backend& backend, 
     }
     sharded_ = r.get();
     reducer_ = std::move(r);
+    // Host weights: the all-gather pipelined with the optimizer (the staged
+    // and NCCL reducers gather device memory themselves, after the pass).
+    if (!gpu) gatherer_ = std::make_unique<comm::BlockGatherer>(comm_, sharded_->algo(), count_);
   } else if (exchange) {
     if (algo == comm::AllreduceAlgo::kNccl) {
       reducer_ = comm::make_nccl_reducer(comm_, backend_, grads, count_);
@@ -108,6 +111,15 @@ void WeightUpdate::apply() {
   float* params = net_.params() + offset_;
   if (sharded_ == nullptr) {
     optimizer_->step(params, net_.grads() + offset_);
+    return;
+  }
+  if (gatherer_ != nullptr) {
+    // Slice i is block i's (one per block, in block order): each block is
+    // gathered once this rank's slice of it is updated, while Adam goes on.
+    gatherer_->begin(params);
+    optimizer_->step_slices(params, sharded_->shard_gradients(), sharded_->slices(),
+                            [this](size_t block) { gatherer_->ready(static_cast<int64_t>(block)); });
+    all_gather_s_ = gatherer_->finish();  // the trace's allgather phase: what Adam did not hide
     return;
   }
   optimizer_->step_slices(params, sharded_->shard_gradients(), sharded_->slices());
