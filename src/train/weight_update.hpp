@@ -87,6 +87,10 @@ class WeightUpdate {
   /// pass (pipelined: only the wait for the blocks still in flight; 0
   /// unsharded): the trace's allgather phase.
   double all_gather_seconds() const { return all_gather_s_; }
+  /// Bytes of weights each apply() all-gathers (this rank's trainable
+  /// parameters; 0 unsharded): the allgather row's bytes, which tell a
+  /// sharded step whose all-gather was wholly hidden (0 s) from a plain one.
+  int64_t all_gather_bytes() const { return sharded_ ? count_ * static_cast<int64_t>(sizeof(float)) : 0; }
 
   /// Resuming: rank 0 passes the checkpoint's full state vectors (the other
   /// ranks' are ignored); every rank takes what it keeps. Collective when
