@@ -4,8 +4,10 @@
 # step, alternated in one loop (REPEATS rounds, default 5): per round
 #   plain      $HPCNN without --shard-optimizer
 #   sharded    $HPCNN --shard-optimizer            (the build under test)
-#   before     $HPCNN_BASE --shard-optimizer       (a build without the change;
-#              left out when HPCNN_BASE is unset)
+#   before     HPCNN_SHARD_GATHER=after $HPCNN --shard-optimizer: the same
+#              build gathering after the whole optimizer pass, as before the
+#              change; or, when HPCNN_BASE names a build without the change,
+#              $HPCNN_BASE --shard-optimizer
 # on part b's setting (mlp:3200-1600-832, 2 ranks x 1 thread, global batch
 # 100, ring, 40 steps). Per run: the median over steps 6-40 of the slower
 # rank's step, optimizer and allgather phases; `uptime` before each run.
@@ -21,17 +23,17 @@ MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl self
 mkdir -p "$RUNS"
 [[ -f datasets/mlp-table/manifest.json ]] ||
   $HPCNN data synth solar-table -q --train 1000 --test 1000 --out datasets/mlp-table > /dev/null
-modes="plain sharded"
-[[ -n $HPCNN_BASE ]] && modes="plain sharded before"
+modes="plain sharded before"
 echo "run,load_before" > "$RUNS/loads.csv"
 for rep in $(seq "$REPEATS"); do
   for mode in $modes; do
-    bin=$HPCNN flag=(--shard-optimizer)
+    bin=$HPCNN flag=(--shard-optimizer) gather=pipelined
     [[ $mode == plain ]] && flag=()
-    [[ $mode == before ]] && bin=$HPCNN_BASE
+    [[ $mode == before ]] && gather=after
+    [[ $mode == before && -n $HPCNN_BASE ]] && bin=$HPCNN_BASE
     dir=$RUNS/$mode-r$rep
     echo "$mode-r$rep,$(uptime | sed 's/.*load average: //' | tr ',' ' ')" >> "$RUNS/loads.csv"
-    "${MPIRUN[@]}" -n 2 "$bin" train -q --force --data datasets/mlp-table --model mlp:3200-1600-832 --threads 1 \
+    HPCNN_SHARD_GATHER=$gather "${MPIRUN[@]}" -n 2 "$bin" train -q --force --data datasets/mlp-table --model mlp:3200-1600-832 --threads 1 \
       --seed 42 --checkpoint-every off --allreduce ring --global-batch 100 --epochs 4 --max-steps 40 "${flag[@]}" \
       --out "$dir" --checkpoint /tmp/hpcnn-zero-ab.h5 > /dev/null
   done

@@ -82,6 +82,7 @@ class WeightUpdate {
   /// this rank's slice of it, while it updates the next (comm::BlockGatherer;
   /// issue 30: gathered after the pass it was 4.4 ms of a 38.4 ms step of
   /// mlp:3200-1600-832 on 2 ranks). The weights are whole when it returns.
+  /// HPCNN_SHARD_GATHER=after gathers after the pass instead (A/B switch).
   void apply();
   /// Seconds the last apply() spent in the all-gather after the optimizer
   /// pass (pipelined: only the wait for the blocks still in flight; 0

@@ -56,6 +56,14 @@ for np in 1 2 3 4; do
     same_state mlp-$np-$algo-0 mlp-$np-$algo-1 && pass || fail "mlp on $np rank(s), $algo: sharded != unsharded"
   done
 done
+# The all-gather after the whole optimizer pass (HPCNN_SHARD_GATHER=after, the A/B switch of
+# results/zero/gather_ab.sh) = the pipelined one (the default), bitwise; a bad value is refused in one line.
+for np in 3 4; do
+  HPCNN_SHARD_GATHER=after run "$np" mlp-$np-rhd-after "${MLP[@]}" --max-steps 4 --allreduce rhd --shard-optimizer
+  same_state mlp-$np-rhd-1 mlp-$np-rhd-after && pass || fail "mlp on $np ranks: gathered after the pass != pipelined"
+done
+HPCNN_SHARD_GATHER=later expect_exit 2 "HPCNN_SHARD_GATHER='later' \\(expected pipelined or after\\)" \
+  "$HPCNN" "${MLP[@]}" --max-steps 1 --shard-optimizer --out bad-gather
 # hier on the one real node (no pretend nodes): the node's shared-memory sum only.
 run 3 hier-node-0 "${MLP[@]}" --max-steps 3 --allreduce hier
 run 3 hier-node-1 "${MLP[@]}" --max-steps 3 --allreduce hier --shard-optimizer
