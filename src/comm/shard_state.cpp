@@ -2,8 +2,13 @@
 #include "comm/shard_state.hpp"
 
 #include <mpi.h>
+#include <pthread.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
 #include <exception>
 #include <limits>
 #include <numeric>
@@ -287,6 +292,98 @@ std::vector<float> scatter_shard(Communicator& comm, std::span<const Range> slic
   MPI_CHECK(MPI_Scatterv(send.data(), value_counts.data(), value_at.data(), MPI_FLOAT, packed.data(), n_values,
                          MPI_FLOAT, root, comm.comm()));
   return packed;
+}
+
+BlockGatherer::BlockGatherer(Communicator& comm, AllreduceAlgo algo, int64_t count)
+    : comm_(comm), algo_(algo), schedule_(count) {
+  check_reduce_scatter(algo_, GradCompression::kNone);
+  HPCNN_CHECK(comm.size() == 1 || mpi_thread_level_at_least(reducer_thread_level()),
+              "the sharded all-gather's thread needs MPI_THREAD_SERIALIZED, which this MPI did not grant");
+  thread_ = std::thread([this] { run(); });
+}
+
+BlockGatherer::~BlockGatherer() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stop_ = true;
+  }
+  ready_cv_.notify_all();
+  // Unwinding from an error in a multi-rank job the thread may sit in a
+  // gather the other ranks never join: leave it (the job is aborted), as the
+  // reducer's communication thread.
+  if (std::uncaught_exceptions() > 0) {
+    thread_.detach();
+  } else {
+    thread_.join();
+  }
+}
+
+void BlockGatherer::begin(float* data) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  HPCNN_CHECK(marked_ == gathered_, "block gatherer: begin() while ", marked_ - gathered_, " blocks are in flight");
+  data_ = data;
+  marked_ = gathered_ = 0;
+  error_ = nullptr;
+}
+
+void BlockGatherer::ready(int64_t block) {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    HPCNN_CHECK(block == marked_ && block < schedule_.num_blocks(), "block gatherer: block ", block,
+                " marked ready, expected block ", marked_, " of ", schedule_.num_blocks());
+    ++marked_;
+  }
+  ready_cv_.notify_all();
+}
+
+double BlockGatherer::finish() {
+  const auto t0 = std::chrono::steady_clock::now();
+  std::unique_lock<std::mutex> lock(mutex_);
+  HPCNN_CHECK(marked_ == schedule_.num_blocks(), "block gatherer: finish() with ", schedule_.num_blocks() - marked_,
+              " of ", schedule_.num_blocks(), " blocks never marked ready");
+  done_cv_.wait(lock, [this] { return gathered_ == marked_ || error_; });
+  if (error_) std::rethrow_exception(error_);
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+int64_t BlockGatherer::gathered() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return gathered_;
+}
+
+void BlockGatherer::run() {
+  pthread_setname_np(pthread_self(), "hpcnn-gather");
+  // As the reducer's communication thread (kCommThreadNice there): woken for
+  // every block while the optimizer keeps the core busy, it runs at once
+  // instead of after a time slice (needs CAP_SYS_NICE; else no change).
+  setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), -10);
+  while (true) {
+    int64_t b = 0;
+    float* data = nullptr;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      ready_cv_.wait(lock, [this] { return stop_ || (gathered_ < marked_ && !error_); });
+      if (stop_) return;
+      b = gathered_;
+      data = data_;
+    }
+    std::exception_ptr failure;
+    try {
+      const int64_t first = schedule_.block_start(b);
+      all_gather(comm_, algo_, data + first, schedule_.block_end(b) - first, GradCompression::kNone);
+    } catch (...) {
+      failure = std::current_exception();
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (failure) {
+        error_ = failure;  // no further block is gathered in this pass; finish() rethrows
+      } else {
+        ++gathered_;
+      }
+    }
+    done_cv_.notify_all();
+  }
 }
 
 }  // namespace hpcnn::comm

@@ -43,7 +43,8 @@ void Optimizer::step(float* params, const float* grads) {
 }
 
 void Optimizer::step_slices(float* params, const float* packed_grads,
-                            std::span<const std::pair<int64_t, int64_t>> slices) {
+                            std::span<const std::pair<int64_t, int64_t>> slices,
+                            const std::function<void(size_t)>& slice_done) {
   int64_t total = 0;
   for (const auto& [first, last] : slices) {
     HPCNN_CHECK(first >= 0 && last >= first, "optimizer: bad parameter slice [", first, ", ", last, ")");
@@ -52,9 +53,13 @@ void Optimizer::step_slices(float* params, const float* packed_grads,
   HPCNN_CHECK(total == count_, "optimizer: slices of ", total, " parameters for state of ", count_);
   const kernels::AdamStep s = next_adam_step();
   int64_t packed = 0;  // where the slice sits in the packed gradients and state
-  for (const auto& [first, last] : slices) {
+  for (size_t i = 0; i < slices.size(); ++i) {
+    const auto [first, last] = slices[i];
     const int64_t n = last - first;
-    if (n == 0) continue;
+    if (n == 0) {
+      if (slice_done) slice_done(i);
+      continue;
+    }
     if (config_.kind == OptimizerKind::kSgd) {
       backend_.sgd_update(params + first, packed_grads + packed, a_.get() + packed, n, static_cast<float>(config_.lr),
                           static_cast<float>(config_.momentum));
@@ -62,6 +67,7 @@ void Optimizer::step_slices(float* params, const float* packed_grads,
       backend_.adam_update(params + first, packed_grads + packed, a_.get() + packed, b_.get() + packed, n, s);
     }
     packed += n;
+    if (slice_done) slice_done(i);
   }
 }
 

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <utility>
@@ -36,8 +37,12 @@ class Optimizer {
   /// in the order given. Updates those parameters of `params` (the whole flat
   /// buffer) from `packed_grads` (the slices' gradients, packed the same
   /// way), element by element with the arithmetic of step(): bitwise what
-  /// step() over the whole buffer gives them.
-  void step_slices(float* params, const float* packed_grads, std::span<const std::pair<int64_t, int64_t>> slices);
+  /// step() over the whole buffer gives them. `slice_done`, when given, is
+  /// called with each slice's index (empty slices too) as soon as that
+  /// slice is updated, in order: the sharded all-gather starts on a block
+  /// while the next ones are updated (issue 30, train/weight_update.cpp).
+  void step_slices(float* params, const float* packed_grads, std::span<const std::pair<int64_t, int64_t>> slices,
+                   const std::function<void(size_t)>& slice_done = {});
   const OptimizerConfig& config() const { return config_; }
   int64_t steps() const { return steps_; }
 

@@ -226,7 +226,7 @@ TrainingRun::StepOutcome TrainingRun::step(int epoch, int64_t step_in_epoch, con
   update_->apply();  // sharded: the all-gather of the weights too, timed as its own phase
   const double t_end = timeline_.now(), gather_s = std::min(update_->all_gather_seconds(), t_end - t_opt);
   timeline_.phase(timing::Phase::kOptimizer, t_opt, t_end - t_opt - gather_s);
-  timeline_.phase(timing::Phase::kAllgather, t_end - gather_s, gather_s);
+  timeline_.phase(timing::Phase::kAllgather, t_end - gather_s, gather_s, update_->all_gather_bytes());
   timeline_.phase(timing::Phase::kStep, t_step, t_end - t_step, rs.bytes);
   timeline_.end();
   return out;

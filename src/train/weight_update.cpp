@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <exception>
 #include <functional>
 #include <span>
@@ -15,6 +16,21 @@
 namespace hpcnn::train {
 
 namespace {
+/// HPCNN_SHARD_GATHER=after gathers a sharded run's weights after the whole
+/// optimizer pass, as before the pipelined gather (for A/B measurements,
+/// results/zero/gather_ab.sh); unset or `pipelined`: pipelined. Every rank
+/// must see the same value (mpirun passes the environment on): the two
+/// orders of the blocks do not pair.
+bool pipelined_gather() {
+  const char* env = std::getenv("HPCNN_SHARD_GATHER");
+  if (env == nullptr) return true;
+  const std::string v = env;
+  if (v != "pipelined" && v != "after") {
+    throw UsageError("HPCNN_SHARD_GATHER='" + v + "' (expected pipelined or after)");
+  }
+  return v == "pipelined";
+}
+
 /// Floats of a sharded optimizer's state rank 0 holds at a time while it
 /// writes a checkpoint: one reduction block (1 MiB).
 constexpr int64_t kStateWindow = comm::kReduceBlock;
@@ -81,6 +97,8 @@ WeightUpdate::WeightUpdate(comm::Communicator& comm, kernels::Backend& backend, 
   float* grads = net_.grads() + offset_;
   const bool gpu = backend_.device() == kernels::DeviceKind::kGpu;
   const comm::GradCompression z = c.grad_compression;
+  // Read (and refused when bad) on every sharded run, one rank included.
+  const bool pipelined = !c.shard_optimizer || pipelined_gather();
   if (exchange && c.shard_optimizer) {
     std::unique_ptr<comm::ShardedReducer> r;
     if (algo == comm::AllreduceAlgo::kNccl) {
@@ -92,6 +110,9 @@ WeightUpdate::WeightUpdate(comm::Communicator& comm, kernels::Backend& backend, 
     }
     sharded_ = r.get();
     reducer_ = std::move(r);
+    // Host weights: the all-gather pipelined with the optimizer (the staged
+    // and NCCL reducers gather device memory themselves, after the pass).
+    if (!gpu && pipelined) gatherer_ = std::make_unique<comm::BlockGatherer>(comm_, sharded_->algo(), count_);
   } else if (exchange) {
     if (algo == comm::AllreduceAlgo::kNccl) {
       reducer_ = comm::make_nccl_reducer(comm_, backend_, grads, count_);
@@ -108,6 +129,15 @@ void WeightUpdate::apply() {
   float* params = net_.params() + offset_;
   if (sharded_ == nullptr) {
     optimizer_->step(params, net_.grads() + offset_);
+    return;
+  }
+  if (gatherer_ != nullptr) {
+    // Slice i is block i's (one per block, in block order): each block is
+    // gathered once this rank's slice of it is updated, while Adam goes on.
+    gatherer_->begin(params);
+    optimizer_->step_slices(params, sharded_->shard_gradients(), sharded_->slices(),
+                            [this](size_t block) { gatherer_->ready(static_cast<int64_t>(block)); });
+    all_gather_s_ = gatherer_->finish();  // the trace's allgather phase: what Adam did not hide
     return;
   }
   optimizer_->step_slices(params, sharded_->shard_gradients(), sharded_->slices());
