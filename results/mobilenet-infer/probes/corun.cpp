@@ -13,11 +13,11 @@
 #include <immintrin.h>
 #include <omp.h>
 
+#include <time.h>
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <algorithm>
-#include <time.h>
 #include <vector>
 
 namespace {

@@ -31,7 +31,8 @@ int main(int argc, char** argv) {
 #pragma omp barrier
         const auto t0 = std::chrono::steady_clock::now();
         for (long i = 0; i < trips; ++i) {
-          const long want = 2 * (static_cast<long>(b) * trips + i) + me;  // thread 0 moves even -> odd, thread 1 odd -> even
+          const long want =
+              2 * (static_cast<long>(b) * trips + i) + me;  // thread 0 moves even -> odd, thread 1 odd -> even
           // A partner descheduled by other load: yield rather than spin out its time slice.
           for (int spins = 0; line.v.load(std::memory_order_acquire) != want;)
             if (++spins > 20000) sched_yield(), spins = 0;
