@@ -2,8 +2,11 @@
 #include "quant/band_schedule.hpp"
 
 #include <omp.h>
+#include <sched.h>
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <limits>
@@ -81,6 +84,31 @@ struct BandSchedule::Step {
   std::vector<std::unique_ptr<kernels::InferOp>> kernels;  ///< conv / dense: per thread, one-threaded
 };
 
+/// HPCNN_INFER_BANDS_PROFILE=1 (a measurement switch, results/mobilenet-infer/b1-bimodal.md):
+/// per thread, pass and step, the time in the step's work and in the barrier
+/// before it, and the CPU the thread started the pass on; medians over passes
+/// printed to stderr when the schedule is destroyed (medians: a descheduled
+/// thread's time slice would swamp a mean). Each thread writes only its own
+/// vectors. The first kPasses passes are kept.
+struct BandSchedule::Profile {
+  static constexpr int64_t kPasses = 8192;
+  struct alignas(64) Thread {
+    std::vector<float> work, wait;  ///< [pass * steps + step], microseconds
+    std::vector<float> join;        ///< per pass: the region's closing join
+    std::vector<int> cpu;           ///< per pass
+  };
+  std::vector<Thread> threads;
+  int64_t passes = 0;
+  static double now() {
+    return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+  static float median(std::vector<float> v) {
+    if (v.empty()) return 0;
+    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  }
+};
+
 BandSchedule::BandSchedule(const Graph& graph, std::vector<BandOp> ops, std::vector<BandTensor> tensors, int threads)
     : graph_(graph), ops_(std::move(ops)), tensors_(std::move(tensors)), threads_(threads) {
   HPCNN_CHECK(threads_ > 1, "band schedule: ", threads_, " thread(s)");
@@ -151,6 +179,16 @@ BandSchedule::BandSchedule(const Graph& graph, std::vector<BandOp> ops, std::vec
   }
   omp_set_num_threads(team);
   kernels::flush_denormals_on_compute_threads();
+  if (const char* env = std::getenv("HPCNN_INFER_BANDS_PROFILE"); env != nullptr && std::string(env) == "1") {
+    profile_ = std::make_unique<Profile>();
+    profile_->threads.resize(static_cast<size_t>(threads_));
+    const auto cells = static_cast<size_t>(Profile::kPasses) * steps_.size();
+    for (Profile::Thread& th : profile_->threads) {
+      th.work.assign(cells, 0.0f), th.wait.assign(cells, 0.0f);
+      th.join.assign(static_cast<size_t>(Profile::kPasses), 0.0f),
+          th.cpu.assign(static_cast<size_t>(Profile::kPasses), -1);
+    }
+  }
 
   // Barriers: a thread may not read rows another thread wrote since the last
   // barrier, nor write rows another thread read or wrote since then. Rows
@@ -187,7 +225,67 @@ BandSchedule::BandSchedule(const Graph& graph, std::vector<BandOp> ops, std::vec
   }
 }
 
-BandSchedule::~BandSchedule() = default;
+BandSchedule::~BandSchedule() {
+  if (!profile_ || profile_->passes == 0) return;
+  const Profile& p = *profile_;
+  const size_t passes = static_cast<size_t>(std::min(p.passes, Profile::kPasses)), steps = steps_.size();
+  std::fprintf(stderr, "bands profile: %zu passes, %d threads, medians over passes, us\n", passes, threads_);
+  auto column = [&](const std::vector<float>& v, size_t first, size_t count) {  // per pass: the sum of steps
+    std::vector<float> r(passes, 0.0f);
+    for (size_t q = 0; q < passes; ++q)
+      for (size_t i = first; i < first + count; ++i) r[q] += v[q * steps + i];
+    return r;
+  };
+  for (int t = 0; t < threads_; ++t) {
+    const Profile::Thread& th = p.threads[static_cast<size_t>(t)];
+    std::vector<int64_t> on(64, 0);
+    int64_t moves = 0;
+    for (size_t q = 0; q < passes; ++q) {
+      if (th.cpu[q] >= 0 && th.cpu[q] < 64) ++on[static_cast<size_t>(th.cpu[q])];
+      moves += q > 0 && th.cpu[q] != th.cpu[q - 1];
+    }
+    std::string cpus;
+    for (size_t c = 0; c < on.size(); ++c)
+      if (on[c] > 0) cpus += cat(" cpu", c, ":", on[c]);
+    std::fprintf(stderr, "bands profile: thread %d work %.2f wait %.2f join %.2f; passes on%s, %lld moves\n", t,
+                 Profile::median(column(th.work, 0, steps)), Profile::median(column(th.wait, 0, steps)),
+                 Profile::median({th.join.begin(), th.join.begin() + static_cast<std::ptrdiff_t>(passes)}),
+                 cpus.c_str(), static_cast<long long>(moves));
+  }
+  if (const char* env = std::getenv("HPCNN_INFER_BANDS_PROFILE_PASSES"); env != nullptr && env[0] != '\0') {
+    // One line a pass: per thread its CPU, work, barrier waits and join (us).
+    if (FILE* f = std::fopen(env, "w")) {
+      for (size_t q = 0; q < passes; ++q) {
+        std::fprintf(f, "%zu", q);
+        for (const Profile::Thread& th : p.threads) {
+          double work = 0, wait = 0;
+          for (size_t i = 0; i < steps; ++i) work += th.work[q * steps + i], wait += th.wait[q * steps + i];
+          std::fprintf(f, " %d %.2f %.2f %.2f", th.cpu[q], work, wait, th.join[q]);
+        }
+        std::fprintf(f, "\n");
+      }
+      std::fclose(f);
+    }
+  }
+  for (size_t i = 0; i < steps; ++i) {
+    const Step& s = steps_[i];
+    std::string line =
+        s.op < 0 ? std::string("input")
+                 : cat("op ", s.op, " ", graph_.ops[static_cast<size_t>(s.op)].out.h, "x",
+                       graph_.ops[static_cast<size_t>(s.op)].out.w, "x", graph_.ops[static_cast<size_t>(s.op)].out.c);
+    line += s.barrier ? " barrier" : "";
+    for (int t = 0; t < threads_; ++t) {
+      const Profile::Thread& th = p.threads[static_cast<size_t>(t)];
+      const Rows& r = s.out[static_cast<size_t>(t)];
+      char buf[96];
+      std::snprintf(buf, sizeof buf, " | t%d rows %lld-%lld work %.2f wait %.2f", t, static_cast<long long>(r.lo),
+                    static_cast<long long>(r.hi), Profile::median(column(th.work, i, 1)),
+                    Profile::median(column(th.wait, i, 1)));
+      line += buf;
+    }
+    std::fprintf(stderr, "bands profile: %s\n", line.c_str());
+  }
+}
 
 int BandSchedule::barriers() const {
   return static_cast<int>(std::count_if(steps_.begin(), steps_.end(), [](const Step& s) { return s.barrier; }));
@@ -275,13 +373,28 @@ void BandSchedule::run_band(const Step& s, int t) {
 void BandSchedule::run(const float* sample) {
   sample_ = sample;
   std::vector<std::exception_ptr> failed(static_cast<size_t>(threads_));
+  Profile* const prof = profile_ && profile_->passes < Profile::kPasses ? profile_.get() : nullptr;
+  const size_t pass = prof != nullptr ? static_cast<size_t>(prof->passes) : 0, steps = steps_.size();
+  if (profile_) ++profile_->passes;
 #pragma omp parallel num_threads(threads_)
   {
     // Fewer threads than asked (a nested region): the bands run one after another.
     const int got = omp_get_num_threads(), me = omp_get_thread_num();
-    for (const Step& s : steps_) {
+    Profile::Thread* const pt = prof != nullptr && got == threads_ ? &prof->threads[static_cast<size_t>(me)] : nullptr;
+    double t0 = 0;
+    if (pt != nullptr) {
+      pt->cpu[pass] = sched_getcpu();
+      t0 = Profile::now();
+    }
+    for (size_t i = 0; i < steps; ++i) {
+      const Step& s = steps_[i];
       if (s.barrier) {
 #pragma omp barrier
+        if (pt != nullptr) {
+          const double t1 = Profile::now();
+          pt->wait[pass * steps + i] = static_cast<float>(t1 - t0);
+          t0 = t1;
+        }
       }
       try {
         if (got == threads_) {
@@ -292,6 +405,16 @@ void BandSchedule::run(const float* sample) {
       } catch (...) {
         if (!failed[static_cast<size_t>(me)]) failed[static_cast<size_t>(me)] = std::current_exception();
       }
+      if (pt != nullptr) {
+        const double t1 = Profile::now();
+        pt->work[pass * steps + i] = static_cast<float>(t1 - t0);
+        t0 = t1;
+      }
+    }
+    // The region's closing join (the implicit barrier after it then finds both threads there).
+    if (pt != nullptr) {
+#pragma omp barrier
+      pt->join[pass] = static_cast<float>(Profile::now() - t0);
     }
   }
   for (const auto& e : failed)

@@ -71,6 +71,7 @@ class BandSchedule {
 
  private:
   struct Step;
+  struct Profile;
   void run_band(const Step& step, int t);
   const Graph& graph_;
   std::vector<BandOp> ops_;
@@ -79,6 +80,7 @@ class BandSchedule {
   std::vector<Step> steps_;        ///< the input's copy, then the ops, in order
   const float* sample_ = nullptr;  ///< run()'s sample
   int whole_convs_ = 0;
+  std::unique_ptr<Profile> profile_;  ///< HPCNN_INFER_BANDS_PROFILE=1: per-thread times, printed at the end
 };
 
 }  // namespace hpcnn::quant

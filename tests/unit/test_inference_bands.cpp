@@ -9,6 +9,8 @@
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <cstdlib>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 #include "backend.hpp"
@@ -99,6 +101,53 @@ TEST_CASE("Inference at batch 1 on 2 or 3 threads (band schedule) equals the one
                      "conv:6x3:s2 relu flatten dense:5",
                      Shape{3, 13, 13}, false),
               3);
+}
+
+TEST_CASE("Band schedule with per-thread profiling on gives the same logits and one line a pass",
+          "[quant][int8][bands]") {
+  // HPCNN_INFER_BANDS_PROFILE=1 (results/mobilenet-infer/b1-bimodal.md)
+  // times each step on each thread and adds a barrier at the end of the
+  // region: the logits must stay those of the one-thread engine, and the
+  // per-pass file must hold each pass with each thread's CPU and times.
+  const Graphs g = graphs(
+      "conv:4x3:same relu@a conv:4x3:same add:a@b conv:4x1 add:b maxpool:2 zeropad:1:2:1:0 bn "
+      "relu6 conv:6x3:s2 relu flatten dense:5",
+      Shape{3, 13, 13}, false);
+  const int samples = 3;
+  const std::vector<float> want = logits_at_batch_1(g.fp32, 1, g.spec, samples);
+  const std::vector<float> want8 = logits_at_batch_1(g.int8, 1, g.spec, samples);
+  const test::ScratchDir dir("bands-profile");
+  const std::string passes = (dir / "passes.txt").string();
+  {
+    const test::ScopedEnv on("HPCNN_INFER_BANDS_PROFILE", "1");
+    const test::ScopedEnv file("HPCNN_INFER_BANDS_PROFILE_PASSES", passes.c_str());
+    // FP32 always runs in bands on 2 threads; int8 only with an int8 dot
+    // product (not under ONEDNN_MAX_CPU_ISA=AVX2), where it rewrites the file.
+    CHECK(worst_relative(logits_at_batch_1(g.fp32, 2, g.spec, samples), want) <= 1e-5);
+    CHECK(logits_at_batch_1(g.int8, 2, g.spec, samples) == want8);
+  }
+  std::ifstream in(passes);
+  REQUIRE(in.good());
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    int pass = -1;
+    fields >> pass;
+    CHECK(pass == lines);
+    for (int t = 0; t < 2; ++t) {
+      int cpu = -1;
+      double work = -1, wait = -1, join = -1;
+      fields >> cpu >> work >> wait >> join;
+      CHECK(cpu >= 0);
+      CHECK(work > 0);
+      CHECK(wait >= 0);
+      CHECK(join >= 0);
+    }
+    CHECK(fields.good() == false);
+    ++lines;
+  }
+  CHECK(lines == samples);
 }
 
 TEST_CASE("Band schedule: threads meet at a barrier only before ops that read rows another thread wrote",
