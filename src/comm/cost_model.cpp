@@ -300,6 +300,24 @@ int library_partner(int extra, int r, int dist) {
   return u < extra ? 2 * u + 1 : u + extra;
 }
 
+/// Messages up to this many bytes the MPI library sends eagerly, without
+/// waiting for the receiver: tools/cluster's OMPI_MCA_btl_tcp_eager_limit.
+/// With Placement::library_half_duplex only the larger (rendezvous) ones
+/// take turns: the lab's 4 KiB all-reduces took 35 us on 2 nodes, less than
+/// the 66 us of 8 KiB at 1 Gbit/s that turns would take; counted as turns,
+/// the fit made the link faster than the wire (0.17 GB/s) and missed by the
+/// same 19-29 % at 16 MiB (results/sim/fit-lab-cluster-1gbit-v3/half-duplex).
+constexpr double kLibraryEagerBytes = 512.0 * 1024.0;
+
+/// How many directions of an exchange between nodes the MPI library's step
+/// of `message_bytes` a message counts on the link: 2 where they take turns
+/// (Placement::library_half_duplex, a rendezvous message), else 1 (both at
+/// once). Only for `mpi`'s terms (rdb_terms, rab_terms and its ring); the
+/// fold hands S over and back one after the other, already counted twice.
+double library_directions(const Placement& where, double message_bytes) {
+  return where.library_half_duplex && message_bytes > kLibraryEagerBytes ? 2.0 : 1.0;
+}
+
 /// Recursive doubling over p' = 2^floor(log2 p) ranks: log2 p' exchanges of
 /// the whole buffer with partners 1, 2, .. p'/2 ranks away, each reduced; with
 /// p > p' the paired ranks first hand over S and get the result back. Open
@@ -325,7 +343,7 @@ void rdb_terms(Terms& t, const Placement& where, double s) {
       t[kHop] += 2;
     }
     t[inter ? kAlphaInter : kAlphaIntra] += 1;
-    t[inter ? kBetaInter : kBetaIntra] += s * (inter ? flows : kIntraCopies);
+    t[inter ? kBetaInter : kBetaIntra] += s * (inter ? flows * library_directions(where, s) : kIntraCopies);
     t[kGamma] += s;
   }
   if (where.ranks > p2) fold_terms(t, where, s);
@@ -381,7 +399,7 @@ void rab_terms(Terms& t, const Placement& where, double s) {
       t[kHop] += 2 * 2;
     }
     t[inter ? kAlphaInter : kAlphaIntra] += 2;  // the reduce-scatter's step and the allgather's
-    t[inter ? kBetaInter : kBetaIntra] += 2 * part * (inter ? flows : kIntraCopies);
+    t[inter ? kBetaInter : kBetaIntra] += 2 * part * (inter ? flows * library_directions(where, part) : kIntraCopies);
     t[kGamma] += part;
   }
   if (where.ranks > p2) fold_terms(t, where, s);
@@ -538,6 +556,10 @@ Terms cost_terms(AllreduceAlgo algo, const Placement& where, double bytes) {
         case MpiAllreduce::kRecursiveDoubling: rdb_terms(t, where, bytes); break;
         case MpiAllreduce::kRing: {
           ring_terms(t, where, bytes);
+          // Each step sends to the next rank while it receives from the one
+          // before: with a half-duplex library the two take turns, the
+          // ring's bytes between nodes count twice (t held nothing before).
+          if (where.nodes() > 1) t[kBetaInter] *= library_directions(where, bytes / where.ranks);
           // The logical ring (SimGrid's allreduce__lr) reduces the count %
           // p floats left over by a reduce and a broadcast of a few bytes,
           // sent eagerly: the reduce is linear below 8 ranks (the root's
@@ -668,6 +690,11 @@ CostModel CostModel::from_json(const nlohmann::json& j) {
     m.nodes_per_switch = j.value("nodes_per_switch", 0);
     m.link_burst_bytes = j.value("link_burst_bytes", 0.0);
     HPCNN_CHECK(m.link_burst_bytes >= 0, "link_burst_bytes: bytes >= 0, not ", m.link_burst_bytes);
+    if (j.contains("library_half_duplex")) {
+      const auto& half = j.at("library_half_duplex");
+      HPCNN_CHECK(half.is_boolean(), "library_half_duplex: true or false, not ", half.dump());
+      m.library_half_duplex = half.get<bool>();
+    }
     if (j.contains("fattree_nodes_per_leaf")) {
       const auto& leaf = j.at("fattree_nodes_per_leaf");
       HPCNN_CHECK(leaf.is_number_integer() || leaf == "sqrt", "fattree_nodes_per_leaf: a number or \"sqrt\", not ",
@@ -720,6 +747,7 @@ nlohmann::json CostModel::to_json() const {
   nlohmann::json j{{"format", "hpcnn-cost-model"}, {"version", 1}, {"source", source}, {"algorithms", algos}};
   if (nodes_per_switch > 1) j["nodes_per_switch"] = nodes_per_switch;
   if (link_burst_bytes > 0) j["link_burst_bytes"] = link_burst_bytes;
+  if (library_half_duplex) j["library_half_duplex"] = true;
   if (fattree_leaf > 0) j["fattree_nodes_per_leaf"] = fattree_leaf;
   if (fattree_leaf < 0) j["fattree_nodes_per_leaf"] = "sqrt";
   if (torus_cbrt) j["torus_dims"] = "cbrt";
@@ -766,6 +794,7 @@ AutoChoice choose_by_model(const CostModel& model, const Placement& placement, d
   if (!where.has_torus()) where.torus_dims = model.torus_for(where.nodes());
   if (!where.has_dragonfly()) where.dragonfly = model.dragonfly_for(where.nodes());
   if (where.link_burst_bytes == 0) where.link_burst_bytes = model.link_burst_bytes;
+  if (!where.library_half_duplex) where.library_half_duplex = model.library_half_duplex;
   AutoChoice choice;
   choice.predicted_s = std::numeric_limits<double>::infinity();
   const bool one_node = where.nodes() == 1, multi_rank_nodes = where.ranks_per_node > 1 && where.ranks > 1;
@@ -791,15 +820,9 @@ AutoChoice choose_by_model(const CostModel& model, const Placement& placement, d
 }
 
 AutoChoice AutoChoiceCache::choose(const Placement& where, double bytes) {
-  const Key key{where.ranks,
-                where.ranks_per_node,
-                where.regular,
-                where.nodes_per_switch,
-                where.nodes_per_leaf,
-                where.torus_dims,
-                where.dragonfly,
-                where.link_burst_bytes,
-                bytes};
+  const Key key{
+      where.ranks,      where.ranks_per_node, where.regular,          where.nodes_per_switch,    where.nodes_per_leaf,
+      where.torus_dims, where.dragonfly,      where.link_burst_bytes, where.library_half_duplex, bytes};
   {
     const std::lock_guard<std::mutex> lock(mutex_);
     const auto it = choices_.find(key);

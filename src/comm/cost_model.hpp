@@ -75,6 +75,19 @@ struct Placement {
   /// use one direction of the busiest link then the other, count less (see
   /// tree_terms, central_terms). Set from the model (CostModel::link_burst_bytes).
   double link_burst_bytes = 0;
+  /// The MPI library's exchanges between nodes move one direction at a time
+  /// (Open MPI 4.1's TCP BTL on tools/cluster's lab: MPI_Allreduce of 16 MiB
+  /// on 2 nodes took 243 ms, Rabenseifner's S/2 each way then back 134 ms if
+  /// both directions ran at once, 268 ms if they take turns;
+  /// results/sim/fit-lab-cluster-1gbit-steady/refit-mpi-terms). Then the `mpi`
+  /// algorithm's steps that exchange messages above the library's eager
+  /// limit (512 KiB, tools/cluster's) with a partner on another node
+  /// (Rabenseifner, recursive doubling, the ring, as mpi_algorithm picks
+  /// them) count the bytes of both directions on the link; its steps inside a
+  /// node, its fold and every other algorithm (hpcnn's own chunked exchanges
+  /// are full duplex) are unchanged. false: full duplex (the simulator's
+  /// SPLITDUPLEX links). Set from the model (CostModel::library_half_duplex).
+  bool library_half_duplex = false;
   int nodes() const { return (ranks + ranks_per_node - 1) / ranks_per_node; }
 };
 
@@ -160,6 +173,10 @@ struct CostModel {
   /// Placement::link_burst_bytes of the network (JSON "link_burst_bytes",
   /// optional; hpcnn-merge allreduce --fit --link-burst).
   double link_burst_bytes = 0;
+  /// Placement::library_half_duplex of the network (JSON
+  /// "library_half_duplex", optional; hpcnn-merge allreduce --fit
+  /// --library-half-duplex).
+  bool library_half_duplex = false;
   std::array<int, 3> torus_for(int nodes) const;
   /// Placement::dragonfly: a fixed layout, or (dragonfly_platform) the one
   /// tools/sim/platform.py builds for n nodes (4 nodes a router, 2 chassis a
@@ -209,8 +226,8 @@ class AutoChoiceCache {
   size_t size() const;
 
  private:
-  using Key = std::tuple<int, int, bool, int, int, std::array<int, 3>, std::array<int, 4>, double,
-                         double>;  // ..., burst, bytes
+  using Key = std::tuple<int, int, bool, int, int, std::array<int, 3>, std::array<int, 4>, double, bool,
+                         double>;  // ..., burst, half duplex, bytes
   const CostModel& model_;
   mutable std::mutex mutex_;
   std::map<Key, AutoChoice> choices_;

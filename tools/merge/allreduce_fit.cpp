@@ -29,6 +29,7 @@ comm::Placement placement_of(const BenchRow& r, const comm::CostModel& model) {
   where.torus_dims = model.torus_for(nodes);
   where.dragonfly = model.dragonfly_for(nodes);
   where.link_burst_bytes = model.link_burst_bytes;
+  where.library_half_duplex = model.library_half_duplex;
   return where;
 }
 
@@ -99,7 +100,8 @@ std::string residual_tables(const AllreduceFit& f) {
 }  // namespace
 
 AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source, int fattree_leaf,
-                           bool torus_cbrt, int nodes_per_switch, double link_burst_bytes, bool dragonfly_platform) {
+                           bool torus_cbrt, int nodes_per_switch, double link_burst_bytes, bool dragonfly_platform,
+                           bool library_half_duplex) {
   AllreduceFit f;
   f.model.dragonfly_platform = dragonfly_platform;
   f.model.source = source;
@@ -107,6 +109,7 @@ AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string&
   f.model.fattree_leaf = fattree_leaf;
   f.model.torus_cbrt = torus_cbrt;
   f.model.link_burst_bytes = link_burst_bytes;
+  f.model.library_half_duplex = library_half_duplex;
   std::map<std::string, std::vector<comm::CostSample>> samples;
   std::map<std::string, std::vector<const BenchRow*>> used;
   using Key = std::tuple<int, int, int64_t>;
@@ -186,7 +189,8 @@ AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string&
 }
 
 AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, int fattree_leaf, bool torus_cbrt,
-                           int nodes_per_switch, double link_burst_bytes, bool dragonfly_platform) {
+                           int nodes_per_switch, double link_burst_bytes, bool dragonfly_platform,
+                           bool library_half_duplex) {
   HPCNN_CHECK(!csv_files.empty(), "no bench CSV files given");
   std::vector<BenchRow> rows;
   std::vector<std::string> warnings;
@@ -196,7 +200,7 @@ AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, 
     source += (source.empty() ? "" : " ") + path.filename().string();
   }
   AllreduceFit f = fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source), fattree_leaf, torus_cbrt,
-                                 nodes_per_switch, link_burst_bytes, dragonfly_platform);
+                                 nodes_per_switch, link_burst_bytes, dragonfly_platform, library_half_duplex);
   f.warnings.insert(f.warnings.begin(), warnings.begin(), warnings.end());
   return f;
 }

@@ -170,7 +170,7 @@ int run_allreduce(const std::vector<std::string>& args) {
   std::vector<std::string> csvs;
   std::string out;
   std::string fattree_leaf, link_burst;
-  bool strict = false, fit = false, torus = false, dragonfly = false;
+  bool strict = false, fit = false, torus = false, dragonfly = false, half_duplex = false;
   int nodes_per_switch = 0;
   // clang-format off
   spec.options.add_options()
@@ -191,6 +191,11 @@ int run_allreduce(const std::vector<std::string>& args) {
        "with --fit: every node link is shaped by a token bucket this deep each way (tools/cluster's\n"
        "tc tbf burst: 256KiB), so tree's and central's phases, which use one direction then the other,\n"
        "count less (Placement::link_burst_bytes); N, NKiB or NMiB; the model keeps it")
+      ("library-half-duplex", po::bool_switch(&half_duplex),
+       "with --fit: the MPI library's exchanges between nodes of messages above its eager limit (512 KiB,\n"
+       "tools/cluster's) move one direction at a time (Open MPI's TCP BTL on the lab), so the mpi\n"
+       "algorithm's steps between nodes count both directions' bytes (Placement::library_half_duplex;\n"
+       "other algorithms unchanged); the model keeps it")
       ("torus", po::bool_switch(&torus),
        "with --fit: the measurements ran on 3-D tori as tools/sim/platform.py builds one per run\n"
        "(sides from the cube root of the nodes), so far partners' hops and shared links are counted")
@@ -232,7 +237,8 @@ int run_allreduce(const std::vector<std::string>& args) {
         throw hpcnn::UsageError(hpcnn::cat("--link-burst '", link_burst, "': expected bytes, e.g. 262144 or 256KiB"));
       burst = n * scale;
     }
-    const merge::AllreduceFit f = merge::fit_allreduce(paths, leaf, torus, nodes_per_switch, burst, dragonfly);
+    const merge::AllreduceFit f =
+        merge::fit_allreduce(paths, leaf, torus, nodes_per_switch, burst, dragonfly, half_duplex);
     return report(out_dir,
                   {{"fit.md", merge::fit_markdown(f)},
                    {"fit.csv", merge::fit_csv(f)},
