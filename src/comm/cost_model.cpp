@@ -324,28 +324,37 @@ double library_directions(const Placement& where, double message_bytes) {
 /// MPI's (and SimGrid's copy of its rules) `allreduce_intra_recursivedoubling`,
 /// which `mpi` runs for small messages (mpi_algorithm). Far partners share a
 /// switch's link as in rhd_terms.
-void rdb_terms(Terms& t, const Placement& where, double s) {
+/// One step of the library's exchanges between the real ranks `dist` apart
+/// (library_partner), each rank sending `bytes`, `phases` times (rdb: 1;
+/// rab: its reduce-scatter's step and its allgather's): rdb_terms, rab_terms.
+void library_step(Terms& t, const Placement& where, int dist, double bytes, int phases) {
   const int p2 = 1 << floor_log2(where.ranks);
   const int q = std::min(where.ranks_per_node, where.ranks);
   const int n = std::max(1, where.nodes_per_switch);
   const int extra = where.ranks - p2;
-  for (int dist = 1; dist < p2; dist *= 2) {
-    // The flows of the real ranks that take part (counted from virtual
-    // ranks as sources, 13 ranks put ranks 0-7 in the steps, not 1, 3, .. 12).
-    const auto partner = [&](int r) { return library_partner(extra, r, dist); };
-    const bool inter = where.nodes() > 1 && step_load(Placement{where.ranks, q, true}, where.ranks, partner).links > 0;
-    int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);
-    if (inter && has_routes(where)) {
-      const StepLoad load = step_load(where, where.ranks, partner);
-      flows = std::max(1, load.flows);
-      t[kHop] += load.links;
-    } else if (inter) {
-      t[kHop] += 2;
-    }
-    t[inter ? kAlphaInter : kAlphaIntra] += 1;
-    t[inter ? kBetaInter : kBetaIntra] += s * (inter ? flows * library_directions(where, s) : kIntraCopies);
-    t[kGamma] += s;
+  // The flows of the real ranks that take part (counted from virtual ranks
+  // as sources, 13 ranks put ranks 0-7 in the steps, not 1, 3, .. 12). Between
+  // nodes when some pair is (with p > p' the partners are further apart than
+  // dist: 13 ranks on nodes of 2, distance 1 pairs ranks 1 and 3).
+  const auto partner = [&](int r) { return library_partner(extra, r, dist); };
+  const bool inter = where.nodes() > 1 && step_load(Placement{where.ranks, q, true}, where.ranks, partner).links > 0;
+  int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);
+  if (inter && has_routes(where)) {
+    const StepLoad load = step_load(where, where.ranks, partner);
+    flows = std::max(1, load.flows);
+    t[kHop] += phases * load.links;
+  } else if (inter) {
+    t[kHop] += phases * 2;
   }
+  t[inter ? kAlphaInter : kAlphaIntra] += phases;
+  t[inter ? kBetaInter : kBetaIntra] +=
+      phases * bytes * (inter ? flows * library_directions(where, bytes) : kIntraCopies);
+  t[kGamma] += bytes;
+}
+
+void rdb_terms(Terms& t, const Placement& where, double s) {
+  const int p2 = 1 << floor_log2(where.ranks);
+  for (int dist = 1; dist < p2; dist *= 2) library_step(t, where, dist, s, 1);
   if (where.ranks > p2) fold_terms(t, where, s);
 }
 
@@ -380,28 +389,8 @@ double burst_saving(const Placement& where, double phase_bytes) {
 /// in pairs, their odd member).
 void rab_terms(Terms& t, const Placement& where, double s) {
   const int p2 = 1 << floor_log2(where.ranks);
-  const int q = std::min(where.ranks_per_node, where.ranks);
-  const int n = std::max(1, where.nodes_per_switch);
-  const int extra = where.ranks - p2;
   double part = s;
-  for (int dist = 1; dist < p2; dist *= 2) {
-    part /= 2;
-    const auto partner = [&](int r) { return library_partner(extra, r, dist); };
-    // Between nodes when some pair is (with p > p' the partners are further
-    // apart than dist: 13 ranks on nodes of 2, distance 1 pairs ranks 1 and 3).
-    const bool inter = where.nodes() > 1 && step_load(Placement{where.ranks, q, true}, where.ranks, partner).links > 0;
-    int flows = q * (inter && n > 1 && dist / q >= n ? n : 1);
-    if (inter && has_routes(where)) {
-      const StepLoad load = step_load(where, where.ranks, partner);
-      flows = std::max(1, load.flows);
-      t[kHop] += 2 * load.links;
-    } else if (inter) {
-      t[kHop] += 2 * 2;
-    }
-    t[inter ? kAlphaInter : kAlphaIntra] += 2;  // the reduce-scatter's step and the allgather's
-    t[inter ? kBetaInter : kBetaIntra] += 2 * part * (inter ? flows * library_directions(where, part) : kIntraCopies);
-    t[kGamma] += part;
-  }
+  for (int dist = 1; dist < p2; dist *= 2) library_step(t, where, dist, part /= 2, 2);
   if (where.ranks > p2) fold_terms(t, where, s);
 }
 
