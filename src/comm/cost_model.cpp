@@ -100,6 +100,35 @@ void dragonfly_route(const std::array<int, 4>& d, int src, int dst, std::vector<
   links.push_back({kNodeDown, dst, 0});
 }
 
+/// The links of SimGrid 3.32's TorusZone route from node `src` to node `dst`
+/// (another node) on the torus of Placement::torus_dims, appended to `links`
+/// as {4 + dimension, node, direction}: dimension by dimension, x first, the
+/// shorter way round (decided on the source's coordinates); moving up uses
+/// the current node's link of that dimension, moving down the next node's.
+void torus_route(const std::array<int, 3>& dims, int src, int dst, std::vector<std::array<int, 3>>& links) {
+  int cur = src;
+  while (cur != dst) {
+    int product = 1;
+    for (int j = 0; j < 3; ++j) {
+      const int dim = std::max(1, dims[static_cast<size_t>(j)]);
+      const int here = (cur / product) % dim, there = (dst / product) % dim, mine = (src / product) % dim;
+      if (here != there) {
+        const bool up =
+            (there > mine && there <= mine + dim / 2) || (mine > dim / 2 && (mine + dim / 2) % dim >= there);
+        if (up) {
+          links.push_back({4 + j, cur, 1});
+          cur = here == dim - 1 ? cur + product - product * dim : cur + product;
+        } else {
+          cur = here == 0 ? cur - product + product * dim : cur - product;
+          links.push_back({4 + j, cur, 0});
+        }
+        break;
+      }
+      product *= dim;
+    }
+  }
+}
+
 template <typename Partner>
 StepLoad step_load(const Placement& where, int senders, Partner partner_of) {
   const int q = std::max(1, where.ranks_per_node), k = where.nodes_per_leaf;
@@ -116,52 +145,19 @@ StepLoad step_load(const Placement& where, int senders, Partner partner_of) {
     return out;
   }
   std::map<std::array<int, 3>, int> load;  // {kind, a, b}: 0 node up, 1 node down, 2 leaf up, 3 spine down
-  if (where.has_dragonfly()) {
+  if (where.has_dragonfly() || where.has_torus()) {
     std::vector<std::array<int, 3>> route;
     for (int r = 0; r < senders; ++r) {
       const int to = partner_of(r);
       if (to < 0 || r / q == to / q) continue;
       route.clear();
-      dragonfly_route(where.dragonfly, r / q, to / q, route);
+      if (where.has_dragonfly()) {
+        dragonfly_route(where.dragonfly, r / q, to / q, route);
+      } else {
+        torus_route(where.torus_dims, r / q, to / q, route);
+      }
       for (const auto& link : route) out.flows = std::max(out.flows, ++load[link]);
       out.links = std::max(out.links, static_cast<int>(route.size()));
-    }
-    return out;
-  }
-  if (where.has_torus()) {
-    const auto& dims = where.torus_dims;
-    for (int r = 0; r < senders; ++r) {
-      const int to = partner_of(r);
-      if (to < 0 || r / q == to / q) continue;
-      // SimGrid's TorusZone: dimension by dimension, x first, the shorter way
-      // round (decided on the source's coordinates); moving up uses the
-      // current node's link of that dimension, moving down the next node's.
-      const int src = r / q, dst = to / q;
-      int cur = src, hops = 0;
-      while (cur != dst) {
-        int product = 1;
-        for (int j = 0; j < 3; ++j) {
-          const int dim = std::max(1, dims[static_cast<size_t>(j)]);
-          const int here = (cur / product) % dim, there = (dst / product) % dim, mine = (src / product) % dim;
-          if (here != there) {
-            const bool up =
-                (there > mine && there <= mine + dim / 2) || (mine > dim / 2 && (mine + dim / 2) % dim >= there);
-            int next = 0;
-            if (up) {
-              next = here == dim - 1 ? cur + product - product * dim : cur + product;
-              out.flows = std::max(out.flows, ++load[{4 + j, cur, 1}]);
-            } else {
-              next = here == 0 ? cur - product + product * dim : cur - product;
-              out.flows = std::max(out.flows, ++load[{4 + j, next, 0}]);
-            }
-            cur = next;
-            ++hops;
-            break;
-          }
-          product *= dim;
-        }
-      }
-      out.links = std::max(out.links, hops);
     }
     return out;
   }
