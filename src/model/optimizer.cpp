@@ -56,14 +56,10 @@ void Optimizer::step_slices(float* params, const float* packed_grads,
   for (size_t i = 0; i < slices.size(); ++i) {
     const auto [first, last] = slices[i];
     const int64_t n = last - first;
-    if (n == 0) {
-      if (slice_done) slice_done(i);
-      continue;
-    }
-    if (config_.kind == OptimizerKind::kSgd) {
+    if (n > 0 && config_.kind == OptimizerKind::kSgd) {
       backend_.sgd_update(params + first, packed_grads + packed, a_.get() + packed, n, static_cast<float>(config_.lr),
                           static_cast<float>(config_.momentum));
-    } else {
+    } else if (n > 0) {
       backend_.adam_update(params + first, packed_grads + packed, a_.get() + packed, b_.get() + packed, n, s);
     }
     packed += n;
