@@ -11,7 +11,7 @@
 
 namespace hpcnn {
 
-/// "8", "64K", "17.4M", "1G" (binary units, an optional B) as bytes, from
+/// "8", "64K", "17.4M", "1G" (binary units, an optional B or iB: "256KiB") as bytes, from
 /// `min_bytes` to 8 GB; otherwise a UsageError naming --OPTION (with the
 /// range when a minimum is set).
 inline int64_t parse_byte_size(const std::string& text, const std::string& option, int64_t min_bytes = 0) {
@@ -19,11 +19,11 @@ inline int64_t parse_byte_size(const std::string& text, const std::string& optio
   const double v = std::strtod(text.c_str(), &end);
   const std::string unit = end ? std::string(end) : "";
   double scale = 1;
-  if (unit == "K" || unit == "KB")
+  if (unit == "K" || unit == "KB" || unit == "KiB")
     scale = 1024.0;
-  else if (unit == "M" || unit == "MB")
+  else if (unit == "M" || unit == "MB" || unit == "MiB")
     scale = 1024.0 * 1024;
-  else if (unit == "G" || unit == "GB")
+  else if (unit == "G" || unit == "GB" || unit == "GiB")
     scale = 1024.0 * 1024 * 1024;
   else if (!unit.empty() && unit != "B")
     throw UsageError(cat("--", option, ": bad size '", text, "' (e.g. 8, 64K, 17.4M)"));

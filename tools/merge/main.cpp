@@ -1,7 +1,5 @@
 // hpcnn-merge: turns run directories and bench CSVs into tables, JSON and
 // merged traces. Subcommands: summary, scaling, allreduce (see --help).
-#include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -11,6 +9,7 @@
 #include "allreduce_fit.hpp"
 #include "cli/options.hpp"
 #include "core/build_info_access.hpp"
+#include "core/byte_size.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "layers.hpp"
@@ -227,16 +226,8 @@ int run_allreduce(const std::vector<std::string>& args) {
         throw hpcnn::UsageError(hpcnn::cat("--fattree-leaf '", fattree_leaf, "': expected a number of nodes or sqrt"));
       }
     }
-    double burst = 0;
-    if (!link_burst.empty()) {
-      char* end = nullptr;
-      const double n = std::strtod(link_burst.c_str(), &end);
-      const std::string unit(end);
-      const double scale = unit.empty() ? 1.0 : unit == "KiB" ? 1024.0 : unit == "MiB" ? 1048576.0 : 0.0;
-      if (end == link_burst.c_str() || !(n >= 0) || !std::isfinite(n) || scale == 0)
-        throw hpcnn::UsageError(hpcnn::cat("--link-burst '", link_burst, "': expected bytes, e.g. 262144 or 256KiB"));
-      burst = n * scale;
-    }
+    const double burst =
+        link_burst.empty() ? 0.0 : static_cast<double>(hpcnn::parse_byte_size(link_burst, "link-burst"));
     const merge::AllreduceFit f =
         merge::fit_allreduce(paths, leaf, torus, nodes_per_switch, burst, dragonfly, half_duplex);
     return report(out_dir,
