@@ -600,8 +600,13 @@ TEST_CASE("hpcnn-merge allreduce --fit counts the network's structure and keeps 
             {"rhd", p, p, b / 4, b, predict_seconds(truth, AllreduceAlgo::kRhd, where, bytes) * 1e6, 0, 0, 0});
       }
     }
-    const auto with = variant == 0 ? hpcnn::merge::fit_allreduce(rows, "test", -1)
-                                   : hpcnn::merge::fit_allreduce(rows, "test", 0, false, 4);
+    CostModel network;
+    if (variant == 0) {
+      network.fattree_leaf = -1;
+    } else {
+      network.nodes_per_switch = 4;
+    }
+    const auto with = hpcnn::merge::fit_allreduce(rows, "test", network);
     const auto without = hpcnn::merge::fit_allreduce(rows, "test");
     REQUIRE(with.fits.size() == 1);
     CHECK(with.fits[0].fit.max_relative < 1e-6);
@@ -675,7 +680,9 @@ TEST_CASE("hpcnn-merge allreduce --fit with the lab's bucket fits tree and centr
   };
   std::vector<hpcnn::merge::BenchRow> rows;
   for (const Lab& r : lab) rows.push_back({r.algo, r.ranks, r.nodes, r.bytes / 4, r.bytes, r.us, 0, 0, 0});
-  const auto f = hpcnn::merge::fit_allreduce(rows, "lab", 0, false, 0, 256 * 1024);
+  CostModel lab_network;
+  lab_network.link_burst_bytes = 256 * 1024;
+  const auto f = hpcnn::merge::fit_allreduce(rows, "lab", lab_network);
   REQUIRE(f.points.size() == 24);
   for (const auto& p : f.points) {
     INFO(p.algo << " " << p.ranks << " ranks " << p.nodes << " nodes " << p.bytes << " B: predicted " << p.predicted_us
@@ -905,8 +912,12 @@ TEST_CASE("hpcnn-merge allreduce --fit --library-half-duplex fits the lab's mpi 
   };
   std::vector<hpcnn::merge::BenchRow> rows;
   for (const Lab& r : lab) rows.push_back({"mpi", r.ranks, r.nodes, r.bytes / 4, r.bytes, r.us, 0, 0, 0});
-  const auto half = hpcnn::merge::fit_allreduce(rows, "lab", 0, false, 0, 256 * 1024, false, true);
-  const auto full = hpcnn::merge::fit_allreduce(rows, "lab", 0, false, 0, 256 * 1024);
+  CostModel full_duplex;
+  full_duplex.link_burst_bytes = 256 * 1024;
+  CostModel half_duplex = full_duplex;
+  half_duplex.library_half_duplex = true;
+  const auto half = hpcnn::merge::fit_allreduce(rows, "lab", half_duplex);
+  const auto full = hpcnn::merge::fit_allreduce(rows, "lab", full_duplex);
   REQUIRE(half.points.size() == 12);
   double worst_full = 0;
   for (size_t i = 0; i < half.points.size(); ++i) {

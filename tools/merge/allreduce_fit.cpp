@@ -99,17 +99,11 @@ std::string residual_tables(const AllreduceFit& f) {
 
 }  // namespace
 
-AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source, int fattree_leaf,
-                           bool torus_cbrt, int nodes_per_switch, double link_burst_bytes, bool dragonfly_platform,
-                           bool library_half_duplex) {
+AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source, comm::CostModel network) {
   AllreduceFit f;
-  f.model.dragonfly_platform = dragonfly_platform;
+  f.model = std::move(network);
+  f.model.params.clear();
   f.model.source = source;
-  f.model.nodes_per_switch = nodes_per_switch;
-  f.model.fattree_leaf = fattree_leaf;
-  f.model.torus_cbrt = torus_cbrt;
-  f.model.link_burst_bytes = link_burst_bytes;
-  f.model.library_half_duplex = library_half_duplex;
   std::map<std::string, std::vector<comm::CostSample>> samples;
   std::map<std::string, std::vector<const BenchRow*>> used;
   using Key = std::tuple<int, int, int64_t>;
@@ -188,9 +182,7 @@ AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string&
   return f;
 }
 
-AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, int fattree_leaf, bool torus_cbrt,
-                           int nodes_per_switch, double link_burst_bytes, bool dragonfly_platform,
-                           bool library_half_duplex) {
+AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, comm::CostModel network) {
   HPCNN_CHECK(!csv_files.empty(), "no bench CSV files given");
   std::vector<BenchRow> rows;
   std::vector<std::string> warnings;
@@ -199,8 +191,7 @@ AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, 
     for (const BenchRow& r : parse_bench_csv(read_text_file(path), path.string(), warnings)) rows.push_back(r);
     source += (source.empty() ? "" : " ") + path.filename().string();
   }
-  AllreduceFit f = fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source), fattree_leaf, torus_cbrt,
-                                 nodes_per_switch, link_burst_bytes, dragonfly_platform, library_half_duplex);
+  AllreduceFit f = fit_allreduce(rows, cat("hpcnn-merge allreduce --fit ", source), std::move(network));
   f.warnings.insert(f.warnings.begin(), warnings.begin(), warnings.end());
   return f;
 }

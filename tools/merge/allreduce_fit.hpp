@@ -53,16 +53,11 @@ struct AllreduceFit {
 /// Rows with wrong > 0 and algorithms without a model (auto, nccl) are left
 /// out of the fit; ranks per node is ranks / nodes, rounded up. An algorithm
 /// with fewer rows than parameters is skipped with a warning.
-/// `fattree_leaf`, `torus_cbrt`, `nodes_per_switch`, `link_burst_bytes`: CostModel::fattree_leaf,
-/// torus_cbrt, nodes_per_switch and link_burst_bytes of the network measured; `dragonfly_platform`:
-/// CostModel::dragonfly_platform (the dragonflies tools/sim/platform.py builds); `library_half_duplex`:
-/// CostModel::library_half_duplex (the MPI library's exchanges between nodes take turns).
-AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source, int fattree_leaf = 0,
-                           bool torus_cbrt = false, int nodes_per_switch = 0, double link_burst_bytes = 0,
-                           bool dragonfly_platform = false, bool library_half_duplex = false);
-AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, int fattree_leaf = 0,
-                           bool torus_cbrt = false, int nodes_per_switch = 0, double link_burst_bytes = 0,
-                           bool dragonfly_platform = false, bool library_half_duplex = false);
+/// `network`: the measured network's settings, the CostModel fields besides its parameters and source
+/// (fattree_leaf, torus_cbrt, nodes_per_switch, link_burst_bytes, dragonfly_platform,
+/// library_half_duplex, ...): the fitted model keeps them and its placements use them.
+AllreduceFit fit_allreduce(const std::vector<BenchRow>& rows, const std::string& source, comm::CostModel network = {});
+AllreduceFit fit_allreduce(const std::vector<std::filesystem::path>& csv_files, comm::CostModel network = {});
 
 std::string fit_markdown(const AllreduceFit& f);
 /// One row per measurement: algo, ranks, nodes, bytes, measured/predicted us and busBw.

@@ -1,8 +1,10 @@
 // hpcnn-merge: turns run directories and bench CSVs into tables, JSON and
 // merged traces. Subcommands: summary, scaling, allreduce (see --help).
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "allreduce_compare.hpp"
@@ -214,22 +216,26 @@ int run_allreduce(const std::vector<std::string>& args) {
                                               (fit ? "allreduce-fit" : "allreduce-comparison");
   std::vector<fs::path> paths(csvs.begin(), csvs.end());
   if (fit) {
-    int leaf = 0;
+    hpcnn::comm::CostModel network;  // the measured network's settings
+    network.nodes_per_switch = nodes_per_switch;
+    network.torus_cbrt = torus;
+    network.dragonfly_platform = dragonfly;
+    network.library_half_duplex = half_duplex;
+    if (!link_burst.empty()) {
+      network.link_burst_bytes = static_cast<double>(hpcnn::parse_byte_size(link_burst, "link-burst"));
+    }
     if (!fattree_leaf.empty()) {
       char* end = nullptr;
       const long n = std::strtol(fattree_leaf.c_str(), &end, 10);
       if (fattree_leaf == "sqrt") {
-        leaf = -1;
+        network.fattree_leaf = -1;
       } else if (*end == '\0' && n >= 1 && n <= 1 << 20) {
-        leaf = static_cast<int>(n);
+        network.fattree_leaf = static_cast<int>(n);
       } else {
         throw hpcnn::UsageError(hpcnn::cat("--fattree-leaf '", fattree_leaf, "': expected a number of nodes or sqrt"));
       }
     }
-    const double burst =
-        link_burst.empty() ? 0.0 : static_cast<double>(hpcnn::parse_byte_size(link_burst, "link-burst"));
-    const merge::AllreduceFit f =
-        merge::fit_allreduce(paths, leaf, torus, nodes_per_switch, burst, dragonfly, half_duplex);
+    const merge::AllreduceFit f = merge::fit_allreduce(paths, std::move(network));
     return report(out_dir,
                   {{"fit.md", merge::fit_markdown(f)},
                    {"fit.csv", merge::fit_csv(f)},
