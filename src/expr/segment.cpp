@@ -5,6 +5,7 @@
 #include <numeric>
 
 #include "core/check.hpp"
+#include "core/median.hpp"
 
 namespace hpcnn::expr {
 
@@ -116,11 +117,8 @@ Segmentation segment(const Image& picture) {
     bottoms.push_back(c.box.y1);
   }
   if (!tops.empty()) {
-    const auto median = [](std::vector<int64_t>& v) {
-      std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-      return static_cast<double>(v[v.size() / 2]);
-    };
-    const double top = median(tops), bottom = median(bottoms), line = bottom - top;
+    const auto top = static_cast<double>(upper_median_in_place(tops));
+    const auto bottom = static_cast<double>(upper_median_in_place(bottoms)), line = bottom - top;
     // Detached stroke ends (segment.hpp): a small upright part abutting a
     // full-height glyph, at its top left (a 7's or 1's serif) or its bottom
     // right (a tail), joins it.

@@ -14,6 +14,7 @@
 
 #include "common/maths.hpp"
 #include "core/error.hpp"
+#include "core/median.hpp"
 #include "host_backend.hpp"
 
 namespace hpcnn::quant {
@@ -102,11 +103,7 @@ struct BandSchedule::Profile {
   static double now() {
     return std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now().time_since_epoch()).count();
   }
-  static float median(std::vector<float> v) {
-    if (v.empty()) return 0;
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-    return v[v.size() / 2];
-  }
+  static float median(const std::vector<float>& v) { return upper_median(v); }
 };
 
 BandSchedule::BandSchedule(const Graph& graph, std::vector<BandOp> ops, std::vector<BandTensor> tensors, int threads)

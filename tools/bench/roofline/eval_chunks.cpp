@@ -24,6 +24,7 @@
 
 #include "backend.hpp"
 #include "core/cache_chunk.hpp"
+#include "core/median.hpp"
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
 #include "model/model.hpp"
@@ -63,10 +64,7 @@ int64_t l2_term_chunk(const model::ModelSpec& spec, int64_t batch) {
   return cache_chunk(batch, samples_in_l2(most * 4, std::max(1, omp_get_max_threads())));
 }
 
-double median(std::vector<double> v) {
-  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(v.size() / 2), v.end());
-  return v[v.size() / 2];
-}
+double median(std::vector<double> v) { return upper_median_in_place(v); }
 
 }  // namespace
 

@@ -33,6 +33,7 @@
 
 #include "backend.hpp"
 #include "core/error.hpp"
+#include "core/median.hpp"
 #include "core/rng.hpp"
 #include "data/dataset.hpp"
 #include "model/model.hpp"
@@ -112,8 +113,7 @@ double median_s(int repeats, const std::function<void()>& f) {
     f();
     t.push_back(now_s() - a);
   }
-  std::nth_element(t.begin(), t.begin() + static_cast<std::ptrdiff_t>(t.size() / 2), t.end());
-  return t[t.size() / 2];
+  return upper_median_in_place(t);
 }
 
 std::string first_line_of(const char* path, const std::string& key) {
