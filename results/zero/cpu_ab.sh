@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Issue 30, brief zstep: CPU time per step of part b's setting
+# (mlp:3200-1600-832, 2 ranks x 1 thread, global batch 100, ring), plain
+# against --shard-optimizer, alternated in one loop. On the shared 2-core
+# machine a rank's step is about its CPU time (all its threads) plus its
+# waits, and CPU time depends far less on the load than the step time does.
+#
+# Per variant and round, two runs of LONG and SHORT steps (default 40 and
+# 10; one epoch of a 5,000-sample table, so both end with the same single
+# evaluation): CPU per step = (CPU(LONG) - CPU(SHORT)) / (LONG - SHORT) per
+# rank, so start-up, the evaluation and the end cancel. Each rank runs under
+# rank_cpu.py: its total CPU from wait4 (user + system, every thread) and
+# each thread's CPU from /proc/.../schedstat (main thread `hpcnn`, the
+# reduction thread `hpcnn-comm`, the pipelined gather `hpcnn-gather`, MPI's
+# own threads).
+#
+# VARIANTS (default "plain sharded"; names, in the order run in each round):
+#   plain         $HPCNN
+#   sharded       $HPCNN --shard-optimizer
+#   after         HPCNN_SHARD_GATHER=after $HPCNN --shard-optimizer
+#   base-plain    $HPCNN_BASE              (another build, e.g. main's)
+#   base-sharded  $HPCNN_BASE --shard-optimizer
+# REPEATS rounds (default 5). Output: results/zero/cpu_ab.md (or $CPU_OUT),
+# with `uptime`'s load before each round. Ratios are against the round's
+# first variant.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+HPCNN=${HPCNN:-build/release/bin/hpcnn}
+HPCNN_BASE=${HPCNN_BASE:-}
+RUNS=${HPCNN_RUNS:-results/runs/zero}/cpu-ab
+OUTMD=${CPU_OUT:-results/zero/cpu_ab.md}
+REPEATS=${REPEATS:-5}
+LONG=${LONG:-40}
+SHORT=${SHORT:-10}
+VARIANTS=${VARIANTS:-plain sharded}
+MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader)
+DATA=datasets/mlp-table-5k
+rm -rf "$RUNS"
+mkdir -p "$RUNS"
+[[ -f $DATA/manifest.json ]] ||
+  $HPCNN data synth solar-table -q --train 5000 --test 500 --out $DATA > /dev/null
+echo "round,load_before" > "$RUNS/loads.csv"
+for rep in $(seq "$REPEATS"); do
+  echo "$rep,$(uptime | sed 's/.*load average: //' | tr ',' ' ')" >> "$RUNS/loads.csv"
+  for v in $VARIANTS; do
+    bin=$HPCNN flag=() gather=pipelined
+    case $v in
+      plain) ;;
+      sharded) flag=(--shard-optimizer) ;;
+      after) flag=(--shard-optimizer) gather=after ;;
+      base-plain) bin=$HPCNN_BASE ;;
+      base-sharded) bin=$HPCNN_BASE flag=(--shard-optimizer) ;;
+      *) echo "cpu_ab.sh: unknown variant '$v'" >&2; exit 2 ;;
+    esac
+    [[ -n $bin ]] || { echo "cpu_ab.sh: $v needs HPCNN_BASE" >&2; exit 2; }
+    for steps in $SHORT $LONG; do
+      dir=$RUNS/$v-r$rep-s$steps
+      HPCNN_SHARD_GATHER=$gather "${MPIRUN[@]}" -n 2 /usr/bin/python3 results/zero/rank_cpu.py "$dir/cpu" \
+        "$bin" train -q --force --data $DATA --model mlp:3200-1600-832 --threads 1 --seed 42 \
+        --checkpoint-every off --allreduce ring --global-batch 100 --epochs 1 --max-steps "$steps" "${flag[@]}" \
+        --out "$dir" --checkpoint /tmp/hpcnn-zero-cpu-ab.h5 > /dev/null
+    done
+  done
+done
+rm -f /tmp/hpcnn-zero-cpu-ab.h5
+/usr/bin/python3 - "$RUNS" "$REPEATS" "$LONG" "$SHORT" "$VARIANTS" > "$OUTMD" <<'PY'
+import csv, json, statistics, sys
+runs, repeats, long_, short, variants = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5].split()
+loads = {r["round"]: r["load_before"] for r in csv.DictReader(open(f"{runs}/loads.csv"))}
+def cpu(v, rep, steps, rank):
+    return json.load(open(f"{runs}/{v}-r{rep}-s{steps}/cpu-{rank}.json"))
+def per_step(v, rep):
+    """ms per step: total per rank, and per thread name (mean over the ranks)."""
+    tot, threads = [], {}
+    for rank in (0, 1):
+        a, b = cpu(v, rep, short, rank), cpu(v, rep, long_, rank)
+        tot.append((b["total_s"] - a["total_s"]) / (long_ - short) * 1e3)
+        for name in set(a["threads"]) | set(b["threads"]):
+            d = (b["threads"].get(name, 0) - a["threads"].get(name, 0)) / (long_ - short) * 1e3
+            threads[name] = threads.get(name, 0) + d / 2
+    return tot, threads
+def step_ms(v, rep):
+    """Median step (steps 6-LONG) of the slower rank in the long run's timeline."""
+    per = {}
+    for r in (0, 1):
+        for row in csv.DictReader(open(f"{runs}/{v}-r{rep}-s{long_}/timing/rank-{r:05d}.csv")):
+            if row["phase"] == "step":
+                k = (int(row["epoch"]), int(row["step"]))
+                per[k] = max(per.get(k, 0.0), float(row["seconds"]))
+    return statistics.median(x for k, x in sorted(per.items())[5:]) * 1e3
+print(f"mlp:3200-1600-832, 2 ranks x 1 thread, global batch 100, ring. CPU per step = (CPU of {long_} steps - CPU of "
+      f"{short} steps) / {long_ - short}, per rank (user + system, all threads, wait4); threads from schedstat, mean of "
+      f"the 2 ranks; step = median step of the slower rank in the {long_}-step run. Variants alternated in each round; "
+      f"load (1, 5, 15 min) before each round.\n")
+print("| round | variant | CPU ms/step rank 0, 1 | mean | ratio to " + variants[0] +
+      " | main thread | hpcnn-comm | hpcnn-gather | other threads | step ms | load |")
+print("| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+ratios, means, steps = {v: [] for v in variants}, {v: [] for v in variants}, {v: [] for v in variants}
+thread_cols = {v: {"hpcnn": [], "hpcnn-comm": [], "hpcnn-gather": [], "other": []} for v in variants}
+for rep in range(1, repeats + 1):
+    base = statistics.mean(per_step(variants[0], rep)[0])
+    for v in variants:
+        tot, th = per_step(v, rep)
+        m = statistics.mean(tot)
+        main_, comm, gather = th.get("hpcnn", 0), th.get("hpcnn-comm", 0), th.get("hpcnn-gather", 0)
+        other = sum(th.values()) - main_ - comm - gather
+        s = step_ms(v, rep)
+        ratios[v].append(m / base); means[v].append(m); steps[v].append(s)
+        for k, x in (("hpcnn", main_), ("hpcnn-comm", comm), ("hpcnn-gather", gather), ("other", other)):
+            thread_cols[v][k].append(x)
+        print(f"| {rep} | {v} | {tot[0]:.1f}, {tot[1]:.1f} | {m:.1f} | {m / base:.3f} | {main_:.1f} | {comm:.1f} | "
+              f"{gather:.1f} | {other:.1f} | {s:.1f} | {loads[str(rep)]} |")
+print(f"\nMedians over {repeats} rounds:\n")
+print("| variant | CPU ms/step | ratio to " + variants[0] + " | main thread | hpcnn-comm | hpcnn-gather | other | step ms |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+med = statistics.median
+for v in variants:
+    t = thread_cols[v]
+    print(f"| {v} | {med(means[v]):.1f} | **{med(ratios[v]):.3f}** | {med(t['hpcnn']):.1f} | {med(t['hpcnn-comm']):.1f} | "
+          f"{med(t['hpcnn-gather']):.1f} | {med(t['other']):.1f} | {med(steps[v]):.1f} |")
+PY
+cat "$OUTMD"
