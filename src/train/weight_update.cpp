@@ -135,12 +135,12 @@ void WeightUpdate::apply() {
     // Slice i is block i's (one per block, in block order): each block is
     // gathered once this rank's slice of it is updated, while Adam goes on.
     gatherer_->begin(params);
-    optimizer_->step_slices(params, sharded_->shard_gradients(), sharded_->slices(),
+    optimizer_->step_slices(params, sharded_->shard_gradients(), sharded_->shard_gradient_offsets(), sharded_->slices(),
                             [this](size_t block) { gatherer_->ready(static_cast<int64_t>(block)); });
     all_gather_s_ = gatherer_->finish();  // the trace's allgather phase: what Adam did not hide
     return;
   }
-  optimizer_->step_slices(params, sharded_->shard_gradients(), sharded_->slices());
+  optimizer_->step_slices(params, sharded_->shard_gradients(), sharded_->shard_gradient_offsets(), sharded_->slices());
   const auto t_gather = std::chrono::steady_clock::now();  // the trace's allgather phase
   sharded_->all_gather(params);
   all_gather_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_gather).count();
@@ -218,8 +218,8 @@ int64_t WeightUpdate::optimizer_state_bytes() const {
 }
 
 int64_t WeightUpdate::reduced_gradient_bytes() const {
-  // The host reducer packs them in place, inside the gradient buffer; the
-  // staged and NCCL reducers into a device buffer of their own.
+  // The host reducer leaves them in place, inside the gradient buffer; the
+  // staged and NCCL reducers pack them into a device buffer of their own.
   if (sharded_ == nullptr || backend_.device() != kernels::DeviceKind::kGpu) return 0;
   return sharded_->shard_count() * static_cast<int64_t>(sizeof(float));
 }

@@ -110,7 +110,7 @@ class WeightUpdate {
   int64_t optimizer_state_bytes() const;
   /// Bytes of the reduced gradients a sharded run keeps beside the gradient
   /// buffer (a GPU backend's packed slices; 0 plain, and 0 on the host, which
-  /// packs them inside the gradient buffer).
+  /// leaves them inside the gradient buffer).
   int64_t reduced_gradient_bytes() const;
   /// Host bytes rank 0 holds only while it writes a checkpoint (0 on the
   /// other ranks): one 1 MiB window of the gathered state when sharded on a
