@@ -17,6 +17,8 @@
 # VARIANTS (default "plain sharded"; names, in the order run in each round):
 #   plain         $HPCNN
 #   sharded       $HPCNN --shard-optimizer
+#   thread        HPCNN_SHARD_GATHER=thread $HPCNN --shard-optimizer (the gather thread)
+#   direct        HPCNN_SHARD_GATHER=direct $HPCNN --shard-optimizer
 #   after         HPCNN_SHARD_GATHER=after $HPCNN --shard-optimizer
 #   base-plain    $HPCNN_BASE              (another build, e.g. main's)
 #   base-sharded  $HPCNN_BASE --shard-optimizer
@@ -47,7 +49,7 @@ for rep in $(seq "$REPEATS"); do
     case $v in
       plain) ;;
       sharded) flag=(--shard-optimizer) ;;
-      after) flag=(--shard-optimizer) gather=after ;;
+      thread | direct | after) flag=(--shard-optimizer) gather=$v ;;
       base-plain) bin=$HPCNN_BASE ;;
       base-sharded) bin=$HPCNN_BASE flag=(--shard-optimizer) ;;
       *) echo "cpu_ab.sh: unknown variant '$v'" >&2; exit 2 ;;
