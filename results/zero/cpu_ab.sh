@@ -24,7 +24,18 @@
 #   base-sharded  $HPCNN_BASE --shard-optimizer
 # REPEATS rounds (default 5). Output: results/zero/cpu_ab.md (or $CPU_OUT),
 # with `uptime`'s load before each round. Ratios are against the round's
-# first variant.
+# first variant. The table also gives, from the long runs' timelines, the
+# median (steps 6-LONG, slower rank) of the phases that differ: the
+# exchange's exposed wait (allreduce_wait: the all-reduce, or sharded the
+# reduce-scatter), the optimizer and the all-gather left after it.
+# ANALYZE=1 tabulates the runs already in $RUNS without running anything.
+#
+# Under load the medians are not enough: Open MPI's blocking waits spin, so
+# a rank whose peer is descheduled burns CPU for as long as it waits, and a
+# short run inflated that way makes a difference small or even negative.
+# Load only adds CPU, so the last table estimates each variant's unloaded
+# cost from minima: (min over rounds of CPU(LONG) - min over rounds of
+# CPU(SHORT)) / (LONG - SHORT) per rank, and the smallest step median.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 HPCNN=${HPCNN:-build/release/bin/hpcnn}
@@ -37,6 +48,7 @@ SHORT=${SHORT:-10}
 VARIANTS=${VARIANTS:-plain sharded}
 MPIRUN=(mpirun --allow-run-as-root --oversubscribe --bind-to none --mca btl self,vader)
 DATA=datasets/mlp-table-5k
+if [[ ${ANALYZE:-0} != 1 ]]; then
 rm -rf "$RUNS"
 mkdir -p "$RUNS"
 [[ -f $DATA/manifest.json ]] ||
@@ -65,6 +77,7 @@ for rep in $(seq "$REPEATS"); do
   done
 done
 rm -f /tmp/hpcnn-zero-cpu-ab.h5
+fi
 /usr/bin/python3 - "$RUNS" "$REPEATS" "$LONG" "$SHORT" "$VARIANTS" > "$OUTMD" <<'PY'
 import csv, json, statistics, sys
 runs, repeats, long_, short, variants = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5].split()
@@ -81,15 +94,18 @@ def per_step(v, rep):
             d = (b["threads"].get(name, 0) - a["threads"].get(name, 0)) / (long_ - short) * 1e3
             threads[name] = threads.get(name, 0) + d / 2
     return tot, threads
-def step_ms(v, rep):
-    """Median step (steps 6-LONG) of the slower rank in the long run's timeline."""
+def phase_ms(v, rep, phase):
+    """Median `phase` (steps 6-LONG) of the slower rank in the long run's timeline; 0 if it has none."""
     per = {}
     for r in (0, 1):
         for row in csv.DictReader(open(f"{runs}/{v}-r{rep}-s{long_}/timing/rank-{r:05d}.csv")):
-            if row["phase"] == "step":
+            if row["phase"] == phase:
                 k = (int(row["epoch"]), int(row["step"]))
                 per[k] = max(per.get(k, 0.0), float(row["seconds"]))
-    return statistics.median(x for k, x in sorted(per.items())[5:]) * 1e3
+    xs = [x for k, x in sorted(per.items())[5:]]
+    return statistics.median(xs) * 1e3 if xs else 0.0
+def step_ms(v, rep):
+    return phase_ms(v, rep, "step")
 print(f"mlp:3200-1600-832, 2 ranks x 1 thread, global batch 100, ring. CPU per step = (CPU of {long_} steps - CPU of "
       f"{short} steps) / {long_ - short}, per rank (user + system, all threads, wait4); threads from schedstat, mean of "
       f"the 2 ranks; step = median step of the slower rank in the {long_}-step run. Variants alternated in each round; "
@@ -113,12 +129,39 @@ for rep in range(1, repeats + 1):
         print(f"| {rep} | {v} | {tot[0]:.1f}, {tot[1]:.1f} | {m:.1f} | {m / base:.3f} | {main_:.1f} | {comm:.1f} | "
               f"{gather:.1f} | {other:.1f} | {s:.1f} | {loads[str(rep)]} |")
 print(f"\nMedians over {repeats} rounds:\n")
-print("| variant | CPU ms/step | ratio to " + variants[0] + " | main thread | hpcnn-comm | hpcnn-gather | other | step ms |")
-print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+print("| variant | CPU ms/step | ratio to " + variants[0] + " | main thread | hpcnn-comm | hpcnn-gather | other | step ms | "
+      "step ratio to " + variants[0] + " | exchange wait ms | optimizer ms | all-gather ms |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 med = statistics.median
 for v in variants:
     t = thread_cols[v]
+    step_ratio = med(steps[v][i] / steps[variants[0]][i] for i in range(repeats))
+    ph = {p: med(phase_ms(v, rep, p) for rep in range(1, repeats + 1))
+          for p in ("allreduce_wait", "optimizer", "allgather")}
     print(f"| {v} | {med(means[v]):.1f} | **{med(ratios[v]):.3f}** | {med(t['hpcnn']):.1f} | {med(t['hpcnn-comm']):.1f} | "
-          f"{med(t['hpcnn-gather']):.1f} | {med(t['other']):.1f} | {med(steps[v]):.1f} |")
+          f"{med(t['hpcnn-gather']):.1f} | {med(t['other']):.1f} | {med(steps[v]):.1f} | {step_ratio:.3f} | "
+          f"{ph['allreduce_wait']:.1f} | {ph['optimizer']:.1f} | {ph['allgather']:.1f} |")
+print(f"\nFrom the minima over {repeats} rounds (load only adds; see cpu_ab.sh):\n")
+print("| variant | CPU ms/step rank 0, 1 | mean | ratio to " + variants[0] + " | main thread | hpcnn-comm | hpcnn-gather | "
+      "smallest step ms | ratio to " + variants[0] + " |")
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+def min_cpu(v):
+    per_rank, threads = [], {}
+    for rank in (0, 1):
+        runs_of = lambda steps: [cpu(v, rep, steps, rank) for rep in range(1, repeats + 1)]
+        lo_long, lo_short = min(runs_of(long_), key=lambda c: c["total_s"]), min(runs_of(short), key=lambda c: c["total_s"])
+        per_rank.append((lo_long["total_s"] - lo_short["total_s"]) / (long_ - short) * 1e3)
+        for name in ("hpcnn", "hpcnn-comm", "hpcnn-gather"):
+            a = min(c["threads"].get(name, 0.0) for c in runs_of(short))
+            b = min(c["threads"].get(name, 0.0) for c in runs_of(long_))
+            threads[name] = threads.get(name, 0.0) + (b - a) / (long_ - short) * 1e3 / 2
+    return per_rank, threads
+base_cpu = statistics.mean(min_cpu(variants[0])[0])
+base_step = min(steps[variants[0]])
+for v in variants:
+    per_rank, th = min_cpu(v)
+    m = statistics.mean(per_rank)
+    print(f"| {v} | {per_rank[0]:.1f}, {per_rank[1]:.1f} | {m:.1f} | **{m / base_cpu:.3f}** | {th['hpcnn']:.1f} | "
+          f"{th['hpcnn-comm']:.1f} | {th['hpcnn-gather']:.1f} | {min(steps[v]):.1f} | **{min(steps[v]) / base_step:.3f}** |")
 PY
 cat "$OUTMD"
