@@ -471,17 +471,18 @@ void DirectGatherer::ready(int64_t block) {
   ++marked_;
   const int p = comm_.size(), me = comm_.rank();
   const auto [first, last] = all_slices_[static_cast<size_t>(me * num_blocks_ + block)];
-  if (last > first) {
-    // To every other rank, starting with the next one (so that not every rank sends to rank 0 first).
-    for (int k = 1; k < p; ++k) {
-      requests_.emplace_back();
-      MPI_CHECK(MPI_Isend(data_ + first, as_int(last - first, "values"), MPI_FLOAT, (me + k) % p, kDirectGatherTag,
-                          comm_.comm(), &requests_.back()));
-    }
+  if (last == first || p == 1) return;
+  // To every other rank, starting with the next one (so that not every rank sends to rank 0 first).
+  for (int k = 1; k < p; ++k) {
+    requests_.emplace_back();
+    MPI_CHECK(MPI_Isend(data_ + first, as_int(last - first, "values"), MPI_FLOAT, (me + k) % p, kDirectGatherTag,
+                        comm_.comm(), &requests_.back()));
   }
-  // One pass of MPI's progress: matches and copies what has arrived.
+  // One pass of MPI's progress (it matches and copies what has arrived),
+  // through a test of the send just posted: O(1), where a test of every
+  // request would be O(blocks) per block (1,580 blocks at 414 M parameters).
   int done = 0;
-  MPI_CHECK(MPI_Testall(static_cast<int>(requests_.size()), requests_.data(), &done, MPI_STATUSES_IGNORE));
+  MPI_CHECK(MPI_Test(&requests_.back(), &done, MPI_STATUS_IGNORE));
 }
 
 double DirectGatherer::finish() {

@@ -128,8 +128,8 @@ class BlockGatherer final : public SliceGatherer {
 /// are known to all (gathered once, at construction: collective), and when
 /// block b is marked ready this rank's slice of it is sent to every other
 /// rank with MPI_Isend, straight from `data`; every rank's slices were
-/// received in place by MPI_Irecv posted at begin(). ready() tests the
-/// requests once (MPI's progress: on one node Open MPI's shared-memory
+/// received in place by MPI_Irecv posted at begin(). ready() tests the send
+/// it posted once (MPI's progress: on one node Open MPI's shared-memory
 /// transport copies each message once, with CMA, when the receiver matches
 /// it), finish() waits for the rest. Only copies: the weights are bitwise
 /// those of any all-gather. Per rank and step the same bytes as the ring's
