@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Issue 30, brief zag item 3: the pipelined all-gather (comm::BlockGatherer)
+# Issue 30, brief zag item 3: the pipelined all-gather (comm::BlockGatherer;
+# since brief zstep, on one node the default `pipelined` is comm::DirectGatherer,
+# and GATHER=thread gives the BlockGatherer: see README part g)
 # against the all-gather after the optimizer pass, and both against the plain
 # step, alternated in one loop (REPEATS rounds, default 5): per round
 #   plain      $HPCNN without --shard-optimizer
@@ -27,7 +29,7 @@ modes="plain sharded before"
 echo "run,load_before" > "$RUNS/loads.csv"
 for rep in $(seq "$REPEATS"); do
   for mode in $modes; do
-    bin=$HPCNN flag=(--shard-optimizer) gather=pipelined
+    bin=$HPCNN flag=(--shard-optimizer) gather=${GATHER:-pipelined}
     [[ $mode == plain ]] && flag=()
     [[ $mode == before ]] && gather=after
     [[ $mode == before && -n $HPCNN_BASE ]] && bin=$HPCNN_BASE

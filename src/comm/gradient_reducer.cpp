@@ -342,8 +342,10 @@ class ShardedHostReducer final : public ThreadedReducer, public ShardedReducer {
       shard_count_ += mine.second - mine.first;
     }
     if (backend_ == nullptr) {
-      shard_grads_ = data_;  // packed in place by wait()
+      shard_grads_ = data_;  // each slice's sum stays where the reduce-scatter left it
+      for (const Range& s : slices_) grad_offsets_.push_back(s.first);
     } else {
+      grad_offsets_ = packed_at_;
       staging_ = backend_->allocate_host(std::min(count, kReduceBlock));
       shard_grads_ = backend_->allocate(std::max<int64_t>(shard_count_, 1));
     }
@@ -359,16 +361,13 @@ class ShardedHostReducer final : public ThreadedReducer, public ShardedReducer {
   ShardedHostReducer& operator=(const ShardedHostReducer&) = delete;
 
   void start(int64_t offset, int64_t count) override { ThreadedReducer::start(offset, count); }
-  ReduceStats wait() override {
-    const ReduceStats stats = ThreadedReducer::wait();
-    if (backend_ == nullptr) pack_in_place();
-    return stats;
-  }
+  ReduceStats wait() override { return ThreadedReducer::wait(); }
   AllreduceAlgo algo() const override { return ThreadedReducer::algo(); }
   const char* kind() const override { return backend_ == nullptr ? "sharded" : "sharded-staged"; }
   const std::vector<Range>& slices() const override { return slices_; }
   int64_t shard_count() const override { return shard_count_; }
   const float* shard_gradients() const override { return shard_grads_; }
+  const std::vector<int64_t>& shard_gradient_offsets() const override { return grad_offsets_; }
 
   void all_gather(float* params) override {
     const BlockSchedule blocks(count_);
@@ -398,26 +397,9 @@ class ShardedHostReducer final : public ThreadedReducer, public ShardedReducer {
     const Range mine = reduce_scatter(comm_, algo_, block, n, compression_);
     HPCNN_CHECK(first + mine.first == slices_[b].first && first + mine.second == slices_[b].second,
                 "sharded reducer: block ", b, " reduced to a slice it does not own");
-    // Host: the sum stays where the reduce-scatter left it until wait() packs it.
+    // Host: the sum stays where the reduce-scatter left it, read there by the optimizer.
     if (backend_ != nullptr)
       backend_->upload(shard_grads_ + packed_at_[b], block + mine.first, mine.second - mine.first);
-  }
-
-  /// Stage 2 without a second gradient buffer (issue 30: a packed copy of
-  /// the slices was half a gradient buffer more on every rank): once every
-  /// block is reduced, each slice moves down to its packed place at the
-  /// front of the gradient buffer itself, in ascending order. A slice's
-  /// packed place lies at or below it and above the slices still to move
-  /// (packed_at_[b] + its size = packed_at_[b + 1] <= the block start of
-  /// b + 1), so nothing is overwritten before it has moved. Backward
-  /// overwrites the whole buffer in the next step.
-  void pack_in_place() {
-    for (size_t b = 0; b < slices_.size(); ++b) {
-      const auto [lo, hi] = slices_[b];
-      if (lo != packed_at_[b] && hi > lo) {
-        std::memmove(data_ + packed_at_[b], data_ + lo, static_cast<size_t>(hi - lo) * sizeof(float));
-      }
-    }
   }
 
   float* data_;
@@ -425,9 +407,10 @@ class ShardedHostReducer final : public ThreadedReducer, public ShardedReducer {
   const GradCompression compression_;
   kernels::Backend* backend_;                      ///< null: host memory
   std::vector<int64_t> block_starts_, packed_at_;  ///< per block: where it starts, where its slice is packed
+  std::vector<int64_t> grad_offsets_;              ///< shard_gradient_offsets(): slices' starts (host), packed_at_
   std::vector<Range> slices_;
   int64_t shard_count_ = 0;
-  float* shard_grads_ = nullptr;  ///< data_ (packed in place, host), or the backend's device buffer
+  float* shard_grads_ = nullptr;  ///< data_ (the sums in place, host), or the backend's packed device buffer
   float* staging_ = nullptr;      ///< one block, from Backend::allocate_host (staged only)
 };
 

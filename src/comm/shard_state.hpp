@@ -53,7 +53,32 @@ std::vector<float> scatter_shard(Communicator& comm, std::span<const Range> slic
                                  int64_t count, int root = 0);
 
 /// A sharded optimizer's all-gather of the updated weights, pipelined with
-/// the optimizer pass (issue 30). Gathered after the whole pass, the 26
+/// the optimizer pass (issue 30): the caller marks block b ready() as soon as
+/// this rank's slice of it is updated (blocks 0, 1, 2, ... in ascending
+/// order, checked), and the block's slices travel while the caller updates
+/// the next ones; finish() waits for the rest and returns the seconds it
+/// waited. Blocks are the reducers' (BlockSchedule of `count`). A block's
+/// other slices are written into `data` only after every rank has marked it,
+/// never before: this rank's slice must be final, and the others are
+/// overwritten by their owners'. Between begin() and finish() the caller
+/// touches no part of a block marked ready and makes no MPI call of its own.
+class SliceGatherer {
+ public:
+  virtual ~SliceGatherer() = default;
+  virtual int64_t num_blocks() const = 0;
+  /// A new pass over `data` (`count` floats, host memory); none marked yet.
+  virtual void begin(float* data) = 0;
+  /// This rank's slice of `block` is final: gather the block. Throws unless
+  /// `block` is the next one in ascending order.
+  virtual void ready(int64_t block) = 0;
+  /// Waits until every block is gathered and returns the seconds it waited;
+  /// rethrows a failed gather. Throws if a block was never marked ready.
+  virtual double finish() = 0;
+};
+
+/// The SliceGatherer on a thread of its own (across nodes; the weight update
+/// uses DirectGatherer below inside one node). Gathered after the whole
+/// pass, the 26
 /// blocking ring all-gathers of mlp:3200-1600-832 on 2 ranks took 4.4 ms of
 /// a 38.4 ms step (results/zero/step_phases.md) while Adam's 3.9 ms over the
 /// rank's slices ran before them with the communication idle. Here a thread
@@ -70,22 +95,17 @@ std::vector<float> scatter_shard(Communicator& comm, std::span<const Range> slic
 /// caller makes no MPI call and touches no part of a block marked ready
 /// (MPI_THREAD_SERIALIZED: the thread owns MPI meanwhile, as the reducer's
 /// communication thread does during backward).
-class BlockGatherer {
+class BlockGatherer final : public SliceGatherer {
  public:
   BlockGatherer(Communicator& comm, AllreduceAlgo algo, int64_t count);
-  ~BlockGatherer();
+  ~BlockGatherer() override;
   BlockGatherer(const BlockGatherer&) = delete;
   BlockGatherer& operator=(const BlockGatherer&) = delete;
 
-  int64_t num_blocks() const { return schedule_.num_blocks(); }
-  /// A new pass over `data` (`count` floats, host memory); none marked yet.
-  void begin(float* data);
-  /// This rank's slice of `block` is final: gather the block. Throws unless
-  /// `block` is the next one in ascending order.
-  void ready(int64_t block);
-  /// Waits until every block is gathered and returns the seconds it waited;
-  /// rethrows a failed gather. Throws if a block was never marked ready.
-  double finish();
+  int64_t num_blocks() const override { return schedule_.num_blocks(); }
+  void begin(float* data) override;
+  void ready(int64_t block) override;
+  double finish() override;
   /// Blocks gathered so far in this pass (for tests).
   int64_t gathered() const;
 
@@ -102,6 +122,56 @@ class BlockGatherer {
   std::exception_ptr error_;
   bool stop_ = false;
   std::thread thread_;  ///< last: started once everything above exists
+};
+
+/// The SliceGatherer without a thread, on the caller's: every rank's slices
+/// are known to all (gathered once, at construction: collective), and when
+/// block b is marked ready this rank's slice of it is sent to every other
+/// rank with MPI_Isend, straight from `data`; every rank's slices were
+/// received in place by MPI_Irecv posted at begin(). ready() tests the send
+/// it posted once (MPI's progress: on one node Open MPI's shared-memory
+/// transport copies each message once, with CMA, when the receiver matches
+/// it), finish() waits for the rest. Only copies: the weights are bitwise
+/// those of any all-gather. Per rank and step the same bytes as the ring's
+/// all-gather, in p - 1 messages per block instead of p - 1 ring steps.
+///
+/// Why (issue 30, results/zero/cpu_ab.md): on 2 ranks on 2 cores,
+/// BlockGatherer's thread waited in blocking ring exchanges, and Open MPI's
+/// blocking waits spin: its CPU per step was as large as the reducer's
+/// communication thread's, shared with the optimizer on the rank's core.
+/// Here nothing spins while the optimizer runs: the only blocking wait is
+/// finish()'s, for the peers' last slices.
+///
+/// The caller makes no other MPI call between begin() and finish() (the
+/// reducer's communication thread is idle after wait(): MPI_THREAD_SERIALIZED
+/// holds). Made for ranks of one node (the weight update picks it there);
+/// correct on any communicator.
+class DirectGatherer final : public SliceGatherer {
+ public:
+  /// `slices`: this rank's slice of each block of the BlockSchedule of
+  /// `count` (ShardedReducer::slices()). Collective.
+  DirectGatherer(Communicator& comm, std::span<const Range> slices, int64_t count);
+  ~DirectGatherer() override;
+  DirectGatherer(const DirectGatherer&) = delete;
+  DirectGatherer& operator=(const DirectGatherer&) = delete;
+
+  int64_t num_blocks() const override { return num_blocks_; }
+  void begin(float* data) override;
+  void ready(int64_t block) override;
+  double finish() override;
+
+ private:
+  /// Cancels and frees every request still posted (a pass that failed).
+  void drop_requests();
+
+  Communicator& comm_;
+  const int64_t num_blocks_;
+  /// Every rank's slices, rank r's of block b at r * num_blocks_ + b.
+  std::vector<Range> all_slices_;
+  float* data_ = nullptr;
+  int64_t marked_ = 0;
+  bool open_ = false;  ///< between begin() and finish()
+  std::vector<MPI_Request> requests_;
 };
 
 }  // namespace hpcnn::comm

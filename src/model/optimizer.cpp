@@ -1,6 +1,7 @@
 // Adam with Keras's bias correction folded into the learning rate; SGD with momentum.
 #include "model/optimizer.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 #include "core/error.hpp"
@@ -42,29 +43,47 @@ void Optimizer::step(float* params, const float* grads) {
   backend_.adam_update(params, grads, a_.get(), b_.get(), count_, s);
 }
 
-void Optimizer::step_slices(float* params, const float* packed_grads,
+void Optimizer::step_slices(float* params, const float* grads, std::span<const int64_t> grad_offsets,
                             std::span<const std::pair<int64_t, int64_t>> slices,
                             const std::function<void(size_t)>& slice_done) {
+  HPCNN_CHECK(grad_offsets.size() == slices.size(), "optimizer: ", grad_offsets.size(), " gradient offsets for ",
+              slices.size(), " slices");
   int64_t total = 0;
-  for (const auto& [first, last] : slices) {
+  for (size_t i = 0; i < slices.size(); ++i) {
+    const auto [first, last] = slices[i];
     HPCNN_CHECK(first >= 0 && last >= first, "optimizer: bad parameter slice [", first, ", ", last, ")");
+    HPCNN_CHECK(grad_offsets[i] >= 0, "optimizer: negative gradient offset ", grad_offsets[i]);
     total += last - first;
   }
   HPCNN_CHECK(total == count_, "optimizer: slices of ", total, " parameters for state of ", count_);
   const kernels::AdamStep s = next_adam_step();
-  int64_t packed = 0;  // where the slice sits in the packed gradients and state
+  int64_t packed = 0;  // where the slice sits in the packed state
   for (size_t i = 0; i < slices.size(); ++i) {
     const auto [first, last] = slices[i];
     const int64_t n = last - first;
+    const float* g = grads + grad_offsets[i];
     if (n > 0 && config_.kind == OptimizerKind::kSgd) {
-      backend_.sgd_update(params + first, packed_grads + packed, a_.get() + packed, n, static_cast<float>(config_.lr),
+      backend_.sgd_update(params + first, g, a_.get() + packed, n, static_cast<float>(config_.lr),
                           static_cast<float>(config_.momentum));
     } else if (n > 0) {
-      backend_.adam_update(params + first, packed_grads + packed, a_.get() + packed, b_.get() + packed, n, s);
+      backend_.adam_update(params + first, g, a_.get() + packed, b_.get() + packed, n, s);
     }
     packed += n;
     if (slice_done) slice_done(i);
   }
+}
+
+void Optimizer::step_slices(float* params, const float* packed_grads,
+                            std::span<const std::pair<int64_t, int64_t>> slices,
+                            const std::function<void(size_t)>& slice_done) {
+  std::vector<int64_t> offsets;
+  offsets.reserve(slices.size());
+  int64_t packed = 0;
+  for (const auto& [first, last] : slices) {
+    offsets.push_back(packed);
+    packed += std::max<int64_t>(last - first, 0);
+  }
+  step_slices(params, packed_grads, offsets, slices, slice_done);
 }
 
 void Optimizer::restore(int64_t steps, std::span<const float> a, std::span<const float> b) {

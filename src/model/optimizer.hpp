@@ -10,6 +10,7 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "model/model.hpp"
 
@@ -35,12 +36,19 @@ class Optimizer {
   /// holds state for the parameters of `slices` only ([first, last) of the
   /// flat buffer, whose counts sum to num_params), packed one after another
   /// in the order given. Updates those parameters of `params` (the whole flat
-  /// buffer) from `packed_grads` (the slices' gradients, packed the same
-  /// way), element by element with the arithmetic of step(): bitwise what
-  /// step() over the whole buffer gives them. `slice_done`, when given, is
-  /// called with each slice's index (empty slices too) as soon as that
-  /// slice is updated, in order: the sharded all-gather starts on a block
-  /// while the next ones are updated (issue 30, train/weight_update.cpp).
+  /// buffer) from slice i's gradients at `grads` + `grad_offsets`[i] (the
+  /// slices' own offsets when `grads` is a whole gradient buffer holding the
+  /// reduced sums where the reduce-scatter left them; packed offsets for a
+  /// packed buffer), element by element with the arithmetic of step():
+  /// bitwise what step() over the whole buffer gives them. `slice_done`, when
+  /// given, is called with each slice's index (empty slices too) as soon as
+  /// that slice is updated, in order: the sharded all-gather starts on a
+  /// block while the next ones are updated (issue 30, train/weight_update.cpp).
+  void step_slices(float* params, const float* grads, std::span<const int64_t> grad_offsets,
+                   std::span<const std::pair<int64_t, int64_t>> slices,
+                   const std::function<void(size_t)>& slice_done = {});
+  /// The same with the slices' gradients packed one after another in slice
+  /// order at `packed_grads`.
   void step_slices(float* params, const float* packed_grads, std::span<const std::pair<int64_t, int64_t>> slices,
                    const std::function<void(size_t)>& slice_done = {});
   const OptimizerConfig& config() const { return config_; }

@@ -16,19 +16,25 @@
 namespace hpcnn::train {
 
 namespace {
-/// HPCNN_SHARD_GATHER=after gathers a sharded run's weights after the whole
-/// optimizer pass, as before the pipelined gather (for A/B measurements,
-/// results/zero/gather_ab.sh); unset or `pipelined`: pipelined. Every rank
-/// must see the same value (mpirun passes the environment on): the two
-/// orders of the blocks do not pair.
-bool pipelined_gather() {
+/// How a sharded run on a CPU backend all-gathers its weights:
+/// HPCNN_SHARD_GATHER unset or `pipelined`: pipelined with the optimizer
+/// pass, by messages on the caller's thread inside one node
+/// (comm::DirectGatherer), on a thread of its own across nodes
+/// (comm::BlockGatherer); `direct` or `thread` force one of the two; `after`
+/// gathers after the whole pass, as before the pipelined gather. The other
+/// values are for A/B measurements (results/zero/gather_ab.sh, cpu_ab.sh).
+/// Every rank must see the same value (mpirun passes the environment on):
+/// the orders do not pair.
+enum class GatherMode { kPipelined, kDirect, kThread, kAfter };
+GatherMode gather_mode() {
   const char* env = std::getenv("HPCNN_SHARD_GATHER");
-  if (env == nullptr) return true;
+  if (env == nullptr) return GatherMode::kPipelined;
   const std::string v = env;
-  if (v != "pipelined" && v != "after") {
-    throw UsageError("HPCNN_SHARD_GATHER='" + v + "' (expected pipelined or after)");
-  }
-  return v == "pipelined";
+  if (v == "pipelined") return GatherMode::kPipelined;
+  if (v == "direct") return GatherMode::kDirect;
+  if (v == "thread") return GatherMode::kThread;
+  if (v == "after") return GatherMode::kAfter;
+  throw UsageError("HPCNN_SHARD_GATHER='" + v + "' (expected pipelined, direct, thread or after)");
 }
 
 /// Floats of a sharded optimizer's state rank 0 holds at a time while it
@@ -98,7 +104,7 @@ WeightUpdate::WeightUpdate(comm::Communicator& comm, kernels::Backend& backend, 
   const bool gpu = backend_.device() == kernels::DeviceKind::kGpu;
   const comm::GradCompression z = c.grad_compression;
   // Read (and refused when bad) on every sharded run, one rank included.
-  const bool pipelined = !c.shard_optimizer || pipelined_gather();
+  const GatherMode gather = c.shard_optimizer ? gather_mode() : GatherMode::kAfter;
   if (exchange && c.shard_optimizer) {
     std::unique_ptr<comm::ShardedReducer> r;
     if (algo == comm::AllreduceAlgo::kNccl) {
@@ -112,7 +118,16 @@ WeightUpdate::WeightUpdate(comm::Communicator& comm, kernels::Backend& backend, 
     reducer_ = std::move(r);
     // Host weights: the all-gather pipelined with the optimizer (the staged
     // and NCCL reducers gather device memory themselves, after the pass).
-    if (!gpu && pipelined) gatherer_ = std::make_unique<comm::BlockGatherer>(comm_, sharded_->algo(), count_);
+    // Inside one node by messages on this thread: the gather thread's
+    // blocking waits spun on the core the optimizer needs (issue 30,
+    // results/zero/cpu_ab.md); across nodes the thread's exchanges pace
+    // their waits for the network.
+    const bool direct = gather == GatherMode::kDirect || (gather == GatherMode::kPipelined && comm_.num_nodes() == 1);
+    if (!gpu && direct) {
+      gatherer_ = std::make_unique<comm::DirectGatherer>(comm_, sharded_->slices(), count_);
+    } else if (!gpu && gather != GatherMode::kAfter) {
+      gatherer_ = std::make_unique<comm::BlockGatherer>(comm_, sharded_->algo(), count_);
+    }
   } else if (exchange) {
     if (algo == comm::AllreduceAlgo::kNccl) {
       reducer_ = comm::make_nccl_reducer(comm_, backend_, grads, count_);
@@ -135,12 +150,12 @@ void WeightUpdate::apply() {
     // Slice i is block i's (one per block, in block order): each block is
     // gathered once this rank's slice of it is updated, while Adam goes on.
     gatherer_->begin(params);
-    optimizer_->step_slices(params, sharded_->shard_gradients(), sharded_->slices(),
+    optimizer_->step_slices(params, sharded_->shard_gradients(), sharded_->shard_gradient_offsets(), sharded_->slices(),
                             [this](size_t block) { gatherer_->ready(static_cast<int64_t>(block)); });
     all_gather_s_ = gatherer_->finish();  // the trace's allgather phase: what Adam did not hide
     return;
   }
-  optimizer_->step_slices(params, sharded_->shard_gradients(), sharded_->slices());
+  optimizer_->step_slices(params, sharded_->shard_gradients(), sharded_->shard_gradient_offsets(), sharded_->slices());
   const auto t_gather = std::chrono::steady_clock::now();  // the trace's allgather phase
   sharded_->all_gather(params);
   all_gather_s_ = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_gather).count();
@@ -218,8 +233,8 @@ int64_t WeightUpdate::optimizer_state_bytes() const {
 }
 
 int64_t WeightUpdate::reduced_gradient_bytes() const {
-  // The host reducer packs them in place, inside the gradient buffer; the
-  // staged and NCCL reducers into a device buffer of their own.
+  // The host reducer leaves them in place, inside the gradient buffer; the
+  // staged and NCCL reducers pack them into a device buffer of their own.
   if (sharded_ == nullptr || backend_.device() != kernels::DeviceKind::kGpu) return 0;
   return sharded_->shard_count() * static_cast<int64_t>(sizeof(float));
 }

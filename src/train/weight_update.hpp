@@ -77,12 +77,14 @@ class WeightUpdate {
   /// Waits for the exchange of the whole buffer.
   comm::ReduceStats wait() { return reducer_->wait(); }
   /// The optimizer's step on the reduced gradients; sharded, the all-gather
-  /// of the updated weights too (collective): on a CPU backend each block is
-  /// gathered on a thread of its own as soon as the optimizer has updated
-  /// this rank's slice of it, while it updates the next (comm::BlockGatherer;
-  /// issue 30: gathered after the pass it was 4.4 ms of a 38.4 ms step of
-  /// mlp:3200-1600-832 on 2 ranks). The weights are whole when it returns.
-  /// HPCNN_SHARD_GATHER=after gathers after the pass instead (A/B switch).
+  /// of the updated weights too (collective), pipelined with the pass on a
+  /// CPU backend: each block's slices travel as soon as this rank's slice of
+  /// it is updated, while the optimizer updates the next (issue 30: gathered
+  /// after the pass it was 4.4 ms of a 38.4 ms step of mlp:3200-1600-832 on
+  /// 2 ranks). Inside one node by messages from this thread
+  /// (comm::DirectGatherer), across nodes on a thread of its own
+  /// (comm::BlockGatherer). The weights are whole when it returns.
+  /// HPCNN_SHARD_GATHER=direct|thread|after forces a way (A/B switch).
   void apply();
   /// Seconds the last apply() spent in the all-gather after the optimizer
   /// pass (pipelined: only the wait for the blocks still in flight; 0
@@ -110,7 +112,7 @@ class WeightUpdate {
   int64_t optimizer_state_bytes() const;
   /// Bytes of the reduced gradients a sharded run keeps beside the gradient
   /// buffer (a GPU backend's packed slices; 0 plain, and 0 on the host, which
-  /// packs them inside the gradient buffer).
+  /// leaves them inside the gradient buffer).
   int64_t reduced_gradient_bytes() const;
   /// Host bytes rank 0 holds only while it writes a checkpoint (0 on the
   /// other ranks): one 1 MiB window of the gathered state when sharded on a
@@ -128,7 +130,7 @@ class WeightUpdate {
   std::unique_ptr<comm::GradientReducer> reducer_;  ///< null on one rank and with --compute-only
   comm::ShardedReducer* sharded_ = nullptr;         ///< reducer_, when sharded
   std::unique_ptr<model::Optimizer> optimizer_;
-  std::unique_ptr<comm::BlockGatherer> gatherer_;  ///< sharded on a CPU backend: the pipelined all-gather
+  std::unique_ptr<comm::SliceGatherer> gatherer_;  ///< sharded on a CPU backend: the pipelined all-gather
   double all_gather_s_ = 0;
 };
 

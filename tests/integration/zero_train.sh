@@ -57,12 +57,19 @@ for np in 1 2 3 4; do
   done
 done
 # The all-gather after the whole optimizer pass (HPCNN_SHARD_GATHER=after, the A/B switch of
-# results/zero/gather_ab.sh) = the pipelined one (the default), bitwise; a bad value is refused in one line.
+# results/zero/gather_ab.sh), on the gather thread (thread: the default across nodes) and by
+# messages on the caller's thread (direct: the default inside one node, forced here across pretend
+# nodes) = the pipelined default of each grid run, bitwise; a bad value is refused in one line.
 for np in 3 4; do
-  HPCNN_SHARD_GATHER=after run "$np" mlp-$np-rhd-after "${MLP[@]}" --max-steps 4 --allreduce rhd --shard-optimizer
-  same_state mlp-$np-rhd-1 mlp-$np-rhd-after && pass || fail "mlp on $np ranks: gathered after the pass != pipelined"
+  for gather in after thread; do
+    HPCNN_SHARD_GATHER=$gather run "$np" mlp-$np-rhd-$gather "${MLP[@]}" --max-steps 4 --allreduce rhd --shard-optimizer
+    same_state mlp-$np-rhd-1 mlp-$np-rhd-$gather && pass || fail "mlp on $np ranks: gathered $gather != pipelined"
+  done
+  HPCNN_SHARD_GATHER=direct run "$np" mlp-$np-hier-direct "${MLP[@]}" --max-steps 4 --allreduce hier \
+    --ranks-per-node 2 --shard-optimizer
+  same_state mlp-$np-hier-1 mlp-$np-hier-direct && pass || fail "mlp on $np ranks, hier: direct != pipelined"
 done
-HPCNN_SHARD_GATHER=later expect_exit 2 "HPCNN_SHARD_GATHER='later' \\(expected pipelined or after\\)" \
+HPCNN_SHARD_GATHER=later expect_exit 2 "HPCNN_SHARD_GATHER='later' \\(expected pipelined, direct, thread or after\\)" \
   "$HPCNN" "${MLP[@]}" --max-steps 1 --shard-optimizer --out bad-gather
 # hier on the one real node (no pretend nodes): the node's shared-memory sum only.
 run 3 hier-node-0 "${MLP[@]}" --max-steps 3 --allreduce hier

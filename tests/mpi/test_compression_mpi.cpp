@@ -204,7 +204,8 @@ TEST_CASE("bf16 and fp16 compression: sharded Adam = unsharded Adam on compresse
     grads_shard = grads;
     shard_reducer->start(0, n);
     shard_reducer->wait();
-    part.step_slices(sharded.data(), shard_reducer->shard_gradients(), shard_reducer->slices());
+    part.step_slices(sharded.data(), shard_reducer->shard_gradients(), shard_reducer->shard_gradient_offsets(),
+                     shard_reducer->slices());
     shard_reducer->all_gather(sharded.data());
   }
   CHECK(same_bytes(sharded, unsharded));

@@ -62,7 +62,8 @@ void check_sharded_steps(Communicator& comm, AllreduceAlgo algo, model::Optimize
     grads_shard = grads;
     start_in_buckets(*shard_reducer, n);
     shard_reducer->wait();
-    part.step_slices(sharded.data(), shard_reducer->shard_gradients(), shard_reducer->slices());
+    part.step_slices(sharded.data(), shard_reducer->shard_gradients(), shard_reducer->shard_gradient_offsets(),
+                     shard_reducer->slices());
     shard_reducer->all_gather(sharded.data());
   }
   CHECK(same_bytes(sharded, unsharded));
@@ -88,6 +89,43 @@ TEST_CASE("sharded optimizer: Adam and SGD weights = unsharded, bitwise, every a
           check_sharded_steps(comm, algo, kind, *reference, n, balanced);
         }
       }
+    }
+  }
+}
+
+// Issue 30, brief zstep item 1: the host sharded reducer leaves each slice's
+// reduced gradients where the reduce-scatter left them, inside the gradient
+// buffer, and says so (shard_gradient_offsets() = the slices' starts), so the
+// optimizer reads them there. Before, wait() packed them in place at the
+// front of the buffer (a memmove of count / p floats a step), overwriting
+// the slices of the later blocks: this fails there.
+TEST_CASE("sharded host reducer leaves every slice's sums where the reduce-scatter left them", "[mpi][shard]") {
+  for (const int ranks_per_node : {0, 2}) {
+    Communicator comm(MPI_COMM_WORLD, ranks_per_node);
+    for (AllreduceAlgo algo : {AllreduceAlgo::kRing, AllreduceAlgo::kRhd, AllreduceAlgo::kHier}) {
+      if (ranks_per_node != 0 && algo != AllreduceAlgo::kHier) continue;
+      const int64_t n = 3 * kReduceBlock + 4321;  // an uneven first block
+      INFO(allreduce_name(algo) << ", " << comm.size() << " ranks, " << comm.num_nodes() << " nodes");
+      const std::vector<float> grads = random_floats(31, comm.rank(), n);
+      std::vector<float> summed = grads, sharded = grads;
+      auto full = make_host_reducer(comm, algo, summed.data(), n);
+      full->start(0, n);
+      full->wait();
+      auto reducer = make_sharded_reducer(comm, algo, sharded.data(), n);
+      start_in_buckets(*reducer, n);
+      reducer->wait();
+      CHECK(reducer->shard_gradients() == sharded.data());
+      const std::vector<Range>& slices = reducer->slices();
+      REQUIRE(reducer->shard_gradient_offsets().size() == slices.size());
+      int64_t wrong = 0, misplaced = 0;
+      for (size_t i = 0; i < slices.size(); ++i) {
+        const auto [lo, hi] = slices[i];
+        if (reducer->shard_gradient_offsets()[i] != lo) ++misplaced;
+        if (std::memcmp(sharded.data() + lo, summed.data() + lo, static_cast<size_t>(hi - lo) * sizeof(float)) != 0)
+          ++wrong;
+      }
+      CHECK(misplaced == 0);
+      CHECK(wrong == 0);
     }
   }
 }
@@ -139,7 +177,8 @@ TEST_CASE("sharded optimizer: state gathered for a checkpoint = unsharded, and r
       full.step(unsharded.data(), grads_full.data());
       start_in_buckets(*shard_reducer, n);
       shard_reducer->wait();
-      part.step_slices(sharded.data(), shard_reducer->shard_gradients(), shard_reducer->slices());
+      part.step_slices(sharded.data(), shard_reducer->shard_gradients(), shard_reducer->shard_gradient_offsets(),
+                       shard_reducer->slices());
       shard_reducer->all_gather(sharded.data());
     }
     saved_a = gather_shard(comm, shard_reducer->slices(), part.state_a(), n);
@@ -190,7 +229,8 @@ TEST_CASE("sharded optimizer: state gathered for a checkpoint = unsharded, and r
       full.step(unsharded.data(), grads_full.data());
       start_in_buckets(*shard_reducer, n);
       shard_reducer->wait();
-      part.step_slices(sharded.data(), shard_reducer->shard_gradients(), shard_reducer->slices());
+      part.step_slices(sharded.data(), shard_reducer->shard_gradients(), shard_reducer->shard_gradient_offsets(),
+                       shard_reducer->slices());
       shard_reducer->all_gather(sharded.data());
     }
     CHECK(same_bytes(sharded, unsharded));
@@ -251,11 +291,12 @@ TEST_CASE("sharded optimizer: staged through a backend's memory = host, bitwise,
         poisoned->upload(dev_grads, grads.data(), n);
         start_in_buckets(*host, n);
         host->wait();
-        host_opt.step_slices(host_params.data(), host->shard_gradients(), host->slices());
+        host_opt.step_slices(host_params.data(), host->shard_gradients(), host->shard_gradient_offsets(),
+                             host->slices());
         host->all_gather(host_params.data());
         start_in_buckets(*staged, n);
         staged->wait();
-        dev_opt.step_slices(dev_params, staged->shard_gradients(), staged->slices());
+        dev_opt.step_slices(dev_params, staged->shard_gradients(), staged->shard_gradient_offsets(), staged->slices());
         staged->all_gather(dev_params);
       }
       CHECK(same_bytes(dev_opt.state_b(), host_opt.state_b()));

@@ -177,3 +177,60 @@ TEST_CASE("pipelined all-gather never gathers a block before its slice is marked
     gatherer.finish();
   }
 }
+
+// Issue 30, brief zstep item 2: inside one node the sharded all-gather goes
+// by messages from the caller's thread (comm::DirectGatherer): block b's
+// slice leaves only when marked ready, every other rank's slices arrive in
+// place. As above, the poison left in a slice before it is written must
+// never reach another rank, for ring, rhd and hier slices, on real and
+// pretend nodes, pass after pass; out of order is refused.
+TEST_CASE("direct all-gather sends a block's slice only once it is marked ready", "[mpi][shard]") {
+  const int64_t n = 3 * kReduceBlock + 4321;  // a short first block, four in all
+  const float poison = -12345.0f;
+  for (const int ranks_per_node : {0, 2}) {
+    Communicator comm(MPI_COMM_WORLD, ranks_per_node);
+    for (AllreduceAlgo algo : {AllreduceAlgo::kRing, AllreduceAlgo::kRhd, AllreduceAlgo::kHier}) {
+      const std::vector<Range> slices = slices_of(comm, algo, n);
+      DirectGatherer gatherer(comm, slices, n);
+      REQUIRE(gatherer.num_blocks() == static_cast<int64_t>(slices.size()));
+      std::vector<float> data(static_cast<size_t>(n));
+      for (int pass = 0; pass < 2; ++pass) {
+        INFO(allreduce_name(algo) << ", " << comm.num_nodes() << " nodes, pass " << pass);
+        std::fill(data.begin(), data.end(), poison);
+        gatherer.begin(data.data());
+        for (int64_t b = 0; b < gatherer.num_blocks(); ++b) {
+          if (comm.rank() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // one rank late
+          const auto [lo, hi] = slices[static_cast<size_t>(b)];
+          for (int64_t i = lo; i < hi; ++i) data[static_cast<size_t>(i)] = static_cast<float>(i) + 0.25f * float(pass);
+          gatherer.ready(b);
+        }
+        CHECK(gatherer.finish() >= 0.0);
+        int64_t wrong = 0;
+        for (int64_t i = 0; i < n; ++i)
+          wrong += data[static_cast<size_t>(i)] != static_cast<float>(i) + 0.25f * float(pass);
+        CHECK(wrong == 0);
+      }
+      gatherer.begin(data.data());
+      if (gatherer.num_blocks() > 1) CHECK_THROWS_WITH(gatherer.ready(1), Catch::Contains("expected block 0"));
+      CHECK_THROWS_WITH(gatherer.finish(), Catch::Contains("never marked ready"));
+      for (int64_t b = 0; b < gatherer.num_blocks(); ++b) gatherer.ready(b);
+      gatherer.finish();
+    }
+  }
+}
+
+// Slices that do not tile a block (here: every rank claims the whole of it)
+// are refused at construction on every rank alike, before any message moves.
+TEST_CASE("direct all-gather refuses slices that do not tile the blocks on every rank", "[mpi][shard]") {
+  Communicator comm(MPI_COMM_WORLD);
+  const int64_t n = kReduceBlock + 10;
+  const BlockSchedule blocks(n);
+  std::vector<Range> whole;
+  for (int64_t b = 0; b < blocks.num_blocks(); ++b) whole.emplace_back(blocks.block_start(b), blocks.block_end(b));
+  if (comm.size() == 1) {
+    CHECK_NOTHROW(DirectGatherer(comm, whole, n));
+  } else {
+    CHECK_THROWS_WITH(DirectGatherer(comm, whole, n), Catch::Contains("overlap or leave a gap"));
+  }
+  CHECK_THROWS_WITH(DirectGatherer(comm, std::vector<Range>{}, n), Catch::Contains("0 slices for 2 blocks"));
+}

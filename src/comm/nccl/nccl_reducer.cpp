@@ -146,6 +146,7 @@ class NcclReducer final : public ShardedReducer {
   const std::vector<Range>& slices() const override { return slices_; }
   int64_t shard_count() const override { return shard_count_; }
   const float* shard_gradients() const override { return shard_grads_; }
+  const std::vector<int64_t>& shard_gradient_offsets() const override { return packed_at_; }
 
   /// Orders the gathers after the optimizer's kernels on the compute stream
   /// and the compute stream after the gathers: no host synchronisation.
