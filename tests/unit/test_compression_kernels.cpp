@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -163,4 +164,17 @@ TEST_CASE("Every clone encodes and rounds all 2^32 floats bitwise as the scalar 
     }
     CHECK(wrong == 0);
   }
+}
+
+TEST_CASE("HPCNN_CPU_CLONES caps the clone the 16-bit conversions take", "[compression][compress]") {
+  using hpcnn::kernels::cpu_clones::best_isa;
+  using hpcnn::kernels::cpu_clones::cpu_has;
+  const char* env = std::getenv("HPCNN_CPU_CLONES");
+  const std::string cap = env != nullptr ? env : "";
+  // The best clone the CPU has, unless capped (isa.baseline_clones.unit runs this with "baseline").
+  const Isa best = cpu_has(Isa::kV4) ? Isa::kV4 : cpu_has(Isa::kV3) ? Isa::kV3 : Isa::kBaseline;
+  const Isa want = cap == "baseline" ? Isa::kBaseline : cap == "x86-64-v3" && best == Isa::kV4 ? Isa::kV3 : best;
+  CHECK(best_isa() == want);
+  CHECK(hpcnn::kernels::cpu_clones::use_v4() == (want == Isa::kV4));
+  CHECK(&hpcnn::comm::bf16_codec() == &hpcnn::comm::bf16_codec(want));
 }
