@@ -18,6 +18,8 @@
 #include <bit>
 #include <cstdint>
 
+#include "cpu_clones.hpp"
+
 namespace hpcnn::comm {
 
 /// Unit roundoff of bf16 (8 significant bits): |round_bf16(x) - x| <= 2^-8 |x|.
@@ -70,5 +72,26 @@ inline float from_fp16(uint16_t h) {
   return std::bit_cast<float>(sign | ((e + 112U) << 23) | (m << 13));
 }
 inline float round_fp16(float x) { return from_fp16(to_fp16(x)); }
+
+/// One 16-bit format's conversions over arrays (compression.cpp): bitwise the
+/// scalar functions above, element by element, written as integer arithmetic
+/// on the bits (exact on every ISA; not vcvtne2ps2bf16, which flushes FP32
+/// denormals) and compiled as CPU clones (x86-64-v4 / -v3 / baseline,
+/// kernels/cpu_clones.hpp). The ring's 16-bit phases spend ~20 % of the
+/// communication thread's CPU in these loops (results/overlap/bf16).
+struct Codec16 {
+  void (*encode)(const float* src, uint16_t* dst, int64_t n);     ///< dst[i] = to_16(src[i])
+  void (*widen)(const uint16_t* src, float* dst, int64_t n);      ///< dst[i] = from_16(src[i])
+  void (*widen_add)(const uint16_t* src, float* dst, int64_t n);  ///< dst[i] += from_16(src[i])
+  /// dst[i] = round_16(dst[i] + from_16(src[i])): the last hop of a
+  /// reduce-scatter and the owner's rounding in one pass.
+  void (*widen_add_round)(const uint16_t* src, float* dst, int64_t n);
+  void (*round)(float* data, int64_t n);  ///< data[i] = round_16(data[i])
+};
+
+/// bf16's and fp16's loops for the clone `isa` (the CPU must have it:
+/// kernels::cpu_clones::cpu_has); by default the best this CPU runs.
+const Codec16& bf16_codec(kernels::cpu_clones::Isa isa = kernels::cpu_clones::best_isa());
+const Codec16& fp16_codec(kernels::cpu_clones::Isa isa = kernels::cpu_clones::best_isa());
 
 }  // namespace hpcnn::comm

@@ -8,10 +8,12 @@
 
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <thread>
 #include <vector>
 
 #include "backend.hpp"
@@ -357,4 +359,40 @@ TEST_CASE("The eager limit is read from Open MPI's environment", "[mpi][compress
   const int64_t expected =
       set != nullptr ? std::strtoll(set, nullptr, 10) : comm::detail::ArrivalEstimate::kDefaultEagerBytes;
   CHECK(comm::detail::tcp_eager_limit() == expected);
+}
+
+TEST_CASE("A paced wait reports a piece that landed during its own test without testing again", "[mpi][compression]") {
+  // Issue 30: Open MPI 4.1's MPI_Testany runs its pass of progress only when
+  // nothing is complete and then returns without looking again, so a piece
+  // read in that pass was seen one sleep and one more pass (and sched_yield)
+  // later; and while every send was posted, a wait watched the oldest send
+  // too. Rank 1 sends a 1 KiB piece (within every transport's eager limit),
+  // rank 0 takes it 200 ms later through a paced wait (as across nodes),
+  // sending nothing back, then again while sending one piece of its own: one
+  // test each. Before: 2 tests in the second case (checked), where the first
+  // test's pass read the piece; in the first case 1 or 2, as the piece was
+  // read in the barrier or not.
+  Communicator comm(MPI_COMM_WORLD);
+  if (comm.size() < 2) return;
+  const int r = comm.rank();
+  const comm::detail::Pacing pace{comm::detail::kChunk, comm::detail::kRemoteSendWindow,
+                                  comm::detail::kRemotePollSleepUs};
+  std::vector<float> piece(256, static_cast<float>(r)), got(256, -1.0f);
+  comm::detail::WaitCounters& counted = comm::detail::wait_counters();
+  for (const bool both_ways : {false, true}) {
+    INFO((both_ways ? "sending one piece back" : "receiving only"));
+    MPI_Barrier(comm.comm());
+    if (r == 1) {
+      comm::detail::exchange(piece.data(), 256, 0, got.data(), both_ways ? 256 : 0, 0, comm.comm(), pace, {});
+    } else if (r == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      const int64_t tests_before = counted.tests;
+      int64_t tests_in_wait = -1;
+      comm::detail::exchange(piece.data(), both_ways ? 256 : 0, 1, got.data(), 256, 1, comm.comm(), pace,
+                             [&](int64_t, int64_t) { tests_in_wait = counted.tests - tests_before; });
+      CHECK(tests_in_wait == 1);
+      CHECK(got[255] == 1.0f);
+    }
+  }
+  MPI_Barrier(comm.comm());
 }

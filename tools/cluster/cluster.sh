@@ -244,6 +244,13 @@ cluster_env() {
   echo "OMPI_MCA_oob_tcp_if_include=$SUBNET"
   echo "OMPI_MCA_hwloc_base_binding_policy=none"
   echo "OMPI_MCA_rmaps_base_oversubscribe=1"
+  # Kept at 1 (issue 30): with 0 a bf16 step's communication thread used the
+  # same CPU (3.8 against 3.6 ms a step and rank, medians of 5 rounds under
+  # load) in more tests and wake-ups (91 / 73 against 64 / 46: without the
+  # yield's pause it tests sooner), and every rank's blocking MPI calls (the
+  # loss sums) would spin without giving way to the other threads on the
+  # shared cores (results/overlap/bf16/README.md, "Cheaper conversions and
+  # waits").
   echo "OMPI_MCA_mpi_yield_when_idle=1"
   # Whole 256 KiB pieces (hpcnn's chunks, src/comm/mpi/common.hpp) sent eagerly
   # into socket buffers that hold them: Open MPI's TCP default sends 64 KiB and

@@ -137,7 +137,7 @@ lines += ["", "Per step: (S2-step run - S1-step run) / (S2 - S1), S1 = %d, S2 = 
           "| variant | mode | " + " | ".join(c[0] for c in cols) + " |",
           "| --- | --- | " + " | ".join("---:" for _ in cols) + " |"]
 own_cols = [("CPU ms", "own_cpu"), ("of which kernel", "own_sys"), ("wake-ups (voluntary switches)", "voluntary_switches"),
-            ("preemptions", "involuntary_switches"), ("MPI_Testany", "tests"), ("untested sleeps", "untested_sleeps"),
+            ("preemptions", "involuntary_switches"), ("MPI tests", "tests"), ("untested sleeps", "untested_sleeps"),
             ("back-off sleeps", "backoff_sleeps"), ("socket reads (readv)", "read_syscalls"),
             ("socket writes (writev)", "write_syscalls"), ("exchanges", "exchanges"), ("pieces", "pieces"),
             ("blocks", "blocks")]

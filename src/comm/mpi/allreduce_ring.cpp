@@ -17,32 +17,21 @@ namespace hpcnn::comm {
 
 namespace {
 
-/// The 16-bit formats' conversions, as types, so each loop inlines its own.
-struct Bf16Codec {
-  static uint16_t encode(float x) { return to_bf16(x); }
-  static float decode(uint16_t h) { return from_bf16(h); }
-};
-struct Fp16Codec {
-  static uint16_t encode(float x) { return to_fp16(x); }
-  static float decode(uint16_t h) { return from_fp16(h); }
-};
+/// What a 16-bit step does with what arrives.
+enum class Arrival { kCopy, kAdd, kAddRound };
 
 /// One step of a compressed phase: round what leaves once; widen what arrives
-/// and add (or copy) it in FP32.
-template <typename Codec>
-void exchange16(float* data, uint16_t* out16, uint16_t* in16, Range send, Range recv, int right, int left, MPI_Comm c,
-                const detail::Pacing& pace, bool reduce) {
-  for (int64_t i = send.first; i < send.second; ++i) out16[i - send.first] = Codec::encode(data[i]);
+/// and add (or copy) it in FP32. The last step of the reduce-scatter also
+/// rounds the owner's sum (kAddRound) in the same pass. The conversions are the
+/// vectorised loops of comm/compression.hpp, bitwise the scalar ones.
+void exchange16(const Codec16& codec, float* data, uint16_t* out16, uint16_t* in16, Range send, Range recv, int right,
+                int left, MPI_Comm c, const detail::Pacing& pace, Arrival arrival) {
+  codec.encode(data + send.first, out16, send.second - send.first);
+  const auto land = arrival == Arrival::kCopy  ? codec.widen
+                    : arrival == Arrival::kAdd ? codec.widen_add
+                                               : codec.widen_add_round;
   detail::exchange(out16, send.second - send.first, right, in16, recv.second - recv.first, left, c, pace,
-                   [&](int64_t off, int64_t n) {
-                     float* dst = data + recv.first + off;
-                     const uint16_t* src = in16 + off;
-                     if (reduce) {
-                       for (int64_t i = 0; i < n; ++i) dst[i] += Codec::decode(src[i]);
-                     } else {
-                       for (int64_t i = 0; i < n; ++i) dst[i] = Codec::decode(src[i]);
-                     }
-                   });
+                   [&](int64_t off, int64_t n) { land(in16 + off, data + recv.first + off, n); });
 }
 
 /// One phase of the ring (reduce-scatter when `reduce`, else all-gather) on
@@ -67,12 +56,14 @@ void ring_phase(Communicator& comm, float* data, int64_t count, bool reduce, Gra
   // One step: send segment `send_seg` to the right while segment `recv_seg`
   // arrives from the left, chunk by chunk (detail::exchange); in the
   // reduce-scatter each chunk is added as soon as it lands.
-  auto exchange = [&](int send_seg, int recv_seg) {
+  const Codec16* codec = compression == GradCompression::kBf16   ? &bf16_codec()
+                         : compression == GradCompression::kFp16 ? &fp16_codec()
+                                                                 : nullptr;
+  auto exchange = [&](int send_seg, int recv_seg, bool last) {
     const Range send = block_range(count, send_seg, p), recv = block_range(count, recv_seg, p);
-    if (compression == GradCompression::kBf16) {
-      exchange16<Bf16Codec>(data, out16.get(), in16.get(), send, recv, right, left, c, pace, reduce);
-    } else if (compression == GradCompression::kFp16) {
-      exchange16<Fp16Codec>(data, out16.get(), in16.get(), send, recv, right, left, c, pace, reduce);
+    if (codec != nullptr) {
+      const Arrival arrival = !reduce ? Arrival::kCopy : last ? Arrival::kAddRound : Arrival::kAdd;
+      exchange16(*codec, data, out16.get(), in16.get(), send, recv, right, left, c, pace, arrival);
     } else if (reduce) {
       detail::exchange(data + send.first, send.second - send.first, right, incoming, recv.second - recv.first, left, c,
                        pace,
@@ -84,18 +75,14 @@ void ring_phase(Communicator& comm, float* data, int64_t count, bool reduce, Gra
   };
 
   if (reduce) {
-    // Reduce-scatter: at step s, pass on segment (r - s) and fold in segment (r - s - 1).
-    for (int s = 0; s < p - 1; ++s) exchange((r - s + p) % p, (r - s - 1 + 2 * p) % p);
-    // The owner rounds its sum once: what the all-gather sends, exactly.
-    const auto [first, last] = ring_owned_range(r, p, count);
-    if (compression == GradCompression::kBf16) {
-      for (int64_t i = first; i < last; ++i) data[i] = round_bf16(data[i]);
-    } else if (compression == GradCompression::kFp16) {
-      for (int64_t i = first; i < last; ++i) data[i] = round_fp16(data[i]);
-    }
+    // Reduce-scatter: at step s, pass on segment (r - s) and fold in segment
+    // (r - s - 1). The last step folds into the segment this rank owns,
+    // (r + 1) mod p (ring_owned_range); with 16-bit messages it also rounds
+    // that sum once, as it lands: what the all-gather sends, exactly.
+    for (int s = 0; s < p - 1; ++s) exchange((r - s + p) % p, (r - s - 1 + 2 * p) % p, s == p - 2);
   } else {
     // All-gather: rank r now owns segment (r + 1) mod p; pass the finished segments around.
-    for (int s = 0; s < p - 1; ++s) exchange((r + 1 - s + p) % p, (r - s + p) % p);
+    for (int s = 0; s < p - 1; ++s) exchange((r + 1 - s + p) % p, (r - s + p) % p, false);
   }
 }
 

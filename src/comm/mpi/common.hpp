@@ -175,7 +175,7 @@ struct WaitCounters {
   int64_t exchanges = 0;        ///< exchange() calls
   int64_t pieces = 0;           ///< pieces received
   int64_t blocking_waits = 0;   ///< MPI_Waitany calls (inside a node, hpcnn-sim)
-  int64_t tests = 0;            ///< MPI_Testany calls (each one pass of Open MPI's progress)
+  int64_t tests = 0;            ///< MPI_Test / MPI_Testany calls (each one pass of Open MPI's progress)
   int64_t untested_sleeps = 0;  ///< sleeps before the bytes can have arrived (ArrivalEstimate)
   int64_t backoff_sleeps = 0;   ///< sleeps between tests once they can have
   double slept_ns = 0;          ///< asked for, in both kinds of sleep
