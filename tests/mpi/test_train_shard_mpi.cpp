@@ -33,6 +33,41 @@ std::vector<Range> slices_of(Communicator& comm, AllreduceAlgo algo, int64_t cou
   }
   return out;
 }
+
+/// Two passes of `gatherer` over `n` floats: each pass poisons the buffer,
+/// then for every block runs `before_mark(b)` (a sleep: the optimizer at
+/// work, or one rank late), writes this rank's slice of block b and marks it
+/// ready; after finish() every rank must hold every rank's slices, bitwise
+/// (a gatherer that sent a slice before its mark would spread the poison).
+/// Then an out-of-order mark and an unfinished pass are refused.
+template <class BeforeMark>
+void check_gatherer_passes(SliceGatherer& gatherer, const std::vector<Range>& slices, int64_t n,
+                           const BeforeMark& before_mark) {
+  const float poison = -12345.0f;
+  REQUIRE(gatherer.num_blocks() == static_cast<int64_t>(slices.size()));
+  std::vector<float> data(static_cast<size_t>(n));
+  for (int pass = 0; pass < 2; ++pass) {
+    INFO("pass " << pass);
+    std::fill(data.begin(), data.end(), poison);
+    gatherer.begin(data.data());
+    for (int64_t b = 0; b < gatherer.num_blocks(); ++b) {
+      before_mark(b);
+      const auto [lo, hi] = slices[static_cast<size_t>(b)];
+      for (int64_t i = lo; i < hi; ++i) data[static_cast<size_t>(i)] = static_cast<float>(i) + 0.25f * float(pass);
+      gatherer.ready(b);
+    }
+    CHECK(gatherer.finish() >= 0.0);
+    int64_t wrong = 0;
+    for (int64_t i = 0; i < n; ++i)
+      wrong += data[static_cast<size_t>(i)] != static_cast<float>(i) + 0.25f * float(pass);
+    CHECK(wrong == 0);
+  }
+  gatherer.begin(data.data());
+  if (gatherer.num_blocks() > 1) CHECK_THROWS_WITH(gatherer.ready(1), Catch::Contains("expected block 0"));
+  CHECK_THROWS_WITH(gatherer.finish(), Catch::Contains("never marked ready"));
+  for (int64_t b = 0; b < gatherer.num_blocks(); ++b) gatherer.ready(b);
+  gatherer.finish();
+}
 }  // namespace
 
 TEST_CASE("scatter_shard from one rank gives each rank its slices of the full vector", "[mpi][shard]") {
@@ -143,38 +178,17 @@ TEST_CASE("gather_shard_windows hands root the gathered vector window by window 
 TEST_CASE("pipelined all-gather never gathers a block before its slice is marked ready", "[mpi][shard]") {
   Communicator comm(MPI_COMM_WORLD);
   const int64_t n = 3 * kReduceBlock + 4321;  // a short first block, four in all
-  const float poison = -12345.0f;
   for (AllreduceAlgo algo : {AllreduceAlgo::kRing, AllreduceAlgo::kRhd, AllreduceAlgo::kHier}) {
+    INFO(allreduce_name(algo));
     const std::vector<Range> slices = slices_of(comm, algo, n);
     BlockGatherer gatherer(comm, algo, n);
-    REQUIRE(gatherer.num_blocks() == static_cast<int64_t>(slices.size()));
-    std::vector<float> data(static_cast<size_t>(n));
-    for (int pass = 0; pass < 2; ++pass) {
-      INFO(allreduce_name(algo) << ", pass " << pass);
-      std::fill(data.begin(), data.end(), poison);
-      gatherer.begin(data.data());
-      bool early = false;
-      for (int64_t b = 0; b < gatherer.num_blocks(); ++b) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(3));  // the optimizer at work on block b
-        early = early || gatherer.gathered() > b;
-        const auto [lo, hi] = slices[static_cast<size_t>(b)];
-        for (int64_t i = lo; i < hi; ++i) data[static_cast<size_t>(i)] = static_cast<float>(i) + 0.25f * float(pass);
-        gatherer.ready(b);
-      }
-      CHECK_FALSE(early);
-      CHECK(gatherer.finish() >= 0.0);
-      CHECK(gatherer.gathered() == gatherer.num_blocks());
-      int64_t wrong = 0;
-      for (int64_t i = 0; i < n; ++i)
-        wrong += data[static_cast<size_t>(i)] != static_cast<float>(i) + 0.25f * float(pass);
-      CHECK(wrong == 0);
-    }
-    // Out of order is refused on the caller, before anything is gathered.
-    gatherer.begin(data.data());
-    if (gatherer.num_blocks() > 1) CHECK_THROWS_WITH(gatherer.ready(1), Catch::Contains("expected block 0"));
-    CHECK_THROWS_WITH(gatherer.finish(), Catch::Contains("never marked ready"));
-    for (int64_t b = 0; b < gatherer.num_blocks(); ++b) gatherer.ready(b);
-    gatherer.finish();
+    bool early = false;
+    check_gatherer_passes(gatherer, slices, n, [&](int64_t b) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(3));  // the optimizer at work on block b
+      early = early || gatherer.gathered() > b;
+    });
+    CHECK_FALSE(early);
+    CHECK(gatherer.gathered() == gatherer.num_blocks());  // the last pass, whole
   }
 }
 
@@ -186,35 +200,15 @@ TEST_CASE("pipelined all-gather never gathers a block before its slice is marked
 // pretend nodes, pass after pass; out of order is refused.
 TEST_CASE("direct all-gather sends a block's slice only once it is marked ready", "[mpi][shard]") {
   const int64_t n = 3 * kReduceBlock + 4321;  // a short first block, four in all
-  const float poison = -12345.0f;
   for (const int ranks_per_node : {0, 2}) {
     Communicator comm(MPI_COMM_WORLD, ranks_per_node);
     for (AllreduceAlgo algo : {AllreduceAlgo::kRing, AllreduceAlgo::kRhd, AllreduceAlgo::kHier}) {
+      INFO(allreduce_name(algo) << ", " << comm.num_nodes() << " nodes");
       const std::vector<Range> slices = slices_of(comm, algo, n);
       DirectGatherer gatherer(comm, slices, n);
-      REQUIRE(gatherer.num_blocks() == static_cast<int64_t>(slices.size()));
-      std::vector<float> data(static_cast<size_t>(n));
-      for (int pass = 0; pass < 2; ++pass) {
-        INFO(allreduce_name(algo) << ", " << comm.num_nodes() << " nodes, pass " << pass);
-        std::fill(data.begin(), data.end(), poison);
-        gatherer.begin(data.data());
-        for (int64_t b = 0; b < gatherer.num_blocks(); ++b) {
-          if (comm.rank() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // one rank late
-          const auto [lo, hi] = slices[static_cast<size_t>(b)];
-          for (int64_t i = lo; i < hi; ++i) data[static_cast<size_t>(i)] = static_cast<float>(i) + 0.25f * float(pass);
-          gatherer.ready(b);
-        }
-        CHECK(gatherer.finish() >= 0.0);
-        int64_t wrong = 0;
-        for (int64_t i = 0; i < n; ++i)
-          wrong += data[static_cast<size_t>(i)] != static_cast<float>(i) + 0.25f * float(pass);
-        CHECK(wrong == 0);
-      }
-      gatherer.begin(data.data());
-      if (gatherer.num_blocks() > 1) CHECK_THROWS_WITH(gatherer.ready(1), Catch::Contains("expected block 0"));
-      CHECK_THROWS_WITH(gatherer.finish(), Catch::Contains("never marked ready"));
-      for (int64_t b = 0; b < gatherer.num_blocks(); ++b) gatherer.ready(b);
-      gatherer.finish();
+      check_gatherer_passes(gatherer, slices, n, [&](int64_t) {
+        if (comm.rank() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));  // one rank late
+      });
     }
   }
 }
