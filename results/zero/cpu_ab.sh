@@ -78,8 +78,9 @@ for rep in $(seq "$REPEATS"); do
 done
 rm -f /tmp/hpcnn-zero-cpu-ab.h5
 fi
-/usr/bin/python3 - "$RUNS" "$REPEATS" "$LONG" "$SHORT" "$VARIANTS" > "$OUTMD" <<'PY'
+PYTHONPATH=results/zero /usr/bin/python3 - "$RUNS" "$REPEATS" "$LONG" "$SHORT" "$VARIANTS" > "$OUTMD" <<'PY'
 import csv, json, statistics, sys
+from timeline import phase_median  # the slower rank, steps after the warm-up
 runs, repeats, long_, short, variants = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5].split()
 loads = {r["round"]: r["load_before"] for r in csv.DictReader(open(f"{runs}/loads.csv"))}
 def cpu(v, rep, steps, rank):
@@ -95,15 +96,8 @@ def per_step(v, rep):
             threads[name] = threads.get(name, 0) + d / 2
     return tot, threads
 def phase_ms(v, rep, phase):
-    """Median `phase` (steps 6-LONG) of the slower rank in the long run's timeline; 0 if it has none."""
-    per = {}
-    for r in (0, 1):
-        for row in csv.DictReader(open(f"{runs}/{v}-r{rep}-s{long_}/timing/rank-{r:05d}.csv")):
-            if row["phase"] == phase:
-                k = (int(row["epoch"]), int(row["step"]))
-                per[k] = max(per.get(k, 0.0), float(row["seconds"]))
-    xs = [x for k, x in sorted(per.items())[5:]]
-    return statistics.median(xs) * 1e3 if xs else 0.0
+    """Median `phase` (steps 6-LONG) of the slower rank in the long run's timeline, ms; 0 if it has none."""
+    return phase_median(f"{runs}/{v}-r{rep}-s{long_}", phase, empty=0.0) * 1e3
 def step_ms(v, rep):
     return phase_ms(v, rep, "step")
 print(f"mlp:3200-1600-832, 2 ranks x 1 thread, global batch 100, ring. CPU per step = (CPU of {long_} steps - CPU of "

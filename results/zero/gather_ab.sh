@@ -41,18 +41,11 @@ for rep in $(seq "$REPEATS"); do
   done
 done
 rm -f /tmp/hpcnn-zero-ab.h5
-/usr/bin/python3 - "$RUNS" "$REPEATS" "$modes" > "$OUTMD" <<'PY'
+PYTHONPATH=results/zero /usr/bin/python3 - "$RUNS" "$REPEATS" "$modes" > "$OUTMD" <<'PY'
 import csv, statistics, sys
 runs, repeats, modes = sys.argv[1], int(sys.argv[2]), sys.argv[3].split()
 loads = {r["run"]: r["load_before"] for r in csv.DictReader(open(f"{runs}/loads.csv"))}
-def med(d, phase):
-    per = {}
-    for r in (0, 1):
-        for row in csv.DictReader(open(f"{d}/timing/rank-{r:05d}.csv")):
-            if row["phase"] == phase:
-                k = (int(row["epoch"]), int(row["step"]))
-                per[k] = max(per.get(k, 0.0), float(row["seconds"]))
-    return statistics.median(v for k, v in sorted(per.items())[5:])
+from timeline import phase_median as med  # the slower rank, steps after the warm-up
 print("mlp:3200-1600-832, 2 ranks x 1 thread, global batch 100, ring, 40 steps; per run the median over steps 6-40")
 print("of the slower rank, ms; runs alternated " + " / ".join(modes) + " in each round; load 1/5/15 min before each.\n")
 cols = [f"{m} step / opt / gather" for m in modes]

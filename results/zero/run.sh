@@ -80,18 +80,10 @@ if [[ $PARTS == *" b "* ]]; then
     done
   done
   rm -f /tmp/hpcnn-zero-b.h5
-  $PY - "$RUNS" "$REPEATS" "$OUT/step_time_runs.csv" > "$OUT/step_time.md" <<'PY'
+  PYTHONPATH=results/zero $PY - "$RUNS" "$REPEATS" "$OUT/step_time_runs.csv" > "$OUT/step_time.md" <<'PY'
 import csv, statistics, sys
 runs, repeats, loads = sys.argv[1], int(sys.argv[2]), {r["run"]: r["load_before"] for r in csv.DictReader(open(sys.argv[3]))}
-def phase_median(d, phase):
-    """Median over steps (the first 5 left out) of the slowest rank's time in `phase`."""
-    per_step = {}
-    for r in (0, 1):
-        for row in csv.DictReader(open(f"{d}/timing/rank-{r:05d}.csv")):
-            if row["phase"] == phase:
-                k = (int(row["epoch"]), int(row["step"]))
-                per_step[k] = max(per_step.get(k, 0.0), float(row["seconds"]))
-    return statistics.median(v for k, v in sorted(per_step.items())[5:])
+from timeline import phase_median  # the slower rank, steps after the warm-up
 # The trainer books a sharded run's all-gather as its own phase (allgather, since ac45e68): the optimizer column
 # is the optimizer alone, the all-gather column what of it was not hidden behind the optimizer (issue 30).
 print("| repeat | step ms, plain | step ms, sharded | ratio | optimizer ms, plain | optimizer ms, sharded | all-gather ms, sharded | load (1, 5, 15 min) before plain / sharded |")
