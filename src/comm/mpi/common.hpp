@@ -11,6 +11,7 @@
 
 #include "comm/communicator.hpp"
 #include "core/check.hpp"
+#include "core/median.hpp"
 #include "core/partition.hpp"
 
 namespace hpcnn::comm::detail {
@@ -129,9 +130,7 @@ struct ArrivalEstimate {
     if (bytes < kMinLearnBytes || !(ns > 0)) return;
     recent_[static_cast<size_t>(seen_ % kWindow)] = ns / static_cast<double>(bytes);
     if (++seen_ < kWindow) return;
-    std::array<double, kWindow> sorted = recent_;
-    std::nth_element(sorted.begin(), sorted.begin() + kWindow / 2, sorted.end());
-    ns_per_byte = sorted[kWindow / 2];
+    ns_per_byte = upper_median(recent_);
   }
   /// When, after posting, the bytes that a piece of `piece_bytes` sends
   /// without the receiver's answer can have arrived, after `before_bytes`
