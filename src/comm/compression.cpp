@@ -15,6 +15,7 @@
 // any value.
 #include "comm/compression.hpp"
 
+#include <algorithm>
 #include <type_traits>
 
 namespace hpcnn::comm {
@@ -43,10 +44,12 @@ struct Fp16 {
     const uint32_t normal = r >> 13;
     // Subnormal: m >> (126 - e) to nearest even, written as the normal case's
     // carry (add half - 1 and the kept low bit); the shift is clamped to the
-    // subnormal range so that other lanes compute something defined.
+    // subnormal range, 14-24, from both sides, so that the other lanes shift
+    // by a defined amount too (126 - e wraps for e > 126: a shift by ~2^32 is
+    // undefined in C++, whatever x86 does with it).
     const uint32_t e = a >> 23, m = (a & 0x7fffffU) | 0x800000U;
-    uint32_t shift = e < 102U ? 24U : 126U - e;  // e < 102: |x| < 2^-25, 0 below
-    shift = shift < 14U ? 14U : shift;
+    const int32_t t = 126 - static_cast<int32_t>(e);  // e < 102: |x| < 2^-25, 0 below
+    const auto shift = static_cast<uint32_t>(std::clamp(t, 14, 24));
     const uint32_t subnormal = (m + ((1U << (shift - 1U)) - 1U) + ((m >> shift) & 1U)) >> shift;
     // The cases as masks (all ones where a case holds), so that GCC vectorises
     // the selection instead of branching.
