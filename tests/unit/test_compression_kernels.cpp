@@ -89,6 +89,54 @@ TEST_CASE("Every clone encodes and rounds each float class bitwise as the scalar
   }
 }
 
+// The tests above run whole vectors from aligned starts; the ring calls the
+// clones on any chunk length at any float offset, so the narrower and scalar
+// loops after the widest one must give the same bits: every length 0-70 and
+// a long odd one, from starts 0-3 elements past an aligned one.
+TEST_CASE("Every clone gives the scalar bits at any length and from unaligned starts", "[compression][compress]") {
+  const std::vector<uint32_t> classes = float_classes();
+  std::vector<float> x(1000);  // a spread of the classes, every sign and exponent region
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::bit_cast<float>(classes[i * (classes.size() / x.size())]);
+  for (const Format& f : kFormats) {
+    for (Isa isa : clones()) {
+      const Codec16& c = f.codec(isa);
+      for (int64_t start = 0; start < 4; ++start) {
+        for (int64_t n = 0; n <= 71; ++n) {
+          const int64_t len = n == 71 ? static_cast<int64_t>(x.size()) - start - 13 : n;
+          INFO(f.name << " clone " << static_cast<int>(isa) << ", start " << start << ", length " << len);
+          const float* in = x.data() + start;
+          std::vector<uint16_t> h(static_cast<size_t>(len + start) + 1, 0xabcd);
+          std::vector<float> r(x.begin(), x.end()), w(x.size(), 1.5f), add(x.begin(), x.end()), add_round(add);
+          c.encode(in, h.data() + start, len);
+          c.round(r.data() + start, len);
+          c.widen(h.data() + start, w.data() + start, len);
+          c.widen_add(h.data() + start, add.data() + start, len);
+          c.widen_add_round(h.data() + start, add_round.data() + start, len);
+          int64_t wrong = 0;
+          for (int64_t i = 0; i < len; ++i) {
+            const uint16_t want = f.to(in[i]);
+            const float sum = in[i] + f.from(want);
+            wrong += h[static_cast<size_t>(start + i)] != want;
+            wrong += bits(r[static_cast<size_t>(start + i)]) != bits(f.from(want));
+            wrong += bits(w[static_cast<size_t>(start + i)]) != bits(f.from(want));
+            if (!std::isnan(sum)) {  // NaN + NaN may keep either payload (below)
+              wrong += bits(add[static_cast<size_t>(start + i)]) != bits(sum);
+              wrong += bits(add_round[static_cast<size_t>(start + i)]) != bits(f.from(f.to(sum)));
+            }
+          }
+          // Nothing written past the end.
+          wrong += h[static_cast<size_t>(start + len)] != 0xabcd;
+          if (start + len < static_cast<int64_t>(x.size())) {
+            wrong += bits(w[static_cast<size_t>(start + len)]) != bits(1.5f);
+            wrong += bits(r[static_cast<size_t>(start + len)]) != bits(x[static_cast<size_t>(start + len)]);
+          }
+          CHECK(wrong == 0);
+        }
+      }
+    }
+  }
+}
+
 TEST_CASE("Every clone widens every 16-bit value and adds it to each float class bitwise as the scalar functions",
           "[compression][compress]") {
   // Sums to widen into: the classes above (every exponent, rounding edges,
