@@ -371,7 +371,10 @@ TEST_CASE("A paced wait reports a piece that landed during its own test without 
   // sending nothing back, then again while sending one piece of its own: one
   // test each. Before: 2 tests in the second case (checked), where the first
   // test's pass read the piece; in the first case 1 or 2, as the piece was
-  // read in the barrier or not.
+  // read in the barrier or not. A peer descheduled for more than the 200 ms
+  // (a loaded CI machine) makes the wait test more than once whatever the
+  // code: each case runs 3 times and the fewest tests must be 1 (the old code
+  // took 2 every time the peer was on time).
   Communicator comm(MPI_COMM_WORLD);
   if (comm.size() < 2) return;
   const int r = comm.rank();
@@ -381,18 +384,23 @@ TEST_CASE("A paced wait reports a piece that landed during its own test without 
   comm::detail::WaitCounters& counted = comm::detail::wait_counters();
   for (const bool both_ways : {false, true}) {
     INFO((both_ways ? "sending one piece back" : "receiving only"));
-    MPI_Barrier(comm.comm());
-    if (r == 1) {
-      comm::detail::exchange(piece.data(), 256, 0, got.data(), both_ways ? 256 : 0, 0, comm.comm(), pace, {});
-    } else if (r == 0) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(200));
-      const int64_t tests_before = counted.tests;
-      int64_t tests_in_wait = -1;
-      comm::detail::exchange(piece.data(), both_ways ? 256 : 0, 1, got.data(), 256, 1, comm.comm(), pace,
-                             [&](int64_t, int64_t) { tests_in_wait = counted.tests - tests_before; });
-      CHECK(tests_in_wait == 1);
-      CHECK(got[255] == 1.0f);
+    int64_t fewest_tests = -1;
+    for (int attempt = 0; attempt < 3; ++attempt) {
+      MPI_Barrier(comm.comm());
+      if (r == 1) {
+        comm::detail::exchange(piece.data(), 256, 0, got.data(), both_ways ? 256 : 0, 0, comm.comm(), pace, {});
+      } else if (r == 0) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+        std::fill(got.begin(), got.end(), -1.0f);
+        const int64_t tests_before = counted.tests;
+        int64_t tests_in_wait = -1;
+        comm::detail::exchange(piece.data(), both_ways ? 256 : 0, 1, got.data(), 256, 1, comm.comm(), pace,
+                               [&](int64_t, int64_t) { tests_in_wait = counted.tests - tests_before; });
+        CHECK(got[255] == 1.0f);
+        if (fewest_tests < 0 || tests_in_wait < fewest_tests) fewest_tests = tests_in_wait;
+      }
     }
+    if (r == 0) CHECK(fewest_tests == 1);
   }
   MPI_Barrier(comm.comm());
 }
