@@ -57,11 +57,13 @@ std::vector<float> scatter_shard(Communicator& comm, std::span<const Range> slic
 /// this rank's slice of it is updated (blocks 0, 1, 2, ... in ascending
 /// order, checked), and the block's slices travel while the caller updates
 /// the next ones; finish() waits for the rest and returns the seconds it
-/// waited. Blocks are the reducers' (BlockSchedule of `count`). A block's
-/// other slices are written into `data` only after every rank has marked it,
-/// never before: this rank's slice must be final, and the others are
-/// overwritten by their owners'. Between begin() and finish() the caller
-/// touches no part of a block marked ready and makes no MPI call of its own.
+/// waited. Blocks are the reducers' (BlockSchedule of `count`). Other ranks'
+/// slices are written into `data` at any time between begin() and finish()
+/// (BlockGatherer once every rank has marked the block, DirectGatherer as
+/// soon as their owner has), and this rank's slice of a block is read at any
+/// time after it is marked: so between begin() and finish() the caller
+/// touches only its own slices, none of them once marked ready, and makes no
+/// MPI call of its own.
 class SliceGatherer {
  public:
   virtual ~SliceGatherer() = default;
