@@ -517,7 +517,14 @@ TEST_CASE("import-images: decoding threads together hold at most the decode budg
       });
   }
   CHECK(worst.load() <= 900);  // three of 300 fit under 1000, four do not
-  CHECK(budget.peak() == 900);
+  CHECK(budget.peak() <= 900);
+  // Whether the threads ever held three at once is up to the scheduler (on a
+  // loaded 2-core CI machine they held two: peak 600); three held here at once
+  // must show as the peak.
+  {
+    const DecodeBudget::Hold a = budget.reserve(300), b = budget.reserve(300), c = budget.reserve(300);
+    CHECK(budget.peak() == 900);
+  }
   // One request above the whole budget runs alone instead of waiting forever.
   { const DecodeBudget::Hold alone = budget.reserve(5000); }
   CHECK(budget.peak() == 5000);
