@@ -1,7 +1,6 @@
 // Adam with Keras's bias correction folded into the learning rate; SGD with momentum.
 #include "model/optimizer.hpp"
 
-#include <algorithm>
 #include <cmath>
 
 #include "core/error.hpp"
@@ -71,19 +70,6 @@ void Optimizer::step_slices(float* params, const float* grads, std::span<const i
     packed += n;
     if (slice_done) slice_done(i);
   }
-}
-
-void Optimizer::step_slices(float* params, const float* packed_grads,
-                            std::span<const std::pair<int64_t, int64_t>> slices,
-                            const std::function<void(size_t)>& slice_done) {
-  std::vector<int64_t> offsets;
-  offsets.reserve(slices.size());
-  int64_t packed = 0;
-  for (const auto& [first, last] : slices) {
-    offsets.push_back(packed);
-    packed += std::max<int64_t>(last - first, 0);
-  }
-  step_slices(params, packed_grads, offsets, slices, slice_done);
 }
 
 void Optimizer::restore(int64_t steps, std::span<const float> a, std::span<const float> b) {

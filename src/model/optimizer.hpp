@@ -47,10 +47,6 @@ class Optimizer {
   void step_slices(float* params, const float* grads, std::span<const int64_t> grad_offsets,
                    std::span<const std::pair<int64_t, int64_t>> slices,
                    const std::function<void(size_t)>& slice_done = {});
-  /// The same with the slices' gradients packed one after another in slice
-  /// order at `packed_grads`.
-  void step_slices(float* params, const float* packed_grads, std::span<const std::pair<int64_t, int64_t>> slices,
-                   const std::function<void(size_t)>& slice_done = {});
   const OptimizerConfig& config() const { return config_; }
   int64_t steps() const { return steps_; }
 

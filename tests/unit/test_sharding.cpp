@@ -96,6 +96,20 @@ TEST_CASE("fp16 rounds to nearest with ties to even, keeps subnormals, NaN and i
   CHECK(outside == 0);
 }
 
+namespace {
+/// Where each slice's gradients start when they are packed one after another
+/// in slice order (as scatter_shard packs them).
+std::vector<int64_t> packed_offsets(const std::vector<std::pair<int64_t, int64_t>>& slices) {
+  std::vector<int64_t> at;
+  int64_t packed = 0;
+  for (const auto& [first, last] : slices) {
+    at.push_back(packed);
+    packed += last - first;
+  }
+  return at;
+}
+}  // namespace
+
 TEST_CASE("step_slices over a partition of the buffer in any order = step over all of it, bitwise", "[shard]") {
   auto backend = kernels::make_reference_backend();
   const int64_t n = 1000;
@@ -114,7 +128,7 @@ TEST_CASE("step_slices over a partition of the buffer in any order = step over a
       for (float& g : grads) g = static_cast<float>(rng.uniform(-1, 1));
       full.step(whole.data(), grads.data());
       const std::vector<float> packed = comm::scatter_shard(grads, slices);
-      part.step_slices(sliced.data(), packed.data(), slices);
+      part.step_slices(sliced.data(), packed.data(), packed_offsets(slices), slices);
     }
     CHECK(std::memcmp(whole.data(), sliced.data(), whole.size() * sizeof(float)) == 0);
     CHECK(part.steps() == 3);
@@ -166,6 +180,7 @@ TEST_CASE("step_slices refuses slices that do not match its state", "[shard]") {
   model::Optimizer part(model::OptimizerConfig{}, *backend, 10);
   std::vector<float> params(100), grads(10);
   const std::vector<std::pair<int64_t, int64_t>> too_many{{0, 6}, {50, 56}};
-  CHECK_THROWS_WITH(part.step_slices(params.data(), grads.data(), too_many), Catch::Contains("slices of 12"));
+  CHECK_THROWS_WITH(part.step_slices(params.data(), grads.data(), packed_offsets(too_many), too_many),
+                    Catch::Contains("slices of 12"));
   CHECK(part.steps() == 0);  // refused before counting a step
 }
