@@ -27,8 +27,6 @@ Isa decide() {
 }
 }  // namespace
 
-// In this order: kUseV4 reads kBestIsa (one translation unit initialises in order).
 const Isa kBestIsa = decide();
-const bool kUseV4 = kBestIsa == Isa::kV4;
 
 }  // namespace hpcnn::kernels::cpu_clones

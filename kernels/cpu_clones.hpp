@@ -32,19 +32,18 @@
 
 namespace hpcnn::kernels::cpu_clones {
 
-/// Whether run() takes the x86-64-v4 clone: the CPU has x86-64-v4 and
-/// HPCNN_CPU_CLONES is not "baseline". Set when the program is loaded (a
-/// constant read, not a call: run() sits in loops over rows); anything run
-/// before that reads false and takes the baseline, which computes the same.
-extern const bool kUseV4;
-inline bool use_v4() { return kUseV4; }
-
-/// The clones run_isa() can take, in increasing order of what the CPU needs.
+/// The clones run_isa() can take, in increasing order of what the CPU needs
+/// (kBaseline first: a zero-initialised Isa is the baseline).
 enum class Isa { kBaseline, kV3, kV4 };
 /// The best clone this CPU runs (x86-64-v4, -v3 or the baseline), capped by
-/// HPCNN_CPU_CLONES (baseline | x86-64-v3). Set when the program is loaded.
+/// HPCNN_CPU_CLONES (baseline | x86-64-v3). Set when the program is loaded (a
+/// constant read, not a call: run() sits in loops over rows); anything run
+/// before that reads the baseline, which computes the same.
 extern const Isa kBestIsa;
 inline Isa best_isa() { return kBestIsa; }
+/// Whether run() takes the x86-64-v4 clone: the best clone is x86-64-v4 (the
+/// CPU has it and HPCNN_CPU_CLONES caps nothing).
+inline bool use_v4() { return kBestIsa == Isa::kV4; }
 /// Whether this CPU can run the clone `isa`, whatever HPCNN_CPU_CLONES says
 /// (for tests that compare every clone the machine has).
 bool cpu_has(Isa isa);
